@@ -1,0 +1,1 @@
+"""Benchmarks: each module measures one workload next to a peer measured in the same run."""

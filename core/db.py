@@ -1,0 +1,162 @@
+"""Async engine, sessions, and the unit of work (one transaction, committed or rolled back once)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+from core.errors import DatabaseUnavailable
+from core.settings import Settings
+
+# Errors that mean "the database is not there right now" rather than "the request was wrong".
+UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+    ConnectionError,
+    TimeoutError,
+    OSError,
+)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """True when ``exc`` means the database is unreachable or timed out."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, UNAVAILABLE_ERRORS)
+
+
+def _engine_kwargs(settings: Settings) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "echo": settings.database_echo,
+        # SQL errors must never carry bound values (personal data) into messages or logs.
+        "hide_parameters": True,
+    }
+    if settings.url.get_backend_name() == "postgresql":
+        server_settings = {"application_name": "registry"}
+        if settings.database_statement_timeout_ms:
+            server_settings["statement_timeout"] = str(settings.database_statement_timeout_ms)
+        kwargs.update(
+            pool_size=settings.database_pool_size,
+            max_overflow=settings.database_max_overflow,
+            pool_timeout=settings.database_pool_timeout,
+            pool_pre_ping=True,
+            connect_args={
+                "server_settings": server_settings,
+                "timeout": settings.database_pool_timeout,
+            },
+        )
+    else:
+        kwargs["connect_args"] = {"timeout": settings.database_pool_timeout}
+    return kwargs
+
+
+def _prepare_sqlite_file(url: URL) -> None:
+    database = url.database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def create_engine(settings: Settings) -> AsyncEngine:
+    """Create the async engine for the configured store."""
+    if settings.is_sqlite:
+        _prepare_sqlite_file(settings.url)
+    engine = create_async_engine(settings.url, **_engine_kwargs(settings))
+    if settings.is_sqlite:
+        event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Foreign keys are off by default in SQLite; WAL lets readers run beside one writer.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Database:
+    """The engine and session factory of one process."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or create_engine(settings)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+
+    @property
+    def dialect(self) -> str:
+        """``postgresql`` or ``sqlite``."""
+        return self.engine.dialect.name
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[AsyncSession]:
+        """One transaction: commit when the block succeeds, roll back when it raises."""
+        session = self.sessions()
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await _rollback_quietly(session)
+            raise
+        finally:
+            await _close_quietly(session)
+
+    async def ping(self, timeout: float | None = None) -> None:
+        """Run ``SELECT 1``; raise DatabaseUnavailable when the database does not answer."""
+        try:
+            async with asyncio.timeout(timeout or self.settings.readiness_timeout):
+                async with self.engine.connect() as conn:
+                    await conn.execute(text("SELECT 1"))
+        except Exception as exc:
+            if is_unavailable(exc):
+                raise DatabaseUnavailable("The database is not reachable.") from exc
+            raise
+
+    async def server_version(self) -> str:
+        """The database server's version string."""
+        query = "SELECT version()" if self.dialect == "postgresql" else "SELECT sqlite_version()"
+        async with self.engine.connect() as conn:
+            return str((await conn.execute(text(query))).scalar_one())
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+async def _rollback_quietly(session: AsyncSession) -> None:
+    # The original error matters more than a failed rollback on a dead connection.
+    try:
+        await session.rollback()
+    except Exception:  # noqa: S110
+        pass
+
+
+async def _close_quietly(session: AsyncSession) -> None:
+    try:
+        await session.close()
+    except Exception:  # noqa: S110
+        pass
+
+
+def sqlite_path(url: URL) -> str | None:
+    """The file path of a SQLite URL, or None for in-memory databases."""
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return os.path.abspath(url.database)

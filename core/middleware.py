@@ -1,0 +1,101 @@
+"""Request context: request id, access log and metrics, and the last-resort error handler."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.db import is_unavailable
+from core.errors import DatabaseUnavailable, RegistryError
+from core.logging import fields, get_logger, request_id_var
+from core.metrics import HttpMetrics
+from core.problems import problem_response
+
+REQUEST_ID_HEADER = "x-request-id"
+# A caller's id is kept only when it cannot smuggle anything into logs or headers.
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
+
+log = get_logger("registry.http")
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (never the raw path, which may hold an ID number)."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "<unmatched>"
+
+
+class RequestContextMiddleware:
+    """Give each request an id, log and measure it, and turn any escaped error into problem+json."""
+
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics | None, base_url: str) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.base_url = base_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = parse_request_id(scope) or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = int(message["status"])
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode("ascii")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception as exc:
+            error: RegistryError
+            if is_unavailable(exc):
+                error = DatabaseUnavailable("The database is not reachable; try again shortly.")
+                log.warning("http.database_unavailable", exc_info=exc)
+            else:
+                error = RegistryError("An unexpected error occurred; it has been logged.")
+                log.error("http.unhandled_error", exc_info=exc)
+            if response_started:
+                raise  # Nothing sensible can be sent once the body has started.
+            response = problem_response(error, base_url=self.base_url)
+            await response(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = route_template(scope)
+            method = str(scope.get("method", ""))
+            if self.metrics is not None:
+                self.metrics.observe(method, route, status, elapsed)
+            log.info(
+                "http.request",
+                extra=fields(
+                    method=method,
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 3),
+                ),
+            )
+            request_id_var.reset(token)
+
+
+def parse_request_id(scope: Scope) -> str | None:
+    """The caller's X-Request-ID when it is safe to reuse, else None."""
+    for name, value in scope.get("headers", []):
+        if name == b"x-request-id":
+            try:
+                candidate = value.decode("ascii")
+            except UnicodeDecodeError:
+                return None
+            return candidate if SAFE_REQUEST_ID.fullmatch(candidate) else None
+    return None

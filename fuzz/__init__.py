@@ -1,0 +1,1 @@
+"""Fuzz targets for every parser of outside input (run with ``make fuzz``; atheris)."""

@@ -1,0 +1,1 @@
+"""Citizen accounts, passwords, passkeys and the OpenID Connect provider."""

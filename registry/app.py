@@ -1,0 +1,60 @@
+"""The composition root: build the FastAPI app from Settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from core.auth import Authenticator, NoAuthenticator
+from core.db import Database
+from core.logging import configure_logging
+from core.metrics import HttpMetrics
+from core.middleware import RequestContextMiddleware
+from core.problems import install_problem_handlers
+from core.settings import Settings, load_settings
+from registry import __version__, ops
+
+
+def create_app(
+    settings: Settings,
+    *,
+    database: Database | None = None,
+    authenticator: Authenticator | None = None,
+) -> FastAPI:
+    """Wire settings, database, authenticator, middleware, error handlers and routers."""
+    db = database or Database(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if database is None:  # The app owns the engine it created.
+            await db.dispose()
+
+    app = FastAPI(
+        title="National population and identity registry",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.database = db
+    app.state.authenticator = authenticator or NoAuthenticator()
+    app.state.metrics = HttpMetrics() if settings.metrics_enabled else None
+
+    install_problem_handlers(app, base_url=settings.public_url)
+    app.add_middleware(
+        RequestContextMiddleware, metrics=app.state.metrics, base_url=settings.public_url
+    )
+    app.include_router(ops.router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory for ``uvicorn --factory`` (each worker process builds its own app)."""
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

@@ -1,0 +1,112 @@
+"""/readyz tells whether the database answers; with it down, errors are 503 problem+json."""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+from sqlalchemy import text
+
+import migrations
+from core.deps import SessionDep
+from core.settings import Settings
+from registry.app import create_app
+from tests.http import asgi_client
+from tests.pgcluster import PostgresCluster
+
+
+async def test_ready_when_the_database_answers(client: httpx.AsyncClient, backend: str) -> None:
+    response = await client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ready", "database": backend}
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+
+
+@pytest.fixture(scope="module")
+def own_cluster() -> Iterator[PostgresCluster]:
+    """A cluster of this module's own, so that stopping it disturbs no other test."""
+    cluster = PostgresCluster().start()
+    migrations.upgrade(cluster.url(), "head")
+    yield cluster
+    cluster.cleanup()
+
+
+def add_db_route(app: FastAPI) -> None:
+    @app.get("/t/count")
+    async def count(session: SessionDep) -> dict[str, int]:
+        value = (await session.execute(text("SELECT count(*) FROM alembic_version"))).scalar_one()
+        return {"count": int(value)}
+
+
+@pytest.fixture
+async def down_client(own_cluster: PostgresCluster) -> AsyncIterator[httpx.AsyncClient]:
+    settings = Settings(
+        environment="test", database_url=own_cluster.url(), database_pool_timeout=2.0
+    )
+    app = create_app(settings)
+    add_db_route(app)
+    async with asgi_client(app) as c:
+        yield c
+
+
+def get_routes(client: httpx.AsyncClient) -> list[str]:
+    app = client._transport.app  # type: ignore[attr-defined]  # noqa: SLF001
+    paths = []
+    for route in app.routes:
+        if isinstance(route, APIRoute) and "GET" in (route.methods or set()):
+            paths.append(route.path.replace("{code}", "not-found"))
+    return paths
+
+
+@pytest.mark.postgresql_only
+async def test_database_stopped_gives_503_problems_and_never_a_bare_500(
+    own_cluster: PostgresCluster, down_client: httpx.AsyncClient, backend: str
+) -> None:
+    assert (await down_client.get("/readyz")).status_code == 200
+    assert (await down_client.get("/t/count")).json() == {"count": 1}
+
+    own_cluster.stop()
+    try:
+        ready = await down_client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.headers["content-type"] == "application/problem+json"
+        assert ready.json()["code"] == "database-unavailable"
+        assert ready.headers["retry-after"] == "5"
+        uses_db = await down_client.get("/t/count")
+        assert uses_db.status_code == 503
+        assert uses_db.json()["code"] == "database-unavailable"
+        assert (await down_client.get("/healthz")).status_code == 200
+        for path in get_routes(down_client):
+            response = await down_client.get(path)
+            assert response.status_code != 500, path
+            if response.status_code >= 400:
+                assert response.headers["content-type"] == "application/problem+json", path
+    finally:
+        own_cluster.start_server()
+
+    # Pre-ping replaces the dead pooled connections: service resumes without a restart.
+    assert (await down_client.get("/readyz")).status_code == 200
+    assert (await down_client.get("/t/count")).json() == {"count": 1}
+
+
+async def test_unreachable_sqlite_is_503(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where a directory should be")
+    settings = Settings(
+        environment="test", database_url=f"sqlite+aiosqlite:///{blocker}/sub/registry.db"
+    )
+    with pytest.raises(OSError):  # noqa: PT011 - the engine cannot even create its directory
+        create_app(settings)
+    settings = Settings(
+        environment="test",
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/ro/registry.db",
+    )
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro" / "registry.db").mkdir()  # a directory where the database file should be
+    app = create_app(settings)
+    async with asgi_client(app) as c:
+        response = await c.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["code"] == "database-unavailable"
