@@ -1,1 +1,9 @@
-"""Append-only access log with an RFC 9162 Merkle tree."""
+"""Append-only access log with an RFC 9162 Merkle tree.
+
+``audit.record(session, actor=..., action=..., outcome=..., ...)`` is the one call every door
+to personal data makes, inside its own unit of work.
+"""
+
+from audit.service import record
+
+__all__ = ["record"]

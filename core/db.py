@@ -49,6 +49,9 @@ def _engine_kwargs(settings: Settings) -> dict[str, Any]:
     }
     if settings.url.get_backend_name() == "postgresql":
         server_settings = {"application_name": "registry"}
+        if settings.database_role:
+            # Equivalent to SET ROLE at session start: the app works with that role's grants.
+            server_settings["role"] = settings.database_role
         if settings.database_statement_timeout_ms:
             server_settings["statement_timeout"] = str(settings.database_statement_timeout_ms)
         kwargs.update(

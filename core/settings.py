@@ -60,6 +60,34 @@ class Settings(BaseSettings):
     readiness_timeout: float = Field(
         2.0, gt=0, description="Seconds /readyz waits for the database before answering 503."
     )
+    database_role: str | None = Field(
+        None,
+        pattern=r"^[a-z_][a-z0-9_]{0,62}$",
+        description="PostgreSQL role to SET ROLE to on each connection (e.g. registry_app, "
+        "which may only INSERT and SELECT audit tables).",
+    )
+    audit_signing_key_file: str | None = Field(
+        None,
+        description="PEM (PKCS#8) Ed25519 private key that signs audit checkpoints. In "
+        "development it is created under var/ when missing; required in production.",
+    )
+    audit_signing_key: SecretStr | None = Field(
+        None, description="The same key as PEM text, instead of a file."
+    )
+    audit_log_origin: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9.\-:/_]{1,200}$",
+        description="Checkpoint origin line (default: the public URL's host + '/audit').",
+    )
+    audit_sequencer_enabled: bool = Field(
+        True, description="Run the audit sequencer and periodic checkpoints inside the app."
+    )
+    audit_sequence_interval: float = Field(
+        0.25, gt=0, description="Seconds between sequencer runs inside the app."
+    )
+    audit_checkpoint_interval: float = Field(
+        30.0, gt=0, description="Seconds between signed checkpoints (when the log grew)."
+    )
 
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
@@ -71,6 +99,10 @@ class Settings(BaseSettings):
             problems.append("REGISTRY_SECRET_KEY is missing or still the development default")
         elif len(secret) < 32:
             problems.append("REGISTRY_SECRET_KEY must be at least 32 characters")
+        if not self.audit_signing_key_file and not self.audit_signing_key:
+            problems.append(
+                "REGISTRY_AUDIT_SIGNING_KEY_FILE (or REGISTRY_AUDIT_SIGNING_KEY) is required"
+            )
         if self.url.get_backend_name() != "postgresql":
             problems.append("REGISTRY_DATABASE_URL must point to PostgreSQL in production")
         if not self.public_url.startswith("https://"):
@@ -83,6 +115,15 @@ class Settings(BaseSettings):
     def url(self) -> URL:
         """The parsed database URL."""
         return make_url(self.database_url)
+
+    @property
+    def audit_origin(self) -> str:
+        """The origin line of this registry's audit checkpoints."""
+        if self.audit_log_origin:
+            return self.audit_log_origin
+        from urllib.parse import urlsplit
+
+        return f"{urlsplit(self.public_url).netloc or 'registry'}/audit"
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,6 +10,7 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
+import audit.models  # noqa: F401 - registers the audit tables
 from core.models import metadata
 from core.settings import load_settings
 

@@ -7,6 +7,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from audit.keys import load_signer
+from audit.worker import AuditWorker
 from core.auth import Authenticator, NoAuthenticator
 from core.db import Database
 from core.logging import configure_logging
@@ -25,12 +27,25 @@ def create_app(
 ) -> FastAPI:
     """Wire settings, database, authenticator, middleware, error handlers and routers."""
     db = database or Database(settings)
+    signer = load_signer(settings)
+    worker = AuditWorker(
+        db,
+        signer,
+        origin=settings.audit_origin,
+        sequence_interval=settings.audit_sequence_interval,
+        checkpoint_interval=settings.audit_checkpoint_interval,
+    )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        if database is None:  # The app owns the engine it created.
-            await db.dispose()
+        if settings.audit_sequencer_enabled:
+            worker.start()
+        try:
+            yield
+        finally:
+            await worker.stop()
+            if database is None:  # The app owns the engine it created.
+                await db.dispose()
 
     app = FastAPI(
         title="National population and identity registry",
@@ -44,6 +59,8 @@ def create_app(
     app.state.database = db
     app.state.authenticator = authenticator or NoAuthenticator()
     app.state.metrics = HttpMetrics() if settings.metrics_enabled else None
+    app.state.audit_signer = signer
+    app.state.audit_worker = worker
 
     install_problem_handlers(app, base_url=settings.public_url)
     app.add_middleware(

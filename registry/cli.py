@@ -17,7 +17,14 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
-def _settings() -> Settings:
+def _add_subcommands() -> None:
+    from registry.cli_audit import audit_app
+
+    app.add_typer(audit_app, name="audit")
+
+
+def load_cli_settings() -> Settings:
+    """Settings from the environment; a clear message and exit code 2 when they are invalid."""
     try:
         return load_settings()
     except SettingsError as exc:
@@ -41,7 +48,7 @@ def serve(
 
     from core.logging import configure_logging
 
-    settings = _settings()
+    settings = load_cli_settings()
     configure_logging(settings.log_level)
     base = f"http://{host}:{port}"
     console.print(f"[bold]Registry {__version__}[/bold] ({settings.environment})")
@@ -70,7 +77,7 @@ def migrate(
     import migrations
     from core.db import sqlite_path
 
-    settings = _settings()
+    settings = load_cli_settings()
     path = sqlite_path(settings.url)
     if path is not None:
         from pathlib import Path
@@ -84,6 +91,9 @@ def migrate(
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)
+
+
+_add_subcommands()
 
 
 def main() -> None:

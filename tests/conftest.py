@@ -12,6 +12,7 @@ import asyncio
 import itertools
 import os
 import shutil
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,19 @@ from tests.pgcluster import PostgresCluster
 ALL_BACKENDS = ("postgresql", "sqlite")
 _VERSION_KEY = pytest.StashKey[str]()
 _counter = itertools.count()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # One throwaway checkpoint key for the whole run (never the developer's var/ key), and no
+    # background sequencer unless a test starts one: tests sequence explicitly.
+    if "REGISTRY_AUDIT_SIGNING_KEY_FILE" not in os.environ:
+        from audit.checkpoint import Signer
+
+        key_dir = Path(tempfile.mkdtemp(prefix="registry-test-key-"))
+        key_file = key_dir / "audit-signing-key.pem"
+        key_file.write_bytes(Signer.generate("testserver/audit").to_pem())
+        os.environ["REGISTRY_AUDIT_SIGNING_KEY_FILE"] = str(key_file)
+    os.environ.setdefault("REGISTRY_AUDIT_SEQUENCER_ENABLED", "false")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -1,0 +1,309 @@
+"""Audit rules: record in the caller's transaction, sequence into the Merkle log, checkpoint,
+prove, and verify. No HTTP here."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from audit import merkle
+from audit import repository as repo
+from audit.checkpoint import Checkpoint, CheckpointError, Signer, Verifier, open_checkpoint
+from audit.checkpoint import sign_checkpoint as sign_note
+from audit.events import (
+    DetailValue,
+    Outcome,
+    check_labels,
+    encode_detail,
+    encode_fields,
+    leaf_bytes,
+)
+from core.auth import Principal
+from core.errors import Conflict, NotFound
+from core.logging import request_id_var
+
+DEFAULT_BATCH = 5_000
+MAX_REPORTED = 50  # problem lines kept in a verify report (the first index is always kept)
+
+
+# ------------------------------------------------------------------------------ recording
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    action: str,
+    outcome: Outcome,
+    subject: str | None = None,
+    fields: Iterable[str] = (),
+    purpose: str | None = None,
+    detail: Mapping[str, DetailValue] | None = None,
+) -> str:
+    """Record one access in the caller's unit of work and return the event's public id.
+
+    If this INSERT fails the caller's transaction fails with it: no access without its record.
+    """
+    check_labels(action=action, purpose=purpose, subject=subject)
+    event_uid = str(uuid.uuid4())
+    await repo.insert_event(
+        session,
+        {
+            "event_uid": event_uid,
+            "actor_type": actor.actor_type,
+            "actor_id": actor.actor_id,
+            "on_behalf_of": actor.on_behalf_of,
+            "subject": subject,
+            "action": action,
+            "fields": encode_fields(fields),
+            "purpose": purpose,
+            "outcome": outcome,
+            "request_id": request_id_var.get(),
+            "detail": encode_detail(detail),
+        },
+    )
+    return event_uid
+
+
+# ------------------------------------------------------------------------------ sequencing
+
+
+async def sequence_batch(session: AsyncSession, *, limit: int = DEFAULT_BATCH) -> int | None:
+    """Give leaves to up to ``limit`` committed events; None when another sequencer is active."""
+    if not await repo.try_sequencer_lock(session):
+        return None
+    cursor = await repo.current_cursor(session)
+    horizon = await repo.finished_txid_horizon(session)
+    rows = await repo.next_events(session, cursor, horizon, limit)
+    if not rows:
+        return 0
+    frontier_ids = merkle.frontier_ids(cursor.tree_size)
+    stored = await repo.fetch_nodes(session, frontier_ids)
+    compact = merkle.CompactRange(cursor.tree_size, tuple(stored[i] for i in frontier_ids))
+    leaves = []
+    hashes = []
+    for offset, row in enumerate(rows):
+        index = cursor.tree_size + offset
+        leaf = merkle.leaf_hash(leaf_bytes(repo.event_data(row), index))
+        hashes.append(leaf)
+        leaves.append({"leaf_index": index, "event_id": row.id, "leaf_hash": leaf})
+    compact, new_nodes = compact.append(hashes)
+    nodes = [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in new_nodes if lv > 0]
+    last = rows[-1]
+    await repo.append_leaves(
+        session,
+        leaves,
+        nodes,
+        {
+            "first_leaf": cursor.tree_size,
+            "tree_size": compact.size,
+            "cursor_txid": last.txid if horizon is not None else None,
+            "cursor_event": last.id,
+        },
+    )
+    return len(rows)
+
+
+async def tree_head(session: AsyncSession) -> tuple[int, bytes]:
+    """The sequenced tree's size and root hash, from the stored right frontier."""
+    cursor = await repo.current_cursor(session)
+    ids = merkle.frontier_ids(cursor.tree_size)
+    stored = await repo.fetch_nodes(session, ids)
+    return cursor.tree_size, merkle.frontier_root([stored[i] for i in ids])
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+async def make_checkpoint(session: AsyncSession, signer: Signer, *, origin: str) -> str | None:
+    """Sign and store a checkpoint of the current tree if it grew; returns the note or None."""
+    size, root = await tree_head(session)
+    latest = await repo.latest_checkpoint(session)
+    if latest is not None and latest.tree_size >= size:
+        return None
+    note = sign_note(Checkpoint(origin=origin, size=size, root_hash=root), signer)
+    await repo.insert_checkpoint(session, size, root, note)
+    return note
+
+
+async def latest_signed(session: AsyncSession) -> str:
+    """The newest signed checkpoint note."""
+    latest = await repo.latest_checkpoint(session)
+    if latest is None:
+        raise NotFound("No checkpoint has been signed yet.")
+    return latest.note
+
+
+# ------------------------------------------------------------------------------ proofs
+
+
+def b64(raw: bytes) -> str:
+    """Standard base64, as in checkpoints."""
+    return base64.b64encode(raw).decode("ascii")
+
+
+async def inclusion_proof(session: AsyncSession, event_uid: str) -> dict[str, Any]:
+    """An inclusion proof of one event against the newest checkpoint, checkable offline."""
+    leaf = await repo.leaf_of_event(session, event_uid)
+    if leaf is None:
+        if await repo.event_by_uid(session, event_uid) is None:
+            raise NotFound("No audit event with this id.")
+        raise Conflict("The event is recorded but not yet sequenced; try again shortly.")
+    index, leaf_hash = leaf
+    checkpoint = await repo.latest_checkpoint(session)
+    if checkpoint is None or checkpoint.tree_size <= index:
+        raise Conflict("The event is not yet covered by a signed checkpoint; try again shortly.")
+    row = await repo.event_by_uid(session, event_uid)
+    assert row is not None  # noqa: S101 - it has a leaf, so it exists (FK)
+    plan = merkle.inclusion_nodes(index, checkpoint.tree_size)
+    path = await _assemble(session, plan)
+    return {
+        "event_uid": event_uid,
+        "leaf_index": index,
+        "tree_size": checkpoint.tree_size,
+        "leaf_data": b64(leaf_bytes(repo.event_data(row), index)),
+        "leaf_hash": b64(leaf_hash),
+        "proof": [b64(h) for h in path],
+        "checkpoint": checkpoint.note,
+    }
+
+
+async def consistency_proof(session: AsyncSession, size1: int, size2: int) -> dict[str, Any]:
+    """A consistency proof between two signed checkpoints (RFC 9162 section 2.1.4)."""
+    if not 0 <= size1 <= size2:
+        raise Conflict("Sizes must satisfy 0 <= first <= second.")
+    first = await repo.checkpoint_at(session, size1)
+    second = await repo.checkpoint_at(session, size2)
+    if first is None or second is None:
+        raise NotFound("Both sizes must be sizes of signed checkpoints.")
+    path = await _assemble(session, merkle.consistency_nodes(size1, size2)) if size1 else []
+    return {
+        "first": {"tree_size": size1, "checkpoint": first.note},
+        "second": {"tree_size": size2, "checkpoint": second.note},
+        "proof": [b64(h) for h in path],
+    }
+
+
+async def _assemble(session: AsyncSession, plan: merkle.ProofPlan) -> list[bytes]:
+    found = await repo.fetch_nodes(session, plan.ids)
+    missing = [i for i in plan.ids if i not in found]
+    if missing:
+        raise Conflict(f"The log is missing {len(missing)} stored subtree hashes; run verify.")
+    return plan.assemble([found[i] for i in plan.ids])
+
+
+def check_inclusion(proof: Mapping[str, Any], verifier: Verifier, *, origin: str) -> Checkpoint:
+    """Verify an inclusion proof offline: signature, leaf data, path. Raises ProofError."""
+    try:
+        checkpoint = open_checkpoint(str(proof["checkpoint"]), verifier, origin=origin)
+        index = int(proof["leaf_index"])
+        data = base64.b64decode(str(proof["leaf_data"]), validate=True)
+        path = [base64.b64decode(str(h), validate=True) for h in proof["proof"]]
+    except CheckpointError as exc:
+        raise ProofError(f"checkpoint rejected: {exc}") from None
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProofError(f"malformed proof: {exc}") from None
+    if int(proof.get("tree_size", checkpoint.size)) != checkpoint.size:
+        raise ProofError("the proof's tree size is not the checkpoint's")
+    leaf = merkle.leaf_hash(data)
+    if not merkle.verify_inclusion(leaf, index, checkpoint.size, path, checkpoint.root_hash):
+        raise ProofError("the inclusion proof does not lead to the checkpoint's root")
+    return checkpoint
+
+
+class ProofError(ValueError):
+    """A proof that does not verify."""
+
+
+# ------------------------------------------------------------------------------ verifying
+
+
+@dataclass
+class VerifyReport:
+    """What ``verify`` found: sizes checked, and the first disagreement if any."""
+
+    leaves: int = 0
+    checkpoints: int = 0
+    root: bytes = b""
+    first_bad_index: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every leaf, every checkpoint and the root agree."""
+        return not self.problems
+
+
+async def verify(session: AsyncSession, verifier: Verifier, *, origin: str) -> VerifyReport:
+    """Recompute every leaf from its event, rebuild the root, check every signed checkpoint."""
+    report = VerifyReport()
+    checkpoints = []
+    for stored in await repo.all_checkpoints(session):
+        try:
+            checkpoints.append(open_checkpoint(stored.note, verifier, origin=origin))
+        except CheckpointError as exc:
+            report.problems.append(f"checkpoint of size {stored.tree_size} is not valid: {exc}")
+    report.checkpoints = len(checkpoints)
+    pending = list(checkpoints)
+    compact = merkle.CompactRange()
+
+    def note_bad(index: int, why: str) -> None:
+        if report.first_bad_index is None or index < report.first_bad_index:
+            report.first_bad_index = index
+        if len(report.problems) < MAX_REPORTED:
+            report.problems.append(f"index {index}: {why}")
+
+    def check_checkpoints() -> None:
+        while pending and pending[0].size == compact.size:
+            cp = pending.pop(0)
+            if compact.root() != cp.root_hash:
+                report.problems.append(
+                    f"checkpoint of size {cp.size} does not match the rebuilt root"
+                )
+
+    check_checkpoints()
+    expected = 0
+    async for rows in repo.stream_log(session):
+        hashes = []
+        for row in rows:
+            index = int(row.leaf_index)
+            if index != expected:
+                note_bad(expected, f"leaf missing (next stored leaf is {index})")
+            expected = index + 1
+            if row.event_uid is None:
+                note_bad(index, "its event row is missing")
+                hashes.append(bytes(row.leaf_hash))
+                continue
+            rebuilt = merkle.leaf_hash(leaf_bytes(repo.event_data(row), index))
+            if rebuilt != bytes(row.leaf_hash):
+                note_bad(index, "the event does not match its leaf (modified or moved)")
+            hashes.append(rebuilt)
+        # Advance in steps so each checkpoint size is hit exactly.
+        position = 0
+        while position < len(hashes):
+            stop = len(hashes)
+            if pending and pending[0].size - compact.size < stop - position:
+                stop = position + pending[0].size - compact.size
+            compact, _ = compact.append(hashes[position:stop])
+            position = stop
+            check_checkpoints()
+    report.leaves = compact.size
+    report.root = compact.root()
+    for cp in pending:
+        report.problems.append(
+            f"checkpoint of size {cp.size} is beyond the {compact.size} leaves in the log"
+        )
+    cursor = await repo.current_cursor(session)
+    if cursor.tree_size != compact.size:
+        report.problems.append(
+            f"the sequencer recorded {cursor.tree_size} leaves but the log holds {compact.size}"
+        )
+    for row in await repo.unsequenced_behind(session, cursor):
+        where = await repo.leaf_index_after_event(session, int(row.id))
+        note_bad(where, f"event {row.event_uid} was inserted behind the sequencer, without a leaf")
+    return report

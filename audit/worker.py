@@ -1,0 +1,82 @@
+"""The in-app sequencer and checkpointer: a background task per process, one active at a time."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from audit import service
+from audit.checkpoint import Signer
+from core.db import Database
+from core.logging import fields, get_logger
+
+log = get_logger("registry.audit")
+
+
+class AuditWorker:
+    """Sequences committed events into the Merkle log and signs checkpoints periodically."""
+
+    def __init__(
+        self,
+        database: Database,
+        signer: Signer,
+        *,
+        origin: str,
+        sequence_interval: float = 0.25,
+        checkpoint_interval: float = 30.0,
+        batch: int = service.DEFAULT_BATCH,
+    ) -> None:
+        self.database = database
+        self.signer = signer
+        self.origin = origin
+        self.sequence_interval = sequence_interval
+        self.checkpoint_interval = checkpoint_interval
+        self.batch = batch
+        self._task: asyncio.Task[None] | None = None
+
+    async def sequence_pending(self) -> int:
+        """Sequence until no committed event is left without a leaf; returns how many."""
+        total = 0
+        while True:
+            async with self.database.unit_of_work() as session:
+                appended = await service.sequence_batch(session, limit=self.batch)
+            if not appended:  # None: another process holds the lock; 0: nothing to do
+                return total
+            total += appended
+            if appended < self.batch:
+                return total
+
+    async def checkpoint(self) -> str | None:
+        """Sign a checkpoint of the current tree if it grew since the last one."""
+        async with self.database.unit_of_work() as session:
+            return await service.make_checkpoint(session, self.signer, origin=self.origin)
+
+    async def run(self) -> None:
+        """Loop until cancelled; errors are logged and retried, never fatal."""
+        next_checkpoint = time.monotonic() + self.checkpoint_interval
+        while True:
+            try:
+                await self.sequence_pending()
+                if time.monotonic() >= next_checkpoint:
+                    await self.checkpoint()
+                    next_checkpoint = time.monotonic() + self.checkpoint_interval
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("audit.worker_error", exc_info=exc, extra=fields())
+            await asyncio.sleep(self.sequence_interval)
+
+    def start(self) -> None:
+        """Start the background task."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self.run(), name="audit-worker")
+
+    async def stop(self) -> None:
+        """Cancel the background task and wait for it."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None

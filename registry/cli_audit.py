@@ -1,0 +1,153 @@
+"""``registry audit ...``: sequence, checkpoint, verify, prove, check a proof offline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from audit import service
+from audit.checkpoint import CheckpointError, Verifier
+from audit.keys import load_signer
+from audit.worker import AuditWorker
+from core.db import Database
+from core.settings import Settings
+
+audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    from registry.cli import load_cli_settings
+
+    return load_cli_settings()
+
+
+def _worker(settings: Settings, database: Database) -> AuditWorker:
+    return AuditWorker(database, load_signer(settings), origin=settings.audit_origin)
+
+
+@audit_app.command("sequence")
+def sequence(
+    follow: bool = typer.Option(False, "--follow", help="Keep running (as the in-app worker)."),
+) -> None:
+    """Give leaves to committed events (one sequencer is active at a time)."""
+    settings = _settings()
+
+    async def run() -> int:
+        database = Database(settings)
+        try:
+            worker = _worker(settings, database)
+            if follow:
+                await worker.run()
+            return await worker.sequence_pending()
+        finally:
+            await database.dispose()
+
+    typer.echo(f"sequenced {asyncio.run(run())} events")
+
+
+@audit_app.command("checkpoint")
+def checkpoint() -> None:
+    """Sequence what is pending, then sign a checkpoint if the tree grew; print it."""
+    settings = _settings()
+
+    async def run() -> str | None:
+        database = Database(settings)
+        try:
+            worker = _worker(settings, database)
+            await worker.sequence_pending()
+            return await worker.checkpoint()
+        finally:
+            await database.dispose()
+
+    note = asyncio.run(run())
+    if note is None:
+        typer.echo("the tree has not grown since the last checkpoint", err=True)
+    else:
+        sys.stdout.write(note)
+
+
+@audit_app.command("public-key")
+def public_key() -> None:
+    """Print the verifier key (C2SP vkey) that checks this registry's checkpoints."""
+    typer.echo(load_signer(_settings()).verifier_key())
+
+
+@audit_app.command("verify")
+def verify() -> None:
+    """Recompute every leaf, rebuild the root, check every signed checkpoint."""
+    settings = _settings()
+    signer = load_signer(settings)
+
+    async def run() -> service.VerifyReport:
+        database = Database(settings)
+        try:
+            async with database.unit_of_work() as session:
+                return await service.verify(
+                    session, signer.verifier(), origin=settings.audit_origin
+                )
+        finally:
+            await database.dispose()
+
+    report = asyncio.run(run())
+    typer.echo(
+        f"leaves: {report.leaves}  checkpoints: {report.checkpoints}  "
+        f"root: {service.b64(report.root)}"
+    )
+    if report.ok:
+        typer.echo("OK: every leaf matches its event and every checkpoint matches the log")
+        return
+    if report.first_bad_index is not None:
+        typer.echo(f"FAILED: first index that disagrees: {report.first_bad_index}")
+    else:
+        typer.echo("FAILED")
+    for problem in report.problems:
+        typer.echo(f"  - {problem}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("prove")
+def prove(event: str = typer.Argument(..., help="The event's id (event_uid).")) -> None:
+    """Print an inclusion proof of EVENT against the newest checkpoint (JSON)."""
+    settings = _settings()
+
+    async def run() -> dict[str, object]:
+        database = Database(settings)
+        try:
+            async with database.unit_of_work() as session:
+                return await service.inclusion_proof(session, event)
+        finally:
+            await database.dispose()
+
+    from core.errors import RegistryError
+
+    try:
+        proof = asyncio.run(run())
+    except RegistryError as exc:
+        typer.echo(f"error: {exc.detail}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(proof, indent=2, ensure_ascii=False))
+
+
+@audit_app.command("check-proof")
+def check_proof(
+    proof_file: Path = typer.Argument(..., help="The JSON printed by `registry audit prove`."),
+    public_key: str = typer.Option(..., "--public-key", help="The vkey, or a file holding it."),
+    origin: str | None = typer.Option(None, help="Expected origin (default: the key's name)."),
+) -> None:
+    """Verify an inclusion proof offline: only the proof, its checkpoint and the public key."""
+    vkey = Path(public_key).read_text().strip() if Path(public_key).is_file() else public_key
+    try:
+        verifier = Verifier.from_vkey(vkey)
+        proof = json.loads(proof_file.read_text())
+        checkpoint = service.check_inclusion(proof, verifier, origin=origin or verifier.name)
+    except (CheckpointError, service.ProofError, ValueError) as exc:
+        typer.echo(f"INVALID: {exc}")
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"VALID: leaf {proof['leaf_index']} is in the log of {checkpoint.size} leaves "
+        f"signed by {verifier.name}"
+    )
