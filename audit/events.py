@@ -13,6 +13,7 @@ Outcome = Literal["granted", "denied", "not_found", "error"]
 DetailValue = str | int | bool | None
 
 CANONICAL_VERSION = 1
+MAX_SAFE_INT = 2**53 - 1
 ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,5}$")
 FIELD_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,3}$")
 PURPOSE_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
@@ -102,6 +103,9 @@ def encode_detail(detail: Mapping[str, DetailValue] | None) -> str | None:
             raise InvalidEvent(f"detail {key!r} must be a string, integer, boolean or null")
         if isinstance(value, str) and len(value) > 512:
             raise InvalidEvent(f"detail {key!r} is longer than 512 characters")
+        # RFC 8785 section 3.2.2.3: numbers are IEEE-754 doubles; only exact integers allowed.
+        if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_SAFE_INT:
+            raise InvalidEvent(f"detail {key!r} is outside the exact JSON integer range")
     return canonical_json(dict(detail)).decode()
 
 

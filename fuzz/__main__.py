@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-TARGET_NAMES = ("checkpoint_note", "request_id")
+TARGET_NAMES = ("checkpoint_note", "request_id", "inclusion_proof")
 
 
 def _run_one(name: str) -> None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Callable
 
+from audit import merkle
 from audit.checkpoint import Checkpoint, CheckpointError, Signer, open_checkpoint, sign_checkpoint
+from audit.service import ProofError, check_inclusion
 from core.middleware import SAFE_REQUEST_ID, parse_request_id
 
 # A fixed key (not secret: fuzzing only) so that valid notes can appear in the corpus.
@@ -32,9 +36,24 @@ def request_id(data: bytes) -> None:
     assert result is None or SAFE_REQUEST_ID.fullmatch(result)
 
 
+def inclusion_proof(data: bytes) -> None:
+    """A proof file given to ``registry audit check-proof`` (audit/service.py check_inclusion)."""
+    try:
+        proof = json.loads(data)
+    except (ValueError, RecursionError):
+        return
+    if not isinstance(proof, dict):
+        return
+    try:
+        check_inclusion(proof, _VERIFIER, origin=ORIGIN)
+    except ProofError:
+        return
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "checkpoint_note": checkpoint_note,
     "request_id": request_id,
+    "inclusion_proof": inclusion_proof,
 }
 
 
@@ -44,4 +63,27 @@ def seeds() -> dict[str, list[bytes]]:
     return {
         "checkpoint_note": [note, note.replace(b"42", b"43"), note[:-5], b"\n\n\n"],
         "request_id": [b"agency-req-000123", b"x" * 129, b"\xff\xfe", b"a b c d e f g h"],
+        "inclusion_proof": [
+            _valid_proof(),
+            _valid_proof().replace(b'"leaf_index": 1', b'"leaf_index": 0'),
+            b"{}",
+            b"[]",
+            b'{"checkpoint": 1}',
+        ],
     }
+
+
+def _valid_proof() -> bytes:
+    """A real two-leaf log's proof of leaf 1."""
+    leaves = [b"leaf zero", b"leaf one"]
+    hashes = [merkle.leaf_hash(d) for d in leaves]
+    root = merkle.root(hashes)
+    note = sign_checkpoint(Checkpoint(ORIGIN, 2, root), _SIGNER)
+    proof = {
+        "leaf_index": 1,
+        "tree_size": 2,
+        "leaf_data": base64.b64encode(leaves[1]).decode(),
+        "proof": [base64.b64encode(hashes[0]).decode()],
+        "checkpoint": note,
+    }
+    return json.dumps(proof).encode()

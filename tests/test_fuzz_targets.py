@@ -29,3 +29,13 @@ def test_a_valid_note_is_accepted_by_the_target() -> None:
 
     note = seeds()["checkpoint_note"][0].decode()
     assert open_checkpoint(note, _VERIFIER, origin=ORIGIN).size == 42
+
+
+def test_the_valid_proof_seed_verifies() -> None:
+    import json
+
+    from audit.service import check_inclusion
+    from fuzz.targets import _VERIFIER, ORIGIN
+
+    proof = json.loads(seeds()["inclusion_proof"][0])
+    assert check_inclusion(proof, _VERIFIER, origin=ORIGIN).size == 2

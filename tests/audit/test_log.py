@@ -1,0 +1,538 @@
+"""The audit log end to end: record, sequence, checkpoint, verify, and tampering detected."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from typer.testing import CliRunner
+
+from audit import merkle, record, service
+from audit.checkpoint import open_checkpoint
+from audit.events import InvalidEvent, leaf_bytes
+from audit.keys import load_signer
+from audit.models import APPEND_ONLY_TABLES
+from audit.repository import event_data, fetch_nodes
+from audit.worker import AuditWorker
+from core.auth import Principal
+from core.db import Database
+from core.settings import Settings
+
+AGENCY = Principal("agency", "bank-001", on_behalf_of="teller-17")
+SUBJECT = "001203004512"
+
+
+@pytest.fixture
+def worker(database: Database, settings: Settings) -> AuditWorker:
+    return AuditWorker(database, load_signer(settings), origin=settings.audit_origin)
+
+
+@pytest.fixture
+async def superuser(database_url: str) -> AsyncIterator[AsyncEngine]:
+    """A connection pool that bypasses the app's protections, as a database superuser could."""
+    engine = create_async_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+async def record_events(database: Database, count: int, *, per_transaction: int = 1) -> list[str]:
+    uids: list[str] = []
+    for start in range(0, count, per_transaction):
+        async with database.unit_of_work() as session:
+            for i in range(start, min(count, start + per_transaction)):
+                uids.append(
+                    await record(
+                        session,
+                        actor=AGENCY,
+                        action="citizen.lookup",
+                        outcome="granted" if i % 3 else "denied",
+                        subject=SUBJECT,
+                        fields=["full_name", "birth_date"],
+                        purpose="kyc",
+                        detail={"batch": i},
+                    )
+                )
+    return uids
+
+
+async def run_verify(database: Database, worker: AuditWorker) -> service.VerifyReport:
+    async with database.unit_of_work() as session:
+        return await service.verify(session, worker.signer.verifier(), origin=worker.origin)
+
+
+async def test_record_sequence_checkpoint_verify(database: Database, worker: AuditWorker) -> None:
+    uids = await record_events(database, 37, per_transaction=5)
+    assert await worker.sequence_pending() == 37
+    assert await worker.sequence_pending() == 0
+    note = await worker.checkpoint()
+    assert note is not None
+    assert await worker.checkpoint() is None  # the tree did not grow
+
+    checkpoint = open_checkpoint(note, worker.signer.verifier(), origin=worker.origin)
+    assert checkpoint.size == 37
+    async with database.unit_of_work() as session:
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT l.leaf_index, l.leaf_hash, e.* FROM audit_leaf l "
+                    "JOIN audit_event e ON e.id = l.event_id ORDER BY l.leaf_index"
+                )
+            )
+        ).all()
+    assert [r.leaf_index for r in rows] == list(range(37))
+    assert sorted(r.event_uid for r in rows) == sorted(uids)
+    leaves = [merkle.leaf_hash(leaf_bytes(event_data(r), r.leaf_index)) for r in rows]
+    assert leaves == [bytes(r.leaf_hash) for r in rows]
+    assert checkpoint.root_hash == merkle.root(leaves)
+
+    report = await run_verify(database, worker)
+    assert report.ok, report.problems
+    assert report.leaves == 37
+    assert report.checkpoints == 1
+
+
+async def test_events_hold_field_names_never_values(database: Database) -> None:
+    async with database.unit_of_work() as session:
+        await record(
+            session, actor=AGENCY, action="citizen.lookup", outcome="granted",
+            subject=SUBJECT, fields=["full_name", "full_name", "address.permanent"],
+            purpose="kyc",
+        )  # fmt: skip
+    async with database.unit_of_work() as session:
+        row = (await session.execute(text("SELECT * FROM audit_event"))).one()
+    assert json.loads(row.fields) == ["address.permanent", "full_name"]
+    assert row.on_behalf_of == "teller-17"
+    assert row.occurred_at is not None
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"action": "Citizen Lookup"},
+        {"purpose": "no spaces allowed"},
+        {"subject": "12345"},
+        {"fields": ["Nguyễn Văn A"]},  # a value, not a field name
+        {"detail": {"name": {"nested": "no"}}},
+    ],
+)
+async def test_malformed_events_are_refused(database: Database, bad: dict[str, object]) -> None:
+    arguments: dict[str, object] = {
+        "actor": AGENCY, "action": "citizen.lookup", "outcome": "granted",
+        "subject": SUBJECT, "fields": ["full_name"], "purpose": "kyc",
+        **bad,
+    }  # fmt: skip
+    async with database.unit_of_work() as session:
+        with pytest.raises(InvalidEvent):
+            await record(session, **arguments)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------- append-only
+
+
+async def tamper(engine: AsyncEngine, *statements: str) -> None:
+    """Run statements as a superuser who switched the protections off."""
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Disables triggers and foreign-key checks for this session (superuser only).
+            await conn.execute(text("SET session_replication_role = replica"))
+        else:
+            await conn.execute(text("PRAGMA foreign_keys = OFF"))
+            await _drop_sqlite_triggers(conn)
+        for statement in statements:
+            await conn.execute(text(statement))
+
+
+async def _drop_sqlite_triggers(conn: AsyncConnection) -> None:
+    names = (
+        await conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+    ).scalars()
+    for name in list(names):
+        await conn.execute(text(f'DROP TRIGGER "{name}"'))
+
+
+@pytest.mark.parametrize("table", APPEND_ONLY_TABLES)
+@pytest.mark.parametrize("statement", ["UPDATE {t} SET {c} = {c}", "DELETE FROM {t}"])
+async def test_triggers_refuse_update_and_delete(
+    database: Database, worker: AuditWorker, superuser: AsyncEngine, table: str, statement: str
+) -> None:
+    await record_events(database, 3)
+    await worker.sequence_pending()
+    await worker.checkpoint()
+    column = {"audit_node": "hash", "audit_leaf": "leaf_hash"}.get(table, "id")
+    with pytest.raises(DBAPIError, match="append-only"):
+        async with superuser.begin() as conn:
+            await conn.execute(text(statement.format(t=table, c=column)))
+
+
+@pytest.mark.postgresql_only
+async def test_app_role_may_only_insert_and_select_audit_tables(
+    database_url: str, worker: AuditWorker, database: Database
+) -> None:
+    await record_events(database, 2)
+    await worker.sequence_pending()
+    as_app = Database(
+        Settings(environment="test", database_url=database_url, database_role="registry_app")
+    )
+    try:
+        async with as_app.unit_of_work() as session:
+            assert (await session.execute(text("SELECT current_user"))).scalar_one() == (
+                "registry_app"
+            )
+            await record(session, actor=AGENCY, action="citizen.verify", outcome="granted")
+        # The whole pipeline runs as the restricted role.
+        app_worker = AuditWorker(as_app, worker.signer, origin=worker.origin)
+        assert await app_worker.sequence_pending() == 1
+        assert await app_worker.checkpoint() is not None
+        for table in APPEND_ONLY_TABLES:
+            for statement in (f"UPDATE {table} SET id = id", f"DELETE FROM {table}"):
+                if table in ("audit_leaf", "audit_node"):
+                    statement = statement.replace("SET id = id", "SET event_id = event_id")
+                    statement = (
+                        statement.replace("event_id = event_id", "hash = hash")
+                        if (table == "audit_node")
+                        else statement
+                    )
+                with pytest.raises(DBAPIError, match="permission denied"):
+                    async with as_app.unit_of_work() as session:
+                        await session.execute(text(statement))
+    finally:
+        await as_app.dispose()
+
+
+# ----------------------------------------------------------------------- sequencer
+
+
+async def test_concurrent_writers_get_gapless_leaves(
+    database: Database, worker: AuditWorker
+) -> None:
+    async def writer(n: int) -> None:
+        for _ in range(n):
+            await record_events(database, 3, per_transaction=3)
+
+    async def sequencer(stop: asyncio.Event) -> int:
+        total = 0
+        while not stop.is_set():
+            total += await worker.sequence_pending()
+            await asyncio.sleep(0)
+        return total + await worker.sequence_pending()
+
+    stop = asyncio.Event()
+    seq_task = asyncio.create_task(sequencer(stop))
+    await asyncio.gather(*(writer(10) for _ in range(6)))
+    stop.set()
+    assert await seq_task == 180
+    async with database.unit_of_work() as session:
+        indexes = (
+            await session.execute(text("SELECT leaf_index FROM audit_leaf ORDER BY leaf_index"))
+        ).scalars()
+        assert list(indexes) == list(range(180))
+        unsequenced = (
+            await session.execute(
+                text(
+                    "SELECT count(*) FROM audit_event e LEFT JOIN audit_leaf l "
+                    "ON l.event_id = e.id WHERE l.event_id IS NULL"
+                )
+            )
+        ).scalar_one()
+    assert unsequenced == 0
+    await worker.checkpoint()
+    assert (await run_verify(database, worker)).ok
+
+
+@pytest.mark.postgresql_only
+async def test_an_open_transaction_holds_later_events_back_and_nothing_is_lost(
+    database: Database, worker: AuditWorker
+) -> None:
+    early = database.sessions()
+    try:
+        # This transaction starts first (smaller txid) and stays open.
+        await record(early, actor=AGENCY, action="citizen.lookup", outcome="granted")
+        await record_events(database, 3)  # committed, but with later txids
+        assert await worker.sequence_pending() == 0  # must wait: the early one may still commit
+        await early.commit()
+    finally:
+        await early.close()
+    assert await worker.sequence_pending() == 4
+    await worker.checkpoint()
+    assert (await run_verify(database, worker)).ok
+
+
+@pytest.mark.postgresql_only
+async def test_only_one_sequencer_at_a_time(database: Database, worker: AuditWorker) -> None:
+    await record_events(database, 5)
+    async with database.unit_of_work() as first, database.unit_of_work() as second:
+        assert await service.sequence_batch(first) == 5
+        assert await service.sequence_batch(second) is None  # the lock is held by `first`
+    assert await worker.sequence_pending() == 0
+
+
+async def test_in_app_worker_sequences_and_checkpoints(
+    database: Database, settings: Settings
+) -> None:
+    worker = AuditWorker(
+        database, load_signer(settings), origin=settings.audit_origin,
+        sequence_interval=0.01, checkpoint_interval=0.01,
+    )  # fmt: skip
+    await record_events(database, 4)
+    worker.start()
+    try:
+        for _ in range(500):
+            async with database.unit_of_work() as session:
+                size, _root = await service.tree_head(session)
+                signed = await session.execute(text("SELECT count(*) FROM audit_checkpoint"))
+            if size == 4 and signed.scalar_one() > 0:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await worker.stop()
+    assert size == 4
+
+
+# ------------------------------------------------------------------------ tampering
+
+Attack = Callable[[dict[int, int]], list[str]]
+
+
+def modify(ev: dict[int, int]) -> list[str]:
+    return [f"UPDATE audit_event SET purpose = 'forged' WHERE id = {ev[5]}"]
+
+
+def delete(ev: dict[int, int]) -> list[str]:
+    return [
+        "DELETE FROM audit_leaf WHERE leaf_index = 5",
+        f"DELETE FROM audit_event WHERE id = {ev[5]}",
+    ]
+
+
+def delete_and_renumber(ev: dict[int, int]) -> list[str]:
+    return [
+        *delete(ev),
+        "UPDATE audit_leaf SET leaf_index = -leaf_index WHERE leaf_index > 5",
+        "UPDATE audit_leaf SET leaf_index = -leaf_index - 1 WHERE leaf_index < 0",
+    ]
+
+
+def reorder(ev: dict[int, int]) -> list[str]:
+    return [  # swap which events sit at positions 5 and 8, leaving the stored hashes in place
+        "UPDATE audit_leaf SET event_id = -1 WHERE leaf_index = 5",
+        f"UPDATE audit_leaf SET event_id = {ev[5]} WHERE leaf_index = 8",
+        f"UPDATE audit_leaf SET event_id = {ev[8]} WHERE leaf_index = 5",
+    ]
+
+
+def reorder_rows(ev: dict[int, int]) -> list[str]:
+    return [  # swap the leaf rows themselves (hashes travel with their events)
+        "UPDATE audit_leaf SET leaf_index = -1 WHERE leaf_index = 5",
+        "UPDATE audit_leaf SET leaf_index = 5 WHERE leaf_index = 8",
+        "UPDATE audit_leaf SET leaf_index = 8 WHERE leaf_index = -1",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("attack", "first_bad"),
+    [
+        (modify, 5),
+        (delete, 5),
+        (delete_and_renumber, 5),
+        (reorder, 5),
+        (reorder_rows, 5),
+        ("insert", 5),
+        ("insert_behind", 5),
+    ],
+    ids=["modify", "delete", "delete+renumber", "reorder", "reorder-rows", "insert",
+         "insert-behind-sequencer"],
+)  # fmt: skip
+async def test_tampering_is_detected_at_the_right_index(
+    database: Database,
+    worker: AuditWorker,
+    superuser: AsyncEngine,
+    attack: Attack | str,
+    first_bad: int,
+) -> None:
+    await record_events(database, 12)
+    await worker.sequence_pending()
+    await worker.checkpoint()
+    assert (await run_verify(database, worker)).ok
+    async with database.unit_of_work() as session:
+        rows = (await session.execute(text("SELECT leaf_index, event_id FROM audit_leaf"))).all()
+    events = {int(r.leaf_index): int(r.event_id) for r in rows}
+
+    if attack == "insert":
+        await forge_insert(database, superuser, events, at=5)
+    elif attack == "insert_behind":
+        await forge_behind(superuser, events, before=5)
+    else:
+        assert callable(attack)
+        await tamper(superuser, *attack(events))
+
+    report = await run_verify(database, worker)
+    assert not report.ok
+    assert report.first_bad_index == first_bad, report.problems
+
+
+async def forge_insert(
+    database: Database, superuser: AsyncEngine, events: dict[int, int], *, at: int
+) -> None:
+    """Insert a forged event with a correctly computed leaf at ``at``, shifting the rest up."""
+    forged_id = max(events.values()) + 1000
+    await tamper(
+        superuser,
+        "INSERT INTO audit_event (id, event_uid, actor_type, actor_id, action, fields, outcome, "
+        f"subject) VALUES ({forged_id}, 'forged-0000-0000-0000-000000000000', 'agency', "
+        f"'bank-001', 'citizen.lookup', '[]', 'granted', '{SUBJECT}')",
+        f"UPDATE audit_leaf SET leaf_index = -leaf_index - 1 WHERE leaf_index >= {at}",
+        "UPDATE audit_leaf SET leaf_index = -leaf_index WHERE leaf_index < 0",
+    )
+    async with database.unit_of_work() as session:
+        row = (
+            await session.execute(text(f"SELECT * FROM audit_event WHERE id = {forged_id}"))
+        ).one()
+    leaf = merkle.leaf_hash(leaf_bytes(event_data(row), at)).hex()
+    literal = f"X'{leaf}'" if database.dialect == "sqlite" else f"'\\x{leaf}'::bytea"
+    await tamper(
+        superuser,
+        f"INSERT INTO audit_leaf (leaf_index, event_id, leaf_hash) "
+        f"VALUES ({at}, {forged_id}, {literal})",
+    )
+
+
+async def forge_behind(superuser: AsyncEngine, events: dict[int, int], *, before: int) -> None:
+    """Insert a forged, backdated event among old ones, where the sequencer will never look."""
+    # Make room in the id sequence: move the later events' ids up (their leaves follow).
+    shift = 1000
+    later = [events[i] for i in events if i >= before]
+    statements = []
+    for event_id in sorted(later, reverse=True):
+        statements.append(f"UPDATE audit_event SET id = {event_id + shift} WHERE id = {event_id}")
+        statements.append(
+            f"UPDATE audit_leaf SET event_id = {event_id + shift} WHERE event_id = {event_id}"
+        )
+    forged_id = events[before - 1] + 1
+    statements.append(
+        "INSERT INTO audit_event (id, event_uid, actor_type, actor_id, action, fields, outcome, "
+        f"subject, txid) SELECT {forged_id}, 'forged-behind-0000-0000-000000000000', 'agency', "
+        f"'bank-001', 'citizen.lookup', '[]', 'granted', '{SUBJECT}', txid "
+        f"FROM audit_event WHERE id = {events[before - 1]}"
+    )
+    await tamper(superuser, *statements)
+
+
+async def test_rewriting_every_leaf_consistently_is_caught_by_the_signed_checkpoint(
+    database: Database, worker: AuditWorker, superuser: AsyncEngine
+) -> None:
+    await record_events(database, 9)
+    await worker.sequence_pending()
+    await worker.checkpoint()
+    await tamper(superuser, "UPDATE audit_event SET purpose = 'forged' WHERE purpose = 'kyc'")
+    # The attacker also recomputes every stored leaf hash, so each leaf matches its event.
+    async with database.unit_of_work() as session:
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT l.leaf_index, l.leaf_hash, e.* FROM audit_leaf l "
+                    "JOIN audit_event e ON e.id = l.event_id ORDER BY l.leaf_index"
+                )
+            )
+        ).all()
+    updates = []
+    for r in rows:
+        new = merkle.leaf_hash(leaf_bytes(event_data(r), r.leaf_index)).hex()
+        literal = f"X'{new}'" if database.dialect == "sqlite" else f"'\\x{new}'::bytea"
+        updates.append(
+            f"UPDATE audit_leaf SET leaf_hash = {literal} WHERE leaf_index = {r.leaf_index}"
+        )
+    await tamper(superuser, *updates)
+    report = await run_verify(database, worker)
+    assert not report.ok
+    assert any("checkpoint of size 9 does not match" in p for p in report.problems)
+
+
+# --------------------------------------------------------------------------- proofs
+
+
+async def test_every_inclusion_and_consistency_proof_verifies(
+    database: Database, worker: AuditWorker
+) -> None:
+    sizes = []
+    uids: list[str] = []
+    for batch in (1, 6, 13):
+        uids += await record_events(database, batch)
+        await worker.sequence_pending()
+        await worker.checkpoint()
+        sizes.append(len(uids))
+    verifier = worker.signer.verifier()
+    async with database.unit_of_work() as session:
+        for uid in uids:
+            proof = await service.inclusion_proof(session, uid)
+            checkpoint = service.check_inclusion(proof, verifier, origin=worker.origin)
+            assert checkpoint.size == 20
+        for size1 in sizes:
+            for size2 in sizes:
+                if size1 > size2:
+                    continue
+                result = await service.consistency_proof(session, size1, size2)
+                first = open_checkpoint(
+                    result["first"]["checkpoint"], verifier, origin=worker.origin
+                )
+                second = open_checkpoint(
+                    result["second"]["checkpoint"], verifier, origin=worker.origin
+                )
+                path = [__import__("base64").b64decode(h) for h in result["proof"]]
+                assert merkle.verify_consistency(
+                    size1, size2, first.root_hash, second.root_hash, path
+                )
+        # Stored nodes are exactly the complete subtrees of the tree.
+        ids = merkle.range_nodes(0, 20)
+        assert set((await fetch_nodes(session, ids)).keys()) == set(ids)
+
+
+async def test_cli_prove_then_check_offline(
+    database: Database, worker: AuditWorker, settings: Settings, tmp_path: Path
+) -> None:
+    uids = await record_events(database, 5)
+    runner = CliRunner()
+    from registry.cli import app as cli
+
+    env = {"REGISTRY_DATABASE_URL": settings.database_url}
+    result = await asyncio.to_thread(runner.invoke, cli, ["audit", "checkpoint"], env=env)
+    assert result.exit_code == 0, result.output
+    proved = await asyncio.to_thread(runner.invoke, cli, ["audit", "prove", uids[3]], env=env)
+    assert proved.exit_code == 0, proved.output
+    proof_file = tmp_path / "proof.json"
+    proof_file.write_text(proved.stdout)
+    vkey = (await asyncio.to_thread(runner.invoke, cli, ["audit", "public-key"], env=env)).stdout
+    vkey = vkey.strip()
+
+    # The CLI runs its own event loop, so it is driven from a thread here.
+    # Offline: no database in the environment at all.
+    offline = {"REGISTRY_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"}
+    checked = await asyncio.to_thread(
+        runner.invoke,
+        cli,
+        ["audit", "check-proof", str(proof_file), "--public-key", vkey],
+        env=offline,
+    )
+    assert checked.exit_code == 0, checked.output
+    assert "VALID: leaf 3 is in the log of 5 leaves" in checked.output
+
+    proof = json.loads(proved.stdout)
+    proof["leaf_index"] = 2
+    proof_file.write_text(json.dumps(proof))
+    forged = await asyncio.to_thread(
+        runner.invoke,
+        cli,
+        ["audit", "check-proof", str(proof_file), "--public-key", vkey],
+        env=offline,
+    )
+    assert forged.exit_code == 1
+    assert "INVALID" in forged.output
+
+    verified = await asyncio.to_thread(runner.invoke, cli, ["audit", "verify"], env=env)
+    assert verified.exit_code == 0, verified.output
+    assert "OK" in verified.output
