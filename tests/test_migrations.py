@@ -6,7 +6,9 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+import audit.models  # noqa: F401
 import migrations
+import registry.models  # noqa: F401
 from core.db import Database
 from core.models import metadata
 
