@@ -108,7 +108,11 @@ class Citizen(Base):
 
 
 class CitizenVersion(Base):
-    """One version of a record: who changed what, when, why; the full record as of then."""
+    """One version of a record: who changed what, when, why, and what the fields were before.
+
+    The current state lives in ``citizen``; a past state is rebuilt by undoing, newest first,
+    the versions after the instant asked for (each keeps the previous values of its fields).
+    """
 
     __tablename__ = "citizen_version"
 
@@ -124,7 +128,8 @@ class CitizenVersion(Base):
     actor_type: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[str] = mapped_column(String(128))
     changed_fields: Mapped[str] = mapped_column(Text)  # JSON array of field names
-    snapshot: Mapped[str] = mapped_column(Text)  # JSON object: the whole record after the change
+    # JSON object of the changed fields' values before this version (NULL: it created the record).
+    previous: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (
         CheckConstraint(_in("kind", VERSION_KINDS), name="kind"),

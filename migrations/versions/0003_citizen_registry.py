@@ -101,7 +101,7 @@ def upgrade() -> None:
         sa.Column("actor_type", s(16), nullable=False),
         sa.Column("actor_id", s(128), nullable=False),
         sa.Column("changed_fields", sa.Text(), nullable=False),
-        sa.Column("snapshot", sa.Text(), nullable=False),
+        sa.Column("previous", sa.Text()),
         sa.PrimaryKeyConstraint("id_number", "version", name=op.f("pk_citizen_version")),
         sa.ForeignKeyConstraint(
             ["id_number"], ["citizen.id_number"], name=op.f("fk_citizen_version_id_number_citizen")
