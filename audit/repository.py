@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, text, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    tuple_,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.events import EventData
@@ -41,9 +54,12 @@ def dialect_of(session: AsyncSession) -> str:
 
 def event_data(row: Any) -> EventData:
     """The hashed part of an ``audit_event`` row."""
+    occurred_at = row.occurred_at
+    if isinstance(occurred_at, str):  # a raw SQLite text value (queries built with text())
+        occurred_at = datetime.fromisoformat(occurred_at)
     return EventData(
         event_uid=row.event_uid,
-        occurred_at=row.occurred_at,
+        occurred_at=occurred_at,
         actor_type=row.actor_type,
         actor_id=row.actor_id,
         on_behalf_of=row.on_behalf_of,
@@ -281,3 +297,116 @@ async def leaf_index_after_event(session: AsyncSession, event_id: int) -> int:
         return int(value)
     size = (await session.execute(select(func.count()).select_from(AuditLeaf))).scalar_one()
     return int(size)
+
+
+# ------------------------------------------------------------------------------ searching
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    """What an audit search matches: every filter that is set must hold; None matches any."""
+
+    subject: str | None = None
+    actor_id: str | None = None
+    actor_type: str | None = None
+    action: str | None = None
+    purpose: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None  # inclusive, timezone-aware
+    until: datetime | None = None  # exclusive, timezone-aware
+
+    def names(self) -> tuple[str, ...]:
+        """The names of the filters that are set (never their values)."""
+        return tuple(f.name for f in dataclass_fields(self) if getattr(self, f.name) is not None)
+
+
+_EQUALITY_FILTERS = (
+    ("subject", AuditEvent.subject),
+    ("actor_id", AuditEvent.actor_id),
+    ("actor_type", AuditEvent.actor_type),
+    ("action", AuditEvent.action),
+    ("purpose", AuditEvent.purpose),
+    ("outcome", AuditEvent.outcome),
+)
+
+
+def _sqlite_instant(value: datetime) -> str:
+    # SQLite stores occurred_at as UTC text with milliseconds ('YYYY-MM-DD HH:MM:SS.fff', the
+    # migration's default), so compare text with text in that very format: the index stays
+    # usable and equal instants compare equal. Rounding up to the next millisecond keeps both
+    # bounds exact: t >= x  <=>  t >= ceil_ms(x), and t < x  <=>  t < ceil_ms(x).
+    value = value.astimezone(UTC)
+    if value.microsecond % 1000:
+        value += timedelta(microseconds=1000 - value.microsecond % 1000)
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
+
+def _time_bounds(dialect: str, where: EventFilter) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if dialect == "sqlite":
+        as_text = type_coerce(AuditEvent.occurred_at, String())
+        if where.since is not None:
+            conditions.append(as_text >= _sqlite_instant(where.since))
+        if where.until is not None:
+            conditions.append(as_text < _sqlite_instant(where.until))
+        return conditions
+    if where.since is not None:
+        conditions.append(AuditEvent.occurred_at >= where.since)
+    if where.until is not None:
+        conditions.append(AuditEvent.occurred_at < where.until)
+    return conditions
+
+
+def _conditions(
+    dialect: str, where: EventFilter, before_id: int | None
+) -> list[ColumnElement[bool]]:
+    conditions = [
+        column == getattr(where, name)
+        for name, column in _EQUALITY_FILTERS
+        if getattr(where, name) is not None
+    ]
+    conditions.extend(_time_bounds(dialect, where))
+    if before_id is not None:
+        conditions.append(AuditEvent.id < before_id)
+    return conditions
+
+
+async def search_events(
+    session: AsyncSession, where: EventFilter, *, before_id: int | None, limit: int
+) -> Sequence[Any]:
+    """Up to ``limit`` matching events below ``before_id``, newest first, with leaf index."""
+    # Newest first on the primary key: with a subject or actor filter this walks the
+    # (subject, id) / (actor_id, id) index backwards and stops after ``limit`` rows.
+    query = (
+        select(*EVENT_COLUMNS, AuditLeaf.leaf_index)
+        .outerjoin(AuditLeaf, AuditLeaf.event_id == AuditEvent.id)
+        .where(*_conditions(dialect_of(session), where, before_id))
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    )
+    return (await session.execute(query)).all()
+
+
+async def stream_events(
+    session: AsyncSession, where: EventFilter, *, chunk: int = 1_000
+) -> AsyncGenerator[Sequence[Any], None]:
+    """Every matching event, newest first, in keyset chunks of at most ``chunk`` rows."""
+    before_id: int | None = None
+    while True:
+        rows = await search_events(session, where, before_id=before_id, limit=chunk)
+        if rows:
+            yield rows
+        if len(rows) < chunk:
+            return
+        before_id = int(rows[-1].id)
+
+
+async def event_with_leaf(session: AsyncSession, event_uid: str) -> Any | None:
+    """One event row by its public id, with its leaf index (None until sequenced)."""
+    return (
+        await session.execute(
+            select(*EVENT_COLUMNS, AuditLeaf.leaf_index)
+            .outerjoin(AuditLeaf, AuditLeaf.event_id == AuditEvent.id)
+            .where(AuditEvent.event_uid == event_uid)
+        )
+    ).first()

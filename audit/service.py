@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import base64
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import merkle
@@ -16,19 +18,41 @@ from audit import repository as repo
 from audit.checkpoint import Checkpoint, CheckpointError, Signer, Verifier, open_checkpoint
 from audit.checkpoint import sign_checkpoint as sign_note
 from audit.events import (
+    SUBJECT_RE,
     DetailValue,
+    EventData,
     Outcome,
     check_labels,
     encode_detail,
     encode_fields,
     leaf_bytes,
 )
+from audit.schemas import (
+    PAGE_DEFAULT,
+    PAGE_MAX,
+    ConsistencyProof,
+    EventFilters,
+    EventPage,
+    EventView,
+    InclusionProof,
+)
 from core.auth import Principal
-from core.errors import Conflict, NotFound
+from core.db import Database
+from core.errors import (
+    AuditUnavailable,
+    Conflict,
+    FieldError,
+    Forbidden,
+    NotFound,
+    RegistryError,
+    ValidationFailed,
+)
 from core.logging import request_id_var
 
 DEFAULT_BATCH = 5_000
 MAX_REPORTED = 50  # problem lines kept in a verify report (the first index is always kept)
+MOVED_SEARCH_WINDOW = 64  # how far verify looks for a moved event's original index
+MAX_MOVED_SEARCHES = 16  # leaves for which verify looks at all (a mass renumbering is obvious)
 
 
 # ------------------------------------------------------------------------------ recording
@@ -51,23 +75,47 @@ async def record(
     """
     check_labels(action=action, purpose=purpose, subject=subject)
     event_uid = str(uuid.uuid4())
-    await repo.insert_event(
-        session,
-        {
-            "event_uid": event_uid,
-            "actor_type": actor.actor_type,
-            "actor_id": actor.actor_id,
-            "on_behalf_of": actor.on_behalf_of,
-            "subject": subject,
-            "action": action,
-            "fields": encode_fields(fields),
-            "purpose": purpose,
-            "outcome": outcome,
-            "request_id": request_id_var.get(),
-            "detail": encode_detail(detail),
-        },
-    )
+    values = {
+        "event_uid": event_uid,
+        "actor_type": actor.actor_type,
+        "actor_id": actor.actor_id,
+        "on_behalf_of": actor.on_behalf_of,
+        "subject": subject,
+        "action": action,
+        "fields": encode_fields(fields),
+        "purpose": purpose,
+        "outcome": outcome,
+        "request_id": request_id_var.get(),
+        "detail": encode_detail(detail),
+    }
+    try:
+        await repo.insert_event(session, values)
+    except SQLAlchemyError as exc:
+        # Whatever the database said, the caller's transaction is now doomed: no data leaves.
+        raise AuditUnavailable("The access could not be recorded, so it was not made.") from exc
     return event_uid
+
+
+async def refuse(
+    session: AsyncSession,
+    error: RegistryError,
+    *,
+    actor: Principal,
+    action: str,
+    outcome: Outcome,
+    subject: str | None = None,
+    fields: Iterable[str] = (),
+    purpose: str | None = None,
+    detail: Mapping[str, DetailValue] | None = None,
+) -> RegistryError:
+    """Record a refused access (denied, not found) and return ``error`` marked so that the
+    unit of work commits that record before the error is answered. Raise what it returns."""
+    await record(
+        session, actor=actor, action=action, outcome=outcome, subject=subject,
+        fields=fields, purpose=purpose, detail=detail,
+    )  # fmt: skip
+    error.commit_unit_of_work = True
+    return error
 
 
 # ------------------------------------------------------------------------------ sequencing
@@ -204,16 +252,33 @@ def check_inclusion(proof: Mapping[str, Any], verifier: Verifier, *, origin: str
         index = int(proof["leaf_index"])
         data = base64.b64decode(str(proof["leaf_data"]), validate=True)
         path = [base64.b64decode(str(h), validate=True) for h in proof["proof"]]
+        claimed_size = int(proof.get("tree_size", checkpoint.size))
     except CheckpointError as exc:
         raise ProofError(f"checkpoint rejected: {exc}") from None
     except (KeyError, TypeError, ValueError) as exc:
         raise ProofError(f"malformed proof: {exc}") from None
-    if int(proof.get("tree_size", checkpoint.size)) != checkpoint.size:
+    if not isinstance(proof["proof"], list):
+        raise ProofError("malformed proof: 'proof' must be a list of hashes")
+    if claimed_size != checkpoint.size:
         raise ProofError("the proof's tree size is not the checkpoint's")
     leaf = merkle.leaf_hash(data)
     if not merkle.verify_inclusion(leaf, index, checkpoint.size, path, checkpoint.root_hash):
         raise ProofError("the inclusion proof does not lead to the checkpoint's root")
     return checkpoint
+
+
+def _original_index(
+    event: EventData, stored_hash: bytes, index: int, report: VerifyReport
+) -> int | None:
+    """Where a moved event was sequenced: its leaf hash commits to its original index."""
+    report.searches += 1
+    if report.searches > MAX_MOVED_SEARCHES:
+        return None
+    for distance in range(1, MOVED_SEARCH_WINDOW + 1):
+        for candidate in (index - distance, index + distance):
+            if candidate >= 0 and merkle.leaf_hash(leaf_bytes(event, candidate)) == stored_hash:
+                return candidate
+    return None
 
 
 class ProofError(ValueError):
@@ -232,6 +297,7 @@ class VerifyReport:
     root: bytes = b""
     first_bad_index: int | None = None
     problems: list[str] = field(default_factory=list)
+    searches: int = 0
 
     @property
     def ok(self) -> bool:
@@ -279,9 +345,20 @@ async def verify(session: AsyncSession, verifier: Verifier, *, origin: str) -> V
                 note_bad(index, "its event row is missing")
                 hashes.append(bytes(row.leaf_hash))
                 continue
-            rebuilt = merkle.leaf_hash(leaf_bytes(repo.event_data(row), index))
-            if rebuilt != bytes(row.leaf_hash):
-                note_bad(index, "the event does not match its leaf (modified or moved)")
+            event = repo.event_data(row)
+            rebuilt = merkle.leaf_hash(leaf_bytes(event, index))
+            stored_hash = bytes(row.leaf_hash)
+            if rebuilt != stored_hash:
+                origin_index = _original_index(event, stored_hash, index, report)
+                if origin_index is None:
+                    note_bad(index, "the event does not match its leaf (modified)")
+                else:
+                    # Rows were renumbered: everything from the nearer position on is suspect.
+                    note_bad(
+                        min(origin_index, index),
+                        f"the event sequenced at index {origin_index} now sits at {index} "
+                        "(rows inserted, deleted or reordered)",
+                    )
             hashes.append(rebuilt)
         # Advance in steps so each checkpoint size is hit exactly.
         position = 0
@@ -307,3 +384,235 @@ async def verify(session: AsyncSession, verifier: Verifier, *, origin: str) -> V
         where = await repo.leaf_index_after_event(session, int(row.id))
         note_bad(where, f"event {row.event_uid} was inserted behind the sequencer, without a leaf")
     return report
+
+
+# ------------------------------------------------------------------- auditor and citizen views
+
+EXPORT_CHUNK = 1_000
+_MAX_CURSOR_ID = 2**63 - 1
+_NOT_IN_YOUR_LOG = "No audit event with this id in your access log."
+
+
+def encode_cursor(event_id: int) -> str:
+    """The opaque page cursor meaning "events older than this one" (base64url, no padding)."""
+    return base64.urlsafe_b64encode(str(event_id).encode("ascii")).decode("ascii").rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    """The event id inside a cursor made by :func:`encode_cursor`; 422 for anything else."""
+    try:
+        event_id = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)), 10)
+    except ValueError:
+        event_id = -1
+    # Only the exact spelling this API hands out is accepted (no padding, signs or spaces).
+    if not 0 <= event_id <= _MAX_CURSOR_ID or encode_cursor(event_id) != cursor:
+        raise ValidationFailed(
+            "The request has invalid fields.",
+            errors=(FieldError("Not a cursor returned by this API.", parameter="cursor"),),
+        )
+    return event_id
+
+
+def _event_filter(filters: EventFilters) -> repo.EventFilter:
+    if filters.since is not None and filters.until is not None and filters.since > filters.until:
+        raise ValidationFailed(
+            "The request has invalid fields.",
+            errors=(FieldError("Must not be earlier than since.", parameter="until"),),
+        )
+    return repo.EventFilter(
+        subject=filters.subject,
+        actor_id=filters.actor_id,
+        actor_type=filters.actor_type,
+        action=filters.action,
+        purpose=filters.purpose,
+        outcome=filters.outcome,
+        since=filters.since,
+        until=filters.until,
+    )
+
+
+async def _page(
+    session: AsyncSession, where: repo.EventFilter, cursor: str | None, limit: int
+) -> EventPage:
+    if not 1 <= limit <= PAGE_MAX:
+        raise ValidationFailed(
+            "The request has invalid fields.",
+            errors=(FieldError(f"Must be between 1 and {PAGE_MAX}.", parameter="limit"),),
+        )
+    before_id = None if cursor is None else decode_cursor(cursor)
+    # One row more than asked tells whether another page follows.
+    rows = await repo.search_events(session, where, before_id=before_id, limit=limit + 1)
+    shown = rows[:limit]
+    return EventPage(
+        items=[EventView.from_row(row) for row in shown],
+        next_cursor=encode_cursor(int(shown[-1].id)) if len(rows) > limit else None,
+    )
+
+
+def _check_auditor(auditor: Principal) -> None:
+    # The router's require("auditor") is the gate; this keeps the rule true for every caller.
+    if "auditor" not in auditor.roles:
+        raise Forbidden("This resource requires the auditor role.")
+
+
+def _citizen_id(citizen: Principal) -> str:
+    if citizen.actor_type != "citizen" or not SUBJECT_RE.fullmatch(citizen.actor_id):
+        raise Forbidden("This resource is only for citizens signed in with their ID number.")
+    return citizen.actor_id
+
+
+async def search_events(
+    session: AsyncSession,
+    *,
+    auditor: Principal,
+    filters: EventFilters,
+    cursor: str | None,
+    limit: int = PAGE_DEFAULT,
+) -> EventPage:
+    """One page of matching events, newest first; the search is itself recorded, in this UoW."""
+    _check_auditor(auditor)
+    where = _event_filter(filters)
+    page = await _page(session, where, cursor, limit)
+    await record(
+        session,
+        actor=auditor,
+        action="audit.search",
+        outcome="granted",
+        subject=where.subject,
+        detail={"filters": ",".join(where.names()), "results": len(page.items)},
+    )
+    return page
+
+
+async def citizen_access_log(
+    session: AsyncSession, *, citizen: Principal, cursor: str | None, limit: int = PAGE_DEFAULT
+) -> EventPage:
+    """Every event whose subject is the citizen (bulk accesses included), newest first."""
+    me = _citizen_id(citizen)
+    page = await _page(session, repo.EventFilter(subject=me), cursor, limit)
+    await record(
+        session,
+        actor=citizen,
+        action="audit.own_log",
+        outcome="granted",
+        subject=me,
+        detail={"results": len(page.items)},
+    )
+    return page
+
+
+async def view_event(session: AsyncSession, *, auditor: Principal, event_uid: str) -> EventView:
+    """One event with its leaf index, for an auditor (recorded as ``audit.event_view``)."""
+    _check_auditor(auditor)
+    row = await repo.event_with_leaf(session, event_uid)
+    if row is None:
+        raise await refuse(
+            session, NotFound("No audit event with this id."), actor=auditor,
+            action="audit.event_view", outcome="not_found", detail={"event_uid": event_uid[:64]},
+        )  # fmt: skip
+    await record(
+        session,
+        actor=auditor,
+        action="audit.event_view",
+        outcome="granted",
+        subject=row.subject,
+        detail={"event_uid": event_uid},
+    )
+    return EventView.from_row(row)
+
+
+async def auditor_inclusion_proof(
+    session: AsyncSession, *, auditor: Principal, event_uid: str
+) -> InclusionProof:
+    """An inclusion proof of any event, for an auditor (recorded as ``audit.proof``)."""
+    _check_auditor(auditor)
+    proof = InclusionProof.model_validate(await inclusion_proof(session, event_uid))
+    row = await repo.event_by_uid(session, event_uid)
+    await record(
+        session,
+        actor=auditor,
+        action="audit.proof",
+        outcome="granted",
+        subject=None if row is None else row.subject,
+        detail={"event_uid": event_uid, "tree_size": proof.tree_size},
+    )
+    return proof
+
+
+async def citizen_inclusion_proof(
+    session: AsyncSession, *, citizen: Principal, event_uid: str
+) -> InclusionProof:
+    """An inclusion proof of an event about the citizen; any other event is "not found"."""
+    me = _citizen_id(citizen)
+    row = await repo.event_by_uid(session, event_uid)
+    # Checked before anything else, so "not yet sequenced" cannot reveal another's event.
+    if row is None or row.subject != me:
+        raise await refuse(
+            session, NotFound(_NOT_IN_YOUR_LOG), actor=citizen, action="audit.proof",
+            outcome="not_found", subject=me, detail={"event_uid": event_uid[:64]},
+        )  # fmt: skip
+    proof = InclusionProof.model_validate(await inclusion_proof(session, event_uid))
+    await record(
+        session,
+        actor=citizen,
+        action="audit.proof",
+        outcome="granted",
+        subject=me,
+        detail={"event_uid": event_uid, "tree_size": proof.tree_size},
+    )
+    return proof
+
+
+async def auditor_consistency_proof(
+    session: AsyncSession, *, auditor: Principal, first: int, second: int
+) -> ConsistencyProof:
+    """A consistency proof between two signed checkpoints (recorded as ``audit.consistency``)."""
+    _check_auditor(auditor)
+    if first > second:
+        raise ValidationFailed(
+            "The request has invalid fields.",
+            errors=(FieldError("Must not be larger than second.", parameter="first"),),
+        )
+    proof = ConsistencyProof.model_validate(await consistency_proof(session, first, second))
+    await record(
+        session,
+        actor=auditor,
+        action="audit.consistency",
+        outcome="granted",
+        detail={"first": first, "second": second},
+    )
+    return proof
+
+
+async def start_export(
+    session: AsyncSession, *, auditor: Principal, filters: EventFilters, database: Database
+) -> AsyncIterator[bytes]:
+    """Record the export in the request's UoW now; return the NDJSON body to stream after it.
+
+    The caller must commit ``session`` before it iterates the body (SessionDep does, before the
+    response starts), so the export is on record before the first event leaves.
+    """
+    _check_auditor(auditor)
+    where = _event_filter(filters)
+    await record(
+        session,
+        actor=auditor,
+        action="audit.export",
+        outcome="granted",
+        subject=where.subject,
+        detail={"filters": ",".join(where.names())},
+    )
+    return _export_lines(database, where)
+
+
+async def _export_lines(database: Database, where: repo.EventFilter) -> AsyncIterator[bytes]:
+    async with (
+        database.sessions() as session,
+        aclosing(repo.stream_events(session, where, chunk=EXPORT_CHUNK)) as chunks,
+    ):
+        async for rows in chunks:
+            lines = [EventView.from_row(row).model_dump_json().encode() for row in rows]
+            body = b"\n".join(lines) + b"\n"
+            # End the read transaction and hand the connection back while the client reads.
+            await session.rollback()
+            yield body

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from core.errors import DatabaseUnavailable
+from core.errors import DatabaseUnavailable, RegistryError
 from core.settings import Settings
 
 # Errors that mean "the database is not there right now" rather than "the request was wrong".
@@ -115,6 +115,13 @@ class Database:
         try:
             yield session
             await session.commit()
+        except RegistryError as exc:
+            if exc.commit_unit_of_work:
+                # A recorded refusal: keep its audit event, then let the error be answered.
+                await session.commit()
+            else:
+                await _rollback_quietly(session)
+            raise
         except BaseException:
             await _rollback_quietly(session)
             raise

@@ -36,6 +36,9 @@ class RegistryError(Exception):
     errors: Sequence[FieldError] = field(default_factory=tuple)
     headers: Mapping[str, str] = field(default_factory=dict)
     extensions: Mapping[str, Any] = field(default_factory=dict)
+    # Set by audit-aware services on a refusal (denied, not found) whose unit of work holds only
+    # the audit event of that refusal: the unit of work commits it, then the error is answered.
+    commit_unit_of_work: bool = False
 
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal-error"
@@ -139,6 +142,13 @@ class ServiceUnavailable(RegistryError):
     status = 503
     code = "service-unavailable"
     title = "Service unavailable"
+
+
+class AuditUnavailable(ServiceUnavailable):
+    """The access could not be recorded, so it was not made (no access without its record)."""
+
+    code = "audit-unavailable"
+    title = "Audit log unavailable"
 
 
 class DatabaseUnavailable(ServiceUnavailable):

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from audit import api as audit_api
 from audit.keys import load_signer
 from audit.worker import AuditWorker
 from core.auth import Authenticator, NoAuthenticator
@@ -67,6 +68,7 @@ def create_app(
         RequestContextMiddleware, metrics=app.state.metrics, base_url=settings.public_url
     )
     app.include_router(ops.router)
+    app.include_router(audit_api.router)
     return app
 
 

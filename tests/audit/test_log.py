@@ -536,3 +536,52 @@ async def test_cli_prove_then_check_offline(
     verified = await asyncio.to_thread(runner.invoke, cli, ["audit", "verify"], env=env)
     assert verified.exit_code == 0, verified.output
     assert "OK" in verified.output
+
+
+async def test_a_failing_audit_insert_is_a_503_and_nothing_is_committed(
+    database: Database, superuser: AsyncEngine
+) -> None:
+    async with superuser.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(
+                text(
+                    "CREATE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'audit store is failing'; END $$"
+                )
+            )
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER failing BEFORE INSERT ON audit_event "
+                    "FOR EACH ROW EXECUTE FUNCTION refuse_insert()"
+                )
+            )
+        else:
+            await conn.execute(
+                text(
+                    "CREATE TRIGGER failing BEFORE INSERT ON audit_event "
+                    "BEGIN SELECT RAISE(ABORT, 'audit store is failing'); END"
+                )
+            )
+    from core.errors import AuditUnavailable
+
+    with pytest.raises(AuditUnavailable) as caught:
+        async with database.unit_of_work() as session:
+            await record(session, actor=AGENCY, action="citizen.lookup", outcome="granted")
+    assert caught.value.status == 503
+
+
+async def test_a_recorded_refusal_commits_its_event_and_still_raises(database: Database) -> None:
+    from core.errors import NotFound
+
+    async def look_up_missing() -> None:
+        async with database.unit_of_work() as session:
+            raise await service.refuse(
+                session, NotFound("No such citizen."), actor=AGENCY,
+                action="citizen.lookup", outcome="not_found", subject=SUBJECT, purpose="kyc",
+            )  # fmt: skip
+
+    with pytest.raises(NotFound):
+        await look_up_missing()
+    async with database.unit_of_work() as session:
+        row = (await session.execute(text("SELECT outcome, subject FROM audit_event"))).one()
+    assert (row.outcome, row.subject) == ("not_found", SUBJECT)

@@ -1,0 +1,726 @@
+"""The audit HTTP API on both backends: search, export, proofs, the citizen's log, public keys."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator, Iterable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+
+from audit import service
+from audit.checkpoint import Verifier, open_checkpoint
+from audit.events import Outcome
+from audit.merkle import verify_consistency
+from audit.models import AuditEvent
+from audit.worker import AuditWorker
+from core.auth import Principal
+from core.db import Database
+from core.settings import Settings
+from registry.app import create_app
+from tests.http import asgi_client
+
+CITIZEN_ID = "001203004512"
+OTHER_ID = "079185000123"
+
+AUDITOR = Principal("auditor", "auditor-1", roles=frozenset({"auditor"}))
+CITIZEN = Principal("citizen", CITIZEN_ID, roles=frozenset({"citizen"}))
+OTHER_CITIZEN = Principal("citizen", OTHER_ID, roles=frozenset({"citizen"}))
+AGENCY = Principal("agency", "bank-1", roles=frozenset({"agency"}), on_behalf_of="teller-9")
+HOSPITAL = Principal("agency", "hospital-3", roles=frozenset({"agency"}))
+OFFICIAL = Principal("official", "clerk-7", roles=frozenset({"official"}))
+
+TOKENS = {
+    "tok-auditor": AUDITOR,
+    "tok-citizen": CITIZEN,
+    "tok-other": OTHER_CITIZEN,
+    "tok-agency": AGENCY,
+}
+PROBLEM = "application/problem+json"
+
+
+class BearerTable:
+    """A real Authenticator over a fixed token table (identity provides the production one)."""
+
+    async def authenticate(self, request: Request, session: AsyncSession) -> Principal | None:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        return TOKENS.get(token) if scheme.lower() == "bearer" else None
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+AS_AUDITOR = bearer("tok-auditor")
+AS_CITIZEN = bearer("tok-citizen")
+
+
+@pytest.fixture
+def audit_app(settings: Settings, database: Database) -> FastAPI:
+    return create_app(settings, database=database, authenticator=BearerTable())
+
+
+@pytest.fixture
+async def api(audit_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(audit_app) as c:
+        yield c
+
+
+async def add(
+    database: Database,
+    actor: Principal,
+    action: str,
+    *,
+    subject: str | None = None,
+    fields: Iterable[str] = (),
+    purpose: str | None = None,
+    outcome: Outcome = "granted",
+    detail: dict[str, Any] | None = None,
+) -> str:
+    """Record one event in its own unit of work and return its event_uid."""
+    async with database.unit_of_work() as session:
+        return await service.record(
+            session,
+            actor=actor,
+            action=action,
+            outcome=outcome,
+            subject=subject,
+            fields=fields,
+            purpose=purpose,
+            detail=detail,
+        )
+
+
+async def seed(database: Database) -> dict[str, str]:
+    """A small trail about two citizens, one event per unit of work, oldest first."""
+    return {
+        "verify": await add(database, AGENCY, "citizen.verify", subject=CITIZEN_ID, purpose="kyc"),
+        "lookup_other": await add(
+            database,
+            AGENCY,
+            "citizen.lookup",
+            subject=OTHER_ID,
+            fields=["full_name", "birth_date"],
+            purpose="tax",
+        ),
+        "update": await add(database, OFFICIAL, "citizen.update", subject=CITIZEN_ID),
+        "batch": await add(
+            database,
+            AGENCY,
+            "citizen.verify_batch",
+            subject=CITIZEN_ID,
+            purpose="kyc",
+            detail={"batch_size": 1000},
+        ),
+        "denied_other": await add(
+            database,
+            HOSPITAL,
+            "citizen.lookup",
+            subject=OTHER_ID,
+            fields=["address"],
+            purpose="marketing",
+            outcome="denied",
+        ),
+        "hospital": await add(
+            database,
+            HOSPITAL,
+            "citizen.lookup",
+            subject=CITIZEN_ID,
+            fields=["blood_type"],
+            purpose="treatment",
+        ),
+        "login": await add(database, CITIZEN, "identity.login"),
+    }
+
+
+async def all_events(database: Database) -> list[Any]:
+    async with database.sessions() as session:
+        return list((await session.execute(select(AuditEvent).order_by(AuditEvent.id))).scalars())
+
+
+async def count_events(database: Database) -> int:
+    async with database.sessions() as session:
+        return int(
+            (await session.execute(select(func.count()).select_from(AuditEvent))).scalar_one()
+        )
+
+
+async def seal(app: FastAPI, database: Database, settings: Settings) -> str:
+    """Sequence every committed event and sign a checkpoint of the grown tree."""
+    worker = AuditWorker(database, app.state.audit_signer, origin=settings.audit_origin)
+    await worker.sequence_pending()
+    note = await worker.checkpoint()
+    assert note is not None
+    return note
+
+
+def uids(body: dict[str, Any]) -> list[str]:
+    return [item["event_uid"] for item in body["items"]]
+
+
+async def search(api: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
+    response = await api.get("/api/v1/audit/events", params=params, headers=AS_AUDITOR)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def assert_problem(
+    response: httpx.Response, status: int, *, parameter: str | None = None
+) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    if parameter is not None:
+        assert parameter in [e.get("parameter") for e in body["errors"]], body
+    return body
+
+
+# ------------------------------------------------------------------------------ search
+
+
+async def test_search_by_each_filter(api: httpx.AsyncClient, database: Database) -> None:
+    ids = await seed(database)
+
+    def newest_first(*names: str) -> list[str]:
+        return [ids[n] for n in reversed(list(ids)) if n in names]
+
+    cases: list[tuple[dict[str, str], list[str]]] = [
+        ({"subject": CITIZEN_ID}, newest_first("verify", "update", "batch", "hospital")),
+        ({"actor_id": "hospital-3"}, newest_first("denied_other", "hospital")),
+        ({"actor_type": "official"}, newest_first("update")),
+        ({"actor_type": "citizen"}, newest_first("login")),
+        ({"action": "citizen.lookup"}, newest_first("lookup_other", "denied_other", "hospital")),
+        ({"purpose": "kyc"}, newest_first("verify", "batch")),
+        ({"outcome": "denied"}, newest_first("denied_other")),
+        (
+            {"subject": CITIZEN_ID, "actor_id": "bank-1", "purpose": "kyc"},
+            newest_first("verify", "batch"),
+        ),
+        ({"subject": "999999999999"}, []),
+    ]
+    for params, expected in cases:
+        body = await search(api, **params)
+        assert uids(body) == expected, params
+        assert body["next_cursor"] is None
+
+
+async def test_event_view_shape(api: httpx.AsyncClient, database: Database) -> None:
+    ids = await seed(database)
+    body = await search(api, actor_id="bank-1", action="citizen.lookup")
+    (item,) = body["items"]
+    assert item["event_uid"] == ids["lookup_other"]
+    assert item["actor"] == {"type": "agency", "id": "bank-1", "on_behalf_of": "teller-9"}
+    assert item["subject"] == OTHER_ID
+    assert item["fields"] == ["birth_date", "full_name"]  # names only, sorted
+    assert item["purpose"] == "tax"
+    assert item["outcome"] == "granted"
+    assert item["leaf_index"] is None  # not sequenced yet
+    assert datetime.fromisoformat(item["occurred_at"]).utcoffset() is not None
+    assert set(item) == {
+        "event_uid",
+        "occurred_at",
+        "actor",
+        "subject",
+        "action",
+        "fields",
+        "purpose",
+        "outcome",
+        "request_id",
+        "leaf_index",
+    }
+
+
+async def test_search_by_time_range(api: httpx.AsyncClient, database: Database) -> None:
+    await seed(database)
+    await seed(database)
+    events = (await search(api, actor_type="agency"))["items"]
+    at = {e["event_uid"]: datetime.fromisoformat(e["occurred_at"]) for e in events}
+    instants = sorted(set(at.values()))
+    low, high = instants[len(instants) // 3], instants[2 * len(instants) // 3]
+
+    async def between(since: datetime | None, until: datetime | None) -> set[str]:
+        params: dict[str, str] = {"actor_type": "agency"}
+        if since is not None:
+            params["since"] = since.isoformat()
+        if until is not None:
+            params["until"] = until.isoformat()
+        return set(uids(await search(api, **params)))
+
+    # since is inclusive and until exclusive, to the exact stored instant, on both backends.
+    assert await between(low, None) == {u for u, t in at.items() if t >= low}
+    assert await between(None, high) == {u for u, t in at.items() if t < high}
+    assert await between(low, high) == {u for u, t in at.items() if low <= t < high}
+    assert await between(low, low) == set()
+    assert await between(instants[0], None) == set(at)
+    assert await between(None, instants[0]) == set()
+    # The same instant in another zone selects the same events.
+    plus7 = low.astimezone(timezone(timedelta(hours=7)))
+    assert await between(plus7, None) == await between(low, None)
+
+
+async def test_pagination_visits_every_event_once_newest_first(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    created = [
+        await add(database, AGENCY, "citizen.verify", subject=CITIZEN_ID, purpose="kyc")
+        for _ in range(20)
+    ]
+    bank: dict[str, str] = {"actor_id": "bank-1"}
+    # Unfiltered first: the searches recorded while paging are newer than the first page.
+    for limit, params in ((5, {}), (7, bank), (20, bank), (1, bank)):
+        seen: list[str] = []
+        cursor: str | None = None
+        pages = 0
+        while True:
+            query: dict[str, Any] = {**params, "limit": limit}
+            if cursor is not None:
+                query["cursor"] = cursor
+            body = await search(api, **query)
+            assert len(body["items"]) <= limit
+            seen.extend(uids(body))
+            pages += 1
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == list(reversed(created)), (limit, params)
+        assert pages == -(-len(created) // limit)
+
+
+async def test_invalid_parameters_are_422_problems(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await seed(database)
+    before = await count_events(database)
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+    bad_cursors = ["!!!", "abc", b64(b"-1"), b64(b" 5"), b64(b"1_0"), b64(b"x"), "MQ==", ""]
+    bad_cursors.append(b64(str(2**64).encode()))
+    for cursor in bad_cursors:
+        response = await api.get(
+            "/api/v1/audit/events", params={"cursor": cursor}, headers=AS_AUDITOR
+        )
+        assert_problem(response, 422, parameter="cursor")
+    for subject in ["12345", "0012030045120", "00120300451a", "٠٠١٢٠٣٠٠٤٥١٢"]:
+        response = await api.get(
+            "/api/v1/audit/events", params={"subject": subject}, headers=AS_AUDITOR
+        )
+        body = assert_problem(response, 422, parameter="subject")
+        assert subject not in response.text  # the input is never echoed
+        assert body["code"] == "validation-failed"
+    for limit in ["0", "501", "-1", "many"]:
+        response = await api.get(
+            "/api/v1/audit/events", params={"limit": limit}, headers=AS_AUDITOR
+        )
+        assert_problem(response, 422, parameter="limit")
+    others: list[tuple[dict[str, str], str]] = [
+        ({"since": "2026-01-01T00:00:00"}, "since"),  # naive: the zone is required
+        ({"until": "yesterday"}, "until"),
+        ({"since": "2026-01-02T00:00:00Z", "until": "2026-01-01T00:00:00Z"}, "until"),
+        ({"actor_type": "robot"}, "actor_type"),
+        ({"outcome": "maybe"}, "outcome"),
+        ({"subjct": CITIZEN_ID}, "subjct"),  # a misspelt filter must not widen the search
+    ]
+    for params, parameter in others:
+        response = await api.get("/api/v1/audit/events", params=params, headers=AS_AUDITOR)
+        assert_problem(response, 422, parameter=parameter)
+    response = await api.get("/api/v1/me/access-log", params={"cursor": "!!!"}, headers=AS_CITIZEN)
+    assert_problem(response, 422, parameter="cursor")
+    response = await api.get(
+        "/api/v1/audit/consistency", params={"first": 5, "second": 2}, headers=AS_AUDITOR
+    )
+    assert_problem(response, 422, parameter="first")
+    response = await api.get(
+        "/api/v1/audit/events/export", params={"subject": "1"}, headers=AS_AUDITOR
+    )
+    assert_problem(response, 422, parameter="subject")
+    # A refused request released nothing, so it recorded nothing.
+    assert await count_events(database) == before
+
+
+# ------------------------------------------------------------------------------ access control
+
+AUDITOR_PATHS = [
+    "/api/v1/audit/events",
+    "/api/v1/audit/events/export",
+    "/api/v1/audit/events/00000000-0000-4000-8000-000000000000",
+    "/api/v1/audit/events/00000000-0000-4000-8000-000000000000/proof",
+    "/api/v1/audit/consistency?first=0&second=0",
+]
+CITIZEN_PATHS = [
+    "/api/v1/me/access-log",
+    "/api/v1/me/access-log/00000000-0000-4000-8000-000000000000/proof",
+]
+
+
+async def test_401_without_token_and_403_for_other_roles(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await seed(database)
+    before = await count_events(database)
+    for path in AUDITOR_PATHS + CITIZEN_PATHS:
+        response = await api.get(path)
+        assert_problem(response, 401)
+        assert response.headers["www-authenticate"].startswith("Bearer")
+        assert_problem(await api.get(path, headers=bearer("forged")), 401)
+    for path in AUDITOR_PATHS:
+        for token in ("tok-agency", "tok-citizen"):
+            assert_problem(await api.get(path, headers=bearer(token)), 403)
+    for path in CITIZEN_PATHS:
+        for token in ("tok-agency", "tok-auditor"):
+            assert_problem(await api.get(path, headers=bearer(token)), 403)
+    assert await count_events(database) == before
+
+
+async def test_every_auditor_query_records_its_own_event(
+    api: httpx.AsyncClient, audit_app: FastAPI, database: Database, settings: Settings
+) -> None:
+    ids = await seed(database)
+    verifier = audit_app.state.audit_signer.verifier()
+    origin = settings.audit_origin
+    first = open_checkpoint(await seal(audit_app, database, settings), verifier, origin=origin)
+    await add(database, AGENCY, "citizen.verify", subject=CITIZEN_ID)
+    second = open_checkpoint(await seal(audit_app, database, settings), verifier, origin=origin)
+
+    calls: list[tuple[str, dict[str, Any], str, str | None]] = [
+        ("/api/v1/audit/events", {"subject": CITIZEN_ID, "purpose": "kyc"}, "audit.search",
+         CITIZEN_ID),
+        ("/api/v1/audit/events", {"actor_type": "agency"}, "audit.search", None),
+        (f"/api/v1/audit/events/{ids['lookup_other']}", {}, "audit.event_view", OTHER_ID),
+        (f"/api/v1/audit/events/{ids['verify']}/proof", {}, "audit.proof", CITIZEN_ID),
+        ("/api/v1/audit/consistency", {"first": first.size, "second": second.size},
+         "audit.consistency", None),
+        ("/api/v1/audit/events/export", {"subject": OTHER_ID}, "audit.export", OTHER_ID),
+    ]  # fmt: skip
+    for path, params, action, subject in calls:
+        before = await count_events(database)
+        response = await api.get(path, params=params, headers=AS_AUDITOR)
+        assert response.status_code == 200, (path, response.text)
+        events = await all_events(database)
+        assert len(events) == before + 1, path
+        event = events[-1]
+        assert event.action == action
+        assert (event.actor_type, event.actor_id) == ("auditor", "auditor-1")
+        assert event.subject == subject
+        assert event.outcome == "granted"
+        assert event.request_id == response.headers["x-request-id"]
+
+    searches = [e for e in await all_events(database) if e.action == "audit.search"]
+    # Filter names and the result count; never the filter values.
+    assert json.loads(searches[0].detail) == {"filters": "subject,purpose", "results": 2}
+    assert json.loads(searches[1].detail) == {"filters": "actor_type", "results": 6}
+    assert all(CITIZEN_ID not in (e.detail or "") for e in searches)
+
+
+async def test_get_one_event_with_its_leaf_index(
+    api: httpx.AsyncClient, audit_app: FastAPI, database: Database, settings: Settings
+) -> None:
+    ids = await seed(database)
+    response = await api.get(f"/api/v1/audit/events/{ids['batch']}", headers=AS_AUDITOR)
+    assert response.status_code == 200
+    assert response.json()["leaf_index"] is None
+    assert response.json()["action"] == "citizen.verify_batch"
+    await seal(audit_app, database, settings)
+    response = await api.get(f"/api/v1/audit/events/{ids['batch']}", headers=AS_AUDITOR)
+    assert response.json()["leaf_index"] == list(ids).index("batch")
+    before = await count_events(database)
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert_problem(await api.get(f"/api/v1/audit/events/{missing}", headers=AS_AUDITOR), 404)
+    # The refused lookup is itself on the record, with its outcome.
+    assert await count_events(database) == before + 1
+    async with database.sessions() as session:
+        last = (
+            await session.execute(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1))
+        ).scalar_one()
+    assert (last.action, last.outcome) == ("audit.event_view", "not_found")
+
+
+# ------------------------------------------------------------------------------ export
+
+
+def ndjson(response: httpx.Response) -> list[dict[str, Any]]:
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/x-ndjson")
+    assert response.text.endswith("\n") or response.text == ""
+    return [json.loads(line) for line in response.text.splitlines()]
+
+
+async def test_export_streams_every_matching_event(
+    api: httpx.AsyncClient, database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ids = await seed(database)
+    async with database.unit_of_work() as session:
+        bulk = [
+            await service.record(
+                session, actor=HOSPITAL, action="citizen.verify", outcome="granted",
+                subject=OTHER_ID, purpose="admission",
+            )
+            for _ in range(520)
+        ]  # fmt: skip
+    # Small keyset chunks, so the stream crosses many chunk boundaries.
+    monkeypatch.setattr(service, "EXPORT_CHUNK", 37)
+
+    lines = ndjson(
+        await api.get(
+            "/api/v1/audit/events/export", params={"purpose": "admission"}, headers=AS_AUDITOR
+        )
+    )
+    assert [line["event_uid"] for line in lines] == list(reversed(bulk))  # beyond the page cap
+    assert lines[0]["actor"] == {"type": "agency", "id": "hospital-3", "on_behalf_of": None}
+
+    response = await api.get(
+        "/api/v1/audit/events/export", params={"subject": CITIZEN_ID}, headers=AS_AUDITOR
+    )
+    lines = ndjson(response)
+    # The export's own event is about the subject too, and was committed before the body.
+    assert lines[0]["action"] == "audit.export"
+    assert lines[0]["request_id"] == response.headers["x-request-id"]
+    expected = [ids[n] for n in ("hospital", "batch", "update", "verify")]
+    assert [line["event_uid"] for line in lines[1:]] == expected
+    assert lines == (await search(api, subject=CITIZEN_ID))["items"]  # the same views
+
+    assert (
+        ndjson(
+            await api.get(
+                "/api/v1/audit/events/export", params={"outcome": "error"}, headers=AS_AUDITOR
+            )
+        )
+        == []
+    )
+
+
+async def test_export_event_is_committed_before_the_body_is_sent(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await seed(database)
+    response = await api.get(
+        "/api/v1/audit/events/export",
+        params={"action": "audit.export", "actor_id": "auditor-1"},
+        headers=AS_AUDITOR,
+    )
+    # The body is read from a separate session, which sees committed rows only: the export's
+    # own event is in it, so it was committed before the first line was produced.
+    (line,) = ndjson(response)
+    assert line["request_id"] == response.headers["x-request-id"]
+    assert line["actor"]["id"] == "auditor-1"
+    events = [e for e in await all_events(database) if e.action == "audit.export"]
+    assert [e.event_uid for e in events] == [line["event_uid"]]
+    assert json.loads(events[0].detail) == {"filters": "actor_id,action"}
+
+
+# ------------------------------------------------------------------------------ proofs
+
+
+async def test_inclusion_proof_verifies_offline(
+    api: httpx.AsyncClient, audit_app: FastAPI, database: Database, settings: Settings
+) -> None:
+    ids = await seed(database)
+    response = await api.get(f"/api/v1/audit/events/{ids['update']}/proof", headers=AS_AUDITOR)
+    assert_problem(response, 409)  # recorded, not yet sequenced
+    await seal(audit_app, database, settings)
+    verifier = audit_app.state.audit_signer.verifier()
+    for name, uid in ids.items():
+        response = await api.get(f"/api/v1/audit/events/{uid}/proof", headers=AS_AUDITOR)
+        assert response.status_code == 200, response.text
+        proof = response.json()
+        checkpoint = service.check_inclusion(proof, verifier, origin=settings.audit_origin)
+        assert proof["event_uid"] == uid
+        assert proof["leaf_index"] == list(ids).index(name)
+        assert checkpoint.size == proof["tree_size"]
+        assert json.loads(base64.b64decode(proof["leaf_data"]))["event_uid"] == uid
+    tampered = {**proof, "leaf_index": proof["leaf_index"] - 1}
+    with pytest.raises(service.ProofError):
+        service.check_inclusion(tampered, verifier, origin=settings.audit_origin)
+    missing = "00000000-0000-4000-8000-000000000000"
+    response = await api.get(f"/api/v1/audit/events/{missing}/proof", headers=AS_AUDITOR)
+    assert_problem(response, 404)
+
+
+async def test_consistency_proof_verifies_between_checkpoints(
+    api: httpx.AsyncClient, audit_app: FastAPI, database: Database, settings: Settings
+) -> None:
+    verifier = audit_app.state.audit_signer.verifier()
+    origin = settings.audit_origin
+    await seed(database)
+    first = open_checkpoint(await seal(audit_app, database, settings), verifier, origin=origin)
+    for _ in range(6):
+        await add(database, AGENCY, "citizen.verify", subject=OTHER_ID)
+    second = open_checkpoint(await seal(audit_app, database, settings), verifier, origin=origin)
+    assert first.size < second.size
+
+    response = await api.get(
+        "/api/v1/audit/consistency",
+        params={"first": first.size, "second": second.size},
+        headers=AS_AUDITOR,
+    )
+    assert response.status_code == 200, response.text
+    body = response.json()
+    one = open_checkpoint(body["first"]["checkpoint"], verifier, origin=origin)
+    two = open_checkpoint(body["second"]["checkpoint"], verifier, origin=origin)
+    assert (one, two) == (first, second)
+    assert (body["first"]["tree_size"], body["second"]["tree_size"]) == (one.size, two.size)
+    path = [base64.b64decode(h) for h in body["proof"]]
+    assert verify_consistency(one.size, two.size, one.root_hash, two.root_hash, path)
+    assert not verify_consistency(one.size, two.size, two.root_hash, two.root_hash, path)
+
+    response = await api.get(
+        "/api/v1/audit/consistency",
+        params={"first": first.size, "second": second.size + 1},
+        headers=AS_AUDITOR,
+    )
+    assert_problem(response, 404)  # not the size of a signed checkpoint
+
+
+# ------------------------------------------------------------------------------ citizens
+
+
+async def test_citizen_sees_only_events_about_themselves(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    ids = await seed(database)
+    mine = [ids[n] for n in ("hospital", "batch", "update", "verify")]  # newest first
+
+    response = await api.get("/api/v1/me/access-log", headers=AS_CITIZEN)
+    assert response.status_code == 200
+    body = response.json()
+    assert uids(body) == mine
+    assert body["next_cursor"] is None
+    assert "citizen.verify_batch" in [item["action"] for item in body["items"]]
+    assert {item["subject"] for item in body["items"]} == {CITIZEN_ID}
+
+    # Looking was recorded, about the citizen: it tops the log from now on.
+    own = (await all_events(database))[-1]
+    assert (own.action, own.actor_type, own.actor_id, own.subject) == (
+        "audit.own_log", "citizen", CITIZEN_ID, CITIZEN_ID,
+    )  # fmt: skip
+    seen: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 2}
+        if cursor:
+            params["cursor"] = cursor
+        page = (await api.get("/api/v1/me/access-log", params=params, headers=AS_CITIZEN)).json()
+        seen.extend(uids(page))
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [own.event_uid, *mine]
+
+    other = await api.get("/api/v1/me/access-log", headers=bearer("tok-other"))
+    assert uids(other.json()) == [ids["denied_other"], ids["lookup_other"]]
+
+
+async def test_citizen_proof_only_for_own_events(
+    api: httpx.AsyncClient, audit_app: FastAPI, database: Database, settings: Settings
+) -> None:
+    ids = await seed(database)
+    not_yet = await add(database, AGENCY, "citizen.verify", subject=OTHER_ID)
+    await seal(audit_app, database, settings)
+    unsequenced = await add(database, AGENCY, "citizen.verify", subject=OTHER_ID)
+
+    response = await api.get(f"/api/v1/me/access-log/{ids['batch']}/proof", headers=AS_CITIZEN)
+    assert response.status_code == 200, response.text
+    verifier = audit_app.state.audit_signer.verifier()
+    service.check_inclusion(response.json(), verifier, origin=settings.audit_origin)
+    proof_event = (await all_events(database))[-1]
+    assert (proof_event.action, proof_event.actor_id, proof_event.subject) == (
+        "audit.proof", CITIZEN_ID, CITIZEN_ID,
+    )  # fmt: skip
+
+    before = await count_events(database)
+    missing = "00000000-0000-4000-8000-000000000000"
+    details = set()
+    for uid in (ids["lookup_other"], not_yet, unsequenced, ids["login"], missing):
+        response = await api.get(f"/api/v1/me/access-log/{uid}/proof", headers=AS_CITIZEN)
+        details.add(assert_problem(response, 404)["detail"])
+    assert len(details) == 1  # another person's event looks exactly like no event
+    # Each refusal is on the record as "not found" with the citizen as subject.
+    assert await count_events(database) == before + 5
+
+
+# ------------------------------------------------------------------------------ public
+
+
+async def test_public_checkpoint_and_key_need_no_token(
+    api: httpx.AsyncClient, audit_app: FastAPI, database: Database, settings: Settings
+) -> None:
+    assert_problem(await api.get("/api/v1/audit/checkpoint"), 404)
+    key = await api.get("/api/v1/audit/public-key")
+    assert key.status_code == 200
+    assert key.headers["content-type"].startswith("text/plain")
+    verifier = Verifier.from_vkey(key.text)
+    assert verifier.verifier_key() == audit_app.state.audit_signer.verifier_key()
+
+    await seed(database)
+    note = await seal(audit_app, database, settings)
+    response = await api.get("/api/v1/audit/checkpoint")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert response.text == note
+    checkpoint = open_checkpoint(response.text, verifier, origin=settings.audit_origin)
+    assert checkpoint.size == 7
+
+
+# ------------------------------------------------------------------------------ failure
+
+
+async def refuse_audit_inserts(database_url: str, backend: str) -> None:
+    """Make every INSERT into audit_event fail, through a connection of its own."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            if backend == "sqlite":
+                await conn.execute(
+                    text(
+                        "CREATE TRIGGER refuse_audit_insert BEFORE INSERT ON audit_event "
+                        "BEGIN SELECT RAISE(ABORT, 'audit insert refused'); END"
+                    )
+                )
+            else:
+                await conn.execute(
+                    text(
+                        "CREATE FUNCTION refuse_audit_insert() RETURNS trigger "
+                        "LANGUAGE plpgsql AS $$ BEGIN "
+                        "RAISE EXCEPTION 'audit insert refused'; END $$"
+                    )
+                )
+                await conn.execute(
+                    text(
+                        "CREATE TRIGGER refuse_audit_insert BEFORE INSERT ON audit_event "
+                        "FOR EACH ROW EXECUTE FUNCTION refuse_audit_insert()"
+                    )
+                )
+    finally:
+        await engine.dispose()
+
+
+async def test_no_data_when_the_audit_insert_fails(
+    api: httpx.AsyncClient, database: Database, database_url: str, backend: str
+) -> None:
+    await seed(database)
+    assert uids(await search(api, subject=CITIZEN_ID))  # data is there while recording works
+    before = await count_events(database)
+    await refuse_audit_inserts(database_url, backend)
+
+    requests = [
+        ("/api/v1/audit/events", {"subject": CITIZEN_ID}, AS_AUDITOR),
+        ("/api/v1/audit/events/export", {"subject": CITIZEN_ID}, AS_AUDITOR),
+        ("/api/v1/me/access-log", {}, AS_CITIZEN),
+    ]
+    for path, params, headers in requests:
+        response = await api.get(path, params=params, headers=headers)
+        assert response.status_code >= 400, path
+        assert response.headers["content-type"].startswith(PROBLEM)
+        assert "items" not in response.json()
+        assert CITIZEN_ID not in response.text
+        assert "citizen.verify" not in response.text
+    assert await count_events(database) == before
