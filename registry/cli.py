@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
@@ -85,6 +87,65 @@ def migrate(
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     migrations.upgrade(settings.database_url, revision)
     console.print(f"database at revision {revision}: {_describe_database(settings)}")
+
+
+@app.command("import")
+def import_(
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, help="CSV or NDJSON file."),
+    fmt: str | None = typer.Option(None, "--format", help="csv or ndjson (default: by suffix)."),
+    update: bool = typer.Option(False, "--update", help="Update records that exist and differ."),
+    batch_size: int = typer.Option(10_000, min=1, max=200_000, help="Rows per transaction."),
+    rejects: Path | None = typer.Option(None, help="Reject report (default: FILE.rejects.csv)."),
+    actor: str = typer.Option("import-cli", help="Who is importing (recorded in the audit log)."),
+) -> None:
+    """Load citizen records from FILE: validated, idempotent, resumable, audited per batch."""
+    import asyncio
+
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from core.auth import Principal
+    from core.db import Database
+    from registry.bulk.service import import_file
+
+    settings = load_cli_settings()
+    if fmt not in (None, "csv", "ndjson"):
+        console.print("[red]error:[/red] --format must be csv or ndjson")
+        raise typer.Exit(2)
+
+    async def run() -> None:
+        database = Database(settings)
+        columns = (
+            TextColumn("[bold]import"), BarColumn(), TextColumn("{task.completed:,} rows"),
+            TextColumn("{task.fields[rate]:,.0f} rows/s"), TimeElapsedColumn(),
+        )  # fmt: skip
+        try:
+            with Progress(*columns, console=console, transient=False) as bar:
+                task = bar.add_task("import", total=None, rate=0.0)
+
+                def advance(rows: int) -> None:
+                    bar.advance(task, rows)
+                    elapsed = bar.tasks[task].elapsed or 0.0
+                    rate = bar.tasks[task].completed / elapsed if elapsed else 0.0
+                    bar.update(task, rate=rate)
+
+                report = await import_file(
+                    database, file, actor=Principal("system", actor[:128]),
+                    fmt=fmt,  # type: ignore[arg-type]
+                    update=update, batch_size=batch_size, reject_path=rejects, progress=advance,
+                )  # fmt: skip
+        finally:
+            await database.dispose()
+        if report.already_done:
+            console.print(f"already imported ({report.rows:,} rows); nothing to do")
+            return
+        console.print(
+            f"rows {report.rows:,}  loaded {report.loaded:,}  updated {report.updated:,}  "
+            f"skipped (already present) {report.skipped:,}  rejected {report.rejected:,}"
+            + (f"  (resumed after row {report.resumed_from:,})" if report.resumed_from else "")
+        )
+        console.print(f"reject report: {report.reject_path}")
+
+    asyncio.run(run())
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""Bulk import of citizen records: streamed, validated like the API, resumable, audited."""

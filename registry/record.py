@@ -1,0 +1,244 @@
+"""The rules of one citizen record, shared by the officials' API and bulk import (pure).
+
+``parse_record`` takes the outside form (strings, as in a CSV row or a JSON body) and returns the
+stored form, or raises ``RecordInvalid`` listing every field that breaks a rule.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from registry import idnumber, names
+from registry.models import BLOOD_TYPES, GENDERS, MARITAL, STATUSES
+from registry.refdata import ethnic_groups, province_table
+
+# The columns of a record as imported and exported (README: "Import columns").
+COLUMNS = (
+    "id_number", "full_name", "other_names", "birth_date", "gender", "birth_province",
+    "birth_place", "hometown", "ethnicity", "religion", "nationality", "marital_status",
+    "blood_type", "permanent_address", "temporary_address", "current_address", "household_id",
+    "household_relationship",
+    "father_id_number", "father_name", "father_nationality",
+    "mother_id_number", "mother_name", "mother_nationality",
+    "spouse_id_number", "spouse_name", "spouse_nationality",
+    "representative_id_number", "representative_name", "representative_nationality",
+    "status", "death_date", "missing_date", "card_number", "card_issue_date",
+    "card_issue_place", "card_expiry_date", "old_id_number",
+)  # fmt: skip
+REQUIRED = ("id_number", "full_name", "birth_date", "gender", "birth_province", "ethnicity")
+RELATIVES = ("father", "mother", "spouse", "representative")
+TEXT_LIMITS = {
+    "birth_place": 200, "hometown": 200, "religion": 60, "permanent_address": 300,
+    "temporary_address": 300, "current_address": 300, "household_relationship": 40,
+    "card_issue_place": 200,
+}  # fmt: skip
+_COUNTRY = re.compile(r"^[A-Z]{2}$")
+_HOUSEHOLD = re.compile(r"^[A-Za-z0-9\-]{1,20}$")
+_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    """One field that breaks a rule (the reason never quotes the value)."""
+
+    field: str
+    reason: str
+
+
+class RecordInvalid(ValueError):
+    """A record that breaks one or more rules."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(f"{p.field}: {p.reason}" for p in problems))
+
+
+def parse_partial_date(text: str) -> tuple[date, str]:
+    """``YYYY-MM-DD``, ``YYYY-MM`` or ``YYYY`` -> (date with unknown parts as 1, precision)."""
+    match = _PARTIAL_DATE.fullmatch(text.strip())
+    if match is None:
+        raise ValueError("must be YYYY-MM-DD, YYYY-MM or YYYY")
+    year, month, day = match.group(1), match.group(2), match.group(3)
+    value = date(int(year), int(month or 1), int(day or 1))  # raises ValueError if impossible
+    return value, "day" if day else "month" if month else "year"
+
+
+def format_partial_date(value: date, precision: str) -> str:
+    """The outside form of a date of the given precision."""
+    if precision == "year":
+        return f"{value.year:04d}"
+    if precision == "month":
+        return f"{value.year:04d}-{value.month:02d}"
+    return value.isoformat()
+
+
+def clean_text(value: str, limit: int) -> str:
+    """NFC, whitespace collapsed; refuses control characters and over-long text."""
+    text = " ".join(unicodedata.normalize("NFC", value).split())
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in text):
+        raise ValueError("contains control characters")
+    if len(text) > limit:
+        raise ValueError(f"longer than {limit} characters")
+    return text
+
+
+def parse_record(raw: Mapping[str, Any], *, today: date | None = None) -> dict[str, Any]:
+    """Validate an outside record; return the stored columns (without version/timestamps)."""
+    problems: list[FieldProblem] = []
+    out: dict[str, Any] = {}
+
+    def get(name: str) -> str | None:
+        value = raw.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            value = str(value)
+        value = value.strip()
+        return value or None
+
+    def attempt(name: str, fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except (ValueError, idnumber.InvalidIdNumber, names.InvalidName) as exc:
+            problems.append(FieldProblem(name, str(exc)))
+            return None
+
+    unknown = sorted(set(raw) - set(COLUMNS))
+    for name in unknown[:5]:
+        problems.append(FieldProblem(name, "is not a column of the record"))
+    for name in REQUIRED:
+        if get(name) is None:
+            problems.append(FieldProblem(name, "is required"))
+
+    number = get("id_number")
+    parsed_number = attempt("id_number", idnumber.parse, number) if number else None
+    out["id_number"] = parsed_number.value if parsed_number else None
+
+    full_name = get("full_name")
+    if full_name:
+        out["full_name"] = attempt("full_name", names.normalize, full_name)
+        out["name_folded"] = names.fold(out["full_name"]) if out["full_name"] else None
+    other = get("other_names")
+    out["other_names"] = attempt("other_names", names.normalize, other) if other else None
+
+    birth = get("birth_date")
+    if birth:
+        parsed_birth = attempt("birth_date", parse_partial_date, birth)
+        if parsed_birth is not None:
+            out["birth_date"], out["birth_date_precision"] = parsed_birth
+
+    gender = get("gender")
+    if gender is not None and gender not in GENDERS:
+        problems.append(FieldProblem("gender", "must be male or female"))
+    out["gender"] = gender
+
+    province = get("birth_province")
+    if province is not None and province not in province_table():
+        problems.append(FieldProblem("birth_province", "is not a province code"))
+    out["birth_province"] = province
+
+    ethnicity = get("ethnicity")
+    if ethnicity is not None and ethnicity not in ethnic_groups():
+        problems.append(FieldProblem("ethnicity", "is not an ethnic group code"))
+    out["ethnicity"] = ethnicity
+
+    nationality = get("nationality") or "VN"
+    if not _COUNTRY.fullmatch(nationality):
+        problems.append(FieldProblem("nationality", "must be an ISO 3166 alpha-2 code"))
+    out["nationality"] = nationality
+
+    marital = get("marital_status") or "single"
+    if marital not in MARITAL:
+        problems.append(FieldProblem("marital_status", "must be one of " + ", ".join(MARITAL)))
+    out["marital_status"] = marital
+
+    blood = get("blood_type")
+    if blood is not None and blood not in BLOOD_TYPES:
+        problems.append(FieldProblem("blood_type", "must be one of " + ", ".join(BLOOD_TYPES)))
+    out["blood_type"] = blood
+
+    for name, limit in TEXT_LIMITS.items():
+        value = get(name)
+        out[name] = attempt(name, clean_text, value, limit) if value else None
+
+    household = get("household_id")
+    if household is not None and not _HOUSEHOLD.fullmatch(household):
+        problems.append(FieldProblem("household_id", "must be 1-20 letters, digits or hyphens"))
+    out["household_id"] = household
+
+    for who in RELATIVES:
+        rel_number = get(f"{who}_id_number")
+        parsed_rel = attempt(f"{who}_id_number", idnumber.parse, rel_number) if rel_number else None
+        out[f"{who}_id_number"] = parsed_rel.value if parsed_rel else None
+        rel_name = get(f"{who}_name")
+        out[f"{who}_name"] = attempt(f"{who}_name", names.normalize, rel_name) if rel_name else None
+        rel_country = get(f"{who}_nationality")
+        if rel_country is not None and not _COUNTRY.fullmatch(rel_country):
+            problems.append(FieldProblem(f"{who}_nationality", "must be an ISO 3166 alpha-2 code"))
+        out[f"{who}_nationality"] = rel_country
+
+    status = get("status") or "alive"
+    if status not in STATUSES:
+        problems.append(FieldProblem("status", "must be one of " + ", ".join(STATUSES)))
+    out["status"] = status
+    for name in ("death_date", "missing_date", "card_issue_date", "card_expiry_date"):
+        value = get(name)
+        out[name] = attempt(name, date.fromisoformat, value) if value else None
+
+    card = get("card_number")
+    out["card_number"] = attempt("card_number", idnumber.parse, card).value if card else None
+    old = get("old_id_number")
+    out["old_id_number"] = attempt("old_id_number", idnumber.old_card_number, old) if old else None
+
+    _cross_checks(out, parsed_number, problems, today or date.today())
+    if problems:
+        raise RecordInvalid(problems)
+    return out
+
+
+def _cross_checks(
+    out: dict[str, Any],
+    number: idnumber.IdNumber | None,
+    problems: list[FieldProblem],
+    today: date,
+) -> None:
+    birth: date | None = out.get("birth_date")
+    if number is not None:
+        for mismatch in idnumber.check_against(
+            number,
+            birth_year=birth.year if birth else None,
+            gender=out.get("gender") if out.get("gender") in GENDERS else None,
+            province_code=out.get("birth_province"),
+        ):
+            field = {"birth_year": "birth_date", "province_code": "birth_province"}.get(
+                mismatch.field, mismatch.field
+            )
+            problems.append(FieldProblem(field, "does not match the ID number"))
+    if birth is not None and birth > today:
+        problems.append(FieldProblem("birth_date", "is in the future"))
+    status = out.get("status")
+    death = out.get("death_date")
+    if status == "deceased" and death is None:
+        problems.append(FieldProblem("death_date", "is required when status is deceased"))
+    if status != "deceased" and death is not None:
+        problems.append(FieldProblem("death_date", "is only allowed when status is deceased"))
+    if status == "missing" and out.get("missing_date") is None:
+        problems.append(FieldProblem("missing_date", "is required when status is missing"))
+    if death is not None and birth is not None and death < birth:
+        problems.append(FieldProblem("death_date", "is before the birth date"))
+    issued, expiry = out.get("card_issue_date"), out.get("card_expiry_date")
+    if issued is not None and expiry is not None and expiry <= issued:
+        problems.append(FieldProblem("card_expiry_date", "is not after the issue date"))
+    if (
+        out.get("marital_status") == "married"
+        and out.get("spouse_id_number") is None
+        and (out.get("spouse_name") is None)
+    ):
+        problems.append(FieldProblem("spouse_name", "is required when married"))
+    if number is not None and out.get("card_number") not in (None, number.value):
+        problems.append(FieldProblem("card_number", "must equal the ID number on 12-digit cards"))
