@@ -8,7 +8,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-TARGET_NAMES = ("checkpoint_note", "request_id", "inclusion_proof")
+TARGET_NAMES = (
+    "checkpoint_note",
+    "request_id",
+    "inclusion_proof",
+    "import_row",
+    "idnumber",
+    "person_name",
+)
 
 
 def _run_one(name: str) -> None:

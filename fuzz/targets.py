@@ -10,6 +10,9 @@ from audit import merkle
 from audit.checkpoint import Checkpoint, CheckpointError, Signer, open_checkpoint, sign_checkpoint
 from audit.service import ProofError, check_inclusion
 from core.middleware import SAFE_REQUEST_ID, parse_request_id
+from fuzz.targets_registry import SEEDS as REGISTRY_SEEDS
+from fuzz.targets_registry import TARGETS as REGISTRY_TARGETS
+from registry.record import RecordInvalid, parse_record
 
 # A fixed key (not secret: fuzzing only) so that valid notes can appear in the corpus.
 _SIGNER = Signer.from_private_bytes("fuzz.registry.example/log", bytes(range(32)))
@@ -50,10 +53,29 @@ def inclusion_proof(data: bytes) -> None:
         return
 
 
+def import_row(data: bytes) -> None:
+    """One row of a bulk import file, as JSON (registry/record.py parse_record)."""
+    try:
+        row = json.loads(data)
+    except (ValueError, RecursionError):
+        return
+    if not isinstance(row, dict):
+        return
+    try:
+        stored = parse_record(row)
+    except RecordInvalid as exc:
+        if not exc.problems:
+            raise AssertionError("a refused record must name its problems") from exc
+        return
+    assert len(stored["id_number"]) == 12
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "checkpoint_note": checkpoint_note,
     "request_id": request_id,
     "inclusion_proof": inclusion_proof,
+    "import_row": import_row,
+    **REGISTRY_TARGETS,
 }
 
 
@@ -63,6 +85,21 @@ def seeds() -> dict[str, list[bytes]]:
     return {
         "checkpoint_note": [note, note.replace(b"42", b"43"), note[:-5], b"\n\n\n"],
         "request_id": [b"agency-req-000123", b"x" * 129, b"\xff\xfe", b"a b c d e f g h"],
+        "import_row": [
+            json.dumps(
+                {
+                    "id_number": "001203004512",
+                    "full_name": "nguyễn văn an",
+                    "birth_date": "2003",
+                    "gender": "male",
+                    "birth_province": "001",
+                    "ethnicity": "01",
+                }
+            ).encode(),
+            b'{"id_number": "001203004512"}',
+            b'{"birth_date": "2003-02-30", "status": "deceased"}',
+        ],
+        **REGISTRY_SEEDS,
         "inclusion_proof": [
             _valid_proof(),
             _valid_proof().replace(b'"leaf_index": 1', b'"leaf_index": 0'),

@@ -80,8 +80,10 @@ def format_partial_date(value: date, precision: str) -> str:
 def clean_text(value: str, limit: int) -> str:
     """NFC, whitespace collapsed; refuses control characters and over-long text."""
     text = " ".join(unicodedata.normalize("NFC", value).split())
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in text):
-        raise ValueError("contains control characters")
+    # After collapsing whitespace, "printable" means no control, format, surrogate, private-use
+    # or unassigned characters (str.isprintable is that test, in C).
+    if not text.isprintable():
+        raise ValueError("contains control or unassigned characters")
     if len(text) > limit:
         raise ValueError(f"longer than {limit} characters")
     return text
@@ -92,14 +94,14 @@ def parse_record(raw: Mapping[str, Any], *, today: date | None = None) -> dict[s
     problems: list[FieldProblem] = []
     out: dict[str, Any] = {}
 
-    def get(name: str) -> str | None:
+    # Each outside value once: stripped, with "" meaning absent.
+    cleaned: dict[str, str | None] = {}
+    for name in COLUMNS:
         value = raw.get(name)
-        if value is None:
-            return None
-        if not isinstance(value, str):
-            value = str(value)
-        value = value.strip()
-        return value or None
+        if value is not None:
+            value = (value if isinstance(value, str) else str(value)).strip() or None
+        cleaned[name] = value
+    get = cleaned.__getitem__
 
     def attempt(name: str, fn: Any, *args: Any) -> Any:
         try:
