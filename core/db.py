@@ -82,10 +82,21 @@ def create_engine(settings: Settings) -> AsyncEngine:
     engine = create_async_engine(settings.url, **_engine_kwargs(settings))
     if settings.is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine
 
 
+def _sqlite_on_begin(connection: Any) -> None:
+    # The driver's own implicit BEGIN comes only before the first write, so a SAVEPOINT opened
+    # earlier would start (and its RELEASE would commit) a transaction of its own. Begin
+    # explicitly instead, and IMMEDIATE: take the single write lock up front, so a transaction
+    # never fails halfway on a snapshot another writer moved (it waits up to busy_timeout).
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy (above) emit BEGIN; the driver must not start transactions by itself.
+    dbapi_connection.isolation_level = None
     # Foreign keys are off by default in SQLite; WAL lets readers run beside one writer.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")

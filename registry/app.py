@@ -18,6 +18,7 @@ from core.middleware import RequestContextMiddleware
 from core.problems import install_problem_handlers
 from core.settings import Settings, load_settings
 from registry import __version__, ops
+from registry import api as registry_api
 
 
 def create_app(
@@ -69,6 +70,7 @@ def create_app(
     )
     app.include_router(ops.router)
     app.include_router(audit_api.router)
+    app.include_router(registry_api.router)
     return app
 
 

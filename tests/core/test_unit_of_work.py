@@ -112,3 +112,20 @@ async def test_unit_of_work_commits_or_rolls_back_once(
     async with database.unit_of_work() as session:
         await session.execute(text("INSERT INTO scratch (id, note) VALUES (1, 'kept')"))
     assert await committed_rows(engine) == ["kept"]
+
+
+@pytest.mark.usefixtures("engine")
+async def test_a_released_savepoint_still_rolls_back_with_its_transaction(
+    database: Database, engine: AsyncEngine
+) -> None:
+    # On SQLite a SAVEPOINT opened before the first write used to start a transaction of its
+    # own, which its RELEASE committed; the unit of work now begins explicitly.
+    async def nested_then_fail() -> None:
+        async with database.unit_of_work() as session:
+            async with session.begin_nested():
+                await session.execute(text("INSERT INTO scratch (id, note) VALUES (1, 'inner')"))
+            raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        await nested_then_fail()
+    assert await committed_rows(engine) == []

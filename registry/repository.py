@@ -1,0 +1,142 @@
+"""All SQL of citizen records and their versions. Functions flush through the caller's session
+and never commit. Rows travel as plain dicts of stored columns."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import ColumnElement, Table, and_, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from registry.models import Citizen, CitizenVersion
+
+CITIZEN = cast(Table, Citizen.__table__)
+VERSION = cast(Table, CitizenVersion.__table__)
+c = CITIZEN.c
+v = VERSION.c
+
+SUMMARY_COLUMNS = (
+    c.id_number, c.full_name, c.birth_date, c.birth_date_precision, c.gender,
+    c.birth_province, c.status, c.replaced_by,
+)  # fmt: skip
+
+
+def dialect_of(session: AsyncSession) -> str:
+    """``postgresql`` or ``sqlite``: the backend this session talks to."""
+    return session.get_bind().dialect.name
+
+
+async def get_citizen(session: AsyncSession, id_number: str) -> dict[str, Any] | None:
+    """The stored columns of one record, or None."""
+    row = (
+        (await session.execute(select(CITIZEN).where(c.id_number == id_number)))
+        .mappings()
+        .one_or_none()
+    )
+    return None if row is None else dict(row)
+
+
+async def insert_citizen_if_free(session: AsyncSession, values: dict[str, Any]) -> bool:
+    """Insert a record unless its ID number is taken (then nothing is written): True if inserted.
+
+    ON CONFLICT DO NOTHING instead of catching a unique violation: on PostgreSQL a failed
+    INSERT would abort the transaction (a SAVEPOINT would be needed), and on SQLite the
+    pysqlite driver turns a first-statement SAVEPOINT into the transaction itself, so its
+    RELEASE commits (test_a_failing_audit_insert_means_a_life_event_writes_nothing would catch
+    a birth whose record outlived its failed audit event).
+    """
+    dialect_insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
+    statement = (
+        dialect_insert(CITIZEN)
+        .values(values)
+        .on_conflict_do_nothing(index_elements=[c.id_number])
+        .returning(c.id_number)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def update_citizen(
+    session: AsyncSession, id_number: str, *, expected_version: int, values: dict[str, Any]
+) -> bool:
+    """Set ``values`` and bump the version if the record is still at ``expected_version``.
+
+    False when another transaction changed it first (optimistic concurrency: on PostgreSQL
+    the UPDATE waits for that transaction and then re-checks the version).
+    """
+    statement = (
+        update(CITIZEN)
+        .where(c.id_number == id_number, c.version == expected_version)
+        .values(**values, version=expected_version + 1)
+        .returning(c.version)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def insert_version(session: AsyncSession, values: dict[str, Any]) -> None:
+    """Append one version row."""
+    await session.execute(insert(VERSION), [values])
+
+
+async def last_valid_from(session: AsyncSession, id_number: str) -> datetime | None:
+    """When the newest version of a record became valid."""
+    result = await session.execute(
+        select(v.valid_from).where(v.id_number == id_number).order_by(v.version.desc()).limit(1)
+    )
+    return cast(datetime | None, result.scalar_one_or_none())
+
+
+async def versions(
+    session: AsyncSession, id_number: str, *, after: datetime | None = None
+) -> list[dict[str, Any]]:
+    """A record's versions, newest first; only those valid from after ``after`` if given."""
+    query = select(VERSION).where(v.id_number == id_number)
+    if after is not None:
+        query = query.where(v.valid_from > after)
+    rows = (await session.execute(query.order_by(v.version.desc()))).mappings().all()
+    return [dict(row) for row in rows]
+
+
+async def search_by_old_number(
+    session: AsyncSession, old_id_number: str, *, after: str | None, limit: int
+) -> Sequence[dict[str, Any]]:
+    """Records carrying a 9-digit card number, in ID-number order after ``after``."""
+    return await _page(session, c.old_id_number == old_id_number, after=after, limit=limit)
+
+
+async def search_by_name(
+    session: AsyncSession,
+    name_folded: str,
+    *,
+    earliest: date,
+    latest: date,
+    after: str | None,
+    limit: int,
+) -> Sequence[dict[str, Any]]:
+    """Records with this folded name whose birth date may fall in ``earliest..latest``.
+
+    A record's date stands for its whole day, month or year (its precision); it matches when
+    that span overlaps the range. Each branch is a range on (name_folded, birth_date).
+    """
+    month_floor = earliest.replace(day=1)
+    year_floor = earliest.replace(month=1, day=1)
+    overlaps = or_(
+        and_(c.birth_date_precision == "day", c.birth_date.between(earliest, latest)),
+        and_(c.birth_date_precision == "month", c.birth_date.between(month_floor, latest)),
+        and_(c.birth_date_precision == "year", c.birth_date.between(year_floor, latest)),
+    )
+    return await _page(
+        session, and_(c.name_folded == name_folded, overlaps), after=after, limit=limit
+    )
+
+
+async def _page(
+    session: AsyncSession, where: ColumnElement[bool], *, after: str | None, limit: int
+) -> Sequence[dict[str, Any]]:
+    query = select(*SUMMARY_COLUMNS).where(where)
+    if after is not None:
+        query = query.where(c.id_number > after)
+    rows = (await session.execute(query.order_by(c.id_number).limit(limit))).mappings().all()
+    return [dict(row) for row in rows]
