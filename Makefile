@@ -26,9 +26,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 install: $(VENV)/.installed
 install-test: $(VENV)/.installed-test
 
-## make run: migrate the embedded SQLite database and serve on http://$(HOST):$(PORT)
+## make run: migrate the embedded SQLite database, load a demo population, serve on $(HOST):$(PORT)
 run: $(VENV)/.installed
 	$(BIN)/registry migrate
+	$(BIN)/registry demo
 	$(BIN)/registry serve --host $(HOST) --port $(PORT)
 
 ## make test: the whole suite, against a throwaway PostgreSQL it starts itself and SQLite
@@ -46,7 +47,7 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## make bench: every benchmark under bench/ (never part of make test); BENCH=smoke for one
+## make bench: every benchmark under bench/ (never part of make test); BENCH="import --quick" for one
 bench: $(VENV)/.installed-test
 	$(BIN)/python -m bench $(BENCH)
 

@@ -1,19 +1,24 @@
-"""``python -m bench [NAME ...]``: run the named benchmarks, or all of them."""
+"""``python -m bench [NAME [OPTIONS...]]``: run one benchmark with its options, or all of them."""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-ALL = ["smoke"]
+# Benchmark name -> module under bench/ ("import" is a Python keyword, hence the module name).
+BENCHES = {"smoke": "smoke", "audit": "audit", "import": "importing"}
 
 
 def main(argv: list[str]) -> None:
-    """Run each benchmark module's ``main()`` in order."""
-    for name in argv or ALL:
-        if name not in ALL:
-            raise SystemExit(f"unknown benchmark {name!r}; known: {', '.join(ALL)}")
-        importlib.import_module(f"bench.{name}").main()
+    """Run the named benchmark with the remaining arguments, or every benchmark with defaults."""
+    if not argv:
+        for module in BENCHES.values():
+            importlib.import_module(f"bench.{module}").main([])
+        return
+    name, options = argv[0], argv[1:]
+    if name not in BENCHES:
+        raise SystemExit(f"unknown benchmark {name!r}; known: {', '.join(BENCHES)}")
+    importlib.import_module(f"bench.{BENCHES[name]}").main(options)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ SECONDS = 8
 CONNECTIONS = 32
 
 
-def main() -> None:
-    """Run both servers in turn and print the comparison."""
+def main(argv: list[str] | None = None) -> None:
+    """Run both servers in turn and print the comparison (no options)."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {"REGISTRY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.db",
                "REGISTRY_LOG_LEVEL": "WARNING"}  # fmt: skip

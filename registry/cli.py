@@ -149,6 +149,65 @@ def import_(
 
 
 @app.command()
+def generate(
+    count: int = typer.Argument(..., min=0, help="How many people."),
+    seed: int = typer.Option(1, "--seed", help="Same seed, same file."),
+    output: Path = typer.Option(..., "-o", "--output", help="File to write (.csv or .ndjson)."),
+) -> None:
+    """Write a synthetic, realistic and consistent population (deterministic by seed)."""
+    from registry.bulk.reader import detect_format
+    from registry.synthetic import write
+
+    try:
+        fmt = detect_format(output)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    written = write(count, seed=seed, path=output, fmt=fmt)
+    console.print(f"wrote {written:,} people to {output}")
+
+
+@app.command()
+def demo(
+    count: int = typer.Option(10_000, min=1, max=1_000_000, help="How many people."),
+) -> None:
+    """Load a synthetic demo population (once; skipped when the registry already has people)."""
+    import asyncio
+    import tempfile
+
+    from sqlalchemy import func, select
+
+    from core.auth import Principal
+    from core.db import Database
+    from registry.bulk.service import import_file
+    from registry.models import Citizen
+    from registry.synthetic import write
+
+    settings = load_cli_settings()
+
+    async def run() -> None:
+        database = Database(settings)
+        try:
+            async with database.unit_of_work() as session:
+                present = (await session.execute(select(func.count(Citizen.id_number)))).scalar()
+            if present:
+                console.print(f"demo population already present ({present:,} people)")
+                return
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "demo.csv"
+                write(count, seed=2026, path=path, fmt="csv")
+                report = await import_file(
+                    database, path, actor=Principal("system", "demo-loader"),
+                    reject_path=Path(tmp) / "rejects.csv",
+                )  # fmt: skip
+            console.print(f"loaded a demo population of {report.loaded:,} people")
+        finally:
+            await database.dispose()
+
+    asyncio.run(run())
+
+
+@app.command()
 def version() -> None:
     """Print the version."""
     typer.echo(__version__)

@@ -20,9 +20,14 @@ from tests.pgcluster import free_port
 runner = CliRunner()
 
 
-@pytest.mark.parametrize(
-    "args", [["--help"], ["serve", "--help"], ["migrate", "--help"], ["version", "--help"]]
-)
+COMMANDS = [
+    [], ["serve"], ["migrate"], ["version"], ["import"], ["generate"], ["demo"], ["audit"],
+    *[["audit", c] for c in
+      ("sequence", "checkpoint", "public-key", "verify", "prove", "check-proof")],
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("args", [[*c, "--help"] for c in COMMANDS])
 def test_every_command_has_help(args: list[str]) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -97,3 +102,26 @@ def test_serve_answers_health_and_readiness(tmp_path: Path) -> None:
     # The server's own logs are JSON lines: one per request, with the route template.
     assert '"event":"http.request"' in text
     assert '"route":"/readyz"' in text
+
+
+def test_generate_writes_a_deterministic_file(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.csv", tmp_path / "b.csv"
+    for path in (first, second):
+        result = runner.invoke(app, ["generate", "300", "--seed", "7", "-o", str(path)])
+        assert result.exit_code == 0, result.output
+    assert first.read_bytes() == second.read_bytes()
+    assert len(first.read_text(encoding="utf-8").splitlines()) == 301  # header + 300
+    bad = runner.invoke(app, ["generate", "3", "-o", str(tmp_path / "x.xml")])
+    assert bad.exit_code == 2
+
+
+def test_demo_loads_once(tmp_path: Path) -> None:
+    env = {"REGISTRY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/demo.db"}
+    assert runner.invoke(app, ["migrate"], env=env).exit_code == 0
+    loaded = runner.invoke(app, ["demo", "--count", "200"], env=env)
+    assert loaded.exit_code == 0, loaded.output
+    assert "loaded a demo population of 200 people" in loaded.output
+    again = runner.invoke(app, ["demo", "--count", "200"], env=env)
+    assert "already present (200 people)" in again.output
+    with sqlite3.connect(tmp_path / "demo.db") as conn:
+        assert conn.execute("SELECT count(*) FROM citizen").fetchone() == (200,)

@@ -1,0 +1,184 @@
+"""Import benchmark: `registry import` of N generated rows vs a raw COPY of the same file.
+
+Both load into a throwaway PostgreSQL started here. The peer is PostgreSQL's own COPY of the same
+CSV into a bare table of text columns (no validation, no indexes): the floor of any import. Our
+import runs as the real CLI in a subprocess so its peak memory (max RSS) can be read; it is run at
+two sizes to show whether memory grows with the file. Then the rerun and kill-and-resume checks
+of the issue are made and printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+
+import migrations
+from bench.common import console, emit, table
+from registry.record import COLUMNS
+from registry.synthetic import write
+from tests.pgcluster import PostgresCluster
+
+
+def _child_max_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def run_import(url: str, path: Path, *, key_file: Path) -> tuple[float, float, str]:
+    """Run the CLI import; return (seconds, peak RSS MB of that process, its last output)."""
+    env = {**os.environ, "REGISTRY_DATABASE_URL": url,
+           "REGISTRY_AUDIT_SIGNING_KEY_FILE": str(key_file), "COLUMNS": "120"}  # fmt: skip
+    code = (
+        "import resource, sys; from registry.cli import main; sys.argv = sys.argv[1:]\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "sys.stderr.write(f'\\nMAXRSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')"
+    )
+    started = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "registry", "import", str(path)],
+        env=env, capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    seconds = time.perf_counter() - started
+    rss_kb = int(proc.stderr.rsplit("MAXRSS", 1)[1].split()[0])
+    return seconds, rss_kb / 1024, proc.stderr.strip().splitlines()[-2] if proc.stderr else ""
+
+
+async def raw_copy(dsn: str, path: Path) -> float:
+    """Seconds for COPY of the same CSV into a bare table of text columns."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        columns = ", ".join(f"{c} text" for c in COLUMNS)
+        await conn.execute(f"DROP TABLE IF EXISTS raw_copy; CREATE TABLE raw_copy ({columns})")
+        started = time.perf_counter()
+        with path.open("rb") as handle:
+            await conn.copy_to_table("raw_copy", source=handle, format="csv", header=True)
+        return time.perf_counter() - started
+    finally:
+        await conn.close()
+
+
+async def scalar(dsn: str, sql: str) -> int:
+    """One integer from the database."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        return int(await conn.fetchval(sql))
+    finally:
+        await conn.close()
+
+
+def kill_midway_then_resume(url: str, dsn: str, path: Path, key_file: Path, n: int) -> int:
+    """Start an import, SIGKILL it partway, rerun it; return the citizens counted afterwards."""
+    env = {**os.environ, "REGISTRY_DATABASE_URL": url,
+           "REGISTRY_AUDIT_SIGNING_KEY_FILE": str(key_file)}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "registry.cli", "import", str(path)],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        if asyncio.run(scalar(dsn, "SELECT count(*) FROM citizen")) >= n // 3:
+            break
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = asyncio.run(scalar(dsn, "SELECT count(*) FROM citizen"))
+    console.print(f"killed the import at {killed_at:,} of {n:,} rows; rerunning")
+    subprocess.run(
+        [sys.executable, "-m", "registry.cli", "import", str(path)],
+        env=env, check=True, capture_output=True,
+    )  # fmt: skip
+    return asyncio.run(scalar(dsn, "SELECT count(*) FROM citizen"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Generate, COPY, import (two sizes), rerun, kill and resume; print the comparison."""
+    parser = argparse.ArgumentParser(prog="bench importing")
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--quick", action="store_true", help="100,000 rows")
+    args = parser.parse_args(argv)
+    n = 100_000 if args.quick else args.rows
+    small = n // 4
+    cluster = PostgresCluster().start()
+    tmp = Path(tempfile.mkdtemp(prefix="bench-import-"))
+    try:
+        key_file = tmp / "key.pem"
+        from audit.checkpoint import Signer
+
+        key_file.write_bytes(Signer.generate("bench/audit").to_pem())
+        started = time.perf_counter()
+        big_file, small_file = tmp / "pop.csv", tmp / "pop-small.csv"
+        write(n, seed=1, path=big_file, fmt="csv")
+        write(small, seed=2, path=small_file, fmt="csv")
+        generated = time.perf_counter() - started
+        console.print(f"generated {n:,} + {small:,} rows in {generated:.1f} s")
+
+        urls = {}
+        for name in ("ours", "small", "resume"):
+            asyncio.run(_create_db(cluster.dsn(), name))
+            urls[name] = cluster.url(name)
+            migrations.upgrade(urls[name])
+        copy_seconds = asyncio.run(raw_copy(cluster.dsn("ours"), big_file))
+        small_seconds, small_rss, _ = run_import(urls["small"], small_file, key_file=key_file)
+        seconds, rss, summary = run_import(urls["ours"], big_file, key_file=key_file)
+        loaded = asyncio.run(scalar(cluster.dsn("ours"), "SELECT count(*) FROM citizen"))
+        rerun_seconds, _, rerun_summary = run_import(urls["ours"], big_file, key_file=key_file)
+        after_rerun = asyncio.run(scalar(cluster.dsn("ours"), "SELECT count(*) FROM citizen"))
+        resumed = kill_midway_then_resume(urls["resume"], cluster.dsn("resume"), big_file,
+                                          key_file, n)  # fmt: skip
+    finally:
+        cluster.cleanup()
+
+    ours_rate, copy_rate = n / seconds, n / copy_seconds
+    table(
+        f"Import of {n:,} generated rows (CSV, {big_file.stat().st_size / 1e6:,.0f} MB), "
+        "PostgreSQL 15 throwaway cluster",
+        ["what", "seconds", "rows/s", "peak RSS MB"],
+        [
+            ["raw COPY into a bare text table (peer)", copy_seconds, copy_rate, "-"],
+            ["registry import (validate + COPY + versions + audit)", seconds, ours_rate, rss],
+            [f"registry import of {small:,} rows", small_seconds, small / small_seconds, small_rss],
+            ["rerun of the same file", rerun_seconds, "-", "-"],
+        ],
+    )
+    console.print(f"loaded {loaded:,}; after rerun {after_rerun:,} ({rerun_summary}); "
+                  f"killed midway then rerun: {resumed:,}")  # fmt: skip
+    console.print(f"last output: {summary}")
+    checks = {
+        "every_row_loaded": loaded == n,
+        "rerun_adds_nothing": after_rerun == n,
+        "kill_then_rerun_exact": resumed == n,
+    }
+    emit(
+        "import",
+        figures={"rows": n, "rows_per_s": round(ours_rate), "seconds": round(seconds, 2),
+                 "peak_rss_mb": round(rss, 1), "peak_rss_mb_quarter_file": round(small_rss, 1),
+                 **checks},
+        peer={"name": "PostgreSQL COPY of the same CSV into a bare text table",
+              "rows_per_s": round(copy_rate), "seconds": round(copy_seconds, 2)},
+        ratio={"rows_per_s": round(ours_rate / copy_rate, 3),
+               "rss_full_over_quarter": round(rss / small_rss, 2) if small_rss else None},
+        targets={"rows_per_s_ratio": ">= 0.5", "memory": "flat with file size",
+                 "met": {"ratio": ours_rate / copy_rate >= 0.5,
+                         "memory_flat": rss <= small_rss * 1.3, **checks}},
+    )  # fmt: skip
+
+
+async def _create_db(dsn: str, name: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    main()
