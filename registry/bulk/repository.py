@@ -12,20 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from registry.models import Citizen, CitizenVersion, ImportJob
+from registry.record import COLUMNS
 
-# Every stored column an import writes (record columns plus the derived ones).
-STORED = (
-    "id_number", "version", "full_name", "name_folded", "other_names", "birth_date",
-    "birth_date_precision", "gender", "birth_province", "birth_place", "hometown", "ethnicity",
-    "religion", "nationality", "marital_status", "blood_type", "permanent_address",
-    "temporary_address", "current_address", "household_id", "household_relationship",
-    "father_id_number", "father_name", "father_nationality",
-    "mother_id_number", "mother_name", "mother_nationality",
-    "spouse_id_number", "spouse_name", "spouse_nationality",
-    "representative_id_number", "representative_name", "representative_nationality",
-    "status", "death_date", "missing_date", "card_number", "card_issue_date",
-    "card_issue_place", "card_expiry_date", "old_id_number",
-)  # fmt: skip
+# Every stored column an import writes: the record's columns plus the ones derived from them.
+STORED = ("version", "name_folded", "birth_date_precision", *COLUMNS)
 _COLUMN_LIST = ", ".join(STORED)
 
 

@@ -10,9 +10,8 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from fastapi import FastAPI
+from sqlalchemy import func, select
 
 from audit import service
 from audit.checkpoint import Verifier, open_checkpoint
@@ -24,6 +23,8 @@ from core.auth import Principal
 from core.db import Database
 from core.settings import Settings
 from registry.app import create_app
+from tests.auth import BearerTable, bearer
+from tests.faults import fail_audit_inserts
 from tests.http import asgi_client
 
 CITIZEN_ID = "001203004512"
@@ -45,25 +46,13 @@ TOKENS = {
 PROBLEM = "application/problem+json"
 
 
-class BearerTable:
-    """A real Authenticator over a fixed token table (identity provides the production one)."""
-
-    async def authenticate(self, request: Request, session: AsyncSession) -> Principal | None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        return TOKENS.get(token) if scheme.lower() == "bearer" else None
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"}
-
-
 AS_AUDITOR = bearer("tok-auditor")
 AS_CITIZEN = bearer("tok-citizen")
 
 
 @pytest.fixture
 def audit_app(settings: Settings, database: Database) -> FastAPI:
-    return create_app(settings, database=database, authenticator=BearerTable())
+    return create_app(settings, database=database, authenticator=BearerTable(TOKENS))
 
 
 @pytest.fixture
@@ -673,43 +662,13 @@ async def test_public_checkpoint_and_key_need_no_token(
 # ------------------------------------------------------------------------------ failure
 
 
-async def refuse_audit_inserts(database_url: str, backend: str) -> None:
-    """Make every INSERT into audit_event fail, through a connection of its own."""
-    engine = create_async_engine(database_url)
-    try:
-        async with engine.begin() as conn:
-            if backend == "sqlite":
-                await conn.execute(
-                    text(
-                        "CREATE TRIGGER refuse_audit_insert BEFORE INSERT ON audit_event "
-                        "BEGIN SELECT RAISE(ABORT, 'audit insert refused'); END"
-                    )
-                )
-            else:
-                await conn.execute(
-                    text(
-                        "CREATE FUNCTION refuse_audit_insert() RETURNS trigger "
-                        "LANGUAGE plpgsql AS $$ BEGIN "
-                        "RAISE EXCEPTION 'audit insert refused'; END $$"
-                    )
-                )
-                await conn.execute(
-                    text(
-                        "CREATE TRIGGER refuse_audit_insert BEFORE INSERT ON audit_event "
-                        "FOR EACH ROW EXECUTE FUNCTION refuse_audit_insert()"
-                    )
-                )
-    finally:
-        await engine.dispose()
-
-
 async def test_no_data_when_the_audit_insert_fails(
     api: httpx.AsyncClient, database: Database, database_url: str, backend: str
 ) -> None:
     await seed(database)
     assert uids(await search(api, subject=CITIZEN_ID))  # data is there while recording works
     before = await count_events(database)
-    await refuse_audit_inserts(database_url, backend)
+    await fail_audit_inserts(database_url)
 
     requests = [
         ("/api/v1/audit/events", {"subject": CITIZEN_ID}, AS_AUDITOR),

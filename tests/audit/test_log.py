@@ -23,6 +23,7 @@ from audit.worker import AuditWorker
 from core.auth import Principal
 from core.db import Database
 from core.settings import Settings
+from tests.faults import fail_audit_inserts
 
 AGENCY = Principal("agency", "bank-001", on_behalf_of="teller-17")
 SUBJECT = "001203004512"
@@ -541,27 +542,7 @@ async def test_cli_prove_then_check_offline(
 async def test_a_failing_audit_insert_is_a_503_and_nothing_is_committed(
     database: Database, superuser: AsyncEngine
 ) -> None:
-    async with superuser.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(
-                text(
-                    "CREATE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql AS "
-                    "$$ BEGIN RAISE EXCEPTION 'audit store is failing'; END $$"
-                )
-            )
-            await conn.execute(
-                text(
-                    "CREATE TRIGGER failing BEFORE INSERT ON audit_event "
-                    "FOR EACH ROW EXECUTE FUNCTION refuse_insert()"
-                )
-            )
-        else:
-            await conn.execute(
-                text(
-                    "CREATE TRIGGER failing BEFORE INSERT ON audit_event "
-                    "BEGIN SELECT RAISE(ABORT, 'audit store is failing'); END"
-                )
-            )
+    await fail_audit_inserts(str(superuser.url.render_as_string(hide_password=False)))
     from core.errors import AuditUnavailable
 
     with pytest.raises(AuditUnavailable) as caught:

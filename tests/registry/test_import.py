@@ -14,6 +14,7 @@ from core.db import Database
 from registry import idnumber
 from registry.bulk.service import import_file
 from registry.record import COLUMNS
+from tests.faults import fail_audit_inserts
 
 ACTOR = Principal("official", "clerk-42")
 GIVEN = ["An", "Bình", "Cường", "Dũng", "Hà", "Lan", "Mai", "Nam", "Phúc", "Thảo"]
@@ -198,33 +199,9 @@ async def test_broken_csv_rows_are_rejected_not_fatal(database: Database, tmp_pa
 async def test_a_failing_audit_insert_loads_nothing(
     database: Database, database_url: str, tmp_path: Path
 ) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
     from core.errors import AuditUnavailable
 
-    engine = create_async_engine(database_url)
-    async with engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execute(
-                text(
-                    "CREATE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql AS "
-                    "$$ BEGIN RAISE EXCEPTION 'audit store is failing'; END $$"
-                )
-            )
-            await conn.execute(
-                text(
-                    "CREATE TRIGGER failing BEFORE INSERT ON audit_event "
-                    "FOR EACH ROW EXECUTE FUNCTION refuse_insert()"
-                )
-            )
-        else:
-            await conn.execute(
-                text(
-                    "CREATE TRIGGER failing BEFORE INSERT ON audit_event "
-                    "BEGIN SELECT RAISE(ABORT, 'audit store is failing'); END"
-                )
-            )
-    await engine.dispose()  # fmt: skip
+    await fail_audit_inserts(database_url)
     path = write_csv(tmp_path / "pop.csv", [person(i) for i in range(5)])
     with pytest.raises(AuditUnavailable):
         await import_file(database, path, actor=ACTOR)

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
@@ -26,6 +26,8 @@ from registry import idnumber
 from registry import repository as repo
 from registry.app import create_app
 from registry.schemas import RECORD_FIELDS
+from tests.auth import BearerTable, bearer
+from tests.faults import fail_audit_inserts
 from tests.http import asgi_client
 
 OFFICIAL = Principal("official", "clerk-7", roles=frozenset({"official"}))
@@ -35,23 +37,11 @@ BASE = "/api/v1/officials"
 PROBLEM = "application/problem+json"
 
 
-class BearerTable:
-    """A real Authenticator over a fixed token table (identity provides the production one)."""
-
-    async def authenticate(self, request: Request, session: AsyncSession) -> Principal | None:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        return TOKENS.get(token) if scheme.lower() == "bearer" else None
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"authorization": f"Bearer {token}"}
-
-
 AS_OFFICIAL = bearer("tok-official")
 
 
 def officials_app(settings: Settings, database: Database) -> FastAPI:
-    return create_app(settings, database=database, authenticator=BearerTable())
+    return create_app(settings, database=database, authenticator=BearerTable(TOKENS))
 
 
 @pytest.fixture
@@ -143,37 +133,6 @@ async def versions(database: Database, id_number: str) -> list[dict[str, Any]]:
 async def count(database: Database, table: str) -> int:
     found = await rows(database, f"SELECT count(*) AS n FROM {table}")
     return int(found[0]["n"])
-
-
-async def fail_audit_inserts(database_url: str, *, subject: str | None = None) -> None:
-    """Make every INSERT into audit_event fail (or only those about ``subject``)."""
-    engine = create_async_engine(database_url)
-    try:
-        async with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                when = f"WHEN (NEW.subject = '{subject}') " if subject else ""
-                await conn.execute(
-                    text(
-                        "CREATE FUNCTION refuse_insert() RETURNS trigger LANGUAGE plpgsql AS "
-                        "$$ BEGIN RAISE EXCEPTION 'audit store is failing'; END $$"
-                    )
-                )
-                await conn.execute(
-                    text(
-                        "CREATE TRIGGER failing BEFORE INSERT ON audit_event FOR EACH ROW "
-                        f"{when}EXECUTE FUNCTION refuse_insert()"
-                    )
-                )
-            else:
-                when = f"WHEN NEW.subject = '{subject}' " if subject else ""
-                await conn.execute(
-                    text(
-                        f"CREATE TRIGGER failing BEFORE INSERT ON audit_event {when}"
-                        "BEGIN SELECT RAISE(ABORT, 'audit store is failing'); END"
-                    )
-                )
-    finally:
-        await engine.dispose()
 
 
 def assert_version(

@@ -14,13 +14,13 @@ from core.errors import ValidationFailed
 from core.settings import Settings
 from registry.schemas import SUMMARY_FIELDS
 from registry.service import decode_cursor, encode_cursor
+from tests.auth import bearer
+from tests.faults import fail_audit_inserts
 from tests.http import asgi_client
 from tests.registry.test_life_events import (
     AS_OFFICIAL,
     BASE,
-    bearer,
     events,
-    fail_audit_inserts,
     officials_app,
     post,
     register,
