@@ -58,6 +58,12 @@ def serve(
     console.print(f"  service  : {base}/")
     console.print(f"  API docs : {base}/docs")
     console.print(f"  health   : {base}/healthz  {base}/readyz")
+    console.print(
+        f"  audit log: {base}/api/v1/audit/checkpoint  (key: {base}/api/v1/audit/public-key)"
+    )
+    console.print(
+        "  sign-in  : citizen and staff sign-in arrive with electronic identity (issue 5)"
+    )
     uvicorn.run(
         "registry.app:create_app_from_env",
         factory=True,
