@@ -10,15 +10,18 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    SmallInteger,
     String,
     and_,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
     tuple_,
     type_coerce,
+    union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,13 +137,12 @@ async def next_events(
         # SQLite: ids are handed out under the single write lock, so commit order is id order.
         query = query.where(AuditEvent.id > cursor.event_id).order_by(AuditEvent.id)
     else:
+        # A row comparison is one range scan of the (txid, id) index; the equivalent OR is not,
+        # and would re-read everything after the cursor on each batch of a large backlog.
         after = (
             AuditEvent.txid >= 0
             if cursor.txid is None
-            else or_(
-                AuditEvent.txid > cursor.txid,
-                and_(AuditEvent.txid == cursor.txid, AuditEvent.id > cursor.event_id),
-            )
+            else tuple_(AuditEvent.txid, AuditEvent.id) > tuple_(cursor.txid, cursor.event_id)
         )
         query = query.where(after, AuditEvent.txid < horizon).order_by(
             AuditEvent.txid, AuditEvent.id
@@ -155,11 +157,30 @@ async def append_leaves(
     batch: dict[str, Any],
 ) -> None:
     """Insert one batch: its leaves, the subtree hashes it completed, and its cursor."""
+    await session.execute(insert(AuditBatch), [batch])
+    if dialect_of(session) == "postgresql":
+        # COPY on the session's own connection (inside its transaction, which the INSERT above
+        # opened): several times cheaper than an INSERT of the same rows.
+        connection = await session.connection()
+        driver = (await connection.get_raw_connection()).driver_connection
+        assert driver is not None  # noqa: S101 - an open asyncpg connection
+        if leaves:
+            await driver.copy_records_to_table(
+                "audit_leaf",
+                records=[(r["leaf_index"], r["event_id"], r["leaf_hash"]) for r in leaves],
+                columns=["leaf_index", "event_id", "leaf_hash"],
+            )
+        if nodes:
+            await driver.copy_records_to_table(
+                "audit_node",
+                records=[(r["level"], r["idx"], r["hash"]) for r in nodes],
+                columns=["level", "idx", "hash"],
+            )
+        return
     if leaves:
         await session.execute(insert(AuditLeaf), leaves)
     if nodes:
         await session.execute(insert(AuditNode), nodes)
-    await session.execute(insert(AuditBatch), [batch])
 
 
 async def fetch_nodes(
@@ -169,22 +190,27 @@ async def fetch_nodes(
     wanted = set(ids)
     leaf_ids = [i for level, i in wanted if level == 0]
     node_ids = [(level, i) for level, i in wanted if level > 0]
-    found: dict[tuple[int, int], bytes] = {}
+    parts = []
     if leaf_ids:
-        rows = await session.execute(
-            select(AuditLeaf.leaf_index, AuditLeaf.leaf_hash).where(
-                AuditLeaf.leaf_index.in_(leaf_ids)
-            )
+        parts.append(
+            select(
+                literal(0, SmallInteger).label("level"),
+                AuditLeaf.leaf_index.label("idx"),
+                AuditLeaf.leaf_hash.label("hash"),
+            ).where(AuditLeaf.leaf_index.in_(leaf_ids))
         )
-        found.update({(0, int(r.leaf_index)): bytes(r.leaf_hash) for r in rows})
     if node_ids:
-        rows = await session.execute(
+        parts.append(
             select(AuditNode.level, AuditNode.idx, AuditNode.hash).where(
                 tuple_(AuditNode.level, AuditNode.idx).in_(node_ids)
             )
         )
-        found.update({(int(r.level), int(r.idx)): bytes(r.hash) for r in rows})
-    return found
+    if not parts:
+        return {}
+    # One round trip for leaves and nodes alike.
+    query = parts[0] if len(parts) == 1 else union_all(*parts)
+    rows = await session.execute(query)
+    return {(int(r.level), int(r.idx)): bytes(r.hash) for r in rows}
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -223,6 +249,30 @@ async def insert_checkpoint(session: AsyncSession, tree_size: int, root: bytes, 
 
 
 # ------------------------------------------------------------------------------ reading
+
+
+async def event_with_leaf_hash(session: AsyncSession, event_uid: str) -> Any | None:
+    """An event row with its leaf index and hash (both None until it is sequenced)."""
+    return (
+        await session.execute(
+            select(AuditLeaf.leaf_index, AuditLeaf.leaf_hash, *EVENT_COLUMNS)
+            .select_from(AuditEvent)
+            .outerjoin(AuditLeaf, AuditLeaf.event_id == AuditEvent.id)
+            .where(AuditEvent.event_uid == event_uid)
+        )
+    ).first()
+
+
+async def latest_checkpoint_head(session: AsyncSession) -> tuple[int, str] | None:
+    """The newest checkpoint's size and signed note (without loading an ORM object)."""
+    row = (
+        await session.execute(
+            select(AuditCheckpoint.tree_size, AuditCheckpoint.note)
+            .order_by(AuditCheckpoint.tree_size.desc())
+            .limit(1)
+        )
+    ).first()
+    return None if row is None else (int(row.tree_size), str(row.note))
 
 
 async def leaf_of_event(session: AsyncSession, event_uid: str) -> tuple[int, bytes] | None:

@@ -197,27 +197,26 @@ def b64(raw: bytes) -> str:
 
 async def inclusion_proof(session: AsyncSession, event_uid: str) -> dict[str, Any]:
     """An inclusion proof of one event against the newest checkpoint, checkable offline."""
-    leaf = await repo.leaf_of_event(session, event_uid)
-    if leaf is None:
-        if await repo.event_by_uid(session, event_uid) is None:
-            raise NotFound("No audit event with this id.")
+    # Three queries: the event with its leaf, the newest checkpoint's head, the proof's nodes.
+    row = await repo.event_with_leaf_hash(session, event_uid)
+    if row is None:
+        raise NotFound("No audit event with this id.")
+    if row.leaf_index is None:
         raise Conflict("The event is recorded but not yet sequenced; try again shortly.")
-    index, leaf_hash = leaf
-    checkpoint = await repo.latest_checkpoint(session)
-    if checkpoint is None or checkpoint.tree_size <= index:
+    index, leaf_hash = int(row.leaf_index), bytes(row.leaf_hash)
+    head = await repo.latest_checkpoint_head(session)
+    if head is None or head[0] <= index:
         raise Conflict("The event is not yet covered by a signed checkpoint; try again shortly.")
-    row = await repo.event_by_uid(session, event_uid)
-    assert row is not None  # noqa: S101 - it has a leaf, so it exists (FK)
-    plan = merkle.inclusion_nodes(index, checkpoint.tree_size)
-    path = await _assemble(session, plan)
+    tree_size, note = head
+    path = await _assemble(session, merkle.inclusion_nodes(index, tree_size))
     return {
         "event_uid": event_uid,
         "leaf_index": index,
-        "tree_size": checkpoint.tree_size,
+        "tree_size": tree_size,
         "leaf_data": b64(leaf_bytes(repo.event_data(row), index)),
         "leaf_hash": b64(leaf_hash),
         "proof": [b64(h) for h in path],
-        "checkpoint": checkpoint.note,
+        "checkpoint": note,
     }
 
 
