@@ -275,18 +275,6 @@ async def latest_checkpoint_head(session: AsyncSession) -> tuple[int, str] | Non
     return None if row is None else (int(row.tree_size), str(row.note))
 
 
-async def leaf_of_event(session: AsyncSession, event_uid: str) -> tuple[int, bytes] | None:
-    """The leaf index and hash of an event, once sequenced."""
-    row = (
-        await session.execute(
-            select(AuditLeaf.leaf_index, AuditLeaf.leaf_hash)
-            .join(AuditEvent, AuditEvent.id == AuditLeaf.event_id)
-            .where(AuditEvent.event_uid == event_uid)
-        )
-    ).first()
-    return None if row is None else (int(row.leaf_index), bytes(row.leaf_hash))
-
-
 async def event_by_uid(session: AsyncSession, event_uid: str) -> Any | None:
     """One event row by its public id."""
     return (
