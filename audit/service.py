@@ -36,6 +36,7 @@ from audit.schemas import (
     EventView,
     InclusionProof,
 )
+from core import paging
 from core.auth import Principal
 from core.db import Database
 from core.errors import (
@@ -393,23 +394,16 @@ _NOT_IN_YOUR_LOG = "No audit event with this id in your access log."
 
 
 def encode_cursor(event_id: int) -> str:
-    """The opaque page cursor meaning "events older than this one" (base64url, no padding)."""
-    return base64.urlsafe_b64encode(str(event_id).encode("ascii")).decode("ascii").rstrip("=")
+    """The opaque page cursor meaning "events older than this one"."""
+    return paging.encode_cursor(str(event_id))
 
 
 def decode_cursor(cursor: str) -> int:
     """The event id inside a cursor made by :func:`encode_cursor`; 422 for anything else."""
-    try:
-        event_id = int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)), 10)
-    except ValueError:
-        event_id = -1
-    # Only the exact spelling this API hands out is accepted (no padding, signs or spaces).
-    if not 0 <= event_id <= _MAX_CURSOR_ID or encode_cursor(event_id) != cursor:
-        raise ValidationFailed(
-            "The request has invalid fields.",
-            errors=(FieldError("Not a cursor returned by this API.", parameter="cursor"),),
-        )
-    return event_id
+    key = paging.decode_cursor(cursor)
+    if not (key.isdigit() and int(key) <= _MAX_CURSOR_ID and str(int(key)) == key):
+        raise paging.invalid_cursor()
+    return int(key)
 
 
 def _event_filter(filters: EventFilters) -> repo.EventFilter:

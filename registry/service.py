@@ -8,8 +8,6 @@ change, the audit store) raises, and the unit of work rolls every write back.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -22,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.events import DetailValue, format_instant
 from audit.service import record, refuse
+from core import paging
 from core.auth import Principal
 from core.clock import utcnow
 from core.errors import (
@@ -749,24 +748,16 @@ async def read_history(
 
 
 def encode_cursor(id_number: str) -> str:
-    """The opaque cursor meaning "records after this ID number" (base64url, no padding)."""
-    raw = (_CURSOR_PREFIX + id_number).encode("ascii")
-    return base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+    """The opaque cursor meaning "records after this ID number"."""
+    return paging.encode_cursor(_CURSOR_PREFIX + id_number)
 
 
 def decode_cursor(cursor: str) -> str:
     """The ID number inside a cursor made by :func:`encode_cursor`; 422 for anything else."""
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        text = ""
-    id_number = text.removeprefix(_CURSOR_PREFIX)
-    if (
-        not text.startswith(_CURSOR_PREFIX)
-        or not _SUBJECT.fullmatch(id_number)
-        or encode_cursor(id_number) != cursor
-    ):
-        raise _bad_parameter("cursor", "Not a cursor returned by this API.")
+    key = paging.decode_cursor(cursor)
+    id_number = key.removeprefix(_CURSOR_PREFIX)
+    if not key.startswith(_CURSOR_PREFIX) or not _SUBJECT.fullmatch(id_number):
+        raise paging.invalid_cursor()
     return id_number
 
 
