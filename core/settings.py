@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         description="Key for CSRF tokens and session cookies; at least 32 characters.",
     )
     public_url: str = Field(
-        "http://127.0.0.1:8000", description="External base URL (issuer, links, problem types)."
+        "http://localhost:8000", description="External base URL (issuer, links, problem types)."
     )
     log_level: LogLevel = Field("INFO", description="Minimum level of the JSON logs.")
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
@@ -89,6 +89,64 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Seconds between signed checkpoints (when the log grew)."
     )
 
+    # ------------------------------------------------------------------ electronic identity
+    key_encryption_key: SecretStr | None = Field(
+        None,
+        description="Base64url of 32 random bytes: encrypts the OIDC signing keys at rest "
+        "(AES-256-GCM). Derived from the secret key in development; required in production.",
+    )
+    pairwise_salt: SecretStr | None = Field(
+        None,
+        description="Salt of pairwise subject identifiers (OIDC Core 8.1). Derived from the "
+        "secret key in development; required in production. Changing it changes every sub.",
+    )
+    password_time_cost: int = Field(
+        2, ge=2, le=20, description="argon2id iterations (OWASP minimum 2 at 19 MiB)."
+    )
+    password_memory_kib: int = Field(
+        19_456, ge=19_456, le=4_194_304, description="argon2id memory in KiB (OWASP: 19456)."
+    )
+    password_parallelism: int = Field(1, ge=1, le=16, description="argon2id lanes.")
+    login_max_failures: int = Field(
+        100,
+        ge=5,
+        le=100,
+        description="Consecutive failed logins after which an account locks (NIST SP 800-63B "
+        "5.2.2 allows at most 100).",
+    )
+    login_ip_failures_per_minute: int = Field(
+        30, ge=1, description="Failed logins one client address may make per minute."
+    )
+    session_idle_timeout: int = Field(
+        1800, ge=60, description="Seconds a citizen's sign-in session lives without activity."
+    )
+    session_absolute_timeout: int = Field(
+        43_200, ge=300, description="Seconds a citizen's sign-in session lives at most."
+    )
+    staff_session_idle_timeout: int = Field(
+        600, ge=60, description="Seconds a staff session lives without activity."
+    )
+    staff_session_absolute_timeout: int = Field(
+        28_800, ge=300, description="Seconds a staff session lives at most."
+    )
+    access_token_ttl: int = Field(300, ge=30, le=3600, description="Access token lifetime (s).")
+    id_token_ttl: int = Field(300, ge=30, le=3600, description="ID token lifetime (s).")
+    refresh_token_ttl: int = Field(
+        2_592_000, ge=300, description="Refresh token lifetime (s); each use rotates it."
+    )
+    activation_code_ttl: int = Field(
+        900, ge=60, le=86_400, description="Lifetime of an in-person activation code (s)."
+    )
+    webauthn_rp_id: str | None = Field(
+        None, description="WebAuthn relying party id (default: the public URL's host)."
+    )
+    webauthn_rp_name: str = Field(
+        "Cổng định danh quốc gia", description="Relying party name shown by authenticators."
+    )
+    webauthn_origins: list[str] | None = Field(
+        None, description="Origins allowed in WebAuthn responses (default: the public URL)."
+    )
+
     @model_validator(mode="after")
     def _refuse_insecure_production(self) -> Settings:
         if self.environment != "production":
@@ -103,6 +161,10 @@ class Settings(BaseSettings):
             problems.append(
                 "REGISTRY_AUDIT_SIGNING_KEY_FILE (or REGISTRY_AUDIT_SIGNING_KEY) is required"
             )
+        if self.key_encryption_key is None:
+            problems.append("REGISTRY_KEY_ENCRYPTION_KEY is required")
+        if self.pairwise_salt is None:
+            problems.append("REGISTRY_PAIRWISE_SALT is required")
         if self.url.get_backend_name() != "postgresql":
             problems.append("REGISTRY_DATABASE_URL must point to PostgreSQL in production")
         if not self.public_url.startswith("https://"):
@@ -124,6 +186,41 @@ class Settings(BaseSettings):
         from urllib.parse import urlsplit
 
         return f"{urlsplit(self.public_url).netloc or 'registry'}/audit"
+
+    @property
+    def issuer(self) -> str:
+        """The OpenID Provider's issuer identifier (OIDC Discovery 3): the public URL."""
+        return self.public_url.rstrip("/")
+
+    @property
+    def rp_id(self) -> str:
+        """The WebAuthn relying party id."""
+        from urllib.parse import urlsplit
+
+        return self.webauthn_rp_id or (urlsplit(self.public_url).hostname or "localhost")
+
+    @property
+    def allowed_origins(self) -> list[str]:
+        """Origins accepted in WebAuthn client data."""
+        from urllib.parse import urlsplit
+
+        if self.webauthn_origins:
+            return list(self.webauthn_origins)
+        parts = urlsplit(self.public_url)
+        return [f"{parts.scheme}://{parts.netloc}"]
+
+    @property
+    def cookie_secure(self) -> bool:
+        """Cookies carry Secure when the service is served over HTTPS."""
+        return self.public_url.startswith("https://")
+
+    def derived_secret(self, label: str) -> bytes:
+        """32 bytes derived from the secret key for ``label`` (development fallbacks, CSRF)."""
+        import hashlib
+        import hmac
+
+        key = self.secret_key.get_secret_value().encode()
+        return hmac.new(key, b"registry-derive:" + label.encode(), hashlib.sha256).digest()
 
     @property
     def is_sqlite(self) -> bool:

@@ -68,7 +68,7 @@ def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str
     body = response.json()
     assert body["status"] == status
     assert body["code"] == code
-    assert body["type"] == f"http://127.0.0.1:8000/problems/{code}"
+    assert body["type"] == f"http://localhost:8000/problems/{code}"
     assert isinstance(body["title"], str)
     assert body["title"]
     assert isinstance(body["detail"], str)
