@@ -10,6 +10,8 @@ from audit import merkle
 from audit.checkpoint import Checkpoint, CheckpointError, Signer, open_checkpoint, sign_checkpoint
 from audit.service import ProofError, check_inclusion
 from core.middleware import SAFE_REQUEST_ID, parse_request_id
+from fuzz.targets_identity import SEEDS as IDENTITY_SEEDS
+from fuzz.targets_identity import TARGETS as IDENTITY_TARGETS
 from fuzz.targets_registry import SEEDS as REGISTRY_SEEDS
 from fuzz.targets_registry import TARGETS as REGISTRY_TARGETS
 from registry.record import RecordInvalid, parse_record
@@ -76,6 +78,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "inclusion_proof": inclusion_proof,
     "import_row": import_row,
     **REGISTRY_TARGETS,
+    **IDENTITY_TARGETS,
 }
 
 
@@ -100,6 +103,7 @@ def seeds() -> dict[str, list[bytes]]:
             b'{"birth_date": "2003-02-30", "status": "deceased"}',
         ],
         **REGISTRY_SEEDS,
+        **IDENTITY_SEEDS,
         "inclusion_proof": [
             _valid_proof(),
             _valid_proof().replace(b'"leaf_index": 1', b'"leaf_index": 0'),

@@ -10,15 +10,17 @@ from fastapi import FastAPI
 from audit import api as audit_api
 from audit.keys import load_signer
 from audit.worker import AuditWorker
-from core.auth import Authenticator, NoAuthenticator
+from core.auth import Authenticator
 from core.db import Database
 from core.logging import configure_logging
 from core.metrics import HttpMetrics
 from core.middleware import RequestContextMiddleware
 from core.problems import install_problem_handlers
 from core.settings import Settings, load_settings
+from identity import api as identity_api
 from registry import __version__, ops
 from registry import api as registry_api
+from registry.directory import RegistryDirectory
 
 
 def create_app(
@@ -30,6 +32,7 @@ def create_app(
     """Wire settings, database, authenticator, middleware, error handlers and routers."""
     db = database or Database(settings)
     signer = load_signer(settings)
+    identity = identity_api.build_services(settings, RegistryDirectory())
     worker = AuditWorker(
         db,
         signer,
@@ -40,6 +43,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        await identity_api.prepare(db, settings)
         if settings.audit_sequencer_enabled:
             worker.start()
         try:
@@ -59,7 +63,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.database = db
-    app.state.authenticator = authenticator or NoAuthenticator()
+    app.state.identity = identity
+    app.state.authenticator = authenticator or identity.authenticator
     app.state.metrics = HttpMetrics() if settings.metrics_enabled else None
     app.state.audit_signer = signer
     app.state.audit_worker = worker
@@ -69,6 +74,8 @@ def create_app(
         RequestContextMiddleware, metrics=app.state.metrics, base_url=settings.public_url
     )
     app.include_router(ops.router)
+    app.include_router(identity_api.oidc_router)
+    app.include_router(identity_api.account_router)
     app.include_router(audit_api.router)
     app.include_router(registry_api.router)
     return app

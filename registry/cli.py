@@ -21,8 +21,13 @@ console = Console(stderr=True)
 
 def _add_subcommands() -> None:
     from registry.cli_audit import audit_app
+    from registry.cli_identity import accounts_app, clients_app, keys_app, staff_app
 
     app.add_typer(audit_app, name="audit")
+    app.add_typer(staff_app, name="staff")
+    app.add_typer(clients_app, name="clients")
+    app.add_typer(keys_app, name="keys")
+    app.add_typer(accounts_app, name="accounts")
 
 
 def load_cli_settings() -> Settings:

@@ -22,6 +22,7 @@ from audit.events import DetailValue, format_instant
 from audit.service import record, refuse
 from core import paging
 from core.auth import Principal
+from identity import accounts as identity_accounts
 from core.clock import utcnow
 from core.errors import (
     Conflict,
@@ -457,6 +458,8 @@ async def record_death(
     if spouse is not None:
         plans.append(_Plan(spouse, {"marital_status": "widowed"}, read=("spouse_id_number",)))
     done = await _write(door, plans, kind="death", legal_basis=legal_basis)
+    # The deceased's electronic identity closes in the same transaction.
+    await identity_accounts.close_for_death(session, id_number)
     return done[id_number]
 
 

@@ -1,0 +1,94 @@
+"""The Authenticator identity plugs into core: bearer access tokens and sign-in sessions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fastapi import Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.auth import Principal
+from core.errors import Forbidden, Unauthenticated
+from core.settings import Settings
+from identity.accounts import principal_of, resolve_session
+from identity.directory import CitizenDirectory
+from identity.models import Account, LoginSession
+from identity.oidc.tokens import InvalidToken, TokenContext, client_principal, validate_access_token
+from identity.web import csrf_ok
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def session_cookie_name(settings: Settings) -> str:
+    """`__Host-` binds the cookie to this origin over HTTPS (RFC 6265bis 4.1.3.2)."""
+    return "__Host-registry_session" if settings.cookie_secure else "registry_session"
+
+
+def session_principal(login_session: LoginSession, account: Account) -> Principal:
+    """The Principal of a sign-in session. Staff hold their roles only after a passkey sign-in;
+    a password session of a staff member can only register their first passkey."""
+    amr = tuple(login_session.amr.split())
+    principal = principal_of(account, amr=amr)
+    if account.kind == "staff" and "hwk" not in amr:
+        return replace(principal, roles=frozenset({"staff_enrolment"}))
+    return principal
+
+
+class IdentityAuthenticator:
+    """Bearer tokens first (RFC 6750 2.1), then the sign-in session cookie."""
+
+    def __init__(self, settings: Settings, directory: CitizenDirectory) -> None:
+        self.settings = settings
+        self.tokens = TokenContext(settings=settings, directory=directory)
+        self.cookie = session_cookie_name(settings)
+
+    async def authenticate(self, request: Request, session: AsyncSession) -> Principal | None:
+        """The caller, or None when the request carries no credentials at all."""
+        authorization = request.headers.get("authorization")
+        if authorization is not None:
+            return await self._bearer(authorization, session)
+        signed_in = await self.signed_in(request, session)
+        if signed_in is None:
+            return None
+        if request.method not in SAFE_METHODS and not csrf_ok(
+            request, self.settings, request.headers.get("x-csrf-token")
+        ):
+            # A session cookie rides along on cross-site requests; unsafe ones need the token.
+            raise Forbidden("A session request that changes state needs the X-CSRF-Token header.")
+        return session_principal(*signed_in)
+
+    async def signed_in(
+        self, request: Request, session: AsyncSession
+    ) -> tuple[LoginSession, Account] | None:
+        """The live sign-in session of this browser."""
+        return await resolve_session(session, self.settings, request.cookies.get(self.cookie))
+
+    async def _bearer(self, authorization: str, session: AsyncSession) -> Principal:
+        scheme, _, token = authorization.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthenticated(
+                "Send the access token as 'Authorization: Bearer <token>'.",
+                headers={"WWW-Authenticate": 'Bearer realm="registry", error="invalid_request"'},
+            )
+        try:
+            found = await validate_access_token(session, self.tokens, token)
+        except InvalidToken as exc:
+            # RFC 6750 3.1: invalid_token covers expired, revoked, malformed, wrong audience.
+            description = str(exc).replace('"', "'")[:200]
+            raise Unauthenticated(
+                "The access token is not valid: " + description + ".",
+                headers={
+                    "WWW-Authenticate": 'Bearer realm="registry", error="invalid_token", '
+                    f'error_description="{description}"'
+                },
+            ) from None
+        if found.account is not None:
+            amr = tuple(found.grant.amr.split()) if found.grant else ()
+            return replace(principal_of(found.account, amr=amr), scopes=found.scopes)
+        from identity import repository as repo
+
+        client = await repo.client(session, found.client_id)
+        if client is None:
+            raise Unauthenticated("The access token's client no longer exists.")
+        return replace(client_principal(client), scopes=found.scopes)

@@ -1,0 +1,200 @@
+"""Passkeys of accounts: registration after sign-in, discoverable sign-in, rename, removal.
+
+The WebAuthn verification itself is identity.passkeys (the fido2 adapter); this module keeps the
+ceremony state server-side with an expiry, stores credentials and records the audit events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import uuid
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from audit import service as audit
+from core.clock import utcnow
+from core.errors import FieldError, NotFound, ValidationFailed
+from core.settings import Settings
+from identity import repository as repo
+from identity.accounts import check_usable, principal_of
+from identity.models import Account, Passkey, WebAuthnChallenge
+from identity.passkeys import PasskeyInvalid, PasskeyServer, StoredPasskey, credential_id_of
+
+CHALLENGE_TTL = timedelta(minutes=5)  # the adapter's WebAuthn timeout (300 s)
+MAX_PASSKEYS = 10
+
+
+def user_handle(account: Account) -> bytes:
+    """The WebAuthn user handle of an account: its random id, never personal data."""
+    return uuid.UUID(account.id).bytes
+
+
+async def _save_challenge(
+    session: AsyncSession, purpose: str, state: Mapping[str, Any], account: Account | None
+) -> str:
+    handle = secrets.token_urlsafe(24)
+    await repo.purge_challenges(session, utcnow())
+    await repo.add(
+        session,
+        WebAuthnChallenge(
+            id=hashlib.sha256(handle.encode()).hexdigest(), purpose=purpose,
+            account_id=account.id if account else None, state=json.dumps(dict(state)),
+            expires_at=utcnow() + CHALLENGE_TTL,
+        ),
+    )  # fmt: skip
+    return handle
+
+
+async def _take_challenge(
+    session: AsyncSession, handle: object, purpose: str
+) -> WebAuthnChallenge:
+    if not isinstance(handle, str) or not handle or len(handle) > 100:
+        raise PasskeyInvalid("The passkey ceremony is unknown or expired; start again.")
+    row = await repo.take_challenge(
+        session, hashlib.sha256(handle.encode()).hexdigest(), purpose, utcnow()
+    )
+    if row is None:
+        raise PasskeyInvalid("The passkey ceremony is unknown or expired; start again.")
+    return row
+
+
+async def begin_registration(
+    session: AsyncSession, server: PasskeyServer, account: Account
+) -> tuple[str, dict[str, Any]]:
+    """Options for navigator.credentials.create and the ceremony handle."""
+    existing = await repo.passkeys_of(session, account.id)
+    if len(existing) >= MAX_PASSKEYS:
+        raise ValidationFailed(f"An account may hold at most {MAX_PASSKEYS} passkeys.")
+    name = account.citizen_id or account.username or account.id
+    options, state = server.begin_registration(
+        user_handle=user_handle(account), name=name,
+        display_name=account.display_name or name,
+        existing=[p.credential_data for p in existing],
+    )  # fmt: skip
+    return await _save_challenge(session, "register", state, account), options
+
+
+def _check_name(name: object) -> str:
+    if not isinstance(name, str) or not name.strip() or len(name.strip()) > 64:
+        raise ValidationFailed(
+            "A passkey needs a name of 1-64 characters.",
+            errors=[FieldError("invalid passkey name", pointer="/name")],
+        )
+    return " ".join(name.split())
+
+
+async def complete_registration(
+    session: AsyncSession,
+    server: PasskeyServer,
+    account: Account,
+    *,
+    handle: object,
+    credential: Mapping[str, Any],
+    name: object,
+) -> Passkey:
+    """Verify the attestation and store the new passkey."""
+    label = _check_name(name)
+    row = await _take_challenge(session, handle, "register")
+    if row.account_id != account.id:
+        raise PasskeyInvalid("The passkey ceremony belongs to another sign-in.")
+    new = server.complete_registration(json.loads(row.state), credential)
+    if await repo.passkey_by_credential(session, new.credential_id) is not None:
+        raise PasskeyInvalid("This passkey is already registered.")
+    passkey = Passkey(
+        id=str(uuid.uuid4()), account_id=account.id, credential_id=new.credential_id,
+        credential_data=new.credential_data, user_handle=user_handle(account),
+        sign_count=new.sign_count, name=label,
+        transports=" ".join(new.transports)[:100] or None,
+    )  # fmt: skip
+    await repo.add(session, passkey)
+    await audit.record(
+        session, actor=principal_of(account), action="identity.passkey.add", outcome="granted",
+        subject=account.citizen_id,
+    )  # fmt: skip
+    return passkey
+
+
+async def begin_login(session: AsyncSession, server: PasskeyServer) -> tuple[str, dict[str, Any]]:
+    """Options for a discoverable (username-less) sign-in."""
+    options, state = server.begin_authentication()
+    return await _save_challenge(session, "authenticate", state, None), options
+
+
+async def complete_login(
+    session: AsyncSession,
+    server: PasskeyServer,
+    *,
+    handle: object,
+    credential: Mapping[str, Any],
+) -> Account:
+    """Verify the assertion, check the counter, and return the account it signs in."""
+    row = await _take_challenge(session, handle, "authenticate")
+    credential_id = credential_id_of(credential)
+    passkey = await repo.passkey_by_credential(session, credential_id)
+    if passkey is None:
+        raise PasskeyInvalid("This passkey is not registered (it may have been removed).")
+    account = await repo.account_by_id(session, passkey.account_id)
+    if account is None:
+        raise PasskeyInvalid("This passkey is not registered.")
+    result = server.complete_authentication(
+        json.loads(row.state), credential,
+        lookup=[StoredPasskey(passkey.credential_id, passkey.credential_data, passkey.sign_count,
+                              passkey.user_handle)],
+    )  # fmt: skip
+    if result.user_handle is not None and result.user_handle != passkey.user_handle:
+        raise PasskeyInvalid("The passkey's user handle does not match its account.")
+    check_usable(account)
+    passkey.sign_count = result.new_sign_count
+    passkey.last_used_at = utcnow()
+    if account.failed_logins or account.throttled_until:
+        account.failed_logins, account.throttled_until = 0, None
+    await session.flush()
+    return account
+
+
+async def rename(session: AsyncSession, account: Account, passkey_id: str, name: object) -> Passkey:
+    """Give a passkey a new name."""
+    passkey = await repo.passkey_of(session, account.id, passkey_id)
+    if passkey is None:
+        raise NotFound("No passkey of yours has this id.")
+    passkey.name = _check_name(name)
+    await session.flush()
+    await audit.record(
+        session, actor=principal_of(account), action="identity.passkey.rename",
+        outcome="granted", subject=account.citizen_id,
+    )  # fmt: skip
+    return passkey
+
+
+async def remove(session: AsyncSession, account: Account, passkey_id: str) -> None:
+    """Remove a passkey (staff keep at least one: they sign in with it)."""
+    passkey = await repo.passkey_of(session, account.id, passkey_id)
+    if passkey is None:
+        raise NotFound("No passkey of yours has this id.")
+    if account.kind == "staff" and await repo.count_passkeys(session, account.id) <= 1:
+        raise ValidationFailed("Staff must keep at least one passkey.")
+    await repo.delete_row(session, passkey)
+    await audit.record(
+        session, actor=principal_of(account), action="identity.passkey.remove",
+        outcome="granted", subject=account.citizen_id,
+    )  # fmt: skip
+
+
+def describe(passkey: Passkey) -> dict[str, Any]:
+    """A passkey as the account page and API show it."""
+    return {
+        "id": passkey.id,
+        "name": passkey.name,
+        "created_at": passkey.created_at.isoformat() if passkey.created_at else None,
+        "last_used_at": passkey.last_used_at.isoformat() if passkey.last_used_at else None,
+    }
+
+
+def server_from(settings: Settings) -> PasskeyServer:
+    """The WebAuthn server of these settings."""
+    return PasskeyServer(settings)

@@ -1,0 +1,1 @@
+"""The OpenID Connect provider: authorization, tokens, claims, clients."""

@@ -1,0 +1,350 @@
+"""The authorization endpoint's rules (OIDC Core 3.1.2): validate, decide, issue the code."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from audit import service as audit
+from core.clock import utcnow
+from core.settings import Settings
+from identity import repository as repo
+from identity.accounts import acr_rank, principal_of
+from identity.models import Account, AuthorizationCode, Client, Consent, Grant, LoginSession
+from identity.oidc.claims import (
+    KNOWN_SCOPES,
+    parse_claims_request,
+    parse_scope,
+    released_claims,
+    requested_acr_essential,
+)
+from identity.oidc.clients import allowed_scopes, redirect_uris
+from identity.oidc.tokens import CODE_TTL, client_principal, sha256_hex
+
+REQUEST_TTL = 900  # seconds a pending authorization request stays valid across the login pages
+PROMPTS = ("none", "login", "consent", "select_account")
+LOCALES = ("vi", "en")
+
+
+class PageError(ValueError):
+    """An error shown to the user on our page, never redirected (RFC 6749 4.1.2.1: an invalid
+    client or redirect URI must not be redirected to)."""
+
+
+@dataclass
+class RedirectError(Exception):
+    """An error returned to the client's redirect URI (RFC 6749 4.1.2.1, RFC 9207 iss)."""
+
+    redirect_uri: str
+    error: str
+    description: str
+    state: str | None
+    issuer: str
+
+    def location(self) -> str:
+        """The redirect URI with the error parameters."""
+        params = {"error": self.error, "error_description": self.description}
+        if self.state is not None:
+            params["state"] = self.state
+        params["iss"] = self.issuer
+        return _append(self.redirect_uri, params)
+
+
+def _append(uri: str, params: Mapping[str, str]) -> str:
+    return uri + ("&" if "?" in uri else "?") + urlencode(params)
+
+
+@dataclass
+class AuthRequest:
+    """A validated authorization request, carried signed through the login and consent pages."""
+
+    client_id: str
+    redirect_uri: str
+    scope: list[str]
+    state: str | None
+    nonce: str | None
+    code_challenge: str
+    prompt: list[str] = field(default_factory=list)
+    max_age: int | None = None
+    login_hint: str | None = None
+    acr_values: list[str] = field(default_factory=list)
+    claims: dict[str, Any] | None = None
+    ui_locales: list[str] = field(default_factory=list)
+    issued_at: int = 0
+    # Set once the user has signed in for this request (so prompt=login does not loop).
+    fresh_login: bool = False
+    nonce_id: str = ""
+
+    def locale(self) -> str | None:
+        """The first supported locale the client asked for."""
+        for tag in self.ui_locales:
+            base = tag.split("-")[0].lower()
+            if base in LOCALES:
+                return base
+        return None
+
+
+def seal(request: AuthRequest, secret: bytes) -> str:
+    """The request as an opaque, HMAC-protected string for the login and consent forms."""
+    payload = base64.urlsafe_b64encode(
+        json.dumps(asdict(request), separators=(",", ":")).encode()
+    ).rstrip(b"=")
+    mac = hmac.new(secret, payload, hashlib.sha256).digest()
+    return payload.decode() + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def unseal(value: str, secret: bytes) -> AuthRequest:
+    """Open a sealed request; PageError when forged, damaged or stale."""
+    try:
+        payload, mac = value.split(".", 1)
+        expected = base64.urlsafe_b64encode(
+            hmac.new(secret, payload.encode(), hashlib.sha256).digest()
+        ).rstrip(b"=")
+        if not hmac.compare_digest(expected, mac.encode()):
+            raise ValueError
+        data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        request = AuthRequest(**data)
+    except (ValueError, TypeError, UnicodeError):
+        raise PageError("The sign-in request is damaged. Start again from the service.") from None
+    if time.time() - request.issued_at > REQUEST_TTL:
+        raise PageError("The sign-in request has expired. Start again from the service.")
+    return request
+
+
+async def parse_request(
+    session: AsyncSession, settings: Settings, params: Mapping[str, str]
+) -> tuple[AuthRequest, Client]:
+    """Validate an authorization request (OIDC Core 3.1.2.1-2, RFC 7636 4.3, RFC 9700 2.1)."""
+    client_id = params.get("client_id")
+    client = await repo.client(session, client_id) if client_id else None
+    if client is None or not client.active or client.type != "rp":
+        raise PageError("Unknown or inactive client.")
+    redirect_uri = params.get("redirect_uri")
+    # Exact string match against a registered URI (RFC 9700 2.1).
+    if not redirect_uri or redirect_uri not in redirect_uris(client):
+        raise PageError("The redirect URI is not registered for this client.")
+    state = params.get("state")
+
+    def fail(error: str, description: str) -> RedirectError:
+        return RedirectError(redirect_uri, error, description, state, settings.issuer)
+
+    if "request" in params:
+        raise fail("request_not_supported", "Request objects are not supported.")
+    if "request_uri" in params:
+        raise fail("request_uri_not_supported", "request_uri is not supported.")
+    if params.get("response_type") != "code":
+        raise fail("unsupported_response_type", "Only the authorization code flow is supported.")
+    if params.get("response_mode") not in (None, "query"):
+        raise fail("invalid_request", "Only response_mode=query is supported.")
+    scope = parse_scope(params.get("scope"))
+    if "openid" not in scope:
+        raise fail("invalid_scope", "The openid scope is required.")
+    # RFC 6749 3.3: grant the allowed part of the requested scope.
+    scope = [s for s in scope if s in KNOWN_SCOPES and s in allowed_scopes(client)]
+    challenge = params.get("code_challenge")
+    if not challenge:
+        raise fail("invalid_request", "PKCE is required: send code_challenge (S256).")
+    if params.get("code_challenge_method") != "S256":
+        raise fail("invalid_request", "code_challenge_method must be S256.")
+    if not 43 <= len(challenge) <= 128:
+        raise fail("invalid_request", "code_challenge must be 43-128 characters.")
+    prompt = parse_scope(params.get("prompt"))
+    if any(p not in PROMPTS for p in prompt) or ("none" in prompt and len(prompt) > 1):
+        raise fail("invalid_request", "prompt must be none, or any of login, consent.")
+    max_age: int | None = None
+    if params.get("max_age") not in (None, ""):
+        try:
+            max_age = int(params["max_age"])
+            if max_age < 0:
+                raise ValueError
+        except ValueError:
+            raise fail("invalid_request", "max_age must be a non-negative integer.") from None
+    try:
+        claims = parse_claims_request(params.get("claims"))
+    except ValueError as exc:
+        raise fail("invalid_request", str(exc)) from None
+    nonce = params.get("nonce")
+    if nonce is not None and len(nonce) > 512:
+        raise fail("invalid_request", "nonce is too long.")
+    if state is not None and len(state) > 2048:
+        raise fail("invalid_request", "state is too long.")
+    login_hint = params.get("login_hint")
+    request = AuthRequest(
+        client_id=client.client_id,
+        redirect_uri=redirect_uri,
+        scope=scope,
+        state=state,
+        nonce=nonce,
+        code_challenge=challenge,
+        prompt=prompt,
+        max_age=max_age,
+        login_hint=login_hint[:64] if login_hint else None,
+        acr_values=parse_scope(params.get("acr_values")),
+        claims=claims,
+        ui_locales=parse_scope(params.get("ui_locales")),
+        issued_at=int(time.time()),
+        nonce_id=secrets.token_urlsafe(8),
+    )
+    return request, client
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the authorization endpoint does next."""
+
+    kind: str  # "login" | "consent" | "code"
+    reason: str = ""
+
+
+def _login_reason(
+    request: AuthRequest,
+    client: Client,
+    signed_in: tuple[LoginSession, Account] | None,
+    now: datetime,
+) -> str:
+    if signed_in is None:
+        return "no_session"
+    login_session, account = signed_in
+    if account.kind != "citizen" and not client.first_party:
+        return "not_citizen"
+    if "login" in request.prompt and not request.fresh_login:
+        return "prompt_login"
+    if request.max_age is not None:
+        age = (now - login_session.auth_time).total_seconds()
+        if age > request.max_age:
+            return "max_age"
+    if request.login_hint and account.citizen_id and request.login_hint != account.citizen_id:
+        return "login_hint"
+    essential = requested_acr_essential(request.claims)
+    wanted = essential or request.acr_values
+    if wanted and not request.fresh_login:
+        strongest_needed = min((acr_rank(a) for a in wanted if acr_rank(a) >= 0), default=-1)
+        if strongest_needed > acr_rank(login_session.acr):
+            return "acr"
+    return ""
+
+
+async def decide(
+    session: AsyncSession,
+    settings: Settings,
+    request: AuthRequest,
+    client: Client,
+    signed_in: tuple[LoginSession, Account] | None,
+) -> Decision:
+    """Sign-in needed, consent needed, or issue the code (OIDC Core 3.1.2.3-4)."""
+    reason = _login_reason(request, client, signed_in, utcnow())
+    if reason:
+        if "none" in request.prompt:
+            raise_login_required(request, reason, settings.issuer)
+        return Decision("login", reason)
+    assert signed_in is not None
+    _, account = signed_in
+    if client.first_party:
+        return Decision("code")
+    consent = await repo.consent(session, account.id, client.client_id)
+    covered = (
+        consent is not None
+        and consent.revoked_at is None
+        and set(request.scope) <= set(consent.scope.split())
+        and not (request.claims or {}).get("userinfo")
+        and not (request.claims or {}).get("id_token")
+    )
+    if covered and "consent" not in request.prompt:
+        return Decision("code")
+    if "none" in request.prompt:
+        raise RedirectError(
+            request.redirect_uri, "consent_required", "The citizen has not consented.",
+            request.state, settings.issuer,
+        )  # fmt: skip
+    return Decision("consent")
+
+
+def raise_login_required(request: AuthRequest, reason: str, issuer: str) -> None:
+    """prompt=none and the user must sign in (OIDC Core 3.1.2.6)."""
+    raise RedirectError(
+        request.redirect_uri, "login_required", f"Sign-in is required ({reason}).",
+        request.state, issuer,
+    )  # fmt: skip
+
+
+def consent_claims(request: AuthRequest) -> list[str]:
+    """The claim names the consent page lists (what the service will receive)."""
+    names = released_claims(request.scope, request.claims, "userinfo")
+    for name in released_claims(request.scope, request.claims, "id_token"):
+        if name not in names:
+            names.append(name)
+    return names
+
+
+async def record_consent(
+    session: AsyncSession, request: AuthRequest, client: Client, account: Account, *, granted: bool
+) -> None:
+    """Store the citizen's decision and its audit event."""
+    now = utcnow()
+    if granted:
+        row = await repo.consent(session, account.id, client.client_id)
+        scope = " ".join(request.scope)
+        if row is None:
+            await repo.add(
+                session,
+                Consent(account_id=account.id, client_id=client.client_id, scope=scope,
+                        granted_at=now),
+            )  # fmt: skip
+        else:
+            merged = set(scope.split()) | (set(row.scope.split()) if not row.revoked_at else set())
+            row.scope, row.granted_at, row.revoked_at = " ".join(sorted(merged)), now, None
+            await session.flush()
+    await audit.record(
+        session, actor=principal_of(account), action="identity.consent",
+        outcome="granted" if granted else "denied", subject=account.citizen_id,
+        fields=consent_claims(request),
+        detail={"client": client.client_id[:64], "scope": " ".join(request.scope)[:200]},
+    )  # fmt: skip
+
+
+async def issue_code(
+    session: AsyncSession,
+    settings: Settings,
+    request: AuthRequest,
+    client: Client,
+    login_session: LoginSession,
+    account: Account,
+) -> str:
+    """Create the grant and its single-use code; return the redirect with code, state and iss."""
+    grant = Grant(
+        id=str(uuid.uuid4()), client_id=client.client_id, account_id=account.id,
+        session_sid=login_session.sid, scope=" ".join(request.scope),
+        claims=json.dumps(request.claims) if request.claims else None,
+        auth_time=login_session.auth_time, acr=login_session.acr, amr=login_session.amr,
+    )  # fmt: skip
+    await repo.add(session, grant)
+    code = secrets.token_urlsafe(32)
+    await repo.add(
+        session,
+        AuthorizationCode(
+            code_hash=sha256_hex(code), grant_id=grant.id, client_id=client.client_id,
+            redirect_uri=request.redirect_uri, code_challenge=request.code_challenge,
+            nonce=request.nonce, expires_at=utcnow() + CODE_TTL,
+        ),
+    )  # fmt: skip
+    await audit.record(
+        session, actor=client_principal(client), action="oidc.authorize", outcome="granted",
+        subject=account.citizen_id, detail={"scope": grant.scope[:200]},
+    )  # fmt: skip
+    params = {"code": code}
+    if request.state is not None:
+        params["state"] = request.state
+    params["iss"] = settings.issuer  # RFC 9207 2
+    return _append(request.redirect_uri, params)

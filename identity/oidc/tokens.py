@@ -1,0 +1,467 @@
+"""The token endpoint's grants, ID and access tokens, revocation and introspection."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from audit import service as audit
+from core.auth import Principal
+from core.clock import utcnow
+from core.settings import Settings
+from identity import jose, keys
+from identity import repository as repo
+from identity.accounts import check_usable
+from identity.directory import CitizenDirectory
+from identity.models import Account, Client, Grant, RefreshToken
+from identity.oidc.claims import pairwise_sub, parse_scope, released_claims
+from identity.oidc.clients import allowed_scopes
+from identity.oidc.errors import OAuthError
+
+CODE_TTL = timedelta(seconds=60)  # DESIGN.md: codes are single-use and short-lived
+KEY_CACHE_SECONDS = 60.0
+
+
+def api_audience(settings: Settings) -> str:
+    """The audience of access tokens: this registry's APIs (RFC 9068 3)."""
+    return settings.issuer + "/api"
+
+
+def sha256_hex(value: str) -> str:
+    """SHA-256 of a presented token."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def pairwise_salt(settings: Settings) -> bytes:
+    """The salt of pairwise subs (a setting in production, derived in development)."""
+    if settings.pairwise_salt is not None:
+        return settings.pairwise_salt.get_secret_value().encode()
+    return settings.derived_secret("pairwise-salt")
+
+
+def subject_for(settings: Settings, client: Client, citizen_id: str) -> str:
+    """The pairwise sub of a citizen at a client's sector."""
+    return pairwise_sub(client.sector_identifier, citizen_id, pairwise_salt(settings))
+
+
+def client_principal(client: Client) -> Principal:
+    """The Principal of a client acting on its own (agency or relying party)."""
+    return Principal(
+        actor_type="agency",
+        actor_id=client.client_id,
+        roles=frozenset({"agency"} if client.type == "agency" else {"relying_party"}),
+        scopes=frozenset(client.scopes.split()),
+    )
+
+
+def verify_pkce(verifier: str, challenge: str) -> bool:
+    """RFC 7636 4.6: BASE64URL(SHA256(ASCII(code_verifier))) == code_challenge."""
+    if not 43 <= len(verifier) <= 128 or not all(c.isalnum() or c in "-._~" for c in verifier):
+        return False
+    digest = hashlib.sha256(verifier.encode("ascii")).digest()
+    computed = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    return hmac.compare_digest(computed, challenge)
+
+
+@dataclass(frozen=True)
+class TokenContext:
+    """What the token services need."""
+
+    settings: Settings
+    directory: CitizenDirectory
+
+
+# ------------------------------------------------------------------------------ signing
+
+
+async def _access_token(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    sub: str,
+    client_id: str,
+    scope: str,
+    grant_id: str | None,
+    auth_time: datetime | None = None,
+    acr: str | None = None,
+) -> tuple[str, int]:
+    # RFC 9068: JWT access tokens, typ at+jwt, signed with ES256 (cheap to verify).
+    now = int(time.time())
+    ttl = settings.access_token_ttl
+    claims: dict[str, Any] = {
+        "iss": settings.issuer,
+        "sub": sub,
+        "aud": api_audience(settings),
+        "client_id": client_id,
+        "scope": scope,
+        "iat": now,
+        "exp": now + ttl,
+        "jti": str(uuid.uuid4()),
+    }
+    if grant_id:
+        claims["gid"] = grant_id
+    if auth_time is not None:
+        claims["auth_time"] = int(auth_time.timestamp())
+    if acr:
+        claims["acr"] = acr
+    key = await keys.active_key(session, settings, "ES256")
+    return jose.sign(claims, key, typ="at+jwt"), ttl
+
+
+async def _id_token(
+    session: AsyncSession,
+    ctx: TokenContext,
+    *,
+    client: Client,
+    grant: Grant,
+    account: Account,
+    access_token: str,
+    nonce: str | None,
+) -> tuple[str, list[str]]:
+    # OIDC Core 2 and 3.1.3.6: iss, sub, aud, exp, iat, auth_time, nonce, acr, amr, at_hash.
+    settings = ctx.settings
+    assert account.citizen_id is not None
+    now = int(time.time())
+    alg = client.id_token_alg
+    claims: dict[str, Any] = {
+        "iss": settings.issuer,
+        "sub": subject_for(settings, client, account.citizen_id),
+        "aud": client.client_id,
+        "azp": client.client_id,
+        "iat": now,
+        "exp": now + settings.id_token_ttl,
+        "auth_time": int(grant.auth_time.timestamp()),
+        "acr": grant.acr,
+        "amr": grant.amr.split(),
+        "at_hash": jose.at_hash(access_token, alg),
+    }
+    if grant.session_sid:
+        claims["sid"] = grant.session_sid
+    if nonce:
+        claims["nonce"] = nonce
+    claims_request = json.loads(grant.claims) if grant.claims else None
+    names = released_claims(parse_scope(grant.scope), claims_request, "id_token")
+    if names:
+        values = await ctx.directory.claims(session, account.citizen_id, names)
+        claims.update({k: v for k, v in values.items() if k in names})
+    key = await keys.active_key(session, settings, alg)
+    return jose.sign(claims, key), [n for n in names if n in claims]
+
+
+async def _refresh_token(session: AsyncSession, settings: Settings, grant_id: str) -> str:
+    token = secrets.token_urlsafe(32)
+    await repo.add(
+        session,
+        RefreshToken(
+            token_hash=sha256_hex(token),
+            grant_id=grant_id,
+            expires_at=utcnow() + timedelta(seconds=settings.refresh_token_ttl),
+        ),
+    )
+    return token
+
+
+async def _citizen_tokens(
+    session: AsyncSession,
+    ctx: TokenContext,
+    *,
+    client: Client,
+    grant: Grant,
+    account: Account,
+    nonce: str | None,
+    grant_type: str,
+) -> dict[str, Any]:
+    assert account.citizen_id is not None
+    sub = subject_for(ctx.settings, client, account.citizen_id)
+    access, ttl = await _access_token(
+        session, ctx.settings, sub=sub, client_id=client.client_id, scope=grant.scope,
+        grant_id=grant.id, auth_time=grant.auth_time, acr=grant.acr,
+    )  # fmt: skip
+    id_token, released = await _id_token(
+        session, ctx, client=client, grant=grant, account=account, access_token=access,
+        nonce=nonce,
+    )  # fmt: skip
+    refresh = await _refresh_token(session, ctx.settings, grant.id)
+    await audit.record(
+        session, actor=client_principal(client), action="oidc.token", outcome="granted",
+        subject=account.citizen_id, fields=released,
+        detail={"grant_type": grant_type, "scope": grant.scope[:200]},
+    )  # fmt: skip
+    return {
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": ttl,
+        "refresh_token": refresh,
+        "id_token": id_token,
+        "scope": grant.scope,
+    }
+
+
+async def _usable_account(session: AsyncSession, ctx: TokenContext, grant: Grant) -> Account:
+    account = await repo.account_by_id(session, grant.account_id)
+    if account is None:
+        raise OAuthError("invalid_grant", "The grant's account no longer exists.")
+    try:
+        check_usable(account)
+    except Exception:
+        raise OAuthError("invalid_grant", "The citizen's electronic identity is locked or closed.") from None
+    assert account.citizen_id is not None
+    facts = await ctx.directory.facts(session, account.citizen_id)
+    if facts is None or facts.status == "deceased":
+        raise OAuthError("invalid_grant", "The citizen's electronic identity is closed.")
+    return account
+
+
+# ------------------------------------------------------------------------------ grants
+
+
+async def authorization_code_grant(
+    session: AsyncSession, ctx: TokenContext, client: Client, form: Mapping[str, str]
+) -> dict[str, Any]:
+    """RFC 6749 4.1.3 with RFC 7636 4.5-4.6 (PKCE S256) and OIDC Core 3.1.3."""
+    code, redirect_uri, verifier = (
+        form.get("code"), form.get("redirect_uri"), form.get("code_verifier"),
+    )  # fmt: skip
+    if not code or not redirect_uri:
+        raise OAuthError("invalid_request", "code and redirect_uri are required.")
+    if not verifier:
+        raise OAuthError("invalid_request", "code_verifier is required (PKCE).")
+    row = await repo.code_for_update(session, sha256_hex(code))
+    now = utcnow()
+    if row is None:
+        raise OAuthError("invalid_grant", "The authorization code is not valid.")
+    if row.used_at is not None:
+        # RFC 6749 4.1.2 / RFC 9700 4.5: a reused code revokes what it issued.
+        await repo.revoke_grant(session, row.grant_id, now)
+        raise OAuthError("invalid_grant", "The authorization code was already used.", commit=True)
+    if row.client_id != client.client_id:
+        raise OAuthError("invalid_grant", "The code was issued to another client.")
+    row.used_at = now
+    await session.flush()
+    if row.expires_at <= now:
+        raise OAuthError("invalid_grant", "The authorization code has expired.", commit=True)
+    if row.redirect_uri != redirect_uri:
+        raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request.")
+    if not verify_pkce(verifier, row.code_challenge):
+        raise OAuthError("invalid_grant", "The PKCE code_verifier does not match.")
+    grant = await repo.grant(session, row.grant_id)
+    if grant is None or grant.revoked_at is not None:
+        raise OAuthError("invalid_grant", "The grant was revoked.")
+    account = await _usable_account(session, ctx, grant)
+    return await _citizen_tokens(
+        session, ctx, client=client, grant=grant, account=account, nonce=row.nonce,
+        grant_type="authorization_code",
+    )  # fmt: skip
+
+
+async def refresh_token_grant(
+    session: AsyncSession, ctx: TokenContext, client: Client, form: Mapping[str, str]
+) -> dict[str, Any]:
+    """RFC 6749 6, with rotation; reuse of a rotated token revokes the family (RFC 9700 4.14)."""
+    token = form.get("refresh_token")
+    if not token:
+        raise OAuthError("invalid_request", "refresh_token is required.")
+    row = await repo.refresh_for_update(session, sha256_hex(token))
+    now = utcnow()
+    if row is None:
+        raise OAuthError("invalid_grant", "The refresh token is not valid.")
+    grant = await repo.grant(session, row.grant_id)
+    if grant is None or grant.client_id != client.client_id:
+        raise OAuthError("invalid_grant", "The refresh token was issued to another client.")
+    if row.used_at is not None:
+        if grant.revoked_at is None:
+            await repo.revoke_grant(session, grant.id, now)
+            raise OAuthError(
+                "invalid_grant", "The refresh token was already used; its family is revoked.",
+                commit=True,
+            )  # fmt: skip
+        raise OAuthError("invalid_grant", "The refresh token was revoked.")
+    if grant.revoked_at is not None or row.expires_at <= now:
+        raise OAuthError("invalid_grant", "The refresh token has expired or was revoked.")
+    row.used_at = now
+    scope = form.get("scope")
+    if scope and not set(parse_scope(scope)) <= set(grant.scope.split()):
+        raise OAuthError("invalid_scope", "A refresh cannot widen the granted scope.")
+    account = await _usable_account(session, ctx, grant)
+    return await _citizen_tokens(
+        session, ctx, client=client, grant=grant, account=account, nonce=None,
+        grant_type="refresh_token",
+    )  # fmt: skip
+
+
+async def client_credentials_grant(
+    session: AsyncSession, ctx: TokenContext, client: Client, form: Mapping[str, str]
+) -> dict[str, Any]:
+    """RFC 6749 4.4: agencies get an access token for the registry's APIs."""
+    if client.type != "agency":
+        raise OAuthError("unauthorized_client", "Only agency clients may use client_credentials.")
+    allowed = allowed_scopes(client) - {"openid", "offline_access"}
+    requested = parse_scope(form.get("scope")) or sorted(allowed)
+    if not set(requested) <= allowed:
+        raise OAuthError("invalid_scope", "The client may not request: " + " ".join(
+            sorted(set(requested) - allowed)))  # fmt: skip
+    scope = " ".join(requested)
+    access, ttl = await _access_token(
+        session, ctx.settings, sub=client.client_id, client_id=client.client_id, scope=scope,
+        grant_id=None,
+    )  # fmt: skip
+    return {"access_token": access, "token_type": "Bearer", "expires_in": ttl, "scope": scope}
+
+
+# ------------------------------------------------------------------------------ validation
+
+
+_key_cache: dict[str, tuple[float, Mapping[str, Any]]] = {}
+
+
+async def _verification_keys(
+    session: AsyncSession, kid: str | None, *, origin: str
+) -> Mapping[str, Any]:
+    cached = _key_cache.get(origin)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < KEY_CACHE_SECONDS and (
+        kid is None or kid in cached[1]
+    ):
+        return cached[1]
+    found = await keys.verification_keys(session, utcnow())
+    _key_cache[origin] = (now, found)
+    return found
+
+
+@dataclass(frozen=True)
+class AccessToken:
+    """A validated access token: its claims and, for citizen tokens, the grant and account."""
+
+    claims: Mapping[str, Any]
+    client_id: str
+    scopes: frozenset[str]
+    grant: Grant | None
+    account: Account | None
+
+
+class InvalidToken(ValueError):
+    """The bearer token is not valid (RFC 6750 3.1 invalid_token)."""
+
+
+async def validate_access_token(
+    session: AsyncSession, ctx: TokenContext, token: str
+) -> AccessToken:
+    """Signature (ES256/RS256 allowlist, known kid), issuer, audience, expiry, revocation, and
+    that the grant, account or client behind it is still live."""
+    settings = ctx.settings
+    try:
+        header = jose.unverified_header(token)
+        if header.get("typ") not in ("at+jwt", "application/at+jwt"):
+            raise InvalidToken("not an access token")
+        keyset = await _verification_keys(session, header.get("kid"), origin=settings.issuer)
+        claims = jose.decode(
+            token, keys=keyset, algorithms=jose.ACCESS_TOKEN_ALGS,
+            audience=api_audience(settings), issuer=settings.issuer,
+            require=("exp", "iat", "jti", "client_id"),
+        )  # fmt: skip
+    except jose.JoseError as exc:
+        raise InvalidToken(str(exc)) from None
+    if await repo.is_revoked(session, str(claims["jti"])):
+        raise InvalidToken("the token was revoked")
+    grant = account = None
+    gid = claims.get("gid")
+    if gid:
+        grant = await repo.grant(session, str(gid))
+        if grant is None or grant.revoked_at is not None:
+            raise InvalidToken("the grant was revoked")
+        account = await repo.account_by_id(session, grant.account_id)
+        if account is None or account.status != "active":
+            raise InvalidToken("the electronic identity is locked or closed")
+    else:
+        client = await repo.client(session, str(claims["client_id"]))
+        if client is None or not client.active:
+            raise InvalidToken("the client is suspended")
+    return AccessToken(
+        claims=claims,
+        client_id=str(claims["client_id"]),
+        scopes=frozenset(str(claims.get("scope", "")).split()),
+        grant=grant,
+        account=account,
+    )
+
+
+# ------------------------------------------------------------------------------ revoke, introspect
+
+
+async def revoke(
+    session: AsyncSession, ctx: TokenContext, client: Client, form: Mapping[str, str]
+) -> None:
+    """RFC 7009 2.1: revoke a refresh token (and its family) or an access token."""
+    token = form.get("token")
+    if not token:
+        raise OAuthError("invalid_request", "token is required.")
+    now = utcnow()
+    if form.get("token_type_hint") != "access_token":
+        row = await repo.refresh_for_update(session, sha256_hex(token))
+        if row is not None:
+            grant = await repo.grant(session, row.grant_id)
+            if grant is not None and grant.client_id == client.client_id:
+                await repo.revoke_grant(session, grant.id, now)
+            return
+    try:
+        found = await validate_access_token(session, ctx, token)
+    except InvalidToken:
+        return  # RFC 7009 2.2: invalid tokens do not cause an error
+    if found.client_id == client.client_id:
+        exp = datetime.fromtimestamp(float(found.claims["exp"]), UTC)
+        await repo.remember_jti(session, str(found.claims["jti"]), exp)
+
+
+async def introspect(
+    session: AsyncSession, ctx: TokenContext, client: Client, form: Mapping[str, str]
+) -> dict[str, Any]:
+    """RFC 7662 2.2: whether a token is active, for the client it was issued to."""
+    token = form.get("token")
+    if not token:
+        raise OAuthError("invalid_request", "token is required.")
+    inactive: dict[str, Any] = {"active": False}
+    if form.get("token_type_hint") != "access_token":
+        row = await repo.refresh_for_update(session, sha256_hex(token))
+        if row is not None:
+            grant = await repo.grant(session, row.grant_id)
+            now = utcnow()
+            if (
+                grant is None or grant.client_id != client.client_id or grant.revoked_at
+                or row.used_at or row.expires_at <= now
+            ):  # fmt: skip
+                return inactive
+            return {
+                "active": True, "token_type": "refresh_token", "client_id": grant.client_id,
+                "scope": grant.scope, "exp": int(row.expires_at.timestamp()),
+                "iss": ctx.settings.issuer,
+            }  # fmt: skip
+    try:
+        found = await validate_access_token(session, ctx, token)
+    except InvalidToken:
+        return inactive
+    if found.client_id != client.client_id:
+        return inactive
+    claims = found.claims
+    return {
+        "active": True,
+        "token_type": "Bearer",
+        "client_id": found.client_id,
+        "scope": claims.get("scope", ""),
+        "sub": claims.get("sub"),
+        "exp": claims.get("exp"),
+        "iat": claims.get("iat"),
+        "iss": claims.get("iss"),
+        "aud": claims.get("aud"),
+        "jti": claims.get("jti"),
+    }

@@ -1,0 +1,253 @@
+"""All SQL of the electronic identity. Functions flush, never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from identity.models import (
+    Account,
+    ActivationCode,
+    AuthorizationCode,
+    Client,
+    Consent,
+    Grant,
+    LoginSession,
+    LoginThrottle,
+    Passkey,
+    RefreshToken,
+    RevokedToken,
+    WebAuthnChallenge,
+)
+
+# ------------------------------------------------------------------------------ accounts
+
+
+async def account_by_id(session: AsyncSession, account_id: str) -> Account | None:
+    """The account with this id."""
+    return await session.get(Account, account_id)
+
+
+async def account_by_citizen(
+    session: AsyncSession, citizen_id: str, *, for_update: bool = False
+) -> Account | None:
+    """The citizen account of this ID number."""
+    stmt = select(Account).where(Account.citizen_id == citizen_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def account_by_username(
+    session: AsyncSession, username: str, *, for_update: bool = False
+) -> Account | None:
+    """The staff account with this sign-in name."""
+    stmt = select(Account).where(Account.username == username)
+    if for_update:
+        stmt = stmt.with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def add(session: AsyncSession, row: object) -> None:
+    """Insert one row."""
+    session.add(row)
+    await session.flush()
+
+
+async def count_passkeys(session: AsyncSession, account_id: str) -> int:
+    """How many passkeys the account has."""
+    stmt = select(func.count()).select_from(Passkey).where(Passkey.account_id == account_id)
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def passkeys_of(session: AsyncSession, account_id: str) -> Sequence[Passkey]:
+    """The account's passkeys, oldest first."""
+    stmt = (
+        select(Passkey)
+        .where(Passkey.account_id == account_id)
+        .order_by(Passkey.created_at, Passkey.id)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def passkey_by_credential(session: AsyncSession, credential_id: bytes) -> Passkey | None:
+    """The passkey with this WebAuthn credential id."""
+    stmt = select(Passkey).where(Passkey.credential_id == credential_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def passkey_of(session: AsyncSession, account_id: str, passkey_id: str) -> Passkey | None:
+    """One passkey of this account."""
+    stmt = select(Passkey).where(Passkey.id == passkey_id, Passkey.account_id == account_id)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def delete_row(session: AsyncSession, row: object) -> None:
+    """Delete one row."""
+    await session.delete(row)
+    await session.flush()
+
+
+# ------------------------------------------------------------------------------ challenges
+
+
+async def take_challenge(
+    session: AsyncSession, challenge_id: str, purpose: str, now: datetime
+) -> WebAuthnChallenge | None:
+    """Remove and return an unexpired challenge (single use)."""
+    row = await session.get(WebAuthnChallenge, challenge_id)
+    if row is None or row.purpose != purpose:
+        return None
+    await session.delete(row)
+    await session.flush()
+    return row if row.expires_at > now else None
+
+
+async def purge_challenges(session: AsyncSession, now: datetime) -> None:
+    """Drop expired ceremonies."""
+    await session.execute(delete(WebAuthnChallenge).where(WebAuthnChallenge.expires_at <= now))
+
+
+# ------------------------------------------------------------------------------ throttling
+
+
+async def throttle_row(session: AsyncSession, key: str) -> LoginThrottle | None:
+    """The failure window of one client address, locked for update."""
+    stmt = select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+# ------------------------------------------------------------------------------ sessions
+
+
+async def live_session(session: AsyncSession, token_hash: str) -> LoginSession | None:
+    """The sign-in session of this cookie, if not ended."""
+    stmt = select(LoginSession).where(LoginSession.id == token_hash, LoginSession.ended_at.is_(None))
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def session_by_sid(session: AsyncSession, sid: str) -> LoginSession | None:
+    """The sign-in session with this public handle."""
+    stmt = select(LoginSession).where(LoginSession.sid == sid)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def end_sessions_of(session: AsyncSession, account_id: str, now: datetime) -> None:
+    """End every live session of an account (lock, death, password change)."""
+    await session.execute(
+        update(LoginSession)
+        .where(LoginSession.account_id == account_id, LoginSession.ended_at.is_(None))
+        .values(ended_at=now)
+    )
+
+
+# ------------------------------------------------------------------------------ activation
+
+
+async def activation_code(session: AsyncSession, code_hash: str) -> ActivationCode | None:
+    """The activation code with this hash, locked for update."""
+    stmt = select(ActivationCode).where(ActivationCode.code_hash == code_hash).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+# ------------------------------------------------------------------------------ clients
+
+
+async def client(session: AsyncSession, client_id: str) -> Client | None:
+    """The OAuth client with this id."""
+    return await session.get(Client, client_id)
+
+
+async def clients(session: AsyncSession) -> Sequence[Client]:
+    """Every client, by name."""
+    return (await session.execute(select(Client).order_by(Client.name))).scalars().all()
+
+
+# ------------------------------------------------------------------------------ grants, codes
+
+
+async def code_for_update(session: AsyncSession, code_hash: str) -> AuthorizationCode | None:
+    """The authorization code with this hash, locked so two redemptions serialise."""
+    stmt = (
+        select(AuthorizationCode)
+        .where(AuthorizationCode.code_hash == code_hash)
+        .with_for_update()
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def grant(session: AsyncSession, grant_id: str) -> Grant | None:
+    """The grant with this id."""
+    return await session.get(Grant, grant_id)
+
+
+async def revoke_grant(session: AsyncSession, grant_id: str, now: datetime) -> None:
+    """Revoke a grant and every refresh token of its family."""
+    await session.execute(
+        update(Grant).where(Grant.id == grant_id, Grant.revoked_at.is_(None)).values(revoked_at=now)
+    )
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.grant_id == grant_id, RefreshToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+
+
+async def revoke_grants_of(
+    session: AsyncSession, account_id: str, now: datetime, *, client_id: str | None = None
+) -> None:
+    """Revoke every live grant of an account (optionally only one client's)."""
+    stmt = select(Grant.id).where(Grant.account_id == account_id, Grant.revoked_at.is_(None))
+    if client_id is not None:
+        stmt = stmt.where(Grant.client_id == client_id)
+    for grant_id in (await session.execute(stmt)).scalars().all():
+        await revoke_grant(session, grant_id, now)
+
+
+async def refresh_for_update(session: AsyncSession, token_hash: str) -> RefreshToken | None:
+    """The refresh token with this hash, locked."""
+    stmt = select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def is_revoked(session: AsyncSession, jti: str) -> bool:
+    """True when this access token id was revoked."""
+    stmt = select(RevokedToken.jti).where(RevokedToken.jti == jti)
+    return (await session.execute(stmt)).first() is not None
+
+
+async def remember_jti(session: AsyncSession, jti: str, expires_at: datetime) -> bool:
+    """Record a token id as spent; False when it was already there (a replay)."""
+    if await session.get(RevokedToken, jti) is not None:
+        return False
+    session.add(RevokedToken(jti=jti, expires_at=expires_at))
+    await session.flush()
+    return True
+
+
+# ------------------------------------------------------------------------------ consent
+
+
+async def consent(session: AsyncSession, account_id: str, client_id: str) -> Consent | None:
+    """The consent this account gave this client."""
+    return await session.get(Consent, (account_id, client_id))
+
+
+async def consents_of(session: AsyncSession, account_id: str) -> Sequence[tuple[Consent, Client]]:
+    """The account's consents with their clients, newest first."""
+    stmt = (
+        select(Consent, Client)
+        .join(Client, Client.client_id == Consent.client_id)
+        .where(Consent.account_id == account_id)
+        .order_by(Consent.granted_at.desc())
+    )
+    return [(c, k) for c, k in (await session.execute(stmt)).all()]
+
+
+def as_dict(row: Any) -> dict[str, Any]:
+    """A row's columns as a dict (for tests and the CLI)."""
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns}

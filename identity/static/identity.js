@@ -1,0 +1,57 @@
+// Passkeys (WebAuthn) for the sign-in page and the account page. Everything else works without JS.
+"use strict";
+(function () {
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+  async function post(url, body) {
+    const r = await fetch(url, {
+      method: "POST", credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+      body: JSON.stringify(body || {}),
+    });
+    const data = await r.json().catch(() => ({}));
+    if (!r.ok) throw new Error(data.detail || data.error_description || r.statusText);
+    return data;
+  }
+  function inner(options) { return options.publicKey || options; }
+
+  const login = document.getElementById("passkey-login");
+  if (login) {
+    login.addEventListener("click", async () => {
+      const err = document.getElementById("passkey-error");
+      err.hidden = true;
+      try {
+        const begun = await post("/webauthn/login/begin", {});
+        const cred = await navigator.credentials.get({
+          publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(inner(begun.options)),
+        });
+        const done = await post("/webauthn/login/complete", {
+          challenge_id: begun.challenge_id, credential: cred.toJSON(), req: login.dataset.req || null,
+        });
+        window.location.assign(done.redirect);
+      } catch (e) {
+        err.hidden = false;
+        err.textContent = err.textContent.split(" (")[0] + " (" + e.message + ")";
+      }
+    });
+  }
+
+  const register = document.getElementById("passkey-register");
+  if (register) {
+    register.addEventListener("click", async () => {
+      const status = document.getElementById("passkey-status");
+      try {
+        const begun = await post("/webauthn/register/begin", {});
+        const cred = await navigator.credentials.create({
+          publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(inner(begun.options)),
+        });
+        const name = (document.getElementById("passkey-name")?.value || "").trim() || "Passkey";
+        await post("/webauthn/register/complete", {
+          challenge_id: begun.challenge_id, credential: cred.toJSON(), name: name,
+        });
+        window.location.reload();
+      } catch (e) {
+        if (status) { status.hidden = false; status.textContent = e.message; }
+      }
+    });
+  }
+})();

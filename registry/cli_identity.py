@@ -1,0 +1,180 @@
+"""``registry staff|clients|keys|accounts``: administering the electronic identity."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import RegistryError
+
+staff_app = typer.Typer(help="Staff accounts (officials, auditors, administrators).")
+clients_app = typer.Typer(help="OAuth clients: relying parties and agencies.")
+keys_app = typer.Typer(help="OIDC signing keys.")
+accounts_app = typer.Typer(help="Citizens' electronic identities.")
+
+T = TypeVar("T")
+
+
+def _console() -> Any:
+    from registry.cli import console
+
+    return console
+
+
+def _in_unit_of_work(work: Callable[[AsyncSession, Any], Awaitable[T]]) -> T:
+    from core.db import Database
+    from registry.cli import load_cli_settings
+
+    settings = load_cli_settings()
+
+    async def run() -> T:
+        database = Database(settings)
+        try:
+            async with database.unit_of_work() as session:
+                return await work(session, settings)
+        finally:
+            await database.dispose()
+
+    try:
+        return asyncio.run(run())
+    except RegistryError as exc:
+        _console().print(f"[red]error:[/red] {exc.detail}")
+        for err in exc.errors:
+            _console().print(f"  - {err.detail}")
+        raise typer.Exit(1) from None
+
+
+def _read_password(stdin: bool) -> str:
+    if stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+def _context(settings: Any) -> Any:
+    from identity.accounts import IdentityContext
+    from identity.passwords import PasswordHasher
+    from registry.directory import RegistryDirectory
+
+    return IdentityContext(
+        settings=settings, hasher=PasswordHasher.from_settings(settings),
+        directory=RegistryDirectory(),
+    )  # fmt: skip
+
+
+@staff_app.command("create")
+def staff_create(
+    username: str = typer.Argument(..., help="Sign-in name (letters, digits, dots, hyphens)."),
+    name: str = typer.Option(..., "--name", help="Display name."),
+    role: list[str] = typer.Option(..., "--role", help="official, auditor or administrator."),
+    password_stdin: bool = typer.Option(False, help="Read the password from standard input."),
+) -> None:
+    """Create a staff account; it must register a passkey after its first sign-in."""
+    from identity import accounts
+
+    password = _read_password(password_stdin)
+
+    async def work(session: AsyncSession, settings: Any) -> str:
+        account = await accounts.create_staff(
+            session, _context(settings), username=username, display_name=name,
+            roles=tuple(role), password=password,
+        )  # fmt: skip
+        return account.id
+
+    account_id = _in_unit_of_work(work)
+    typer.echo(f"staff account {username} created (id {account_id}); roles: {' '.join(role)}")
+    typer.echo("first sign-in with the password, then register a passkey (required)")
+
+
+@clients_app.command("create")
+def clients_create(
+    name: str = typer.Option(..., "--name", help="Shown to citizens on the consent page."),
+    type: str = typer.Option(..., "--type", help="rp (citizen sign-in) or agency (API)."),
+    redirect_uri: list[str] = typer.Option([], "--redirect-uri", help="Exact redirect URI."),
+    post_logout_uri: list[str] = typer.Option([], "--post-logout-uri", help="After logout."),
+    scope: list[str] = typer.Option([], "--scope", help="Allowed scope (repeat)."),
+    auth: str = typer.Option("client_secret_basic", "--auth", help="Client authentication."),
+    jwks_file: Path | None = typer.Option(None, "--jwks-file", help="JWK Set (private_key_jwt)."),
+    sector: str | None = typer.Option(None, "--sector", help="Pairwise sector identifier."),
+    id_token_alg: str = typer.Option("RS256", "--id-token-alg", help="RS256 or ES256."),
+    first_party: bool = typer.Option(False, help="The registry's own portal: no consent page."),
+    client_id: str | None = typer.Option(None, "--client-id", help="Choose the id."),
+) -> None:
+    """Register a client; prints its id and secret once (only the SHA-256 is stored)."""
+    from identity.oidc.clients import create_client
+
+    scopes: list[str] = []
+    for item in scope:
+        scopes.extend(item.split())
+    jwks = json.loads(jwks_file.read_text()) if jwks_file else None
+
+    async def work(session: AsyncSession, settings: Any) -> tuple[str, str | None]:
+        new = await create_client(
+            session, settings, name=name, type=type, redirect_uris=redirect_uri,
+            post_logout_redirect_uris=post_logout_uri, scopes=scopes or ["openid"],
+            auth_method=auth, jwks=jwks, sector_identifier=sector, id_token_alg=id_token_alg,
+            first_party=first_party, client_id=client_id,
+        )  # fmt: skip
+        return new.client.client_id, new.secret
+
+    cid, secret = _in_unit_of_work(work)
+    typer.echo(f"client_id: {cid}")
+    if secret:
+        typer.echo(f"client_secret: {secret}")
+        typer.echo("(the secret is shown once; store it now)")
+
+
+@clients_app.command("list")
+def clients_list() -> None:
+    """List the clients."""
+    from identity import repository as repo
+
+    async def work(session: AsyncSession, settings: Any) -> list[tuple[str, str, str, str]]:
+        return [
+            (c.client_id, c.type, c.name, "active" if c.active else "suspended")
+            for c in await repo.clients(session)
+        ]
+
+    for row in _in_unit_of_work(work):
+        typer.echo("\t".join(row))
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    alg: str | None = typer.Option(None, "--alg", help="RS256 or ES256 (default: both)."),
+) -> None:
+    """New signing keys; retired ones stay in the JWKS until their tokens have expired."""
+    from identity import keys
+
+    async def work(session: AsyncSession, settings: Any) -> Any:
+        return await keys.rotate(session, settings, alg=alg)
+
+    result = _in_unit_of_work(work)
+    typer.echo(f"rotated: {result}")
+
+
+@accounts_app.command("activation-code")
+def activation_code(
+    id_number: str = typer.Argument(..., help="The citizen's 12-digit ID number."),
+    official: str = typer.Option(..., "--official", help="Username of the issuing official."),
+) -> None:
+    """Issue a single-use, short-lived activation code after an in-person check (level 2)."""
+    from core.auth import Principal
+    from identity import accounts
+
+    async def work(session: AsyncSession, settings: Any) -> tuple[str, Any]:
+        principal = Principal(actor_type="official", actor_id=official, roles=frozenset({"official"}))
+        return await accounts.issue_activation_code(
+            session, _context(settings), official=principal, citizen_id=id_number
+        )
+
+    code, expires = _in_unit_of_work(work)
+    typer.echo(f"activation code: {code}")
+    typer.echo(f"valid until {expires.isoformat()} (single use)")

@@ -1,0 +1,150 @@
+"""Plain factory functions for identity tests: citizens, accounts, clients, a browser-like login."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import secrets
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from core.db import Database
+from core.settings import Settings
+from identity import accounts
+from identity.accounts import IdentityContext
+from identity.oidc.clients import create_client
+from identity.passwords import PasswordHasher
+from registry import repository as registry_repo
+from registry.directory import RegistryDirectory
+from registry.record import parse_record
+
+CITIZEN_ID = "001303004512"
+PASSWORD = "mùa thu Hà Nội 2003"  # not in the common list, 8-128 characters
+RP_REDIRECT = "https://rp.example.vn/callback"
+RP_LOGOUT = "https://rp.example.vn/bye"
+
+
+def fast_hasher() -> PasswordHasher:
+    """OWASP's minimum parameters (the default settings), so tests stay quick."""
+    return PasswordHasher(time_cost=2, memory_kib=19_456, parallelism=1)
+
+
+def context(settings: Settings) -> IdentityContext:
+    """The identity context the app builds, for calling services directly."""
+    return IdentityContext(settings=settings, hasher=fast_hasher(), directory=RegistryDirectory())
+
+
+async def make_citizen(database: Database, **overrides: Any) -> str:
+    """Insert a citizen record (as an import would) and return its ID number."""
+    raw: dict[str, Any] = {
+        "id_number": CITIZEN_ID,
+        "full_name": "Nguyễn Thị Minh Anh",
+        "birth_date": "2003-05-14",
+        "gender": "female",
+        "birth_province": "001",
+        "ethnicity": "01",
+        "permanent_address": "12 Hàng Bạc, Hoàn Kiếm, Hà Nội",
+        "card_number": CITIZEN_ID,
+        "card_issue_date": "2021-06-01",
+        "card_issue_place": "Cục Cảnh sát QLHC về TTXH",
+        "card_expiry_date": "2028-05-14",
+    }
+    raw.update(overrides)
+    values = parse_record(raw)
+    values["version"] = 1
+    async with database.unit_of_work() as session:
+        assert await registry_repo.insert_citizen_if_free(session, values)
+    return str(values["id_number"])
+
+
+async def make_account(
+    database: Database, settings: Settings, citizen_id: str = CITIZEN_ID, password: str = PASSWORD
+) -> str:
+    """Enrol the citizen at level 1 (declared data matching the record); the account id."""
+    async with database.unit_of_work() as session:
+        facts = await RegistryDirectory().facts(session, citizen_id)
+        assert facts is not None and facts.card_issue_date is not None
+        account = await accounts.enrol(
+            session, context(settings), citizen_id=citizen_id, full_name=facts.full_name,
+            birth_date=facts.birth_date, card_issue_date=facts.card_issue_date, password=password,
+        )  # fmt: skip
+        return account.id
+
+
+async def make_rp(database: Database, settings: Settings, **overrides: Any) -> tuple[str, str]:
+    """Register a relying party; (client_id, client_secret)."""
+    kwargs: dict[str, Any] = {
+        "name": "Cổng dịch vụ công",
+        "type": "rp",
+        "redirect_uris": [RP_REDIRECT],
+        "post_logout_redirect_uris": [RP_LOGOUT],
+        "scopes": ["openid", "profile", "birthdate", "gender", "address", "offline_access"],
+    }
+    kwargs.update(overrides)
+    async with database.unit_of_work() as session:
+        new = await create_client(session, settings, **kwargs)
+        return new.client.client_id, new.secret or ""
+
+
+async def make_agency(database: Database, settings: Settings, **overrides: Any) -> tuple[str, str]:
+    """Register an agency client (client_credentials); (client_id, client_secret)."""
+    kwargs: dict[str, Any] = {"name": "Tổng cục Thuế", "type": "agency", "scopes": ["verify"]}
+    kwargs.update(overrides)
+    async with database.unit_of_work() as session:
+        new = await create_client(session, settings, **kwargs)
+        return new.client.client_id, new.secret or ""
+
+
+def pkce_pair() -> tuple[str, str]:
+    """(verifier, S256 challenge) per RFC 7636 4.1-4.2."""
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+    return verifier, challenge.rstrip(b"=").decode()
+
+
+def query_of(location: str) -> dict[str, str]:
+    """The query parameters of a redirect."""
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def form_field(html: str, name: str) -> str:
+    """The value of a hidden input in a page."""
+    match = re.search(rf'name="{name}" value="([^"]*)"', html)
+    assert match, f"no field {name} in page"
+    return match.group(1).replace("&amp;", "&")
+
+
+async def sign_in(
+    web: httpx.AsyncClient,
+    location: str,
+    *,
+    login: str = CITIZEN_ID,
+    password: str = PASSWORD,
+    consent: bool | None = True,
+) -> httpx.Response:
+    """Follow an /authorize redirect chain like a browser: sign in, consent; the last response
+    (a redirect to the relying party, or a page)."""
+    response = await web.get(location)
+    while response.status_code in (302, 303) and not response.headers["location"].startswith(
+        "https://"
+    ):
+        target = response.headers["location"]
+        if target.startswith("/login"):
+            page = await web.get(target)
+            response = await web.post(
+                "/login",
+                data={"csrf": form_field(page.text, "csrf"), "req": form_field(page.text, "req"),
+                      "login": login, "password": password},
+            )  # fmt: skip
+            continue
+        response = await web.get(target)
+    if response.status_code == 200 and 'action="/consent"' in response.text and consent is not None:
+        response = await web.post(
+            "/consent",
+            data={"csrf": form_field(response.text, "csrf"), "req": form_field(response.text, "req"),
+                  "decision": "allow" if consent else "deny"},
+        )  # fmt: skip
+    return response

@@ -1,0 +1,310 @@
+"""Accounts: enrolment levels, activation codes, sign-in throttling, locks, death, staff."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import date
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from core.auth import Principal
+from core.db import Database
+from core.settings import Settings
+from identity import accounts
+from identity import repository as repo
+from registry.app import create_app
+from tests.auth import BearerTable, bearer
+from tests.faults import fail_audit_inserts
+from tests.http import asgi_client
+from tests.identity.factories import (
+    CITIZEN_ID,
+    PASSWORD,
+    context,
+    make_account,
+    make_citizen,
+    make_rp,
+    sign_in,
+)
+
+OFFICIAL = Principal("official", "clerk-9", roles=frozenset({"official"}))
+CITIZEN_TOKEN = "tok-citizen"
+
+
+async def events(database: Database, action: str) -> list[dict[str, Any]]:
+    async with database.unit_of_work() as session:
+        rows = await session.execute(
+            text("SELECT actor_type, actor_id, subject, outcome, detail FROM audit_event "
+                 "WHERE action = :a ORDER BY id"), {"a": action},
+        )  # fmt: skip
+        return [dict(r._mapping) for r in rows]
+
+
+async def account_row(database: Database, citizen_id: str = CITIZEN_ID) -> dict[str, Any]:
+    async with database.unit_of_work() as session:
+        account = await repo.account_by_citizen(session, citizen_id)
+        assert account is not None
+        return repo.as_dict(account)
+
+
+@pytest.fixture
+async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(app) as c:
+        yield c
+
+
+def enrolment(**overrides: Any) -> dict[str, Any]:
+    body = {"id_number": CITIZEN_ID, "full_name": "nguyễn thị  minh anh",
+            "birth_date": "2003-05-14", "card_issue_date": "2021-06-01", "password": PASSWORD}  # fmt: skip
+    body.update(overrides)
+    return body
+
+
+async def test_level_1_enrolment_matches_declared_data_against_the_registry(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await make_citizen(database)
+    response = await api.post("/api/v1/identity/enrol", json=enrolment())
+    assert response.status_code == 201, response.text
+    assert response.json() == {"id_number": CITIZEN_ID, "level": 1, "status": "active"}
+    again = await api.post("/api/v1/identity/enrol", json=enrolment())
+    assert again.status_code == 409
+    assert [e["outcome"] for e in await events(database, "identity.enrol")] == ["granted"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"full_name": "Nguyen Thi Minh Anh"},  # diacritics matter at enrolment
+        {"birth_date": "2003-05-15"},
+        {"card_issue_date": "2021-06-02"},
+        {"id_number": "001303004513"},
+    ],
+)
+async def test_a_mismatch_gets_one_answer_and_is_recorded(
+    api: httpx.AsyncClient, database: Database, change: dict[str, Any]
+) -> None:
+    await make_citizen(database)
+    response = await api.post("/api/v1/identity/enrol", json=enrolment(**change))
+    assert response.status_code == 403
+    assert response.json()["detail"] == "The details given do not match the registry's record."
+    assert [e["outcome"] for e in await events(database, "identity.enrol")] == ["denied"]
+
+
+async def test_enrolment_refuses_weak_passwords_with_a_pointer(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await make_citizen(database)
+    for weak in ("short", "12345678", "QwertyUIOP", CITIZEN_ID, "x" * 129):
+        response = await api.post("/api/v1/identity/enrol", json=enrolment(password=weak))
+        assert response.status_code == 422, weak
+        assert response.json()["errors"][0]["pointer"] == "/password"
+        assert weak not in response.text
+
+
+async def test_a_partial_birth_date_matches_on_its_known_parts(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await make_citizen(database, birth_date="2003")
+    response = await api.post("/api/v1/identity/enrol", json=enrolment(birth_date="2003-11-30"))
+    assert response.status_code == 201
+
+
+async def test_an_activation_code_raises_the_account_to_level_2_once(
+    settings: Settings, database: Database
+) -> None:
+    app = create_app(settings, database=database, authenticator=BearerTable({"tok-o": OFFICIAL}))
+    await make_citizen(database)
+    await make_account(database, settings)
+    async with asgi_client(app) as api:
+        issued = await api.post(
+            f"/api/v1/officials/citizens/{CITIZEN_ID}/activation-code", headers=bearer("tok-o")
+        )
+        assert issued.status_code == 201, issued.text
+        code = issued.json()["code"]
+        new_password = "một mật khẩu mới rất dài"
+        body = {"id_number": CITIZEN_ID, "code": code.lower(), "password": new_password}
+        done = await api.post("/api/v1/identity/activate", json=body)
+        assert done.status_code == 200, done.text
+        assert done.json()["level"] == 2
+        reused = await api.post("/api/v1/identity/activate", json=body)
+        assert reused.status_code == 403
+        unknown = await api.post(
+            "/api/v1/officials/citizens/001303999999/activation-code", headers=bearer("tok-o")
+        )
+        assert unknown.status_code == 404
+    assert [e["outcome"] for e in await events(database, "identity.activate")] == [
+        "granted", "denied",
+    ]  # fmt: skip
+
+
+async def test_an_expired_activation_code_is_refused(settings: Settings, database: Database) -> None:
+    await make_citizen(database)
+    async with database.unit_of_work() as session:
+        code, _ = await accounts.issue_activation_code(
+            session, context(settings), official=OFFICIAL, citizen_id=CITIZEN_ID
+        )
+        await session.execute(text("UPDATE activation_code SET expires_at = '2000-01-01'"))
+    with pytest.raises(Exception, match="not valid"):
+        async with database.unit_of_work() as session:
+            await accounts.activate(
+                session, context(settings), citizen_id=CITIZEN_ID, code=code,
+                password="một mật khẩu mới rất dài",
+            )  # fmt: skip
+
+
+async def test_failed_sign_ins_back_off_then_lock_the_account(
+    settings: Settings, database: Database
+) -> None:
+    await make_citizen(database)
+    await make_account(database, settings)
+    ctx = context(settings)
+    for attempt in range(1, 8):
+        async with database.sessions() as session:
+            with pytest.raises(Exception) as caught:
+                await accounts.password_login(
+                    session, ctx, login=CITIZEN_ID, password="wrong password!", client_ip=None
+                )
+            await session.commit()
+        row = await account_row(database)
+        if attempt <= 5:
+            assert caught.value.status == 401  # type: ignore[attr-defined]
+        # Past the backoff threshold every further attempt must wait first.
+        if attempt >= accounts.BACKOFF_AFTER:
+            assert row["throttled_until"] is not None
+        async with database.unit_of_work() as session:
+            await session.execute(text("UPDATE account SET throttled_until = NULL"))
+    # At the limit (100 per NIST SP 800-63B) the account locks.
+    async with database.unit_of_work() as session:
+        await session.execute(text("UPDATE account SET failed_logins = 99"))
+    async with database.sessions() as session:
+        with pytest.raises(Exception):
+            await accounts.password_login(
+                session, ctx, login=CITIZEN_ID, password="wrong password!", client_ip=None
+            )
+        await session.commit()
+    row = await account_row(database)
+    assert row["status"] == "locked" and row["lock_reason"] == "failures"
+    # Even the right password (once the backoff has passed) does not open a locked account.
+    async with database.unit_of_work() as session:
+        await session.execute(text("UPDATE account SET throttled_until = NULL"))
+    async with database.sessions() as session:
+        with pytest.raises(accounts.AccountLocked):
+            await accounts.password_login(
+                session, ctx, login=CITIZEN_ID, password=PASSWORD, client_ip=None
+            )
+
+
+async def test_failures_per_address_are_limited(settings: Settings, database: Database) -> None:
+    settings = settings.model_copy(update={"login_ip_failures_per_minute": 3})
+    ctx = context(settings)
+    statuses = []
+    for _ in range(5):
+        async with database.sessions() as session:
+            try:
+                await accounts.password_login(
+                    session, ctx, login="001303000001", password="whatever it is",
+                    client_ip="203.0.113.7",
+                )  # fmt: skip
+            except Exception as exc:  # noqa: BLE001
+                statuses.append(exc.status)  # type: ignore[attr-defined]
+                headers = getattr(exc, "headers", {})
+            await session.commit()
+    assert statuses == [401, 401, 401, 429, 429]
+    assert int(headers["Retry-After"]) >= 1
+
+
+async def test_unknown_accounts_cost_the_same_argon2_work(settings: Settings) -> None:
+    hasher = context(settings).hasher
+    check = hasher.verify(None, "anything at all")
+    assert check.ok is False
+
+
+async def test_lock_refuses_sign_in_and_release_then_unlock(
+    settings: Settings, database: Database
+) -> None:
+    await make_citizen(database)
+    await make_account(database, settings)
+    client_id, _ = await make_rp(database, settings)
+    citizen = accounts.citizen_principal(CITIZEN_ID)
+    app = create_app(settings, database=database, authenticator=BearerTable({CITIZEN_TOKEN: citizen}))
+    async with asgi_client(app) as api:
+        locked = await api.post("/api/v1/me/lock", headers=bearer(CITIZEN_TOKEN))
+        assert locked.status_code == 200 and locked.json()["status"] == "locked"
+    app = create_app(settings, database=database)
+    async with asgi_client(app) as web:
+        final = await sign_in(
+            web,
+            "/authorize?" + httpx.QueryParams({
+                "response_type": "code", "client_id": client_id,
+                "redirect_uri": "https://rp.example.vn/callback", "scope": "openid",
+                "code_challenge": "a" * 43, "code_challenge_method": "S256"}).__str__(),
+        )  # fmt: skip
+        assert final.status_code == 403
+        assert "bị khóa" in final.text  # "locked", in Vietnamese
+        wrong = await web.post("/api/v1/identity/unlock", json={"id_number": CITIZEN_ID,
+                                                                "password": "not the password"})  # fmt: skip
+        assert wrong.status_code == 401
+        unlocked = await web.post(
+            "/api/v1/identity/unlock", json={"id_number": CITIZEN_ID, "password": PASSWORD}
+        )
+        assert unlocked.status_code == 200 and unlocked.json()["status"] == "active"
+    assert len(await events(database, "identity.lock")) == 1
+    assert len(await events(database, "identity.unlock")) == 1
+
+
+async def test_a_recorded_death_closes_the_identity(settings: Settings, database: Database) -> None:
+    from registry import service as registry_service
+    from registry.schemas import DeathReport
+
+    await make_citizen(database)
+    await make_account(database, settings)
+    async with database.unit_of_work() as session:
+        await registry_service.record_death(
+            session, official=OFFICIAL, id_number=CITIZEN_ID,
+            report=DeathReport(death_date=date(2026, 1, 2), legal_basis="Death certificate 1/2026"),
+        )  # fmt: skip
+    row = await account_row(database)
+    assert row["status"] == "closed" and row["lock_reason"] == "death"
+    async with database.sessions() as session:
+        with pytest.raises(accounts.AccountClosed):
+            await accounts.password_login(
+                session, context(settings), login=CITIZEN_ID, password=PASSWORD, client_ip=None
+            )
+
+
+async def test_a_failing_audit_insert_means_no_enrolment(
+    api: httpx.AsyncClient, database: Database, database_url: str
+) -> None:
+    await make_citizen(database)
+    await fail_audit_inserts(database_url)
+    response = await api.post("/api/v1/identity/enrol", json=enrolment())
+    assert response.status_code == 503
+    async with database.unit_of_work() as session:
+        assert await repo.account_by_citizen(session, CITIZEN_ID) is None
+
+
+async def test_staff_accounts_need_known_roles_and_sign_in_with_a_passkey_once_they_have_one(
+    settings: Settings, database: Database
+) -> None:
+    ctx = context(settings)
+    async with database.unit_of_work() as session:
+        with pytest.raises(Exception, match="roles"):
+            await accounts.create_staff(
+                session, ctx, username="clerk", display_name="C", roles=("king",),
+                password="a long staff password",
+            )  # fmt: skip
+    async with database.unit_of_work() as session:
+        staff = await accounts.create_staff(
+            session, ctx, username="clerk.hanoi", display_name="Trần Văn Bình",
+            roles=("official",), password="a long staff password",
+        )  # fmt: skip
+        assert staff.passkey_required
+    async with database.sessions() as session:
+        account = await accounts.password_login(
+            session, ctx, login="clerk.hanoi", password="a long staff password", client_ip=None
+        )
+        assert account.kind == "staff"

@@ -1,0 +1,230 @@
+"""Signing keys: generation, encryption at rest, rotation, and the published JWK Set."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from core.clock import utcnow
+from core.db import Database
+from core.settings import Settings
+from identity import jose, keys
+from identity.keys import KeyEncryptionKeyError, SigningKeyUnreadable
+from identity.models import SigningKey
+
+KEK = bytes(range(32))
+
+
+def kek_text(raw: bytes, *, padded: bool = False) -> str:
+    text = base64.urlsafe_b64encode(raw).decode()
+    return text if padded else text.rstrip("=")
+
+
+# ------------------------------------------------------------------------------ the KEK
+
+
+@pytest.mark.parametrize("padded", [False, True])
+def test_kek_from_settings(padded: bool) -> None:
+    config = Settings(
+        environment="test", key_encryption_key=SecretStr(kek_text(KEK, padded=padded))
+    )
+    assert keys.kek_from_settings(config) == KEK
+
+
+def test_kek_falls_back_to_a_derived_secret_outside_production() -> None:
+    config = Settings(environment="development")
+    assert keys.kek_from_settings(config) == config.derived_secret("key-encryption-key")
+    assert len(keys.kek_from_settings(config)) == keys.KEK_LENGTH
+
+
+@pytest.mark.parametrize(
+    "value", ["not base64 at all!", kek_text(KEK[:16]), kek_text(KEK + b"x"), "A", "===="]
+)
+def test_invalid_kek_is_refused_without_echoing_it(value: str) -> None:
+    config = Settings(environment="test", key_encryption_key=SecretStr(value))
+    with pytest.raises(KeyEncryptionKeyError) as caught:
+        keys.kek_from_settings(config)
+    assert "REGISTRY_KEY_ENCRYPTION_KEY" in str(caught.value)
+    assert value not in str(caught.value)
+
+
+# ------------------------------------------------------------------------------ keys at rest
+
+
+def test_generate() -> None:
+    rs, es = keys.generate("RS256"), keys.generate("ES256")
+    assert isinstance(rs.private_key, rsa.RSAPrivateKey)
+    assert rs.private_key.key_size == 2048
+    assert rs.private_key.public_key().public_numbers().e == 65537
+    assert isinstance(es.private_key, ec.EllipticCurvePrivateKey)
+    assert isinstance(es.private_key.curve, ec.SECP256R1)
+    for key in (rs, es):
+        assert key.kid == jose.thumbprint(key.public_jwk)
+        assert key.public_jwk["kid"] == key.kid
+        assert key.public_jwk["alg"] == key.alg
+        assert key.public_jwk["use"] == "sig"
+        assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key.public_jwk)
+    with pytest.raises(ValueError, match="unsupported"):
+        keys.generate("HS256")  # type: ignore[arg-type]
+
+
+def test_encrypt_decrypt_round_trip() -> None:
+    blob = keys.encrypt_private_key(b"pkcs8 bytes", KEK, kid="k1")
+    assert b"pkcs8 bytes" not in blob
+    assert keys.decrypt_private_key(blob, KEK, kid="k1") == b"pkcs8 bytes"
+    # A fresh nonce each time.
+    assert keys.encrypt_private_key(b"pkcs8 bytes", KEK, kid="k1") != blob
+
+
+def test_wrong_kek_or_kid_or_tampering_fails() -> None:
+    blob = keys.encrypt_private_key(b"pkcs8 bytes", KEK, kid="k1")
+    with pytest.raises(SigningKeyUnreadable):
+        keys.decrypt_private_key(blob, bytes(32), kid="k1")
+    with pytest.raises(SigningKeyUnreadable):
+        keys.decrypt_private_key(blob, KEK, kid="k2")  # the kid is associated data
+    tampered = blob[:-1] + bytes([blob[-1] ^ 1])
+    with pytest.raises(SigningKeyUnreadable):
+        keys.decrypt_private_key(tampered, KEK, kid="k1")
+    with pytest.raises(SigningKeyUnreadable):
+        keys.decrypt_private_key(blob[:20], KEK, kid="k1")
+    with pytest.raises(KeyEncryptionKeyError):
+        keys.encrypt_private_key(b"x", KEK[:16], kid="k1")
+
+
+@pytest.mark.parametrize("alg", ["RS256", "ES256"])
+def test_seal_unseal_keeps_the_key(alg: keys.KeyAlg) -> None:
+    key = keys.generate(alg)
+    back = keys.unseal(keys.seal(key, KEK), KEK, kid=key.kid, alg=alg)
+    assert back.kid == key.kid
+    assert back.public_jwk == key.public_jwk
+    token = jose.sign({"exp": 2_000_000_000, "iat": 1}, back)
+    entries = {key.kid: key.verification_entry()}
+    assert jose.decode(
+        token, keys=entries, algorithms=(alg,), audience=None, issuer=None, now=1
+    ) == {"exp": 2_000_000_000, "iat": 1}
+    other = keys.generate(alg)
+    with pytest.raises(SigningKeyUnreadable, match="kid"):
+        # A sealed key stored under another key's kid is refused, even with the right AD.
+        keys.unseal(keys.encrypt_private_key(_der(other), KEK, kid=key.kid), KEK,
+                    kid=key.kid, alg=alg)  # fmt: skip
+
+
+def _der(key: keys.PrivateSigningKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def test_publish_lifetime_covers_the_longest_token() -> None:
+    config = Settings(environment="test", id_token_ttl=600, access_token_ttl=300)
+    assert keys.publish_lifetime(config) == timedelta(seconds=660)
+
+
+# ------------------------------------------------------------------------------ in the database
+
+
+async def test_ensure_keys_is_idempotent(database: Database, settings: Settings) -> None:
+    async with database.unit_of_work() as session:
+        created = await keys.ensure_keys(session, settings)
+        assert sorted(k.alg for k in created) == ["ES256", "RS256"]
+    async with database.unit_of_work() as session:
+        assert await keys.ensure_keys(session, settings) == []
+        published = await keys.jwks(session, utcnow())
+        assert sorted(k["kid"] for k in published["keys"]) == sorted(k.kid for k in created)
+        rows = (await session.execute(select(SigningKey))).scalars().all()
+        for row in rows:
+            assert row.active
+            assert row.created_at.tzinfo is not None
+            # Only ciphertext at rest.
+            assert b"PRIVATE KEY" not in row.private_key
+            assert len(row.private_key) > keys.NONCE_LENGTH + 16
+
+
+async def test_rotation_keeps_retired_keys_published_until_tokens_expire(
+    database: Database, settings: Settings
+) -> None:
+    t0 = utcnow()
+    async with database.unit_of_work() as session:
+        old = {k.alg: k for k in await keys.ensure_keys(session, settings, now=t0)}
+        old_token = jose.sign({"exp": 9_999_999_999, "iat": 0}, old["ES256"])
+    t1 = t0 + timedelta(minutes=5)
+    async with database.unit_of_work() as session:
+        new = {k.alg: k for k in await keys.rotate(session, settings, now=t1)}
+    assert {k.kid for k in new.values()}.isdisjoint(k.kid for k in old.values())
+    until = t1 + keys.publish_lifetime(settings)
+
+    async with database.unit_of_work() as session:
+        for alg in ("RS256", "ES256"):
+            assert (await keys.active_key(session, settings, alg)).kid == new[alg].kid
+        every_kid = {k.kid for k in [*old.values(), *new.values()]}
+        for moment in (t1, until - timedelta(seconds=1)):
+            published = await keys.jwks(session, moment)
+            assert {k["kid"] for k in published["keys"]} == every_kid
+            assert set(await keys.verification_keys(session, moment)) == every_kid
+        # Active keys are listed first.
+        first_two = {k["kid"] for k in (await keys.jwks(session, t1))["keys"][:2]}
+        assert first_two == {k.kid for k in new.values()}
+        # A token signed before the rotation still verifies while its key is published.
+        found = await keys.verification_keys(session, until - timedelta(seconds=1))
+        jose.decode(
+            old_token, keys=found, algorithms=jose.ACCESS_TOKEN_ALGS, audience=None,
+            issuer=None, now=0,
+        )  # fmt: skip
+        # From publish_until on, the retired keys are gone.
+        published = await keys.jwks(session, until)
+        assert {k["kid"] for k in published["keys"]} == {k.kid for k in new.values()}
+        found = await keys.verification_keys(session, until)
+        with pytest.raises(jose.JoseError, match="unknown kid"):
+            jose.decode(
+                old_token, keys=found, algorithms=jose.ACCESS_TOKEN_ALGS, audience=None,
+                issuer=None, now=0,
+            )  # fmt: skip
+        retired = await session.get(SigningKey, old["RS256"].kid)
+        assert retired is not None
+        assert not retired.active
+        assert retired.retired_at == t1
+        assert retired.publish_until == until
+
+
+async def test_rotating_one_algorithm(database: Database, settings: Settings) -> None:
+    async with database.unit_of_work() as session:
+        old = {k.alg: k for k in await keys.ensure_keys(session, settings)}
+        [new_es] = await keys.rotate(session, settings, alg="ES256")
+        assert new_es.alg == "ES256"
+        assert (await keys.active_key(session, settings, "ES256")).kid == new_es.kid
+        assert (await keys.active_key(session, settings, "RS256")).kid == old["RS256"].kid
+        with pytest.raises(ValueError, match="unsupported"):
+            await keys.rotate(session, settings, alg="HS256")
+
+
+async def test_active_key_creates_one_when_none_exists(
+    database: Database, settings: Settings
+) -> None:
+    async with database.unit_of_work() as session:
+        key = await keys.active_key(session, settings, "RS256")
+    async with database.unit_of_work() as session:
+        again = await keys.active_key(session, settings, "RS256")
+        assert again.kid == key.kid
+        assert again.public_jwk == key.public_jwk
+        assert (await keys.active_key(session, settings, "RS256")) is again  # cached
+        with pytest.raises(ValueError, match="unsupported"):
+            await keys.active_key(session, settings, "HS256")
+
+
+async def test_another_kek_cannot_read_the_keys(database: Database, settings: Settings) -> None:
+    async with database.unit_of_work() as session:
+        await keys.ensure_keys(session, settings)
+        await keys.active_key(session, settings, "ES256")  # cached under this KEK
+    other = settings.model_copy(update={"key_encryption_key": SecretStr(kek_text(bytes(32)))})
+    async with database.unit_of_work() as session:
+        with pytest.raises(SigningKeyUnreadable):
+            await keys.active_key(session, other, "ES256")

@@ -1,0 +1,417 @@
+"""The OpenID Connect provider driven by a standard client library (Authlib), not our code.
+
+Authlib's OAuth2 client runs the code flow with PKCE S256 against the app in-process; its OIDC
+claims classes validate the ID token (iss, aud, exp, nonce, at_hash, auth_time); then userinfo,
+refresh rotation, revocation and introspection. A second httpx client plays the browser.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+from authlib.integrations.httpx_client import AsyncOAuth2Client
+from authlib.oidc.core import CodeIDToken
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from core.db import Database
+from core.settings import Settings
+from tests.http import asgi_client
+from tests.identity.factories import (
+    CITIZEN_ID,
+    RP_LOGOUT,
+    RP_REDIRECT,
+    make_account,
+    make_citizen,
+    make_rp,
+    query_of,
+    sign_in,
+)
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+
+@pytest.fixture
+async def web(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The citizen's browser (keeps cookies, does not follow redirects)."""
+    async with asgi_client(app) as c:
+        yield c
+
+
+@pytest.fixture
+async def world(database: Database, settings: Settings) -> dict[str, str]:
+    """A citizen with an electronic identity and a registered relying party."""
+    await make_citizen(database)
+    await make_account(database, settings)
+    client_id, secret = await make_rp(database, settings)
+    return {"client_id": client_id, "secret": secret}
+
+
+def rp_client(app: FastAPI, world: dict[str, str], **kwargs: Any) -> AsyncOAuth2Client:
+    """Authlib's OAuth 2 client as the relying party's back channel."""
+    return AsyncOAuth2Client(
+        client_id=world["client_id"],
+        client_secret=world["secret"],
+        scope="openid profile birthdate gender address",
+        redirect_uri=RP_REDIRECT,
+        code_challenge_method="S256",
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://testserver",
+        **kwargs,
+    )
+
+
+async def code_flow(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], **extra: str
+) -> tuple[AsyncOAuth2Client, dict[str, Any], str]:
+    """Run the whole code flow; (rp client, token response, nonce)."""
+    from authlib.common.security import generate_token
+
+    rp = rp_client(app, world)
+    verifier = generate_token(64)
+    nonce = generate_token(20)
+    url, state = rp.create_authorization_url(
+        "/authorize", code_verifier=verifier, nonce=nonce, **extra
+    )
+    final = await sign_in(web, url.replace("http://testserver", ""))
+    assert final.status_code == 303, final.text
+    callback = final.headers["location"]
+    assert callback.startswith(RP_REDIRECT)
+    token = await rp.fetch_token("/token", authorization_response=callback, code_verifier=verifier)
+    return rp, dict(token), nonce
+
+
+async def validate_id_token(
+    web: httpx.AsyncClient, settings: Settings, world: dict[str, str], token: dict[str, Any],
+    nonce: str,
+) -> dict[str, Any]:
+    """Authlib validates the ID token against our JWKS."""
+    from authlib.jose import JsonWebKey, jwt
+
+    discovery = (await web.get("/.well-known/openid-configuration")).json()
+    jwks = (await web.get("/jwks")).json()
+    claims = jwt.decode(
+        token["id_token"],
+        JsonWebKey.import_key_set(jwks),
+        claims_cls=CodeIDToken,
+        claims_options={"iss": {"essential": True, "value": discovery["issuer"]}},
+        claims_params={
+            "nonce": nonce, "client_id": world["client_id"], "access_token": token["access_token"]
+        },
+    )  # fmt: skip
+    claims.validate()
+    return dict(claims)
+
+
+async def test_authlib_completes_the_code_flow_and_validates_the_id_token(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], settings: Settings
+) -> None:
+    rp, token, nonce = await code_flow(app, web, world)
+    assert token["token_type"] == "Bearer" and token["refresh_token"]
+    claims = await validate_id_token(web, settings, world, token, nonce)
+    assert claims["iss"] == settings.issuer
+    assert claims["acr"] == "urn:vn:registry:loa:1:pwd" and claims["amr"] == ["pwd"]
+    assert CITIZEN_ID not in json.dumps(claims)  # pairwise sub, not the ID number
+    userinfo = (await rp.get("/userinfo")).json()
+    assert userinfo["sub"] == claims["sub"]
+    assert userinfo["name"] == "Nguyễn Thị Minh Anh"
+    assert userinfo["birthdate"] == "2003-05-14" and userinfo["gender"] == "female"
+    assert userinfo["address"]["formatted"].startswith("12 Hàng Bạc")
+    assert "national_id" not in userinfo
+
+
+async def test_the_authorization_response_carries_iss_and_state(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], settings: Settings
+) -> None:
+    from authlib.common.security import generate_token
+
+    rp = rp_client(app, world)
+    url, state = rp.create_authorization_url("/authorize", code_verifier=generate_token(64))
+    final = await sign_in(web, url.replace("http://testserver", ""))
+    params = query_of(final.headers["location"])
+    assert params["state"] == state and params["iss"] == settings.issuer and params["code"]
+
+
+async def test_refresh_rotates_and_reuse_revokes_the_family(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    rp, token, _ = await code_flow(app, web, world)
+    first_refresh = token["refresh_token"]
+    rotated = await rp.refresh_token("/token", refresh_token=first_refresh)
+    assert rotated["refresh_token"] != first_refresh
+    # Replaying the old refresh token revokes the whole family, including the new one.
+    replay = await rp.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": first_refresh},
+        auth=(world["client_id"], world["secret"]),
+    )  # fmt: skip
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    again = await rp.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": rotated["refresh_token"]},
+        auth=(world["client_id"], world["secret"]),
+    )  # fmt: skip
+    assert again.json()["error"] == "invalid_grant"
+    # And access tokens of the family stop working.
+    userinfo = await rp.get("/userinfo", headers={"Authorization": "Bearer " + rotated["access_token"]})
+    assert userinfo.status_code == 401
+
+
+async def test_a_reused_code_is_refused_and_revokes_what_it_issued(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    from authlib.common.security import generate_token
+
+    rp = rp_client(app, world)
+    verifier = generate_token(64)
+    url, _ = rp.create_authorization_url("/authorize", code_verifier=verifier)
+    callback = (await sign_in(web, url.replace("http://testserver", ""))).headers["location"]
+    code = query_of(callback)["code"]
+    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": RP_REDIRECT,
+            "code_verifier": verifier}  # fmt: skip
+    auth = (world["client_id"], world["secret"])
+    first = await web.post("/token", data=form, auth=auth)
+    assert first.status_code == 200
+    second = await web.post("/token", data=form, auth=auth)
+    assert second.status_code == 400 and second.json()["error"] == "invalid_grant"
+    assert second.headers["cache-control"] == "no-store"
+    access = first.json()["access_token"]
+    assert (await web.get("/userinfo", headers={"Authorization": "Bearer " + access})).status_code == 401
+    refresh = await web.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]},
+        auth=auth,
+    )  # fmt: skip
+    assert refresh.json()["error"] == "invalid_grant"
+
+
+async def _code(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], verifier: str
+) -> str:
+    rp = rp_client(app, world)
+    url, _ = rp.create_authorization_url("/authorize", code_verifier=verifier)
+    callback = (await sign_in(web, url.replace("http://testserver", ""))).headers["location"]
+    return query_of(callback)["code"]
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"code_verifier": "x" * 43}, "invalid_grant"),
+        ({"code_verifier": None}, "invalid_request"),
+        ({"redirect_uri": RP_REDIRECT + "/other"}, "invalid_grant"),
+        ({"code": "not-a-code"}, "invalid_grant"),
+    ],
+)
+async def test_the_token_endpoint_refuses_a_wrong_verifier_redirect_or_code(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], change: dict[str, Any], error: str
+) -> None:
+    verifier = "v" * 20 + "-" * 23 + "0123456789"
+    code = await _code(app, web, world, verifier)
+    form: dict[str, Any] = {"grant_type": "authorization_code", "code": code,
+                            "redirect_uri": RP_REDIRECT, "code_verifier": verifier}  # fmt: skip
+    form.update(change)
+    form = {k: v for k, v in form.items() if v is not None}
+    response = await web.post("/token", data=form, auth=(world["client_id"], world["secret"]))
+    assert response.status_code == 400
+    assert response.json()["error"] == error
+
+
+async def test_an_expired_code_is_refused(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], database: Database
+) -> None:
+    verifier = "e" * 50
+    code = await _code(app, web, world, verifier)
+    async with database.unit_of_work() as session:
+        await session.execute(
+            text("UPDATE authorization_code SET expires_at = :t"),
+            {"t": datetime(2000, 1, 1, tzinfo=UTC)},
+        )
+    response = await web.post(
+        "/token",
+        data={"grant_type": "authorization_code", "code": code, "redirect_uri": RP_REDIRECT,
+              "code_verifier": verifier},
+        auth=(world["client_id"], world["secret"]),
+    )  # fmt: skip
+    assert response.json() == {
+        "error": "invalid_grant", "error_description": "The authorization code has expired."
+    }
+
+
+async def test_a_wrong_redirect_uri_is_never_redirected_to(
+    web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    for uri in (RP_REDIRECT + "/x", "https://evil.example/callback", RP_REDIRECT.upper()):
+        response = await web.get(
+            "/authorize",
+            params={"response_type": "code", "client_id": world["client_id"], "redirect_uri": uri,
+                    "scope": "openid", "code_challenge": "a" * 43,
+                    "code_challenge_method": "S256"},
+        )  # fmt: skip
+        assert response.status_code == 400
+        assert "location" not in response.headers
+        assert "redirect URI is not registered" in response.text
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"code_challenge": None}, "invalid_request"),
+        ({"code_challenge_method": "plain"}, "invalid_request"),
+        ({"response_type": "token"}, "unsupported_response_type"),
+        ({"scope": "profile"}, "invalid_scope"),
+        ({"prompt": "none login"}, "invalid_request"),
+        ({"request": "eyJ"}, "request_not_supported"),
+        ({"claims": "{not json"}, "invalid_request"),
+        ({"prompt": "none"}, "login_required"),
+    ],
+)
+async def test_bad_authorization_requests_return_errors_to_the_client(
+    web: httpx.AsyncClient, world: dict[str, str], settings: Settings,
+    change: dict[str, Any], error: str,
+) -> None:
+    params: dict[str, Any] = {
+        "response_type": "code", "client_id": world["client_id"], "redirect_uri": RP_REDIRECT,
+        "scope": "openid", "state": "s-1", "code_challenge": "a" * 43,
+        "code_challenge_method": "S256",
+    }  # fmt: skip
+    params.update(change)
+    params = {k: v for k, v in params.items() if v is not None}
+    response = await web.get("/authorize", params=params)
+    assert response.status_code == 303
+    got = query_of(response.headers["location"])
+    assert got["error"] == error and got["state"] == "s-1" and got["iss"] == settings.issuer
+
+
+async def test_prompt_none_with_a_session_but_no_consent_is_consent_required(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    await code_flow(app, web, world, scope="openid profile")
+    rp = rp_client(app, world)
+    url, _ = rp.create_authorization_url(
+        "/authorize", code_verifier="c" * 50, scope="openid gender", prompt="none"
+    )
+    response = await web.get(url.replace("http://testserver", ""))
+    assert query_of(response.headers["location"])["error"] == "consent_required"
+    # Consented scopes with a live session: prompt=none issues a code without any page.
+    url, _ = rp.create_authorization_url(
+        "/authorize", code_verifier="c" * 50, scope="openid profile", prompt="none"
+    )
+    response = await web.get(url.replace("http://testserver", ""))
+    assert "code" in query_of(response.headers["location"])
+
+
+async def test_max_age_zero_and_prompt_login_ask_for_a_new_sign_in(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    await code_flow(app, web, world)
+    rp = rp_client(app, world)
+    for extra in ({"max_age": "0"}, {"prompt": "login"}):
+        time.sleep(1.01) if "max_age" in extra else None
+        url, _ = rp.create_authorization_url("/authorize", code_verifier="m" * 50, **extra)
+        response = await web.get(url.replace("http://testserver", ""))
+        assert response.headers["location"].startswith("/login?")
+
+
+async def test_the_login_page_speaks_vietnamese_by_default_and_english_on_request(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    rp = rp_client(app, world)
+    url, _ = rp.create_authorization_url("/authorize", code_verifier="l" * 50)
+    page = await web.get((await web.get(url.replace("http://testserver", ""))).headers["location"])
+    assert "Đăng nhập" in page.text and 'lang="vi"' in page.text
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["cache-control"] == "no-store"
+    url, _ = rp.create_authorization_url("/authorize", code_verifier="l" * 50, ui_locales="en-GB vi")
+    page = await web.get((await web.get(url.replace("http://testserver", ""))).headers["location"])
+    assert "Sign in" in page.text and 'lang="en"' in page.text
+
+
+async def test_a_login_without_the_csrf_token_is_refused(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    rp = rp_client(app, world)
+    url, _ = rp.create_authorization_url("/authorize", code_verifier="l" * 50)
+    login = (await web.get(url.replace("http://testserver", ""))).headers["location"]
+    page = await web.get(login)
+    from tests.identity.factories import PASSWORD, form_field
+
+    response = await web.post(
+        "/login", data={"req": form_field(page.text, "req"), "login": CITIZEN_ID,
+                        "password": PASSWORD, "csrf": "0" * 64},
+    )  # fmt: skip
+    assert response.status_code == 400 and "registry_session" not in response.headers.get(
+        "set-cookie", ""
+    )
+
+
+async def test_the_claims_parameter_releases_only_claims_a_granted_scope_covers(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], settings: Settings
+) -> None:
+    claims = json.dumps({"id_token": {"birthdate": None, "national_id": {"essential": True}},
+                         "userinfo": {"gender": None}})  # fmt: skip
+    rp, token, nonce = await code_flow(app, web, world, scope="openid birthdate gender",
+                                       claims=claims)  # fmt: skip
+    id_claims = await validate_id_token(web, settings, world, token, nonce)
+    assert id_claims["birthdate"] == "2003-05-14"
+    assert "national_id" not in id_claims  # the client is not allowed that scope
+    userinfo = (await rp.get("/userinfo")).json()
+    assert set(userinfo) == {"sub", "birthdate", "gender"}
+
+
+async def test_discovery_and_jwks(web: httpx.AsyncClient, settings: Settings) -> None:
+    meta = (await web.get("/.well-known/openid-configuration")).json()
+    assert meta["issuer"] == settings.issuer
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert meta["authorization_response_iss_parameter_supported"] is True
+    assert set(meta["id_token_signing_alg_values_supported"]) == {"RS256", "ES256"}
+    jwks = (await web.get("/jwks")).json()
+    assert {k["alg"] for k in jwks["keys"]} >= {"RS256", "ES256"}
+    assert all("d" not in k for k in jwks["keys"])  # never a private part
+
+
+async def test_revoke_and_introspect(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    rp, token, _ = await code_flow(app, web, world)
+    auth = (world["client_id"], world["secret"])
+    active = (await web.post("/introspect", data={"token": token["access_token"]}, auth=auth)).json()
+    assert active["active"] is True and active["client_id"] == world["client_id"]
+    assert (await web.post("/revoke", data={"token": token["access_token"]}, auth=auth)).status_code == 200
+    gone = (await web.post("/introspect", data={"token": token["access_token"]}, auth=auth)).json()
+    assert gone == {"active": False}
+    assert (await web.post("/revoke", data={"token": token["refresh_token"],
+                                            "token_type_hint": "refresh_token"}, auth=auth)).status_code == 200
+    refreshed = await web.post(
+        "/token", data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+        auth=auth,
+    )  # fmt: skip
+    assert refreshed.json()["error"] == "invalid_grant"
+    wrong = await web.post("/introspect", data={"token": "x"}, auth=(world["client_id"], "nope"))
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    assert wrong.headers["www-authenticate"].startswith("Basic")
+
+
+async def test_rp_initiated_logout_ends_the_session(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    from tests.identity.factories import form_field
+
+    _, token, _ = await code_flow(app, web, world)
+    page = await web.get("/logout", params={"id_token_hint": token["id_token"],
+                                            "post_logout_redirect_uri": RP_LOGOUT, "state": "z"})  # fmt: skip
+    assert page.status_code == 200
+    done = await web.post("/logout", data={
+        "csrf": form_field(page.text, "csrf"), "id_token_hint": token["id_token"],
+        "post_logout_redirect_uri": RP_LOGOUT, "state": "z"})  # fmt: skip
+    assert done.status_code == 303 and done.headers["location"] == RP_LOGOUT + "?state=z"
+    rp = rp_client(app, world)
+    url, _ = rp.create_authorization_url("/authorize", code_verifier="o" * 50, prompt="none")
+    again = await web.get(url.replace("http://testserver", ""))
+    assert query_of(again.headers["location"])["error"] == "login_required"
+    bad = await web.get("/logout", params={"post_logout_redirect_uri": "https://evil.example/"})
+    assert bad.status_code == 400
