@@ -30,6 +30,8 @@ from registry.app import create_app
 from tests.http import asgi_client
 from tests.pgcluster import PostgresCluster
 
+pytest_plugins = ["tests.browser"]  # Chromium, live server, virtual authenticator fixtures
+
 ALL_BACKENDS = ("postgresql", "sqlite")
 _VERSION_KEY = pytest.StashKey[str]()
 _counter = itertools.count()
