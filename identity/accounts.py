@@ -97,8 +97,12 @@ def citizen_principal(citizen_id: str, *, amr: tuple[str, ...] = ()) -> Principa
 def staff_principal(account: Account, *, amr: tuple[str, ...] = ()) -> Principal:
     """The Principal of a staff member; the first role names the actor type in the trail."""
     roles = frozenset(account.roles.split())
-    actor_type = "official" if "official" in roles else "auditor" if "auditor" in roles else (
-        "administrator"
+    actor_type = (
+        "official"
+        if "official" in roles
+        else "auditor"
+        if "auditor" in roles
+        else ("administrator")
     )
     return Principal(
         actor_type=actor_type,  # type: ignore[arg-type]
@@ -263,8 +267,11 @@ async def activate(
     now = utcnow()
     row = await repo.activation_code(session, sha256_hex(_canonical_code(code)))
     actor = citizen_principal(citizen_id)
-    if row is None or row.citizen_id != citizen_id or row.used_at is not None or (
-        row.expires_at <= now
+    if (
+        row is None
+        or row.citizen_id != citizen_id
+        or row.used_at is not None
+        or (row.expires_at <= now)
     ):
         raise await audit.refuse(
             session,
@@ -322,7 +329,11 @@ async def create_staff(
             "Staff roles must be among: " + ", ".join(STAFF_ROLES) + ".",
             errors=[FieldError("unknown or missing role", parameter="roles")],
         )
-    if not username or len(username) > 64 or not username.replace(".", "").replace("-", "").isalnum():
+    if (
+        not username
+        or len(username) > 64
+        or not username.replace(".", "").replace("-", "").isalnum()
+    ):
         raise ValidationFailed(
             "The username must be 1-64 letters, digits, dots or hyphens.",
             errors=[FieldError("invalid username", parameter="username")],

@@ -26,6 +26,7 @@ from identity import accounts, credentials, keys
 from identity import repository as repo
 from identity.accounts import IdentityContext
 from identity.authn import IdentityAuthenticator, session_cookie_name
+from identity.models import Account
 from identity.oidc import authorize as authz
 from identity.oidc import tokens
 from identity.oidc.claims import KNOWN_SCOPES, parse_scope, released_claims
@@ -186,7 +187,8 @@ async def _continue(
         return RedirectResponse(
             "/login?" + urlencode({"req": sealed}), status_code=303, headers=NO_STORE
         )
-    assert signed_in is not None
+    if signed_in is None:  # decide() asks for a sign-in first; never reached
+        return RedirectResponse("/login?" + urlencode({"req": sealed}), status_code=303)
     login_session, account = signed_in
     if decision.kind == "consent":
         return render(
@@ -275,7 +277,7 @@ async def login_page(
 
 
 def _signed_in_response(
-    services: IdentityServices, token: str, location: str, account: accounts.Account
+    services: IdentityServices, token: str, location: str, account: Account
 ) -> Response:
     response = RedirectResponse(location, status_code=303, headers=NO_STORE)
     _, absolute = accounts.session_limits(services.settings, account)
@@ -441,7 +443,9 @@ async def introspect_endpoint(
 # ------------------------------------------------------------------------------ userinfo
 
 
-async def _userinfo(request: Request, session: AsyncSession, services: IdentityServices) -> Response:
+async def _userinfo(
+    request: Request, session: AsyncSession, services: IdentityServices
+) -> Response:
     # OIDC Core 5.3; errors per RFC 6750 3.1 in WWW-Authenticate.
     authorization = request.headers.get("authorization") or ""
     scheme, _, token = authorization.partition(" ")
@@ -472,13 +476,18 @@ async def _userinfo(request: Request, session: AsyncSession, services: IdentityS
         )
     grant, account = found.grant, found.account
     client = await repo.client(session, grant.client_id)
-    assert client is not None and account.citizen_id is not None
+    if client is None or account.citizen_id is None:
+        return Response(
+            status_code=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}
+        )
     claims_request = json.loads(grant.claims) if grant.claims else None
     names = released_claims(parse_scope(grant.scope), claims_request, "userinfo")
     values = (
         await services.ctx.directory.claims(session, account.citizen_id, names) if names else {}
     )
-    body: dict[str, Any] = {"sub": tokens.subject_for(services.settings, client, account.citizen_id)}
+    body: dict[str, Any] = {
+        "sub": tokens.subject_for(services.settings, client, account.citizen_id)
+    }
     body.update({k: v for k, v in values.items() if k in names})
     released = [n for n in names if n in body]
     await audit.record(
@@ -527,7 +536,9 @@ async def _logout_target(
         except jose.JoseError:
             raise authz.PageError("The id_token_hint is not a valid ID token of ours.") from None
         aud = claims.get("aud")
-        hinted = aud if isinstance(aud, str) else (aud[0] if isinstance(aud, list) and aud else None)
+        hinted = (
+            aud if isinstance(aud, str) else (aud[0] if isinstance(aud, list) and aud else None)
+        )
         if client_id and hinted and client_id != hinted:
             raise authz.PageError("client_id and id_token_hint name different clients.")
         client_id = client_id or hinted
@@ -709,7 +720,7 @@ async def passkey_login_complete(
 
 async def _session_account(
     request: Request, session: AsyncSession, services: IdentityServices
-) -> accounts.Account:
+) -> Account:
     signed_in = await services.authenticator.signed_in(request, session)
     if signed_in is None:
         raise Unauthenticated("Sign in first.")
@@ -778,7 +789,7 @@ class PasskeyRename(BaseModel):
     name: str = Field(min_length=1, max_length=64)
 
 
-def _account_view(account: accounts.Account) -> dict[str, Any]:
+def _account_view(account: Account) -> dict[str, Any]:
     return {"id_number": account.citizen_id, "level": account.level, "status": account.status}
 
 
@@ -817,7 +828,7 @@ CitizenDep = Annotated[Principal, Depends(require("citizen"))]
 OfficialDep = Annotated[Principal, Depends(require("official"))]
 
 
-async def _my_account(session: AsyncSession, principal: Principal) -> accounts.Account:
+async def _my_account(session: AsyncSession, principal: Principal) -> Account:
     account = await repo.account_by_citizen(session, principal.actor_id)
     if account is None:
         raise Unauthenticated("No electronic identity for this caller.")

@@ -50,9 +50,7 @@ async def _save_challenge(
     return handle
 
 
-async def _take_challenge(
-    session: AsyncSession, handle: object, purpose: str
-) -> WebAuthnChallenge:
+async def _take_challenge(session: AsyncSession, handle: object, purpose: str) -> WebAuthnChallenge:
     if not isinstance(handle, str) or not handle or len(handle) > 100:
         raise PasskeyInvalid("The passkey ceremony is unknown or expired; start again.")
     row = await repo.take_challenge(

@@ -18,6 +18,7 @@ from sqlalchemy import (
     LargeBinary,
     String,
     Text,
+    TextClause,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -36,7 +37,7 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
-def _now() -> object:
+def _now() -> TextClause:
     return text("CURRENT_TIMESTAMP")
 
 

@@ -126,7 +126,9 @@ async def throttle_row(session: AsyncSession, key: str) -> LoginThrottle | None:
 
 async def live_session(session: AsyncSession, token_hash: str) -> LoginSession | None:
     """The sign-in session of this cookie, if not ended."""
-    stmt = select(LoginSession).where(LoginSession.id == token_hash, LoginSession.ended_at.is_(None))
+    stmt = select(LoginSession).where(
+        LoginSession.id == token_hash, LoginSession.ended_at.is_(None)
+    )
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
@@ -173,9 +175,7 @@ async def clients(session: AsyncSession) -> Sequence[Client]:
 async def code_for_update(session: AsyncSession, code_hash: str) -> AuthorizationCode | None:
     """The authorization code with this hash, locked so two redemptions serialise."""
     stmt = (
-        select(AuthorizationCode)
-        .where(AuthorizationCode.code_hash == code_hash)
-        .with_for_update()
+        select(AuthorizationCode).where(AuthorizationCode.code_hash == code_hash).with_for_update()
     )
     return (await session.execute(stmt)).scalar_one_or_none()
 

@@ -170,7 +170,9 @@ def activation_code(
     from identity import accounts
 
     async def work(session: AsyncSession, settings: Any) -> tuple[str, Any]:
-        principal = Principal(actor_type="official", actor_id=official, roles=frozenset({"official"}))
+        principal = Principal(
+            actor_type="official", actor_id=official, roles=frozenset({"official"})
+        )
         return await accounts.issue_activation_code(
             session, _context(settings), official=principal, citizen_id=id_number
         )

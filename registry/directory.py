@@ -36,7 +36,8 @@ class RegistryDirectory:
         if row is None:
             return None
         birth = _as_date(row["birth_date"])
-        assert birth is not None
+        if birth is None:  # the column is NOT NULL
+            return None
         return CitizenFacts(
             citizen_id=row["id_number"],
             full_name=row["full_name"],
@@ -58,7 +59,8 @@ class RegistryDirectory:
             return {}
         parts = names.split(row["full_name"])
         birth = _as_date(row["birth_date"])
-        assert birth is not None
+        if birth is None:
+            return {}
         everything: dict[str, Any] = {
             "name": row["full_name"],
             "family_name": parts.surname or None,

@@ -22,7 +22,6 @@ from audit.events import DetailValue, format_instant
 from audit.service import record, refuse
 from core import paging
 from core.auth import Principal
-from identity import accounts as identity_accounts
 from core.clock import utcnow
 from core.errors import (
     Conflict,
@@ -33,6 +32,7 @@ from core.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
+from identity import accounts as identity_accounts
 from registry import idnumber, names
 from registry import repository as repo
 from registry.models import GENDERS, Citizen

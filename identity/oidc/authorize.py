@@ -249,7 +249,8 @@ async def decide(
         if "none" in request.prompt:
             raise_login_required(request, reason, settings.issuer)
         return Decision("login", reason)
-    assert signed_in is not None
+    if signed_in is None:  # _login_reason said "no_session" already; kept for the type checker
+        return Decision("login", "no_session")
     _, account = signed_in
     if client.first_party:
         return Decision("code")

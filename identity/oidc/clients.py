@@ -22,7 +22,7 @@ from identity import jose
 from identity import repository as repo
 from identity.models import CLIENT_AUTH_METHODS, CLIENT_TYPES, KEY_ALGS, Client
 from identity.oidc.claims import KNOWN_SCOPES
-from identity.oidc.errors import OAuthError, invalid_client
+from identity.oidc.errors import invalid_client
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CLIENT_ID_BYTES = 16
@@ -70,7 +70,7 @@ async def create_client(
     auth_method: str = "client_secret_basic",
     jwks: Mapping[str, Any] | None = None,
     sector_identifier: str | None = None,
-    id_token_alg: str = "RS256",
+    id_token_alg: str = "RS256",  # noqa: S107 - an algorithm name, not a password
     first_party: bool = False,
     client_id: str | None = None,
     policy: Mapping[str, Any] | None = None,
@@ -87,7 +87,9 @@ async def create_client(
     if unknown:
         problems.append(FieldError("unknown scopes: " + " ".join(unknown), parameter="scope"))
     if type == "rp" and not redirect_uris:
-        problems.append(FieldError("a relying party needs a redirect URI", parameter="redirect_uri"))
+        problems.append(
+            FieldError("a relying party needs a redirect URI", parameter="redirect_uri")
+        )
     if auth_method == "private_key_jwt" and not (jwks and jwks.get("keys")):
         problems.append(FieldError("private_key_jwt needs the client's JWK Set", parameter="jwks"))
     if not name.strip() or len(name) > 200:
@@ -101,9 +103,11 @@ async def create_client(
         raise Conflict("A client with this id exists.")
     secret = None if auth_method == "private_key_jwt" else secrets.token_urlsafe(SECRET_BYTES)
     # OIDC Core 8.1: without a sector identifier the sector is the redirect URIs' host.
-    sector = sector_identifier or (
-        urlsplit(redirect_uris[0]).hostname if redirect_uris else None
-    ) or client_id
+    sector = (
+        sector_identifier
+        or (urlsplit(redirect_uris[0]).hostname if redirect_uris else None)
+        or client_id
+    )
     scope_list = list(dict.fromkeys(["openid", *scopes])) if type == "rp" else list(scopes)
     client = Client(
         client_id=client_id,
@@ -178,8 +182,7 @@ async def authenticate_client(
             "Authenticate the client with exactly one method.", basic=basic is not None
         )
     method = methods_used[0]
-    if method == "client_secret_basic":
-        assert basic is not None
+    if basic is not None:
         client_id, secret = basic
     elif method == "client_secret_post":
         client_id, secret = form.get("client_id", ""), form.get("client_secret", "")
@@ -240,4 +243,3 @@ async def _authenticate_assertion(
     if not await repo.remember_jti(session, spent, expires):
         raise invalid_client("The client assertion was already used.")
     return client
-

@@ -55,6 +55,12 @@ def subject_for(settings: Settings, client: Client, citizen_id: str) -> str:
     return pairwise_sub(client.sector_identifier, citizen_id, pairwise_salt(settings))
 
 
+def _citizen_id(account: Account) -> str:
+    if account.citizen_id is None:
+        raise OAuthError("invalid_grant", "Only citizens' identities are released to services.")
+    return account.citizen_id
+
+
 def client_principal(client: Client) -> Principal:
     """The Principal of a client acting on its own (agency or relying party)."""
     return Principal(
@@ -131,12 +137,12 @@ async def _id_token(
 ) -> tuple[str, list[str]]:
     # OIDC Core 2 and 3.1.3.6: iss, sub, aud, exp, iat, auth_time, nonce, acr, amr, at_hash.
     settings = ctx.settings
-    assert account.citizen_id is not None
+    citizen_id = _citizen_id(account)
     now = int(time.time())
     alg = client.id_token_alg
     claims: dict[str, Any] = {
         "iss": settings.issuer,
-        "sub": subject_for(settings, client, account.citizen_id),
+        "sub": subject_for(settings, client, citizen_id),
         "aud": client.client_id,
         "azp": client.client_id,
         "iat": now,
@@ -153,7 +159,7 @@ async def _id_token(
     claims_request = json.loads(grant.claims) if grant.claims else None
     names = released_claims(parse_scope(grant.scope), claims_request, "id_token")
     if names:
-        values = await ctx.directory.claims(session, account.citizen_id, names)
+        values = await ctx.directory.claims(session, citizen_id, names)
         claims.update({k: v for k, v in values.items() if k in names})
     key = await keys.active_key(session, settings, alg)
     return jose.sign(claims, key), [n for n in names if n in claims]
@@ -182,8 +188,8 @@ async def _citizen_tokens(
     nonce: str | None,
     grant_type: str,
 ) -> dict[str, Any]:
-    assert account.citizen_id is not None
-    sub = subject_for(ctx.settings, client, account.citizen_id)
+    citizen_id = _citizen_id(account)
+    sub = subject_for(ctx.settings, client, citizen_id)
     access, ttl = await _access_token(
         session, ctx.settings, sub=sub, client_id=client.client_id, scope=grant.scope,
         grant_id=grant.id, auth_time=grant.auth_time, acr=grant.acr,
@@ -195,7 +201,7 @@ async def _citizen_tokens(
     refresh = await _refresh_token(session, ctx.settings, grant.id)
     await audit.record(
         session, actor=client_principal(client), action="oidc.token", outcome="granted",
-        subject=account.citizen_id, fields=released,
+        subject=citizen_id, fields=released,
         detail={"grant_type": grant_type, "scope": grant.scope[:200]},
     )  # fmt: skip
     return {
@@ -215,9 +221,11 @@ async def _usable_account(session: AsyncSession, ctx: TokenContext, grant: Grant
     try:
         check_usable(account)
     except Exception:
-        raise OAuthError("invalid_grant", "The citizen's electronic identity is locked or closed.") from None
-    assert account.citizen_id is not None
-    facts = await ctx.directory.facts(session, account.citizen_id)
+        raise OAuthError(
+            "invalid_grant", "The citizen's electronic identity is locked or closed."
+        ) from None
+    citizen_id = _citizen_id(account)
+    facts = await ctx.directory.facts(session, citizen_id)
     if facts is None or facts.status == "deceased":
         raise OAuthError("invalid_grant", "The citizen's electronic identity is closed.")
     return account
@@ -330,8 +338,10 @@ async def _verification_keys(
 ) -> Mapping[str, Any]:
     cached = _key_cache.get(origin)
     now = time.monotonic()
-    if cached is not None and now - cached[0] < KEY_CACHE_SECONDS and (
-        kid is None or kid in cached[1]
+    if (
+        cached is not None
+        and now - cached[0] < KEY_CACHE_SECONDS
+        and (kid is None or kid in cached[1])
     ):
         return cached[1]
     found = await keys.verification_keys(session, utcnow())

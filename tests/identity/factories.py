@@ -66,11 +66,17 @@ async def make_account(
     """Enrol the citizen at level 1 (declared data matching the record); the account id."""
     async with database.unit_of_work() as session:
         facts = await RegistryDirectory().facts(session, citizen_id)
-        assert facts is not None and facts.card_issue_date is not None
+        assert facts is not None
+        assert facts.card_issue_date is not None
         account = await accounts.enrol(
-            session, context(settings), citizen_id=citizen_id, full_name=facts.full_name,
-            birth_date=facts.birth_date, card_issue_date=facts.card_issue_date, password=password,
-        )  # fmt: skip
+            session,
+            context(settings),
+            citizen_id=citizen_id,
+            full_name=facts.full_name,
+            birth_date=facts.birth_date,
+            card_issue_date=facts.card_issue_date,
+            password=password,
+        )
         return account.id
 
 
@@ -136,15 +142,22 @@ async def sign_in(
             page = await web.get(target)
             response = await web.post(
                 "/login",
-                data={"csrf": form_field(page.text, "csrf"), "req": form_field(page.text, "req"),
-                      "login": login, "password": password},
-            )  # fmt: skip
+                data={
+                    "csrf": form_field(page.text, "csrf"),
+                    "req": form_field(page.text, "req"),
+                    "login": login,
+                    "password": password,
+                },
+            )
             continue
         response = await web.get(target)
     if response.status_code == 200 and 'action="/consent"' in response.text and consent is not None:
         response = await web.post(
             "/consent",
-            data={"csrf": form_field(response.text, "csrf"), "req": form_field(response.text, "req"),
-                  "decision": "allow" if consent else "deny"},
-        )  # fmt: skip
+            data={
+                "csrf": form_field(response.text, "csrf"),
+                "req": form_field(response.text, "req"),
+                "decision": "allow" if consent else "deny",
+            },
+        )
     return response

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from core.auth import Principal
 from core.db import Database
+from core.errors import RegistryError
 from core.settings import Settings
 from identity import accounts
 from identity import repository as repo
@@ -37,9 +38,12 @@ CITIZEN_TOKEN = "tok-citizen"
 async def events(database: Database, action: str) -> list[dict[str, Any]]:
     async with database.unit_of_work() as session:
         rows = await session.execute(
-            text("SELECT actor_type, actor_id, subject, outcome, detail FROM audit_event "
-                 "WHERE action = :a ORDER BY id"), {"a": action},
-        )  # fmt: skip
+            text(
+                "SELECT actor_type, actor_id, subject, outcome, detail FROM audit_event "
+                "WHERE action = :a ORDER BY id"
+            ),
+            {"a": action},
+        )
         return [dict(r._mapping) for r in rows]
 
 
@@ -57,8 +61,13 @@ async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def enrolment(**overrides: Any) -> dict[str, Any]:
-    body = {"id_number": CITIZEN_ID, "full_name": "nguyễn thị  minh anh",
-            "birth_date": "2003-05-14", "card_issue_date": "2021-06-01", "password": PASSWORD}  # fmt: skip
+    body = {
+        "id_number": CITIZEN_ID,
+        "full_name": "nguyễn thị  minh anh",
+        "birth_date": "2003-05-14",
+        "card_issue_date": "2021-06-01",
+        "password": PASSWORD,
+    }
     body.update(overrides)
     return body
 
@@ -137,11 +146,14 @@ async def test_an_activation_code_raises_the_account_to_level_2_once(
         )
         assert unknown.status_code == 404
     assert [e["outcome"] for e in await events(database, "identity.activate")] == [
-        "granted", "denied",
-    ]  # fmt: skip
+        "granted",
+        "denied",
+    ]
 
 
-async def test_an_expired_activation_code_is_refused(settings: Settings, database: Database) -> None:
+async def test_an_expired_activation_code_is_refused(
+    settings: Settings, database: Database
+) -> None:
     await make_citizen(database)
     async with database.unit_of_work() as session:
         code, _ = await accounts.issue_activation_code(
@@ -151,9 +163,12 @@ async def test_an_expired_activation_code_is_refused(settings: Settings, databas
     with pytest.raises(Exception, match="not valid"):
         async with database.unit_of_work() as session:
             await accounts.activate(
-                session, context(settings), citizen_id=CITIZEN_ID, code=code,
+                session,
+                context(settings),
+                citizen_id=CITIZEN_ID,
+                code=code,
                 password="một mật khẩu mới rất dài",
-            )  # fmt: skip
+            )
 
 
 async def test_failed_sign_ins_back_off_then_lock_the_account(
@@ -164,14 +179,14 @@ async def test_failed_sign_ins_back_off_then_lock_the_account(
     ctx = context(settings)
     for attempt in range(1, 8):
         async with database.sessions() as session:
-            with pytest.raises(Exception) as caught:
+            with pytest.raises(RegistryError) as caught:
                 await accounts.password_login(
                     session, ctx, login=CITIZEN_ID, password="wrong password!", client_ip=None
                 )
             await session.commit()
         row = await account_row(database)
         if attempt <= 5:
-            assert caught.value.status == 401  # type: ignore[attr-defined]
+            assert caught.value.status == 401
         # Past the backoff threshold every further attempt must wait first.
         if attempt >= accounts.BACKOFF_AFTER:
             assert row["throttled_until"] is not None
@@ -181,13 +196,14 @@ async def test_failed_sign_ins_back_off_then_lock_the_account(
     async with database.unit_of_work() as session:
         await session.execute(text("UPDATE account SET failed_logins = 99"))
     async with database.sessions() as session:
-        with pytest.raises(Exception):
+        with pytest.raises(RegistryError):
             await accounts.password_login(
                 session, ctx, login=CITIZEN_ID, password="wrong password!", client_ip=None
             )
         await session.commit()
     row = await account_row(database)
-    assert row["status"] == "locked" and row["lock_reason"] == "failures"
+    assert row["status"] == "locked"
+    assert row["lock_reason"] == "failures"
     # Even the right password (once the backoff has passed) does not open a locked account.
     async with database.unit_of_work() as session:
         await session.execute(text("UPDATE account SET throttled_until = NULL"))
@@ -206,9 +222,12 @@ async def test_failures_per_address_are_limited(settings: Settings, database: Da
         async with database.sessions() as session:
             try:
                 await accounts.password_login(
-                    session, ctx, login="001303000001", password="whatever it is",
+                    session,
+                    ctx,
+                    login="001303000001",
+                    password="whatever it is",
                     client_ip="203.0.113.7",
-                )  # fmt: skip
+                )
             except Exception as exc:  # noqa: BLE001
                 statuses.append(exc.status)  # type: ignore[attr-defined]
                 headers = getattr(exc, "headers", {})
@@ -230,28 +249,41 @@ async def test_lock_refuses_sign_in_and_release_then_unlock(
     await make_account(database, settings)
     client_id, _ = await make_rp(database, settings)
     citizen = accounts.citizen_principal(CITIZEN_ID)
-    app = create_app(settings, database=database, authenticator=BearerTable({CITIZEN_TOKEN: citizen}))
+    app = create_app(
+        settings, database=database, authenticator=BearerTable({CITIZEN_TOKEN: citizen})
+    )
     async with asgi_client(app) as api:
         locked = await api.post("/api/v1/me/lock", headers=bearer(CITIZEN_TOKEN))
-        assert locked.status_code == 200 and locked.json()["status"] == "locked"
+        assert locked.status_code == 200
+        assert locked.json()["status"] == "locked"
     app = create_app(settings, database=database)
     async with asgi_client(app) as web:
         final = await sign_in(
             web,
-            "/authorize?" + httpx.QueryParams({
-                "response_type": "code", "client_id": client_id,
-                "redirect_uri": "https://rp.example.vn/callback", "scope": "openid",
-                "code_challenge": "a" * 43, "code_challenge_method": "S256"}).__str__(),
-        )  # fmt: skip
+            "/authorize?"
+            + httpx.QueryParams(
+                {
+                    "response_type": "code",
+                    "client_id": client_id,
+                    "redirect_uri": "https://rp.example.vn/callback",
+                    "scope": "openid",
+                    "code_challenge": "a" * 43,
+                    "code_challenge_method": "S256",
+                }
+            ).__str__(),
+        )
         assert final.status_code == 403
         assert "bị khóa" in final.text  # "locked", in Vietnamese
-        wrong = await web.post("/api/v1/identity/unlock", json={"id_number": CITIZEN_ID,
-                                                                "password": "not the password"})  # fmt: skip
+        wrong = await web.post(
+            "/api/v1/identity/unlock",
+            json={"id_number": CITIZEN_ID, "password": "not the password"},
+        )
         assert wrong.status_code == 401
         unlocked = await web.post(
             "/api/v1/identity/unlock", json={"id_number": CITIZEN_ID, "password": PASSWORD}
         )
-        assert unlocked.status_code == 200 and unlocked.json()["status"] == "active"
+        assert unlocked.status_code == 200
+        assert unlocked.json()["status"] == "active"
     assert len(await events(database, "identity.lock")) == 1
     assert len(await events(database, "identity.unlock")) == 1
 
@@ -264,11 +296,14 @@ async def test_a_recorded_death_closes_the_identity(settings: Settings, database
     await make_account(database, settings)
     async with database.unit_of_work() as session:
         await registry_service.record_death(
-            session, official=OFFICIAL, id_number=CITIZEN_ID,
+            session,
+            official=OFFICIAL,
+            id_number=CITIZEN_ID,
             report=DeathReport(death_date=date(2026, 1, 2), legal_basis="Death certificate 1/2026"),
-        )  # fmt: skip
+        )
     row = await account_row(database)
-    assert row["status"] == "closed" and row["lock_reason"] == "death"
+    assert row["status"] == "closed"
+    assert row["lock_reason"] == "death"
     async with database.sessions() as session:
         with pytest.raises(accounts.AccountClosed):
             await accounts.password_login(
@@ -294,14 +329,22 @@ async def test_staff_accounts_need_known_roles_and_sign_in_with_a_passkey_once_t
     async with database.unit_of_work() as session:
         with pytest.raises(Exception, match="roles"):
             await accounts.create_staff(
-                session, ctx, username="clerk", display_name="C", roles=("king",),
+                session,
+                ctx,
+                username="clerk",
+                display_name="C",
+                roles=("king",),
                 password="a long staff password",
-            )  # fmt: skip
+            )
     async with database.unit_of_work() as session:
         staff = await accounts.create_staff(
-            session, ctx, username="clerk.hanoi", display_name="Trần Văn Bình",
-            roles=("official",), password="a long staff password",
-        )  # fmt: skip
+            session,
+            ctx,
+            username="clerk.hanoi",
+            display_name="Trần Văn Bình",
+            roles=("official",),
+            password="a long staff password",
+        )
         assert staff.passkey_required
     async with database.sessions() as session:
         account = await accounts.password_login(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -88,7 +88,10 @@ async def code_flow(
 
 
 async def validate_id_token(
-    web: httpx.AsyncClient, settings: Settings, world: dict[str, str], token: dict[str, Any],
+    web: httpx.AsyncClient,
+    settings: Settings,
+    world: dict[str, str],
+    token: dict[str, Any],
     nonce: str,
 ) -> dict[str, Any]:
     """Authlib validates the ID token against our JWKS."""
@@ -102,9 +105,11 @@ async def validate_id_token(
         claims_cls=CodeIDToken,
         claims_options={"iss": {"essential": True, "value": discovery["issuer"]}},
         claims_params={
-            "nonce": nonce, "client_id": world["client_id"], "access_token": token["access_token"]
+            "nonce": nonce,
+            "client_id": world["client_id"],
+            "access_token": token["access_token"],
         },
-    )  # fmt: skip
+    )
     claims.validate()
     return dict(claims)
 
@@ -113,15 +118,18 @@ async def test_authlib_completes_the_code_flow_and_validates_the_id_token(
     app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], settings: Settings
 ) -> None:
     rp, token, nonce = await code_flow(app, web, world)
-    assert token["token_type"] == "Bearer" and token["refresh_token"]
+    assert token["token_type"] == "Bearer"
+    assert token["refresh_token"]
     claims = await validate_id_token(web, settings, world, token, nonce)
     assert claims["iss"] == settings.issuer
-    assert claims["acr"] == "urn:vn:registry:loa:1:pwd" and claims["amr"] == ["pwd"]
+    assert claims["acr"] == "urn:vn:registry:loa:1:pwd"
+    assert claims["amr"] == ["pwd"]
     assert CITIZEN_ID not in json.dumps(claims)  # pairwise sub, not the ID number
     userinfo = (await rp.get("/userinfo")).json()
     assert userinfo["sub"] == claims["sub"]
     assert userinfo["name"] == "Nguyễn Thị Minh Anh"
-    assert userinfo["birthdate"] == "2003-05-14" and userinfo["gender"] == "female"
+    assert userinfo["birthdate"] == "2003-05-14"
+    assert userinfo["gender"] == "female"
     assert userinfo["address"]["formatted"].startswith("12 Hàng Bạc")
     assert "national_id" not in userinfo
 
@@ -135,7 +143,9 @@ async def test_the_authorization_response_carries_iss_and_state(
     url, state = rp.create_authorization_url("/authorize", code_verifier=generate_token(64))
     final = await sign_in(web, url.replace("http://testserver", ""))
     params = query_of(final.headers["location"])
-    assert params["state"] == state and params["iss"] == settings.issuer and params["code"]
+    assert params["state"] == state
+    assert params["iss"] == settings.issuer
+    assert params["code"]
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_family(
@@ -147,17 +157,22 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(
     assert rotated["refresh_token"] != first_refresh
     # Replaying the old refresh token revokes the whole family, including the new one.
     replay = await rp.post(
-        "/token", data={"grant_type": "refresh_token", "refresh_token": first_refresh},
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": first_refresh},
         auth=(world["client_id"], world["secret"]),
-    )  # fmt: skip
-    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    )
+    assert replay.status_code == 400
+    assert replay.json()["error"] == "invalid_grant"
     again = await rp.post(
-        "/token", data={"grant_type": "refresh_token", "refresh_token": rotated["refresh_token"]},
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": rotated["refresh_token"]},
         auth=(world["client_id"], world["secret"]),
-    )  # fmt: skip
+    )
     assert again.json()["error"] == "invalid_grant"
     # And access tokens of the family stop working.
-    userinfo = await rp.get("/userinfo", headers={"Authorization": "Bearer " + rotated["access_token"]})
+    userinfo = await rp.get(
+        "/userinfo", headers={"Authorization": "Bearer " + rotated["access_token"]}
+    )
     assert userinfo.status_code == 401
 
 
@@ -171,26 +186,32 @@ async def test_a_reused_code_is_refused_and_revokes_what_it_issued(
     url, _ = rp.create_authorization_url("/authorize", code_verifier=verifier)
     callback = (await sign_in(web, url.replace("http://testserver", ""))).headers["location"]
     code = query_of(callback)["code"]
-    form = {"grant_type": "authorization_code", "code": code, "redirect_uri": RP_REDIRECT,
-            "code_verifier": verifier}  # fmt: skip
+    form = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": RP_REDIRECT,
+        "code_verifier": verifier,
+    }
     auth = (world["client_id"], world["secret"])
     first = await web.post("/token", data=form, auth=auth)
     assert first.status_code == 200
     second = await web.post("/token", data=form, auth=auth)
-    assert second.status_code == 400 and second.json()["error"] == "invalid_grant"
+    assert second.status_code == 400
+    assert second.json()["error"] == "invalid_grant"
     assert second.headers["cache-control"] == "no-store"
     access = first.json()["access_token"]
-    assert (await web.get("/userinfo", headers={"Authorization": "Bearer " + access})).status_code == 401
+    assert (
+        await web.get("/userinfo", headers={"Authorization": "Bearer " + access})
+    ).status_code == 401
     refresh = await web.post(
-        "/token", data={"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]},
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]},
         auth=auth,
-    )  # fmt: skip
+    )
     assert refresh.json()["error"] == "invalid_grant"
 
 
-async def _code(
-    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], verifier: str
-) -> str:
+async def _code(app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], verifier: str) -> str:
     rp = rp_client(app, world)
     url, _ = rp.create_authorization_url("/authorize", code_verifier=verifier)
     callback = (await sign_in(web, url.replace("http://testserver", ""))).headers["location"]
@@ -211,8 +232,12 @@ async def test_the_token_endpoint_refuses_a_wrong_verifier_redirect_or_code(
 ) -> None:
     verifier = "v" * 20 + "-" * 23 + "0123456789"
     code = await _code(app, web, world, verifier)
-    form: dict[str, Any] = {"grant_type": "authorization_code", "code": code,
-                            "redirect_uri": RP_REDIRECT, "code_verifier": verifier}  # fmt: skip
+    form: dict[str, Any] = {
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": RP_REDIRECT,
+        "code_verifier": verifier,
+    }
     form.update(change)
     form = {k: v for k, v in form.items() if v is not None}
     response = await web.post("/token", data=form, auth=(world["client_id"], world["secret"]))
@@ -232,12 +257,17 @@ async def test_an_expired_code_is_refused(
         )
     response = await web.post(
         "/token",
-        data={"grant_type": "authorization_code", "code": code, "redirect_uri": RP_REDIRECT,
-              "code_verifier": verifier},
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": RP_REDIRECT,
+            "code_verifier": verifier,
+        },
         auth=(world["client_id"], world["secret"]),
-    )  # fmt: skip
+    )
     assert response.json() == {
-        "error": "invalid_grant", "error_description": "The authorization code has expired."
+        "error": "invalid_grant",
+        "error_description": "The authorization code has expired.",
     }
 
 
@@ -247,10 +277,15 @@ async def test_a_wrong_redirect_uri_is_never_redirected_to(
     for uri in (RP_REDIRECT + "/x", "https://evil.example/callback", RP_REDIRECT.upper()):
         response = await web.get(
             "/authorize",
-            params={"response_type": "code", "client_id": world["client_id"], "redirect_uri": uri,
-                    "scope": "openid", "code_challenge": "a" * 43,
-                    "code_challenge_method": "S256"},
-        )  # fmt: skip
+            params={
+                "response_type": "code",
+                "client_id": world["client_id"],
+                "redirect_uri": uri,
+                "scope": "openid",
+                "code_challenge": "a" * 43,
+                "code_challenge_method": "S256",
+            },
+        )
         assert response.status_code == 400
         assert "location" not in response.headers
         assert "redirect URI is not registered" in response.text
@@ -270,20 +305,29 @@ async def test_a_wrong_redirect_uri_is_never_redirected_to(
     ],
 )
 async def test_bad_authorization_requests_return_errors_to_the_client(
-    web: httpx.AsyncClient, world: dict[str, str], settings: Settings,
-    change: dict[str, Any], error: str,
+    web: httpx.AsyncClient,
+    world: dict[str, str],
+    settings: Settings,
+    change: dict[str, Any],
+    error: str,
 ) -> None:
     params: dict[str, Any] = {
-        "response_type": "code", "client_id": world["client_id"], "redirect_uri": RP_REDIRECT,
-        "scope": "openid", "state": "s-1", "code_challenge": "a" * 43,
+        "response_type": "code",
+        "client_id": world["client_id"],
+        "redirect_uri": RP_REDIRECT,
+        "scope": "openid",
+        "state": "s-1",
+        "code_challenge": "a" * 43,
         "code_challenge_method": "S256",
-    }  # fmt: skip
+    }
     params.update(change)
     params = {k: v for k, v in params.items() if v is not None}
     response = await web.get("/authorize", params=params)
     assert response.status_code == 303
     got = query_of(response.headers["location"])
-    assert got["error"] == error and got["state"] == "s-1" and got["iss"] == settings.issuer
+    assert got["error"] == error
+    assert got["state"] == "s-1"
+    assert got["iss"] == settings.issuer
 
 
 async def test_prompt_none_with_a_session_but_no_consent_is_consent_required(
@@ -322,13 +366,17 @@ async def test_the_login_page_speaks_vietnamese_by_default_and_english_on_reques
     rp = rp_client(app, world)
     url, _ = rp.create_authorization_url("/authorize", code_verifier="l" * 50)
     page = await web.get((await web.get(url.replace("http://testserver", ""))).headers["location"])
-    assert "Đăng nhập" in page.text and 'lang="vi"' in page.text
+    assert "Đăng nhập" in page.text
+    assert 'lang="vi"' in page.text
     assert page.headers["x-frame-options"] == "DENY"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
     assert page.headers["cache-control"] == "no-store"
-    url, _ = rp.create_authorization_url("/authorize", code_verifier="l" * 50, ui_locales="en-GB vi")
+    url, _ = rp.create_authorization_url(
+        "/authorize", code_verifier="l" * 50, ui_locales="en-GB vi"
+    )
     page = await web.get((await web.get(url.replace("http://testserver", ""))).headers["location"])
-    assert "Sign in" in page.text and 'lang="en"' in page.text
+    assert "Sign in" in page.text
+    assert 'lang="en"' in page.text
 
 
 async def test_a_login_without_the_csrf_token_is_refused(
@@ -341,21 +389,30 @@ async def test_a_login_without_the_csrf_token_is_refused(
     from tests.identity.factories import PASSWORD, form_field
 
     response = await web.post(
-        "/login", data={"req": form_field(page.text, "req"), "login": CITIZEN_ID,
-                        "password": PASSWORD, "csrf": "0" * 64},
-    )  # fmt: skip
-    assert response.status_code == 400 and "registry_session" not in response.headers.get(
-        "set-cookie", ""
+        "/login",
+        data={
+            "req": form_field(page.text, "req"),
+            "login": CITIZEN_ID,
+            "password": PASSWORD,
+            "csrf": "0" * 64,
+        },
     )
+    assert response.status_code == 400
+    assert "registry_session" not in response.headers.get("set-cookie", "")
 
 
 async def test_the_claims_parameter_releases_only_claims_a_granted_scope_covers(
     app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], settings: Settings
 ) -> None:
-    claims = json.dumps({"id_token": {"birthdate": None, "national_id": {"essential": True}},
-                         "userinfo": {"gender": None}})  # fmt: skip
-    rp, token, nonce = await code_flow(app, web, world, scope="openid birthdate gender",
-                                       claims=claims)  # fmt: skip
+    claims = json.dumps(
+        {
+            "id_token": {"birthdate": None, "national_id": {"essential": True}},
+            "userinfo": {"gender": None},
+        }
+    )
+    rp, token, nonce = await code_flow(
+        app, web, world, scope="openid birthdate gender", claims=claims
+    )
     id_claims = await validate_id_token(web, settings, world, token, nonce)
     assert id_claims["birthdate"] == "2003-05-14"
     assert "national_id" not in id_claims  # the client is not allowed that scope
@@ -379,20 +436,32 @@ async def test_revoke_and_introspect(
 ) -> None:
     rp, token, _ = await code_flow(app, web, world)
     auth = (world["client_id"], world["secret"])
-    active = (await web.post("/introspect", data={"token": token["access_token"]}, auth=auth)).json()
-    assert active["active"] is True and active["client_id"] == world["client_id"]
-    assert (await web.post("/revoke", data={"token": token["access_token"]}, auth=auth)).status_code == 200
+    active = (
+        await web.post("/introspect", data={"token": token["access_token"]}, auth=auth)
+    ).json()
+    assert active["active"] is True
+    assert active["client_id"] == world["client_id"]
+    assert (
+        await web.post("/revoke", data={"token": token["access_token"]}, auth=auth)
+    ).status_code == 200
     gone = (await web.post("/introspect", data={"token": token["access_token"]}, auth=auth)).json()
     assert gone == {"active": False}
-    assert (await web.post("/revoke", data={"token": token["refresh_token"],
-                                            "token_type_hint": "refresh_token"}, auth=auth)).status_code == 200
+    assert (
+        await web.post(
+            "/revoke",
+            data={"token": token["refresh_token"], "token_type_hint": "refresh_token"},
+            auth=auth,
+        )
+    ).status_code == 200
     refreshed = await web.post(
-        "/token", data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
         auth=auth,
-    )  # fmt: skip
+    )
     assert refreshed.json()["error"] == "invalid_grant"
     wrong = await web.post("/introspect", data={"token": "x"}, auth=(world["client_id"], "nope"))
-    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    assert wrong.status_code == 401
+    assert wrong.json()["error"] == "invalid_client"
     assert wrong.headers["www-authenticate"].startswith("Basic")
 
 
@@ -402,13 +471,26 @@ async def test_rp_initiated_logout_ends_the_session(
     from tests.identity.factories import form_field
 
     _, token, _ = await code_flow(app, web, world)
-    page = await web.get("/logout", params={"id_token_hint": token["id_token"],
-                                            "post_logout_redirect_uri": RP_LOGOUT, "state": "z"})  # fmt: skip
+    page = await web.get(
+        "/logout",
+        params={
+            "id_token_hint": token["id_token"],
+            "post_logout_redirect_uri": RP_LOGOUT,
+            "state": "z",
+        },
+    )
     assert page.status_code == 200
-    done = await web.post("/logout", data={
-        "csrf": form_field(page.text, "csrf"), "id_token_hint": token["id_token"],
-        "post_logout_redirect_uri": RP_LOGOUT, "state": "z"})  # fmt: skip
-    assert done.status_code == 303 and done.headers["location"] == RP_LOGOUT + "?state=z"
+    done = await web.post(
+        "/logout",
+        data={
+            "csrf": form_field(page.text, "csrf"),
+            "id_token_hint": token["id_token"],
+            "post_logout_redirect_uri": RP_LOGOUT,
+            "state": "z",
+        },
+    )
+    assert done.status_code == 303
+    assert done.headers["location"] == RP_LOGOUT + "?state=z"
     rp = rp_client(app, world)
     url, _ = rp.create_authorization_url("/authorize", code_verifier="o" * 50, prompt="none")
     again = await web.get(url.replace("http://testserver", ""))
