@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -57,7 +58,7 @@ def serve(
 
     settings = load_cli_settings()
     configure_logging(settings.log_level)
-    base = f"http://{host}:{port}"
+    base = settings.public_url if host in ("127.0.0.1", "localhost") else f"http://{host}:{port}"
     console.print(f"[bold]Registry {__version__}[/bold] ({settings.environment})")
     console.print(f"  database : {_describe_database(settings)}")
     console.print(f"  service  : {base}/")
@@ -67,8 +68,12 @@ def serve(
         f"  audit log: {base}/api/v1/audit/checkpoint  (key: {base}/api/v1/audit/public-key)"
     )
     console.print(
-        "  sign-in  : citizen and staff sign-in arrive with electronic identity (issue 5)"
+        f"  sign-in  : {settings.public_url}/account  (OpenID Connect: "
+        f"{settings.public_url}/.well-known/openid-configuration)"
     )
+    demo = _demo_citizen(settings)
+    if demo:
+        console.print(f"  demo     : citizen ID {demo}, password {DEMO_PASSWORD!r}")
     uvicorn.run(
         "registry.app:create_app_from_env",
         factory=True,
@@ -213,9 +218,90 @@ def demo(
                 )  # fmt: skip
             console.print(f"loaded a demo population of {report.loaded:,} people")
         finally:
+            await _ensure_demo_account(database, settings)
             await database.dispose()
 
     asyncio.run(run())
+
+
+DEMO_PASSWORD = "demo mật khẩu 2026"  # noqa: S105 - printed on purpose, development only
+DEMO_NAME = "Demo citizen"
+
+
+async def _ensure_demo_account(database: Any, settings: Settings) -> None:
+    """Give one adult demo citizen an electronic identity whose password is printed at start."""
+    from sqlalchemy import select
+
+    from identity import accounts
+    from identity.models import Account
+    from registry.cli_identity import context_for
+    from registry.models import Citizen
+
+    if settings.environment == "production":
+        return
+    async with database.unit_of_work() as session:
+        found = await session.execute(
+            select(Account.citizen_id).where(Account.display_name == DEMO_NAME)
+        )
+        existing = found.scalar_one_or_none()
+        if existing:
+            console.print(f"demo citizen: {existing} (password {DEMO_PASSWORD!r})")
+            return
+        row = (
+            await session.execute(
+                select(Citizen)
+                .where(
+                    Citizen.status == "alive",
+                    Citizen.card_issue_date.is_not(None),
+                    Citizen.birth_date_precision == "day",
+                    Citizen.permanent_address.is_not(None),
+                )
+                .order_by(Citizen.id_number)
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if row is None or row.card_issue_date is None:
+            return
+        account = await accounts.enrol(
+            session,
+            context_for(settings),
+            citizen_id=row.id_number,
+            full_name=row.full_name,
+            birth_date=row.birth_date,
+            card_issue_date=row.card_issue_date,
+            password=DEMO_PASSWORD,
+        )
+        account.display_name = DEMO_NAME
+        await session.flush()
+        console.print(f"demo citizen: {row.id_number} (password {DEMO_PASSWORD!r})")
+
+
+def _demo_citizen(settings: Settings) -> str | None:
+    """The demo citizen's ID number, when the demo was loaded (development only)."""
+    import asyncio
+
+    from sqlalchemy import select
+
+    from core.db import Database
+    from identity.models import Account
+
+    if settings.environment == "production":
+        return None
+
+    async def run() -> str | None:
+        database = Database(settings)
+        try:
+            async with database.unit_of_work() as session:
+                found = await session.execute(
+                    select(Account.citizen_id).where(Account.display_name == DEMO_NAME)
+                )
+                return found.scalar_one_or_none()
+        except Exception:  # noqa: BLE001 - a missing or old database just means no demo line
+            return None
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
 
 
 @app.command()

@@ -58,6 +58,11 @@ def _read_password(stdin: bool) -> str:
     return password
 
 
+def context_for(settings: Any) -> Any:
+    """The identity context the app builds, for commands."""
+    return _context(settings)
+
+
 def _context(settings: Any) -> Any:
     from identity.accounts import IdentityContext
     from identity.passwords import PasswordHasher

@@ -19,7 +19,9 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "address": ("address",),
     "national_id": ("national_id",),
 }
-KNOWN_SCOPES = (*SCOPE_CLAIMS, "offline_access")
+# Scopes of the agency API (client_credentials): what an agency's token may be used for.
+AGENCY_SCOPES = ("verify", "verify_batch", "lookup")
+KNOWN_SCOPES = (*SCOPE_CLAIMS, "offline_access", *AGENCY_SCOPES)
 # The claim names a claims request (OIDC Core 5.5) may ask for, mapped to the scope that allows it.
 CLAIM_SCOPE = {claim: scope for scope, claims in SCOPE_CLAIMS.items() for claim in claims}
 

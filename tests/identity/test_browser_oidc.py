@@ -22,13 +22,10 @@ import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client
-from authlib.jose import JsonWebKey, jwt
-from authlib.oidc.core import CodeIDToken
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from playwright.async_api import Page, expect
@@ -38,6 +35,9 @@ from core.settings import Settings
 from registry.app import create_app
 from tests.browser import LiveServer, VirtualAuthenticator, shot
 from tests.identity.factories import CITIZEN_ID, PASSWORD, make_account, make_citizen, make_rp
+
+if TYPE_CHECKING:
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 pytestmark = [
     pytest.mark.postgresql_only,  # one backend is enough for the browser; the flow is covered
@@ -81,6 +81,9 @@ class RelyingParty:
 
     def oauth(self) -> AsyncOAuth2Client:
         """Authlib's OAuth 2 client (client_secret_basic, PKCE S256)."""
+        # Imported when used, under the module's filter of Authlib's deprecation warnings.
+        from authlib.integrations.httpx_client import AsyncOAuth2Client
+
         return AsyncOAuth2Client(
             client_id=self.client_id,
             client_secret=self.secret,
@@ -130,6 +133,9 @@ class RelyingParty:
         return HTMLResponse(_rp_page("Đã đăng nhập", body))
 
     async def _finish(self, params: dict[str, str]) -> SignIn:
+        from authlib.jose import JsonWebKey, jwt
+        from authlib.oidc.core import CodeIDToken
+
         if "error" in params:
             raise RuntimeError(f"authorization failed: {params['error']}")
         if params.get("iss") != self.issuer:  # RFC 9207
@@ -145,10 +151,9 @@ class RelyingParty:
                 code=params["code"],
                 code_verifier=verifier,
             )
-            discovery = (
-                await client.get(self.issuer + "/.well-known/openid-configuration", withhold_token=True)
-            ).json()
-            jwks = (await client.get(discovery["jwks_uri"], withhold_token=True)).json()
+            meta = self.issuer + "/.well-known/openid-configuration"
+            discovery = (await client.request("GET", meta, withhold_token=True)).json()
+            jwks = (await client.request("GET", discovery["jwks_uri"], withhold_token=True)).json()
             claims = jwt.decode(
                 token["id_token"],
                 JsonWebKey.import_key_set(jwks),
@@ -257,7 +262,8 @@ async def test_password_then_passkey_sign_in_to_a_relying_party(
     await expect(page.locator("#acr")).to_have_text(PASSWORD_ACR)
     await shot(page, "oidc-03-rp-signed-in-with-password")
     (first,) = rp.sign_ins
-    assert first.id_token["amr"] == ["pwd"] and first.id_token["acr"] == PASSWORD_ACR
+    assert first.id_token["amr"] == ["pwd"]
+    assert first.id_token["acr"] == PASSWORD_ACR
     assert first.userinfo["name"] == FULL_NAME
     assert CITIZEN_ID not in json.dumps([first.id_token, first.userinfo])  # pairwise sub only
     assert not rp.pending  # the state was used once
@@ -274,7 +280,8 @@ async def test_password_then_passkey_sign_in_to_a_relying_party(
     await expect(page.locator("#passkey-status")).to_be_hidden()
     await shot(page, "oidc-05-account-passkey-added")
     (held,) = await authenticator.credentials()
-    assert held["isResidentCredential"] is True and held["rpId"] == "localhost"
+    assert held["isResidentCredential"] is True
+    assert held["rpId"] == "localhost"
 
     # 3. Sign out from the account page (a form POST with its CSRF token).
     await page.click("#logout")
@@ -293,9 +300,11 @@ async def test_password_then_passkey_sign_in_to_a_relying_party(
     await expect(page.locator("#amr")).to_have_text('["hwk", "user"]')
     await expect(page.locator("#acr")).to_have_text(PASSKEY_ACR)
     await shot(page, "oidc-08-rp-signed-in-with-passkey")
-    assert len(rp.sign_ins) == 2 and len(rp.callbacks) == 2
+    assert len(rp.sign_ins) == 2
+    assert len(rp.callbacks) == 2
     second = rp.sign_ins[1]
-    assert second.id_token["amr"] == ["hwk", "user"] and second.id_token["acr"] == PASSKEY_ACR
+    assert second.id_token["amr"] == ["hwk", "user"]
+    assert second.id_token["acr"] == PASSKEY_ACR
     assert second.id_token["sub"] == first.id_token["sub"]
     (held_after,) = await authenticator.credentials()
     assert held_after["signCount"] > held["signCount"]
@@ -332,5 +341,6 @@ async def test_a_locked_identity_cannot_sign_in_to_a_relying_party(
     await expect(alert).to_have_text("Danh tính điện tử này đang bị khóa.")
     await expect(page.locator("#password")).to_have_value("")
     await shot(page, "oidc-09-locked-identity-refused")
-    assert portal.rp.callbacks == [] and portal.rp.sign_ins == []
+    assert portal.rp.callbacks == []
+    assert portal.rp.sign_ins == []
     assert len(portal.rp.pending) == 1  # the request is still waiting: no code was issued

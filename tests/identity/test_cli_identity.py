@@ -1,0 +1,135 @@
+"""``registry staff|clients|keys|accounts``: the identity administration commands."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from typer.testing import CliRunner
+
+from registry.cli import app
+
+runner = CliRunner()
+
+
+def sync_url(database_url: str) -> str:
+    url = make_url(database_url)
+    driver = "postgresql+psycopg" if url.get_backend_name() == "postgresql" else "sqlite"
+    return url.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def rows(database_url: str, sql: str) -> list[dict[str, object]]:
+    import asyncio
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def run() -> list[dict[str, object]]:
+        engine = create_async_engine(database_url)
+        try:
+            async with engine.connect() as conn:
+                return [dict(r._mapping) for r in await conn.execute(text(sql))]
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["staff", "create", "--help"],
+        ["clients", "create", "--help"],
+        ["clients", "list", "--help"],
+        ["keys", "rotate", "--help"],
+        ["accounts", "activation-code", "--help"],
+    ],
+)
+def test_identity_commands_have_help(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+
+
+def test_clients_create_prints_the_secret_once_and_stores_its_hash(database_url: str) -> None:
+    env = {"REGISTRY_DATABASE_URL": database_url}
+    result = runner.invoke(
+        app,
+        [
+            "clients",
+            "create",
+            "--name",
+            "Ngân hàng A",
+            "--type",
+            "agency",
+            "--scope",
+            "verify lookup",
+        ],
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    client_id = re.search(r"client_id: (\S+)", result.output).group(1)  # type: ignore[union-attr]
+    secret = re.search(r"client_secret: (\S+)", result.output).group(1)  # type: ignore[union-attr]
+    (row,) = rows(database_url, f"SELECT * FROM oauth_client WHERE client_id = '{client_id}'")
+    assert row["secret_hash"] == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in json.dumps(row, default=str)
+    assert row["scopes"] == "verify lookup"
+    listed = runner.invoke(app, ["clients", "list"], env=env)
+    assert client_id in listed.output and secret not in listed.output
+    bad = runner.invoke(
+        app,
+        [
+            "clients",
+            "create",
+            "--name",
+            "X",
+            "--type",
+            "rp",
+            "--redirect-uri",
+            "http://evil.example/cb",
+        ],
+        env=env,
+    )
+    assert bad.exit_code == 1 and "https" in bad.output
+
+
+def test_staff_create_and_activation_code(database_url: str) -> None:
+    env = {"REGISTRY_DATABASE_URL": database_url}
+    result = runner.invoke(
+        app,
+        [
+            "staff",
+            "create",
+            "clerk.hanoi",
+            "--name",
+            "Trần Văn Bình",
+            "--role",
+            "official",
+            "--password-stdin",
+        ],
+        input="a long staff password\n",
+        env=env,
+    )
+    assert result.exit_code == 0, result.output
+    (row,) = rows(
+        database_url, "SELECT username, roles, passkey_required, password_hash FROM account"
+    )
+    assert row["roles"] == "official" and row["passkey_required"]
+    assert str(row["password_hash"]).startswith("$argon2id$")
+    missing = runner.invoke(
+        app, ["accounts", "activation-code", "001303004512", "--official", "clerk.hanoi"], env=env
+    )
+    assert missing.exit_code == 1 and "No citizen" in missing.output
+
+
+def test_keys_rotate_keeps_the_old_key_published(database_url: str) -> None:
+    env = {"REGISTRY_DATABASE_URL": database_url}
+    first = runner.invoke(app, ["keys", "rotate"], env=env)
+    assert first.exit_code == 0, first.output
+    second = runner.invoke(app, ["keys", "rotate", "--alg", "ES256"], env=env)
+    assert second.exit_code == 0, second.output
+    keys = rows(database_url, "SELECT alg, active, publish_until FROM signing_key")
+    assert sorted((k["alg"], bool(k["active"])) for k in keys).count(("ES256", True)) == 1
+    assert any(not k["active"] and k["publish_until"] is not None for k in keys)
