@@ -12,6 +12,8 @@ from audit.service import ProofError, check_inclusion
 from core.middleware import SAFE_REQUEST_ID, parse_request_id
 from fuzz.targets_identity import SEEDS as IDENTITY_SEEDS
 from fuzz.targets_identity import TARGETS as IDENTITY_TARGETS
+from fuzz.targets_oidc import SEEDS as OIDC_SEEDS
+from fuzz.targets_oidc import TARGETS as OIDC_TARGETS
 from fuzz.targets_registry import SEEDS as REGISTRY_SEEDS
 from fuzz.targets_registry import TARGETS as REGISTRY_TARGETS
 from registry.record import RecordInvalid, parse_record
@@ -79,6 +81,7 @@ TARGETS: dict[str, Callable[[bytes], None]] = {
     "import_row": import_row,
     **REGISTRY_TARGETS,
     **IDENTITY_TARGETS,
+    **OIDC_TARGETS,
 }
 
 
@@ -104,6 +107,7 @@ def seeds() -> dict[str, list[bytes]]:
         ],
         **REGISTRY_SEEDS,
         **IDENTITY_SEEDS,
+        **OIDC_SEEDS,
         "inclusion_proof": [
             _valid_proof(),
             _valid_proof().replace(b'"leaf_index": 1', b'"leaf_index": 0'),
