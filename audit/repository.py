@@ -81,6 +81,11 @@ async def insert_event(session: AsyncSession, values: dict[str, Any]) -> None:
     await session.execute(insert(AuditEvent), [values])
 
 
+async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Several events in one executemany, in the caller's transaction."""
+    await session.execute(insert(AuditEvent), rows)
+
+
 # ------------------------------------------------------------------------------ sequencer
 
 

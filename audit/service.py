@@ -97,6 +97,50 @@ async def record(
     return event_uid
 
 
+@dataclass(frozen=True)
+class EventSpec:
+    """One event of a batch recorded with ``record_many``."""
+
+    action: str
+    outcome: Outcome
+    subject: str | None = None
+    fields: tuple[str, ...] = ()
+    purpose: str | None = None
+    detail: Mapping[str, DetailValue] | None = None
+
+
+async def record_many(
+    session: AsyncSession, *, actor: Principal, events: Iterable[EventSpec]
+) -> list[str]:
+    """Record several accesses of one actor in one INSERT (a batch call: one event per item)."""
+    rows: list[dict[str, Any]] = []
+    request_id = request_id_var.get()
+    for event in events:
+        check_labels(action=event.action, purpose=event.purpose, subject=event.subject)
+        rows.append(
+            {
+                "event_uid": str(uuid.uuid4()),
+                "actor_type": actor.actor_type,
+                "actor_id": actor.actor_id,
+                "on_behalf_of": actor.on_behalf_of,
+                "subject": event.subject,
+                "action": event.action,
+                "fields": encode_fields(event.fields),
+                "purpose": event.purpose,
+                "outcome": event.outcome,
+                "request_id": request_id,
+                "detail": encode_detail(event.detail),
+            }
+        )
+    if not rows:
+        return []
+    try:
+        await repo.insert_events(session, rows)
+    except SQLAlchemyError as exc:
+        raise AuditUnavailable("The accesses could not be recorded, so none was made.") from exc
+    return [row["event_uid"] for row in rows]
+
+
 async def refuse(
     session: AsyncSession,
     error: RegistryError,

@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Benchmark name -> module under bench/ ("import" is a Python keyword, hence the module name).
-BENCHES = {"smoke": "smoke", "audit": "audit", "import": "importing"}
+BENCHES = {"smoke": "smoke", "audit": "audit", "import": "importing", "tokens": "tokens"}
 
 
 def main(argv: list[str]) -> None:

@@ -15,6 +15,12 @@ TARGET_NAMES = (
     "import_row",
     "idnumber",
     "person_name",
+    "jose_decode",
+    "jose_header",
+    "jwk_set",
+    "oidc_scope_and_claims",
+    "oidc_sealed_request",
+    "oidc_basic_credentials",
 )
 
 

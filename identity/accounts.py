@@ -176,7 +176,7 @@ async def enrol(
     password: str,
 ) -> Account:
     """Level 1: the citizen's declared data matched the registry; the account is created."""
-    check_password_policy(password, pointer="/password", context_words=(citizen_id,))
+    check_password_policy(password, context_words=(citizen_id,))
     actor = citizen_principal(citizen_id)
     facts = await ctx.directory.facts(session, citizen_id)
     matched = (
@@ -263,7 +263,7 @@ async def activate(
 ) -> Account:
     """Level 2: redeem an in-person activation code; creates or raises the account, sets the
     password, and unlocks an identity locked after failures."""
-    check_password_policy(password, pointer="/password", context_words=(citizen_id,))
+    check_password_policy(password, context_words=(citizen_id,))
     now = utcnow()
     row = await repo.activation_code(session, sha256_hex(_canonical_code(code)))
     actor = citizen_principal(citizen_id)
@@ -338,7 +338,7 @@ async def create_staff(
             "The username must be 1-64 letters, digits, dots or hyphens.",
             errors=[FieldError("invalid username", parameter="username")],
         )
-    check_password_policy(password, pointer="/password", context_words=(username,))
+    check_password_policy(password, context_words=(username,))
     if await repo.account_by_username(session, username) is not None:
         raise Conflict("A staff account with this username exists.")
     account = Account(

@@ -922,7 +922,8 @@ def build_services(settings: Settings, directory: Any) -> IdentityServices:
 
 
 async def prepare(database: Any, settings: Settings) -> None:
-    """At start-up: make sure signing keys exist (one RS256, one ES256)."""
+    """At start-up: a readable key-encryption key, and signing keys (one RS256, one ES256)."""
+    keys.kek_from_settings(settings)  # a bad key fails the start, not the first token
     async with database.unit_of_work() as session:
         await keys.ensure_keys(session, settings)
 

@@ -81,7 +81,7 @@ def _check_name(name: object) -> str:
     if not isinstance(name, str) or not name.strip() or len(name.strip()) > 64:
         raise ValidationFailed(
             "A passkey needs a name of 1-64 characters.",
-            errors=[FieldError("invalid passkey name", pointer="/name")],
+            errors=[FieldError("invalid passkey name", pointer="#/name")],
         )
     return " ".join(name.split())
 

@@ -34,6 +34,7 @@ SUPPORTED_ALGS = frozenset({"RS256", "PS256", "ES256"})
 
 MAX_TOKEN_LENGTH = 16_384
 MIN_RSA_BITS = 2048  # RFC 7518 3.3
+MAX_RSA_BITS = 8192  # a client's oversized key must not make every check slow
 _RSA_ALGS = frozenset({"RS256", "PS256"})
 _EC_ALGS = frozenset({"ES256"})
 _P256_COORDINATE = 32  # bytes; RFC 7518 6.2.1.2: x and y are full-length
@@ -208,7 +209,11 @@ def at_hash(access_token: str, alg: str) -> str:
     digest = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}.get(alg[-3:])
     if digest is None or alg[:2] not in ("RS", "PS", "ES", "HS"):
         raise JoseError("no at_hash for this algorithm")
-    full = digest(access_token.encode("ascii")).digest()
+    try:
+        octets = access_token.encode("ascii")  # "the octets of the ASCII representation"
+    except UnicodeEncodeError:
+        raise JoseError("an access token is ASCII") from None
+    full = digest(octets).digest()
     return b64url_encode(full[: len(full) // 2])
 
 
@@ -227,6 +232,8 @@ def _public_key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
             n, e = _uint_from_b64(jwk.get("n")), _uint_from_b64(jwk.get("e"))
             if n.bit_length() < MIN_RSA_BITS:
                 raise JoseError("the RSA key is shorter than 2048 bits")
+            if n.bit_length() > MAX_RSA_BITS:
+                raise JoseError("the RSA key is longer than 8192 bits")
             if e < 3 or e % 2 == 0:
                 raise JoseError("the RSA key has an invalid exponent")
             return rsa.RSAPublicNumbers(e, n).public_key()

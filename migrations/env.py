@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 import audit.models  # noqa: F401 - registers the audit tables
 import identity.models  # noqa: F401 - registers the identity tables
+import registry.agency.models  # noqa: F401 - registers the agency tables
 import registry.models  # noqa: F401 - registers the registry tables
 from core.models import metadata
 from core.settings import load_settings

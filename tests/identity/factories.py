@@ -6,10 +6,11 @@ import base64
 import hashlib
 import re
 import secrets
-from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
+from fastapi import FastAPI
 
 from core.db import Database
 from core.settings import Settings
@@ -20,6 +21,9 @@ from identity.passwords import PasswordHasher
 from registry import repository as registry_repo
 from registry.directory import RegistryDirectory
 from registry.record import parse_record
+
+if TYPE_CHECKING:
+    from tests.identity.test_passkeys import SoftAuthenticator
 
 CITIZEN_ID = "001303004512"
 PASSWORD = "mùa thu Hà Nội 2003"  # not in the common list, 8-128 characters
@@ -161,3 +165,171 @@ async def sign_in(
             },
         )
     return response
+
+
+# ------------------------------------------------------------------------------ added helpers
+# (staff, browser sessions, passkeys through the software authenticator, code flow, probe app)
+
+STAFF_USERNAME = "clerk.hanoi"
+STAFF_PASSWORD = "a long staff password"
+
+
+async def make_staff(
+    database: Database,
+    settings: Settings,
+    *,
+    username: str = STAFF_USERNAME,
+    roles: tuple[str, ...] = ("official",),
+    password: str = STAFF_PASSWORD,
+) -> str:
+    """A staff account (no passkey yet); its account id."""
+    async with database.unit_of_work() as session:
+        account = await accounts.create_staff(
+            session,
+            context(settings),
+            username=username,
+            display_name="Trần Văn Bình",
+            roles=roles,
+            password=password,
+        )
+        return account.id
+
+
+async def browser_csrf(web: httpx.AsyncClient) -> str:
+    """Open the sign-in page (it sets the CSRF cookie); the token that goes with the cookie."""
+    page = await web.get("/login")
+    assert page.status_code == 200, page.text
+    return form_field(page.text, "csrf")
+
+
+async def password_session(web: httpx.AsyncClient, login: str, password: str) -> str:
+    """Sign the browser in with a password (no authorization request); its CSRF token."""
+    csrf = await browser_csrf(web)
+    response = await web.post(
+        "/login", data={"csrf": csrf, "req": "", "login": login, "password": password}
+    )
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/account"
+    return csrf
+
+
+async def add_passkey(
+    database: Database,
+    settings: Settings,
+    account_id: str,
+    authenticator: SoftAuthenticator,
+    *,
+    name: str = "Điện thoại",
+) -> str:
+    """Register ``authenticator`` for the account through identity.credentials; the passkey id."""
+    from identity import credentials
+    from identity import repository as identity_repo
+    from identity.passkeys import PasskeyServer
+
+    server = PasskeyServer(settings)
+    async with database.unit_of_work() as session:
+        account = await identity_repo.account_by_id(session, account_id)
+        assert account is not None
+        handle, options = await credentials.begin_registration(session, server, account)
+        passkey = await credentials.complete_registration(
+            session, server, account, handle=handle, credential=authenticator.create(options),
+            name=name,
+        )  # fmt: skip
+        return passkey.id
+
+
+async def passkey_sign_in(
+    web: httpx.AsyncClient, csrf: str, authenticator: SoftAuthenticator
+) -> httpx.Response:
+    """The browser's discoverable passkey sign-in over HTTP; the /webauthn/login/complete reply."""
+    begun = await web.post("/webauthn/login/begin", json={}, headers={"x-csrf-token": csrf})
+    assert begun.status_code == 200, begun.text
+    return await web.post(
+        "/webauthn/login/complete",
+        json={
+            "challenge_id": begun.json()["challenge_id"],
+            "credential": authenticator.get(begun.json()["options"]),
+        },
+        headers={"x-csrf-token": csrf},
+    )
+
+
+async def authorization_code(
+    web: httpx.AsyncClient,
+    client_id: str,
+    *,
+    scope: str = "openid profile",
+    login: str = CITIZEN_ID,
+    password: str = PASSWORD,
+) -> tuple[str, str]:
+    """Run the browser part of the code flow (sign-in, consent); (code, PKCE verifier)."""
+    verifier, challenge = pkce_pair()
+    params = {
+        "response_type": "code",
+        "client_id": client_id,
+        "redirect_uri": RP_REDIRECT,
+        "scope": scope,
+        "state": secrets.token_urlsafe(8),
+        "nonce": secrets.token_urlsafe(8),
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+    }
+    final = await sign_in(web, "/authorize?" + urlencode(params), login=login, password=password)
+    assert final.status_code == 303, final.text
+    assert final.headers["location"].startswith(RP_REDIRECT), final.headers["location"]
+    return query_of(final.headers["location"])["code"], verifier
+
+
+async def code_flow_tokens(
+    web: httpx.AsyncClient, client_id: str, secret: str, *, scope: str = "openid profile"
+) -> dict[str, Any]:
+    """The whole code flow, redeemed at /token with client_secret_basic; the token response."""
+    code, verifier = await authorization_code(web, client_id, scope=scope)
+    response = await web.post(
+        "/token",
+        data={
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": RP_REDIRECT,
+            "code_verifier": verifier,
+        },
+        auth=(client_id, secret),
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def probe_app(settings: Settings, database: Database) -> FastAPI:
+    """The real app plus two test-only routes that show the Principal ``require`` resolved."""
+    from typing import Annotated
+
+    from fastapi import Depends
+
+    from core.auth import Principal, require
+    from registry.app import create_app
+
+    app = create_app(settings, database=database)
+
+    def view(principal: Principal) -> dict[str, Any]:
+        return {
+            "actor_type": principal.actor_type,
+            "actor_id": principal.actor_id,
+            "roles": sorted(principal.roles),
+            "scopes": sorted(principal.scopes),
+            "auth_methods": list(principal.auth_methods),
+        }
+
+    @app.get("/test/whoami")
+    async def whoami(principal: Annotated[Principal, Depends(require())]) -> dict[str, Any]:
+        return view(principal)
+
+    @app.post("/test/whoami")
+    async def whoami_post(principal: Annotated[Principal, Depends(require())]) -> dict[str, Any]:
+        return view(principal)
+
+    @app.get("/test/agency")
+    async def agency(principal: Annotated[Principal, Depends(require("agency"))]) -> dict[str, Any]:
+        return view(principal)
+
+    return app

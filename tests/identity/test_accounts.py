@@ -110,7 +110,7 @@ async def test_enrolment_refuses_weak_passwords_with_a_pointer(
     for weak in ("short", "12345678", "QwertyUIOP", CITIZEN_ID, "x" * 129):
         response = await api.post("/api/v1/identity/enrol", json=enrolment(password=weak))
         assert response.status_code == 422, weak
-        assert response.json()["errors"][0]["pointer"] == "/password"
+        assert response.json()["errors"][0]["pointer"] == "#/password"
         assert weak not in response.text
 
 

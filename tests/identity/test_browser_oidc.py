@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+import authlib.deprecate  # noqa: F401  # its import-time "always" filter would beat pytestmark
 import pytest
 from authlib.common.security import generate_token
 from fastapi import APIRouter, Request

@@ -25,7 +25,6 @@ from identity.passkeys import (
 from tests import browser as browser_harness
 from tests.browser import LiveServer, VirtualAuthenticator, shot
 
-
 USER_HANDLE = b"account-7f3a9c1e-0b5d-4e2f-9a61"
 
 # Test-only page: the browser side of both ceremonies, with WebAuthn's JSON helpers

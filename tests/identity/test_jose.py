@@ -370,6 +370,9 @@ def test_jwk_parsing_is_strict() -> None:
     }
     with pytest.raises(JoseError, match="2048"):
         PublicKeyEntry.from_jwk(weak_jwk, alg="RS256")
+    huge = {"kty": "RSA", "n": b64((1 << 8200 | 1).to_bytes(1026, "big")), "e": "AQAB"}
+    with pytest.raises(JoseError, match="8192"):
+        PublicKeyEntry.from_jwk(huge)
     good = dict(keys.generate("ES256").public_jwk)
     off_curve = dict(good, y=good["x"])
     with pytest.raises(JoseError):
@@ -415,6 +418,8 @@ def test_at_hash_is_the_left_half_of_sha256() -> None:
     assert len(jose.at_hash(token, "PS256")) == 22
     with pytest.raises(JoseError):
         jose.at_hash(token, "none")
+    with pytest.raises(JoseError):
+        jose.at_hash("jeton-à-accès", "RS256")
 
 
 def test_public_jwk_carries_no_private_member(rsa_key: PrivateSigningKey) -> None:

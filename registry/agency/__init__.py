@@ -1,0 +1,1 @@
+"""The agency API: verification and lookup of citizens under per-agency policy."""

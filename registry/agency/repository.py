@@ -1,0 +1,104 @@
+"""SQL of the agency API: records with their identity status, aliases, rate buckets."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from core.models import UTCDateTime
+from identity.models import Account, Client
+from registry.agency.models import Alias
+from registry.models import Citizen
+
+
+async def records_with_status(
+    session: AsyncSession, id_numbers: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """Records by ID number, each with its electronic identity's status (or None): one query."""
+    wanted = list(dict.fromkeys(id_numbers))
+    if not wanted:
+        return {}
+    stmt = (
+        select(Citizen.__table__, Account.status.label("identity_status"))
+        .select_from(Citizen.__table__.outerjoin(Account, Account.citizen_id == Citizen.id_number))
+        .where(Citizen.id_number.in_(wanted))
+    )
+    rows = (await session.execute(stmt)).mappings().all()
+    return {row["id_number"]: dict(row) for row in rows}
+
+
+async def aliases(session: AsyncSession, values: Iterable[str]) -> dict[str, Alias]:
+    """Alias rows by alias."""
+    wanted = list(dict.fromkeys(values))
+    if not wanted:
+        return {}
+    rows = (await session.execute(select(Alias).where(Alias.alias.in_(wanted)))).scalars().all()
+    return {row.alias: row for row in rows}
+
+
+async def alias(session: AsyncSession, value: str) -> Alias | None:
+    """One alias row."""
+    return await session.get(Alias, value)
+
+
+async def aliases_of(session: AsyncSession, citizen_id: str) -> Sequence[Alias]:
+    """A citizen's aliases, newest first."""
+    stmt = select(Alias).where(Alias.citizen_id == citizen_id).order_by(Alias.created_at.desc())
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def add(session: AsyncSession, row: object) -> None:
+    """Insert a row."""
+    session.add(row)
+    await session.flush()
+
+
+async def agency(session: AsyncSession, client_id: str) -> Client | None:
+    """The agency client with this id."""
+    return await session.get(Client, client_id)
+
+
+async def set_policy(session: AsyncSession, client_id: str, policy_json: str) -> None:
+    """Store an agency's policy."""
+    await session.execute(
+        update(Client).where(Client.client_id == client_id).values(policy=policy_json)
+    )
+
+
+_REFILL_PG = (
+    "LEAST(CAST(:burst AS double precision), rate_bucket.tokens + "
+    "EXTRACT(EPOCH FROM (CAST(:now AS timestamptz) - rate_bucket.updated_at)) * :rate)"
+)
+_REFILL_SQLITE = (
+    "MIN(:burst, rate_bucket.tokens + "
+    "(julianday(:now) - julianday(rate_bucket.updated_at)) * 86400.0 * :rate)"
+)
+
+
+async def take_token(
+    conn: AsyncConnection, *, client_id: str, rate: float, burst: int, now: datetime
+) -> tuple[bool, float]:
+    """Take one token from the agency's bucket in one statement (atomic across processes):
+    (granted, seconds until a token is available when refused)."""
+    refill = _REFILL_PG if conn.dialect.name == "postgresql" else _REFILL_SQLITE
+    statement = text(  # noqa: S608 - the interpolated SQL is one of two constants above
+        "INSERT INTO rate_bucket (client_id, tokens, granted, updated_at) "
+        "VALUES (:client_id, :burst - 1, true, :now) "
+        "ON CONFLICT (client_id) DO UPDATE SET "
+        f"tokens = CASE WHEN {refill} >= 1 THEN {refill} - 1 ELSE {refill} END, "
+        f"granted = {refill} >= 1, "
+        "updated_at = :now "
+        "RETURNING tokens, granted"
+    ).bindparams(bindparam("now", type_=UTCDateTime()))
+    tokens, granted = (
+        await conn.execute(
+            statement, {"client_id": client_id, "rate": rate, "burst": burst, "now": now}
+        )
+    ).one()
+    wait = max(0.0, (1.0 - float(tokens)) / rate) if rate > 0 else math.inf
+    return bool(granted), wait
