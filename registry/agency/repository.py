@@ -86,8 +86,9 @@ async def take_token(
     """Take one token from the agency's bucket in one statement (atomic across processes):
     (granted, seconds until a token is available when refused)."""
     refill = _REFILL_PG if conn.dialect.name == "postgresql" else _REFILL_SQLITE
-    statement = text(  # noqa: S608 - the interpolated SQL is one of two constants above
-        "INSERT INTO rate_bucket (client_id, tokens, granted, updated_at) "
+    # The interpolated SQL is one of the two constants above, never input.
+    statement = text(
+        "INSERT INTO rate_bucket (client_id, tokens, granted, updated_at) "  # noqa: S608
         "VALUES (:client_id, :burst - 1, true, :now) "
         "ON CONFLICT (client_id) DO UPDATE SET "
         f"tokens = CASE WHEN {refill} >= 1 THEN {refill} - 1 ELSE {refill} END, "
