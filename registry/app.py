@@ -20,6 +20,7 @@ from core.settings import Settings, load_settings
 from identity import api as identity_api
 from registry import __version__, ops
 from registry import api as registry_api
+from registry.agency import api as agency_api
 from registry.directory import RegistryDirectory
 
 
@@ -78,6 +79,7 @@ def create_app(
     app.include_router(identity_api.account_router)
     app.include_router(audit_api.router)
     app.include_router(registry_api.router)
+    app.include_router(agency_api.router)
     return app
 
 

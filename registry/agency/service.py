@@ -1,0 +1,648 @@
+"""Agency API rules: policy x action x purpose x fields, aliases, locks and deaths, rate limits.
+
+Every call records its audit event in the request's unit of work (refusals included, committed
+before the error is answered): invariant 1 and the first of the four doors of invariant 3.
+
+Locked identities and deceased citizens (documented in the README):
+- a citizen who locked their electronic identity is refused to every purpose except statutory
+  ones (``overrides_lock`` in registry/data/purposes.csv: investigation, court order, emergency
+  care, electoral roll): 403 ``identity-locked``;
+- a deceased citizen never verifies (``match`` is false: a dead person's identity must not open
+  an account) and is looked up only for purposes about the deceased (``deceased_allowed``:
+  inheritance, pensions, tax, health insurance, investigation, court order); other lookups get
+  403 ``citizen-deceased``.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from audit import service as audit
+from audit.events import Outcome
+from audit.service import EventSpec
+from core.auth import Principal
+from core.clock import utcnow
+from core.db import Database
+from core.errors import (
+    FieldError,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    RegistryError,
+    ValidationFailed,
+)
+from registry import idnumber
+from registry.agency import repository as repo
+from registry.agency.matching import InvalidClaim, check_claims, compare
+from registry.agency.models import Alias
+from registry.agency.policy import Action, Policy, Purpose, parse_policy, purposes
+from registry.record import format_partial_date
+
+ALIAS_RE = re.compile(r"^[0-9]{16}$")
+ID_RE = re.compile(r"^[0-9]{12}$")
+ALIAS_DEFAULT_DAYS = 365
+ALIAS_MAX_DAYS = 3650
+
+
+class AgencySuspended(Forbidden):
+    """The agency's access is suspended."""
+
+    code = "agency-suspended"
+    title = "Agency suspended"
+
+
+class ActionNotAllowed(Forbidden):
+    """The agency's policy (or token) does not allow this action."""
+
+    code = "action-not-allowed"
+    title = "Action not allowed"
+
+
+class PurposeNotAllowed(Forbidden):
+    """The purpose is unknown, or not among the agency's purposes."""
+
+    code = "purpose-not-allowed"
+    title = "Purpose not allowed"
+
+
+class FieldNotAllowed(Forbidden):
+    """A requested field is outside the agency's policy."""
+
+    code = "field-not-allowed"
+    title = "Field not allowed"
+
+
+class IdentityLocked(Forbidden):
+    """The citizen locked their electronic identity; only statutory purposes see them."""
+
+    code = "identity-locked"
+    title = "Identity locked"
+
+
+class CitizenDeceased(Forbidden):
+    """The citizen is recorded as deceased; this purpose does not concern the deceased."""
+
+    code = "citizen-deceased"
+    title = "Citizen deceased"
+
+
+class AliasInvalid(Forbidden):
+    """The alias was revoked or has expired."""
+
+    code = "alias-invalid"
+    title = "Alias revoked or expired"
+
+
+# ------------------------------------------------------------------------------ context
+
+
+@dataclass(frozen=True)
+class Caller:
+    """An authenticated agency with its policy."""
+
+    principal: Principal
+    policy: Policy
+
+
+async def caller(session: AsyncSession, principal: Principal) -> Caller:
+    """The agency behind a token, with its policy; suspended agencies are refused."""
+    client = await repo.agency(session, principal.actor_id)
+    if client is None or client.type != "agency":
+        raise Forbidden("Only agency clients may call the agency API.")
+    if not client.active:
+        raise AgencySuspended("This agency's access is suspended.")
+    return Caller(principal=principal, policy=parse_policy(client.policy))
+
+
+async def rate_limit(database: Database, session: AsyncSession, agency: Caller) -> None:
+    """Take a token from the agency's bucket (shared by every process); 429 when empty.
+
+    On PostgreSQL the bucket is updated in its own short transaction, so concurrent requests
+    of one agency hold its row lock for one statement, not for their whole unit of work. The
+    embedded SQLite store has one writer at a time anyway: there it joins the unit of work.
+    """
+    policy = agency.policy
+    kwargs = {
+        "client_id": agency.principal.actor_id, "rate": policy.rate_per_second,
+        "burst": policy.burst, "now": utcnow(),
+    }  # fmt: skip
+    if database.dialect == "sqlite":
+        granted, wait = await repo.take_token(await session.connection(), **kwargs)  # type: ignore[arg-type]
+    else:
+        async with database.engine.begin() as conn:
+            granted, wait = await repo.take_token(conn, **kwargs)  # type: ignore[arg-type]
+    if not granted:
+        raise RateLimited(
+            f"The agency's rate limit ({policy.rate_per_second:g}/s, burst {policy.burst}) "
+            "is exhausted.",
+            headers={"Retry-After": str(max(1, int(wait + 0.999)))},
+        )
+
+
+def _action(agency: Caller, action: Action) -> None:
+    # The token must carry the scope, and the policy must allow it.
+    if action not in agency.principal.scopes:
+        raise ActionNotAllowed(
+            f"The access token lacks the scope {action!r}.",
+            headers={
+                "WWW-Authenticate": 'Bearer realm="registry", error="insufficient_scope", '
+                f'scope="{action}"'
+            },
+        )
+    if action not in agency.policy.actions:
+        raise ActionNotAllowed(f"The agency's policy does not allow {action!r}.")
+
+
+def _purpose(agency: Caller, code: str) -> Purpose:
+    found = purposes().get(code)
+    if found is None:
+        raise PurposeNotAllowed(f"Unknown purpose code {code[:64]!r}.")
+    if code not in agency.policy.purposes:
+        raise PurposeNotAllowed(f"The agency's policy does not allow the purpose {code!r}.")
+    return found
+
+
+def _audit_purpose(code: str) -> str | None:
+    return code if code in purposes() else None
+
+
+# ------------------------------------------------------------------------------ subjects
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Who a request is about: the ID number, and the alias it came through (if any)."""
+
+    citizen_id: str
+    alias: str | None = None
+
+
+def _invalid_identifier(pointer: str, parameter: str | None = None) -> ValidationFailed:
+    where = (
+        FieldError("must be a 12-digit ID number or a 16-digit alias", parameter=parameter)
+        if parameter
+        else FieldError("must be a 12-digit ID number or a 16-digit alias", pointer=pointer)
+    )
+    return ValidationFailed("The citizen identifier is invalid.", errors=[where])
+
+
+def check_identifier(value: str, *, pointer: str, parameter: str | None = None) -> str:
+    """A syntactically valid ID number (province, century) or alias; 422 otherwise."""
+    if ID_RE.fullmatch(value):
+        try:
+            idnumber.parse(value)
+        except idnumber.InvalidIdNumber as exc:
+            where = (
+                FieldError(str(exc), parameter=parameter)
+                if parameter
+                else FieldError(str(exc), pointer=pointer)
+            )
+            raise ValidationFailed("The ID number is invalid.", errors=[where]) from None
+        return value
+    if ALIAS_RE.fullmatch(value) and luhn_ok(value):
+        return value
+    raise _invalid_identifier(pointer, parameter)
+
+
+def _alias_state(row: Alias | None, now: datetime) -> str:
+    if row is None:
+        return "unknown"
+    if row.revoked_at is not None or (row.expires_at is not None and row.expires_at <= now):
+        return "invalid"
+    return "ok"
+
+
+# ------------------------------------------------------------------------------ refusals
+
+
+async def _refuse(
+    session: AsyncSession,
+    error: RegistryError,
+    *,
+    agency: Caller,
+    action: str,
+    outcome: str,
+    subject: str | None,
+    purpose: str,
+    alias: str | None = None,
+) -> RegistryError:
+    return await audit.refuse(
+        session, error, actor=agency.principal, action=action,
+        outcome=outcome,  # type: ignore[arg-type]
+        subject=subject, purpose=_audit_purpose(purpose),
+        detail={"alias": alias} if alias else None,
+    )  # fmt: skip
+
+
+def _gate(row: Mapping[str, Any], purpose: Purpose, *, lookup: bool) -> RegistryError | None:
+    if row.get("identity_status") == "locked" and not purpose.overrides_lock:
+        return IdentityLocked(
+            "The citizen has locked their electronic identity; only statutory purposes may see it."
+        )
+    if lookup and row["status"] == "deceased" and not purpose.deceased_allowed:
+        return CitizenDeceased("The citizen is recorded as deceased; this purpose does not apply.")
+    return None
+
+
+# ------------------------------------------------------------------------------ verify
+
+
+async def _resolve(
+    session: AsyncSession,
+    agency: Caller,
+    identifier: str,
+    *,
+    action: str,
+    purpose: str,
+) -> Subject:
+    if len(identifier) == 12:
+        return Subject(identifier)
+    row = await repo.alias(session, identifier)
+    state = _alias_state(row, utcnow())
+    if state == "unknown" or row is None:
+        raise await _refuse(
+            session, NotFound("No citizen has this alias."), agency=agency, action=action,
+            outcome="not_found", subject=None, purpose=purpose,
+        )  # fmt: skip
+    if state == "invalid":
+        raise await _refuse(
+            session, AliasInvalid("The alias was revoked or has expired."), agency=agency,
+            action=action, outcome="denied", subject=row.citizen_id, purpose=purpose,
+            alias=identifier,
+        )  # fmt: skip
+    return Subject(row.citizen_id, alias=identifier)
+
+
+def _claims(claims: Mapping[str, Any], pointer: str) -> dict[str, Any]:
+    try:
+        return check_claims(claims)
+    except InvalidClaim as exc:
+        where = f"{pointer}/{exc.attribute}" if exc.attribute else pointer
+        raise ValidationFailed(
+            "A claimed attribute is invalid.", errors=[FieldError(exc.reason, pointer=where)]
+        ) from None
+
+
+def _verdict(checked: Mapping[str, Any], row: Mapping[str, Any], policy: Policy) -> dict[str, Any]:
+    results = compare(checked, row, name_match=policy.name_match)
+    # A deceased citizen never verifies (the purpose gate let the call through).
+    match = all(results.values()) and row["status"] != "deceased"
+    out: dict[str, Any] = {"match": match}
+    if policy.attribute_results:
+        out["attributes"] = results
+    return out
+
+
+async def verify(
+    session: AsyncSession,
+    *,
+    agency: Caller,
+    identifier: str,
+    purpose: str,
+    claims: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Does this ID number (or alias) belong to a person with these attributes? Yes or no."""
+    _action(agency, "verify")
+    found_purpose = _purpose(agency, purpose)
+    check_identifier(identifier, pointer="#/id_number")
+    checked = _claims(claims, "#/claims")
+    subject = await _resolve(session, agency, identifier, action="agency.verify", purpose=purpose)
+    rows = await repo.records_with_status(session, [subject.citizen_id])
+    row = rows.get(subject.citizen_id)
+    compared = tuple(checked)
+    if row is None:
+        raise await _refuse(
+            session, NotFound("No citizen has this ID number."), agency=agency,
+            action="agency.verify", outcome="not_found", subject=subject.citizen_id,
+            purpose=purpose, alias=subject.alias,
+        )  # fmt: skip
+    refusal = _gate(row, found_purpose, lookup=False)
+    if refusal is not None:
+        raise await _refuse(
+            session, refusal, agency=agency, action="agency.verify", outcome="denied",
+            subject=subject.citizen_id, purpose=purpose, alias=subject.alias,
+        )  # fmt: skip
+    verdict = _verdict(checked, row, agency.policy)
+    event = await audit.record(
+        session, actor=agency.principal, action="agency.verify", outcome="granted",
+        subject=subject.citizen_id, fields=compared, purpose=purpose,
+        detail={"alias": subject.alias} if subject.alias else None,
+    )  # fmt: skip
+    return {**verdict, "event_id": event}
+
+
+@dataclass
+class _Prepared:
+    index: int
+    identifier: str | None
+    checked: dict[str, Any]
+    error: dict[str, Any] | None
+    citizen_id: str | None = None
+    alias: str | None = None
+    alias_state: str = "ok"
+
+
+def _batch_item(
+    p: _Prepared,
+    records: Mapping[str, Mapping[str, Any]],
+    purpose: Purpose,
+    policy: Policy,
+    audit_purpose: str | None,
+) -> tuple[dict[str, Any], EventSpec]:
+    detail: dict[str, str | int | bool | None] = {"item": p.index}
+    if p.alias:
+        detail["alias"] = p.alias
+
+    def refused(
+        code: str, text: str, outcome: Outcome, subject: str | None
+    ) -> tuple[dict[str, Any], EventSpec]:
+        return (
+            {"index": p.index, "error": {"code": code, "detail": text}},
+            EventSpec(action="agency.verify", outcome=outcome, subject=subject,
+                      purpose=audit_purpose, detail=detail),
+        )  # fmt: skip
+
+    if p.error is not None:
+        return {"index": p.index, "error": p.error}, EventSpec(
+            action="agency.verify", outcome="error", purpose=audit_purpose, detail=detail
+        )
+    if p.alias and p.alias_state == "unknown":
+        return refused("not-found", "No citizen has this alias.", "not_found", None)
+    if p.alias and p.alias_state == "invalid":
+        return refused("alias-invalid", "The alias was revoked or has expired.", "denied",
+                       p.citizen_id)  # fmt: skip
+    row = records.get(p.citizen_id or "")
+    if row is None:
+        return refused("not-found", "No citizen has this ID number.", "not_found", p.citizen_id)
+    refusal = _gate(row, purpose, lookup=False)
+    if refusal is not None:
+        return refused(refusal.code, refusal.detail, "denied", p.citizen_id)
+    return {"index": p.index, **_verdict(p.checked, row, policy)}, EventSpec(
+        action="agency.verify", outcome="granted", subject=p.citizen_id,
+        fields=tuple(p.checked), purpose=audit_purpose, detail=detail,
+    )  # fmt: skip
+
+
+async def verify_batch(
+    session: AsyncSession,
+    *,
+    agency: Caller,
+    purpose: str,
+    items: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Up to the policy's batch size of verifications; per-item results, one event per item."""
+    _action(agency, "verify_batch")
+    found_purpose = _purpose(agency, purpose)
+    if len(items) > agency.policy.batch_max:
+        raise ValidationFailed(
+            f"At most {agency.policy.batch_max} items per batch.",
+            errors=[FieldError("too many items", pointer="#/items")],
+        )
+    now = utcnow()
+    prepared: list[_Prepared] = []
+    for index, item in enumerate(items):
+        identifier = str(item.get("id_number") or "")
+        try:
+            check_identifier(identifier, pointer=f"#/items/{index}/id_number")
+            checked = _claims(item.get("claims") or {}, f"#/items/{index}/claims")
+        except ValidationFailed as exc:
+            error = {"code": exc.code, "detail": exc.detail,
+                     "errors": [e.as_dict() for e in exc.errors]}  # fmt: skip
+            prepared.append(_Prepared(index, None, {}, error))
+            continue
+        prepared.append(_Prepared(index, identifier, checked, None))
+    alias_rows = await repo.aliases(
+        session, [p.identifier for p in prepared if p.identifier and len(p.identifier) == 16]
+    )
+    for p in prepared:
+        if p.identifier and len(p.identifier) == 16:
+            found = alias_rows.get(p.identifier)
+            p.alias = p.identifier
+            p.alias_state = _alias_state(found, now)
+            p.citizen_id = found.citizen_id if found is not None else None
+        else:
+            p.citizen_id = p.identifier
+    records = await repo.records_with_status(
+        session, [p.citizen_id for p in prepared if p.citizen_id]
+    )
+    results: list[dict[str, Any]] = []
+    events: list[EventSpec] = []
+    audit_purpose = _audit_purpose(purpose)
+    for p in prepared:
+        result, event = _batch_item(p, records, found_purpose, agency.policy, audit_purpose)
+        results.append(result)
+        events.append(event)
+    await audit.record_many(session, actor=agency.principal, events=events)
+    return {"purpose": purpose, "results": results}
+
+
+# ------------------------------------------------------------------------------ lookup
+
+
+def _field_value(name: str, row: Mapping[str, Any]) -> Any:
+    value = row[name]
+    if name == "birth_date":
+        return format_partial_date(value, row["birth_date_precision"])
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+async def lookup(
+    session: AsyncSession,
+    *,
+    agency: Caller,
+    identifier: str,
+    purpose: str,
+    fields: Sequence[str],
+) -> dict[str, Any]:
+    """Exactly the requested fields that the policy allows; a field outside it is a 403."""
+    _action(agency, "lookup")
+    found_purpose = _purpose(agency, purpose)
+    check_identifier(identifier, pointer="", parameter="id")
+    wanted = list(dict.fromkeys(f.strip() for f in fields if f.strip()))
+    if not wanted:
+        raise ValidationFailed(
+            "Name the fields you need.", errors=[FieldError("required", parameter="fields")]
+        )
+    outside = [f for f in wanted if f not in agency.policy.fields]
+    if outside:
+        raise await _refuse(
+            session,
+            FieldNotAllowed(
+                "The agency's policy does not allow the fields: " + ", ".join(outside) + ".",
+                extensions={"fields": outside},
+            ),
+            agency=agency, action="agency.lookup", outcome="denied",
+            subject=identifier if len(identifier) == 12 else None, purpose=purpose,
+        )  # fmt: skip
+    subject = await _resolve(session, agency, identifier, action="agency.lookup", purpose=purpose)
+    row = (await repo.records_with_status(session, [subject.citizen_id])).get(subject.citizen_id)
+    if row is None:
+        raise await _refuse(
+            session, NotFound("No citizen has this ID number."), agency=agency,
+            action="agency.lookup", outcome="not_found", subject=subject.citizen_id,
+            purpose=purpose, alias=subject.alias,
+        )  # fmt: skip
+    refusal = _gate(row, found_purpose, lookup=True)
+    if refusal is not None:
+        raise await _refuse(
+            session, refusal, agency=agency, action="agency.lookup", outcome="denied",
+            subject=subject.citizen_id, purpose=purpose, alias=subject.alias,
+        )  # fmt: skip
+    event = await audit.record(
+        session, actor=agency.principal, action="agency.lookup", outcome="granted",
+        subject=subject.citizen_id, fields=wanted, purpose=purpose,
+        detail={"alias": subject.alias} if subject.alias else None,
+    )  # fmt: skip
+    return {
+        "citizen": {name: _field_value(name, row) for name in wanted},
+        "purpose": purpose,
+        "event_id": event,
+    }
+
+
+# ------------------------------------------------------------------------------ aliases
+
+
+def luhn_ok(digits: str) -> bool:
+    """The Luhn check digit (the last of the 16) is right: one mistyped digit is caught."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _new_alias() -> str:
+    body = "9" + "".join(secrets.choice("0123456789") for _ in range(14))
+    for check in "0123456789":
+        if luhn_ok(body + check):
+            return body + check
+    raise AssertionError("unreachable: one check digit always fits")  # pragma: no cover
+
+
+async def create_alias(
+    session: AsyncSession,
+    *,
+    actor: Principal,
+    citizen_id: str,
+    label: str | None,
+    valid_days: int | None,
+) -> Alias:
+    """A new alias of a citizen, created by the citizen or an official."""
+    days = ALIAS_DEFAULT_DAYS if valid_days is None else valid_days
+    if not 1 <= days <= ALIAS_MAX_DAYS:
+        raise ValidationFailed(
+            f"An alias is valid for 1 to {ALIAS_MAX_DAYS} days.",
+            errors=[FieldError("out of range", pointer="#/valid_days")],
+        )
+    if (await repo.records_with_status(session, [citizen_id])).get(citizen_id) is None:
+        raise NotFound("No citizen has this ID number.")
+    for _ in range(5):
+        value = _new_alias()
+        if await repo.alias(session, value) is None:
+            break
+    row = Alias(
+        alias=value, citizen_id=citizen_id, label=(label or None) and label.strip()[:64],
+        created_by="citizen" if actor.actor_type == "citizen" else actor.actor_id,
+        expires_at=utcnow() + timedelta(days=days),
+    )  # fmt: skip
+    await repo.add(session, row)
+    await audit.record(
+        session, actor=actor, action="alias.create", outcome="granted", subject=citizen_id
+    )
+    return row
+
+
+async def revoke_alias(
+    session: AsyncSession, *, actor: Principal, alias: str, citizen_id: str | None
+) -> Alias:
+    """Revoke an alias (the citizen: only their own; an official: any)."""
+    row = await repo.alias(session, alias)
+    if row is None or (citizen_id is not None and row.citizen_id != citizen_id):
+        raise NotFound("No such alias.")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        await session.flush()
+        await audit.record(
+            session, actor=actor, action="alias.revoke", outcome="granted",
+            subject=row.citizen_id,
+        )  # fmt: skip
+    return row
+
+
+def describe_alias(row: Alias) -> dict[str, Any]:
+    """An alias as its owner sees it."""
+    now = utcnow()
+    return {
+        "alias": row.alias,
+        "label": row.label,
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+        "expires_at": row.expires_at.isoformat() if row.expires_at else None,
+        "revoked_at": row.revoked_at.isoformat() if row.revoked_at else None,
+        "active": _alias_state(row, now) == "ok",
+    }
+
+
+async def set_policy(
+    session: AsyncSession, *, official: Principal, client_id: str, raw: Mapping[str, Any]
+) -> Policy:
+    """An official sets an agency's policy (validated here)."""
+    client = await repo.agency(session, client_id)
+    if client is None or client.type != "agency":
+        raise NotFound("No agency client has this id.")
+    policy = parse_policy(raw)
+    await repo.set_policy(session, client_id, policy.to_json())
+    await audit.record(
+        session, actor=official, action="agency.policy", outcome="granted",
+        detail={"client": client_id[:64]},
+    )  # fmt: skip
+    return policy
+
+
+async def set_active(
+    session: AsyncSession, *, official: Principal, client_id: str, active: bool
+) -> None:
+    """Suspend or reinstate an agency."""
+    client = await repo.agency(session, client_id)
+    if client is None or client.type != "agency":
+        raise NotFound("No agency client has this id.")
+    client.active = active
+    await session.flush()
+    await audit.record(
+        session, actor=official, action="agency.activate" if active else "agency.suspend",
+        outcome="granted", detail={"client": client_id[:64]},
+    )  # fmt: skip
+
+
+async def record_refusal(
+    session: AsyncSession,
+    error: RegistryError,
+    *,
+    principal: Principal,
+    action: str,
+    identifier: str | None,
+    purpose: str | None,
+) -> None:
+    """Record a refused call that no rule recorded yet (bad input, purpose, policy, rate), so
+    that every answered call has its event; the unit of work then commits it."""
+    if error.commit_unit_of_work or error.status >= 500:
+        return
+    outcome = "not_found" if error.status == 404 else "error" if error.status == 422 else "denied"
+    subject = identifier if identifier and ID_RE.fullmatch(identifier) else None
+    await audit.record(
+        session, actor=principal, action=action, outcome=outcome,  # type: ignore[arg-type]
+        subject=subject, purpose=_audit_purpose(purpose or ""),
+        detail={"refusal": error.code},
+    )  # fmt: skip
+    error.commit_unit_of_work = True
