@@ -14,6 +14,7 @@ import audit.models  # noqa: F401 - registers the audit tables
 import identity.models  # noqa: F401 - registers the identity tables
 import registry.agency.models  # noqa: F401 - registers the agency tables
 import registry.models  # noqa: F401 - registers the registry tables
+import registry.portal.models  # noqa: F401 - registers the portal tables
 from core.models import metadata
 from core.settings import load_settings
 

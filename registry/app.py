@@ -22,6 +22,7 @@ from registry import __version__, ops
 from registry import api as registry_api
 from registry.agency import api as agency_api
 from registry.directory import RegistryDirectory
+from registry.portal import api as portal_api
 
 
 def create_app(
@@ -45,6 +46,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         await identity_api.prepare(db, settings)
+        await portal_prepare(db, settings)
         if settings.audit_sequencer_enabled:
             worker.start()
         try:
@@ -80,7 +82,16 @@ def create_app(
     app.include_router(audit_api.router)
     app.include_router(registry_api.router)
     app.include_router(agency_api.router)
+    app.include_router(portal_api.router)
     return app
+
+
+async def portal_prepare(database: Database, settings: Settings) -> None:
+    """The portal's own OIDC client exists (first-party: no consent page)."""
+    from registry.portal.session import ensure_portal_client
+
+    async with database.unit_of_work() as session:
+        await ensure_portal_client(session, settings)
 
 
 def create_app_from_env() -> FastAPI:
