@@ -23,6 +23,8 @@ from registry import api as registry_api
 from registry.agency import api as agency_api
 from registry.directory import RegistryDirectory
 from registry.portal import api as portal_api
+from registry.portal import citizen as portal_citizen
+from registry.portal import console as portal_console
 
 
 def create_app(
@@ -83,6 +85,8 @@ def create_app(
     app.include_router(registry_api.router)
     app.include_router(agency_api.router)
     app.include_router(portal_api.router)
+    app.include_router(portal_citizen.router)
+    app.include_router(portal_console.router)
     return app
 
 

@@ -136,7 +136,9 @@ async def rate_limit(database: Database, session: AsyncSession, agency: Caller) 
     if database.dialect == "sqlite":
         granted, wait = await repo.take_token(await session.connection(), **kwargs)  # type: ignore[arg-type]
     else:
-        async with database.engine.begin() as conn:
+        # From a pool of its own: this request's unit of work already holds a main-pool
+        # connection, and waiting for a second one from that pool can deadlock it.
+        async with database.side_engine.begin() as conn:
             granted, wait = await repo.take_token(conn, **kwargs)  # type: ignore[arg-type]
     if not granted:
         raise RateLimited(

@@ -72,11 +72,13 @@ def render_page(
     locale: str,
     status_code: int = 200,
     context: Mapping[str, Any] | None = None,
+    text: Mapping[str, Mapping[str, str]] | None = None,
 ) -> HTMLResponse:
-    """A portal page with the security headers (CSP, no framing, no-store) and a CSRF token."""
+    """A portal page with the security headers (CSP, no framing, no-store) and a CSRF token;
+    ``text`` adds a page module's own strings per locale."""
     cookie, new = csrf_cookie(request)
     body = _env().get_template(template).render(
-        t=strings(locale), lang=locale, other_lang="en" if locale == "vi" else "vi",
+        t={**strings(locale), **((text or {}).get(locale) or {})}, lang=locale, other_lang="en" if locale == "vi" else "vi",
         csrf=csrf_token(settings, cookie), **(context or {}),
     )  # fmt: skip
     response = HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)
