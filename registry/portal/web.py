@@ -77,8 +77,9 @@ def render_page(
     """A portal page with the security headers (CSP, no framing, no-store) and a CSRF token;
     ``text`` adds a page module's own strings per locale."""
     cookie, new = csrf_cookie(request)
+    words = {**strings(locale), **((text or {}).get(locale) or {})}
     body = _env().get_template(template).render(
-        t={**strings(locale), **((text or {}).get(locale) or {})}, lang=locale, other_lang="en" if locale == "vi" else "vi",
+        t=words, lang=locale, other_lang="en" if locale == "vi" else "vi",
         csrf=csrf_token(settings, cookie), **(context or {}),
     )  # fmt: skip
     response = HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)
