@@ -71,9 +71,14 @@ def serve(
         f"  sign-in  : {settings.public_url}/account  (OpenID Connect: "
         f"{settings.public_url}/.well-known/openid-configuration)"
     )
+    console.print(f"  portal   : {settings.public_url}/portal  (auditors: /console)")
     demo = _demo_citizen(settings)
     if demo:
         console.print(f"  demo     : citizen ID {demo}, password {DEMO_PASSWORD!r}")
+        console.print(
+            f"             auditor {DEMO_AUDITOR!r}, same password (a passkey is registered "
+            "at the first sign-in)"
+        )
     uvicorn.run(
         "registry.app:create_app_from_env",
         factory=True,
@@ -226,6 +231,7 @@ def demo(
 
 DEMO_PASSWORD = "demo mật khẩu 2026"  # noqa: S105 - printed on purpose, development only
 DEMO_NAME = "Demo citizen"
+DEMO_AUDITOR = "demo.auditor"
 
 
 async def _ensure_demo_account(database: Any, settings: Settings) -> None:
@@ -273,6 +279,13 @@ async def _ensure_demo_account(database: Any, settings: Settings) -> None:
         )
         account.display_name = DEMO_NAME
         await session.flush()
+        from identity import repository as identity_repo
+
+        if await identity_repo.account_by_username(session, DEMO_AUDITOR) is None:
+            await accounts.create_staff(
+                session, context_for(settings), username=DEMO_AUDITOR,
+                display_name="Demo auditor", roles=("auditor",), password=DEMO_PASSWORD,
+            )  # fmt: skip
         console.print(f"demo citizen: {row.id_number} (password {DEMO_PASSWORD!r})")
 
 
