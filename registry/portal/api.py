@@ -109,19 +109,15 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
     form = {"code": params["code"], "redirect_uri": callback_uri(settings),
             "code_verifier": str(flow["v"])}  # fmt: skip
     try:
-        issued = await tokens.authorization_code_grant(session, services.tokens, client, form)
-        found = await tokens.validate_access_token(session, services.tokens, issued["access_token"])
-    except (OAuthError, tokens.InvalidToken):
-        return render_page(request, settings, "error.html", locale=locale, status_code=400,
-                           context={"message": "The sign-in could not be completed."})  # fmt: skip
-    if found.account is None or found.grant is None:
+        # In-process: the code checks of the token endpoint, no token minted; staff too.
+        grant, account = await tokens.first_party_sign_in(session, services.tokens, client, form)
+    except OAuthError:
         return render_page(request, settings, "error.html", locale=locale, status_code=400,
                            context={"message": "The sign-in could not be completed."})  # fmt: skip
     next_path = str(flow["next"])
     kind = "console" if next_path.startswith("/console") else "citizen"
     token = await start_session(
-        session, settings, account=found.account, grant_id=found.grant.id,
-        amr=found.grant.amr, kind=kind,
+        session, settings, account=account, grant_id=grant.id, amr=grant.amr, kind=kind,
     )  # fmt: skip
     response = RedirectResponse(next_path, status_code=303, headers=NO_STORE)
     set_cookie(response, settings, SESSION_COOKIE, token, max_age=None)
@@ -154,8 +150,10 @@ async def record_page(
 ) -> Response:
     """My record as the registry holds it, with the date each part last changed."""
     user = await portal_user(request, session, services)
-    if user is None or user.citizen_id is None:
+    if user is None:
         return to_login(request)
+    if user.citizen_id is None:  # staff have the console, not a citizen record
+        return RedirectResponse("/console", status_code=303, headers=NO_STORE)
     locale = pick_locale(request, lang)
     rows = await service.my_record(session, user.principal)
     shown = [{**r, "label": label(r["name"], locale)} for r in rows]

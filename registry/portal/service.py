@@ -6,16 +6,30 @@ citizen (the citizen viewing their own record too): the third door of invariant 
 
 from __future__ import annotations
 
+import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from audit import repository as audit_repo
 from audit import service as audit
+from audit.checkpoint import Verifier
+from audit.events import SUBJECT_RE
 from core.auth import Principal
-from core.errors import NotFound
+from core.clock import utcnow
+from core.errors import Conflict, Forbidden, NotFound
+from identity import accounts, credentials
+from identity import repository as identity_repo
+from identity.accounts import IdentityContext
+from identity.models import Account
 from registry import repository as registry_repo
+from registry.agency import repository as agency_repo
+from registry.agency import service as agency_service
 from registry.record import format_partial_date
 from registry.schemas import RECORD_FIELDS
 
@@ -65,3 +79,279 @@ async def my_record(session: AsyncSession, principal: Principal) -> list[dict[st
         fields=[str(f["name"]) for f in out if f["value"] is not None],
     )  # fmt: skip
     return out
+
+
+# ------------------------------------------------------------------------------ citizen pages
+# Who accessed my data, security (passkeys, sign-ins, lock), alias IDs and consents. Each read
+# of a page that shows personal data records its portal.view event in the same unit of work.
+
+# Asia/Ho_Chi_Minh: UTC+7 all year (no daylight saving since 1975), so no tz database needed.
+VN_TIME = timezone(timedelta(hours=7), "ICT")
+ACCESS_PAGE_SIZE = 50
+SIGN_IN_HISTORY = 20
+ALIAS_SCAN_LIMIT = 20_000  # agency events scanned for alias use (a citizen's own log)
+
+
+def _me(principal: Principal) -> str:
+    if principal.actor_type != "citizen" or not SUBJECT_RE.fullmatch(principal.actor_id):
+        raise Forbidden("These pages are only for citizens signed in with their ID number.")
+    return principal.actor_id
+
+
+@dataclass(frozen=True)
+class AccessFilters:
+    """Filters of the access log: one agency (its client id) and local dates, both inclusive."""
+
+    agency: str | None = None
+    since: date | None = None
+    until: date | None = None
+
+    def where(self, citizen_id: str) -> audit_repo.EventFilter:
+        """The audit search these filters mean (local Vietnamese days, as UTC instants)."""
+        since = datetime.combine(self.since, time(), VN_TIME) if self.since else None
+        until = (
+            datetime.combine(self.until + timedelta(days=1), time(), VN_TIME)
+            if self.until
+            else None
+        )
+        return audit_repo.EventFilter(
+            subject=citizen_id, actor_id=self.agency,
+            actor_type="agency" if self.agency else None, since=since, until=until,
+        )  # fmt: skip
+
+
+async def client_names(session: AsyncSession, client_ids: Iterable[str]) -> dict[str, str]:
+    """OAuth client names by client id (the id itself when the client is gone)."""
+    names: dict[str, str] = {}
+    for client_id in dict.fromkeys(client_ids):
+        client = await identity_repo.client(session, client_id)
+        names[client_id] = client.name if client is not None else client_id
+    return names
+
+
+def _detail(row: Any) -> dict[str, Any]:
+    try:
+        loaded = json.loads(row.detail) if row.detail else {}
+    except ValueError:
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+async def _events(session: AsyncSession, rows: Sequence[Any]) -> list[dict[str, Any]]:
+    names = await client_names(session, [r.actor_id for r in rows if r.actor_type == "agency"])
+    return [
+        {
+            "event_uid": row.event_uid, "id": int(row.id), "occurred_at": row.occurred_at,
+            "actor_type": row.actor_type, "actor_id": row.actor_id,
+            "actor_name": names.get(row.actor_id) if row.actor_type == "agency" else None,
+            "on_behalf_of": row.on_behalf_of, "action": row.action,
+            "fields": list(json.loads(row.fields or "[]")), "purpose": row.purpose,
+            "outcome": row.outcome, "detail": _detail(row),
+            "leaf_index": None if row.leaf_index is None else int(row.leaf_index),
+        }
+        for row in rows
+    ]  # fmt: skip
+
+
+async def agencies(session: AsyncSession) -> list[tuple[str, str]]:
+    """(client id, name) of every client, by name: the access log's filter. Relying parties act
+    as ``agency`` actors in the trail too (oidc.token, oidc.userinfo), so both kinds are listed."""
+    return [(c.client_id, c.name) for c in await identity_repo.clients(session)]
+
+
+async def access_log(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    filters: AccessFilters,
+    cursor: str | None,
+    limit: int = ACCESS_PAGE_SIZE,
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of every event about the citizen (bulk accesses included), newest first,
+    and the cursor of the next page; the view is recorded."""
+    me = _me(principal)
+    before = None if cursor is None else audit.decode_cursor(cursor)
+    # One row more than shown tells whether another page follows.
+    rows = await audit_repo.search_events(
+        session, filters.where(me), before_id=before, limit=limit + 1
+    )
+    shown = rows[:limit]
+    following = audit.encode_cursor(int(shown[-1].id)) if len(rows) > limit else None
+    events = await _events(session, shown)
+    await record_view(session, principal, page="access", subject=me)
+    return events, following
+
+
+async def access_export(
+    session: AsyncSession, principal: Principal, *, filters: AccessFilters
+) -> list[dict[str, Any]]:
+    """Every event about the citizen matching the filters, newest first (the CSV download)."""
+    me = _me(principal)
+    rows: list[Any] = []
+    async with aclosing(audit_repo.stream_events(session, filters.where(me))) as chunks:
+        async for chunk in chunks:
+            rows.extend(chunk)
+    events = await _events(session, rows)
+    await record_view(session, principal, page="access_csv", subject=me)
+    return events
+
+
+async def access_proof(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    event_uid: str,
+    verifier: Verifier,
+    origin: str,
+) -> dict[str, Any]:
+    """One event about the citizen with its inclusion proof against the newest checkpoint,
+    checked here; ``status`` is verified, failed, unsequenced or uncovered. NotFound for an
+    event that is not about the citizen (recorded as a refusal)."""
+    me = _me(principal)
+    try:
+        proof: dict[str, Any] | None = (
+            await audit.citizen_inclusion_proof(session, citizen=principal, event_uid=event_uid)
+        ).model_dump()
+    except Conflict:  # ownership was checked first: the event is the citizen's, not yet proven
+        proof = None
+    row = await audit_repo.event_with_leaf(session, event_uid)
+    if row is None or row.subject != me:  # pragma: no cover - the proof call refused it
+        raise NotFound("No audit event with this id in your access log.")
+    (event,) = await _events(session, [row])
+    out: dict[str, Any] = {"event": event, "proof": proof, "reason": None}
+    if proof is None:
+        out["status"] = "unsequenced" if event["leaf_index"] is None else "uncovered"
+    else:
+        try:
+            checkpoint = audit.check_inclusion(proof, verifier, origin=origin)
+        except audit.ProofError as exc:
+            out.update(status="failed", reason=str(exc))
+        else:
+            out.update(
+                status="verified", root=base64.b64encode(checkpoint.root_hash).decode("ascii")
+            )
+    await record_view(session, principal, page="access_proof", subject=me)
+    return out
+
+
+async def security_overview(
+    session: AsyncSession, principal: Principal, account: Account
+) -> dict[str, Any]:
+    """Passkeys (created, last used), recent sign-ins (method, outcome) and the lock state."""
+    me = _me(principal)
+    passkeys = [
+        {"id": p.id, "name": p.name, "created_at": p.created_at, "last_used_at": p.last_used_at}
+        for p in await identity_repo.passkeys_of(session, account.id)
+    ]
+    rows = await audit_repo.search_events(
+        session, audit_repo.EventFilter(subject=me, action="identity.login"), before_id=None,
+        limit=SIGN_IN_HISTORY,
+    )  # fmt: skip
+    sign_ins = [
+        {"occurred_at": e["occurred_at"], "outcome": e["outcome"],
+         "method": str(e["detail"].get("method") or ""),
+         "reason": str(e["detail"].get("reason") or "")}
+        for e in await _events(session, rows)
+    ]  # fmt: skip
+    await record_view(session, principal, page="security", subject=me)
+    return {"status": account.status, "passkeys": passkeys, "sign_ins": sign_ins}
+
+
+async def rename_passkey(
+    session: AsyncSession, account: Account, *, passkey_id: str, name: str
+) -> None:
+    """Give one of the citizen's passkeys a new name."""
+    await credentials.rename(session, account, passkey_id, name)
+
+
+async def remove_passkey(session: AsyncSession, account: Account, *, passkey_id: str) -> None:
+    """Remove one of the citizen's passkeys."""
+    await credentials.remove(session, account, passkey_id)
+
+
+async def lock_identity(session: AsyncSession, account: Account) -> None:
+    """Lock the electronic identity: every sign-in session ends and every grant is revoked (so
+    the portal session ends too), services get nothing, agencies only statutory purposes."""
+    await accounts.lock(session, account)
+
+
+async def unlock_identity(
+    session: AsyncSession,
+    ctx: IdentityContext,
+    *,
+    login: str,
+    password: str,
+    client_ip: str | None,
+) -> Account:
+    """Unlock an identity the citizen locked, with their ID number and password."""
+    return await accounts.unlock(session, ctx, login=login, password=password, client_ip=client_ip)
+
+
+async def aliases_overview(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:
+    """The citizen's aliases, each with the agencies that used it (newest use first)."""
+    me = _me(principal)
+    rows = await agency_repo.aliases_of(session, me)
+    used: dict[str, dict[str, datetime]] = {row.alias: {} for row in rows}
+    if rows:
+        seen = 0
+        where = audit_repo.EventFilter(subject=me, actor_type="agency")
+        async with aclosing(audit_repo.stream_events(session, where)) as chunks:
+            async for chunk in chunks:
+                for event in chunk:
+                    alias = _detail(event).get("alias")
+                    if isinstance(alias, str) and alias in used:
+                        used[alias].setdefault(event.actor_id, event.occurred_at)
+                seen += len(chunk)
+                if seen >= ALIAS_SCAN_LIMIT:
+                    break
+    names = await client_names(session, [a for uses in used.values() for a in uses])
+    now = utcnow()
+    out: list[dict[str, Any]] = []
+    for row in rows:
+        expired = row.expires_at is not None and row.expires_at <= now
+        out.append(
+            {
+                "alias": row.alias, "label": row.label, "created_at": row.created_at,
+                "expires_at": row.expires_at, "revoked_at": row.revoked_at,
+                "state": "revoked" if row.revoked_at else "expired" if expired else "active",
+                "used_by": [{"name": names[a], "last_used_at": when}
+                            for a, when in used[row.alias].items()],
+            }
+        )  # fmt: skip
+    await record_view(session, principal, page="aliases", subject=me)
+    return out
+
+
+async def create_alias(
+    session: AsyncSession, principal: Principal, *, label: str | None, valid_days: int | None
+) -> str:
+    """A new alias of the citizen; the alias."""
+    row = await agency_service.create_alias(
+        session, actor=principal, citizen_id=_me(principal), label=label, valid_days=valid_days
+    )
+    return row.alias
+
+
+async def revoke_alias(session: AsyncSession, principal: Principal, *, alias: str) -> None:
+    """Revoke one of the citizen's aliases."""
+    me = _me(principal)
+    await agency_service.revoke_alias(session, actor=principal, alias=alias, citizen_id=me)
+
+
+async def consents_overview(
+    session: AsyncSession, principal: Principal, account: Account
+) -> list[dict[str, Any]]:
+    """The services the citizen consented to: name, scopes, when, and whether revoked."""
+    me = _me(principal)
+    out = [
+        {"client_id": c.client_id, "client_name": k.name, "scopes": c.scope.split(),
+         "granted_at": c.granted_at, "revoked_at": c.revoked_at}
+        for c, k in await identity_repo.consents_of(session, account.id)
+    ]  # fmt: skip
+    await record_view(session, principal, page="consents", subject=me)
+    return out
+
+
+async def revoke_consent(session: AsyncSession, account: Account, *, client_id: str) -> None:
+    """Withdraw consent from one service (its grants and refresh tokens are revoked too)."""
+    await accounts.revoke_consent(session, account, client_id)

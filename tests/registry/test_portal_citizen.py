@@ -1,0 +1,459 @@
+"""The citizen's portal pages in-process, on both backends: who accessed my data (filters, pages,
+CSV, inclusion proofs), security (passkeys, sign-ins, lock and the public unlock page), alias
+IDs, consents; CSRF on every form, page views recorded, Vietnamese by default and English."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from audit.models import AuditEvent
+from audit.worker import AuditWorker
+from core.clock import utcnow
+from core.db import Database
+from core.settings import Settings
+from identity import repository as identity_repo
+from registry.agency import repository as agency_repo
+from registry.agency.policy import parse_policy
+from registry.portal.service import VN_TIME
+from tests.identity.factories import (
+    CITIZEN_ID,
+    PASSWORD,
+    STAFF_PASSWORD,
+    STAFF_USERNAME,
+    add_passkey,
+    authorization_code,
+    form_field,
+    make_account,
+    make_agency,
+    make_citizen,
+    make_rp,
+    make_staff,
+    sign_in,
+)
+from tests.identity.test_passkeys import SoftAuthenticator
+from tests.registry.test_portal import browser, portal_sign_in
+
+OTHER_ID = "001303009876"
+AGENCY_NAME = "Ngân hàng Thương mại Cổ phần Thử nghiệm"
+ORDINARY = "kyc.account_opening"
+PAGES = ("/portal/access", "/portal/security", "/portal/aliases", "/portal/consents")
+SECURITY_HEADERS = {
+    "cache-control": "no-store",
+    "x-frame-options": "DENY",
+    "referrer-policy": "no-referrer",
+}
+
+
+@dataclass
+class Env:
+    """A signed-in portal browser, the app and its database."""
+
+    app: FastAPI
+    settings: Settings
+    database: Database
+    web: httpx.AsyncClient
+    account_id: str
+
+
+@pytest.fixture
+async def env(app: FastAPI, settings: Settings, database: Database) -> AsyncIterator[Env]:
+    """The citizen (with an electronic identity) signed in to the portal."""
+    await make_citizen(database)
+    await make_citizen(database, id_number=OTHER_ID, full_name="Trần Văn Bình", card_number=None)
+    account_id = await make_account(database, settings)
+    async with browser(app, settings) as web:
+        signed_in = await portal_sign_in(web)
+        assert signed_in.status_code == 200, signed_in.text
+        yield Env(app, settings, database, web, account_id)
+
+
+async def csrf_of(web: httpx.AsyncClient, path: str) -> str:
+    """The CSRF token of a page's forms."""
+    response = await web.get(path)
+    assert response.status_code == 200, response.text
+    return form_field(response.text, "csrf")
+
+
+async def post(env: Env, path: str, page: str, **data: str) -> httpx.Response:
+    """Submit a form of ``page`` like a browser (with its CSRF token)."""
+    return await env.web.post(path, data={"csrf": await csrf_of(env.web, page), **data})
+
+
+async def events(database: Database, action: str | None = None) -> list[AuditEvent]:
+    """Audit events in insertion order (of one action when given)."""
+    stmt = select(AuditEvent).order_by(AuditEvent.id)
+    if action:
+        stmt = stmt.where(AuditEvent.action == action)
+    async with database.unit_of_work() as session:
+        return list((await session.execute(stmt)).scalars())
+
+
+async def agency_token(
+    env: Env, *, actions: Sequence[str] = ("verify", "verify_batch", "lookup")
+) -> tuple[str, dict[str, str]]:
+    """An agency whose policy allows names and dates for account opening; (id, bearer header)."""
+    client_id, secret = await make_agency(
+        env.database, env.settings, name=AGENCY_NAME, scopes=list(actions)
+    )
+    policy = parse_policy(
+        {"actions": list(actions), "fields": ["full_name", "birth_date", "permanent_address"],
+         "purposes": [ORDINARY], "rate_per_second": 1000, "burst": 1000}
+    )  # fmt: skip
+    async with env.database.unit_of_work() as session:
+        await agency_repo.set_policy(session, client_id, policy.to_json())
+    response = await env.web.post(
+        "/token", data={"grant_type": "client_credentials", "scope": " ".join(actions)},
+        auth=(client_id, secret),
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    return client_id, {"Authorization": "Bearer " + response.json()["access_token"]}
+
+
+async def seal(env: Env) -> None:
+    """Sequence every committed event and sign a checkpoint (the app's worker, run once)."""
+    worker = AuditWorker(env.database, env.app.state.audit_signer, origin=env.settings.audit_origin)
+    await worker.sequence_pending()
+    assert await worker.checkpoint() is not None
+
+
+def rows_of(html: str, table: str) -> list[str]:
+    """The <tr> bodies of one table of a page (header row excluded)."""
+    match = re.search(rf'<table id="{table}".*?</table>', html, re.S)
+    assert match, f"no table {table}"
+    return re.findall(r"<tr data-[a-z]+=.*?</tr>", match.group(0), re.S)
+
+
+# ------------------------------------------------------------------------------ every page
+
+
+async def test_pages_need_a_sign_in_and_send_the_page_headers(
+    app: FastAPI, settings: Settings, database: Database
+) -> None:
+    await make_citizen(database)
+    await make_account(database, settings)
+    async with browser(app, settings) as web:
+        for path in (*PAGES, "/portal/access.csv", "/portal/access/x/proof"):
+            response = await web.get(path)
+            assert response.status_code == 303, path
+            assert response.headers["location"].startswith("/portal/login?next=%2Fportal")
+        posted = await web.post("/portal/aliases", data={"csrf": "x"})
+        assert posted.headers["location"] == "/portal/login?next=%2Fportal%2Faliases"
+        # The unlock page is public: a locked identity cannot sign in to reach the portal.
+        public = await web.get("/portal/unlock")
+        assert public.status_code == 200
+        assert 'action="/portal/unlock"' in public.text
+        await portal_sign_in(web)
+        for path in PAGES:
+            page = await web.get(path)
+            assert page.status_code == 200, page.text
+            for name, value in SECURITY_HEADERS.items():
+                assert page.headers[name] == value, (path, name)
+            csp = page.headers["content-security-policy"]
+            assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+            assert '<html lang="vi">' in page.text
+            assert 'name="csrf"' in page.text
+        english = await web.get("/portal/security", params={"lang": "en"})
+        assert '<html lang="en">' in english.text
+        assert "Lock my electronic identity" in english.text and "Sign-in history" in english.text
+        assert "registry_lang=en" in english.headers["set-cookie"]
+        # The switch sticks (cookie) until switched back.
+        assert "Who accessed my data" in (await web.get("/portal/access")).text
+        back = await web.get("/portal/aliases", params={"lang": "vi"})
+        assert "Mã định danh thay thế" in back.text
+    # Staff signed in to the portal (the console's way in) get a refusal, not a sign-in loop.
+    await make_staff(database, settings)
+    async with browser(app, settings) as web:
+        start = await web.get("/portal/login", params={"next": "/portal/access"})
+        staff = await sign_in(web, start.headers["location"], login=STAFF_USERNAME,
+                              password=STAFF_PASSWORD)  # fmt: skip
+        # Signed in, and back at /portal/access through the callback: refused.
+        assert staff.status_code == 403 and "dành cho công dân" in staff.text
+        assert (await web.get("/portal/security")).status_code == 403
+    views = [
+        (e.subject, json.loads(e.detail or "{}")["page"])
+        for e in await events(database, "portal.view")
+    ]
+    for name in ("access", "security", "aliases", "consents"):
+        assert (CITIZEN_ID, name) in views
+
+
+async def test_forms_without_their_csrf_token_are_refused(env: Env) -> None:
+    account = env.account_id
+    forms = {
+        "/portal/aliases": {"label": "x", "valid_days": "30"},
+        "/portal/aliases/1234567890123452/revoke": {},
+        "/portal/consents/some-client/revoke": {},
+        "/portal/security/passkeys/p1/rename": {"name": "x"},
+        "/portal/security/passkeys/p1/remove": {},
+        "/portal/security/lock": {"confirm": "yes"},
+        "/portal/unlock": {"id_number": CITIZEN_ID, "password": PASSWORD},
+    }
+    for path, data in forms.items():
+        for token in (None, "forged"):
+            sent = {**data, **({"csrf": token} if token else {})}
+            response = await env.web.post(path, data=sent)
+            assert response.status_code == 403, (path, response.status_code)
+            assert "Biểu mẫu đã hết hạn" in response.text
+    async with env.database.unit_of_work() as session:
+        found = await identity_repo.account_by_id(session, account)
+        assert found is not None and found.status == "active"
+        assert not await agency_repo.aliases_of(session, CITIZEN_ID)
+    assert (await env.web.get("/portal/security")).status_code == 200  # still signed in
+
+
+# ------------------------------------------------------------------------------ who accessed
+
+
+async def test_an_agency_lookup_shows_with_its_name_fields_purpose_csv_and_proof(env: Env) -> None:
+    client_id, bearer = await agency_token(env)
+    looked = await env.web.get(
+        f"/api/v1/citizens/{CITIZEN_ID}",
+        params={"fields": "full_name,birth_date", "purpose": ORDINARY}, headers=bearer,
+    )  # fmt: skip
+    assert looked.status_code == 200, looked.text
+    page = await env.web.get("/portal/access")
+    assert page.status_code == 200
+    (row, *_) = rows_of(page.text, "access")  # newest first: the lookup (before this view)
+    assert AGENCY_NAME in row and "Tra cứu thông tin" in row
+    assert "Họ, chữ đệm và tên, Ngày sinh" in row
+    assert "Mở tài khoản (định danh khách hàng)" in row and "Được phép" in row
+    assert "giờ Việt Nam, UTC+7" in page.text
+    assert "Xem trên cổng thông tin: Hồ sơ của tôi" in page.text  # the sign-in landed there
+    lookup = (await events(env.database, "agency.lookup"))[0]
+    assert f'data-event="{lookup.event_uid}"' in row
+    assert lookup.occurred_at.astimezone(VN_TIME).strftime("%Y-%m-%d %H:%M") in row
+    english = await env.web.get("/portal/access", params={"lang": "en"})
+    (row_en,) = [r for r in rows_of(english.text, "access") if lookup.event_uid in r]
+    assert "Full name, Date of birth" in row_en and "Opening an account" in row_en
+    await env.web.get("/portal/access", params={"lang": "vi"})
+
+    # Filters: by agency (actor id) and by local dates.
+    today = utcnow().astimezone(VN_TIME).date()
+    mine = await env.web.get("/portal/access", params={"agency": client_id})
+    assert len(rows_of(mine.text, "access")) == 1
+    assert f'<option value="{client_id}" selected>{AGENCY_NAME}</option>' in mine.text
+    assert f"agency={client_id}" in mine.text  # the CSV link and the language switch keep it
+    other = await env.web.get("/portal/access", params={"agency": "registry-portal"})
+    assert AGENCY_NAME not in "".join(rows_of(other.text, "access"))
+    yesterday = (today - timedelta(days=1)).isoformat()
+    old = await env.web.get("/portal/access", params={"until": yesterday})
+    assert 'id="no-events"' in old.text
+    dated = await env.web.get(
+        "/portal/access", params={"agency": client_id, "since": today.isoformat(),
+                                  "until": today.isoformat()},
+    )  # fmt: skip
+    assert len(rows_of(dated.text, "access")) == 1
+    bad = await env.web.get("/portal/access", params={"since": "2025-02-30"})
+    assert bad.status_code == 400 and 'id="bad-filter"' in bad.text
+
+    # CSV: the same filters, every page, as an attachment.
+    download = await env.web.get("/portal/access.csv", params={"agency": client_id})
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("text/csv")
+    assert download.headers["content-disposition"] == 'attachment; filename="access-log.csv"'
+    assert download.headers["cache-control"] == "no-store"
+    table = list(csv.DictReader(io.StringIO(download.text.lstrip("\ufeff"))))
+    assert [(r["actor_name"], r["action"], r["fields"], r["purpose"]) for r in table] == [
+        (AGENCY_NAME, "agency.lookup", "birth_date full_name", ORDINARY)
+    ]
+    assert table[0]["event_uid"] == lookup.event_uid
+
+    # The proof: not yet sequenced, then verified against a signed checkpoint.
+    proof_url = f"/portal/access/{lookup.event_uid}/proof"
+    waiting = await env.web.get(proof_url)
+    assert waiting.status_code == 200
+    assert "chưa được đưa vào cây Merkle" in waiting.text and "đã xác minh" not in waiting.text
+    await seal(env)
+    proven = await env.web.get(proof_url)
+    assert "✓ đã xác minh" in proven.text, proven.text
+    assert AGENCY_NAME in proven.text
+    leaf = re.search(r'id="leaf-index">(\d+)<', proven.text)
+    size = re.search(r'id="tree-size">(\d+)<', proven.text)
+    assert leaf and size and int(leaf.group(1)) < int(size.group(1))
+    checkpoint = re.search(
+        r'<pre id="checkpoint" class="checkpoint">(.*?)</pre>', proven.text, re.S
+    )
+    assert checkpoint and checkpoint.group(1).startswith(env.settings.audit_origin + "\n")
+    assert re.search(r'id="root-hash">[A-Za-z0-9+/=]{44}<', proven.text)
+    assert "verified" in (await env.web.get(proof_url, params={"lang": "en"})).text
+
+    # Another citizen's event is not found (and the refusal is recorded).
+    bearer_lookup = await env.web.get(
+        f"/api/v1/citizens/{OTHER_ID}", params={"fields": "full_name", "purpose": ORDINARY},
+        headers=bearer,
+    )  # fmt: skip
+    assert bearer_lookup.status_code == 200
+    theirs = [e for e in await events(env.database, "agency.lookup") if e.subject == OTHER_ID]
+    refused = await env.web.get(f"/portal/access/{theirs[0].event_uid}/proof")
+    assert refused.status_code == 404 and OTHER_ID not in refused.text
+    assert (await events(env.database, "audit.proof"))[-1].outcome == "not_found"
+
+    views = [
+        json.loads(e.detail or "{}")["page"] for e in await events(env.database, "portal.view")
+    ]
+    assert {"access", "access_csv", "access_proof"} <= set(views)
+
+
+async def test_bulk_checks_are_included_and_the_log_comes_in_pages(env: Env) -> None:
+    _, bearer = await agency_token(env, actions=("verify_batch",))
+    items = [{"id_number": CITIZEN_ID, "claims": {"full_name": "Nguyễn Thị Minh Anh"}}] * 60
+    response = await env.web.post(
+        "/api/v1/verify/batch", json={"purpose": ORDINARY, "items": items}, headers=bearer
+    )
+    assert response.status_code == 200, response.text
+    first = await env.web.get("/portal/access")
+    rows = rows_of(first.text, "access")
+    assert len(rows) == 50
+    assert all(AGENCY_NAME in r and "Xác minh thông tin" in r for r in rows)
+    more = re.search(r'<a href="\?cursor=([^"]+)" id="more">', first.text)
+    assert more, "a link to older accesses"
+    second = await env.web.get("/portal/access", params={"cursor": more.group(1)})
+    older = rows_of(second.text, "access")
+    assert sum(AGENCY_NAME in r for r in older) == 10  # the rest of the batch, then sign-in
+    assert not set(rows) & set(older)
+    junk = await env.web.get("/portal/access", params={"cursor": "not-a-cursor"})
+    assert junk.status_code == 200  # an unknown cursor starts from the newest
+
+
+# ------------------------------------------------------------------------------ security
+
+
+async def test_passkeys_sign_in_history_lock_and_unlock(env: Env) -> None:
+    passkey_id = await add_passkey(
+        env.database, env.settings, env.account_id, SoftAuthenticator(), name="Điện thoại cũ"
+    )
+    page = await env.web.get("/portal/security")
+    assert page.status_code == 200
+    (passkey,) = rows_of(page.text, "passkeys")
+    assert "Điện thoại cũ" in passkey and 'class="last-used">—<' in passkey
+    assert 'id="passkey-register"' in page.text and "/static/identity.js" in page.text
+    (sign_in,) = rows_of(page.text, "sign-ins")
+    assert "Mật khẩu" in sign_in and "Được phép" in sign_in
+    assert "Điều tra hình sự" in page.text and "Cấp cứu" in page.text  # statutory purposes
+    assert "Lập danh sách cử tri" in page.text and "Thi hành quyết định của tòa án" in page.text
+
+    renamed = await post(
+        env, f"/portal/security/passkeys/{passkey_id}/rename", "/portal/security",
+        name="Điện thoại mới",
+    )  # fmt: skip
+    assert renamed.status_code == 303
+    assert renamed.headers["location"] == "/portal/security?done=renamed"
+    after = await env.web.get(renamed.headers["location"])
+    assert "Điện thoại mới" in after.text and "Đã đổi tên khóa truy cập." in after.text
+    blank = await post(
+        env, f"/portal/security/passkeys/{passkey_id}/rename", "/portal/security", name="  "
+    )
+    assert blank.headers["location"] == "/portal/security?error=passkey_name"
+    removed = await post(env, f"/portal/security/passkeys/{passkey_id}/remove", "/portal/security")
+    assert removed.headers["location"] == "/portal/security?done=removed"
+    assert 'id="no-passkeys"' in (await env.web.get("/portal/security")).text
+    assert [e.action for e in await events(env.database) if "passkey" in e.action] == [
+        "identity.passkey.add", "identity.passkey.rename", "identity.passkey.remove",
+    ]  # fmt: skip
+
+    # Locking needs the confirmation box; then every session ends, the portal's too.
+    unconfirmed = await post(env, "/portal/security/lock", "/portal/security")
+    assert unconfirmed.headers["location"] == "/portal/security?error=lock_confirm"
+    _, bearer = await agency_token(env, actions=("verify",))
+    locked = await post(env, "/portal/security/lock", "/portal/security", confirm="yes")
+    assert locked.status_code == 303
+    assert locked.headers["location"] == "/portal/unlock?locked=1"
+    assert "registry_portal=" in locked.headers["set-cookie"]  # deleted
+    notice = await env.web.get(locked.headers["location"])
+    assert "đã bị khóa và bạn đã được đăng xuất" in notice.text
+    for path in PAGES:
+        assert (await env.web.get(path)).headers["location"].startswith("/portal/login")
+    claim = {"full_name": "Nguyễn Thị Minh Anh"}
+    body = {"id_number": CITIZEN_ID, "purpose": ORDINARY, "claims": claim}
+    refused = await env.web.post("/api/v1/verify", json=body, headers=bearer)
+    assert refused.status_code == 403 and refused.json()["code"] == "identity-locked"
+
+    # The public unlock page: a wrong password is counted, the right one unlocks.
+    wrong = await post(
+        env, "/portal/unlock", "/portal/unlock", id_number=CITIZEN_ID, password="wrong password"
+    )
+    assert wrong.status_code == 401 and "không đúng" in wrong.text
+    unlocked = await post(
+        env, "/portal/unlock", "/portal/unlock", id_number=CITIZEN_ID, password=PASSWORD
+    )
+    assert unlocked.status_code == 303, unlocked.text
+    assert unlocked.headers["location"] == "/portal/unlock?state=done"
+    done = await env.web.get(unlocked.headers["location"])
+    assert "đã được mở khóa" in done.text and 'id="sign-in-again"' in done.text
+    assert (await env.web.post("/api/v1/verify", json=body, headers=bearer)).status_code == 200
+    actions = [e.action for e in await events(env.database) if e.action.startswith("identity.")]
+    assert actions[-3:] == ["identity.lock", "identity.login", "identity.unlock"]
+    assert (await env.web.get("/portal/security")).status_code == 303  # sign in again first
+    assert (await portal_sign_in(env.web, "/portal/security")).status_code == 200
+
+
+# ------------------------------------------------------------------------------ aliases
+
+
+async def test_aliases_are_created_used_by_agencies_and_revoked(env: Env) -> None:
+    created = await post(
+        env, "/portal/aliases", "/portal/aliases", label="ngân hàng", valid_days="30"
+    )
+    assert created.headers["location"] == "/portal/aliases?done=alias_created"
+    page = await env.web.get(created.headers["location"])
+    (row,) = rows_of(page.text, "aliases")
+    alias = re.search(r'class="alias-copy" readonly value="([0-9]{16})"', row)
+    assert alias, row
+    assert "ngân hàng" in row and "Đang dùng được" in row and "Chưa cơ quan nào dùng" in row
+    _, bearer = await agency_token(env, actions=("verify",))
+    body = {"id_number": alias.group(1), "purpose": ORDINARY,
+            "claims": {"full_name": "Nguyễn Thị Minh Anh"}}  # fmt: skip
+    verified = await env.web.post("/api/v1/verify", json=body, headers=bearer)
+    assert verified.status_code == 200 and verified.json()["match"] is True
+    (used,) = rows_of((await env.web.get("/portal/aliases")).text, "aliases")
+    assert AGENCY_NAME in used
+    invalid = await post(env, "/portal/aliases", "/portal/aliases", valid_days="9999")
+    assert invalid.headers["location"] == "/portal/aliases?error=alias"
+    assert (
+        "Thời hạn phải từ 1 đến 3650 ngày" in (await env.web.get(invalid.headers["location"])).text
+    )
+    revoked = await post(env, f"/portal/aliases/{alias.group(1)}/revoke", "/portal/aliases")
+    assert revoked.headers["location"] == "/portal/aliases?done=alias_revoked"
+    (gone,) = rows_of((await env.web.get("/portal/aliases")).text, "aliases")
+    assert "Đã thu hồi" in gone and "revoke-alias" not in gone
+    again = await env.web.post("/api/v1/verify", json=body, headers=bearer)
+    assert again.status_code == 403 and again.json()["code"] == "alias-invalid"
+    unknown = await post(env, "/portal/aliases/0000000000000000/revoke", "/portal/aliases")
+    assert unknown.headers["location"] == "/portal/aliases?error=failed"
+
+
+# ------------------------------------------------------------------------------ consents
+
+
+async def test_a_consent_is_listed_and_revoked(env: Env) -> None:
+    assert 'id="no-consents"' in (await env.web.get("/portal/consents")).text
+    client_id, _ = await make_rp(env.database, env.settings, name="Cổng dịch vụ công")
+    # The identity sign-in of the portal is still live: only the consent page is shown.
+    await authorization_code(env.web, client_id, scope="openid profile birthdate")
+    page = await env.web.get("/portal/consents")
+    (row,) = rows_of(page.text, "consents")
+    assert "Cổng dịch vụ công" in row and "Họ và tên, Ngày sinh" in row
+    english = await env.web.get("/portal/consents", params={"lang": "en"})
+    assert "Full name, Date of birth" in rows_of(english.text, "consents")[0]
+    revoked = await post(env, f"/portal/consents/{client_id}/revoke", "/portal/consents")
+    assert revoked.headers["location"] == "/portal/consents?done=consent_revoked"
+    after = await env.web.get(revoked.headers["location"] + "&lang=vi")
+    (row,) = rows_of(after.text, "consents")
+    assert "Đã rút lại lúc" in row and "revoke-consent" not in row
+    assert "Đã rút lại sự cho phép." in after.text
+    twice = await post(env, f"/portal/consents/{client_id}/revoke", "/portal/consents")
+    assert twice.headers["location"] == "/portal/consents?error=failed"
+    assert [e.action for e in await events(env.database, "identity.consent.revoke")] == [
+        "identity.consent.revoke"
+    ]
