@@ -907,7 +907,8 @@ async def activation_code(
 
 
 def build_services(settings: Settings, directory: Any) -> IdentityServices:
-    """Build the identity services of an app."""
+    """Build the identity services of an app; a bad key-encryption key fails here, at start."""
+    keys.kek_from_settings(settings)
     from identity.passwords import PasswordHasher
 
     ctx = IdentityContext(
@@ -922,8 +923,7 @@ def build_services(settings: Settings, directory: Any) -> IdentityServices:
 
 
 async def prepare(database: Any, settings: Settings) -> None:
-    """At start-up: a readable key-encryption key, and signing keys (one RS256, one ES256)."""
-    keys.kek_from_settings(settings)  # a bad key fails the start, not the first token
+    """At start-up: signing keys (one RS256, one ES256)."""
     async with database.unit_of_work() as session:
         await keys.ensure_keys(session, settings)
 

@@ -83,12 +83,15 @@ class IdentityAuthenticator:
                     f'error_description="{description}"'
                 },
             ) from None
-        if found.account is not None:
-            amr = tuple(found.grant.amr.split()) if found.grant else ()
-            return replace(principal_of(found.account, amr=amr), scopes=found.scopes)
         from identity import repository as repo
 
         client = await repo.client(session, found.client_id)
         if client is None:
             raise Unauthenticated("The access token's client no longer exists.")
+        if found.account is not None:
+            amr = tuple(found.grant.amr.split()) if found.grant else ()
+            principal = replace(principal_of(found.account, amr=amr), scopes=found.scopes)
+            # A relying party's token releases the consented claims at /userinfo; only the
+            # registry's own (first-party) portal acts as the citizen on the registry's APIs.
+            return principal if client.first_party else replace(principal, roles=frozenset())
         return replace(client_principal(client), scopes=found.scopes)

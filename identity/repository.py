@@ -24,6 +24,12 @@ from identity.models import (
     WebAuthnChallenge,
 )
 
+
+def _storable(key: str) -> bool:
+    # PostgreSQL text cannot hold NUL: a key sent with one names no row (and is no 500).
+    return "\x00" not in key
+
+
 # ------------------------------------------------------------------------------ accounts
 
 
@@ -36,6 +42,8 @@ async def account_by_citizen(
     session: AsyncSession, citizen_id: str, *, for_update: bool = False
 ) -> Account | None:
     """The citizen account of this ID number."""
+    if not _storable(citizen_id):
+        return None
     stmt = select(Account).where(Account.citizen_id == citizen_id)
     if for_update:
         stmt = stmt.with_for_update()
@@ -46,6 +54,8 @@ async def account_by_username(
     session: AsyncSession, username: str, *, for_update: bool = False
 ) -> Account | None:
     """The staff account with this sign-in name."""
+    if not _storable(username):
+        return None
     stmt = select(Account).where(Account.username == username)
     if for_update:
         stmt = stmt.with_for_update()
@@ -82,6 +92,8 @@ async def passkey_by_credential(session: AsyncSession, credential_id: bytes) -> 
 
 async def passkey_of(session: AsyncSession, account_id: str, passkey_id: str) -> Passkey | None:
     """One passkey of this account."""
+    if not _storable(passkey_id):
+        return None
     stmt = select(Passkey).where(Passkey.id == passkey_id, Passkey.account_id == account_id)
     return (await session.execute(stmt)).scalar_one_or_none()
 
@@ -99,7 +111,9 @@ async def take_challenge(
     session: AsyncSession, challenge_id: str, purpose: str, now: datetime
 ) -> WebAuthnChallenge | None:
     """Remove and return an unexpired challenge (single use)."""
-    row = await session.get(WebAuthnChallenge, challenge_id)
+    # Locked: a concurrent completion of the same ceremony waits, then finds it gone.
+    stmt = select(WebAuthnChallenge).where(WebAuthnChallenge.id == challenge_id).with_for_update()
+    row = (await session.execute(stmt)).scalar_one_or_none()
     if row is None or row.purpose != purpose:
         return None
     await session.delete(row)
@@ -161,6 +175,8 @@ async def activation_code(session: AsyncSession, code_hash: str) -> ActivationCo
 
 async def client(session: AsyncSession, client_id: str) -> Client | None:
     """The OAuth client with this id."""
+    if not _storable(client_id):
+        return None
     return await session.get(Client, client_id)
 
 

@@ -12,7 +12,7 @@ from audit.keys import load_signer
 from audit.worker import AuditWorker
 from core.auth import Authenticator
 from core.db import Database
-from core.logging import configure_logging
+from core.logging import configure_logging, fields, get_logger
 from core.metrics import HttpMetrics
 from core.middleware import RequestContextMiddleware
 from core.problems import install_problem_handlers
@@ -25,6 +25,8 @@ from registry.directory import RegistryDirectory
 from registry.portal import api as portal_api
 from registry.portal import citizen as portal_citizen
 from registry.portal import console as portal_console
+
+log = get_logger("registry.app")
 
 
 def create_app(
@@ -47,8 +49,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        await identity_api.prepare(db, settings)
-        await portal_prepare(db, settings)
+        # Keys and the portal client are also made on first use: a database that is down or
+        # not migrated yet must not stop the service from starting (it answers 503 meanwhile).
+        try:
+            await identity_api.prepare(db, settings)
+            await portal_prepare(db, settings)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("startup.prepare_deferred", extra=fields(error=type(exc).__name__))
         if settings.audit_sequencer_enabled:
             worker.start()
         try:

@@ -58,7 +58,7 @@ def serve(
 
     settings = load_cli_settings()
     configure_logging(settings.log_level)
-    base = settings.public_url if host in ("127.0.0.1", "localhost") else f"http://{host}:{port}"
+    base = f"http://{host}:{port}"
     console.print(f"[bold]Registry {__version__}[/bold] ({settings.environment})")
     console.print(f"  database : {_describe_database(settings)}")
     console.print(f"  service  : {base}/")

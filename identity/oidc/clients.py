@@ -45,7 +45,8 @@ def _hash_secret(secret: str) -> str:
 def _check_redirect_uri(uri: str, *, production: bool) -> None:
     # RFC 9700 2.1 / RFC 6749 3.1.2: absolute, no fragment; https except loopback in development.
     parts = urlsplit(uri)
-    if not parts.scheme or not parts.netloc or parts.fragment:
+    # An empty fragment ("cb#") is still a fragment: the code would land after the "#".
+    if not parts.scheme or not parts.netloc or "#" in uri:
         raise ValidationFailed(
             "A redirect URI must be absolute and carry no fragment.",
             errors=[FieldError(f"invalid redirect URI {uri!r}", parameter="redirect_uri")],
@@ -227,7 +228,9 @@ async def _authenticate_assertion(
             assertion,
             json.loads(client.jwks or "{}"),
             algorithms=jose.CLIENT_ASSERTION_ALGS,
-            audience=(token_endpoint, settings.issuer),
+            # RFC 7523 3: the issuer or the token endpoint URL (OIDC Core 9's SHOULD) names us
+            # at every endpoint that authenticates clients, revocation and introspection too.
+            audience=(token_endpoint, settings.issuer + "/token", settings.issuer),
             issuer=client_id,
         )
     except jose.JoseError as exc:

@@ -238,6 +238,37 @@ async def authorization_code_grant(
     session: AsyncSession, ctx: TokenContext, client: Client, form: Mapping[str, str]
 ) -> dict[str, Any]:
     """RFC 6749 4.1.3 with RFC 7636 4.5-4.6 (PKCE S256) and OIDC Core 3.1.3."""
+    nonce, grant = await _redeem_code(session, client, form)
+    account = await _usable_account(session, ctx, grant)
+    return await _citizen_tokens(
+        session, ctx, client=client, grant=grant, account=account, nonce=nonce,
+        grant_type="authorization_code",
+    )  # fmt: skip
+
+
+async def first_party_sign_in(
+    session: AsyncSession, ctx: TokenContext, client: Client, form: Mapping[str, str]
+) -> tuple[Grant, Account]:
+    """The registry's own portal redeems its code in-process: the token endpoint's code checks,
+    then the grant and the account behind it, a citizen or a staff member (only first-party
+    clients sign staff in, see authorize). No token is minted: nothing leaves the server."""
+    if not client.first_party:
+        raise OAuthError("unauthorized_client", "Only the registry's own portal signs in here.")
+    _, grant = await _redeem_code(session, client, form)
+    account = await repo.account_by_id(session, grant.account_id)
+    if account is not None and account.kind == "staff":
+        try:
+            check_usable(account)
+        except Exception:
+            raise OAuthError("invalid_grant", "The staff account is locked or closed.") from None
+        return grant, account
+    return grant, await _usable_account(session, ctx, grant)
+
+
+async def _redeem_code(
+    session: AsyncSession, client: Client, form: Mapping[str, str]
+) -> tuple[str | None, Grant]:
+    """Use up a valid authorization code; its nonce and its live grant."""
     code, redirect_uri, verifier = (
         form.get("code"), form.get("redirect_uri"), form.get("code_verifier"),
     )  # fmt: skip
@@ -266,11 +297,7 @@ async def authorization_code_grant(
     grant = await repo.grant(session, row.grant_id)
     if grant is None or grant.revoked_at is not None:
         raise OAuthError("invalid_grant", "The grant was revoked.")
-    account = await _usable_account(session, ctx, grant)
-    return await _citizen_tokens(
-        session, ctx, client=client, grant=grant, account=account, nonce=row.nonce,
-        grant_type="authorization_code",
-    )  # fmt: skip
+    return row.nonce, grant
 
 
 async def refresh_token_grant(
@@ -384,6 +411,10 @@ async def validate_access_token(
         raise InvalidToken(str(exc)) from None
     if await repo.is_revoked(session, str(claims["jti"])):
         raise InvalidToken("the token was revoked")
+    # A suspended client is cut off at once: agency tokens and relying parties' citizen tokens.
+    client = await repo.client(session, str(claims["client_id"]))
+    if client is None or not client.active:
+        raise InvalidToken("the client is suspended")
     grant = account = None
     gid = claims.get("gid")
     if gid:
@@ -393,10 +424,6 @@ async def validate_access_token(
         account = await repo.account_by_id(session, grant.account_id)
         if account is None or account.status != "active":
             raise InvalidToken("the electronic identity is locked or closed")
-    else:
-        client = await repo.client(session, str(claims["client_id"]))
-        if client is None or not client.active:
-            raise InvalidToken("the client is suspended")
     return AccessToken(
         claims=claims,
         client_id=str(claims["client_id"]),

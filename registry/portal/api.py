@@ -75,9 +75,14 @@ def to_login(request: Request) -> RedirectResponse:
 
 
 @router.get("/portal/login")
-async def login(request: Request, services: ServicesDep, next: str = "/portal") -> Response:
+async def login(
+    request: Request, session: SessionDep, services: ServicesDep, next: str = "/portal"
+) -> Response:
     """Start the code flow against our own provider (PKCE S256, state, nonce)."""
+    from registry.portal.session import ensure_portal_client
+
     settings = services.settings
+    await ensure_portal_client(session, settings)
     locale = request.query_params.get("lang") or request.cookies.get("registry_lang")
     url, cookie = start_flow(settings, next_path=next, locale=locale)
     response = RedirectResponse(url, status_code=303, headers=NO_STORE)
@@ -103,6 +108,11 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
     from identity.oidc.errors import OAuthError
 
     client = await identity_repo.client(session, PORTAL_CLIENT_ID)
+    if client is None:  # the start-up could not register it (database down then)
+        from registry.portal.session import ensure_portal_client
+
+        await ensure_portal_client(session, settings)
+        client = await identity_repo.client(session, PORTAL_CLIENT_ID)
     if client is None:
         return render_page(request, settings, "error.html", locale=locale, status_code=400,
                            context={"message": "The portal is not registered."})  # fmt: skip

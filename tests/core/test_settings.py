@@ -59,8 +59,20 @@ def test_production_starts_with_real_secrets() -> None:
         database_url=PG,
         secret_key=SecretStr(STRONG),
         public_url="https://registry.gov.vn",
+        key_encryption_key=SecretStr("q" * 43),
+        pairwise_salt=SecretStr("a-salt-of-the-pairwise-subject-identifiers"),
     )
     assert settings.environment == "production"
+
+
+def test_production_requires_the_identity_secrets() -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(
+            environment="production", database_url=PG, secret_key=SecretStr(STRONG),
+            public_url="https://registry.gov.vn",
+        )  # fmt: skip
+    assert "REGISTRY_KEY_ENCRYPTION_KEY" in str(caught.value)
+    assert "REGISTRY_PAIRWISE_SALT" in str(caught.value)
 
 
 def test_settings_errors_never_echo_the_values(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -6,12 +6,13 @@ import base64
 import hashlib
 import re
 import secrets
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
+from core.auth import Principal, require
 from core.db import Database
 from core.settings import Settings
 from identity import accounts
@@ -301,12 +302,7 @@ async def code_flow_tokens(
 
 
 def probe_app(settings: Settings, database: Database) -> FastAPI:
-    """The real app plus two test-only routes that show the Principal ``require`` resolved."""
-    from typing import Annotated
-
-    from fastapi import Depends
-
-    from core.auth import Principal, require
+    """The real app plus test-only routes that show the Principal ``require`` resolved."""
     from registry.app import create_app
 
     app = create_app(settings, database=database)

@@ -342,6 +342,26 @@ async def test_a_suspended_client_cannot_authenticate(
         assert_invalid_client(await call(web, endpoint, assertion_form(token)))
 
 
+async def test_a_client_id_with_a_nul_character_names_no_client(
+    web: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    """PostgreSQL text cannot hold NUL: the lookup must say "unknown client", not fail (a 500)."""
+    client_id, secret = await make_agency(database, settings, auth_method="client_secret_post")
+    nul_id = client_id + "\x00"
+    assert_invalid_client(await call(web, "/token", {"client_id": nul_id, "client_secret": secret}))
+    response = await call(web, "/introspect", {}, headers=basic(nul_id, secret))
+    assert_invalid_client(response, basic_used=True)
+    key = client_key("ES256")
+    token = assertion(key, nul_id, settings.issuer + "/token")
+    assert_invalid_client(await call(web, "/revoke", assertion_form(token)))
+    page = await web.get(
+        "/authorize",
+        params={"client_id": nul_id, "response_type": "code", "redirect_uri": RP_REDIRECT},
+    )
+    assert page.status_code == 400
+    assert "location" not in page.headers
+
+
 # ------------------------------------------------------------------------------ refused: assertions
 
 
