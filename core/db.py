@@ -113,6 +113,21 @@ class Database:
         self.settings = settings
         self.engine = engine or create_engine(settings)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self._side_engine: AsyncEngine | None = None
+
+    @property
+    def side_engine(self) -> AsyncEngine:
+        """A small pool of its own for one-statement transactions taken while a unit of work
+        holds a connection (the agency rate bucket). Drawn from the main pool they would
+        deadlock it: once every pooled connection belongs to a unit of work waiting for a second
+        one, none is ever returned (each request then fails after the pool timeout)."""
+        if self._side_engine is None:
+            if self.dialect != "postgresql":
+                return self.engine
+            kwargs = _engine_kwargs(self.settings)
+            kwargs.update(pool_size=min(4, self.settings.database_pool_size), max_overflow=0)
+            self._side_engine = create_async_engine(self.settings.url, **kwargs)
+        return self._side_engine
 
     @property
     def dialect(self) -> str:
@@ -159,6 +174,8 @@ class Database:
     async def dispose(self) -> None:
         """Close every pooled connection."""
         await self.engine.dispose()
+        if self._side_engine is not None:
+            await self._side_engine.dispose()
 
 
 async def _rollback_quietly(session: AsyncSession) -> None:

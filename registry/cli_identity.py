@@ -185,3 +185,72 @@ def activation_code(
     code, expires = _in_unit_of_work(work)
     typer.echo(f"activation code: {code}")
     typer.echo(f"valid until {expires.isoformat()} (single use)")
+
+
+# ------------------------------------------------------------------------------ agency policies
+
+
+def _cli_official() -> Any:
+    # Commands run by an operator on the server: recorded in the audit trail as actor "cli".
+    from core.auth import Principal
+
+    return Principal(actor_type="official", actor_id="cli", roles=frozenset({"official"}))
+
+
+@clients_app.command("policy")
+def clients_policy(
+    client_id: str = typer.Argument(..., help="The agency's client id."),
+    action: list[str] = typer.Option(
+        [], "--action", help="verify, verify_batch or lookup (repeat)."
+    ),
+    field: list[str] = typer.Option([], "--field", help="A record field lookups release (repeat)."),
+    purpose: list[str] = typer.Option([], "--purpose", help="A purpose code (repeat)."),
+    attribute_results: bool = typer.Option(
+        False, "--attribute-results", help="Answer verifications attribute by attribute."
+    ),
+    name_match: str = typer.Option("exact", "--name-match", help="exact or folded."),
+    rate: float = typer.Option(10.0, "--rate", help="Sustained requests per second."),
+    burst: int = typer.Option(20, "--burst", help="Requests allowed at once."),
+    batch_max: int = typer.Option(1000, "--batch-max", help="Items per batch (at most 1000)."),
+) -> None:
+    """Replace an agency's policy (what it may ask, for which purposes, how often)."""
+    from registry.agency import service
+
+    raw = {
+        "actions": action, "fields": field, "purposes": purpose,
+        "attribute_results": attribute_results, "name_match": name_match,
+        "rate_per_second": rate, "burst": burst, "batch_max": batch_max,
+    }  # fmt: skip
+
+    async def work(session: AsyncSession, settings: Any) -> str:
+        policy = await service.set_policy(
+            session, official=_cli_official(), client_id=client_id, raw=raw
+        )
+        return policy.to_json()
+
+    typer.echo(f"policy of {client_id}: {_in_unit_of_work(work)}")
+
+
+def _set_agency_active(client_id: str, active: bool) -> None:
+    from registry.agency import service
+
+    async def work(session: AsyncSession, settings: Any) -> None:
+        await service.set_active(
+            session, official=_cli_official(), client_id=client_id, active=active
+        )
+
+    _in_unit_of_work(work)
+
+
+@clients_app.command("suspend")
+def clients_suspend(client_id: str = typer.Argument(..., help="The agency's client id.")) -> None:
+    """Suspend an agency: its tokens stop working at once."""
+    _set_agency_active(client_id, False)
+    typer.echo(f"agency {client_id} suspended")
+
+
+@clients_app.command("reinstate")
+def clients_reinstate(client_id: str = typer.Argument(..., help="The agency's client id.")) -> None:
+    """Lift an agency's suspension."""
+    _set_agency_active(client_id, True)
+    typer.echo(f"agency {client_id} reinstated")

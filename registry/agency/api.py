@@ -74,12 +74,15 @@ async def _call(
     database: Any,
     principal: Principal,
     *,
+    request: Request,
     action: str,
     identifier: str | None,
     purpose: str | None,
     work: Callable[[service.Caller], Awaitable[T]],
 ) -> T:
     try:
+        # Inside the try: a bad X-On-Behalf-Of is a refusal like any other, so it is recorded.
+        principal = _principal(request, principal)
         agency = await service.caller(session, principal)
         await service.rate_limit(database, session, agency)
         return await work(agency)
@@ -106,10 +109,9 @@ async def verify(
     database: DatabaseDep,
 ) -> dict[str, Any]:
     """`match` true or false, and nothing else unless the policy allows per-attribute results."""
-    principal = _principal(request, agency)
     return await _call(
-        session, database, principal, action="agency.verify", identifier=body.id_number,
-        purpose=body.purpose,
+        session, database, agency, request=request, action="agency.verify",
+        identifier=body.id_number, purpose=body.purpose,
         work=lambda caller: service.verify(
             session, agency=caller, identifier=body.id_number, purpose=body.purpose,
             claims=body.claims,
@@ -126,10 +128,9 @@ async def verify_batch(
     database: DatabaseDep,
 ) -> dict[str, Any]:
     """Per-item results in request order; one audit event per item."""
-    principal = _principal(request, agency)
     items = [item.model_dump() for item in body.items]
     return await _call(
-        session, database, principal, action="agency.verify", identifier=None,
+        session, database, agency, request=request, action="agency.verify", identifier=None,
         purpose=body.purpose,
         work=lambda caller: service.verify_batch(
             session, agency=caller, purpose=body.purpose, items=items
@@ -148,9 +149,9 @@ async def lookup(
     purpose: Annotated[str, Query(max_length=64, description="A purpose code.")],
 ) -> dict[str, Any]:
     """Exactly the requested fields; a field outside the policy is a 403 naming it."""
-    principal = _principal(request, agency)
     return await _call(
-        session, database, principal, action="agency.lookup", identifier=id, purpose=purpose,
+        session, database, agency, request=request, action="agency.lookup", identifier=id,
+        purpose=purpose,
         work=lambda caller: service.lookup(
             session, agency=caller, identifier=id, purpose=purpose, fields=fields.split(",")
         ),
@@ -241,7 +242,8 @@ async def official_alias_revoke(
 class PolicyBody(BaseModel):
     """An agency policy (see the README for each member)."""
 
-    model_config = ConfigDict(extra="allow")
+    # Strict: "yes" is not true and "20" is not 20 in a policy.
+    model_config = ConfigDict(extra="allow", strict=True)
     actions: list[str] = Field(default_factory=list, description=", ".join(ACTIONS))
     fields: list[str] = Field(default_factory=list, description=", ".join(LOOKUP_FIELDS))
     purposes: list[str] = Field(default_factory=list)

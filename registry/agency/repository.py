@@ -70,13 +70,21 @@ async def set_policy(session: AsyncSession, client_id: str, policy_json: str) ->
     )
 
 
+# A request's instant may be earlier than the bucket's last update (it was taken before the
+# row lock, or by a worker whose clock lags): count no negative time, and never move the
+# bucket's clock back, or tokens within the burst are lost.
 _REFILL_PG = (
-    "LEAST(CAST(:burst AS double precision), rate_bucket.tokens + "
-    "EXTRACT(EPOCH FROM (CAST(:now AS timestamptz) - rate_bucket.updated_at)) * :rate)"
+    "LEAST(CAST(:burst AS double precision), rate_bucket.tokens + GREATEST(0, "
+    "EXTRACT(EPOCH FROM (CAST(:now AS timestamptz) - rate_bucket.updated_at))) * :rate)"
 )
+_LATEST_PG = "GREATEST(rate_bucket.updated_at, CAST(:now AS timestamptz))"
 _REFILL_SQLITE = (
     "MIN(:burst, rate_bucket.tokens + "
-    "(julianday(:now) - julianday(rate_bucket.updated_at)) * 86400.0 * :rate)"
+    "MAX(0, (julianday(:now) - julianday(rate_bucket.updated_at)) * 86400.0) * :rate)"
+)
+_LATEST_SQLITE = (
+    "CASE WHEN julianday(:now) > julianday(rate_bucket.updated_at) "
+    "THEN :now ELSE rate_bucket.updated_at END"
 )
 
 
@@ -85,15 +93,17 @@ async def take_token(
 ) -> tuple[bool, float]:
     """Take one token from the agency's bucket in one statement (atomic across processes):
     (granted, seconds until a token is available when refused)."""
-    refill = _REFILL_PG if conn.dialect.name == "postgresql" else _REFILL_SQLITE
-    # The interpolated SQL is one of the two constants above, never input.
+    postgres = conn.dialect.name == "postgresql"
+    refill = _REFILL_PG if postgres else _REFILL_SQLITE
+    latest = _LATEST_PG if postgres else _LATEST_SQLITE
+    # The interpolated SQL is made of the constants above, never input.
     statement = text(
         "INSERT INTO rate_bucket (client_id, tokens, granted, updated_at) "  # noqa: S608
         "VALUES (:client_id, :burst - 1, true, :now) "
         "ON CONFLICT (client_id) DO UPDATE SET "
         f"tokens = CASE WHEN {refill} >= 1 THEN {refill} - 1 ELSE {refill} END, "
         f"granted = {refill} >= 1, "
-        "updated_at = :now "
+        f"updated_at = {latest} "
         "RETURNING tokens, granted"
     ).bindparams(bindparam("now", type_=UTCDateTime()))
     tokens, granted = (

@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import String, func, literal_column, select, type_coerce
+from sqlalchemy import String, func, literal_column, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import merkle
@@ -404,15 +404,17 @@ class DailyCount:
     """How many events one agency caused on one Vietnam-time day."""
 
     actor_id: str
+    name: str | None  # the agency's registered name (None when its client row is gone)
     day: str  # YYYY-MM-DD
     count: int
 
 
 async def agency_daily_counts(session: AsyncSession, *, since: datetime) -> list[DailyCount]:
-    """Events of agency actors at or after ``since``, grouped by agency and Vietnam-time day.
+    """Events of agencies at or after ``since``, grouped by agency and Vietnam-time day.
 
-    The day is computed in SQL with inline constants only, so PostgreSQL sees the same
-    expression in SELECT and GROUP BY.
+    Relying parties are recorded as agency actors too (their token and consent events); the
+    join with oauth_client leaves them out. The day is computed in SQL with inline constants
+    only, so PostgreSQL sees the same expression in SELECT and GROUP BY.
     """
     occurred = AuditEvent.occurred_at
     if audit_repo.dialect_of(session) == "sqlite":
@@ -428,22 +430,18 @@ async def agency_daily_counts(session: AsyncSession, *, since: datetime) -> list
         day = func.to_char(local, literal_column("'YYYY-MM-DD'"))
         after = occurred >= since
     query = (
-        select(AuditEvent.actor_id, day.label("day"), func.count().label("n"))
-        .where(AuditEvent.actor_type == "agency", after)
-        .group_by(AuditEvent.actor_id, day)
+        select(AuditEvent.actor_id, Client.name, day.label("day"), func.count().label("n"))
+        .select_from(AuditEvent)
+        .outerjoin(Client, Client.client_id == AuditEvent.actor_id)
+        .where(
+            AuditEvent.actor_type == "agency",
+            after,
+            or_(Client.type == "agency", Client.client_id.is_(None)),
+        )
+        .group_by(AuditEvent.actor_id, Client.name, day)
     )
     rows = (await session.execute(query)).all()
-    return [DailyCount(str(r.actor_id), str(r.day), int(r.n)) for r in rows]
-
-
-async def client_names(session: AsyncSession, client_ids: Sequence[str]) -> dict[str, str]:
-    """The registered names of these OAuth clients (agencies)."""
-    if not client_ids:
-        return {}
-    rows = await session.execute(
-        select(Client.client_id, Client.name).where(Client.client_id.in_(list(client_ids)))
-    )
-    return {str(r.client_id): str(r.name) for r in rows}
+    return [DailyCount(str(r.actor_id), r.name, str(r.day), int(r.n)) for r in rows]
 
 
 @dataclass
@@ -480,14 +478,14 @@ async def chart_data(
     shown_days = chart_days(days, now)
     since = datetime.combine(shown_days[0], time(), VN)
     counts = await agency_daily_counts(session, since=since)
-    names = await client_names(session, sorted({c.actor_id for c in counts}))
+    names = {c.actor_id: c.name or c.actor_id for c in counts}
     index = {d.isoformat(): i for i, d in enumerate(shown_days)}
     per_agency: dict[str, list[int]] = {}
     for item in counts:
         if item.day in index:
             per_agency.setdefault(item.actor_id, [0] * days)[index[item.day]] += item.count
     ranked = sorted(per_agency.items(), key=lambda kv: (-sum(kv[1]), kv[0]))
-    series = [Series(names.get(a, a), c) for a, c in ranked[:CHART_SERIES_MAX]]
+    series = [Series(names[a], c) for a, c in ranked[:CHART_SERIES_MAX]]
     rest = ranked[CHART_SERIES_MAX:]
     if rest:
         series.append(Series(others_label, [sum(c[i] for _, c in rest) for i in range(days)]))

@@ -1,0 +1,1134 @@
+"""The agency API on both backends: verify, batch verify and lookup under policies, purposes,
+aliases, locks, deaths and rate limits, with every refusal answered as problem+json and recorded.
+
+Agency calls go through the app's real IdentityAuthenticator with client_credentials tokens
+from /token; citizens and officials (aliases, policies, deaths) are BearerTable principals that
+the same app consults first (one app per test keeps the suite quick).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI, Request
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from audit.models import AuditEvent
+from core.auth import Authenticator, Principal
+from core.clock import utcnow
+from core.db import Database
+from core.settings import Settings
+from identity import jose, keys
+from identity import repository as identity_repo
+from identity.accounts import citizen_principal, lock
+from registry.agency.models import RateBucket
+from registry.agency.policy import LOOKUP_FIELDS, purposes
+from registry.agency.service import luhn_ok
+from registry.app import create_app
+from tests.auth import BearerTable, bearer
+from tests.faults import fail_audit_inserts
+from tests.http import asgi_client
+from tests.identity.factories import CITIZEN_ID, make_account, make_agency, make_citizen
+
+PROBLEM = "application/problem+json"
+ANH = CITIZEN_ID  # Nguyễn Thị Minh Anh, born 2003-05-14 (day precision)
+DUC = "001050000123"  # Trần Văn Đức, born 1950 (only the year is known)
+LAN = "079185000456"  # Lê Thị Lan, born 1985-03 (year and month known)
+NOBODY = "001303009999"  # a valid ID number no record has
+
+OFFICIAL = Principal("official", "clerk-7", roles=frozenset({"official"}))
+TOKENS = {
+    "tok-official": OFFICIAL,
+    "tok-anh": citizen_principal(ANH),
+    "tok-duc": citizen_principal(DUC),
+}
+AS_OFFICIAL = bearer("tok-official")
+AS_ANH = bearer("tok-anh")
+AS_DUC = bearer("tok-duc")
+
+ALL_ACTIONS = ["verify", "verify_batch", "lookup"]
+ORDINARY = "kyc.account_opening"
+STATUTORY = "police.investigation"  # overrides_lock and deceased_allowed
+INHERITANCE = "civil.inheritance"  # deceased_allowed, not overrides_lock
+FULL_POLICY: dict[str, Any] = {
+    "actions": ALL_ACTIONS,
+    "fields": list(LOOKUP_FIELDS),
+    "purposes": [ORDINARY, STATUTORY, INHERITANCE],
+    "rate_per_second": 1000,
+    "burst": 1000,
+}
+
+ANH_RECORD: dict[str, str] = {
+    "other_names": "Minh Anh",
+    "temporary_address": "45 Lê Lợi, Quận 1, Thành phố Hồ Chí Minh",
+    "current_address": "45 Lê Lợi, Quận 1, Thành phố Hồ Chí Minh",
+    "household_id": "HN-000123",
+    "household_relationship": "con",
+    "father_id_number": "001070001234",
+    "father_name": "Nguyễn Văn Hùng",
+    "mother_id_number": "001175005678",
+    "mother_name": "Phạm Thị Hoa",
+}
+# The released form of every field of ANH's record (make_citizen's defaults plus ANH_RECORD).
+ANH_RELEASED: dict[str, Any] = {
+    **dict.fromkeys(LOOKUP_FIELDS),
+    **ANH_RECORD,
+    "id_number": ANH,
+    "full_name": "Nguyễn Thị Minh Anh",
+    "birth_date": "2003-05-14",
+    "gender": "female",
+    "birth_province": "001",
+    "ethnicity": "01",
+    "nationality": "VN",
+    "marital_status": "single",
+    "permanent_address": "12 Hàng Bạc, Hoàn Kiếm, Hà Nội",
+    "status": "alive",
+    "card_number": ANH,
+    "card_issue_date": "2021-06-01",
+    "card_issue_place": "Cục Cảnh sát QLHC về TTXH",
+    "card_expiry_date": "2028-05-14",
+}
+# Lookup fields by class: each class is allowed on its own, and the others are then refused.
+FIELD_CLASSES: dict[str, tuple[str, ...]] = {
+    "names": ("full_name", "other_names"),
+    "dates": ("birth_date", "card_issue_date", "card_expiry_date", "death_date"),
+    "addresses": (
+        "permanent_address",
+        "temporary_address",
+        "current_address",
+        "household_id",
+        "household_relationship",
+    ),
+    "relatives": (
+        "father_id_number",
+        "father_name",
+        "mother_id_number",
+        "mother_name",
+        "spouse_name",
+    ),
+    "card": ("card_number", "card_issue_date", "card_issue_place", "card_expiry_date"),
+    "status": ("status", "marital_status", "death_date"),
+}
+
+
+# ------------------------------------------------------------------------------ harness
+
+
+@dataclass
+class Env:
+    """The app and its database; ``web`` serves agencies (real tokens), citizens and officials
+    (BearerTable tokens) alike."""
+
+    settings: Settings
+    database: Database
+    web: httpx.AsyncClient
+
+
+@dataclass(frozen=True)
+class Agency:
+    """A registered agency with a client_credentials token."""
+
+    client_id: str
+    secret: str
+    headers: dict[str, str]
+
+
+class TableThenIdentity:
+    """Test principals from a BearerTable; every other request goes to the app's own
+    IdentityAuthenticator untouched (so agency tokens are validated for real)."""
+
+    def __init__(self, table: BearerTable, identity: Authenticator) -> None:
+        self.table = table
+        self.identity = identity
+
+    async def authenticate(self, request: Request, session: AsyncSession) -> Principal | None:
+        """The table's principal, else whatever identity says."""
+        found = await self.table.authenticate(request, session)
+        if found is not None:
+            return found
+        return await self.identity.authenticate(request, session)
+
+
+def registry_app(settings: Settings, database: Database) -> FastAPI:
+    """The real app, with the test principals added in front of its authenticator."""
+    app = create_app(settings, database=database)
+    app.state.authenticator = TableThenIdentity(BearerTable(TOKENS), app.state.authenticator)
+    return app
+
+
+@pytest.fixture
+async def env(settings: Settings, database: Database) -> AsyncIterator[Env]:
+    """The app, and the three citizens of these tests."""
+    async with asgi_client(registry_app(settings, database)) as web:
+        await make_citizen(database, **ANH_RECORD)
+        await make_citizen(
+            database, id_number=DUC, full_name="trần văn  đức", birth_date="1950", gender="male",
+            card_number=None, card_issue_date=None, card_expiry_date=None, card_issue_place=None,
+        )  # fmt: skip
+        await make_citizen(
+            database, id_number=LAN, full_name="Lê Thị Lan", birth_date="1985-03",
+            birth_province="079", card_number=LAN, nationality="VN",
+        )  # fmt: skip
+        yield Env(settings, database, web)
+
+
+async def token(
+    web: httpx.AsyncClient, client_id: str, secret: str, scopes: Sequence[str]
+) -> dict[str, str]:
+    """A client_credentials access token (RFC 6749 4.4) as an Authorization header."""
+    response = await web.post(
+        "/token",
+        data={"grant_type": "client_credentials", "scope": " ".join(scopes)},
+        auth=(client_id, secret),
+    )
+    assert response.status_code == 200, response.text
+    return bearer(response.json()["access_token"])
+
+
+async def agency(
+    env: Env,
+    policy: Mapping[str, Any] | None = None,
+    *,
+    scopes: Sequence[str] = ALL_ACTIONS,
+    **policy_changes: Any,
+) -> Agency:
+    """An agency whose policy an official set (FULL_POLICY with ``policy_changes`` by default)."""
+    client_id, secret = await make_agency(env.database, env.settings, scopes=list(scopes))
+    body = dict(policy) if policy is not None else {**FULL_POLICY, **policy_changes}
+    response = await env.web.put(
+        f"/api/v1/officials/agencies/{client_id}/policy", json=body, headers=AS_OFFICIAL
+    )
+    assert response.status_code == 200, response.text
+    return Agency(client_id, secret, await token(env.web, client_id, secret, scopes))
+
+
+async def verify(
+    env: Env,
+    who: Agency,
+    id_number: str,
+    purpose: str = ORDINARY,
+    **claims: str,
+) -> httpx.Response:
+    """POST /api/v1/verify."""
+    body = {"id_number": id_number, "purpose": purpose, "claims": claims}
+    return await env.web.post("/api/v1/verify", json=body, headers=who.headers)
+
+
+async def lookup(
+    env: Env, who: Agency, identifier: str, fields: Sequence[str], purpose: str = ORDINARY
+) -> httpx.Response:
+    """GET /api/v1/citizens/{id}?fields=...&purpose=..."""
+    return await env.web.get(
+        f"/api/v1/citizens/{identifier}",
+        params={"fields": ",".join(fields), "purpose": purpose},
+        headers=who.headers,
+    )
+
+
+async def batch(
+    env: Env, who: Agency, items: Sequence[Mapping[str, Any]], purpose: str = ORDINARY
+) -> httpx.Response:
+    """POST /api/v1/verify/batch."""
+    body = {"purpose": purpose, "items": list(items)}
+    return await env.web.post("/api/v1/verify/batch", json=body, headers=who.headers)
+
+
+def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """Assert an RFC 9457 problem of this status and code; its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    assert body["code"] == code, body
+    return body
+
+
+async def events(database: Database, *actions: str) -> list[AuditEvent]:
+    """Audit events (of ``actions``, when given) in insertion order."""
+    stmt = select(AuditEvent).order_by(AuditEvent.id)
+    if actions:
+        stmt = stmt.where(AuditEvent.action.in_(actions))
+    async with database.unit_of_work() as session:
+        return list((await session.execute(stmt)).scalars())
+
+
+async def agency_events(database: Database) -> list[AuditEvent]:
+    """The events of the agency API."""
+    return await events(database, "agency.verify", "agency.lookup")
+
+
+def detail(event: AuditEvent) -> dict[str, Any]:
+    """An event's detail object."""
+    loaded: dict[str, Any] = json.loads(event.detail) if event.detail else {}
+    return loaded
+
+
+async def new_alias(env: Env, headers: Mapping[str, str] = AS_ANH) -> str:
+    """A citizen creates an alias of their ID number; the alias."""
+    response = await env.web.post(
+        "/api/v1/me/aliases", json={"label": "ngân hàng"}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    alias: str = response.json()["alias"]
+    return alias
+
+
+def wrong_check_digit(alias: str) -> str:
+    """The alias with its Luhn check digit changed."""
+    return alias[:-1] + str((int(alias[-1]) + 1) % 10)
+
+
+# ------------------------------------------------------------------------------ verify
+
+
+async def test_verify_answers_match_and_nothing_else_unless_the_policy_says_so(env: Env) -> None:
+    bank = await agency(env)
+    response = await verify(
+        env, bank, ANH, full_name="Nguyễn Thị Minh Anh", birth_date="2003-05-14"
+    )
+    assert response.status_code == 200, response.text
+    assert set(response.json()) == {"match", "event_id"}
+    assert response.json()["match"] is True
+    wrong = await verify(env, bank, ANH, full_name="Nguyễn Thị Minh Anh", birth_date="2003-05-15")
+    assert wrong.status_code == 200
+    # No hint of which attribute failed, nor any record value.
+    assert set(wrong.json()) == {"match", "event_id"}
+    assert wrong.json()["match"] is False
+    assert "2003" not in wrong.text
+    first, second = await agency_events(env.database)
+    assert first.event_uid == response.json()["event_id"]
+    assert (first.actor_type, first.actor_id, first.subject) == ("agency", bank.client_id, ANH)
+    assert (first.outcome, first.purpose) == ("granted", ORDINARY)
+    assert sorted(json.loads(first.fields)) == ["birth_date", "full_name"]
+    assert second.outcome == "granted"
+    # Per-attribute results only when the policy says so.
+    detailed = await agency(env, attribute_results=True)
+    response = await verify(
+        env, detailed, ANH, full_name="Nguyễn Thị Minh Anh", birth_date="2003", gender="female",
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    assert response.json()["match"] is False
+    assert response.json()["attributes"] == {
+        "full_name": True, "birth_date": False, "gender": True,
+    }  # fmt: skip
+
+
+Case = tuple[str, str, str, bool]  # ID number, attribute, claimed value, expected result
+
+EXACT_NAMES: list[Case] = [
+    (ANH, "full_name", "Nguyễn Thị Minh Anh", True),
+    (ANH, "full_name", "nguyễn  THỊ minh   anh ", True),  # case and spacing do not matter
+    (ANH, "full_name", "Nguyen Thi Minh Anh", False),  # diacritics do
+    (ANH, "full_name", "Nguyễn Thị Minh Ánh", False),  # another tone mark
+    (ANH, "full_name", "Nguyễn Minh Anh", False),
+    (DUC, "full_name", "TRẦN VĂN ĐỨC", True),
+    (DUC, "full_name", "Trần Văn Dức", False),  # đ is a letter of its own
+]
+FOLDED_NAMES: list[Case] = [
+    (ANH, "full_name", "NGUYEN THI MINH ANH", True),
+    (ANH, "full_name", "Nguyễn Thị Minh Ánh", True),
+    (ANH, "full_name", "nguyen  thi minh anh", True),
+    (ANH, "full_name", "Nguyen Thi Anh", False),
+    (DUC, "full_name", "tran van duc", True),  # đ folds to d
+    (DUC, "full_name", "Tran Van Dung", False),
+]
+BIRTH_DATES: list[Case] = [
+    # The record knows the day: only that day matches.
+    (ANH, "birth_date", "2003-05-14", True),
+    (ANH, "birth_date", "2003-05-15", False),
+    (ANH, "birth_date", "2003-05", False),  # less precise than the record
+    (ANH, "birth_date", "2003", False),
+    # The record knows only the year: any claim in that year matches.
+    (DUC, "birth_date", "1950-03-02", True),
+    (DUC, "birth_date", "1950-12", True),
+    (DUC, "birth_date", "1950", True),
+    (DUC, "birth_date", "1951-03-02", False),
+    (DUC, "birth_date", "1951", False),
+    # The record knows the year and month.
+    (LAN, "birth_date", "1985-03-20", True),
+    (LAN, "birth_date", "1985-03", True),
+    (LAN, "birth_date", "1985-04-01", False),
+    (LAN, "birth_date", "1985", False),
+]
+OTHER_ATTRIBUTES: list[Case] = [
+    (ANH, "gender", "female", True),
+    (ANH, "gender", "male", False),
+    (ANH, "nationality", "vn", True),  # any case
+    (ANH, "nationality", "LA", False),
+    (ANH, "card_number", ANH, True),
+    (ANH, "card_number", LAN, False),
+    (DUC, "card_number", DUC, False),  # the record has no card
+]
+
+
+async def match_table(env: Env, who: Agency, cases: Sequence[Case]) -> None:
+    """One verify per case, each with the expected per-attribute result."""
+    for id_number, attribute, claim, expected in cases:
+        response = await verify(env, who, id_number, **{attribute: claim})
+        assert response.status_code == 200, (id_number, attribute, claim, response.text)
+        assert response.json()["match"] is expected, (id_number, attribute, claim)
+        assert response.json()["attributes"] == {attribute: expected}
+
+
+async def test_name_rules_exact_by_default_and_folded_when_the_policy_says_so(env: Env) -> None:
+    await match_table(env, await agency(env, attribute_results=True), EXACT_NAMES)
+    folded = await agency(env, attribute_results=True, name_match="folded")
+    await match_table(env, folded, FOLDED_NAMES)
+
+
+async def test_partial_birth_dates_and_the_other_attributes(env: Env) -> None:
+    bank = await agency(env, attribute_results=True)
+    await match_table(env, bank, BIRTH_DATES)
+    await match_table(env, bank, OTHER_ATTRIBUTES)
+
+
+async def test_invalid_claims_are_422_with_a_pointer(env: Env) -> None:
+    bank = await agency(env)
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({}, "#/claims"),
+        ({"email": "a@b.vn"}, "#/claims/email"),
+        ({"birth_date": "2003-02-30"}, "#/claims/birth_date"),
+        ({"birth_date": "14/05/2003"}, "#/claims/birth_date"),
+        ({"gender": "f"}, "#/claims/gender"),
+        ({"full_name": "   "}, "#/claims/full_name"),
+        ({"full_name": 42}, "#/claims/full_name"),
+        ({"nationality": "x" * 201}, "#/claims/nationality"),
+    ]
+    for claims, pointer in cases:
+        response = await env.web.post(
+            "/api/v1/verify",
+            json={"id_number": ANH, "purpose": ORDINARY, "claims": claims},
+            headers=bank.headers,
+        )
+        body = problem(response, 422, "validation-failed")
+        assert [e["pointer"] for e in body["errors"]] == [pointer], claims
+    recorded = await agency_events(env.database)
+    assert [e.outcome for e in recorded] == ["error"] * len(cases)
+
+
+# ------------------------------------------------------------------------------ batch
+
+
+async def test_batch_answers_each_item_in_order_with_one_event_per_item(env: Env) -> None:
+    bank = await agency(env, attribute_results=False)
+    revoked = await new_alias(env)
+    assert (
+        await env.web.delete(f"/api/v1/me/aliases/{revoked}", headers=AS_ANH)
+    ).status_code == 204
+    working = await new_alias(env, AS_DUC)
+    await make_account(env.database, env.settings, LAN)
+    await lock_identity(env.database, LAN)
+    items: list[dict[str, Any]] = [
+        {
+            "id_number": ANH,
+            "claims": {"full_name": "nguyễn thị minh anh", "birth_date": "2003-05-14"},
+        },
+        {"id_number": ANH, "claims": {"full_name": "Nguyễn Thị Minh Anh", "birth_date": "2003"}},
+        {"id_number": "999303004512", "claims": {"gender": "female"}},  # no such province
+        {"id_number": DUC, "claims": {"birth_date": "1950-02-30"}},  # impossible date
+        {"id_number": NOBODY, "claims": {"gender": "female"}},
+        {"id_number": revoked, "claims": {"gender": "female"}},
+        {"id_number": LAN, "claims": {"full_name": "Lê Thị Lan"}},  # locked identity
+        {"id_number": working, "claims": {"full_name": "Trần Văn Đức", "birth_date": "1950-07"}},
+        {"id_number": wrong_check_digit(working), "claims": {"gender": "male"}},
+        {"id_number": DUC, "claims": {}},
+    ]
+    response = await batch(env, bank, items)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["index"] for r in results] == list(range(len(items)))
+    assert results[0] == {"index": 0, "match": True}
+    assert results[1] == {"index": 1, "match": False}
+    assert results[2]["error"]["code"] == "validation-failed"
+    assert results[2]["error"]["errors"][0]["pointer"] == "#/items/2/id_number"
+    assert results[3]["error"]["errors"][0]["pointer"] == "#/items/3/claims/birth_date"
+    assert results[4]["error"]["code"] == "not-found"
+    assert results[5]["error"]["code"] == "alias-invalid"
+    assert results[6]["error"]["code"] == "identity-locked"
+    assert results[7] == {"index": 7, "match": True}
+    assert results[8]["error"]["errors"][0]["pointer"] == "#/items/8/id_number"
+    assert results[9]["error"]["errors"][0]["pointer"] == "#/items/9/claims"
+    assert "Minh Anh" not in response.text
+    recorded = await events(env.database, "agency.verify")
+    assert len(recorded) == len(items)
+    assert [detail(e)["item"] for e in recorded] == list(range(len(items)))
+    assert [e.outcome for e in recorded] == [
+        "granted", "granted", "error", "error", "not_found", "denied", "denied", "granted",
+        "error", "error",
+    ]  # fmt: skip
+    assert [e.subject for e in recorded] == [
+        ANH, ANH, None, None, NOBODY, ANH, LAN, DUC, None, None,
+    ]  # fmt: skip
+    assert detail(recorded[5])["alias"] == revoked
+    assert detail(recorded[7])["alias"] == working
+    assert {e.purpose for e in recorded} == {ORDINARY}
+
+
+async def test_batch_takes_up_to_1000_items_or_the_policy_cap(env: Env) -> None:
+    bank = await agency(env)
+    item = {"id_number": ANH, "claims": {"gender": "female"}}
+    response = await batch(env, bank, [item] * 1000)
+    assert response.status_code == 200, response.text
+    assert [r["match"] for r in response.json()["results"]] == [True] * 1000
+    assert len(await events(env.database, "agency.verify")) == 1000
+    too_many = await batch(env, bank, [item] * 1001)
+    body = problem(too_many, 422, "validation-failed")
+    assert body["errors"][0]["pointer"] == "#/items"
+    assert len(await events(env.database, "agency.verify")) == 1000
+    # A policy may cap batches lower; an oversized batch is one refusal, recorded once.
+    small = await agency(env, batch_max=2)
+    assert (await batch(env, small, [item] * 2)).status_code == 200
+    body = problem(await batch(env, small, [item] * 3), 422, "validation-failed")
+    assert body["errors"] == [{"detail": "too many items", "pointer": "#/items"}]
+    recorded = (await events(env.database, "agency.verify"))[1000:]
+    assert [(e.outcome, e.actor_id) for e in recorded] == [
+        ("granted", small.client_id), ("granted", small.client_id), ("error", small.client_id),
+    ]  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ lookup
+
+
+async def test_lookup_releases_exactly_the_requested_fields(env: Env) -> None:
+    bank = await agency(env)
+    response = await lookup(env, bank, ANH, ["full_name", " birth_date", "full_name", "status"])
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"citizen", "purpose", "event_id"}
+    assert body["citizen"] == {
+        "full_name": "Nguyễn Thị Minh Anh", "birth_date": "2003-05-14", "status": "alive",
+    }  # fmt: skip
+    assert list(body["citizen"]) == ["full_name", "birth_date", "status"]
+    (event,) = await events(env.database, "agency.lookup")
+    assert (event.event_uid, event.subject, event.outcome) == (body["event_id"], ANH, "granted")
+    assert sorted(json.loads(event.fields)) == ["birth_date", "full_name", "status"]
+    # Every lookup field at once, in its released form.
+    everything = await lookup(env, bank, ANH, LOOKUP_FIELDS)
+    assert everything.status_code == 200, everything.text
+    assert everything.json()["citizen"] == ANH_RELEASED
+    # A partial birth date keeps its precision.
+    for id_number, expected in ((DUC, "1950"), (LAN, "1985-03")):
+        response = await lookup(env, bank, id_number, ["birth_date"])
+        assert response.json()["citizen"] == {"birth_date": expected}
+    # No field named at all is a 422 on the parameter.
+    body = problem(await lookup(env, bank, ANH, [" ", ""]), 422, "validation-failed")
+    assert body["errors"][0]["parameter"] == "fields"
+
+
+async def test_an_unknown_citizen_is_404_and_recorded(env: Env) -> None:
+    bank = await agency(env)
+    problem(await lookup(env, bank, NOBODY, ["full_name"]), 404, "not-found")
+    problem(await verify(env, bank, NOBODY, gender="male"), 404, "not-found")
+    recorded = await agency_events(env.database)
+    assert [(e.action, e.outcome, e.subject, e.purpose) for e in recorded] == [
+        ("agency.lookup", "not_found", NOBODY, ORDINARY),
+        ("agency.verify", "not_found", NOBODY, ORDINARY),
+    ]
+
+
+async def test_each_field_class_is_released_only_when_the_policy_allows_it(env: Env) -> None:
+    for field_class, allowed in FIELD_CLASSES.items():
+        bank = await agency(env, fields=list(allowed))
+        response = await lookup(env, bank, ANH, allowed)
+        assert response.status_code == 200, (field_class, response.text)
+        assert response.json()["citizen"] == {name: ANH_RELEASED[name] for name in allowed}
+        others = [c for c in FIELD_CLASSES if c != field_class]
+        for other in others:
+            # Asking for another class (next to an allowed field) names what is outside.
+            refused = await lookup(env, bank, ANH, [allowed[0], *FIELD_CLASSES[other]])
+            body = problem(refused, 403, "field-not-allowed")
+            outside = [f for f in FIELD_CLASSES[other] if f not in allowed]
+            assert body["fields"] == outside, (field_class, other)
+            assert all(name in body["detail"] for name in outside)
+            assert "Nguyễn" not in refused.text
+        recorded = [e for e in await events(env.database) if e.actor_id == bank.client_id]
+        assert [e.outcome for e in recorded] == ["granted"] + ["denied"] * len(others)
+        assert all(e.subject == ANH and e.purpose == ORDINARY for e in recorded)
+    # The refusal names every field outside the policy, known to the record or not.
+    bank = await agency(env, fields=["full_name"])
+    refused = await lookup(env, bank, ANH, ["full_name", "father_name", "password", "card_number"])
+    body = problem(refused, 403, "field-not-allowed")
+    assert body["fields"] == ["father_name", "password", "card_number"]
+
+
+# ------------------------------------------------------------------------------ actions, scopes
+
+
+async def test_an_action_outside_the_policy_is_403(env: Env) -> None:
+    verifier = await agency(env, actions=["verify"])
+    assert (await verify(env, verifier, ANH, gender="female")).status_code == 200
+    problem(await lookup(env, verifier, ANH, ["full_name"]), 403, "action-not-allowed")
+    item = {"id_number": ANH, "claims": {"gender": "female"}}
+    problem(await batch(env, verifier, [item]), 403, "action-not-allowed")
+    looker = await agency(env, actions=["lookup"])
+    body = problem(await verify(env, looker, ANH, gender="female"), 403, "action-not-allowed")
+    assert "verify" in body["detail"]
+    nothing = await agency(env, {"purposes": [ORDINARY]})  # the default policy allows nothing
+    problem(await verify(env, nothing, ANH, gender="female"), 403, "action-not-allowed")
+    problem(await lookup(env, nothing, ANH, ["full_name"]), 403, "action-not-allowed")
+    recorded = await agency_events(env.database)
+    assert [e.outcome for e in recorded] == ["granted"] + ["denied"] * 5
+
+
+async def test_a_token_without_the_scope_is_403_insufficient_scope(env: Env) -> None:
+    # The policy allows everything; the token was issued for verify only.
+    narrow = await agency(env, scopes=["verify"])
+    assert (await verify(env, narrow, ANH, gender="female")).status_code == 200
+    for response, scope in (
+        (await lookup(env, narrow, ANH, ["full_name"]), "lookup"),
+        (await batch(env, narrow, [{"id_number": ANH, "claims": {"gender": "female"}}]),
+         "verify_batch"),
+    ):  # fmt: skip
+        problem(response, 403, "action-not-allowed")
+        challenge = response.headers["www-authenticate"]
+        assert challenge.startswith("Bearer ")
+        assert 'error="insufficient_scope"' in challenge
+        assert f'scope="{scope}"' in challenge
+    # A token asked for a narrower scope than the client holds is narrow too.
+    full = await agency(env)
+    only_lookup = Agency(
+        full.client_id, full.secret, await token(env.web, full.client_id, full.secret, ["lookup"])
+    )
+    response = await verify(env, only_lookup, ANH, gender="female")
+    problem(response, 403, "action-not-allowed")
+    assert 'scope="verify"' in response.headers["www-authenticate"]
+    # Officials and citizens are not agencies, whatever they may do elsewhere.
+    body = {"id_number": ANH, "purpose": ORDINARY, "claims": {"gender": "female"}}
+    response = await env.web.post("/api/v1/verify", json=body, headers=AS_OFFICIAL)
+    problem(response, 403, "forbidden")
+    response = await env.web.get(
+        f"/api/v1/citizens/{ANH}", params={"fields": "full_name", "purpose": ORDINARY},
+        headers=AS_ANH,
+    )  # fmt: skip
+    problem(response, 403, "forbidden")
+
+
+# ------------------------------------------------------------------------------ purposes
+
+
+async def test_purposes_outside_the_list_or_the_policy_are_403_and_recorded(env: Env) -> None:
+    bank = await agency(env, purposes=[ORDINARY])
+    item = {"id_number": ANH, "claims": {"gender": "female"}}
+    calls = [
+        await verify(env, bank, ANH, "kyc.fishing", gender="female"),
+        await verify(env, bank, ANH, "tax.assessment", gender="female"),
+        await lookup(env, bank, ANH, ["full_name"], "marketing"),
+        await lookup(env, bank, ANH, ["full_name"], STATUTORY),
+        await batch(env, bank, [item, item], "nope"),
+        await batch(env, bank, [item, item], INHERITANCE),
+    ]
+    for response in calls:
+        problem(response, 403, "purpose-not-allowed")
+        assert "Minh Anh" not in response.text
+    assert "Unknown purpose" in calls[0].json()["detail"]
+    assert "policy" in calls[1].json()["detail"]
+    recorded = await agency_events(env.database)
+    assert len(recorded) == len(calls)
+    assert all(e.outcome == "denied" for e in recorded)
+    assert all(detail(e)["refusal"] == "purpose-not-allowed" for e in recorded)
+    # A known code is kept in the trail; an unknown one is not repeated there.
+    assert [e.purpose for e in recorded] == [
+        None, "tax.assessment", None, STATUTORY, None, INHERITANCE,
+    ]  # fmt: skip
+
+
+async def test_every_answered_call_has_its_event(env: Env) -> None:
+    bank = await agency(env, purposes=[ORDINARY], fields=["full_name"], rate_per_second=0.001,
+                        burst=13)  # fmt: skip
+    item = {"id_number": ANH, "claims": {"gender": "female"}}
+    clerk = {**bank.headers, "x-on-behalf-of": "clerk.12@branch-7"}
+    bad_clerk = {**bank.headers, "x-on-behalf-of": "a b"}
+    body = {"id_number": ANH, "purpose": ORDINARY, "claims": {"gender": "female"}}
+    calls = [
+        (await verify(env, bank, ANH, gender="female"), 200),
+        (await verify(env, bank, ANH, "nope", gender="female"), 403),
+        (await verify(env, bank, "999303004512", gender="female"), 422),
+        (await verify(env, bank, NOBODY, gender="female"), 404),
+        (await verify(env, bank, ANH, birth_date="2003-13"), 422),
+        (await env.web.post("/api/v1/verify", json=body, headers=clerk), 200),
+        (await env.web.post("/api/v1/verify", json=body, headers=bad_clerk), 422),
+        (await lookup(env, bank, ANH, ["full_name"]), 200),
+        (await lookup(env, bank, ANH, ["card_number"]), 403),
+        (await lookup(env, bank, "0013030045", ["full_name"]), 422),
+        (await lookup(env, bank, NOBODY, ["full_name"]), 404),
+        (await lookup(env, bank, ANH, ["full_name"], STATUTORY), 403),
+        (await batch(env, bank, [item]), 200),
+        (await batch(env, bank, [item], "nope"), 403),
+        (await verify(env, bank, ANH, gender="female"), 429),  # the burst of 13 is spent
+        (await lookup(env, bank, ANH, ["full_name"]), 429),
+    ]  # fmt: skip
+    assert [r.status_code for r, _ in calls] == [status for _, status in calls]
+    assert calls[6][0].json()["errors"] == [{"detail": "invalid", "header": "X-On-Behalf-Of"}]
+    recorded = await agency_events(env.database)
+    assert len(recorded) == len(calls)
+    assert [e.outcome for e in recorded] == [
+        "granted", "denied", "error", "not_found", "error", "granted", "error",
+        "granted", "denied", "error", "not_found", "denied",
+        "granted", "denied", "denied", "denied",
+    ]  # fmt: skip
+    assert [e.on_behalf_of for e in recorded[5:7]] == ["clerk.12@branch-7", None]
+    assert [detail(e).get("refusal") for e in recorded[-2:]] == ["rate-limited"] * 2
+
+
+# ------------------------------------------------------------------------------ aliases
+
+
+async def test_an_alias_stands_for_the_id_number_everywhere(env: Env) -> None:
+    bank = await agency(env)
+    created = await env.web.post("/api/v1/me/aliases", json={"valid_days": 30}, headers=AS_ANH)
+    assert created.status_code == 201, created.text
+    alias = created.json()["alias"]
+    assert len(alias) == 16
+    assert alias.isdigit()
+    assert luhn_ok(alias)
+    assert created.json()["active"] is True
+    listed = await env.web.get("/api/v1/me/aliases", headers=AS_ANH)
+    assert [a["alias"] for a in listed.json()] == [alias]
+    official = await env.web.post(
+        f"/api/v1/officials/citizens/{DUC}/aliases", json={"label": "bưu điện"}, headers=AS_OFFICIAL
+    )
+    assert official.status_code == 201, official.text
+    duc_alias = official.json()["alias"]
+
+    verified = await verify(env, bank, alias, full_name="Nguyễn Thị Minh Anh")
+    assert verified.status_code == 200, verified.text
+    assert verified.json()["match"] is True
+    looked = await lookup(env, bank, duc_alias, ["full_name", "id_number"])
+    assert looked.status_code == 200, looked.text
+    assert looked.json()["citizen"] == {"full_name": "Trần Văn Đức", "id_number": DUC}
+    items = [
+        {"id_number": alias, "claims": {"birth_date": "2003-05"}},
+        {"id_number": duc_alias, "claims": {"birth_date": "1950-01-01"}},
+    ]
+    batched = await batch(env, bank, items)
+    assert batched.json()["results"] == [{"index": 0, "match": False}, {"index": 1, "match": True}]
+    recorded = await agency_events(env.database)
+    assert [(e.subject, detail(e).get("alias"), e.outcome) for e in recorded] == [
+        (ANH, alias, "granted"), (DUC, duc_alias, "granted"), (ANH, alias, "granted"),
+        (DUC, duc_alias, "granted"),
+    ]  # fmt: skip
+    # Creating an alias is recorded against the citizen too.
+    created_events = await events(env.database, "alias.create")
+    assert [(e.actor_type, e.subject) for e in created_events] == [
+        ("citizen", ANH), ("official", DUC),
+    ]  # fmt: skip
+    missing = await env.web.post(
+        f"/api/v1/officials/citizens/{NOBODY}/aliases", json={}, headers=AS_OFFICIAL
+    )
+    problem(missing, 404, "not-found")
+
+
+async def assert_alias_refused(env: Env, who: Agency, alias: str) -> None:
+    """A revoked or expired alias is refused by verify, lookup and batch (and recorded)."""
+    body = problem(await verify(env, who, alias, gender="female"), 403, "alias-invalid")
+    assert "Minh Anh" not in json.dumps(body)
+    problem(await lookup(env, who, alias, ["full_name"]), 403, "alias-invalid")
+    response = await batch(env, who, [{"id_number": alias, "claims": {"gender": "female"}}])
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["results"]
+    assert result["error"]["code"] == "alias-invalid"
+    assert "match" not in result
+    recorded = await agency_events(env.database)
+    assert [(e.outcome, e.subject, detail(e).get("alias")) for e in recorded[-3:]] == [
+        ("denied", ANH, alias)
+    ] * 3
+
+
+async def test_revoked_and_expired_aliases_are_refused_everywhere(env: Env) -> None:
+    bank = await agency(env)
+    revoked, expired = await new_alias(env), await new_alias(env)
+    assert (await verify(env, bank, revoked, gender="female")).json()["match"] is True
+    response = await env.web.delete(f"/api/v1/me/aliases/{revoked}", headers=AS_ANH)
+    assert response.status_code == 204
+    listed = {
+        a["alias"]: a for a in (await env.web.get("/api/v1/me/aliases", headers=AS_ANH)).json()
+    }
+    assert listed[revoked]["active"] is False
+    assert listed[revoked]["revoked_at"] is not None
+    await assert_alias_refused(env, bank, revoked)
+    async with env.database.unit_of_work() as session:
+        await session.execute(
+            text("UPDATE citizen_alias SET expires_at = :past WHERE alias = :alias"),
+            {"past": utcnow() - timedelta(seconds=1), "alias": expired},
+        )
+    await assert_alias_refused(env, bank, expired)
+
+
+async def test_an_alias_with_a_wrong_check_digit_is_422(env: Env) -> None:
+    bank = await agency(env)
+    alias = await new_alias(env)
+    typo = wrong_check_digit(alias)
+    body = problem(await verify(env, bank, typo, gender="female"), 422, "validation-failed")
+    assert body["errors"][0]["pointer"] == "#/id_number"
+    body = problem(await lookup(env, bank, typo, ["full_name"]), 422, "validation-failed")
+    assert body["errors"][0]["parameter"] == "id"
+    # An alias nobody holds (a right check digit) is simply unknown.
+    unknown = "9" + "0" * 14
+    unknown += next(d for d in "0123456789" if luhn_ok(unknown + d))
+    problem(await verify(env, bank, unknown, gender="female"), 404, "not-found")
+    problem(await lookup(env, bank, unknown, ["full_name"]), 404, "not-found")
+
+
+async def test_a_citizen_cannot_revoke_someone_elses_alias(env: Env) -> None:
+    bank = await agency(env)
+    alias = await new_alias(env)
+    problem(await env.web.delete(f"/api/v1/me/aliases/{alias}", headers=AS_DUC), 404, "not-found")
+    assert (await env.web.get("/api/v1/me/aliases", headers=AS_DUC)).json() == []
+    assert (await verify(env, bank, alias, gender="female")).json()["match"] is True
+    problem(await env.web.delete("/api/v1/me/aliases/12345", headers=AS_ANH), 422,
+            "validation-failed")  # fmt: skip
+    # An official may revoke any alias.
+    response = await env.web.delete(f"/api/v1/officials/aliases/{alias}", headers=AS_OFFICIAL)
+    assert response.status_code == 204
+    problem(await verify(env, bank, alias, gender="female"), 403, "alias-invalid")
+
+
+# ------------------------------------------------------------------------------ locks, deaths
+
+
+async def lock_identity(database: Database, citizen_id: str) -> None:
+    """The citizen locks their electronic identity."""
+    async with database.unit_of_work() as session:
+        account = await identity_repo.account_by_citizen(session, citizen_id)
+        assert account is not None
+        await lock(session, account)
+
+
+async def test_a_locked_identity_is_seen_only_for_statutory_purposes(env: Env) -> None:
+    bank = await agency(env)
+    await make_account(env.database, env.settings)
+    assert (await verify(env, bank, ANH, gender="female")).json()["match"] is True
+    await lock_identity(env.database, ANH)
+    problem(await verify(env, bank, ANH, gender="female"), 403, "identity-locked")
+    problem(await lookup(env, bank, ANH, ["full_name"]), 403, "identity-locked")
+    problem(await lookup(env, bank, ANH, ["full_name"], INHERITANCE), 403, "identity-locked")
+    police = await verify(env, bank, ANH, STATUTORY, gender="female")
+    assert police.status_code == 200, police.text
+    assert police.json()["match"] is True
+    looked = await lookup(env, bank, ANH, ["full_name"], STATUTORY)
+    assert looked.json()["citizen"] == {"full_name": "Nguyễn Thị Minh Anh"}
+    recorded = await agency_events(env.database)
+    assert [(e.outcome, e.purpose) for e in recorded] == [
+        ("granted", ORDINARY), ("denied", ORDINARY), ("denied", ORDINARY),
+        ("denied", INHERITANCE), ("granted", STATUTORY), ("granted", STATUTORY),
+    ]  # fmt: skip
+    # Other citizens are unaffected.
+    assert (await verify(env, bank, DUC, gender="male")).json()["match"] is True
+
+
+async def test_a_deceased_citizen_never_verifies_and_is_seen_only_for_the_deceased(
+    env: Env,
+) -> None:
+    bank = await agency(env, attribute_results=True)
+    await make_account(env.database, env.settings)
+    died = await env.web.post(
+        f"/api/v1/officials/citizens/{ANH}/death",
+        json={"death_date": "2024-01-02", "legal_basis": "Giấy báo tử 12/2024"},
+        headers=AS_OFFICIAL,
+    )
+    assert died.status_code == 200, died.text
+    claims = {"full_name": "Nguyễn Thị Minh Anh", "birth_date": "2003-05-14", "gender": "female"}
+    for purpose in (ORDINARY, INHERITANCE, STATUTORY):
+        response = await verify(env, bank, ANH, purpose, **claims)
+        assert response.status_code == 200, response.text
+        assert response.json()["match"] is False, purpose
+        assert all(response.json()["attributes"].values())
+    problem(await lookup(env, bank, ANH, ["full_name", "status"]), 403, "citizen-deceased")
+    for purpose in (INHERITANCE, STATUTORY):
+        response = await lookup(env, bank, ANH, ["full_name", "status", "death_date"], purpose)
+        assert response.status_code == 200, response.text
+        assert response.json()["citizen"] == {
+            "full_name": "Nguyễn Thị Minh Anh", "status": "deceased", "death_date": "2024-01-02",
+        }  # fmt: skip
+    response = await batch(env, bank, [{"id_number": ANH, "claims": claims}])
+    assert response.json()["results"] == [
+        {"index": 0, "match": False, "attributes": dict.fromkeys(claims, True)}
+    ]
+
+
+# ------------------------------------------------------------------------------ authentication
+
+
+async def test_invalid_id_numbers_are_422_with_a_pointer_or_parameter(env: Env) -> None:
+    bank = await agency(env)
+    for bad in ("999303004512", "00130300451", "00130300451A", "０01303004512", "1234567890123"):
+        body = problem(await verify(env, bank, bad, gender="female"), 422, "validation-failed")
+        assert [e.get("pointer") for e in body["errors"]] == ["#/id_number"], bad
+        body = problem(await lookup(env, bank, bad, ["full_name"]), 422, "validation-failed")
+        assert [e.get("parameter") for e in body["errors"]] == ["id"], bad
+    # Longer than any identifier: refused by the schema, same places.
+    body = problem(await verify(env, bank, "1" * 17, gender="female"), 422, "validation-failed")
+    assert body["errors"][0]["pointer"] == "#/id_number"
+    body = problem(await lookup(env, bank, "1" * 17, ["full_name"]), 422, "validation-failed")
+    assert body["errors"][0]["parameter"] == "id"
+
+
+async def crafted_token(env: Env, client_id: str, **changes: Any) -> dict[str, str]:
+    """A token signed with the registry's own key: an access token with ``changes`` applied
+    (a claim set to None is left out; ``typ`` is the JOSE header's)."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": env.settings.issuer, "sub": client_id, "aud": env.settings.issuer + "/api",
+        "client_id": client_id, "scope": "verify lookup", "iat": now - 10, "exp": now + 300,
+        "jti": str(uuid.uuid4()),
+    }  # fmt: skip
+    typ = changes.pop("typ", "at+jwt")
+    claims.update(changes)
+    claims = {k: v for k, v in claims.items() if v is not None}
+    async with env.database.unit_of_work() as session:
+        key = await keys.active_key(session, env.settings, "ES256")
+    return bearer(jose.sign(claims, key, typ=typ))
+
+
+async def assert_invalid_token(env: Env, headers: dict[str, str]) -> None:
+    """Both endpoints answer 401 invalid_token and record nothing."""
+    who = Agency("", "", headers)
+    for response in (
+        await verify(env, who, ANH, gender="female"),
+        await lookup(env, who, ANH, ["full_name"]),
+    ):
+        problem(response, 401, "unauthenticated")
+        challenge = response.headers["www-authenticate"]
+        assert challenge.startswith("Bearer ")
+        assert 'error="invalid_token"' in challenge
+        assert "Minh Anh" not in response.text
+
+
+async def test_missing_expired_and_foreign_tokens_are_401(env: Env) -> None:
+    body = {"id_number": ANH, "purpose": ORDINARY, "claims": {"gender": "female"}}
+    response = await env.web.post("/api/v1/verify", json=body)
+    problem(response, 401, "unauthenticated")
+    assert response.headers["www-authenticate"].startswith("Bearer ")
+    response = await env.web.post(
+        "/api/v1/verify", json=body, headers={"authorization": "Basic YTpi"}
+    )
+    problem(response, 401, "unauthenticated")
+    assert 'error="invalid_request"' in response.headers["www-authenticate"]
+    response = await env.web.get(
+        f"/api/v1/citizens/{ANH}", params={"fields": "full_name", "purpose": ORDINARY},
+        headers=bearer("not.a.token"),
+    )  # fmt: skip
+    problem(response, 401, "unauthenticated")
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    assert await agency_events(env.database) == []
+    bank = await agency(env)
+    # Our crafting is right: the same token with nothing changed is accepted.
+    good = await crafted_token(env, bank.client_id)
+    assert (await verify(env, Agency("", "", good), ANH, gender="female")).status_code == 200
+    now = int(time.time())
+    await assert_invalid_token(
+        env, await crafted_token(env, bank.client_id, iat=now - 600, exp=now - 300)
+    )
+    # Another audience: the issuer itself, or a client (as in an ID token).
+    await assert_invalid_token(
+        env, await crafted_token(env, bank.client_id, aud=env.settings.issuer)
+    )
+    await assert_invalid_token(
+        env,
+        await crafted_token(
+            env, bank.client_id, typ="JWT", aud=bank.client_id, sub="pairwise-sub", nonce="n"
+        ),
+    )
+    await assert_invalid_token(env, await crafted_token(env, bank.client_id, typ="JWT"))
+    await assert_invalid_token(
+        env, await crafted_token(env, bank.client_id, iss="https://evil.example")
+    )
+    await assert_invalid_token(env, await crafted_token(env, bank.client_id, exp=None))
+    # Only the one good call reached the agency API.
+    assert len(await agency_events(env.database)) == 1
+
+
+async def test_a_suspended_agency_is_refused_until_reinstated(env: Env) -> None:
+    bank = await agency(env)
+    base = f"/api/v1/officials/agencies/{bank.client_id}"
+    assert (await verify(env, bank, ANH, gender="female")).status_code == 200
+    assert (await env.web.post(f"{base}/suspend", headers=AS_OFFICIAL)).status_code == 204
+    # The product's answer: its tokens stop being valid at once (RFC 6750 invalid_token).
+    await assert_invalid_token(env, bank.headers)
+    item = {"id_number": ANH, "claims": {"gender": "female"}}
+    assert (await batch(env, bank, [item])).status_code == 401
+    fresh = await env.web.post(
+        "/token", data={"grant_type": "client_credentials", "scope": "verify"},
+        auth=(bank.client_id, bank.secret),
+    )  # fmt: skip
+    assert fresh.status_code != 200
+    assert "access_token" not in fresh.text
+    assert (await env.web.post(f"{base}/reinstate", headers=AS_OFFICIAL)).status_code == 204
+    assert (await verify(env, bank, ANH, gender="female")).json()["match"] is True
+    # Suspending straight in the table has the same effect.
+    async with env.database.unit_of_work() as session:
+        await session.execute(
+            text("UPDATE oauth_client SET active = false WHERE client_id = :c"),
+            {"c": bank.client_id},
+        )
+    await assert_invalid_token(env, bank.headers)
+    suspensions = await events(env.database, "agency.suspend", "agency.activate")
+    assert [e.action for e in suspensions] == ["agency.suspend", "agency.activate"]
+    problem(
+        await env.web.post("/api/v1/officials/agencies/nobody/suspend", headers=AS_OFFICIAL),
+        404,
+        "not-found",
+    )
+
+
+# ------------------------------------------------------------------------------ rate limits
+
+
+async def age_bucket(database: Database, client_id: str, seconds: float) -> None:
+    """Move the agency's bucket back in time, as ``seconds`` passing would."""
+    async with database.unit_of_work() as session:
+        (updated,) = (
+            await session.execute(
+                select(RateBucket.updated_at).where(RateBucket.client_id == client_id)
+            )
+        ).one()
+        await session.execute(
+            update(RateBucket)
+            .where(RateBucket.client_id == client_id)
+            .values(updated_at=updated - timedelta(seconds=seconds))
+        )
+
+
+async def test_over_the_rate_limit_is_429_with_retry_after(env: Env) -> None:
+    bank = await agency(env, rate_per_second=0.01, burst=2)
+    assert (await verify(env, bank, ANH, gender="female")).status_code == 200
+    assert (await lookup(env, bank, ANH, ["full_name"])).status_code == 200
+    response = await verify(env, bank, ANH, gender="female")
+    problem(response, 429, "rate-limited")
+    # About 100 s until the next token at 0.01/s.
+    assert 90 <= int(response.headers["retry-after"]) <= 100
+    assert "match" not in response.json()
+    # Each agency has its own bucket.
+    other = await agency(env, rate_per_second=0.01, burst=2)
+    assert (await verify(env, other, ANH, gender="female")).status_code == 200
+
+
+async def test_the_bucket_refills_at_the_rate_up_to_the_burst(env: Env) -> None:
+    # Slow enough that the wall-clock time of the calls themselves adds no whole token.
+    bank = await agency(env, rate_per_second=0.01, burst=2)
+
+    async def statuses(count: int) -> list[int]:
+        return [(await verify(env, bank, ANH, gender="female")).status_code for _ in range(count)]
+
+    assert await statuses(3) == [200, 200, 429]
+    await age_bucket(env.database, bank.client_id, 150)  # 1.5 tokens come back
+    assert await statuses(2) == [200, 429]
+    refused = await verify(env, bank, ANH, gender="female")
+    assert 45 <= int(refused.headers["retry-after"]) <= 50  # half a token at 0.01/s
+    await age_bucket(env.database, bank.client_id, 86_400)  # never more than the burst
+    assert await statuses(3) == [200, 200, 429]
+
+
+async def test_a_bucket_stamped_ahead_by_another_worker_loses_no_token(env: Env) -> None:
+    # Concurrent requests take their timestamps before they queue for the bucket's row, and
+    # workers' clocks differ: a request may find the bucket updated "after" its own instant.
+    bank = await agency(env, rate_per_second=0.01, burst=2)
+    assert (await verify(env, bank, ANH, gender="female")).status_code == 200
+    await age_bucket(env.database, bank.client_id, -1)  # stamped 1 s ahead of this request
+    assert (await verify(env, bank, ANH, gender="female")).status_code == 200
+    assert (await verify(env, bank, ANH, gender="female")).status_code == 429
+
+
+@pytest.mark.postgresql_only
+async def test_the_rate_limit_holds_across_worker_processes(env: Env, settings: Settings) -> None:
+    bank = await agency(env, rate_per_second=0.001, burst=3)
+    # A second process: its own app and its own engine (its own connection pool).
+    second = Database(settings)
+    try:
+        async with asgi_client(create_app(settings, database=second)) as other_web:
+            other = Env(settings, second, other_web)
+            calls = [verify(env if i % 2 else other, bank, ANH, gender="female") for i in range(6)]
+            responses = await asyncio.gather(*calls)
+    finally:
+        await second.dispose()
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [200, 200, 200, 429, 429, 429]
+    assert len(await agency_events(env.database)) == 6
+
+
+# ------------------------------------------------------------------------------ audit failure
+
+
+async def test_a_failing_audit_insert_is_503_and_releases_nothing(
+    env: Env, database_url: str
+) -> None:
+    bank = await agency(env)
+    await fail_audit_inserts(database_url)
+    item = {"id_number": ANH, "claims": {"full_name": "Nguyễn Thị Minh Anh"}}
+    for response in (
+        await verify(env, bank, ANH, full_name="Nguyễn Thị Minh Anh"),
+        await lookup(env, bank, ANH, ["full_name", "birth_date"]),
+        await batch(env, bank, [item, item]),
+        await verify(env, bank, NOBODY, gender="male"),  # a refusal is not answered either
+        await lookup(env, bank, ANH, ["full_name"], "nope"),
+    ):
+        problem(response, 503, "audit-unavailable")
+        assert "match" not in response.text
+        assert "Nguyễn" not in response.text
+        assert "2003" not in response.text
+    assert await agency_events(env.database) == []
+
+
+# ------------------------------------------------------------------------------ policies
+
+
+async def test_the_policy_api_validates_with_pointers(env: Env) -> None:
+    client_id, _ = await make_agency(env.database, env.settings)
+    url = f"/api/v1/officials/agencies/{client_id}/policy"
+    bad = {
+        "actions": ["verify", "delete"],
+        "fields": ["full_name", "password"],
+        "purposes": ["kyc.fishing", ORDINARY],
+        "name_match": "fuzzy",
+        "rate_per_second": 0,
+        "burst": 0,
+        "batch_max": 1001,
+        "colour": "red",
+    }
+    body = problem(await env.web.put(url, json=bad, headers=AS_OFFICIAL), 422, "validation-failed")
+    assert sorted(e["pointer"] for e in body["errors"]) == sorted([
+        "#/actions/1", "#/fields/1", "#/purposes/0", "#/name_match", "#/rate_per_second",
+        "#/burst", "#/batch_max", "#/colour",
+    ])  # fmt: skip
+    body = problem(
+        await env.web.put(url, json={"actions": "verify"}, headers=AS_OFFICIAL),
+        422,
+        "validation-failed",
+    )
+    assert body["errors"][0]["pointer"] == "#/actions"
+    good = {"actions": ["verify", "verify"], "purposes": [ORDINARY], "name_match": "folded"}
+    response = await env.web.put(url, json=good, headers=AS_OFFICIAL)
+    assert response.status_code == 200, response.text
+    assert response.json()["actions"] == ["verify"]
+    assert response.json()["name_match"] == "folded"
+    assert response.json()["fields"] == []
+    (event,) = await events(env.database, "agency.policy")
+    assert (event.actor_id, detail(event)) == (OFFICIAL.actor_id, {"client": client_id})
+    # Only officials set policies, and only of agencies.
+    problem(await env.web.put(url, json=good, headers=AS_ANH), 403, "forbidden")
+    problem(
+        await env.web.put("/api/v1/officials/agencies/nobody/policy", json=good,
+                             headers=AS_OFFICIAL),
+        404, "not-found",
+    )  # fmt: skip
+    # The purpose codes a policy may name.
+    response = await env.web.get("/api/v1/purposes")
+    assert response.status_code == 200
+    listed = {p["code"]: p for p in response.json()}
+    assert set(listed) == set(purposes())
+    assert listed[STATUTORY]["overrides_lock"] is True
+    assert listed[INHERITANCE] == {
+        "code": INHERITANCE, "name_vi": "Thừa kế", "name_en": "Inheritance",
+        "overrides_lock": False, "deceased_allowed": True,
+    }  # fmt: skip
+    assert listed[ORDINARY]["deceased_allowed"] is False
