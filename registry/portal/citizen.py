@@ -507,6 +507,20 @@ async def posted(request: Request, services: IdentityServices) -> dict[str, str]
     return fields if csrf_ok(request, services.settings, fields.get("csrf")) else None
 
 
+async def citizen_form(
+    request: Request, session: AsyncSession, services: IdentityServices, *, path: str
+) -> tuple[PortalUser, dict[str, str]] | Response:
+    """The signed-in citizen and the posted fields (CSRF checked), or the refusing response."""
+    user = await citizen(request, session, services, path=path)
+    if isinstance(user, Response):
+        return user
+    fields = await posted(request, services)
+    if fields is None:
+        locale = pick_locale(request)
+        return error_page(request, services, locale, words(locale, "form_expired"), 403)
+    return user, fields
+
+
 def notice(request: Request, locale: str) -> dict[str, str | None]:
     """The message a redirect after a form asked for (only known keys are shown)."""
     done, error = request.query_params.get("done"), request.query_params.get("error")
@@ -769,13 +783,10 @@ async def rename_passkey(
     passkey_id: Annotated[str, Path(max_length=36)],
 ) -> Response:
     """Give a passkey a new name."""
-    user = await citizen(request, session, services, path="/portal/security")
-    if isinstance(user, Response):
-        return user
-    fields = await posted(request, services)
-    if fields is None:
-        locale = pick_locale(request)
-        return error_page(request, services, locale, words(locale, "form_expired"), 403)
+    signed = await citizen_form(request, session, services, path="/portal/security")
+    if isinstance(signed, Response):
+        return signed
+    user, fields = signed
     try:
         await service.rename_passkey(
             session, user.account, passkey_id=passkey_id, name=fields.get("name", "")[:200]
@@ -794,12 +805,10 @@ async def remove_passkey(
     passkey_id: Annotated[str, Path(max_length=36)],
 ) -> Response:
     """Remove a passkey."""
-    user = await citizen(request, session, services, path="/portal/security")
-    if isinstance(user, Response):
-        return user
-    if await posted(request, services) is None:
-        locale = pick_locale(request)
-        return error_page(request, services, locale, words(locale, "form_expired"), 403)
+    signed = await citizen_form(request, session, services, path="/portal/security")
+    if isinstance(signed, Response):
+        return signed
+    user, _ = signed
     try:
         await service.remove_passkey(session, user.account, passkey_id=passkey_id)
     except RegistryError as exc:
@@ -811,13 +820,10 @@ async def remove_passkey(
 @router.post("/portal/security/lock")
 async def lock_identity(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """Lock the electronic identity; the portal session ends with every other sign-in."""
-    user = await citizen(request, session, services, path="/portal/security")
-    if isinstance(user, Response):
-        return user
-    fields = await posted(request, services)
-    if fields is None:
-        locale = pick_locale(request)
-        return error_page(request, services, locale, words(locale, "form_expired"), 403)
+    signed = await citizen_form(request, session, services, path="/portal/security")
+    if isinstance(signed, Response):
+        return signed
+    user, fields = signed
     if fields.get("confirm") != "yes":
         return back("/portal/security", error="lock_confirm")
     try:
@@ -902,13 +908,10 @@ async def aliases_page(
 @router.post("/portal/aliases")
 async def create_alias(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """Create an alias with a note and a validity."""
-    user = await citizen(request, session, services, path="/portal/aliases")
-    if isinstance(user, Response):
-        return user
-    fields = await posted(request, services)
-    if fields is None:
-        locale = pick_locale(request)
-        return error_page(request, services, locale, words(locale, "form_expired"), 403)
+    signed = await citizen_form(request, session, services, path="/portal/aliases")
+    if isinstance(signed, Response):
+        return signed
+    user, fields = signed
     days_text, label = fields.get("valid_days", "").strip(), fields.get("label", "").strip()
     if (days_text and not days_text.isdigit()) or len(days_text) > 5 or len(label) > 64:
         return back("/portal/aliases", error="alias")
@@ -931,12 +934,10 @@ async def revoke_alias(
     alias: Annotated[str, Path(max_length=16)],
 ) -> Response:
     """Revoke one of my aliases."""
-    user = await citizen(request, session, services, path="/portal/aliases")
-    if isinstance(user, Response):
-        return user
-    if await posted(request, services) is None:
-        locale = pick_locale(request)
-        return error_page(request, services, locale, words(locale, "form_expired"), 403)
+    signed = await citizen_form(request, session, services, path="/portal/aliases")
+    if isinstance(signed, Response):
+        return signed
+    user, _ = signed
     try:
         await service.revoke_alias(session, user.principal, alias=alias)
     except RegistryError as exc:
@@ -975,12 +976,10 @@ async def revoke_consent(
     client_id: Annotated[str, Path(max_length=64)],
 ) -> Response:
     """Withdraw consent from one service."""
-    user = await citizen(request, session, services, path="/portal/consents")
-    if isinstance(user, Response):
-        return user
-    if await posted(request, services) is None:
-        locale = pick_locale(request)
-        return error_page(request, services, locale, words(locale, "form_expired"), 403)
+    signed = await citizen_form(request, session, services, path="/portal/consents")
+    if isinstance(signed, Response):
+        return signed
+    user, _ = signed
     try:
         await service.revoke_consent(session, user.account, client_id=client_id)
     except RegistryError as exc:

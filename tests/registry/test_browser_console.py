@@ -137,7 +137,11 @@ async def test_an_auditor_registers_a_passkey_then_verifies_an_agency_access(
     await expect(page.locator("h1")).to_have_text("Bảng điều khiển kiểm toán")
     chart = page.locator("#console-chart")
     await expect(chart).to_be_visible()
-    assert await chart.evaluate("img => img.complete && img.naturalWidth > 0")
+    # The chart is a second request: wait until the browser has it drawn.
+    await page.wait_for_function(
+        "() => { const img = document.querySelector('#console-chart');"
+        " return img && img.complete && img.naturalWidth > 0; }"
+    )
     await both_widths(page, "search")
 
     # 3. Seal the log (the lookup and the sign-ins), then find the tax office's access.
