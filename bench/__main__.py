@@ -6,7 +6,13 @@ import importlib
 import sys
 
 # Benchmark name -> module under bench/ ("import" is a Python keyword, hence the module name).
-BENCHES = {"smoke": "smoke", "audit": "audit", "import": "importing", "tokens": "tokens"}
+BENCHES = {
+    "smoke": "smoke",
+    "audit": "audit",
+    "import": "importing",
+    "tokens": "tokens",
+    "lookup": "lookup",
+}
 
 
 def main(argv: list[str]) -> None:

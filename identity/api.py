@@ -62,7 +62,7 @@ class IdentityServices:
         return self.ctx.settings
 
 
-def get_services(request: Request) -> IdentityServices:
+async def get_services(request: Request) -> IdentityServices:
     """The identity services attached to the app."""
     services: IdentityServices = request.app.state.identity
     return services

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import secrets
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -194,6 +195,7 @@ async def rotate(
             row.retired_at = at
             row.publish_until = at + publish_lifetime(settings)
     await session.flush()
+    _active_by_alg.clear()  # this process signs with the new keys at once
     return created
 
 
@@ -201,6 +203,25 @@ async def active_key(session: AsyncSession, settings: Settings, alg: str) -> Pri
     """The current signing key for ``alg`` (created when there is none yet), decrypted."""
     if alg not in KEY_ALGS:
         raise ValueError(f"unsupported signing algorithm {alg!r}")
+    # Which key is active is read at most every ACTIVE_KEY_SECONDS per process: another
+    # process's rotation reaches this one within that time, and the retired key stays
+    # published (publish_until) long enough for everything it signed meanwhile.
+    # Per database and per key-encryption key: a process given another KEK must not keep
+    # signing with keys it could no longer read.
+    where = (
+        alg,
+        session.get_bind().engine.url.render_as_string(hide_password=True),
+        hashlib.sha256(kek_from_settings(settings)).digest(),
+    )
+    current = _active_by_alg.get(where)
+    if current is not None and time.monotonic() - current[0] < ACTIVE_KEY_SECONDS:
+        return current[1]
+    key = await _load_active(session, settings, alg)
+    _active_by_alg[where] = (time.monotonic(), key)
+    return key
+
+
+async def _load_active(session: AsyncSession, settings: Settings, alg: str) -> PrivateSigningKey:
     rows = await _active_rows(session, alg)
     if not rows:
         return await _create(session, settings, _key_alg(alg), utcnow())
@@ -234,6 +255,8 @@ async def verification_keys(session: AsyncSession, now: datetime) -> dict[str, P
 
 
 _decrypted: dict[tuple[str, bytes], PrivateSigningKey] = {}
+ACTIVE_KEY_SECONDS = 30.0
+_active_by_alg: dict[tuple[str, str, bytes], tuple[float, PrivateSigningKey]] = {}
 
 
 def _key_algs() -> list[KeyAlg]:
