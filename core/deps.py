@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.db import Database
 from core.settings import Settings
 
-
 # Dependencies are ``async def`` even when they do not await: FastAPI runs plain ``def``
 # dependencies in a worker thread, which cost 10-15% of CPU on the token endpoint (bench/tokens).
 
