@@ -125,7 +125,13 @@ class Database:
             if self.dialect != "postgresql":
                 return self.engine
             kwargs = _engine_kwargs(self.settings)
-            kwargs.update(pool_size=min(4, self.settings.database_pool_size), max_overflow=0)
+            # Autocommit: each statement is its own transaction, one round trip, and a row
+            # lock taken by it (the rate bucket) is released when the statement ends. No
+            # pre-ping: a dead connection fails that one statement and is then replaced.
+            kwargs.update(
+                pool_size=min(4, self.settings.database_pool_size), max_overflow=0,
+                pool_pre_ping=False, isolation_level="AUTOCOMMIT",
+            )  # fmt: skip
             self._side_engine = create_async_engine(self.settings.url, **kwargs)
         return self._side_engine
 

@@ -46,7 +46,7 @@ class IdentityAuthenticator:
         """The caller, or None when the request carries no credentials at all."""
         authorization = request.headers.get("authorization")
         if authorization is not None:
-            return await self._bearer(authorization, session)
+            return await self._bearer(request, authorization, session)
         signed_in = await self.signed_in(request, session)
         if signed_in is None:
             return None
@@ -63,7 +63,9 @@ class IdentityAuthenticator:
         """The live sign-in session of this browser."""
         return await resolve_session(session, self.settings, request.cookies.get(self.cookie))
 
-    async def _bearer(self, authorization: str, session: AsyncSession) -> Principal:
+    async def _bearer(
+        self, request: Request, authorization: str, session: AsyncSession
+    ) -> Principal:
         scheme, _, token = authorization.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
@@ -83,11 +85,11 @@ class IdentityAuthenticator:
                     f'error_description="{description}"'
                 },
             ) from None
-        from identity import repository as repo
-
-        client = await repo.client(session, found.client_id)
+        client = found.client
         if client is None:
             raise Unauthenticated("The access token's client no longer exists.")
+        # Kept for the request (the agency API reads the client's policy from it).
+        request.state.oauth_client = client
         if found.account is not None:
             amr = tuple(found.grant.amr.split()) if found.grant else ()
             principal = replace(principal_of(found.account, amr=amr), scopes=found.scopes)

@@ -385,6 +385,7 @@ class AccessToken:
     scopes: frozenset[str]
     grant: Grant | None
     account: Account | None
+    client: Client | None = None
 
 
 class InvalidToken(ValueError):
@@ -430,6 +431,7 @@ async def validate_access_token(
         scopes=frozenset(str(claims.get("scope", "")).split()),
         grant=grant,
         account=account,
+        client=client,
     )
 
 

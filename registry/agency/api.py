@@ -83,7 +83,8 @@ async def _call(
     try:
         # Inside the try: a bad X-On-Behalf-Of is a refusal like any other, so it is recorded.
         principal = _principal(request, principal)
-        agency = await service.caller(session, principal)
+        client = getattr(request.state, "oauth_client", None)
+        agency = await service.caller(session, principal, client=client)
         await service.rate_limit(database, session, agency)
         return await work(agency)
     except RegistryError as exc:

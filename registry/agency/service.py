@@ -38,6 +38,7 @@ from core.errors import (
     RegistryError,
     ValidationFailed,
 )
+from identity.models import Client
 from registry import idnumber
 from registry.agency import repository as repo
 from registry.agency.matching import InvalidClaim, check_claims, compare
@@ -111,9 +112,13 @@ class Caller:
     policy: Policy
 
 
-async def caller(session: AsyncSession, principal: Principal) -> Caller:
-    """The agency behind a token, with its policy; suspended agencies are refused."""
-    client = await repo.agency(session, principal.actor_id)
+async def caller(
+    session: AsyncSession, principal: Principal, *, client: Client | None = None
+) -> Caller:
+    """The agency behind a token, with its policy; suspended agencies are refused. ``client``
+    is the row the authenticator already read for this request, when it did."""
+    if client is None or client.client_id != principal.actor_id:
+        client = await repo.agency(session, principal.actor_id)
     if client is None or client.type != "agency":
         raise Forbidden("Only agency clients may call the agency API.")
     if not client.active:
@@ -138,7 +143,7 @@ async def rate_limit(database: Database, session: AsyncSession, agency: Caller) 
     else:
         # From a pool of its own: this request's unit of work already holds a main-pool
         # connection, and waiting for a second one from that pool can deadlock it.
-        async with database.side_engine.begin() as conn:
+        async with database.side_engine.connect() as conn:
             granted, wait = await repo.take_token(conn, **kwargs)  # type: ignore[arg-type]
     if not granted:
         raise RateLimited(
