@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 PIPFLAGS := --quiet --disable-pip-version-check
-PYTEST_ARGS ?=
+PYTEST_ARGS ?= -n 4  # the suite waits on PostgreSQL, Chromium and sockets more than on the CPU
 HOST ?= 127.0.0.1
 PORT ?= 8000
 

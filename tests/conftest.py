@@ -77,8 +77,34 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("backend", backends, scope="session")
 
 
+def _server_binaries_version() -> str | None:
+    # With pytest-xdist the clusters start in worker processes, whose output is not shown:
+    # the controller names the binaries they run instead.
+    import subprocess
+
+    from tests.pgcluster import find_pg_bindir
+
+    try:
+        postgres = find_pg_bindir() / "postgres"
+        done = subprocess.run(  # noqa: S603 - a fixed binary
+            [str(postgres), "--version"], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (RuntimeError, OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip()
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if os.environ.get("TEST_DATABASE_URL") or os.environ.get("PYTEST_XDIST_WORKER"):
+        return None
+    version = _server_binaries_version()
+    return f"PostgreSQL server binaries: {version}" if version else None
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    version = terminalreporter.config.stash.get(_VERSION_KEY, None)
+    version = terminalreporter.config.stash.get(_VERSION_KEY, None) or (
+        None if os.environ.get("TEST_DATABASE_URL") else _server_binaries_version()
+    )
     if version:
         terminalreporter.write_line(f"PostgreSQL server used by this run: {version}")
 
