@@ -259,6 +259,7 @@ def test_missing_chromium_skips_on_a_workstation_and_fails_in_ci(
 ) -> None:
     monkeypatch.setattr(browser_harness, "CHROMIUM", tmp_path / "no-chromium")
     monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("REGISTRY_REQUIRE_BROWSER", raising=False)
     with pytest.raises(pytest.skip.Exception):
         browser_harness.require_chromium()
     monkeypatch.setenv("CI", "true")
