@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,7 +169,6 @@ def std_b64(data: bytes) -> str:
 async def test_register_and_sign_in_with_a_passkey_in_chromium(
     live_server: LiveServer, page: Page, authenticator: VirtualAuthenticator
 ) -> None:
-    started = time.perf_counter()
     settings = Settings(environment="test", public_url=live_server.url)
     memory = Relying()
     live_server.start(passkey_app(PasskeyServer(settings), memory))
@@ -210,9 +208,6 @@ async def test_register_and_sign_in_with_a_passkey_in_chromium(
     await expect(status).to_have_text("Đã đăng nhập")
     assert memory.sign_ins[1]["sign_count"] > sign_in["sign_count"]
     assert not memory.states
-
-    elapsed = time.perf_counter() - started
-    assert elapsed < 20, f"the browser ceremony took {elapsed:.1f} s"
 
 
 async def test_chromium_refuses_a_second_passkey_for_the_same_account(
