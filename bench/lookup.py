@@ -76,7 +76,18 @@ from rich.table import Table
 
 from bench.audit import pgbench_binary
 from bench.common import emit, wait_http
-from bench.tokens import PUBLIC_URL, Conn, Secrets, basic_auth, percentile, run_async
+from bench.tokens import (
+    PUBLIC_URL,
+    Conn,
+    Probe,
+    Secrets,
+    basic_auth,
+    percentile,
+    postmaster_pid,
+    proc_table,
+    run_async,
+    statement_delta,
+)
 from tests.pgcluster import PostgresCluster, free_port
 
 T = TypeVar("T")
@@ -137,98 +148,6 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     console.print(t)
 
 
-# ------------------------------------------------------------------------------ CPU, statements
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _proc_table() -> dict[int, tuple[int, float]]:
-    """pid -> (ppid, CPU seconds of the process and of its reaped children), from /proc."""
-    out: dict[int, tuple[int, float]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as handle:
-                rest = handle.read().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        # Fields 4 (ppid) and 14-17 (utime, stime, cutime, cstime) of proc(5).
-        out[int(name)] = (int(rest[1]), sum(int(x) for x in rest[11:15]) / _TICK)
-    return out
-
-
-def _tree_cpu(procs: dict[int, tuple[int, float]], root: int) -> float:
-    """CPU seconds of ``root`` and every live descendant (exited ones are in cutime/cstime)."""
-    children: dict[int, list[int]] = collections.defaultdict(list)
-    for pid, (ppid, _) in procs.items():
-        children[ppid].append(pid)
-    total, stack = 0.0, [root]
-    while stack:
-        pid = stack.pop()
-        total += procs.get(pid, (0, 0.0))[1]
-        stack.extend(children.get(pid, ()))
-    return total
-
-
-Statements = dict[str, tuple[int, float]]  # normalised query -> (calls, total exec ms)
-
-
-async def _statements(dsn: str) -> Statements:
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch(
-            "SELECT query, sum(calls)::bigint AS calls, sum(total_exec_time) AS ms "
-            "FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database "
-            "WHERE datname = current_database()) AND query NOT LIKE '%pg_stat_statements%' "
-            "GROUP BY query"
-        )
-    finally:
-        await conn.close()
-    return {str(r["query"]): (int(r["calls"]), float(r["ms"])) for r in rows}
-
-
-@dataclass(frozen=True)
-class Sample:
-    """CPU seconds so far of the app and of PostgreSQL; the statements run so far."""
-
-    at: float
-    app: float
-    db: float
-    statements: Statements
-
-
-@dataclass(frozen=True)
-class Probe:
-    """Where CPU and statements are read from."""
-
-    app_pid: int  # uvicorn's supervisor (its workers are its children)
-    db_pid: int  # the postmaster (backends are its children)
-    dsn: str
-
-    def take(self) -> Sample:
-        """Read /proc and pg_stat_statements now."""
-        procs = _proc_table()
-        at = time.monotonic()
-        app, db = _tree_cpu(procs, self.app_pid), _tree_cpu(procs, self.db_pid)
-        return Sample(at, app, db, run_async(_statements(self.dsn)))
-
-
-def statement_delta(before: Sample, after: Sample) -> list[tuple[str, int, float]]:
-    """(query, calls, exec ms) run between two samples, most called first."""
-    out = []
-    for query, (calls, ms) in after.statements.items():
-        calls0, ms0 = before.statements.get(query, (0, 0.0))
-        if calls > calls0:
-            out.append((query, calls - calls0, ms - ms0))
-    return sorted(out, key=lambda x: -x[1])
-
-
-def postmaster_pid(cluster: PostgresCluster) -> int:
-    """The postmaster's pid, from postmaster.pid."""
-    return int((cluster.datadir / "postmaster.pid").read_text().split()[0])
-
-
 @contextmanager
 def serve_app(env: dict[str, str]) -> Iterator[tuple[int, int]]:
     """uvicorn, WORKERS workers, on a free port; yield (port, uvicorn's pid) once all answer."""
@@ -240,7 +159,7 @@ def serve_app(env: dict[str, str]) -> Iterator[tuple[int, int]]:
     try:
         wait_http(port, proc)
         deadline = time.monotonic() + 60
-        while sum(1 for ppid, _ in _proc_table().values() if ppid == proc.pid) < WORKERS:
+        while sum(1 for ppid, _ in proc_table().values() if ppid == proc.pid) < WORKERS:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("uvicorn did not start its workers")
             time.sleep(0.2)

@@ -365,7 +365,7 @@ def argon2_floor() -> tuple[int, int, int, float]:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def _proc_table() -> dict[int, tuple[int, float]]:
+def proc_table() -> dict[int, tuple[int, float]]:
     """pid -> (ppid, CPU seconds of the process and of its reaped children)."""
     out: dict[int, tuple[int, float]] = {}
     for name in os.listdir("/proc"):
@@ -439,7 +439,7 @@ class Probe:
 
     def take(self) -> Sample:
         """Read /proc and pg_stat_statements now."""
-        procs = _proc_table()
+        procs = proc_table()
         at = time.monotonic()
         app, db = tree_cpu(procs, self.app_pid), tree_cpu(procs, self.db_pid)
         return Sample(at, app, db, run_async(_statements(self.dsn)))
@@ -474,7 +474,7 @@ def serve_app(env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen[bytes
     try:
         wait_http(port, proc)
         deadline = time.monotonic() + 60
-        while sum(1 for ppid, _ in _proc_table().values() if ppid == proc.pid) < WORKERS:
+        while sum(1 for ppid, _ in proc_table().values() if ppid == proc.pid) < WORKERS:
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise RuntimeError("uvicorn did not start its workers")
             time.sleep(0.2)

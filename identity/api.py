@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import service as audit
 from core.auth import Principal, require
+from core.clock import utcnow
 from core.deps import SessionDep
 from core.errors import Forbidden, RegistryError, Unauthenticated
 from core.settings import Settings
@@ -36,6 +37,7 @@ from identity.passkeys import PasskeyServer
 from identity.web import (
     LANG_COOKIE,
     PAGE_HEADERS,
+    TEXT,
     csrf_ok,
     pick_locale,
     render,
@@ -150,8 +152,6 @@ async def discovery(services: ServicesDep) -> JSONResponse:
 @oidc_router.get("/jwks", summary="The provider's public signing keys (JWK Set)")
 async def jwks(session: SessionDep) -> JSONResponse:
     """OIDC Core 10.1.1: active keys and retired keys still verifying live tokens."""
-    from core.clock import utcnow
-
     return JSONResponse(
         await keys.jwks(session, utcnow()), headers={"Cache-Control": "public, max-age=60"}
     )
@@ -334,8 +334,6 @@ async def login_submit(request: Request, session: SessionDep, services: Services
 
 
 def _text(locale: str, key: str) -> str:
-    from identity.web import TEXT
-
     return TEXT[locale][key]
 
 
@@ -524,7 +522,7 @@ async def _logout_target(
     hint = params.get("id_token_hint")
     if hint:
         try:
-            keyset = await keys.verification_keys(session, _now())
+            keyset = await keys.verification_keys(session, utcnow())
             # An expired ID token is still a valid hint (RP-Initiated Logout 1.0 section 2).
             # Any audience is acceptable: our signature makes it one of our clients.
             aud_claim = jose.unverified_claims(hint).get("aud")
@@ -551,12 +549,6 @@ async def _logout_target(
         if state:
             target += ("&" if "?" in target else "?") + urlencode({"state": state})
     return target, sid
-
-
-def _now() -> Any:
-    from core.clock import utcnow
-
-    return utcnow()
 
 
 @oidc_router.get("/logout", summary="RP-initiated logout")
