@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -58,7 +59,10 @@ def _engine_kwargs(settings: Settings) -> dict[str, Any]:
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
             pool_timeout=settings.database_pool_timeout,
-            pool_pre_ping=True,
+            # Not pool_pre_ping: it costs three round trips (BEGIN, an empty query, ROLLBACK)
+            # on every checkout, as much as the work of a lookup. Connections idle for a while
+            # are pinged instead (_ping_if_idle); a busy one that died fails its statement,
+            # which invalidates the whole pool, so one request per process sees the 503.
             connect_args={
                 "server_settings": server_settings,
                 "timeout": settings.database_pool_timeout,
@@ -80,10 +84,33 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if settings.is_sqlite:
         _prepare_sqlite_file(settings.url)
     engine = create_async_engine(settings.url, **_engine_kwargs(settings))
+    if not settings.is_sqlite:
+        event.listen(engine.sync_engine, "checkout", _ping_if_idle)
+        event.listen(engine.sync_engine, "checkin", _note_checkin)
     if settings.is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
     return engine
+
+
+# A pooled connection unused for longer than this is pinged before it is handed out: the
+# database may have restarted (or a firewall dropped the socket) while it sat in the pool.
+IDLE_PING_SECONDS = 2.0
+
+
+def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["checked_in"] = time.monotonic()
+
+
+def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    checked_in = record.info.get("checked_in")
+    if checked_in is None or time.monotonic() - checked_in < IDLE_PING_SECONDS:
+        return  # a new connection, or one returned moments ago
+    try:
+        dbapi_connection.ping()
+    except Exception as exc:
+        # The pool discards this connection and checks out another (up to three tries).
+        raise DisconnectionError("A pooled connection no longer answers.") from exc
 
 
 def _sqlite_on_begin(connection: Any) -> None:
@@ -182,6 +209,40 @@ class Database:
         await self.engine.dispose()
         if self._side_engine is not None:
             await self._side_engine.dispose()
+
+
+async def driver_connection(session: AsyncSession) -> Any | None:
+    """The asyncpg connection under this unit of work, inside its transaction, or None on
+    SQLite. For the few statements of the hottest paths (the agency API), where SQLAlchemy's
+    own work per statement costs several times the round trip: the repository sends their
+    SQL straight to the driver (asyncpg prepares and caches each statement per connection).
+    Errors must go through ``driver_errors``."""
+    connection = await session.connection()
+    if connection.dialect.name != "postgresql":
+        return None
+    raw = await connection.get_raw_connection()
+    adapted: Any = raw.dbapi_connection
+    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its first statement: start the
+    # unit of work's transaction now so that the driver's statements run inside it.
+    if adapted._transaction is None:  # noqa: SLF001
+        await adapted._start_transaction()  # noqa: SLF001
+    return adapted.driver_connection
+
+
+@asynccontextmanager
+async def driver_errors(session: AsyncSession) -> AsyncIterator[None]:
+    """Map the driver's errors as SQLAlchemy would: a lost connection or a statement timeout
+    is DatabaseUnavailable (503), and the connection is not reused."""
+    import asyncpg
+
+    try:
+        yield
+    except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+        connection = await session.connection()
+        await connection.invalidate(exc)
+        raise DatabaseUnavailable("The database is not reachable.") from exc
+    except asyncpg.QueryCanceledError as exc:
+        raise DatabaseUnavailable("The database did not answer in time.") from exc
 
 
 async def _rollback_quietly(session: AsyncSession) -> None:

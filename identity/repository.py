@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from identity.models import (
@@ -228,6 +228,22 @@ async def refresh_for_update(session: AsyncSession, token_hash: str) -> RefreshT
     """The refresh token with this hash, locked."""
     stmt = select(RefreshToken).where(RefreshToken.token_hash == token_hash).with_for_update()
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def client_and_revocation(
+    session: AsyncSession, client_id: str, jti: str
+) -> tuple[Client | None, bool]:
+    """The client with this id, and whether the access token id was revoked: one round trip
+    (every bearer request asks both)."""
+    if not _storable(client_id):
+        return None, await is_revoked(session, jti)
+    revoked = exists().where(RevokedToken.jti == jti)
+    found = (
+        await session.execute(select(Client, revoked).where(Client.client_id == client_id))
+    ).first()
+    if found is None:
+        return None, await is_revoked(session, jti)
+    return found[0], bool(found[1])
 
 
 async def is_revoked(session: AsyncSession, jti: str) -> bool:

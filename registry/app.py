@@ -85,12 +85,13 @@ def create_app(
     app.add_middleware(
         RequestContextMiddleware, metrics=app.state.metrics, base_url=settings.public_url
     )
+    # The agency API first: Starlette tries routes in order, and it is the hottest path.
+    app.include_router(agency_api.router)
     app.include_router(ops.router)
     app.include_router(identity_api.oidc_router)
     app.include_router(identity_api.account_router)
     app.include_router(audit_api.router)
     app.include_router(registry_api.router)
-    app.include_router(agency_api.router)
     app.include_router(portal_api.router)
     app.include_router(portal_citizen.router)
     app.include_router(portal_console.router)

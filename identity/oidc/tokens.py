@@ -410,10 +410,12 @@ async def validate_access_token(
         )  # fmt: skip
     except jose.JoseError as exc:
         raise InvalidToken(str(exc)) from None
-    if await repo.is_revoked(session, str(claims["jti"])):
+    client, revoked = await repo.client_and_revocation(
+        session, str(claims["client_id"]), str(claims["jti"])
+    )
+    if revoked:
         raise InvalidToken("the token was revoked")
     # A suspended client is cut off at once: agency tokens and relying parties' citizen tokens.
-    client = await repo.client(session, str(claims["client_id"]))
     if client is None or not client.active:
         raise InvalidToken("the client is suspended")
     grant = account = None

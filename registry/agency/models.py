@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Float, Index, String, text
+from sqlalchemy import Boolean, CheckConstraint, Float, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import Base, UTCDateTime
@@ -36,8 +36,10 @@ class RateBucket(Base):
 
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     tokens: Mapped[float] = mapped_column(Float)
-    # Whether the last request took a token (read back by the same statement).
+    # Whether the last request took a token, and how many it took (read back by the same
+    # statement; a worker process may take several at once, see agency.service.rate_limit).
     granted: Mapped[bool] = mapped_column(Boolean)
+    taken: Mapped[int] = mapped_column(Integer, server_default=text("0"))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

@@ -10,7 +10,7 @@ import csv
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any, Literal
 
@@ -77,6 +77,13 @@ class Policy:
         data = asdict(self)
         data.pop("extra")
         return json.dumps(data, sort_keys=True)
+
+
+@lru_cache(maxsize=4096)
+def stored_policy(raw: str | None) -> Policy:
+    """The policy stored with a client, parsed once per process (every agency request reads
+    it; a changed policy is a different string)."""
+    return parse_policy(raw)
 
 
 def parse_policy(raw: Mapping[str, Any] | str | None) -> Policy:

@@ -10,10 +10,21 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from core.db import driver_connection, driver_errors
 from core.models import UTCDateTime
 from identity.models import Account, Client
 from registry.agency.models import Alias
 from registry.models import Citizen
+
+# The record columns and the identity's status, for ``records_with_status`` on PostgreSQL
+# (sent to the driver as is: this is the agency API's one read per request).
+RECORDS_SQL = (
+    "SELECT "  # noqa: S608 - built from the table's own column names
+    + ", ".join(f"citizen.{column.name}" for column in Citizen.__table__.columns)
+    + ", account.status AS identity_status FROM citizen "
+    "LEFT OUTER JOIN account ON account.citizen_id = citizen.id_number "
+    "WHERE citizen.id_number = ANY($1::varchar[])"
+)
 
 
 async def records_with_status(
@@ -23,6 +34,11 @@ async def records_with_status(
     wanted = list(dict.fromkeys(id_numbers))
     if not wanted:
         return {}
+    driver = await driver_connection(session)
+    if driver is not None:
+        async with driver_errors(session):
+            found = await driver.fetch(RECORDS_SQL, wanted)
+        return {row["id_number"]: dict(row) for row in found}
     stmt = (
         select(Citizen.__table__, Account.status.label("identity_status"))
         .select_from(Citizen.__table__.outerjoin(Account, Account.citizen_id == Citizen.id_number))
@@ -88,28 +104,40 @@ _LATEST_SQLITE = (
 )
 
 
-async def take_token(
-    conn: AsyncConnection, *, client_id: str, rate: float, burst: int, now: datetime
-) -> tuple[bool, float]:
-    """Take one token from the agency's bucket in one statement (atomic across processes):
-    (granted, seconds until a token is available when refused)."""
+async def take_tokens(
+    conn: AsyncConnection,
+    *,
+    client_id: str,
+    rate: float,
+    burst: int,
+    now: datetime,
+    want: int = 1,
+) -> tuple[int, float]:
+    """Take up to ``want`` whole tokens from the agency's bucket in one statement (atomic across
+    processes): (tokens taken, seconds until a token is available when none was)."""
     postgres = conn.dialect.name == "postgresql"
     refill = _REFILL_PG if postgres else _REFILL_SQLITE
     latest = _LATEST_PG if postgres else _LATEST_SQLITE
+    whole = f"FLOOR({refill})" if postgres else f"CAST({refill} AS INTEGER)"
+    want_ = "CAST(:want AS integer)"
+    take = f"(CASE WHEN {refill} >= {want_} THEN {want_} ELSE {whole} END)"
     # The interpolated SQL is made of the constants above, never input.
     statement = text(
-        "INSERT INTO rate_bucket (client_id, tokens, granted, updated_at) "  # noqa: S608
-        "VALUES (:client_id, :burst - 1, true, :now) "
+        "INSERT INTO rate_bucket (client_id, tokens, granted, taken, updated_at) "  # noqa: S608
+        f"VALUES (:client_id, :burst - {want_}, true, {want_}, :now) "
         "ON CONFLICT (client_id) DO UPDATE SET "
-        f"tokens = CASE WHEN {refill} >= 1 THEN {refill} - 1 ELSE {refill} END, "
-        f"granted = {refill} >= 1, "
+        f"tokens = {refill} - {take}, "
+        f"granted = {take} >= 1, "
+        f"taken = {take}, "
         f"updated_at = {latest} "
-        "RETURNING tokens, granted"
+        "RETURNING tokens, taken"
     ).bindparams(bindparam("now", type_=UTCDateTime()))
-    tokens, granted = (
+    want = max(1, min(want, burst))
+    tokens, taken = (
         await conn.execute(
-            statement, {"client_id": client_id, "rate": rate, "burst": burst, "now": now}
+            statement,
+            {"client_id": client_id, "rate": rate, "burst": burst, "now": now, "want": want},
         )
     ).one()
     wait = max(0.0, (1.0 - float(tokens)) / rate) if rate > 0 else math.inf
-    return bool(granted), wait
+    return int(taken), wait

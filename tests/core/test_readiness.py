@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy import text
 
 import migrations
+from core import db
 from core.deps import SessionDep
 from core.settings import Settings
 from registry.app import create_app
@@ -86,8 +87,35 @@ async def test_database_stopped_gives_503_problems_and_never_a_bare_500(
     finally:
         own_cluster.start_server()
 
-    # Pre-ping replaces the dead pooled connections: service resumes without a restart.
+    # The failures invalidated the dead pooled connections: service resumes without a restart.
     assert (await down_client.get("/readyz")).status_code == 200
+    assert (await down_client.get("/t/count")).json() == {"count": 1}
+
+
+@pytest.mark.postgresql_only
+async def test_a_restart_while_the_pool_is_idle_costs_no_request(
+    own_cluster: PostgresCluster,
+    down_client: httpx.AsyncClient,
+    backend: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert (await down_client.get("/t/count")).json() == {"count": 1}
+    # The pooled connection dies with the server while nobody uses it.
+    own_cluster.stop()
+    own_cluster.start_server()
+    # Pooled connections idle longer than IDLE_PING_SECONDS are pinged before use: the dead one
+    # is replaced and the first request after the restart already succeeds.
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 0.0)
+    assert (await down_client.get("/t/count")).json() == {"count": 1}
+    # Busy connections are not pinged (that was the cost of pool_pre_ping on every checkout).
+    monkeypatch.setattr(db, "IDLE_PING_SECONDS", 3600.0)
+    own_cluster.stop()
+    own_cluster.start_server()
+    # Without a ping the dead connection fails its first statement: a 503, never a 500...
+    first = await down_client.get("/t/count")
+    assert first.status_code == 503
+    assert first.json()["code"] == "database-unavailable"
+    # ...and that invalidates the pool, so the next request gets a new connection.
     assert (await down_client.get("/t/count")).json() == {"count": 1}
 
 

@@ -129,3 +129,49 @@ async def test_a_released_savepoint_still_rolls_back_with_its_transaction(
     with pytest.raises(ZeroDivisionError):
         await nested_then_fail()
     assert await committed_rows(engine) == []
+
+
+@pytest.mark.postgresql_only
+async def test_driver_statements_belong_to_the_unit_of_work(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    from core.db import driver_connection
+    from core.settings import Settings
+
+    database = Database(Settings(environment="test", database_url=database_url))
+    try:
+        # Rolled back with the unit of work, whichever statement came first.
+        async def write_both_then_fail() -> None:
+            async with database.unit_of_work() as session:
+                driver = await driver_connection(session)
+                assert driver is not None
+                await driver.execute("INSERT INTO scratch (id, note) VALUES (1, 'driver')")
+                await session.execute(text("INSERT INTO scratch (id, note) VALUES (2, 'orm')"))
+                raise RuntimeError("roll back")
+
+        with pytest.raises(RuntimeError):
+            await write_both_then_fail()
+        assert await committed_rows(engine) == []
+        # Committed with it: both writes, one transaction (the driver sees the ORM's write).
+        async with database.unit_of_work() as session:
+            await session.execute(text("INSERT INTO scratch (id, note) VALUES (1, 'orm')"))
+            driver = await driver_connection(session)
+            assert driver is not None
+            assert await driver.fetchval("SELECT count(*) FROM scratch") == 1
+            await driver.execute("INSERT INTO scratch (id, note) VALUES (2, 'driver')")
+        assert await committed_rows(engine) == ["orm", "driver"]
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.sqlite_only
+async def test_there_is_no_driver_connection_on_sqlite(database_url: str) -> None:
+    from core.db import driver_connection
+    from core.settings import Settings
+
+    database = Database(Settings(environment="test", database_url=database_url))
+    try:
+        async with database.unit_of_work() as session:
+            assert await driver_connection(session) is None
+    finally:
+        await database.dispose()

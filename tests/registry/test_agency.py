@@ -31,9 +31,11 @@ from core.settings import Settings
 from identity import jose, keys
 from identity import repository as identity_repo
 from identity.accounts import citizen_principal, lock
+from registry.agency import service as agency_service
 from registry.agency.models import RateBucket
-from registry.agency.policy import LOOKUP_FIELDS, purposes
-from registry.agency.service import luhn_ok
+from registry.agency.policy import LOOKUP_FIELDS, Policy, parse_policy, purposes
+from registry.agency.repository import take_tokens
+from registry.agency.service import lease_size, luhn_ok
 from registry.app import create_app
 from tests.auth import BearerTable, bearer
 from tests.faults import fail_audit_inserts
@@ -1054,6 +1056,63 @@ async def test_the_rate_limit_holds_across_worker_processes(env: Env, settings: 
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [200, 200, 200, 429, 429, 429]
     assert len(await agency_events(env.database)) == 6
+
+
+async def bucket(database: Database, client_id: str) -> RateBucket:
+    async with database.unit_of_work() as session:
+        return (
+            await session.execute(select(RateBucket).where(RateBucket.client_id == client_id))
+        ).scalar_one()
+
+
+async def test_a_take_never_hands_out_more_than_the_bucket_holds(env: Env) -> None:
+    now = utcnow()
+    for client_id in ("slow-agency", "other-agency"):
+        async with env.database.unit_of_work() as session:
+            conn = await session.connection()
+            takes = [
+                await take_tokens(
+                    conn, client_id=client_id, rate=0.001, burst=7, now=now, want=want
+                )
+                for want in (5, 5, 5, 1)
+            ]
+        # 5 of 7, then the 2 left, then none (with the wait for the next whole token).
+        assert [taken for taken, _ in takes] == [5, 2, 0, 0]
+        assert takes[2][1] == pytest.approx(1000, rel=0.01)
+    # A request may ask for more than the burst: it gets the burst at most.
+    async with env.database.unit_of_work() as session:
+        conn = await session.connection()
+        taken, _ = await take_tokens(conn, client_id="third", rate=1, burst=3, now=now, want=50)
+    assert taken == 3
+
+
+def test_slow_agencies_take_one_token_at_a_time() -> None:
+    def policy(rate: float, burst: int) -> Policy:
+        return parse_policy(json.dumps({**FULL_POLICY, "rate_per_second": rate, "burst": burst}))
+
+    assert lease_size(policy(10, 100)) == 1
+    assert lease_size(policy(1000, 8)) == 1
+    assert lease_size(policy(1000, 1000)) == 32
+    assert lease_size(policy(200, 1000)) == 10
+
+
+async def test_a_fast_agency_takes_its_tokens_a_lease_at_a_time(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agency_service, "LEASE_SECONDS", 3600.0)
+    bank = await agency(env, rate_per_second=1000, burst=1000)
+    assert (await verify(env, bank, ANH, gender="female")).status_code == 200
+    first = await bucket(env.database, bank.client_id)
+    assert first.taken == 32
+    # The next 31 requests use the lease: the shared bucket is not touched.
+    for _ in range(31):
+        assert (await verify(env, bank, ANH, gender="female")).status_code == 200
+    unchanged = await bucket(env.database, bank.client_id)
+    assert (unchanged.updated_at, unchanged.tokens) == (first.updated_at, first.tokens)
+    # The 33rd takes a new lease.
+    assert (await verify(env, bank, ANH, gender="female")).status_code == 200
+    assert (await bucket(env.database, bank.client_id)).updated_at > first.updated_at
+    assert len(await agency_events(env.database)) == 33
 
 
 # ------------------------------------------------------------------------------ audit failure
