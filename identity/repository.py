@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import driver_connection, driver_errors
 from identity.models import (
     Account,
     ActivationCode,
@@ -230,13 +231,31 @@ async def refresh_for_update(session: AsyncSession, token_hash: str) -> RefreshT
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+# Every bearer request reads its client and whether its token id was revoked: one statement,
+# sent straight to the driver on PostgreSQL (core.db.driver_connection).
+_CLIENT_COLUMNS = [column.name for column in Client.__table__.columns]
+CLIENT_AND_REVOCATION_SQL = (
+    "SELECT "  # noqa: S608 - built from the table's own column names
+    + ", ".join(f"oauth_client.{name}" for name in _CLIENT_COLUMNS)
+    + ", EXISTS (SELECT 1 FROM revoked_token WHERE revoked_token.jti = $2) AS revoked "
+    "FROM oauth_client WHERE oauth_client.client_id = $1"
+)
+
+
 async def client_and_revocation(
     session: AsyncSession, client_id: str, jti: str
 ) -> tuple[Client | None, bool]:
-    """The client with this id, and whether the access token id was revoked: one round trip
-    (every bearer request asks both)."""
-    if not _storable(client_id):
-        return None, await is_revoked(session, jti)
+    """The client with this id (not attached to the session: read it, do not change it), and
+    whether the access token id was revoked: one round trip."""
+    if not _storable(client_id) or not _storable(jti):
+        return None, True
+    driver = await driver_connection(session)
+    if driver is not None:
+        async with driver_errors(session):
+            row = await driver.fetchrow(CLIENT_AND_REVOCATION_SQL, client_id, jti)
+        if row is None:
+            return None, await is_revoked(session, jti)
+        return Client(**{name: row[name] for name in _CLIENT_COLUMNS}), bool(row["revoked"])
     revoked = exists().where(RevokedToken.jti == jti)
     found = (
         await session.execute(select(Client, revoked).where(Client.client_id == client_id))
