@@ -466,6 +466,20 @@ def _check_claims(
     _check_audience(claims, audience)
 
 
+def check_claims(
+    claims: Mapping[str, Any],
+    *,
+    audience: str | Sequence[str] | None,
+    issuer: str | None,
+    leeway: int = 0,
+    require: Sequence[str] = ("exp", "iat"),
+    now: float | None = None,
+) -> None:
+    """The checks ``decode`` makes of verified claims (expiry, not-before, issuer, audience),
+    again: for claims whose signature was verified earlier."""
+    _check_claims(claims, audience=audience, issuer=issuer, leeway=leeway, require=require, now=now)
+
+
 def _check_audience(claims: Mapping[str, Any], audience: str | Sequence[str] | None) -> None:
     # RFC 7519 4.1.3: a token with an aud must name us; with no audience given we are no one.
     if "aud" not in claims:

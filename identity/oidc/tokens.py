@@ -359,6 +359,13 @@ async def client_credentials_grant(
 
 _key_cache: dict[str, tuple[float, Mapping[str, Any]]] = {}
 
+# Access tokens whose signature this process verified, by their exact text, with the key set
+# that verified them. An agency sends one token with every request for its lifetime: the
+# signature is checked once per key-set refresh; expiry, revocation and the client are checked
+# on every request. A key set refreshed without a retired key invalidates its tokens here too.
+VERIFIED_TOKENS_MAX = 10_000
+_verified_tokens: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+
 
 async def _verification_keys(
     session: AsyncSession, kid: str | None, *, origin: str
@@ -398,16 +405,27 @@ async def validate_access_token(
     """Signature (ES256/RS256 allowlist, known kid), issuer, audience, expiry, revocation, and
     that the grant, account or client behind it is still live."""
     settings = ctx.settings
+    checks: dict[str, Any] = {
+        "audience": api_audience(settings), "issuer": settings.issuer,
+        "require": ("exp", "iat", "jti", "client_id"),
+    }  # fmt: skip
     try:
-        header = jose.unverified_header(token)
-        if header.get("typ") not in ("at+jwt", "application/at+jwt"):
-            raise InvalidToken("not an access token")
-        keyset = await _verification_keys(session, header.get("kid"), origin=settings.issuer)
-        claims = jose.decode(
-            token, keys=keyset, algorithms=jose.ACCESS_TOKEN_ALGS,
-            audience=api_audience(settings), issuer=settings.issuer,
-            require=("exp", "iat", "jti", "client_id"),
-        )  # fmt: skip
+        seen = _verified_tokens.get(token)
+        if seen is not None and seen[0] is await _verification_keys(
+            session, None, origin=settings.issuer
+        ):
+            # Verified before, with the key set still in use: the time-bound checks again.
+            claims = seen[1]
+            jose.check_claims(claims, **checks)
+        else:
+            header = jose.unverified_header(token)
+            if header.get("typ") not in ("at+jwt", "application/at+jwt"):
+                raise InvalidToken("not an access token")
+            keyset = await _verification_keys(session, header.get("kid"), origin=settings.issuer)
+            claims = jose.decode(token, keys=keyset, algorithms=jose.ACCESS_TOKEN_ALGS, **checks)
+            if len(_verified_tokens) >= VERIFIED_TOKENS_MAX:
+                _verified_tokens.clear()
+            _verified_tokens[token] = (keyset, claims)
     except jose.JoseError as exc:
         raise InvalidToken(str(exc)) from None
     client, revoked = await repo.client_and_revocation(

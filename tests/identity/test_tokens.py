@@ -302,6 +302,18 @@ async def test_a_revoked_access_token_is_refused_and_only_its_client_may_revoke_
     assert (await web.post("/revoke", data={"token": token}, auth=agency)).status_code == 200
 
 
+async def test_a_token_verified_before_still_expires(
+    web: httpx.AsyncClient, agency: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token = await agency_token(web, agency)
+    # The first use verifies the signature and remembers it; the second takes the short way.
+    assert (await web.get("/test/agency", headers=bearer(token))).status_code == 200
+    assert (await web.get("/test/agency", headers=bearer(token))).status_code == 200
+    expires = int(jose.unverified_claims(token)["exp"])
+    monkeypatch.setattr(jose.time, "time", lambda: float(expires))
+    assert_invalid_token(await web.get("/test/agency", headers=bearer(token)))
+
+
 async def test_a_client_suspended_after_issuance_loses_its_tokens(
     web: httpx.AsyncClient, agency: tuple[str, str], database: Database
 ) -> None:
