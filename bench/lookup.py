@@ -12,7 +12,9 @@ alike; pg_stat_statements loaded to count the statements of each request):
    for the purpose kyc.account_opening, rate 100,000/s, burst 1,000,000 (the policy maxima: the
    bucket never refuses, but its UPSERT, in its own transaction, is still on every request).
 3. The app as in production: uvicorn, 2 workers (2 cores), uvloop, httptools, the audit
-   sequencer ON inside the app (the product default), access tokens valid for 3600 s. One token
+   sequencer ON as its own process (`registry audit sequence --follow`, counted as the app's
+   CPU; `--sequencer app` runs it inside a worker, the default of `registry serve`, where its
+   batches stall that worker's requests), access tokens valid for 3600 s. One token
    is fetched from POST /token (client_credentials) and used by every request.
 4. Ours, from separate load processes:
    - a connection sweep with wrk (closed loop, one thread, a Lua script drawing random living
@@ -50,6 +52,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import json
 import multiprocessing as mp
@@ -58,6 +61,7 @@ import random
 import re
 import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -113,6 +117,7 @@ TOKEN_TTL = 3600
 SEED = 1
 LOOKUP_PATH = "/api/v1/citizens/{}?fields=" + ",".join(LOOKUP_FIELDS) + "&purpose=" + PURPOSE
 
+SEQUENCER_WHERE = {"process": "as its own process", "app": "inside a worker"}
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 25.0
 LOAD_SHARE = 0.8
@@ -149,13 +154,24 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
 
 
 @contextmanager
-def serve_app(env: dict[str, str]) -> Iterator[tuple[int, int]]:
-    """uvicorn, WORKERS workers, on a free port; yield (port, uvicorn's pid) once all answer."""
+def serve_app(env: dict[str, str], *, sequencer: str = "process") -> Iterator[tuple[int, int]]:
+    """uvicorn, WORKERS workers, on a free port; yield (port, uvicorn's pid) once all answer.
+
+    ``sequencer="process"``: the audit sequencer runs as its own process, ``registry audit
+    sequence --follow``, started as a child of uvicorn's pid (so its CPU counts as the app's),
+    and the workers' in-app sequencer is off. ``"app"``: inside a worker (the default of
+    ``registry serve``), where its batches share that worker's event loop with requests.
+    """
     port = free_port()
     args = [sys.executable, "-m", "uvicorn", "registry.app:create_app_from_env", "--factory",
             "--workers", str(WORKERS), "--port", str(port), "--no-access-log",
             "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]  # fmt: skip
-    proc = subprocess.Popen(args, env={**os.environ, **env})
+    env = {**os.environ, **env, "REGISTRY_AUDIT_SEQUENCER_ENABLED": str(sequencer == "app")}
+    if sequencer == "process":
+        registry = str(Path(sys.executable).with_name("registry"))
+        # The shell starts the sequencer, then becomes uvicorn (exec keeps the pid).
+        args = ["sh", "-c", '"$0" audit sequence --follow & exec "$@"', registry, *args]
+    proc = subprocess.Popen(args, env=env, start_new_session=True)
     try:
         wait_http(port, proc)
         deadline = time.monotonic() + 60
@@ -170,6 +186,8 @@ def serve_app(env: dict[str, str]) -> Iterator[tuple[int, int]]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)  # the sequencer, when it is a process
 
 
 @dataclass(frozen=True)
@@ -537,7 +555,7 @@ async def _unsequenced(dsn: str) -> int:
 
 
 def wait_sequenced(dsn: str, timeout: float) -> tuple[int, float]:
-    """(events still without a leaf, seconds waited) once the in-app sequencer caught up."""
+    """(events still without a leaf, seconds waited) once the sequencer caught up."""
     t0 = time.monotonic()
     left = run_async(_unsequenced(dsn))
     while left and time.monotonic() - t0 < timeout:
@@ -980,6 +998,7 @@ class Results:
     sequencer_wait: float
     profiles: list[Profile]
     samples: list[str]
+    sequencer: str  # "process" or "app"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -992,6 +1011,10 @@ def main(argv: list[str] | None = None) -> None:
         help="then sample the server with py-spy during a lookup load and print the hotspots",
     )  # fmt: skip
     parser.add_argument("--profile-dir", default=None, help="keep py-spy's raw files here")
+    parser.add_argument(
+        "--sequencer", choices=("process", "app"), default="process",
+        help="the audit sequencer as its own process (default) or inside a uvicorn worker",
+    )  # fmt: skip
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     scale = QUICK if args.quick or os.environ.get("BENCH_QUICK") == "1" else FULL
     if args.citizens is not None:
@@ -1048,10 +1071,9 @@ def _run(
     bodies_path.write_text("\n".join(world.verify_bodies) + "\n", encoding="utf-8")
     items = {"lookup": ids_path, "verify": bodies_path}
     item_lists = {"lookup": world.ids, "verify": world.verify_bodies}
-    env = {**keys.env(url), "REGISTRY_ACCESS_TOKEN_TTL": str(TOKEN_TTL),
-           "REGISTRY_AUDIT_SEQUENCER_ENABLED": "true"}  # fmt: skip
+    env = {**keys.env(url), "REGISTRY_ACCESS_TOKEN_TTL": str(TOKEN_TTL)}
     t0 = time.perf_counter()
-    with serve_app(env) as (port, app_pid):
+    with serve_app(env, sequencer=args.sequencer) as (port, app_pid):
         timings.append(("start uvicorn (2 workers)", time.perf_counter() - t0))
         probe = Probe(app_pid, postmaster_pid(cluster), dsn)
         token = run_async(fetch_token(port, world.client_id, world.secret))
@@ -1109,7 +1131,7 @@ def _run(
         unsequenced, waited = _timed("wait for the sequencer", timings,
                                      lambda: wait_sequenced(dsn, 120.0))  # fmt: skip
     return Results(load, world, script, sweeps, pgbench, fixed, unsequenced, waited, profiles,
-                   samples)  # fmt: skip
+                   samples, args.sequencer)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ report
@@ -1283,7 +1305,8 @@ def _report(
         f"imported with the bulk importer in {r.load.import_seconds:.1f} s "
         f"({r.load.loaded / r.load.import_seconds:,.0f} rows/s). Policy: {json.dumps(POLICY)}; "
         f"token scopes {' '.join(SCOPES)}, TTL {TOKEN_TTL} s. The 2 cores are shared by the app "
-        "(2 uvicorn workers, audit sequencer on), PostgreSQL (fsync off) and the load generator."
+        f"(2 uvicorn workers; audit sequencer on, {SEQUENCER_WHERE[r.sequencer]}), PostgreSQL "
+        "(fsync off) and the load generator."
     )
     for sample in r.samples:
         console.print(f"sample answer: {sample}")
@@ -1317,7 +1340,7 @@ def _report(
         "citizens": r.load.citizens,
         "cpus": os.cpu_count(),
         "uvicorn_workers": WORKERS,
-        "audit_sequencer": True,
+        "audit_sequencer": r.sequencer,
         "fsync": False,
         "load_seconds": {"generate": r3(r.load.generate_seconds),
                          "import": r3(r.load.import_seconds), "vacuum": r3(r.load.vacuum_seconds)},
