@@ -29,6 +29,7 @@ __all__ = [
     "consistency_proof",
     "frontier_ids",
     "frontier_root",
+    "inclusion_node_set",
     "inclusion_nodes",
     "inclusion_proof",
     "leaf_hash",
@@ -95,6 +96,16 @@ def _check_uint(value: int, what: str) -> None:
 
 
 # ------------------------------------------------------------------------------ root
+
+
+def _perfect_root(leaf_hashes: Sequence[bytes]) -> bytes:
+    """Root of a perfect subtree (a power-of-two count of leaves), hashed level by level."""
+    level = list(leaf_hashes)
+    sha, prefix = _sha256, _NODE_PREFIX
+    while len(level) > 1:
+        it = iter(level)
+        level = [sha(prefix + a + b).digest() for a, b in zip(it, it, strict=True)]
+    return level[0]
 
 
 def root(leaf_hashes: Sequence[bytes]) -> bytes:
@@ -215,6 +226,26 @@ def inclusion_nodes(index: int, size: int) -> ProofPlan:
     if index >= size:
         raise ValueError(f"index {index} out of bounds for tree size {size}")
     return _nodes(index, 0, size)._skip_first()
+
+
+def inclusion_node_set(index: int, size: int) -> frozenset[NodeID]:
+    """The ids of :func:`inclusion_nodes` as a closed formula (the rule the database uses).
+
+    The siblings ``(l, (index >> l) ^ 1)`` of the leaf's path that are complete subtrees of the
+    tree, and the right-border subtrees ``(l, (size >> l) - 1)`` (one per set bit l of size)
+    below the level where the paths to ``index`` and to ``size - 1`` part.
+    """
+    _check_uint(index, "index")
+    _check_uint(size, "size")
+    if index >= size:
+        raise ValueError(f"index {index} out of bounds for tree size {size}")
+    ids = {(lv, (index >> lv) ^ 1) for lv in range(63) if (index >> lv) ^ 1 < size >> lv}
+    ids |= {
+        (lv, (size >> lv) - 1)
+        for lv in range(63)
+        if (size >> lv) & 1 and (index ^ size) >> (lv + 1)
+    }
+    return frozenset(ids)
 
 
 def consistency_nodes(size1: int, size2: int) -> ProofPlan:
@@ -429,6 +460,33 @@ class CompactRange:
         """Return the extended range and the complete nodes created by the append."""
         hashes, size, nodes = append(self.hashes, self.size, leaf_hashes)
         return CompactRange(size, hashes), nodes
+
+    def extend(self, leaf_hashes: Sequence[bytes]) -> CompactRange:
+        """Return the range extended by ``leaf_hashes``, without listing the new nodes.
+
+        The same result as :meth:`append`, several times faster on long runs: the leaves are
+        split into the aligned perfect subtrees that cover them (:func:`range_nodes`), each
+        hashed level by level, and only those roots are merged into the frontier.
+        """
+        # One pass in C rather than _check_hashes' Python loop: this is verify's hot path.
+        if leaf_hashes and set(map(len, leaf_hashes)) != {HASH_SIZE}:
+            raise ValueError(f"leaf_hashes must all be {HASH_SIZE}-byte hashes")
+        stack = list(self.hashes)
+        size = self.size
+        position = 0
+        for level, _ in range_nodes(size, size + len(leaf_hashes)):
+            width = 1 << level
+            h = _perfect_root(leaf_hashes[position : position + width])
+            position += width
+            # The subtree starts at ``size``, a multiple of its width: merge it with the left
+            # siblings on the stack, one per set bit of size above its level.
+            bits = size >> level
+            while bits & 1:
+                h = node_hash(stack.pop(), h)
+                bits >>= 1
+            stack.append(h)
+            size += width
+        return CompactRange(size, tuple(stack))
 
     def root(self) -> bytes:
         """Return the RFC 9162 root hash of the tree."""

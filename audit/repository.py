@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
@@ -19,6 +21,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     tuple_,
     type_coerce,
     union_all,
@@ -27,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.events import EventData
 from audit.models import AuditBatch, AuditCheckpoint, AuditEvent, AuditLeaf, AuditNode
+from core.db import driver_connection, driver_errors
 
 # Any constant will do; it only has to be the same in every process of one database.
 SEQUENCER_LOCK_KEY = 0x6175646974  # "audit"
@@ -188,6 +192,17 @@ async def append_leaves(
         await session.execute(insert(AuditNode), nodes)
 
 
+# Level 0 lives in audit_leaf, the levels above in audit_node; both by primary key.
+_NODES_SQL = """
+SELECT 0::smallint AS level, leaf_index AS idx, leaf_hash AS hash
+  FROM audit_leaf WHERE leaf_index = ANY($1::bigint[])
+UNION ALL
+SELECT n.level, n.idx, n.hash
+  FROM unnest($2::smallint[], $3::bigint[]) AS w(level, idx)
+  JOIN audit_node n ON n.level = w.level AND n.idx = w.idx
+"""
+
+
 async def fetch_nodes(
     session: AsyncSession, ids: Iterable[tuple[int, int]]
 ) -> dict[tuple[int, int], bytes]:
@@ -195,6 +210,17 @@ async def fetch_nodes(
     wanted = set(ids)
     leaf_ids = [i for level, i in wanted if level == 0]
     node_ids = [(level, i) for level, i in wanted if level > 0]
+    if not wanted:
+        return {}
+    if dialect_of(session) == "postgresql":
+        # One prepared statement whatever the number of ids (arrays, not expanded IN lists).
+        # No BEGIN of its own: the sequencer calls it inside its transaction, proofs alone.
+        driver: Any = await driver_connection(session, begin=False)
+        async with driver_errors(session):
+            records = await driver.fetch(
+                _NODES_SQL, leaf_ids, [lv for lv, _ in node_ids], [i for _, i in node_ids]
+            )
+        return {(r[0], r[1]): r[2] for r in records}
     parts = []
     if leaf_ids:
         parts.append(
@@ -210,8 +236,6 @@ async def fetch_nodes(
                 tuple_(AuditNode.level, AuditNode.idx).in_(node_ids)
             )
         )
-    if not parts:
-        return {}
     # One round trip for leaves and nodes alike.
     query = parts[0] if len(parts) == 1 else union_all(*parts)
     rows = await session.execute(query)
@@ -256,16 +280,115 @@ async def insert_checkpoint(session: AsyncSession, tree_size: int, root: bytes, 
 # ------------------------------------------------------------------------------ reading
 
 
-async def event_with_leaf_hash(session: AsyncSession, event_uid: str) -> Any | None:
-    """An event row with its leaf index and hash (both None until it is sequenced)."""
-    return (
+@dataclass(frozen=True)
+class ProofTarget:
+    """An event with its leaf (None until sequenced), the newest checkpoint (None if none),
+    and, on PostgreSQL, the stored hashes of its inclusion proof's nodes in that checkpoint."""
+
+    event: EventData
+    leaf_index: int | None
+    leaf_hash: bytes | None
+    tree_size: int | None
+    note: str | None
+    nodes: dict[tuple[int, int], bytes] | None = None
+
+
+_EVENT_FIELDS = tuple(f.name for f in dataclass_fields(EventData))
+
+# The complete subtrees an inclusion proof of leaf i in a tree of n leaves reads (the set of
+# merkle.inclusion_nodes(i, n).ids; merkle.inclusion_node_set is the same rule in Python):
+# the siblings (l, (i >> l) xor 1) of the leaf's path that lie wholly inside the tree, and the
+# right-border subtrees (l, (n >> l) - 1) below the level where the paths to i and to n - 1
+# part. Over a relation t(leaf_index, tree_size); levels up to 62 cover any bigint size.
+PROOF_NODE_IDS_SQL = """
+SELECT t.leaf_index, t.tree_size, g.lv::smallint AS level, (t.leaf_index >> g.lv) # 1 AS idx
+  FROM t CROSS JOIN generate_series(0, 62) AS g(lv)
+ WHERE t.leaf_index < t.tree_size AND ((t.leaf_index >> g.lv) # 1) < (t.tree_size >> g.lv)
+UNION ALL
+SELECT t.leaf_index, t.tree_size, g.lv::smallint, (t.tree_size >> g.lv) - 1
+  FROM t CROSS JOIN generate_series(0, 62) AS g(lv)
+ WHERE t.leaf_index < t.tree_size AND ((t.tree_size >> g.lv) & 1) = 1
+   AND ((t.leaf_index # t.tree_size) >> (g.lv + 1)) > 0
+"""
+
+# One round trip for the whole proof: the event, its leaf, the newest checkpoint, and the
+# proof's node hashes (leaves from audit_leaf, higher levels from audit_node, by primary key).
+_PROOF_TARGET_SQL = f"""
+WITH t AS (
+SELECT l.leaf_index, l.leaf_hash, c.tree_size, c.note, e.event_uid, e.occurred_at,
+       e.actor_type, e.actor_id, e.on_behalf_of, e.subject, e.action, e.fields, e.purpose,
+       e.outcome, e.request_id, e.detail
+  FROM audit_event e
+  LEFT JOIN audit_leaf l ON l.event_id = e.id
+  LEFT JOIN LATERAL (
+       SELECT tree_size, note FROM audit_checkpoint ORDER BY tree_size DESC LIMIT 1) c ON true
+ WHERE e.event_uid = $1
+), w AS ({PROOF_NODE_IDS_SQL}
+), n AS (
+SELECT w.level, w.idx, coalesce(lf.leaf_hash, nd.hash) AS hash
+  FROM w
+  LEFT JOIN audit_leaf lf ON w.level = 0 AND lf.leaf_index = w.idx
+  LEFT JOIN audit_node nd ON w.level > 0 AND nd.level = w.level AND nd.idx = w.idx
+)
+SELECT t.*,
+       (SELECT array_agg(level ORDER BY level, idx) FROM n WHERE hash IS NOT NULL) AS levels,
+       (SELECT array_agg(idx ORDER BY level, idx) FROM n WHERE hash IS NOT NULL) AS idxs,
+       (SELECT array_agg(hash ORDER BY level, idx) FROM n WHERE hash IS NOT NULL) AS hashes
+  FROM t
+"""  # noqa: S608 - constant text, no input
+
+
+async def proof_target(session: AsyncSession, event_uid: str) -> ProofTarget | None:
+    """What an inclusion proof needs: the event, its leaf, the newest checkpoint's size and
+    note, and on PostgreSQL the proof's node hashes too, all in one query."""
+    if dialect_of(session) == "postgresql":
+        # One statement, read-only: no BEGIN and COMMIT round trips.
+        driver: Any = await driver_connection(session, begin=False)
+        async with driver_errors(session):
+            record = await driver.fetchrow(_PROOF_TARGET_SQL, event_uid)
+        if record is None:
+            return None
+        event = EventData(**{name: record[name] for name in _EVENT_FIELDS})
+        nodes = dict(
+            zip(
+                zip(record["levels"] or (), record["idxs"] or (), strict=True),
+                record["hashes"] or (),
+                strict=True,
+            )
+        )
+        return ProofTarget(
+            event,
+            record["leaf_index"],
+            record["leaf_hash"],
+            record["tree_size"],
+            record["note"],
+            nodes=nodes,
+        )
+    head = (
+        select(AuditCheckpoint.tree_size, AuditCheckpoint.note)
+        .order_by(AuditCheckpoint.tree_size.desc())
+        .limit(1)
+        .subquery()
+    )
+    row = (
         await session.execute(
-            select(AuditLeaf.leaf_index, AuditLeaf.leaf_hash, *EVENT_COLUMNS)
+            select(AuditLeaf.leaf_index, AuditLeaf.leaf_hash, head.c.tree_size, head.c.note,
+                   *EVENT_COLUMNS)
             .select_from(AuditEvent)
             .outerjoin(AuditLeaf, AuditLeaf.event_id == AuditEvent.id)
+            .outerjoin(head, true())
             .where(AuditEvent.event_uid == event_uid)
         )
-    ).first()
+    ).first()  # fmt: skip
+    if row is None:
+        return None
+    return ProofTarget(
+        event_data(row),
+        None if row.leaf_index is None else int(row.leaf_index),
+        None if row.leaf_hash is None else bytes(row.leaf_hash),
+        None if row.tree_size is None else int(row.tree_size),
+        row.note,
+    )
 
 
 async def latest_checkpoint_head(session: AsyncSession) -> tuple[int, str] | None:
@@ -304,6 +427,169 @@ async def stream_log(session: AsyncSession, chunk: int = 20_000) -> AsyncIterato
             return
         yield rows
         last = int(rows[-1].leaf_index)
+
+
+# RFC 8785 canonical bytes of an event (audit.events.leaf_bytes), built by PostgreSQL: each
+# chunk of leaves comes back as one text, the events' canonical JSON one per line. to_json(text)
+# escapes exactly as RFC 8785 section 3.2.2.2 does (", \, \b \f \n \r \t, other controls as
+# lowercase \u00xx, everything else as is), so no line holds a raw newline. The stored fields
+# and detail columns are embedded verbatim, so they are used only when they are well-formed
+# JSON of the shapes encode_fields/encode_detail write; otherwise, and for any other surprise
+# (a missing event, a year outside 1000-9999, a NULL), the line is empty. Every piece is one
+# JSON value, so a line parses back to the row it came from: equal bytes mean equal events.
+# An empty line, or one whose hash is not the stored leaf hash, is not a verdict: verify then
+# recomputes that leaf with leaf_bytes, which stays the definition.
+# (The hashing is left to Python: PostgreSQL 15's sha256() costs several microseconds a call,
+# several times hashlib's.)
+_JSON_STRING = r'"([^"\\\x01-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
+_DETAIL_MEMBER = rf'"[a-z][a-z0-9_]*":({_JSON_STRING}|-?(0|[1-9][0-9]*)|true|false|null)'
+DETAIL_SHAPE = rf"^\{{({_DETAIL_MEMBER}(,{_DETAIL_MEMBER})*)?\}}$"
+FIELDS_SHAPE = r'^\[("[a-z][a-z0-9_.]*"(,"[a-z][a-z0-9_.]*")*)?\]$'
+CANONICAL_EVENT_SQL = r"""
+CASE WHEN e.fields ~ $3 AND (e.detail IS NULL OR e.detail ~ $4)
+      AND e.occurred_at >= '1000-01-01 00:00:00+00' AND e.occurred_at < '10000-01-01 00:00:00+00'
+THEN concat(
+  '{"action":', to_json(e.action),
+  ',"actor":{"id":', to_json(e.actor_id),
+  ',"on_behalf_of":', coalesce(to_json(e.on_behalf_of)::text, 'null'),
+  ',"type":', to_json(e.actor_type),
+  '},"detail":', coalesce(e.detail, 'null'),
+  ',"event_uid":', to_json(e.event_uid),
+  ',"fields":', e.fields,
+  ',"leaf_index":', l.leaf_index,
+  ',"occurred_at":"', to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+  '","outcome":', to_json(e.outcome),
+  ',"purpose":', coalesce(to_json(e.purpose)::text, 'null'),
+  ',"request_id":', coalesce(to_json(e.request_id)::text, 'null'),
+  ',"subject":', coalesce(to_json(e.subject)::text, 'null'),
+  ',"v":1}')
+END
+"""  # noqa: S608 - constant text, no input
+# One chunk of leaves [$1, $2), in index order: the canonical events (UTF-8, one per line) and
+# the stored leaf hashes. The event is read per leaf through its primary key (the LATERAL
+# subquery keeps the planner from hashing the whole event table for every chunk); the ordered
+# subquery feeds the aggregates in index order, which PostgreSQL keeps.
+_LEAF_CHUNK_SQL = f"""
+SELECT count(*) AS count, min(leaf_index) AS first, max(leaf_index) AS last,
+       convert_to(string_agg(coalesce(canonical, ''), E'\\n'), 'UTF8') AS canonical,
+       string_agg(leaf_hash, ''::bytea) AS stored
+  FROM (SELECT l.leaf_index, l.leaf_hash, c.canonical
+          FROM audit_leaf l
+          LEFT JOIN LATERAL (
+               SELECT {CANONICAL_EVENT_SQL} AS canonical
+                 FROM audit_event e WHERE e.id = l.event_id OFFSET 0) AS c ON true
+         WHERE l.leaf_index >= $1 AND l.leaf_index < $2
+         ORDER BY l.leaf_index) AS chunk
+"""  # noqa: S608 - constant text, no input
+
+
+@dataclass(frozen=True)
+class LeafChunk:
+    """Stored leaves as the database rendered their events: ``canonical`` holds one line per
+    leaf in index order (empty where it could not render), ``stored`` the 32-byte leaf hashes
+    in the same order; ``indexes`` lists the leaf indexes unless they are ``first``,
+    ``first + 1``..."""
+
+    first: int
+    count: int
+    canonical: bytes
+    stored: bytes
+    indexes: Sequence[int] | None
+
+
+class LeafChunks:
+    """PostgreSQL: every stored leaf with its event rendered canonically, chunk by chunk.
+
+    While the caller works on one chunk the database renders the next one; :meth:`rows` reads
+    log rows in between (it waits for that query first: one connection, one query at a time).
+    """
+
+    def __init__(self, session: AsyncSession, chunk: int = 65_536) -> None:
+        self.session = session
+        self.chunk = chunk
+        self._driver: Any = None
+        self._start = 0
+        self._last = -1
+        self._pending: asyncio.Task[Any] | None = None
+        self._ready: Any = None
+
+    def __aiter__(self) -> LeafChunks:
+        return self
+
+    def _fetch(self, begin: int) -> None:
+        self._pending = asyncio.ensure_future(
+            self._driver.fetchrow(
+                _LEAF_CHUNK_SQL, begin, begin + self.chunk, FIELDS_SHAPE, DETAIL_SHAPE
+            )
+        )
+
+    async def _settle(self) -> None:
+        if self._pending is not None:
+            task, self._pending = self._pending, None
+            self._ready = await task
+
+    async def __anext__(self) -> LeafChunk:
+        if self._driver is None:
+            # One transaction for every chunk (the setting below is local to it).
+            self._driver = await driver_connection(self.session)
+            # JIT compiling this expression-heavy query costs more than it saves, per chunk.
+            await self._driver.execute("SELECT set_config('jit', 'off', true)")
+            bounds = await self._driver.fetchrow(
+                "SELECT min(leaf_index), max(leaf_index) FROM audit_leaf"
+            )
+            if bounds[0] is None:
+                raise StopAsyncIteration
+            self._start, self._last = int(bounds[0]), int(bounds[1])
+            self._fetch(self._start)
+        while True:
+            await self._settle()
+            row, self._ready = self._ready, None
+            if row is None:
+                raise StopAsyncIteration
+            begin, self._start = self._start, self._start + self.chunk
+            if row["count"]:
+                break
+            # An empty range (leaves missing or renumbered far apart): skip to the next leaf.
+            following = await self._driver.fetchval(
+                "SELECT min(leaf_index) FROM audit_leaf WHERE leaf_index >= $1", self._start
+            )
+            if following is None:
+                raise StopAsyncIteration
+            self._start = int(following)
+            self._fetch(self._start)
+        count, first = int(row["count"]), int(row["first"])
+        indexes = None
+        if first != begin or int(row["last"]) - first + 1 != count:
+            indexes = await self._driver.fetchval(
+                "SELECT array_agg(leaf_index ORDER BY leaf_index) FROM audit_leaf "
+                "WHERE leaf_index >= $1 AND leaf_index < $2", begin, self._start,
+            )  # fmt: skip
+        if self._start <= self._last:
+            self._fetch(self._start)
+            await asyncio.sleep(0)  # let it send the query before the caller's hashing
+        return LeafChunk(first, count, row["canonical"], row["stored"], indexes)
+
+    async def rows(self, indexes: Sequence[int]) -> Sequence[Any]:
+        """The log rows at these leaf indexes (see :func:`log_rows`)."""
+        await self._settle()
+        return await log_rows(self.session, indexes)
+
+    async def aclose(self) -> None:
+        """Let the query in flight finish, so the connection is free for what comes next."""
+        with contextlib.suppress(Exception):
+            await self._settle()
+
+
+async def log_rows(session: AsyncSession, indexes: Sequence[int]) -> Sequence[Any]:
+    """The log rows (as from :func:`stream_log`) at these leaf indexes, by leaf index."""
+    return (
+        await session.execute(
+            select(AuditLeaf.leaf_index, AuditLeaf.leaf_hash, *EVENT_COLUMNS)
+            .outerjoin(AuditEvent, AuditEvent.id == AuditLeaf.event_id)
+            .where(AuditLeaf.leaf_index.in_(list(indexes)))
+            .order_by(AuditLeaf.leaf_index)
+        )
+    ).all()
 
 
 async def unsequenced_behind(session: AsyncSession, cursor: Cursor) -> Sequence[Any]:

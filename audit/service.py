@@ -4,6 +4,7 @@ prove, and verify. No HTTP here."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
@@ -242,23 +243,23 @@ def b64(raw: bytes) -> str:
 
 async def inclusion_proof(session: AsyncSession, event_uid: str) -> dict[str, Any]:
     """An inclusion proof of one event against the newest checkpoint, checkable offline."""
-    # Three queries: the event with its leaf, the newest checkpoint's head, the proof's nodes.
-    row = await repo.event_with_leaf_hash(session, event_uid)
-    if row is None:
+    # One query on PostgreSQL (the proof's nodes come with the event); two on SQLite.
+    target = await repo.proof_target(session, event_uid)
+    if target is None:
         raise NotFound("No audit event with this id.")
-    if row.leaf_index is None:
+    if target.leaf_index is None or target.leaf_hash is None:
         raise Conflict("The event is recorded but not yet sequenced; try again shortly.")
-    index, leaf_hash = int(row.leaf_index), bytes(row.leaf_hash)
-    head = await repo.latest_checkpoint_head(session)
-    if head is None or head[0] <= index:
+    index, leaf_hash = target.leaf_index, bytes(target.leaf_hash)
+    if target.tree_size is None or target.note is None or target.tree_size <= index:
         raise Conflict("The event is not yet covered by a signed checkpoint; try again shortly.")
-    tree_size, note = head
-    path = await _assemble(session, merkle.inclusion_nodes(index, tree_size))
+    tree_size, note = target.tree_size, target.note
+    plan = merkle.inclusion_nodes(index, tree_size)
+    path = _path(plan, target.nodes if target.nodes is not None else await _nodes(session, plan))
     return {
         "event_uid": event_uid,
         "leaf_index": index,
         "tree_size": tree_size,
-        "leaf_data": b64(leaf_bytes(repo.event_data(row), index)),
+        "leaf_data": b64(leaf_bytes(target.event, index)),
         "leaf_hash": b64(leaf_hash),
         "proof": [b64(h) for h in path],
         "checkpoint": note,
@@ -282,7 +283,14 @@ async def consistency_proof(session: AsyncSession, size1: int, size2: int) -> di
 
 
 async def _assemble(session: AsyncSession, plan: merkle.ProofPlan) -> list[bytes]:
-    found = await repo.fetch_nodes(session, plan.ids)
+    return _path(plan, await _nodes(session, plan))
+
+
+async def _nodes(session: AsyncSession, plan: merkle.ProofPlan) -> dict[merkle.NodeID, bytes]:
+    return await repo.fetch_nodes(session, plan.ids)
+
+
+def _path(plan: merkle.ProofPlan, found: Mapping[merkle.NodeID, bytes]) -> list[bytes]:
     missing = [i for i in plan.ids if i not in found]
     if missing:
         raise Conflict(f"The log is missing {len(missing)} stored subtree hashes; run verify.")
@@ -349,6 +357,71 @@ class VerifyReport:
         return not self.problems
 
 
+class _Rebuild:
+    """The tree being rebuilt by verify: leaves in index order, gaps and checkpoints noted."""
+
+    def __init__(self, report: VerifyReport, checkpoints: list[Checkpoint]) -> None:
+        self.report = report
+        self.pending = checkpoints
+        self.compact = merkle.CompactRange()
+        self.expected = 0  # the index the next stored leaf should have
+        self.check_checkpoints()
+
+    def note_bad(self, index: int, why: str) -> None:
+        report = self.report
+        if report.first_bad_index is None or index < report.first_bad_index:
+            report.first_bad_index = index
+        if len(report.problems) < MAX_REPORTED:
+            report.problems.append(f"index {index}: {why}")
+
+    def saw(self, index: int) -> None:
+        """A stored leaf at ``index``: note the gap when the previous ones are missing."""
+        if index != self.expected:
+            self.note_bad(self.expected, f"leaf missing (next stored leaf is {index})")
+        self.expected = index + 1
+
+    def leaf(self, row: Any) -> bytes:
+        """The leaf hash of one log row recomputed in Python, with what is wrong noted."""
+        index = int(row.leaf_index)
+        stored_hash = bytes(row.leaf_hash)
+        if row.event_uid is None:
+            self.note_bad(index, "its event row is missing")
+            return stored_hash
+        event = repo.event_data(row)
+        rebuilt = merkle.leaf_hash(leaf_bytes(event, index))
+        if rebuilt != stored_hash:
+            origin_index = _original_index(event, stored_hash, index, self.report)
+            if origin_index is None:
+                self.note_bad(index, "the event does not match its leaf (modified)")
+            else:
+                # Rows were renumbered: everything from the nearer position on is suspect.
+                self.note_bad(
+                    min(origin_index, index),
+                    f"the event sequenced at index {origin_index} now sits at {index} "
+                    "(rows inserted, deleted or reordered)",
+                )
+        return rebuilt
+
+    def extend(self, hashes: list[bytes]) -> None:
+        """Append leaf hashes, stopping at each checkpoint size to compare roots."""
+        position = 0
+        while position < len(hashes):
+            stop = len(hashes)
+            if self.pending and self.pending[0].size - self.compact.size < stop - position:
+                stop = position + self.pending[0].size - self.compact.size
+            self.compact = self.compact.extend(hashes[position:stop])
+            position = stop
+            self.check_checkpoints()
+
+    def check_checkpoints(self) -> None:
+        while self.pending and self.pending[0].size == self.compact.size:
+            cp = self.pending.pop(0)
+            if self.compact.root() != cp.root_hash:
+                self.report.problems.append(
+                    f"checkpoint of size {cp.size} does not match the rebuilt root"
+                )
+
+
 async def verify(session: AsyncSession, verifier: Verifier, *, origin: str) -> VerifyReport:
     """Recompute every leaf from its event, rebuild the root, check every signed checkpoint."""
     report = VerifyReport()
@@ -359,63 +432,15 @@ async def verify(session: AsyncSession, verifier: Verifier, *, origin: str) -> V
         except CheckpointError as exc:
             report.problems.append(f"checkpoint of size {stored.tree_size} is not valid: {exc}")
     report.checkpoints = len(checkpoints)
-    pending = list(checkpoints)
-    compact = merkle.CompactRange()
-
-    def note_bad(index: int, why: str) -> None:
-        if report.first_bad_index is None or index < report.first_bad_index:
-            report.first_bad_index = index
-        if len(report.problems) < MAX_REPORTED:
-            report.problems.append(f"index {index}: {why}")
-
-    def check_checkpoints() -> None:
-        while pending and pending[0].size == compact.size:
-            cp = pending.pop(0)
-            if compact.root() != cp.root_hash:
-                report.problems.append(
-                    f"checkpoint of size {cp.size} does not match the rebuilt root"
-                )
-
-    check_checkpoints()
-    expected = 0
-    async for rows in repo.stream_log(session):
-        hashes = []
-        for row in rows:
-            index = int(row.leaf_index)
-            if index != expected:
-                note_bad(expected, f"leaf missing (next stored leaf is {index})")
-            expected = index + 1
-            if row.event_uid is None:
-                note_bad(index, "its event row is missing")
-                hashes.append(bytes(row.leaf_hash))
-                continue
-            event = repo.event_data(row)
-            rebuilt = merkle.leaf_hash(leaf_bytes(event, index))
-            stored_hash = bytes(row.leaf_hash)
-            if rebuilt != stored_hash:
-                origin_index = _original_index(event, stored_hash, index, report)
-                if origin_index is None:
-                    note_bad(index, "the event does not match its leaf (modified)")
-                else:
-                    # Rows were renumbered: everything from the nearer position on is suspect.
-                    note_bad(
-                        min(origin_index, index),
-                        f"the event sequenced at index {origin_index} now sits at {index} "
-                        "(rows inserted, deleted or reordered)",
-                    )
-            hashes.append(rebuilt)
-        # Advance in steps so each checkpoint size is hit exactly.
-        position = 0
-        while position < len(hashes):
-            stop = len(hashes)
-            if pending and pending[0].size - compact.size < stop - position:
-                stop = position + pending[0].size - compact.size
-            compact, _ = compact.append(hashes[position:stop])
-            position = stop
-            check_checkpoints()
+    tree = _Rebuild(report, list(checkpoints))
+    if repo.dialect_of(session) == "postgresql":
+        await _rebuild_in_database(session, tree)
+    else:
+        await _rebuild_in_python(session, tree)
+    compact = tree.compact
     report.leaves = compact.size
     report.root = compact.root()
-    for cp in pending:
+    for cp in tree.pending:
         report.problems.append(
             f"checkpoint of size {cp.size} is beyond the {compact.size} leaves in the log"
         )
@@ -426,8 +451,60 @@ async def verify(session: AsyncSession, verifier: Verifier, *, origin: str) -> V
         )
     for row in await repo.unsequenced_behind(session, cursor):
         where = await repo.leaf_index_after_event(session, int(row.id))
-        note_bad(where, f"event {row.event_uid} was inserted behind the sequencer, without a leaf")
+        tree.note_bad(
+            where, f"event {row.event_uid} was inserted behind the sequencer, without a leaf"
+        )
     return report
+
+
+async def _rebuild_in_python(session: AsyncSession, tree: _Rebuild) -> None:
+    """Every leaf recomputed here from its event row (SQLite)."""
+    async for rows in repo.stream_log(session):
+        hashes = []
+        for row in rows:
+            tree.saw(int(row.leaf_index))
+            hashes.append(tree.leaf(row))
+        tree.extend(hashes)
+
+
+async def _rebuild_in_database(session: AsyncSession, tree: _Rebuild) -> None:
+    """PostgreSQL renders every event canonically (in C, beside this process); here each line
+    is hashed and the tree rebuilt. Only leaves whose line is empty or whose hash differs from
+    the stored one are recomputed from their row, so every verdict on a leaf is leaf_bytes'."""
+    sha, prefix = hashlib.sha256, b"\x00"
+    async with aclosing(repo.LeafChunks(session)) as chunks:
+        async for chunk in chunks:
+            lines = chunk.canonical.split(b"\n")
+            if len(lines) != chunk.count or len(chunk.stored) != 32 * chunk.count:
+                raise RuntimeError("the database returned a malformed chunk of leaves")
+            hashes = [sha(prefix + line).digest() for line in lines]
+            stored = chunk.stored
+            suspects = []
+            # An empty line (a row the database would not render) is always recomputed, even
+            # if its stored hash happened to be the hash of nothing.
+            if b"".join(hashes) != stored or not all(lines):
+                suspects = [
+                    k
+                    for k, h in enumerate(hashes)
+                    if h != stored[32 * k : 32 * k + 32] or not lines[k]
+                ]
+            indexes = chunk.indexes
+            if indexes is None:
+                tree.saw(chunk.first)
+                tree.expected = chunk.first + chunk.count
+            else:
+                for index in indexes:
+                    tree.saw(index)
+            if suspects:
+                at = (
+                    [chunk.first + k for k in suspects]
+                    if indexes is None
+                    else [indexes[k] for k in suspects]
+                )
+                rows = {int(row.leaf_index): row for row in await chunks.rows(at)}
+                for k, index in zip(suspects, at, strict=True):
+                    hashes[k] = tree.leaf(rows[index])
+            tree.extend(hashes)
 
 
 # ------------------------------------------------------------------- auditor and citizen views

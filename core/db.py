@@ -211,20 +211,25 @@ class Database:
             await self._side_engine.dispose()
 
 
-async def driver_connection(session: AsyncSession) -> Any | None:
-    """The asyncpg connection under this unit of work, inside its transaction, or None on
-    SQLite. For the few statements of the hottest paths (the agency API), where SQLAlchemy's
-    own work per statement costs several times the round trip: the repository sends their
-    SQL straight to the driver (asyncpg prepares and caches each statement per connection).
-    Errors must go through ``driver_errors``."""
+async def driver_connection(session: AsyncSession, *, begin: bool = True) -> Any | None:
+    """The asyncpg connection under this unit of work, or None on SQLite. For the few
+    statements of the hottest paths (the agency API, audit proofs), where SQLAlchemy's own
+    work per statement costs several times the round trip: the repository sends their SQL
+    straight to the driver (asyncpg prepares and caches each statement per connection).
+    Errors must go through ``driver_errors``.
+
+    ``begin``: start the unit of work's transaction now, so that the statements belong to it
+    (SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its own first statement). A
+    read-only request that sends one statement may skip it (``begin=False``): its statement
+    then runs in a transaction of its own, without the BEGIN and COMMIT round trips, unless
+    the unit of work has begun already.
+    """
     connection = await session.connection()
     if connection.dialect.name != "postgresql":
         return None
     raw = await connection.get_raw_connection()
     adapted: Any = raw.dbapi_connection
-    # SQLAlchemy's asyncpg adapter sends BEGIN lazily, before its first statement: start the
-    # unit of work's transaction now so that the driver's statements run inside it.
-    if adapted._transaction is None:  # noqa: SLF001
+    if begin and adapted._transaction is None:  # noqa: SLF001
         await adapted._start_transaction()  # noqa: SLF001
     return adapted.driver_connection
 

@@ -566,3 +566,35 @@ async def test_a_recorded_refusal_commits_its_event_and_still_raises(database: D
     async with database.unit_of_work() as session:
         row = (await session.execute(text("SELECT outcome, subject FROM audit_event"))).one()
     assert (row.outcome, row.subject) == ("not_found", SUBJECT)
+
+
+async def test_verify_agrees_with_leaf_bytes_on_hostile_text_and_odd_spellings(
+    database: Database, worker: AuditWorker, superuser: AsyncEngine
+) -> None:
+    # PostgreSQL renders events in SQL for verify; whatever it cannot render, or renders
+    # differently, Python (leaf_bytes) decides. Both backends must give the same verdicts.
+    odd = 'q"uote \\ back\x01\x1f\n\u2028 \U0001f600 ti\u1ebfng Vi\u1ec7t'
+    await record_events(database, 3)
+    async with database.unit_of_work() as session:
+        await record(
+            session, actor=Principal("agency", odd, on_behalf_of=odd), action="citizen.lookup",
+            outcome="granted", subject=SUBJECT, fields=["a.b", "c"], purpose="kyc",
+            detail={"note": odd, "n": -5, "ok": True, "none": None},
+        )  # fmt: skip
+    await record_events(database, 2)
+    await worker.sequence_pending()
+    await worker.checkpoint()
+    assert (await run_verify(database, worker)).ok
+    async with database.unit_of_work() as session:
+        ids = await session.execute(text("SELECT event_id FROM audit_leaf ORDER BY leaf_index"))
+        events = [int(r.event_id) for r in ids]
+    # The same list spelled with a space: not what encode_fields writes, but the same event.
+    await tamper(
+        superuser, f'UPDATE audit_event SET fields = \'[ "a.b","c"]\' WHERE id = {events[3]}'
+    )
+    assert (await run_verify(database, worker)).ok
+    await tamper(
+        superuser, f"UPDATE audit_event SET detail = '{{\"n\":-6}}' WHERE id = {events[3]}"
+    )
+    report = await run_verify(database, worker)
+    assert report.first_bad_index == 3, report.problems

@@ -719,3 +719,33 @@ def test_consistency_edge_cases() -> None:
 def test_module_exports() -> None:
     for name in merkle.__all__:
         assert hasattr(merkle, name), name
+
+
+# ----------------------------------------------------------------- fast paths (verify, proofs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.integers(1, 3000), data=st.data())
+def test_inclusion_node_set_is_the_plans_ids(size: int, data: st.DataObject) -> None:
+    index = data.draw(st.integers(0, size - 1))
+    assert merkle.inclusion_node_set(index, size) == set(merkle.inclusion_nodes(index, size).ids)
+
+
+@settings(max_examples=100, deadline=None)
+@given(start=st.integers(0, 700), cuts=st.lists(st.integers(0, 300), max_size=4))
+def test_extend_equals_append(start: int, cuts: list[int]) -> None:
+    leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(start + sum(cuts))]
+    base, _ = merkle.CompactRange().append(leaves[:start])
+    fast = slow = base
+    position = start
+    for cut in cuts:
+        fast = fast.extend(leaves[position : position + cut])
+        slow, _ = slow.append(leaves[position : position + cut])
+        position += cut
+        assert fast == slow
+    assert fast.root() == merkle.root(leaves)
+
+
+def test_extend_refuses_what_is_not_a_hash() -> None:
+    with pytest.raises(ValueError, match="32-byte"):
+        merkle.CompactRange().extend([b"\x00" * 31])
