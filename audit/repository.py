@@ -10,6 +10,7 @@ from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import (
     ColumnElement,
     SmallInteger,
@@ -80,9 +81,37 @@ def event_data(row: Any) -> EventData:
     )
 
 
+EVENT_COLUMNS_INSERTED = (
+    "event_uid", "actor_type", "actor_id", "on_behalf_of", "subject", "action", "fields",
+    "purpose", "outcome", "request_id", "detail",
+)  # fmt: skip
+# The hot path's INSERT on PostgreSQL, sent straight to the driver (core.db.driver_connection):
+# the id, the database's clock and the inserting transaction are the table's defaults.
+INSERT_EVENT_SQL = (
+    f"INSERT INTO audit_event ({', '.join(EVENT_COLUMNS_INSERTED)}) "  # noqa: S608 - constants
+    f"VALUES ({', '.join(f'${n}' for n in range(1, len(EVENT_COLUMNS_INSERTED) + 1))})"
+)
+
+
+class EventNotRecorded(Exception):
+    """The database refused the event's INSERT (the caller's transaction is doomed)."""
+
+
 async def insert_event(session: AsyncSession, values: dict[str, Any]) -> None:
     """The hot path: one INSERT, in the caller's transaction."""
-    await session.execute(insert(AuditEvent), [values])
+    driver = await driver_connection(session)
+    if driver is None:
+        await session.execute(insert(AuditEvent), [values])
+        return
+    async with driver_errors(session):
+        try:
+            await driver.execute(
+                INSERT_EVENT_SQL, *(values[name] for name in EVENT_COLUMNS_INSERTED)
+            )
+        except asyncpg.PostgresConnectionError:
+            raise  # driver_errors: the database is gone, not the event refused
+        except asyncpg.PostgresError as exc:
+            raise EventNotRecorded(type(exc).__name__) from exc
 
 
 async def insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

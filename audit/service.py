@@ -92,7 +92,7 @@ async def record(
     }
     try:
         await repo.insert_event(session, values)
-    except SQLAlchemyError as exc:
+    except (SQLAlchemyError, repo.EventNotRecorded) as exc:
         # Whatever the database said, the caller's transaction is now doomed: no data leaves.
         raise AuditUnavailable("The access could not be recorded, so it was not made.") from exc
     return event_uid

@@ -321,6 +321,7 @@ async def seed(url: str, dsn: str, keys: Secrets, sample: int) -> World:
     bench_ids for pgbench), and the SQL our request path sends, captured from the product."""
     from sqlalchemy import event
 
+    from audit import repository as audit_repo
     from audit import service as audit
     from core.auth import Principal
     from core.db import Database
@@ -393,7 +394,10 @@ async def seed(url: str, dsn: str, keys: Secrets, sample: int) -> World:
     # On PostgreSQL records_with_status() sends RECORDS_SQL to the driver (not through
     # SQLAlchemy, so the capture does not see it); the capture still checks it is not used.
     select_sql = next((s for s in captured if "FROM citizen" in s), agency_repo.RECORDS_SQL)
-    insert_sql = next(s for s in captured if s.lstrip().startswith("INSERT INTO audit_event"))
+    insert_sql = next(
+        (s for s in captured if s.lstrip().startswith("INSERT INTO audit_event")),
+        audit_repo.INSERT_EVENT_SQL,  # sent to the driver on PostgreSQL, as RECORDS_SQL
+    )
     return World(new.client.client_id, new.secret or "", ids, bodies, select_sql, insert_sql)
 
 
