@@ -97,9 +97,12 @@ class EventNotRecorded(Exception):
     """The database refused the event's INSERT (the caller's transaction is doomed)."""
 
 
-async def insert_event(session: AsyncSession, values: dict[str, Any]) -> None:
-    """The hot path: one INSERT, in the caller's transaction."""
-    driver = await driver_connection(session)
+async def insert_event(
+    session: AsyncSession, values: dict[str, Any], *, begin: bool = True
+) -> None:
+    """The hot path: one INSERT, in the caller's transaction (``begin=False``: in a transaction
+    of its own when the caller has not begun one; see audit.service.record's ``last``)."""
+    driver = await driver_connection(session, begin=begin)
     if driver is None:
         await session.execute(insert(AuditEvent), [values])
         return

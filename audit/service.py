@@ -70,10 +70,17 @@ async def record(
     fields: Iterable[str] = (),
     purpose: str | None = None,
     detail: Mapping[str, DetailValue] | None = None,
+    last: bool = False,
 ) -> str:
     """Record one access in the caller's unit of work and return the event's public id.
 
     If this INSERT fails the caller's transaction fails with it: no access without its record.
+
+    ``last``: the access was a read, and this event is the last statement of its unit of work
+    before the data is answered (the agency API). When the unit of work has begun no
+    transaction yet, the INSERT then commits by itself on PostgreSQL, without BEGIN and COMMIT
+    round trips: the event is committed before anything is released (invariant 1 as DESIGN.md
+    words it for reads), and if it fails nothing is.
     """
     check_labels(action=action, purpose=purpose, subject=subject)
     event_uid = str(uuid.uuid4())
@@ -91,7 +98,7 @@ async def record(
         "detail": encode_detail(detail),
     }
     try:
-        await repo.insert_event(session, values)
+        await repo.insert_event(session, values, begin=not last)
     except (SQLAlchemyError, repo.EventNotRecorded) as exc:
         # Whatever the database said, the caller's transaction is now doomed: no data leaves.
         raise AuditUnavailable("The access could not be recorded, so it was not made.") from exc

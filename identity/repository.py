@@ -267,7 +267,8 @@ async def client_and_revocation(
     whether the access token id was revoked: one round trip."""
     if not _storable(client_id) or not _storable(jti):
         return None, True
-    driver = await driver_connection(session)
+    # A read: it joins the unit of work's transaction if one has begun, else runs alone.
+    driver = await driver_connection(session, begin=False)
     if driver is not None:
         async with driver_errors(session):
             row = await driver.fetchrow(CLIENT_AND_REVOCATION_SQL, client_id, jti)

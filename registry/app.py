@@ -21,6 +21,7 @@ from identity import api as identity_api
 from registry import __version__, ops
 from registry import api as registry_api
 from registry.agency import api as agency_api
+from registry.agency.fastlane import AgencyFastLane
 from registry.directory import RegistryDirectory
 from registry.portal import api as portal_api
 from registry.portal import citizen as portal_citizen
@@ -82,6 +83,9 @@ def create_app(
     app.state.audit_worker = worker
 
     install_problem_handlers(app, base_url=settings.public_url)
+    if settings.agency_fast_lane:
+        # Added first, so it sits inside the request-context middleware (ids, logs, metrics).
+        app.add_middleware(AgencyFastLane, database=db, base_url=settings.public_url)
     app.add_middleware(
         RequestContextMiddleware, metrics=app.state.metrics, base_url=settings.public_url
     )

@@ -34,7 +34,8 @@ async def records_with_status(
     wanted = list(dict.fromkeys(id_numbers))
     if not wanted:
         return {}
-    driver = await driver_connection(session)
+    # A read: it joins the unit of work's transaction if one has begun, else runs alone.
+    driver = await driver_connection(session, begin=False)
     if driver is not None:
         async with driver_errors(session):
             found = await driver.fetch(RECORDS_SQL, wanted)

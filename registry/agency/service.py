@@ -370,10 +370,11 @@ async def verify(
             subject=subject.citizen_id, purpose=purpose, alias=subject.alias,
         )  # fmt: skip
     verdict = _verdict(checked, row, agency.policy)
+    # The last statement of this read: committed before the answer leaves (record's ``last``).
     event = await audit.record(
         session, actor=agency.principal, action="agency.verify", outcome="granted",
         subject=subject.citizen_id, fields=compared, purpose=purpose,
-        detail={"alias": subject.alias} if subject.alias else None,
+        detail={"alias": subject.alias} if subject.alias else None, last=True,
     )  # fmt: skip
     return {**verdict, "event_id": event}
 
@@ -537,10 +538,11 @@ async def lookup(
             session, refusal, agency=agency, action="agency.lookup", outcome="denied",
             subject=subject.citizen_id, purpose=purpose, alias=subject.alias,
         )  # fmt: skip
+    # The last statement of this read: committed before the answer leaves (record's ``last``).
     event = await audit.record(
         session, actor=agency.principal, action="agency.lookup", outcome="granted",
         subject=subject.citizen_id, fields=wanted, purpose=purpose,
-        detail={"alias": subject.alias} if subject.alias else None,
+        detail={"alias": subject.alias} if subject.alias else None, last=True,
     )  # fmt: skip
     return {
         "citizen": {name: _field_value(name, row) for name in wanted},

@@ -112,6 +112,43 @@ async def test_events_hold_field_names_never_values(database: Database) -> None:
     assert row.occurred_at is not None
 
 
+async def count_events(database: Database) -> int:
+    async with database.unit_of_work() as session:
+        return int((await session.execute(text("SELECT count(*) FROM audit_event"))).scalar_one())
+
+
+async def test_the_last_event_of_a_read_commits_before_anything_else_can_fail(
+    database: Database,
+) -> None:
+    granted = {
+        "actor": AGENCY, "action": "citizen.lookup", "outcome": "granted", "subject": SUBJECT,
+        "fields": ["full_name"], "purpose": "kyc", "last": True,
+    }  # fmt: skip
+
+    # A read-only unit of work: the event is committed by its own INSERT on PostgreSQL, so an
+    # error after it (nothing is released then) leaves the record of an access that was made.
+    async def read_then_fail() -> None:
+        async with database.unit_of_work() as session:
+            await record(session, **granted)  # type: ignore[arg-type]
+            raise RuntimeError("the answer is never sent")
+
+    with pytest.raises(RuntimeError):
+        await read_then_fail()
+    assert await count_events(database) == (1 if database.dialect == "postgresql" else 0)
+
+    # A unit of work that has begun its transaction: the event joins it, and rolls back with it.
+    async def write_then_fail() -> None:
+        async with database.unit_of_work() as session:
+            await session.execute(text("SELECT 1"))
+            await record(session, **granted)  # type: ignore[arg-type]
+            raise RuntimeError("roll back")
+
+    before = await count_events(database)
+    with pytest.raises(RuntimeError):
+        await write_then_fail()
+    assert await count_events(database) == before
+
+
 @pytest.mark.parametrize(
     "bad",
     [

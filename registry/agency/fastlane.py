@@ -1,0 +1,226 @@
+"""The agency API's two hottest calls without the framework's routing and dependency solving.
+
+``GET /api/v1/citizens/{id}`` and ``POST /api/v1/verify`` are what agencies call millions of
+times a day. FastAPI spends more CPU finding the route, solving its dependencies and checking
+its parameters than the rules and the SQL of the call together (bench/lookup). This ASGI layer
+serves the ordinary request of those two routes directly, through the very same pieces the
+routes use: the request models of api.py, the authenticator, the unit of work, api._call (the
+policy, the rate limit, the audit events of refusals) and the service functions, and renders
+errors with the same problem+json renderer.
+
+Anything it would have to answer differently is passed to the app untouched, before any
+side effect: a query or body the route's validation would refuse, a missing or failed
+authentication, a caller that is not an agency. The routes in api.py therefore stay the
+documented, validated and fallback path, and ``REGISTRY_AGENCY_FAST_LANE=false`` turns this
+layer off. tests/registry/test_agency_fastlane.py compares both paths answer for answer.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from core.auth import Authenticator
+from core.db import Database
+from core.errors import Forbidden, RegistryError, Unauthenticated
+from core.problems import problem_response
+from registry.agency import api, service
+
+LOOKUP_PREFIX = "/api/v1/citizens/"
+VERIFY_PATH = "/api/v1/verify"
+MAX_BODY = 64 * 1024  # a verification is a few hundred bytes; larger ones take the long way
+
+
+@dataclass(frozen=True)
+class _Template:
+    """What the request-context middleware logs and measures: the route's template."""
+
+    path: str
+
+
+_LOOKUP_ROUTE = _Template(LOOKUP_PREFIX + "{id}")
+_VERIFY_ROUTE = _Template(VERIFY_PATH)
+
+
+class _Pass(Exception):
+    """Hand the request to the app as it came (nothing was done on its behalf)."""
+
+
+class AgencyFastLane:
+    """ASGI middleware in front of the app's router (inside the request-context middleware)."""
+
+    def __init__(self, app: ASGIApp, *, database: Database, base_url: str) -> None:
+        self.app = app
+        self.database = database
+        self.base_url = base_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        method, path = scope["method"], scope["path"]
+        if method == "GET" and path.startswith(LOOKUP_PREFIX):
+            await self._lookup(scope, receive, send)
+        elif method == "POST" and path == VERIFY_PATH:
+            await self._verify(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+    # ------------------------------------------------------------------------------ lookup
+
+    async def _lookup(self, scope: Scope, receive: Receive, send: Send) -> None:
+        identifier = scope["path"][len(LOOKUP_PREFIX) :]
+        params = _query(scope)
+        if (
+            params is None
+            or not identifier
+            or "/" in identifier
+            or len(identifier) > 16
+            or set(params) != {"fields", "purpose"}
+            or len(params["fields"]) > 2000
+            or len(params["purpose"]) > 64
+            or not _bearer(scope)
+        ):
+            await self.app(scope, receive, send)
+            return
+        fields, purpose = params["fields"], params["purpose"]
+        scope["route"] = _LOOKUP_ROUTE
+        await self._serve(
+            scope, receive, send, body=None, action="agency.lookup", identifier=identifier,
+            purpose=purpose,
+            work=lambda session, caller: service.lookup(
+                session, agency=caller, identifier=identifier, purpose=purpose,
+                fields=fields.split(","),
+            ),
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------------------ verify
+
+    async def _verify(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body, complete, pending = await _body(receive)
+        if not complete or not _bearer(scope) or not _json_content(scope):
+            await self.app(scope, _replay(body, complete, receive, pending), send)
+            return
+        try:
+            # As the route reads it: json.loads (Starlette's Request.json), then the model.
+            request = api.Verification.model_validate(json.loads(body))
+        except (ValueError, ValidationError):  # JSONDecodeError and UnicodeDecodeError too
+            await self.app(scope, _replay(body, complete, receive), send)
+            return
+        scope["route"] = _VERIFY_ROUTE
+        await self._serve(
+            scope, receive, send, body=body, action="agency.verify",
+            identifier=request.id_number, purpose=request.purpose,
+            work=lambda session, caller: service.verify(
+                session, agency=caller, identifier=request.id_number, purpose=request.purpose,
+                claims=request.claims,
+            ),
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------------------ both
+
+    async def _serve(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        *,
+        body: bytes | None,
+        action: str,
+        identifier: str,
+        purpose: str,
+        work: Callable[[Any, service.Caller], Awaitable[dict[str, Any]]],
+    ) -> None:
+        http = Request(scope, receive)
+        try:
+            async with self.database.unit_of_work() as session:
+                # As require("agency") does; a refusal here changed nothing: the app answers it.
+                authenticator: Authenticator = scope["app"].state.authenticator
+                try:
+                    principal = await authenticator.authenticate(http, session)
+                except (Unauthenticated, Forbidden):
+                    raise _Pass from None
+                if principal is None or not principal.has_any_role({"agency"}):
+                    raise _Pass
+                http.state.principal = principal
+                answer = await api._call(  # noqa: SLF001 - the routes' own policy door
+                    session, self.database, principal, request=http, action=action,
+                    identifier=identifier, purpose=purpose,
+                    work=lambda caller: work(session, caller),
+                )  # fmt: skip
+        except _Pass:
+            scope.pop("route", None)
+            await self.app(scope, _replay(body or b"", True, receive) if body else receive, send)
+            return
+        except RegistryError as exc:
+            await problem_response(exc, base_url=self.base_url)(scope, receive, send)
+            return
+        await JSONResponse(answer)(scope, receive, send)
+
+
+def _query(scope: Scope) -> dict[str, str] | None:
+    """The query's parameters as Starlette reads them, or None when one is repeated (the app
+    decides which counts)."""
+    pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    params = dict(pairs)
+    return params if len(params) == len(pairs) else None
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    found = [value for key, value in scope["headers"] if key == name]
+    return found[0] if len(found) == 1 else None
+
+
+def _bearer(scope: Scope) -> bool:
+    value = _header(scope, b"authorization")
+    return value is not None and value[:7].lower() == b"bearer " and len(value) > 7
+
+
+def _json_content(scope: Scope) -> bool:
+    value = _header(scope, b"content-type")
+    if value is None:
+        return False
+    media = value.split(b";", 1)[0].strip().lower()
+    return media == b"application/json"
+
+
+async def _body(receive: Receive) -> tuple[bytes, bool, Message | None]:
+    """The body read so far; whether it is whole (not past MAX_BODY, no disconnect); and the
+    message that ended the reading early (a disconnect), to be passed on."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks), False, message
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), True, None
+        if size > MAX_BODY:
+            return b"".join(chunks), False, None
+
+
+def _replay(
+    body: bytes, complete: bool, receive: Receive, pending: Message | None = None
+) -> Receive:
+    """``receive`` that gives what was read first, then what the client sends next."""
+    given: list[Message] = [{"type": "http.request", "body": body, "more_body": not complete}]
+    if pending is not None:
+        given.append(pending)
+
+    async def replay() -> Message:
+        if given:
+            return given.pop(0)
+        return await receive()
+
+    return replay

@@ -1,0 +1,184 @@
+"""The agency fast lane (registry/agency/fastlane.py) answers exactly as the routes do.
+
+Every request below goes once through an app with the fast lane and once through the same app
+without it (``agency_fast_lane=False``), against one database: the status, the headers that
+matter, the body (but for the new event's id) and the audit events recorded must be equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from core.db import Database
+from core.settings import Settings
+from registry.agency import fastlane
+from tests.faults import fail_audit_inserts
+from tests.http import asgi_client
+from tests.registry.test_agency import (
+    ANH,
+    DUC,
+    NOBODY,
+    ORDINARY,
+    STATUTORY,
+    Agency,
+    Env,
+    agency,
+    agency_events,
+    env,
+    registry_app,
+)
+
+__all__ = ["env"]  # the fixture, shared with test_agency
+
+
+@pytest.fixture
+def served(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths the fast lane answered itself (not handed to the app)."""
+    seen: list[str] = []
+    original = fastlane.AgencyFastLane._serve  # noqa: SLF001
+
+    async def counting(self: Any, scope: Any, *args: Any, **kwargs: Any) -> None:
+        await original(self, scope, *args, **kwargs)
+        # The lane's own route templates (the app's router puts its route objects there).
+        if scope.get("route") in (fastlane._LOOKUP_ROUTE, fastlane._VERIFY_ROUTE):  # noqa: SLF001
+            seen.append(scope["path"])
+
+    monkeypatch.setattr(fastlane.AgencyFastLane, "_serve", counting)
+    return seen
+
+
+@pytest.fixture
+async def slow(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """The same app without the fast lane: every call goes through FastAPI's routes."""
+    plain = settings.model_copy(update={"agency_fast_lane": False})
+    async with asgi_client(registry_app(plain, database)) as web:
+        yield web
+
+
+def comparable(response: httpx.Response) -> tuple[Any, ...]:
+    body: Any = response.json() if response.content else None
+    if isinstance(body, dict):
+        body = {k: v for k, v in body.items() if k not in ("event_id", "instance", "request_id")}
+    headers = {
+        name: response.headers.get(name)
+        for name in ("content-type", "www-authenticate", "retry-after", "cache-control")
+    }
+    return response.status_code, headers, body
+
+
+def event_shape(event: Any) -> tuple[Any, ...]:
+    return (event.actor_type, event.actor_id, event.on_behalf_of, event.subject, event.action,
+            event.fields, event.purpose, event.outcome, event.detail)  # fmt: skip
+
+
+async def both(
+    env: Env, slow: httpx.AsyncClient, method: str, url: str, **kwargs: Any
+) -> httpx.Response:
+    """Send the request through both apps; assert equal answers and equal events."""
+    before = len(await agency_events(env.database))
+    fast_answer = await env.web.request(method, url, **kwargs)
+    fast_events = (await agency_events(env.database))[before:]
+    slow_answer = await slow.request(method, url, **kwargs)
+    slow_events = (await agency_events(env.database))[before + len(fast_events) :]
+    assert comparable(fast_answer) == comparable(slow_answer), (fast_answer.text, slow_answer.text)
+    assert [event_shape(e) for e in fast_events] == [event_shape(e) for e in slow_events]
+    if "event_id" in fast_answer.text:
+        assert fast_answer.json()["event_id"] == fast_events[-1].event_uid
+    return fast_answer
+
+
+def lookup_url(identifier: str, fields: str, purpose: str = ORDINARY) -> str:
+    return f"/api/v1/citizens/{identifier}?fields={fields}&purpose={purpose}"
+
+
+async def test_lookups_answer_alike(env: Env, slow: httpx.AsyncClient, served: list[str]) -> None:
+    bank = await agency(env, purposes=[ORDINARY, STATUTORY])
+    h = bank.headers
+    cases = [
+        lookup_url(ANH, "full_name,birth_date"),  # granted
+        lookup_url(ANH, "full_name, full_name ,birth_date"),  # repeated and spaced names
+        lookup_url(DUC, "birth_date", STATUTORY),  # a year-only date
+        lookup_url(NOBODY, "full_name"),  # not found, recorded
+        lookup_url(ANH, "full_name", "no.such.purpose"),  # unknown purpose
+        lookup_url(ANH, "full_name", "civil.inheritance"),  # purpose outside the policy
+        lookup_url(ANH, "full_name,religion"),  # field outside the policy
+        lookup_url(ANH, ""),  # no field named
+        lookup_url("001203004512x", "full_name"),  # not an ID number
+        lookup_url("0012030045", "full_name"),  # too short
+        lookup_url("1234567890123456", "full_name"),  # an alias with a wrong check digit
+        f"/api/v1/citizens/{ANH}?fields=full_name",  # purpose missing: the route's 422
+        f"/api/v1/citizens/{ANH}?fields=full_name&purpose={ORDINARY}&purpose=x",  # repeated
+        f"/api/v1/citizens/{ANH}?fields=full_name&purpose={ORDINARY}&extra=1",  # ignored
+        f"/api/v1/citizens/{'9' * 17}?fields=full_name&purpose={ORDINARY}",  # too long
+    ]
+    for url in cases:
+        await both(env, slow, "GET", url, headers=h)
+    for headers in (
+        {},  # no token
+        {"authorization": "Bearer not-a-token"},
+        {"authorization": "Basic Zm9vOmJhcg=="},
+        {**h, "x-on-behalf-of": "officer.17"},
+        {**h, "x-on-behalf-of": "not allowed!"},
+    ):
+        await both(env, slow, "GET", lookup_url(ANH, "full_name"), headers=headers)
+    # The fast lane answered the agency's calls, refusals included; the app the rest.
+    assert len(served) == 13
+
+
+async def test_verifications_answer_alike(
+    env: Env, slow: httpx.AsyncClient, served: list[str]
+) -> None:
+    bank = await agency(env, attribute_results=True)
+    h = bank.headers
+    bodies: list[Any] = [
+        {"id_number": ANH, "purpose": ORDINARY, "claims": {"full_name": "Nguyễn Thị Minh Anh"}},
+        {"id_number": ANH, "purpose": ORDINARY, "claims": {"full_name": "nguyen thi minh anh"}},
+        {"id_number": ANH, "purpose": ORDINARY, "claims": {"birth_date": "2003-05"}},
+        {"id_number": DUC, "purpose": ORDINARY, "claims": {"gender": "male"}},
+        {"id_number": NOBODY, "purpose": ORDINARY, "claims": {"gender": "male"}},
+        {"id_number": ANH, "purpose": "nope", "claims": {"gender": "female"}},
+        {"id_number": ANH, "purpose": ORDINARY, "claims": {"shoe_size": "42"}},
+        {"id_number": ANH, "purpose": ORDINARY, "claims": {"birth_date": "14/05/2003"}},
+        {"id_number": ANH, "purpose": ORDINARY, "claims": {}},
+        {"id_number": "12", "purpose": ORDINARY, "claims": {"gender": "female"}},
+        {"id_number": ANH, "purpose": ORDINARY, "claims": {"gender": "female"}, "x": 1},
+        {"id_number": ANH, "claims": {"gender": "female"}},
+        [1, 2, 3],
+    ]
+    for body in bodies:
+        await both(env, slow, "POST", "/api/v1/verify", json=body, headers=h)
+    for content, content_type in (
+        (b"{not json", "application/json"),
+        (b'{"id_number": "%s"}' % ANH.encode(), "text/plain"),
+        ("\ufeff{}".encode(), "application/json"),
+        (b"", "application/json"),
+    ):
+        await both(
+            env, slow, "POST", "/api/v1/verify", content=content,
+            headers={**h, "content-type": content_type},
+        )  # fmt: skip
+    assert len(served) == 10
+
+
+async def test_rate_limits_and_failing_audit_answer_alike(
+    env: Env, slow: httpx.AsyncClient, database_url: str
+) -> None:
+    spent = await agency(env, rate_per_second=0.001, burst=1)
+    body = {"id_number": ANH, "purpose": ORDINARY, "claims": {"gender": "female"}}
+    # The one token goes to the fast lane's call; both answers after it are 429s.
+    assert (await env.web.post("/api/v1/verify", json=body, headers=spent.headers)).is_success
+    await both(env, slow, "POST", "/api/v1/verify", json=body, headers=spent.headers)
+    await both(env, slow, "GET", lookup_url(ANH, "full_name"), headers=spent.headers)
+    bank: Agency = await agency(env)
+    await fail_audit_inserts(database_url)
+    for method, url, extra in (
+        ("POST", "/api/v1/verify", {"json": body}),
+        ("GET", lookup_url(ANH, "full_name"), {}),
+        ("GET", lookup_url(NOBODY, "full_name"), {}),
+    ):
+        response = await both(env, slow, method, url, headers=bank.headers, **extra)
+        assert response.status_code == 503
