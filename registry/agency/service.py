@@ -15,6 +15,8 @@ Locked identities and deceased citizens (documented in the README):
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 import secrets
 import time
@@ -132,7 +134,7 @@ async def caller(
 # The limit still holds across processes (no token is handed out twice); tokens a worker could
 # not use in time are lost, so a worker only ever refuses early, never late. Slow agencies
 # (rate under 20/s) take one token a time, exactly as without leases.
-LEASE_MAX = 32
+LEASE_MAX = 64
 LEASE_SECONDS = 0.25
 
 
@@ -143,6 +145,7 @@ class _Lease:
 
 
 _leases: dict[tuple[str, str], _Lease] = {}
+_lease_locks: dict[tuple[str, str], asyncio.Lock] = {}
 
 
 def lease_size(policy: Policy) -> int:
@@ -160,30 +163,41 @@ async def rate_limit(database: Database, session: AsyncSession, agency: Caller) 
     policy = agency.policy
     client_id = agency.principal.actor_id
     key = (database.settings.database_url, client_id)
-    lease = _leases.get(key)
-    moment = time.monotonic()
-    if lease is not None and lease.tokens > 0 and moment < lease.until:
-        lease.tokens -= 1
+    if _from_lease(key):
         return
-    kwargs = {
-        "client_id": client_id, "rate": policy.rate_per_second, "burst": policy.burst,
-        "now": utcnow(), "want": lease_size(policy),
-    }  # fmt: skip
-    if database.dialect == "sqlite":
-        taken, wait = await repo.take_tokens(await session.connection(), **kwargs)  # type: ignore[arg-type]
-    else:
-        # From a pool of its own: this request's unit of work already holds a main-pool
-        # connection, and waiting for a second one from that pool can deadlock it.
-        async with database.side_engine.connect() as conn:
-            taken, wait = await repo.take_tokens(conn, **kwargs)  # type: ignore[arg-type]
-    if taken > 1:
-        _leases[key] = _Lease(tokens=taken - 1, until=moment + LEASE_SECONDS)
+    want = lease_size(policy)
+    # Concurrent requests of one agency in this process wait for one lease, not one each.
+    lock = _lease_locks.setdefault(key, asyncio.Lock()) if want > 1 else None
+    async with lock or contextlib.nullcontext():
+        if want > 1 and _from_lease(key):
+            return
+        kwargs = {
+            "client_id": client_id, "rate": policy.rate_per_second, "burst": policy.burst,
+            "now": utcnow(), "want": want,
+        }  # fmt: skip
+        if database.dialect == "sqlite":
+            taken, wait = await repo.take_tokens(await session.connection(), **kwargs)  # type: ignore[arg-type]
+        else:
+            # From a pool of its own: this request's unit of work already holds a main-pool
+            # connection, and waiting for a second one from that pool can deadlock it.
+            async with database.side_engine.connect() as conn:
+                taken, wait = await repo.take_tokens(conn, **kwargs)  # type: ignore[arg-type]
+        if taken > 1:
+            _leases[key] = _Lease(tokens=taken - 1, until=time.monotonic() + LEASE_SECONDS)
     if taken < 1:
         raise RateLimited(
             f"The agency's rate limit ({policy.rate_per_second:g}/s, burst {policy.burst}) "
             "is exhausted.",
             headers={"Retry-After": str(max(1, int(wait + 0.999)))},
         )
+
+
+def _from_lease(key: tuple[str, str]) -> bool:
+    lease = _leases.get(key)
+    if lease is not None and lease.tokens > 0 and time.monotonic() < lease.until:
+        lease.tokens -= 1
+        return True
+    return False
 
 
 def _action(agency: Caller, action: Action) -> None:

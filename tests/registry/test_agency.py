@@ -1092,7 +1092,8 @@ def test_slow_agencies_take_one_token_at_a_time() -> None:
 
     assert lease_size(policy(10, 100)) == 1
     assert lease_size(policy(1000, 8)) == 1
-    assert lease_size(policy(1000, 1000)) == 32
+    assert lease_size(policy(2000, 1000)) == 64
+    assert lease_size(policy(1000, 1000)) == 50
     assert lease_size(policy(200, 1000)) == 10
 
 
@@ -1103,16 +1104,35 @@ async def test_a_fast_agency_takes_its_tokens_a_lease_at_a_time(
     bank = await agency(env, rate_per_second=1000, burst=1000)
     assert (await verify(env, bank, ANH, gender="female")).status_code == 200
     first = await bucket(env.database, bank.client_id)
-    assert first.taken == 32
-    # The next 31 requests use the lease: the shared bucket is not touched.
-    for _ in range(31):
+    assert first.taken == 50
+    # The next 49 requests use the lease: the shared bucket is not touched.
+    for _ in range(49):
         assert (await verify(env, bank, ANH, gender="female")).status_code == 200
     unchanged = await bucket(env.database, bank.client_id)
     assert (unchanged.updated_at, unchanged.tokens) == (first.updated_at, first.tokens)
-    # The 33rd takes a new lease.
+    # The 51st takes a new lease.
     assert (await verify(env, bank, ANH, gender="female")).status_code == 200
     assert (await bucket(env.database, bank.client_id)).updated_at > first.updated_at
-    assert len(await agency_events(env.database)) == 33
+    assert len(await agency_events(env.database)) == 51
+
+
+async def test_concurrent_requests_of_a_process_wait_for_one_lease(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(agency_service, "LEASE_SECONDS", 3600.0)
+    bank = await agency(env, rate_per_second=1000, burst=1000)
+    taken: list[int] = []
+    original = agency_service.repo.take_tokens
+
+    async def counting(*args: Any, **kwargs: Any) -> tuple[int, float]:
+        result = await original(*args, **kwargs)
+        taken.append(result[0])
+        return result
+
+    monkeypatch.setattr(agency_service.repo, "take_tokens", counting)
+    calls = [verify(env, bank, ANH, gender="female") for _ in range(20)]
+    assert {r.status_code for r in await asyncio.gather(*calls)} == {200}
+    assert taken == [50]
 
 
 # ------------------------------------------------------------------------------ audit failure
