@@ -234,6 +234,11 @@ async def refresh_for_update(session: AsyncSession, token_hash: str) -> RefreshT
 # Every bearer request reads its client and whether its token id was revoked: one statement,
 # sent straight to the driver on PostgreSQL (core.db.driver_connection).
 _CLIENT_COLUMNS = [column.name for column in Client.__table__.columns]
+CLIENT_SQL = (
+    "SELECT "  # noqa: S608 - built from the table's own column names
+    + ", ".join(f"oauth_client.{name}" for name in _CLIENT_COLUMNS)
+    + " FROM oauth_client WHERE oauth_client.client_id = $1"
+)
 CLIENT_AND_REVOCATION_SQL = (
     "SELECT "  # noqa: S608 - built from the table's own column names
     + ", ".join(f"oauth_client.{name}" for name in _CLIENT_COLUMNS)
@@ -258,6 +263,21 @@ def _client_of(row: Any) -> Client:
         _clients_built.clear()
     _clients_built[row["client_id"]] = (values, client)
     return client
+
+
+async def client_to_authenticate(session: AsyncSession, client_id: str) -> Client | None:
+    """The client with this id, to check its credentials and read its settings (detached: do
+    not change it). On PostgreSQL one statement to the driver that joins the unit of work's
+    transaction if one has begun, else runs alone (the token endpoint's client_credentials
+    grant then sends no BEGIN or COMMIT at all)."""
+    if not _storable(client_id):
+        return None
+    driver = await driver_connection(session, begin=False)
+    if driver is None:
+        return await session.get(Client, client_id)
+    async with driver_errors(session):
+        row = await driver.fetchrow(CLIENT_SQL, client_id)
+    return None if row is None else _client_of(row)
 
 
 async def client_and_revocation(
