@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -33,8 +34,34 @@ def _child_max_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def run_import(url: str, path: Path, *, key_file: Path) -> tuple[float, float, str]:
-    """Run the CLI import; return (seconds, peak RSS MB of that process, its last output)."""
+def _tree_rss_kb(root: int) -> int:
+    """Resident memory of ``root`` and all its descendants (the validating workers), in KB."""
+    parent: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parent[int(entry)] = int(fields[1])
+        rss[int(entry)] = int(fields[21]) * page_kb
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        for child, ppid in parent.items():
+            if ppid == pid and child not in tree:
+                tree.add(child)
+                frontier.append(child)
+    return sum(rss.get(pid, 0) for pid in tree)
+
+
+def run_import(url: str, path: Path, *, key_file: Path) -> tuple[float, float, float, str]:
+    """Run the CLI import; return (seconds, peak RSS MB of that process, peak RSS MB of it and
+    its worker processes together, its last output)."""
     env = {**os.environ, "REGISTRY_DATABASE_URL": url,
            "REGISTRY_AUDIT_SIGNING_KEY_FILE": str(key_file), "COLUMNS": "120"}  # fmt: skip
     code = (
@@ -43,13 +70,29 @@ def run_import(url: str, path: Path, *, key_file: Path) -> tuple[float, float, s
         "sys.stderr.write(f'\\nMAXRSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\\n')"
     )
     started = time.perf_counter()
-    proc = subprocess.run(
+    proc = subprocess.Popen(
         [sys.executable, "-c", code, "registry", "import", str(path)],
-        env=env, capture_output=True, text=True, check=True,
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+    peak_tree = 0
+    sampling = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak_tree
+        while not sampling.wait(0.25):
+            peak_tree = max(peak_tree, _tree_rss_kb(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _out, err = proc.communicate()
     seconds = time.perf_counter() - started
-    rss_kb = int(proc.stderr.rsplit("MAXRSS", 1)[1].split()[0])
-    return seconds, rss_kb / 1024, proc.stderr.strip().splitlines()[-2] if proc.stderr else ""
+    sampling.set()
+    sampler.join()
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, proc.args, _out, err)
+    rss_kb = int(err.rsplit("MAXRSS", 1)[1].split()[0])
+    said = [line for line in err.rsplit("MAXRSS", 1)[0].splitlines() if line.strip()]
+    return seconds, rss_kb / 1024, peak_tree / 1024, said[-1] if said else ""
 
 
 async def raw_copy(dsn: str, path: Path) -> float:
@@ -127,10 +170,12 @@ def main(argv: list[str] | None = None) -> None:
             urls[name] = cluster.url(name)
             migrations.upgrade(urls[name])
         copy_seconds = asyncio.run(raw_copy(cluster.dsn("ours"), big_file))
-        small_seconds, small_rss, _ = run_import(urls["small"], small_file, key_file=key_file)
-        seconds, rss, summary = run_import(urls["ours"], big_file, key_file=key_file)
+        small_seconds, small_rss, small_tree, _ = run_import(
+            urls["small"], small_file, key_file=key_file
+        )
+        seconds, rss, tree, summary = run_import(urls["ours"], big_file, key_file=key_file)
         loaded = asyncio.run(scalar(cluster.dsn("ours"), "SELECT count(*) FROM citizen"))
-        rerun_seconds, _, rerun_summary = run_import(urls["ours"], big_file, key_file=key_file)
+        rerun_seconds, _, _, rerun_summary = run_import(urls["ours"], big_file, key_file=key_file)
         after_rerun = asyncio.run(scalar(cluster.dsn("ours"), "SELECT count(*) FROM citizen"))
         resumed = kill_midway_then_resume(urls["resume"], cluster.dsn("resume"), big_file,
                                           key_file, n)  # fmt: skip
@@ -141,12 +186,18 @@ def main(argv: list[str] | None = None) -> None:
     table(
         f"Import of {n:,} generated rows (CSV, {big_file.stat().st_size / 1e6:,.0f} MB), "
         "PostgreSQL 15 throwaway cluster",
-        ["what", "seconds", "rows/s", "peak RSS MB"],
+        ["what", "seconds", "rows/s", "peak RSS MB", "with workers MB"],
         [
-            ["raw COPY into a bare text table (peer)", copy_seconds, copy_rate, "-"],
-            ["registry import (validate + COPY + versions + audit)", seconds, ours_rate, rss],
-            [f"registry import of {small:,} rows", small_seconds, small / small_seconds, small_rss],
-            ["rerun of the same file", rerun_seconds, "-", "-"],
+            ["raw COPY into a bare text table (peer)", copy_seconds, copy_rate, "-", "-"],
+            ["registry import (validate + COPY + versions + audit)", seconds, ours_rate, rss, tree],
+            [
+                f"registry import of {small:,} rows",
+                small_seconds,
+                small / small_seconds,
+                small_rss,
+                small_tree,
+            ],
+            ["rerun of the same file", rerun_seconds, "-", "-", "-"],
         ],
     )
     console.print(f"loaded {loaded:,}; after rerun {after_rerun:,} ({rerun_summary}); "
@@ -161,14 +212,19 @@ def main(argv: list[str] | None = None) -> None:
         "import",
         figures={"rows": n, "rows_per_s": round(ours_rate), "seconds": round(seconds, 2),
                  "peak_rss_mb": round(rss, 1), "peak_rss_mb_quarter_file": round(small_rss, 1),
+                 "peak_rss_mb_with_workers": round(tree, 1),
+                 "peak_rss_mb_with_workers_quarter_file": round(small_tree, 1),
                  **checks},
         peer={"name": "PostgreSQL COPY of the same CSV into a bare text table",
               "rows_per_s": round(copy_rate), "seconds": round(copy_seconds, 2)},
         ratio={"rows_per_s": round(ours_rate / copy_rate, 3),
-               "rss_full_over_quarter": round(rss / small_rss, 2) if small_rss else None},
+               "rss_full_over_quarter": round(rss / small_rss, 2) if small_rss else None,
+               "rss_with_workers_full_over_quarter":
+                   round(tree / small_tree, 2) if small_tree else None},
         targets={"rows_per_s_ratio": ">= 0.5", "memory": "flat with file size",
                  "met": {"ratio": ours_rate / copy_rate >= 0.5,
-                         "memory_flat": rss <= small_rss * 1.3, **checks}},
+                         "memory_flat": rss <= small_rss * 1.3 and tree <= small_tree * 1.3,
+                         **checks}},
     )  # fmt: skip
 
 

@@ -118,6 +118,9 @@ def import_(
     batch_size: int = typer.Option(10_000, min=1, max=200_000, help="Rows per transaction."),
     rejects: Path | None = typer.Option(None, help="Reject report (default: FILE.rejects.csv)."),
     actor: str = typer.Option("import-cli", help="Who is importing (recorded in the audit log)."),
+    workers: int | None = typer.Option(
+        None, min=1, max=64, help="Processes validating rows (default: up to 2 for a large file)."
+    ),
 ) -> None:
     """Load citizen records from FILE: validated, idempotent, resumable, audited per batch."""
     import asyncio
@@ -153,6 +156,7 @@ def import_(
                     database, file, actor=Principal("system", actor[:128]),
                     fmt=fmt,  # type: ignore[arg-type]
                     update=update, batch_size=batch_size, reject_path=rejects, progress=advance,
+                    workers=workers,
                 )  # fmt: skip
         finally:
             await database.dispose()

@@ -20,6 +20,8 @@ __all__ = [
     "Reason",
     "fold",
     "normalize",
+    "normalize_and_fold",
+    "normalize_fast",
     "split",
 ]
 
@@ -90,6 +92,54 @@ def fold(text: str) -> str:
     # đ has no decomposition (it is a letter of its own, not d + mark), so map it explicitly.
     bare = bare.replace("\u0111", "d")
     return unicodedata.normalize("NFC", " ".join(bare.split()))
+
+
+def _plain_letters() -> tuple[str, str, dict[int, str]]:
+    """Upper- and lower-case letters of Vietnamese (each one precomposed NFC code point), and
+    the folded form of each: the tables of the fast path for names already in stored form."""
+    upper, lower, folded = [], [], {}
+    for base in "aăâbcdđeêfghijklmnoôơpqrstuưvwxyz":
+        for tone in ("", "\u0300", "\u0301", "\u0309", "\u0303", "\u0323"):
+            small = unicodedata.normalize("NFC", base + tone)
+            big = unicodedata.normalize("NFC", base.upper() + tone)
+            if len(small) != 1 or len(big) != 1 or big.lower() != small:
+                continue
+            # Only letters that normalize keeps exactly as written: lower-case ones stay lower
+            # case, an upper-case one is the title case of its lower case.
+            if small.lower() != small or small.title() != big or big.title() != big:
+                continue
+            # fold, one letter at a time: decompose, drop the marks, đ -> d.
+            decomposed = unicodedata.normalize("NFD", small)
+            bare = "".join(ch for ch in decomposed if unicodedata.category(ch)[0] != "M")
+            bare = bare.replace("\u0111", "d")
+            if not (bare.isascii() and len(bare) == 1):
+                continue
+            lower.append(small)
+            upper.append(big)
+            folded[ord(small)] = folded[ord(big)] = bare
+    return "".join(upper), "".join(lower), folded
+
+
+_UPPER, _LOWER, _FOLD_TABLE = _plain_letters()
+# A name already in stored form, written with Vietnamese letters only: each part is one capital
+# then small letters, parts joined by one space, hyphen or apostrophe. Such a text is NFC (no
+# combining marks), and _normalize_once returns it unchanged, so it is its own stored form.
+_STORED_FORM = re.compile(f"[{_UPPER}][{_LOWER}]*(?:[ \\-'][{_UPPER}][{_LOWER}]*)*")
+
+
+def normalize_and_fold(text: str) -> tuple[str, str]:
+    """``(normalize(text), fold(normalize(text)))``, fast for a name already in stored form."""
+    if len(text) <= MAX_LENGTH and _STORED_FORM.fullmatch(text):
+        return text, text.translate(_FOLD_TABLE)
+    name = normalize(text)
+    return name, fold(name)
+
+
+def normalize_fast(text: str) -> str:
+    """``normalize(text)``, without the full work when ``text`` is already in stored form."""
+    if len(text) <= MAX_LENGTH and _STORED_FORM.fullmatch(text):
+        return text
+    return normalize(text)
 
 
 def split(full_name: str) -> NameParts:

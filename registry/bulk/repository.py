@@ -3,20 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import date
 from typing import Any
 
+import asyncpg
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from registry.models import Citizen, CitizenVersion, ImportJob
-from registry.record import COLUMNS
+from registry.record import COLUMNS, STORED_KEYS
 
 # Every stored column an import writes: the record's columns plus the ones derived from them.
 STORED = ("version", "name_folded", "birth_date_precision", *COLUMNS)
 _COLUMN_LIST = ", ".join(STORED)
+# The same columns in the order of pre-formatted COPY rows: parse_record's, then the version.
+COPY_COLUMNS = (*STORED_KEYS, "version")
+_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+_VERSION_COLUMNS = (
+    "id_number, version, valid_from, kind, is_correction, legal_basis, actor_type, actor_id, "
+    "changed_fields, previous"
+)
+_VERSION_COPY = tuple(_VERSION_COLUMNS.split(", "))
 
 
 async def find_job(session: AsyncSession, digest: str) -> ImportJob | None:
@@ -194,3 +203,76 @@ async def update_changed(
 
 def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
+
+
+async def copy_new(
+    session: AsyncSession, data: Sequence[bytes], ids: str, *, actor_type: str, actor_id: str,
+    legal_basis: str, direct: bool = True,
+) -> tuple[int, bool]:  # fmt: skip
+    """Load pre-formatted rows (COPY text format, columns ``COPY_COLUMNS``) on PostgreSQL.
+
+    Inserts the records whose number is not yet registered, each with its version 1, like
+    ``insert_new``; ``ids`` holds the rows' ID numbers, 12 characters each. With ``direct``
+    the rows are first copied straight into ``citizen`` (no staging table, no second write)
+    under a savepoint; if any number is already registered, that is undone and the rows go
+    through the staging table. Returns (records inserted, whether the direct copy worked).
+    """
+    count = len(ids) // 12
+    if count == 0:
+        return 0, direct
+    # Through the session first, so the driver-level statements run inside its transaction;
+    # now() is the transaction's time, the valid_from of the versions written in it.
+    now = (await session.execute(text("SELECT now()"))).scalar_one()
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None  # noqa: S101 - an open asyncpg connection
+    if direct:
+        await driver.execute("SAVEPOINT bulk_copy")
+        try:
+            await driver.copy_to_table("citizen", source=_stream(data), columns=COPY_COLUMNS)
+        except asyncpg.UniqueViolationError:
+            await driver.execute("ROLLBACK TO SAVEPOINT bulk_copy; RELEASE SAVEPOINT bulk_copy")
+        else:
+            await driver.execute("RELEASE SAVEPOINT bulk_copy")
+            # Each new record's version 1, as the staged path's INSERT ... SELECT writes it.
+            fixed = ("1", now.isoformat(), "import", "f", legal_basis, actor_type, actor_id)
+            tail = "\t".join([v.translate(_COPY_ESCAPES) for v in (*fixed, '["*"]')])
+            versions = "".join(
+                [f"{ids[i : i + 12]}\t{tail}\t\\N\n" for i in range(0, len(ids), 12)]
+            )
+            await driver.copy_to_table(
+                "citizen_version", source=_stream([versions.encode()]), columns=_VERSION_COPY
+            )
+            return count, True
+    await driver.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS citizen_stage "
+        "(LIKE citizen INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    await driver.copy_to_table("citizen_stage", source=_stream(data), columns=COPY_COLUMNS)
+    inserted = await driver.fetchval(
+        f"""
+        WITH ins AS (
+            INSERT INTO citizen ({_COLUMN_LIST})
+            SELECT {_COLUMN_LIST} FROM citizen_stage
+            ON CONFLICT (id_number) DO NOTHING
+            RETURNING id_number
+        ), ver AS (
+            INSERT INTO citizen_version ({_VERSION_COLUMNS})
+            SELECT id_number, 1, now(), 'import', false, $1, $2, $3, '["*"]', NULL FROM ins
+            RETURNING 1
+        )
+        SELECT count(*) FROM ver
+        """,  # noqa: S608 - column names are constants
+        legal_basis,
+        actor_type,
+        actor_id,
+    )
+    await driver.execute("TRUNCATE citizen_stage")
+    return int(inserted), False
+
+
+async def _stream(parts: Sequence[bytes]) -> AsyncIterator[bytes]:
+    for part in parts:
+        if part:
+            yield part

@@ -31,6 +31,7 @@ from core.settings import Settings
 from identity import jose, keys
 from identity import repository as identity_repo
 from identity.accounts import citizen_principal, lock
+from registry.agency import repository as agency_repository
 from registry.agency import service as agency_service
 from registry.agency.models import RateBucket
 from registry.agency.policy import LOOKUP_FIELDS, Policy, parse_policy, purposes
@@ -1122,14 +1123,14 @@ async def test_concurrent_requests_of_a_process_wait_for_one_lease(
     monkeypatch.setattr(agency_service, "LEASE_SECONDS", 3600.0)
     bank = await agency(env, rate_per_second=1000, burst=1000)
     taken: list[int] = []
-    original = agency_service.repo.take_tokens
+    original = take_tokens
 
     async def counting(*args: Any, **kwargs: Any) -> tuple[int, float]:
         result = await original(*args, **kwargs)
         taken.append(result[0])
         return result
 
-    monkeypatch.setattr(agency_service.repo, "take_tokens", counting)
+    monkeypatch.setattr(agency_repository, "take_tokens", counting)
     calls = [verify(env, bank, ANH, gender="female") for _ in range(20)]
     assert {r.status_code for r in await asyncio.gather(*calls)} == {200}
     assert taken == [50]

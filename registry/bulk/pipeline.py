@@ -1,0 +1,431 @@
+"""Parallel validation for bulk import: the file cut into chunks at row boundaries, each chunk
+read and validated (in worker processes) into COPY-ready text, the results taken back in order.
+
+A chunk is read exactly as ``reader.read_rows`` reads the whole file: the same decoding, the
+same CSV dialect and errors, the same row numbers (counted in order by the parent). A cut is made
+after a newline; whether the CSV reader was really between rows there is checked by the worker
+(it parses one sentinel line after the chunk and sees whether that line began a row of its own).
+When it was not (a quoted field holding a newline), the chunk is read again joined with the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import itertools
+import json
+import multiprocessing
+import os
+import sys
+import threading
+import time
+from array import array
+from bisect import bisect_left, bisect_right
+from collections import deque
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from registry.bulk.reader import MAX_LINE, Format
+from registry.bulk.repository import COPY_COLUMNS
+from registry.record import COLUMNS, STORED_KEYS, RecordInvalid, parse_record, parse_strings
+
+CHUNK_BYTES = 1 << 20  # about 2,500 generated rows; a worker's unit of work
+_SENTINEL = "sentinel\n"
+_FIELDS = len(COPY_COLUMNS)
+_DATES = tuple(
+    i for i, name in enumerate(STORED_KEYS) if name == "birth_date" or name.endswith("_date")
+)
+_NULL = {None: "\\N"}.get  # None -> \N, any other value -> itself
+_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+
+
+@dataclass
+class Chunk:
+    """Bytes of the file that start at a row boundary and end after a newline (or at EOF)."""
+
+    data: bytes
+    final: bool
+
+
+@dataclass
+class ChunkResult:
+    """The rows of one chunk: valid ones as COPY text, the others as reject lines.
+
+    Row numbers are local: 1 is the chunk's first row (after any skipped on resume).
+    """
+
+    rows: int = 0
+    good: array[int] = field(default_factory=lambda: array("l"))  # local numbers of valid rows
+    ends: array[int] = field(default_factory=lambda: array("l"))  # end offset of each in copy
+    copy: bytes = b""  # COPY text format, columns COPY_COLUMNS, one line per valid row
+    ids: str = ""  # the ID numbers of the valid rows, 12 characters each
+    rejects: list[tuple[int, str, str]] = field(default_factory=list)
+    clean_end: bool = True  # the chunk ended between two rows
+
+
+@dataclass(frozen=True)
+class Header:
+    """The CSV header of the file (None for NDJSON)."""
+
+    names: tuple[str, ...]
+
+    @property
+    def in_column_order(self) -> bool:
+        """The header is exactly COLUMNS, so a row's values need no dict."""
+        return self.names == COLUMNS
+
+
+def read_header(path: Path) -> tuple[Header, int] | None:
+    """The CSV header and the byte offset of the first row; None when the header is not one
+    plain line (then the caller reads the file the simple way)."""
+    with path.open("rb") as handle:
+        first = handle.readline(MAX_LINE + 1)
+    if not first.endswith(b"\n"):
+        return None
+    text = first.decode("utf-8-sig", errors="surrogateescape")
+    lines = list(io.StringIO(text, newline=""))
+    if len(lines) != 1:
+        return None
+    csv.field_size_limit(MAX_LINE)
+    reader = csv.reader([lines[0], _SENTINEL])
+    try:
+        header = next(reader)
+        if reader.line_num != 1:
+            return None
+    except csv.Error:
+        return None
+    return Header(tuple(header)), len(first)
+
+
+def chunks(path: Path, offset: int, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
+    """The file from ``offset``, cut after a newline roughly every ``size`` bytes."""
+    with path.open("rb") as handle:
+        handle.seek(offset)
+        pending: list[bytes] = []  # the start of the next chunk
+        quotes = 0  # how many quote characters it holds
+        while True:
+            block = handle.read(size)
+            if not block:
+                yield Chunk(b"".join(pending), final=True)
+                return
+            cut = _cut(block, quotes)
+            if cut <= 0:  # no newline in this block: a very long line, read on
+                pending.append(block)
+                quotes += block.count(b'"')
+                continue
+            pending.append(block[:cut])
+            yield Chunk(b"".join(pending), final=False)
+            pending = [block[cut:]]
+            quotes = pending[0].count(b'"')
+
+
+def _cut(block: bytes, quotes: int) -> int:
+    """Where to cut ``block`` (after ``quotes`` quote characters since the chunk began): after
+    the last newline at which the quotes pair up (for well-formed CSV, exactly where a row
+    ends), else after the last newline; 0 when it holds no newline."""
+    last = block.rfind(b"\n") + 1
+    cut = last
+    for _ in range(4):
+        if cut <= 0 or (quotes + block.count(b'"', 0, cut)) % 2 == 0:
+            return cut
+        cut = block.rfind(b"\n", 0, cut - 1) + 1
+    return last
+
+
+def validate_chunk(
+    data: bytes, fmt: Format, header: Header | None, *, final: bool, skip: int, today: date
+) -> ChunkResult:
+    """Read and validate the rows of one chunk (this runs in a worker process)."""
+    result = ChunkResult()
+    parts: list[bytes] = []
+    ids: list[str] = []
+    offset = 0
+    for number, row in _rows(data, fmt, header, final, skip, result):
+        if isinstance(row, str):
+            result.rejects.append((number, "", row))
+            continue
+        try:
+            if isinstance(row, list):
+                stored = parse_strings(row, today=today)
+            else:
+                stored = parse_record(row, today=today)
+        except RecordInvalid as exc:
+            result.rejects.extend((number, p.field, p.reason) for p in exc.problems)
+            continue
+        if len(stored) != _FIELDS - 1:  # not a valid record's keys: parse_record changed
+            raise AssertionError("parse_record returned other keys than STORED_KEYS")
+        line = _copy_line(stored).encode()
+        parts.append(line)
+        offset += len(line)
+        result.good.append(number)
+        result.ends.append(offset)
+        ids.append(stored["id_number"])
+    result.copy = b"".join(parts)
+    result.ids = "".join(ids)
+    return result
+
+
+def count_chunk(data: bytes, fmt: Format, header: Header | None, *, final: bool) -> ChunkResult:
+    """Only count the rows of a chunk (skipping what a resumed import already did)."""
+    result = ChunkResult()
+    for _ in _rows(data, fmt, header, final, 0, result, parse=False):
+        pass
+    return result
+
+
+def _rows(
+    data: bytes, fmt: Format, header: Header | None, final: bool, skip: int,
+    result: ChunkResult, *, parse: bool = True,
+) -> Iterator[tuple[int, list[str] | dict[str, Any] | str]]:  # fmt: skip
+    """(local row number, values | record | reject reason), as reader.read_rows yields them."""
+    if fmt == "csv":
+        assert header is not None  # noqa: S101 - a CSV chunk always comes with its header
+        rows = _csv_rows(data, header, final, result, parse)
+    else:
+        rows = _ndjson_rows(data, result, parse)
+    for number, row in rows:
+        result.rows = number - skip
+        if number > skip:
+            yield number - skip, row
+
+
+def _csv_rows(
+    data: bytes, header: Header, final: bool, result: ChunkResult, parse: bool
+) -> Iterator[tuple[int, list[str] | dict[str, Any] | str]]:
+    # As reader._csv_rows: surrogateescape, newline="" (a row may end at \n, \r or \r\n).
+    csv.field_size_limit(MAX_LINE)
+    text = data.decode("utf-8", errors="surrogateescape")
+    lines: Iterable[str] = io.StringIO(text, newline="")
+    count = sys.maxsize  # the last chunk has no sentinel: every line is the file's
+    if not final:
+        # A chunk that is not the last ends with "\n": its lines are its line ends.
+        count = text.count("\n") + text.count("\r") - text.count("\r\n")
+        lines = itertools.chain(lines, (_SENTINEL,))
+    reader = csv.reader(lines)
+    names = header.names
+    width = len(names)
+    as_list = header.in_column_order
+    number = 0
+    while True:
+        before = reader.line_num
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if reader.line_num > count:  # the sentinel was read into a row: not a clean end
+                result.clean_end = before == count
+                return
+            number += 1
+            yield number, f"unreadable CSV row: {type(exc).__name__}"
+            continue
+        if reader.line_num > count:
+            result.clean_end = before == count
+            return
+        number += 1
+        if not parse:
+            yield number, ""
+        elif len(values) != width:
+            yield number, f"has {len(values)} columns, the header has {width}"
+        elif as_list:
+            yield number, values
+        else:
+            yield number, dict(zip(names, values, strict=True))
+
+
+def _ndjson_rows(
+    data: bytes, result: ChunkResult, parse: bool
+) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    # As reader._ndjson_rows: lines split at b"\n" only, blank lines are not rows.
+    number = 0
+    for line in io.BytesIO(data):
+        if not line.strip():
+            continue
+        number += 1
+        if not parse:
+            yield number, ""
+            continue
+        if len(line) > MAX_LINE:
+            yield number, "line is too long"
+            continue
+        try:
+            value = json.loads(line)
+        except (ValueError, RecursionError):
+            yield number, "not a JSON object"
+            continue
+        if not isinstance(value, dict):
+            yield number, "not a JSON object"
+            continue
+        yield number, value
+
+
+def _copy_line(stored: dict[str, Any]) -> str:
+    """One row in COPY text format (columns COPY_COLUMNS): \\N for NULL, dates in ISO form."""
+    # A valid record has every key of STORED_KEYS, in that order: its values are the row.
+    values = list(stored.values())
+    for i in _DATES:
+        if values[i] is not None:
+            values[i] = values[i].isoformat()
+    line = "\t".join(map(_NULL, values, values))
+    # Validated text holds no control characters, so normally nothing needs escaping: the
+    # only backslashes are those of the NULL markers, and the only tabs the separators.
+    if (
+        line.count("\\") != values.count(None)
+        or line.count("\t") != _FIELDS - 2
+        or "\n" in line
+        or "\r" in line
+    ):
+        line = "\t".join(["\\N" if v is None else v.translate(_ESCAPES) for v in values])
+    return line + "\t1\n"
+
+
+class Validator:
+    """Chunks validated in order, by ``workers`` processes (or in this one when workers <= 1)."""
+
+    def __init__(
+        self, fmt: Format, header: Header | None, *, today: date, workers: int, depth: int = 0
+    ) -> None:
+        self.fmt, self.header, self.today = fmt, header, today
+        self.pool: ProcessPoolExecutor | None = None
+        if workers > 1:
+            # forkserver: the workers do not inherit this process's open database connections.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["registry.bulk.pipeline"])
+            self.pool = ProcessPoolExecutor(
+                workers, mp_context=context, initializer=_watch_parent, initargs=(os.getpid(),)
+            )
+        # Chunks submitted ahead of the one being loaded: enough to keep every worker busy
+        # while a batch (several chunks) is being loaded, few enough to keep memory flat.
+        self.depth = depth or max(2, 8 * workers)
+
+    def close(self) -> None:
+        """Stop the workers."""
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _submit(self, chunk: Chunk, skip: int) -> Future[ChunkResult] | None:
+        if self.pool is None:
+            return None  # validated when its turn comes
+        return self.pool.submit(
+            validate_chunk, chunk.data, self.fmt, self.header, final=chunk.final, skip=skip,
+            today=self.today,
+        )  # fmt: skip
+
+    def _now(self, chunk: Chunk, skip: int) -> ChunkResult:
+        return validate_chunk(
+            chunk.data, self.fmt, self.header, final=chunk.final, skip=skip, today=self.today
+        )
+
+    async def results(
+        self, source: Iterator[Chunk], *, skip: int = 0
+    ) -> AsyncIterator[ChunkResult]:
+        """The results of ``source``'s chunks in file order, skipping its first ``skip`` rows."""
+        paired = self._skipping(source, skip)
+        pending: deque[tuple[Chunk, int, Future[ChunkResult] | None]] = deque()
+
+        def top_up() -> None:
+            while len(pending) < self.depth:
+                item = next(paired, None)
+                if item is None:
+                    return
+                chunk, rows_to_skip = item
+                pending.append((chunk, rows_to_skip, self._submit(chunk, rows_to_skip)))
+
+        carry: tuple[Chunk, int] | None = None
+        top_up()
+        while pending:
+            chunk, rows_to_skip, future = pending.popleft()
+            top_up()
+            if carry is not None:
+                # The previous chunk ended inside a row, so this one was read from a wrong
+                # start: read the two as one (rare, so here rather than in a worker).
+                if future is not None:
+                    future.cancel()
+                chunk = Chunk(carry[0].data + chunk.data, chunk.final)
+                rows_to_skip = carry[1]
+                carry = None
+                result = self._now(chunk, rows_to_skip)
+            elif future is not None:
+                result = await asyncio.wrap_future(future)
+            else:
+                result = self._now(chunk, rows_to_skip)
+            if not result.clean_end and not chunk.final:
+                carry = (chunk, rows_to_skip)
+                continue
+            yield result
+
+    def _skipping(self, source: Iterator[Chunk], skip: int) -> Iterator[tuple[Chunk, int]]:
+        """Chunks paired with how many of their leading rows to skip (a resumed import)."""
+        carry = b""
+        for chunk in source:
+            if skip <= 0:
+                yield chunk, 0
+                continue
+            data = carry + chunk.data
+            counted = count_chunk(data, self.fmt, self.header, final=chunk.final)
+            if not counted.clean_end and not chunk.final:
+                carry = data
+                continue
+            carry = b""
+            if counted.rows <= skip:
+                skip -= counted.rows
+                if chunk.final:
+                    yield Chunk(b"", final=True), 0
+                continue
+            yield Chunk(data, chunk.final), skip
+            skip = 0
+
+
+def _watch_parent(pid: int) -> None:
+    """In a worker: exit when the importing process is gone (killed with SIGKILL, say).
+
+    The workers hold both ends of the pool's task queue, so they would not see it close;
+    without this they (and the fork server) would wait for tasks forever.
+    """
+
+    def watch() -> None:
+        while _alive(pid):
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-importer", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            state = handle.read().rsplit(b")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    except (OSError, IndexError):  # no /proc: ask the kernel whether the process exists
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return state not in (b"Z", b"X")  # a zombie is dead, only not yet reaped
+
+
+def rows_between(result: ChunkResult, first: int, last: int) -> tuple[int, int]:
+    """Indexes [i, j) of the valid rows of ``result`` whose local numbers are in first..last."""
+    return bisect_left(result.good, first), bisect_right(result.good, last)
+
+
+def copy_slice(result: ChunkResult, i: int, j: int) -> tuple[bytes, str]:
+    """The COPY text and ID numbers of valid rows i..j-1 of ``result``."""
+    if i >= j:
+        return b"", ""
+    start = result.ends[i - 1] if i else 0
+    return result.copy[start : result.ends[j - 1]], result.ids[12 * i : 12 * j]
+
+
+def rejects_between(
+    result: ChunkResult, first: int, last: int, base: int
+) -> Sequence[tuple[int, str, str]]:
+    """The reject lines of local rows first..last, numbered in the file (``base`` + local)."""
+    return [(base + row, f, r) for row, f, r in result.rejects if first <= row <= last]
