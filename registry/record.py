@@ -131,6 +131,19 @@ def _id_value(text: str, provinces: Mapping[str, str]) -> str:
     return idnumber.parse(text).value
 
 
+def _checked_id(
+    name: str, text: str | None, provinces: Mapping[str, str], problems: list[FieldProblem]
+) -> str | None:
+    """The ID-number field ``name`` (None when empty), or its problem added to ``problems``."""
+    if not text:
+        return None
+    try:
+        return _id_value(text, provinces)
+    except ValueError as exc:
+        problems.append(FieldProblem(name, str(exc)))
+        return None
+
+
 def _partial_date(text: str) -> tuple[date, str]:
     """``parse_partial_date``, with slicing instead of the regex for an ASCII YYYY-MM-DD."""
     if len(text) == 10 and text.isascii() and text[4] == "-" and text[7] == "-":
@@ -215,13 +228,7 @@ def _parse_values(
             if value is None:
                 problems.append(FieldProblem(name, "is required"))
 
-    id_value: str | None = None
-    if number:
-        try:
-            id_value = _id_value(number, provinces)
-        except ValueError as exc:
-            problems.append(FieldProblem("id_number", str(exc)))
-    out["id_number"] = id_value
+    id_value = out["id_number"] = _checked_id("id_number", number, provinces, problems)
 
     if full_name:
         try:
@@ -302,13 +309,7 @@ def _parse_values(
                 problems.append(FieldProblem(name, str(exc)))
         out[name] = parsed
 
-    card_value = None
-    if card:
-        try:
-            card_value = _id_value(card, provinces)
-        except ValueError as exc:
-            problems.append(FieldProblem("card_number", str(exc)))
-    out["card_number"] = card_value
+    out["card_number"] = _checked_id("card_number", card, provinces, problems)
     old_value = None
     if old:
         try:

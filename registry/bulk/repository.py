@@ -18,6 +18,12 @@ from registry.record import COLUMNS, STORED_KEYS
 # Every stored column an import writes: the record's columns plus the ones derived from them.
 STORED = ("version", "name_folded", "birth_date_precision", *COLUMNS)
 _COLUMN_LIST = ", ".join(STORED)
+# The staged rows whose number is new, inserted (both load paths), and their first versions
+# (``ins`` is the CTE of the new numbers; $1-$3: legal basis, actor type, actor id).
+_NEW_FROM_STAGE = (
+    f"ins AS (INSERT INTO citizen ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM citizen_stage "  # noqa: S608
+    "ON CONFLICT (id_number) DO NOTHING RETURNING id_number)"
+)
 # The same columns in the order of pre-formatted COPY rows: parse_record's, then the version.
 COPY_COLUMNS = (*STORED_KEYS, "version")
 _COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -26,6 +32,10 @@ _VERSION_COLUMNS = (
     "changed_fields, previous"
 )
 _VERSION_COPY = tuple(_VERSION_COLUMNS.split(", "))
+_FIRST_VERSIONS = (
+    f"INSERT INTO citizen_version ({_VERSION_COLUMNS}) "  # noqa: S608 - constants
+    "SELECT id_number, 1, now(), 'import', false, $1, $2, $3, '[\"*\"]', NULL FROM ins"
+)
 
 
 async def find_job(session: AsyncSession, digest: str) -> ImportJob | None:
@@ -103,18 +113,7 @@ async def _insert_new_postgres(
     records = [tuple(row.get(c) if c != "version" else 1 for c in STORED) for row in rows]
     await driver.copy_records_to_table("citizen_stage", records=records, columns=list(STORED))
     inserted = await driver.fetch(
-        f"""
-        WITH ins AS (
-            INSERT INTO citizen ({_COLUMN_LIST})
-            SELECT {_COLUMN_LIST} FROM citizen_stage
-            ON CONFLICT (id_number) DO NOTHING
-            RETURNING id_number
-        )
-        INSERT INTO citizen_version (id_number, version, valid_from, kind, is_correction,
-                                     legal_basis, actor_type, actor_id, changed_fields, previous)
-        SELECT id_number, 1, now(), 'import', false, $1, $2, $3, '["*"]', NULL FROM ins
-        RETURNING id_number
-        """,  # noqa: S608 - column names are constants
+        f"WITH {_NEW_FROM_STAGE} {_FIRST_VERSIONS} RETURNING id_number",  # noqa: S608
         legal_basis,
         actor_type,
         actor_id,
@@ -251,19 +250,8 @@ async def copy_new(
     )
     await driver.copy_to_table("citizen_stage", source=_stream(data), columns=COPY_COLUMNS)
     inserted = await driver.fetchval(
-        f"""
-        WITH ins AS (
-            INSERT INTO citizen ({_COLUMN_LIST})
-            SELECT {_COLUMN_LIST} FROM citizen_stage
-            ON CONFLICT (id_number) DO NOTHING
-            RETURNING id_number
-        ), ver AS (
-            INSERT INTO citizen_version ({_VERSION_COLUMNS})
-            SELECT id_number, 1, now(), 'import', false, $1, $2, $3, '["*"]', NULL FROM ins
-            RETURNING 1
-        )
-        SELECT count(*) FROM ver
-        """,  # noqa: S608 - column names are constants
+        f"WITH {_NEW_FROM_STAGE}, ver AS ({_FIRST_VERSIONS} RETURNING 1) "  # noqa: S608
+        "SELECT count(*) FROM ver",
         legal_basis,
         actor_type,
         actor_id,
