@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.context import SpawnProcess
@@ -53,7 +53,7 @@ from audit import merkle, service
 from audit.checkpoint import Signer
 from audit.events import EventData, Outcome, encode_detail, encode_fields, leaf_bytes
 from audit.worker import AuditWorker
-from bench.common import console, emit, table
+from bench.common import admin, console, emit, percentile, run_async, table
 from core.auth import Principal
 from core.db import Database
 from core.logging import request_id_var
@@ -95,24 +95,6 @@ FULL = Scale("full", 10_000, 50_000, 10_000, 25_000, 200_000, 10, (1_000_000, 10
 QUICK = Scale("quick", 5_000, 25_000, 5_000, 15_000, 50_000, 5, (100_000, 1_000_000))
 
 
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine on uvloop (as the app runs under uvicorn) when it is installed."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency (uvicorn[standard])
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
-
-
-def percentile(sorted_values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(0, min(len(sorted_values) - 1, int(round(pct / 100 * len(sorted_values))) - 1))
-    return sorted_values[rank]
-
-
 # ------------------------------------------------------------------------------ database
 
 
@@ -126,16 +108,6 @@ def settings_for(url: str, pool: int = 4) -> Settings:
         log_level="WARNING",
         audit_log_origin=ORIGIN,
     )
-
-
-async def admin(dsn: str, *statements: str) -> None:
-    """Run statements one by one outside a transaction (CREATE DATABASE, VACUUM)."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 @dataclass

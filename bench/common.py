@@ -10,15 +10,19 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
+import asyncpg
 from rich.console import Console
 from rich.table import Table
 
 from tests.pgcluster import free_port
+
+T = TypeVar("T")
 
 console = Console()
 
@@ -138,14 +142,20 @@ async def _asyncio_load(url: str, seconds: int, connections: int) -> LoadResult:
                       latencies[min(n - 1, int(n * 0.99))], errors)  # fmt: skip
 
 
-def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print a readable table."""
+def table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    out: Console | None = None,
+) -> None:
+    """Print a readable table (numbers right-aligned, floats with one decimal)."""
     t = Table(title=title)
     for column in columns:
         t.add_column(column, justify="right" if column != columns[0] else "left")
     for row in rows:
         t.add_row(*(f"{v:,.1f}" if isinstance(v, float) else str(v) for v in row))
-    console.print(t)
+    (out or console).print(t)
 
 
 def emit(
@@ -159,3 +169,54 @@ def emit(
     line = {"bench": bench, "figures": figures, "peer": peer, "ratio": ratio, "targets": targets}
     sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
     sys.stdout.flush()
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on uvloop (as the app runs under uvicorn) when it is installed."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency (uvicorn[standard])
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def percentile(sorted_values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile of an already sorted list."""
+    if not sorted_values:
+        return float("nan")
+    rank = max(0, min(len(sorted_values) - 1, int(round(pct / 100 * len(sorted_values))) - 1))
+    return sorted_values[rank]
+
+
+async def admin(dsn: str, *statements: str) -> None:
+    """Run statements one by one outside a transaction (CREATE DATABASE, VACUUM)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def record_pyspy(
+    flow: str, out_dir: Path, app_pid: int, seconds: int, drive: Callable[[], object]
+) -> Path:
+    """Sample a server and its worker processes with py-spy (100 Hz, raw stacks) while
+    ``drive`` loads it; the raw file."""
+    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    path = out_dir / f"{flow}.raw"
+    proc = subprocess.Popen(
+        [spy, "record", "--pid", str(app_pid), "--subprocesses", "--rate", "100",
+         "--duration", str(seconds), "--format", "raw", "--nolineno", "--nonblocking",
+         "--output", str(path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    time.sleep(1.0)  # py-spy attaches
+    drive()
+    _, err = proc.communicate(timeout=seconds + 60)
+    if proc.returncode != 0 or not path.exists():
+        raise RuntimeError(
+            f"py-spy failed (pip install py-spy): {err.decode(errors='replace')[-500:]}"
+        )
+    return path

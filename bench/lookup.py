@@ -76,20 +76,18 @@ from typing import Any, TypeVar
 
 import asyncpg
 from rich.console import Console
-from rich.table import Table
 
 from bench.audit import pgbench_binary
-from bench.common import emit, wait_http
+from bench.common import admin, emit, percentile, record_pyspy, run_async, wait_http
+from bench.common import table as plain_table
 from bench.tokens import (
     PUBLIC_URL,
     Conn,
     Probe,
     Secrets,
     basic_auth,
-    percentile,
     postmaster_pid,
     proc_table,
-    run_async,
     statement_delta,
 )
 from tests.pgcluster import PostgresCluster, free_port
@@ -98,6 +96,7 @@ T = TypeVar("T")
 
 # Wide enough for the tables when the output is not a terminal (logs, CI).
 console = Console(width=max(160, shutil.get_terminal_size((160, 40)).columns))
+table = partial(plain_table, out=console)
 
 DB_NAME = "bench_lookup"
 WORKERS = 2
@@ -141,16 +140,6 @@ class Scale:
 
 FULL = Scale("full", 1_000_000, 100_000, (8, 16, 32, 64), 10, 3, 15.0, 2.0, 64, 10)
 QUICK = Scale("quick", 20_000, 10_000, (16, 32), 3, 1, 3.0, 0.5, 32, 3)
-
-
-def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """Print a table (numbers right-aligned, floats with one decimal)."""
-    t = Table(title=title)
-    for column in columns:
-        t.add_column(column, justify="right" if column != columns[0] else "left")
-    for row in rows:
-        t.add_row(*(f"{v:,.1f}" if isinstance(v, float) else str(v) for v in row))
-    console.print(t)
 
 
 @contextmanager
@@ -202,32 +191,10 @@ def record_profile(
     flow: str, out_dir: Path, app_pid: int, seconds: int, drive: Callable[[], object]
 ) -> Profile:
     """Sample uvicorn and its workers with py-spy (100 Hz) while ``drive`` loads the server."""
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    path = out_dir / f"{flow}.raw"
-    proc = subprocess.Popen(
-        [spy, "record", "--pid", str(app_pid), "--subprocesses", "--rate", "100",
-         "--duration", str(seconds), "--format", "raw", "--nolineno", "--nonblocking",
-         "--output", str(path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    time.sleep(1.0)  # py-spy attaches
-    drive()
-    _, err = proc.communicate(timeout=seconds + 60)
-    if proc.returncode != 0 or not path.exists():
-        raise RuntimeError(f"py-spy failed (pip install py-spy): {err.decode(errors='replace')}")
-    return Profile(flow, str(path))
+    return Profile(flow, str(record_pyspy(flow, out_dir, app_pid, seconds, drive)))
 
 
 # ------------------------------------------------------------------------------ database
-
-
-async def _execute(dsn: str, *statements: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        for statement in statements:
-            await conn.execute(statement)
-    finally:
-        await conn.close()
 
 
 async def _fetchval(dsn: str, sql: str, *args: Any) -> Any:
@@ -297,7 +264,7 @@ def load_citizens(url: str, dsn: str, n: int, tmp: Path) -> LoadInfo:
                   f"{t1 - t0:.1f} s; importing with registry.bulk.service.import_file")  # fmt: skip
     loaded, rejected = run_async(_import(url, path))
     t2 = time.perf_counter()
-    run_async(_execute(dsn, "VACUUM (ANALYZE)"))
+    run_async(admin(dsn, "VACUUM (ANALYZE)"))
     t3 = time.perf_counter()
     citizens = int(run_async(_fetchval(dsn, "SELECT count(*) FROM citizen")))
     return LoadInfo(rows, loaded, rejected, citizens, t1 - t0, t2 - t1, t3 - t2,
@@ -1054,9 +1021,9 @@ def _run(
     url, dsn = cluster.url(DB_NAME), cluster.dsn(DB_NAME)
 
     def migrate() -> None:
-        run_async(_execute(cluster.dsn(), f"CREATE DATABASE {DB_NAME}"))
+        run_async(admin(cluster.dsn(), f"CREATE DATABASE {DB_NAME}"))
         migrations.upgrade(url)
-        run_async(_execute(dsn, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
+        run_async(admin(dsn, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
 
     _timed("migrate", timings, migrate)
     load = _timed(f"load {scale.citizens:,} citizens", timings,

@@ -57,7 +57,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.queues import Queue
@@ -69,7 +69,7 @@ from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import console, emit, wait_http
+from bench.common import console, emit, percentile, record_pyspy, run_async, wait_http
 from tests.pgcluster import PostgresCluster, free_port
 
 T = TypeVar("T")
@@ -140,24 +140,6 @@ def _wide_console() -> Console:
     if not _WIDE:
         _WIDE.append(Console(width=TABLE_WIDTH))
     return _WIDE[0]
-
-
-def run_async(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine on uvloop (as the app runs under uvicorn) when it is installed."""
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency (uvicorn[standard])
-        return asyncio.run(coro)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coro)
-
-
-def percentile(sorted_values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile of an already sorted list."""
-    if not sorted_values:
-        return float("nan")
-    rank = max(0, min(len(sorted_values) - 1, int(round(pct / 100 * len(sorted_values))) - 1))
-    return sorted_values[rank]
 
 
 def b64url(data: bytes) -> str:
@@ -1090,20 +1072,7 @@ def profile_flow(
     flow: str, out_dir: Path, app_pid: int, seconds: int, drive: Callable[[], object]
 ) -> Profile:
     """Sample the uvicorn workers with py-spy while ``drive`` loads the server."""
-    spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
-    path = out_dir / f"{flow}.raw"
-    proc = subprocess.Popen(
-        [spy, "record", "--pid", str(app_pid), "--subprocesses", "--rate", "100",
-         "--duration", str(seconds), "--format", "raw", "--nolineno", "--nonblocking",
-         "--output", str(path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    time.sleep(1.0)  # py-spy attaches
-    drive()
-    _, err = proc.communicate(timeout=seconds + 60)
-    if proc.returncode != 0 or not path.exists():
-        raise RuntimeError(f"py-spy failed: {err.decode(errors='replace')[-500:]}")
-    return summarise_raw(path, flow)
+    return summarise_raw(record_pyspy(flow, out_dir, app_pid, seconds, drive), flow)
 
 
 # ------------------------------------------------------------------------------ main

@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
@@ -238,8 +239,6 @@ async def driver_connection(session: AsyncSession, *, begin: bool = True) -> Any
 async def driver_errors(session: AsyncSession) -> AsyncIterator[None]:
     """Map the driver's errors as SQLAlchemy would: a lost connection or a statement timeout
     is DatabaseUnavailable (503), and the connection is not reused."""
-    import asyncpg
-
     try:
         yield
     except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:

@@ -27,7 +27,7 @@ from identity import accounts, credentials, keys
 from identity import repository as repo
 from identity.accounts import IdentityContext
 from identity.authn import IdentityAuthenticator, session_cookie_name
-from identity.models import Account
+from identity.models import Account, Client
 from identity.oidc import authorize as authz
 from identity.oidc import tokens
 from identity.oidc.claims import KNOWN_SCOPES, parse_scope, released_claims
@@ -377,15 +377,24 @@ async def consent_submit(request: Request, session: SessionDep, services: Servic
 # ------------------------------------------------------------------------------ token endpoint
 
 
+async def _client_form(
+    request: Request, session: AsyncSession, services: IdentityServices, endpoint: str
+) -> tuple[dict[str, str], Client]:
+    """The form of a request to a client-authenticated endpoint, and its client (RFC 6749 2.3;
+    a private_key_jwt assertion must name this endpoint as its audience)."""
+    form = await _form(request)
+    client = await authenticate_client(
+        session, services.settings, authorization=request.headers.get("authorization"),
+        form=form, token_endpoint=services.settings.issuer + endpoint,
+    )  # fmt: skip
+    return form, client
+
+
 @oidc_router.post("/token", summary="Token endpoint")
 async def token_endpoint(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """RFC 6749 3.2: authorization_code, refresh_token, client_credentials."""
     try:
-        form = await _form(request)
-        client = await authenticate_client(
-            session, services.settings, authorization=request.headers.get("authorization"),
-            form=form, token_endpoint=services.settings.issuer + "/token",
-        )  # fmt: skip
+        form, client = await _client_form(request, session, services, "/token")
         grant_type = form.get("grant_type")
         if grant_type == "authorization_code":
             body = await tokens.authorization_code_grant(session, services.tokens, client, form)
@@ -408,11 +417,7 @@ async def token_endpoint(request: Request, session: SessionDep, services: Servic
 async def revoke_endpoint(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """RFC 7009 2: always 200 for a valid client, whether or not the token was known."""
     try:
-        form = await _form(request)
-        client = await authenticate_client(
-            session, services.settings, authorization=request.headers.get("authorization"),
-            form=form, token_endpoint=services.settings.issuer + "/revoke",
-        )  # fmt: skip
+        form, client = await _client_form(request, session, services, "/revoke")
         await tokens.revoke(session, services.tokens, client, form)
     except OAuthError as exc:
         await session.rollback()
@@ -426,11 +431,7 @@ async def introspect_endpoint(
 ) -> Response:
     """RFC 7662 2: whether a token is active, answered to the client it was issued to."""
     try:
-        form = await _form(request)
-        client = await authenticate_client(
-            session, services.settings, authorization=request.headers.get("authorization"),
-            form=form, token_endpoint=services.settings.issuer + "/introspect",
-        )  # fmt: skip
+        form, client = await _client_form(request, session, services, "/introspect")
         body = await tokens.introspect(session, services.tokens, client, form)
     except OAuthError as exc:
         await session.rollback()

@@ -167,7 +167,9 @@ async def rate_limit(database: Database, session: AsyncSession, agency: Caller) 
         return
     want = lease_size(policy)
     # Concurrent requests of one agency in this process wait for one lease, not one each.
-    lock = _lease_locks.setdefault(key, asyncio.Lock()) if want > 1 else None
+    lock = None
+    if want > 1:
+        lock = _lease_locks.get(key) or _lease_locks.setdefault(key, asyncio.Lock())
     async with lock or contextlib.nullcontext():
         if want > 1 and _from_lease(key):
             return

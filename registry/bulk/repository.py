@@ -12,6 +12,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
+from core.db import driver_connection
 from registry.models import Citizen, CitizenVersion, ImportJob
 from registry.record import COLUMNS, STORED_KEYS
 
@@ -99,17 +100,13 @@ async def _insert_new_postgres(
     session: AsyncSession, rows: Sequence[dict[str, Any]], actor_type: str, actor_id: str,
     legal_basis: str,
 ) -> list[str]:  # fmt: skip
-    # Through the session first, so the driver-level COPY below runs inside its transaction.
     await session.execute(
         text(
             "CREATE TEMP TABLE IF NOT EXISTS citizen_stage "
             "(LIKE citizen INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
     )
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None  # noqa: S101 - an open asyncpg connection
+    driver: Any = await driver_connection(session)
     records = [tuple(row.get(c) if c != "version" else 1 for c in STORED) for row in rows]
     await driver.copy_records_to_table("citizen_stage", records=records, columns=list(STORED))
     inserted = await driver.fetch(
@@ -219,13 +216,9 @@ async def copy_new(
     count = len(ids) // 12
     if count == 0:
         return 0, direct
-    # Through the session first, so the driver-level statements run inside its transaction;
     # now() is the transaction's time, the valid_from of the versions written in it.
     now = (await session.execute(text("SELECT now()"))).scalar_one()
-    connection = await session.connection()
-    raw = await connection.get_raw_connection()
-    driver = raw.driver_connection
-    assert driver is not None  # noqa: S101 - an open asyncpg connection
+    driver: Any = await driver_connection(session)
     if direct:
         await driver.execute("SAVEPOINT bulk_copy")
         try:
