@@ -46,6 +46,11 @@ _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
 _sha256 = hashlib.sha256
 
+try:  # the same hashes in C (audit/_native.c), optional at build time
+    from audit._native import perfect_root as _packed_perfect_root
+except ImportError:  # pragma: no cover - built without a compiler or OpenSSL's headers
+    _packed_perfect_root = None  # type: ignore[assignment]
+
 # RFC 9162 2.1.1: MTH({}) = HASH(), the hash of an empty string.
 EMPTY_ROOT: bytes = _sha256(b"").digest()
 
@@ -100,6 +105,9 @@ def _check_uint(value: int, what: str) -> None:
 
 def _perfect_root(leaf_hashes: Sequence[bytes]) -> bytes:
     """Root of a perfect subtree (a power-of-two count of leaves), hashed level by level."""
+    if _packed_perfect_root is not None and len(leaf_hashes) > 1:
+        # Callers check that every hash is 32 bytes, so the packed form is unambiguous.
+        return _packed_perfect_root(b"".join(leaf_hashes))
     level = list(leaf_hashes)
     sha, prefix = _sha256, _NODE_PREFIX
     while len(level) > 1:

@@ -459,79 +459,32 @@ async def stream_log(session: AsyncSession, chunk: int = 20_000) -> AsyncIterato
         last = int(rows[-1].leaf_index)
 
 
-# RFC 8785 canonical bytes of an event (audit.events.leaf_bytes), built by PostgreSQL: each
-# chunk of leaves comes back as one text, the events' canonical JSON one per line. to_json(text)
-# escapes exactly as RFC 8785 section 3.2.2.2 does (", \, \b \f \n \r \t, other controls as
-# lowercase \u00xx, everything else as is), so no line holds a raw newline. The stored fields
-# and detail columns are embedded verbatim, so they are used only when they are well-formed
-# JSON of the shapes encode_fields/encode_detail write; otherwise, and for any other surprise
-# (a missing event, a year outside 1000-9999, a NULL), the line is empty. Every piece is one
-# JSON value, so a line parses back to the row it came from: equal bytes mean equal events.
-# An empty line, or one whose hash is not the stored leaf hash, is not a verdict: verify then
-# recomputes that leaf with leaf_bytes, which stays the definition.
-# (The hashing is left to Python: PostgreSQL 15's sha256() costs several microseconds a call,
-# several times hashlib's.)
-_JSON_STRING = r'"([^"\\\x01-\x1f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"'
-_DETAIL_MEMBER = rf'"[a-z][a-z0-9_]*":({_JSON_STRING}|-?(0|[1-9][0-9]*)|true|false|null)'
-DETAIL_SHAPE = rf"^\{{({_DETAIL_MEMBER}(,{_DETAIL_MEMBER})*)?\}}$"
-FIELDS_SHAPE = r'^\[("[a-z][a-z0-9_.]*"(,"[a-z][a-z0-9_.]*")*)?\]$'
-CANONICAL_EVENT_SQL = r"""
-CASE WHEN e.fields ~ $3 AND (e.detail IS NULL OR e.detail ~ $4)
-      AND e.occurred_at >= '1000-01-01 00:00:00+00' AND e.occurred_at < '10000-01-01 00:00:00+00'
-THEN concat(
-  '{"action":', to_json(e.action),
-  ',"actor":{"id":', to_json(e.actor_id),
-  ',"on_behalf_of":', coalesce(to_json(e.on_behalf_of)::text, 'null'),
-  ',"type":', to_json(e.actor_type),
-  '},"detail":', coalesce(e.detail, 'null'),
-  ',"event_uid":', to_json(e.event_uid),
-  ',"fields":', e.fields,
-  ',"leaf_index":', l.leaf_index,
-  ',"occurred_at":"', to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
-  '","outcome":', to_json(e.outcome),
-  ',"purpose":', coalesce(to_json(e.purpose)::text, 'null'),
-  ',"request_id":', coalesce(to_json(e.request_id)::text, 'null'),
-  ',"subject":', coalesce(to_json(e.subject)::text, 'null'),
-  ',"v":1}')
-END
-"""  # noqa: S608 - constant text, no input
-# One chunk of leaves [$1, $2), in index order: the canonical events (UTF-8, one per line) and
-# the stored leaf hashes. The event is read per leaf through its primary key (the LATERAL
-# subquery keeps the planner from hashing the whole event table for every chunk); the ordered
-# subquery feeds the aggregates in index order, which PostgreSQL keeps.
-_LEAF_CHUNK_SQL = f"""
-SELECT count(*) AS count, min(leaf_index) AS first, max(leaf_index) AS last,
-       convert_to(string_agg(coalesce(canonical, ''), E'\\n'), 'UTF8') AS canonical,
-       string_agg(leaf_hash, ''::bytea) AS stored
-  FROM (SELECT l.leaf_index, l.leaf_hash, c.canonical
-          FROM audit_leaf l
-          LEFT JOIN LATERAL (
-               SELECT {CANONICAL_EVENT_SQL} AS canonical
-                 FROM audit_event e WHERE e.id = l.event_id OFFSET 0) AS c ON true
-         WHERE l.leaf_index >= $1 AND l.leaf_index < $2
-         ORDER BY l.leaf_index) AS chunk
-"""  # noqa: S608 - constant text, no input
+# The log rows of leaves [begin, end) for verify's native loop (audit/_native.c), in index
+# order, as one binary COPY stream: the columns it expects, in this order. The event is read per
+# leaf through its primary key (the LATERAL subquery keeps the planner from hashing the whole
+# event table for every chunk, and from sorting); a leaf whose event row is gone has NULLs.
+LEAF_COPY_COLUMNS = (
+    "leaf_index", "leaf_hash", "event_uid", "occurred_at", "actor_type", "actor_id",
+    "on_behalf_of", "subject", "action", "fields", "purpose", "outcome", "request_id", "detail",
+)  # fmt: skip
+_LEAF_COPY_SQL = """
+SELECT l.leaf_index, l.leaf_hash, e.event_uid, e.occurred_at, e.actor_type, e.actor_id,
+       e.on_behalf_of, e.subject, e.action, e.fields, e.purpose, e.outcome, e.request_id,
+       e.detail
+  FROM audit_leaf l
+  LEFT JOIN LATERAL (SELECT * FROM audit_event WHERE id = l.event_id OFFSET 0) AS e ON true
+ WHERE l.leaf_index >= {begin:d} AND l.leaf_index < {end:d}
+ ORDER BY l.leaf_index
+"""
 
 
-@dataclass(frozen=True)
-class LeafChunk:
-    """Stored leaves as the database rendered their events: ``canonical`` holds one line per
-    leaf in index order (empty where it could not render), ``stored`` the 32-byte leaf hashes
-    in the same order; ``indexes`` lists the leaf indexes unless they are ``first``,
-    ``first + 1``..."""
+class LeafCopies:
+    """PostgreSQL: every stored leaf with its event row, chunk by chunk of leaf indexes, each
+    chunk one binary COPY stream of LEAF_COPY_COLUMNS (bytes).
 
-    first: int
-    count: int
-    canonical: bytes
-    stored: bytes
-    indexes: Sequence[int] | None
-
-
-class LeafChunks:
-    """PostgreSQL: every stored leaf with its event rendered canonically, chunk by chunk.
-
-    While the caller works on one chunk the database renders the next one; :meth:`rows` reads
-    log rows in between (it waits for that query first: one connection, one query at a time).
+    The next chunk is being copied while the caller works on the one it has (so the caller
+    should hand its work to a thread); :meth:`rows` reads log rows in between (it waits for
+    the copy first: one connection, one statement at a time).
     """
 
     def __init__(self, session: AsyncSession, chunk: int = 65_536) -> None:
@@ -540,29 +493,34 @@ class LeafChunks:
         self._driver: Any = None
         self._start = 0
         self._last = -1
-        self._pending: asyncio.Task[Any] | None = None
-        self._ready: Any = None
+        self._pending: asyncio.Task[bytes] | None = None
+        self._ready: bytes | None = None
 
-    def __aiter__(self) -> LeafChunks:
+    def __aiter__(self) -> LeafCopies:
         return self
 
+    async def _copy(self, begin: int) -> bytes:
+        parts: list[bytes] = []
+
+        async def sink(data: bytes) -> None:
+            parts.append(data)
+
+        sql = _LEAF_COPY_SQL.format(begin=begin, end=begin + self.chunk)
+        await self._driver.copy_from_query(sql, output=sink, format="binary")
+        return b"".join(parts)
+
     def _fetch(self, begin: int) -> None:
-        self._pending = asyncio.ensure_future(
-            self._driver.fetchrow(
-                _LEAF_CHUNK_SQL, begin, begin + self.chunk, FIELDS_SHAPE, DETAIL_SHAPE
-            )
-        )
+        self._pending = asyncio.ensure_future(self._copy(begin))
 
     async def _settle(self) -> None:
         if self._pending is not None:
             task, self._pending = self._pending, None
             self._ready = await task
 
-    async def __anext__(self) -> LeafChunk:
+    async def __anext__(self) -> bytes:
         if self._driver is None:
-            # One transaction for every chunk (the setting below is local to it).
+            # One transaction, so one snapshot, for every chunk.
             self._driver = await driver_connection(self.session)
-            # JIT compiling this expression-heavy query costs more than it saves, per chunk.
             await self._driver.execute("SELECT set_config('jit', 'off', true)")
             bounds = await self._driver.fetchrow(
                 "SELECT min(leaf_index), max(leaf_index) FROM audit_leaf"
@@ -573,12 +531,15 @@ class LeafChunks:
             self._fetch(self._start)
         while True:
             await self._settle()
-            row, self._ready = self._ready, None
-            if row is None:
+            data, self._ready = self._ready, None
+            if data is None:
                 raise StopAsyncIteration
-            begin, self._start = self._start, self._start + self.chunk
-            if row["count"]:
+            self._start += self.chunk
+            # A stream with rows is longer than the 19-byte header and 2-byte trailer.
+            if len(data) > 21:
                 break
+            if self._start > self._last:
+                raise StopAsyncIteration
             # An empty range (leaves missing or renumbered far apart): skip to the next leaf.
             following = await self._driver.fetchval(
                 "SELECT min(leaf_index) FROM audit_leaf WHERE leaf_index >= $1", self._start
@@ -587,17 +548,10 @@ class LeafChunks:
                 raise StopAsyncIteration
             self._start = int(following)
             self._fetch(self._start)
-        count, first = int(row["count"]), int(row["first"])
-        indexes = None
-        if first != begin or int(row["last"]) - first + 1 != count:
-            indexes = await self._driver.fetchval(
-                "SELECT array_agg(leaf_index ORDER BY leaf_index) FROM audit_leaf "
-                "WHERE leaf_index >= $1 AND leaf_index < $2", begin, self._start,
-            )  # fmt: skip
         if self._start <= self._last:
             self._fetch(self._start)
-            await asyncio.sleep(0)  # let it send the query before the caller's hashing
-        return LeafChunk(first, count, row["canonical"], row["stored"], indexes)
+            await asyncio.sleep(0)  # let it send the statement before the caller's work
+        return data
 
     async def rows(self, indexes: Sequence[int]) -> Sequence[Any]:
         """The log rows at these leaf indexes (see :func:`log_rows`)."""
@@ -605,7 +559,7 @@ class LeafChunks:
         return await log_rows(self.session, indexes)
 
     async def aclose(self) -> None:
-        """Let the query in flight finish, so the connection is free for what comes next."""
+        """Let the copy in flight finish, so the connection is free for what comes next."""
         with contextlib.suppress(Exception):
             await self._settle()
 

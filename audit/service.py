@@ -3,8 +3,8 @@ prove, and verify. No HTTP here."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
-import hashlib
 import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
@@ -50,6 +50,11 @@ from core.errors import (
     ValidationFailed,
 )
 from core.logging import request_id_var
+
+try:  # verify's leaf loop in C (audit/_native.c), optional at build time
+    from audit import _native
+except ImportError:  # pragma: no cover - built without a compiler or OpenSSL's headers
+    _native = None  # type: ignore[assignment]
 
 DEFAULT_BATCH = 5_000
 MAX_REPORTED = 50  # problem lines kept in a verify report (the first index is always kept)
@@ -440,7 +445,7 @@ async def verify(session: AsyncSession, verifier: Verifier, *, origin: str) -> V
             report.problems.append(f"checkpoint of size {stored.tree_size} is not valid: {exc}")
     report.checkpoints = len(checkpoints)
     tree = _Rebuild(report, list(checkpoints))
-    if repo.dialect_of(session) == "postgresql":
+    if _native is not None and repo.dialect_of(session) == "postgresql":
         await _rebuild_in_database(session, tree)
     else:
         await _rebuild_in_python(session, tree)
@@ -475,39 +480,25 @@ async def _rebuild_in_python(session: AsyncSession, tree: _Rebuild) -> None:
 
 
 async def _rebuild_in_database(session: AsyncSession, tree: _Rebuild) -> None:
-    """PostgreSQL renders every event canonically (in C, beside this process); here each line
-    is hashed and the tree rebuilt. Only leaves whose line is empty or whose hash differs from
-    the stored one are recomputed from their row, so every verdict on a leaf is leaf_bytes'."""
-    sha, prefix = hashlib.sha256, b"\x00"
-    async with aclosing(repo.LeafChunks(session)) as chunks:
-        async for chunk in chunks:
-            lines = chunk.canonical.split(b"\n")
-            if len(lines) != chunk.count or len(chunk.stored) != 32 * chunk.count:
-                raise RuntimeError("the database returned a malformed chunk of leaves")
-            hashes = [sha(prefix + line).digest() for line in lines]
-            stored = chunk.stored
-            suspects = []
-            # An empty line (a row the database would not render) is always recomputed, even
-            # if its stored hash happened to be the hash of nothing.
-            if b"".join(hashes) != stored or not all(lines):
-                suspects = [
-                    k
-                    for k, h in enumerate(hashes)
-                    if h != stored[32 * k : 32 * k + 32] or not lines[k]
-                ]
-            indexes = chunk.indexes
+    """PostgreSQL streams the log rows chunk by chunk (binary COPY) and audit/_native.c renders
+    and hashes each event in a thread while the next chunk arrives. The leaves it cannot render
+    with certainty, or whose hash differs from the stored one, are recomputed here from their
+    row, so every verdict on a leaf is leaf_bytes'."""
+    assert _native is not None  # noqa: S101 - verify() chose this path for that reason
+    async with aclosing(repo.LeafCopies(session)) as chunks:
+        async for data in chunks:
+            count, first, indexes, packed, suspects = await asyncio.to_thread(
+                _native.leaf_rows, data
+            )
+            hashes = [packed[i : i + 32] for i in range(0, 32 * count, 32)]
             if indexes is None:
-                tree.saw(chunk.first)
-                tree.expected = chunk.first + chunk.count
+                tree.saw(first)
+                tree.expected = first + count
             else:
                 for index in indexes:
                     tree.saw(index)
             if suspects:
-                at = (
-                    [chunk.first + k for k in suspects]
-                    if indexes is None
-                    else [indexes[k] for k in suspects]
-                )
+                at = [first + k if indexes is None else indexes[k] for k in suspects]
                 rows = {int(row.leaf_index): row for row in await chunks.rows(at)}
                 for k, index in zip(suspects, at, strict=True):
                     hashes[k] = tree.leaf(rows[index])
