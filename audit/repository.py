@@ -467,7 +467,7 @@ LEAF_COPY_COLUMNS = (
     "leaf_index", "leaf_hash", "event_uid", "occurred_at", "actor_type", "actor_id",
     "on_behalf_of", "subject", "action", "fields", "purpose", "outcome", "request_id", "detail",
 )  # fmt: skip
-_LEAF_COPY_SQL = """
+LEAF_COPY_SQL = """
 SELECT l.leaf_index, l.leaf_hash, e.event_uid, e.occurred_at, e.actor_type, e.actor_id,
        e.on_behalf_of, e.subject, e.action, e.fields, e.purpose, e.outcome, e.request_id,
        e.detail
@@ -505,7 +505,7 @@ class LeafCopies:
         async def sink(data: bytes) -> None:
             parts.append(data)
 
-        sql = _LEAF_COPY_SQL.format(begin=begin, end=begin + self.chunk)
+        sql = LEAF_COPY_SQL.format(begin=begin, end=begin + self.chunk)
         await self._driver.copy_from_query(sql, output=sink, format="binary")
         return b"".join(parts)
 

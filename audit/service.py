@@ -55,6 +55,7 @@ try:  # verify's leaf loop in C (audit/_native.c), optional at build time
     from audit import _native
 except ImportError:  # pragma: no cover - built without a compiler or OpenSSL's headers
     _native = None  # type: ignore[assignment]
+NATIVE_VERIFY = _native is not None
 
 DEFAULT_BATCH = 5_000
 MAX_REPORTED = 50  # problem lines kept in a verify report (the first index is always kept)
@@ -445,7 +446,7 @@ async def verify(session: AsyncSession, verifier: Verifier, *, origin: str) -> V
             report.problems.append(f"checkpoint of size {stored.tree_size} is not valid: {exc}")
     report.checkpoints = len(checkpoints)
     tree = _Rebuild(report, list(checkpoints))
-    if _native is not None and repo.dialect_of(session) == "postgresql":
+    if NATIVE_VERIFY and repo.dialect_of(session) == "postgresql":
         await _rebuild_in_database(session, tree)
     else:
         await _rebuild_in_python(session, tree)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,12 @@ def serve(
     from core.logging import configure_logging
 
     settings = load_cli_settings()
+    default_url = Settings.model_fields["public_url"].default
+    if "REGISTRY_PUBLIC_URL" not in os.environ and settings.public_url == default_url:
+        # The default public URL names port 8000: follow --port, so that the printed links, the
+        # OpenID Connect issuer and the passkey origin are this server's (workers read the env).
+        os.environ["REGISTRY_PUBLIC_URL"] = f"http://localhost:{port}"
+        settings = load_cli_settings()
     configure_logging(settings.log_level)
     base = f"http://{host}:{port}"
     console.print(f"[bold]Registry {__version__}[/bold] ({settings.environment})")

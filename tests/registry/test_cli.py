@@ -70,6 +70,7 @@ def test_bad_settings_exit_2_without_echoing_secrets() -> None:
 def test_serve_answers_health_and_readiness(tmp_path: Path) -> None:
     """What ``make run`` does: migrate the embedded database, then serve."""
     env = {**os.environ, "REGISTRY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/r.db"}
+    env.pop("REGISTRY_PUBLIC_URL", None)
     registry = [sys.executable, "-m", "registry.cli"]
     subprocess.run([*registry, "migrate"], env=env, check=True, capture_output=True)
     port = free_port()
@@ -94,11 +95,15 @@ def test_serve_answers_health_and_readiness(tmp_path: Path) -> None:
         assert ready.status_code == 200
         assert ready.json()["database"] == "sqlite"
         assert "x-request-id" in ready.headers
+        # Without REGISTRY_PUBLIC_URL the public URL follows --port (links, issuer, origin).
+        discovery = httpx.get(f"http://127.0.0.1:{port}/.well-known/openid-configuration")
+        assert discovery.json()["issuer"] == f"http://localhost:{port}"
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)
     text = output.decode()
     assert f"http://127.0.0.1:{port}/docs" in text
+    assert f"sign-in  : http://localhost:{port}/account" in text
     # The server's own logs are JSON lines: one per request, with the route template.
     assert '"event":"http.request"' in text
     assert '"route":"/readyz"' in text
