@@ -46,10 +46,11 @@ _LEAF_PREFIX = b"\x00"
 _NODE_PREFIX = b"\x01"
 _sha256 = hashlib.sha256
 
+_packed_perfect_root: Callable[[bytes | memoryview], bytes] | None
 try:  # the same hashes in C (audit/_native.c), optional at build time
     from audit._native import perfect_root as _packed_perfect_root
 except ImportError:  # pragma: no cover - built without a compiler or OpenSSL's headers
-    _packed_perfect_root = None  # type: ignore[assignment]
+    _packed_perfect_root = None
 
 # RFC 9162 2.1.1: MTH({}) = HASH(), the hash of an empty string.
 EMPTY_ROOT: bytes = _sha256(b"").digest()
@@ -479,12 +480,27 @@ class CompactRange:
         # One pass in C rather than _check_hashes' Python loop: this is verify's hot path.
         if leaf_hashes and set(map(len, leaf_hashes)) != {HASH_SIZE}:
             raise ValueError(f"leaf_hashes must all be {HASH_SIZE}-byte hashes")
+        return self._merge(len(leaf_hashes), lambda a, b: _perfect_root(leaf_hashes[a:b]))
+
+    def extend_packed(self, packed: bytes | bytearray) -> CompactRange:
+        """:meth:`extend` with the leaf hashes packed end to end in one buffer (verify's form)."""
+        if len(packed) % HASH_SIZE:
+            raise ValueError(f"packed leaf hashes must be a multiple of {HASH_SIZE} bytes")
+        view = memoryview(packed)
+        if _packed_perfect_root is not None:
+            root_of = _packed_perfect_root
+            return self._merge(len(view) // HASH_SIZE, lambda a, b: root_of(view[32 * a : 32 * b]))
+        hashes = [bytes(view[i : i + HASH_SIZE]) for i in range(0, len(view), HASH_SIZE)]
+        return self.extend(hashes)
+
+    def _merge(self, count: int, subtree_root: Callable[[int, int], bytes]) -> CompactRange:
+        """Extend by ``count`` leaves; ``subtree_root(a, b)`` hashes leaves a..b-1 of them."""
         stack = list(self.hashes)
         size = self.size
         position = 0
-        for level, _ in range_nodes(size, size + len(leaf_hashes)):
+        for level, _ in range_nodes(size, size + count):
             width = 1 << level
-            h = _perfect_root(leaf_hashes[position : position + width])
+            h = subtree_root(position, position + width)
             position += width
             # The subtree starts at ``size``, a multiple of its width: merge it with the left
             # siblings on the stack, one per set bit of size above its level.

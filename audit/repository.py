@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
@@ -27,7 +29,7 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from audit.events import EventData
 from audit.models import AuditBatch, AuditCheckpoint, AuditEvent, AuditLeaf, AuditNode
@@ -478,90 +480,138 @@ SELECT l.leaf_index, l.leaf_hash, e.event_uid, e.occurred_at, e.actor_type, e.ac
 """
 
 
+LEAF_CHUNK = 65_536  # leaves per COPY: about 20 MB of rows
+LEAF_STREAMS = 2  # connections copying at once (measured on 2 cores: 1.6x one, 3 gain nothing)
+_SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
+
+
+async def read_one_snapshot(session: AsyncSession) -> None:
+    """PostgreSQL: every statement of this unit of work reads the same snapshot (REPEATABLE
+    READ, read only). Must be the unit of work's first statement. SQLite's read transaction
+    already does."""
+    if dialect_of(session) == "postgresql":
+        await session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
+
+
 class LeafCopies:
     """PostgreSQL: every stored leaf with its event row, chunk by chunk of leaf indexes, each
-    chunk one binary COPY stream of LEAF_COPY_COLUMNS (bytes).
+    chunk one binary COPY stream of LEAF_COPY_COLUMNS (bytes), in index order.
 
-    The next chunk is being copied while the caller works on the one it has (so the caller
-    should hand its work to a thread); :meth:`rows` reads log rows in between (it waits for
-    the copy first: one connection, one statement at a time).
+    ``streams`` connections copy consecutive chunks at once (PostgreSQL renders rows in one
+    backend per connection): the session's own, and others that import its snapshot, so that
+    all of them read the same log (the session should be in :func:`read_one_snapshot`). The
+    caller should hand its work on a chunk to a thread, so that the copies go on meanwhile.
+    :meth:`rows` reads log rows through the session in between.
     """
 
-    def __init__(self, session: AsyncSession, chunk: int = 65_536) -> None:
+    def __init__(
+        self, session: AsyncSession, chunk: int | None = None, streams: int | None = None
+    ) -> None:
         self.session = session
-        self.chunk = chunk
-        self._driver: Any = None
-        self._start = 0
+        self.chunk = chunk or LEAF_CHUNK
+        self.streams = streams or LEAF_STREAMS
+        self._drivers: list[Any] = []
+        self._extra: list[AsyncConnection] = []
+        self._free: list[Any] = []
+        self._queue: deque[tuple[Any, asyncio.Task[bytes]]] = deque()
+        self._next = 0
         self._last = -1
-        self._pending: asyncio.Task[bytes] | None = None
-        self._ready: bytes | None = None
 
     def __aiter__(self) -> LeafCopies:
         return self
 
-    async def _copy(self, begin: int) -> bytes:
+    async def _open(self) -> bool:
+        first = await driver_connection(self.session)
+        if first is None:
+            raise RuntimeError("LeafCopies needs PostgreSQL")
+        self._drivers = [first]
+        await first.execute("SELECT set_config('jit', 'off', true)")
+        bounds = await first.fetchrow("SELECT min(leaf_index), max(leaf_index) FROM audit_leaf")
+        if bounds[0] is None:
+            return False
+        self._next, self._last = int(bounds[0]), int(bounds[1])
+        if self.streams > 1 and self._last - self._next >= self.chunk:
+            snapshot = await first.fetchval("SELECT pg_export_snapshot()")
+            if not _SNAPSHOT_ID.fullmatch(snapshot):
+                raise RuntimeError("unexpected snapshot id from the database")
+            engine = self.session.bind
+            if not isinstance(engine, AsyncEngine):
+                raise RuntimeError("the session is not bound to an engine")
+            for _ in range(self.streams - 1):
+                conn = await engine.connect()
+                self._extra.append(conn)
+                await conn.execution_options(isolation_level="REPEATABLE READ")
+                await conn.begin()
+                await conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                await conn.exec_driver_sql("SELECT set_config('jit', 'off', true)")
+                raw = await conn.get_raw_connection()
+                adapted: Any = raw.dbapi_connection
+                self._drivers.append(adapted.driver_connection)
+        self._free = list(self._drivers)
+        return True
+
+    async def _copy(self, driver: Any, begin: int) -> bytes:
         parts: list[bytes] = []
 
         async def sink(data: bytes) -> None:
             parts.append(data)
 
-        sql = LEAF_COPY_SQL.format(begin=begin, end=begin + self.chunk)
-        await self._driver.copy_from_query(sql, output=sink, format="binary")
+        sql = LEAF_COPY_SQL.format(begin=begin, end=min(begin + self.chunk, self._last + 1))
+        await driver.copy_from_query(sql, output=sink, format="binary")
         return b"".join(parts)
 
-    def _fetch(self, begin: int) -> None:
-        self._pending = asyncio.ensure_future(self._copy(begin))
-
-    async def _settle(self) -> None:
-        if self._pending is not None:
-            task, self._pending = self._pending, None
-            self._ready = await task
+    def _fill(self) -> None:
+        while self._free and self._next <= self._last:
+            driver = self._free.pop(0)
+            self._queue.append((driver, asyncio.ensure_future(self._copy(driver, self._next))))
+            self._next += self.chunk
 
     async def __anext__(self) -> bytes:
-        if self._driver is None:
-            # One transaction, so one snapshot, for every chunk.
-            self._driver = await driver_connection(self.session)
-            await self._driver.execute("SELECT set_config('jit', 'off', true)")
-            bounds = await self._driver.fetchrow(
-                "SELECT min(leaf_index), max(leaf_index) FROM audit_leaf"
-            )
-            if bounds[0] is None:
+        if not self._drivers:
+            if not await self._open():
                 raise StopAsyncIteration
-            self._start, self._last = int(bounds[0]), int(bounds[1])
-            self._fetch(self._start)
+            self._fill()
         while True:
-            await self._settle()
-            data, self._ready = self._ready, None
-            if data is None:
-                raise StopAsyncIteration
-            self._start += self.chunk
+            if not self._queue:
+                if self._next > self._last:
+                    raise StopAsyncIteration
+                # Only empty ranges came back (leaves missing or renumbered far apart): go on
+                # from the next stored leaf.
+                following = await self._drivers[0].fetchval(
+                    "SELECT min(leaf_index) FROM audit_leaf WHERE leaf_index >= $1", self._next
+                )
+                if following is None:
+                    raise StopAsyncIteration
+                self._next = int(following)
+                self._fill()
+                continue
+            driver, task = self._queue.popleft()
+            data = await task
+            self._free.append(driver)
             # A stream with rows is longer than the 19-byte header and 2-byte trailer.
             if len(data) > 21:
-                break
-            if self._start > self._last:
-                raise StopAsyncIteration
-            # An empty range (leaves missing or renumbered far apart): skip to the next leaf.
-            following = await self._driver.fetchval(
-                "SELECT min(leaf_index) FROM audit_leaf WHERE leaf_index >= $1", self._start
-            )
-            if following is None:
-                raise StopAsyncIteration
-            self._start = int(following)
-            self._fetch(self._start)
-        if self._start <= self._last:
-            self._fetch(self._start)
-            await asyncio.sleep(0)  # let it send the statement before the caller's work
-        return data
+                self._fill()
+                await asyncio.sleep(0)  # let the copies send their statements
+                return data
 
     async def rows(self, indexes: Sequence[int]) -> Sequence[Any]:
         """The log rows at these leaf indexes (see :func:`log_rows`)."""
-        await self._settle()
+        for driver, task in self._queue:
+            if driver is self._drivers[0]:
+                await task  # the session's connection runs one statement at a time
         return await log_rows(self.session, indexes)
 
     async def aclose(self) -> None:
-        """Let the copy in flight finish, so the connection is free for what comes next."""
-        with contextlib.suppress(Exception):
-            await self._settle()
+        """Let the copies in flight finish, so the connections are free for what comes next."""
+        for _, task in self._queue:
+            with contextlib.suppress(Exception):
+                await task
+        self._queue.clear()
+        for conn in self._extra:
+            with contextlib.suppress(Exception):
+                await conn.rollback()
+            await conn.close()
+        self._extra.clear()
 
 
 async def log_rows(session: AsyncSession, indexes: Sequence[int]) -> Sequence[Any]:

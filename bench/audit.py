@@ -884,26 +884,28 @@ async def verify_log(log: Log, size: int) -> tuple[float, float]:
 
 
 def copy_floor(cluster: PostgresCluster, dsn: str, size: int) -> float:
-    """Seconds for psql to receive verify's rows, the same SELECT in one binary COPY, into
-    /dev/null: what PostgreSQL alone needs to hand them out (the ceiling of any verifier that
-    reads them through SQL)."""
-    select = " ".join(repo.LEAF_COPY_SQL.format(begin=0, end=size).split())
+    """Seconds for psql to receive verify's rows, the same SELECT by binary COPY into
+    /dev/null, on as many connections at once as verify uses (repo.LEAF_STREAMS, each a
+    contiguous share of the leaves): what PostgreSQL alone needs to hand them out, the ceiling
+    of any verifier that reads them through SQL."""
     psql = cluster.bindir / "psql"
-    command = [
-        str(psql) if psql.exists() else "psql",
-        dsn,
-        "-X",
-        "-q",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-c",
-        "SET jit = off",
-        "-c",
-        f"\\copy ({select}) TO '/dev/null' (FORMAT binary)",
-    ]
+    streams = repo.LEAF_STREAMS
+    share = -(-size // streams)
+    commands = []
+    for k in range(streams):
+        select = " ".join(
+            repo.LEAF_COPY_SQL.format(begin=k * share, end=min(size, (k + 1) * share)).split()
+        )
+        commands.append([str(psql) if psql.exists() else "psql", dsn, "-X", "-q", "-v",
+                         "ON_ERROR_STOP=1", "-c", "SET jit = off",
+                         "-c", f"\\copy ({select}) TO '/dev/null' (FORMAT binary)"])  # fmt: skip
     t0 = time.perf_counter()
-    subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - our own command
-    return time.perf_counter() - t0
+    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL) for c in commands]  # noqa: S603
+    codes = [p.wait() for p in procs]
+    seconds = time.perf_counter() - t0
+    if any(codes):
+        raise SystemExit(f"psql COPY floor failed: exit codes {codes}")
+    return seconds
 
 
 def measure_verify(cluster: PostgresCluster, log: Log, size: int) -> VerifyRun:
@@ -1113,7 +1115,8 @@ def _report(
     )  # fmt: skip
     table(
         "Verify over the bulk-loaded logs (1 checkpoint), next to PostgreSQL alone handing out "
-        "the same rows (psql, binary COPY to /dev/null)",
+        f"the same rows (psql, binary COPY to /dev/null, {repo.LEAF_STREAMS} connections as "
+        "verify)",
         ["leaves", "verify s", "verify ev/s", "our CPU s", "C loop", "floor s", "floor rows/s",
          "verify/floor"],
         [[fmt_size(v.size), v.seconds, v.rate, v.cpu_seconds, "yes" if v.native else "NO",

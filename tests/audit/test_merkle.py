@@ -736,16 +736,25 @@ def test_inclusion_node_set_is_the_plans_ids(size: int, data: st.DataObject) -> 
 def test_extend_equals_append(start: int, cuts: list[int]) -> None:
     leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(start + sum(cuts))]
     base, _ = merkle.CompactRange().append(leaves[:start])
-    fast = slow = base
+    fast = packed = slow = base
     position = start
     for cut in cuts:
         fast = fast.extend(leaves[position : position + cut])
+        packed = packed.extend_packed(b"".join(leaves[position : position + cut]))
         slow, _ = slow.append(leaves[position : position + cut])
         position += cut
-        assert fast == slow
+        assert fast == packed == slow
     assert fast.root() == merkle.root(leaves)
+
+
+def test_extend_packed_without_the_c_loop(monkeypatch: pytest.MonkeyPatch) -> None:
+    leaves = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(77)]
+    monkeypatch.setattr(merkle, "_packed_perfect_root", None)
+    assert merkle.CompactRange().extend_packed(b"".join(leaves)).root() == merkle.root(leaves)
 
 
 def test_extend_refuses_what_is_not_a_hash() -> None:
     with pytest.raises(ValueError, match="32-byte"):
         merkle.CompactRange().extend([b"\x00" * 31])
+    with pytest.raises(ValueError, match="multiple of 32"):
+        merkle.CompactRange().extend_packed(b"\x00" * 33)
