@@ -858,6 +858,7 @@ class VerifyRun:
     cpu_seconds: float  # this process (asyncpg, the C loop, the tree)
     native: bool
     floor_seconds: float  # psql: COPY of the same rows to /dev/null, nothing else done
+    tables_seconds: float  # psql: COPY of both tables as stored, no join
 
     @property
     def rate(self) -> float:
@@ -866,6 +867,10 @@ class VerifyRun:
     @property
     def floor_rate(self) -> float:
         return self.size / self.floor_seconds
+
+    @property
+    def tables_rate(self) -> float:
+        return self.size / self.tables_seconds
 
 
 async def verify_log(log: Log, size: int) -> tuple[float, float]:
@@ -908,13 +913,32 @@ def copy_floor(cluster: PostgresCluster, dsn: str, size: int) -> float:
     return seconds
 
 
+def table_floor(cluster: PostgresCluster, dsn: str) -> float:
+    """Seconds for psql to receive both audit tables as stored (no join, no order), each on its
+    own connection at once: the least work PostgreSQL can do to hand out every event and leaf."""
+    psql = cluster.bindir / "psql"
+    commands = [
+        [str(psql) if psql.exists() else "psql", dsn, "-X", "-q", "-v", "ON_ERROR_STOP=1",
+         "-c", f"\\copy {table} TO '/dev/null' (FORMAT binary)"]
+        for table in ("audit_event", "audit_leaf")
+    ]  # fmt: skip
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL) for c in commands]  # noqa: S603
+    codes = [p.wait() for p in procs]
+    seconds = time.perf_counter() - t0
+    if any(codes):
+        raise SystemExit(f"psql table COPY floor failed: exit codes {codes}")
+    return seconds
+
+
 def measure_verify(cluster: PostgresCluster, log: Log, size: int) -> VerifyRun:
     """Verify twice (the first warms the cache, as the floor's run then finds it), keep the
     second; then the floor."""
     run_async(verify_log(log, size))
     seconds, cpu = run_async(verify_log(log, size))
     floor = copy_floor(cluster, log.dsn, size)
-    return VerifyRun(size, seconds, cpu, service.NATIVE_VERIFY, floor)
+    tables = table_floor(cluster, log.dsn)
+    return VerifyRun(size, seconds, cpu, service.NATIVE_VERIFY, floor, tables)
 
 
 def timed(label: str, timings: list[tuple[str, float]], fn: Callable[[], T]) -> T:
@@ -1118,10 +1142,15 @@ def _report(
         f"the same rows (psql, binary COPY to /dev/null, {repo.LEAF_STREAMS} connections as "
         "verify)",
         ["leaves", "verify s", "verify ev/s", "our CPU s", "C loop", "floor s", "floor rows/s",
-         "verify/floor"],
+         "verify/floor", "tables rows/s"],
         [[fmt_size(v.size), v.seconds, v.rate, v.cpu_seconds, "yes" if v.native else "NO",
-          v.floor_seconds, v.floor_rate, f"{v.rate / v.floor_rate:.3f}"] for v in r.verifies],
+          v.floor_seconds, v.floor_rate, f"{v.rate / v.floor_rate:.3f}", v.tables_rate]
+         for v in r.verifies],
     )  # fmt: skip
+    console.print(
+        "floor: PostgreSQL alone sending verify's rows (its SELECT); tables: both audit tables "
+        "sent as stored, no join, one connection each (the least it can do); neither hashes."
+    )
     proof_rows: list[list[Any]] = []
     for p in r.proofs:
         o, w = p.ours, p.raw
@@ -1221,6 +1250,10 @@ def _report(
             "native": v.native,
         }
         peer[f"copy_floor_{key}"] = {"seconds": r3(v.floor_seconds), "rows_per_s": r3(v.floor_rate)}
+        peer[f"table_copy_floor_{key}"] = {
+            "seconds": r3(v.tables_seconds),
+            "rows_per_s": r3(v.tables_rate),
+        }
         ratios[f"verify_{key}_vs_copy_floor"] = ratio(v.rate, v.floor_rate)
     for x in r.loads:
         figures[f"load_seconds_to_{fmt_size(x.size)}"] = {
