@@ -6,6 +6,7 @@ import re
 import time
 import uuid
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.db import is_unavailable
@@ -15,6 +16,9 @@ from core.metrics import HttpMetrics
 from core.problems import problem_response
 
 REQUEST_ID_HEADER = "x-request-id"
+# What logs and metrics say of a request whose client hung up before its answer (nginx's 499):
+# not a server error, and nothing is sent.
+CLIENT_CLOSED = 499
 # A caller's id is kept only when it cannot smuggle anything into logs or headers.
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{8,128}$")
 
@@ -59,6 +63,10 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            if not response_started:
+                status = CLIENT_CLOSED
+            log.info("http.client_disconnected")
         except Exception as exc:
             error: RegistryError
             if is_unavailable(exc):
