@@ -257,52 +257,130 @@ static int grow(scan_t *s) {
     return 0;
 }
 
-/* Parse the whole COPY binary stream; no Python object is touched (runs without the GIL). */
-static void scan(scan_t *s, const unsigned char *p, Py_ssize_t n) {
-    Py_ssize_t at = 0;
-    if (n < 19 || memcmp(p, COPY_SIGNATURE, 11) != 0) { s->error = "not a binary COPY stream"; return; }
-    at = 15;
-    uint32_t ext = be32(p + at); at += 4;
-    if ((Py_ssize_t)ext > n - at) { s->error = "truncated COPY header"; return; }
-    at += ext;
-    for (;;) {
-        if (n - at < 2) { s->error = "truncated COPY stream"; return; }
-        int16_t fields = (int16_t)((p[at] << 8) | p[at + 1]); at += 2;
-        if (fields == -1) break;
-        if (fields != NCOLS) { s->error = "unexpected column count in COPY stream"; return; }
-        col_t c[NCOLS];
-        for (int k = 0; k < NCOLS; k++) {
-            if (n - at < 4) { s->error = "truncated COPY row"; return; }
-            int32_t len = (int32_t)be32(p + at); at += 4;
-            if (len < -1 || (len >= 0 && len > n - at)) { s->error = "truncated COPY field"; return; }
-            c[k].p = p + at; c[k].n = len;
-            if (len > 0) at += len;
-        }
-        if (c[C_INDEX].n != 8) { s->error = "leaf_index is not an 8-byte integer"; return; }
-        if (s->rows == s->cap && grow(s)) { s->error = "out of memory"; return; }
-        Py_ssize_t r = s->rows++;
-        s->indexes[r] = (int64_t)be64(c[C_INDEX].p);
-        unsigned char *h = s->hashes + (size_t)r * HASH;
-        int rendered = render(&s->line, c), ok = 0;
-        if (rendered < 0) { s->error = "out of memory"; return; }
-        if (rendered) {
-            SHA256_CTX ctx;
-            SHA256_Init(&ctx);
-            SHA256_Update(&ctx, s->line.p, s->line.n);
-            SHA256_Final(h, &ctx);
-            ok = c[C_HASH].n == HASH && memcmp(h, c[C_HASH].p, HASH) == 0;
-        } else {
-            memset(h, 0, HASH);
-        }
-        if (!ok) s->suspects[s->nsuspects++] = r;
-        if (s->keep_lines) {
-            size_t len = rendered ? s->line.n - 1 : 0;
-            if (out_reserve(&s->lines, len)) { s->error = "out of memory"; return; }
-            if (len) put(&s->lines, s->line.p + 1, len);
-            s->line_end[r] = (Py_ssize_t)s->lines.n;
-        }
+/* A binary COPY stream (PostgreSQL manual, COPY, "Binary Format"): signature, flags, header
+ * extension, then rows of length-prefixed fields (-1 for NULL), then a -1 field count. */
+typedef struct { const unsigned char *p; Py_ssize_t n, at; const char *error; } reader_t;
+
+static int reader_open(reader_t *r, const unsigned char *p, Py_ssize_t n) {
+    r->p = p; r->n = n; r->at = 0; r->error = NULL;
+    if (n < 19 || memcmp(p, COPY_SIGNATURE, 11) != 0) { r->error = "not a binary COPY stream"; return -1; }
+    uint32_t ext = be32(p + 15);
+    if ((Py_ssize_t)ext > n - 19) { r->error = "truncated COPY header"; return -1; }
+    r->at = 19 + (Py_ssize_t)ext;
+    return 0;
+}
+
+/* The next row's ncols fields into c: 1, or 0 at the end of the stream, or -1. */
+static int reader_next(reader_t *r, col_t *c, int ncols) {
+    const unsigned char *p = r->p; Py_ssize_t n = r->n, at = r->at;
+    if (n - at < 2) { r->error = "truncated COPY stream"; return -1; }
+    int16_t fields = (int16_t)((p[at] << 8) | p[at + 1]); at += 2;
+    if (fields == -1) {
+        if (at != n) { r->error = "data after the end of the COPY stream"; return -1; }
+        r->at = at;
+        return 0;
     }
-    if (at != n) s->error = "data after the end of the COPY stream";
+    if (fields != ncols) { r->error = "unexpected column count in COPY stream"; return -1; }
+    for (int k = 0; k < ncols; k++) {
+        if (n - at < 4) { r->error = "truncated COPY row"; return -1; }
+        int32_t len = (int32_t)be32(p + at); at += 4;
+        if (len < -1 || (len >= 0 && len > n - at)) { r->error = "truncated COPY field"; return -1; }
+        c[k].p = p + at; c[k].n = len;
+        if (len > 0) at += len;
+    }
+    r->at = at;
+    return 1;
+}
+
+/* One log row (the 14 LEAF_COPY_COLUMNS): its index, hash, and suspect flag; no Python object
+ * is touched (runs without the GIL). */
+static int process(scan_t *s, const col_t *c) {
+    if (c[C_INDEX].n != 8) { s->error = "leaf_index is not an 8-byte integer"; return -1; }
+    if (s->rows == s->cap && grow(s)) { s->error = "out of memory"; return -1; }
+    Py_ssize_t r = s->rows++;
+    s->indexes[r] = (int64_t)be64(c[C_INDEX].p);
+    unsigned char *h = s->hashes + (size_t)r * HASH;
+    int rendered = render(&s->line, c), ok = 0;
+    if (rendered < 0) { s->error = "out of memory"; return -1; }
+    if (rendered) {
+        SHA256_CTX ctx;
+        SHA256_Init(&ctx);
+        SHA256_Update(&ctx, s->line.p, s->line.n);
+        SHA256_Final(h, &ctx);
+        ok = c[C_HASH].n == HASH && memcmp(h, c[C_HASH].p, HASH) == 0;
+    } else {
+        memset(h, 0, HASH);
+    }
+    if (!ok) s->suspects[s->nsuspects++] = r;
+    if (s->keep_lines) {
+        size_t len = rendered ? s->line.n - 1 : 0;
+        if (out_reserve(&s->lines, len)) { s->error = "out of memory"; return -1; }
+        if (len) put(&s->lines, s->line.p + 1, len);
+        s->line_end[r] = (Py_ssize_t)s->lines.n;
+    }
+    return 0;
+}
+
+static void scan(scan_t *s, const unsigned char *p, Py_ssize_t n) {
+    reader_t rd;
+    col_t c[NCOLS];
+    if (reader_open(&rd, p, n)) { s->error = rd.error; return; }
+    int got;
+    while ((got = reader_next(&rd, c, NCOLS)) == 1)
+        if (process(s, c)) return;
+    if (got < 0) s->error = rd.error;
+}
+
+/* The join of a chunk of leaves (leaf_index, event_id, leaf_hash) with the event rows (id and
+ * the 12 event columns of LEAF_COPY_COLUMNS) of the ids they name, by an open-addressing table
+ * of event ids. A leaf whose event is absent, NULL or present twice gets NULL event columns, so
+ * it is a suspect that Python judges. */
+#define EVENT_COLS 13
+typedef struct { int64_t id; Py_ssize_t at; int count; } slot_t;
+
+static void scan_joined(scan_t *s, const unsigned char *lp, Py_ssize_t ln,
+                        const unsigned char *ep, Py_ssize_t en) {
+    reader_t rd;
+    col_t ev[EVENT_COLS], lf[3], c[NCOLS];
+    int got;
+    /* The events: count them, then fill a table twice their number (a power of two). */
+    if (reader_open(&rd, ep, en)) { s->error = rd.error; return; }
+    Py_ssize_t events = 0;
+    while ((got = reader_next(&rd, ev, EVENT_COLS)) == 1) events++;
+    if (got < 0) { s->error = rd.error; return; }
+    size_t cap = 16;
+    while (cap < 2 * (size_t)events) cap *= 2;
+    slot_t *table = calloc(cap, sizeof *table);
+    if (!table) { s->error = "out of memory"; return; }
+    reader_open(&rd, ep, en);
+    for (;;) {
+        Py_ssize_t at = rd.at;
+        if (reader_next(&rd, ev, EVENT_COLS) != 1) break;
+        if (ev[0].n != 8) continue;  /* a NULL id names no event */
+        int64_t id = (int64_t)be64(ev[0].p);
+        size_t k = ((uint64_t)id * 0x9E3779B97F4A7C15ULL) & (cap - 1);
+        while (table[k].count && table[k].id != id) k = (k + 1) & (cap - 1);
+        table[k].id = id; table[k].at = at; table[k].count++;
+    }
+    if (reader_open(&rd, lp, ln)) { s->error = rd.error; free(table); return; }
+    while ((got = reader_next(&rd, lf, 3)) == 1) {
+        c[C_INDEX] = lf[0];
+        c[C_HASH] = lf[2];
+        for (int k = C_UID; k < NCOLS; k++) { c[k].p = NULL; c[k].n = -1; }
+        if (lf[1].n == 8) {
+            int64_t id = (int64_t)be64(lf[1].p);
+            size_t k = ((uint64_t)id * 0x9E3779B97F4A7C15ULL) & (cap - 1);
+            while (table[k].count && table[k].id != id) k = (k + 1) & (cap - 1);
+            if (table[k].count == 1) {
+                reader_t row = { ep, en, table[k].at, NULL };
+                reader_next(&row, ev, EVENT_COLS);  /* read once already */
+                for (int j = 1; j < EVENT_COLS; j++) c[C_UID + j - 1] = ev[j];
+            }
+        }
+        if (process(s, c)) { free(table); return; }
+    }
+    if (got < 0) s->error = rd.error;
+    free(table);
 }
 
 static void scan_free(scan_t *s) {
@@ -310,15 +388,21 @@ static void scan_free(scan_t *s) {
     free(s->lines.p); free(s->line_end);
 }
 
-static PyObject *run_scan(PyObject *arg, int keep_lines) {
-    Py_buffer view;
+static PyObject *run_scan(PyObject *arg, PyObject *events, int keep_lines) {
+    Py_buffer view, ev;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    if (events && PyObject_GetBuffer(events, &ev, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&view);
+        return NULL;
+    }
     scan_t s = {0};
     s.keep_lines = keep_lines;
     Py_BEGIN_ALLOW_THREADS
-    scan(&s, view.buf, view.len);
+    if (events) scan_joined(&s, view.buf, view.len, ev.buf, ev.len);
+    else scan(&s, view.buf, view.len);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&view);
+    if (events) PyBuffer_Release(&ev);
     PyObject *result = NULL;
     if (s.error) {
         PyErr_SetString(PyExc_ValueError, s.error);
@@ -373,13 +457,54 @@ PyDoc_STRVAR(leaf_rows_doc,
 "indexes are first_index, first_index + 1, ...; ``hashes`` packs one 32-byte leaf hash per\n"
 "row (zeros for suspects); ``suspects`` lists the rows Python must judge.");
 
-static PyObject *leaf_rows(PyObject *self, PyObject *arg) { return run_scan(arg, 0); }
+static PyObject *leaf_rows(PyObject *self, PyObject *arg) { return run_scan(arg, NULL, 0); }
+
+PyDoc_STRVAR(leaf_rows_joined_doc,
+"leaf_rows_joined(leaves, events) -> as leaf_rows\n\n"
+"leaf_rows over the join of a binary COPY stream of leaves (leaf_index, event_id, leaf_hash)\n"
+"with one of the events they name (id, then the event columns of LEAF_COPY_COLUMNS).");
+
+static PyObject *leaf_rows_joined(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "leaf_rows_joined(leaves, events)");
+        return NULL;
+    }
+    return run_scan(args[0], args[1], 0);
+}
+
+PyDoc_STRVAR(event_id_range_doc,
+"event_id_range(leaves) -> (count, lowest, highest)\n\n"
+"How many leaves a binary COPY stream of (leaf_index, event_id, leaf_hash) holds, and the\n"
+"lowest and highest event id they name ((count, 0, -1) when they name none).");
+
+static PyObject *event_id_range(PyObject *self, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    reader_t rd;
+    col_t c[3];
+    Py_ssize_t count = 0;
+    int64_t lo = 0, hi = -1;
+    int got = -1, any = 0;
+    if (reader_open(&rd, view.buf, view.len) == 0) {
+        while ((got = reader_next(&rd, c, 3)) == 1) {
+            count++;
+            if (c[1].n != 8) continue;
+            int64_t id = (int64_t)be64(c[1].p);
+            if (!any || id < lo) lo = id;
+            if (!any || id > hi) hi = id;
+            any = 1;
+        }
+    }
+    PyBuffer_Release(&view);
+    if (got < 0) { PyErr_SetString(PyExc_ValueError, rd.error); return NULL; }
+    return Py_BuildValue("(nLL)", count, (long long)lo, (long long)hi);
+}
 
 PyDoc_STRVAR(leaf_lines_doc,
 "leaf_lines(copy) -> list[bytes]\n\n"
 "The canonical bytes rendered for each row (empty where Python must render), for tests.");
 
-static PyObject *leaf_lines(PyObject *self, PyObject *arg) { return run_scan(arg, 1); }
+static PyObject *leaf_lines(PyObject *self, PyObject *arg) { return run_scan(arg, NULL, 1); }
 
 PyDoc_STRVAR(perfect_root_doc,
 "perfect_root(packed) -> bytes\n\n"
@@ -420,6 +545,9 @@ static PyObject *perfect_root(PyObject *self, PyObject *arg) {
 
 static PyMethodDef methods[] = {
     {"leaf_rows", leaf_rows, METH_O, leaf_rows_doc},
+    {"leaf_rows_joined", (PyCFunction)(void (*)(void))leaf_rows_joined, METH_FASTCALL,
+     leaf_rows_joined_doc},
+    {"event_id_range", event_id_range, METH_O, event_id_range_doc},
     {"leaf_lines", leaf_lines, METH_O, leaf_lines_doc},
     {"perfect_root", perfect_root, METH_O, perfect_root_doc},
     {NULL, NULL, 0, NULL},

@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import aclosing
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -494,10 +495,12 @@ async def _rebuild_in_database(session: AsyncSession, tree: _Rebuild) -> None:
     row, so every verdict on a leaf is leaf_bytes'."""
     assert _native is not None  # noqa: S101 - verify() chose this path for that reason
     async with aclosing(repo.LeafCopies(session)) as chunks:
-        async for data in chunks:
-            count, first, indexes, packed, suspects = await asyncio.to_thread(
-                _native.leaf_rows, data
-            )
+        async for copied in chunks:
+            if copied.events is None:
+                work = partial(_native.leaf_rows, copied.leaves)
+            else:
+                work = partial(_native.leaf_rows_joined, copied.leaves, copied.events)
+            count, first, indexes, packed, suspects = await asyncio.to_thread(work)
             if indexes is None:
                 tree.saw(first)
                 tree.expected = first + count

@@ -427,6 +427,35 @@ async def test_tampering_is_detected_at_the_right_index(
     assert report.first_bad_index == first_bad, report.problems
 
 
+@pytest.mark.parametrize("leaf_chunk", [None, 3], ids=["one-chunk", "chunks-of-3"])
+async def test_event_ids_far_apart_still_verify(
+    database: Database,
+    worker: AuditWorker,
+    superuser: AsyncEngine,
+    leaf_chunk: int | None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Event ids are not hashed: moving one far away (leaf and event together) changes nothing
+    # that verify checks, but the chunk's ids are no longer dense, so PostgreSQL joins it.
+    if leaf_chunk:
+        monkeypatch.setattr(audit_repo, "LEAF_CHUNK", leaf_chunk)
+    await record_events(database, 12)
+    await worker.sequence_pending()
+    await worker.checkpoint()
+    async with database.unit_of_work() as session:
+        moved = (
+            await session.execute(text("SELECT event_id FROM audit_leaf WHERE leaf_index = 5"))
+        ).scalar_one()
+    await tamper(
+        superuser,
+        f"UPDATE audit_event SET id = {moved + 10**6} WHERE id = {moved}",
+        f"UPDATE audit_leaf SET event_id = {moved + 10**6} WHERE event_id = {moved}",
+    )
+    report = await run_verify(database, worker)
+    assert report.ok, report.problems
+    assert report.leaves == 12
+
+
 async def forge_insert(
     database: Database, superuser: AsyncEngine, events: dict[int, int], *, at: int
 ) -> None:

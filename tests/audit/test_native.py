@@ -7,6 +7,7 @@ import importlib.util
 import os
 import struct
 from datetime import UTC, datetime, timedelta
+from collections.abc import Sequence
 from typing import Any, Literal
 
 import asyncpg
@@ -70,7 +71,7 @@ events = st.builds(
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def copy_stream(rows: list[tuple[int, bytes | None, EventData | None]]) -> bytes:
+def copy_stream(rows: Sequence[tuple[int, bytes | None, EventData | None]]) -> bytes:
     """A binary COPY stream of LEAF_COPY_COLUMNS, as PostgreSQL writes it (section 55.9.2
     of its manual: signature, flags, extension length; per row a count and length-prefixed
     fields; -1 for NULL; a -1 count at the end)."""
@@ -157,6 +158,83 @@ def test_missing_events_gaps_and_odd_hashes_are_suspects() -> None:
         copy_stream([(5, b"\x00" * 32, None), (7, good, e), (8, good[:31], e)])
     )
     assert (count, first, indexes, suspects) == (3, 5, [5, 7, 8], [0, 2])
+
+
+def stream_of(columns: int, rows: list[list[bytes | None]]) -> bytes:
+    """A binary COPY stream of ``rows`` (each already encoded field by field)."""
+    out = [b"PGCOPY\n\xff\r\n\x00", struct.pack(">ii", 0, 0)]
+    for row in rows:
+        assert len(row) == columns
+        out.append(struct.pack(">h", columns))
+        for value in row:
+            out.append(
+                struct.pack(">i", -1) if value is None else struct.pack(">i", len(value)) + value
+            )
+    out.append(struct.pack(">h", -1))
+    return b"".join(out)
+
+
+def split_streams(
+    rows: list[tuple[int, bytes | None, EventData | None]],
+    ids: list[int | None],
+    extra: list[tuple[int, EventData]],
+) -> tuple[bytes, bytes]:
+    """The leaves stream (leaf_index, event_id, leaf_hash) and the events stream (id and the
+    event columns) that copy_stream's rows come from, plus events no leaf names."""
+    leaves = [[struct.pack(">q", i), None if ev_id is None else struct.pack(">q", ev_id), stored]
+              for (i, stored, _), ev_id in zip(rows, ids, strict=True)]  # fmt: skip
+    joined = copy_stream([(0, b"", e) for _, _, e in rows if e is not None]
+                         + [(0, b"", e) for _, e in extra])  # fmt: skip
+    # Reuse copy_stream's encoding of the event columns: drop its leaf_index and leaf_hash.
+    event_rows = []
+    named = [ev_id for (_, _, e), ev_id in zip(rows, ids, strict=True) if e is not None]
+    at = 19
+    for ev_id in named + [x for x, _ in extra]:
+        at += 2
+        fields: list[bytes | None] = []
+        for _ in range(14):
+            (length,) = struct.unpack(">i", joined[at : at + 4])
+            at += 4
+            fields.append(None if length < 0 else joined[at : at + length])
+            at += max(length, 0)
+        event_rows.append([struct.pack(">q", ev_id), *fields[2:]])
+    return stream_of(3, leaves), stream_of(13, event_rows)
+
+
+@needs_native
+@settings(max_examples=150, deadline=None)
+@given(
+    batch=st.lists(st.tuples(events, st.sampled_from(["good", "tampered", "missing", "null"])),
+                   min_size=1, max_size=12),
+    extra=st.lists(events, max_size=3),
+    twice=st.booleans(),
+)  # fmt: skip
+def test_the_join_in_c_gives_what_the_join_in_sql_gives(
+    batch: list[tuple[EventData, str]], extra: list[EventData], twice: bool
+) -> None:
+    assert _native is not None
+    rows: list[tuple[int, bytes | None, EventData | None]] = []
+    ids: list[int | None] = []
+    for k, (event, kind) in enumerate(batch):
+        good = merkle.leaf_hash(leaf_bytes(event, 3 + k))
+        stored = bytes(32) if kind == "tampered" else good
+        # A missing event's leaf names an id that no event row has; a NULL one names none.
+        rows.append((3 + k, stored, None if kind in ("missing", "null") else event))
+        ids.append(None if kind == "null" else (10_000 + k if kind == "missing" else 500 - k))
+    unnamed = [(900 + j, e) for j, e in enumerate(extra)]
+    if twice and rows[0][2] is not None:
+        unnamed.append((500, extra[0] if extra else rows[0][2]))  # a second row with id 500
+    leaves, evs = split_streams(rows, ids, unnamed)
+    joined = _native.leaf_rows_joined(leaves, evs)
+    count, first, indexes, packed, suspects = _native.leaf_rows(copy_stream(rows))
+    if twice and rows[0][2] is not None:
+        # An id held by two event rows names neither: that leaf is left to Python.
+        suspects = sorted({0, *suspects})
+        packed = bytes(32) + packed[32:]
+    assert joined == (count, first, indexes, packed, suspects)
+    count, low, high = _native.event_id_range(leaves)
+    named = [i for i in ids if i is not None]
+    assert (count, low, high) == (len(rows), min(named, default=0), max(named, default=-1))
 
 
 @needs_native
