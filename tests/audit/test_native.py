@@ -6,8 +6,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import struct
-from datetime import UTC, datetime, timedelta
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import asyncpg
