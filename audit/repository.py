@@ -481,7 +481,9 @@ SELECT l.leaf_index, l.leaf_hash, e.event_uid, e.occurred_at, e.actor_type, e.ac
 # The same rows as two streams that PostgreSQL sends at about twice the rate, joined by
 # audit/_native.c: the chunk's leaves, and the events with ids between the lowest and highest
 # that they name (an index range; used when those ids are dense, as the sequencer leaves them).
-_LEAF_BOUNDS_SQL = """
+# count(*) also keeps the planner on the leaf_index range: min/max alone would be planned as
+# walks of the event_id index, filtered, which reach far into it for the later chunks.
+LEAF_BOUNDS_SQL = """
 SELECT count(*), min(event_id), max(event_id) FROM audit_leaf
  WHERE leaf_index >= $1 AND leaf_index < $2
 """
@@ -582,7 +584,7 @@ class LeafCopies:
     async def _copy(self, driver: Any, begin: int) -> CopiedChunk | None:
         """The chunk of leaves from ``begin``, or None when it holds none."""
         end = min(begin + self.chunk, self._last + 1)
-        count, low, high = await driver.fetchrow(_LEAF_BOUNDS_SQL, begin, end)
+        count, low, high = await driver.fetchrow(LEAF_BOUNDS_SQL, begin, end)
         if not count:
             return None
 

@@ -890,10 +890,7 @@ async def _chunk_bounds(dsn: str, size: int) -> list[tuple[int, int, int, int]]:
         out = []
         for begin in range(0, size, repo.LEAF_CHUNK):
             end = min(size, begin + repo.LEAF_CHUNK)
-            low, high = await conn.fetchrow(
-                "SELECT min(event_id), max(event_id) FROM audit_leaf "
-                "WHERE leaf_index >= $1 AND leaf_index < $2", begin, end,
-            )  # fmt: skip
+            _, low, high = await conn.fetchrow(repo.LEAF_BOUNDS_SQL, begin, end)
             out.append((begin, end, int(low), int(high)))
         return out
     finally:
