@@ -22,9 +22,11 @@ alike; pg_stat_statements loaded to count the statements of each request):
      kyc.account_opening, then POST /api/v1/verify (JSON: id_number, purpose, claims full_name
      and birth_date of the record). The best req/s of the sweep is our peak.
    - an open-loop run at 80% of the peak (a fixed arrival rate, as wrk2 would; wrk2 is not in
-     Debian): an asyncio HTTP/1.1 client in its own process sends request i at start + i/rate on
-     a pool of keep-alive connections and measures each latency from its scheduled instant, so
-     a stall is charged to every request it delays. p50 and p99 there are the latency figures.
+     Debian): bench/openloop.c, compiled with gcc at the start of the run, in its own process,
+     sends request i at start + i/rate on a pool of keep-alive connections and measures each
+     latency from its scheduled instant, so a stall is charged to every request it delays. It
+     is C so that the load costs the shared cores little (the asyncio client it replaced needed
+     about as much CPU per request as the server). p50 and p99 there are the latency figures.
 5. Peer: pgbench (-M prepared, -j 2, the same client counts, -T seconds) with the same SQL, one
    transaction per request: the exact SELECT our records_with_status() sends (captured from the
    product's own call; the ID number drawn as ``(SELECT id_number FROM bench_ids WHERE n = :n)``
@@ -50,12 +52,11 @@ the server with py-spy during a further lookup load and prints where its busy sa
 from __future__ import annotations
 
 import argparse
-import asyncio
 import collections
 import contextlib
 import dataclasses
+import functools
 import json
-import multiprocessing as mp
 import os
 import random
 import re
@@ -70,7 +71,6 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from multiprocessing.queues import Queue
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -681,130 +681,52 @@ def run_wrk(
 
 # ------------------------------------------------------------------------------ open loop
 
-
-@dataclass(frozen=True)
-class OpenLoopSpec:
-    """One open-loop run (picklable)."""
-
-    kind: str
-    port: int
-    token: str
-    items: list[str]
-    rate: float
-    warmup: float
-    seconds: float
-    connections: int
-    prefix: str
+OPENLOOP_SOURCE = Path(__file__).with_name("openloop.c")
 
 
-async def _open_loop(spec: OpenLoopSpec) -> dict[str, Any]:
-    loop = asyncio.get_running_loop()
-    rng = random.Random(spec.prefix)
-    free: asyncio.Queue[Conn] = asyncio.Queue()
-    for _ in range(spec.connections):
-        free.put_nowait(Conn(spec.port))
-    auth = ("Authorization", f"Bearer {spec.token}")
-    total = int(spec.rate * (spec.warmup + spec.seconds))
-    warm = int(spec.rate * spec.warmup)
-    statuses: collections.Counter[int] = collections.Counter()
-    answered: list[str] = []  # request ids answered below 500
-    failed: list[str] = []  # request ids answered 5xx (not audited by design)
-    latencies: list[float] = []
-    service: list[float] = []
-    errors: collections.Counter[str] = collections.Counter()
-    window: list[float] = []
-    counted: list[int] = []
-
-    async def one(i: int, at: float) -> None:
-        rid = f"{spec.prefix}{i}"
-        item = spec.items[rng.randrange(len(spec.items))]
-        conn = await free.get()
-        try:
-            sent = loop.time()
-            if spec.kind == "lookup":
-                r = await conn.request("GET", LOOKUP_PATH.format(item),
-                                       headers=[auth, ("X-Request-Id", rid)])  # fmt: skip
-            else:
-                r = await conn.request(
-                    "POST", "/api/v1/verify", body=item.encode(),
-                    headers=[auth, ("X-Request-Id", rid), ("Content-Type", "application/json")],
-                )  # fmt: skip
-        except (OSError, asyncio.IncompleteReadError, ValueError) as exc:
-            errors[type(exc).__name__] += 1
-            return
-        finally:
-            free.put_nowait(conn)
-        end = loop.time()
-        statuses[r.status] += 1
-        (answered if r.status < 500 else failed).append(rid)
-        if i >= warm:
-            counted.append(i)
-            latencies.append((end - at) * 1000)
-            service.append((end - sent) * 1000)
-
-    ru0 = resource.getrusage(resource.RUSAGE_SELF)
-    start = loop.time() + 0.2
-    tasks: list[asyncio.Task[None]] = []
-    for i in range(total):
-        at = start + i / spec.rate
-        delay = at - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        if i == warm:
-            window.append(time.monotonic())
-        tasks.append(asyncio.create_task(one(i, at)))
-    await asyncio.gather(*tasks)
-    window.append(time.monotonic())
-    ru1 = resource.getrusage(resource.RUSAGE_SELF)
-    while not free.empty():
-        await free.get_nowait().close()
-    return {
-        "statuses": dict(statuses), "answered": answered, "failed": failed,
-        "latencies": latencies, "counted": len(counted),
-        "service": service, "errors": dict(errors), "sent": total, "measured": total - warm,
-        "window": window,
-        "cpu": (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
-    }  # fmt: skip
-
-
-def open_loop_process(spec: OpenLoopSpec, out: Queue[Any]) -> None:
-    """Entry point of the load process: say ready, drive, report."""
-    out.put(("ready", os.getpid()))
-    out.put(("done", run_async(_open_loop(spec))))
+@functools.cache
+def openloop_binary() -> Path:
+    """bench/openloop.c compiled once per run (gcc), into a directory of its own."""
+    out = Path(tempfile.mkdtemp(prefix="bench-openloop-")) / "openloop"
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        raise SystemExit("bench lookup needs gcc to build its open-loop client (bench/openloop.c)")
+    subprocess.run([gcc, "-O2", "-Wall", "-o", str(out), str(OPENLOOP_SOURCE)], check=True)
+    return out
 
 
 def run_open_loop(
     kind: str, port: int, token: str, items: list[str], *, rate: float, scale: Scale,
     probe: Probe, label: str,
 ) -> LoadRun:  # fmt: skip
-    """The fixed-arrival-rate client in its own process; exact audit check by request id."""
+    """The fixed-arrival-rate client (bench/openloop.c) in its own process; exact audit check
+    by request id."""
     prefix = f"ol-{label}-{kind}-"
-    spec = OpenLoopSpec(kind, port, token, items, rate, scale.fixed_warmup, scale.fixed_seconds,
-                        scale.open_loop_connections, prefix)  # fmt: skip
-    ctx = mp.get_context("spawn")
-    out: Queue[Any] = ctx.Queue()
-    proc = ctx.Process(target=open_loop_process, args=(spec, out))
-    events0 = count_events(probe.dsn, ACTIONS)
-    proc.start()
-    try:
-        out.get(timeout=120)
-        time.sleep(0.2 + scale.fixed_warmup)
-        before = probe.take()
-        time.sleep(scale.fixed_seconds)
-        after = probe.take()
-        deadline = time.monotonic() + scale.fixed_seconds + 120
-        while True:
-            try:
-                _, result = out.get(timeout=5)
-                break
-            except Exception:  # queue.Empty: check that the load process is alive
-                if proc.exitcode not in (None, 0) or time.monotonic() > deadline:
-                    raise RuntimeError("the open-loop load process failed") from None
-        proc.join(timeout=30)
-    finally:
-        if proc.is_alive():
-            proc.terminate()
-            proc.join()
+    binary = openloop_binary()
+    with tempfile.TemporaryDirectory() as tmp:
+        items_file, out_file = Path(tmp) / "items.txt", Path(tmp) / "result.json"
+        lines = [LOOKUP_PATH.format(item) for item in items] if kind == "lookup" else items
+        items_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        command = [str(binary), str(port), f"{rate:.3f}", str(scale.fixed_warmup),
+                   str(scale.fixed_seconds), str(scale.open_loop_connections),
+                   "GET" if kind == "lookup" else "POST", token, prefix,
+                   str(random.randrange(1, 2**31)), str(items_file), str(out_file)]  # fmt: skip
+        events0 = count_events(probe.dsn, ACTIONS)
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        try:
+            if proc.stdout is None or proc.stdout.readline().strip() != "ready":
+                raise RuntimeError("the open-loop client did not connect")
+            time.sleep(0.2 + scale.fixed_warmup)
+            before = probe.take()
+            time.sleep(scale.fixed_seconds)
+            after = probe.take()
+            if proc.wait(timeout=scale.fixed_seconds + 120) != 0:
+                raise RuntimeError(f"the open-loop client failed ({proc.returncode})")
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        result = json.loads(out_file.read_text(encoding="utf-8"))
     events = settled_events(probe.dsn, ACTIONS) - events0
     got = collections.Counter(run_async(_events_of(probe.dsn, prefix)))
     statuses = {int(k): int(v) for k, v in result["statuses"].items()}
@@ -819,7 +741,7 @@ def run_open_loop(
     service = sorted(result["service"])
     window = result["window"]
     return LoadRun(
-        kind=kind, tool="open-loop asyncio", connections=scale.open_loop_connections,
+        kind=kind, tool="open-loop C", connections=scale.open_loop_connections,
         seconds=window[1] - window[0], answered=len(answered) + len(result["failed"]),
         non_2xx=sum(v for k, v in statuses.items() if not 200 <= k < 300),
         socket_errors=sum(result["errors"].values()), p50_ms=percentile(latencies, 50),
