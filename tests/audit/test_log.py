@@ -303,6 +303,36 @@ async def test_an_open_transaction_holds_later_events_back_and_nothing_is_lost(
 
 
 @pytest.mark.postgresql_only
+async def test_the_sequencer_does_not_scan_the_event_table_per_leaf(settings: Settings) -> None:
+    # One backend throughout (a pool of one), which plans each leaf's foreign-key check while
+    # audit_event is small and known to be (analyzed, as after a bulk load); the later, larger
+    # batch must not scan it once per leaf. The count is this transaction's sequential scans of
+    # audit_event, from PostgreSQL's statistics.
+    database = Database(settings.model_copy(update={"database_pool_size": 1,
+                                                    "database_max_overflow": 0}))  # fmt: skip
+    try:
+        await record_events(database, 2)
+        async with database.unit_of_work() as session:
+            assert await service.sequence_batch(session) == 2
+            await session.execute(text("ANALYZE audit_event"))
+        for _ in range(8):  # past the 5 custom plans, so the kept plan is the generic one
+            await record_events(database, 2)
+            async with database.unit_of_work() as session:
+                assert await service.sequence_batch(session) == 2
+        await record_events(database, 600, per_transaction=600)
+        async with database.unit_of_work() as session:
+            assert await service.sequence_batch(session) == 600
+            scans = (
+                await session.execute(
+                    text("SELECT pg_stat_get_xact_numscans('audit_event'::regclass)")
+                )
+            ).scalar_one()
+        assert scans < 10, f"{scans} sequential scans of audit_event for 600 leaves"
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.postgresql_only
 async def test_only_one_sequencer_at_a_time(database: Database, worker: AuditWorker) -> None:
     await record_events(database, 5)
     async with database.unit_of_work() as first, database.unit_of_work() as second:
