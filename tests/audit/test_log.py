@@ -63,6 +63,23 @@ async def record_events(database: Database, count: int, *, per_transaction: int 
     return uids
 
 
+async def sealed_log(database: Database, worker: AuditWorker, count: int) -> None:
+    """``count`` events recorded, sequenced and checkpointed."""
+    await record_events(database, count)
+    await worker.sequence_pending()
+    await worker.checkpoint()
+
+
+@pytest.fixture(params=[None, 3], ids=["one-chunk", "chunks-of-3"])
+def leaf_chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int | None:
+    """Verify's chunk size: on PostgreSQL, chunks of 3 leaves make it copy the log on two
+    connections at once."""
+    size: int | None = request.param
+    if size:
+        monkeypatch.setattr(audit_repo, "LEAF_CHUNK", size)
+    return size
+
+
 async def run_verify(database: Database, worker: AuditWorker) -> service.VerifyReport:
     async with database.unit_of_work() as session:
         return await service.verify(session, worker.signer.verifier(), origin=worker.origin)
@@ -423,22 +440,15 @@ def far_gap(events: dict[int, int]) -> list[str]:
     ids=["modify", "delete", "delete+renumber", "reorder", "reorder-rows", "insert",
          "insert-behind-sequencer", "far-gap"],
 )  # fmt: skip
-# On PostgreSQL, chunks of 3 leaves make verify copy the log on two connections at once.
-@pytest.mark.parametrize("leaf_chunk", [None, 3], ids=["one-chunk", "chunks-of-3"])
+@pytest.mark.usefixtures("leaf_chunk")
 async def test_tampering_is_detected_at_the_right_index(
     database: Database,
     worker: AuditWorker,
     superuser: AsyncEngine,
     attack: Attack | str,
     first_bad: int,
-    leaf_chunk: int | None,
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if leaf_chunk:
-        monkeypatch.setattr(audit_repo, "LEAF_CHUNK", leaf_chunk)
-    await record_events(database, 12)
-    await worker.sequence_pending()
-    await worker.checkpoint()
+    await sealed_log(database, worker, 12)
     assert (await run_verify(database, worker)).ok
     async with database.unit_of_work() as session:
         rows = (await session.execute(text("SELECT leaf_index, event_id FROM audit_leaf"))).all()
@@ -457,21 +467,13 @@ async def test_tampering_is_detected_at_the_right_index(
     assert report.first_bad_index == first_bad, report.problems
 
 
-@pytest.mark.parametrize("leaf_chunk", [None, 3], ids=["one-chunk", "chunks-of-3"])
+@pytest.mark.usefixtures("leaf_chunk")
 async def test_event_ids_far_apart_still_verify(
-    database: Database,
-    worker: AuditWorker,
-    superuser: AsyncEngine,
-    leaf_chunk: int | None,
-    monkeypatch: pytest.MonkeyPatch,
+    database: Database, worker: AuditWorker, superuser: AsyncEngine
 ) -> None:
     # Event ids are not hashed: moving one far away (leaf and event together) changes nothing
     # that verify checks, but the chunk's ids are no longer dense, so PostgreSQL joins it.
-    if leaf_chunk:
-        monkeypatch.setattr(audit_repo, "LEAF_CHUNK", leaf_chunk)
-    await record_events(database, 12)
-    await worker.sequence_pending()
-    await worker.checkpoint()
+    await sealed_log(database, worker, 12)
     async with database.unit_of_work() as session:
         moved = (
             await session.execute(text("SELECT event_id FROM audit_leaf WHERE leaf_index = 5"))
