@@ -344,7 +344,9 @@ async def test_the_sequencer_does_not_scan_the_event_table_per_leaf(settings: Se
                     text("SELECT pg_stat_get_xact_numscans('audit_event'::regclass)")
                 )
             ).scalar_one()
-        assert scans < 10, f"{scans} sequential scans of audit_event for 600 leaves"
+        # With a stale plan it is one per leaf (601 measured); a plan made for the table's size
+        # may still scan it now and then while it is this small (24 seen under a loaded run).
+        assert scans < 150, f"{scans} sequential scans of audit_event for 600 leaves"
     finally:
         await database.dispose()
 
