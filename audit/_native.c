@@ -472,34 +472,6 @@ static PyObject *leaf_rows_joined(PyObject *self, PyObject *const *args, Py_ssiz
     return run_scan(args[0], args[1], 0);
 }
 
-PyDoc_STRVAR(event_id_range_doc,
-"event_id_range(leaves) -> (count, lowest, highest)\n\n"
-"How many leaves a binary COPY stream of (leaf_index, event_id, leaf_hash) holds, and the\n"
-"lowest and highest event id they name ((count, 0, -1) when they name none).");
-
-static PyObject *event_id_range(PyObject *self, PyObject *arg) {
-    Py_buffer view;
-    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
-    reader_t rd;
-    col_t c[3];
-    Py_ssize_t count = 0;
-    int64_t lo = 0, hi = -1;
-    int got = -1, any = 0;
-    if (reader_open(&rd, view.buf, view.len) == 0) {
-        while ((got = reader_next(&rd, c, 3)) == 1) {
-            count++;
-            if (c[1].n != 8) continue;
-            int64_t id = (int64_t)be64(c[1].p);
-            if (!any || id < lo) lo = id;
-            if (!any || id > hi) hi = id;
-            any = 1;
-        }
-    }
-    PyBuffer_Release(&view);
-    if (got < 0) { PyErr_SetString(PyExc_ValueError, rd.error); return NULL; }
-    return Py_BuildValue("(nLL)", count, (long long)lo, (long long)hi);
-}
-
 PyDoc_STRVAR(leaf_lines_doc,
 "leaf_lines(copy) -> list[bytes]\n\n"
 "The canonical bytes rendered for each row (empty where Python must render), for tests.");
@@ -547,7 +519,6 @@ static PyMethodDef methods[] = {
     {"leaf_rows", leaf_rows, METH_O, leaf_rows_doc},
     {"leaf_rows_joined", (PyCFunction)(void (*)(void))leaf_rows_joined, METH_FASTCALL,
      leaf_rows_joined_doc},
-    {"event_id_range", event_id_range, METH_O, event_id_range_doc},
     {"leaf_lines", leaf_lines, METH_O, leaf_lines_doc},
     {"perfect_root", perfect_root, METH_O, perfect_root_doc},
     {NULL, NULL, 0, NULL},

@@ -533,19 +533,17 @@ class LeafCopies:
     """PostgreSQL: every stored leaf with its event row, chunk by chunk of leaf indexes, in
     index order, each chunk as binary COPY streams (:class:`CopiedChunk`).
 
-    ``streams`` connections copy consecutive chunks at once (PostgreSQL renders rows in one
-    backend per connection): the session's own, and others that import its snapshot, so that
+    LEAF_STREAMS connections copy consecutive chunks of LEAF_CHUNK leaves at once (PostgreSQL
+    renders rows in one backend per connection): the session's own, and others that import its snapshot, so that
     all of them read the same log (the session should be in :func:`read_one_snapshot`). The
     caller should hand its work on a chunk to a thread, so that the copies go on meanwhile.
     :meth:`rows` reads log rows through the session in between.
     """
 
-    def __init__(
-        self, session: AsyncSession, chunk: int | None = None, streams: int | None = None
-    ) -> None:
+    def __init__(self, session: AsyncSession) -> None:
         self.session = session
-        self.chunk = chunk or LEAF_CHUNK
-        self.streams = streams or LEAF_STREAMS
+        self.chunk = LEAF_CHUNK
+        self.streams = LEAF_STREAMS
         self._drivers: list[Any] = []
         self._extra: list[AsyncConnection] = []
         self._free: list[Any] = []

@@ -232,9 +232,6 @@ def test_the_join_in_c_gives_what_the_join_in_sql_gives(
         suspects = sorted({0, *suspects})
         packed = bytes(32) + packed[32:]
     assert joined == (count, first, indexes, packed, suspects)
-    count, low, high = _native.event_id_range(leaves)
-    named = [i for i in ids if i is not None]
-    assert (count, low, high) == (len(rows), min(named, default=0), max(named, default=-1))
 
 
 @needs_native
