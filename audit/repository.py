@@ -534,8 +534,9 @@ class LeafCopies:
     index order, each chunk as binary COPY streams (:class:`CopiedChunk`).
 
     LEAF_STREAMS connections copy consecutive chunks of LEAF_CHUNK leaves at once (PostgreSQL
-    renders rows in one backend per connection): the session's own, and others that import its snapshot, so that
-    all of them read the same log (the session should be in :func:`read_one_snapshot`). The
+    renders rows in one backend per connection): the session's own, and others that import its
+    snapshot, so that all of them read the same log (the session should be in
+    :func:`read_one_snapshot`). The
     caller should hand its work on a chunk to a thread, so that the copies go on meanwhile.
     :meth:`rows` reads log rows through the session in between.
     """
