@@ -89,10 +89,34 @@ async def record(
     round trips: the event is committed before anything is released (invariant 1 as DESIGN.md
     words it for reads), and if it fails nothing is.
     """
+    values = new_event(
+        actor=actor, action=action, outcome=outcome, subject=subject, fields=fields,
+        purpose=purpose, detail=detail,
+    )  # fmt: skip
+    try:
+        await repo.insert_event(session, values, begin=not last)
+    except (SQLAlchemyError, repo.EventNotRecorded) as exc:
+        # Whatever the database said, the caller's transaction is now doomed: no data leaves.
+        raise AuditUnavailable("The access could not be recorded, so it was not made.") from exc
+    return str(values["event_uid"])
+
+
+def new_event(
+    *,
+    actor: Principal,
+    action: str,
+    outcome: Outcome,
+    subject: str | None = None,
+    fields: Iterable[str] = (),
+    purpose: str | None = None,
+    detail: Mapping[str, DetailValue] | None = None,
+) -> dict[str, Any]:
+    """The inserted columns of one event (``EVENT_COLUMNS_INSERTED``), checked and encoded,
+    with a new public id; for ``record``, and for a statement that inserts it with the access
+    (the agency API's one-statement path)."""
     check_labels(action=action, purpose=purpose, subject=subject)
-    event_uid = str(uuid.uuid4())
-    values = {
-        "event_uid": event_uid,
+    return {
+        "event_uid": str(uuid.uuid4()),
         "actor_type": actor.actor_type,
         "actor_id": actor.actor_id,
         "on_behalf_of": actor.on_behalf_of,
@@ -104,12 +128,6 @@ async def record(
         "request_id": request_id_var.get(),
         "detail": encode_detail(detail),
     }
-    try:
-        await repo.insert_event(session, values, begin=not last)
-    except (SQLAlchemyError, repo.EventNotRecorded) as exc:
-        # Whatever the database said, the caller's transaction is now doomed: no data leaves.
-        raise AuditUnavailable("The access could not be recorded, so it was not made.") from exc
-    return event_uid
 
 
 @dataclass(frozen=True)

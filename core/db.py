@@ -43,6 +43,16 @@ def is_unavailable(exc: BaseException) -> bool:
     return isinstance(exc, UNAVAILABLE_ERRORS)
 
 
+def _server_settings(settings: Settings) -> dict[str, str]:
+    server_settings = {"application_name": "registry"}
+    if settings.database_role:
+        # Equivalent to SET ROLE at session start: the app works with that role's grants.
+        server_settings["role"] = settings.database_role
+    if settings.database_statement_timeout_ms:
+        server_settings["statement_timeout"] = str(settings.database_statement_timeout_ms)
+    return server_settings
+
+
 def _engine_kwargs(settings: Settings) -> dict[str, Any]:
     kwargs: dict[str, Any] = {
         "echo": settings.database_echo,
@@ -50,12 +60,7 @@ def _engine_kwargs(settings: Settings) -> dict[str, Any]:
         "hide_parameters": True,
     }
     if settings.url.get_backend_name() == "postgresql":
-        server_settings = {"application_name": "registry"}
-        if settings.database_role:
-            # Equivalent to SET ROLE at session start: the app works with that role's grants.
-            server_settings["role"] = settings.database_role
-        if settings.database_statement_timeout_ms:
-            server_settings["statement_timeout"] = str(settings.database_statement_timeout_ms)
+        server_settings = _server_settings(settings)
         kwargs.update(
             pool_size=settings.database_pool_size,
             max_overflow=settings.database_max_overflow,
@@ -134,6 +139,10 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+async def _no_session_state(_connection: asyncpg.Connection) -> None:
+    return None
+
+
 class Database:
     """The engine and session factory of one process."""
 
@@ -142,6 +151,9 @@ class Database:
         self.engine = engine or create_engine(settings)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._side_engine: AsyncEngine | None = None
+        self._lane_pool: asyncpg.Pool | None = None
+        self._lane_pool_lock = asyncio.Lock()
+        self._lane_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def side_engine(self) -> AsyncEngine:
@@ -162,6 +174,33 @@ class Database:
             )  # fmt: skip
             self._side_engine = create_async_engine(self.settings.url, **kwargs)
         return self._side_engine
+
+    async def lane_pool(self) -> asyncpg.Pool | None:
+        """An asyncpg pool of its own for requests served by one autocommit statement and no
+        unit of work (the agency API's lookups and verifies, registry/agency/lane.py); None
+        on SQLite. A session, its pool checkout and its adapter cost several times such a
+        statement. Same server settings (role, statement timeout) as the engine's connections.
+        A connection that died fails its statement, and the pool replaces it."""
+        if self.dialect != "postgresql":
+            return None
+        loop = asyncio.get_running_loop()
+        if self._lane_pool is None or self._lane_loop is not loop:
+            async with self._lane_pool_lock:
+                if self._lane_pool is None or self._lane_loop is not loop:
+                    self._lane_loop = loop
+                    url = self.settings.url.set(drivername="postgresql")
+                    self._lane_pool = await asyncpg.create_pool(
+                        url.render_as_string(hide_password=False),
+                        min_size=1,
+                        max_size=self.settings.database_pool_size,
+                        timeout=self.settings.database_pool_timeout,
+                        server_settings=_server_settings(self.settings),
+                        # Its statements leave no session state (no SET, LISTEN, cursor or
+                        # advisory lock): skip asyncpg's four reset statements per release.
+                        # A transaction left open is still rolled back by the pool.
+                        reset=_no_session_state,
+                    )
+        return self._lane_pool
 
     @property
     def dialect(self) -> str:
@@ -210,6 +249,9 @@ class Database:
         await self.engine.dispose()
         if self._side_engine is not None:
             await self._side_engine.dispose()
+        if self._lane_pool is not None:
+            pool, self._lane_pool = self._lane_pool, None
+            await pool.close()
 
 
 async def driver_connection(session: AsyncSession, *, begin: bool = True) -> Any | None:

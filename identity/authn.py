@@ -13,7 +13,13 @@ from core.settings import Settings
 from identity.accounts import principal_of, resolve_session
 from identity.directory import CitizenDirectory
 from identity.models import Account, LoginSession
-from identity.oidc.tokens import InvalidToken, TokenContext, client_principal, validate_access_token
+from identity.oidc.tokens import (
+    InvalidToken,
+    TokenContext,
+    client_principal,
+    remembered_client_token,
+    validate_access_token,
+)
 from identity.web import csrf_ok
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -56,6 +62,25 @@ class IdentityAuthenticator:
             # A session cookie rides along on cross-site requests; unsafe ones need the token.
             raise Forbidden("A session request that changes state needs the X-CSRF-Token header.")
         return session_principal(*signed_in)
+
+    def remembered_agency(self, authorization: str) -> tuple[Principal, str] | None:
+        """The agency Principal and token id of a bearer token this process validated before
+        (``remembered_client_token``), without the database; None when ``authenticate`` must
+        run. The caller must check in its own statement what this does not: that the token's
+        id was not revoked and that its client is still an active agency."""
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        claims = remembered_client_token(self.settings, token.strip())
+        if claims is None:
+            return None
+        principal = Principal(
+            actor_type="agency",
+            actor_id=str(claims["client_id"]),
+            roles=frozenset({"agency"}),
+            scopes=frozenset(str(claims.get("scope", "")).split()),
+        )
+        return principal, str(claims["jti"])
 
     async def signed_in(
         self, request: Request, session: AsyncSession

@@ -364,6 +364,7 @@ _key_cache: dict[str, tuple[float, Mapping[str, Any]]] = {}
 # signature is checked once per key-set refresh; expiry, revocation and the client are checked
 # on every request. A key set refreshed without a retired key invalidates its tokens here too.
 VERIFIED_TOKENS_MAX = 10_000
+ACCESS_REQUIRED = ("exp", "iat", "jti", "client_id")
 _verified_tokens: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
 
 
@@ -381,6 +382,38 @@ async def _verification_keys(
     found = await keys.verification_keys(session, utcnow())
     _key_cache[origin] = (now, found)
     return found
+
+
+def remembered_client_token(settings: Settings, token: str) -> Mapping[str, Any] | None:
+    """The claims of a client's own access token (client_credentials: no grant behind it)
+    whose signature this process verified with the key set still in use, when its issuer,
+    audience and expiry still hold: no database, no signature. None when the full validation
+    (``validate_access_token``) must run instead.
+
+    Revocation and the client are NOT checked here: the caller must check both in the
+    statement that uses the token (the agency API's one-statement lookup does), and take the
+    full validation when they fail.
+    """
+    seen = _verified_tokens.get(token)
+    if seen is None or "gid" in seen[1]:
+        return None
+    cached = _key_cache.get(settings.issuer)
+    if (
+        cached is None
+        or cached[1] is not seen[0]
+        or time.monotonic() - cached[0] >= KEY_CACHE_SECONDS
+    ):
+        return None
+    try:
+        jose.check_claims(
+            seen[1],
+            audience=api_audience(settings),
+            issuer=settings.issuer,
+            require=ACCESS_REQUIRED,
+        )
+    except jose.JoseError:
+        return None
+    return seen[1]
 
 
 @dataclass(frozen=True)
@@ -407,7 +440,7 @@ async def validate_access_token(
     settings = ctx.settings
     checks: dict[str, Any] = {
         "audience": api_audience(settings), "issuer": settings.issuer,
-        "require": ("exp", "iat", "jti", "client_id"),
+        "require": ACCESS_REQUIRED,
     }  # fmt: skip
     try:
         seen = _verified_tokens.get(token)

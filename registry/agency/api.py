@@ -79,13 +79,17 @@ async def _call(
     identifier: str | None,
     purpose: str | None,
     work: Callable[[service.Caller], Awaitable[T]],
+    charged: bool = False,
 ) -> T:
+    """The agency door: caller and policy, rate limit (unless ``charged``: the call's token
+    was taken already), the work, and the record of any refusal."""
     try:
         # Inside the try: a bad X-On-Behalf-Of is a refusal like any other, so it is recorded.
         principal = _principal(request, principal)
         client = getattr(request.state, "oauth_client", None)
         agency = await service.caller(session, principal, client=client)
-        await service.rate_limit(database, session, agency)
+        if not charged:
+            await service.rate_limit(database, session, agency)
         return await work(agency)
     except RegistryError as exc:
         await service.record_refusal(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from audit import repository as audit_repo
 from core.db import driver_connection, driver_errors
 from core.models import UTCDateTime
 from identity.models import Account, Client
@@ -25,6 +28,73 @@ RECORDS_SQL = (
     "LEFT OUTER JOIN account ON account.citizen_id = citizen.id_number "
     "WHERE citizen.id_number = ANY($1::varchar[])"
 )
+
+
+# The agency API's whole ordinary request in one autocommit statement (registry/agency/lane.py):
+# the record with its identity's status, and the granted event inserted only when the caller
+# and the record still allow it. The caller's agency client must still be active, an agency,
+# and hold the very policy the request was judged by; its access token must not be revoked;
+# the record must pass the lock and death rules the purpose was judged by. When any of that
+# fails nothing is written, ``recorded`` is false, and the request takes the full path. The
+# event and the read are one statement, so the event is committed before anything is released.
+_LANE_EVENT_VALUES = {
+    "event_uid": "$7", "actor_type": "'agency'", "actor_id": "$4", "on_behalf_of": "$8",
+    "subject": "$1", "action": "$9", "fields": "$10", "purpose": "$11", "outcome": "'granted'",
+    "request_id": "$12", "detail": "NULL",
+}  # fmt: skip
+_RECORD_COLUMNS = frozenset(column.name for column in Citizen.__table__.columns)
+
+
+@functools.lru_cache(maxsize=256)
+def record_and_event_sql(columns: tuple[str, ...]) -> str:
+    """The statement for these record columns (names of the citizen table only)."""
+    unknown = set(columns) - _RECORD_COLUMNS
+    if unknown:
+        raise ValueError(f"not record columns: {sorted(unknown)}")
+    if tuple(audit_repo.EVENT_COLUMNS_INSERTED) != tuple(_LANE_EVENT_VALUES):
+        raise AssertionError("audit_event's inserted columns changed: update _LANE_EVENT_VALUES")
+    selected = ", ".join(f"citizen.{name}" for name in columns)
+    names = ", ".join(_LANE_EVENT_VALUES)
+    values = ", ".join(_LANE_EVENT_VALUES.values())
+    # Column names are checked against the table above; everything else is constant.
+    return (
+        f"WITH found AS (SELECT {selected}, account.status AS identity_status "  # noqa: S608
+        "FROM citizen LEFT OUTER JOIN account ON account.citizen_id = citizen.id_number "
+        "WHERE citizen.id_number = $1), "
+        "allowed AS (SELECT 1 FROM found "
+        "WHERE (found.identity_status IS DISTINCT FROM 'locked' OR $2::boolean) "
+        "AND (found.status <> 'deceased' OR $3::boolean) "
+        "AND EXISTS (SELECT 1 FROM oauth_client WHERE oauth_client.client_id = $4 "
+        "AND oauth_client.type = 'agency' AND oauth_client.active "
+        "AND oauth_client.policy = $5) "
+        "AND NOT EXISTS (SELECT 1 FROM revoked_token WHERE revoked_token.jti = $6)), "
+        f"event AS (INSERT INTO audit_event ({names}) SELECT {values} FROM allowed RETURNING 1) "
+        "SELECT found.*, EXISTS (SELECT 1 FROM event) AS recorded FROM found"
+    )
+
+
+async def record_and_event(
+    pool: asyncpg.Pool,
+    columns: tuple[str, ...],
+    *,
+    citizen_id: str,
+    overrides_lock: bool,
+    deceased_allowed: bool,
+    client_id: str,
+    policy_text: str,
+    jti: str,
+    event: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """The record (these columns, its status and its identity's status) and whether the
+    granted event was recorded with it (``recorded``); None when no citizen has the number.
+    One autocommit statement on a connection of ``pool``; driver errors propagate."""
+    async with pool.acquire() as connection:
+        row = await connection.fetchrow(
+            record_and_event_sql(columns), citizen_id, overrides_lock, deceased_allowed,
+            client_id, policy_text, jti, event["event_uid"], event["on_behalf_of"],
+            event["action"], event["fields"], event["purpose"], event["request_id"],
+        )  # fmt: skip
+    return None if row is None else dict(row)
 
 
 async def records_with_status(

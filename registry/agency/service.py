@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import asyncpg
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import service as audit
@@ -126,7 +128,23 @@ async def caller(
         raise Forbidden("Only agency clients may call the agency API.")
     if not client.active:
         raise AgencySuspended("This agency's access is suspended.")
-    return Caller(principal=principal, policy=stored_policy(client.policy))
+    policy = stored_policy(client.policy)
+    if client.policy is not None:
+        if len(_policies_seen) >= 10_000:
+            _policies_seen.clear()
+        _policies_seen[client.client_id] = (client.policy, policy)
+    return Caller(principal=principal, policy=policy)
+
+
+# The policy each active agency was last seen with, as stored and as parsed: the one-statement
+# path (registry/agency/lane.py) judges a request by it, and its statement checks that the
+# stored policy is still this one (and the agency still active) before recording anything.
+_policies_seen: dict[str, tuple[str, Policy]] = {}
+
+
+def remembered_policy(client_id: str) -> tuple[str, Policy] | None:
+    """The stored text and parsed form of the policy this active agency was last seen with."""
+    return _policies_seen.get(client_id)
 
 
 # A worker takes up to this many tokens at once from a fast agency's shared bucket and hands
@@ -153,7 +171,7 @@ def lease_size(policy: Policy) -> int:
     return max(1, min(LEASE_MAX, policy.burst // 8, int(policy.rate_per_second / 20)))
 
 
-async def rate_limit(database: Database, session: AsyncSession, agency: Caller) -> None:
+async def rate_limit(database: Database, session: AsyncSession | None, agency: Caller) -> None:
     """Take a token from the agency's bucket (shared by every process); 429 when empty.
 
     On PostgreSQL the bucket is updated in its own short transaction, so concurrent requests
@@ -178,6 +196,8 @@ async def rate_limit(database: Database, session: AsyncSession, agency: Caller) 
             "now": utcnow(), "want": want,
         }  # fmt: skip
         if database.dialect == "sqlite":
+            if session is None:
+                raise TypeError("on SQLite the bucket is taken in the unit of work")
             taken, wait = await repo.take_tokens(await session.connection(), **kwargs)  # type: ignore[arg-type]
         else:
             # From a pool of its own: this request's unit of work already holds a main-pool
@@ -512,6 +532,22 @@ def _field_value(name: str, row: Mapping[str, Any]) -> Any:
     return value
 
 
+def wanted_fields(fields: Sequence[str]) -> list[str]:
+    """The requested field names, stripped, each once, in the order asked."""
+    return list(dict.fromkeys(f.strip() for f in fields if f.strip()))
+
+
+def granted_lookup(
+    wanted: Sequence[str], row: Mapping[str, Any], purpose: str, event_id: str
+) -> dict[str, Any]:
+    """A granted lookup's answer."""
+    return {
+        "citizen": {name: _field_value(name, row) for name in wanted},
+        "purpose": purpose,
+        "event_id": event_id,
+    }
+
+
 async def lookup(
     session: AsyncSession,
     *,
@@ -524,7 +560,7 @@ async def lookup(
     _action(agency, "lookup")
     found_purpose = _purpose(agency, purpose)
     check_identifier(identifier, pointer="", parameter="id")
-    wanted = list(dict.fromkeys(f.strip() for f in fields if f.strip()))
+    wanted = wanted_fields(fields)
     if not wanted:
         raise ValidationFailed(
             "Name the fields you need.", errors=[FieldError("required", parameter="fields")]
@@ -560,11 +596,7 @@ async def lookup(
         subject=subject.citizen_id, fields=wanted, purpose=purpose,
         detail={"alias": subject.alias} if subject.alias else None, last=True,
     )  # fmt: skip
-    return {
-        "citizen": {name: _field_value(name, row) for name in wanted},
-        "purpose": purpose,
-        "event_id": event,
-    }
+    return granted_lookup(wanted, row, purpose, event)
 
 
 # ------------------------------------------------------------------------------ aliases
@@ -704,3 +736,143 @@ async def record_refusal(
         detail={"refusal": error.code},
     )  # fmt: skip
     error.commit_unit_of_work = True
+
+
+# ------------------------------------------------------------------------------ one statement
+#
+# The ordinary lookup and verify of an agency whose token and policy this process has seen:
+# judged here by the very rules above, then served by ONE autocommit statement that reads the
+# record and inserts the granted event only if the agency is still active with this policy,
+# its token is not revoked and the record passes the lock and death rules (repository
+# ``record_and_event``). No unit of work, no BEGIN or COMMIT. Every other case (a refusal of
+# any kind, an alias, a record that is missing, locked or deceased, a changed policy or
+# client, a revoked token, an empty rate bucket, a database error) gives no answer before
+# anything was written, and the request then takes the full path above, which answers and
+# records it; a call whose rate-limit token the statement path took is not charged again.
+
+_LANE_VERIFY_COLUMNS = (
+    "id_number", "full_name", "name_folded", "birth_date", "birth_date_precision", "gender",
+    "nationality", "card_number", "status",
+)  # fmt: skip
+_LANE_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+def _lane_caller(
+    principal: Principal, action: Action, identifier: str, purpose: str
+) -> tuple[Caller, str, Purpose] | None:
+    remembered = remembered_policy(principal.actor_id)
+    if remembered is None or len(identifier) != 12:
+        return None
+    agency = Caller(principal=principal, policy=remembered[1])
+    try:
+        _action(agency, action)
+        found = _purpose(agency, purpose)
+        check_identifier(identifier, pointer="", parameter="id")
+    except RegistryError:
+        return None
+    return agency, remembered[0], found
+
+
+@dataclass(frozen=True)
+class LaneOutcome:
+    """What the one-statement path did: the answer, or None when the full path must serve
+    the call; and whether the call's rate-limit token was taken (the full path then does not
+    take another: every call is charged exactly once)."""
+
+    answer: dict[str, Any] | None
+    charged: bool = False
+
+
+async def _lane_statement(
+    database: Database,
+    agency: Caller,
+    policy_text: str,
+    *,
+    jti: str,
+    columns: tuple[str, ...],
+    purpose: Purpose,
+    lookup: bool,
+    event: dict[str, Any],
+) -> tuple[dict[str, Any] | None, bool]:
+    pool = await database.lane_pool()
+    if pool is None:
+        return None, False
+    try:
+        await rate_limit(database, None, agency)
+    except (RateLimited, SQLAlchemyError, OSError):
+        return None, False  # not charged: the full path refuses (and records) or fails alike
+    try:
+        row = await repo.record_and_event(
+            pool, columns, citizen_id=str(event["subject"]),
+            overrides_lock=purpose.overrides_lock,
+            deceased_allowed=purpose.deceased_allowed or not lookup,
+            client_id=agency.principal.actor_id, policy_text=policy_text, jti=jti, event=event,
+        )  # fmt: skip
+    except _LANE_DRIVER_ERRORS:
+        row = None  # the full path meets the same error and answers it
+    if row is None or not row["recorded"]:
+        return None, True
+    return row, True
+
+
+async def lane_lookup(
+    database: Database,
+    *,
+    principal: Principal,
+    jti: str,
+    identifier: str,
+    purpose: str,
+    fields: Sequence[str],
+) -> LaneOutcome:
+    """``lookup`` in one statement, or no answer: the full path must serve the request."""
+    judged = _lane_caller(principal, "lookup", identifier, purpose)
+    wanted = wanted_fields(fields)
+    if judged is None or not wanted:
+        return LaneOutcome(None)
+    agency, policy_text, found = judged
+    if any(f not in agency.policy.fields for f in wanted):
+        return LaneOutcome(None)
+    event = audit.new_event(
+        actor=principal, action="agency.lookup", outcome="granted", subject=identifier,
+        fields=wanted, purpose=purpose,
+    )  # fmt: skip
+    columns = tuple(sorted({*wanted, "birth_date_precision", "status"}))
+    row, charged = await _lane_statement(
+        database, agency, policy_text, jti=jti, columns=columns, purpose=found, lookup=True,
+        event=event,
+    )  # fmt: skip
+    if row is None:
+        return LaneOutcome(None, charged)
+    return LaneOutcome(granted_lookup(wanted, row, purpose, event["event_uid"]), charged)
+
+
+async def lane_verify(
+    database: Database,
+    *,
+    principal: Principal,
+    jti: str,
+    identifier: str,
+    purpose: str,
+    claims: Mapping[str, Any],
+) -> LaneOutcome:
+    """``verify`` in one statement, or no answer: the full path must serve the request."""
+    judged = _lane_caller(principal, "verify", identifier, purpose)
+    if judged is None:
+        return LaneOutcome(None)
+    agency, policy_text, found = judged
+    try:
+        checked = _claims(claims, "#/claims")
+    except ValidationFailed:
+        return LaneOutcome(None)
+    event = audit.new_event(
+        actor=principal, action="agency.verify", outcome="granted", subject=identifier,
+        fields=tuple(checked), purpose=purpose,
+    )  # fmt: skip
+    row, charged = await _lane_statement(
+        database, agency, policy_text, jti=jti, columns=_LANE_VERIFY_COLUMNS, purpose=found,
+        lookup=False, event=event,
+    )  # fmt: skip
+    if row is None:
+        return LaneOutcome(None, charged)
+    verdict = _verdict(checked, row, agency.policy)
+    return LaneOutcome({**verdict, "event_id": event["event_uid"]}, charged)

@@ -154,6 +154,11 @@ class TableThenIdentity:
         self.table = table
         self.identity = identity
 
+    def remembered_agency(self, authorization: str) -> tuple[Principal, str] | None:
+        """Identity's, for the agency API's one-statement path (table tokens are never in it)."""
+        remembered = getattr(self.identity, "remembered_agency", None)
+        return None if remembered is None else remembered(authorization)
+
     async def authenticate(self, request: Request, session: AsyncSession) -> Principal | None:
         """The table's principal, else whatever identity says."""
         found = await self.table.authenticate(request, session)

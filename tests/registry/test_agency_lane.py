@@ -1,0 +1,220 @@
+"""The agency API's one-statement path (registry/agency/service.py ``lane_lookup`` and
+``lane_verify``): an agency's ordinary call, once its token and policy were seen, is served by
+one statement that reads the record and inserts its event. Whatever changed since (policy,
+suspension, revoked token, lock, death, failing audit store) is seen at once: the statement
+writes nothing and the full path answers, as tests/registry/test_agency.py expects of it.
+
+On SQLite there is no such path (every call takes the unit of work); the same calls must give
+the same answers there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from audit.models import AuditEvent
+from registry.agency import repository as agency_repository
+from tests.faults import fail_audit_inserts
+from tests.identity.factories import make_account
+from tests.registry.test_agency import (
+    ANH,
+    AS_OFFICIAL,
+    DUC,
+    NOBODY,
+    ORDINARY,
+    STATUTORY,
+    Env,
+    agency,
+    agency_events,
+    env,
+    lock_identity,
+    lookup,
+    problem,
+    verify,
+)
+
+__all__ = ["env"]  # the fixture, shared with test_agency
+
+
+@pytest.fixture
+def statements(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
+    """Each one-statement attempt: whether it recorded its event (and so served the call)."""
+    seen: list[bool] = []
+    original = agency_repository.record_and_event
+
+    async def counting(*args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        row = await original(*args, **kwargs)
+        seen.append(bool(row and row["recorded"]))
+        return row
+
+    monkeypatch.setattr(agency_repository, "record_and_event", counting)
+    return seen
+
+
+def served_by_statement(env: Env, count: int) -> int:
+    """How many calls the one-statement path serves on this backend."""
+    return count if env.database.dialect == "postgresql" else 0
+
+
+def granted(events: list[AuditEvent]) -> list[tuple[Any, ...]]:
+    return [(e.action, e.subject, e.fields, e.purpose, e.outcome) for e in events]
+
+
+async def test_a_seen_token_and_policy_take_one_statement(env: Env, statements: list[bool]) -> None:
+    bank = await agency(env, attribute_results=True)
+    # The first call validates the token and reads the policy (the full path).
+    first = await lookup(env, bank, ANH, ["full_name", "birth_date"])
+    assert first.status_code == 200, first.text
+    assert statements == []
+    answers = [
+        await lookup(env, bank, ANH, ["full_name", "birth_date"]),
+        await lookup(env, bank, DUC, ["birth_date", "status"], STATUTORY),
+        await verify(env, bank, ANH, full_name="nguyễn thị  minh anh", birth_date="2003-05-14"),
+        await verify(env, bank, DUC, gender="female"),
+    ]
+    assert [a.status_code for a in answers] == [200] * 4, [a.text for a in answers]
+    assert answers[0].json()["citizen"] == first.json()["citizen"]
+    assert answers[1].json()["citizen"] == {"birth_date": "1950", "status": "alive"}
+    assert answers[2].json()["match"] is True
+    assert answers[2].json()["attributes"] == {"full_name": True, "birth_date": True}
+    assert answers[3].json() == {
+        "match": False, "attributes": {"gender": False}, "event_id": answers[3].json()["event_id"]
+    }  # fmt: skip
+    assert statements == [True] * served_by_statement(env, 4)
+    recorded = await agency_events(env.database)
+    assert granted(recorded[1:]) == [
+        ("agency.lookup", ANH, '["birth_date","full_name"]', ORDINARY, "granted"),
+        ("agency.lookup", DUC, '["birth_date","status"]', STATUTORY, "granted"),
+        ("agency.verify", ANH, '["birth_date","full_name"]', ORDINARY, "granted"),
+        ("agency.verify", DUC, '["gender"]', ORDINARY, "granted"),
+    ]
+    # Each answer names its own event; the official acting inside the agency is kept too.
+    assert [a.json()["event_id"] for a in answers] == [e.event_uid for e in recorded[1:]]
+    officer = await env.web.get(
+        f"/api/v1/citizens/{ANH}", params={"fields": "full_name", "purpose": ORDINARY},
+        headers={**bank.headers, "x-on-behalf-of": "officer.17"},
+    )  # fmt: skip
+    assert officer.status_code == 200
+    assert (await agency_events(env.database))[-1].on_behalf_of == "officer.17"
+    assert len(statements) == served_by_statement(env, 5)
+
+
+async def test_what_changed_since_is_seen_at_once(env: Env, statements: list[bool]) -> None:
+    bank = await agency(env)
+    await make_account(env.database, env.settings)
+    assert (await lookup(env, bank, ANH, ["full_name", "religion"])).status_code == 200
+    # A narrower policy: the remembered one still allows religion, the stored one does not.
+    narrower = await env.web.put(
+        f"/api/v1/officials/agencies/{bank.client_id}/policy",
+        json={"actions": ["lookup", "verify"], "fields": ["full_name"], "purposes": [ORDINARY,
+              STATUTORY], "rate_per_second": 1000, "burst": 1000},
+        headers=AS_OFFICIAL,
+    )  # fmt: skip
+    assert narrower.status_code == 200, narrower.text
+    problem(await lookup(env, bank, ANH, ["full_name", "religion"]), 403, "field-not-allowed")
+    assert (await lookup(env, bank, ANH, ["full_name"])).status_code == 200
+    # A missing record, a locked identity: nothing written by the statement, the full path
+    # refuses and records the refusal.
+    problem(await lookup(env, bank, NOBODY, ["full_name"]), 404, "not-found")
+    await lock_identity(env.database, ANH)
+    problem(await lookup(env, bank, ANH, ["full_name"]), 403, "identity-locked")
+    problem(await verify(env, bank, ANH, gender="female"), 403, "identity-locked")
+    assert (await lookup(env, bank, ANH, ["full_name"], STATUTORY)).status_code == 200
+    # The token revoked (RFC 7009) by its own agency: refused at once.
+    token = bank.headers["authorization"].removeprefix("Bearer ")
+    revoked = await env.web.post(
+        "/revoke", data={"token": token, "token_type_hint": "access_token"},
+        auth=(bank.client_id, bank.secret),
+    )  # fmt: skip
+    assert revoked.status_code == 200, revoked.text
+    problem(await lookup(env, bank, DUC, ["full_name"], STATUTORY), 401, "unauthenticated")
+    outcomes = [(e.subject, e.outcome) for e in await agency_events(env.database)]
+    assert outcomes == [
+        (ANH, "granted"), (ANH, "denied"), (ANH, "granted"), (NOBODY, "not_found"),
+        (ANH, "denied"), (ANH, "denied"), (ANH, "granted"),
+    ]  # fmt: skip
+    # Tried by the statement, which wrote nothing: the narrower policy, the missing record,
+    # the two locked calls and the revoked token. Served by it: full_name alone (the policy
+    # then seen by the full path) and the statutory lookup.
+    assert statements == (
+        [False, True, False, False, False, True, False]
+        if env.database.dialect == "postgresql"
+        else []
+    )
+
+
+async def test_a_suspension_in_the_table_stops_the_next_call(
+    env: Env, statements: list[bool]
+) -> None:
+    bank = await agency(env)
+    assert (await verify(env, bank, ANH, gender="female")).status_code == 200
+    assert (await verify(env, bank, ANH, gender="female")).status_code == 200
+    async with env.database.unit_of_work() as session:
+        await session.execute(
+            text("UPDATE oauth_client SET active = false WHERE client_id = :c"),
+            {"c": bank.client_id},
+        )
+    problem(await verify(env, bank, ANH, gender="female"), 401, "unauthenticated")
+    assert [e.outcome for e in await agency_events(env.database)] == ["granted", "granted"]
+    assert statements == [True, False][: served_by_statement(env, 2)]
+
+
+async def test_a_deceased_citizen_through_the_statement(env: Env, statements: list[bool]) -> None:
+    bank = await agency(env)
+    assert (await lookup(env, bank, DUC, ["full_name"])).status_code == 200
+    died = await env.web.post(
+        f"/api/v1/officials/citizens/{DUC}/death",
+        json={"death_date": "2024-01-02", "legal_basis": "Giấy báo tử 12/2024"},
+        headers=AS_OFFICIAL,
+    )
+    assert died.status_code == 200, died.text
+    problem(await lookup(env, bank, DUC, ["full_name"]), 403, "citizen-deceased")
+    looked = await lookup(env, bank, DUC, ["status", "death_date"], STATUTORY)
+    assert looked.json()["citizen"] == {"status": "deceased", "death_date": "2024-01-02"}
+    # A deceased citizen never verifies, and the verification is recorded as made.
+    assert (await verify(env, bank, DUC, gender="male")).json()["match"] is False
+    assert [e.outcome for e in await agency_events(env.database)] == [
+        "granted",
+        "denied",
+        "granted",
+        "granted",
+    ]
+    assert statements == [False, True, True][: served_by_statement(env, 3)]
+
+
+async def test_a_failing_audit_store_releases_nothing(
+    env: Env, statements: list[bool], database_url: str
+) -> None:
+    bank = await agency(env)
+    assert (await lookup(env, bank, ANH, ["full_name"])).status_code == 200
+    await fail_audit_inserts(database_url)
+    for response in (
+        await lookup(env, bank, ANH, ["full_name"]),
+        await verify(env, bank, ANH, gender="female"),
+    ):
+        problem(response, 503, "audit-unavailable")
+        assert "Nguy" not in response.text
+    assert len(await agency_events(env.database)) == 1
+    # The statement failed (an error, not a row), and the full path answered.
+    assert statements == []
+
+
+async def test_each_call_is_charged_once_whichever_path_answers(
+    env: Env, statements: list[bool]
+) -> None:
+    bank = await agency(env, rate_per_second=0.01, burst=3)
+    assert (await lookup(env, bank, ANH, ["full_name"])).status_code == 200
+    # The statement takes the second token, finds no record and writes nothing; the full path
+    # answers the 404 without taking a third.
+    problem(await lookup(env, bank, NOBODY, ["full_name"]), 404, "not-found")
+    assert (await verify(env, bank, ANH, gender="female")).status_code == 200
+    response = await lookup(env, bank, ANH, ["full_name"])
+    problem(response, 429, "rate-limited")
+    assert int(response.headers["retry-after"]) >= 1
+    assert [e.outcome for e in await agency_events(env.database)] == [
+        "granted", "not_found", "granted", "denied"
+    ]
+    assert statements == [False, True][: served_by_statement(env, 2)]
