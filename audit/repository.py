@@ -206,11 +206,6 @@ async def append_leaves(
         # than an INSERT of the same rows.
         driver: Any = await driver_connection(session)
         if leaves:
-            # Each leaf's foreign-key check runs a query whose plan this backend keeps: planned
-            # while audit_event was small, it is a sequential scan, then one scan of the whole
-            # table per leaf once it has grown (seen under load: 5,000 leaves past the 10 s
-            # statement timeout), until an ANALYZE invalidates it. Re-plan for today's size.
-            await driver.execute("DISCARD PLANS")
             await driver.copy_records_to_table(
                 "audit_leaf",
                 records=[(r["leaf_index"], r["event_id"], r["leaf_hash"]) for r in leaves],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -116,4 +117,11 @@ def create_app_from_env() -> FastAPI:
     """Factory for ``uvicorn --factory`` (each worker process builds its own app)."""
     settings = load_settings()
     configure_logging(settings.log_level)
-    return create_app(settings)
+    app = create_app(settings)
+    # What start-up built (modules, routes, models, templates: some 130,000 objects) lives as
+    # long as the process. Frozen out of the collector's way, a full collection no longer
+    # walks it all while requests wait: it took about 70 ms here, every request in the
+    # worker stalled behind it (bench/lookup's p99 at 80% of the peak).
+    gc.collect()
+    gc.freeze()
+    return app

@@ -321,10 +321,11 @@ async def test_an_open_transaction_holds_later_events_back_and_nothing_is_lost(
 
 @pytest.mark.postgresql_only
 async def test_the_sequencer_does_not_scan_the_event_table_per_leaf(settings: Settings) -> None:
-    # One backend throughout (a pool of one), which plans each leaf's foreign-key check while
-    # audit_event is small and known to be (analyzed, as after a bulk load); the later, larger
-    # batch must not scan it once per leaf. The count is this transaction's sequential scans of
-    # audit_event, from PostgreSQL's statistics.
+    # One backend throughout (a pool of one), which plans its statements while audit_event is
+    # small and known to be (analyzed, as after a bulk load); the later, larger batch must not
+    # scan it once per leaf. A leaf's foreign-key check once did, from a plan kept since the
+    # table was small (migration 0008 dropped the key). The count is this transaction's
+    # sequential scans of audit_event, from PostgreSQL's statistics.
     database = Database(settings.model_copy(update={"database_pool_size": 1,
                                                     "database_max_overflow": 0}))  # fmt: skip
     try:
@@ -344,8 +345,8 @@ async def test_the_sequencer_does_not_scan_the_event_table_per_leaf(settings: Se
                     text("SELECT pg_stat_get_xact_numscans('audit_event'::regclass)")
                 )
             ).scalar_one()
-        # With a stale plan it is one per leaf (601 measured); a plan made for the table's size
-        # may still scan it now and then while it is this small (24 seen under a loaded run).
+        # A per-leaf check with a stale plan gave one per leaf (601 measured); the sequencer's
+        # own reads may still scan it now and then while it is this small.
         assert scans < 150, f"{scans} sequential scans of audit_event for 600 leaves"
     finally:
         await database.dispose()

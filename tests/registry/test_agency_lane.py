@@ -215,6 +215,9 @@ async def test_each_call_is_charged_once_whichever_path_answers(
     problem(response, 429, "rate-limited")
     assert int(response.headers["retry-after"]) >= 1
     assert [e.outcome for e in await agency_events(env.database)] == [
-        "granted", "not_found", "granted", "denied"
+        "granted",
+        "not_found",
+        "granted",
+        "denied",
     ]
     assert statements == [False, True][: served_by_statement(env, 2)]
