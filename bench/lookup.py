@@ -413,6 +413,29 @@ def pgbench_script(world: World) -> str:
             "COMMIT;\n")  # fmt: skip
 
 
+# Our one statement (agency_repo.record_and_event_sql, as a lookup of LOOKUP_FIELDS sends it),
+# each parameter as pgbench gives it; the event's action is PGBENCH_ACTION like the peer's.
+_ONE_STATEMENT_VALUES = {
+    1: _PICK, 2: "false", 3: "false", 4: ":actor_id", 5: ":policy", 6: ":jti",
+    7: "gen_random_uuid()::text", 8: "NULL", 9: ":action", 10: ":fields", 11: ":purpose",
+    12: "md5(random()::text)",
+}  # fmt: skip
+
+
+def one_statement_script(world: World) -> str:
+    """Our one-statement lookup, with a random citizen of the sample (a reference peer)."""
+    from registry.agency import repository as agency_repo
+
+    sql = agency_repo.record_and_event_sql(
+        tuple(sorted({*LOOKUP_FIELDS, "birth_date_precision", "status"}))
+    )
+    numbers = {int(n) for n in re.findall(r"\$(\d+)", sql)}
+    if numbers != set(_ONE_STATEMENT_VALUES):
+        raise SystemExit(f"record_and_event_sql() takes other parameters now:\n{sql}")
+    sql = re.sub(r"\$(\d+)", lambda m: _ONE_STATEMENT_VALUES[int(m[1])], sql)
+    return f"\\set n random(1, {len(world.ids)})\n{sql};\n"
+
+
 @dataclass(frozen=True)
 class PgbenchRun:
     """One pgbench run."""
@@ -434,7 +457,14 @@ class PgbenchRun:
 
 
 def run_pgbench(
-    cluster: PostgresCluster, world: World, script: str, clients: int, seconds: int, probe: Probe
+    cluster: PostgresCluster,
+    world: World,
+    script: str,
+    clients: int,
+    seconds: int,
+    probe: Probe,
+    *,
+    policy: str = "",
 ) -> PgbenchRun:
     """pgbench -M prepared -c CLIENTS -j 2 -T SECONDS with the script."""
     defines = {
@@ -442,6 +472,8 @@ def run_pgbench(
         "fields": json.dumps(sorted(LOOKUP_FIELDS), separators=(",", ":")), "purpose": PURPOSE,
         "outcome": "granted",
     }  # fmt: skip
+    if policy:
+        defines.update(policy=policy, jti="bench-pgbench-jti")
     before_events = count_events(probe.dsn, (PGBENCH_ACTION,))
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "lookup.sql"
@@ -892,6 +924,8 @@ class Results:
     profiles: list[Profile]
     samples: list[str]
     sequencer: str  # "process" or "app"
+    one_script: str  # our one-statement lookup for pgbench (a reference, not the target's peer)
+    pgbench_one: list[PgbenchRun]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -992,6 +1026,27 @@ def _run(
             pg = _timed(f"pgbench, {c} clients, {scale.seconds} s", timings, bench)
             console.print(f"  {pg.tps:,.0f} tps, latency average {pg.latency_ms:.2f} ms")
             pgbench.append(pg)
+        one_script = one_statement_script(world)
+        policy = str(
+            run_async(
+                _fetchval(
+                    dsn, "SELECT policy FROM oauth_client WHERE client_id = $1", world.client_id
+                )
+            )
+        )
+        pgbench_one: list[PgbenchRun] = []
+        for c in scale.connections:
+            bench = partial(
+                run_pgbench, cluster, world, one_script, c, scale.seconds, probe, policy=policy
+            )
+            pg = _timed(
+                f"pgbench (our one statement), {c} clients, {scale.seconds} s", timings, bench
+            )
+            console.print(
+                f"  {pg.tps:,.0f} tps, latency average {pg.latency_ms:.2f} ms, "
+                f"{pg.events:,} events for {pg.transactions:,} transactions"
+            )
+            pgbench_one.append(pg)
         fixed: dict[str, LoadRun] = {}
         for kind in ("lookup", "verify"):
             peak = max(r.rps for r in sweeps[kind])
@@ -1024,7 +1079,7 @@ def _run(
         unsequenced, waited = _timed("wait for the sequencer", timings,
                                      lambda: wait_sequenced(dsn, 120.0))  # fmt: skip
     return Results(load, world, script, sweeps, pgbench, fixed, unsequenced, waited, profiles,
-                   samples, args.sequencer)  # fmt: skip
+                   samples, args.sequencer, one_script, pgbench_one)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ report
@@ -1056,6 +1111,7 @@ def _report(
 ) -> None:
     pg_by_clients = {p.clients: p for p in r.pgbench}
     pg_peak = max(r.pgbench, key=lambda p: p.tps)
+    one_peak = max(r.pgbench_one, key=lambda p: p.tps)
     peaks = {k: max(runs, key=lambda x: x.rps) for k, runs in r.sweeps.items()}
     for kind, runs in r.sweeps.items():
         table(
@@ -1084,6 +1140,17 @@ def _report(
          for p in r.pgbench],
     )  # fmt: skip
     console.print("pgbench script:\n" + r.script)
+    table(
+        "Reference: pgbench -M prepared -j 2 running our own one statement (a lookup: the record "
+        "read and its event inserted, as the app sends it)",
+        ["clients", "tps", "latency avg ms", "transactions", "bench.pgbench events",
+         "db CPU ms/tx", "pgbench CPU ms/tx", "load avg"],
+        [[p.clients, p.tps, _f2(p.latency_ms), p.transactions, p.events,
+          _f2(p.db_cpu / max(p.transactions, 1) * 1000),
+          _f2(p.client_cpu / max(p.transactions, 1) * 1000), _f2(p.loadavg)]
+         for p in r.pgbench_one],
+    )  # fmt: skip
+    console.print("pgbench script (reference):\n" + r.one_script)
     fixed_rows: list[list[Any]] = []
     for kind, x in r.fixed.items():
         wrk80 = _closest_to(r.sweeps[kind], peaks[kind].rps * LOAD_SHARE)
@@ -1188,6 +1255,10 @@ def _report(
              f"{cores * 1000} / (db+pgbench CPU ms)"],
             ["ratio of the projections (lookup)", f"{cpu_ratio:.3f}", f">= {TARGET_RATIO}",
              "for reference: not load-dependent"],
+            ["pgbench peak tps, our one statement", one_peak.tps, "-",
+             f"reference, -c {one_peak.clients}"],
+            ["ratio lookup / that", f"{lookup_peak.rps / one_peak.tps:.3f}", "-",
+             "reference: the app vs PostgreSQL alone on its SQL"],
             ["missing audit events", missing, "0", _met(missing == 0)],
             ["extra audit events (open loop)", extra, "0", _met(extra == 0)],
             ["events without a leaf", r.unsequenced, "0", _met(r.unsequenced == 0)],
@@ -1259,6 +1330,13 @@ def _report(
         "peak_clients": pg_peak.clients,
         "cpu_ms_per_tx_at_peak": r3(pg_peak.cpu_ms),
         "tps_by_clients": {str(p.clients): r3(p.tps) for p in r.pgbench},
+        "reference_one_statement": {
+            "name": "pgbench -M prepared -j 2: our one-statement lookup",
+            "peak_tps": r3(one_peak.tps),
+            "peak_clients": one_peak.clients,
+            "cpu_ms_per_tx_at_peak": r3(one_peak.cpu_ms),
+            "lookup_peak_vs_it": r3(lookup_peak.rps / one_peak.tps),
+        },
     }
     ratio = {"lookup_peak_vs_pgbench_peak": r3(ratio_lookup),
              "verify_peak_vs_pgbench_peak": r3(ratio_verify),

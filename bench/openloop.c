@@ -1,8 +1,8 @@
 /*
  * Open-loop HTTP/1.1 load for bench/lookup: request i is due at start + i / rate, whatever the
- * server does; it goes out on the first free keep-alive connection, and its latency is counted
- * from the instant it was due, so a stall is charged to every request it delays (as wrk2 does;
- * wrk2 is not in Debian). Written in C so that the load costs the shared cores little.
+ * server does; it goes out on the next free keep-alive connection in turn, and its latency is
+ * counted from the instant it was due, so a stall is charged to every request it delays (as wrk2
+ * does; wrk2 is not in Debian). Written in C so that the load costs the shared cores little.
  *
  *   openloop PORT RATE WARMUP SECONDS CONNECTIONS METHOD TOKEN PREFIX SEED ITEMS OUT
  *
@@ -106,14 +106,20 @@ int main(int argc, char **argv) {
     struct rusage r0; getrusage(RUSAGE_SELF, &r0);
     double start = now() + 0.2, window0 = 0, window1 = 0;
     long next = 0;
+    int rr = 0;
     while (done < total) {
         double t = now();
         while (next < total && start + next / rate <= t) {
             if (next == warm) window0 = t;
             queue[qtail++] = next++;
         }
-        for (int k = 0; k < nconn && qhead < qtail; k++) {
+        /* Free connections in turn, not the first free one: that one would carry nearly all
+         * the load, and with it the uvicorn worker that happened to accept it, while the
+         * other worker idles (a load balancer or wrk spreads the load over the connections). */
+        for (int step = 0; step < nconn && qhead < qtail; step++) {
+            int k = (rr + step) % nconn;
             if (c[k].busy || c[k].fd < 0) continue;
+            rr = (k + 1) % nconn;
             long i = queue[qhead++];
             const char *item = items[lrand48() % nitems];
             free(c[k].out);

@@ -41,6 +41,12 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(
         10, ge=0, le=500, description="Extra connections allowed under burst."
     )
+    database_lane_pool_size: int = Field(
+        4,
+        ge=1,
+        le=100,
+        description="Connections per process for one-statement requests (the agency API).",
+    )
     database_pool_timeout: float = Field(
         5.0, gt=0, description="Seconds to wait for a pooled connection before answering 503."
     )
@@ -88,7 +94,7 @@ class Settings(BaseSettings):
         True, description="Run the audit sequencer and periodic checkpoints inside the app."
     )
     audit_sequence_interval: float = Field(
-        0.25, gt=0, description="Seconds between sequencer runs inside the app."
+        0.25, gt=0, description="Seconds between sequencer runs (in the app or --follow)."
     )
     audit_checkpoint_interval: float = Field(
         30.0, gt=0, description="Seconds between signed checkpoints (when the log grew)."
