@@ -1,5 +1,6 @@
 /*
- * Verify's hot loop in C: RFC 9162 leaf and node hashing over rows streamed by PostgreSQL.
+ * Verify's and the sequencer's hot loop in C: RFC 9162 leaf and node hashing over rows streamed
+ * by PostgreSQL.
  *
  * leaf_rows() reads one COPY ... (FORMAT binary) stream of log rows (the columns of
  * repository.LEAF_COPY_COLUMNS), renders each event exactly as audit.events.leaf_bytes does,
@@ -7,6 +8,9 @@
  * render with certainty (NULLs, JSON text that is not in its canonical shape, years outside
  * 1000-9999, a stored hash that is not 32 bytes) or whose hash differs from the stored one is
  * returned as a suspect, and Python judges it with leaf_bytes: every verdict is Python's.
+ *
+ * leaf_hashes() is the sequencer's: the same rows for events that have no leaf yet (leaf_hash
+ * NULL); it returns each row's leaf hash, and as suspects only the rows it cannot render.
  *
  * perfect_root() hashes a power-of-two run of packed leaf hashes level by level,
  * SHA-256(0x01 || left || right) (RFC 9162 section 2.1.1).
@@ -237,6 +241,7 @@ typedef struct {
     Py_ssize_t rows, nsuspects, cap;
     out_t line;
     int keep_lines;       /* for tests: the rendered lines, empty where Python must render */
+    int fresh;            /* rows without a leaf yet: a suspect is a row it cannot render */
     out_t lines;
     Py_ssize_t *line_end;
     const char *error;
@@ -311,7 +316,7 @@ static int process(scan_t *s, const col_t *c) {
     } else {
         memset(h, 0, HASH);
     }
-    if (!ok) s->suspects[s->nsuspects++] = r;
+    if (s->fresh ? !rendered : !ok) s->suspects[s->nsuspects++] = r;
     if (s->keep_lines) {
         size_t len = rendered ? s->line.n - 1 : 0;
         if (out_reserve(&s->lines, len)) { s->error = "out of memory"; return -1; }
@@ -388,7 +393,7 @@ static void scan_free(scan_t *s) {
     free(s->lines.p); free(s->line_end);
 }
 
-static PyObject *run_scan(PyObject *arg, PyObject *events, int keep_lines) {
+static PyObject *run_scan(PyObject *arg, PyObject *events, int keep_lines, int fresh) {
     Py_buffer view, ev;
     if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
     if (events && PyObject_GetBuffer(events, &ev, PyBUF_SIMPLE) < 0) {
@@ -397,6 +402,7 @@ static PyObject *run_scan(PyObject *arg, PyObject *events, int keep_lines) {
     }
     scan_t s = {0};
     s.keep_lines = keep_lines;
+    s.fresh = fresh;
     Py_BEGIN_ALLOW_THREADS
     if (events) scan_joined(&s, view.buf, view.len, ev.buf, ev.len);
     else scan(&s, view.buf, view.len);
@@ -457,7 +463,7 @@ PyDoc_STRVAR(leaf_rows_doc,
 "indexes are first_index, first_index + 1, ...; ``hashes`` packs one 32-byte leaf hash per\n"
 "row (zeros for suspects); ``suspects`` lists the rows Python must judge.");
 
-static PyObject *leaf_rows(PyObject *self, PyObject *arg) { return run_scan(arg, NULL, 0); }
+static PyObject *leaf_rows(PyObject *self, PyObject *arg) { return run_scan(arg, NULL, 0, 0); }
 
 PyDoc_STRVAR(leaf_rows_joined_doc,
 "leaf_rows_joined(leaves, events) -> as leaf_rows\n\n"
@@ -469,14 +475,21 @@ static PyObject *leaf_rows_joined(PyObject *self, PyObject *const *args, Py_ssiz
         PyErr_SetString(PyExc_TypeError, "leaf_rows_joined(leaves, events)");
         return NULL;
     }
-    return run_scan(args[0], args[1], 0);
+    return run_scan(args[0], args[1], 0, 0);
 }
 
 PyDoc_STRVAR(leaf_lines_doc,
 "leaf_lines(copy) -> list[bytes]\n\n"
 "The canonical bytes rendered for each row (empty where Python must render), for tests.");
 
-static PyObject *leaf_lines(PyObject *self, PyObject *arg) { return run_scan(arg, NULL, 1); }
+static PyObject *leaf_lines(PyObject *self, PyObject *arg) { return run_scan(arg, NULL, 1, 0); }
+
+PyDoc_STRVAR(leaf_hashes_doc,
+"leaf_hashes(copy) -> as leaf_rows, for log rows whose leaf is not written yet\n\n"
+"The sequencer's loop: leaf_hash is NULL in every row; ``hashes`` packs each row's leaf hash\n"
+"and ``suspects`` lists only the rows it cannot render (zeros in ``hashes``), for Python.");
+
+static PyObject *leaf_hashes(PyObject *self, PyObject *arg) { return run_scan(arg, NULL, 0, 1); }
 
 PyDoc_STRVAR(perfect_root_doc,
 "perfect_root(packed) -> bytes\n\n"
@@ -520,6 +533,7 @@ static PyMethodDef methods[] = {
     {"leaf_rows_joined", (PyCFunction)(void (*)(void))leaf_rows_joined, METH_FASTCALL,
      leaf_rows_joined_doc},
     {"leaf_lines", leaf_lines, METH_O, leaf_lines_doc},
+    {"leaf_hashes", leaf_hashes, METH_O, leaf_hashes_doc},
     {"perfect_root", perfect_root, METH_O, perfect_root_doc},
     {NULL, NULL, 0, NULL},
 };

@@ -193,6 +193,62 @@ async def next_events(
     return (await session.execute(query.limit(limit))).all()
 
 
+# The sequencer's next events on PostgreSQL, for audit/_native.c's leaf_hashes: as log rows
+# (LEAF_COPY_COLUMNS), each with the leaf index it will get and no leaf hash yet, in leaf
+# order; and their ids and transaction ids, in the same order. Two statements, one set: every
+# transaction below the horizon has ended, and events are never deleted, so both read the same
+# rows whatever commits in between.
+NEXT_EVENTS_COPY_SQL = (  # constants; the caller fills in integers only
+    "SELECT {first:d} + row_number() OVER (ORDER BY txid, id) - 1 AS leaf_index, "  # noqa: S608
+    "NULL::bytea AS leaf_hash, event_uid, occurred_at, actor_type, actor_id, on_behalf_of, "
+    "subject, action, fields, purpose, outcome, request_id, detail "
+    "FROM (SELECT * FROM audit_event WHERE {after} AND txid < {horizon:d} "
+    "ORDER BY txid, id LIMIT {limit:d}) AS e ORDER BY txid, id"
+)
+NEXT_EVENT_IDS_SQL = (
+    "SELECT id, txid FROM audit_event "
+    "WHERE {after} AND txid < {horizon:d} ORDER BY txid, id LIMIT {limit:d}"
+)
+
+
+@dataclass(frozen=True)
+class NextEvents:
+    """The sequencer's next events as the native loop reads them."""
+
+    ids: list[tuple[int, int]]  # (id, txid) in leaf order
+    rows: bytes  # NEXT_EVENTS_COPY_SQL's binary COPY stream
+
+
+async def next_events_copied(
+    session: AsyncSession, cursor: Cursor, horizon: int, limit: int
+) -> NextEvents:
+    """PostgreSQL: ``next_events`` for the native loop (see NEXT_EVENTS_COPY_SQL)."""
+    driver: Any = await driver_connection(session)
+    after = (
+        "txid >= 0"
+        if cursor.txid is None
+        else f"(txid, id) > ({cursor.txid:d}, {cursor.event_id:d})"
+    )
+    where = {"after": after, "horizon": horizon, "limit": limit}
+    parts: list[bytes] = []
+
+    async def sink(data: bytes) -> None:
+        parts.append(data)
+
+    async with driver_errors(session):
+        found = await driver.fetch(NEXT_EVENT_IDS_SQL.format(**where))
+        if found:
+            sql = NEXT_EVENTS_COPY_SQL.format(first=cursor.tree_size, **where)
+            await driver.copy_from_query(sql, output=sink, format="binary")
+    return NextEvents([(int(r["id"]), int(r["txid"])) for r in found], b"".join(parts))
+
+
+async def events_by_id(session: AsyncSession, ids: Sequence[int]) -> dict[int, Any]:
+    """Event rows (EVENT_COLUMNS) by id."""
+    rows = (await session.execute(select(*EVENT_COLUMNS).where(AuditEvent.id.in_(ids)))).all()
+    return {int(row.id): row for row in rows}
+
+
 async def append_leaves(
     session: AsyncSession,
     leaves: Sequence[dict[str, Any]],

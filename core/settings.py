@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     audit_sequence_interval: float = Field(
         0.25, gt=0, description="Seconds between sequencer runs (in the app or --follow)."
     )
+    audit_sequencer_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="CPU niceness `registry audit sequence --follow` takes: requests come first.",
+    )
     audit_checkpoint_interval: float = Field(
         30.0, gt=0, description="Seconds between signed checkpoints (when the log grew)."
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -41,6 +42,10 @@ def sequence(
 ) -> None:
     """Give leaves to committed events (one sequencer is active at a time)."""
     settings = _settings()
+    if follow and settings.audit_sequencer_nice:
+        # Background work with seconds of slack: on cores it shares with the API's workers, its
+        # batches must not delay requests (bench/lookup: p99 at 80% of the peak).
+        os.nice(settings.audit_sequencer_nice)
 
     async def run() -> int:
         database = Database(settings)

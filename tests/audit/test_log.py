@@ -712,3 +712,61 @@ async def test_verify_agrees_with_leaf_bytes_on_hostile_text_and_odd_spellings(
     )
     report = await run_verify(database, worker)
     assert report.first_bad_index == 3, report.problems
+
+
+async def test_the_sequencer_gives_each_event_the_leaf_leaf_bytes_defines(
+    database: Database, worker: AuditWorker, superuser: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On PostgreSQL the sequencer renders and hashes events in C (audit/_native.c leaf_hashes)
+    # and leaves to leaf_bytes what C cannot render with certainty; SQLite takes leaf_bytes
+    # throughout. Either way every stored leaf is leaf_bytes' hash of its event at its index.
+    odd = 'q"uote \\ back\x01\x1f\n\u2028 \U0001f600 ti\u1ebfng Vi\u1ec7t'
+    await record_events(database, 3)
+    async with database.unit_of_work() as session:
+        await record(
+            session, actor=Principal("agency", odd, on_behalf_of=odd), action="citizen.lookup",
+            outcome="granted", subject=SUBJECT, fields=["a.b", "c"], purpose="kyc",
+            detail={"note": odd, "n": -5, "ok": True, "none": None},
+        )  # fmt: skip
+    # Written by hand in shapes the recorder never writes: C leaves these rows to Python.
+    await tamper(
+        superuser,
+        "INSERT INTO audit_event (event_uid, actor_type, actor_id, action, fields, outcome, "
+        "detail) VALUES ('odd-1', 'agency', 'x', 'citizen.lookup', '[ \"a\"]', 'granted', "
+        "'{\"b\": 1, \"a\": 2}'), ('odd-2', 'agency', 'x', 'citizen.lookup', '[]', 'denied', "
+        "'{\"a\": 1.5}')",
+    )
+    await record_events(database, 2)
+    left_to_python: list[int] = []
+    native = vars(service)["_native"]  # the C module, or None when it was not built
+    if native is not None:
+
+        class Watching:
+            def __getattr__(self, name: str) -> object:
+                return getattr(native, name)
+
+            def leaf_hashes(self, rows: bytes) -> tuple[int, int, object, bytes, list[int]]:
+                found: tuple[int, int, object, bytes, list[int]] = native.leaf_hashes(rows)
+                left_to_python.extend(found[4])
+                return found
+
+        monkeypatch.setattr(service, "_native", Watching())
+    assert await worker.sequence_pending() == 8
+    if native is not None and database.dialect == "postgresql":
+        # The text with escapes, and the two rows written by hand.
+        assert left_to_python == [3, 4, 5]
+    async with database.unit_of_work() as session:
+        rows = (
+            await session.execute(
+                text(
+                    "SELECT l.leaf_index, l.leaf_hash, e.* FROM audit_leaf l "
+                    "JOIN audit_event e ON e.id = l.event_id ORDER BY l.leaf_index"
+                )
+            )
+        ).all()
+    assert [r.leaf_index for r in rows] == list(range(8))
+    for row in rows:
+        expected = merkle.leaf_hash(leaf_bytes(event_data(row), row.leaf_index))
+        assert bytes(row.leaf_hash) == expected, row.event_uid
+    await worker.checkpoint()
+    assert (await run_verify(database, worker)).ok

@@ -149,6 +149,25 @@ def test_leaf_rows_hashes_and_flags_exactly_the_rows_that_differ(
 
 
 @needs_native
+@settings(max_examples=100, deadline=None)
+@given(batch=st.lists(events, min_size=1, max_size=20), first=st.integers(0, 2**40))
+def test_leaf_hashes_hashes_every_row_it_renders_and_leaves_only_the_rest(
+    batch: list[EventData], first: int
+) -> None:
+    # The sequencer's loop: rows without a stored hash, each hashed as leaf_bytes would be;
+    # only a row it cannot render is a suspect (zeros), for Python to render.
+    assert _native is not None
+    stream = copy_stream([(first + k, None, event) for k, event in enumerate(batch)])
+    count, start, indexes, packed, suspects = _native.leaf_hashes(stream)
+    assert (count, start, indexes) == (len(batch), first, None)
+    lines = _native.leaf_lines(stream)
+    assert suspects == [k for k, line in enumerate(lines) if not line]
+    for k, event in enumerate(batch):
+        expected = merkle.leaf_hash(leaf_bytes(event, first + k)) if lines[k] else bytes(32)
+        assert packed[32 * k : 32 * k + 32] == expected
+
+
+@needs_native
 def test_missing_events_gaps_and_odd_hashes_are_suspects() -> None:
     assert _native is not None
     e = EventData("u", datetime(2025, 1, 1, tzinfo=UTC), "agency", "a", None, None, "x.read",
