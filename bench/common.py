@@ -25,6 +25,8 @@ from tests.pgcluster import free_port
 T = TypeVar("T")
 
 console = Console()
+# As `registry serve` runs uvicorn: httptools, each response written in one system call.
+HTTP_PROTOCOL = "core.serving:HttpToolsProtocol"
 
 
 @contextmanager
@@ -32,7 +34,7 @@ def serve(app: str, *, env: dict[str, str] | None = None, factory: bool = False)
     """Run ``uvicorn APP`` in a subprocess on a free port; yield the port once it answers."""
     port = free_port()
     args = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--no-access-log",
-            "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]  # fmt: skip
+            "--log-level", "warning", "--loop", "uvloop", "--http", HTTP_PROTOCOL]  # fmt: skip
     if factory:
         args.append("--factory")
     proc = subprocess.Popen(args, env={**os.environ, **(env or {})})

@@ -27,11 +27,14 @@ alike; pg_stat_statements loaded to count the statements of each request):
      latency from its scheduled instant, so a stall is charged to every request it delays. It
      is C so that the load costs the shared cores little (the asyncio client it replaced needed
      about as much CPU per request as the server). p50 and p99 there are the latency figures.
+     Each starts once the sequencer has given the newest event its leaf: the pgbench runs just
+     before leave a backlog of their own events, whose sequencing is not our service's load.
 5. Peer: pgbench (-M prepared, -j 2, the same client counts, -T seconds) with the same SQL, one
    transaction per request: the exact SELECT our records_with_status() sends (captured from the
    product's own call; the ID number drawn as ``(SELECT id_number FROM bench_ids WHERE n = :n)``
    from a helper table of the same living citizens) and the exact INSERT audit.record() sends,
-   with action 'bench.pgbench' so its events are never counted as ours.
+   with action 'bench.pgbench' so its events are never counted as ours. For reference, pgbench
+   also runs the app's own one statement of an ordinary lookup (record_and_event_sql).
 6. Audit: every answered request must have its event. Open-loop runs send a unique X-Request-Id
    per request and drain before stopping: the sets of answered request ids and of event
    request ids must be equal (missing = answered 2xx/4xx without an event). wrk runs: events
@@ -78,7 +81,7 @@ import asyncpg
 from rich.console import Console
 
 from bench.audit import pgbench_binary
-from bench.common import admin, emit, percentile, record_pyspy, run_async, wait_http
+from bench.common import HTTP_PROTOCOL, admin, emit, percentile, record_pyspy, run_async, wait_http
 from bench.common import table as plain_table
 from bench.tokens import (
     PUBLIC_URL,
@@ -154,7 +157,7 @@ def serve_app(env: dict[str, str], *, sequencer: str = "process") -> Iterator[tu
     port = free_port()
     args = [sys.executable, "-m", "uvicorn", "registry.app:create_app_from_env", "--factory",
             "--workers", str(WORKERS), "--port", str(port), "--no-access-log",
-            "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]  # fmt: skip
+            "--log-level", "warning", "--loop", "uvloop", "--http", HTTP_PROTOCOL]  # fmt: skip
     env = {**os.environ, **env, "REGISTRY_AUDIT_SEQUENCER_ENABLED": str(sequencer == "app")}
     if sequencer == "process":
         registry = str(Path(sys.executable).with_name("registry"))
@@ -557,6 +560,28 @@ async def _unsequenced(dsn: str) -> int:
         await conn.close()
 
 
+async def _newest_sequenced(dsn: str) -> bool:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return bool(
+            await conn.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM audit_leaf WHERE event_id = "
+                "(SELECT max(id) FROM audit_event))"
+            )
+        )
+    finally:
+        await conn.close()
+
+
+def wait_caught_up(dsn: str, timeout: float) -> float:
+    """Seconds waited until the newest event has its leaf (the sequencer drained the backlog,
+    pgbench's included: a load that is not ours must not be measured with ours)."""
+    t0 = time.monotonic()
+    while not run_async(_newest_sequenced(dsn)) and time.monotonic() - t0 < timeout:
+        time.sleep(0.5)
+    return time.monotonic() - t0
+
+
 def wait_sequenced(dsn: str, timeout: float) -> tuple[int, float]:
     """(events still without a leaf, seconds waited) once the sequencer caught up."""
     t0 = time.monotonic()
@@ -939,6 +964,10 @@ def main(argv: list[str] | None = None) -> None:
     )  # fmt: skip
     parser.add_argument("--profile-dir", default=None, help="keep py-spy's raw files here")
     parser.add_argument(
+        "--profile-flow", choices=("lookup", "verify"), default="lookup",
+        help="the load sampled by --profile",
+    )  # fmt: skip
+    parser.add_argument(
         "--sequencer", choices=("process", "app"), default="process",
         help="the audit sequencer as its own process (default) or inside a uvicorn worker",
     )  # fmt: skip
@@ -1051,6 +1080,8 @@ def _run(
         for kind in ("lookup", "verify"):
             peak = max(r.rps for r in sweeps[kind])
             rate = round(peak * LOAD_SHARE)
+            _timed("wait for the sequencer to catch up", timings,
+                   partial(wait_caught_up, dsn, 300.0))  # fmt: skip
             run = _timed(
                 f"open loop {kind} at {rate:,} req/s (80% of {peak:,.0f}), "
                 f"{scale.fixed_seconds:g} s", timings,
@@ -1066,15 +1097,16 @@ def _run(
         if args.profile:
             out_dir = Path(args.profile_dir or tempfile.mkdtemp(prefix="bench-lookup-profile-"))
             out_dir.mkdir(parents=True, exist_ok=True)
-            best = max(sweeps["lookup"], key=lambda r: r.rps).connections
+            flow = args.profile_flow
+            best = max(sweeps[flow], key=lambda r: r.rps).connections
             drive = partial(
-                run_wrk, "lookup", port, token, items["lookup"], connections=best,
+                run_wrk, flow, port, token, items[flow], connections=best,
                 seconds=scale.profile_seconds, probe=probe, label="profile",
             )  # fmt: skip
             profiles.append(_timed(
-                f"py-spy during wrk lookup ({best} connections), {scale.profile_seconds} s",
+                f"py-spy during wrk {flow} ({best} connections), {scale.profile_seconds} s",
                 timings,
-                partial(record_profile, "lookup", out_dir, app_pid, scale.profile_seconds, drive),
+                partial(record_profile, flow, out_dir, app_pid, scale.profile_seconds, drive),
             ))  # fmt: skip
         unsequenced, waited = _timed("wait for the sequencer", timings,
                                      lambda: wait_sequenced(dsn, 120.0))  # fmt: skip

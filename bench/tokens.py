@@ -69,7 +69,15 @@ from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import console, emit, percentile, record_pyspy, run_async, wait_http
+from bench.common import (
+    HTTP_PROTOCOL,
+    console,
+    emit,
+    percentile,
+    record_pyspy,
+    run_async,
+    wait_http,
+)
 from tests.pgcluster import PostgresCluster, free_port
 
 T = TypeVar("T")
@@ -451,7 +459,7 @@ def serve_app(env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen[bytes
     port = free_port()
     args = [sys.executable, "-m", "uvicorn", "registry.app:create_app_from_env", "--factory",
             "--workers", str(WORKERS), "--port", str(port), "--no-access-log",
-            "--log-level", "warning", "--loop", "uvloop", "--http", "httptools"]  # fmt: skip
+            "--log-level", "warning", "--loop", "uvloop", "--http", HTTP_PROTOCOL]  # fmt: skip
     proc = subprocess.Popen(args, env={**os.environ, **env})
     try:
         wait_http(port, proc)

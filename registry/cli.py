@@ -96,6 +96,8 @@ def serve(
         log_config=None,
         server_header=False,
         proxy_headers=False,
+        # httptools, each response written to the socket in one system call (core/serving.py).
+        http="core.serving:HttpToolsProtocol",
     )
 
 
