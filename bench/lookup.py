@@ -27,8 +27,9 @@ alike; pg_stat_statements loaded to count the statements of each request):
      latency from its scheduled instant, so a stall is charged to every request it delays. It
      is C so that the load costs the shared cores little (the asyncio client it replaced needed
      about as much CPU per request as the server). p50 and p99 there are the latency figures.
-     Each starts once the sequencer has given the newest event its leaf: the pgbench runs just
-     before leave a backlog of their own events, whose sequencing is not our service's load.
+     Each starts once the sequencer has given the newest event its leaf and no autovacuum
+     runs: the pgbench runs just before leave a backlog of their own events to sequence and
+     tables to vacuum, which is not the load measured (the wait is in the time table).
 5. Peer: pgbench (-M prepared, -j 2, the same client counts, -T seconds) with the same SQL, one
    transaction per request: the exact SELECT our records_with_status() sends (captured from the
    product's own call; the ID number drawn as ``(SELECT id_number FROM bench_ids WHERE n = :n)``
@@ -560,24 +561,26 @@ async def _unsequenced(dsn: str) -> int:
         await conn.close()
 
 
-async def _newest_sequenced(dsn: str) -> bool:
+async def _settled(dsn: str) -> bool:
     conn = await asyncpg.connect(dsn)
     try:
         return bool(
             await conn.fetchval(
                 "SELECT EXISTS (SELECT 1 FROM audit_leaf WHERE event_id = "
-                "(SELECT max(id) FROM audit_event))"
+                "(SELECT max(id) FROM audit_event)) AND NOT EXISTS (SELECT 1 FROM "
+                "pg_stat_activity WHERE backend_type = 'autovacuum worker')"
             )
         )
     finally:
         await conn.close()
 
 
-def wait_caught_up(dsn: str, timeout: float) -> float:
-    """Seconds waited until the newest event has its leaf (the sequencer drained the backlog,
-    pgbench's included: a load that is not ours must not be measured with ours)."""
+def wait_settled(dsn: str, timeout: float) -> float:
+    """Seconds waited until the newest event has its leaf and no autovacuum runs: the runs
+    before (pgbench's above all, about 100,000 events per 10 s run) leave a backlog of events
+    to sequence and tables to vacuum, a load that is not the one measured next."""
     t0 = time.monotonic()
-    while not run_async(_newest_sequenced(dsn)) and time.monotonic() - t0 < timeout:
+    while not run_async(_settled(dsn)) and time.monotonic() - t0 < timeout:
         time.sleep(0.5)
     return time.monotonic() - t0
 
@@ -1080,8 +1083,8 @@ def _run(
         for kind in ("lookup", "verify"):
             peak = max(r.rps for r in sweeps[kind])
             rate = round(peak * LOAD_SHARE)
-            _timed("wait for the sequencer to catch up", timings,
-                   partial(wait_caught_up, dsn, 300.0))  # fmt: skip
+            _timed("wait for the sequencer and autovacuum to settle", timings,
+                   partial(wait_settled, dsn, 300.0))  # fmt: skip
             run = _timed(
                 f"open loop {kind} at {rate:,} req/s (80% of {peak:,.0f}), "
                 f"{scale.fixed_seconds:g} s", timings,
@@ -1134,6 +1137,19 @@ def lookup_sql_of(run: LoadRun) -> list[tuple[str, int, float]]:
     return [q for q in run.sql if "FROM citizen" in q[0] or "INSERT INTO audit_event" in q[0]]
 
 
+def pgbench_table(title: str, runs: Sequence[PgbenchRun]) -> None:
+    """One table of pgbench runs."""
+    table(
+        title,
+        ["clients", "tps", "latency avg ms", "transactions", "bench.pgbench events",
+         "db CPU ms/tx", "pgbench CPU ms/tx", "load avg"],
+        [[p.clients, p.tps, _f2(p.latency_ms), p.transactions, p.events,
+          _f2(p.db_cpu / max(p.transactions, 1) * 1000),
+          _f2(p.client_cpu / max(p.transactions, 1) * 1000), _f2(p.loadavg)]
+         for p in runs],
+    )  # fmt: skip
+
+
 def _report(
     scale: Scale,
     r: Results,
@@ -1162,25 +1178,12 @@ def _report(
                 for x in runs
             ],
         )  # fmt: skip
-    table(
-        "Peer: pgbench -M prepared -j 2, BEGIN; our SELECT; our audit INSERT; COMMIT",
-        ["clients", "tps", "latency avg ms", "transactions", "bench.pgbench events",
-         "db CPU ms/tx", "pgbench CPU ms/tx", "load avg"],
-        [[p.clients, p.tps, _f2(p.latency_ms), p.transactions, p.events,
-          _f2(p.db_cpu / max(p.transactions, 1) * 1000),
-          _f2(p.client_cpu / max(p.transactions, 1) * 1000), _f2(p.loadavg)]
-         for p in r.pgbench],
-    )  # fmt: skip
+    pgbench_table("Peer: pgbench -M prepared -j 2, BEGIN; our SELECT; our audit INSERT; COMMIT",
+                  r.pgbench)  # fmt: skip
     console.print("pgbench script:\n" + r.script)
-    table(
+    pgbench_table(
         "Reference: pgbench -M prepared -j 2 running our own one statement (a lookup: the record "
-        "read and its event inserted, as the app sends it)",
-        ["clients", "tps", "latency avg ms", "transactions", "bench.pgbench events",
-         "db CPU ms/tx", "pgbench CPU ms/tx", "load avg"],
-        [[p.clients, p.tps, _f2(p.latency_ms), p.transactions, p.events,
-          _f2(p.db_cpu / max(p.transactions, 1) * 1000),
-          _f2(p.client_cpu / max(p.transactions, 1) * 1000), _f2(p.loadavg)]
-         for p in r.pgbench_one],
+        "read and its event inserted, as the app sends it)", r.pgbench_one,
     )  # fmt: skip
     console.print("pgbench script (reference):\n" + r.one_script)
     fixed_rows: list[list[Any]] = []

@@ -682,11 +682,8 @@ async def test_a_recorded_refusal_commits_its_event_and_still_raises(database: D
     assert (row.outcome, row.subject) == ("not_found", SUBJECT)
 
 
-async def test_verify_agrees_with_leaf_bytes_on_hostile_text_and_odd_spellings(
-    database: Database, worker: AuditWorker, superuser: AsyncEngine
-) -> None:
-    # PostgreSQL renders events in SQL for verify; whatever it cannot render, or renders
-    # differently, Python (leaf_bytes) decides. Both backends must give the same verdicts.
+async def record_hostile_text(database: Database) -> None:
+    """Three ordinary events, then one whose text needs every kind of JSON escape (index 3)."""
     odd = 'q"uote \\ back\x01\x1f\n\u2028 \U0001f600 ti\u1ebfng Vi\u1ec7t'
     await record_events(database, 3)
     async with database.unit_of_work() as session:
@@ -695,6 +692,14 @@ async def test_verify_agrees_with_leaf_bytes_on_hostile_text_and_odd_spellings(
             outcome="granted", subject=SUBJECT, fields=["a.b", "c"], purpose="kyc",
             detail={"note": odd, "n": -5, "ok": True, "none": None},
         )  # fmt: skip
+
+
+async def test_verify_agrees_with_leaf_bytes_on_hostile_text_and_odd_spellings(
+    database: Database, worker: AuditWorker, superuser: AsyncEngine
+) -> None:
+    # PostgreSQL renders events in SQL for verify; whatever it cannot render, or renders
+    # differently, Python (leaf_bytes) decides. Both backends must give the same verdicts.
+    await record_hostile_text(database)
     await record_events(database, 2)
     await worker.sequence_pending()
     await worker.checkpoint()
@@ -720,14 +725,7 @@ async def test_the_sequencer_gives_each_event_the_leaf_leaf_bytes_defines(
     # On PostgreSQL the sequencer renders and hashes events in C (audit/_native.c leaf_hashes)
     # and leaves to leaf_bytes what C cannot render with certainty; SQLite takes leaf_bytes
     # throughout. Either way every stored leaf is leaf_bytes' hash of its event at its index.
-    odd = 'q"uote \\ back\x01\x1f\n\u2028 \U0001f600 ti\u1ebfng Vi\u1ec7t'
-    await record_events(database, 3)
-    async with database.unit_of_work() as session:
-        await record(
-            session, actor=Principal("agency", odd, on_behalf_of=odd), action="citizen.lookup",
-            outcome="granted", subject=SUBJECT, fields=["a.b", "c"], purpose="kyc",
-            detail={"note": odd, "n": -5, "ok": True, "none": None},
-        )  # fmt: skip
+    await record_hostile_text(database)
     # Written by hand in shapes the recorder never writes: C leaves these rows to Python.
     await tamper(
         superuser,
