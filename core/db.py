@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator
@@ -139,8 +140,56 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-async def _no_session_state(_connection: asyncpg.Connection) -> None:
-    return None
+class StatementPool:
+    """A few asyncpg connections for requests served by one autocommit statement each.
+
+    Leaner than asyncpg's Pool for that use: a connection returns to the pool by being put
+    back in a list (asyncpg's release runs in a task of its own under ``asyncio.shield``, and
+    resets session state these statements never set). A connection whose block raised, for a
+    failed statement or a cancelled request, is closed rather than reused: its state is not
+    known. One that died idle fails its next statement the same way and is replaced.
+    """
+
+    def __init__(self, dsn: str, *, size: int, timeout: float, server_settings: dict[str, str]):
+        self._dsn = dsn
+        self._timeout = timeout
+        self._server_settings = server_settings
+        self._free: list[asyncpg.Connection] = []
+        self._slots = asyncio.Semaphore(size)
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection for one statement; TimeoutError when none frees up in time."""
+        if self._slots.locked():
+            async with asyncio.timeout(self._timeout):
+                await self._slots.acquire()
+        else:
+            await self._slots.acquire()  # free: returns at once
+        try:
+            connection = self._free.pop() if self._free else await self._connect()
+            try:
+                yield connection
+            except BaseException:
+                connection.terminate()
+                raise
+            if connection.is_closed():
+                return
+            self._free.append(connection)
+        finally:
+            self._slots.release()
+
+    async def _connect(self) -> asyncpg.Connection:
+        connection: asyncpg.Connection = await asyncpg.connect(
+            self._dsn, timeout=self._timeout, server_settings=self._server_settings
+        )
+        return connection
+
+    async def close(self) -> None:
+        """Close the idle connections (those in use close when their block ends)."""
+        free, self._free = self._free, []
+        for connection in free:
+            with contextlib.suppress(Exception):
+                await connection.close(timeout=self._timeout)
 
 
 class Database:
@@ -151,8 +200,7 @@ class Database:
         self.engine = engine or create_engine(settings)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._side_engine: AsyncEngine | None = None
-        self._lane_pool: asyncpg.Pool | None = None
-        self._lane_pool_lock = asyncio.Lock()
+        self._lane_pool: StatementPool | None = None
         self._lane_loop: asyncio.AbstractEventLoop | None = None
 
     @property
@@ -175,34 +223,28 @@ class Database:
             self._side_engine = create_async_engine(self.settings.url, **kwargs)
         return self._side_engine
 
-    async def lane_pool(self) -> asyncpg.Pool | None:
-        """An asyncpg pool of its own for requests served by one autocommit statement and no
-        unit of work (the agency API's lookups and verifies, registry/agency/lane.py); None
-        on SQLite. A session, its pool checkout and its adapter cost several times such a
+    async def lane_pool(self) -> StatementPool | None:
+        """The StatementPool of this process for requests served by one autocommit statement
+        and no unit of work (the agency API's lookups and verifies, registry/agency/lane.py);
+        None on SQLite. A session, its pool checkout and its adapter cost several times such a
         statement. Same server settings (role, statement timeout) as the engine's connections.
-        A connection that died fails its statement, and the pool replaces it."""
+        Few connections (REGISTRY_DATABASE_LANE_POOL_SIZE): each statement is short, and on a
+        small machine more active backends cost PostgreSQL more than requests waiting here
+        (pgbench here: 5,609 tps with 8 clients, 3,610 with 64)."""
+        loop = asyncio.get_running_loop()
+        if self._lane_loop is loop:
+            return self._lane_pool
         if self.dialect != "postgresql":
             return None
-        loop = asyncio.get_running_loop()
-        if self._lane_pool is None or self._lane_loop is not loop:
-            async with self._lane_pool_lock:
-                if self._lane_pool is None or self._lane_loop is not loop:
-                    self._lane_loop = loop
-                    url = self.settings.url.set(drivername="postgresql")
-                    self._lane_pool = await asyncpg.create_pool(
-                        url.render_as_string(hide_password=False),
-                        min_size=1,
-                        # Few: each statement is short, and on a small machine more active
-                        # backends cost PostgreSQL more than requests waiting here (pgbench
-                        # here: 5,609 tps with 8 clients, 3,610 with 64).
-                        max_size=self.settings.database_lane_pool_size,
-                        timeout=self.settings.database_pool_timeout,
-                        server_settings=_server_settings(self.settings),
-                        # Its statements leave no session state (no SET, LISTEN, cursor or
-                        # advisory lock): skip asyncpg's four reset statements per release.
-                        # A transaction left open is still rolled back by the pool.
-                        reset=_no_session_state,
-                    )
+        # Connections belong to the event loop that made them (tests run several loops).
+        self._lane_loop = loop
+        url = self.settings.url.set(drivername="postgresql")
+        self._lane_pool = StatementPool(
+            url.render_as_string(hide_password=False),
+            size=self.settings.database_lane_pool_size,
+            timeout=self.settings.database_pool_timeout,
+            server_settings=_server_settings(self.settings),
+        )
         return self._lane_pool
 
     @property
@@ -253,8 +295,10 @@ class Database:
         if self._side_engine is not None:
             await self._side_engine.dispose()
         if self._lane_pool is not None:
-            pool, self._lane_pool = self._lane_pool, None
-            await pool.close()
+            pool, loop = self._lane_pool, self._lane_loop
+            self._lane_pool = self._lane_loop = None
+            if loop is asyncio.get_running_loop():
+                await pool.close()
 
 
 async def driver_connection(session: AsyncSession, *, begin: bool = True) -> Any | None:

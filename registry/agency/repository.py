@@ -8,12 +8,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-import asyncpg
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from audit import repository as audit_repo
-from core.db import driver_connection, driver_errors
+from core.db import StatementPool, driver_connection, driver_errors
 from core.models import UTCDateTime
 from identity.models import Account, Client
 from registry.agency.models import Alias
@@ -74,7 +73,7 @@ def record_and_event_sql(columns: tuple[str, ...]) -> str:
 
 
 async def record_and_event(
-    pool: asyncpg.Pool,
+    pool: StatementPool,
     columns: tuple[str, ...],
     *,
     citizen_id: str,

@@ -91,3 +91,15 @@ def test_integers_beyond_the_exact_json_range_are_refused() -> None:
     assert encode_detail({"count": 2**53 - 1}) == '{"count":9007199254740991}'
     with pytest.raises(InvalidEvent, match="exact JSON integer range"):
         encode_detail({"count": 2**53})
+
+
+def test_event_uids_are_random_uuids_in_their_text_form() -> None:
+    import uuid
+
+    from audit.service import new_event_uid
+
+    seen = {new_event_uid() for _ in range(2000)}
+    assert len(seen) == 2000
+    for text in seen:
+        parsed = uuid.UUID(text)
+        assert (parsed.version, parsed.variant, str(parsed)) == (4, uuid.RFC_4122, text)
