@@ -56,6 +56,7 @@ the server with py-spy during a further lookup load and prints where its busy sa
 from __future__ import annotations
 
 import argparse
+import atexit
 import collections
 import contextlib
 import dataclasses
@@ -748,6 +749,7 @@ OPENLOOP_SOURCE = Path(__file__).with_name("openloop.c")
 def openloop_binary() -> Path:
     """bench/openloop.c compiled once per run (gcc), into a directory of its own."""
     out = Path(tempfile.mkdtemp(prefix="bench-openloop-")) / "openloop"
+    atexit.register(shutil.rmtree, out.parent, True)
     gcc = shutil.which("gcc") or shutil.which("cc")
     if gcc is None:
         raise SystemExit("bench lookup needs gcc to build its open-loop client (bench/openloop.c)")

@@ -47,6 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
         key_file = key_dir / "audit-signing-key.pem"
         key_file.write_bytes(Signer.generate("testserver/audit").to_pem())
         os.environ["REGISTRY_AUDIT_SIGNING_KEY_FILE"] = str(key_file)
+        config.add_cleanup(lambda: shutil.rmtree(key_dir, ignore_errors=True))
     os.environ.setdefault("REGISTRY_AUDIT_SEQUENCER_ENABLED", "false")
 
 
