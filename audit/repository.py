@@ -198,17 +198,16 @@ async def next_events(
 # order; and their ids and transaction ids, in the same order. Two statements, one set: every
 # transaction below the horizon has ended, and events are never deleted, so both read the same
 # rows whatever commits in between.
-NEXT_EVENTS_COPY_SQL = (  # constants; the caller fills in integers only
+_NEXT_EVENTS = (  # the caller fills in integers only
+    "FROM audit_event WHERE {after} AND txid < {horizon:d} ORDER BY txid, id LIMIT {limit:d}"
+)
+NEXT_EVENTS_COPY_SQL = (
     "SELECT {first:d} + row_number() OVER (ORDER BY txid, id) - 1 AS leaf_index, "  # noqa: S608
     "NULL::bytea AS leaf_hash, event_uid, occurred_at, actor_type, actor_id, on_behalf_of, "
     "subject, action, fields, purpose, outcome, request_id, detail "
-    "FROM (SELECT * FROM audit_event WHERE {after} AND txid < {horizon:d} "
-    "ORDER BY txid, id LIMIT {limit:d}) AS e ORDER BY txid, id"
+    f"FROM (SELECT * {_NEXT_EVENTS}) AS e ORDER BY txid, id"
 )
-NEXT_EVENT_IDS_SQL = (
-    "SELECT id, txid FROM audit_event "
-    "WHERE {after} AND txid < {horizon:d} ORDER BY txid, id LIMIT {limit:d}"
-)
+NEXT_EVENT_IDS_SQL = f"SELECT id, txid {_NEXT_EVENTS}"  # noqa: S608 - constants
 
 
 @dataclass(frozen=True)

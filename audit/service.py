@@ -156,25 +156,18 @@ async def record_many(
     session: AsyncSession, *, actor: Principal, events: Iterable[EventSpec]
 ) -> list[str]:
     """Record several accesses of one actor in one INSERT (a batch call: one event per item)."""
-    rows: list[dict[str, Any]] = []
-    request_id = request_id_var.get()
-    for event in events:
-        check_labels(action=event.action, purpose=event.purpose, subject=event.subject)
-        rows.append(
-            {
-                "event_uid": new_event_uid(),
-                "actor_type": actor.actor_type,
-                "actor_id": actor.actor_id,
-                "on_behalf_of": actor.on_behalf_of,
-                "subject": event.subject,
-                "action": event.action,
-                "fields": encode_fields(event.fields),
-                "purpose": event.purpose,
-                "outcome": event.outcome,
-                "request_id": request_id,
-                "detail": encode_detail(event.detail),
-            }
-        )
+    rows = [
+        new_event(
+            actor=actor,
+            action=e.action,
+            outcome=e.outcome,
+            subject=e.subject,
+            fields=e.fields,
+            purpose=e.purpose,
+            detail=e.detail,
+        )  # fmt: skip
+        for e in events
+    ]
     if not rows:
         return []
     try:

@@ -7,8 +7,10 @@ import time
 
 from audit import service
 from audit.checkpoint import Signer
+from audit.keys import load_signer
 from core.db import Database
 from core.logging import fields, get_logger
+from core.settings import Settings
 
 log = get_logger("registry.audit")
 
@@ -33,6 +35,17 @@ class AuditWorker:
         self.checkpoint_interval = checkpoint_interval
         self.batch = batch
         self._task: asyncio.Task[None] | None = None
+
+    @classmethod
+    def from_settings(cls, database: Database, settings: Settings) -> AuditWorker:
+        """The worker as settings configure it: signing key, origin and intervals."""
+        return cls(
+            database,
+            load_signer(settings),
+            origin=settings.audit_origin,
+            sequence_interval=settings.audit_sequence_interval,
+            checkpoint_interval=settings.audit_checkpoint_interval,
+        )
 
     async def sequence_pending(self) -> int:
         """Sequence until no committed event is left without a leaf; returns how many."""

@@ -223,9 +223,9 @@ class Database:
             self._side_engine = create_async_engine(self.settings.url, **kwargs)
         return self._side_engine
 
-    async def lane_pool(self) -> StatementPool | None:
+    def lane_pool(self) -> StatementPool | None:
         """The StatementPool of this process for requests served by one autocommit statement
-        and no unit of work (the agency API's lookups and verifies, registry/agency/lane.py);
+        and no unit of work (the agency API's lookups and verifies, registry.agency.service);
         None on SQLite. A session, its pool checkout and its adapter cost several times such a
         statement. Same server settings (role, statement timeout) as the engine's connections.
         Few connections (REGISTRY_DATABASE_LANE_POOL_SIZE): each statement is short, and on a

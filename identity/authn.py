@@ -17,6 +17,7 @@ from identity.oidc.tokens import (
     InvalidToken,
     TokenContext,
     client_principal,
+    principal_of_client,
     remembered_client_token,
     validate_access_token,
 )
@@ -74,11 +75,8 @@ class IdentityAuthenticator:
         claims = remembered_client_token(self.settings, token.strip())
         if claims is None:
             return None
-        principal = Principal(
-            actor_type="agency",
-            actor_id=str(claims["client_id"]),
-            roles=frozenset({"agency"}),
-            scopes=frozenset(str(claims.get("scope", "")).split()),
+        principal = principal_of_client(
+            str(claims["client_id"]), "agency", frozenset(str(claims.get("scope", "")).split())
         )
         return principal, str(claims["jti"])
 
@@ -121,4 +119,4 @@ class IdentityAuthenticator:
             # A relying party's token releases the consented claims at /userinfo; only the
             # registry's own (first-party) portal acts as the citizen on the registry's APIs.
             return principal if client.first_party else replace(principal, roles=frozenset())
-        return replace(client_principal(client), scopes=found.scopes)
+        return client_principal(client, found.scopes)

@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from audit import api as audit_api
-from audit.keys import load_signer
 from audit.worker import AuditWorker
 from core.auth import Authenticator
 from core.db import Database
@@ -39,15 +38,8 @@ def create_app(
 ) -> FastAPI:
     """Wire settings, database, authenticator, middleware, error handlers and routers."""
     db = database or Database(settings)
-    signer = load_signer(settings)
     identity = identity_api.build_services(settings, RegistryDirectory())
-    worker = AuditWorker(
-        db,
-        signer,
-        origin=settings.audit_origin,
-        sequence_interval=settings.audit_sequence_interval,
-        checkpoint_interval=settings.audit_checkpoint_interval,
-    )
+    worker = AuditWorker.from_settings(db, settings)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -83,7 +75,7 @@ def create_app(
     app.state.identity = identity
     app.state.authenticator = authenticator or identity.authenticator
     app.state.metrics = HttpMetrics() if settings.metrics_enabled else None
-    app.state.audit_signer = signer
+    app.state.audit_signer = worker.signer
     app.state.audit_worker = worker
 
     install_problem_handlers(app, base_url=settings.public_url)

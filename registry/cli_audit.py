@@ -27,13 +27,7 @@ def _settings() -> Settings:
 
 
 def _worker(settings: Settings, database: Database) -> AuditWorker:
-    return AuditWorker(
-        database,
-        load_signer(settings),
-        origin=settings.audit_origin,
-        sequence_interval=settings.audit_sequence_interval,
-        checkpoint_interval=settings.audit_checkpoint_interval,
-    )
+    return AuditWorker.from_settings(database, settings)
 
 
 @audit_app.command("sequence")

@@ -61,13 +61,23 @@ def _citizen_id(account: Account) -> str:
     return account.citizen_id
 
 
-def client_principal(client: Client) -> Principal:
-    """The Principal of a client acting on its own (agency or relying party)."""
+def client_principal(client: Client, scopes: frozenset[str] | None = None) -> Principal:
+    """The Principal of a client acting on its own (agency or relying party), with its
+    registered scopes or those of the token it presented."""
+    return principal_of_client(
+        client.client_id,
+        client.type,
+        frozenset(client.scopes.split()) if scopes is None else scopes,
+    )
+
+
+def principal_of_client(client_id: str, client_type: str, scopes: frozenset[str]) -> Principal:
+    """The Principal of the client with this id and type (agency or rp), with these scopes."""
     return Principal(
         actor_type="agency",
-        actor_id=client.client_id,
-        roles=frozenset({"agency"} if client.type == "agency" else {"relying_party"}),
-        scopes=frozenset(client.scopes.split()),
+        actor_id=client_id,
+        roles=frozenset({"agency"} if client_type == "agency" else {"relying_party"}),
+        scopes=scopes,
     )
 
 

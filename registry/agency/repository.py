@@ -29,7 +29,7 @@ RECORDS_SQL = (
 )
 
 
-# The agency API's whole ordinary request in one autocommit statement (registry/agency/lane.py):
+# The agency API's whole ordinary request in one autocommit statement (service.lane_lookup):
 # the record with its identity's status, and the granted event inserted only when the caller
 # and the record still allow it. The caller's agency client must still be active, an agency,
 # and hold the very policy the request was judged by; its access token must not be revoked;

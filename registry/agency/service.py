@@ -137,8 +137,9 @@ async def caller(
 
 
 # The policy each active agency was last seen with, as stored and as parsed: the one-statement
-# path (registry/agency/lane.py) judges a request by it, and its statement checks that the
-# stored policy is still this one (and the agency still active) before recording anything.
+# path (``lane_lookup``, ``lane_verify`` below) judges a request by it, and its statement
+# checks that the stored policy is still this one (and the agency still active) before
+# recording anything.
 _policies_seen: dict[str, tuple[str, Policy]] = {}
 
 
@@ -794,7 +795,7 @@ async def _lane_statement(
     lookup: bool,
     event: dict[str, Any],
 ) -> tuple[dict[str, Any] | None, bool]:
-    pool = await database.lane_pool()
+    pool = database.lane_pool()
     if pool is None:
         return None, False
     try:

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -63,6 +64,16 @@ async def record_events(database: Database, count: int, *, per_transaction: int 
     return uids
 
 
+async def stored_leaves(database: Database) -> list[Any]:
+    """Every stored leaf with its event's columns, in leaf order."""
+    async with database.unit_of_work() as session:
+        query = text(
+            "SELECT l.leaf_index, l.leaf_hash, e.* FROM audit_leaf l "
+            "JOIN audit_event e ON e.id = l.event_id ORDER BY l.leaf_index"
+        )
+        return list((await session.execute(query)).all())
+
+
 async def sealed_log(database: Database, worker: AuditWorker, count: int) -> None:
     """``count`` events recorded, sequenced and checkpointed."""
     await record_events(database, count)
@@ -95,15 +106,7 @@ async def test_record_sequence_checkpoint_verify(database: Database, worker: Aud
 
     checkpoint = open_checkpoint(note, worker.signer.verifier(), origin=worker.origin)
     assert checkpoint.size == 37
-    async with database.unit_of_work() as session:
-        rows = (
-            await session.execute(
-                text(
-                    "SELECT l.leaf_index, l.leaf_hash, e.* FROM audit_leaf l "
-                    "JOIN audit_event e ON e.id = l.event_id ORDER BY l.leaf_index"
-                )
-            )
-        ).all()
+    rows = await stored_leaves(database)
     assert [r.leaf_index for r in rows] == list(range(37))
     assert sorted(r.event_uid for r in rows) == sorted(uids)
     leaves = [merkle.leaf_hash(leaf_bytes(event_data(r), r.leaf_index)) for r in rows]
@@ -546,15 +549,7 @@ async def test_rewriting_every_leaf_consistently_is_caught_by_the_signed_checkpo
     await worker.checkpoint()
     await tamper(superuser, "UPDATE audit_event SET purpose = 'forged' WHERE purpose = 'kyc'")
     # The attacker also recomputes every stored leaf hash, so each leaf matches its event.
-    async with database.unit_of_work() as session:
-        rows = (
-            await session.execute(
-                text(
-                    "SELECT l.leaf_index, l.leaf_hash, e.* FROM audit_leaf l "
-                    "JOIN audit_event e ON e.id = l.event_id ORDER BY l.leaf_index"
-                )
-            )
-        ).all()
+    rows = await stored_leaves(database)
     updates = []
     for r in rows:
         new = merkle.leaf_hash(leaf_bytes(event_data(r), r.leaf_index)).hex()
@@ -753,15 +748,7 @@ async def test_the_sequencer_gives_each_event_the_leaf_leaf_bytes_defines(
     if native is not None and database.dialect == "postgresql":
         # The text with escapes, and the two rows written by hand.
         assert left_to_python == [3, 4, 5]
-    async with database.unit_of_work() as session:
-        rows = (
-            await session.execute(
-                text(
-                    "SELECT l.leaf_index, l.leaf_hash, e.* FROM audit_leaf l "
-                    "JOIN audit_event e ON e.id = l.event_id ORDER BY l.leaf_index"
-                )
-            )
-        ).all()
+    rows = await stored_leaves(database)
     assert [r.leaf_index for r in rows] == list(range(8))
     for row in rows:
         expected = merkle.leaf_hash(leaf_bytes(event_data(row), row.leaf_index))
