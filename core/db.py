@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import event, text
@@ -25,6 +27,9 @@ from sqlalchemy.ext.asyncio import (
 
 from core.errors import DatabaseUnavailable, RegistryError
 from core.settings import Settings
+
+_Item = TypeVar("_Item")
+_Result = TypeVar("_Result")
 
 # Errors that mean "the database is not there right now" rather than "the request was wrong".
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
@@ -141,42 +146,131 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 class StatementPool:
-    """A few asyncpg connections for requests served by one autocommit statement each.
+    """A few asyncpg connections for requests served by one autocommit statement each, which
+    gathers the requests that had to wait for a connection into one statement per group.
+
+    ``run`` executes a request's own statement at once when a connection is free and nobody
+    waits. Otherwise the request queues; each time a connection frees up, the oldest waiting
+    request and every other one waiting with the same ``key`` (up to ``max_group``) go to the
+    database together in ONE statement (``many``): one round trip, one transaction and one
+    commit for the group. So an idle server answers each request with its own statement, and a
+    busy one spends less per request the more requests wait, instead of queueing them one
+    statement at a time behind a few connections (the tail of the latency under bursts).
 
     Leaner than asyncpg's Pool for that use: a connection returns to the pool by being put
     back in a list (asyncpg's release runs in a task of its own under ``asyncio.shield``, and
-    resets session state these statements never set). A connection whose block raised, for a
-    failed statement or a cancelled request, is closed rather than reused: its state is not
-    known. One that died idle fails its next statement the same way and is replaced.
+    resets session state these statements never set). A connection whose statement raised, for
+    a failed statement or a cancelled request, is closed rather than reused: its state is not
+    known. One that died idle fails its next statement the same way and is replaced. A failed
+    group statement fails every request of the group with its error.
     """
 
-    def __init__(self, dsn: str, *, size: int, timeout: float, server_settings: dict[str, str]):
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        size: int,
+        timeout: float,
+        server_settings: dict[str, str],
+        max_group: int = 64,
+    ) -> None:
         self._dsn = dsn
         self._timeout = timeout
         self._server_settings = server_settings
+        self._size = size
+        self._max_group = max_group
         self._free: list[asyncpg.Connection] = []
-        self._slots = asyncio.Semaphore(size)
+        self._busy = 0  # statements running
+        self._waiting: collections.deque[_Waiting] = collections.deque()
+        self._groups: set[asyncio.Task[None]] = set()
+        self.statements = 0  # statements sent (one per group), for tests and benchmarks
+        self.grouped = 0  # requests served in a group of two or more
 
-    @asynccontextmanager
-    async def acquire(self) -> AsyncIterator[asyncpg.Connection]:
-        """A connection for one statement; TimeoutError when none frees up in time."""
-        if self._slots.locked():
-            async with asyncio.timeout(self._timeout):
-                await self._slots.acquire()
-        else:
-            await self._slots.acquire()  # free: returns at once
-        try:
-            connection = self._free.pop() if self._free else await self._connect()
+    @property
+    def waiting(self) -> int:
+        """Requests waiting for a connection."""
+        return sum(1 for waiting in self._waiting if not waiting.future.done())
+
+    async def run(
+        self,
+        key: Hashable,
+        item: _Item,
+        one: Callable[[asyncpg.Connection, _Item], Awaitable[_Result]],
+        many: Callable[[asyncpg.Connection, list[_Item]], Awaitable[list[_Result]]],
+    ) -> _Result:
+        """``one(connection, item)``; or, when it had to wait, its share of ``many(connection,
+        items)``, which must return one result per item in their order. Requests grouped
+        together share a key and the same ``one`` and ``many``."""
+        if self._busy < self._size and not self._waiting:
+            self._busy += 1
             try:
-                yield connection
-            except BaseException:
-                connection.terminate()
+                alone: _Result = await self._on_connection(one, item)
+                return alone
+            finally:
+                self._busy -= 1
+                self._dispatch()
+        waiting = _Waiting(key, item, one, many, asyncio.get_running_loop().create_future())
+        self._waiting.append(waiting)
+        self._dispatch()
+        # Cancelled while waiting: the future is cancelled with it, and no group takes it.
+        result: _Result = await waiting.future
+        return result
+
+    def _dispatch(self) -> None:
+        """Start a group statement for the oldest waiting requests while connections are free."""
+        while self._waiting and self._busy < self._size:
+            first = self._waiting.popleft()
+            if first.future.done():
+                continue  # its request was cancelled
+            group, rest = [first], collections.deque[_Waiting]()
+            for other in self._waiting:
+                if other.future.done():
+                    continue
+                if other.key == first.key and len(group) < self._max_group:
+                    group.append(other)
+                else:
+                    rest.append(other)
+            self._waiting = rest
+            self._busy += 1
+            task = asyncio.get_running_loop().create_task(self._run_group(group))
+            self._groups.add(task)
+            task.add_done_callback(self._groups.discard)
+
+    async def _run_group(self, group: list[_Waiting]) -> None:
+        try:
+            if len(group) == 1:
+                results = [await self._on_connection(group[0].one, group[0].item)]
+            else:
+                results = await self._on_connection(group[0].many, [w.item for w in group])
+                self.grouped += len(group)
+                if len(results) != len(group):
+                    raise AssertionError("a group statement must give one result per request")
+        except BaseException as exc:
+            for waiting in group:
+                if not waiting.future.done():
+                    waiting.future.set_exception(exc)
+            if not isinstance(exc, Exception):
                 raise
-            if connection.is_closed():
-                return
-            self._free.append(connection)
+        else:
+            for waiting, result in zip(group, results, strict=True):
+                if not waiting.future.done():
+                    waiting.future.set_result(result)
         finally:
-            self._slots.release()
+            self._busy -= 1
+            self._dispatch()
+
+    async def _on_connection(self, call: Callable[[asyncpg.Connection, Any], Awaitable[Any]],
+                             argument: Any) -> Any:  # fmt: skip
+        self.statements += 1
+        connection = self._free.pop() if self._free else await self._connect()
+        try:
+            result = await call(connection, argument)
+        except BaseException:
+            connection.terminate()
+            raise
+        if not connection.is_closed():
+            self._free.append(connection)
+        return result
 
     async def _connect(self) -> asyncpg.Connection:
         connection: asyncpg.Connection = await asyncpg.connect(
@@ -185,11 +279,22 @@ class StatementPool:
         return connection
 
     async def close(self) -> None:
-        """Close the idle connections (those in use close when their block ends)."""
+        """Close the idle connections (those in use close when their statement ends)."""
         free, self._free = self._free, []
         for connection in free:
             with contextlib.suppress(Exception):
                 await connection.close(timeout=self._timeout)
+
+
+@dataclass
+class _Waiting:
+    """A request waiting for a connection, and the future its answer goes to."""
+
+    key: Hashable
+    item: Any
+    one: Callable[[asyncpg.Connection, Any], Awaitable[Any]]
+    many: Callable[[asyncpg.Connection, list[Any]], Awaitable[list[Any]]]
+    future: asyncio.Future[Any]
 
 
 class Database:
@@ -242,6 +347,7 @@ class Database:
         self._lane_pool = StatementPool(
             url.render_as_string(hide_password=False),
             size=self.settings.database_lane_pool_size,
+            max_group=self.settings.database_lane_max_group,
             timeout=self.settings.database_pool_timeout,
             server_settings=_server_settings(self.settings),
         )

@@ -47,6 +47,15 @@ class Settings(BaseSettings):
         le=100,
         description="Connections per process for one-statement requests (the agency API).",
     )
+    database_lane_max_group: int = Field(
+        64,
+        ge=1,
+        le=1000,
+        description=(
+            "Most requests that waited for one of those connections sent together in one "
+            "statement (1: each request its own statement)."
+        ),
+    )
     database_pool_timeout: float = Field(
         5.0, gt=0, description="Seconds to wait for a pooled connection before answering 503."
     )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -36,17 +37,30 @@ RECORDS_SQL = (
 # the record must pass the lock and death rules the purpose was judged by. When any of that
 # fails nothing is written, ``recorded`` is false, and the request takes the full path. The
 # event and the read are one statement, so the event is committed before anything is released.
-_LANE_EVENT_VALUES = {
-    "event_uid": "$7", "actor_type": "'agency'", "actor_id": "$4", "on_behalf_of": "$8",
-    "subject": "$1", "action": "$9", "fields": "$10", "purpose": "$11", "outcome": "'granted'",
-    "request_id": "$12", "detail": "NULL",
+#
+# Requests that waited for a connection go together (core.db.StatementPool): the same statement
+# over arrays, one row of ``req`` per request, each judged and recorded on its own, and each
+# request's row found again by its event's id.
+_LANE_PARAMETERS = {  # $1, $2, ... in this order, and their types in the grouped statement
+    "subject": "text", "overrides_lock": "boolean", "deceased_allowed": "boolean",
+    "client_id": "text", "policy": "text", "jti": "text", "event_uid": "text",
+    "on_behalf_of": "text", "action": "text", "fields": "text", "purpose": "text",
+    "request_id": "text",
+}  # fmt: skip
+_LANE_EVENT_VALUES = {  # each inserted column of the event: a parameter or a constant
+    "event_uid": "event_uid", "actor_type": "'agency'", "actor_id": "client_id",
+    "on_behalf_of": "on_behalf_of", "subject": "subject", "action": "action", "fields": "fields",
+    "purpose": "purpose", "outcome": "'granted'", "request_id": "request_id", "detail": "NULL",
 }  # fmt: skip
 _RECORD_COLUMNS = frozenset(column.name for column in Citizen.__table__.columns)
+LANE_KEY = "lane_event_uid"  # the grouped statement's extra column: the row's request
 
 
-@functools.lru_cache(maxsize=256)
-def record_and_event_sql(columns: tuple[str, ...]) -> str:
-    """The statement for these record columns (names of the citizen table only)."""
+def _lane_sql(
+    columns: tuple[str, ...], value: Callable[[str], str], *, carried: str, joined: str, where: str
+) -> str:
+    """The statement's body from ``found`` to ``event``: ``value(name)`` is how it reads a
+    parameter, ``joined`` what ``found`` reads the citizen from, ``carried`` what else it keeps."""
     unknown = set(columns) - _RECORD_COLUMNS
     if unknown:
         raise ValueError(f"not record columns: {sorted(unknown)}")
@@ -54,21 +68,56 @@ def record_and_event_sql(columns: tuple[str, ...]) -> str:
         raise AssertionError("audit_event's inserted columns changed: update _LANE_EVENT_VALUES")
     selected = ", ".join(f"citizen.{name}" for name in columns)
     names = ", ".join(_LANE_EVENT_VALUES)
-    values = ", ".join(_LANE_EVENT_VALUES.values())
+    values = ", ".join(
+        value(v) if v in _LANE_PARAMETERS else v for v in _LANE_EVENT_VALUES.values()
+    )
     # Column names are checked against the table above; everything else is constant.
     return (
-        f"WITH found AS (SELECT {selected}, account.status AS identity_status "  # noqa: S608
-        "FROM citizen LEFT OUTER JOIN account ON account.citizen_id = citizen.id_number "
-        "WHERE citizen.id_number = $1), "
-        "allowed AS (SELECT 1 FROM found "
-        "WHERE (found.identity_status IS DISTINCT FROM 'locked' OR $2::boolean) "
-        "AND (found.status <> 'deceased' OR $3::boolean) "
-        "AND EXISTS (SELECT 1 FROM oauth_client WHERE oauth_client.client_id = $4 "
+        f"found AS (SELECT {selected}, account.status AS identity_status{carried} "  # noqa: S608
+        f"FROM {joined} LEFT OUTER JOIN account ON account.citizen_id = citizen.id_number"
+        f"{where}), "
+        "allowed AS (SELECT * FROM found "
+        f"WHERE (found.identity_status IS DISTINCT FROM 'locked' OR {value('overrides_lock')}) "
+        f"AND (found.status <> 'deceased' OR {value('deceased_allowed')}) "
+        "AND EXISTS (SELECT 1 FROM oauth_client "
+        f"WHERE oauth_client.client_id = {value('client_id')} "
         "AND oauth_client.type = 'agency' AND oauth_client.active "
-        "AND oauth_client.policy = $5) "
-        "AND NOT EXISTS (SELECT 1 FROM revoked_token WHERE revoked_token.jti = $6)), "
-        f"event AS (INSERT INTO audit_event ({names}) SELECT {values} FROM allowed RETURNING 1) "
-        "SELECT found.*, EXISTS (SELECT 1 FROM event) AS recorded FROM found"
+        f"AND oauth_client.policy = {value('policy')}) "
+        f"AND NOT EXISTS (SELECT 1 FROM revoked_token WHERE revoked_token.jti = {value('jti')})), "
+        f"event AS (INSERT INTO audit_event ({names}) SELECT {values} FROM allowed "
+        "RETURNING event_uid) "
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def record_and_event_sql(columns: tuple[str, ...]) -> str:
+    """The statement for these record columns (names of the citizen table only)."""
+    numbers = {name: f"${n}" for n, name in enumerate(_LANE_PARAMETERS, start=1)}
+    numbers.update(overrides_lock="$2::boolean", deceased_allowed="$3::boolean")
+    body = _lane_sql(
+        columns, numbers.__getitem__, carried="", joined="citizen",
+        where=" WHERE citizen.id_number = $1",
+    )  # fmt: skip
+    return f"WITH {body}SELECT found.*, EXISTS (SELECT 1 FROM event) AS recorded FROM found"  # noqa: S608
+
+
+@functools.lru_cache(maxsize=256)
+def record_and_event_many_sql(columns: tuple[str, ...]) -> str:
+    """The grouped statement for these record columns: one array parameter per parameter of
+    ``record_and_event_sql``, one element per request; each row carries ``LANE_KEY``."""
+    arrays = ", ".join(
+        f"${n}::{kind}[]" for n, kind in enumerate(_LANE_PARAMETERS.values(), start=1)
+    )
+    names = ", ".join(f"lane_{name}" for name in _LANE_PARAMETERS)
+    body = _lane_sql(
+        columns, lambda name: f"lane_{name}", carried=", req.*",
+        joined="req JOIN citizen ON citizen.id_number = req.lane_subject", where="",
+    )  # fmt: skip
+    selected = ", ".join(f"found.{name}" for name in columns)
+    return (
+        f"WITH req AS (SELECT * FROM unnest({arrays}) AS r({names})), {body}"  # noqa: S608
+        f"SELECT {selected}, found.identity_status, found.lane_event_uid AS {LANE_KEY}, "
+        "found.lane_event_uid IN (SELECT event_uid FROM event) AS recorded FROM found"
     )
 
 
@@ -86,14 +135,38 @@ async def record_and_event(
 ) -> dict[str, Any] | None:
     """The record (these columns, its status and its identity's status) and whether the
     granted event was recorded with it (``recorded``); None when no citizen has the number.
-    One autocommit statement on a connection of ``pool``; driver errors propagate."""
-    async with pool.acquire() as connection:
-        row = await connection.fetchrow(
-            record_and_event_sql(columns), citizen_id, overrides_lock, deceased_allowed,
-            client_id, policy_text, jti, event["event_uid"], event["on_behalf_of"],
-            event["action"], event["fields"], event["purpose"], event["request_id"],
-        )  # fmt: skip
+    One autocommit statement on a connection of ``pool``, alone or with the requests for the
+    same columns that waited with it; driver errors propagate."""
+    arguments = (
+        citizen_id, overrides_lock, deceased_allowed, client_id, policy_text, jti,
+        event["event_uid"], event["on_behalf_of"], event["action"], event["fields"],
+        event["purpose"], event["request_id"],
+    )  # fmt: skip
+    row: dict[str, Any] | None = await pool.run(
+        columns, arguments, functools.partial(_record_and_event_one, columns),
+        functools.partial(_record_and_event_many, columns),
+    )  # fmt: skip
+    return row
+
+
+async def _record_and_event_one(
+    columns: tuple[str, ...], connection: asyncpg.Connection, arguments: tuple[Any, ...]
+) -> dict[str, Any] | None:
+    row = await connection.fetchrow(record_and_event_sql(columns), *arguments)
     return None if row is None else dict(row)
+
+
+async def _record_and_event_many(
+    columns: tuple[str, ...], connection: asyncpg.Connection, items: list[tuple[Any, ...]]
+) -> list[dict[str, Any] | None]:
+    arrays = [list(values) for values in zip(*items, strict=True)]
+    rows = await connection.fetch(record_and_event_many_sql(columns), *arrays)
+    by_key = {}
+    for row in rows:
+        found = dict(row)
+        by_key[found.pop(LANE_KEY)] = found
+    event_uid = list(_LANE_PARAMETERS).index("event_uid")
+    return [by_key.get(item[event_uid]) for item in items]
 
 
 async def records_with_status(

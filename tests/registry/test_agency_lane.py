@@ -10,6 +10,7 @@ the same answers there.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -23,6 +24,7 @@ from tests.registry.test_agency import (
     ANH,
     AS_OFFICIAL,
     DUC,
+    LAN,
     NOBODY,
     ORDINARY,
     STATUTORY,
@@ -221,3 +223,64 @@ async def test_each_call_is_charged_once_whichever_path_answers(
         "denied",
     ]
     assert statements == [False, True][: served_by_statement(env, 2)]
+
+
+async def test_calls_that_wait_for_a_connection_share_one_statement(
+    env: Env, statements: list[bool]
+) -> None:
+    """Calls that arrive while the connections are busy go to the database together (one
+    statement per kind of call); each is still judged and recorded on its own, and answered
+    as it would be alone: a locked identity or a missing record takes the full path."""
+    env.database.settings = env.database.settings.model_copy(update={"database_lane_pool_size": 1})
+    bank = await agency(env, attribute_results=True)
+    await make_account(env.database, env.settings)
+    await lock_identity(env.database, ANH)
+    assert (await lookup(env, bank, DUC, ["full_name"])).status_code == 200  # seen from now on
+    pool = env.database.lane_pool()
+    release = asyncio.Event()
+
+    async def hold(connection: Any, item: Any) -> Any:
+        await release.wait()
+
+    held = asyncio.create_task(pool.run("hold", None, hold, hold)) if pool else None
+    fields = ["full_name", "birth_date"]
+    calls = asyncio.gather(
+        lookup(env, bank, DUC, fields),
+        lookup(env, bank, LAN, fields),
+        lookup(env, bank, ANH, fields),  # locked: refused by the full path
+        lookup(env, bank, NOBODY, fields),  # no record: 404 from the full path
+        lookup(env, bank, ANH, fields, STATUTORY),  # the same columns, another purpose
+        verify(env, bank, LAN, full_name="Lê Thị Lan", birth_date="1985-03"),
+        verify(env, bank, DUC, gender="female"),
+        lookup(env, bank, LAN, fields),
+    )
+    if pool is not None:
+        async with asyncio.timeout(10):
+            while pool.waiting < 8:
+                await asyncio.sleep(0.001)
+    release.set()
+    answers = await calls
+    if held is not None:
+        await held
+    assert [a.status_code for a in answers] == [200, 200, 403, 404, 200, 200, 200, 200]
+    assert answers[0].json()["citizen"] == {"full_name": "Trần Văn Đức", "birth_date": "1950"}
+    assert answers[1].json()["citizen"] == {"full_name": "Lê Thị Lan", "birth_date": "1985-03"}
+    problem(answers[2], 403, "identity-locked")
+    problem(answers[3], 404, "not-found")
+    assert answers[4].json()["citizen"]["birth_date"] == "2003-05-14"
+    assert answers[5].json()["attributes"] == {"full_name": True, "birth_date": True}
+    assert answers[6].json()["match"] is False
+    assert answers[7].json()["citizen"] == answers[1].json()["citizen"]
+    recorded = {e.event_uid: e for e in await agency_events(env.database)}
+    assert len(recorded) == 9
+    granted_ids = [a.json()["event_id"] for i, a in enumerate(answers) if i not in (2, 3)]
+    assert [(recorded[e].subject, recorded[e].outcome) for e in granted_ids] == [
+        (DUC, "granted"), (LAN, "granted"), (ANH, "granted"), (LAN, "granted"),
+        (DUC, "granted"), (LAN, "granted"),
+    ]  # fmt: skip
+    assert recorded[granted_ids[2]].purpose == STATUTORY
+    refused = sorted((e.subject, e.outcome) for e in recorded.values() if e.outcome != "granted")
+    assert refused == [(ANH, "denied"), (NOBODY, "not_found")]
+    if pool is not None:
+        # Two statements: the six lookups together, then the two verifications.
+        assert (pool.grouped, sorted(statements)) == (8, [False, False] + [True] * 6)
