@@ -31,6 +31,10 @@ from identity.oidc.errors import OAuthError
 
 CODE_TTL = timedelta(seconds=60)  # DESIGN.md: codes are single-use and short-lived
 KEY_CACHE_SECONDS = 60.0
+# When the key set is due for a refresh, one request refreshes it (the full validation) while
+# the others keep to the set in use, for at most this long past its due time.
+KEY_REFRESH_GRACE_SECONDS = 10.0
+KEY_REFRESH_RETRY_SECONDS = 1.0  # a refresh that did not come back: the next request tries
 
 
 def api_audience(settings: Settings) -> str:
@@ -378,6 +382,9 @@ ACCESS_REQUIRED = ("exp", "iat", "jti", "client_id")
 _verified_tokens: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
 
 
+_key_refreshing: dict[str, float] = {}  # origin -> when a request set out to refresh its keys
+
+
 async def _verification_keys(
     session: AsyncSession, kid: str | None, *, origin: str
 ) -> Mapping[str, Any]:
@@ -389,9 +396,20 @@ async def _verification_keys(
         and (kid is None or kid in cached[1])
     ):
         return cached[1]
-    found = await keys.verification_keys(session, utcnow())
+    found: Mapping[str, Any] = await keys.verification_keys(session, utcnow())
+    if cached is not None and _same_keys(found, cached[1]):
+        # The same keys: the tokens verified with them stay verified (``_verified_tokens``
+        # holds the set they were verified with), so no request has to verify its token again.
+        found = cached[1]
     _key_cache[origin] = (now, found)
+    _key_refreshing.pop(origin, None)
     return found
+
+
+def _same_keys(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return a.keys() == b.keys() and all(
+        (a[kid].alg, a[kid].key) == (b[kid].alg, b[kid].key) for kid in a
+    )
 
 
 def remembered_client_token(settings: Settings, token: str) -> Mapping[str, Any] | None:
@@ -408,12 +426,21 @@ def remembered_client_token(settings: Settings, token: str) -> Mapping[str, Any]
     if seen is None or "gid" in seen[1]:
         return None
     cached = _key_cache.get(settings.issuer)
-    if (
-        cached is None
-        or cached[1] is not seen[0]
-        or time.monotonic() - cached[0] >= KEY_CACHE_SECONDS
-    ):
+    if cached is None or cached[1] is not seen[0]:
         return None
+    now = time.monotonic()
+    if now - cached[0] >= KEY_CACHE_SECONDS:
+        # Due for a refresh. One request at a time takes the full validation, which refreshes
+        # the set; the others keep to the set in use meanwhile (a key retired since is honoured
+        # for at most KEY_REFRESH_GRACE_SECONDS more). Without this, every request in flight
+        # would take the full validation at once, each reading the keys (a stall of the whole
+        # process, every KEY_CACHE_SECONDS, under load).
+        started = _key_refreshing.get(settings.issuer)
+        if started is None or now - started >= KEY_REFRESH_RETRY_SECONDS:
+            _key_refreshing[settings.issuer] = now
+            return None
+        if now - cached[0] >= KEY_CACHE_SECONDS + KEY_REFRESH_GRACE_SECONDS:
+            return None
     try:
         jose.check_claims(
             seen[1],
