@@ -333,9 +333,12 @@ class Database:
         and no unit of work (the agency API's lookups and verifies, registry.agency.service);
         None on SQLite. A session, its pool checkout and its adapter cost several times such a
         statement. Same server settings (role, statement timeout) as the engine's connections.
-        Few connections (REGISTRY_DATABASE_LANE_POOL_SIZE): each statement is short, and on a
-        small machine more active backends cost PostgreSQL more than requests waiting here
-        (pgbench here: 5,609 tps with 8 clients, 3,610 with 64)."""
+        Few connections (REGISTRY_DATABASE_LANE_POOL_SIZE, 2): each statement is short, the
+        requests that wait for one go together in one statement (``StatementPool.run``), and on
+        a small machine more active backends cost PostgreSQL more than requests waiting here
+        (pgbench here: 5,609 tps with 8 clients, 3,610 with 64). bench/lookup at 1M citizens,
+        64 connections: about 4,900 lookups/s with 2 or 1 per worker, 3,200 with 4 (where
+        requests rarely waited, so rarely went together)."""
         loop = asyncio.get_running_loop()
         if self._lane_loop is loop:
             return self._lane_pool

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
         10, ge=0, le=500, description="Extra connections allowed under burst."
     )
     database_lane_pool_size: int = Field(
-        4,
+        2,
         ge=1,
         le=100,
         description="Connections per process for one-statement requests (the agency API).",
