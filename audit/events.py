@@ -85,11 +85,23 @@ def leaf_bytes(event: EventData, leaf_index: int) -> bytes:
 
 def encode_fields(fields: Iterable[str]) -> str:
     """Validate field names and store them as a sorted, de-duplicated canonical JSON array."""
-    names = sorted(set(fields))
+    given = tuple(fields)
+    encoded = _encoded_fields.get(given)
+    if encoded is not None:
+        return encoded
+    names = sorted(set(given))
     for name in names:
         if not FIELD_RE.fullmatch(name):
             raise InvalidEvent(f"invalid field name {name!r}")
-    return canonical_json(names).decode()
+    encoded = canonical_json(names).decode()
+    if len(_encoded_fields) >= 4096:
+        _encoded_fields.clear()
+    _encoded_fields[given] = encoded
+    return encoded
+
+
+# The few field lists that recur (an agency asks for the same fields on every call), encoded.
+_encoded_fields: dict[tuple[str, ...], str] = {}
 
 
 def encode_detail(detail: Mapping[str, DetailValue] | None) -> str | None:

@@ -665,6 +665,8 @@ class LoadRun:
     service_p50_ms: float = float("nan")
     service_p99_ms: float = float("nan")
     counted: int | None = None  # open loop: answers after its warm-up (the measured window)
+    # open loop: p99 of each second of the schedule (where in the run the slow requests fell)
+    p99_by_second: list[float] = field(default_factory=list)
     loadavg: float = field(default_factory=lambda: os.getloadavg()[0])
 
     @property
@@ -813,6 +815,10 @@ def run_open_loop(
         missing=missing, extra=extra,
         service_p50_ms=percentile(service, 50), service_p99_ms=percentile(service, 99),
         counted=int(result["counted"]),
+        p99_by_second=[
+            percentile(sorted(result["latencies"][i : i + int(rate)]), 99)
+            for i in range(0, len(result["latencies"]), max(1, int(rate)))
+        ],
     )  # fmt: skip
 
 
@@ -1095,7 +1101,8 @@ def _run(
             )  # fmt: skip
             console.print(
                 f"  {run.rps:,.0f} req/s, p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, "
-                f"statuses {run.statuses}, missing {run.missing}, extra {run.extra}"
+                f"statuses {run.statuses}, missing {run.missing}, extra {run.extra}\n"
+                "  p99 ms of each second: " + " ".join(f"{v:.0f}" for v in run.p99_by_second)
             )
             fixed[kind] = run
         profiles: list[Profile] = []
@@ -1334,7 +1341,8 @@ def _report(
         return {**run_json(x), "target_req_per_s": x.target_rate, "statuses": x.statuses,
                 "missing": x.missing, "extra": x.extra,
                 "service_p50_ms": r3(x.service_p50_ms),
-                "service_p99_ms": r3(x.service_p99_ms)}  # fmt: skip
+                "service_p99_ms": r3(x.service_p99_ms),
+                "p99_ms_by_second": [r3(v) for v in x.p99_by_second]}  # fmt: skip
 
     figures: dict[str, Any] = {
         "scale": scale.name,

@@ -449,6 +449,18 @@ def _check_claims(
     for name in require:
         if name not in claims:
             raise JoseError(f"the {name} claim is missing")
+    check_lifetime(claims, leeway=leeway, now=now)
+    # RFC 7519 4.1.6: iat is informational; a client's clock running slightly fast is no error.
+    _number(claims, "iat")
+    # RFC 7519 4.1.1: iss compared as a case-sensitive string.
+    if issuer is not None and claims.get("iss") != issuer:
+        raise JoseError("wrong issuer")
+    _check_audience(claims, audience)
+
+
+def check_lifetime(claims: Mapping[str, Any], *, leeway: int = 0, now: float | None = None) -> None:
+    """The time-bound checks of ``check_claims`` alone (expiry, not-before): for claims whose
+    other checks (issuer, audience, required claims) passed before and cannot change."""
     current = time.time() if now is None else now
     exp = _number(claims, "exp")
     # RFC 7519 4.1.4: not accepted on or after exp.
@@ -458,12 +470,6 @@ def _check_claims(
     # RFC 7519 4.1.5: not accepted before nbf.
     if nbf is not None and current + leeway < nbf:
         raise JoseError("token not yet valid")
-    # RFC 7519 4.1.6: iat is informational; a client's clock running slightly fast is no error.
-    _number(claims, "iat")
-    # RFC 7519 4.1.1: iss compared as a case-sensitive string.
-    if issuer is not None and claims.get("iss") != issuer:
-        raise JoseError("wrong issuer")
-    _check_audience(claims, audience)
 
 
 def check_claims(

@@ -380,6 +380,10 @@ _key_cache: dict[str, tuple[float, Mapping[str, Any]]] = {}
 VERIFIED_TOKENS_MAX = 10_000
 ACCESS_REQUIRED = ("exp", "iat", "jti", "client_id")
 _verified_tokens: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+# Of those, the ones whose issuer, audience and required claims ``remembered_client_token``
+# checked for an issuer (they cannot change), with the key set then in use: from then on only
+# the time-bound checks are made again.
+_vouched: dict[tuple[str, str], Mapping[str, Any]] = {}
 
 
 _key_refreshing: dict[str, float] = {}  # origin -> when a request set out to refresh its keys
@@ -442,12 +446,18 @@ def remembered_client_token(settings: Settings, token: str) -> Mapping[str, Any]
         if now - cached[0] >= KEY_CACHE_SECONDS + KEY_REFRESH_GRACE_SECONDS:
             return None
     try:
-        jose.check_claims(
-            seen[1],
-            audience=api_audience(settings),
-            issuer=settings.issuer,
-            require=ACCESS_REQUIRED,
-        )
+        if _vouched.get((token, settings.issuer)) is seen[0]:
+            jose.check_lifetime(seen[1])
+        else:
+            jose.check_claims(
+                seen[1],
+                audience=api_audience(settings),
+                issuer=settings.issuer,
+                require=ACCESS_REQUIRED,
+            )
+            if len(_vouched) >= VERIFIED_TOKENS_MAX:
+                _vouched.clear()
+            _vouched[(token, settings.issuer)] = seen[0]
     except jose.JoseError:
         return None
     return seen[1]

@@ -207,10 +207,22 @@ async def _json_answer(send: Send, answer: dict[str, Any]) -> None:
 
 def _query(scope: Scope) -> dict[str, str] | None:
     """The query's parameters as Starlette reads them, or None when one is repeated (the app
-    decides which counts)."""
-    pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    decides which counts). An agency sends the same query (fields and purpose) with every
+    lookup: the few recent ones are kept parsed (callers do not change what they get)."""
+    raw: bytes = scope["query_string"]
+    if raw in _queries:
+        return _queries[raw]
+    pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
     params = dict(pairs)
-    return params if len(params) == len(pairs) else None
+    parsed = params if len(params) == len(pairs) else None
+    if len(raw) <= 2048:
+        if len(_queries) >= 1024:
+            _queries.clear()
+        _queries[raw] = parsed
+    return parsed
+
+
+_queries: dict[bytes, dict[str, str] | None] = {}
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

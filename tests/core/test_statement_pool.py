@@ -12,11 +12,11 @@ import pytest
 
 from core.db import Database, StatementPool
 
+pytestmark = pytest.mark.postgresql_only  # the statement pool serves PostgreSQL only
+
 
 @pytest.fixture
 async def dsn(database: Database) -> str:
-    if database.dialect != "postgresql":
-        pytest.skip("the statement pool serves PostgreSQL only")
     return database.settings.url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 

@@ -33,6 +33,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     monkeypatch.setattr(tokens, "_key_cache", {})
     monkeypatch.setattr(tokens, "_key_refreshing", {})
     monkeypatch.setattr(tokens, "_verified_tokens", {})
+    monkeypatch.setattr(tokens, "_vouched", {})
     return now
 
 
@@ -96,3 +97,21 @@ async def test_a_changed_key_set_drops_what_was_remembered(
         tokens._key_cache[SETTINGS.issuer] = (clock[0] - tokens.KEY_CACHE_SECONDS - 1, keyset)
         assert await refresh(monkeypatch, changed) is changed
         assert vouched(1) == [False]
+
+
+async def test_once_vouched_a_token_is_still_checked_for_expiry_and_issuer(
+    clock: list[float],
+) -> None:
+    keyset = {"k1": entry(ec.generate_private_key(ec.SECP256R1()).public_key())}
+    claims = remember(keyset, clock[0])
+    claims["exp"] = time.time() + 0.3
+    assert vouched(2) == [True, True]  # the second call makes only the time-bound checks
+    other = Settings(
+        environment="test", database_url="sqlite+aiosqlite:///:memory:",
+        public_url="https://other.example",
+    )  # fmt: skip
+    # The same key set in use for another issuer: the token's issuer is checked for it anew.
+    tokens._key_cache[other.issuer] = tokens._key_cache[SETTINGS.issuer]
+    assert tokens.remembered_client_token(other, TOKEN) is None
+    time.sleep(0.35)
+    assert vouched(1) == [False]
