@@ -212,8 +212,21 @@ class StatementPool:
         waiting = _Waiting(key, item, one, many, asyncio.get_running_loop().create_future())
         self._waiting.append(waiting)
         self._dispatch()
-        # Cancelled while waiting: the future is cancelled with it, and no group takes it.
-        result: _Result = await waiting.future
+        # A request still waiting after the pool's timeout, or cancelled, is left out of every
+        # group (TimeoutError: the caller's fallback serves it). One a group took is awaited to
+        # the end: its statement may have written, and the statement has its own timeout.
+        try:
+            async with asyncio.timeout(self._timeout):
+                result: _Result = await asyncio.shield(waiting.future)
+        except TimeoutError:
+            if not waiting.taken:
+                waiting.future.cancel()
+                raise
+            result = await waiting.future
+        except asyncio.CancelledError:
+            if not waiting.taken:
+                waiting.future.cancel()
+            raise
         return result
 
     def _dispatch(self) -> None:
@@ -221,7 +234,7 @@ class StatementPool:
         while self._waiting and self._busy < self._size:
             first = self._waiting.popleft()
             if first.future.done():
-                continue  # its request was cancelled
+                continue  # its request was cancelled or gave up
             group, rest = [first], collections.deque[_Waiting]()
             for other in self._waiting:
                 if other.future.done():
@@ -231,6 +244,8 @@ class StatementPool:
                 else:
                     rest.append(other)
             self._waiting = rest
+            for waiting in group:
+                waiting.taken = True
             self._busy += 1
             task = asyncio.get_running_loop().create_task(self._run_group(group))
             self._groups.add(task)
@@ -295,6 +310,7 @@ class _Waiting:
     one: Callable[[asyncpg.Connection, Any], Awaitable[Any]]
     many: Callable[[asyncpg.Connection, list[Any]], Awaitable[list[Any]]]
     future: asyncio.Future[Any]
+    taken: bool = False  # by a group: its statement runs, whoever still awaits it
 
 
 class Database:

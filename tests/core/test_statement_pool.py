@@ -24,8 +24,10 @@ async def dsn(database: Database) -> str:
 async def make_pool(dsn: str) -> AsyncIterator[Any]:
     pools: list[StatementPool] = []
 
-    def make(size: int, max_group: int = 64) -> StatementPool:
-        pool = StatementPool(dsn, size=size, timeout=10, server_settings={}, max_group=max_group)
+    def make(size: int, max_group: int = 64, timeout: float = 10) -> StatementPool:
+        pool = StatementPool(
+            dsn, size=size, timeout=timeout, server_settings={}, max_group=max_group
+        )
         pools.append(pool)
         return pool
 
@@ -145,4 +147,29 @@ async def test_a_failed_group_fails_each_of_its_requests_and_drops_its_connectio
     after = await pool.run("hold", None, calls.hold, calls.many)
     assert after != before
     assert await pool.run("a", 7, calls.one, calls.many) == 70
+    assert pool.waiting == 0
+
+
+async def test_a_request_that_waits_past_the_timeout_gives_up_unless_a_group_took_it(
+    make_pool: Any,
+) -> None:
+    pool, calls = make_pool(1, timeout=0.2), Calls()
+    held = asyncio.create_task(pool.run("hold", None, calls.hold, calls.many))
+    await asyncio.sleep(0.05)
+    late = asyncio.create_task(pool.run("a", 1, calls.one, calls.many))
+    with pytest.raises(TimeoutError):
+        await late  # still waiting after 0.2 s: the caller's fallback serves it
+    # Taken by a group before its time was up: awaited to the end, however long that takes.
+    slow = Calls()
+
+    async def slow_one(connection: asyncpg.Connection, item: int) -> int:
+        await asyncio.sleep(0.4)
+        return await slow.one(connection, item)
+
+    second = asyncio.create_task(pool.run("b", 2, slow_one, slow.many))
+    await queued(pool, 1)
+    calls.release.set()
+    await held
+    assert await second == 20
+    assert calls.seen == [] and slow.seen == [("one", 2)]
     assert pool.waiting == 0
