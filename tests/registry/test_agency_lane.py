@@ -11,8 +11,11 @@ the same answers there.
 from __future__ import annotations
 
 import asyncio
+import itertools
+from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import text
 
@@ -284,3 +287,74 @@ async def test_calls_that_wait_for_a_connection_share_one_statement(
     if pool is not None:
         # Two statements: the six lookups together, then the two verifications.
         assert (pool.grouped, sorted(statements)) == (8, [False, False] + [True] * 6)
+
+
+@pytest.mark.postgresql_only
+async def test_the_grouped_statement_judges_each_call_as_its_own_statement_does(
+    env: Env, database_url: str
+) -> None:
+    """Every combination of record (alive, locked identity, deceased, missing), purpose flags,
+    client (its policy, another policy text, suspended) and token (live, revoked): the grouped
+    statement, all at once, gives each call the row and the decision its own statement gives
+    it alone, and records exactly the calls it says it recorded."""
+    good = await agency(env)
+    suspended = await agency(env)
+    await make_account(env.database, env.settings)
+    await lock_identity(env.database, ANH)
+    async with env.database.unit_of_work() as session:
+        await session.execute(text("UPDATE citizen SET status = 'deceased' WHERE id_number = :d"),
+                              {"d": DUC})  # fmt: skip
+        await session.execute(
+            text("UPDATE oauth_client SET active = false WHERE client_id = :c"),
+            {"c": suspended.client_id},
+        )
+        await session.execute(
+            text("INSERT INTO revoked_token (jti, expires_at) VALUES ('jti-revoked', :t)"),
+            {"t": datetime(2099, 1, 1, tzinfo=UTC)},
+        )
+        policy = (
+            await session.execute(
+                text("SELECT policy FROM oauth_client WHERE client_id = :c"), {"c": good.client_id}
+            )
+        ).scalar_one()
+    clients = [(good.client_id, policy), (good.client_id, policy + " "),
+               (suspended.client_id, policy)]  # fmt: skip
+    combos = list(itertools.product(
+        [ANH, DUC, LAN, NOBODY], [False, True], [False, True], clients, ["jti-live", "jti-revoked"]
+    ))  # fmt: skip
+
+    def calls(tag: str) -> list[tuple[Any, ...]]:
+        return [
+            (subject, overrides, deceased, client, text_, jti, f"{tag}-{n}", None,
+             "agency.lookup", '["full_name"]', ORDINARY, f"req-{tag}-{n}")
+            for n, (subject, overrides, deceased, (client, text_), jti) in enumerate(combos)
+        ]  # fmt: skip
+
+    columns = ("birth_date_precision", "full_name", "status")
+    dsn = env.database.settings.url.set(drivername="postgresql").render_as_string(
+        hide_password=False
+    )
+    connection = await asyncpg.connect(dsn)
+    try:
+        grouped = await agency_repository._record_and_event_many(
+            columns, connection, calls("group")
+        )
+        alone = [
+            await agency_repository._record_and_event_one(columns, connection, call)
+            for call in calls("alone")
+        ]
+        counted = dict(
+            await connection.fetch(
+                "SELECT split_part(event_uid, '-', 1), count(*) FROM audit_event "
+                "WHERE event_uid LIKE 'group-%' OR event_uid LIKE 'alone-%' GROUP BY 1"
+            )
+        )
+    finally:
+        await connection.close()
+    assert grouped == alone
+    recorded = sum(1 for row in alone if row and row["recorded"])
+    # Recorded: the live client with its own policy and a live token, on LAN always, on ANH
+    # only with overrides_lock, on DUC only with deceased_allowed: (4 + 2 + 2) of 96.
+    assert recorded == 8
+    assert counted == {"group": recorded, "alone": recorded}
+    assert sum(1 for row in alone if row is None) == len(combos) // 4  # NOBODY has no row
