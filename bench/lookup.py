@@ -24,7 +24,8 @@ alike; pg_stat_statements loaded to count the statements of each request):
    - an open-loop run at 80% of the peak (a fixed arrival rate, as wrk2 would; wrk2 is not in
      Debian): bench/openloop.c, compiled with gcc at the start of the run, in its own process,
      sends request i at start + i/rate on a pool of keep-alive connections and measures each
-     latency from its scheduled instant, so a stall is charged to every request it delays. It
+     latency from its scheduled instant, so a stall is charged to every request it delays
+     (the p99 of each second of the run is printed too, to tell one stall from a slow run). It
      is C so that the load costs the shared cores little (the asyncio client it replaced needed
      about as much CPU per request as the server). p50 and p99 there are the latency figures.
      Each starts once the sequencer has given the newest event its leaf and no autovacuum
@@ -35,7 +36,10 @@ alike; pg_stat_statements loaded to count the statements of each request):
    product's own call; the ID number drawn as ``(SELECT id_number FROM bench_ids WHERE n = :n)``
    from a helper table of the same living citizens) and the exact INSERT audit.record() sends,
    with action 'bench.pgbench' so its events are never counted as ours. For reference, pgbench
-   also runs the app's own one statement of an ordinary lookup (record_and_event_sql).
+   also runs the app's own one statement of an ordinary lookup (record_and_event_sql). The
+   app's calls that wait for a lane connection share one statement (record_and_event_many_sql)
+   and so one commit, where pgbench makes one call per transaction: the SQL per request table
+   shows how many statements a call took (under 1 when calls went together).
 6. Audit: every answered request must have its event. Open-loop runs send a unique X-Request-Id
    per request and drain before stopping: the sets of answered request ids and of event
    request ids must be equal (missing = answered 2xx/4xx without an event). wrk runs: events
