@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -85,23 +86,17 @@ def leaf_bytes(event: EventData, leaf_index: int) -> bytes:
 
 def encode_fields(fields: Iterable[str]) -> str:
     """Validate field names and store them as a sorted, de-duplicated canonical JSON array."""
-    given = tuple(fields)
-    encoded = _encoded_fields.get(given)
-    if encoded is not None:
-        return encoded
-    names = sorted(set(given))
+    return _encoded_fields(tuple(fields))
+
+
+# An agency asks for the same few field lists on every call: each is encoded once.
+@functools.lru_cache(maxsize=4096)
+def _encoded_fields(fields: tuple[str, ...]) -> str:
+    names = sorted(set(fields))
     for name in names:
         if not FIELD_RE.fullmatch(name):
             raise InvalidEvent(f"invalid field name {name!r}")
-    encoded = canonical_json(names).decode()
-    if len(_encoded_fields) >= 4096:
-        _encoded_fields.clear()
-    _encoded_fields[given] = encoded
-    return encoded
-
-
-# The few field lists that recur (an agency asks for the same fields on every call), encoded.
-_encoded_fields: dict[tuple[str, ...], str] = {}
+    return canonical_json(names).decode()
 
 
 def encode_detail(detail: Mapping[str, DetailValue] | None) -> str | None:

@@ -17,6 +17,7 @@ layer off. tests/registry/test_agency_fastlane.py compares both paths answer for
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -208,21 +209,18 @@ async def _json_answer(send: Send, answer: dict[str, Any]) -> None:
 def _query(scope: Scope) -> dict[str, str] | None:
     """The query's parameters as Starlette reads them, or None when one is repeated (the app
     decides which counts). An agency sends the same query (fields and purpose) with every
-    lookup: the few recent ones are kept parsed (callers do not change what they get)."""
+    lookup: the recent ones are kept parsed (callers do not change what they get)."""
     raw: bytes = scope["query_string"]
-    if raw in _queries:
-        return _queries[raw]
+    return _parsed_query(raw) if len(raw) <= 2048 else _parse_query(raw)
+
+
+def _parse_query(raw: bytes) -> dict[str, str] | None:
     pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
     params = dict(pairs)
-    parsed = params if len(params) == len(pairs) else None
-    if len(raw) <= 2048:
-        if len(_queries) >= 1024:
-            _queries.clear()
-        _queries[raw] = parsed
-    return parsed
+    return params if len(params) == len(pairs) else None
 
 
-_queries: dict[bytes, dict[str, str] | None] = {}
+_parsed_query = functools.lru_cache(maxsize=1024)(_parse_query)
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:

@@ -54,6 +54,7 @@ _LANE_EVENT_VALUES = {  # each inserted column of the event: a parameter or a co
 }  # fmt: skip
 _RECORD_COLUMNS = frozenset(column.name for column in Citizen.__table__.columns)
 LANE_KEY = "lane_event_uid"  # the grouped statement's extra column: the row's request
+_EVENT_UID_AT = list(_LANE_PARAMETERS).index("event_uid")  # in a call's parameters
 
 
 def _lane_sql(
@@ -142,11 +143,18 @@ async def record_and_event(
         event["event_uid"], event["on_behalf_of"], event["action"], event["fields"],
         event["purpose"], event["request_id"],
     )  # fmt: skip
-    row: dict[str, Any] | None = await pool.run(
-        columns, arguments, functools.partial(_record_and_event_one, columns),
-        functools.partial(_record_and_event_many, columns),
-    )  # fmt: skip
+    one, many = _lane_calls(columns)
+    row: dict[str, Any] | None = await pool.run(columns, arguments, one, many)
     return row
+
+
+@functools.lru_cache(maxsize=256)
+def _lane_calls(columns: tuple[str, ...]) -> tuple[Any, Any]:
+    """The statement pool's ``one`` and ``many`` for these columns, made once."""
+    return (
+        functools.partial(_record_and_event_one, columns),
+        functools.partial(_record_and_event_many, columns),
+    )
 
 
 async def _record_and_event_one(
@@ -165,8 +173,7 @@ async def _record_and_event_many(
     for row in rows:
         found = dict(row)
         by_key[found.pop(LANE_KEY)] = found
-    event_uid = list(_LANE_PARAMETERS).index("event_uid")
-    return [by_key.get(item[event_uid]) for item in items]
+    return [by_key.get(item[_EVENT_UID_AT]) for item in items]
 
 
 async def records_with_status(
