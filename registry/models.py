@@ -1,4 +1,4 @@
-"""Citizen records (current state), their versions (history), and import jobs.
+"""Citizen records (current state), their versions (history), and import jobs and runs.
 
 The field set follows the national population database (Law on Citizen Identification 2014
 Art. 9, as amended by the Law on Residence 2020).
@@ -88,6 +88,10 @@ class Citizen(Base):
     old_id_number: Mapped[str | None] = mapped_column(String(9))
     # A legal change of gender issues a new number; the old record points at its successor.
     replaced_by: Mapped[str | None] = mapped_column(String(12), ForeignKey("citizen.id_number"))
+    # The import run that created the record, which is its version 1 (it has no version row of
+    # its own); NULL for a record created otherwise. No foreign key: its per-row check cost a
+    # third of a bulk load's COPY, and import_run only grows (triggers, migration 0009).
+    import_run_id: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(
         UTCDateTime, server_default=text("CURRENT_TIMESTAMP")
     )
@@ -134,6 +138,31 @@ class CitizenVersion(Base):
     __table_args__ = (
         CheckConstraint(_in("kind", VERSION_KINDS), name="kind"),
         Index("ix_citizen_version_valid_from", "id_number", "valid_from"),
+    )
+
+
+class ImportRun(Base):
+    """One run of ``registry import`` on a job's file: who ran it and on what legal basis.
+
+    It is version 1 of every record it created: an imported record names its run
+    (``citizen.import_run_id``) instead of having a version row of its own, and its
+    ``created_at`` (the time of the batch's transaction) is when that version became valid.
+    Rows are never changed or deleted.
+    """
+
+    __tablename__ = "import_run"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    job_id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), ForeignKey("import_job.id")
+    )
+    actor_type: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(128))
+    legal_basis: Mapped[str] = mapped_column(String(300))
+    started_at: Mapped[datetime] = mapped_column(
+        UTCDateTime, server_default=text("CURRENT_TIMESTAMP")
     )
 
 

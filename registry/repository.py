@@ -11,10 +11,11 @@ from sqlalchemy import ColumnElement, Table, and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from registry.models import Citizen, CitizenVersion
+from registry.models import Citizen, CitizenVersion, ImportRun
 
 CITIZEN = cast(Table, Citizen.__table__)
 VERSION = cast(Table, CitizenVersion.__table__)
+RUN = cast(Table, ImportRun.__table__)
 c = CITIZEN.c
 v = VERSION.c
 
@@ -81,22 +82,53 @@ async def insert_version(session: AsyncSession, values: dict[str, Any]) -> None:
 
 
 async def last_valid_from(session: AsyncSession, id_number: str) -> datetime | None:
-    """When the newest version of a record became valid."""
-    result = await session.execute(
-        select(v.valid_from).where(v.id_number == id_number).order_by(v.version.desc()).limit(1)
-    )
-    return cast(datetime | None, result.scalar_one_or_none())
+    """When the newest version of a record became valid (its creation, for an imported record
+    with no version row)."""
+    newest = select(v.valid_from).where(v.id_number == id_number).order_by(v.version.desc())
+    result = await session.execute(newest.limit(1))
+    found = result.scalar_one_or_none()
+    if found is None:
+        created = await session.execute(select(c.created_at).where(c.id_number == id_number))
+        found = created.scalar_one_or_none()
+    return cast(datetime | None, found)
 
 
 async def versions(
     session: AsyncSession, id_number: str, *, after: datetime | None = None
 ) -> list[dict[str, Any]]:
-    """A record's versions, newest first; only those valid from after ``after`` if given."""
+    """A record's versions, newest first; only those valid from after ``after`` if given.
+
+    An imported record's version 1 is the import run that created it (migration 0009): it has
+    no row of its own, so it is made here from the run and the record's ``created_at``.
+    """
     query = select(VERSION).where(v.id_number == id_number)
     if after is not None:
         query = query.where(v.valid_from > after)
-    rows = (await session.execute(query.order_by(v.version.desc()))).mappings().all()
-    return [dict(row) for row in rows]
+    found = await session.execute(query.order_by(v.version.desc()))
+    rows = [dict(row) for row in found.mappings()]
+    if rows and rows[-1]["version"] == 1:
+        return rows
+    imported = await _import_version(session, id_number)
+    if imported is not None and (after is None or imported["valid_from"] > after):
+        rows.append(imported)
+    return rows
+
+
+async def _import_version(session: AsyncSession, id_number: str) -> dict[str, Any] | None:
+    """Version 1 of a record created by an import run, in the form of a version row."""
+    query = (
+        select(c.created_at, RUN.c.legal_basis, RUN.c.actor_type, RUN.c.actor_id)
+        .join_from(CITIZEN, RUN, RUN.c.id == c.import_run_id)
+        .where(c.id_number == id_number)
+    )
+    row = (await session.execute(query)).first()
+    if row is None:
+        return None
+    return {
+        "id_number": id_number, "version": 1, "valid_from": row.created_at, "kind": "import",
+        "is_correction": False, "legal_basis": row.legal_basis, "actor_type": row.actor_type,
+        "actor_id": row.actor_id, "changed_fields": '["*"]', "previous": None,
+    }  # fmt: skip
 
 
 async def search_by_old_number(

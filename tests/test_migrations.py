@@ -1,10 +1,14 @@
 """One linear migration history, reversible, matching the models exactly."""
 
+from pathlib import Path
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 import audit.models  # noqa: F401
 import migrations
@@ -38,3 +42,35 @@ async def test_migrations_match_the_models(database: Database) -> None:
 
     async with database.engine.connect() as conn:
         assert await conn.run_sync(diff) == []
+
+
+async def test_0009_keeps_imported_records_history_both_ways(
+    database_url: str, database: Database, tmp_path: Path
+) -> None:
+    """Going back below 0009 writes each imported record's version 1 as a row again; an import
+    run cannot be changed or deleted."""
+    from registry.bulk.service import import_file
+    from tests.registry.test_import import ACTOR, person, write_csv
+
+    await import_file(database, write_csv(tmp_path / "a.csv", [person(i) for i in range(3)]),
+                      actor=ACTOR)  # fmt: skip
+    for statement in ("UPDATE import_run SET actor_id = 'someone else'", "DELETE FROM import_run"):
+        with pytest.raises(DBAPIError):
+            async with database.unit_of_work() as session:
+                await session.execute(text(statement))
+    await database.engine.dispose()
+    migrations.downgrade(database_url, "0008")
+    async with database.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT v.version, v.kind, v.actor_id, v.legal_basis, v.previous, "
+                    "v.valid_from = c.created_at AS at_creation "
+                    "FROM citizen_version v JOIN citizen c USING (id_number)"
+                )
+            )
+        ).all()
+    version_1 = (1, "import", ACTOR.actor_id, "bulk import", None, True)
+    assert [tuple(r) for r in rows] == [version_1] * 3
+    await database.engine.dispose()
+    migrations.upgrade(database_url, "head")

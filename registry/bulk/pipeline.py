@@ -31,12 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from registry.bulk.reader import MAX_LINE, Format
-from registry.bulk.repository import COPY_COLUMNS
 from registry.record import COLUMNS, STORED_KEYS, RecordInvalid, parse_record, parse_strings
 
 CHUNK_BYTES = 1 << 20  # about 2,500 generated rows; a worker's unit of work
 _SENTINEL = "sentinel\n"
-_FIELDS = len(COPY_COLUMNS)
+_VALUES = len(STORED_KEYS)  # a valid record's values, before the version and the run
 _DATES = tuple(
     i for i, name in enumerate(STORED_KEYS) if name == "birth_date" or name.endswith("_date")
 )
@@ -138,10 +137,13 @@ def _cut(block: bytes, quotes: int) -> int:
 
 
 def validate_chunk(
-    data: bytes, fmt: Format, header: Header | None, *, final: bool, skip: int, today: date
-) -> ChunkResult:
-    """Read and validate the rows of one chunk (this runs in a worker process)."""
+    data: bytes, fmt: Format, header: Header | None, *, final: bool, skip: int, today: date,
+    run_id: int,
+) -> ChunkResult:  # fmt: skip
+    """Read and validate the rows of one chunk (this runs in a worker process); each COPY line
+    names import run ``run_id`` as its record's creator."""
     result = ChunkResult()
+    tail = f"\t1\t{run_id}\n"  # version 1, created by the run
     parts: list[bytes] = []
     ids: list[str] = []
     offset = 0
@@ -157,9 +159,9 @@ def validate_chunk(
         except RecordInvalid as exc:
             result.rejects.extend((number, p.field, p.reason) for p in exc.problems)
             continue
-        if len(stored) != _FIELDS - 1:  # not a valid record's keys: parse_record changed
+        if len(stored) != _VALUES:  # not a valid record's keys: parse_record changed
             raise AssertionError("parse_record returned other keys than STORED_KEYS")
-        line = _copy_line(stored).encode()
+        line = _copy_line(stored, tail).encode()
         parts.append(line)
         offset += len(line)
         result.good.append(number)
@@ -264,8 +266,9 @@ def _ndjson_rows(
         yield number, value
 
 
-def _copy_line(stored: dict[str, Any]) -> str:
-    """One row in COPY text format (columns COPY_COLUMNS): \\N for NULL, dates in ISO form."""
+def _copy_line(stored: dict[str, Any], tail: str) -> str:
+    """One row in COPY text format (columns COPY_COLUMNS): \\N for NULL, dates in ISO form,
+    ending with ``tail`` (the version and the run, tab-separated, and the newline)."""
     # A valid record has every key of STORED_KEYS, in that order: its values are the row.
     values = list(stored.values())
     for i in _DATES:
@@ -276,21 +279,22 @@ def _copy_line(stored: dict[str, Any]) -> str:
     # only backslashes are those of the NULL markers, and the only tabs the separators.
     if (
         line.count("\\") != values.count(None)
-        or line.count("\t") != _FIELDS - 2
+        or line.count("\t") != _VALUES - 1
         or "\n" in line
         or "\r" in line
     ):
         line = "\t".join(["\\N" if v is None else v.translate(_ESCAPES) for v in values])
-    return line + "\t1\n"
+    return line + tail
 
 
 class Validator:
     """Chunks validated in order, by ``workers`` processes (or in this one when workers <= 1)."""
 
     def __init__(
-        self, fmt: Format, header: Header | None, *, today: date, workers: int, depth: int = 0
-    ) -> None:
-        self.fmt, self.header, self.today = fmt, header, today
+        self, fmt: Format, header: Header | None, *, today: date, run_id: int, workers: int,
+        depth: int = 0,
+    ) -> None:  # fmt: skip
+        self.fmt, self.header, self.today, self.run_id = fmt, header, today, run_id
         self.pool: ProcessPoolExecutor | None = None
         if workers > 1:
             # forkserver: the workers do not inherit this process's open database connections.
@@ -313,12 +317,18 @@ class Validator:
             return None  # validated when its turn comes
         return self.pool.submit(
             validate_chunk, chunk.data, self.fmt, self.header, final=chunk.final, skip=skip,
-            today=self.today,
+            today=self.today, run_id=self.run_id,
         )  # fmt: skip
 
     def _now(self, chunk: Chunk, skip: int) -> ChunkResult:
         return validate_chunk(
-            chunk.data, self.fmt, self.header, final=chunk.final, skip=skip, today=self.today
+            chunk.data,
+            self.fmt,
+            self.header,
+            final=chunk.final,
+            skip=skip,
+            today=self.today,
+            run_id=self.run_id,
         )
 
     async def results(

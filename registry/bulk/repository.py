@@ -1,4 +1,5 @@
-"""SQL of bulk import: PostgreSQL COPY into a staging table, batched inserts on SQLite."""
+"""SQL of bulk import: PostgreSQL COPY (straight into the table, or through a staging table),
+batched inserts on SQLite."""
 
 from __future__ import annotations
 
@@ -8,35 +9,32 @@ from datetime import date
 from typing import Any
 
 import asyncpg
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.db import driver_connection
-from registry.models import Citizen, CitizenVersion, ImportJob
+from registry.models import Citizen, CitizenVersion, ImportJob, ImportRun
 from registry.record import COLUMNS, STORED_KEYS
 
-# Every stored column an import writes: the record's columns plus the ones derived from them.
-STORED = ("version", "name_folded", "birth_date_precision", *COLUMNS)
+# Every stored column an import writes: the record's columns, the ones derived from them, and
+# the import run that created it (which is its version 1: an imported record has no version row).
+STORED = ("version", "name_folded", "birth_date_precision", *COLUMNS, "import_run_id")
 _COLUMN_LIST = ", ".join(STORED)
-# The staged rows whose number is new, inserted (both load paths), and their first versions
-# (``ins`` is the CTE of the new numbers; $1-$3: legal basis, actor type, actor id).
+# The staged rows whose number is new, inserted (both load paths).
 _NEW_FROM_STAGE = (
-    f"ins AS (INSERT INTO citizen ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM citizen_stage "  # noqa: S608
-    "ON CONFLICT (id_number) DO NOTHING RETURNING id_number)"
+    f"INSERT INTO citizen ({_COLUMN_LIST}) SELECT {_COLUMN_LIST} FROM citizen_stage "  # noqa: S608
+    "ON CONFLICT (id_number) DO NOTHING"
 )
-# The same columns in the order of pre-formatted COPY rows: parse_record's, then the version.
-COPY_COLUMNS = (*STORED_KEYS, "version")
-_COPY_ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
-_VERSION_COLUMNS = (
-    "id_number, version, valid_from, kind, is_correction, legal_basis, actor_type, actor_id, "
-    "changed_fields, previous"
+_STAGE = (
+    "CREATE TEMP TABLE IF NOT EXISTS citizen_stage "
+    "(LIKE citizen INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
 )
-_VERSION_COPY = tuple(_VERSION_COLUMNS.split(", "))
-_FIRST_VERSIONS = (
-    f"INSERT INTO citizen_version ({_VERSION_COLUMNS}) "  # noqa: S608 - constants
-    "SELECT id_number, 1, now(), 'import', false, $1, $2, $3, '[\"*\"]', NULL FROM ins"
-)
+# The same columns in the order of pre-formatted COPY rows: parse_record's, then the version
+# and the run.
+COPY_COLUMNS = (*STORED_KEYS, "version", "import_run_id")
+# What ``--update`` compares and may change: the record's own fields.
+_RECORD_FIELDS = tuple(c for c in STORED if c not in ("id_number", "version", "import_run_id"))
 
 
 async def find_job(session: AsyncSession, digest: str) -> ImportJob | None:
@@ -73,6 +71,18 @@ async def advance_job(
     )
 
 
+async def create_run(
+    session: AsyncSession, job_id: int, *, actor_type: str, actor_id: str, legal_basis: str
+) -> int:
+    """Record one run of the import of a job's file; the run is version 1 of what it creates."""
+    run = ImportRun(
+        job_id=job_id, actor_type=actor_type, actor_id=actor_id, legal_basis=legal_basis[:300]
+    )
+    session.add(run)
+    await session.flush()
+    return run.id
+
+
 async def set_job_status(session: AsyncSession, job_id: int, status: str) -> None:
     """Mark the job running again or done."""
     values: dict[str, Any] = {"status": status}
@@ -81,48 +91,37 @@ async def set_job_status(session: AsyncSession, job_id: int, status: str) -> Non
 
 
 async def insert_new(
-    session: AsyncSession, rows: Sequence[dict[str, Any]], *, actor_type: str, actor_id: str,
-    legal_basis: str,
-) -> list[str]:  # fmt: skip
-    """Insert the records whose number is not yet registered, each with its version 1.
-
-    Returns the numbers inserted; rows whose number exists (or repeats in the batch) are left
-    untouched.
-    """
+    session: AsyncSession, rows: Sequence[dict[str, Any]], *, run_id: int
+) -> list[str]:
+    """Insert the records whose number is not yet registered, as created by import run
+    ``run_id``. Returns the numbers inserted; rows whose number exists (or repeats in the
+    batch) are left untouched."""
     if not rows:
         return []
     if session.get_bind().dialect.name == "postgresql":
-        return await _insert_new_postgres(session, rows, actor_type, actor_id, legal_basis)
-    return await _insert_new_sqlite(session, rows, actor_type, actor_id, legal_basis)
+        return await _insert_new_postgres(session, rows, run_id)
+    return await _insert_new_sqlite(session, rows, run_id)
+
+
+def _stored_values(row: dict[str, Any], run_id: int) -> dict[str, Any]:
+    return {**{c: row.get(c) for c in STORED}, "version": 1, "import_run_id": run_id}
 
 
 async def _insert_new_postgres(
-    session: AsyncSession, rows: Sequence[dict[str, Any]], actor_type: str, actor_id: str,
-    legal_basis: str,
-) -> list[str]:  # fmt: skip
-    await session.execute(
-        text(
-            "CREATE TEMP TABLE IF NOT EXISTS citizen_stage "
-            "(LIKE citizen INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-    )
+    session: AsyncSession, rows: Sequence[dict[str, Any]], run_id: int
+) -> list[str]:
+    await session.execute(text(_STAGE))
     driver: Any = await driver_connection(session)
-    records = [tuple(row.get(c) if c != "version" else 1 for c in STORED) for row in rows]
+    records = [tuple(_stored_values(row, run_id).values()) for row in rows]
     await driver.copy_records_to_table("citizen_stage", records=records, columns=list(STORED))
-    inserted = await driver.fetch(
-        f"WITH {_NEW_FROM_STAGE} {_FIRST_VERSIONS} RETURNING id_number",  # noqa: S608
-        legal_basis,
-        actor_type,
-        actor_id,
-    )
+    inserted = await driver.fetch(f"{_NEW_FROM_STAGE} RETURNING id_number")
     await driver.execute("TRUNCATE citizen_stage")
     return [r["id_number"] for r in inserted]
 
 
 async def _insert_new_sqlite(
-    session: AsyncSession, rows: Sequence[dict[str, Any]], actor_type: str, actor_id: str,
-    legal_basis: str,
-) -> list[str]:  # fmt: skip
+    session: AsyncSession, rows: Sequence[dict[str, Any]], run_id: int
+) -> list[str]:
     numbers = list(dict.fromkeys(row["id_number"] for row in rows))
     existing: set[str] = set()
     for start in range(0, len(numbers), 500):
@@ -133,25 +132,13 @@ async def _insert_new_sqlite(
     for row in rows:
         number = row["id_number"]
         if number not in existing and number not in fresh:
-            fresh[number] = {**{c: row.get(c) for c in STORED}, "version": 1}
+            fresh[number] = _stored_values(row, run_id)
     if not fresh:
         return []
     await session.execute(
         text(f"INSERT INTO citizen ({_COLUMN_LIST}) VALUES ({', '.join(':' + c for c in STORED)})"),  # noqa: S608
         list(fresh.values()),
     )
-    now = utcnow()
-    await session.execute(
-        insert(CitizenVersion),
-        [
-            {
-                "id_number": number, "version": 1, "valid_from": now, "kind": "import",
-                "is_correction": False, "legal_basis": legal_basis, "actor_type": actor_type,
-                "actor_id": actor_id, "changed_fields": '["*"]', "previous": None,
-            }
-            for number in fresh
-        ],
-    )  # fmt: skip
     return list(fresh)
 
 
@@ -170,10 +157,7 @@ async def update_changed(
     now = utcnow()
     for citizen in current:
         new = by_number[citizen.id_number]
-        changed = [
-            c for c in STORED if c not in ("id_number", "version")
-            and getattr(citizen, c) != new.get(c)
-        ]  # fmt: skip
+        changed = [c for c in _RECORD_FIELDS if getattr(citizen, c) != new.get(c)]
         if not changed:
             continue
         previous = {c: _json_value(getattr(citizen, c)) for c in changed}
@@ -202,22 +186,19 @@ def _json_value(value: Any) -> Any:
 
 
 async def copy_new(
-    session: AsyncSession, data: Sequence[bytes], ids: str, *, actor_type: str, actor_id: str,
-    legal_basis: str, direct: bool = True,
-) -> tuple[int, bool]:  # fmt: skip
-    """Load pre-formatted rows (COPY text format, columns ``COPY_COLUMNS``) on PostgreSQL.
+    session: AsyncSession, data: Sequence[bytes], count: int, *, direct: bool = True
+) -> tuple[int, bool]:
+    """Load ``count`` pre-formatted rows (COPY text format, columns ``COPY_COLUMNS``, each
+    naming its import run) on PostgreSQL.
 
-    Inserts the records whose number is not yet registered, each with its version 1, like
-    ``insert_new``; ``ids`` holds the rows' ID numbers, 12 characters each. With ``direct``
-    the rows are first copied straight into ``citizen`` (no staging table, no second write)
-    under a savepoint; if any number is already registered, that is undone and the rows go
-    through the staging table. Returns (records inserted, whether the direct copy worked).
+    Inserts the records whose number is not yet registered, like ``insert_new``. With
+    ``direct`` the rows are first copied straight into ``citizen`` (no staging table, no
+    second write) under a savepoint; if any number is already registered, that is undone and
+    the rows go through the staging table. Returns (records inserted, whether the direct copy
+    worked).
     """
-    count = len(ids) // 12
     if count == 0:
         return 0, direct
-    # now() is the transaction's time, the valid_from of the versions written in it.
-    now = (await session.execute(text("SELECT now()"))).scalar_one()
     driver: Any = await driver_connection(session)
     if direct:
         await driver.execute("SAVEPOINT bulk_copy")
@@ -227,30 +208,12 @@ async def copy_new(
             await driver.execute("ROLLBACK TO SAVEPOINT bulk_copy; RELEASE SAVEPOINT bulk_copy")
         else:
             await driver.execute("RELEASE SAVEPOINT bulk_copy")
-            # Each new record's version 1, as the staged path's INSERT ... SELECT writes it.
-            fixed = ("1", now.isoformat(), "import", "f", legal_basis, actor_type, actor_id)
-            tail = "\t".join([v.translate(_COPY_ESCAPES) for v in (*fixed, '["*"]')])
-            versions = "".join(
-                [f"{ids[i : i + 12]}\t{tail}\t\\N\n" for i in range(0, len(ids), 12)]
-            )
-            await driver.copy_to_table(
-                "citizen_version", source=_stream([versions.encode()]), columns=_VERSION_COPY
-            )
             return count, True
-    await driver.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS citizen_stage "
-        "(LIKE citizen INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-    )
+    await driver.execute(_STAGE)
     await driver.copy_to_table("citizen_stage", source=_stream(data), columns=COPY_COLUMNS)
-    inserted = await driver.fetchval(
-        f"WITH {_NEW_FROM_STAGE}, ver AS ({_FIRST_VERSIONS} RETURNING 1) "  # noqa: S608
-        "SELECT count(*) FROM ver",
-        legal_basis,
-        actor_type,
-        actor_id,
-    )
+    status = await driver.execute(_NEW_FROM_STAGE)
     await driver.execute("TRUNCATE citizen_stage")
-    return int(inserted), False
+    return int(status.rsplit(" ", 1)[1]), False
 
 
 async def _stream(parts: Sequence[bytes]) -> AsyncIterator[bytes]:

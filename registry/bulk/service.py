@@ -84,12 +84,17 @@ async def import_file(
             start = 0 if job.status == "done" else job.rows_done
             await repo.set_job_status(session, job.id, "running")
         job_id = job.id
+        # This run is version 1 of every record it creates.
+        run_id = await repo.create_run(
+            session, job_id, actor_type=actor.actor_type, actor_id=actor.actor_id,
+            legal_basis=legal_basis,
+        )  # fmt: skip
     report.resumed_from = start
     _trim_rejects(rejects_file, keep_through=start)
     day = today or date.today()
     ctx = _Run(
-        database=database, report=report, job_id=job_id, digest=digest, actor=actor,
-        legal_basis=legal_basis, rejects_file=rejects_file, progress=progress,
+        database=database, report=report, job_id=job_id, run_id=run_id, digest=digest,
+        actor=actor, legal_basis=legal_basis, rejects_file=rejects_file, progress=progress,
     )  # fmt: skip
 
     header = read_header(path) if fmt == "csv" else None
@@ -117,6 +122,7 @@ class _Run:
     database: Database
     report: ImportReport
     job_id: int
+    run_id: int
     digest: str
     actor: Principal
     legal_basis: str
@@ -173,10 +179,7 @@ async def _load_rows(
     last_row = start
 
     async def load(session: AsyncSession) -> tuple[int, int, int]:
-        numbers = await repo.insert_new(
-            session, good, actor_type=actor.actor_type, actor_id=actor.actor_id,
-            legal_basis=ctx.legal_basis,
-        )  # fmt: skip
+        numbers = await repo.insert_new(session, good, run_id=ctx.run_id)
         changed = 0
         if update and len(numbers) < len(good):
             fresh = set(numbers)
@@ -215,7 +218,6 @@ async def _load_pipelined(
 ) -> None:  # fmt: skip
     """The fast path on PostgreSQL: workers validate chunks into COPY text while this process
     loads the batches before them (the queue of chunks is bounded, so memory stays flat)."""
-    actor = ctx.actor
     parts: list[bytes] = []
     ids: list[str] = []
     bad: list[tuple[int, str, str]] = []
@@ -223,17 +225,14 @@ async def _load_pipelined(
     rows_seen = start  # rows of the file read so far
 
     async def load(session: AsyncSession) -> tuple[int, int, int]:
-        numbers = "".join(ids)
-        loaded, ctx.direct = await repo.copy_new(
-            session, parts, numbers, actor_type=actor.actor_type, actor_id=actor.actor_id,
-            legal_basis=ctx.legal_basis, direct=ctx.direct,
-        )  # fmt: skip
+        count = sum(map(len, ids)) // 12
+        loaded, ctx.direct = await repo.copy_new(session, parts, count, direct=ctx.direct)
         if not ctx.direct:
             # After a batch that met registered numbers, stage for a while, then try again.
             ctx.staged_batches += 1
             if ctx.staged_batches % 20 == 0:
                 ctx.direct = True
-        return loaded, 0, len(numbers) // 12
+        return loaded, 0, count
 
     async def flush(last_row: int) -> None:
         nonlocal parts, ids, bad, first_row
@@ -241,7 +240,7 @@ async def _load_pipelined(
         parts, ids, bad = [], [], []
         first_row = last_row + 1
 
-    validator = Validator(fmt, header, today=today, workers=workers)
+    validator = Validator(fmt, header, today=today, run_id=ctx.run_id, workers=workers)
     try:
         async for result in validator.results(chunks(path, offset), skip=start):
             local = 0

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -12,8 +14,10 @@ from sqlalchemy import text
 from core.auth import Principal
 from core.db import Database
 from registry import idnumber
+from registry import repository as registry_repo
 from registry.bulk.service import import_file
 from registry.record import COLUMNS
+from registry.service import state_at
 from tests.faults import fail_audit_inserts
 
 ACTOR = Principal("official", "clerk-42")
@@ -69,6 +73,11 @@ async def count(database: Database, sql: str) -> int:
         return int((await session.execute(text(sql))).scalar_one())
 
 
+async def fetch(database: Database, sql: str) -> list[tuple[Any, ...]]:
+    async with database.unit_of_work() as session:
+        return [tuple(row) for row in await session.execute(text(sql))]
+
+
 async def test_import_loads_valid_rows_and_reports_the_rest(
     database: Database, tmp_path: Path
 ) -> None:
@@ -76,7 +85,14 @@ async def test_import_loads_valid_rows_and_reports_the_rest(
     report = await import_file(database, path, actor=ACTOR, batch_size=20)
     assert (report.rows, report.loaded, report.rejected, report.skipped) == (55, 50, 5, 0)
     assert await count(database, "SELECT count(*) FROM citizen") == 50
-    assert await count(database, "SELECT count(*) FROM citizen_version WHERE kind='import'") == 50
+    # Every record names this run, which is its version 1; none has a version row.
+    assert await count(database, "SELECT count(*) FROM citizen_version") == 0
+    assert await count(database, "SELECT count(*) FROM import_run") == 1
+    created = (
+        "SELECT count(*) FROM citizen WHERE version = 1 "
+        "AND import_run_id = (SELECT id FROM import_run)"
+    )
+    assert await count(database, created) == 50
     with report.reject_path.open(newline="") as handle:  # type: ignore[union-attr]
         rejects = list(csv.DictReader(handle))
     by_row: dict[int, set[str]] = {}
@@ -147,7 +163,14 @@ async def test_a_killed_import_resumes_and_loads_each_row_exactly_once(
     assert resumed.resumed_from == 40
     assert (resumed.loaded, resumed.rejected) == (13, 2)
     assert await count(database, "SELECT count(*) FROM citizen") == 50
-    assert await count(database, "SELECT count(*) FROM citizen_version") == 50
+    # Two runs: the killed one created the first 37 records, the resumed one the other 13.
+    by_run = await fetch(
+        database,
+        "SELECT import_run_id, count(*) FROM citizen GROUP BY import_run_id ORDER BY import_run_id",
+    )
+    assert [n for _run, n in by_run] == [37, 13]
+    runs = await fetch(database, "SELECT id FROM import_run ORDER BY id")
+    assert [run for run, _n in by_run] == [run for (run,) in runs]
     with resumed.reject_path.open(newline="") as handle:  # type: ignore[union-attr]
         rows = sorted({int(r["row"]) for r in csv.DictReader(handle)})
     assert rows == [11, 22, 33, 44, 55]
@@ -175,6 +198,30 @@ async def test_update_only_with_the_flag_and_as_a_new_version(
         ).one()
     assert json.loads(version.changed_fields) == ["permanent_address"]
     assert json.loads(version.previous) == {"permanent_address": "Số 0, Phố Huế, Hà Nội"}
+    # History: version 2 is the row above; version 1 is the run that created the record.
+    number = person(0)["id_number"]
+    async with database.unit_of_work() as session:
+        row = await registry_repo.get_citizen(session, number)
+        versions = await registry_repo.versions(session, number)
+        assert await registry_repo.last_valid_from(session, number) == versions[0]["valid_from"]
+    assert row is not None and [v["version"] for v in versions] == [2, 1]
+    first = versions[1]
+    assert first == {
+        "id_number": number, "version": 1, "valid_from": row["created_at"], "kind": "import",
+        "is_correction": False, "legal_basis": "bulk import", "actor_type": ACTOR.actor_type,
+        "actor_id": ACTOR.actor_id, "changed_fields": '["*"]', "previous": None,
+    }  # fmt: skip
+    before = state_at(row, versions, first["valid_from"])
+    assert before is not None and before["version"] == 1
+    assert before["permanent_address"] == "Số 0, Phố Huế, Hà Nội"
+    assert state_at(row, versions, first["valid_from"] - timedelta(microseconds=1)) is None
+    # A record only imported: version 1 alone, and new versions must come after its creation.
+    async with database.unit_of_work() as session:
+        untouched = person(4)["id_number"]
+        only = await registry_repo.versions(session, untouched)
+        created = (await registry_repo.get_citizen(session, untouched) or {})["created_at"]
+        assert await registry_repo.last_valid_from(session, untouched) == created
+    assert [(v["version"], v["kind"], v["valid_from"]) for v in only] == [(1, "import", created)]
 
 
 async def test_ndjson_and_unreadable_lines(database: Database, tmp_path: Path) -> None:

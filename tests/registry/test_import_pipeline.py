@@ -30,6 +30,8 @@ from registry.record import COLUMNS, STORED_KEYS, RecordInvalid, parse_record
 from registry.synthetic import generate
 
 TODAY = date(2025, 6, 1)
+RUN = 7  # the import run the validated rows name
+RUN_TAIL = f"\t1\t{RUN}\n"
 PEOPLE = list(generate(60, seed=3))
 ACTOR = Principal("official", "clerk-7")
 
@@ -58,7 +60,7 @@ def sequential(path: Path, fmt: Format, skip: int = 0) -> tuple[list[Any], list[
         except RecordInvalid as exc:
             rejects.extend((number, p.field, p.reason) for p in exc.problems)
             continue
-        lines.append(pipeline._copy_line(stored))
+        lines.append(pipeline._copy_line(stored, RUN_TAIL))
     return rejects, lines, last
 
 
@@ -73,7 +75,7 @@ def chunked(
         if found is None:
             return None
         header, offset = found
-    validator = Validator(fmt, header, today=TODAY, workers=workers, depth=3)
+    validator = Validator(fmt, header, today=TODAY, run_id=RUN, workers=workers, depth=3)
     rejects: list[Any] = []
     lines: list[str] = []
     seen = skip
@@ -219,7 +221,7 @@ def test_copy_columns_are_the_stored_columns() -> None:
 
 def test_copy_text_escapes_what_needs_it() -> None:
     stored = parse_record({**PEOPLE[0], "permanent_address": "a\\N\\b"}, today=TODAY)
-    line = pipeline._copy_line(stored)
+    line = pipeline._copy_line(stored, RUN_TAIL)
     fields = line.rstrip("\n").split("\t")
     assert fields[STORED_KEYS.index("permanent_address")] == "a\\\\N\\\\b"
     assert fields[STORED_KEYS.index("blood_type")] in ("\\N", stored["blood_type"])
@@ -251,16 +253,24 @@ async def test_overlapping_files_and_repeated_rows(
                                batch_size=8, workers=workers)  # fmt: skip
     assert (second.loaded, second.skipped, second.rejected) == (10, 11, 0)
     assert await count(database, "SELECT count(*) FROM citizen") == 30
-    assert await count(database, "SELECT count(*) FROM citizen_version") == 30
+    # Each record names the run that created it (its version 1) and has no version row.
+    assert await count(database, "SELECT count(*) FROM citizen_version") == 0
+    runs = "SELECT count(DISTINCT import_run_id) FROM citizen WHERE import_run_id IS NOT NULL"
+    assert await count(database, runs) == 2
     # New records after the overlap go in again.
     third = await import_file(database, write(tmp_path / "c.csv", PEOPLE[30:50]), actor=ACTOR,
                               batch_size=8, workers=workers)  # fmt: skip
     assert third.loaded == 20
-    assert await count(database, "SELECT count(*) FROM citizen_version") == 50
-    versions = await count(
-        database,
-        "SELECT count(*) FROM citizen c JOIN citizen_version v USING (id_number) "
-        "WHERE v.version = 1 AND v.kind = 'import' AND v.actor_id = 'clerk-7' "
-        "AND v.changed_fields = '[\"*\"]' AND v.previous IS NULL",
-    )
-    assert versions == 50
+    assert await count(database, "SELECT count(*) FROM citizen_version") == 0
+    async with database.unit_of_work() as session:
+        rows = await session.execute(
+            text(
+                "SELECT c.id_number, c.version, r.id, r.actor_id, r.legal_basis "
+                "FROM citizen c JOIN import_run r ON r.id = c.import_run_id"
+            )
+        )
+        run_of = {r.id_number: r.id for r in rows if (r.version, r.actor_id) == (1, "clerk-7")}
+    runs_in_order = sorted(set(run_of.values()))
+    assert len(run_of) == 50 and len(runs_in_order) == 3
+    for people, run in zip((PEOPLE[:20], PEOPLE[20:30], PEOPLE[30:50]), runs_in_order, strict=True):
+        assert {run_of[p["id_number"]] for p in people} == {run}
