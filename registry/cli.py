@@ -177,6 +177,10 @@ def import_(
             f"skipped (already present) {report.skipped:,}  rejected {report.rejected:,}"
             + (f"  (resumed after row {report.resumed_from:,})" if report.resumed_from else "")
         )
+        if report.indexes_built:
+            console.print(
+                f"built the indexes deferred during the load: {', '.join(report.indexes_built)}"
+            )
         console.print(f"reject report: {report.reject_path}")
 
     asyncio.run(run())

@@ -46,6 +46,7 @@ class ImportReport:
     resumed_from: int = 0
     already_done: bool = False
     reject_path: Path | None = None
+    indexes_built: tuple[str, ...] = ()  # built at the end of an initial load
 
 
 async def import_file(
@@ -97,6 +98,13 @@ async def import_file(
         actor=actor, legal_basis=legal_basis, rejects_file=rejects_file, progress=progress,
     )  # fmt: skip
 
+    # Filling an empty table (the first load of a country), citizen's secondary indexes are
+    # built once at the end rather than kept up row by row; a stopped load leaves them to the
+    # run that finishes it.
+    deferred = False
+    if database.dialect == "postgresql":
+        async with database.unit_of_work() as session:
+            deferred = await repo.defer_indexes(session)
     header = read_header(path) if fmt == "csv" else None
     if database.dialect == "postgresql" and not update and (fmt == "ndjson" or header):
         offset = header[1] if header else 0
@@ -110,6 +118,9 @@ async def import_file(
     else:
         await _load_rows(ctx, path, fmt, start=start, batch_size=batch_size, today=day,
                          update=update)  # fmt: skip
+    if deferred:
+        async with database.unit_of_work() as session:
+            report.indexes_built = tuple(await repo.build_indexes(session))
     async with database.unit_of_work() as session:
         await repo.set_job_status(session, job_id, "done")
     return report
