@@ -1,7 +1,8 @@
-"""The one compiled piece: verify's leaf hashing loop (audit/_native.c), linked to OpenSSL.
+"""The compiled pieces: verify's leaf hashing loop (audit/_native.c, linked to OpenSSL) and
+bulk import's row check (registry/_native.c).
 
-Optional: without a compiler or OpenSSL's headers the package still installs, and verify
-uses its pure-Python path (the same verdicts, several times slower).
+Both are optional: without a compiler (or OpenSSL's headers) the package still installs, and
+verify and import use their pure-Python paths (the same verdicts, several times slower).
 """
 
 from setuptools import Extension, setup
@@ -14,6 +15,12 @@ setup(
             libraries=["crypto"],
             extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
             optional=True,
-        )
+        ),
+        Extension(
+            "registry._native",
+            sources=["registry/_native.c"],
+            extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            optional=True,
+        ),
     ]
 )

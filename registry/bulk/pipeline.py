@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import functools
 import io
 import itertools
 import json
@@ -30,8 +31,24 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from registry import names
 from registry.bulk.reader import MAX_LINE, Format
-from registry.record import COLUMNS, STORED_KEYS, RecordInvalid, parse_record, parse_strings
+from registry.idnumber import FIRST_YEAR
+from registry.models import BLOOD_TYPES, GENDERS, MARITAL, STATUSES
+from registry.record import (
+    COLUMNS,
+    STORED_KEYS,
+    TEXT_LIMITS,
+    RecordInvalid,
+    parse_record,
+    parse_strings,
+)
+from registry.refdata import ethnic_groups, province_table
+
+try:
+    from registry import _native
+except ImportError:  # pragma: no cover - built without a C compiler
+    _native = None  # type: ignore[assignment]
 
 CHUNK_BYTES = 1 << 20  # about 2,500 generated rows; a worker's unit of work
 _SENTINEL = "sentinel\n"
@@ -39,6 +56,15 @@ _VALUES = len(STORED_KEYS)  # a valid record's values, before the version and th
 _DATES = tuple(
     i for i, name in enumerate(STORED_KEYS) if name == "birth_date" or name.endswith("_date")
 )
+# What registry/_native.c is written against; if any of it changes, the module is not used
+# (and tests/registry/test_native_rows.py fails) until the C code is brought in line.
+_NATIVE_ASSUMES = {
+    "columns": COLUMNS, "stored": STORED_KEYS, "text_limits": tuple(TEXT_LIMITS.items()),
+    "genders": ("male", "female"), "marital": ("single", "married", "divorced", "widowed"),
+    "blood": ("A", "B", "AB", "O", "A-", "B-", "AB-", "O-"),
+    "statuses": ("alive", "deceased", "missing"), "first_year": 1900, "max_name": 100,
+}  # fmt: skip
+_NATIVE_TABLE = 0x2000  # code points its letter tables cover
 _NULL = {None: "\\N"}.get  # None -> \N, any other value -> itself
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
@@ -142,33 +168,111 @@ def validate_chunk(
 ) -> ChunkResult:  # fmt: skip
     """Read and validate the rows of one chunk (this runs in a worker process); each COPY line
     names import run ``run_id`` as its record's creator."""
-    result = ChunkResult()
     tail = f"\t1\t{run_id}\n"  # version 1, created by the run
+    if fmt == "csv" and skip == 0 and header is not None and header.in_column_order:
+        native = _native_chunk(data, today, tail)
+        if native is not None:
+            return native
+    result = ChunkResult()
     parts: list[bytes] = []
     ids: list[str] = []
     offset = 0
     for number, row in _rows(data, fmt, header, final, skip, result):
-        if isinstance(row, str):
-            result.rejects.append((number, "", row))
+        line = _judged(number, row, result, today, tail)
+        if line is None:
             continue
-        try:
-            if isinstance(row, list):
-                stored = parse_strings(row, today=today)
-            else:
-                stored = parse_record(row, today=today)
-        except RecordInvalid as exc:
-            result.rejects.extend((number, p.field, p.reason) for p in exc.problems)
-            continue
-        if len(stored) != _VALUES:  # not a valid record's keys: parse_record changed
-            raise AssertionError("parse_record returned other keys than STORED_KEYS")
-        line = _copy_line(stored, tail).encode()
-        parts.append(line)
-        offset += len(line)
+        encoded = line.encode()
+        parts.append(encoded)
+        offset += len(encoded)
         result.good.append(number)
         result.ends.append(offset)
-        ids.append(stored["id_number"])
+        ids.append(line[:12])
     result.copy = b"".join(parts)
     result.ids = "".join(ids)
+    return result
+
+
+def _judged(
+    number: int, row: list[str] | dict[str, Any] | str, result: ChunkResult, today: date,
+    tail: str,
+) -> str | None:  # fmt: skip
+    """The COPY line of one row as read, or None with its problems added to ``result``."""
+    if isinstance(row, str):
+        result.rejects.append((number, "", row))
+        return None
+    try:
+        stored = (
+            parse_strings(row, today=today)
+            if isinstance(row, list)
+            else parse_record(row, today=today)
+        )
+    except RecordInvalid as exc:
+        result.rejects.extend((number, p.field, p.reason) for p in exc.problems)
+        return None
+    if len(stored) != _VALUES:  # not a valid record's keys: parse_record changed
+        raise AssertionError("parse_record returned other keys than STORED_KEYS")
+    return _copy_line(stored, tail)
+
+
+def native_tables() -> bytes | None:
+    """The tables registry/_native.c checks rows with, or None when it cannot be used: not
+    built, or written for other columns or codes than the record's now."""
+    return _native_tables()
+
+
+@functools.cache
+def _native_tables() -> bytes | None:
+    if _native is None or _NATIVE_ASSUMES != _native_assumes_now():
+        return None
+    kind, fold = bytearray(_NATIVE_TABLE), bytearray(_NATIVE_TABLE)
+    for letters, letter_kind in ((names._UPPER, 1), (names._LOWER, 2)):  # noqa: SLF001
+        for letter in letters:
+            point = ord(letter)
+            if point >= _NATIVE_TABLE:
+                return None
+            kind[point] = letter_kind
+            fold[point] = ord(names._FOLD_TABLE[point])  # noqa: SLF001
+    province, ethnic = bytearray(1000), bytearray(100)
+    for code in province_table().names:
+        if len(code) == 3 and code.isascii() and code.isdigit():
+            province[int(code)] = 1
+    for code in ethnic_groups():
+        if len(code) == 2 and code.isascii() and code.isdigit():
+            ethnic[int(code)] = 1
+    return bytes(kind + fold + province + ethnic)
+
+
+def _native_chunk(data: bytes, today: date, tail: str) -> ChunkResult | None:
+    """``validate_chunk`` by registry/_native.c, which hands every row it is not certain of to
+    ``_judged``; None when the module cannot be used or the chunk needs Python's reader."""
+    tables = _native_tables()
+    if tables is None or _native is None:
+        return None
+    csv.field_size_limit(MAX_LINE)
+    result = ChunkResult()
+    width = len(COLUMNS)
+
+    def judge(number: int, line: bytes) -> bytes | None:
+        # The row as _csv_rows reads it: the line is one whole row (the C reader made sure).
+        row: list[str] | str
+        try:
+            row = next(csv.reader([line.decode("utf-8", errors="surrogateescape")]))
+        except csv.Error as exc:
+            row = f"unreadable CSV row: {type(exc).__name__}"
+        else:
+            if len(row) != width:
+                row = f"has {len(row)} columns, the header has {width}"
+        judged = _judged(number, row, result, today, tail)
+        return None if judged is None else judged.encode()
+
+    day = today.year * 10000 + today.month * 100 + today.day
+    found = _native.copy_rows(data, tables, day, FIRST_YEAR, tail.encode(), judge, MAX_LINE)
+    if found is None:
+        return None
+    result.copy, ids, good, ends, result.rows = found
+    result.ids = ids.decode("ascii")
+    result.good.frombytes(good)
+    result.ends.frombytes(ends)
     return result
 
 
@@ -264,6 +368,14 @@ def _ndjson_rows(
             yield number, "not a JSON object"
             continue
         yield number, value
+
+
+def _native_assumes_now() -> dict[str, object]:
+    return {
+        "columns": COLUMNS, "stored": STORED_KEYS, "text_limits": tuple(TEXT_LIMITS.items()),
+        "genders": GENDERS, "marital": MARITAL, "blood": BLOOD_TYPES, "statuses": STATUSES,
+        "first_year": FIRST_YEAR, "max_name": names.MAX_LENGTH,
+    }  # fmt: skip
 
 
 def _copy_line(stored: dict[str, Any], tail: str) -> str:

@@ -1,0 +1,480 @@
+/*
+ * Bulk import's row check in C: the fast path for CSV rows that are certainly valid.
+ *
+ * copy_rows() reads one chunk of a CSV file whose header is registry.record.COLUMNS. For each
+ * row it can prove valid under registry/record.py's rules it writes the row's COPY line
+ * exactly as registry.bulk.pipeline writes parse_strings' result. It proves only the usual
+ * shape: values that need no cleaning (no control characters, no inner double spaces, text of
+ * ASCII and the precomposed Vietnamese letters of registry.names), names already in stored
+ * form, ID numbers of 12 ASCII digits, dates written YYYY-MM-DD (YYYY-MM and YYYY for a birth
+ * date), and every cross-check passing. Any other row is handed to Python (``judge``), which
+ * reads and validates it exactly as the pure-Python path does: every reject and every reason
+ * is Python's, and C only ever says "valid, and here is the line" when Python would too
+ * (tests/registry/test_native_rows.py checks both directions on generated and hostile rows).
+ *
+ * Lines end with LF or CRLF. A chunk it cannot cut into one row per line with certainty (a
+ * carriage return elsewhere, a quote that does not enclose a whole field, a line longer than
+ * the reader's limit) is refused whole (None), and Python reads all of it.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#define NCOLS 38
+#define MAX_NAME 100
+#define TABLE 0x2000 /* code points covered by the letter tables (Vietnamese ends at U+1EF9) */
+#define TABLES_SIZE (2 * TABLE + 1000 + 100)
+
+enum { K_UPPER = 1, K_LOWER = 2 };
+
+/* The input columns, in registry.record.COLUMNS order. */
+enum {
+    I_ID, I_NAME, I_OTHER, I_BIRTH, I_GENDER, I_PROVINCE, I_BIRTH_PLACE, I_HOMETOWN, I_ETHNICITY,
+    I_RELIGION, I_NATIONALITY, I_MARITAL, I_BLOOD, I_PERMANENT, I_TEMPORARY, I_CURRENT,
+    I_HOUSEHOLD, I_RELATIONSHIP, I_RELATIVES, /* 4 x (id, name, nationality) */
+    I_STATUS = I_RELATIVES + 12, I_DEATH, I_MISSING, I_CARD, I_CARD_ISSUED, I_CARD_PLACE,
+    I_CARD_EXPIRY, I_OLD,
+};
+
+typedef struct {
+    const unsigned char *kind;     /* [TABLE]: K_UPPER, K_LOWER or 0 */
+    const unsigned char *fold;     /* [TABLE]: the folded ASCII letter of each letter */
+    const unsigned char *province; /* [1000]: 1 for a province code */
+    const unsigned char *ethnic;   /* [100]: 1 for an ethnic group code */
+} tables_t;
+
+typedef struct { unsigned char *p; size_t n, cap; } buf_t;
+
+static int buf_reserve(buf_t *b, size_t more) {
+    if (b->n + more <= b->cap) return 0;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->n + more) cap *= 2;
+    unsigned char *p = realloc(b->p, cap);
+    if (p == NULL) { PyErr_NoMemory(); return -1; }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static int buf_put(buf_t *b, const void *s, size_t n) {
+    if (buf_reserve(b, n) < 0) return -1;
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    return 0;
+}
+
+typedef struct { const unsigned char *s; Py_ssize_t n; } val_t; /* n == 0: absent */
+
+/* The next code point of strict UTF-8 at s[*i] (< n), or -1. */
+static int32_t next_cp(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i) {
+    unsigned char c = s[*i];
+    if (c < 0x80) { (*i)++; return c; }
+    int len;
+    int32_t cp, min;
+    if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
+    else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
+    else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
+    else return -1;
+    if (*i + len > n) return -1;
+    for (int k = 1; k < len; k++) {
+        unsigned char d = s[*i + k];
+        if ((d & 0xC0) != 0x80) return -1;
+        cp = (cp << 6) | (d & 0x3F);
+    }
+    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
+    *i += len;
+    return cp;
+}
+
+/* A name already in stored form (registry.names._STORED_FORM, at most MAX_NAME characters);
+ * its folded form is appended to ``fold`` when that is not NULL. */
+static int name_ok(const tables_t *t, val_t v, buf_t *fold) {
+    Py_ssize_t i = 0, chars = 0;
+    int in_part = 0;
+    while (i < v.n) {
+        int32_t cp = next_cp(v.s, v.n, &i);
+        if (cp < 0) return 0;
+        chars++;
+        unsigned char out;
+        if (!in_part) {
+            if (cp >= TABLE || t->kind[cp] != K_UPPER) return 0;
+            in_part = 1;
+            out = t->fold[cp];
+        } else if (cp == ' ' || cp == '-' || cp == '\'') {
+            in_part = 0;
+            out = (unsigned char)cp;
+        } else {
+            if (cp >= TABLE || t->kind[cp] != K_LOWER) return 0;
+            out = t->fold[cp];
+        }
+        if (fold != NULL && buf_put(fold, &out, 1) < 0) return -1;
+    }
+    return in_part && chars <= MAX_NAME;
+}
+
+/* Text that record._text returns unchanged: printable ASCII (no backslash, which COPY would
+ * need escaped) and Vietnamese letters, no two spaces together, at most ``limit`` characters. */
+static int text_ok(const tables_t *t, val_t v, Py_ssize_t limit) {
+    Py_ssize_t i = 0, chars = 0;
+    int space = 0;
+    while (i < v.n) {
+        int32_t cp = next_cp(v.s, v.n, &i);
+        if (cp < 0) return 0;
+        chars++;
+        if (cp == ' ') {
+            if (space) return 0;
+            space = 1;
+            continue;
+        }
+        space = 0;
+        if (cp > 0x20 && cp < 0x7F) {
+            if (cp == '\\') return 0;
+        } else if (cp >= TABLE || t->kind[cp] == 0) {
+            return 0;
+        }
+    }
+    return chars <= limit;
+}
+
+static int digits(const unsigned char *s, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9') return 0;
+    return 1;
+}
+
+/* A 12-digit ID number whose first three digits are a province code (record._id_value's
+ * plain check). */
+static int id_ok(const tables_t *t, val_t v) {
+    return v.n == 12 && digits(v.s, 12)
+           && t->province[(v.s[0] - '0') * 100 + (v.s[1] - '0') * 10 + (v.s[2] - '0')];
+}
+
+static int is(val_t v, const char *word) {
+    size_t n = strlen(word);
+    return (size_t)v.n == n && memcmp(v.s, word, n) == 0;
+}
+
+static int country_ok(val_t v) {
+    return v.n == 2 && v.s[0] >= 'A' && v.s[0] <= 'Z' && v.s[1] >= 'A' && v.s[1] <= 'Z';
+}
+
+static int num(const unsigned char *s, int n) {
+    int x = 0;
+    for (int i = 0; i < n; i++) x = x * 10 + (s[i] - '0');
+    return x;
+}
+
+/* A date (as yyyymmdd) written YYYY-MM-DD, or also YYYY-MM / YYYY when ``partial`` (unknown
+ * parts are 1, as record.parse_partial_date makes them); 0 when it is not one. */
+static long date_of(val_t v, int partial, char *precision) {
+    const unsigned char *s = v.s;
+    int year, month = 1, day = 1;
+    if (v.n == 10 && s[4] == '-' && s[7] == '-' && digits(s, 4) && digits(s + 5, 2)
+        && digits(s + 8, 2)) {
+        year = num(s, 4); month = num(s + 5, 2); day = num(s + 8, 2);
+        *precision = 'd';
+    } else if (partial && v.n == 7 && s[4] == '-' && digits(s, 4) && digits(s + 5, 2)) {
+        year = num(s, 4); month = num(s + 5, 2);
+        *precision = 'm';
+    } else if (partial && v.n == 4 && digits(s, 4)) {
+        year = num(s, 4);
+        *precision = 'y';
+    } else {
+        return 0;
+    }
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (year < 1 || month < 1 || month > 12 || day < 1) return 0;
+    int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    if (day > days[month - 1] + (month == 2 && leap)) return 0;
+    return (long)year * 10000 + month * 100 + day;
+}
+
+static int put_sep(buf_t *o) { return buf_put(o, "\t", 1); }
+
+static int put_val(buf_t *o, val_t v) {
+    if (put_sep(o) < 0) return -1;
+    return v.n ? buf_put(o, v.s, (size_t)v.n) : buf_put(o, "\\N", 2);
+}
+
+static int put_str(buf_t *o, const char *s) {
+    if (put_sep(o) < 0) return -1;
+    return buf_put(o, s, strlen(s));
+}
+
+static int put_date(buf_t *o, long ymd) {
+    if (put_sep(o) < 0) return -1;
+    if (ymd == 0) return buf_put(o, "\\N", 2);
+    char text[16];
+    int n = snprintf(text, sizeof text, "%04ld-%02ld-%02ld", ymd / 10000, ymd / 100 % 100,
+                     ymd % 100);
+    return buf_put(o, text, (size_t)n);
+}
+
+/* Check one row's values and append its COPY line (without the tail) to ``o``.
+ * 1: written; 0: not certainly valid (``o`` is left as it was); -1: error. */
+static int row_line(const tables_t *t, val_t *v, long today, long first_year, buf_t *o,
+                    buf_t *fold) {
+    size_t mark = o->n;
+    char precision = 0, unused;
+    val_t id = v[I_ID];
+    if (!id_ok(t, id) || v[I_NAME].n == 0 || v[I_BIRTH].n == 0) return 0;
+    fold->n = 0;
+    int ok = name_ok(t, v[I_NAME], fold);
+    if (ok <= 0) return ok;
+    if (v[I_OTHER].n && name_ok(t, v[I_OTHER], NULL) != 1) return 0;
+    long birth = date_of(v[I_BIRTH], 1, &precision);
+    if (birth == 0 || birth > today) return 0;
+    /* digits 1-3 province, 4 century and gender, 5-6 year (idnumber.check_against) */
+    int code = id.s[3] - '0';
+    if (birth / 10000 != first_year + (code / 2) * 100 + num(id.s + 4, 2)) return 0;
+    if (!is(v[I_GENDER], code % 2 ? "female" : "male")) return 0;
+    val_t province = v[I_PROVINCE];
+    if (province.n != 3 || memcmp(province.s, id.s, 3) != 0) return 0;
+    val_t ethnic = v[I_ETHNICITY];
+    if (ethnic.n != 2 || !digits(ethnic.s, 2) || !t->ethnic[num(ethnic.s, 2)]) return 0;
+    if (v[I_NATIONALITY].n && !country_ok(v[I_NATIONALITY])) return 0;
+    val_t marital = v[I_MARITAL];
+    if (marital.n && !(is(marital, "single") || is(marital, "married") || is(marital, "divorced")
+                       || is(marital, "widowed")))
+        return 0;
+    val_t blood = v[I_BLOOD];
+    if (blood.n && !(is(blood, "A") || is(blood, "B") || is(blood, "AB") || is(blood, "O")
+                     || is(blood, "A-") || is(blood, "B-") || is(blood, "AB-") || is(blood, "O-")))
+        return 0;
+    static const int text_cols[] = {I_BIRTH_PLACE, I_HOMETOWN, I_RELIGION, I_PERMANENT,
+                                    I_TEMPORARY, I_CURRENT, I_RELATIONSHIP, I_CARD_PLACE};
+    static const int text_limits[] = {200, 200, 60, 300, 300, 300, 40, 200};
+    for (int k = 0; k < 8; k++)
+        if (v[text_cols[k]].n && !text_ok(t, v[text_cols[k]], text_limits[k])) return 0;
+    val_t household = v[I_HOUSEHOLD];
+    if (household.n > 20) return 0;
+    for (Py_ssize_t i = 0; i < household.n; i++) {
+        unsigned char c = household.s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+              || c == '-'))
+            return 0;
+    }
+    for (int r = 0; r < 4; r++) {
+        val_t *rel = v + I_RELATIVES + 3 * r;
+        if (rel[0].n && !id_ok(t, rel[0])) return 0;
+        if (rel[1].n && name_ok(t, rel[1], NULL) != 1) return 0;
+        if (rel[2].n && !country_ok(rel[2])) return 0;
+    }
+    val_t status = v[I_STATUS];
+    int deceased = is(status, "deceased"), missing = is(status, "missing");
+    if (status.n && !(deceased || missing || is(status, "alive"))) return 0;
+    long death = 0, missing_date = 0, issued = 0, expiry = 0;
+    if (v[I_DEATH].n && !(death = date_of(v[I_DEATH], 0, &unused))) return 0;
+    if (v[I_MISSING].n && !(missing_date = date_of(v[I_MISSING], 0, &unused))) return 0;
+    if (v[I_CARD_ISSUED].n && !(issued = date_of(v[I_CARD_ISSUED], 0, &unused))) return 0;
+    if (v[I_CARD_EXPIRY].n && !(expiry = date_of(v[I_CARD_EXPIRY], 0, &unused))) return 0;
+    if (deceased != (death != 0)) return 0;
+    if (missing && missing_date == 0) return 0;
+    if (death && death < birth) return 0;
+    if (issued && expiry && expiry <= issued) return 0;
+    if (is(marital, "married") && v[I_RELATIVES + 6].n == 0 && v[I_RELATIVES + 7].n == 0)
+        return 0;
+    val_t card = v[I_CARD];
+    if (card.n && !(id_ok(t, card) && memcmp(card.s, id.s, 12) == 0)) return 0;
+    val_t old = v[I_OLD];
+    if (old.n && !(old.n == 9 && digits(old.s, 9))) return 0;
+
+    /* The line, in registry.record.STORED_KEYS order. */
+    static const int texts_out[] = {I_BIRTH_PLACE, I_HOMETOWN, I_RELIGION, I_PERMANENT,
+                                    I_TEMPORARY, I_CURRENT, I_RELATIONSHIP, I_CARD_PLACE};
+    val_t folded = {fold->p, (Py_ssize_t)fold->n};
+    if (buf_put(o, id.s, 12) < 0 || put_val(o, v[I_NAME]) < 0 || put_val(o, folded) < 0
+        || put_val(o, v[I_OTHER]) < 0 || put_date(o, birth) < 0
+        || put_str(o, precision == 'd' ? "day" : precision == 'm' ? "month" : "year") < 0
+        || put_val(o, v[I_GENDER]) < 0 || put_val(o, province) < 0 || put_val(o, ethnic) < 0
+        || (v[I_NATIONALITY].n ? put_val(o, v[I_NATIONALITY]) : put_str(o, "VN")) < 0
+        || (marital.n ? put_val(o, marital) : put_str(o, "single")) < 0
+        || put_val(o, blood) < 0)
+        goto fail;
+    for (int k = 0; k < 8; k++)
+        if (put_val(o, v[texts_out[k]]) < 0) goto fail;
+    if (put_val(o, household) < 0) goto fail;
+    for (int k = 0; k < 12; k++)
+        if (put_val(o, v[I_RELATIVES + k]) < 0) goto fail;
+    if ((status.n ? put_val(o, status) : put_str(o, "alive")) < 0 || put_date(o, death) < 0
+        || put_date(o, missing_date) < 0 || put_date(o, issued) < 0 || put_date(o, expiry) < 0
+        || put_val(o, card) < 0 || put_val(o, old) < 0)
+        goto fail;
+    return 1;
+fail:
+    o->n = mark;
+    return -1;
+}
+
+/* Split one line into exactly the fields Python's csv module reads from it, unquoted into
+ * ``scratch``. Returns the number of fields (more than NCOLS are counted, not kept), 0 for
+ * a row with a control character (for Python to judge), -1 when the line is outside what this
+ * reader is sure of (the whole chunk then goes to Python), -2 on error. */
+static int split_line(const unsigned char *p, const unsigned char *end, buf_t *scratch,
+                      val_t *v) {
+    size_t offsets[NCOLS + 1];
+    Py_ssize_t lengths[NCOLS + 1];
+    int count = 0;
+    scratch->n = 0;
+    if (buf_reserve(scratch, (size_t)(end - p)) < 0) return -2;
+    unsigned char *w = scratch->p;
+    for (;;) {
+        size_t start = (size_t)(w - scratch->p);
+        if (p < end && *p == '"') {
+            p++;
+            for (;;) {
+                const unsigned char *q = memchr(p, '"', (size_t)(end - p));
+                if (q == NULL) return -1; /* the quoted field goes on past the line */
+                memcpy(w, p, (size_t)(q - p));
+                w += q - p;
+                p = q + 1;
+                if (p < end && *p == '"') { *w++ = '"'; p++; continue; }
+                break;
+            }
+            if (p < end && *p != ',') return -1; /* text after the closing quote */
+        } else {
+            const unsigned char *q = p;
+            while (q < end && *q != ',') {
+                if (*q == '"') return -1;
+                q++;
+            }
+            memcpy(w, p, (size_t)(q - p));
+            w += q - p;
+            p = q;
+        }
+        if (count <= NCOLS) {
+            offsets[count] = start;
+            lengths[count] = (w - scratch->p) - (Py_ssize_t)start;
+        }
+        count++;
+        if (p >= end) break;
+        p++; /* the comma */
+    }
+    if (count == NCOLS) {
+        for (int k = 0; k < NCOLS; k++) {
+            const unsigned char *s = scratch->p + offsets[k];
+            Py_ssize_t n = lengths[k];
+            for (Py_ssize_t i = 0; i < n; i++)
+                if (s[i] < 0x20 || s[i] == 0x7F) return 0; /* Python's to clean or refuse */
+            while (n && s[0] == ' ') { s++; n--; }
+            while (n && s[n - 1] == ' ') n--;
+            v[k].s = s;
+            v[k].n = n;
+        }
+    }
+    return count;
+}
+
+PyDoc_STRVAR(copy_rows_doc,
+"copy_rows(data, tables, today, first_year, tail, judge, max_line)\n"
+"-> (copy, ids, good, ends, rows) | None\n\n"
+"COPY lines of a CSV chunk's rows (header: registry.record.COLUMNS). A row not certainly\n"
+"valid is passed to judge(row_number, line) -> bytes | None (its COPY line, or None for a\n"
+"reject). good and ends are packed C longs (array('l')): the row numbers of the lines and\n"
+"where each ends in copy. None: the chunk needs Python's reader.");
+
+static PyObject *copy_rows(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "copy_rows takes 7 arguments");
+        return NULL;
+    }
+    Py_buffer data, tables_view;
+    if (PyObject_GetBuffer(args[0], &data, PyBUF_SIMPLE) < 0) return NULL;
+    if (PyObject_GetBuffer(args[1], &tables_view, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&data);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    buf_t copy = {0}, ids = {0}, good = {0}, ends = {0}, scratch = {0}, fold = {0};
+    long today = PyLong_AsLong(args[2]);
+    long first_year = PyLong_AsLong(args[3]);
+    Py_ssize_t max_line = PyLong_AsSsize_t(args[6]);
+    char *tail;
+    Py_ssize_t tail_n;
+    PyObject *judge = args[5];
+    if (PyErr_Occurred() || PyBytes_AsStringAndSize(args[4], &tail, &tail_n) < 0) goto done;
+    if (tables_view.len != TABLES_SIZE) {
+        PyErr_SetString(PyExc_ValueError, "tables has the wrong size");
+        goto done;
+    }
+    const unsigned char *tb = tables_view.buf;
+    tables_t t = {tb, tb + TABLE, tb + 2 * TABLE, tb + 2 * TABLE + 1000};
+    const unsigned char *p = data.buf, *end = p + data.len;
+    /* A first pass: every line must be one row this reader is sure of. */
+    for (const unsigned char *q = p; q < end;) {
+        const unsigned char *nl = memchr(q, '\n', (size_t)(end - q));
+        const unsigned char *line_end = nl ? nl : end;
+        if (line_end > q && line_end[-1] == '\r') line_end--; /* a CRLF line end */
+        if (line_end - q > max_line || memchr(q, '\r', (size_t)(line_end - q)) != NULL) {
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+        q = nl ? nl + 1 : end;
+    }
+    long row = 0;
+    val_t v[NCOLS];
+    while (p < end) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+        const unsigned char *line_end = nl ? nl : end;
+        const unsigned char *next = nl ? nl + 1 : end;
+        if (line_end > p && line_end[-1] == '\r') line_end--;
+        row++;
+        int fields = p == line_end ? 0 : split_line(p, line_end, &scratch, v);
+        if (fields == -2) goto done;
+        if (fields == -1) {
+            result = Py_NewRef(Py_None);
+            goto done;
+        }
+        size_t before = copy.n;
+        int ok = fields == NCOLS ? row_line(&t, v, today, first_year, &copy, &fold) : 0;
+        if (ok < 0) goto done;
+        if (ok) {
+            if (buf_put(&copy, tail, (size_t)tail_n) < 0) goto done;
+        } else {
+            PyObject *line = PyObject_CallFunction(judge, "ly#", row, p, (Py_ssize_t)(next - p));
+            if (line == NULL) goto done;
+            if (line == Py_None) {
+                Py_DECREF(line);
+                p = next;
+                continue;
+            }
+            char *s;
+            Py_ssize_t n;
+            if (PyBytes_AsStringAndSize(line, &s, &n) < 0 || n < 12
+                || buf_put(&copy, s, (size_t)n) < 0) {
+                if (!PyErr_Occurred()) PyErr_SetString(PyExc_ValueError, "judge: short line");
+                Py_DECREF(line);
+                goto done;
+            }
+            Py_DECREF(line);
+        }
+        long at = (long)copy.n;
+        if (buf_put(&ids, copy.p + before, 12) < 0 || buf_put(&good, &row, sizeof row) < 0
+            || buf_put(&ends, &at, sizeof at) < 0)
+            goto done;
+        p = next;
+    }
+    result = Py_BuildValue("y#y#y#y#l", copy.p ? (char *)copy.p : "", (Py_ssize_t)copy.n,
+                           ids.p ? (char *)ids.p : "", (Py_ssize_t)ids.n,
+                           good.p ? (char *)good.p : "", (Py_ssize_t)good.n,
+                           ends.p ? (char *)ends.p : "", (Py_ssize_t)ends.n, row);
+done:
+    free(copy.p); free(ids.p); free(good.p); free(ends.p); free(scratch.p); free(fold.p);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&tables_view);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"copy_rows", (PyCFunction)(void (*)(void))copy_rows, METH_FASTCALL, copy_rows_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "registry._native",
+    "Bulk import's fast path: COPY lines of CSV rows that are certainly valid.",
+    -1, methods, NULL, NULL, NULL, NULL,
+};
+
+PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }

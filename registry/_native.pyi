@@ -1,0 +1,15 @@
+"""Bulk import's row check (registry/_native.c)."""
+
+from collections.abc import Callable
+
+def copy_rows(
+    data: bytes,
+    tables: bytes,
+    today: int,
+    first_year: int,
+    tail: bytes,
+    judge: Callable[[int, bytes], bytes | None],
+    max_line: int,
+    /,
+) -> tuple[bytes, bytes, bytes, bytes, int] | None:
+    """COPY lines of a CSV chunk's rows; rows not certainly valid go to ``judge``."""
