@@ -133,6 +133,18 @@ def import_(
 ) -> None:
     """Load citizen records from FILE: validated, idempotent, resumable, audited per batch."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from registry.bulk import POOL_MIN_BYTES, worker_context
+    from registry.bulk.reader import file_digest
+
+    # While this process imports the rest, a thread reads the file's digest (its identity for
+    # resuming) and, for a large file, the workers' fork server imports their code.
+    hashing = ThreadPoolExecutor(1, thread_name_prefix="digest")
+    digest = hashing.submit(file_digest, file)
+    hashing.shutdown(wait=False)
+    if workers != 1 and file.stat().st_size > POOL_MIN_BYTES:
+        worker_context()
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -154,6 +166,7 @@ def import_(
         try:
             with Progress(*columns, console=console, transient=False) as bar:
                 task = bar.add_task("import", total=None, rate=0.0)
+                file_id: str = await asyncio.wrap_future(digest)
 
                 def advance(rows: int) -> None:
                     bar.advance(task, rows)
@@ -165,7 +178,7 @@ def import_(
                     database, file, actor=Principal("system", actor[:128]),
                     fmt=fmt,  # type: ignore[arg-type]
                     update=update, batch_size=batch_size, reject_path=rejects, progress=advance,
-                    workers=workers,
+                    workers=workers, digest=file_id,
                 )  # fmt: skip
         finally:
             await database.dispose()

@@ -16,7 +16,6 @@ import functools
 import io
 import itertools
 import json
-import multiprocessing
 import os
 import sys
 import threading
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from registry import names
+from registry.bulk import worker_context
 from registry.bulk.reader import MAX_LINE, Format
 from registry.idnumber import FIRST_YEAR
 from registry.models import BLOOD_TYPES, GENDERS, MARITAL, STATUSES
@@ -409,12 +409,10 @@ class Validator:
         self.fmt, self.header, self.today, self.run_id = fmt, header, today, run_id
         self.pool: ProcessPoolExecutor | None = None
         if workers > 1:
-            # forkserver: the workers do not inherit this process's open database connections.
-            context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["registry.bulk.pipeline"])
             self.pool = ProcessPoolExecutor(
-                workers, mp_context=context, initializer=_watch_parent, initargs=(os.getpid(),)
-            )
+                workers, mp_context=worker_context(), initializer=_watch_parent,
+                initargs=(os.getpid(),),
+            )  # fmt: skip
         # Chunks submitted ahead of the one being loaded: enough to keep every worker busy
         # while a batch (several chunks) is being loaded, few enough to keep memory flat.
         self.depth = depth or max(2, 8 * workers)

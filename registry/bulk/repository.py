@@ -43,7 +43,7 @@ _RECORD_FIELDS = tuple(c for c in STORED if c not in ("id_number", "version", "i
 # empty table, an import drops them and builds each once at its end: about 3.5 us a row then,
 # against 12 us a row kept up row by row (issue 4's notes).
 _SECONDARY = tuple(sorted(cast(Table, Citizen.__table__).indexes, key=lambda i: str(i.name)))
-_BUILD_LOCK = 0x7265_6769_6478  # advisory lock: one index build at a time ("regidx")
+_BUILD_LOCK = 0x7265_6769_6478  # advisory locks, one per index ("regidx" + its position)
 
 
 async def missing_indexes(session: AsyncSession) -> list[str]:
@@ -60,8 +60,9 @@ async def defer_indexes(session: AsyncSession) -> bool:
     """Whether this load goes without citizen's secondary indexes (PostgreSQL).
 
     Yes when they are already missing (an initial load that was stopped), or when the table
-    is empty: then they are dropped here, in this transaction. ``build_indexes`` makes them.
+    is empty: then they are dropped here, in this transaction.
     No when the table has records, or another transaction holds it (within 2 s).
+    ``build_index`` makes them again.
     """
     if await missing_indexes(session):
         return True
@@ -82,18 +83,21 @@ async def defer_indexes(session: AsyncSession) -> bool:
     return True
 
 
-async def build_indexes(session: AsyncSession) -> list[str]:
-    """Make citizen's missing secondary indexes, each by one sort of the table (PostgreSQL);
-    returns their names."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BUILD_LOCK})
-    missing = set(await missing_indexes(session))
+async def build_index(session: AsyncSession, name: str) -> bool:
+    """Make citizen's secondary index ``name`` if it is missing, by one sort of the table
+    (PostgreSQL); whether this call made it. Each index has its own lock, so the indexes can be
+    built at once on several connections, and two imports never build the same one."""
+    position = next(i for i, index in enumerate(_SECONDARY) if index.name == name)
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BUILD_LOCK + position}
+    )
+    if name not in await missing_indexes(session):
+        return False
+    # One sort of the whole table: no statement timeout (it is sized for requests).
+    await session.execute(text("SET LOCAL statement_timeout = 0"))
     await session.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
-    built = []
-    for index in _SECONDARY:
-        if index.name in missing:
-            await session.execute(CreateIndex(index, if_not_exists=True))
-            built.append(str(index.name))
-    return built
+    await session.execute(CreateIndex(_SECONDARY[position], if_not_exists=True))
+    return True
 
 
 async def find_job(session: AsyncSession, digest: str) -> ImportJob | None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import os
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
@@ -15,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audit import record
 from core.auth import Principal
 from core.db import Database
+from registry.bulk import POOL_MIN_BYTES
 from registry.bulk import repository as repo
 from registry.bulk.pipeline import (
-    CHUNK_BYTES,
     Header,
     Validator,
     chunks,
@@ -30,6 +32,8 @@ from registry.bulk.reader import Format, RowError, detect_format, file_digest, r
 from registry.record import COLUMNS, RecordInvalid, parse_record
 
 DEFAULT_BATCH = 10_000
+IN_FLIGHT = 2  # batches loading at once on PostgreSQL, each on its own connection
+AFTER_WAIT = 2.0  # seconds a loaded batch waits for the one before it to commit
 REJECT_HEADER = ("row", "field", "reason")
 
 
@@ -62,14 +66,16 @@ async def import_file(
     progress: Callable[[int], None] | None = None,
     today: date | None = None,
     workers: int | None = None,
+    digest: str | None = None,
 ) -> ImportReport:
     """Import ``path``; rerunning adds nothing, and a killed run resumes where it stopped.
 
     On PostgreSQL (without ``update``) rows are validated by ``workers`` processes (default:
     up to 2 for a large file) while this one loads the batches before them with COPY.
+    ``digest`` is the file's ``file_digest`` when the caller has already read it.
     """
     fmt = fmt or detect_format(path)
-    digest = file_digest(path)
+    digest = digest or file_digest(path)
     rejects_file = reject_path or _default_rejects(path)
     report = ImportReport(file_digest=digest, reject_path=rejects_file)
     async with database.unit_of_work() as session:
@@ -110,7 +116,7 @@ async def import_file(
         offset = header[1] if header else 0
         if workers is None:
             # A pool pays for itself only on a file of some size.
-            workers = min(2, os.cpu_count() or 1) if path.stat().st_size > 8 * CHUNK_BYTES else 1
+            workers = min(2, os.cpu_count() or 1) if path.stat().st_size > POOL_MIN_BYTES else 1
         await _load_pipelined(
             ctx, path, fmt, header[0] if header else None, offset=offset, start=start,
             batch_size=batch_size, today=day, workers=workers,
@@ -119,11 +125,27 @@ async def import_file(
         await _load_rows(ctx, path, fmt, start=start, batch_size=batch_size, today=day,
                          update=update)  # fmt: skip
     if deferred:
-        async with database.unit_of_work() as session:
-            report.indexes_built = tuple(await repo.build_indexes(session))
+        report.indexes_built = await _build_indexes(database)
     async with database.unit_of_work() as session:
         await repo.set_job_status(session, job_id, "done")
     return report
+
+
+class _Overtaken(Exception):
+    """A batch waited too long for the one before it (see ``_Run.commit_batch``)."""
+
+
+async def _build_indexes(database: Database) -> tuple[str, ...]:
+    """Build citizen's missing secondary indexes at once, each on its own connection."""
+    async with database.unit_of_work() as session:
+        missing = await repo.missing_indexes(session)
+
+    async def build(name: str) -> bool:
+        async with database.unit_of_work() as session:
+            return await repo.build_index(session, name)
+
+    built = await asyncio.gather(*map(build, missing))
+    return tuple(name for name, made in zip(missing, built, strict=True) if made)
 
 
 @dataclass
@@ -145,11 +167,38 @@ class _Run:
     async def commit_batch(
         self, load: Callable[[AsyncSession], Awaitable[tuple[int, int, int]]],
         bad: list[tuple[int, str, str]], first_row: int, last_row: int,
+        after: asyncio.Future[None] | None = None,
     ) -> None:  # fmt: skip
-        """One transaction: load the rows, move the job forward, record the batch's event."""
+        """One transaction: load the rows, move the job forward, record the batch's event.
+
+        With ``after`` (the batch before this one, still in flight), the rows are loaded at
+        once but the job moves forward only once that batch has committed, so batches commit
+        in file order and a resumed import never skips a batch that was lost; if that batch
+        failed, this one fails too. A batch that waits longer than ``AFTER_WAIT`` for it rolls
+        back and loads again once it is done: the one before may be waiting for rows this one
+        holds (the same number in both), a wait no lock manager can see.
+        """
+        if after is not None:
+            try:
+                await self._commit(load, bad, first_row, last_row, after)
+                return
+            except _Overtaken:
+                await after
+        await self._commit(load, bad, first_row, last_row, None)
+
+    async def _commit(
+        self, load: Callable[[AsyncSession], Awaitable[tuple[int, int, int]]],
+        bad: list[tuple[int, str, str]], first_row: int, last_row: int,
+        after: asyncio.Future[None] | None,
+    ) -> None:  # fmt: skip
         actor = self.actor
         async with self.database.unit_of_work() as session:
             loaded, changed, good = await load(session)
+            if after is not None:
+                done, _ = await asyncio.wait({after}, timeout=AFTER_WAIT)
+                if not done:
+                    raise _Overtaken  # rolls back, which frees this batch's rows
+                after.result()  # the batch before failed: so does this one
             rejected_rows = len({row for row, _f, _r in bad})
             skipped = good - loaded - changed
             await repo.advance_job(
@@ -234,20 +283,31 @@ async def _load_pipelined(
     bad: list[tuple[int, str, str]] = []
     first_row = start + 1
     rows_seen = start  # rows of the file read so far
+    # Batches in flight, oldest first: each COPYs on its own connection while the one before
+    # it is still loading, and commits after it (commit_batch's ``after``).
+    flying: deque[asyncio.Task[None]] = deque()
 
-    async def load(session: AsyncSession) -> tuple[int, int, int]:
-        count = sum(map(len, ids)) // 12
-        loaded, ctx.direct = await repo.copy_new(session, parts, count, direct=ctx.direct)
-        if not ctx.direct:
-            # After a batch that met registered numbers, stage for a while, then try again.
-            ctx.staged_batches += 1
-            if ctx.staged_batches % 20 == 0:
-                ctx.direct = True
-        return loaded, 0, count
+    def loader(parts: list[bytes], count: int) -> Callable[[AsyncSession], Awaitable[Any]]:
+        async def load(session: AsyncSession) -> tuple[int, int, int]:
+            loaded, direct = await repo.copy_new(session, parts, count, direct=ctx.direct)
+            if not direct:
+                # After a batch that met registered numbers, stage for a while, then try again.
+                ctx.direct = False
+                ctx.staged_batches += 1
+                if ctx.staged_batches % 20 == 0:
+                    ctx.direct = True
+            return loaded, 0, count
+
+        return load
 
     async def flush(last_row: int) -> None:
         nonlocal parts, ids, bad, first_row
-        await ctx.commit_batch(load, bad, first_row, last_row)
+        while len(flying) >= IN_FLIGHT:
+            await flying.popleft()
+        count = sum(map(len, ids)) // 12
+        after = flying[-1] if flying else None
+        batch = ctx.commit_batch(loader(parts, count), bad, first_row, last_row, after)
+        flying.append(asyncio.ensure_future(batch))
         parts, ids, bad = [], [], []
         first_row = last_row + 1
 
@@ -269,7 +329,13 @@ async def _load_pipelined(
             rows_seen += result.rows
         if rows_seen >= first_row:
             await flush(rows_seen)
+        while flying:
+            await flying.popleft()
     finally:
+        for task in flying:
+            task.cancel()
+        # A batch that failed made the ones after it fail too; all are awaited here.
+        await asyncio.gather(*flying, return_exceptions=True)
         validator.close()
     ctx.report.rows = rows_seen
 

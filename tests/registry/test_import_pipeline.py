@@ -21,7 +21,7 @@ from sqlalchemy import text
 
 from core.auth import Principal
 from core.db import Database
-from registry.bulk import pipeline
+from registry.bulk import pipeline, service
 from registry.bulk.pipeline import Validator, chunks, copy_slice, read_header, rejects_between
 from registry.bulk.reader import MAX_LINE, Format, RowError, read_rows
 from registry.bulk.repository import COPY_COLUMNS, STORED
@@ -274,3 +274,27 @@ async def test_overlapping_files_and_repeated_rows(
     assert len(run_of) == 50 and len(runs_in_order) == 3
     for people, run in zip((PEOPLE[:20], PEOPLE[20:30], PEOPLE[30:50]), runs_in_order, strict=True):
         assert {run_of[p["id_number"]] for p in people} == {run}
+
+
+@pytest.mark.postgresql_only
+async def test_batches_in_flight_that_share_a_number_never_wait_on_each_other(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same person at the end of one batch and the start of the next: the later batch may
+    take the number first while the earlier one waits for it. It gives way (rolls back, loads
+    again after the earlier one) instead of both waiting until the statement timeout."""
+    monkeypatch.setattr(service, "AFTER_WAIT", 0.2)
+    people = list(generate(600, seed=5))
+    rows = [*people[:300], people[299], *people[300:]]
+    report = await import_file(database, write(tmp_path / "a.csv", rows), actor=ACTOR,
+                               batch_size=300, workers=1)  # fmt: skip
+    unique = len({p["id_number"] for p in people})
+    assert (report.rows, report.loaded, report.rejected) == (601, unique, 0)
+    assert report.skipped == 601 - unique
+    assert await count(database, "SELECT count(*) FROM citizen") == unique
+    assert await count(database, "SELECT rows_done FROM import_job") == 601
+    details = await count(
+        database,
+        "SELECT count(*) FROM audit_event WHERE action = 'registry.import_batch'",
+    )
+    assert details == 3
