@@ -75,6 +75,7 @@ class Chunk:
 
     data: bytes
     final: bool
+    at: int = -1  # where ``data`` starts in the file (-1: not one span of it)
 
 
 @dataclass
@@ -133,10 +134,11 @@ def chunks(path: Path, offset: int, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
         handle.seek(offset)
         pending: list[bytes] = []  # the start of the next chunk
         quotes = 0  # how many quote characters it holds
+        at = offset  # where it starts in the file
         while True:
             block = handle.read(size)
             if not block:
-                yield Chunk(b"".join(pending), final=True)
+                yield Chunk(b"".join(pending), final=True, at=at)
                 return
             cut = _cut(block, quotes)
             if cut <= 0:  # no newline in this block: a very long line, read on
@@ -144,7 +146,9 @@ def chunks(path: Path, offset: int, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
                 quotes += block.count(b'"')
                 continue
             pending.append(block[:cut])
-            yield Chunk(b"".join(pending), final=False)
+            chunk = Chunk(b"".join(pending), final=False, at=at)
+            yield chunk
+            at += len(chunk.data)
             pending = [block[cut:]]
             quotes = pending[0].count(b'"')
 
@@ -190,6 +194,19 @@ def validate_chunk(
     result.copy = b"".join(parts)
     result.ids = "".join(ids)
     return result
+
+
+def validate_span(
+    path: str, at: int, length: int, last: bytes, fmt: Format, header: Header | None, *,
+    final: bool, skip: int, today: date, run_id: int,
+) -> ChunkResult:  # fmt: skip
+    """``validate_chunk`` of the file's ``length`` bytes from ``at``, read here (in a worker)
+    rather than sent through a pipe; ``last`` is how the importer read the span's end."""
+    with open(path, "rb") as handle:
+        data = os.pread(handle.fileno(), length, at)
+    if len(data) != length or not data.endswith(last):
+        raise RuntimeError("the file changed while it was being imported")
+    return validate_chunk(data, fmt, header, final=final, skip=skip, today=today, run_id=run_id)
 
 
 def _judged(
@@ -404,9 +421,12 @@ class Validator:
 
     def __init__(
         self, fmt: Format, header: Header | None, *, today: date, run_id: int, workers: int,
-        depth: int = 0,
+        depth: int = 0, path: Path | None = None,
     ) -> None:  # fmt: skip
+        """With ``path`` (the file the chunks come from), workers read each chunk's bytes from
+        the file themselves instead of receiving them through a pipe."""
         self.fmt, self.header, self.today, self.run_id = fmt, header, today, run_id
+        self.path = path
         self.pool: ProcessPoolExecutor | None = None
         if workers > 1:
             self.pool = ProcessPoolExecutor(
@@ -425,6 +445,12 @@ class Validator:
     def _submit(self, chunk: Chunk, skip: int) -> Future[ChunkResult] | None:
         if self.pool is None:
             return None  # validated when its turn comes
+        if self.path is not None and chunk.at >= 0 and chunk.data:
+            return self.pool.submit(
+                validate_span, str(self.path), chunk.at, len(chunk.data), chunk.data[-64:],
+                self.fmt, self.header, final=chunk.final, skip=skip, today=self.today,
+                run_id=self.run_id,
+            )  # fmt: skip
         return self.pool.submit(
             validate_chunk, chunk.data, self.fmt, self.header, final=chunk.final, skip=skip,
             today=self.today, run_id=self.run_id,

@@ -311,7 +311,7 @@ async def _load_pipelined(
         parts, ids, bad = [], [], []
         first_row = last_row + 1
 
-    validator = Validator(fmt, header, today=today, run_id=ctx.run_id, workers=workers)
+    validator = Validator(fmt, header, today=today, run_id=ctx.run_id, workers=workers, path=path)
     try:
         async for result in validator.results(chunks(path, offset), skip=start):
             local = 0

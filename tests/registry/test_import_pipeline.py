@@ -22,7 +22,14 @@ from sqlalchemy import text
 from core.auth import Principal
 from core.db import Database
 from registry.bulk import pipeline, service
-from registry.bulk.pipeline import Validator, chunks, copy_slice, read_header, rejects_between
+from registry.bulk.pipeline import (
+    Header,
+    Validator,
+    chunks,
+    copy_slice,
+    read_header,
+    rejects_between,
+)
 from registry.bulk.reader import MAX_LINE, Format, RowError, read_rows
 from registry.bulk.repository import COPY_COLUMNS, STORED
 from registry.bulk.service import import_file
@@ -298,3 +305,24 @@ async def test_batches_in_flight_that_share_a_number_never_wait_on_each_other(
         "SELECT count(*) FROM audit_event WHERE action = 'registry.import_batch'",
     )
     assert details == 3
+
+
+def test_a_worker_reads_its_span_of_the_file_and_notices_a_change(tmp_path: Path) -> None:
+    path = write(tmp_path / "a.csv", PEOPLE[:30])
+    header, offset = read_header(path) or (None, 0)
+    chunk = next(chunks(path, offset))
+    args: tuple[Format, Header | None] = ("csv", header)
+    kwargs: dict[str, Any] = {"final": chunk.final, "skip": 0, "today": TODAY, "run_id": RUN}
+    assert chunk.at == offset
+    span = pipeline.validate_span(
+        str(path), chunk.at, len(chunk.data), chunk.data[-64:], *args, **kwargs
+    )
+    assert span == pipeline.validate_chunk(chunk.data, *args, **kwargs)
+    assert len(span.good) == 30
+    with path.open("r+b") as handle:  # the file is edited after the importer read it
+        handle.seek(len(chunk.data) + offset - 3)
+        handle.write(b"X")
+    with pytest.raises(RuntimeError, match="changed"):
+        pipeline.validate_span(
+            str(path), chunk.at, len(chunk.data), chunk.data[-64:], *args, **kwargs
+        )
