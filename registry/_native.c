@@ -67,7 +67,7 @@ static int buf_put(buf_t *b, const void *s, size_t n) {
 typedef struct { const unsigned char *s; Py_ssize_t n; } val_t; /* n == 0: absent */
 
 /* The next code point of strict UTF-8 at s[*i] (< n), or -1. */
-static int32_t next_cp(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i) {
+static inline int32_t next_cp(const unsigned char *s, Py_ssize_t n, Py_ssize_t *i) {
     unsigned char c = s[*i];
     if (c < 0x80) { (*i)++; return c; }
     int len;
@@ -205,10 +205,13 @@ static int put_str(buf_t *o, const char *s) {
 static int put_date(buf_t *o, long ymd) {
     if (put_sep(o) < 0) return -1;
     if (ymd == 0) return buf_put(o, "\\N", 2);
-    char text[16];
-    int n = snprintf(text, sizeof text, "%04ld-%02ld-%02ld", ymd / 10000, ymd / 100 % 100,
-                     ymd % 100);
-    return buf_put(o, text, (size_t)n);
+    long year = ymd / 10000, month = ymd / 100 % 100, day = ymd % 100;
+    char text[10] = {
+        (char)('0' + year / 1000), (char)('0' + year / 100 % 10), (char)('0' + year / 10 % 10),
+        (char)('0' + year % 10), '-', (char)('0' + month / 10), (char)('0' + month % 10), '-',
+        (char)('0' + day / 10), (char)('0' + day % 10),
+    };
+    return buf_put(o, text, sizeof text);
 }
 
 /* Check one row's values and append its COPY line (without the tail) to ``o``.
@@ -313,24 +316,40 @@ fail:
  * reader is sure of (the whole chunk then goes to Python), -2 on error. */
 static int split_line(const unsigned char *p, const unsigned char *end, buf_t *scratch,
                       val_t *v) {
-    size_t offsets[NCOLS + 1];
+    const unsigned char *starts[NCOLS + 1];
     Py_ssize_t lengths[NCOLS + 1];
     int count = 0;
     scratch->n = 0;
     if (buf_reserve(scratch, (size_t)(end - p)) < 0) return -2;
-    unsigned char *w = scratch->p;
+    unsigned char *w = scratch->p; /* unquoted copies of fields with "" inside */
     for (;;) {
-        size_t start = (size_t)(w - scratch->p);
+        const unsigned char *start;
+        Py_ssize_t length;
         if (p < end && *p == '"') {
             p++;
-            for (;;) {
-                const unsigned char *q = memchr(p, '"', (size_t)(end - p));
-                if (q == NULL) return -1; /* the quoted field goes on past the line */
-                memcpy(w, p, (size_t)(q - p));
-                w += q - p;
+            const unsigned char *q = memchr(p, '"', (size_t)(end - p));
+            if (q == NULL) return -1; /* the quoted field goes on past the line */
+            if (q + 1 < end && q[1] == '"') {
+                /* a doubled quote: the field is copied without its escapes */
+                start = w;
+                for (;;) {
+                    memcpy(w, p, (size_t)(q - p));
+                    w += q - p;
+                    p = q + 1;
+                    if (p < end && *p == '"') {
+                        *w++ = '"';
+                        p++;
+                        q = memchr(p, '"', (size_t)(end - p));
+                        if (q == NULL) return -1;
+                        continue;
+                    }
+                    break;
+                }
+                length = w - start;
+            } else {
+                start = p;
+                length = q - p;
                 p = q + 1;
-                if (p < end && *p == '"') { *w++ = '"'; p++; continue; }
-                break;
             }
             if (p < end && *p != ',') return -1; /* text after the closing quote */
         } else {
@@ -339,13 +358,13 @@ static int split_line(const unsigned char *p, const unsigned char *end, buf_t *s
                 if (*q == '"') return -1;
                 q++;
             }
-            memcpy(w, p, (size_t)(q - p));
-            w += q - p;
+            start = p;
+            length = q - p;
             p = q;
         }
         if (count <= NCOLS) {
-            offsets[count] = start;
-            lengths[count] = (w - scratch->p) - (Py_ssize_t)start;
+            starts[count] = start;
+            lengths[count] = length;
         }
         count++;
         if (p >= end) break;
@@ -353,7 +372,7 @@ static int split_line(const unsigned char *p, const unsigned char *end, buf_t *s
     }
     if (count == NCOLS) {
         for (int k = 0; k < NCOLS; k++) {
-            const unsigned char *s = scratch->p + offsets[k];
+            const unsigned char *s = starts[k];
             Py_ssize_t n = lengths[k];
             for (Py_ssize_t i = 0; i < n; i++)
                 if (s[i] < 0x20 || s[i] == 0x7F) return 0; /* Python's to clean or refuse */
