@@ -22,12 +22,30 @@ from registry import __version__, ops
 from registry import api as registry_api
 from registry.agency import api as agency_api
 from registry.agency.fastlane import AgencyFastLane
+from registry.bulk import repository as bulk_repo
 from registry.directory import RegistryDirectory
 from registry.portal import api as portal_api
 from registry.portal import citizen as portal_citizen
 from registry.portal import console as portal_console
 
 log = get_logger("registry.app")
+
+
+async def _warn_of_missing_indexes(db: Database) -> None:
+    """Say so when citizen's secondary indexes are missing: an initial import that was stopped
+    leaves them to the run that finishes it, and searches scan the whole table meanwhile."""
+    if db.dialect != "postgresql":
+        return
+    async with db.unit_of_work() as session:
+        missing = await bulk_repo.missing_indexes(session)
+    if missing:
+        log.warning(
+            "startup.indexes_missing",
+            extra=fields(
+                indexes=",".join(missing),
+                remedy="run registry import on the file whose initial load was stopped",
+            ),
+        )
 
 
 def create_app(
@@ -48,6 +66,7 @@ def create_app(
         try:
             await identity_api.prepare(db, settings)
             await portal_prepare(db, settings)
+            await _warn_of_missing_indexes(db)
         except Exception as exc:  # noqa: BLE001
             log.warning("startup.prepare_deferred", extra=fields(error=type(exc).__name__))
         if settings.audit_sequencer_enabled:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -13,13 +14,16 @@ from sqlalchemy import text
 
 from core.auth import Principal
 from core.db import Database
+from core.settings import Settings
 from registry import idnumber
 from registry import repository as registry_repo
+from registry.app import create_app
 from registry.bulk import repository as bulk_repo
 from registry.bulk.service import import_file
 from registry.record import COLUMNS
 from registry.service import state_at
 from tests.faults import fail_audit_inserts
+from tests.http import asgi_client
 
 ACTOR = Principal("official", "clerk-42")
 GIVEN = ["An", "Bình", "Cường", "Dũng", "Hà", "Lan", "Mai", "Nam", "Phúc", "Thảo"]
@@ -304,3 +308,24 @@ async def test_a_failing_audit_insert_loads_nothing(
     with pytest.raises(AuditUnavailable):
         await import_file(database, path, actor=ACTOR)
     assert await count(database, "SELECT count(*) FROM citizen") == 0
+
+
+@pytest.mark.postgresql_only
+async def test_the_service_says_when_a_stopped_initial_load_left_indexes_missing(
+    database: Database, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with database.unit_of_work() as session:
+        await session.execute(text("DROP INDEX ix_citizen_household_id"))
+
+    async def start() -> list[logging.LogRecord]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING):
+            async with asgi_client(create_app(settings, database=database)) as client:
+                assert (await client.get("/readyz")).status_code == 200
+        return [r for r in caplog.records if r.msg == "startup.indexes_missing"]
+
+    warned = await start()
+    assert [r.fields["indexes"] for r in warned] == ["ix_citizen_household_id"]  # type: ignore[attr-defined]
+    async with database.unit_of_work() as session:
+        assert await bulk_repo.build_index(session, "ix_citizen_household_id")
+    assert await start() == []
