@@ -11,6 +11,8 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Literal, NamedTuple
 
 __all__ = [
@@ -23,6 +25,7 @@ __all__ = [
     "normalize_and_fold",
     "normalize_fast",
     "split",
+    "stored_form_letters",
 ]
 
 MAX_LENGTH = 100  # characters of the normalised (NFC) name
@@ -125,6 +128,12 @@ _UPPER, _LOWER, _FOLD_TABLE = _plain_letters()
 # then small letters, parts joined by one space, hyphen or apostrophe. Such a text is NFC (no
 # combining marks), and _normalize_once returns it unchanged, so it is its own stored form.
 _STORED_FORM = re.compile(f"[{_UPPER}][{_LOWER}]*(?:[ \\-'][{_UPPER}][{_LOWER}]*)*")
+
+
+def stored_form_letters() -> tuple[str, str, Mapping[int, str]]:
+    """The letters of the fast path for names already in stored form: upper case, lower case
+    (each one precomposed NFC code point), and the folded form of each (by code point)."""
+    return _UPPER, _LOWER, MappingProxyType(_FOLD_TABLE)
 
 
 def normalize_and_fold(text: str) -> tuple[str, str]:

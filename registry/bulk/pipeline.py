@@ -231,24 +231,21 @@ def _judged(
     return _copy_line(stored, tail)
 
 
+@functools.cache
 def native_tables() -> bytes | None:
     """The tables registry/_native.c checks rows with, or None when it cannot be used: not
     built, or written for other columns or codes than the record's now."""
-    return _native_tables()
-
-
-@functools.cache
-def _native_tables() -> bytes | None:
     if _native is None or _NATIVE_ASSUMES != _native_assumes_now():
         return None
     kind, fold = bytearray(_NATIVE_TABLE), bytearray(_NATIVE_TABLE)
-    for letters, letter_kind in ((names._UPPER, 1), (names._LOWER, 2)):  # noqa: SLF001
+    upper, lower, folded = names.stored_form_letters()
+    for letters, letter_kind in ((upper, 1), (lower, 2)):
         for letter in letters:
             point = ord(letter)
             if point >= _NATIVE_TABLE:
                 return None
             kind[point] = letter_kind
-            fold[point] = ord(names._FOLD_TABLE[point])  # noqa: SLF001
+            fold[point] = ord(folded[point])
     province, ethnic = bytearray(1000), bytearray(100)
     for code in province_table().names:
         if len(code) == 3 and code.isascii() and code.isdigit():
@@ -262,7 +259,7 @@ def _native_tables() -> bytes | None:
 def _native_chunk(data: bytes, today: date, tail: str) -> ChunkResult | None:
     """``validate_chunk`` by registry/_native.c, which hands every row it is not certain of to
     ``_judged``; None when the module cannot be used or the chunk needs Python's reader."""
-    tables = _native_tables()
+    tables = native_tables()
     if tables is None or _native is None:
         return None
     csv.field_size_limit(MAX_LINE)
