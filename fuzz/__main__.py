@@ -15,6 +15,7 @@ TARGET_NAMES = (
     "import_row",
     "idnumber",
     "person_name",
+    "import_csv_chunk",
     "jose_decode",
     "jose_header",
     "jwk_set",

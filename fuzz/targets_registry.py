@@ -1,4 +1,4 @@
-"""Fuzz targets for the registry's pure parsers: ID numbers and personal names.
+"""Fuzz targets for the registry's parsers: ID numbers, personal names, and CSV import chunks.
 
 Each takes raw bytes; only the parser's own error (``InvalidIdNumber`` / ``InvalidName``) may be
 raised by the code under test, and whatever it accepts must satisfy the invariants asserted here.
@@ -6,10 +6,14 @@ raised by the code under test, and whatever it accepts must satisfy the invarian
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import unicodedata
 from collections.abc import Callable
+from datetime import date
 
+from registry.bulk.pipeline import Header, validate_chunk
 from registry.idnumber import (
     InvalidIdNumber,
     check_against,
@@ -19,6 +23,7 @@ from registry.idnumber import (
     prefix_for,
 )
 from registry.names import MAX_LENGTH, InvalidName, fold, normalize, split
+from registry.record import COLUMNS
 
 _BASES = "aăâbcdđeêfghijklmnoôơpqrstuưvwxyz"
 _TONES = ("", "\u0300", "\u0301", "\u0309", "\u0303", "\u0323")
@@ -83,9 +88,33 @@ def person_name(data: bytes) -> None:
     assert " ".join(part for part in split(name) if part) == name
 
 
+def import_csv_chunk(data: bytes) -> None:
+    """Rows of a CSV import file (registry/_native.c, and the Python reader it defers to): the
+    C check must give exactly what the Python path alone gives."""
+    header = Header(COLUMNS)
+    today = date(2025, 6, 1)
+    fast = validate_chunk(data, "csv", header, final=True, skip=0, today=today, run_id=7)
+    plain = validate_chunk(
+        data, "csv", header, final=True, skip=0, today=today, run_id=7, native=False
+    )
+    assert fast.copy == plain.copy
+    assert (fast.rows, list(fast.good), list(fast.ends)) == (plain.rows, list(plain.good),
+                                                             list(plain.ends))  # fmt: skip
+    assert (fast.ids, fast.rejects, fast.clean_end) == (plain.ids, plain.rejects, plain.clean_end)
+
+
+def _csv_rows(count: int, seed: int) -> bytes:
+    from registry.synthetic import generate
+
+    out = io.StringIO()
+    csv.writer(out).writerows([person[c] for c in COLUMNS] for person in generate(count, seed=seed))
+    return out.getvalue().encode()
+
+
 TARGETS: dict[str, Callable[[bytes], None]] = {
     "idnumber": idnumber,
     "person_name": person_name,
+    "import_csv_chunk": import_csv_chunk,
 }
 
 SEEDS: dict[str, list[bytes]] = {
@@ -114,5 +143,12 @@ SEEDS: dict[str, list[bytes]] = {
         b"\x00",
         b"-",
         b"\xff\xfe",
+    ],
+    "import_csv_chunk": [
+        _csv_rows(3, 1),
+        _csv_rows(2, 2).replace(b"\r\n", b"\n"),
+        _csv_rows(2, 3).replace(b"-0", b"-1", 3),
+        _csv_rows(1, 4) + b"a,b\r\n\r\n" + _csv_rows(1, 5)[:-2],
+        b'"x""y",' + b"," * 36 + b"\n",
     ],
 }

@@ -44,17 +44,15 @@ def csv_line(values: list[str]) -> str:
     return ",".join(quoted)
 
 
-def both(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[ChunkResult, ChunkResult]:
+def both(data: bytes) -> tuple[ChunkResult, ChunkResult]:
     """The chunk read with the C row check, and by Python alone."""
 
-    def read() -> ChunkResult:
-        return validate_chunk(data, "csv", HEADER, final=True, skip=0, today=TODAY, run_id=42)
+    def read(native: bool) -> ChunkResult:
+        return validate_chunk(
+            data, "csv", HEADER, final=True, skip=0, today=TODAY, run_id=42, native=native
+        )
 
-    with_native = read()
-    with monkeypatch.context() as patched:
-        patched.setattr(pipeline, "_native_chunk", lambda *_args: None)
-        python = read()
-    return with_native, python
+    return read(True), read(False)
 
 
 def same(a: ChunkResult, b: ChunkResult) -> None:
@@ -89,7 +87,7 @@ def test_generated_rows_are_all_checked_in_c(monkeypatch: pytest.MonkeyPatch) ->
     assert native is not None and native.rows == len(PEOPLE) == len(native.good)
     assert judged == []  # no row of a generated population needed Python
     monkeypatch.setattr(pipeline, "_judged", original)
-    same(*both(data, monkeypatch))
+    same(*both(data))
 
 
 @pytest.mark.parametrize(
@@ -97,11 +95,11 @@ def test_generated_rows_are_all_checked_in_c(monkeypatch: pytest.MonkeyPatch) ->
     ["a\rb", '"multi\nline"', 'un"quoted', '"closed"then', '"never closed'],
 )
 def test_a_chunk_it_cannot_cut_by_lines_is_left_to_python(
-    line: str, monkeypatch: pytest.MonkeyPatch
+    line: str,
 ) -> None:
     data = (csv_line(PEOPLE[0]) + "\n" + line + "\n" + csv_line(PEOPLE[1]) + "\n").encode()
     assert pipeline._native_chunk(data, TODAY, "\t1\t42\n") is None
-    same(*both(data, monkeypatch))
+    same(*both(data))
 
 
 NAMES = [
@@ -212,16 +210,14 @@ def cross_cases() -> list[list[str]]:
     return cases
 
 
-def test_each_edge_value_in_each_column_reads_as_python_reads_it(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_each_edge_value_in_each_column_reads_as_python_reads_it() -> None:
     rows = []
     for i, column in enumerate(COLUMNS):
         for j, value in enumerate(edge_values(column, PEOPLE[i])):
             rows.append(with_(PEOPLE[(i * 7 + j) % len(PEOPLE)], **{column: value}))
     rows += cross_cases()
     data = ("\n".join(csv_line(r) for r in rows) + "\n").encode()
-    native, python = both(data, monkeypatch)
+    native, python = both(data)
     same(native, python)
     assert 0 < len(native.good) < len(rows)  # both verdicts are exercised
 
@@ -250,11 +246,11 @@ def hostile_rows(draw: st.DrawFn) -> str:
     broken_utf8=st.booleans(),
 )
 def test_hostile_rows_read_as_python_reads_them(
-    rows: list[str], ending: str, last: bool, broken_utf8: bool, monkeypatch: pytest.MonkeyPatch
+    rows: list[str], ending: str, last: bool, broken_utf8: bool
 ) -> None:
     data = ending.join(rows).encode("utf-8", errors="surrogateescape") + (
         ending.encode() if last else b""
     )
     if broken_utf8:
         data = data.replace("ễ".encode(), b"\xe1\xbb", 1)
-    same(*both(data, monkeypatch))
+    same(*both(data))
