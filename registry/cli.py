@@ -192,7 +192,8 @@ def import_(
         )
         if report.indexes_built:
             console.print(
-                f"built the indexes deferred during the load: {', '.join(report.indexes_built)}"
+                f"built the indexes deferred during the load in {report.index_seconds:.1f} s: "
+                f"{', '.join(report.indexes_built)}"
             )
         console.print(f"reject report: {report.reject_path}")
 

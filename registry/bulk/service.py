@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import os
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ class ImportReport:
     already_done: bool = False
     reject_path: Path | None = None
     indexes_built: tuple[str, ...] = ()  # built at the end of an initial load
+    index_seconds: float = 0.0  # how long building them took
 
 
 async def import_file(
@@ -125,7 +127,9 @@ async def import_file(
         await _load_rows(ctx, path, fmt, start=start, batch_size=batch_size, today=day,
                          update=update)  # fmt: skip
     if deferred:
+        began = time.perf_counter()
         report.indexes_built = await _build_indexes(database)
+        report.index_seconds = time.perf_counter() - began
     async with database.unit_of_work() as session:
         await repo.set_job_status(session, job_id, "done")
     return report

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from typer.testing import CliRunner
 
 from core.auth import Principal
 from core.db import Database
@@ -20,6 +21,7 @@ from registry import repository as registry_repo
 from registry.app import create_app
 from registry.bulk import repository as bulk_repo
 from registry.bulk.service import import_file
+from registry.cli import app as cli_app
 from registry.record import COLUMNS
 from registry.service import state_at
 from tests.faults import fail_audit_inserts
@@ -329,3 +331,16 @@ async def test_the_service_says_when_a_stopped_initial_load_left_indexes_missing
     async with database.unit_of_work() as session:
         assert await bulk_repo.build_index(session, "ix_citizen_household_id")
     assert await start() == []
+
+
+def test_the_import_command_says_what_it_did(database_url: str, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "pop.csv", population(20))
+    env = {"REGISTRY_DATABASE_URL": database_url}
+    result = CliRunner().invoke(cli_app, ["import", str(path)], env=env)
+    assert result.exit_code == 0, result.output
+    assert "rows 22  loaded 20  updated 0  skipped (already present) 0  rejected 2" in result.output
+    # An empty table on PostgreSQL: the first load built its indexes at the end.
+    built = "built the indexes deferred during the load in" in result.output
+    assert built == database_url.startswith("postgresql")
+    again = CliRunner().invoke(cli_app, ["import", str(path)], env=env)
+    assert again.exit_code == 0 and "already imported (22 rows); nothing to do" in again.output
