@@ -194,8 +194,7 @@ def main(argv: list[str] | None = None) -> None:
 
     ours_rate, copy_rate = n / seconds, n / copy_seconds
     table(
-        f"Import of {n:,} generated rows (CSV, {file_mb:,.0f} MB), "
-        "PostgreSQL 15 throwaway cluster",
+        f"Import of {n:,} generated rows (CSV, {file_mb:,.0f} MB), PostgreSQL 15 throwaway cluster",
         ["what", "seconds", "rows/s", "peak RSS MB", "with workers MB"],
         [
             ["raw COPY into a bare text table (peer)", copy_seconds, copy_rate, "-", "-"],
