@@ -76,6 +76,7 @@ class Chunk:
     data: bytes
     final: bool
     at: int = -1  # where ``data`` starts in the file (-1: not one span of it)
+    size: int = 0  # its length, when ``data`` was let go (a worker reads the span itself)
 
 
 @dataclass
@@ -444,6 +445,7 @@ class Validator:
         if self.pool is None:
             return None  # validated when its turn comes
         if self.path is not None and chunk.at >= 0 and chunk.data:
+            # The worker reads the bytes itself (validate_span); see _reads_itself.
             return self.pool.submit(
                 validate_span, str(self.path), chunk.at, len(chunk.data), chunk.data[-64:],
                 self.fmt, self.header, final=chunk.final, skip=skip, today=self.today,
@@ -453,6 +455,20 @@ class Validator:
             validate_chunk, chunk.data, self.fmt, self.header, final=chunk.final, skip=skip,
             today=self.today, run_id=self.run_id,
         )  # fmt: skip
+
+    def _reads_itself(self, chunk: Chunk, future: Future[ChunkResult] | None) -> bool:
+        """Whether the worker given ``chunk`` reads its bytes from the file (``_submit``)."""
+        return future is not None and self.path is not None and chunk.at >= 0 and bool(chunk.data)
+
+    def _bytes(self, chunk: Chunk) -> bytes:
+        """The chunk's bytes, read again from the file if they were let go."""
+        if chunk.data or not chunk.size or self.path is None:
+            return chunk.data
+        with self.path.open("rb") as handle:
+            data = os.pread(handle.fileno(), chunk.size, chunk.at)
+        if len(data) != chunk.size:
+            raise RuntimeError("the file changed while it was being imported")
+        return data
 
     def _now(self, chunk: Chunk, skip: int) -> ChunkResult:
         return validate_chunk(
@@ -478,7 +494,11 @@ class Validator:
                 if item is None:
                     return
                 chunk, rows_to_skip = item
-                pending.append((chunk, rows_to_skip, self._submit(chunk, rows_to_skip)))
+                future = self._submit(chunk, rows_to_skip)
+                if self._reads_itself(chunk, future):
+                    # The worker reads these bytes from the file: keep only where they are.
+                    chunk = Chunk(b"", chunk.final, chunk.at, len(chunk.data))
+                pending.append((chunk, rows_to_skip, future))
 
         carry: tuple[Chunk, int] | None = None
         top_up()
@@ -490,7 +510,7 @@ class Validator:
                 # start: read the two as one (rare, so here rather than in a worker).
                 if future is not None:
                     future.cancel()
-                chunk = Chunk(carry[0].data + chunk.data, chunk.final)
+                chunk = Chunk(self._bytes(carry[0]) + self._bytes(chunk), chunk.final)
                 rows_to_skip = carry[1]
                 carry = None
                 result = self._now(chunk, rows_to_skip)

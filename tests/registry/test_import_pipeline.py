@@ -82,7 +82,8 @@ def chunked(
         if found is None:
             return None
         header, offset = found
-    validator = Validator(fmt, header, today=TODAY, run_id=RUN, workers=workers, depth=3)
+    # With workers, they read their chunks from the file, as an import has them do.
+    validator = Validator(fmt, header, today=TODAY, run_id=RUN, workers=workers, depth=3, path=path)
     rejects: list[Any] = []
     lines: list[str] = []
     seen = skip
@@ -207,6 +208,33 @@ def test_worker_processes_give_the_same_rows(tmp_path: Path) -> None:
     expected = sequential(path, "csv")
     assert chunked(path, "csv", 2048, workers=2) == expected
     assert chunked(path, "csv", 2048, skip=30, workers=2) == sequential(path, "csv", skip=30)
+
+
+def test_workers_that_read_the_file_join_a_chunk_cut_inside_a_row(tmp_path: Path) -> None:
+    """A stray quote makes the cutter miscount, so a cut falls inside a quoted field and the
+    chunk is read again joined with the next: from the file, as the worker had the bytes."""
+    rows = good_rows(60)
+    for i in range(1, 60, 2):  # a stray quote, then a quoted newline, in the same row
+        rows[i][COLUMNS.index("religion")] = "STRAY"
+        rows[i][COLUMNS.index("permanent_address")] = "Số 1\nPhố Huế, Hà Nội"
+    text = "\n".join(csv_line(r) for r in [list(COLUMNS), *rows]) + "\n"
+    path = tmp_path / "pop.csv"
+    path.write_text(text.replace("STRAY", 'Ph"t'))  # a quote inside an unquoted field
+    joined: list[int] = []
+    original = Validator._bytes
+
+    def spy(self: Validator, chunk: pipeline.Chunk) -> bytes:
+        if not chunk.data:
+            joined.append(chunk.size)
+        return original(self, chunk)
+
+    Validator._bytes = spy  # type: ignore[method-assign]
+    try:
+        for size in (700, 1500, 3000):
+            assert chunked(path, "csv", size, workers=2) == sequential(path, "csv")
+    finally:
+        Validator._bytes = original  # type: ignore[method-assign]
+    assert joined  # some chunk was read again from the file
 
 
 def test_a_header_in_another_order_and_unknown_columns(tmp_path: Path) -> None:
