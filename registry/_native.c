@@ -37,6 +37,44 @@ enum {
     I_CARD_EXPIRY, I_OLD,
 };
 
+/* What the checks below are written against. The module exports them (ASSUMES), and
+ * registry.bulk.pipeline uses it only while they equal registry.record's and models' own. */
+static const char *const COLUMN_NAMES[NCOLS] = {
+    "id_number", "full_name", "other_names", "birth_date", "gender", "birth_province",
+    "birth_place", "hometown", "ethnicity", "religion", "nationality", "marital_status",
+    "blood_type", "permanent_address", "temporary_address", "current_address", "household_id",
+    "household_relationship", "father_id_number", "father_name", "father_nationality",
+    "mother_id_number", "mother_name", "mother_nationality", "spouse_id_number", "spouse_name",
+    "spouse_nationality", "representative_id_number", "representative_name",
+    "representative_nationality", "status", "death_date", "missing_date", "card_number",
+    "card_issue_date", "card_issue_place", "card_expiry_date", "old_id_number",
+};
+/* The order row_line writes a valid record's values in. */
+static const char *const STORED_NAMES[] = {
+    "id_number", "full_name", "name_folded", "other_names", "birth_date",
+    "birth_date_precision", "gender", "birth_province", "ethnicity", "nationality",
+    "marital_status", "blood_type", "birth_place", "hometown", "religion", "permanent_address",
+    "temporary_address", "current_address", "household_relationship", "card_issue_place",
+    "household_id", "father_id_number", "father_name", "father_nationality",
+    "mother_id_number", "mother_name", "mother_nationality", "spouse_id_number", "spouse_name",
+    "spouse_nationality", "representative_id_number", "representative_name",
+    "representative_nationality", "status", "death_date", "missing_date", "card_issue_date",
+    "card_expiry_date", "card_number", "old_id_number",
+};
+#define NSTORED ((int)(sizeof STORED_NAMES / sizeof *STORED_NAMES))
+/* The free-text columns, in the order they are written, and their limits in characters. */
+static const int TEXT_COLS[] = {I_BIRTH_PLACE, I_HOMETOWN, I_RELIGION, I_PERMANENT,
+                                I_TEMPORARY, I_CURRENT, I_RELATIONSHIP, I_CARD_PLACE};
+static const int TEXT_LIMITS[] = {200, 200, 60, 300, 300, 300, 40, 200};
+#define NTEXT 8
+static const char *const GENDERS[] = {"male", "female"}; /* by the ID's 4th digit, even/odd */
+static const char *const MARITAL[] = {"single", "married", "divorced", "widowed"};
+static const char *const BLOOD[] = {"A", "B", "AB", "O", "A-", "B-", "AB-", "O-"};
+static const char *const STATUSES[] = {"alive", "deceased", "missing"};
+enum { SINGLE, MARRIED };        /* MARITAL[0], MARITAL[1] */
+enum { ALIVE, DECEASED, MISSING }; /* STATUSES[...] */
+#define COUNT(a) ((int)(sizeof(a) / sizeof *(a)))
+
 typedef struct {
     const unsigned char *kind;     /* [TABLE]: K_UPPER, K_LOWER or 0 */
     const unsigned char *fold;     /* [TABLE]: the folded ASCII letter of each letter */
@@ -155,6 +193,12 @@ static int is(val_t v, const char *word) {
     return (size_t)v.n == n && memcmp(v.s, word, n) == 0;
 }
 
+static int in_set(val_t v, const char *const *words, int count) {
+    for (int k = 0; k < count; k++)
+        if (is(v, words[k])) return 1;
+    return 0;
+}
+
 static int country_ok(val_t v) {
     return v.n == 2 && v.s[0] >= 'A' && v.s[0] <= 'Z' && v.s[1] >= 'A' && v.s[1] <= 'Z';
 }
@@ -231,25 +275,18 @@ static int row_line(const tables_t *t, val_t *v, long today, long first_year, bu
     /* digits 1-3 province, 4 century and gender, 5-6 year (idnumber.check_against) */
     int code = id.s[3] - '0';
     if (birth / 10000 != first_year + (code / 2) * 100 + num(id.s + 4, 2)) return 0;
-    if (!is(v[I_GENDER], code % 2 ? "female" : "male")) return 0;
+    if (!is(v[I_GENDER], GENDERS[code % 2])) return 0;
     val_t province = v[I_PROVINCE];
     if (province.n != 3 || memcmp(province.s, id.s, 3) != 0) return 0;
     val_t ethnic = v[I_ETHNICITY];
     if (ethnic.n != 2 || !digits(ethnic.s, 2) || !t->ethnic[num(ethnic.s, 2)]) return 0;
     if (v[I_NATIONALITY].n && !country_ok(v[I_NATIONALITY])) return 0;
     val_t marital = v[I_MARITAL];
-    if (marital.n && !(is(marital, "single") || is(marital, "married") || is(marital, "divorced")
-                       || is(marital, "widowed")))
-        return 0;
+    if (marital.n && !in_set(marital, MARITAL, COUNT(MARITAL))) return 0;
     val_t blood = v[I_BLOOD];
-    if (blood.n && !(is(blood, "A") || is(blood, "B") || is(blood, "AB") || is(blood, "O")
-                     || is(blood, "A-") || is(blood, "B-") || is(blood, "AB-") || is(blood, "O-")))
-        return 0;
-    static const int text_cols[] = {I_BIRTH_PLACE, I_HOMETOWN, I_RELIGION, I_PERMANENT,
-                                    I_TEMPORARY, I_CURRENT, I_RELATIONSHIP, I_CARD_PLACE};
-    static const int text_limits[] = {200, 200, 60, 300, 300, 300, 40, 200};
-    for (int k = 0; k < 8; k++)
-        if (v[text_cols[k]].n && !text_ok(t, v[text_cols[k]], text_limits[k])) return 0;
+    if (blood.n && !in_set(blood, BLOOD, COUNT(BLOOD))) return 0;
+    for (int k = 0; k < NTEXT; k++)
+        if (v[TEXT_COLS[k]].n && !text_ok(t, v[TEXT_COLS[k]], TEXT_LIMITS[k])) return 0;
     val_t household = v[I_HOUSEHOLD];
     if (household.n > 20) return 0;
     for (Py_ssize_t i = 0; i < household.n; i++) {
@@ -265,8 +302,8 @@ static int row_line(const tables_t *t, val_t *v, long today, long first_year, bu
         if (rel[2].n && !country_ok(rel[2])) return 0;
     }
     val_t status = v[I_STATUS];
-    int deceased = is(status, "deceased"), missing = is(status, "missing");
-    if (status.n && !(deceased || missing || is(status, "alive"))) return 0;
+    int deceased = is(status, STATUSES[DECEASED]), missing = is(status, STATUSES[MISSING]);
+    if (status.n && !in_set(status, STATUSES, COUNT(STATUSES))) return 0;
     long death = 0, missing_date = 0, issued = 0, expiry = 0;
     if (v[I_DEATH].n && !(death = date_of(v[I_DEATH], 0, &unused))) return 0;
     if (v[I_MISSING].n && !(missing_date = date_of(v[I_MISSING], 0, &unused))) return 0;
@@ -276,31 +313,29 @@ static int row_line(const tables_t *t, val_t *v, long today, long first_year, bu
     if (missing && missing_date == 0) return 0;
     if (death && death < birth) return 0;
     if (issued && expiry && expiry <= issued) return 0;
-    if (is(marital, "married") && v[I_RELATIVES + 6].n == 0 && v[I_RELATIVES + 7].n == 0)
+    if (is(marital, MARITAL[MARRIED]) && v[I_RELATIVES + 6].n == 0 && v[I_RELATIVES + 7].n == 0)
         return 0;
     val_t card = v[I_CARD];
     if (card.n && !(id_ok(t, card) && memcmp(card.s, id.s, 12) == 0)) return 0;
     val_t old = v[I_OLD];
     if (old.n && !(old.n == 9 && digits(old.s, 9))) return 0;
 
-    /* The line, in registry.record.STORED_KEYS order. */
-    static const int texts_out[] = {I_BIRTH_PLACE, I_HOMETOWN, I_RELIGION, I_PERMANENT,
-                                    I_TEMPORARY, I_CURRENT, I_RELATIONSHIP, I_CARD_PLACE};
+    /* The line, in STORED_NAMES order. */
     val_t folded = {fold->p, (Py_ssize_t)fold->n};
     if (buf_put(o, id.s, 12) < 0 || put_val(o, v[I_NAME]) < 0 || put_val(o, folded) < 0
         || put_val(o, v[I_OTHER]) < 0 || put_date(o, birth) < 0
         || put_str(o, precision == 'd' ? "day" : precision == 'm' ? "month" : "year") < 0
         || put_val(o, v[I_GENDER]) < 0 || put_val(o, province) < 0 || put_val(o, ethnic) < 0
         || (v[I_NATIONALITY].n ? put_val(o, v[I_NATIONALITY]) : put_str(o, "VN")) < 0
-        || (marital.n ? put_val(o, marital) : put_str(o, "single")) < 0
+        || (marital.n ? put_val(o, marital) : put_str(o, MARITAL[SINGLE])) < 0
         || put_val(o, blood) < 0)
         goto fail;
-    for (int k = 0; k < 8; k++)
-        if (put_val(o, v[texts_out[k]]) < 0) goto fail;
+    for (int k = 0; k < NTEXT; k++)
+        if (put_val(o, v[TEXT_COLS[k]]) < 0) goto fail;
     if (put_val(o, household) < 0) goto fail;
     for (int k = 0; k < 12; k++)
         if (put_val(o, v[I_RELATIVES + k]) < 0) goto fail;
-    if ((status.n ? put_val(o, status) : put_str(o, "alive")) < 0 || put_date(o, death) < 0
+    if ((status.n ? put_val(o, status) : put_str(o, STATUSES[ALIVE])) < 0 || put_date(o, death) < 0
         || put_date(o, missing_date) < 0 || put_date(o, issued) < 0 || put_date(o, expiry) < 0
         || put_val(o, card) < 0 || put_val(o, old) < 0)
         goto fail;
@@ -496,4 +531,39 @@ static struct PyModuleDef module = {
     -1, methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__native(void) { return PyModule_Create(&module); }
+static PyObject *names_tuple(const char *const *names, int count) {
+    PyObject *tuple = PyTuple_New(count);
+    for (int k = 0; tuple != NULL && k < count; k++) {
+        PyObject *name = PyUnicode_FromString(names[k]);
+        if (name == NULL) Py_CLEAR(tuple);
+        else PyTuple_SET_ITEM(tuple, k, name);
+    }
+    return tuple;
+}
+
+static PyObject *text_limits(void) {
+    PyObject *tuple = PyTuple_New(NTEXT);
+    for (int k = 0; tuple != NULL && k < NTEXT; k++) {
+        PyObject *pair = Py_BuildValue("(si)", COLUMN_NAMES[TEXT_COLS[k]], TEXT_LIMITS[k]);
+        if (pair == NULL) Py_CLEAR(tuple);
+        else PyTuple_SET_ITEM(tuple, k, pair);
+    }
+    return tuple;
+}
+
+PyMODINIT_FUNC PyInit__native(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    PyObject *assumes = Py_BuildValue(
+        "{sNsNsNsNsNsNsNsi}", "columns", names_tuple(COLUMN_NAMES, NCOLS), "stored",
+        names_tuple(STORED_NAMES, NSTORED), "text_limits", text_limits(), "genders",
+        names_tuple(GENDERS, COUNT(GENDERS)), "marital", names_tuple(MARITAL, COUNT(MARITAL)),
+        "blood", names_tuple(BLOOD, COUNT(BLOOD)), "statuses",
+        names_tuple(STATUSES, COUNT(STATUSES)), "max_name", MAX_NAME);
+    if (assumes == NULL || PyModule_AddObject(m, "ASSUMES", assumes) < 0) {
+        Py_XDECREF(assumes);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -2,6 +2,9 @@
 
 from collections.abc import Callable
 
+# What its checks are written against: column orders, code lists, limits (see the C file).
+ASSUMES: dict[str, object]
+
 def copy_rows(
     data: bytes,
     tables: bytes,

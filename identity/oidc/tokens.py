@@ -384,8 +384,6 @@ _verified_tokens: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
 # checked for an issuer (they cannot change), with the key set then in use: from then on only
 # the time-bound checks are made again.
 _vouched: dict[tuple[str, str], Mapping[str, Any]] = {}
-
-
 _key_refreshing: dict[str, float] = {}  # origin -> when a request set out to refresh its keys
 
 

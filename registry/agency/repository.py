@@ -93,8 +93,10 @@ def _lane_sql(
 @functools.lru_cache(maxsize=256)
 def record_and_event_sql(columns: tuple[str, ...]) -> str:
     """The statement for these record columns (names of the citizen table only)."""
-    numbers = {name: f"${n}" for n, name in enumerate(_LANE_PARAMETERS, start=1)}
-    numbers.update(overrides_lock="$2::boolean", deceased_allowed="$3::boolean")
+    numbers = {  # the flags are typed; the text parameters take their columns' types
+        name: f"${n}::boolean" if kind == "boolean" else f"${n}"
+        for n, (name, kind) in enumerate(_LANE_PARAMETERS.items(), start=1)
+    }
     body = _lane_sql(
         columns, numbers.__getitem__, carried="", joined="citizen",
         where=" WHERE citizen.id_number = $1",

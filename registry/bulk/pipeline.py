@@ -56,14 +56,6 @@ _VALUES = len(STORED_KEYS)  # a valid record's values, before the version and th
 _DATES = tuple(
     i for i, name in enumerate(STORED_KEYS) if name == "birth_date" or name.endswith("_date")
 )
-# What registry/_native.c is written against; if any of it changes, the module is not used
-# (and tests/registry/test_native_rows.py fails) until the C code is brought in line.
-_NATIVE_ASSUMES = {
-    "columns": COLUMNS, "stored": STORED_KEYS, "text_limits": tuple(TEXT_LIMITS.items()),
-    "genders": ("male", "female"), "marital": ("single", "married", "divorced", "widowed"),
-    "blood": ("A", "B", "AB", "O", "A-", "B-", "AB-", "O-"),
-    "statuses": ("alive", "deceased", "missing"), "first_year": 1900, "max_name": 100,
-}  # fmt: skip
 _NATIVE_TABLE = 0x2000  # code points its letter tables cover
 _NULL = {None: "\\N"}.get  # None -> \N, any other value -> itself
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
@@ -204,11 +196,19 @@ def validate_span(
 ) -> ChunkResult:  # fmt: skip
     """``validate_chunk`` of the file's ``length`` bytes from ``at``, read here (in a worker)
     rather than sent through a pipe; ``last`` is how the importer read the span's end."""
-    with open(path, "rb") as handle:
-        data = os.pread(handle.fileno(), length, at)
-    if len(data) != length or not data.endswith(last):
+    data = _read_span(path, at, length)
+    if not data.endswith(last):
         raise RuntimeError("the file changed while it was being imported")
     return validate_chunk(data, fmt, header, final=final, skip=skip, today=today, run_id=run_id)
+
+
+def _read_span(path: str | Path, at: int, length: int) -> bytes:
+    """The file's ``length`` bytes from ``at``; RuntimeError when it no longer has them."""
+    with open(path, "rb") as handle:
+        data = os.pread(handle.fileno(), length, at)
+    if len(data) != length:
+        raise RuntimeError("the file changed while it was being imported")
+    return data
 
 
 def _judged(
@@ -237,7 +237,7 @@ def _judged(
 def native_tables() -> bytes | None:
     """The tables registry/_native.c checks rows with, or None when it cannot be used: not
     built, or written for other columns or codes than the record's now."""
-    if _native is None or _NATIVE_ASSUMES != _native_assumes_now():
+    if _native is None or _native.ASSUMES != _native_assumes_now():
         return None
     kind, fold = bytearray(_NATIVE_TABLE), bytearray(_NATIVE_TABLE)
     upper, lower, folded = names.stored_form_letters()
@@ -387,10 +387,12 @@ def _ndjson_rows(
 
 
 def _native_assumes_now() -> dict[str, object]:
+    """What registry/_native.c must have been written against (its ASSUMES): the record's
+    columns and rules as they are now."""
     return {
         "columns": COLUMNS, "stored": STORED_KEYS, "text_limits": tuple(TEXT_LIMITS.items()),
         "genders": GENDERS, "marital": MARITAL, "blood": BLOOD_TYPES, "statuses": STATUSES,
-        "first_year": FIRST_YEAR, "max_name": names.MAX_LENGTH,
+        "max_name": names.MAX_LENGTH,
     }  # fmt: skip
 
 
@@ -444,8 +446,7 @@ class Validator:
     def _submit(self, chunk: Chunk, skip: int) -> Future[ChunkResult] | None:
         if self.pool is None:
             return None  # validated when its turn comes
-        if self.path is not None and chunk.at >= 0 and chunk.data:
-            # The worker reads the bytes itself (validate_span); see _reads_itself.
+        if self._spans(chunk):
             return self.pool.submit(
                 validate_span, str(self.path), chunk.at, len(chunk.data), chunk.data[-64:],
                 self.fmt, self.header, final=chunk.final, skip=skip, today=self.today,
@@ -456,19 +457,15 @@ class Validator:
             today=self.today, run_id=self.run_id,
         )  # fmt: skip
 
-    def _reads_itself(self, chunk: Chunk, future: Future[ChunkResult] | None) -> bool:
-        """Whether the worker given ``chunk`` reads its bytes from the file (``_submit``)."""
-        return future is not None and self.path is not None and chunk.at >= 0 and bool(chunk.data)
+    def _spans(self, chunk: Chunk) -> bool:
+        """Whether a worker reads ``chunk``'s bytes from the file itself (validate_span)."""
+        return self.path is not None and chunk.at >= 0 and bool(chunk.data)
 
     def _bytes(self, chunk: Chunk) -> bytes:
         """The chunk's bytes, read again from the file if they were let go."""
         if chunk.data or not chunk.size or self.path is None:
             return chunk.data
-        with self.path.open("rb") as handle:
-            data = os.pread(handle.fileno(), chunk.size, chunk.at)
-        if len(data) != chunk.size:
-            raise RuntimeError("the file changed while it was being imported")
-        return data
+        return _read_span(self.path, chunk.at, chunk.size)
 
     def _now(self, chunk: Chunk, skip: int) -> ChunkResult:
         return validate_chunk(
@@ -495,7 +492,7 @@ class Validator:
                     return
                 chunk, rows_to_skip = item
                 future = self._submit(chunk, rows_to_skip)
-                if self._reads_itself(chunk, future):
+                if future is not None and self._spans(chunk):
                     # The worker reads these bytes from the file: keep only where they are.
                     chunk = Chunk(b"", chunk.final, chunk.at, len(chunk.data))
                 pending.append((chunk, rows_to_skip, future))

@@ -283,7 +283,7 @@ async def _load_pipelined(
     """The fast path on PostgreSQL: workers validate chunks into COPY text while this process
     loads the batches before them (the queue of chunks is bounded, so memory stays flat)."""
     parts: list[bytes] = []
-    ids: list[str] = []
+    count = 0  # the valid rows in ``parts``
     bad: list[tuple[int, str, str]] = []
     first_row = start + 1
     rows_seen = start  # rows of the file read so far
@@ -305,14 +305,13 @@ async def _load_pipelined(
         return load
 
     async def flush(last_row: int) -> None:
-        nonlocal parts, ids, bad, first_row
+        nonlocal parts, count, bad, first_row
         while len(flying) >= IN_FLIGHT:
             await flying.popleft()
-        count = sum(map(len, ids)) // 12
         after = flying[-1] if flying else None
         batch = ctx.commit_batch(loader(parts, count), bad, first_row, last_row, after)
         flying.append(asyncio.ensure_future(batch))
-        parts, ids, bad = [], [], []
+        parts, count, bad = [], 0, []
         first_row = last_row + 1
 
     validator = Validator(fmt, header, today=today, run_id=ctx.run_id, workers=workers, path=path)
@@ -323,9 +322,9 @@ async def _load_pipelined(
                 take = min(batch_size - (rows_seen + local - first_row + 1), result.rows - local)
                 first, last = local + 1, local + take
                 i, j = rows_between(result, first, last)
-                data, numbers = copy_slice(result, i, j)
+                data, _numbers = copy_slice(result, i, j)
                 parts.append(data)
-                ids.append(numbers)
+                count += j - i
                 bad.extend(rejects_between(result, first, last, rows_seen))
                 local = last
                 if rows_seen + local - first_row + 1 >= batch_size:

@@ -69,7 +69,7 @@ def same(a: ChunkResult, b: ChunkResult) -> None:
 
 def test_the_module_is_used_for_this_record() -> None:
     # Fails when the module was not built, or when the record's columns or codes changed and
-    # registry/_native.c was not brought in line (pipeline._NATIVE_ASSUMES).
+    # registry/_native.c was not brought in line (its ASSUMES).
     assert pipeline.native_tables() is not None
 
 
