@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models import Base, UTCDateTime
+from core.models import Base, UTCDateTime, code
 
 # A 64-bit key on PostgreSQL, SQLite's rowid alias there (INTEGER PRIMARY KEY).
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
@@ -44,7 +44,7 @@ class AuditEvent(Base):
     actor_type: Mapped[str] = mapped_column(String(16))
     actor_id: Mapped[str] = mapped_column(String(128))
     on_behalf_of: Mapped[str | None] = mapped_column(String(128))
-    subject: Mapped[str | None] = mapped_column(String(16))
+    subject: Mapped[str | None] = mapped_column(code(16))
     action: Mapped[str] = mapped_column(String(64))
     # Field names released, as a canonical JSON array (never values).
     fields: Mapped[str] = mapped_column(Text, server_default="[]")

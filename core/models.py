@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator
+from sqlalchemy import DateTime, MetaData, String, TypeDecorator
 from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 from sqlalchemy.orm import DeclarativeBase
 
 # Alembic needs deterministic names to alter or drop constraints later.
@@ -25,6 +26,19 @@ class Base(DeclarativeBase):
     """Base class of every table; one metadata for one linear migration history."""
 
     metadata = metadata
+
+
+def code(length: int) -> TypeEngine[str]:
+    """A string that is a code, not words (ID numbers, aliases, folded search keys).
+
+    On PostgreSQL it compares byte by byte (``COLLATE "C"``): a code has no language to sort by,
+    and the database's own locale (``C.UTF-8``, ``vi_VN.UTF-8``...) compares through strcoll,
+    which costs more and rules out abbreviated sort keys. Building citizen's indexes after a
+    load took 40-66% less time this way, and the primary key's COPY about 1 us less a row
+    (issue 4's notes). Every column holding the same kind of value must use it too: PostgreSQL
+    refuses to compare two columns of different collations.
+    """
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -23,7 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models import Base, UTCDateTime
+from core.models import Base, UTCDateTime, code
 
 ACCOUNT_KINDS = ("citizen", "staff")
 ACCOUNT_STATUSES = ("active", "locked", "closed")
@@ -49,7 +49,7 @@ class Account(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # uuid4
     kind: Mapped[str] = mapped_column(String(8))
     # Citizens: the personal ID number (one account per record). Staff: NULL.
-    citizen_id: Mapped[str | None] = mapped_column(String(12), unique=True)
+    citizen_id: Mapped[str | None] = mapped_column(code(12), unique=True)
     # Staff: the sign-in name. Citizens sign in with their ID number.
     username: Mapped[str | None] = mapped_column(String(64), unique=True)
     display_name: Mapped[str | None] = mapped_column(String(100))
@@ -150,7 +150,7 @@ class ActivationCode(Base):
     __tablename__ = "activation_code"
 
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    citizen_id: Mapped[str] = mapped_column(String(12), index=True)
+    citizen_id: Mapped[str] = mapped_column(code(12), index=True)
     issued_by: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_now())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

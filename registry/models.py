@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models import Base, UTCDateTime
+from core.models import Base, UTCDateTime, code
 
 GENDERS = ("male", "female")
 PRECISIONS = ("day", "month", "year")
@@ -43,11 +43,11 @@ class Citizen(Base):
 
     __tablename__ = "citizen"
 
-    id_number: Mapped[str] = mapped_column(String(12), primary_key=True)
+    id_number: Mapped[str] = mapped_column(code(12), primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
     full_name: Mapped[str] = mapped_column(String(100))
     # Case- and diacritic-folded name for search (registry.names.fold).
-    name_folded: Mapped[str] = mapped_column(String(100))
+    name_folded: Mapped[str] = mapped_column(code(100))
     other_names: Mapped[str | None] = mapped_column(String(200))
     birth_date: Mapped[date] = mapped_column(Date)
     # Older records know only the year, or year and month: the unknown parts of birth_date are 1.
@@ -64,30 +64,30 @@ class Citizen(Base):
     permanent_address: Mapped[str | None] = mapped_column(String(300))
     temporary_address: Mapped[str | None] = mapped_column(String(300))
     current_address: Mapped[str | None] = mapped_column(String(300))
-    household_id: Mapped[str | None] = mapped_column(String(20))
+    household_id: Mapped[str | None] = mapped_column(code(20))
     household_relationship: Mapped[str | None] = mapped_column(String(40))
-    father_id_number: Mapped[str | None] = mapped_column(String(12))
+    father_id_number: Mapped[str | None] = mapped_column(code(12))
     father_name: Mapped[str | None] = mapped_column(String(100))
     father_nationality: Mapped[str | None] = mapped_column(String(2))
-    mother_id_number: Mapped[str | None] = mapped_column(String(12))
+    mother_id_number: Mapped[str | None] = mapped_column(code(12))
     mother_name: Mapped[str | None] = mapped_column(String(100))
     mother_nationality: Mapped[str | None] = mapped_column(String(2))
-    spouse_id_number: Mapped[str | None] = mapped_column(String(12))
+    spouse_id_number: Mapped[str | None] = mapped_column(code(12))
     spouse_name: Mapped[str | None] = mapped_column(String(100))
     spouse_nationality: Mapped[str | None] = mapped_column(String(2))
-    representative_id_number: Mapped[str | None] = mapped_column(String(12))
+    representative_id_number: Mapped[str | None] = mapped_column(code(12))
     representative_name: Mapped[str | None] = mapped_column(String(100))
     representative_nationality: Mapped[str | None] = mapped_column(String(2))
     status: Mapped[str] = mapped_column(String(8))
     death_date: Mapped[date | None] = mapped_column(Date)
     missing_date: Mapped[date | None] = mapped_column(Date)
-    card_number: Mapped[str | None] = mapped_column(String(12))
+    card_number: Mapped[str | None] = mapped_column(code(12))
     card_issue_date: Mapped[date | None] = mapped_column(Date)
     card_issue_place: Mapped[str | None] = mapped_column(String(200))
     card_expiry_date: Mapped[date | None] = mapped_column(Date)
-    old_id_number: Mapped[str | None] = mapped_column(String(9))
+    old_id_number: Mapped[str | None] = mapped_column(code(9))
     # A legal change of gender issues a new number; the old record points at its successor.
-    replaced_by: Mapped[str | None] = mapped_column(String(12), ForeignKey("citizen.id_number"))
+    replaced_by: Mapped[str | None] = mapped_column(code(12), ForeignKey("citizen.id_number"))
     # The import run that created the record, which is its version 1 (it has no version row of
     # its own); NULL for a record created otherwise. No foreign key: its per-row check cost a
     # third of a bulk load's COPY, and import_run only grows (triggers, migration 0009).
@@ -121,7 +121,7 @@ class CitizenVersion(Base):
     __tablename__ = "citizen_version"
 
     id_number: Mapped[str] = mapped_column(
-        String(12), ForeignKey("citizen.id_number"), primary_key=True
+        code(12), ForeignKey("citizen.id_number"), primary_key=True
     )
     version: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     valid_from: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -9,6 +9,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 import audit.models  # noqa: F401
 import migrations
@@ -42,6 +43,28 @@ async def test_migrations_match_the_models(database: Database) -> None:
 
     async with database.engine.connect() as conn:
         assert await conn.run_sync(diff) == []
+        # Alembic's comparison does not look at collations; this does.
+        assert await _collation_drift(conn) == []
+
+
+async def _collation_drift(conn: AsyncConnection) -> list[tuple[str, str]]:
+    """The (table, column) pairs whose collation on PostgreSQL is not the models'."""
+    if conn.dialect.name != "postgresql":
+        return []
+    rows = await conn.execute(
+        text(
+            "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema()"
+        )
+    )
+    found = {(r.table_name, r.column_name): r.collation_name for r in rows}
+    drift = []
+    for table in metadata.sorted_tables:
+        for column in table.columns:
+            wanted = getattr(column.type.dialect_impl(conn.dialect), "collation", None)
+            if found[(table.name, column.name)] != wanted:
+                drift.append((table.name, column.name))
+    return sorted(drift)
 
 
 async def test_0009_keeps_imported_records_history_both_ways(
@@ -74,3 +97,47 @@ async def test_0009_keeps_imported_records_history_both_ways(
     assert [tuple(r) for r in rows] == [version_1] * 3
     await database.engine.dispose()
     migrations.upgrade(database_url, "head")
+
+
+@pytest.mark.postgresql_only
+async def test_0010_codes_compare_bytes_and_back(database_url: str, database: Database) -> None:
+    """Every column holding an ID number, alias or folded name is COLLATE "C" at head, so the
+    ones that are compared with each other still can be (a join of aliases to records), and
+    0010's downgrade puts the database's own collation back."""
+    import importlib
+
+    codes = importlib.import_module("migrations.versions.0010_codes_compare_bytes").CODES
+    wanted = sorted((table, column) for table, columns in codes.items() for column, _ in columns)
+
+    async def collations() -> dict[tuple[str, str], str | None]:
+        async with database.engine.connect() as conn:
+            rows = await conn.execute(
+                text(
+                    "SELECT table_name, column_name, collation_name FROM information_schema.columns "
+                    "WHERE table_schema = current_schema()"
+                )
+            )
+            return {(r.table_name, r.column_name): r.collation_name for r in rows}
+
+    at_head = await collations()
+    assert [key for key in wanted if at_head[key] == "C"] == wanted
+    # Nothing else changed: the other text columns keep the database's collation.
+    assert {key for key, value in at_head.items() if value == "C"} == set(wanted)
+    async with database.engine.connect() as conn:
+        joined = await conn.execute(
+            text(
+                "SELECT count(*) FROM citizen_alias a JOIN citizen c ON c.id_number = a.citizen_id "
+                "JOIN account u ON u.citizen_id = c.id_number "
+                "JOIN audit_event e ON e.subject IN (a.alias, c.id_number)"
+            )
+        )
+        assert joined.scalar_one() == 0
+    await database.engine.dispose()
+    migrations.downgrade(database_url, "0009")
+    before = await collations()
+    assert [key for key in wanted if before[key] is None] == wanted
+    async with database.engine.connect() as conn:
+        assert await _collation_drift(conn) == wanted  # what the models check would report
+    await database.engine.dispose()
+    migrations.upgrade(database_url, "head")
+    assert await collations() == at_head

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, CheckConstraint, Float, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models import Base, UTCDateTime
+from core.models import Base, UTCDateTime, code
 
 
 class Alias(Base):
@@ -15,8 +15,8 @@ class Alias(Base):
 
     __tablename__ = "citizen_alias"
 
-    alias: Mapped[str] = mapped_column(String(16), primary_key=True)
-    citizen_id: Mapped[str] = mapped_column(String(12), index=True)
+    alias: Mapped[str] = mapped_column(code(16), primary_key=True)
+    citizen_id: Mapped[str] = mapped_column(code(12), index=True)
     label: Mapped[str | None] = mapped_column(String(64))
     # Who created it: "citizen" (portal/API) or an official's id.
     created_by: Mapped[str] = mapped_column(String(128))
