@@ -7,8 +7,8 @@ from typing import Any
 
 from sqlalchemy import DateTime, MetaData, String, TypeDecorator
 from sqlalchemy.engine import Dialect
-from sqlalchemy.types import TypeEngine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.types import TypeEngine
 
 # Alembic needs deterministic names to alter or drop constraints later.
 NAMING_CONVENTION = {

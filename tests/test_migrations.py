@@ -47,17 +47,22 @@ async def test_migrations_match_the_models(database: Database) -> None:
         assert await _collation_drift(conn) == []
 
 
-async def _collation_drift(conn: AsyncConnection) -> list[tuple[str, str]]:
-    """The (table, column) pairs whose collation on PostgreSQL is not the models'."""
-    if conn.dialect.name != "postgresql":
-        return []
+async def _collations(conn: AsyncConnection) -> dict[tuple[str, str], str | None]:
+    """Each (table, column)'s collation on PostgreSQL (None: the database's own)."""
     rows = await conn.execute(
         text(
             "SELECT table_name, column_name, collation_name FROM information_schema.columns "
             "WHERE table_schema = current_schema()"
         )
     )
-    found = {(r.table_name, r.column_name): r.collation_name for r in rows}
+    return {(r.table_name, r.column_name): r.collation_name for r in rows}
+
+
+async def _collation_drift(conn: AsyncConnection) -> list[tuple[str, str]]:
+    """The (table, column) pairs whose collation on PostgreSQL is not the models'."""
+    if conn.dialect.name != "postgresql":
+        return []
+    found = await _collations(conn)
     drift = []
     for table in metadata.sorted_tables:
         for column in table.columns:
@@ -111,13 +116,7 @@ async def test_0010_codes_compare_bytes_and_back(database_url: str, database: Da
 
     async def collations() -> dict[tuple[str, str], str | None]:
         async with database.engine.connect() as conn:
-            rows = await conn.execute(
-                text(
-                    "SELECT table_name, column_name, collation_name FROM information_schema.columns "
-                    "WHERE table_schema = current_schema()"
-                )
-            )
-            return {(r.table_name, r.column_name): r.collation_name for r in rows}
+            return await _collations(conn)
 
     at_head = await collations()
     assert [key for key in wanted if at_head[key] == "C"] == wanted
