@@ -15,13 +15,16 @@ handle checks of discoverable sign-in.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import struct
+import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, NoReturn, TypeVar
 
+import fido2.utils
 from cryptography.exceptions import InvalidSignature
 from fido2 import cbor
 from fido2.cose import CoseKey
@@ -69,6 +72,12 @@ KNOWN_TRANSPORTS: Final = frozenset({"usb", "nfc", "ble", "smart-card", "hybrid"
 # COSE algorithms we accept, in order of preference (ES256, EdDSA, RS256: what passkey
 # providers use; WebAuthn 3 section 5.4 recommends listing at least ES256 and RS256).
 ALGORITHMS: Final = (-7, -8, -257)
+
+# fido2 2.x resolves a data class's type hints (typing.get_type_hints, which evaluates every
+# annotation string) each time it builds or parses one: six times a passkey login, about 5% of
+# the login's CPU in a profile (issue 5's notes). A class's hints do not change; resolve them
+# once per class. Only fido2's module sees this: typing.get_type_hints itself is untouched.
+fido2.utils.get_type_hints = functools.cache(typing.get_type_hints)  # type: ignore[attr-defined,assignment]
 
 _B64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 

@@ -679,3 +679,24 @@ def test_random_binary_fields_are_refused_cleanly(blob: bytes) -> None:
         response["response"][part] = b64(blob)
         with pytest.raises(PasskeyInvalid):
             server.complete_authentication(state, response, lookup=[stored])
+
+
+def test_fido2_resolves_each_data_class_hints_once(server: PasskeyServer) -> None:
+    """identity.passkeys hands fido2 a get_type_hints that remembers each class's hints; a
+    second sign-in resolves none again, and still completes."""
+    import fido2.utils
+
+    cached: Any = getattr(fido2.utils, "get_type_hints")  # noqa: B009 - not in its __all__
+    authenticator = SoftAuthenticator()
+    _, stored = register(server, authenticator)
+    options, state = server.begin_authentication()
+    server.complete_authentication(through_json(state), authenticator.get(options), lookup=[stored])
+    before = cached.cache_info()
+    options, state = server.begin_authentication()
+    result = server.complete_authentication(
+        through_json(state), authenticator.get(options), lookup=[stored]
+    )
+    after = cached.cache_info()
+    assert result.new_sign_count == 2
+    assert after.misses == before.misses
+    assert after.hits > before.hits
