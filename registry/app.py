@@ -31,13 +31,14 @@ from registry.portal import console as portal_console
 log = get_logger("registry.app")
 
 
-async def _warn_of_missing_indexes(db: Database) -> None:
-    """Say so when citizen's secondary indexes are missing: an initial import that was stopped
-    leaves them to the run that finishes it, and searches scan the whole table meanwhile."""
+async def _warn_of_missing_deferred(db: Database) -> None:
+    """Say so when citizen's secondary indexes (or replaced_by key) are missing: an initial
+    import that was stopped leaves them to the run that finishes it, and searches scan the
+    whole table meanwhile."""
     if db.dialect != "postgresql":
         return
     async with db.unit_of_work() as session:
-        missing = await bulk_repo.missing_indexes(session)
+        missing = await bulk_repo.missing_deferred(session)
     if missing:
         log.warning(
             "startup.indexes_missing",
@@ -66,7 +67,7 @@ def create_app(
         try:
             await identity_api.prepare(db, settings)
             await portal_prepare(db, settings)
-            await _warn_of_missing_indexes(db)
+            await _warn_of_missing_deferred(db)
         except Exception as exc:  # noqa: BLE001
             log.warning("startup.prepare_deferred", extra=fields(error=type(exc).__name__))
         if settings.audit_sequencer_enabled:

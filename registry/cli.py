@@ -190,10 +190,10 @@ def import_(
             f"skipped (already present) {report.skipped:,}  rejected {report.rejected:,}"
             + (f"  (resumed after row {report.resumed_from:,})" if report.resumed_from else "")
         )
-        if report.indexes_built:
+        if report.deferred_built:
             console.print(
-                f"built the indexes deferred during the load in {report.index_seconds:.1f} s: "
-                f"{', '.join(report.indexes_built)}"
+                "built the indexes and key deferred during the load in "
+                f"{report.deferred_seconds:.1f} s: {', '.join(report.deferred_built)}"
             )
         console.print(f"reject report: {report.reject_path}")
 

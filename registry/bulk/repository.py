@@ -39,32 +39,42 @@ COPY_COLUMNS = (*STORED_KEYS, "version", "import_run_id")
 _RECORD_FIELDS = tuple(c for c in STORED if c not in ("id_number", "version", "import_run_id"))
 
 
-# The secondary indexes of citizen (not its primary key, which keeps numbers unique). Filling an
-# empty table, an import drops them and builds each once at its end: about 3.5 us a row then,
-# against 12 us a row kept up row by row (issue 4's notes).
-_SECONDARY = tuple(sorted(cast(Table, Citizen.__table__).indexes, key=lambda i: str(i.name)))
-_BUILD_LOCK = 0x7265_6769_6478  # advisory locks, one per index ("regidx" + its position)
+# What an import into an empty citizen table goes without, and makes once at its end:
+# - the secondary indexes (not the primary key, which keeps numbers unique): about 3.5 us a row
+#   built after the load, against 12 us a row kept up row by row;
+# - the key of replaced_by to citizen: an import never writes replaced_by, yet the key queued a
+#   check for every row it loaded (1-2 s of a 1,000,000-row load on 2 cores; issue 4's notes).
+_TABLE = cast(Table, Citizen.__table__)
+_SECONDARY = tuple(sorted(_TABLE.indexes, key=lambda i: str(i.name)))
+_SELF_KEY = next(k for k in _TABLE.foreign_key_constraints if k.referred_table is _TABLE)
+SELF_KEY_NAME = str(_SELF_KEY.name)
+DEFERRED = (*(str(index.name) for index in _SECONDARY), SELF_KEY_NAME)
+_BUILD_LOCK = 0x7265_6769_6478  # advisory locks, one per deferred object ("regidx" + position)
 
 
-async def missing_indexes(session: AsyncSession) -> list[str]:
-    """The secondary indexes of citizen that do not exist now (PostgreSQL)."""
+async def missing_deferred(session: AsyncSession) -> list[str]:
+    """What an initial load defers and is missing now (PostgreSQL): citizen's secondary indexes
+    and its replaced_by key, by name (a key added but not yet validated counts as missing)."""
     found = await session.execute(
         text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
-             "AND tablename = 'citizen'")
+             "AND tablename = 'citizen' "
+             "UNION ALL SELECT conname FROM pg_constraint "
+             "WHERE conrelid = 'citizen'::regclass AND contype = 'f' AND convalidated")
     )  # fmt: skip
     present = set(found.scalars())
-    return [str(index.name) for index in _SECONDARY if index.name not in present]
+    return [name for name in DEFERRED if name not in present]
 
 
-async def defer_indexes(session: AsyncSession) -> bool:
-    """Whether this load goes without citizen's secondary indexes (PostgreSQL).
+async def defer_secondary(session: AsyncSession) -> bool:
+    """Whether this load goes without citizen's secondary indexes and replaced_by key
+    (PostgreSQL).
 
     Yes when they are already missing (an initial load that was stopped), or when the table
     is empty: then they are dropped here, in this transaction.
     No when the table has records, or another transaction holds it (within 2 s).
-    ``build_index`` makes them again.
+    ``build_deferred`` makes them again.
     """
-    if await missing_indexes(session):
+    if await missing_deferred(session):
         return True
     if (await session.execute(select(Citizen.id_number).limit(1))).first() is not None:
         return False
@@ -76,6 +86,7 @@ async def defer_indexes(session: AsyncSession) -> bool:
                 return False
             for index in _SECONDARY:
                 await session.execute(text(f'DROP INDEX "{index.name}"'))
+            await session.execute(text(f'ALTER TABLE citizen DROP CONSTRAINT "{SELF_KEY_NAME}"'))
     except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
             return False
@@ -83,18 +94,37 @@ async def defer_indexes(session: AsyncSession) -> bool:
     return True
 
 
-async def build_index(session: AsyncSession, name: str) -> bool:
-    """Make citizen's secondary index ``name`` if it is missing, by one sort of the table
-    (PostgreSQL); whether this call made it. Each index has its own lock, so the indexes can be
-    built at once on several connections, and two imports never build the same one."""
-    position = next(i for i, index in enumerate(_SECONDARY) if index.name == name)
+async def build_deferred(session: AsyncSession, name: str) -> bool:
+    """Make citizen's secondary index or key ``name`` if it is missing (PostgreSQL); whether
+    this call made it. An index is one sort of the table; each has its own lock, so the indexes
+    can be built at once on several connections, and two imports never build the same one.
+
+    The key is added NOT VALID (from then on every new row is checked), then validated by one
+    scan that lets reads and writes go on. It waits for the index builds (their locks conflict)
+    and commits between the two steps: a run stopped in between leaves it to the next.
+    """
+    position = DEFERRED.index(name)
     await session.execute(
         text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BUILD_LOCK + position}
     )
-    if name not in await missing_indexes(session):
+    if name not in await missing_deferred(session):
         return False
-    # One sort of the whole table: no statement timeout (it is sized for requests).
+    # One pass over the whole table: no statement timeout (it is sized for requests).
     await session.execute(text("SET LOCAL statement_timeout = 0"))
+    if name == SELF_KEY_NAME:
+        exists = await session.execute(
+            text("SELECT 1 FROM pg_constraint WHERE conrelid = 'citizen'::regclass "
+                 "AND conname = :name"), {"name": name}
+        )  # fmt: skip
+        if exists.first() is None:
+            await session.execute(
+                text(f'ALTER TABLE citizen ADD CONSTRAINT "{name}" FOREIGN KEY (replaced_by) '
+                     "REFERENCES citizen (id_number) NOT VALID")
+            )  # fmt: skip
+            await session.commit()
+            await session.execute(text("SET LOCAL statement_timeout = 0"))
+        await session.execute(text(f'ALTER TABLE citizen VALIDATE CONSTRAINT "{name}"'))
+        return True
     await session.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
     await session.execute(CreateIndex(_SECONDARY[position], if_not_exists=True))
     return True

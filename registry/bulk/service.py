@@ -51,8 +51,10 @@ class ImportReport:
     resumed_from: int = 0
     already_done: bool = False
     reject_path: Path | None = None
-    indexes_built: tuple[str, ...] = ()  # built at the end of an initial load
-    index_seconds: float = 0.0  # how long building them took
+    # What an initial load deferred (citizen's secondary indexes and replaced_by key), made at
+    # its end, and how long making them took.
+    deferred_built: tuple[str, ...] = ()
+    deferred_seconds: float = 0.0
 
 
 async def import_file(
@@ -106,13 +108,13 @@ async def import_file(
         actor=actor, legal_basis=legal_basis, rejects_file=rejects_file, progress=progress,
     )  # fmt: skip
 
-    # Filling an empty table (the first load of a country), citizen's secondary indexes are
-    # built once at the end rather than kept up row by row; a stopped load leaves them to the
-    # run that finishes it.
+    # Filling an empty table (the first load of a country), citizen's secondary indexes and
+    # replaced_by key are made once at the end rather than kept up row by row; a stopped load
+    # leaves them to the run that finishes it.
     deferred = False
     if database.dialect == "postgresql":
         async with database.unit_of_work() as session:
-            deferred = await repo.defer_indexes(session)
+            deferred = await repo.defer_secondary(session)
     header = read_header(path) if fmt == "csv" else None
     if database.dialect == "postgresql" and not update and (fmt == "ndjson" or header):
         offset = header[1] if header else 0
@@ -128,8 +130,8 @@ async def import_file(
                          update=update)  # fmt: skip
     if deferred:
         began = time.perf_counter()
-        report.indexes_built = await _build_indexes(database)
-        report.index_seconds = time.perf_counter() - began
+        report.deferred_built = await _build_deferred(database)
+        report.deferred_seconds = time.perf_counter() - began
     async with database.unit_of_work() as session:
         await repo.set_job_status(session, job_id, "done")
     return report
@@ -139,17 +141,22 @@ class _Overtaken(Exception):
     """A batch waited too long for the one before it (see ``_Run.commit_batch``)."""
 
 
-async def _build_indexes(database: Database) -> tuple[str, ...]:
-    """Build citizen's missing secondary indexes at once, each on its own connection."""
+async def _build_deferred(database: Database) -> tuple[str, ...]:
+    """Build citizen's missing secondary indexes at once, each on its own connection, then its
+    replaced_by key (whose locks would wait for the index builds anyway)."""
     async with database.unit_of_work() as session:
-        missing = await repo.missing_indexes(session)
+        missing = await repo.missing_deferred(session)
 
     async def build(name: str) -> bool:
         async with database.unit_of_work() as session:
-            return await repo.build_index(session, name)
+            return await repo.build_deferred(session, name)
 
-    built = await asyncio.gather(*map(build, missing))
-    return tuple(name for name, made in zip(missing, built, strict=True) if made)
+    indexes = [name for name in missing if name != repo.SELF_KEY_NAME]
+    built = list(await asyncio.gather(*map(build, indexes)))
+    if repo.SELF_KEY_NAME in missing:
+        indexes.append(repo.SELF_KEY_NAME)
+        built.append(await build(repo.SELF_KEY_NAME))
+    return tuple(name for name, made in zip(indexes, built, strict=True) if made)
 
 
 @dataclass

@@ -153,12 +153,13 @@ SECONDARY = (
     "ix_citizen_household_id",
     "ix_citizen_name_folded_birth_date",
     "ix_citizen_old_id_number",
+    "fk_citizen_replaced_by_citizen",
 )
 
 
 async def missing(database: Database) -> list[str]:
     async with database.unit_of_work() as session:
-        return await bulk_repo.missing_indexes(session)
+        return await bulk_repo.missing_deferred(session)
 
 
 @pytest.mark.postgresql_only
@@ -167,7 +168,7 @@ async def test_an_initial_load_builds_the_secondary_indexes_once_at_its_end(
 ) -> None:
     first = await import_file(database, write_csv(tmp_path / "a.csv", population(40)),
                               actor=ACTOR, batch_size=20)  # fmt: skip
-    assert first.indexes_built == SECONDARY
+    assert first.deferred_built == SECONDARY
     assert await missing(database) == []
     async with database.unit_of_work() as session:
         definitions = await session.execute(
@@ -178,7 +179,51 @@ async def test_an_initial_load_builds_the_secondary_indexes_once_at_its_end(
     # A table that has records keeps its indexes through a load.
     more = write_csv(tmp_path / "b.csv", [person(i) for i in range(100, 130)])
     second = await import_file(database, more, actor=ACTOR, batch_size=10)
-    assert second.loaded == 30 and second.indexes_built == ()
+    assert second.loaded == 30 and second.deferred_built == ()
+
+
+@pytest.mark.postgresql_only
+async def test_the_replaced_by_key_comes_back_checked_and_enforced(
+    database: Database, tmp_path: Path
+) -> None:
+    """The key an initial load drops is added again NOT VALID, then validated: every new row is
+    checked from the first step on, a run stopped between the steps leaves the validation to the
+    next, and a row that breaks the key makes the validation fail without dropping the key."""
+    from sqlalchemy.exc import IntegrityError
+
+    key = "fk_citizen_replaced_by_citizen"
+    await import_file(database, write_csv(tmp_path / "a.csv", population(10)), actor=ACTOR)
+    assert await missing(database) == []
+    bogus = ("UPDATE citizen SET replaced_by = '001099999999' "
+             "WHERE id_number = (SELECT min(id_number) FROM citizen)")  # fmt: skip
+    with pytest.raises(IntegrityError):
+        async with database.unit_of_work() as session:
+            await session.execute(text(bogus))
+
+    # Stopped between the two steps: added, not validated.
+    async with database.unit_of_work() as session:
+        await session.execute(text(f"ALTER TABLE citizen DROP CONSTRAINT {key}"))
+        await session.execute(
+            text(f"ALTER TABLE citizen ADD CONSTRAINT {key} FOREIGN KEY (replaced_by) "
+                 "REFERENCES citizen (id_number) NOT VALID")
+        )  # fmt: skip
+    assert await missing(database) == [key]
+    async with database.unit_of_work() as session:
+        assert await bulk_repo.build_deferred(session, key)
+    assert await missing(database) == []
+
+    # A row written while the key was missing that breaks it: validation fails, and the key
+    # (not valid) still checks new rows.
+    async with database.unit_of_work() as session:
+        await session.execute(text(f"ALTER TABLE citizen DROP CONSTRAINT {key}"))
+        await session.execute(text(bogus))
+    with pytest.raises(IntegrityError):
+        async with database.unit_of_work() as session:
+            await bulk_repo.build_deferred(session, key)
+    assert await missing(database) == [key]
+    with pytest.raises(IntegrityError):
+        async with database.unit_of_work() as session:
+            await session.execute(text(bogus.replace("min(", "max(")))
 
 
 @pytest.mark.postgresql_only
@@ -189,7 +234,7 @@ async def test_an_initial_load_keeps_the_indexes_when_the_table_is_in_use(
         await reader.execute(text("SELECT count(*) FROM citizen"))  # holds ACCESS SHARE
         report = await import_file(database, write_csv(tmp_path / "a.csv", population(20)),
                                    actor=ACTOR)  # fmt: skip
-    assert report.loaded == 20 and report.indexes_built == ()
+    assert report.loaded == 20 and report.deferred_built == ()
     assert await missing(database) == []
 
 
@@ -214,7 +259,7 @@ async def test_a_killed_import_resumes_and_loads_each_row_exactly_once(
         assert tuple(await missing(database)) == SECONDARY
 
     resumed = await import_file(database, path, actor=ACTOR, batch_size=20)
-    assert resumed.indexes_built == (SECONDARY if postgres else ())
+    assert resumed.deferred_built == (SECONDARY if postgres else ())
     if postgres:
         assert await missing(database) == []
     assert resumed.resumed_from == 40
@@ -329,7 +374,7 @@ async def test_the_service_says_when_a_stopped_initial_load_left_indexes_missing
     warned = await start()
     assert [r.fields["indexes"] for r in warned] == ["ix_citizen_household_id"]  # type: ignore[attr-defined]
     async with database.unit_of_work() as session:
-        assert await bulk_repo.build_index(session, "ix_citizen_household_id")
+        assert await bulk_repo.build_deferred(session, "ix_citizen_household_id")
     assert await start() == []
 
 
@@ -340,7 +385,7 @@ def test_the_import_command_says_what_it_did(database_url: str, tmp_path: Path) 
     assert result.exit_code == 0, result.output
     assert "rows 22  loaded 20  updated 0  skipped (already present) 0  rejected 2" in result.output
     # An empty table on PostgreSQL: the first load built its indexes at the end.
-    built = "built the indexes deferred during the load in" in result.output
+    built = "built the indexes and key deferred during the load in" in result.output
     assert built == database_url.startswith("postgresql")
     again = CliRunner().invoke(cli_app, ["import", str(path)], env=env)
     assert again.exit_code == 0 and "already imported (22 rows); nothing to do" in again.output
