@@ -48,6 +48,11 @@ _TABLE = cast(Table, Citizen.__table__)
 _SECONDARY = tuple(sorted(_TABLE.indexes, key=lambda i: str(i.name)))
 _SELF_KEY = next(k for k in _TABLE.foreign_key_constraints if k.referred_table is _TABLE)
 SELF_KEY_NAME = str(_SELF_KEY.name)
+_ADD_SELF_KEY = (
+    f'ALTER TABLE citizen ADD CONSTRAINT "{SELF_KEY_NAME}" FOREIGN KEY '
+    f"({', '.join(c.name for c in _SELF_KEY.columns)}) REFERENCES citizen "
+    f"({', '.join(e.column.name for e in _SELF_KEY.elements)}) NOT VALID"
+)
 DEFERRED = (*(str(index.name) for index in _SECONDARY), SELF_KEY_NAME)
 _BUILD_LOCK = 0x7265_6769_6478  # advisory locks, one per deferred object ("regidx" + position)
 
@@ -117,10 +122,7 @@ async def build_deferred(session: AsyncSession, name: str) -> bool:
                  "AND conname = :name"), {"name": name}
         )  # fmt: skip
         if exists.first() is None:
-            await session.execute(
-                text(f'ALTER TABLE citizen ADD CONSTRAINT "{name}" FOREIGN KEY (replaced_by) '
-                     "REFERENCES citizen (id_number) NOT VALID")
-            )  # fmt: skip
+            await session.execute(text(_ADD_SELF_KEY))
             await session.commit()
             await session.execute(text("SET LOCAL statement_timeout = 0"))
         await session.execute(text(f'ALTER TABLE citizen VALIDATE CONSTRAINT "{name}"'))
