@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -206,18 +207,18 @@ async def _json_answer(send: Send, answer: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def _query(scope: Scope) -> dict[str, str] | None:
+def _query(scope: Scope) -> Mapping[str, str] | None:
     """The query's parameters as Starlette reads them, or None when one is repeated (the app
     decides which counts). An agency sends the same query (fields and purpose) with every
-    lookup: the recent ones are kept parsed (callers do not change what they get)."""
+    lookup: the recent ones are kept parsed, and shared, so they are read-only."""
     raw: bytes = scope["query_string"]
     return _parsed_query(raw) if len(raw) <= 2048 else _parse_query(raw)
 
 
-def _parse_query(raw: bytes) -> dict[str, str] | None:
+def _parse_query(raw: bytes) -> Mapping[str, str] | None:
     pairs = parse_qsl(raw.decode("latin-1"), keep_blank_values=True)
     params = dict(pairs)
-    return params if len(params) == len(pairs) else None
+    return MappingProxyType(params) if len(params) == len(pairs) else None
 
 
 _parsed_query = functools.lru_cache(maxsize=1024)(_parse_query)

@@ -182,3 +182,15 @@ async def test_rate_limits_and_failing_audit_answer_alike(
     ):
         response = await both(env, slow, method, url, headers=bank.headers, **extra)
         assert response.status_code == 503
+
+
+def test_a_remembered_query_is_shared_read_only() -> None:
+    """The lane keeps recent queries parsed and hands the same object to every call with that
+    query: no call can change what the next one reads."""
+    scope: Any = {"query_string": b"fields=full_name,birth_date&purpose=kyc.account_opening"}
+    first, second = fastlane._query(scope), fastlane._query(scope)  # noqa: SLF001
+    assert first is second
+    assert first == {"fields": "full_name,birth_date", "purpose": "kyc.account_opening"}
+    with pytest.raises(TypeError):
+        first["purpose"] = "something else"  # type: ignore[index]
+    assert fastlane._query({"query_string": b"purpose=a&purpose=b"}) is None  # noqa: SLF001
