@@ -102,33 +102,40 @@ async def defer_secondary(session: AsyncSession) -> bool:
 async def build_deferred(session: AsyncSession, name: str) -> bool:
     """Make citizen's secondary index or key ``name`` if it is missing (PostgreSQL); whether
     this call made it. An index is one sort of the table; each has its own lock, so the indexes
-    can be built at once on several connections, and two imports never build the same one.
-
-    The key is added NOT VALID (from then on every new row is checked), then validated by one
-    scan that lets reads and writes go on. It waits for the index builds (their locks conflict)
-    and commits between the two steps: a run stopped in between leaves it to the next.
-    """
+    can be built at once on several connections, and two imports never build the same one."""
     position = DEFERRED.index(name)
     await session.execute(
         text("SELECT pg_advisory_xact_lock(:key)"), {"key": _BUILD_LOCK + position}
     )
+    if name == SELF_KEY_NAME:
+        return await _restore_self_key(session)
     if name not in await missing_deferred(session):
         return False
-    # One pass over the whole table: no statement timeout (it is sized for requests).
+    # One sort of the whole table: no statement timeout (it is sized for requests).
     await session.execute(text("SET LOCAL statement_timeout = 0"))
-    if name == SELF_KEY_NAME:
-        exists = await session.execute(
-            text("SELECT 1 FROM pg_constraint WHERE conrelid = 'citizen'::regclass "
-                 "AND conname = :name"), {"name": name}
-        )  # fmt: skip
-        if exists.first() is None:
-            await session.execute(text(_ADD_SELF_KEY))
-            await session.commit()
-            await session.execute(text("SET LOCAL statement_timeout = 0"))
-        await session.execute(text(f'ALTER TABLE citizen VALIDATE CONSTRAINT "{name}"'))
-        return True
     await session.execute(text("SET LOCAL maintenance_work_mem = '256MB'"))
     await session.execute(CreateIndex(_SECONDARY[position], if_not_exists=True))
+    return True
+
+
+async def _restore_self_key(session: AsyncSession) -> bool:
+    """Add the replaced_by key NOT VALID (from then on every new row is checked) and commit,
+    then validate it by one scan that lets reads and writes go on; a run stopped in between
+    leaves the validation to the next. Its locks wait for the index builds."""
+    validated = (
+        await session.execute(
+            text("SELECT convalidated FROM pg_constraint "
+                 "WHERE conrelid = 'citizen'::regclass AND conname = :name"),
+            {"name": SELF_KEY_NAME},
+        )
+    ).scalar_one_or_none()  # fmt: skip
+    if validated:
+        return False
+    if validated is None:
+        await session.execute(text(_ADD_SELF_KEY))
+        await session.commit()
+    await session.execute(text("SET LOCAL statement_timeout = 0"))
+    await session.execute(text(f'ALTER TABLE citizen VALIDATE CONSTRAINT "{SELF_KEY_NAME}"'))
     return True
 
 

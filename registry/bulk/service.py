@@ -152,11 +152,11 @@ async def _build_deferred(database: Database) -> tuple[str, ...]:
             return await repo.build_deferred(session, name)
 
     indexes = [name for name in missing if name != repo.SELF_KEY_NAME]
-    built = list(await asyncio.gather(*map(build, indexes)))
-    if repo.SELF_KEY_NAME in missing:
-        indexes.append(repo.SELF_KEY_NAME)
-        built.append(await build(repo.SELF_KEY_NAME))
-    return tuple(name for name, made in zip(indexes, built, strict=True) if made)
+    made = await asyncio.gather(*map(build, indexes))
+    built = [name for name, ok in zip(indexes, made, strict=True) if ok]
+    if repo.SELF_KEY_NAME in missing and await build(repo.SELF_KEY_NAME):
+        built.append(repo.SELF_KEY_NAME)
+    return tuple(built)
 
 
 @dataclass
