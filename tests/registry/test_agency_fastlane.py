@@ -7,6 +7,8 @@ matter, the body (but for the new event's id) and the audit events recorded must
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -65,9 +67,10 @@ def comparable(response: httpx.Response) -> tuple[Any, ...]:
         body = {k: v for k, v in body.items() if k not in ("event_id", "instance", "request_id")}
     headers = {
         name: response.headers.get(name)
-        for name in ("content-type", "www-authenticate", "retry-after", "cache-control")
+        for name in ("content-type", "www-authenticate", "cache-control")
     }
-    return response.status_code, headers, body
+    # Retry-After counts down with the clock: compared apart, in both().
+    return response.status_code, headers, body, "retry-after" in response.headers
 
 
 def event_shape(event: Any) -> tuple[Any, ...]:
@@ -80,11 +83,18 @@ async def both(
 ) -> httpx.Response:
     """Send the request through both apps; assert equal answers and equal events."""
     before = len(await agency_events(env.database))
+    began = time.monotonic()
     fast_answer = await env.web.request(method, url, **kwargs)
     fast_events = (await agency_events(env.database))[before:]
     slow_answer = await slow.request(method, url, **kwargs)
+    elapsed = time.monotonic() - began
     slow_events = (await agency_events(env.database))[before + len(fast_events) :]
     assert comparable(fast_answer) == comparable(slow_answer), (fast_answer.text, slow_answer.text)
+    if "retry-after" in fast_answer.headers:
+        # The same wait, less what passed between the two answers (whole seconds, rounded up).
+        fast_wait = int(fast_answer.headers["retry-after"])
+        slow_wait = int(slow_answer.headers["retry-after"])
+        assert fast_wait - math.ceil(elapsed) <= slow_wait <= fast_wait
     assert [event_shape(e) for e in fast_events] == [event_shape(e) for e in slow_events]
     if "event_id" in fast_answer.text:
         assert fast_answer.json()["event_id"] == fast_events[-1].event_uid
