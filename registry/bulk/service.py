@@ -23,6 +23,7 @@ from registry.bulk import repository as repo
 from registry.bulk.pipeline import (
     Header,
     Validator,
+    by_number,
     chunks,
     copy_slice,
     read_header,
@@ -316,7 +317,8 @@ async def _load_pipelined(
         while len(flying) >= IN_FLIGHT:
             await flying.popleft()
         after = flying[-1] if flying else None
-        batch = ctx.commit_batch(loader(parts, count), bad, first_row, last_row, after)
+        # In key order: the primary key's B-tree takes the rows much faster so (by_number).
+        batch = ctx.commit_batch(loader([by_number(parts)], count), bad, first_row, last_row, after)
         flying.append(asyncio.ensure_future(batch))
         parts, count, bad = [], 0, []
         first_row = last_row + 1

@@ -335,6 +335,59 @@ async def test_batches_in_flight_that_share_a_number_never_wait_on_each_other(
     assert details == 3
 
 
+line_part = st.binary(max_size=30).map(lambda b: b.replace(b"\n", b"") + b"\n")
+digits = st.text("0123", min_size=0, max_size=13).map(str.encode)
+batch_line = st.tuples(digits, line_part).map(lambda pair: pair[0] + pair[1])
+
+
+@given(st.lists(st.lists(batch_line, max_size=6), max_size=5))
+def test_batch_lines_go_in_number_order_and_keep_file_order_within_one_number(
+    parts: list[list[bytes]],
+) -> None:
+    joined = [b"".join(lines) for lines in parts]
+    every = [line for lines in parts for line in lines]
+
+    def key(line: bytes) -> bytes:  # its first 12 bytes, the newline not counted
+        return line[:-1][:12]
+
+    in_order: list[bytes] = sorted(every, key=key)  # sorted() is stable
+    expected = b"".join(in_order)
+    assert pipeline.by_number(joined) == expected
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pipeline, "_native", None)
+        assert pipeline.by_number(joined) == expected
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_batch_parts_must_end_after_a_line(native: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not native:
+        monkeypatch.setattr(pipeline, "_native", None)
+    assert pipeline.by_number([]) == b""
+    with pytest.raises(ValueError, match="newline"):
+        pipeline.by_number([b"123456789012\tok\n", b"123456789012\tcut"])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_of_two_rows_with_one_number_the_first_in_the_file_is_loaded(
+    database: Database, tmp_path: Path, workers: int
+) -> None:
+    # A batch goes to the database in number order (pipeline.by_number); the later row's line
+    # sorts before the earlier one's as a whole line, yet the earlier one is kept.
+    person = next(p for p in PEOPLE if not p["full_name"].startswith("A"))
+    later = {**person, "full_name": "An Văn Sau"}
+    others = [p for p in PEOPLE[:21] if p["id_number"] != person["id_number"]]
+    rows = [*others[:10], person, *others[10:], later]
+    report = await import_file(database, write(tmp_path / "a.csv", rows), actor=ACTOR,
+                               batch_size=100, workers=workers)  # fmt: skip
+    assert (report.loaded, report.skipped, report.rejected) == (len(rows) - 1, 1, 0)
+    async with database.unit_of_work() as session:
+        name = await session.execute(
+            text("SELECT full_name FROM citizen WHERE id_number = :n"),
+            {"n": person["id_number"]},
+        )
+        assert name.scalar_one() == person["full_name"]
+
+
 def test_a_worker_reads_its_span_of_the_file_and_notices_a_change(tmp_path: Path) -> None:
     path = write(tmp_path / "a.csv", PEOPLE[:30])
     header, offset = read_header(path) or (None, 0)
