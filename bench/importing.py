@@ -100,17 +100,26 @@ def run_import(url: str, path: Path, *, key_file: Path) -> tuple[float, float, f
     return seconds, rss_kb / 1024, peak_tree / 1024, said[-1] if said else ""
 
 
-async def raw_copy(dsn: str, path: Path) -> float:
-    """Seconds for COPY of the same CSV into a bare table of text columns."""
-    conn = await asyncpg.connect(dsn)
+async def raw_copy(cluster: PostgresCluster, path: Path) -> float:
+    """Seconds for COPY of the same CSV into a bare table of text columns, in a database of its
+    own that is dropped afterwards: its table would otherwise still be vacuumed and written out
+    while ours loads, and the two would not start from the same quiet cluster."""
+    conn = await asyncpg.connect(cluster.dsn())
     try:
-        columns = ", ".join(f"{c} text" for c in COLUMNS)
-        await conn.execute(f"DROP TABLE IF EXISTS raw_copy; CREATE TABLE raw_copy ({columns})")
-        started = time.perf_counter()
-        with path.open("rb") as handle:
-            await conn.copy_to_table("raw_copy", source=handle, format="csv", header=True)
-        return time.perf_counter() - started
+        await conn.execute('CREATE DATABASE "peer"')
+        peer = await asyncpg.connect(cluster.dsn("peer"))
+        try:
+            columns = ", ".join(f"{c} text" for c in COLUMNS)
+            await peer.execute(f"CREATE TABLE raw_copy ({columns}); CHECKPOINT")
+            started = time.perf_counter()
+            with path.open("rb") as handle:
+                await peer.copy_to_table("raw_copy", source=handle, format="csv", header=True)
+            return time.perf_counter() - started
+        finally:
+            await peer.close()
     finally:
+        await conn.execute('DROP DATABASE IF EXISTS "peer" WITH (FORCE)')
+        await conn.execute("CHECKPOINT")
         await conn.close()
 
 
@@ -175,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
             asyncio.run(_create_db(cluster.dsn(), name))
             urls[name] = cluster.url(name)
             migrations.upgrade(urls[name])
-        copy_seconds = asyncio.run(raw_copy(cluster.dsn("ours"), big_file))
+        copy_seconds = asyncio.run(raw_copy(cluster, big_file))
         small_seconds, small_rss, small_tree, _ = run_import(
             urls["small"], small_file, key_file=key_file
         )
