@@ -1,6 +1,6 @@
 """Bulk import's row check (registry/_native.c)."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 # What its checks are written against: column orders, code lists, limits (see the C file).
 ASSUMES: dict[str, object]
@@ -16,3 +16,6 @@ def copy_rows(
     /,
 ) -> tuple[bytes, bytes, bytes, bytes, int] | None:
     """COPY lines of a CSV chunk's rows; rows not certainly valid go to ``judge``."""
+
+def sort_lines(parts: Sequence[bytes], /) -> bytes:
+    """The lines of ``parts`` in the order of their first 12 bytes, ties in the order given."""
