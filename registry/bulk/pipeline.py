@@ -24,12 +24,12 @@ import time
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from registry import names
 from registry.bulk import worker_context
@@ -53,6 +53,7 @@ except ImportError:  # pragma: no cover - built without a C compiler
 
 CHUNK_BYTES = 1 << 20  # about 2,500 generated rows; a worker's unit of work
 _SENTINEL = "sentinel\n"
+_LAST = 64  # bytes at a span's end that a worker compares with what the importer read
 _VALUES = len(STORED_KEYS)  # a valid record's values, before the version and the run
 _DATES = tuple(
     i for i, name in enumerate(STORED_KEYS) if name == "birth_date" or name.endswith("_date")
@@ -71,6 +72,7 @@ class Chunk:
     final: bool
     at: int = -1  # where ``data`` starts in the file (-1: not one span of it)
     size: int = 0  # its length, when ``data`` was let go (a worker reads the span itself)
+    last: bytes = b""  # then, its last bytes as this process read them (up to _LAST)
 
 
 @dataclass
@@ -123,13 +125,34 @@ def read_header(path: Path) -> tuple[Header, int] | None:
     return Header(tuple(header)), len(first)
 
 
-def chunks(path: Path, offset: int, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
-    """The file from ``offset``, cut after a newline roughly every ``size`` bytes."""
+def chunks(
+    path: Path, offset: int, size: int = CHUNK_BYTES, *, peek: Callable[[], bool] | None = None
+) -> Iterator[Chunk]:
+    """The file from ``offset``, cut after a newline roughly every ``size`` bytes.
+
+    While ``peek()`` says so, a cut is made from the bytes around it alone (after the first
+    newline at or past ``size`` bytes) and the chunk holds no data: for workers that read their
+    spans themselves, which saves this process reading the whole file (0.8 s of CPU for 1M
+    generated rows). Such a cut may fall inside a quoted field that holds a newline; the
+    worker notices and the two chunks are read again as one (``Validator.results``). Otherwise
+    (and once ``peek()`` says no) every byte is read here, and a cut is made where the quotes
+    pair up, which for well-formed CSV is exactly where a row ends.
+    """
     with path.open("rb") as handle:
-        handle.seek(offset)
+        end = os.fstat(handle.fileno()).st_size
+        at = offset  # where the next chunk starts in the file
+        while peek is not None and peek():
+            found = _peek_cut(handle, at, at + size)
+            if found is None:  # no newline from there on: the rest is the last chunk
+                last = os.pread(handle.fileno(), min(_LAST, max(end - at, 0)), max(end - _LAST, at))
+                yield Chunk(b"", final=True, at=at, size=max(end - at, 0), last=last)
+                return
+            cut, last = found
+            yield Chunk(b"", final=False, at=at, size=cut - at, last=last)
+            at = cut
+        handle.seek(at)
         pending: list[bytes] = []  # the start of the next chunk
         quotes = 0  # how many quote characters it holds
-        at = offset  # where it starts in the file
         while True:
             block = handle.read(size)
             if not block:
@@ -146,6 +169,24 @@ def chunks(path: Path, offset: int, size: int = CHUNK_BYTES) -> Iterator[Chunk]:
             at += len(chunk.data)
             pending = [block[cut:]]
             quotes = pending[0].count(b'"')
+
+
+def _peek_cut(handle: BinaryIO, at: int, target: int) -> tuple[int, bytes] | None:
+    """Where the chunk starting at ``at`` ends: after the first newline at ``target - 1`` or
+    later, with the chunk's last bytes (up to _LAST); None when no newline follows."""
+    start = max(at, target - 1 - _LAST)
+    handle.seek(start)
+    window = bytearray()
+    search = target - 1 - start
+    while True:
+        block = handle.read(1 << 16)
+        if not block:
+            return None
+        window += block
+        found = window.find(b"\n", search)
+        if found >= 0:
+            return start + found + 1, bytes(window[max(0, found + 1 - _LAST) : found + 1])
+        search = len(window)  # a long line: read on
 
 
 def _cut(block: bytes, quotes: int) -> int:
@@ -430,6 +471,7 @@ class Validator:
         the file themselves instead of receiving them through a pipe."""
         self.fmt, self.header, self.today, self.run_id = fmt, header, today, run_id
         self.path = path
+        self.mended = False  # a chunk was cut inside a row and read again joined with the next
         self.pool: ProcessPoolExecutor | None = None
         if workers > 1:
             self.pool = ProcessPoolExecutor(
@@ -439,6 +481,11 @@ class Validator:
         # Chunks submitted ahead of the one being loaded: enough to keep every worker busy
         # while a batch (several chunks) is being loaded, few enough to keep memory flat.
         self.depth = depth or max(2, 8 * workers)
+
+    def peeking(self) -> bool:
+        """Whether ``chunks`` may cut the file from the bytes around each cut alone: while
+        workers read their spans themselves and no such cut has had to be mended."""
+        return self.pool is not None and self.path is not None and not self.mended
 
     def close(self) -> None:
         """Stop the workers."""
@@ -450,9 +497,9 @@ class Validator:
             return None  # validated when its turn comes
         if self._spans(chunk):
             return self.pool.submit(
-                validate_span, str(self.path), chunk.at, len(chunk.data), chunk.data[-64:],
-                self.fmt, self.header, final=chunk.final, skip=skip, today=self.today,
-                run_id=self.run_id,
+                validate_span, str(self.path), chunk.at, _length(chunk),
+                chunk.data[-_LAST:] if chunk.data else chunk.last, self.fmt, self.header,
+                final=chunk.final, skip=skip, today=self.today, run_id=self.run_id,
             )  # fmt: skip
         return self.pool.submit(
             validate_chunk, chunk.data, self.fmt, self.header, final=chunk.final, skip=skip,
@@ -461,7 +508,7 @@ class Validator:
 
     def _spans(self, chunk: Chunk) -> bool:
         """Whether a worker reads ``chunk``'s bytes from the file itself (validate_span)."""
-        return self.path is not None and chunk.at >= 0 and bool(chunk.data)
+        return self.path is not None and chunk.at >= 0 and _length(chunk) > 0
 
     def _bytes(self, chunk: Chunk) -> bytes:
         """The chunk's bytes, read again from the file if they were let go."""
@@ -471,7 +518,7 @@ class Validator:
 
     def _now(self, chunk: Chunk, skip: int) -> ChunkResult:
         return validate_chunk(
-            chunk.data,
+            self._bytes(chunk),
             self.fmt,
             self.header,
             final=chunk.final,
@@ -496,7 +543,7 @@ class Validator:
                 future = self._submit(chunk, rows_to_skip)
                 if future is not None and self._spans(chunk):
                     # The worker reads these bytes from the file: keep only where they are.
-                    chunk = Chunk(b"", chunk.final, chunk.at, len(chunk.data))
+                    chunk = Chunk(b"", chunk.final, chunk.at, _length(chunk))
                 pending.append((chunk, rows_to_skip, future))
 
         carry: tuple[Chunk, int] | None = None
@@ -519,6 +566,7 @@ class Validator:
                 result = self._now(chunk, rows_to_skip)
             if not result.clean_end and not chunk.final:
                 carry = (chunk, rows_to_skip)
+                self.mended = True
                 continue
             yield result
 
@@ -529,7 +577,7 @@ class Validator:
             if skip <= 0:
                 yield chunk, 0
                 continue
-            data = carry + chunk.data
+            data = carry + self._bytes(chunk)
             counted = count_chunk(data, self.fmt, self.header, final=chunk.final)
             if not counted.clean_end and not chunk.final:
                 carry = data
@@ -542,6 +590,11 @@ class Validator:
                 continue
             yield Chunk(data, chunk.final), skip
             skip = 0
+
+
+def _length(chunk: Chunk) -> int:
+    """How many bytes of the file ``chunk`` holds (or held, before they were let go)."""
+    return len(chunk.data) or chunk.size
 
 
 def _watch_parent(pid: int) -> None:

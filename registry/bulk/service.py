@@ -325,7 +325,8 @@ async def _load_pipelined(
 
     validator = Validator(fmt, header, today=today, run_id=ctx.run_id, workers=workers, path=path)
     try:
-        async for result in validator.results(chunks(path, offset), skip=start):
+        source = chunks(path, offset, peek=validator.peeking)
+        async for result in validator.results(source, skip=start):
             local = 0
             while local < result.rows:
                 take = min(batch_size - (rows_seen + local - first_row + 1), result.rows - local)

@@ -72,9 +72,11 @@ def sequential(path: Path, fmt: Format, skip: int = 0) -> tuple[list[Any], list[
 
 
 def chunked(
-    path: Path, fmt: Format, size: int, skip: int = 0, workers: int = 1
+    path: Path, fmt: Format, size: int, skip: int = 0, workers: int = 1, peek: bool = False
 ) -> tuple[list[Any], list[str], int] | None:
-    """The same through chunks of ``size`` bytes (None: the file takes the plain path)."""
+    """The same through chunks of ``size`` bytes (None: the file takes the plain path); with
+    ``peek``, cut as for workers that read their spans (here even without workers, so that
+    hypothesis can try many files), until a cut has had to be mended."""
     header = None
     offset = 0
     if fmt == "csv":
@@ -90,7 +92,9 @@ def chunked(
 
     async def run() -> None:
         nonlocal seen
-        async for result in validator.results(chunks(path, offset, size), skip=skip):
+        peeking = (lambda: not validator.mended) if peek else None
+        source = chunks(path, offset, size, peek=peeking)
+        async for result in validator.results(source, skip=skip):
             rejects.extend(rejects_between(result, 1, result.rows, seen))
             data, ids = copy_slice(result, 0, len(result.good))
             text_lines = data.decode().splitlines(keepends=True)
@@ -166,13 +170,16 @@ SETTINGS = settings(
 
 
 @SETTINGS
-@given(data=csv_files(), size=st.sampled_from([1, 7, 64, 333, 1 << 16]), skip=st.integers(0, 8))
+@given(
+    data=csv_files(), size=st.sampled_from([1, 7, 64, 333, 1 << 16]), skip=st.integers(0, 8),
+    peek=st.booleans(),
+)  # fmt: skip
 def test_csv_chunks_read_like_the_plain_reader(
-    tmp_path: Path, data: bytes, size: int, skip: int
+    tmp_path: Path, data: bytes, size: int, skip: int, peek: bool
 ) -> None:
     path = tmp_path / "pop.csv"
     path.write_bytes(data)
-    got = chunked(path, "csv", size, skip)
+    got = chunked(path, "csv", size, skip, peek=peek)
     if got is None:
         return
     assert got == sequential(path, "csv", skip)
@@ -190,13 +197,14 @@ def test_csv_chunks_read_like_the_plain_reader(
     ),
     size=st.sampled_from([1, 50, 700, 1 << 16]),
     skip=st.integers(0, 5),
+    peek=st.booleans(),
 )
 def test_ndjson_chunks_read_like_the_plain_reader(
-    tmp_path: Path, rows: list[str], size: int, skip: int
+    tmp_path: Path, rows: list[str], size: int, skip: int, peek: bool
 ) -> None:
     path = tmp_path / "pop.ndjson"
     path.write_bytes("\n".join(rows).encode("utf-8", errors="surrogateescape"))
-    assert chunked(path, "ndjson", size, skip) == sequential(path, "ndjson", skip)
+    assert chunked(path, "ndjson", size, skip, peek=peek) == sequential(path, "ndjson", skip)
 
 
 def test_worker_processes_give_the_same_rows(tmp_path: Path) -> None:
@@ -206,8 +214,10 @@ def test_worker_processes_give_the_same_rows(tmp_path: Path) -> None:
     path = tmp_path / "pop.csv"
     path.write_text("\n".join(csv_line(r) for r in [list(COLUMNS), *rows]) + "\n")
     expected = sequential(path, "csv")
-    assert chunked(path, "csv", 2048, workers=2) == expected
-    assert chunked(path, "csv", 2048, skip=30, workers=2) == sequential(path, "csv", skip=30)
+    for peek in (False, True):
+        assert chunked(path, "csv", 2048, workers=2, peek=peek) == expected
+        resumed = chunked(path, "csv", 2048, skip=30, workers=2, peek=peek)
+        assert resumed == sequential(path, "csv", skip=30)
 
 
 def test_workers_that_read_the_file_join_a_chunk_cut_inside_a_row(tmp_path: Path) -> None:
@@ -235,6 +245,61 @@ def test_workers_that_read_the_file_join_a_chunk_cut_inside_a_row(tmp_path: Path
     finally:
         Validator._bytes = original  # type: ignore[method-assign]
     assert joined  # some chunk was read again from the file
+
+
+@pytest.mark.parametrize("size", [1, 5, 64, 1000, 1 << 16])
+def test_cuts_from_a_window_tile_the_file_after_newlines(tmp_path: Path, size: int) -> None:
+    path = tmp_path / "pop.csv"
+    # Short lines, a line longer than the window read at a cut, and no newline at the end.
+    data = b"header\n" + b"ab\r\ncd\n" * 40 + b"x" * 200_000 + b"\n" + b"ef\ngh"
+    path.write_bytes(data)
+    spans = list(chunks(path, 7, size, peek=lambda: True))
+    assert [chunk.data for chunk in spans] == [b""] * len(spans)
+    assert [chunk.final for chunk in spans] == [False] * (len(spans) - 1) + [True]
+    at = 7
+    for chunk in spans:
+        assert chunk.at == at
+        span = data[at : at + chunk.size]
+        assert chunk.last == span[-64:]
+        if not chunk.final:
+            assert span.endswith(b"\n") and chunk.size >= size
+            assert b"\n" not in span[size - 1 : -1]  # the first newline from the target on
+        at += chunk.size
+    assert at == len(data)
+
+
+def test_cuts_from_a_window_are_mended_then_made_the_careful_way(tmp_path: Path) -> None:
+    """Every row holds a quoted newline, so some cut made from a window alone falls inside a
+    row: that chunk is read again joined with the next, and from then on the file is read
+    here and cut where the quotes pair up."""
+    rows = good_rows(60)
+    for row in rows:
+        row[COLUMNS.index("permanent_address")] = "Số 1\nPhố Huế, Hà Nội"
+    path = tmp_path / "pop.csv"
+    path.write_text("\n".join(csv_line(r) for r in [list(COLUMNS), *rows]) + "\n")
+    header, offset = read_header(path) or (None, 0)
+    validator = Validator("csv", header, today=TODAY, run_id=RUN, workers=2, depth=3, path=path)
+    seen: list[pipeline.Chunk] = []
+    lines: list[str] = []
+
+    def source() -> Any:
+        for chunk in chunks(path, offset, 700, peek=validator.peeking):
+            seen.append(chunk)
+            yield chunk
+
+    async def run() -> None:
+        async for result in validator.results(source()):
+            data, _ids = copy_slice(result, 0, len(result.good))
+            lines.extend(data.decode().splitlines(keepends=True))
+
+    try:
+        asyncio.run(run())
+    finally:
+        validator.close()
+    assert lines == sequential(path, "csv")[1]
+    assert validator.mended and not validator.peeking()
+    peeked = [chunk for chunk in seen if not chunk.data]
+    assert peeked and any(chunk.data for chunk in seen[len(peeked) :])
 
 
 def test_a_header_in_another_order_and_unknown_columns(tmp_path: Path) -> None:
