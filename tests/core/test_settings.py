@@ -1,7 +1,7 @@
 import pytest
 from pydantic import SecretStr
 
-from core.settings import DEV_SECRET_KEY, Settings, SettingsError, load_settings
+from core.settings import ARGON2ID_MINIMUMS, DEV_SECRET_KEY, Settings, SettingsError, load_settings
 
 PG = "postgresql+asyncpg://registry@db.internal/registry"
 STRONG = "x" * 48
@@ -94,3 +94,25 @@ def test_secret_is_not_in_repr() -> None:
     settings = Settings(secret_key=SecretStr(STRONG))
     assert STRONG not in repr(settings)
     assert STRONG not in str(settings.model_dump())
+
+
+@pytest.mark.parametrize(("memory", "time"), [*ARGON2ID_MINIMUMS, (65_536, 3), (8_000, 5)])
+def test_argon2id_at_any_owasp_minimum_or_above(memory: int, time: int) -> None:
+    settings = Settings(password_memory_kib=memory, password_time_cost=time)
+    assert (settings.password_memory_kib, settings.password_time_cost) == (memory, time)
+
+
+@pytest.mark.parametrize(
+    ("memory", "time"), [(19_456, 1), (47_103, 1), (12_288, 2), (9_216, 3), (7_168, 4)]
+)
+def test_argon2id_below_every_owasp_minimum_is_refused(
+    monkeypatch: pytest.MonkeyPatch, memory: int, time: int
+) -> None:
+    monkeypatch.setenv("REGISTRY_PASSWORD_MEMORY_KIB", str(memory))
+    monkeypatch.setenv("REGISTRY_PASSWORD_TIME_COST", str(time))
+    with pytest.raises(SettingsError, match="below every OWASP minimum"):
+        load_settings()
+    monkeypatch.setenv("REGISTRY_PASSWORD_MEMORY_KIB", "7167")  # under the smallest at all
+    monkeypatch.setenv("REGISTRY_PASSWORD_TIME_COST", "20")
+    with pytest.raises(SettingsError, match="password_memory_kib"):
+        load_settings()

@@ -62,6 +62,21 @@ def test_settings_parameters_are_used() -> None:
     )
 
 
+def test_another_owasp_pair_rehashes_at_the_next_sign_in() -> None:
+    # From the default (19 MiB x 2) to OWASP's equal-defence 7 MiB x 5: each password is
+    # hashed again, at the new parameters, when its owner next signs in.
+    default = PasswordHasher.from_settings(Settings(environment="test"))
+    old = default.hash(GOOD)
+    other = PasswordHasher.from_settings(
+        Settings(environment="test", password_memory_kib=7_168, password_time_cost=5)
+    )
+    check = other.verify(old, GOOD)
+    assert check.ok and check.new_hash is not None
+    params = argon2.extract_parameters(check.new_hash)
+    assert (params.memory_cost, params.time_cost) == (7_168, 5)
+    assert other.verify(check.new_hash, GOOD) == PasswordCheck(ok=True, new_hash=None)
+
+
 def test_verify_rehashes_when_parameters_rise(hasher: PasswordHasher) -> None:
     old = hasher.hash(GOOD)
     stronger = fast_hasher(time_cost=3)
