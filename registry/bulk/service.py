@@ -317,7 +317,7 @@ async def _load_pipelined(
         while len(flying) >= IN_FLIGHT:
             await flying.popleft()
         after = flying[-1] if flying else None
-        # In key order: the primary key's B-tree takes the rows much faster so (by_number).
+        # Sent in ID-number order, which the primary key's B-tree takes much faster (by_number).
         batch = ctx.commit_batch(loader([by_number(parts)], count), bad, first_row, last_row, after)
         flying.append(asyncio.ensure_future(batch))
         parts, count, bad = [], 0, []
