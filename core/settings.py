@@ -142,7 +142,10 @@ class Settings(BaseSettings):
     # Any pair at or above one of OWASP's argon2id minimums (ARGON2ID_MINIMUMS) is accepted.
     password_time_cost: int = Field(2, ge=1, le=20, description="argon2id iterations.")
     password_memory_kib: int = Field(
-        19_456, ge=ARGON2ID_MINIMUMS[-1][0], le=4_194_304, description="argon2id memory in KiB."
+        19_456,
+        ge=min(m for m, _ in ARGON2ID_MINIMUMS),
+        le=4_194_304,
+        description="argon2id memory in KiB.",
     )
     password_parallelism: int = Field(1, ge=1, le=16, description="argon2id lanes.")
     login_max_failures: int = Field(

@@ -144,8 +144,9 @@ def chunks(
         while peek is not None and peek():
             found = _peek_cut(handle, at, at + size)
             if found is None:  # no newline from there on: the rest is the last chunk
-                last = os.pread(handle.fileno(), min(_LAST, max(end - at, 0)), max(end - _LAST, at))
-                yield Chunk(b"", final=True, at=at, size=max(end - at, 0), last=last)
+                rest = max(end - at, 0)
+                last = os.pread(handle.fileno(), min(_LAST, rest), at + rest - min(_LAST, rest))
+                yield Chunk(b"", final=True, at=at, size=rest, last=last)
                 return
             cut, last = found
             yield Chunk(b"", final=False, at=at, size=cut - at, last=last)
