@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         0, ge=0, le=500, description="Extra connections allowed under burst (closed after use)."
     )
     database_lane_pool_size: int = Field(
-        2,
+        1,
         ge=1,
         le=100,
         description="Connections per process for one-statement requests (the agency API).",
