@@ -14,6 +14,14 @@ from core.settings import Settings
 
 log = get_logger("registry.audit")
 
+# Seconds to the next run after a run that gave events their leaves (at most the configured
+# interval). Under load every run finds events, so this sets a batch's size: at 4,000 calls/s,
+# about 200 events a batch instead of about 1,000 at 0.25 s. A batch's CPU (its hashing here,
+# its COPY in PostgreSQL, whose backend no nice reaches) is then a short burst on the cores
+# the API's requests share. bench/lookup's open loop at 4,000 lookups/s (1M citizens,
+# alternating runs): p99 35.3 and 35.5 ms against 73.1 and 127.5 ms at 0.25 s after every run.
+BUSY_INTERVAL = 0.05
+
 
 class AuditWorker:
     """Sequences committed events into the Merkle log and signs checkpoints periodically."""
@@ -64,12 +72,21 @@ class AuditWorker:
         async with self.database.unit_of_work() as session:
             return await service.make_checkpoint(session, self.signer, origin=self.origin)
 
+    def pause_after(self, appended: int) -> float:
+        """Seconds to wait before the next run: ``BUSY_INTERVAL`` after a run that appended
+        events (while they arrive, small batches often), the configured interval after one
+        that found none (an idle log is polled no more often than configured)."""
+        if appended:
+            return min(BUSY_INTERVAL, self.sequence_interval)
+        return self.sequence_interval
+
     async def run(self) -> None:
         """Loop until cancelled; errors are logged and retried, never fatal."""
         next_checkpoint = time.monotonic() + self.checkpoint_interval
         while True:
+            appended = 0
             try:
-                await self.sequence_pending()
+                appended = await self.sequence_pending()
                 if time.monotonic() >= next_checkpoint:
                     await self.checkpoint()
                     next_checkpoint = time.monotonic() + self.checkpoint_interval
@@ -77,7 +94,7 @@ class AuditWorker:
                 raise
             except Exception as exc:
                 log.warning("audit.worker_error", exc_info=exc, extra=fields())
-            await asyncio.sleep(self.sequence_interval)
+            await asyncio.sleep(self.pause_after(appended))
 
     def start(self) -> None:
         """Start the background task."""

@@ -21,7 +21,7 @@ from audit.events import InvalidEvent, leaf_bytes
 from audit.keys import load_signer
 from audit.models import APPEND_ONLY_TABLES
 from audit.repository import event_data, fetch_nodes
-from audit.worker import AuditWorker
+from audit.worker import BUSY_INTERVAL, AuditWorker
 from core.auth import Principal
 from core.db import Database
 from core.settings import Settings
@@ -384,6 +384,42 @@ async def test_in_app_worker_sequences_and_checkpoints(
     finally:
         await worker.stop()
     assert size == 4
+
+
+def test_worker_runs_again_soon_after_a_run_that_found_events(
+    database: Database, settings: Settings
+) -> None:
+    worker = AuditWorker(database, load_signer(settings), origin=settings.audit_origin)
+    assert worker.sequence_interval == 0.25
+    assert worker.pause_after(0) == 0.25  # idle: polled no more often than configured
+    assert worker.pause_after(1) == BUSY_INTERVAL < 0.25
+    assert worker.pause_after(5_000) == BUSY_INTERVAL
+    quick = AuditWorker(
+        database, worker.signer, origin=worker.origin, sequence_interval=0.01
+    )  # fmt: skip
+    assert quick.pause_after(7) == 0.01  # never longer than the configured interval
+
+
+async def test_worker_loop_waits_by_what_each_run_found(
+    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = AuditWorker(database, load_signer(settings), origin=settings.audit_origin)
+    await record_events(database, 3)
+    pauses: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 2:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr("audit.worker.asyncio.sleep", sleep)
+    with pytest.raises(asyncio.CancelledError):
+        await worker.run()
+    # The first run gave the 3 events their leaves; the second found nothing.
+    assert pauses == [BUSY_INTERVAL, worker.sequence_interval]
+    async with database.unit_of_work() as session:
+        size, _root = await service.tree_head(session)
+    assert size == 3
 
 
 # ------------------------------------------------------------------------ tampering
