@@ -19,7 +19,9 @@ log = get_logger("registry.audit")
 # about 200 events a batch instead of about 1,000 at 0.25 s. A batch's CPU (its hashing here,
 # its COPY in PostgreSQL, whose backend no nice reaches) is then a short burst on the cores
 # the API's requests share. bench/lookup's open loop at 4,000 lookups/s (1M citizens,
-# alternating runs): p99 35.3 and 35.5 ms against 73.1 and 127.5 ms at 0.25 s after every run.
+# alternating runs): p99 35.3 and 35.5 ms against 73.1 and 127.5 ms at 0.25 s after every run;
+# 0.02 s was worse again (135.9 and 196.2 ms against 33.9 and 80.6 at 0.05 s): more runs, each
+# with its own fixed work (lock, cursor, frontier, commit).
 BUSY_INTERVAL = 0.05
 
 
