@@ -67,7 +67,7 @@ ORIGIN = "bench.registry.example/audit"
 WRITER_PROCS = 3
 TASKS_PER_PROC = 8
 CLIENTS = WRITER_PROCS * TASKS_PER_PROC
-SEQUENCE_INTERVAL = 0.25  # AuditWorker's default: the pause between sequencer runs
+SEQUENCE_INTERVAL = 0.25  # AuditWorker's default: its pause after a run that found nothing
 LOAD_WORKERS = 2
 LOAD_CHUNK = 50_000
 PROOF_WARMUP = 20
@@ -298,17 +298,18 @@ async def _sequencer(url: str, expected: int, ready: Queue[Any], start: Event) -
     busy = 0.0
     runs = 0
     deadline = time.monotonic() + 900
-    # As AuditWorker.run(): sequence what is pending, then pause sequence_interval.
+    # As AuditWorker.run(): sequence what is pending, then pause as it does (pause_after).
     while True:
         t0 = time.monotonic()
-        total += await worker.sequence_pending()
+        appended = await worker.sequence_pending()
+        total += appended
         busy += time.monotonic() - t0
         runs += 1
         if total >= expected:
             break
         if time.monotonic() > deadline:
             raise RuntimeError(f"sequencer gave up after {total} of {expected} events")
-        await asyncio.sleep(worker.sequence_interval)
+        await asyncio.sleep(worker.pause_after(appended))
     done = time.monotonic()
     await database.dispose()
     return {"done": done, "total": total, "busy": busy, "runs": runs}
