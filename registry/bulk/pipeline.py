@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from registry import names
-from registry.bulk import worker_context
+from registry.bulk import keep_freed_memory, worker_context
 from registry.bulk.reader import MAX_LINE, Format
 from registry.idnumber import FIRST_YEAR
 from registry.models import BLOOD_TYPES, GENDERS, MARITAL, STATUSES
@@ -475,8 +475,9 @@ class Validator:
         self.mended = False  # a chunk was cut inside a row and read again joined with the next
         self.pool: ProcessPoolExecutor | None = None
         if workers > 1:
+            keep_freed_memory()
             self.pool = ProcessPoolExecutor(
-                workers, mp_context=worker_context(), initializer=_watch_parent,
+                workers, mp_context=worker_context(), initializer=_start_worker,
                 initargs=(os.getpid(),),
             )  # fmt: skip
         # Chunks submitted ahead of the one being loaded: enough to keep every worker busy
@@ -596,6 +597,12 @@ class Validator:
 def _length(chunk: Chunk) -> int:
     """How many bytes of the file ``chunk`` holds (or held, before they were let go)."""
     return len(chunk.data) or chunk.size
+
+
+def _start_worker(pid: int) -> None:
+    """A validating worker's start: its malloc tuned as the importer's, and its watch on it."""
+    keep_freed_memory()
+    _watch_parent(pid)
 
 
 def _watch_parent(pid: int) -> None:

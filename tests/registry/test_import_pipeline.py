@@ -472,3 +472,21 @@ def test_a_worker_reads_its_span_of_the_file_and_notices_a_change(tmp_path: Path
         pipeline.validate_span(
             str(path), chunk.at, len(chunk.data), chunk.data[-64:], *args, **kwargs
         )
+
+
+def test_malloc_is_tuned_for_import_buffers_where_the_c_library_is_glibc(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ctypes
+    import platform
+
+    from registry import bulk
+
+    if platform.libc_ver()[0] == "glibc":
+        assert bulk.keep_freed_memory() is True  # glibc took both values
+
+    def no_c_library(_name: object) -> object:
+        raise OSError("no such library")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_c_library)
+    assert bulk.keep_freed_memory() is False  # elsewhere the C library's defaults stay
