@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from core.settings import Settings, SettingsError, load_settings
 from registry import __version__
+
+if TYPE_CHECKING:
+    from core.settings import Settings
+
+# Commands import what they use (settings, database, the app) when they run: this module and
+# its subcommands' are imported whatever the command, and `registry import` reads its file's
+# digest in a thread while the rest of the service's modules are imported.
 
 app = typer.Typer(
     name="registry",
@@ -34,6 +40,8 @@ def _add_subcommands() -> None:
 
 def load_cli_settings() -> Settings:
     """Settings from the environment; a clear message and exit code 2 when they are invalid."""
+    from core.settings import SettingsError, load_settings
+
     try:
         return load_settings()
     except SettingsError as exc:
@@ -56,6 +64,7 @@ def serve(
     import uvicorn
 
     from core.logging import configure_logging
+    from core.settings import Settings
 
     settings = load_cli_settings()
     default_url = Settings.model_fields["public_url"].default

@@ -7,15 +7,19 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from audit import service
-from audit.checkpoint import CheckpointError, Verifier
-from audit.keys import load_signer
-from audit.worker import AuditWorker
-from core.db import Database
-from core.settings import Settings
+if TYPE_CHECKING:
+    from audit.service import VerifyReport
+    from audit.worker import AuditWorker
+    from core.db import Database
+    from core.settings import Settings
+
+# The audit, database and settings modules are imported by the commands that use them: the
+# `registry` command imports this module whatever it is asked to do (issue 4: `registry import`
+# reads its file's digest meanwhile).
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
@@ -27,6 +31,8 @@ def _settings() -> Settings:
 
 
 def _worker(settings: Settings, database: Database) -> AuditWorker:
+    from audit.worker import AuditWorker
+
     return AuditWorker.from_settings(database, settings)
 
 
@@ -35,6 +41,8 @@ def sequence(
     follow: bool = typer.Option(False, "--follow", help="Keep running (as the in-app worker)."),
 ) -> None:
     """Give leaves to committed events (one sequencer is active at a time)."""
+    from core.db import Database
+
     settings = _settings()
     if follow and settings.audit_sequencer_nice:
         # Background work with seconds of slack: on cores it shares with the API's workers, its
@@ -57,6 +65,8 @@ def sequence(
 @audit_app.command("checkpoint")
 def checkpoint() -> None:
     """Sequence what is pending, then sign a checkpoint if the tree grew; print it."""
+    from core.db import Database
+
     settings = _settings()
 
     async def run() -> str | None:
@@ -78,16 +88,22 @@ def checkpoint() -> None:
 @audit_app.command("public-key")
 def public_key() -> None:
     """Print the verifier key (C2SP vkey) that checks this registry's checkpoints."""
+    from audit.keys import load_signer
+
     typer.echo(load_signer(_settings()).verifier_key())
 
 
 @audit_app.command("verify")
 def verify() -> None:
     """Recompute every leaf, rebuild the root, check every signed checkpoint."""
+    from audit import service
+    from audit.keys import load_signer
+    from core.db import Database
+
     settings = _settings()
     signer = load_signer(settings)
 
-    async def run() -> service.VerifyReport:
+    async def run() -> VerifyReport:
         database = Database(settings)
         try:
             async with database.unit_of_work() as session:
@@ -117,6 +133,9 @@ def verify() -> None:
 @audit_app.command("prove")
 def prove(event: str = typer.Argument(..., help="The event's id (event_uid).")) -> None:
     """Print an inclusion proof of EVENT against the newest checkpoint (JSON)."""
+    from audit import service
+    from core.db import Database
+
     settings = _settings()
 
     async def run() -> dict[str, object]:
@@ -144,6 +163,9 @@ def check_proof(
     origin: str | None = typer.Option(None, help="Expected origin (default: the key's name)."),
 ) -> None:
     """Verify an inclusion proof offline: only the proof, its checkpoint and the public key."""
+    from audit import service
+    from audit.checkpoint import CheckpointError, Verifier
+
     vkey = Path(public_key).read_text().strip() if Path(public_key).is_file() else public_key
     try:
         verifier = Verifier.from_vkey(vkey)

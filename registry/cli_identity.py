@@ -7,12 +7,14 @@ import json
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import RegistryError
+
+if TYPE_CHECKING:  # imported by the commands (see cli_audit)
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 staff_app = typer.Typer(help="Staff accounts (officials, auditors, administrators).")
 clients_app = typer.Typer(help="OAuth clients: relying parties and agencies.")
