@@ -23,6 +23,7 @@ from core.auth import Principal
 from core.db import Database
 from registry.bulk import pipeline, service
 from registry.bulk.pipeline import (
+    ChunkResult,
     Header,
     Validator,
     chunks,
@@ -218,6 +219,35 @@ def test_worker_processes_give_the_same_rows(tmp_path: Path) -> None:
         assert chunked(path, "csv", 2048, workers=2, peek=peek) == expected
         resumed = chunked(path, "csv", 2048, skip=30, workers=2, peek=peek)
         assert resumed == sequential(path, "csv", skip=30)
+
+
+def test_workers_put_copy_text_in_shared_memory_or_the_pipe_when_it_does_not_fit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = good_rows(60)
+    rows[7][COLUMNS.index("birth_date")] = "1990-02-30"
+    path = tmp_path / "pop.csv"
+    path.write_text("\n".join(csv_line(r) for r in [list(COLUMNS), *rows]) + "\n")
+    expected = sequential(path, "csv")
+    received: list[int] = []
+    names: set[str] = set()
+    original = pipeline._Slots.receive
+
+    def receive(self: Any, result: ChunkResult, slot: Any) -> ChunkResult:
+        received.append(result.shared)
+        names.add(slot[0])
+        return original(self, result, slot)
+
+    monkeypatch.setattr(pipeline._Slots, "receive", receive)
+    assert chunked(path, "csv", 2048, workers=2) == expected
+    assert received and all(n >= 0 for n in received)  # every chunk's text was in its slot
+    # Slots smaller than a chunk's text: each comes through the pipe, with the same rows.
+    received.clear()
+    monkeypatch.setattr(pipeline, "SLOT_BYTES", 64)
+    assert chunked(path, "csv", 2048, workers=2) == expected
+    assert -1 in received and all(n <= 0 for n in received)  # (0: a chunk with no valid row)
+    for name in names:  # each import's shared memory is removed when it ends
+        assert not Path("/dev/shm", name.lstrip("/")).exists()  # noqa: S108
 
 
 def test_workers_that_read_the_file_join_a_chunk_cut_inside_a_row(tmp_path: Path) -> None:
