@@ -39,7 +39,6 @@ from audit.schemas import (
     InclusionProof,
 )
 from core import paging
-from core.auth import Principal
 from core.db import Database
 from core.errors import (
     AuditUnavailable,
@@ -51,6 +50,7 @@ from core.errors import (
     ValidationFailed,
 )
 from core.logging import request_id_var
+from core.principal import Principal
 
 try:  # verify's leaf loop in C (audit/_native.c), optional at build time
     from audit import _native

@@ -157,8 +157,8 @@ def import_(
 
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from core.auth import Principal
     from core.db import Database
+    from core.principal import Principal
     from registry.bulk.service import import_file
 
     settings = load_cli_settings()
@@ -238,8 +238,8 @@ def demo(
 
     from sqlalchemy import func, select
 
-    from core.auth import Principal
     from core.db import Database
+    from core.principal import Principal
     from registry.bulk.service import import_file
     from registry.models import Citizen
     from registry.synthetic import write

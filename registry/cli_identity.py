@@ -173,7 +173,7 @@ def activation_code(
     official: str = typer.Option(..., "--official", help="Username of the issuing official."),
 ) -> None:
     """Issue a single-use, short-lived activation code after an in-person check (level 2)."""
-    from core.auth import Principal
+    from core.principal import Principal
     from identity import accounts
 
     async def work(session: AsyncSession, settings: Any) -> tuple[str, Any]:
@@ -194,7 +194,7 @@ def activation_code(
 
 def _cli_official() -> Any:
     # Commands run by an operator on the server: recorded in the audit trail as actor "cli".
-    from core.auth import Principal
+    from core.principal import Principal
 
     return Principal(actor_type="official", actor_id="cli", roles=frozenset({"official"}))
 

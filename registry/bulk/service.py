@@ -16,8 +16,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import record
-from core.auth import Principal
 from core.db import Database
+from core.principal import Principal
 from registry.bulk import POOL_MIN_BYTES
 from registry.bulk import repository as repo
 from registry.bulk.pipeline import (
