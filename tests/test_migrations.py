@@ -140,3 +140,41 @@ async def test_0010_codes_compare_bytes_and_back(database_url: str, database: Da
     await database.engine.dispose()
     migrations.upgrade(database_url, "head")
     assert await collations() == at_head
+
+
+@pytest.mark.postgresql_only
+async def test_0011_old_number_index_holds_only_records_with_one(
+    database_url: str, database: Database
+) -> None:
+    """At head the old-number index leaves out records without an old number, and a search by
+    an old number (a bound parameter, as the repository sends it) can still use it; 0011's
+    downgrade makes it whole again."""
+
+    async def definition() -> str:
+        async with database.engine.connect() as conn:
+            found = await conn.execute(
+                text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_citizen_old_id_number'")
+            )
+            return str(found.scalar_one())
+
+    async def plan() -> str:
+        async with database.engine.connect() as conn:
+            await conn.execute(text("SET enable_seqscan = off"))
+            rows = await conn.execute(
+                text("EXPLAIN SELECT id_number FROM citizen WHERE old_id_number = :old"),
+                {"old": "012345678"},
+            )
+            return "\n".join(str(row[0]) for row in rows)
+
+    assert definition_is_partial(await definition())
+    assert "ix_citizen_old_id_number" in await plan()
+    await database.engine.dispose()
+    migrations.downgrade(database_url, "0010")
+    assert not definition_is_partial(await definition())
+    await database.engine.dispose()
+    migrations.upgrade(database_url, "head")
+    assert definition_is_partial(await definition())
+
+
+def definition_is_partial(indexdef: str) -> bool:
+    return indexdef.endswith("WHERE (old_id_number IS NOT NULL)")
