@@ -654,7 +654,6 @@ class Validator:
                     future.cancel()
                     if self.slots is not None:
                         self.slots.release(future, slot)
-                top_up()
                 chunk = Chunk(self._bytes(carry[0]) + self._bytes(chunk), chunk.final)
                 rows_to_skip = carry[1]
                 carry = None
@@ -663,10 +662,9 @@ class Validator:
                 result = await asyncio.wrap_future(future)
                 if self.slots is not None:
                     result = self.slots.receive(result, slot)
-                top_up()  # after the slot it used is free again
             else:
-                top_up()
                 result = self._now(chunk, rows_to_skip)
+            top_up()  # once this chunk's slot is free again
             if not result.clean_end and not chunk.final:
                 carry = (chunk, rows_to_skip)
                 self.mended = True
