@@ -15,6 +15,10 @@
  * Lines end with LF or CRLF. A chunk it cannot cut into one row per line with certainty (a
  * carriage return elsewhere, a quote that does not enclose a whole field, a line longer than
  * the reader's limit) is refused whole (None), and Python reads all of it.
+ *
+ * sort_lines() puts a batch's lines in ID-number order; binary_copy() turns them into COPY's
+ * binary format, which PostgreSQL loads with less CPU than the text form (no tabs to find,
+ * escapes to undo, or dates and numbers to parse).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -601,9 +605,166 @@ done:
     return result;
 }
 
+
+/* COPY binary format (https://www.postgresql.org/docs/15/sql-copy.html#id-1.9.3.55.9.4). */
+
+static int put_be32(buf_t *o, int32_t v) {
+    unsigned char b[4] = {(unsigned char)((uint32_t)v >> 24), (unsigned char)((uint32_t)v >> 16),
+                          (unsigned char)((uint32_t)v >> 8), (unsigned char)v};
+    return buf_put(o, b, 4);
+}
+
+/* PostgreSQL's date2j, and its epoch (2000-01-01) as a Julian day. */
+static int32_t date2j(int year, int month, int day) {
+    if (month > 2) { month += 1; year += 4800; } else { month += 13; year += 4799; }
+    int century = year / 100;
+    int julian = year * 365 - 32167;
+    julian += year / 4 - century + century / 4;
+    julian += 7834 * month / 256 + day;
+    return julian;
+}
+#define POSTGRES_EPOCH_JDATE 2451545
+
+static int hexval(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* One text-format field s[0..n) as PostgreSQL's COPY reads it, unescaped into o (length first). */
+static int put_text_field(buf_t *o, const unsigned char *s, Py_ssize_t n) {
+    if (memchr(s, '\\', (size_t)n) == NULL) return put_be32(o, (int32_t)n) < 0 ? -1 : buf_put(o, s, (size_t)n);
+    size_t at = o->n;
+    if (put_be32(o, 0) < 0 || buf_reserve(o, (size_t)n) < 0) return -1;
+    unsigned char *out = o->p + o->n;
+    Py_ssize_t i = 0, k = 0;
+    while (i < n) {
+        unsigned char c = s[i++];
+        if (c == '\\' && i < n) {
+            c = s[i++];
+            if (c >= '0' && c <= '7') {
+                int v = c - '0';
+                for (int d = 0; d < 2 && i < n && s[i] >= '0' && s[i] <= '7'; d++) v = v * 8 + (s[i++] - '0');
+                c = (unsigned char)v;
+            } else if (c == 'x' && i < n && hexval(s[i]) >= 0) {
+                int v = hexval(s[i++]);
+                if (i < n && hexval(s[i]) >= 0) v = v * 16 + hexval(s[i++]);
+                c = (unsigned char)v;
+            } else {
+                switch (c) {
+                case 'b': c = '\b'; break;
+                case 'f': c = '\f'; break;
+                case 'n': c = '\n'; break;
+                case 'r': c = '\r'; break;
+                case 't': c = '\t'; break;
+                case 'v': c = '\v'; break;
+                default: break; /* any other character stands for itself */
+                }
+            }
+        }
+        out[k++] = c;
+    }
+    o->n += (size_t)k;
+    unsigned char *len = o->p + at;
+    len[0] = (unsigned char)(k >> 24); len[1] = (unsigned char)(k >> 16);
+    len[2] = (unsigned char)(k >> 8); len[3] = (unsigned char)k;
+    return 0;
+}
+
+static int put_binary_field(buf_t *o, char kind, const unsigned char *s, Py_ssize_t n) {
+    if (n == 2 && s[0] == '\\' && s[1] == 'N') return put_be32(o, -1); /* NULL */
+    if (kind == 't') return put_text_field(o, s, n);
+    if (kind == 'd') {
+        if (n != 10 || s[4] != '-' || s[7] != '-' || !digits(s, 4) || !digits(s + 5, 2) ||
+            !digits(s + 8, 2))
+            return 1;
+        int year = num(s, 4), month = num(s + 5, 2), day = num(s + 8, 2);
+        static const int month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+        int leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+        if (year < 1 || month < 1 || month > 12 || day < 1 || day > month_days[month - 1] ||
+            (month == 2 && day == 29 && !leap))
+            return 1; /* what the text form would have been refused for */
+        int32_t days = date2j(year, month, day) - POSTGRES_EPOCH_JDATE;
+        return put_be32(o, 4) < 0 ? -1 : put_be32(o, days);
+    }
+    /* 'i' (int4) or 'l' (int8): an optional minus and 1 to 18 digits */
+    Py_ssize_t i = n > 0 && s[0] == '-';
+    if (n - i < 1 || n - i > 18 || !digits(s + i, (int)(n - i))) return 1;
+    long long v = 0;
+    for (Py_ssize_t k = i; k < n; k++) v = v * 10 + (s[k] - '0');
+    if (i) v = -v;
+    if (kind == 'i') {
+        if (v < INT32_MIN || v > INT32_MAX) return 1;
+        return put_be32(o, 4) < 0 ? -1 : put_be32(o, (int32_t)v);
+    }
+    if (put_be32(o, 8) < 0) return -1;
+    return put_be32(o, (int32_t)((unsigned long long)v >> 32)) < 0 ? -1 : put_be32(o, (int32_t)(v & 0xffffffff));
+}
+
+PyDoc_STRVAR(binary_copy_doc,
+"binary_copy(text, kinds) -> bytes\n\n"
+"COPY text-format lines (each ending with a newline) as COPY binary-format tuples (without the\n"
+"file's header and trailer). ``kinds`` has one letter per column: t text, d date\n"
+"(YYYY-MM-DD), i int4, l int8. ValueError when a line has another number of columns or a\n"
+"value that is not of its kind.");
+
+static PyObject *binary_copy(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "binary_copy(text: bytes, kinds: bytes)");
+        return NULL;
+    }
+    const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(args[0]);
+    const unsigned char *end = p + PyBytes_GET_SIZE(args[0]);
+    const char *kinds = PyBytes_AS_STRING(args[1]);
+    Py_ssize_t ncols = PyBytes_GET_SIZE(args[1]);
+    if (ncols < 1 || ncols > 1600 || strspn(kinds, "tdil") != (size_t)ncols) {
+        PyErr_SetString(PyExc_ValueError, "binary_copy: kinds must be letters t, d, i or l");
+        return NULL;
+    }
+    if (end > p && end[-1] != '\n') {
+        PyErr_SetString(PyExc_ValueError, "binary_copy: the text does not end with a newline");
+        return NULL;
+    }
+    buf_t o = {NULL, 0, 0};
+    if (buf_reserve(&o, (size_t)(end - p) + (size_t)(end - p) / 4 + 64) < 0) return NULL;
+    Py_ssize_t line_no = 0;
+    while (p < end) {
+        const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
+        line_no++;
+        unsigned char count[2] = {(unsigned char)(ncols >> 8), (unsigned char)ncols};
+        if (buf_put(&o, count, 2) < 0) goto fail;
+        const unsigned char *f = p;
+        for (Py_ssize_t col = 0; col < ncols; col++) {
+            const unsigned char *tab = col + 1 < ncols ? memchr(f, '\t', (size_t)(nl - f)) : nl;
+            if (tab == NULL || (col + 1 == ncols && memchr(f, '\t', (size_t)(nl - f)) != NULL)) {
+                PyErr_Format(PyExc_ValueError, "binary_copy: line %zd has not %zd columns",
+                             line_no, ncols);
+                goto fail;
+            }
+            int bad = put_binary_field(&o, kinds[col], f, tab - f);
+            if (bad < 0) goto fail;
+            if (bad) {
+                PyErr_Format(PyExc_ValueError, "binary_copy: line %zd, column %zd is not a %c",
+                             line_no, col + 1, kinds[col]);
+                goto fail;
+            }
+            f = tab + 1;
+        }
+        p = nl + 1;
+    }
+    PyObject *result = PyBytes_FromStringAndSize((const char *)o.p, (Py_ssize_t)o.n);
+    free(o.p);
+    return result;
+fail:
+    free(o.p);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"sort_lines", sort_lines, METH_O, sort_lines_doc},
     {"copy_rows", (PyCFunction)(void (*)(void))copy_rows, METH_FASTCALL, copy_rows_doc},
+    {"binary_copy", (PyCFunction)(void (*)(void))binary_copy, METH_FASTCALL, binary_copy_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -19,3 +19,7 @@ def copy_rows(
 
 def sort_lines(parts: Sequence[bytes], /) -> bytes:
     """The lines of ``parts`` in the order of their first 12 bytes, ties in the order given."""
+
+def binary_copy(text: bytes, kinds: bytes, /) -> bytes:
+    """COPY text-format lines as COPY binary-format tuples (no header or trailer); ``kinds``:
+    one letter per column, t text, d date, i int4, l int8."""

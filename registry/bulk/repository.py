@@ -9,7 +9,7 @@ from datetime import date
 from typing import Any, cast
 
 import asyncpg
-from sqlalchemy import Table, select, text, update
+from sqlalchemy import BigInteger, Date, Integer, String, Table, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import CreateIndex
@@ -18,6 +18,11 @@ from core.clock import utcnow
 from core.db import driver_connection
 from registry.models import Citizen, CitizenVersion, ImportJob, ImportRun
 from registry.record import COLUMNS, STORED_KEYS
+
+try:
+    from registry import _native
+except ImportError:  # pragma: no cover - built without a C compiler
+    _native = None  # type: ignore[assignment]
 
 # Every stored column an import writes: the record's columns, the ones derived from them, and
 # the import run that created it (which is its version 1: an imported record has no version row).
@@ -35,6 +40,24 @@ _STAGE = (
 # The same columns in the order of pre-formatted COPY rows: parse_record's, then the version
 # and the run.
 COPY_COLUMNS = (*STORED_KEYS, "version", "import_run_id")
+
+
+def _kind(name: str) -> str:
+    """A COPY column's letter for _native.binary_copy: t text, d date, i int4, l int8."""
+    kind = Citizen.__table__.c[name].type
+    for sql_type, letter in ((Date, "d"), (BigInteger, "l"), (Integer, "i"), (String, "t")):
+        if isinstance(kind, sql_type):
+            return letter
+    raise TypeError(f"no COPY binary form for citizen.{name}")
+
+
+# The rows go to PostgreSQL in COPY's binary format when the C module can write it: parsing the
+# text format (finding tabs, unescaping, reading dates and numbers) was a fifth of the server's
+# CPU for a COPY into citizen. In a lab (300,000 rows, primary key, alternating) binary took
+# 6.4-10.4 s per 1,000,000 rows against 8.7-13.7 s for the same rows as text.
+COPY_KINDS = "".join(map(_kind, COPY_COLUMNS)).encode()
+_BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension
+_BINARY_TRAILER = b"\xff\xff"
 # What ``--update`` compares and may change: the record's own fields.
 _RECORD_FIELDS = tuple(c for c in STORED if c not in ("id_number", "version", "import_run_id"))
 
@@ -302,17 +325,25 @@ async def copy_new(
     if count == 0:
         return 0, direct
     driver: Any = await driver_connection(session)
+    form = "text"
+    if _native is not None and hasattr(_native, "binary_copy"):  # built, and not before it was
+        data = [_BINARY_HEADER, _native.binary_copy(b"".join(data), COPY_KINDS), _BINARY_TRAILER]
+        form = "binary"
     if direct:
         await driver.execute("SAVEPOINT bulk_copy")
         try:
-            await driver.copy_to_table("citizen", source=_stream(data), columns=COPY_COLUMNS)
+            await driver.copy_to_table(
+                "citizen", source=_stream(data), columns=COPY_COLUMNS, format=form
+            )
         except asyncpg.UniqueViolationError:
             await driver.execute("ROLLBACK TO SAVEPOINT bulk_copy; RELEASE SAVEPOINT bulk_copy")
         else:
             await driver.execute("RELEASE SAVEPOINT bulk_copy")
             return count, True
     await driver.execute(_STAGE)
-    await driver.copy_to_table("citizen_stage", source=_stream(data), columns=COPY_COLUMNS)
+    await driver.copy_to_table(
+        "citizen_stage", source=_stream(data), columns=COPY_COLUMNS, format=form
+    )
     status = await driver.execute(_NEW_FROM_STAGE)
     await driver.execute("TRUNCATE citizen_stage")
     return int(status.rsplit(" ", 1)[1]), False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import io
 import json
 from datetime import date
 from pathlib import Path
@@ -520,3 +521,71 @@ def test_malloc_is_tuned_for_import_buffers_where_the_c_library_is_glibc(
 
     monkeypatch.setattr(ctypes, "CDLL", no_c_library)
     assert bulk.keep_freed_memory() is False  # elsewhere the C library's defaults stay
+
+
+@pytest.mark.postgresql_only
+async def test_binary_copy_stores_exactly_what_the_text_form_does(database: Database) -> None:
+    """The C module turns COPY text lines into COPY binary tuples: PostgreSQL stores the same
+    values from either (NULLs, escapes, dates, numbers), and refuses neither."""
+    from core.db import driver_connection
+    from registry import _native
+    from registry.bulk import repository as bulk_repo
+    from registry.bulk.pipeline import _copy_line
+
+    if not hasattr(_native, "binary_copy"):
+        pytest.skip("registry/_native.c not built")
+    odd = {**PEOPLE[1], "permanent_address": "a\\N\tb\nc\rd\\e", "hometown": "\\\\x41"}
+    lines = [_copy_line(parse_record(p, today=TODAY), RUN_TAIL) for p in [*PEOPLE[:30], odd]]
+    # Escapes PostgreSQL reads that our own lines never hold, and dates at the edges.
+    crafted = lines[0].split("\t")
+    crafted[STORED_KEYS.index("permanent_address")] = "\\b\\f\\v\\101\\x42\\q"
+    crafted[STORED_KEYS.index("death_date")] = "2024-02-29"
+    crafted[STORED_KEYS.index("card_issue_date")] = "1900-01-01"
+    crafted[0] = "079099000001"
+    lines.append("\t".join(crafted))
+    text_form = "".join(lines).encode()
+    binary_form = _native.binary_copy(text_form, bulk_repo.COPY_KINDS)
+    columns = ", ".join(COPY_COLUMNS)
+    async with database.unit_of_work() as session:
+        driver: Any = await driver_connection(session)
+        await driver.execute("CREATE TEMP TABLE t AS SELECT * FROM citizen LIMIT 0")
+        await driver.execute("CREATE TEMP TABLE b AS SELECT * FROM citizen LIMIT 0")
+        await driver.copy_to_table("t", source=io.BytesIO(text_form), columns=COPY_COLUMNS)
+        payload = bulk_repo._BINARY_HEADER + binary_form + bulk_repo._BINARY_TRAILER
+        await driver.copy_to_table("b", source=io.BytesIO(payload), columns=COPY_COLUMNS,
+                                   format="binary")  # fmt: skip
+        assert await driver.fetchval("SELECT count(*) FROM b") == len(lines)
+        differ = await driver.fetchval(
+            f"SELECT count(*) FROM ((SELECT {columns} FROM t EXCEPT SELECT {columns} FROM b) "  # noqa: S608
+            f"UNION ALL (SELECT {columns} FROM b EXCEPT SELECT {columns} FROM t)) d"
+        )
+        assert differ == 0
+        stored = await driver.fetchrow(
+            "SELECT permanent_address, death_date, hometown FROM b WHERE id_number = $1",
+            "079099000001",
+        )
+        assert stored["permanent_address"] == "\b\f\vABq"
+        assert stored["death_date"] == date(2024, 2, 29)
+        await session.rollback()
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        (b"1\t2\n", "has not 3 columns"),
+        (b"x\t2023-01-01\t1\t4\n", "has not 3 columns"),
+        (b"x\t2023-02-29\t1\n", "column 2 is not a d"),
+        (b"x\t2023-13-01\t1\n", "column 2 is not a d"),
+        (b"x\t2023-1-01\t1\n", "column 2 is not a d"),
+        (b"x\t2023-01-01\t99999999999\n", "column 3 is not a i"),
+        (b"x\t2023-01-01\t1a\n", "column 3 is not a i"),
+        (b"x\t2023-01-01\t1", "does not end with a newline"),
+    ],
+)
+def test_binary_copy_refuses_what_postgresql_would(line: bytes, problem: str) -> None:
+    from registry import _native
+
+    if not hasattr(_native, "binary_copy"):
+        pytest.skip("registry/_native.c not built")
+    with pytest.raises(ValueError, match=problem):
+        _native.binary_copy(line, b"tdi")
