@@ -589,3 +589,16 @@ def test_binary_copy_refuses_what_postgresql_would(line: bytes, problem: str) ->
         pytest.skip("registry/_native.c not built")
     with pytest.raises(ValueError, match=problem):
         _native.binary_copy(line, b"tdi")
+
+
+@pytest.mark.postgresql_only
+async def test_without_the_c_module_rows_go_in_copy_text(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from registry.bulk import repository as bulk_repo
+
+    monkeypatch.setattr(bulk_repo, "_native", None)
+    report = await import_file(database, write(tmp_path / "a.csv", PEOPLE[:12]), actor=ACTOR,
+                               batch_size=5, workers=1)  # fmt: skip
+    assert report.loaded == 12
+    assert await count(database, "SELECT count(*) FROM citizen") == 12
