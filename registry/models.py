@@ -22,16 +22,12 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import Base, UTCDateTime, code
+from registry.codes import BLOOD_TYPES, GENDERS, MARITAL, PRECISIONS, STATUSES, VERSION_KINDS
 
-GENDERS = ("male", "female")
-PRECISIONS = ("day", "month", "year")
-STATUSES = ("alive", "deceased", "missing")
-MARITAL = ("single", "married", "divorced", "widowed")
-BLOOD_TYPES = ("A", "B", "AB", "O", "A-", "B-", "AB-", "O-")
-VERSION_KINDS = (
-    "birth", "death", "missing", "residence", "marriage", "divorce", "name_change",
-    "gender_change", "correction", "import", "card",
-)  # fmt: skip
+__all__ = [
+    "BLOOD_TYPES", "GENDERS", "MARITAL", "PRECISIONS", "STATUSES", "VERSION_KINDS", "Citizen",
+    "CitizenVersion", "ImportJob", "ImportRun",
+]  # fmt: skip
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -14,8 +14,8 @@ from datetime import date
 from typing import Any
 
 from registry import idnumber, names
+from registry.codes import BLOOD_TYPES, GENDERS, MARITAL, STATUSES
 from registry.idnumber import FIRST_YEAR
-from registry.models import BLOOD_TYPES, GENDERS, MARITAL, STATUSES
 from registry.refdata import ethnic_groups, province_table
 
 # The columns of a record as imported and exported (README: "Import columns").

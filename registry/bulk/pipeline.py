@@ -35,8 +35,8 @@ from typing import Any, BinaryIO
 from registry import names
 from registry.bulk import keep_freed_memory, worker_context
 from registry.bulk.reader import MAX_LINE, Format
+from registry.codes import BLOOD_TYPES, GENDERS, MARITAL, STATUSES
 from registry.idnumber import FIRST_YEAR
-from registry.models import BLOOD_TYPES, GENDERS, MARITAL, STATUSES
 from registry.record import (
     COLUMNS,
     STORED_KEYS,

@@ -11,7 +11,7 @@ from datetime import date
 from typing import Any
 
 from registry import idnumber, names
-from registry.models import BLOOD_TYPES, GENDERS, MARITAL, STATUSES
+from registry.codes import BLOOD_TYPES, GENDERS, MARITAL, STATUSES
 from registry.record import (
     _COUNTRY,
     _HOUSEHOLD,
