@@ -144,6 +144,14 @@ async def checkpoint(dsn: str) -> None:
     await execute(dsn, "CHECKPOINT")
 
 
+def _migrated_database(cluster: PostgresCluster, name: str) -> str:
+    """A new database of the cluster, at the head revision; its URL."""
+    asyncio.run(execute(cluster.dsn(), f'CREATE DATABASE "{name}"'))
+    url = cluster.url(name)
+    migrations.upgrade(url)
+    return url
+
+
 async def scalar(dsn: str, sql: str) -> int:
     """One integer from the database."""
     conn = await asyncpg.connect(dsn)
@@ -204,9 +212,7 @@ def main(argv: list[str] | None = None) -> None:
         urls = {}
         ours_names = [f"ours{i}" for i in range(args.runs)]
         for name in ("small", "resume"):
-            asyncio.run(execute(cluster.dsn(), f'CREATE DATABASE "{name}"'))
-            urls[name] = cluster.url(name)
-            migrations.upgrade(urls[name])
+            urls[name] = _migrated_database(cluster, name)
         # Each timed load starts from a checkpoint, as the peer's does: the one before it
         # leaves dirty buffers that would otherwise be written out during it.
         asyncio.run(checkpoint(cluster.dsn()))
@@ -219,9 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         runs: list[tuple[float, float, float, str]] = []
         for i, name in enumerate(ours_names):
             copy_runs.append(asyncio.run(raw_copy(cluster, big_file)))
-            asyncio.run(execute(cluster.dsn(), f'CREATE DATABASE "{name}"'))
-            urls[name] = cluster.url(name)
-            migrations.upgrade(urls[name])
+            urls[name] = _migrated_database(cluster, name)
             asyncio.run(checkpoint(cluster.dsn()))
             runs.append(run_import(urls[name], big_file, key_file=key_file))
             console.print(f"peer {copy_runs[-1]:.2f} s, ours {runs[-1][0]:.2f} s")

@@ -477,13 +477,13 @@ class _Slots:
     submitted and given back once its text has been read (or its task can no longer run).
     """
 
-    def __init__(self, count: int, size: int = 0) -> None:
-        self.size = size = size or SLOT_BYTES
-        self.memory = shared_memory.SharedMemory(create=True, size=count * size)
+    def __init__(self, count: int) -> None:
+        self.size = SLOT_BYTES
+        self.memory = shared_memory.SharedMemory(create=True, size=count * self.size)
         self.free = list(range(count))
 
     @staticmethod
-    def fit(count: int, size: int = 0) -> bool:
+    def fit(count: int) -> bool:
         """Whether /dev/shm has room for ``count`` slots twice over: writing into shared
         memory the file system cannot hold kills the process (a container's /dev/shm is often
         64 MB), so without room the text goes through the pipe as before."""
@@ -491,7 +491,7 @@ class _Slots:
             stat = os.statvfs("/dev/shm")  # noqa: S108 - only its free space is read
         except OSError:
             return False
-        return stat.f_bavail * stat.f_frsize >= 2 * count * (size or SLOT_BYTES)
+        return stat.f_bavail * stat.f_frsize >= 2 * count * SLOT_BYTES
 
     def take(self) -> Slot | None:
         """A free slot for a chunk about to be submitted (None: the text takes the pipe)."""
@@ -553,11 +553,11 @@ class Validator:
 
     def __init__(
         self, fmt: Format, header: Header | None, *, today: date, run_id: int, workers: int,
-        depth: int = 0, path: Path | None = None, shared: bool = True,
+        depth: int = 0, path: Path | None = None,
     ) -> None:  # fmt: skip
         """With ``path`` (the file the chunks come from), workers read each chunk's bytes from
-        the file themselves instead of receiving them through a pipe; with ``shared`` they put
-        the COPY text in shared memory (``_Slots``) rather than sending it back through one."""
+        the file themselves instead of receiving them through a pipe; they put the COPY text
+        in shared memory (``_Slots``) rather than sending it back through one."""
         self.fmt, self.header, self.today, self.run_id = fmt, header, today, run_id
         self.path = path
         self.mended = False  # a chunk was cut inside a row and read again joined with the next
@@ -572,7 +572,7 @@ class Validator:
                 workers, mp_context=worker_context(), initializer=_start_worker,
                 initargs=(os.getpid(),),
             )  # fmt: skip
-            if shared and _Slots.fit(self.depth + 1):
+            if _Slots.fit(self.depth + 1):
                 self.slots = _Slots(self.depth + 1)
 
     def peeking(self) -> bool:
@@ -765,6 +765,15 @@ def by_number(parts: Sequence[bytes]) -> bytes:
     lines.pop()  # what follows the last newline: nothing
     lines.sort(key=_ID_NUMBER)
     return b"".join(line + b"\n" for line in lines)
+
+
+def binary_rows(text: bytes, kinds: bytes) -> bytes | None:
+    """COPY text lines (a sorted batch) as COPY binary-format tuples, ``kinds`` giving each
+    column's type (registry/_native.c's binary_copy); None without the C module, whose rows
+    then go as text."""
+    if _native is not None and hasattr(_native, "binary_copy"):  # built, and not before it was
+        return _native.binary_copy(text, kinds)
+    return None
 
 
 def rejects_between(

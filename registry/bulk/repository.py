@@ -16,13 +16,9 @@ from sqlalchemy.schema import CreateIndex
 
 from core.clock import utcnow
 from core.db import driver_connection
+from registry.bulk.pipeline import binary_rows
 from registry.models import Citizen, CitizenVersion, ImportJob, ImportRun
 from registry.record import COLUMNS, STORED_KEYS
-
-try:
-    from registry import _native
-except ImportError:  # pragma: no cover - built without a C compiler
-    _native = None  # type: ignore[assignment]
 
 # Every stored column an import writes: the record's columns, the ones derived from them, and
 # the import run that created it (which is its version 1: an imported record has no version row).
@@ -43,7 +39,7 @@ COPY_COLUMNS = (*STORED_KEYS, "version", "import_run_id")
 
 
 def _kind(name: str) -> str:
-    """A COPY column's letter for _native.binary_copy: t text, d date, i int4, l int8."""
+    """A COPY column's letter for binary_rows: t text, d date, i int4, l int8."""
     kind = Citizen.__table__.c[name].type
     for sql_type, letter in ((Date, "d"), (BigInteger, "l"), (Integer, "i"), (String, "t")):
         if isinstance(kind, sql_type):
@@ -326,9 +322,9 @@ async def copy_new(
         return 0, direct
     driver: Any = await driver_connection(session)
     form = "text"
-    if _native is not None and hasattr(_native, "binary_copy"):  # built, and not before it was
-        data = [_BINARY_HEADER, _native.binary_copy(b"".join(data), COPY_KINDS), _BINARY_TRAILER]
-        form = "binary"
+    rows = binary_rows(b"".join(data), COPY_KINDS)
+    if rows is not None:
+        data, form = [_BINARY_HEADER, rows, _BINARY_TRAILER], "binary"
     if direct:
         await driver.execute("SAVEPOINT bulk_copy")
         try:
