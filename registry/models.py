@@ -34,6 +34,12 @@ def _in(column: str, values: tuple[str, ...]) -> str:
     return f"{column} IN (" + ", ".join(f"'{v}'" for v in values) + ")"
 
 
+def _where_set(column: str) -> Index:
+    """An index on citizen's ``column`` holding only the records where it is set."""
+    where = text(f"{column} IS NOT NULL")
+    return Index(f"ix_citizen_{column}", column, postgresql_where=where, sqlite_where=where)
+
+
 class Citizen(Base):
     """The current state of one person's record, keyed by the 12-digit personal ID number."""
 
@@ -104,13 +110,11 @@ class Citizen(Base):
         Index("ix_citizen_name_folded_birth_date", "name_folded", "birth_date"),
         # Only records that carry an old 9-digit number (a fifth of the generated population):
         # a search gives one, so NULLs are never looked up (migration 0011).
-        Index(
-            "ix_citizen_old_id_number",
-            "old_id_number",
-            postgresql_where=text("old_id_number IS NOT NULL"),
-            sqlite_where=text("old_id_number IS NOT NULL"),
-        ),  # fmt: skip
+        _where_set("old_id_number"),
         Index("ix_citizen_household_id", "household_id"),
+        # Only records that were replaced (a few): the key to citizen is checked through it
+        # rather than by reading the whole table (migration 0012).
+        _where_set("replaced_by"),
     )
 
 

@@ -178,3 +178,27 @@ async def test_0011_old_number_index_holds_only_records_with_one(
 
 def definition_is_partial(indexdef: str) -> bool:
     return indexdef.endswith("WHERE (old_id_number IS NOT NULL)")
+
+
+@pytest.mark.postgresql_only
+async def test_0012_replaced_by_index_holds_only_replaced_records(
+    database_url: str, database: Database
+) -> None:
+    """At head citizen.replaced_by has a partial index (only records with a successor); 0012's
+    downgrade drops it."""
+
+    async def definition() -> str | None:
+        async with database.engine.connect() as conn:
+            found = await conn.execute(
+                text("SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_citizen_replaced_by'")
+            )
+            value = found.scalar_one_or_none()
+            return None if value is None else str(value)
+
+    assert str(await definition()).endswith("(replaced_by) WHERE (replaced_by IS NOT NULL)")
+    await database.engine.dispose()
+    migrations.downgrade(database_url, "0011")
+    assert await definition() is None
+    await database.engine.dispose()
+    migrations.upgrade(database_url, "head")
+    assert await definition() is not None
