@@ -18,7 +18,7 @@
  *
  * sort_lines() puts a batch's lines in ID-number order; binary_copy() turns them into COPY's
  * binary format, which PostgreSQL loads with less CPU than the text form (no tabs to find,
- * escapes to undo, or dates and numbers to parse).
+ * escapes to undo, or dates and numbers to parse); sorted_binary() does both at once.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -86,10 +86,16 @@ typedef struct {
     const unsigned char *ethnic;   /* [100]: 1 for an ethnic group code */
 } tables_t;
 
-typedef struct { unsigned char *p; size_t n, cap; } buf_t;
+/* A growing buffer; a fixed one writes into memory it does not own (a bytes object) and
+ * never grows: running out of it is a bug, reported as SystemError. */
+typedef struct { unsigned char *p; size_t n, cap; int fixed; } buf_t;
 
 static int buf_reserve(buf_t *b, size_t more) {
     if (b->n + more <= b->cap) return 0;
+    if (b->fixed) {
+        PyErr_SetString(PyExc_SystemError, "_native: a fixed buffer overflowed");
+        return -1;
+    }
     size_t cap = b->cap ? b->cap : 4096;
     while (cap < b->n + more) cap *= 2;
     unsigned char *p = realloc(b->p, cap);
@@ -542,37 +548,30 @@ static int line_cmp(const void *a, const void *b) {
     return x->at < y->at ? -1 : x->at > y->at; /* the same key: first come, first out */
 }
 
-PyDoc_STRVAR(sort_lines_doc,
-"sort_lines(parts) -> bytes\n\n"
-"The lines of ``parts`` (bytes, each empty or ending with a newline) joined in the order of\n"
-"their first 12 bytes; lines with the same first 12 bytes keep the order they came in.");
-
-static PyObject *sort_lines(PyObject *self, PyObject *parts) {
-    PyObject *seq = PySequence_Fast(parts, "sort_lines: parts must be a sequence");
-    if (seq == NULL) return NULL;
-    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq), total = 0, lines = 0;
+/* The lines of ``parts`` (a sequence of bytes, each empty or ending with a newline), indexed
+ * and sorted by key; *lines and *total (bytes) are set. NULL with an exception on bad input. */
+static line_t *index_lines(PyObject *seq, const char *who, Py_ssize_t *lines, Py_ssize_t *total) {
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(seq);
     PyObject **items = PySequence_Fast_ITEMS(seq);
+    *lines = *total = 0;
     for (Py_ssize_t k = 0; k < count; k++) {
         if (!PyBytes_Check(items[k])) {
-            PyErr_SetString(PyExc_TypeError, "sort_lines: parts must be bytes");
-            Py_DECREF(seq);
+            PyErr_Format(PyExc_TypeError, "%s: parts must be bytes", who);
             return NULL;
         }
         const char *s = PyBytes_AS_STRING(items[k]);
         Py_ssize_t n = PyBytes_GET_SIZE(items[k]);
         if (n > 0 && s[n - 1] != '\n') {
-            PyErr_SetString(PyExc_ValueError, "sort_lines: a part does not end with a newline");
-            Py_DECREF(seq);
+            PyErr_Format(PyExc_ValueError, "%s: a part does not end with a newline", who);
             return NULL;
         }
-        for (const char *q = s; (q = memchr(q, '\n', (size_t)(s + n - q))) != NULL; q++) lines++;
-        total += n;
+        for (const char *q = s; (q = memchr(q, '\n', (size_t)(s + n - q))) != NULL; q++) (*lines)++;
+        *total += n;
     }
-    PyObject *result = NULL;
-    line_t *index = PyMem_Malloc((size_t)(lines ? lines : 1) * sizeof *index);
+    line_t *index = PyMem_Malloc((size_t)(*lines ? *lines : 1) * sizeof *index);
     if (index == NULL) {
         PyErr_NoMemory();
-        goto done;
+        return NULL;
     }
     Py_ssize_t at = 0;
     for (Py_ssize_t k = 0; k < count; k++) {
@@ -590,16 +589,28 @@ static PyObject *sort_lines(PyObject *self, PyObject *parts) {
             s = nl + 1;
         }
     }
-    qsort(index, (size_t)lines, sizeof *index, line_cmp);
-    result = PyBytes_FromStringAndSize(NULL, total);
-    if (result != NULL) {
+    qsort(index, (size_t)*lines, sizeof *index, line_cmp);
+    return index;
+}
+
+PyDoc_STRVAR(sort_lines_doc,
+"sort_lines(parts) -> bytes\n\n"
+"The lines of ``parts`` (bytes, each empty or ending with a newline) joined in the order of\n"
+"their first 12 bytes; lines with the same first 12 bytes keep the order they came in.");
+
+static PyObject *sort_lines(PyObject *self, PyObject *parts) {
+    PyObject *seq = PySequence_Fast(parts, "sort_lines: parts must be a sequence");
+    if (seq == NULL) return NULL;
+    Py_ssize_t lines, total;
+    PyObject *result = NULL;
+    line_t *index = index_lines(seq, "sort_lines", &lines, &total);
+    if (index != NULL && (result = PyBytes_FromStringAndSize(NULL, total)) != NULL) {
         char *out = PyBytes_AS_STRING(result);
         for (Py_ssize_t k = 0; k < lines; k++) {
             memcpy(out, index[k].p, (size_t)index[k].n);
             out += index[k].n;
         }
     }
-done:
     PyMem_Free(index);
     Py_DECREF(seq);
     return result;
@@ -632,9 +643,10 @@ static int hexval(unsigned char c) {
     return -1;
 }
 
-/* One text-format field s[0..n) as PostgreSQL's COPY reads it, unescaped into o (length first). */
-static int put_text_field(buf_t *o, const unsigned char *s, Py_ssize_t n) {
-    if (memchr(s, '\\', (size_t)n) == NULL) return put_be32(o, (int32_t)n) < 0 ? -1 : buf_put(o, s, (size_t)n);
+/* One text-format field s[0..n) as PostgreSQL's COPY reads it, unescaped into o (length first);
+ * ``escaped``: whether it holds a backslash. */
+static int put_text_field(buf_t *o, const unsigned char *s, Py_ssize_t n, int escaped) {
+    if (!escaped) return put_be32(o, (int32_t)n) < 0 ? -1 : buf_put(o, s, (size_t)n);
     size_t at = o->n;
     if (put_be32(o, 0) < 0 || buf_reserve(o, (size_t)n) < 0) return -1;
     unsigned char *out = o->p + o->n;
@@ -672,9 +684,10 @@ static int put_text_field(buf_t *o, const unsigned char *s, Py_ssize_t n) {
     return 0;
 }
 
-static int put_binary_field(buf_t *o, char kind, const unsigned char *s, Py_ssize_t n) {
+static int put_binary_field(buf_t *o, char kind, const unsigned char *s, Py_ssize_t n,
+                            int escaped) {
     if (n == 2 && s[0] == '\\' && s[1] == 'N') return put_be32(o, -1); /* NULL */
-    if (kind == 't') return put_text_field(o, s, n);
+    if (kind == 't') return put_text_field(o, s, n, escaped);
     if (kind == 'd') {
         if (n != 10 || s[4] != '-' || s[7] != '-' || !digits(s, 4) || !digits(s + 5, 2) ||
             !digits(s + 8, 2))
@@ -702,6 +715,43 @@ static int put_binary_field(buf_t *o, char kind, const unsigned char *s, Py_ssiz
     return put_be32(o, (int32_t)((unsigned long long)v >> 32)) < 0 ? -1 : put_be32(o, (int32_t)(v & 0xffffffff));
 }
 
+/* One COPY text line p[0..nl) (nl: its newline) as a binary tuple of ``ncols`` columns of
+ * ``kinds``; -1 with an exception (``line_no`` names the line). Each field is scanned once,
+ * for the tab that ends it and for a backslash. */
+static int put_binary_line(buf_t *o, const unsigned char *p, const unsigned char *nl,
+                           const char *kinds, Py_ssize_t ncols, Py_ssize_t line_no) {
+    unsigned char count[2] = {(unsigned char)(ncols >> 8), (unsigned char)ncols};
+    if (buf_put(o, count, 2) < 0) return -1;
+    const unsigned char *f = p;
+    for (Py_ssize_t col = 0; col < ncols; col++) {
+        const unsigned char *q = f;
+        int escaped = 0;
+        while (q < nl && *q != '\t') escaped |= *q++ == '\\';
+        if ((q == nl) != (col + 1 == ncols)) {
+            PyErr_Format(PyExc_ValueError, "binary_copy: line %zd has not %zd columns", line_no,
+                         ncols);
+            return -1;
+        }
+        int bad = put_binary_field(o, kinds[col], f, q - f, escaped);
+        if (bad < 0) return -1;
+        if (bad) {
+            PyErr_Format(PyExc_ValueError, "binary_copy: line %zd, column %zd is not a %c",
+                         line_no, col + 1, kinds[col]);
+            return -1;
+        }
+        f = q + 1;
+    }
+    return 0;
+}
+
+static int kinds_ok(PyObject *kinds) {
+    const char *k = PyBytes_AS_STRING(kinds);
+    Py_ssize_t n = PyBytes_GET_SIZE(kinds);
+    if (n >= 1 && n <= 1600 && strspn(k, "tdil") == (size_t)n) return 1;
+    PyErr_SetString(PyExc_ValueError, "binary_copy: kinds must be letters t, d, i or l");
+    return 0;
+}
+
 PyDoc_STRVAR(binary_copy_doc,
 "binary_copy(text, kinds) -> bytes\n\n"
 "COPY text-format lines (each ending with a newline) as COPY binary-format tuples (without the\n"
@@ -716,55 +766,77 @@ static PyObject *binary_copy(PyObject *self, PyObject *const *args, Py_ssize_t n
     }
     const unsigned char *p = (const unsigned char *)PyBytes_AS_STRING(args[0]);
     const unsigned char *end = p + PyBytes_GET_SIZE(args[0]);
-    const char *kinds = PyBytes_AS_STRING(args[1]);
-    Py_ssize_t ncols = PyBytes_GET_SIZE(args[1]);
-    if (ncols < 1 || ncols > 1600 || strspn(kinds, "tdil") != (size_t)ncols) {
-        PyErr_SetString(PyExc_ValueError, "binary_copy: kinds must be letters t, d, i or l");
-        return NULL;
-    }
+    if (!kinds_ok(args[1])) return NULL;
     if (end > p && end[-1] != '\n') {
         PyErr_SetString(PyExc_ValueError, "binary_copy: the text does not end with a newline");
         return NULL;
     }
-    buf_t o = {NULL, 0, 0};
+    buf_t o = {0};
     if (buf_reserve(&o, (size_t)(end - p) + (size_t)(end - p) / 4 + 64) < 0) return NULL;
-    Py_ssize_t line_no = 0;
-    while (p < end) {
+    for (Py_ssize_t line_no = 1; p < end; line_no++) {
         const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
-        line_no++;
-        unsigned char count[2] = {(unsigned char)(ncols >> 8), (unsigned char)ncols};
-        if (buf_put(&o, count, 2) < 0) goto fail;
-        const unsigned char *f = p;
-        for (Py_ssize_t col = 0; col < ncols; col++) {
-            const unsigned char *tab = col + 1 < ncols ? memchr(f, '\t', (size_t)(nl - f)) : nl;
-            if (tab == NULL || (col + 1 == ncols && memchr(f, '\t', (size_t)(nl - f)) != NULL)) {
-                PyErr_Format(PyExc_ValueError, "binary_copy: line %zd has not %zd columns",
-                             line_no, ncols);
-                goto fail;
-            }
-            int bad = put_binary_field(&o, kinds[col], f, tab - f);
-            if (bad < 0) goto fail;
-            if (bad) {
-                PyErr_Format(PyExc_ValueError, "binary_copy: line %zd, column %zd is not a %c",
-                             line_no, col + 1, kinds[col]);
-                goto fail;
-            }
-            f = tab + 1;
+        if (put_binary_line(&o, p, nl, PyBytes_AS_STRING(args[1]), PyBytes_GET_SIZE(args[1]),
+                            line_no) < 0) {
+            free(o.p);
+            return NULL;
         }
         p = nl + 1;
     }
     PyObject *result = PyBytes_FromStringAndSize((const char *)o.p, (Py_ssize_t)o.n);
     free(o.p);
     return result;
-fail:
-    free(o.p);
-    return NULL;
+}
+
+PyDoc_STRVAR(sorted_binary_doc,
+"sorted_binary(parts, kinds) -> bytes\n\n"
+"binary_copy(sort_lines(parts), kinds) in one pass, written straight into the result: the\n"
+"lines of ``parts`` in the order of their first 12 bytes (ties in the order given) as COPY\n"
+"binary-format tuples. The same errors as both; a line is numbered by its sorted place.");
+
+static PyObject *sorted_binary(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "sorted_binary(parts: Sequence[bytes], kinds: bytes)");
+        return NULL;
+    }
+    if (!kinds_ok(args[1])) return NULL;
+    const char *kinds = PyBytes_AS_STRING(args[1]);
+    Py_ssize_t ncols = PyBytes_GET_SIZE(args[1]);
+    PyObject *seq = PySequence_Fast(args[0], "sorted_binary: parts must be a sequence");
+    if (seq == NULL) return NULL;
+    Py_ssize_t lines, total;
+    PyObject *result = NULL;
+    line_t *index = index_lines(seq, "sorted_binary", &lines, &total);
+    if (index == NULL) goto done;
+    /* A field of n bytes and its tab becomes its length (4) and at most max(n, 8) bytes (an
+     * int8 or a date from fewer digits): at most 12 bytes more; each tuple starts with 2. */
+    if (lines > (PY_SSIZE_T_MAX - total) / (2 + 12 * ncols)) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Py_ssize_t bound = total + lines * (2 + 12 * ncols);
+    result = PyBytes_FromStringAndSize(NULL, bound);
+    if (result == NULL) goto done;
+    buf_t o = {(unsigned char *)PyBytes_AS_STRING(result), 0, (size_t)bound, 1};
+    for (Py_ssize_t k = 0; k < lines; k++) {
+        const unsigned char *p = (const unsigned char *)index[k].p;
+        if (put_binary_line(&o, p, p + index[k].n - 1, kinds, ncols, k + 1) < 0) {
+            Py_CLEAR(result);
+            goto done;
+        }
+    }
+    _PyBytes_Resize(&result, (Py_ssize_t)o.n);
+done:
+    PyMem_Free(index);
+    Py_DECREF(seq);
+    return result;
 }
 
 static PyMethodDef methods[] = {
     {"sort_lines", sort_lines, METH_O, sort_lines_doc},
     {"copy_rows", (PyCFunction)(void (*)(void))copy_rows, METH_FASTCALL, copy_rows_doc},
     {"binary_copy", (PyCFunction)(void (*)(void))binary_copy, METH_FASTCALL, binary_copy_doc},
+    {"sorted_binary", (PyCFunction)(void (*)(void))sorted_binary, METH_FASTCALL,
+     sorted_binary_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -23,3 +23,6 @@ def sort_lines(parts: Sequence[bytes], /) -> bytes:
 def binary_copy(text: bytes, kinds: bytes, /) -> bytes:
     """COPY text-format lines as COPY binary-format tuples (no header or trailer); ``kinds``:
     one letter per column, t text, d date, i int4, l int8."""
+
+def sorted_binary(parts: Sequence[bytes], kinds: bytes, /) -> bytes:
+    """binary_copy(sort_lines(parts), kinds) in one pass."""

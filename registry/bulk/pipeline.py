@@ -767,12 +767,12 @@ def by_number(parts: Sequence[bytes]) -> bytes:
     return b"".join(line + b"\n" for line in lines)
 
 
-def binary_rows(text: bytes, kinds: bytes) -> bytes | None:
-    """COPY text lines (a sorted batch) as COPY binary-format tuples, ``kinds`` giving each
-    column's type (registry/_native.c's binary_copy); None without the C module, whose rows
-    then go as text."""
-    if _native is not None and hasattr(_native, "binary_copy"):  # built, and not before it was
-        return _native.binary_copy(text, kinds)
+def sorted_binary(parts: Sequence[bytes], kinds: bytes) -> bytes | None:
+    """``by_number(parts)`` as COPY binary-format tuples, ``kinds`` giving each column's type
+    (registry/_native.c's sorted_binary, which sorts and converts in one pass); None without
+    the C module, whose rows then go as text."""
+    if _native is not None and hasattr(_native, "sorted_binary"):  # built, and not before it was
+        return _native.sorted_binary(parts, kinds)
     return None
 
 

@@ -27,12 +27,22 @@ def detect_format(path: Path) -> Format:
     raise ValueError(f"cannot tell the format of {path.name}; use --format csv or ndjson")
 
 
+# The digest is read in a thread while the main one imports the rest of the import's code,
+# and the digest is what the load waits for. Each block costs the thread the GIL twice (after
+# the read, after the hash), and taking it back from a busy thread can take a switch interval
+# (5 ms): with 1 MB blocks a 550 MB file took 0.89-0.93 s that way, with 16 MB ones 0.59-0.64 s
+# (0.40-0.52 s alone), as long as the imports it runs beside.
+DIGEST_BLOCK = 16 << 20
+
+
 def file_digest(path: Path) -> str:
     """SHA-256 of the file's bytes (hex): the identity of an import for resuming and auditing."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    block = bytearray(DIGEST_BLOCK)
+    view = memoryview(block)
+    with path.open("rb", buffering=0) as handle:
+        while read := handle.readinto(block):
+            digest.update(view[:read])
     return digest.hexdigest()
 
 

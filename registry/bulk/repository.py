@@ -16,7 +16,7 @@ from sqlalchemy.schema import CreateIndex
 
 from core.clock import utcnow
 from core.db import driver_connection
-from registry.bulk.pipeline import binary_rows
+from registry.bulk.pipeline import by_number, sorted_binary
 from registry.models import Citizen, CitizenVersion, ImportJob, ImportRun
 from registry.record import COLUMNS, STORED_KEYS
 
@@ -39,7 +39,7 @@ COPY_COLUMNS = (*STORED_KEYS, "version", "import_run_id")
 
 
 def _kind(name: str) -> str:
-    """A COPY column's letter for binary_rows: t text, d date, i int4, l int8."""
+    """A COPY column's letter for sorted_binary: t text, d date, i int4, l int8."""
     kind = Citizen.__table__.c[name].type
     for sql_type, letter in ((Date, "d"), (BigInteger, "l"), (Integer, "i"), (String, "t")):
         if isinstance(kind, sql_type):
@@ -316,11 +316,21 @@ def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
 
+def copy_batch(parts: Sequence[bytes]) -> tuple[bytes, str]:
+    """One batch's pre-formatted COPY lines (text format, columns ``COPY_COLUMNS``, each naming
+    its import run) as ``copy_new`` sends them: in ID-number order (``by_number``), as COPY
+    binary-format tuples when the C module can write them, else as text. Returns (data, form).
+    """
+    rows = sorted_binary(parts, COPY_KINDS)
+    if rows is not None:
+        return rows, "binary"
+    return by_number(parts), "text"
+
+
 async def copy_new(
-    session: AsyncSession, data: Sequence[bytes], count: int, *, direct: bool = True
+    session: AsyncSession, batch: tuple[bytes, str], count: int, *, direct: bool = True
 ) -> tuple[int, bool]:
-    """Load ``count`` pre-formatted rows (COPY text format, columns ``COPY_COLUMNS``, each
-    naming its import run) on PostgreSQL.
+    """Load ``count`` rows on PostgreSQL: ``batch`` is ``copy_batch``'s (data, form).
 
     Inserts the records whose number is not yet registered, like ``insert_new``. With
     ``direct`` the rows are first copied straight into ``citizen`` (no staging table, no
@@ -331,10 +341,8 @@ async def copy_new(
     if count == 0:
         return 0, direct
     driver: Any = await driver_connection(session)
-    form = "text"
-    rows = binary_rows(b"".join(data), COPY_KINDS)
-    if rows is not None:
-        data, form = [_BINARY_HEADER, rows, _BINARY_TRAILER], "binary"
+    rows, form = batch
+    data = [_BINARY_HEADER, rows, _BINARY_TRAILER] if form == "binary" else [rows]
     if direct:
         await driver.execute("SAVEPOINT bulk_copy")
         try:

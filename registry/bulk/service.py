@@ -23,7 +23,6 @@ from registry.bulk import repository as repo
 from registry.bulk.pipeline import (
     Header,
     Validator,
-    by_number,
     chunks,
     copy_slice,
     read_header,
@@ -299,9 +298,9 @@ async def _load_pipelined(
     # it is still loading, and commits after it (commit_batch's ``after``).
     flying: deque[asyncio.Task[None]] = deque()
 
-    def loader(parts: list[bytes], count: int) -> Callable[[AsyncSession], Awaitable[Any]]:
+    def loader(batch: tuple[bytes, str], count: int) -> Callable[[AsyncSession], Awaitable[Any]]:
         async def load(session: AsyncSession) -> tuple[int, int, int]:
-            loaded, direct = await repo.copy_new(session, parts, count, direct=ctx.direct)
+            loaded, direct = await repo.copy_new(session, batch, count, direct=ctx.direct)
             if not direct:
                 # After a batch that met registered numbers, stage for a while, then try again.
                 ctx.direct = False
@@ -318,7 +317,8 @@ async def _load_pipelined(
             await flying.popleft()
         after = flying[-1] if flying else None
         # Sent in ID-number order, which the primary key's B-tree takes much faster (by_number).
-        batch = ctx.commit_batch(loader([by_number(parts)], count), bad, first_row, last_row, after)
+        load = loader(repo.copy_batch(parts), count)
+        batch = ctx.commit_batch(load, bad, first_row, last_row, after)
         flying.append(asyncio.ensure_future(batch))
         parts, count, bad = [], 0, []
         first_row = last_row + 1

@@ -22,7 +22,7 @@ from sqlalchemy import text
 
 from core.auth import Principal
 from core.db import Database
-from registry.bulk import pipeline, service
+from registry.bulk import pipeline, reader, service
 from registry.bulk.pipeline import (
     ChunkResult,
     Header,
@@ -32,7 +32,7 @@ from registry.bulk.pipeline import (
     read_header,
     rejects_between,
 )
-from registry.bulk.reader import MAX_LINE, Format, RowError, read_rows
+from registry.bulk.reader import MAX_LINE, Format, RowError, file_digest, read_rows
 from registry.bulk.repository import COPY_COLUMNS, STORED
 from registry.bulk.service import import_file
 from registry.record import COLUMNS, STORED_KEYS, RecordInvalid, parse_record
@@ -169,6 +169,20 @@ SETTINGS = settings(
     max_examples=150, deadline=None, database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )  # fmt: skip
+
+
+@pytest.mark.parametrize("size", [0, 1, 6, 7, 8, 100])
+def test_the_file_digest_is_the_sha256_of_its_bytes_whatever_the_block(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    import hashlib
+
+    data = bytes(range(256))[:size] * 3
+    path = tmp_path / "f.csv"
+    path.write_bytes(data)
+    assert file_digest(path) == hashlib.sha256(data).hexdigest()
+    monkeypatch.setattr(reader, "DIGEST_BLOCK", 7)  # blocks that end inside and at the end
+    assert file_digest(path) == hashlib.sha256(data).hexdigest()
 
 
 @SETTINGS
@@ -582,13 +596,46 @@ async def test_binary_copy_stores_exactly_what_the_text_form_does(database: Data
         (b"x\t2023-01-01\t1", "does not end with a newline"),
     ],
 )
-def test_binary_copy_refuses_what_postgresql_would(line: bytes, problem: str) -> None:
+@pytest.mark.parametrize("sort", [False, True])
+def test_binary_copy_refuses_what_postgresql_would(line: bytes, problem: str, sort: bool) -> None:
     from registry import _native
 
-    if not hasattr(_native, "binary_copy"):
+    if not hasattr(_native, "sorted_binary"):
         pytest.skip("registry/_native.c not built")
+    def convert() -> bytes:
+        return _native.sorted_binary([line], b"tdi") if sort else _native.binary_copy(line, b"tdi")
+
     with pytest.raises(ValueError, match=problem):
-        _native.binary_copy(line, b"tdi")
+        convert()
+
+
+_FIELD = st.one_of(
+    st.just("\\N"),
+    st.text(st.sampled_from("ab\\N\x00é0"), max_size=6).filter(lambda t: not t.endswith("\\")),
+)
+_NUMBER = st.one_of(st.just("\\N"), st.integers(-(10**17), 10**17).map(str))
+_LINE = st.tuples(
+    st.sampled_from(["001234567890", "001234567891", "079099000001", "0012"]),
+    _FIELD, _NUMBER, st.dates().map(date.isoformat) | st.just("\\N"), _NUMBER,
+).map(lambda fields: ("\t".join(fields) + "\n").encode())  # fmt: skip
+
+
+@SETTINGS
+@given(parts=st.lists(st.lists(_LINE, max_size=8), max_size=4))
+def test_sorted_binary_is_binary_copy_of_the_sorted_lines(parts: list[list[bytes]]) -> None:
+    """One pass of sorted_binary gives what sort_lines then binary_copy give, written into a
+    result sized for the worst growth (one-digit int8s, NULLs): numbers, NULLs, escapes,
+    repeated keys and short lines."""
+    from registry import _native
+
+    if not hasattr(_native, "sorted_binary"):
+        pytest.skip("registry/_native.c not built")
+    joined = [b"".join(lines) for lines in parts]
+    kinds = b"ttldl"
+    expected = _native.binary_copy(_native.sort_lines(joined), kinds)
+    assert _native.sorted_binary(joined, kinds) == expected
+    ints = [b"1\t\\N\t2\n" * 50]  # 5 bytes in, 2 + 12 + 4 + 12 out: the most a row grows
+    assert _native.sorted_binary(ints, b"lll") == _native.binary_copy(ints[0], b"lll")
 
 
 @pytest.mark.postgresql_only
