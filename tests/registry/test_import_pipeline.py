@@ -602,6 +602,7 @@ def test_binary_copy_refuses_what_postgresql_would(line: bytes, problem: str, so
 
     if not hasattr(_native, "sorted_binary"):
         pytest.skip("registry/_native.c not built")
+
     def convert() -> bytes:
         return _native.sorted_binary([line], b"tdi") if sort else _native.binary_copy(line, b"tdi")
 
