@@ -271,10 +271,29 @@ static int put_date(buf_t *o, long ymd) {
     return buf_put(o, text, sizeof text);
 }
 
+/* Values of the rows before that passed the slow checks (text_ok, name_ok), to be passed again
+ * without checking when a row repeats them byte for byte. The members of a household follow
+ * each other in a file and share their addresses, hometown and parents' names; checking those
+ * code point by code point was most of a worker's time. Only values in the chunk's own bytes
+ * are kept (``lo``..``hi``), which stay put for the whole chunk. */
+typedef struct {
+    const unsigned char *lo, *hi;
+    val_t text[NTEXT];
+    val_t names[4]; /* each relative's name */
+} seen_t;
+
+static int seen_is(val_t a, val_t b) {
+    return a.n == b.n && a.n > 0 && (a.s == b.s || memcmp(a.s, b.s, (size_t)a.n) == 0);
+}
+
+static void seen_keep(const seen_t *c, val_t *slot, val_t v) {
+    if (v.s >= c->lo && v.s + v.n <= c->hi) *slot = v;
+}
+
 /* Check one row's values and append its COPY line (without the tail) to ``o``.
  * 1: written; 0: not certainly valid (``o`` is left as it was); -1: error. */
 static int row_line(const tables_t *t, val_t *v, long today, long first_year, buf_t *o,
-                    buf_t *fold) {
+                    buf_t *fold, seen_t *seen) {
     size_t mark = o->n;
     char precision = 0, unused;
     val_t id = v[I_ID];
@@ -298,8 +317,12 @@ static int row_line(const tables_t *t, val_t *v, long today, long first_year, bu
     if (marital.n && !in_set(marital, MARITAL, COUNT(MARITAL))) return 0;
     val_t blood = v[I_BLOOD];
     if (blood.n && !in_set(blood, BLOOD, COUNT(BLOOD))) return 0;
-    for (int k = 0; k < NTEXT; k++)
-        if (v[TEXT_COLS[k]].n && !text_ok(t, v[TEXT_COLS[k]], TEXT_LIMITS[k])) return 0;
+    for (int k = 0; k < NTEXT; k++) {
+        val_t text = v[TEXT_COLS[k]];
+        if (!text.n || seen_is(text, seen->text[k])) continue;
+        if (!text_ok(t, text, TEXT_LIMITS[k])) return 0;
+        seen_keep(seen, &seen->text[k], text);
+    }
     val_t household = v[I_HOUSEHOLD];
     if (household.n > 20) return 0;
     for (Py_ssize_t i = 0; i < household.n; i++) {
@@ -311,7 +334,10 @@ static int row_line(const tables_t *t, val_t *v, long today, long first_year, bu
     for (int r = 0; r < 4; r++) {
         val_t *rel = v + I_RELATIVES + 3 * r;
         if (rel[0].n && !id_ok(t, rel[0])) return 0;
-        if (rel[1].n && name_ok(t, rel[1], NULL) != 1) return 0;
+        if (rel[1].n && !seen_is(rel[1], seen->names[r])) {
+            if (name_ok(t, rel[1], NULL) != 1) return 0;
+            seen_keep(seen, &seen->names[r], rel[1]);
+        }
         if (rel[2].n && !country_ok(rel[2])) return 0;
     }
     val_t status = v[I_STATUS];
@@ -358,12 +384,43 @@ fail:
     return -1;
 }
 
+/* The first comma or double quote in q..end, or end. With SSE2, 16 bytes at a time. */
+static const unsigned char *comma_or_quote(const unsigned char *q, const unsigned char *end) {
+#if defined(__SSE2__) && defined(__GNUC__)
+    const __m128i comma = _mm_set1_epi8(','), quote = _mm_set1_epi8('"');
+    for (; end - q >= 16; q += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)q);
+        unsigned hits = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(v, comma), _mm_cmpeq_epi8(v, quote)));
+        if (hits) return q + __builtin_ctz(hits);
+    }
+#endif
+    while (q < end && *q != ',' && *q != '"') q++;
+    return q;
+}
+
+/* Whether p..end holds a control character (below 0x20, or 0x7F). */
+static int has_control(const unsigned char *p, const unsigned char *end) {
+#if defined(__SSE2__) && defined(__GNUC__)
+    const __m128i below = _mm_set1_epi8(0x1F), del = _mm_set1_epi8(0x7F);
+    for (; end - p >= 16; p += 16) {
+        __m128i v = _mm_loadu_si128((const __m128i *)p);
+        __m128i low = _mm_cmpeq_epi8(_mm_max_epu8(v, below), below); /* v <= 0x1F */
+        if (_mm_movemask_epi8(_mm_or_si128(low, _mm_cmpeq_epi8(v, del)))) return 1;
+    }
+#endif
+    for (; p < end; p++)
+        if (*p < 0x20 || *p == 0x7F) return 1;
+    return 0;
+}
+
 /* Split one line into exactly the fields Python's csv module reads from it, unquoted into
  * ``scratch``. Returns the number of fields (more than NCOLS are counted, not kept), 0 for
  * a row with a control character (for Python to judge), -1 when the line is outside what this
  * reader is sure of (the whole chunk then goes to Python), -2 on error. */
 static int split_line(const unsigned char *p, const unsigned char *end, buf_t *scratch,
                       val_t *v) {
+    const unsigned char *line = p;
     const unsigned char *starts[NCOLS + 1];
     Py_ssize_t lengths[NCOLS + 1];
     int count = 0;
@@ -401,11 +458,8 @@ static int split_line(const unsigned char *p, const unsigned char *end, buf_t *s
             }
             if (p < end && *p != ',') return -1; /* text after the closing quote */
         } else {
-            const unsigned char *q = p;
-            while (q < end && *q != ',') {
-                if (*q == '"') return -1;
-                q++;
-            }
+            const unsigned char *q = comma_or_quote(p, end);
+            if (q < end && *q == '"') return -1;
             start = p;
             length = q - p;
             p = q;
@@ -419,10 +473,13 @@ static int split_line(const unsigned char *p, const unsigned char *end, buf_t *s
         p++; /* the comma */
     }
     if (count == NCOLS) {
+        /* A control character can only be in a field (it is not a comma or a quote): a line
+         * without one needs no look at each field for it. */
+        int control = has_control(line, end);
         for (int k = 0; k < NCOLS; k++) {
             const unsigned char *s = starts[k];
             Py_ssize_t n = lengths[k];
-            for (Py_ssize_t i = 0; i < n; i++)
+            for (Py_ssize_t i = 0; control && i < n; i++)
                 if (s[i] < 0x20 || s[i] == 0x7F) return 0; /* Python's to clean or refuse */
             while (n && s[0] == ' ') { s++; n--; }
             while (n && s[n - 1] == ' ') n--;
@@ -481,6 +538,7 @@ static PyObject *copy_rows(PyObject *self, PyObject *const *args, Py_ssize_t nar
     }
     long row = 0;
     val_t v[NCOLS];
+    seen_t seen = {.lo = data.buf, .hi = end};
     while (p < end) {
         const unsigned char *nl = memchr(p, '\n', (size_t)(end - p));
         const unsigned char *line_end = nl ? nl : end;
@@ -494,7 +552,7 @@ static PyObject *copy_rows(PyObject *self, PyObject *const *args, Py_ssize_t nar
             goto done;
         }
         size_t before = copy.n;
-        int ok = fields == NCOLS ? row_line(&t, v, today, first_year, &copy, &fold) : 0;
+        int ok = fields == NCOLS ? row_line(&t, v, today, first_year, &copy, &fold, &seen) : 0;
         if (ok < 0) goto done;
         if (ok) {
             if (buf_put(&copy, tail, (size_t)tail_n) < 0) goto done;

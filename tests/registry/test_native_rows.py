@@ -254,3 +254,38 @@ def test_hostile_rows_read_as_python_reads_them(
     if broken_utf8:
         data = data.replace("ễ".encode(), b"\xe1\xbb", 1)
     same(*both(data))
+
+
+def test_values_repeated_from_the_row_before_are_judged_like_any_other() -> None:
+    """The C check passes a free text or a relative's name without checking it again when the
+    row before held the very same bytes in that column and they passed (the members of a
+    household share addresses and parents). Values that are close to the one before, the one
+    before in another column, a value that failed, and quoted values (read through a scratch
+    buffer) are all still judged as Python judges them."""
+    address = 'Số 7, Ngõ "Ba", Phường Phúc Xá'  # doubled quotes in the CSV
+    plain = "Số 7, Ngõ 3, Phường Phúc Xá"
+    name = "Nguyễn Thị Ánh"
+    cases = {
+        "permanent_address": (plain, [plain + "  x", plain + "\\", plain[:-1], plain + "\t"]),
+        "current_address": (address, [address.replace("Ba", "Bà"), address + " "]),
+        "hometown": (plain, [plain.lower(), "x" * 201]),
+        "father_name": (name, [name.lower(), name + " ", name[:-1] + "a", name + "1"]),
+        "mother_name": (name, [name.upper(), "Thị", name + "  Ánh"]),
+    }
+    rows = []
+    for i, (column, (good, bads)) in enumerate(cases.items()):
+        people = PEOPLE[10 * i : 10 * i + 10]
+        rows.append(with_(people[0], **{column: good}))
+        rows.append(with_(people[1], **{column: good}))  # the same bytes again
+        for j, bad in enumerate(bads):
+            rows.append(with_(people[2 + j], **{column: bad}))
+            rows.append(with_(people[2 + j], **{column: bad}))  # a failed value, again
+            rows.append(with_(people[2 + j], **{column: good}))
+        # The good value of this column in the next column that holds the same kind of text.
+        other = {"permanent_address": "hometown", "father_name": "mother_name"}.get(column)
+        if other:
+            rows.append(with_(people[8], **{column: good, other: good}))
+    data = ("\n".join(csv_line(r) for r in rows) + "\n").encode()
+    native, python = both(data)
+    same(native, python)
+    assert 0 < len(native.good) < len(rows)  # both verdicts are exercised
