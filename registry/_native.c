@@ -908,6 +908,11 @@ done:
     return result;
 }
 
+/* sorted_binary reads a batch's lines in key order, so from all over its 5 MB: each line is
+ * fetched this many lines ahead of its turn. The importer's CPU for a 1,000,000-row import was
+ * 2.87-3.24 s with it (median 3.16), 3.24-3.65 s without (median 3.36), alternating. */
+#define PREFETCH_AHEAD 4
+
 PyDoc_STRVAR(sorted_binary_doc,
 "sorted_binary(parts, kinds) -> bytes\n\n"
 "binary_copy(sort_lines(parts), kinds) in one pass, written straight into the result: the\n"
@@ -941,6 +946,11 @@ static PyObject *sorted_binary(PyObject *self, PyObject *const *args, Py_ssize_t
     buf_t o = {(unsigned char *)PyBytes_AS_STRING(result), 0, (size_t)bound, 1};
     for (Py_ssize_t k = 0; k < lines; k++) {
         const unsigned char *p = (const unsigned char *)index[k].p;
+#if defined(__GNUC__)
+        if (k + PREFETCH_AHEAD < lines)
+            for (Py_ssize_t at = 0; at < index[k + PREFETCH_AHEAD].n; at += 64)
+                __builtin_prefetch(index[k + PREFETCH_AHEAD].p + at);
+#endif
         if (put_binary_line(&o, p, p + index[k].n - 1, kinds, ncols, k + 1, &f) < 0) {
             Py_CLEAR(result);
             goto done;
