@@ -1,8 +1,23 @@
 """Citizen registry domain, agency API, and the composition root (app factory, CLI)."""
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-try:
-    __version__ = version("national-registry")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0+source"
+from functools import cache
+
+
+@cache
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("national-registry")
+    except PackageNotFoundError:  # running from a source tree that was not installed
+        return "0.0.0+source"
+
+
+def __getattr__(name: str) -> str:
+    """``__version__``, read from the installed package's metadata when first asked for:
+    importlib.metadata costs every command, the import's workers and its first COPY 0.06 s."""
+    if name == "__version__":
+        return _version()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

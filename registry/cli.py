@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from registry import __version__
+import registry
 
 if TYPE_CHECKING:
     from core.settings import Settings
@@ -75,7 +75,7 @@ def serve(
         settings = load_cli_settings()
     configure_logging(settings.log_level)
     base = f"http://{host}:{port}"
-    console.print(f"[bold]Registry {__version__}[/bold] ({settings.environment})")
+    console.print(f"[bold]Registry {registry.__version__}[/bold] ({settings.environment})")
     console.print(f"  database : {_describe_database(settings)}")
     console.print(f"  service  : {base}/")
     console.print(f"  API docs : {base}/docs")
@@ -360,7 +360,7 @@ def _demo_citizen(settings: Settings) -> str | None:
 @app.command()
 def version() -> None:
     """Print the version."""
-    typer.echo(__version__)
+    typer.echo(registry.__version__)
 
 
 _add_subcommands()
