@@ -141,6 +141,9 @@ class CitizenVersion(Base):
     changed_fields: Mapped[str] = mapped_column(Text)  # JSON array of field names
     # JSON object of the changed fields' values before this version (NULL: it created the record).
     previous: Mapped[str | None] = mapped_column(Text)
+    # The day the life event happened, for events whose date is no field of the record (marriage,
+    # divorce: migration 0013); NULL for every other version.
+    event_date: Mapped[date | None] = mapped_column(Date)
 
     __table_args__ = (
         CheckConstraint(_in("kind", VERSION_KINDS), name="kind"),

@@ -321,6 +321,11 @@ class CitizenVersionView(BaseModel):
         description="The changed fields' stored values before this version (null: it created "
         "the record). Dates are ISO; birth_date goes with birth_date_precision."
     )
+    event_date: date | None = Field(
+        None,
+        description="The day the life event happened, for events whose date is no field of "
+        "the record (marriage, divorce); null otherwise.",
+    )
 
 
 class CitizenHistory(BaseModel):

@@ -290,8 +290,11 @@ async def _write(
     kind: str,
     legal_basis: str,
     is_correction: bool = False,
+    event_date: date | None = None,
 ) -> dict[str, CitizenChange]:
-    """Apply each plan (new version, version row, audit event) in ID-number order."""
+    """Apply each plan (new version, version row, audit event) in ID-number order;
+    ``event_date``: the day the event happened, kept in each version row when the record has
+    no field for it (marriage, divorce)."""
     now = utcnow()
     done: dict[str, CitizenChange] = {}
     # A fixed lock order: two changes that touch the same two records cannot deadlock.
@@ -326,6 +329,7 @@ async def _write(
                 "actor_id": door.official.actor_id,
                 "changed_fields": json.dumps(changed),
                 "previous": json.dumps({name: _to_json(plan.row[name]) for name in changed}),
+                "event_date": event_date,
             },
         )
         await door.granted(id_number, [*changed, *plan.read], {"version": expected + 1})
@@ -547,8 +551,9 @@ async def register_marriage(
         return _Plan(row, _changes(row, changes, changes, today), read=("full_name", "nationality"))
 
     done = await _write(
-        door, [link(one, other), link(other, one)], kind="marriage", legal_basis=legal_basis
-    )
+        door, [link(one, other), link(other, one)], kind="marriage", legal_basis=legal_basis,
+        event_date=marriage.date,
+    )  # fmt: skip
     return done[id_number]
 
 
@@ -582,7 +587,9 @@ async def register_divorce(
         "spouse_nationality": None,
     }
     plans = [_Plan(row, _changes(row, unlink, unlink, today)) for row in rows]
-    done = await _write(door, plans, kind="divorce", legal_basis=legal_basis)
+    done = await _write(
+        door, plans, kind="divorce", legal_basis=legal_basis, event_date=divorce.date
+    )
     return done[id_number]
 
 
@@ -738,6 +745,7 @@ async def read_history(
             actor=VersionActor(type=row["actor_type"], id=row["actor_id"]),
             changed_fields=json.loads(row["changed_fields"]),
             previous=None if row["previous"] is None else json.loads(row["previous"]),
+            event_date=row.get("event_date"),
         )
         for row in rows
     ]

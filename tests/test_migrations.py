@@ -59,7 +59,8 @@ async def _collations(conn: AsyncConnection) -> dict[tuple[str, str], str | None
 
 
 async def _collation_drift(conn: AsyncConnection) -> list[tuple[str, str]]:
-    """The (table, column) pairs whose collation on PostgreSQL is not the models'."""
+    """The (table, column) pairs whose collation on PostgreSQL is not the models' (columns a
+    revision below head does not have yet are left out)."""
     if conn.dialect.name != "postgresql":
         return []
     found = await _collations(conn)
@@ -67,7 +68,8 @@ async def _collation_drift(conn: AsyncConnection) -> list[tuple[str, str]]:
     for table in metadata.sorted_tables:
         for column in table.columns:
             wanted = getattr(column.type.dialect_impl(conn.dialect), "collation", None)
-            if found[(table.name, column.name)] != wanted:
+            key = (table.name, column.name)
+            if key in found and found[key] != wanted:
                 drift.append((table.name, column.name))
     return sorted(drift)
 
@@ -202,3 +204,24 @@ async def test_0012_replaced_by_index_holds_only_replaced_records(
     await database.engine.dispose()
     migrations.upgrade(database_url, "head")
     assert await definition() is not None
+
+
+@pytest.mark.postgresql_only
+async def test_0013_version_event_date_both_ways(database_url: str, database: Database) -> None:
+    """0013 adds citizen_version.event_date (nullable); its downgrade drops it."""
+
+    async def columns() -> set[str]:
+        async with database.engine.connect() as conn:
+            found = await conn.execute(
+                text("SELECT column_name FROM information_schema.columns "
+                     "WHERE table_name = 'citizen_version'")
+            )  # fmt: skip
+            return set(found.scalars())
+
+    assert "event_date" in await columns()
+    await database.engine.dispose()
+    migrations.downgrade(database_url, "0012")
+    assert "event_date" not in await columns()
+    await database.engine.dispose()
+    migrations.upgrade(database_url, "head")
+    assert "event_date" in await columns()

@@ -556,7 +556,9 @@ async def test_marriage_links_both_and_refuses_bigamy(
     assert (other["spouse_name"], other["spouse_nationality"]) == ("Hoàng Văn Minh", "VN")
     linked = {"marital_status", "spouse_id_number", "spouse_name", "spouse_nationality"}
     for number in (husband, wife):
-        assert_version((await versions(database, number))[-1], kind="marriage", changed=linked)
+        newest = (await versions(database, number))[-1]
+        assert_version(newest, kind="marriage", changed=linked)
+        assert str(newest["event_date"]) == "2010-10-10"  # a date on PostgreSQL, text on SQLite
         [event] = await events(database, action="registry.marriage", subject=number)
         assert set(event["fields"]) == linked | {"full_name", "nationality"}
 
@@ -713,6 +715,7 @@ async def test_divorce_unlinks_both(api: httpx.AsyncClient, database: Database) 
         version = (await versions(database, number))[-1]
         assert_version(version, kind="divorce", changed=unlinked)
         assert version["previous"]["marital_status"] == "married"
+        assert str(version["event_date"]) == "2019-09-09"
         *_, event = await events(database, action="registry.divorce", subject=number)
         assert event["outcome"] == "granted"
         assert set(event["fields"]) == unlinked
