@@ -24,8 +24,9 @@
 #include <Python.h>
 #include <stdint.h>
 #include <string.h>
-#if defined(__SSE2__)
+#if defined(__SSE2__) && defined(__GNUC__)
 #include <emmintrin.h>
+#define USE_SSE2 1 /* the 16-byte scans below; elsewhere they go byte by byte */
 #endif
 
 #define NCOLS 38
@@ -386,7 +387,7 @@ fail:
 
 /* The first comma or double quote in q..end, or end. With SSE2, 16 bytes at a time. */
 static const unsigned char *comma_or_quote(const unsigned char *q, const unsigned char *end) {
-#if defined(__SSE2__) && defined(__GNUC__)
+#ifdef USE_SSE2
     const __m128i comma = _mm_set1_epi8(','), quote = _mm_set1_epi8('"');
     for (; end - q >= 16; q += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)q);
@@ -401,7 +402,7 @@ static const unsigned char *comma_or_quote(const unsigned char *q, const unsigne
 
 /* Whether p..end holds a control character (below 0x20, or 0x7F). */
 static int has_control(const unsigned char *p, const unsigned char *end) {
-#if defined(__SSE2__) && defined(__GNUC__)
+#ifdef USE_SSE2
     const __m128i below = _mm_set1_epi8(0x1F), del = _mm_set1_epi8(0x7F);
     for (; end - p >= 16; p += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)p);
@@ -479,8 +480,9 @@ static int split_line(const unsigned char *p, const unsigned char *end, buf_t *s
         for (int k = 0; k < NCOLS; k++) {
             const unsigned char *s = starts[k];
             Py_ssize_t n = lengths[k];
-            for (Py_ssize_t i = 0; control && i < n; i++)
-                if (s[i] < 0x20 || s[i] == 0x7F) return 0; /* Python's to clean or refuse */
+            if (control)
+                for (Py_ssize_t i = 0; i < n; i++)
+                    if (s[i] < 0x20 || s[i] == 0x7F) return 0; /* Python's to clean or refuse */
             while (n && s[0] == ' ') { s++; n--; }
             while (n && s[n - 1] == ' ') n--;
             v[k].s = s;
@@ -784,7 +786,7 @@ static Py_ssize_t split_fields(const unsigned char *p, Py_ssize_t len, Py_ssize_
                                Py_ssize_t *ends, unsigned char *esc) {
     Py_ssize_t count = 0, i = 0;
     int seen = 0; /* a backslash in the field so far */
-#if defined(__SSE2__) && defined(__GNUC__)
+#ifdef USE_SSE2
     const __m128i tab = _mm_set1_epi8('\t'), backslash = _mm_set1_epi8('\\');
     for (; i + 16 <= len; i += 16) {
         __m128i v = _mm_loadu_si128((const __m128i *)(p + i));

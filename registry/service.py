@@ -35,7 +35,8 @@ from core.errors import (
 from identity import accounts as identity_accounts
 from registry import idnumber, names
 from registry import repository as repo
-from registry.models import GENDERS, Citizen
+from registry.codes import GENDERS
+from registry.models import Citizen
 from registry.record import (
     COLUMNS,
     FieldProblem,
@@ -745,7 +746,7 @@ async def read_history(
             actor=VersionActor(type=row["actor_type"], id=row["actor_id"]),
             changed_fields=json.loads(row["changed_fields"]),
             previous=None if row["previous"] is None else json.loads(row["previous"]),
-            event_date=row.get("event_date"),
+            event_date=row.get("event_date"),  # none for an import run's version 1
         )
         for row in rows
     ]
