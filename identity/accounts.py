@@ -32,12 +32,13 @@ from core.errors import (
 from core.settings import Settings
 from identity import repository as repo
 from identity.directory import CitizenDirectory, CitizenFacts
-from identity.models import STAFF_ROLES, Account, ActivationCode, LoginSession, LoginThrottle
+from identity.models import STAFF_ROLES, Account, ActivationCode, LoginSession
 from identity.passwords import PasswordHasher, check_password_policy
 
 CITIZEN_LOGIN_LEN = 12
 BACKOFF_AFTER = 5  # consecutive failures before each further attempt has to wait
 BACKOFF_CAP = timedelta(minutes=15)
+ADDRESS_WINDOW = timedelta(minutes=1)  # failures per client address are counted per minute
 SESSION_TOUCH = timedelta(seconds=60)  # last_seen_at is written at most this often
 ACTIVATION_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
@@ -358,11 +359,11 @@ async def _check_address(
 ) -> None:
     if not client_ip:
         return
-    row = await repo.throttle_row(session, "ip:" + client_ip)
-    if row is None or now - row.window_start >= timedelta(minutes=1):
+    row = await repo.address_failures(session, "ip:" + client_ip)
+    if row is None or now - row.window_start >= ADDRESS_WINDOW:
         return
     if row.failures >= ctx.settings.login_ip_failures_per_minute:
-        wait = 60 - int((now - row.window_start).total_seconds())
+        wait = int(ADDRESS_WINDOW.total_seconds()) - int((now - row.window_start).total_seconds())
         raise RateLimited(
             "Too many failed sign-ins from this address; try again later.",
             headers={"Retry-After": str(max(wait, 1))},
@@ -374,15 +375,7 @@ async def _count_address_failure(
 ) -> None:
     if not client_ip:
         return
-    key = "ip:" + client_ip
-    row = await repo.throttle_row(session, key)
-    if row is None:
-        await repo.add(session, LoginThrottle(key=key, window_start=now, failures=1))
-    elif now - row.window_start >= timedelta(minutes=1):
-        row.window_start, row.failures = now, 1
-    else:
-        row.failures += 1
-    await session.flush()
+    await repo.count_address_failure(session, "ip:" + client_ip, now, ADDRESS_WINDOW)
 
 
 def _backoff(failures: int) -> timedelta | None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import case, delete, exists, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import driver_connection, driver_errors
@@ -130,10 +131,38 @@ async def purge_challenges(session: AsyncSession, now: datetime) -> None:
 # ------------------------------------------------------------------------------ throttling
 
 
-async def throttle_row(session: AsyncSession, key: str) -> LoginThrottle | None:
-    """The failure window of one client address, locked for update."""
-    stmt = select(LoginThrottle).where(LoginThrottle.key == key).with_for_update()
+async def address_failures(session: AsyncSession, key: str) -> LoginThrottle | None:
+    """The failure window of one client address, read without a lock.
+
+    A sign-in reads it before its password check (argon2id, tens of milliseconds). Locked, it
+    queued every sign-in from the address behind the one before, once the address had failed
+    once: a carrier's NAT address is shared by thousands of citizens (bench tokens with one
+    earlier failure from its address: 19.0 password logins/s and POST /login p50 579 ms,
+    against 29.3/s and 166 ms). Failures are counted by :func:`count_address_failure`.
+    """
+    stmt = select(LoginThrottle).where(LoginThrottle.key == key)
     return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def count_address_failure(
+    session: AsyncSession, key: str, now: datetime, window: timedelta
+) -> None:
+    """One more failure for this address in its window, or the first of a new window, in one
+    atomic UPSERT: concurrent failures all count, and concurrent first failures from an
+    address do not collide on its primary key."""
+    postgres = session.get_bind().dialect.name == "postgresql"
+    dialect_insert = postgresql.insert if postgres else sqlite.insert
+    stmt = dialect_insert(LoginThrottle).values(key=key, window_start=now, failures=1)
+    expired = LoginThrottle.window_start <= now - window
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[LoginThrottle.key],
+        set_={
+            "failures": case((expired, 1), else_=LoginThrottle.failures + 1),
+            "window_start": case((expired, stmt.excluded.window_start),
+                                 else_=LoginThrottle.window_start),
+        },
+    )  # fmt: skip
+    await session.execute(stmt)
 
 
 # ------------------------------------------------------------------------------ sessions

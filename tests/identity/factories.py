@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from tests.identity.test_passkeys import SoftAuthenticator
 
 CITIZEN_ID = "001303004512"
+OTHER_CITIZEN = "001303004513"  # a second citizen, for tests that need two
 PASSWORD = "mùa thu Hà Nội 2003"  # not in the common list, 8-128 characters
 RP_REDIRECT = "https://rp.example.vn/callback"
 RP_LOGOUT = "https://rp.example.vn/bye"

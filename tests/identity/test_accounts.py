@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -12,17 +14,21 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from core.auth import Principal
+from core.clock import utcnow
 from core.db import Database
 from core.errors import RegistryError
 from core.settings import Settings
 from identity import accounts
 from identity import repository as repo
+from identity.accounts import IdentityContext
+from identity.passwords import PasswordCheck, PasswordHasher
 from registry.app import create_app
 from tests.auth import BearerTable, bearer
 from tests.faults import fail_audit_inserts
 from tests.http import asgi_client
 from tests.identity.factories import (
     CITIZEN_ID,
+    OTHER_CITIZEN,
     PASSWORD,
     context,
     make_account,
@@ -234,6 +240,143 @@ async def test_failures_per_address_are_limited(settings: Settings, database: Da
             await session.commit()
     assert statuses == [401, 401, 401, 429, 429]
     assert int(headers["Retry-After"]) >= 1
+
+
+async def wrong_sign_in(
+    database: Database, ctx: IdentityContext, address: str, login: str = "001303000001"
+) -> int:
+    """A sign-in with a wrong password from ``address``, committed: its status."""
+    async with database.sessions() as session:
+        try:
+            await accounts.password_login(
+                session, ctx, login=login, password="whatever it is", client_ip=address
+            )
+        except RegistryError as exc:
+            await session.commit()
+            return exc.status
+        return 200
+
+
+class HeldHasher(PasswordHasher):
+    """The real argon2id check, held at its start until the test lets it go: a sign-in is
+    then inside its password check, with its transaction open, for as long as the test says."""
+
+    def __init__(self, held: int = 1) -> None:
+        super().__init__(time_cost=2, memory_kib=19_456, parallelism=1)
+        self.held = held
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self._inside = 0
+
+    async def verify_async(self, stored_hash: str | None, password: str) -> PasswordCheck:
+        self._inside += 1
+        if self._inside >= self.held:
+            self.entered.set()
+        await self.release.wait()
+        return await super().verify_async(stored_hash, password)
+
+
+@pytest.mark.postgresql_only
+async def test_sign_ins_from_one_address_do_not_wait_for_each_other(
+    settings: Settings, database: Database
+) -> None:
+    # A carrier's NAT address is shared by many citizens and soon has a failure on record.
+    # The address's failure row must not be locked across a sign-in's password check, or
+    # every sign-in from the address queues behind the one before.
+    await make_citizen(database)
+    await make_citizen(database, id_number=OTHER_CITIZEN, card_number=OTHER_CITIZEN)
+    await make_account(database, settings)
+    await make_account(database, settings, citizen_id=OTHER_CITIZEN)
+    address = "203.0.113.9"
+    async with database.sessions() as session:
+        with pytest.raises(RegistryError):
+            await accounts.password_login(
+                session, context(settings), login=CITIZEN_ID, password="wrong password!",
+                client_ip=address,
+            )  # fmt: skip
+        await session.commit()
+    held = HeldHasher()
+    slow_ctx = replace(context(settings), hasher=held)
+
+    async def first() -> str:
+        async with database.sessions() as session:
+            account = await accounts.password_login(
+                session, slow_ctx, login=CITIZEN_ID, password=PASSWORD, client_ip=address
+            )
+            await session.commit()
+            return account.citizen_id or ""
+
+    task = asyncio.create_task(first())
+    try:
+        await held.entered.wait()  # the first sign-in is inside its password check
+        async with database.sessions() as session:
+            # Waiting for a lock would be an error here, not a hang.
+            await session.execute(text("SET LOCAL lock_timeout = '2s'"))
+            other = await accounts.password_login(
+                session, context(settings), login=OTHER_CITIZEN, password=PASSWORD,
+                client_ip=address,
+            )  # fmt: skip
+            await session.commit()
+        assert other.citizen_id == OTHER_CITIZEN
+        assert not task.done()  # the second finished while the first was still checking
+    finally:
+        held.release.set()
+    assert await task == CITIZEN_ID
+
+
+@pytest.mark.postgresql_only
+async def test_concurrent_failures_from_a_new_address_all_count(
+    settings: Settings, database: Database
+) -> None:
+    # Every attempt reads "no failures yet" before any of them records one: the first
+    # failures of an address must not collide (no 500), and each must count.
+    attempts = 4
+    held = HeldHasher(held=attempts)
+    ctx = replace(context(settings), hasher=held)
+    address = "198.51.100.23"
+
+    tasks = [
+        asyncio.create_task(wrong_sign_in(database, ctx, address, f"00130300000{n}"))
+        for n in range(1, attempts + 1)
+    ]
+    await held.entered.wait()  # all of them are past the address check
+    held.release.set()
+    assert await asyncio.gather(*tasks) == [401] * attempts
+    async with database.unit_of_work() as session:
+        failures = await session.scalar(
+            text("SELECT failures FROM login_throttle WHERE key = :k"), {"k": "ip:" + address}
+        )
+    assert failures == attempts
+
+
+async def test_an_address_window_starts_again_after_a_minute(
+    settings: Settings, database: Database
+) -> None:
+    settings = settings.model_copy(update={"login_ip_failures_per_minute": 2})
+    ctx = context(settings)
+    address = "192.0.2.44"
+
+    def status() -> Coroutine[Any, Any, int]:
+        return wrong_sign_in(database, ctx, address)
+
+    assert [await status(), await status(), await status()] == [401, 401, 429]
+    async with database.unit_of_work() as session:
+        await session.execute(
+            text("UPDATE login_throttle SET window_start = :t WHERE key = :k"),
+            {"t": utcnow() - accounts.ADDRESS_WINDOW, "k": "ip:" + address},
+        )
+    # The old window is over: this failure opens a new one, counted from one.
+    assert await status() == 401
+    async with database.unit_of_work() as session:
+        row = (
+            await session.execute(
+                text("SELECT failures, window_start FROM login_throttle WHERE key = :k"),
+                {"k": "ip:" + address},
+            )
+        ).one()
+    assert row.failures == 1
+    assert await status() == 401
+    assert await status() == 429
 
 
 async def test_unknown_accounts_cost_the_same_argon2_work(settings: Settings) -> None:

@@ -33,6 +33,7 @@ from tests.auth import BearerTable, bearer
 from tests.http import asgi_client
 from tests.identity.factories import (
     CITIZEN_ID,
+    OTHER_CITIZEN,
     add_passkey,
     browser_csrf,
     make_account,
@@ -43,7 +44,6 @@ from tests.identity.factories import (
 from tests.identity.test_passkeys import SoftAuthenticator
 
 CITIZEN_TOKEN = "tok-citizen"
-OTHER_CITIZEN = "001303004513"
 OTHER_TOKEN = "tok-other-citizen"
 
 
