@@ -23,17 +23,35 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(PIP) install $(PIPFLAGS) -e ".[test,dev]" --config-settings editable_mode=compat
 	@touch $@ $(VENV)/.installed
 
-install: $(VENV)/.installed
-install-test: $(VENV)/.installed-test
+# argon2id is most of a password sign-in's CPU. The PyPI wheel of argon2-cffi-bindings is
+# compiled for SSE2; the Argon2 code it vendors (phc-winner-argon2, opt.c) has an AVX2 path,
+# which computes the same hashes (tests/identity/test_passwords.py checks RFC 9106's vector) in
+# about half the CPU: 10.6-12 ms against 19-23 ms per verify at the default parameters here.
+# So on an x86-64 CPU with AVX2 the bindings are rebuilt from source once installed (a C
+# compiler; pip fetches CMake if it is missing). Elsewhere, or with ARGON2_WHEEL=1, the wheel
+# stays. A venv built so needs a CPU with AVX2 (every x86-64 server CPU since 2013-2015).
+ARGON2_AVX2 := $(if $(ARGON2_WHEEL),,$(shell test "$$(uname -m)" = x86_64 && grep -qw avx2 /proc/cpuinfo 2>/dev/null && echo yes))
+
+$(VENV)/.argon2: pyproject.toml | $(VENV)/.installed
+ifeq ($(ARGON2_AVX2),yes)
+	ARGON2_CFFI_USE_SSE2=1 CFLAGS="-O3 -mavx2" $(PIP) install $(PIPFLAGS) --no-cache-dir \
+	  --force-reinstall --no-deps --no-binary argon2-cffi-bindings \
+	  "argon2-cffi-bindings==$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("argon2-cffi-bindings"))')" \
+	  || echo "argon2-cffi-bindings: the AVX2 build failed; the wheel stays (slower, same hashes)"
+endif
+	@touch $@
+
+install: $(VENV)/.installed $(VENV)/.argon2
+install-test: $(VENV)/.installed-test $(VENV)/.argon2
 
 ## make run: migrate the embedded SQLite database, load a demo population, serve on $(HOST):$(PORT)
-run: $(VENV)/.installed
+run: $(VENV)/.installed $(VENV)/.argon2
 	$(BIN)/registry migrate
 	$(BIN)/registry demo
 	$(BIN)/registry serve --host $(HOST) --port $(PORT)
 
 ## make test: the whole suite, against a throwaway PostgreSQL it starts itself and SQLite
-test: $(VENV)/.installed-test
+test: $(VENV)/.installed-test $(VENV)/.argon2
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## make lint: ruff, mypy --strict, and the layer contract
@@ -48,7 +66,7 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff format .
 
 ## make bench: every benchmark under bench/ (never part of make test); BENCH="import --quick" for one
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed-test $(VENV)/.argon2
 	$(BIN)/python -m bench $(BENCH)
 
 ## make fuzz: run each fuzz target for a bounded time

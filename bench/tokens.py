@@ -360,6 +360,18 @@ def argon2_floor() -> tuple[int, int, int, float]:
             settings.password_parallelism, ms)  # fmt: skip
 
 
+def argon2_build() -> str:
+    """Which build of argon2-cffi-bindings is imported: its version and wheel tag (a
+    manylinux tag is PyPI's SSE2 wheel; linux_x86_64 was built here, by `make install` with
+    AVX2 where the CPU has it)."""
+    from importlib.metadata import distribution
+
+    dist = distribution("argon2-cffi-bindings")
+    tags = [line.split(":", 1)[1].strip() for line in (dist.read_text("WHEEL") or "").splitlines()
+            if line.startswith("Tag:")]  # fmt: skip
+    return f"argon2-cffi-bindings {dist.version} ({', '.join(tags) or 'no wheel tag'})"
+
+
 # ------------------------------------------------------------------------------ CPU accounting
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -1119,7 +1131,7 @@ def main(argv: list[str] | None = None) -> None:
     console.print(
         f"argon2id in use (Settings defaults): time_cost={time_cost}, memory_kib={memory_kib}, "
         f"parallelism={parallelism}; one verify costs {verify_ms:.1f} ms of CPU here "
-        f"(so at most {1000 / verify_ms:.0f} password checks/s per core)"
+        f"(so at most {1000 / verify_ms:.0f} password checks/s per core); {argon2_build()}"
     )
     timings: list[tuple[str, float]] = []
     t0 = time.perf_counter()
@@ -1384,7 +1396,7 @@ def _report(
         "uvicorn_workers": WORKERS,
         "audit_sequencer": True,
         "argon2": {"time_cost": argon[0], "memory_kib": argon[1], "parallelism": argon[2],
-                   "verify_cpu_ms": r3(argon[3])},
+                   "verify_cpu_ms": r3(argon[3]), "build": argon2_build()},
         "loadavg_1m_start_end": [round(load[0], 2), round(load[1], 2)],
         "total_seconds": round(total, 1),
         "client_credentials": flow_json(cc),

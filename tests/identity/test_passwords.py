@@ -43,6 +43,33 @@ def refusal(password: str, **kwargs: object) -> ValidationFailed:
 # ------------------------------------------------------------------------------ hashing
 
 
+def test_the_installed_argon2_computes_rfc_9106s_argon2id_test_vector() -> None:
+    # `make install` may build argon2-cffi-bindings here (AVX2) instead of taking the wheel:
+    # whichever build is installed must compute Argon2id itself (RFC 9106 section 5.3: 32 KiB,
+    # 3 passes, 4 lanes, with a secret and associated data, tag of 32 bytes).
+    from argon2.low_level import ARGON2_VERSION, Type, core, ffi
+
+    out = ffi.new("uint8_t[]", 32)
+    buffers = {name: ffi.new("uint8_t[]", value) for name, value in (
+        ("pwd", b"\x01" * 32), ("salt", b"\x02" * 16), ("secret", b"\x03" * 8),
+        ("ad", b"\x04" * 12),
+    )}  # fmt: skip
+    context = ffi.new(
+        "argon2_context *",
+        {
+            "out": out, "outlen": 32, "version": ARGON2_VERSION,
+            "pwd": buffers["pwd"], "pwdlen": 32, "salt": buffers["salt"], "saltlen": 16,
+            "secret": buffers["secret"], "secretlen": 8, "ad": buffers["ad"], "adlen": 12,
+            "t_cost": 3, "m_cost": 32, "lanes": 4, "threads": 4,
+            "allocate_cbk": ffi.NULL, "free_cbk": ffi.NULL, "flags": 0,  # ARGON2_DEFAULT_FLAGS
+        },
+    )  # fmt: skip
+    assert core(context, Type.ID.value) == 0  # ARGON2_OK
+    assert bytes(ffi.buffer(out, 32)).hex() == (
+        "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659"
+    )
+
+
 def test_hash_is_argon2id_and_verifies(hasher: PasswordHasher) -> None:
     stored = hasher.hash(GOOD)
     assert stored.startswith("$argon2id$")
