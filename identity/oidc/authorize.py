@@ -86,6 +86,9 @@ class AuthRequest:
     # Set once the user has signed in for this request (so prompt=login does not loop).
     fresh_login: bool = False
     nonce_id: str = ""
+    # The client's name when the request was validated, for the sign-in page: that page then
+    # reads nothing from the database (a request sealed without it shows no name).
+    client_name: str = ""
 
     def locale(self) -> str | None:
         """The first supported locale the client asked for."""
@@ -196,6 +199,7 @@ async def parse_request(
         ui_locales=parse_scope(params.get("ui_locales")),
         issued_at=int(time.time()),
         nonce_id=secrets.token_urlsafe(8),
+        client_name=client.name,
     )
     return request, client
 

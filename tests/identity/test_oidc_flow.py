@@ -18,7 +18,7 @@ import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oidc.core import CodeIDToken
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from core.db import Database
 from core.settings import Settings
@@ -377,6 +377,27 @@ async def test_the_login_page_speaks_vietnamese_by_default_and_english_on_reques
     page = await web.get((await web.get(url.replace("http://testserver", ""))).headers["location"])
     assert "Sign in" in page.text
     assert 'lang="en"' in page.text
+
+
+async def test_the_login_page_names_the_service_from_the_signed_request_alone(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], database: Database
+) -> None:
+    rp = rp_client(app, world)
+    url, _ = rp.create_authorization_url("/authorize", code_verifier="l" * 50)
+    login = (await web.get(url.replace("http://testserver", ""))).headers["location"]
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        page = await web.get(login)
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", seen)
+    assert page.status_code == 200
+    assert "<strong>Cổng dịch vụ công</strong>" in page.text
+    assert statements == []  # no transaction for the page: the name came signed
 
 
 async def test_a_login_without_the_csrf_token_is_refused(
