@@ -35,8 +35,11 @@ measured window is read from /proc and shown too. The peer is Keycloak's publish
 per vCPU of the Keycloak cluster, database CPU not included.
 
 ``python -m bench tokens [--quick] [--profile]`` (or ``BENCH_QUICK=1``): about 3 minutes in
-full, under a minute quick. ``--profile`` then samples the server with py-spy (pip install
-py-spy) during a further run of each flow and prints where the time goes.
+full, under a minute quick. ``--steps N`` measures instead each request's CPU (app process and
+PostgreSQL backends, /proc schedstat) over N logins of each flow made one at a time, on one
+uvicorn worker with the sequencer off: the steadier figure for comparing two versions of a
+step. ``--profile`` then samples the server with py-spy (pip install py-spy) during a further
+run of each flow and prints where the time goes.
 """
 
 from __future__ import annotations
@@ -1108,6 +1111,117 @@ def profile_flow(
 # ------------------------------------------------------------------------------ main
 
 
+# ------------------------------------------------------------------------------ --steps
+
+
+def _schedstat_ns(pid: int) -> int:
+    """CPU time of every thread of ``pid`` in nanoseconds (proc(5) schedstat, field 1); 0 once
+    the process is gone."""
+    total = 0
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", encoding="ascii") as handle:
+                total += int(handle.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+class StepRunner(Runner):
+    """The flows one login at a time, charging each request the CPU that the app process and
+    PostgreSQL's backends used while it was answered (nothing else runs meanwhile)."""
+
+    def __init__(self, spec: FlowSpec, app_pid: int, postmaster: int) -> None:
+        super().__init__(spec, (0.0, float("inf")))
+        self.app_pid, self.postmaster = app_pid, postmaster
+        self.flow, self.recording = "", False
+        self.cpu: dict[tuple[str, str], list[int]] = {}  # (flow, step) -> [app ns, db ns, n]
+
+    def _db_ns(self) -> int:
+        backends = [pid for pid, (ppid, _) in proc_table().items() if ppid == self.postmaster]
+        return sum(_schedstat_ns(pid) for pid in backends)
+
+    async def _step(
+        self, conn: Conn, step: str, expect: int, method: str, target: str, **kwargs: Any
+    ) -> Response:
+        app0, db0 = _schedstat_ns(self.app_pid), self._db_ns()
+        response = await conn.request(method, target, **kwargs)
+        app1, db1 = _schedstat_ns(self.app_pid), self._db_ns()
+        if self.recording:
+            entry = self.cpu.setdefault((self.flow, step), [0, 0, 0])
+            entry[0] += app1 - app0
+            entry[1] += db1 - db0
+            entry[2] += 1
+        if response.status != expect:
+            raise HttpError(step, response.status, response.body[:300])
+        return response
+
+
+def measure_steps(url: str, keys: Secrets, world: World, cluster: PostgresCluster, n: int) -> None:
+    """``--steps``: one uvicorn worker, the in-app sequencer off, logins one at a time; each
+    request's CPU in the app and in PostgreSQL, averaged over ``n`` logins of each flow after
+    20 unrecorded ones. Steadier than the throughput runs for comparing two versions of one
+    step: nothing else is charged to it (the throughput runs share 2 cores with the load
+    generator and each other)."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    env = {**os.environ, **keys.env(url), "REGISTRY_AUDIT_SEQUENCER_ENABLED": "false"}
+    port = free_port()
+    args = [sys.executable, "-m", "uvicorn", "registry.app:create_app_from_env", "--factory",
+            "--workers", "1", "--port", str(port), "--no-access-log", "--log-level", "warning",
+            "--loop", "uvloop", "--http", HTTP_PROTOCOL]  # fmt: skip
+    proc = subprocess.Popen(args, env=env)
+    try:
+        wait_http(port, proc)
+        spec = FlowSpec(kind="steps", port=port, warmup=0.0, seconds=0.0, tasks=1, world=world)
+        runner = StepRunner(spec, proc.pid, postmaster_pid(cluster))
+        keys_by_id = {c.credential_id: ec.derive_private_key(c.private_value, ec.SECP256R1())
+                      for c in world.passkeys}  # fmt: skip
+
+        async def drive() -> None:
+            conn = Conn(port)
+            try:
+                for flow in ("password", "passkey"):
+                    runner.flow = flow
+                    for i in range(n + 20):
+                        runner.recording = i >= 20
+                        if flow == "password":
+                            await runner.password_login(conn, world.logins[i % len(world.logins)])
+                        else:
+                            cred = world.passkeys[i % len(world.passkeys)]
+                            await runner.passkey_login(conn, cred, keys_by_id[cred.credential_id])
+            finally:
+                await conn.close()
+
+        run_async(drive())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    rows: list[list[Any]] = []
+    figures: dict[str, Any] = {"logins_per_flow": n}
+    for flow in ("password", "passkey"):
+        total_app = total_db = 0.0
+        steps: dict[str, Any] = {}
+        for (name, step), (app_ns, db_ns, count) in runner.cpu.items():
+            if name != flow:
+                continue
+            app_ms, db_ms = app_ns / count / 1e6, db_ns / count / 1e6
+            total_app, total_db = total_app + app_ms, total_db + db_ms
+            rows.append([flow, step, count, f"{app_ms:.2f}", f"{db_ms:.2f}"])
+            steps[step] = {"app_cpu_ms": round(app_ms, 3), "db_cpu_ms": round(db_ms, 3)}
+        rows.append([flow, "whole login", n, f"{total_app:.2f}", f"{total_db:.2f}"])
+        figures[flow] = {"steps": steps, "app_cpu_ms": round(total_app, 3),
+                         "db_cpu_ms": round(total_db, 3)}  # fmt: skip
+    table("CPU per request, one login at a time (1 uvicorn worker, sequencer off; "
+          "/proc schedstat of the app process and of PostgreSQL's backends)",
+          ["flow", "step", "requests", "app CPU ms", "PostgreSQL CPU ms"], rows)  # fmt: skip
+    emit("tokens-steps", figures, {"name": "none: a diagnostic of our own steps"}, {}, {})
+
+
 def main(argv: list[str] | None = None) -> None:
     """Seed, serve, measure each flow, print the tables and the JSON line."""
     parser = argparse.ArgumentParser(prog="bench tokens")
@@ -1117,6 +1231,10 @@ def main(argv: list[str] | None = None) -> None:
         help="then sample the server with py-spy during each flow and print the hotspots",
     )  # fmt: skip
     parser.add_argument("--profile-dir", default=None, help="keep py-spy's raw files here")
+    parser.add_argument(
+        "--steps", type=int, default=0, metavar="N",
+        help="instead: N logins of each flow one at a time, and each request's CPU",
+    )  # fmt: skip
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     scale = QUICK if args.quick or os.environ.get("BENCH_QUICK") == "1" else FULL
     began = time.perf_counter()
@@ -1168,6 +1286,9 @@ def main(argv: list[str] | None = None) -> None:
         keys = Secrets.generate()
         world = run_async(seed(url, keys, scale))
         timings.append(("seed", world.seed_seconds))
+        if args.steps:
+            measure_steps(url, keys, world, cluster, args.steps)
+            return
         console.print(
             f"seeded {len(world.logins):,} citizens and accounts (one argon2id hash, "
             f"{world.hash_seconds * 1000:.0f} ms, reused), {len(world.logins):,} consents, "
