@@ -244,7 +244,7 @@ async def authorize_resume(
         auth_request = _unseal(services, req)
         if auth_request is None:
             raise authz.PageError("Missing sign-in request.")
-        client = await repo.client(session, auth_request.client_id)
+        client = await repo.detached_client(session, auth_request.client_id)
         if client is None or not client.active:
             raise authz.PageError("Unknown or inactive client.")
     except authz.PageError as exc:

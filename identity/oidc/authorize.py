@@ -131,7 +131,7 @@ async def parse_request(
 ) -> tuple[AuthRequest, Client]:
     """Validate an authorization request (OIDC Core 3.1.2.1-2, RFC 7636 4.3, RFC 9700 2.1)."""
     client_id = params.get("client_id")
-    client = await repo.client(session, client_id) if client_id else None
+    client = await repo.detached_client(session, client_id) if client_id else None
     if client is None or not client.active or client.type != "rp":
         raise PageError("Unknown or inactive client.")
     redirect_uri = params.get("redirect_uri")

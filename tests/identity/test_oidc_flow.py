@@ -400,6 +400,34 @@ async def test_the_login_page_names_the_service_from_the_signed_request_alone(
     assert statements == []  # no transaction for the page: the name came signed
 
 
+@pytest.mark.postgresql_only  # the driver-level read is PostgreSQL's
+async def test_authorize_sends_a_new_browser_to_sign_in_without_a_transaction(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], database: Database
+) -> None:
+    rp = rp_client(app, world)
+    url, _ = rp.create_authorization_url("/authorize", code_verifier="l" * 50)
+    sent: list[str] = []
+    opened: list[Any] = []
+
+    def log_queries(dbapi_connection: Any, _record: Any) -> None:
+        # asyncpg's query logger sees the simple queries (BEGIN, COMMIT, ROLLBACK) on the
+        # connections opened from here on.
+        opened.append(dbapi_connection)
+        dbapi_connection.driver_connection.add_query_logger(lambda q: sent.append(q.query))
+
+    event.listen(database.engine.sync_engine, "connect", log_queries)
+    await database.engine.dispose()  # so the request's connection is a new, logged one
+    try:
+        response = await web.get(url.replace("http://testserver", ""))
+    finally:
+        event.remove(database.engine.sync_engine, "connect", log_queries)
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login?")
+    assert opened  # the client was read on a new connection, whose queries were logged
+    # Its one statement ran alone: no BEGIN and no COMMIT (nothing was written).
+    assert sent == []
+
+
 async def test_a_login_without_the_csrf_token_is_refused(
     app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
 ) -> None:
