@@ -553,11 +553,11 @@ async def resolve_session(
     """The live session and usable account behind a cookie, or None (ended, idle, expired)."""
     if not token or len(token) > 100:
         return None
-    row = await repo.live_session(session, sha256_hex(token))
-    if row is None:
+    found = await repo.live_session_and_account(session, sha256_hex(token))
+    if found is None:
         return None
-    account = await repo.account_by_id(session, row.account_id)
-    if account is None or account.status != "active":
+    row, account = found
+    if account.status != "active":
         return None
     now = utcnow()
     idle, _ = session_limits(settings, account)

@@ -177,6 +177,19 @@ async def live_session(session: AsyncSession, token_hash: str) -> LoginSession |
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def live_session_and_account(
+    session: AsyncSession, token_hash: str
+) -> tuple[LoginSession, Account] | None:
+    """The sign-in session of this cookie, if not ended, with its account: one statement."""
+    stmt = (
+        select(LoginSession, Account)
+        .join(Account, Account.id == LoginSession.account_id)
+        .where(LoginSession.id == token_hash, LoginSession.ended_at.is_(None))
+    )
+    found = (await session.execute(stmt)).first()
+    return None if found is None else (found[0], found[1])
+
+
 async def session_by_sid(session: AsyncSession, sid: str) -> LoginSession | None:
     """The sign-in session with this public handle."""
     stmt = select(LoginSession).where(LoginSession.sid == sid)
