@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from audit.events import EventData
 from audit.models import AuditBatch, AuditCheckpoint, AuditEvent, AuditLeaf, AuditNode
-from core.db import driver_connection, driver_errors
+from core.db import dialect_of, driver_connection, driver_errors
 
 # Any constant will do; it only has to be the same in every process of one database.
 SEQUENCER_LOCK_KEY = 0x6175646974  # "audit"
@@ -54,12 +54,6 @@ EVENT_COLUMNS = (
     AuditEvent.detail,
     AuditEvent.txid,
 )
-
-
-def dialect_of(session: AsyncSession) -> str:
-    """``postgresql`` or ``sqlite``: the backend this session talks to."""
-    bind = session.get_bind()
-    return bind.dialect.name
 
 
 def event_data(row: Any) -> EventData:

@@ -39,7 +39,7 @@ from audit.schemas import (
     InclusionProof,
 )
 from core import paging
-from core.db import Database
+from core.db import Database, dialect_of
 from core.errors import (
     AuditUnavailable,
     Conflict,
@@ -516,7 +516,7 @@ async def verify(session: AsyncSession, verifier: Verifier, *, origin: str) -> V
             report.problems.append(f"checkpoint of size {stored.tree_size} is not valid: {exc}")
     report.checkpoints = len(checkpoints)
     tree = _Rebuild(report, list(checkpoints))
-    if NATIVE_VERIFY and repo.dialect_of(session) == "postgresql":
+    if NATIVE_VERIFY and dialect_of(session) == "postgresql":
         await _rebuild_in_database(session, tree)
     else:
         await _rebuild_in_python(session, tree)

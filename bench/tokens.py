@@ -479,21 +479,25 @@ def postmaster_pid(cluster: PostgresCluster) -> int:
 
 
 @contextmanager
-def serve_app(env: dict[str, str]) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """uvicorn with WORKERS workers on a free port; yield (port, process) once all answer."""
+def serve_app(
+    env: dict[str, str], workers: int = WORKERS
+) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """uvicorn with ``workers`` workers on a free port; yield (port, process) once all answer
+    (one worker: uvicorn serves in its own process)."""
     port = free_port()
     args = [sys.executable, "-m", "uvicorn", "registry.app:create_app_from_env", "--factory",
-            "--workers", str(WORKERS), "--port", str(port), "--no-access-log",
+            "--workers", str(workers), "--port", str(port), "--no-access-log",
             "--log-level", "warning", "--loop", "uvloop", "--http", HTTP_PROTOCOL]  # fmt: skip
     proc = subprocess.Popen(args, env={**os.environ, **env})
     try:
         wait_http(port, proc)
-        deadline = time.monotonic() + 60
-        while sum(1 for ppid, _ in proc_table().values() if ppid == proc.pid) < WORKERS:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("uvicorn did not start its workers")
-            time.sleep(0.2)
-        time.sleep(2.0)  # the second worker finishes its lifespan start-up
+        if workers > 1:
+            deadline = time.monotonic() + 60
+            while sum(1 for ppid, _ in proc_table().values() if ppid == proc.pid) < workers:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("uvicorn did not start its workers")
+                time.sleep(0.2)
+            time.sleep(2.0)  # the second worker finishes its lifespan start-up
         if proc.poll() is not None:
             raise RuntimeError("uvicorn exited during start-up (see its log above)")
         yield port, proc
@@ -1169,14 +1173,8 @@ def measure_steps(url: str, keys: Secrets, world: World, cluster: PostgresCluste
     generator and each other)."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    env = {**os.environ, **keys.env(url), "REGISTRY_AUDIT_SEQUENCER_ENABLED": "false"}
-    port = free_port()
-    args = [sys.executable, "-m", "uvicorn", "registry.app:create_app_from_env", "--factory",
-            "--workers", "1", "--port", str(port), "--no-access-log", "--log-level", "warning",
-            "--loop", "uvloop", "--http", HTTP_PROTOCOL]  # fmt: skip
-    proc = subprocess.Popen(args, env=env)
-    try:
-        wait_http(port, proc)
+    env = {**keys.env(url), "REGISTRY_AUDIT_SEQUENCER_ENABLED": "false"}
+    with serve_app(env, workers=1) as (port, proc):
         spec = FlowSpec(kind="steps", port=port, warmup=0.0, seconds=0.0, tasks=1, world=world)
         runner = StepRunner(spec, proc.pid, postmaster_pid(cluster))
         keys_by_id = {c.credential_id: ec.derive_private_key(c.private_value, ec.SECP256R1())
@@ -1198,9 +1196,6 @@ def measure_steps(url: str, keys: Secrets, world: World, cluster: PostgresCluste
                 await conn.close()
 
         run_async(drive())
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     rows: list[list[Any]] = []
     figures: dict[str, Any] = {"logins_per_flow": n}
     for flow in ("password", "passkey"):

@@ -429,6 +429,11 @@ class Database:
                 await pool.close()
 
 
+def dialect_of(session: AsyncSession) -> str:
+    """``postgresql`` or ``sqlite``: the backend this session talks to."""
+    return session.get_bind().dialect.name
+
+
 async def driver_connection(session: AsyncSession, *, begin: bool = True) -> Any | None:
     """The asyncpg connection under this unit of work, or None on SQLite. For the few
     statements of the hottest paths (the agency API, audit proofs), where SQLAlchemy's own

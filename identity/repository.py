@@ -10,7 +10,7 @@ from sqlalchemy import case, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import driver_connection, driver_errors
+from core.db import dialect_of, driver_connection, driver_errors
 from identity.models import (
     Account,
     ActivationCode,
@@ -151,8 +151,7 @@ async def count_address_failure(
     """One more failure for this address in its window, or the first of a new window, in one
     atomic UPSERT: concurrent failures all count, and concurrent first failures from an
     address do not collide on its primary key."""
-    postgres = session.get_bind().dialect.name == "postgresql"
-    dialect_insert = postgresql.insert if postgres else sqlite.insert
+    dialect_insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
     stmt = dialect_insert(LoginThrottle).values(key=key, window_start=now, failures=1)
     expired = LoginThrottle.window_start <= now - window
     stmt = stmt.on_conflict_do_update(

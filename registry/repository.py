@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Table, and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.db import dialect_of
 from registry.models import Citizen, CitizenVersion, ImportRun
 
 CITIZEN = cast(Table, Citizen.__table__)
@@ -23,11 +24,6 @@ SUMMARY_COLUMNS = (
     c.id_number, c.full_name, c.birth_date, c.birth_date_precision, c.gender,
     c.birth_province, c.status, c.replaced_by,
 )  # fmt: skip
-
-
-def dialect_of(session: AsyncSession) -> str:
-    """``postgresql`` or ``sqlite``: the backend this session talks to."""
-    return session.get_bind().dialect.name
 
 
 async def get_citizen(session: AsyncSession, id_number: str) -> dict[str, Any] | None:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import CreateIndex
 
 from core.clock import utcnow
-from core.db import driver_connection
+from core.db import dialect_of, driver_connection
 from registry.bulk.pipeline import by_number, sorted_binary
 from registry.models import Citizen, CitizenVersion, ImportJob, ImportRun
 from registry.record import COLUMNS, STORED_KEYS
@@ -229,7 +229,7 @@ async def insert_new(
     batch) are left untouched."""
     if not rows:
         return []
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_of(session) == "postgresql":
         return await _insert_new_postgres(session, rows, run_id)
     return await _insert_new_sqlite(session, rows, run_id)
 

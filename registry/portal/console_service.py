@@ -33,7 +33,7 @@ from audit.events import SUBJECT_RE
 from audit.models import ACTOR_TYPES, OUTCOMES, AuditCheckpoint, AuditEvent
 from audit.schemas import EventFilters, EventPage, EventView
 from core.auth import Principal
-from core.db import Database
+from core.db import Database, dialect_of
 from core.errors import Conflict, NotFound
 from identity.models import Client
 from registry.portal.session import PortalUser
@@ -417,7 +417,7 @@ async def agency_daily_counts(session: AsyncSession, *, since: datetime) -> list
     only, so PostgreSQL sees the same expression in SELECT and GROUP BY.
     """
     occurred = AuditEvent.occurred_at
-    if audit_repo.dialect_of(session) == "sqlite":
+    if dialect_of(session) == "sqlite":
         # Stored as UTC text 'YYYY-MM-DD HH:MM:SS.fff'; text compares in that same format.
         day = func.date(occurred, literal_column("'+7 hours'"))
         after = type_coerce(occurred, String()) >= since.astimezone(UTC).strftime(

@@ -306,18 +306,32 @@ async def test_sign_ins_from_one_address_do_not_wait_for_each_other(
             await session.commit()
             return account.citizen_id or ""
 
+    async def second(session: Any) -> str:
+        account = await accounts.password_login(
+            session, context(settings), login=OTHER_CITIZEN, password=PASSWORD, client_ip=address
+        )
+        await session.commit()
+        return account.citizen_id or ""
+
     task = asyncio.create_task(first())
     try:
         await held.entered.wait()  # the first sign-in is inside its password check
         async with database.sessions() as session:
-            # Waiting for a lock would be an error here, not a hang.
-            await session.execute(text("SET LOCAL lock_timeout = '2s'"))
-            other = await accounts.password_login(
-                session, context(settings), login=OTHER_CITIZEN, password=PASSWORD,
-                client_ip=address,
-            )  # fmt: skip
-            await session.commit()
-        assert other.citizen_id == OTHER_CITIZEN
+            pid = await session.scalar(text("SELECT pg_backend_pid()"))
+            other = asyncio.create_task(second(session))
+            # Until the second sign-in is done, PostgreSQL must never see it wait for a lock
+            # (the first one's): the old code queued it there for as long as the first was held.
+            while not other.done():
+                async with database.unit_of_work() as probe:
+                    waiting = await probe.scalar(
+                        text("SELECT wait_event_type FROM pg_stat_activity WHERE pid = :p"),
+                        {"p": pid},
+                    )
+                if waiting == "Lock":
+                    held.release.set()  # let both finish before failing
+                    await other
+                    pytest.fail("the second sign-in waited for the first one's lock")
+            assert await other == OTHER_CITIZEN
         assert not task.done()  # the second finished while the first was still checking
     finally:
         held.release.set()
