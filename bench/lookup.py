@@ -87,7 +87,7 @@ import asyncpg
 from rich.console import Console
 
 from bench.audit import pgbench_binary
-from bench.common import HTTP_PROTOCOL, admin, emit, percentile, record_pyspy, run_async, wait_http
+from bench.common import admin, emit, percentile, record_pyspy, run_async
 from bench.common import table as plain_table
 from bench.tokens import (
     PUBLIC_URL,
@@ -96,8 +96,9 @@ from bench.tokens import (
     Secrets,
     basic_auth,
     postmaster_pid,
-    proc_table,
     statement_delta,
+    uvicorn_command,
+    wait_started,
 )
 from tests.pgcluster import PostgresCluster, free_port
 
@@ -161,9 +162,7 @@ def serve_app(env: dict[str, str], *, sequencer: str = "process") -> Iterator[tu
     ``registry serve``), where its batches share that worker's event loop with requests.
     """
     port = free_port()
-    args = [sys.executable, "-m", "uvicorn", "registry.app:create_app_from_env", "--factory",
-            "--workers", str(WORKERS), "--port", str(port), "--no-access-log",
-            "--log-level", "warning", "--loop", "uvloop", "--http", HTTP_PROTOCOL]  # fmt: skip
+    args = uvicorn_command(port, WORKERS)
     env = {**os.environ, **env, "REGISTRY_AUDIT_SEQUENCER_ENABLED": str(sequencer == "app")}
     if sequencer == "process":
         registry = str(Path(sys.executable).with_name("registry"))
@@ -171,15 +170,7 @@ def serve_app(env: dict[str, str], *, sequencer: str = "process") -> Iterator[tu
         args = ["sh", "-c", '"$0" audit sequence --follow & exec "$@"', registry, *args]
     proc = subprocess.Popen(args, env=env, start_new_session=True)
     try:
-        wait_http(port, proc)
-        deadline = time.monotonic() + 60
-        while sum(1 for ppid, _ in proc_table().values() if ppid == proc.pid) < WORKERS:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("uvicorn did not start its workers")
-            time.sleep(0.2)
-        time.sleep(2.0)  # the second worker finishes its lifespan start-up
-        if proc.poll() is not None:
-            raise RuntimeError("uvicorn exited during start-up (see its log above)")
+        wait_started(proc, port, WORKERS)
         yield port, proc.pid
     finally:
         proc.terminate()

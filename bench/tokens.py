@@ -485,25 +485,35 @@ def serve_app(
     """uvicorn with ``workers`` workers on a free port; yield (port, process) once all answer
     (one worker: uvicorn serves in its own process)."""
     port = free_port()
-    args = [sys.executable, "-m", "uvicorn", "registry.app:create_app_from_env", "--factory",
-            "--workers", str(workers), "--port", str(port), "--no-access-log",
-            "--log-level", "warning", "--loop", "uvloop", "--http", HTTP_PROTOCOL]  # fmt: skip
-    proc = subprocess.Popen(args, env={**os.environ, **env})
+    proc = subprocess.Popen(uvicorn_command(port, workers), env={**os.environ, **env})
     try:
-        wait_http(port, proc)
-        if workers > 1:
-            deadline = time.monotonic() + 60
-            while sum(1 for ppid, _ in proc_table().values() if ppid == proc.pid) < workers:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("uvicorn did not start its workers")
-                time.sleep(0.2)
-            time.sleep(2.0)  # the second worker finishes its lifespan start-up
-        if proc.poll() is not None:
-            raise RuntimeError("uvicorn exited during start-up (see its log above)")
+        wait_started(proc, port, workers)
         yield port, proc
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def uvicorn_command(port: int, workers: int) -> list[str]:
+    """The app under uvicorn as in production: uvloop, httptools, JSON logs at WARNING, no
+    access log (bench tokens and bench lookup)."""
+    return [sys.executable, "-m", "uvicorn", "registry.app:create_app_from_env", "--factory",
+            "--workers", str(workers), "--port", str(port), "--no-access-log",
+            "--log-level", "warning", "--loop", "uvloop", "--http", HTTP_PROTOCOL]  # fmt: skip
+
+
+def wait_started(proc: subprocess.Popen[bytes], port: int, workers: int) -> None:
+    """Return once the app answers on ``port`` and all its worker processes have started."""
+    wait_http(port, proc)
+    if workers > 1:
+        deadline = time.monotonic() + 60
+        while sum(1 for ppid, _ in proc_table().values() if ppid == proc.pid) < workers:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError("uvicorn did not start its workers")
+            time.sleep(0.2)
+        time.sleep(2.0)  # the second worker finishes its lifespan start-up
+    if proc.poll() is not None:
+        raise RuntimeError("uvicorn exited during start-up (see its log above)")
 
 
 # ------------------------------------------------------------------------------ HTTP client
