@@ -231,12 +231,21 @@ async def clients(session: AsyncSession) -> Sequence[Client]:
 # ------------------------------------------------------------------------------ grants, codes
 
 
-async def code_for_update(session: AsyncSession, code_hash: str) -> AuthorizationCode | None:
-    """The authorization code with this hash, locked so two redemptions serialise."""
+async def code_for_update(
+    session: AsyncSession, code_hash: str
+) -> tuple[AuthorizationCode, Grant | None, Account | None] | None:
+    """The authorization code with this hash, locked so two redemptions serialise, with its
+    grant and the grant's account: one statement (outer joins; only the code is locked)
+    instead of three on every token request."""
     stmt = (
-        select(AuthorizationCode).where(AuthorizationCode.code_hash == code_hash).with_for_update()
+        select(AuthorizationCode, Grant, Account)
+        .outerjoin(Grant, Grant.id == AuthorizationCode.grant_id)
+        .outerjoin(Account, Account.id == Grant.account_id)
+        .where(AuthorizationCode.code_hash == code_hash)
+        .with_for_update(of=AuthorizationCode)
     )
-    return (await session.execute(stmt)).scalar_one_or_none()
+    found = (await session.execute(stmt)).first()
+    return None if found is None else (found[0], found[1], found[2])
 
 
 async def grant(session: AsyncSession, grant_id: str) -> Grant | None:

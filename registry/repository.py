@@ -36,6 +36,19 @@ async def get_citizen(session: AsyncSession, id_number: str) -> dict[str, Any] |
     return None if row is None else dict(row)
 
 
+async def citizen_columns(
+    session: AsyncSession, id_number: str, columns: Sequence[ColumnElement[Any]]
+) -> dict[str, Any] | None:
+    """These stored columns of one record, or None (the directory's reads: a few of the
+    record's 45 columns on every sign-in and token request)."""
+    row = (
+        (await session.execute(select(*columns).where(c.id_number == id_number)))
+        .mappings()
+        .one_or_none()
+    )
+    return None if row is None else dict(row)
+
+
 async def insert_citizen_if_free(session: AsyncSession, values: dict[str, Any]) -> bool:
     """Insert a record unless its ID number is taken (then nothing is written): True if inserted.
 

@@ -228,8 +228,12 @@ async def _citizen_tokens(
     }
 
 
-async def _usable_account(session: AsyncSession, ctx: TokenContext, grant: Grant) -> Account:
-    account = await repo.account_by_id(session, grant.account_id)
+async def _usable_account(
+    session: AsyncSession, ctx: TokenContext, grant: Grant, account: Account | None = None
+) -> Account:
+    """The grant's account (read here unless given), if it may still be released to services."""
+    if account is None:
+        account = await repo.account_by_id(session, grant.account_id)
     if account is None:
         raise OAuthError("invalid_grant", "The grant's account no longer exists.")
     try:
@@ -252,8 +256,8 @@ async def authorization_code_grant(
     session: AsyncSession, ctx: TokenContext, client: Client, form: Mapping[str, str]
 ) -> dict[str, Any]:
     """RFC 6749 4.1.3 with RFC 7636 4.5-4.6 (PKCE S256) and OIDC Core 3.1.3."""
-    nonce, grant = await _redeem_code(session, client, form)
-    account = await _usable_account(session, ctx, grant)
+    nonce, grant, account = await _redeem_code(session, client, form)
+    account = await _usable_account(session, ctx, grant, account)
     return await _citizen_tokens(
         session, ctx, client=client, grant=grant, account=account, nonce=nonce,
         grant_type="authorization_code",
@@ -268,21 +272,21 @@ async def first_party_sign_in(
     clients sign staff in, see authorize). No token is minted: nothing leaves the server."""
     if not client.first_party:
         raise OAuthError("unauthorized_client", "Only the registry's own portal signs in here.")
-    _, grant = await _redeem_code(session, client, form)
-    account = await repo.account_by_id(session, grant.account_id)
+    _, grant, account = await _redeem_code(session, client, form)
     if account is not None and account.kind == "staff":
         try:
             check_usable(account)
         except Exception:
             raise OAuthError("invalid_grant", "The staff account is locked or closed.") from None
         return grant, account
-    return grant, await _usable_account(session, ctx, grant)
+    return grant, await _usable_account(session, ctx, grant, account)
 
 
 async def _redeem_code(
     session: AsyncSession, client: Client, form: Mapping[str, str]
-) -> tuple[str | None, Grant]:
-    """Use up a valid authorization code; its nonce and its live grant."""
+) -> tuple[str | None, Grant, Account | None]:
+    """Use up a valid authorization code; its nonce, its live grant and the grant's account
+    (None if it no longer exists), read with the code in one statement."""
     code, redirect_uri, verifier = (
         form.get("code"), form.get("redirect_uri"), form.get("code_verifier"),
     )  # fmt: skip
@@ -290,10 +294,11 @@ async def _redeem_code(
         raise OAuthError("invalid_request", "code and redirect_uri are required.")
     if not verifier:
         raise OAuthError("invalid_request", "code_verifier is required (PKCE).")
-    row = await repo.code_for_update(session, sha256_hex(code))
+    found = await repo.code_for_update(session, sha256_hex(code))
     now = utcnow()
-    if row is None:
+    if found is None:
         raise OAuthError("invalid_grant", "The authorization code is not valid.")
+    row, grant, account = found
     if row.used_at is not None:
         # RFC 6749 4.1.2 / RFC 9700 4.5: a reused code revokes what it issued.
         await repo.revoke_grant(session, row.grant_id, now)
@@ -308,10 +313,9 @@ async def _redeem_code(
         raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request.")
     if not verify_pkce(verifier, row.code_challenge):
         raise OAuthError("invalid_grant", "The PKCE code_verifier does not match.")
-    grant = await repo.grant(session, row.grant_id)
     if grant is None or grant.revoked_at is not None:
         raise OAuthError("invalid_grant", "The grant was revoked.")
-    return row.nonce, grant
+    return row.nonce, grant, account
 
 
 async def refresh_token_grant(

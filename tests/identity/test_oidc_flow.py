@@ -428,6 +428,36 @@ async def test_authorize_sends_a_new_browser_to_sign_in_without_a_transaction(
     assert sent == []
 
 
+async def test_the_token_request_reads_the_code_its_grant_and_account_in_one_statement(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], database: Database
+) -> None:
+    from authlib.common.security import generate_token
+
+    rp = rp_client(app, world)
+    verifier = generate_token(64)
+    url, _ = rp.create_authorization_url("/authorize", code_verifier=verifier)
+    callback = (await sign_in(web, url.replace("http://testserver", ""))).headers["location"]
+    statements: list[str] = []
+
+    def seen(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        token = await rp.fetch_token(
+            "/token", authorization_response=callback, code_verifier=verifier
+        )
+    finally:
+        event.remove(database.engine.sync_engine, "before_cursor_execute", seen)
+    assert "id_token" in token
+    selects = [s for s in statements if s.startswith("SELECT")]
+    code_reads = [s for s in selects if "FROM authorization_code" in s]
+    assert len(code_reads) == 1
+    assert "JOIN oauth_grant" in code_reads[0] and "JOIN account" in code_reads[0]
+    # Neither the grant nor the account is read again on its own.
+    assert not [s for s in selects if "FROM oauth_grant" in s or "FROM account" in s]
+
+
 async def test_a_login_without_the_csrf_token_is_refused(
     app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
 ) -> None:
