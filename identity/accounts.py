@@ -543,7 +543,7 @@ async def start_session(
         amr=" ".join(amr), acr=acr_value(account.level, method), last_seen_at=now,
         expires_at=now + absolute,
     )  # fmt: skip
-    await repo.add(session, row)
+    await repo.insert(session, row)
     return token, row
 
 

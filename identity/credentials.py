@@ -39,7 +39,7 @@ async def _save_challenge(
 ) -> str:
     handle = secrets.token_urlsafe(24)
     await repo.purge_challenges(session, utcnow())
-    await repo.add(
+    await repo.insert(
         session,
         WebAuthnChallenge(
             id=hashlib.sha256(handle.encode()).hexdigest(), purpose=purpose,

@@ -10,7 +10,8 @@ from sqlalchemy import case, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import dialect_of, driver_connection, driver_errors
+from core.db import dialect_of, driver_connection, driver_errors, insert_row
+from core.models import Base
 from identity.models import (
     Account,
     ActivationCode,
@@ -68,6 +69,20 @@ async def add(session: AsyncSession, row: object) -> None:
     """Insert one row."""
     session.add(row)
     await session.flush()
+
+
+async def insert(session: AsyncSession, row: Base) -> None:
+    """Insert one row that this unit of work does not change again (a sign-in session, a
+    grant, its code, a refresh token, a passkey challenge): through ``core.db.insert_row``,
+    straight to the driver on PostgreSQL, without the ORM's flush. The object stays detached:
+    its server-side defaults (``created_at``) are not read back."""
+    table = row.__table__
+    values = {
+        column.key: getattr(row, column.key)
+        for column in table.columns
+        if column.key in row.__dict__
+    }
+    await insert_row(session, table, values)  # type: ignore[arg-type]
 
 
 async def count_passkeys(session: AsyncSession, account_id: str) -> int:
@@ -141,8 +156,17 @@ async def address_failures(session: AsyncSession, key: str) -> LoginThrottle | N
     POST /login p50 420-432 ms locked, 35.5-40.7/s and 134-152 ms not). Failures are counted
     by :func:`count_address_failure`.
     """
-    stmt = select(LoginThrottle).where(LoginThrottle.key == key)
-    return (await session.execute(stmt)).scalar_one_or_none()
+    driver = await driver_connection(session)
+    if driver is None:
+        stmt = select(LoginThrottle).where(LoginThrottle.key == key)
+        return (await session.execute(stmt)).scalar_one_or_none()
+    async with driver_errors(session):
+        row = await driver.fetchrow(_THROTTLE_SQL, key)
+    # Detached (read, never changed: failures are counted by count_address_failure).
+    return None if row is None else LoginThrottle(**dict(row))
+
+
+_THROTTLE_SQL = "SELECT key, window_start, failures FROM login_throttle WHERE key = $1"
 
 
 async def count_address_failure(
@@ -379,6 +403,24 @@ async def remember_jti(session: AsyncSession, jti: str, expires_at: datetime) ->
 async def consent(session: AsyncSession, account_id: str, client_id: str) -> Consent | None:
     """The consent this account gave this client."""
     return await session.get(Consent, (account_id, client_id))
+
+
+async def consent_to_read(session: AsyncSession, account_id: str, client_id: str) -> Consent | None:
+    """The consent this account gave this client, detached, to read only (``/authorize``
+    decides whether it covers a request on every sign-in): on PostgreSQL one statement
+    straight to the driver (see ``core.db.insert_row`` for what that saves)."""
+    driver = await driver_connection(session)
+    if driver is None:
+        return await consent(session, account_id, client_id)
+    async with driver_errors(session):
+        row = await driver.fetchrow(_CONSENT_SQL, account_id, client_id)
+    return None if row is None else Consent(**dict(row))
+
+
+_CONSENT_SQL = (
+    "SELECT account_id, client_id, scope, granted_at, revoked_at FROM consent "
+    "WHERE account_id = $1 AND client_id = $2"
+)
 
 
 async def consents_of(session: AsyncSession, account_id: str) -> Sequence[tuple[Consent, Client]]:

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, Table, and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import dialect_of
+from core.db import dialect_of, driver_connection, driver_errors
 from registry.models import Citizen, CitizenVersion, ImportRun
 
 CITIZEN = cast(Table, Citizen.__table__)
@@ -40,13 +40,26 @@ async def citizen_columns(
     session: AsyncSession, id_number: str, columns: Sequence[ColumnElement[Any]]
 ) -> dict[str, Any] | None:
     """These stored columns of one record, or None (the directory's reads: a few of the
-    record's 45 columns on every sign-in and token request)."""
-    row = (
-        (await session.execute(select(*columns).where(c.id_number == id_number)))
-        .mappings()
-        .one_or_none()
-    )
-    return None if row is None else dict(row)
+    record's 45 columns on every sign-in and token request; on PostgreSQL straight to the
+    driver, see ``core.db.insert_row`` for what that saves)."""
+    driver = await driver_connection(session)
+    if driver is None:
+        row = (
+            (await session.execute(select(*columns).where(c.id_number == id_number)))
+            .mappings()
+            .one_or_none()
+        )
+        return None if row is None else dict(row)
+    names = tuple(column.name for column in columns)
+    sql = _columns_sql.get(names)
+    if sql is None:
+        sql = _columns_sql[names] = f"SELECT {', '.join(names)} FROM citizen WHERE id_number = $1"  # noqa: S608 - names
+    async with driver_errors(session):
+        found = await driver.fetchrow(sql, id_number)
+    return None if found is None else dict(found)
+
+
+_columns_sql: dict[tuple[str, ...], str] = {}
 
 
 async def insert_citizen_if_free(session: AsyncSession, values: dict[str, Any]) -> bool:

@@ -258,7 +258,7 @@ async def decide(
     _, account = signed_in
     if client.first_party:
         return Decision("code")
-    consent = await repo.consent(session, account.id, client.client_id)
+    consent = await repo.consent_to_read(session, account.id, client.client_id)
     covered = (
         consent is not None
         and consent.revoked_at is None
@@ -334,9 +334,9 @@ async def issue_code(
         claims=json.dumps(request.claims) if request.claims else None,
         auth_time=login_session.auth_time, acr=login_session.acr, amr=login_session.amr,
     )  # fmt: skip
-    await repo.add(session, grant)
+    await repo.insert(session, grant)
     code = secrets.token_urlsafe(32)
-    await repo.add(
+    await repo.insert(
         session,
         AuthorizationCode(
             code_hash=sha256_hex(code), grant_id=grant.id, client_id=client.client_id,

@@ -181,7 +181,7 @@ async def _id_token(
 
 async def _refresh_token(session: AsyncSession, settings: Settings, grant_id: str) -> str:
     token = secrets.token_urlsafe(32)
-    await repo.add(
+    await repo.insert(
         session,
         RefreshToken(
             token_hash=sha256_hex(token),
