@@ -28,6 +28,11 @@ alike; pg_stat_statements loaded to count the statements of each request):
      (the p99 of each second of the run is printed too, to tell one stall from a slow run). It
      is C so that the load costs the shared cores little (the asyncio client it replaced needed
      about as much CPU per request as the server). p50 and p99 there are the latency figures.
+     It runs first at 50%, 60% and 70% of the peak, then at the target's 80%: the latency
+     against load, so the table tells at what load the p99 target holds on this machine.
+     The peer runs the same way: pgbench -R (a fixed rate, Poisson arrivals) with its peak's
+     client count at those shares of its own peak, every transaction logged (-l), latency
+     counted from the scheduled start (the log's latency plus its schedule lag).
      Each starts once the sequencer has given the newest event its leaf and no autovacuum
      runs: the pgbench runs just before leave a backlog of their own events to sequence and
      tables to vacuum, which is not the load measured (the wait is in the time table).
@@ -52,7 +57,7 @@ getrusage), and the statements PostgreSQL ran per request (pg_stat_statements): 
 machine the req/s move with the other load, the CPU per request much less, so the table also
 gives what the cores would do if given wholly to each side (cores x 1000 / CPU ms per request).
 
-``python -m bench lookup [--quick] [--citizens N] [--profile]``: about 9 minutes in full (4.5 to
+``python -m bench lookup [--quick] [--citizens N] [--profile]``: about 11 minutes in full (4.5 to
 generate and load 1M citizens), under 90 s quick (20,000 citizens). ``--profile`` then samples
 the server with py-spy during a further lookup load and prints where its busy samples go.
 """
@@ -130,6 +135,9 @@ SEQUENCER_WHERE = {"process": "as its own process", "app": "inside a worker"}
 TARGET_RATIO = 0.5
 TARGET_P99_MS = 25.0
 LOAD_SHARE = 0.8
+# The open loop also runs at these lower shares of the peak, before the target's 80%: the load
+# at which the p99 target holds on this machine (the capacity to plan with), not a verdict.
+CURVE_SHARES = (0.5, 0.6, 0.7)
 
 
 @dataclass(frozen=True)
@@ -449,6 +457,9 @@ class PgbenchRun:
     client_cpu: float
     seconds: float
     loadavg: float  # 1-minute load average when it ended (others' work skews every figure)
+    rate: float | None = None  # -R: a fixed arrival rate (open loop), else as fast as it can
+    p50_ms: float = float("nan")  # with -R: latency from the scheduled start (pgbench's log)
+    p99_ms: float = float("nan")
 
     @property
     def cpu_ms(self) -> float:
@@ -465,8 +476,12 @@ def run_pgbench(
     probe: Probe,
     *,
     policy: str = "",
+    rate: float | None = None,
 ) -> PgbenchRun:
-    """pgbench -M prepared -c CLIENTS -j 2 -T SECONDS with the script."""
+    """pgbench -M prepared -c CLIENTS -j 2 -T SECONDS with the script; with ``rate``, at that
+    fixed arrival rate (-R: Poisson arrivals) with every transaction logged (-l), its latency
+    counted from its scheduled start (the log's latency plus its schedule lag), as our open
+    loop counts ours."""
     defines = {
         "actor_type": "agency", "actor_id": world.client_id, "action": PGBENCH_ACTION,
         "fields": json.dumps(sorted(LOOKUP_FIELDS), separators=(",", ":")), "purpose": PURPOSE,
@@ -478,14 +493,24 @@ def run_pgbench(
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "lookup.sql"
         path.write_text(script, encoding="utf-8")
+        log_prefix = Path(tmp) / "tx"
+        paced = [] if rate is None else ["-R", f"{rate:.1f}", "-l", f"--log-prefix={log_prefix}"]
         ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         before = probe.take()
         done = subprocess.run(
             [pgbench_binary(cluster), "-n", "-M", "prepared", "-c", str(clients), "-j", "2",
-             "-T", str(seconds), "-f", str(path), "-h", "127.0.0.1", "-p", str(cluster.port),
-             "-U", "postgres", *(f"-D{k}={v}" for k, v in defines.items()), DB_NAME],
+             "-T", str(seconds), *paced, "-f", str(path), "-h", "127.0.0.1", "-p",
+             str(cluster.port), "-U", "postgres", *(f"-D{k}={v}" for k, v in defines.items()),
+             DB_NAME],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
+        # Each line: client, transaction, latency us, script, epoch s, us, schedule lag us.
+        from_schedule = sorted(
+            (int(fields[2]) + int(fields[6])) / 1000
+            for log in Path(tmp).glob("tx.*")
+            for fields in (line.split() for line in log.read_text().splitlines())
+            if len(fields) >= 7
+        )
         # pgbench's backends exit after it does: let the postmaster reap them (their CPU then
         # moves into its cutime) before reading /proc, or part of it is missed.
         time.sleep(1.0)
@@ -503,7 +528,7 @@ def run_pgbench(
         clients, float(tps[1]), float(latency[1]) if latency else float("nan"), int(processed[1]),
         events, after.db - before.db,
         (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime), after.at - before.at,
-        os.getloadavg()[0],
+        os.getloadavg()[0], rate, percentile(from_schedule, 50), percentile(from_schedule, 99),
     )  # fmt: skip
 
 
@@ -950,6 +975,8 @@ class Results:
     sweeps: dict[str, list[LoadRun]]
     pgbench: list[PgbenchRun]
     fixed: dict[str, LoadRun]
+    curve: dict[str, list[tuple[float, LoadRun]]]  # (share of the peak, run), below 80%
+    pgbench_paced: list[tuple[float, PgbenchRun]]  # the peer at the same shares of its peak
     unsequenced: int
     sequencer_wait: float
     profiles: list[Profile]
@@ -960,7 +987,7 @@ class Results:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Load, serve, sweep, pgbench, open-loop at 80%, audit checks; tables and the JSON line."""
+    """Load, serve, sweep, pgbench, open loop at 50-80%, audit checks; tables and the JSON line."""
     parser = argparse.ArgumentParser(prog="bench lookup")
     parser.add_argument("--quick", action="store_true", help="20,000 citizens, short runs")
     parser.add_argument("--citizens", type=int, default=None, help="citizens to load")
@@ -1082,24 +1109,47 @@ def _run(
                 f"{pg.events:,} events for {pg.transactions:,} transactions"
             )
             pgbench_one.append(pg)
-        fixed: dict[str, LoadRun] = {}
-        for kind in ("lookup", "verify"):
-            peak = max(r.rps for r in sweeps[kind])
-            rate = round(peak * LOAD_SHARE)
+        # At its peak's client count: with more clients its capacity falls (the sweep shows
+        # it), and the rates asked are shares of what it did with those.
+        pg_best = max(pgbench, key=lambda p: p.tps)
+        pgbench_paced: list[tuple[float, PgbenchRun]] = []
+        for share in (*CURVE_SHARES, LOAD_SHARE):
+            rate = round(pg_best.tps * share)
             _timed("wait for the sequencer and autovacuum to settle", timings,
                    partial(wait_settled, dsn, 300.0))  # fmt: skip
-            run = _timed(
-                f"open loop {kind} at {rate:,} req/s (80% of {peak:,.0f}), "
-                f"{scale.fixed_seconds:g} s", timings,
-                partial(run_open_loop, kind, port, token, item_lists[kind], rate=rate,
-                        scale=scale, probe=probe, label="r80"),
+            pg = _timed(
+                f"pgbench -R {rate:,} ({share:.0%} of {pg_best.tps:,.0f} tps), "
+                f"{pg_best.clients} clients, {int(scale.fixed_seconds)} s", timings,
+                partial(run_pgbench, cluster, world, script, pg_best.clients,
+                        int(scale.fixed_seconds), probe, rate=rate),
             )  # fmt: skip
-            console.print(
-                f"  {run.rps:,.0f} req/s, p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, "
-                f"statuses {run.statuses}, missing {run.missing}, extra {run.extra}\n"
-                "  p99 ms of each second: " + " ".join(f"{v:.0f}" for v in run.p99_by_second)
-            )
-            fixed[kind] = run
+            console.print(f"  {pg.tps:,.0f} tps, p50 {pg.p50_ms:.2f} ms, p99 {pg.p99_ms:.2f} ms "
+                          "(from the scheduled start)")  # fmt: skip
+            pgbench_paced.append((share, pg))
+        fixed: dict[str, LoadRun] = {}
+        curve: dict[str, list[tuple[float, LoadRun]]] = {}
+        for kind in ("lookup", "verify"):
+            peak = max(r.rps for r in sweeps[kind])
+            curve[kind] = []
+            for share in (*CURVE_SHARES, LOAD_SHARE):
+                rate = round(peak * share)
+                _timed("wait for the sequencer and autovacuum to settle", timings,
+                       partial(wait_settled, dsn, 300.0))  # fmt: skip
+                run = _timed(
+                    f"open loop {kind} at {rate:,} req/s ({share:.0%} of {peak:,.0f}), "
+                    f"{scale.fixed_seconds:g} s", timings,
+                    partial(run_open_loop, kind, port, token, item_lists[kind], rate=rate,
+                            scale=scale, probe=probe, label=f"r{round(share * 100)}"),
+                )  # fmt: skip
+                console.print(
+                    f"  {run.rps:,.0f} req/s, p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, "
+                    f"statuses {run.statuses}, missing {run.missing}, extra {run.extra}\n"
+                    "  p99 ms of each second: " + " ".join(f"{v:.0f}" for v in run.p99_by_second)
+                )
+                if share == LOAD_SHARE:
+                    fixed[kind] = run
+                else:
+                    curve[kind].append((share, run))
         profiles: list[Profile] = []
         if args.profile:
             out_dir = Path(args.profile_dir or tempfile.mkdtemp(prefix="bench-lookup-profile-"))
@@ -1117,8 +1167,9 @@ def _run(
             ))  # fmt: skip
         unsequenced, waited = _timed("wait for the sequencer", timings,
                                      lambda: wait_sequenced(dsn, 120.0))  # fmt: skip
-    return Results(load, world, script, sweeps, pgbench, fixed, unsequenced, waited, profiles,
-                   samples, args.sequencer, one_script, pgbench_one)  # fmt: skip
+    return Results(load, world, script, sweeps, pgbench, fixed, curve, pgbench_paced,
+                   unsequenced, waited, profiles, samples, args.sequencer, one_script,
+                   pgbench_one)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ report
@@ -1208,10 +1259,32 @@ def _report(
          "answered", "non-2xx", "socket err"],
         fixed_rows,
     )  # fmt: skip
+    curve_rows: list[list[Any]] = []
+    for kind, x in r.fixed.items():
+        for share, y in [*r.curve[kind], (LOAD_SHARE, x)]:
+            curve_rows.append([kind, f"{share:.0%}", f"{y.target_rate:,.0f}", y.rps,
+                               _f2(y.p50_ms), _f2(y.p99_ms), _f2(y.service_p99_ms),
+                               _f2(max(y.p99_by_second, default=0.0)),
+                               "yes" if y.p99_ms <= TARGET_P99_MS else "no"])  # fmt: skip
+    for share, pg in r.pgbench_paced:
+        curve_rows.append(["pgbench (peer)", f"{share:.0%}", f"{pg.rate or 0:,.0f}", pg.tps,
+                           _f2(pg.p50_ms), _f2(pg.p99_ms), "-", "-",
+                           "yes" if pg.p99_ms <= TARGET_P99_MS else "no"])  # fmt: skip
+    table(
+        f"Latency against load: the open loop at shares of the peak ({scale.fixed_seconds:g} s "
+        f"each; the target is p99 <= {TARGET_P99_MS:g} ms at 80%), and the peer, pgbench -R "
+        "with its peak's clients, at the same shares of its own peak (Poisson arrivals, where "
+        "ours are evenly spaced; latency from the scheduled start, as ours)",
+        ["flow", "share", "target req/s", "req/s", "p50 ms", "p99 ms", "service p99",
+         "worst second's p99", f"p99 <= {TARGET_P99_MS:g}"],
+        curve_rows,
+    )  # fmt: skip
     audit_rows: list[list[Any]] = []
     for kind, x in r.fixed.items():
-        audit_rows.append([f"{kind} open loop (by request id)", x.answered,
-                           json.dumps(x.statuses), x.events, x.missing, x.extra])  # fmt: skip
+        for share, y in [*r.curve[kind], (LOAD_SHARE, x)]:
+            audit_rows.append([f"{kind} open loop {share:.0%} (by request id)", y.answered,
+                               json.dumps(y.statuses), y.events, y.missing,
+                               y.extra])  # fmt: skip
     for kind, runs in r.sweeps.items():
         for x in runs:
             missing = max(0, x.answered - x.events)
@@ -1264,10 +1337,12 @@ def _report(
         return cores * 1000 / cpu_ms if cpu_ms > 0 else float("nan")
 
     cpu_ratio = cap(lookup_peak.total_cpu_ms) / cap(pg_peak.cpu_ms)
-    missing = sum(x.missing for x in r.fixed.values()) + sum(
+    pg80 = next(pg for share, pg in r.pgbench_paced if share == LOAD_SHARE)
+    open_loops = [*r.fixed.values(), *(y for runs in r.curve.values() for _, y in runs)]
+    missing = sum(x.missing for x in open_loops) + sum(
         max(0, x.answered - x.events) for runs in r.sweeps.values() for x in runs
     )
-    extra = sum(x.extra for x in r.fixed.values())
+    extra = sum(x.extra for x in open_loops)
     table(
         "Agency API vs pgbench (same SQL), targets",
         ["what", "measured", "target", "verdict"],
@@ -1283,6 +1358,8 @@ def _report(
              f"p99 <= {TARGET_P99_MS:g}", _met(fl.p99_ms <= TARGET_P99_MS)],
             ["verify p50 / p99 ms at 80%", f"{fv.p50_ms:.2f} / {fv.p99_ms:.2f}",
              f"p99 <= {TARGET_P99_MS:g}", _met(fv.p99_ms <= TARGET_P99_MS)],
+            ["pgbench p50 / p99 ms at 80% of its peak", f"{pg80.p50_ms:.2f} / {pg80.p99_ms:.2f}",
+             "-", "the peer's own tail on this machine (-R)"],
             ["CPU ms per lookup (app + PostgreSQL)", _f2(lookup_peak.server_cpu_ms), "-",
              f"x{lookup_peak.server_cpu_ms / pg_peak.cpu_ms:.1f} pgbench's"],
             ["CPU ms per verify (app + PostgreSQL)", _f2(verify_peak.server_cpu_ms), "-",
@@ -1354,6 +1431,10 @@ def _report(
         "verify_peak_req_per_s": r3(verify_peak.rps),
         "lookup_at_80pct": fixed_json(fl),
         "verify_at_80pct": fixed_json(fv),
+        "open_loop_below_80pct": {
+            kind: [{"share": share, **fixed_json(y)} for share, y in runs]
+            for kind, runs in r.curve.items()
+        },
         "sweep": {k: [run_json(x) for x in runs] for k, runs in r.sweeps.items()},
         "server_cpu_ms_per_req_at_peak": {k: r3(x.server_cpu_ms) for k, x in peaks.items()},
         "missing_audit_events": missing,
@@ -1370,6 +1451,17 @@ def _report(
         "peak_clients": pg_peak.clients,
         "cpu_ms_per_tx_at_peak": r3(pg_peak.cpu_ms),
         "tps_by_clients": {str(p.clients): r3(p.tps) for p in r.pgbench},
+        "open_loop": [
+            {
+                "share": share,
+                "target_tps": pg.rate,
+                "tps": r3(pg.tps),
+                "clients": pg.clients,
+                "p50_ms": r3(pg.p50_ms),
+                "p99_ms": r3(pg.p99_ms),
+            }
+            for share, pg in r.pgbench_paced
+        ],
         "reference_one_statement": {
             "name": "pgbench -M prepared -j 2: our one-statement lookup",
             "peak_tps": r3(one_peak.tps),
