@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import time
 import uuid
 from collections.abc import Mapping
 from datetime import timedelta
@@ -34,11 +35,29 @@ def user_handle(account: Account) -> bytes:
     return uuid.UUID(account.id).bytes
 
 
+# Expired ceremonies are dropped at most this often per process and database, not on every
+# begin: a take refuses an expired one anyway, and a DELETE on every begin made concurrent
+# begins wait on each other's row locks (and cost a statement each).
+PURGE_INTERVAL = 10.0
+_purged_at: dict[str, float] = {}
+
+
+def _purge_due(session: AsyncSession) -> bool:
+    key = str(session.get_bind().engine.url)
+    now = time.monotonic()
+    last = _purged_at.get(key)
+    if last is not None and now - last < PURGE_INTERVAL:
+        return False
+    _purged_at[key] = now
+    return True
+
+
 async def _save_challenge(
     session: AsyncSession, purpose: str, state: Mapping[str, Any], account: Account | None
 ) -> str:
     handle = secrets.token_urlsafe(24)
-    await repo.purge_challenges(session, utcnow())
+    if _purge_due(session):
+        await repo.purge_challenges(session, utcnow())
     await repo.insert(
         session,
         WebAuthnChallenge(

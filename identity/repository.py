@@ -127,19 +127,37 @@ async def delete_row(session: AsyncSession, row: object) -> None:
 async def take_challenge(
     session: AsyncSession, challenge_id: str, purpose: str, now: datetime
 ) -> WebAuthnChallenge | None:
-    """Remove and return an unexpired challenge (single use)."""
-    # Locked: a concurrent completion of the same ceremony waits, then finds it gone.
-    stmt = select(WebAuthnChallenge).where(WebAuthnChallenge.id == challenge_id).with_for_update()
-    row = (await session.execute(stmt)).scalar_one_or_none()
-    if row is None or row.purpose != purpose:
-        return None
-    await session.delete(row)
-    await session.flush()
+    """Remove and return an unexpired challenge of this purpose (single use; an expired one is
+    removed too). A concurrent completion of the same ceremony waits for the row, then finds
+    it gone. On PostgreSQL one DELETE ... RETURNING straight to the driver (the challenge is
+    detached); elsewhere the locked read and the ORM's delete."""
+    driver = await driver_connection(session)
+    if driver is None:
+        stmt = (
+            select(WebAuthnChallenge).where(WebAuthnChallenge.id == challenge_id).with_for_update()
+        )
+        row = (await session.execute(stmt)).scalar_one_or_none()
+        if row is None or row.purpose != purpose:
+            return None
+        await session.delete(row)
+        await session.flush()
+    else:
+        async with driver_errors(session):
+            found = await driver.fetchrow(_TAKE_CHALLENGE_SQL, challenge_id, purpose)
+        if found is None:
+            return None
+        row = WebAuthnChallenge(**dict(found))
     return row if row.expires_at > now else None
 
 
+_TAKE_CHALLENGE_SQL = (
+    "DELETE FROM webauthn_challenge WHERE id = $1 AND purpose = $2 "
+    "RETURNING id, purpose, account_id, state, expires_at"
+)
+
+
 async def purge_challenges(session: AsyncSession, now: datetime) -> None:
-    """Drop expired ceremonies."""
+    """Drop expired ceremonies (housekeeping: an expired one is refused when taken anyway)."""
     await session.execute(delete(WebAuthnChallenge).where(WebAuthnChallenge.expires_at <= now))
 
 

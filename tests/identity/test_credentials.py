@@ -26,7 +26,7 @@ from core.errors import ValidationFailed
 from core.settings import Settings
 from identity import accounts, credentials
 from identity import repository as repo
-from identity.models import Account, Passkey
+from identity.models import Account, Passkey, WebAuthnChallenge
 from identity.passkeys import PasskeyCounterError, PasskeyInvalid, PasskeyServer
 from registry.app import create_app
 from tests.auth import BearerTable, bearer
@@ -282,6 +282,29 @@ async def test_a_ceremony_cannot_change_purpose(
     )
     with pytest.raises(PasskeyInvalid):
         await complete_registration(database, server, account_id, login_handle, created)
+
+
+async def test_expired_ceremonies_are_dropped_by_a_begin_at_most_every_interval(
+    database: Database, server: PasskeyServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def begin_and_count() -> tuple[int, int]:
+        async with database.unit_of_work() as session:
+            await credentials.begin_login(session, server)
+        async with database.unit_of_work() as session:
+            stamps = (await session.execute(select(WebAuthnChallenge.expires_at))).scalars().all()
+        now = utcnow()
+        return len(stamps), sum(1 for at in stamps if at <= now)
+
+    assert await begin_and_count() == (1, 0)  # this database's first begin purged (nothing)
+    async with database.unit_of_work() as session:
+        await session.execute(
+            text("UPDATE webauthn_challenge SET expires_at = :t"),
+            {"t": utcnow() - timedelta(seconds=1)},
+        )
+    # Within the interval a begin does not purge: the expired one stays (a take refuses it).
+    assert await begin_and_count() == (2, 1)
+    monkeypatch.setattr(credentials, "PURGE_INTERVAL", 0.0)
+    assert await begin_and_count() == (2, 0)  # the next due purge dropped it
 
 
 @pytest.mark.parametrize("purpose", ["authenticate", "register"])
