@@ -477,6 +477,14 @@ async def driver_errors(session: AsyncSession) -> AsyncIterator[None]:
         raise DatabaseUnavailable("The database did not answer in time.") from exc
 
 
+async def hold_lock(session: AsyncSession, key: int) -> None:
+    """Serialise this unit of work with every other that takes ``key``, in any process: on
+    PostgreSQL a transaction-level advisory lock, released at commit or rollback. SQLite
+    writes one transaction at a time already: nothing to take."""
+    if dialect_of(session) == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+
+
 @dataclass(frozen=True)
 class _RowInsert:
     sql: str

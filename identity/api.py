@@ -914,10 +914,4 @@ def build_services(settings: Settings, directory: Any) -> IdentityServices:
     )
 
 
-async def prepare(database: Any, settings: Settings) -> None:
-    """At start-up: signing keys (one RS256, one ES256)."""
-    async with database.unit_of_work() as session:
-        await keys.ensure_keys(session, settings)
-
-
 __all__ = ["PAGE_HEADERS", "account_router", "build_services", "oidc_router"]

@@ -11,13 +11,14 @@ from fastapi import FastAPI
 from audit import api as audit_api
 from audit.worker import AuditWorker
 from core.auth import Authenticator
-from core.db import Database
+from core.db import Database, hold_lock
 from core.logging import configure_logging, fields, get_logger
 from core.metrics import HttpMetrics
 from core.middleware import RequestContextMiddleware
 from core.problems import install_problem_handlers
 from core.settings import Settings, load_settings
 from identity import api as identity_api
+from identity import keys
 from registry import __version__, ops
 from registry import api as registry_api
 from registry.agency import api as agency_api
@@ -65,8 +66,7 @@ def create_app(
         # Keys and the portal client are also made on first use: a database that is down or
         # not migrated yet must not stop the service from starting (it answers 503 meanwhile).
         try:
-            await identity_api.prepare(db, settings)
-            await portal_prepare(db, settings)
+            await prepare(db, settings)
             await _warn_of_missing_deferred(db)
         except Exception as exc:  # noqa: BLE001
             log.warning("startup.prepare_deferred", extra=fields(error=type(exc).__name__))
@@ -120,11 +120,21 @@ def create_app(
     return app
 
 
-async def portal_prepare(database: Database, settings: Settings) -> None:
-    """The portal's own OIDC client exists (first-party: no consent page)."""
+# Every worker of a service's first start prepares at once: they take turns under this lock,
+# each seeing what the one before made (without it, two made the portal's client, and the
+# second failed its start-up preparation on the duplicate; two made signing keys, leaving two
+# active keys per algorithm).
+STARTUP_LOCK_KEY = 0x7374617274  # "start"
+
+
+async def prepare(database: Database, settings: Settings) -> None:
+    """At start-up: the signing keys (one RS256, one ES256) and the portal's own OIDC client
+    (first-party: no consent page), in one unit of work under STARTUP_LOCK_KEY."""
     from registry.portal.session import ensure_portal_client
 
     async with database.unit_of_work() as session:
+        await hold_lock(session, STARTUP_LOCK_KEY)
+        await keys.ensure_keys(session, settings)
         await ensure_portal_client(session, settings)
 
 
