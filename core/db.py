@@ -527,8 +527,8 @@ async def insert_row(session: AsyncSession, table: Table, values: dict[str, Any]
     defaults. On PostgreSQL the statement goes straight to the driver, the values bound by the
     columns' own bind processors (UTC timestamps included), and a refused row raises
     SQLAlchemy's error as ``session.execute`` would (an IntegrityError is a 409): about 0.2 ms
-    of CPU per INSERT against 0.5 ms through SQLAlchemy, ORM or Core (a micro-benchmark of
-    this session's sign-in rows). Pending ORM changes are flushed first, so rows go in the
+    of CPU per INSERT against 0.5 ms through SQLAlchemy, ORM or Core (a micro-benchmark that
+    inserts a grant and its code). Pending ORM changes are flushed first, so rows go in the
     order the code makes them."""
     if session.new or session.dirty or session.deleted:
         await session.flush()
