@@ -26,6 +26,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
+from core.db import hold_lock
 from core.settings import Settings
 from identity.jose import PrivateSigningKey, PublicKeyEntry
 from identity.models import KEY_ALGS, SigningKey
@@ -162,10 +163,16 @@ def publish_lifetime(settings: Settings) -> timedelta:
     return timedelta(seconds=longest) + TOKEN_CLOCK_LEEWAY
 
 
+# Keys are made by one process at a time (the workers of a first start, or two requests that
+# find no key): each sees what the one before made, so there is one active key per algorithm.
+KEYS_LOCK_KEY = 0x6B657973  # "keys"
+
+
 async def ensure_keys(
     session: AsyncSession, settings: Settings, *, now: datetime | None = None
 ) -> list[PrivateSigningKey]:
     """Create an active key for each algorithm (RS256, ES256) that has none; return new ones."""
+    await hold_lock(session, KEYS_LOCK_KEY)
     created = []
     for alg in _key_algs():
         if not await _active_rows(session, alg):
@@ -223,8 +230,11 @@ async def active_key(session: AsyncSession, settings: Settings, alg: str) -> Pri
 
 async def _load_active(session: AsyncSession, settings: Settings, alg: str) -> PrivateSigningKey:
     rows = await _active_rows(session, alg)
-    if not rows:
-        return await _create(session, settings, _key_alg(alg), utcnow())
+    if not rows:  # made on first use when start-up could not: under the keys lock
+        await hold_lock(session, KEYS_LOCK_KEY)
+        rows = await _active_rows(session, alg)
+        if not rows:
+            return await _create(session, settings, _key_alg(alg), utcnow())
     row = rows[0]
     kek = kek_from_settings(settings)
     # Decrypting on every token would cost a PKCS#8 parse; keyed by the KEK too, so that a

@@ -120,10 +120,10 @@ def create_app(
     return app
 
 
-# Every worker of a service's first start prepares at once: they take turns under this lock,
-# each seeing what the one before made (without it, two made the portal's client, and the
-# second failed its start-up preparation on the duplicate; two made signing keys, leaving two
-# active keys per algorithm).
+# Every worker of a service's first start prepares at once: they take turns under this lock
+# (and the signing keys under identity's own), each seeing what the one before made. Without
+# them, two made the portal's client, and the second failed its start-up preparation on the
+# duplicate; two made signing keys, leaving two active keys per algorithm.
 STARTUP_LOCK_KEY = 0x7374617274  # "start"
 
 

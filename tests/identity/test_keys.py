@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+from collections.abc import Sequence
 from datetime import timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
 from core.db import Database
@@ -218,6 +221,60 @@ async def test_active_key_creates_one_when_none_exists(
         assert (await keys.active_key(session, settings, "RS256")) is again  # cached
         with pytest.raises(ValueError, match="unsupported"):
             await keys.active_key(session, settings, "HS256")
+
+
+@pytest.mark.postgresql_only  # they take turns under PostgreSQL's advisory lock
+async def test_two_processes_finding_no_key_make_one(
+    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Start-up could not make the keys; two processes (two engines) then sign at once. Each is
+    # held after it first looks until the other has looked too (or waits for the keys lock, or
+    # is done): without the lock both find none and each makes its own active key.
+    engines = [database, Database(settings)]
+    looked = done = 0
+    real_active_rows = keys._active_rows
+
+    async def active_rows(session: AsyncSession, alg: str) -> Sequence[SigningKey]:
+        nonlocal looked
+        rows = await real_active_rows(session, alg)
+        looked += 1
+        for _ in range(2000):  # a bound, not a timing: each step is a query
+            async with database.unit_of_work() as probe:
+                waiting = await probe.scalar(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'")
+                )
+            if looked + waiting + done >= len(engines):
+                break
+            await asyncio.sleep(0.005)
+        looked -= 1
+        return rows
+
+    async def sign(db: Database) -> str:
+        nonlocal done
+        try:
+            async with db.unit_of_work() as session:
+                return (await keys.active_key(session, settings, "ES256")).kid
+        finally:
+            done += 1
+
+    monkeypatch.setattr(keys, "_active_rows", active_rows)
+    monkeypatch.setattr(keys, "_active_by_alg", {})
+    try:
+        kids = await asyncio.gather(*(sign(db) for db in engines))
+    finally:
+        await engines[1].dispose()
+    async with database.unit_of_work() as session:
+        active = (
+            (
+                await session.execute(
+                    select(SigningKey.kid).where(SigningKey.active, SigningKey.alg == "ES256")
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(active) == 1
+    assert set(kids) == set(active)  # both signed with it
 
 
 async def test_another_kek_cannot_read_the_keys(database: Database, settings: Settings) -> None:
