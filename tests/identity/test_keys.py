@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from pydantic import SecretStr
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
@@ -19,6 +19,7 @@ from core.settings import Settings
 from identity import jose, keys
 from identity.keys import KeyEncryptionKeyError, SigningKeyUnreadable
 from identity.models import SigningKey
+from tests.turns import LookBarrier
 
 KEK = bytes(range(32))
 
@@ -231,36 +232,22 @@ async def test_two_processes_finding_no_key_make_one(
     # held after it first looks until the other has looked too (or waits for the keys lock, or
     # is done): without the lock both find none and each makes its own active key.
     engines = [database, Database(settings)]
-    looked = done = 0
+    turns = LookBarrier(database, len(engines))
     real_active_rows = keys._active_rows
 
     async def active_rows(session: AsyncSession, alg: str) -> Sequence[SigningKey]:
-        nonlocal looked
         rows = await real_active_rows(session, alg)
-        looked += 1
-        for _ in range(2000):  # a bound, not a timing: each step is a query
-            async with database.unit_of_work() as probe:
-                waiting = await probe.scalar(
-                    text("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'")
-                )
-            if looked + waiting + done >= len(engines):
-                break
-            await asyncio.sleep(0.005)
-        looked -= 1
+        await turns.after_look()
         return rows
 
     async def sign(db: Database) -> str:
-        nonlocal done
-        try:
-            async with db.unit_of_work() as session:
-                return (await keys.active_key(session, settings, "ES256")).kid
-        finally:
-            done += 1
+        async with db.unit_of_work() as session:
+            return (await keys.active_key(session, settings, "ES256")).kid
 
     monkeypatch.setattr(keys, "_active_rows", active_rows)
     monkeypatch.setattr(keys, "_active_by_alg", {})
     try:
-        kids = await asyncio.gather(*(sign(db) for db in engines))
+        kids = await asyncio.gather(*(turns.run(sign(db)) for db in engines))
     finally:
         await engines[1].dispose()
     async with database.unit_of_work() as session:

@@ -5,15 +5,17 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.db import Database
 from core.settings import Settings
 from identity import keys
+from identity import repository as identity_repo
 from identity.models import Client, SigningKey
 from registry.app import prepare
 from registry.portal.session import PORTAL_CLIENT_ID
+from tests.turns import LookBarrier
 
 
 @pytest.mark.postgresql_only  # the workers take turns under PostgreSQL's advisory lock
@@ -22,36 +24,30 @@ async def test_workers_starting_together_make_one_set_of_keys_and_one_portal_cli
 ) -> None:
     # Four workers of a first start, each with its own engine (its own process in production).
     workers = [database, *(Database(settings) for _ in range(3))]
-    # Each worker, having looked for the keys, waits until every other one has looked too, is
-    # waiting for the start-up lock or is done: without the lock all four find none, and each
-    # makes its own (then its own portal client: a duplicate key); with it, they take turns.
-    looked = done = 0
-    real_active_rows = keys._active_rows
+    # Each worker, having looked for the keys (and then for the portal's client), waits until
+    # every other one has looked too, is waiting for a lock or is done: without the locks all
+    # four find none, and each makes its own; with them, they take turns.
+    key_turns = LookBarrier(database, len(workers))
+    client_turns = LookBarrier(database, len(workers))
+    real_active_rows, real_client = keys._active_rows, identity_repo.client
 
     async def active_rows(session: AsyncSession, alg: str) -> Sequence[SigningKey]:
-        nonlocal looked
         rows = await real_active_rows(session, alg)
         if alg == "RS256":
-            looked += 1
-            for _ in range(2000):  # a bound, not a timing: each step is a query
-                async with database.unit_of_work() as probe:
-                    waiting = await probe.scalar(
-                        text("SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'")
-                    )
-                if looked + waiting + done >= len(workers):
-                    break
-                await asyncio.sleep(0.005)
-            looked -= 1
+            await key_turns.after_look()
         return rows
 
+    async def client(session: AsyncSession, client_id: str) -> Client | None:
+        found = await real_client(session, client_id)
+        if client_id == PORTAL_CLIENT_ID:
+            await client_turns.after_look()
+        return found
+
     async def start(db: Database) -> None:
-        nonlocal done
-        try:
-            await prepare(db, settings)
-        finally:
-            done += 1
+        await client_turns.run(key_turns.run(prepare(db, settings)))
 
     monkeypatch.setattr(keys, "_active_rows", active_rows)
+    monkeypatch.setattr(identity_repo, "client", client)
     try:
         results = await asyncio.gather(*(start(db) for db in workers), return_exceptions=True)
     finally:
