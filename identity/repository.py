@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import case, delete, exists, func, select, update
+from sqlalchemy import Table, case, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,14 @@ from identity.models import (
     RevokedToken,
     WebAuthnChallenge,
 )
+
+
+def _columns(model: type[Base]) -> str:
+    """Every stored column of a model's table, qualified and comma-separated: the driver-level
+    statements below select them all, so the detached objects built from their rows are whole
+    (a column added to the model is read without touching the SQL)."""
+    table = cast(Table, model.__table__)
+    return ", ".join(f"{table.name}.{column.name}" for column in table.columns)
 
 
 def _storable(key: str) -> bool:
@@ -151,8 +159,8 @@ async def take_challenge(
 
 
 _TAKE_CHALLENGE_SQL = (
-    "DELETE FROM webauthn_challenge WHERE id = $1 AND purpose = $2 "
-    "RETURNING id, purpose, account_id, state, expires_at"
+    "DELETE FROM webauthn_challenge WHERE id = $1 AND purpose = $2 "  # noqa: S608 - metadata
+    f"RETURNING {_columns(WebAuthnChallenge)}"
 )
 
 
@@ -184,7 +192,10 @@ async def address_failures(session: AsyncSession, key: str) -> LoginThrottle | N
     return None if row is None else LoginThrottle(**dict(row))
 
 
-_THROTTLE_SQL = "SELECT key, window_start, failures FROM login_throttle WHERE key = $1"
+_THROTTLE_SQL = (
+    f"SELECT {_columns(LoginThrottle)} FROM login_throttle "  # noqa: S608 - metadata names
+    "WHERE login_throttle.key = $1"
+)
 
 
 async def count_address_failure(
@@ -328,14 +339,12 @@ async def refresh_for_update(session: AsyncSession, token_hash: str) -> RefreshT
 # sent straight to the driver on PostgreSQL (core.db.driver_connection).
 _CLIENT_COLUMNS = [column.name for column in Client.__table__.columns]
 CLIENT_SQL = (
-    "SELECT "  # noqa: S608 - built from the table's own column names
-    + ", ".join(f"oauth_client.{name}" for name in _CLIENT_COLUMNS)
-    + " FROM oauth_client WHERE oauth_client.client_id = $1"
+    f"SELECT {_columns(Client)} FROM oauth_client "  # noqa: S608 - metadata names
+    "WHERE oauth_client.client_id = $1"
 )
 CLIENT_AND_REVOCATION_SQL = (
-    "SELECT "  # noqa: S608 - built from the table's own column names
-    + ", ".join(f"oauth_client.{name}" for name in _CLIENT_COLUMNS)
-    + ", EXISTS (SELECT 1 FROM revoked_token WHERE revoked_token.jti = $2) AS revoked "
+    f"SELECT {_columns(Client)}, "  # noqa: S608 - metadata names
+    "EXISTS (SELECT 1 FROM revoked_token WHERE revoked_token.jti = $2) AS revoked "
     "FROM oauth_client WHERE oauth_client.client_id = $1"
 )
 
@@ -436,8 +445,8 @@ async def consent_to_read(session: AsyncSession, account_id: str, client_id: str
 
 
 _CONSENT_SQL = (
-    "SELECT account_id, client_id, scope, granted_at, revoked_at FROM consent "
-    "WHERE account_id = $1 AND client_id = $2"
+    f"SELECT {_columns(Consent)} FROM consent "  # noqa: S608 - metadata names
+    "WHERE consent.account_id = $1 AND consent.client_id = $2"
 )
 
 

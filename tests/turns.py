@@ -4,7 +4,6 @@ under test they all see the same thing and each acts on it; with it they take tu
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -30,12 +29,11 @@ class LookBarrier:
         """Call right after a worker looked: wait for the others as above."""
         self.looked += 1
         try:
-            for _ in range(2000):  # a bound, not a timing: each step is a query
+            while True:  # each look at pg_stat_activity lets the other workers run meanwhile
                 async with self.database.unit_of_work() as probe:
                     waiting = int(await probe.scalar(text(ADVISORY_WAITS)) or 0)
                 if self.looked + waiting + self.done >= self.workers:
                     return
-                await asyncio.sleep(0.005)
         finally:
             self.looked -= 1
 
