@@ -183,6 +183,17 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         return runner.run(coro)
 
 
+def steal_seconds() -> float:
+    """CPU time the hypervisor gave to others while this machine's CPUs wanted to run, so far,
+    summed over its CPUs (/proc/stat, the "steal" field of the "cpu" line; 0 on bare metal).
+    Read around a measured window, it says whether the host took CPU from a run: the rates of
+    such a run understate the code."""
+    with open("/proc/stat", encoding="ascii") as handle:
+        fields = handle.readline().split()
+    # cpu user nice system idle iowait irq softirq steal ...
+    return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
+
+
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     if not sorted_values:

@@ -35,7 +35,7 @@ RP_LOGOUT = "https://rp.example.vn/bye"
 
 def fast_hasher() -> PasswordHasher:
     """OWASP's minimum parameters (the default settings), so tests stay quick."""
-    return PasswordHasher(time_cost=2, memory_kib=19_456, parallelism=1)
+    return PasswordHasher(time_cost=5, memory_kib=7_168, parallelism=1)
 
 
 def context(settings: Settings) -> IdentityContext:

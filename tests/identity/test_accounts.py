@@ -262,7 +262,7 @@ class HeldHasher(PasswordHasher):
     then inside its password check, with its transaction open, for as long as the test says."""
 
     def __init__(self, held: int = 1) -> None:
-        super().__init__(time_cost=2, memory_kib=19_456, parallelism=1)
+        super().__init__(time_cost=5, memory_kib=7_168, parallelism=1)
         self.held = held
         self.entered = asyncio.Event()
         self.release = asyncio.Event()

@@ -89,19 +89,36 @@ def test_settings_parameters_are_used() -> None:
     )
 
 
-def test_another_owasp_pair_rehashes_at_the_next_sign_in() -> None:
-    # From the default (19 MiB x 2) to OWASP's equal-defence 7 MiB x 5: each password is
-    # hashed again, at the new parameters, when its owner next signs in.
-    default = PasswordHasher.from_settings(Settings(environment="test"))
-    old = default.hash(GOOD)
-    other = PasswordHasher.from_settings(
-        Settings(environment="test", password_memory_kib=7_168, password_time_cost=5)
+def test_default_is_owasp_and_keycloak_7_mib_x_5() -> None:
+    params = argon2.extract_parameters(
+        PasswordHasher.from_settings(Settings(environment="test")).hash(GOOD)
     )
-    check = other.verify(old, GOOD)
+    assert (params.type, params.memory_cost, params.time_cost, params.parallelism) == (
+        argon2.Type.ID,
+        7_168,
+        5,
+        1,
+    )
+
+
+def test_another_owasp_pair_rehashes_at_the_next_sign_in() -> None:
+    # Between OWASP's equal-defence pairs, here from 19 MiB x 2 (the default before) to the
+    # default 7 MiB x 5: each password is hashed again, at the new parameters, when its owner
+    # next signs in.
+    before = PasswordHasher.from_settings(
+        Settings(environment="test", password_memory_kib=19_456, password_time_cost=2)
+    )
+    old = before.hash(GOOD)
+    now = PasswordHasher.from_settings(Settings(environment="test"))
+    check = now.verify(old, GOOD)
     assert check.ok and check.new_hash is not None
     params = argon2.extract_parameters(check.new_hash)
     assert (params.memory_cost, params.time_cost) == (7_168, 5)
-    assert other.verify(check.new_hash, GOOD) == PasswordCheck(ok=True, new_hash=None)
+    assert now.verify(check.new_hash, GOOD) == PasswordCheck(ok=True, new_hash=None)
+    # And back: a change of parameters either way rehashes.
+    back = before.verify(check.new_hash, GOOD)
+    assert back.ok and back.new_hash is not None
+    assert argon2.extract_parameters(back.new_hash).memory_cost == 19_456
 
 
 def test_verify_rehashes_when_parameters_rise(hasher: PasswordHasher) -> None:
