@@ -194,6 +194,12 @@ def steal_seconds() -> float:
     return int(fields[8]) / os.sysconf("SC_CLK_TCK") if len(fields) > 8 else 0.0
 
 
+def steal_share(steal: float, seconds: float) -> float:
+    """CPU steal seconds as a share of the machine's CPU time over ``seconds``."""
+    span = seconds * (os.cpu_count() or 1)
+    return steal / span if span > 0 else 0.0
+
+
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of an already sorted list."""
     if not sorted_values:

@@ -92,7 +92,7 @@ import asyncpg
 from rich.console import Console
 
 from bench.audit import pgbench_binary
-from bench.common import admin, emit, percentile, record_pyspy, run_async
+from bench.common import admin, emit, percentile, record_pyspy, run_async, steal_share
 from bench.common import table as plain_table
 from bench.tokens import (
     PUBLIC_URL,
@@ -460,6 +460,12 @@ class PgbenchRun:
     rate: float | None = None  # -R: a fixed arrival rate (open loop), else as fast as it can
     p50_ms: float = float("nan")  # with -R: latency from the scheduled start (pgbench's log)
     p99_ms: float = float("nan")
+    steal: float = 0.0  # CPU seconds the hypervisor took from this machine during the run
+
+    @property
+    def steal_share(self) -> float:
+        """The share of the machine's CPU time in the run that the hypervisor took."""
+        return steal_share(self.steal, self.seconds)
 
     @property
     def cpu_ms(self) -> float:
@@ -529,6 +535,7 @@ def run_pgbench(
         events, after.db - before.db,
         (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime), after.at - before.at,
         os.getloadavg()[0], rate, percentile(from_schedule, 50), percentile(from_schedule, 99),
+        after.steal - before.steal,
     )  # fmt: skip
 
 
@@ -688,6 +695,12 @@ class LoadRun:
     # open loop: p99 of each second of the schedule (where in the run the slow requests fell)
     p99_by_second: list[float] = field(default_factory=list)
     loadavg: float = field(default_factory=lambda: os.getloadavg()[0])
+    steal: float = 0.0  # CPU seconds the hypervisor took from this machine in the window
+
+    @property
+    def steal_share(self) -> float:
+        """The share of the machine's CPU time in the window that the hypervisor took."""
+        return steal_share(self.steal, self.seconds)
 
     @property
     def measured(self) -> int:
@@ -758,7 +771,7 @@ def run_wrk(
         p50_ms=int(w["p50_us"]) / 1000, p99_ms=int(w["p99_us"]) / 1000, events=events,
         app_cpu=after.app - before.app, db_cpu=after.db - before.db,
         client_cpu=(ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
-        sql=statement_delta(before, after),
+        sql=statement_delta(before, after), steal=after.steal - before.steal,
     )  # fmt: skip
 
 
@@ -834,7 +847,7 @@ def run_open_loop(
         sql=statement_delta(before, after), target_rate=rate, statuses=statuses,
         missing=missing, extra=extra,
         service_p50_ms=percentile(service, 50), service_p99_ms=percentile(service, 99),
-        counted=int(result["counted"]),
+        counted=int(result["counted"]), steal=after.steal - before.steal,
         p99_by_second=[
             percentile(sorted(result["latencies"][i : i + int(rate)]), 99)
             for i in range(0, len(result["latencies"]), max(1, int(rate)))
@@ -1265,18 +1278,20 @@ def _report(
             curve_rows.append([kind, f"{share:.0%}", f"{y.target_rate:,.0f}", y.rps,
                                _f2(y.p50_ms), _f2(y.p99_ms), _f2(y.service_p99_ms),
                                _f2(max(y.p99_by_second, default=0.0)),
+                               f"{y.steal_share:.1%}",
                                "yes" if y.p99_ms <= TARGET_P99_MS else "no"])  # fmt: skip
     for share, pg in r.pgbench_paced:
         curve_rows.append(["pgbench (peer)", f"{share:.0%}", f"{pg.rate or 0:,.0f}", pg.tps,
-                           _f2(pg.p50_ms), _f2(pg.p99_ms), "-", "-",
+                           _f2(pg.p50_ms), _f2(pg.p99_ms), "-", "-", f"{pg.steal_share:.1%}",
                            "yes" if pg.p99_ms <= TARGET_P99_MS else "no"])  # fmt: skip
     table(
         f"Latency against load: the open loop at shares of the peak ({scale.fixed_seconds:g} s "
         f"each; the target is p99 <= {TARGET_P99_MS:g} ms at 80%), and the peer, pgbench -R "
         "with its peak's clients, at the same shares of its own peak (Poisson arrivals, where "
-        "ours are evenly spaced; latency from the scheduled start, as ours)",
+        "ours are evenly spaced; latency from the scheduled start, as ours); host steal: the "
+        "share of the machine's CPU time the hypervisor gave to others (/proc/stat)",
         ["flow", "share", "target req/s", "req/s", "p50 ms", "p99 ms", "service p99",
-         "worst second's p99", f"p99 <= {TARGET_P99_MS:g}"],
+         "worst second's p99", "host steal", f"p99 <= {TARGET_P99_MS:g}"],
         curve_rows,
     )  # fmt: skip
     audit_rows: list[list[Any]] = []
@@ -1407,6 +1422,7 @@ def _report(
             "app_cpu_ms_per_req": r3(x.per_request(x.app_cpu)),
             "db_cpu_ms_per_req": r3(x.per_request(x.db_cpu)),
             "sql_per_req": r3(x.sql_per_request), "loadavg_1m": round(x.loadavg, 2),
+            "host_steal_share": r3(x.steal_share),
         }  # fmt: skip
 
     def fixed_json(x: LoadRun) -> dict[str, Any]:
@@ -1459,6 +1475,7 @@ def _report(
                 "clients": pg.clients,
                 "p50_ms": r3(pg.p50_ms),
                 "p99_ms": r3(pg.p99_ms),
+                "host_steal_share": r3(pg.steal_share),
             }
             for share, pg in r.pgbench_paced
         ],

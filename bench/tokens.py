@@ -86,6 +86,7 @@ from bench.common import (
     record_pyspy,
     run_async,
     steal_seconds,
+    steal_share,
     wait_http,
 )
 from tests.pgcluster import PostgresCluster, free_port
@@ -936,8 +937,7 @@ class FlowResult:
     @property
     def steal_share(self) -> float:
         """The share of the machine's CPU time in the window that the hypervisor took."""
-        span = self.seconds * (os.cpu_count() or 1)
-        return self.steal / span if span else 0.0
+        return steal_share(self.steal, self.seconds)
 
     @property
     def sql_per_op(self) -> float:
