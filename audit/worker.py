@@ -23,6 +23,10 @@ log = get_logger("registry.audit")
 # 0.02 s was worse again (135.9 and 196.2 ms against 33.9 and 80.6 at 0.05 s): more runs, each
 # with its own fixed work (lock, cursor, frontier, commit).
 BUSY_INTERVAL = 0.05
+# After failed runs (the database down, or not migrated yet), the pause doubles from the
+# configured interval up to this: an outage is retried, and logged, every 30 s at most instead
+# of every 0.25 s, and the first run after recovery catches up on every event left waiting.
+FAILURE_PAUSE_MAX = 30.0
 
 
 class AuditWorker:
@@ -74,10 +78,14 @@ class AuditWorker:
         async with self.database.unit_of_work() as session:
             return await service.make_checkpoint(session, self.signer, origin=self.origin)
 
-    def pause_after(self, appended: int) -> float:
+    def pause_after(self, appended: int, failures: int = 0) -> float:
         """Seconds to wait before the next run: ``BUSY_INTERVAL`` after a run that appended
         events (while they arrive, small batches often), the configured interval after one
-        that found none (an idle log is polled no more often than configured)."""
+        that found none (an idle log is polled no more often than configured); after
+        ``failures`` failed runs in a row, the interval doubled for each failure after the
+        first, up to ``FAILURE_PAUSE_MAX``."""
+        if failures:
+            return min(FAILURE_PAUSE_MAX, self.sequence_interval * 2.0 ** min(failures - 1, 32))
         if appended:
             return min(BUSY_INTERVAL, self.sequence_interval)
         return self.sequence_interval
@@ -85,6 +93,7 @@ class AuditWorker:
     async def run(self) -> None:
         """Loop until cancelled; errors are logged and retried, never fatal."""
         next_checkpoint = time.monotonic() + self.checkpoint_interval
+        failures = 0
         while True:
             appended = 0
             try:
@@ -95,7 +104,18 @@ class AuditWorker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("audit.worker_error", exc_info=exc, extra=fields())
+                failures += 1
+                pause = self.pause_after(appended, failures)
+                log.warning(
+                    "audit.worker_error",
+                    exc_info=exc,
+                    extra=fields(failures=failures, retry_in_s=pause),
+                )
+                await asyncio.sleep(pause)
+                continue
+            if failures:
+                log.warning("audit.worker_recovered", extra=fields(failures=failures))
+                failures = 0
             await asyncio.sleep(self.pause_after(appended))
 
     def start(self) -> None:

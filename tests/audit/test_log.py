@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from audit.events import InvalidEvent, leaf_bytes
 from audit.keys import load_signer
 from audit.models import APPEND_ONLY_TABLES
 from audit.repository import event_data, fetch_nodes
-from audit.worker import BUSY_INTERVAL, AuditWorker
+from audit.worker import BUSY_INTERVAL, FAILURE_PAUSE_MAX, AuditWorker
 from core.auth import Principal
 from core.db import Database
 from core.settings import Settings
@@ -400,26 +401,82 @@ def test_worker_runs_again_soon_after_a_run_that_found_events(
     assert quick.pause_after(7) == 0.01  # never longer than the configured interval
 
 
-async def test_worker_loop_waits_by_what_each_run_found(
-    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    worker = AuditWorker(database, load_signer(settings), origin=settings.audit_origin)
-    await record_events(database, 3)
+async def run_for_pauses(
+    worker: AuditWorker,
+    monkeypatch: pytest.MonkeyPatch,
+    runs: int,
+    after_pause: Callable[[int], None] = lambda n: None,
+) -> list[float]:
+    """Run the worker's loop for ``runs`` runs without waiting: each pause it asks for is
+    recorded instead of slept (``after_pause`` is told how many so far); the pauses."""
     pauses: list[float] = []
 
     async def sleep(seconds: float) -> None:
         pauses.append(seconds)
-        if len(pauses) == 2:
+        after_pause(len(pauses))
+        if len(pauses) == runs:
             raise asyncio.CancelledError
 
     monkeypatch.setattr("audit.worker.asyncio.sleep", sleep)
     with pytest.raises(asyncio.CancelledError):
         await worker.run()
+    return pauses
+
+
+async def test_worker_loop_waits_by_what_each_run_found(
+    database: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    worker = AuditWorker(database, load_signer(settings), origin=settings.audit_origin)
+    await record_events(database, 3)
+    pauses = await run_for_pauses(worker, monkeypatch, 2)
     # The first run gave the 3 events their leaves; the second found nothing.
     assert pauses == [BUSY_INTERVAL, worker.sequence_interval]
     async with database.unit_of_work() as session:
         size, _root = await service.tree_head(session)
     assert size == 3
+
+
+def test_worker_backs_off_after_failed_runs(database: Database, settings: Settings) -> None:
+    worker = AuditWorker(database, load_signer(settings), origin=settings.audit_origin)
+    assert [worker.pause_after(0, n) for n in (1, 2, 3, 4)] == [0.25, 0.5, 1.0, 2.0]
+    assert worker.pause_after(0, 8) == FAILURE_PAUSE_MAX == 30.0
+    assert worker.pause_after(0, 10_000) == FAILURE_PAUSE_MAX  # no overflow however long
+
+
+async def test_worker_loop_backs_off_while_the_database_fails_then_catches_up(
+    database: Database,
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A database without the audit tables (not migrated) fails every run for real; after the
+    # third failure the worker is given the migrated one, as when the database comes back.
+    broken = Database(
+        Settings(environment="test", database_url=f"sqlite+aiosqlite:///{tmp_path}/empty.db")
+    )
+    worker = AuditWorker(broken, load_signer(settings), origin=settings.audit_origin)
+    await record_events(database, 2)
+
+    def recover(paused: int) -> None:
+        if paused == 3:
+            worker.database = database
+
+    try:
+        with caplog.at_level(logging.WARNING, logger="registry.audit"):
+            pauses = await run_for_pauses(worker, monkeypatch, 5, recover)
+    finally:
+        await broken.dispose()
+    # Three failures, each pause twice the one before; then the run that catches up (the two
+    # events get their leaves), and the next one finds nothing.
+    assert pauses == [0.25, 0.5, 1.0, BUSY_INTERVAL, worker.sequence_interval]
+    logged = [(r.msg, r.__dict__.get("fields", {})) for r in caplog.records]
+    assert [m for m, _ in logged] == ["audit.worker_error"] * 3 + ["audit.worker_recovered"]
+    assert [f["failures"] for _, f in logged] == [1, 2, 3, 3]
+    assert [f.get("retry_in_s") for _, f in logged[:3]] == [0.25, 0.5, 1.0]
+    async with database.unit_of_work() as session:
+        size, _root = await service.tree_head(session)
+    assert size == 2
 
 
 # ------------------------------------------------------------------------ tampering
