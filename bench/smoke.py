@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import tempfile
 
+import migrations
 from bench.common import emit, load, serve, table
 
 SECONDS = 8
@@ -17,8 +18,9 @@ CONNECTIONS = 32
 def main(argv: list[str] | None = None) -> None:
     """Run both servers in turn and print the comparison (no options)."""
     with tempfile.TemporaryDirectory() as tmp:
-        env = {"REGISTRY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp}/bench.db",
-               "REGISTRY_LOG_LEVEL": "WARNING"}  # fmt: skip
+        url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+        migrations.upgrade(url)  # as `registry serve` does: no start-up or audit worker errors
+        env = {"REGISTRY_DATABASE_URL": url, "REGISTRY_LOG_LEVEL": "WARNING"}
         with serve("registry.app:create_app_from_env", env=env, factory=True) as port:
             load(f"http://127.0.0.1:{port}/healthz", seconds=2, connections=CONNECTIONS)  # warm-up
             ours = load(
