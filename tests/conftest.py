@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+
+# Imported before any test module: authlib sets an "always" filter for its own warnings when
+# first imported, which would otherwise sit above pytest's filterwarnings (pyproject.toml).
+import authlib.deprecate  # noqa: F401
 import httpx
 import pytest
 from fastapi import FastAPI
