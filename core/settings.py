@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 from functools import cached_property
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 
@@ -194,6 +195,27 @@ class Settings(BaseSettings):
     webauthn_origins: list[str] | None = Field(
         None, description="Origins allowed in WebAuthn responses (default: the public URL)."
     )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of the reverse proxies in front of the "
+        "service: from a request they forward, the client's address is the right-most "
+        "X-Forwarded-For entry that is not one of them (and the scheme X-Forwarded-Proto). "
+        "Empty: the connecting peer is the client, and forwarded headers are ignored.",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: list[str]) -> list[str]:
+        # Trusting any peer ("*") would let every client name its own address, and so step
+        # around the sign-in limits per address: only explicit addresses and networks.
+        for item in value:
+            try:
+                ipaddress.ip_network(item.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {item!r} is not an IP address or network (CIDR)"
+                ) from None
+        return [item.strip() for item in value]
 
     @model_validator(mode="after")
     def _argon2id_at_owasp_minimum(self) -> Settings:

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from audit import api as audit_api
 from audit.worker import AuditWorker
@@ -105,6 +106,19 @@ def create_app(
     app.add_middleware(
         RequestContextMiddleware, metrics=app.state.metrics, base_url=settings.public_url
     )
+    if settings.trusted_proxies:
+        # Outermost: request ids, logs, the sign-in limits per address and the audit all see
+        # the client the proxy forwarded for, never the proxy.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    elif settings.environment == "production":
+        log.warning(
+            "startup.no_trusted_proxies",
+            extra=fields(
+                note="REGISTRY_TRUSTED_PROXIES is empty: behind a reverse proxy, every request "
+                "comes from the proxy's address, and the sign-in limit per address becomes one "
+                "limit for all citizens"
+            ),
+        )
     # The hottest routes first: routes are tried in order, and FastAPI spends CPU on every
     # route it tries (the token endpoint is in the OIDC router; the agency API's two hottest
     # calls rarely reach the router at all, see AgencyFastLane).

@@ -116,3 +116,18 @@ def test_argon2id_below_every_owasp_minimum_is_refused(
     monkeypatch.setenv("REGISTRY_PASSWORD_TIME_COST", "20")
     with pytest.raises(SettingsError, match="password_memory_kib"):
         load_settings()
+
+
+def test_trusted_proxies_are_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REGISTRY_TRUSTED_PROXIES", raising=False)
+    assert Settings().trusted_proxies == []  # default: the connecting peer is the client
+    monkeypatch.setenv("REGISTRY_TRUSTED_PROXIES", '["10.0.0.0/8", " 192.0.2.7", "2001:db8::/32"]')
+    assert load_settings().trusted_proxies == ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]
+
+
+@pytest.mark.parametrize("value", ["*", "proxy.example.vn", "10.0.0.0/33", ""])
+def test_trusted_proxies_refuse_anything_else(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    # "*" would let every client name its own address (and so its own sign-in limit).
+    monkeypatch.setenv("REGISTRY_TRUSTED_PROXIES", f'["{value}"]')
+    with pytest.raises(SettingsError, match="trusted_proxies"):
+        load_settings()

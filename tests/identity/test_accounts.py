@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Coroutine
 from dataclasses import replace
 from datetime import date
@@ -11,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 from sqlalchemy import text
 
 from core.auth import Principal
@@ -508,3 +510,54 @@ async def test_staff_accounts_need_known_roles_and_sign_in_with_a_passkey_once_t
             session, ctx, login="clerk.hanoi", password="a long staff password", client_ip=None
         )
         assert account.kind == "staff"
+
+
+async def test_behind_a_trusted_proxy_each_client_address_is_limited_apart(
+    settings: Settings, database: Database
+) -> None:
+    # Every request reaches the app from one peer, the proxy (httpx's ASGI transport gives
+    # 127.0.0.1). Unknown ID numbers, a new one each time: only the address limit applies.
+    logins = iter(f"00130300{n:04d}" for n in range(1, 100))
+
+    async def attempts(web: httpx.AsyncClient, *forwarded_for: str) -> list[int]:
+        statuses = []
+        for value in forwarded_for:
+            response = await web.post(
+                "/api/v1/identity/unlock",
+                json={"id_number": next(logins), "password": "not the password"},
+                headers={"X-Forwarded-For": value},
+            )
+            statuses.append(response.status_code)
+        return statuses
+
+    limited = settings.model_copy(update={"login_ip_failures_per_minute": 2})
+    behind = limited.model_copy(update={"trusted_proxies": ["127.0.0.1"]})
+    async with asgi_client(create_app(behind, database=database)) as web:
+        assert await attempts(web, *["203.0.113.5"] * 3) == [401, 401, 429]
+        assert await attempts(web, "198.51.100.9") == [401]  # another citizen, not held up
+        # An address the client puts before the proxy's entry is not the one counted.
+        assert await attempts(web, "198.51.100.77, 203.0.113.5") == [429]
+    async with database.unit_of_work() as session:
+        keys = set(await session.scalars(text("SELECT key FROM login_throttle")))
+    assert keys == {"ip:203.0.113.5", "ip:198.51.100.9"}
+    # Without trusted proxies the header is not believed: every failure is the peer's.
+    async with asgi_client(create_app(limited, database=database)) as web:
+        assert await attempts(web, "192.0.2.1", "192.0.2.2", "192.0.2.3") == [401, 401, 429]
+    async with database.unit_of_work() as session:
+        keys = set(await session.scalars(text("SELECT key FROM login_throttle")))
+    assert keys == {"ip:203.0.113.5", "ip:198.51.100.9", "ip:127.0.0.1"}
+
+
+def test_production_without_trusted_proxies_warns_at_start(
+    settings: Settings, database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    production = settings.model_copy(
+        update={"environment": "production", "key_encryption_key": SecretStr("q" * 43)}
+    )
+    with caplog.at_level(logging.WARNING, logger="registry.app"):
+        create_app(production, database=database)
+        create_app(
+            production.model_copy(update={"trusted_proxies": ["10.0.0.0/8"]}), database=database
+        )
+        create_app(settings, database=database)  # development: no warning
+    assert [r.msg for r in caplog.records].count("startup.no_trusted_proxies") == 1
