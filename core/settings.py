@@ -207,15 +207,22 @@ class Settings(BaseSettings):
     @classmethod
     def _proxy_networks(cls, value: list[str]) -> list[str]:
         # Trusting any peer ("*") would let every client name its own address, and so step
-        # around the sign-in limits per address: only explicit addresses and networks.
+        # around the sign-in limits per address: only explicit addresses and networks, in
+        # canonical form ("10.0.0.1/8" becomes "10.0.0.0/8": uvicorn's middleware would take
+        # the former for a host name and silently never match it).
+        out = []
         for item in value:
+            text = item.strip()
             try:
-                ipaddress.ip_network(item.strip(), strict=False)
+                if "/" in text:
+                    out.append(str(ipaddress.ip_network(text, strict=False)))
+                else:
+                    out.append(str(ipaddress.ip_address(text)))
             except ValueError:
                 raise ValueError(
                     f"trusted_proxies: {item!r} is not an IP address or network (CIDR)"
                 ) from None
-        return [item.strip() for item in value]
+        return out
 
     @model_validator(mode="after")
     def _argon2id_at_owasp_minimum(self) -> Settings:

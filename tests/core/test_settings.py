@@ -121,8 +121,13 @@ def test_argon2id_below_every_owasp_minimum_is_refused(
 def test_trusted_proxies_are_addresses_or_networks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("REGISTRY_TRUSTED_PROXIES", raising=False)
     assert Settings().trusted_proxies == []  # default: the connecting peer is the client
-    monkeypatch.setenv("REGISTRY_TRUSTED_PROXIES", '["10.0.0.0/8", " 192.0.2.7", "2001:db8::/32"]')
-    assert load_settings().trusted_proxies == ["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]
+    monkeypatch.setenv(
+        "REGISTRY_TRUSTED_PROXIES", '["10.0.0.0/8", " 192.0.2.7", "2001:db8:0::/32", "10.1.2.3/16"]'
+    )
+    # Canonical forms: uvicorn's middleware would take "10.1.2.3/16" for a host name.
+    assert load_settings().trusted_proxies == [
+        "10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "10.1.0.0/16"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("value", ["*", "proxy.example.vn", "10.0.0.0/33", ""])
