@@ -987,8 +987,7 @@ class Results:
     script: str
     sweeps: dict[str, list[LoadRun]]
     pgbench: list[PgbenchRun]
-    fixed: dict[str, LoadRun]
-    curve: dict[str, list[tuple[float, LoadRun]]]  # (share of the peak, run), below 80%
+    curve: dict[str, list[tuple[float, LoadRun]]]  # open loop: (share of the peak, run), to 80%
     pgbench_paced: list[tuple[float, PgbenchRun]]  # the peer at the same shares of its peak
     unsequenced: int
     sequencer_wait: float
@@ -997,6 +996,12 @@ class Results:
     sequencer: str  # "process" or "app"
     one_script: str  # our one-statement lookup for pgbench (a reference, not the target's peer)
     pgbench_one: list[PgbenchRun]
+
+    @property
+    def fixed(self) -> dict[str, LoadRun]:
+        """The open loop at the target's share of the peak (LOAD_SHARE), by kind."""
+        return {kind: run for kind, runs in self.curve.items()
+                for share, run in runs if share == LOAD_SHARE}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -1139,7 +1144,6 @@ def _run(
             console.print(f"  {pg.tps:,.0f} tps, p50 {pg.p50_ms:.2f} ms, p99 {pg.p99_ms:.2f} ms "
                           "(from the scheduled start)")  # fmt: skip
             pgbench_paced.append((share, pg))
-        fixed: dict[str, LoadRun] = {}
         curve: dict[str, list[tuple[float, LoadRun]]] = {}
         for kind in ("lookup", "verify"):
             peak = max(r.rps for r in sweeps[kind])
@@ -1159,10 +1163,7 @@ def _run(
                     f"statuses {run.statuses}, missing {run.missing}, extra {run.extra}\n"
                     "  p99 ms of each second: " + " ".join(f"{v:.0f}" for v in run.p99_by_second)
                 )
-                if share == LOAD_SHARE:
-                    fixed[kind] = run
-                else:
-                    curve[kind].append((share, run))
+                curve[kind].append((share, run))
         profiles: list[Profile] = []
         if args.profile:
             out_dir = Path(args.profile_dir or tempfile.mkdtemp(prefix="bench-lookup-profile-"))
@@ -1180,7 +1181,7 @@ def _run(
             ))  # fmt: skip
         unsequenced, waited = _timed("wait for the sequencer", timings,
                                      lambda: wait_sequenced(dsn, 120.0))  # fmt: skip
-    return Results(load, world, script, sweeps, pgbench, fixed, curve, pgbench_paced,
+    return Results(load, world, script, sweeps, pgbench, curve, pgbench_paced,
                    unsequenced, waited, profiles, samples, args.sequencer, one_script,
                    pgbench_one)  # fmt: skip
 
@@ -1273,8 +1274,8 @@ def _report(
         fixed_rows,
     )  # fmt: skip
     curve_rows: list[list[Any]] = []
-    for kind, x in r.fixed.items():
-        for share, y in [*r.curve[kind], (LOAD_SHARE, x)]:
+    for kind, paced in r.curve.items():
+        for share, y in paced:
             curve_rows.append([kind, f"{share:.0%}", f"{y.target_rate:,.0f}", y.rps,
                                _f2(y.p50_ms), _f2(y.p99_ms), _f2(y.service_p99_ms),
                                _f2(max(y.p99_by_second, default=0.0)),
@@ -1295,8 +1296,8 @@ def _report(
         curve_rows,
     )  # fmt: skip
     audit_rows: list[list[Any]] = []
-    for kind, x in r.fixed.items():
-        for share, y in [*r.curve[kind], (LOAD_SHARE, x)]:
+    for kind, paced in r.curve.items():
+        for share, y in paced:
             audit_rows.append([f"{kind} open loop {share:.0%} (by request id)", y.answered,
                                json.dumps(y.statuses), y.events, y.missing,
                                y.extra])  # fmt: skip
@@ -1353,7 +1354,7 @@ def _report(
 
     cpu_ratio = cap(lookup_peak.total_cpu_ms) / cap(pg_peak.cpu_ms)
     pg80 = next(pg for share, pg in r.pgbench_paced if share == LOAD_SHARE)
-    open_loops = [*r.fixed.values(), *(y for runs in r.curve.values() for _, y in runs)]
+    open_loops = [y for paced in r.curve.values() for _, y in paced]
     missing = sum(x.missing for x in open_loops) + sum(
         max(0, x.answered - x.events) for runs in r.sweeps.values() for x in runs
     )
@@ -1448,8 +1449,8 @@ def _report(
         "lookup_at_80pct": fixed_json(fl),
         "verify_at_80pct": fixed_json(fv),
         "open_loop_below_80pct": {
-            kind: [{"share": share, **fixed_json(y)} for share, y in runs]
-            for kind, runs in r.curve.items()
+            kind: [{"share": share, **fixed_json(y)} for share, y in paced if share != LOAD_SHARE]
+            for kind, paced in r.curve.items()
         },
         "sweep": {k: [run_json(x) for x in runs] for k, runs in r.sweeps.items()},
         "server_cpu_ms_per_req_at_peak": {k: r3(x.server_cpu_ms) for k, x in peaks.items()},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, case, delete, exists, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -27,13 +27,30 @@ from identity.models import (
     WebAuthnChallenge,
 )
 
+ModelT = TypeVar("ModelT", bound=Base)
+
+
+def _column_names(model: type[Base]) -> list[str]:
+    """The stored columns of a model's table, in order."""
+    return [column.name for column in cast(Table, model.__table__).columns]
+
 
 def _columns(model: type[Base]) -> str:
     """Every stored column of a model's table, qualified and comma-separated: the driver-level
     statements below select them all, so the detached objects built from their rows are whole
     (a column added to the model is read without touching the SQL)."""
-    table = cast(Table, model.__table__)
-    return ", ".join(f"{table.name}.{column.name}" for column in table.columns)
+    table = cast(Table, model.__table__).name
+    return ", ".join(f"{table}.{name}" for name in _column_names(model))
+
+
+async def _detached(
+    session: AsyncSession, driver: Any, model: type[ModelT], sql: str, *args: Any
+) -> ModelT | None:
+    """One row of ``sql`` (which selects every column of ``model``) from the driver, as a
+    detached object to read, or None."""
+    async with driver_errors(session):
+        row = await driver.fetchrow(sql, *args)
+    return None if row is None else model(**dict(row))
 
 
 def _storable(key: str) -> bool:
@@ -140,6 +157,7 @@ async def take_challenge(
     it gone. On PostgreSQL one DELETE ... RETURNING straight to the driver (the challenge is
     detached); elsewhere the locked read and the ORM's delete."""
     driver = await driver_connection(session)
+    row: WebAuthnChallenge | None
     if driver is None:
         stmt = (
             select(WebAuthnChallenge).where(WebAuthnChallenge.id == challenge_id).with_for_update()
@@ -150,12 +168,10 @@ async def take_challenge(
         await session.delete(row)
         await session.flush()
     else:
-        async with driver_errors(session):
-            found = await driver.fetchrow(_TAKE_CHALLENGE_SQL, challenge_id, purpose)
-        if found is None:
-            return None
-        row = WebAuthnChallenge(**dict(found))
-    return row if row.expires_at > now else None
+        row = await _detached(
+            session, driver, WebAuthnChallenge, _TAKE_CHALLENGE_SQL, challenge_id, purpose
+        )
+    return row if row is not None and row.expires_at > now else None
 
 
 _TAKE_CHALLENGE_SQL = (
@@ -186,10 +202,8 @@ async def address_failures(session: AsyncSession, key: str) -> LoginThrottle | N
     if driver is None:
         stmt = select(LoginThrottle).where(LoginThrottle.key == key)
         return (await session.execute(stmt)).scalar_one_or_none()
-    async with driver_errors(session):
-        row = await driver.fetchrow(_THROTTLE_SQL, key)
     # Detached (read, never changed: failures are counted by count_address_failure).
-    return None if row is None else LoginThrottle(**dict(row))
+    return await _detached(session, driver, LoginThrottle, _THROTTLE_SQL, key)
 
 
 _THROTTLE_SQL = (
@@ -337,7 +351,7 @@ async def refresh_for_update(session: AsyncSession, token_hash: str) -> RefreshT
 
 # Every bearer request reads its client and whether its token id was revoked: one statement,
 # sent straight to the driver on PostgreSQL (core.db.driver_connection).
-_CLIENT_COLUMNS = [column.name for column in Client.__table__.columns]
+_CLIENT_COLUMNS = _column_names(Client)
 CLIENT_SQL = (
     f"SELECT {_columns(Client)} FROM oauth_client "  # noqa: S608 - metadata names
     "WHERE oauth_client.client_id = $1"
@@ -439,9 +453,7 @@ async def consent_to_read(session: AsyncSession, account_id: str, client_id: str
     driver = await driver_connection(session)
     if driver is None:
         return await consent(session, account_id, client_id)
-    async with driver_errors(session):
-        row = await driver.fetchrow(_CONSENT_SQL, account_id, client_id)
-    return None if row is None else Consent(**dict(row))
+    return await _detached(session, driver, Consent, _CONSENT_SQL, account_id, client_id)
 
 
 _CONSENT_SQL = (
