@@ -229,14 +229,15 @@ def import_(
 
 def _rejects_verdict(rejected: int, max_rejects: int) -> int:
     """Say whether the file's rejected rows are within --max-rejects; the exit code."""
+    rows = f"{rejected:,} row{'' if rejected == 1 else 's'} rejected"
     if rejected > max_rejects:
         console.print(
-            f"[red]{rejected:,} rows rejected, more than --max-rejects {max_rejects:,} "
-            "allows[/red] (exit code 1)", highlight=False,
-        )  # fmt: skip
+            f"[red]{rows}, more than --max-rejects {max_rejects:,} allows[/red] (exit code 1)",
+            highlight=False,
+        )
         return 1
     if rejected:
-        console.print(f"{rejected:,} rows rejected, within --max-rejects {max_rejects:,}")
+        console.print(f"{rows}, within --max-rejects {max_rejects:,}")
     return 0
 
 
