@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -135,13 +136,22 @@ def import_(
     update: bool = typer.Option(False, "--update", help="Update records that exist and differ."),
     batch_size: int = typer.Option(10_000, min=1, max=200_000, help="Rows per transaction."),
     rejects: Path | None = typer.Option(None, help="Reject report (default: FILE.rejects.csv)."),
+    max_rejects: int = typer.Option(
+        0, "--max-rejects", min=0, help="Rejected rows tolerated: more make the exit code 1."
+    ),
     actor: str = typer.Option("import-cli", help="Who is importing (recorded in the audit log)."),
     workers: int | None = typer.Option(
         None, min=1, max=64, help="Processes validating rows (default: up to 2 for a large file)."
     ),
 ) -> None:
-    """Load citizen records from FILE: validated, idempotent, resumable, audited per batch."""
+    """Load citizen records from FILE: validated, idempotent, resumable, audited per batch.
+
+    Exit code 0: loaded, with at most --max-rejects rows rejected; 1: more rows rejected (the
+    valid ones are loaded; see the reject report); 2: nothing done (the file is refused for its
+    header, delimiter or format, or an option or setting is wrong).
+    """
     import asyncio
+    import time
     from concurrent.futures import ThreadPoolExecutor
 
     from registry.bulk import POOL_MIN_BYTES, worker_context
@@ -159,33 +169,38 @@ def import_(
 
     from core.db import Database
     from core.principal import Principal
-    from registry.bulk.service import import_file
+    from registry.bulk.reader import FileRefused
+    from registry.bulk.service import check_import_file, import_file
 
     settings = load_cli_settings()
     if fmt not in (None, "csv", "ndjson"):
         console.print("[red]error:[/red] --format must be csv or ndjson")
         raise typer.Exit(2)
+    try:
+        kind = check_import_file(file, fmt)  # type: ignore[arg-type]
+    except FileRefused as exc:
+        console.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
 
-    async def run() -> None:
+    async def run() -> int:
         database = Database(settings)
         columns = (
-            TextColumn("[bold]import"), BarColumn(), TextColumn("{task.completed:,} rows"),
-            TextColumn("{task.fields[rate]:,.0f} rows/s"), TimeElapsedColumn(),
+            TextColumn("[bold]import"), BarColumn(), TextColumn("{task.description}"),
+            TimeElapsedColumn(),
         )  # fmt: skip
+        meter = ImportProgress(size=file.stat().st_size, started=time.monotonic())
         try:
             with Progress(*columns, console=console, transient=False) as bar:
-                task = bar.add_task("import", total=None, rate=0.0)
+                task = bar.add_task(meter.describe(meter.started), total=meter.size)
                 file_id: str = await asyncio.wrap_future(digest)
 
-                def advance(rows: int) -> None:
-                    bar.advance(task, rows)
-                    elapsed = bar.tasks[task].elapsed or 0.0
-                    rate = bar.tasks[task].completed / elapsed if elapsed else 0.0
-                    bar.update(task, rate=rate)
+                def advance(rows: int, position: int) -> None:
+                    now = time.monotonic()
+                    meter.advance(rows, position, now=now)
+                    bar.update(task, completed=position, description=meter.describe(now))
 
                 report = await import_file(
-                    database, file, actor=Principal("system", actor[:128]),
-                    fmt=fmt,  # type: ignore[arg-type]
+                    database, file, actor=Principal("system", actor[:128]), fmt=kind,
                     update=update, batch_size=batch_size, reject_path=rejects, progress=advance,
                     workers=workers, digest=file_id,
                 )  # fmt: skip
@@ -193,7 +208,7 @@ def import_(
             await database.dispose()
         if report.already_done:
             console.print(f"already imported ({report.rows:,} rows); nothing to do")
-            return
+            return _rejects_verdict(report.file_rejected, max_rejects)
         console.print(
             f"rows {report.rows:,}  loaded {report.loaded:,}  updated {report.updated:,}  "
             f"skipped (already present) {report.skipped:,}  rejected {report.rejected:,}"
@@ -205,8 +220,61 @@ def import_(
                 f"{report.deferred_seconds:.1f} s: {', '.join(report.deferred_built)}"
             )
         console.print(f"reject report: {report.reject_path}")
+        return _rejects_verdict(report.file_rejected, max_rejects)
 
-    asyncio.run(run())
+    code = asyncio.run(run())
+    if code:
+        raise typer.Exit(code)
+
+
+def _rejects_verdict(rejected: int, max_rejects: int) -> int:
+    """Say whether the file's rejected rows are within --max-rejects; the exit code."""
+    rows = f"{rejected:,} row{'' if rejected == 1 else 's'} rejected"
+    if rejected > max_rejects:
+        console.print(
+            f"[red]{rows}, more than --max-rejects {max_rejects:,} allows[/red] (exit code 1)",
+            highlight=False,
+        )
+        return 1
+    if rejected:
+        console.print(f"{rows}, within --max-rejects {max_rejects:,}")
+    return 0
+
+
+@dataclass
+class ImportProgress:
+    """What the import's progress line says: the share of the file behind the committed
+    batches, their rows and rate, and the time left at the rate measured so far."""
+
+    size: int  # bytes of the file
+    started: float  # clock reading (seconds) at the start
+    rows: int = 0
+    done: int = 0  # bytes of the file behind the last committed batch
+    first: tuple[float, int] | None = None  # (clock, done) at the first batch
+
+    def advance(self, rows: int, position: int, *, now: float) -> None:
+        """A batch of ``rows`` committed, reaching ``position`` bytes into the file."""
+        self.rows += rows
+        self.done = position
+        if self.first is None:
+            self.first = (now, position)
+
+    def describe(self, now: float) -> str:
+        """'37%  120,000 rows  9,500 rows/s  0:02:05 left' (the rate and time once known)."""
+        share = self.done * 100 // self.size if self.size else 100
+        text = f"{share}%  {self.rows:,} rows"
+        if self.first is None or now <= self.started:
+            return text
+        text += f"  {self.rows / (now - self.started):,.0f} rows/s"
+        # From the first batch on: a resumed import's first batch reports a position far into
+        # the file that this run did not read. Before a second batch, from the start.
+        since, base = self.started, 0
+        if now > self.first[0] and self.done > self.first[1]:
+            since, base = self.first
+        if self.done <= base:
+            return text
+        left = round((self.size - self.done) * (now - since) / (self.done - base))
+        return text + f"  {left // 3600}:{left // 60 % 60:02d}:{left % 60:02d} left"
 
 
 @app.command()

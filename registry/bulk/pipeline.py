@@ -15,7 +15,6 @@ import csv
 import functools
 import io
 import itertools
-import json
 import operator
 import os
 import sys
@@ -24,7 +23,7 @@ import time
 from array import array
 from bisect import bisect_left, bisect_right
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
@@ -34,13 +33,25 @@ from typing import Any, BinaryIO
 
 from registry import names
 from registry.bulk import keep_freed_memory, worker_context
-from registry.bulk.reader import MAX_LINE, Format
+from registry.bulk.reader import (
+    MAX_LINE,
+    Format,
+    Reject,
+    RowError,
+    Where,
+    decode,
+    first_undecodable,
+    json_row,
+    shown,
+    undecodable,
+)
 from registry.codes import BLOOD_TYPES, GENDERS, MARITAL, STATUSES
 from registry.idnumber import FIRST_YEAR
 from registry.record import (
     COLUMNS,
     STORED_KEYS,
     TEXT_LIMITS,
+    FieldProblem,
     RecordInvalid,
     parse_record,
     parse_strings,
@@ -62,6 +73,7 @@ _DATES = tuple(
 _NATIVE_TABLE = 0x2000  # code points its letter tables cover
 _ID_NUMBER = operator.itemgetter(slice(0, 12))  # a COPY line's first 12 bytes
 _NULL = {None: "\\N"}.get  # None -> \N, any other value -> itself
+_UNREAD: dict[str, Any] = {}  # a row only counted (count_chunk)
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -88,9 +100,11 @@ class ChunkResult:
     ends: array[int] = field(default_factory=lambda: array("l"))  # end offset of each in copy
     copy: bytes = b""  # COPY text format, columns COPY_COLUMNS, one line per valid row
     ids: str = ""  # the ID numbers of the valid rows, 12 characters each
-    rejects: list[tuple[int, str, str]] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
     clean_end: bool = True  # the chunk ended between two rows
     shared: int = -1  # >= 0: ``copy`` (this many bytes) is in the task's shared slot instead
+    at: int = 0  # where the chunk's rows begin and end in the file (set by Validator.results)
+    end: int = 0
 
 
 @dataclass(frozen=True)
@@ -207,21 +221,22 @@ def _cut(block: bytes, quotes: int) -> int:
 
 def validate_chunk(
     data: bytes, fmt: Format, header: Header | None, *, final: bool, skip: int, today: date,
-    run_id: int, native: bool = True,
+    run_id: int, native: bool = True, at: int = 0,
 ) -> ChunkResult:  # fmt: skip
-    """Read and validate the rows of one chunk (this runs in a worker process); each COPY line
-    names import run ``run_id`` as its record's creator. ``native=False`` keeps to the Python
-    path (the C check's result must always be the same)."""
+    """Read and validate the rows of one chunk, which begins at byte ``at`` of the file (this
+    runs in a worker process); each COPY line names import run ``run_id`` as its record's
+    creator. ``native=False`` keeps to the Python path (the C check's result must always be
+    the same)."""
     tail = f"\t1\t{run_id}\n"  # version 1, created by the run
     if native and fmt == "csv" and skip == 0 and header is not None and header.in_column_order:
-        fast = _native_chunk(data, today, tail)
+        fast = _native_chunk(data, today, tail, at)
         if fast is not None:
             return fast
     result = ChunkResult()
     parts: list[bytes] = []
     ids: list[str] = []
     offset = 0
-    for number, row in _rows(data, fmt, header, final, skip, result):
+    for number, row in _rows(data, fmt, header, final, skip, result, at=at):
         line = _judged(number, row, result, today, tail)
         if line is None:
             continue
@@ -245,7 +260,9 @@ def validate_span(
     data = _read_span(path, at, length)
     if not data.endswith(last):
         raise RuntimeError("the file changed while it was being imported")
-    return validate_chunk(data, fmt, header, final=final, skip=skip, today=today, run_id=run_id)
+    return validate_chunk(
+        data, fmt, header, final=final, skip=skip, today=today, run_id=run_id, at=at
+    )
 
 
 def _read_span(path: str | Path, at: int, length: int) -> bytes:
@@ -258,12 +275,12 @@ def _read_span(path: str | Path, at: int, length: int) -> bytes:
 
 
 def _judged(
-    number: int, row: list[str] | dict[str, Any] | str, result: ChunkResult, today: date,
+    number: int, row: list[str] | dict[str, Any] | RowError, result: ChunkResult, today: date,
     tail: str,
 ) -> str | None:  # fmt: skip
     """The COPY line of one row as read, or None with its problems added to ``result``."""
-    if isinstance(row, str):
-        result.rejects.append((number, "", row))
+    if isinstance(row, RowError):
+        result.rejects.append(row.reject(number))
         return None
     try:
         stored = (
@@ -272,11 +289,21 @@ def _judged(
             else parse_record(row, today=today)
         )
     except RecordInvalid as exc:
-        result.rejects.extend((number, p.field, p.reason) for p in exc.problems)
+        result.rejects.extend(record_rejects(number, row, exc.problems))
         return None
     if len(stored) != _VALUES:  # not a valid record's keys: parse_record changed
         raise AssertionError("parse_record returned other keys than STORED_KEYS")
     return _copy_line(stored, tail)
+
+
+def record_rejects(
+    number: int, row: Sequence[str] | Mapping[str, Any], problems: Iterable[FieldProblem]
+) -> list[Reject]:
+    """The reject lines of row ``number`` (its values in COLUMNS order, or a record) for the
+    rules it breaks: each with the row's ID number and the value that breaks the rule."""
+    record = row if isinstance(row, Mapping) else dict(zip(COLUMNS, row, strict=True))
+    id_number = shown(record.get("id_number"))
+    return [(number, p.field, p.reason, id_number, shown(record.get(p.field))) for p in problems]
 
 
 @functools.cache
@@ -304,7 +331,7 @@ def native_tables() -> bytes | None:
     return bytes(kind + fold + province + ethnic)
 
 
-def _native_chunk(data: bytes, today: date, tail: str) -> ChunkResult | None:
+def _native_chunk(data: bytes, today: date, tail: str, at: int = 0) -> ChunkResult | None:
     """``validate_chunk`` by registry/_native.c, which hands every row it is not certain of to
     ``_judged``; None when the module cannot be used or the chunk needs Python's reader."""
     tables = native_tables()
@@ -313,17 +340,24 @@ def _native_chunk(data: bytes, today: date, tail: str) -> ChunkResult | None:
     csv.field_size_limit(MAX_LINE)
     result = ChunkResult()
     width = len(COLUMNS)
+    lines = _LineStarts(data)
 
     def judge(number: int, line: bytes) -> bytes | None:
         # The row as _csv_rows reads it: the line is one whole row (the C reader made sure).
-        row: list[str] | str
+        row: list[str] | RowError
+        text, clean = decode(line)
+        bad = None if clean else at + lines.start(number) + (first_undecodable(text) or 0)
         try:
-            row = next(csv.reader([line.decode("utf-8", errors="surrogateescape")]))
+            row = next(csv.reader([text]))
         except csv.Error as exc:
-            row = f"unreadable CSV row: {type(exc).__name__}"
+            row = RowError(f"unreadable CSV row: {type(exc).__name__}")
+            if bad is not None:
+                row = undecodable(bad, None)
         else:
-            if len(row) != width:
-                row = f"has {len(row)} columns, the header has {width}"
+            if bad is not None:
+                row = undecodable(bad, dict(zip(COLUMNS, row, strict=False)))
+            elif len(row) != width:
+                row = RowError(f"has {len(row)} columns, the header has {width}")
         judged = _judged(number, row, result, today, tail)
         return None if judged is None else judged.encode()
 
@@ -338,6 +372,20 @@ def _native_chunk(data: bytes, today: date, tail: str) -> ChunkResult | None:
     return result
 
 
+class _LineStarts:
+    """Where the lines of a chunk start, found on demand in increasing line order."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.line, self.at = data, 1, 0
+
+    def start(self, line: int) -> int:
+        """The offset of line ``line`` (from 1) in the chunk; asked in increasing order."""
+        while self.line < line:
+            self.at = self.data.index(b"\n", self.at) + 1
+            self.line += 1
+        return self.at
+
+
 def count_chunk(data: bytes, fmt: Format, header: Header | None, *, final: bool) -> ChunkResult:
     """Only count the rows of a chunk (skipping what a resumed import already did)."""
     result = ChunkResult()
@@ -348,14 +396,16 @@ def count_chunk(data: bytes, fmt: Format, header: Header | None, *, final: bool)
 
 def _rows(
     data: bytes, fmt: Format, header: Header | None, final: bool, skip: int,
-    result: ChunkResult, *, parse: bool = True,
-) -> Iterator[tuple[int, list[str] | dict[str, Any] | str]]:  # fmt: skip
-    """(local row number, values | record | reject reason), as reader.read_rows yields them."""
+    result: ChunkResult, *, parse: bool = True, at: int = 0,
+) -> Iterator[tuple[int, list[str] | dict[str, Any] | RowError]]:  # fmt: skip
+    """(local row number, values | record | RowError), as reader.read_rows yields them; ``at``
+    is where ``data`` begins in the file."""
+    rows: Iterator[tuple[int, list[str] | dict[str, Any] | RowError]]
     if fmt == "csv":
         assert header is not None  # noqa: S101 - a CSV chunk always comes with its header
-        rows = _csv_rows(data, header, final, result, parse)
+        rows = _csv_rows(data, header, final, result, parse, at)
     else:
-        rows = _ndjson_rows(data, result, parse)
+        rows = _ndjson_rows(data, parse, at)
     for number, row in rows:
         result.rows = number - skip
         if number > skip:
@@ -363,12 +413,16 @@ def _rows(
 
 
 def _csv_rows(
-    data: bytes, header: Header, final: bool, result: ChunkResult, parse: bool
-) -> Iterator[tuple[int, list[str] | dict[str, Any] | str]]:
+    data: bytes, header: Header, final: bool, result: ChunkResult, parse: bool, at: int
+) -> Iterator[tuple[int, list[str] | dict[str, Any] | RowError]]:
     # As reader._csv_rows: surrogateescape, newline="" (a row may end at \n, \r or \r\n).
     csv.field_size_limit(MAX_LINE)
-    text = data.decode("utf-8", errors="surrogateescape")
-    lines: Iterable[str] = io.StringIO(text, newline="")
+    text, clean = decode(data)
+    # Where the bytes that are not UTF-8 are: followed only in a chunk that has some.
+    where = None if clean or not parse else Where()
+    lines: Iterable[str] = (
+        io.StringIO(text, newline="") if where is None else where.lines(text, at, clean)
+    )
     count = sys.maxsize  # the last chunk has no sentinel: every line is the file's
     if not final:
         # A chunk that is not the last ends with "\n": its lines are its line ends.
@@ -390,16 +444,22 @@ def _csv_rows(
                 result.clean_end = before == count
                 return
             number += 1
-            yield number, f"unreadable CSV row: {type(exc).__name__}"
+            bad = None if where is None else where.take()
+            if bad is not None:
+                yield number, undecodable(bad, None)
+            else:
+                yield number, RowError(f"unreadable CSV row: {type(exc).__name__}")
             continue
         if reader.line_num > count:
             result.clean_end = before == count
             return
         number += 1
         if not parse:
-            yield number, ""
+            yield number, values
+        elif where is not None and (bad := where.take()) is not None:
+            yield number, undecodable(bad, dict(zip(names, values, strict=False)))
         elif len(values) != width:
-            yield number, f"has {len(values)} columns, the header has {width}"
+            yield number, RowError(f"has {len(values)} columns, the header has {width}")
         elif as_list:
             yield number, values
         else:
@@ -407,29 +467,16 @@ def _csv_rows(
 
 
 def _ndjson_rows(
-    data: bytes, result: ChunkResult, parse: bool
-) -> Iterator[tuple[int, dict[str, Any] | str]]:
+    data: bytes, parse: bool, at: int
+) -> Iterator[tuple[int, dict[str, Any] | RowError]]:
     # As reader._ndjson_rows: lines split at b"\n" only, blank lines are not rows.
     number = 0
     for line in io.BytesIO(data):
+        start, at = at, at + len(line)
         if not line.strip():
             continue
         number += 1
-        if not parse:
-            yield number, ""
-            continue
-        if len(line) > MAX_LINE:
-            yield number, "line is too long"
-            continue
-        try:
-            value = json.loads(line)
-        except (ValueError, RecursionError):
-            yield number, "not a JSON object"
-            continue
-        if not isinstance(value, dict):
-            yield number, "not a JSON object"
-            continue
-        yield number, value
+        yield number, json_row(line, start) if parse else _UNREAD
 
 
 def _native_assumes_now() -> dict[str, object]:
@@ -601,6 +648,7 @@ class Validator:
         return self.pool.submit(
             validate_into, slot, validate_chunk, chunk.data, self.fmt, self.header,
             final=chunk.final, skip=skip, today=self.today, run_id=self.run_id,
+            at=chunk.at,
         ), slot  # fmt: skip
 
     def _spans(self, chunk: Chunk) -> bool:
@@ -622,6 +670,7 @@ class Validator:
             skip=skip,
             today=self.today,
             run_id=self.run_id,
+            at=chunk.at,
         )
 
     async def results(
@@ -654,7 +703,8 @@ class Validator:
                     future.cancel()
                     if self.slots is not None:
                         self.slots.release(future, slot)
-                chunk = Chunk(self._bytes(carry[0]) + self._bytes(chunk), chunk.final)
+                joined = self._bytes(carry[0]) + self._bytes(chunk)
+                chunk = Chunk(joined, chunk.final, at=carry[0].at)
                 rows_to_skip = carry[1]
                 carry = None
                 result = self._now(chunk, rows_to_skip)
@@ -669,15 +719,18 @@ class Validator:
                 carry = (chunk, rows_to_skip)
                 self.mended = True
                 continue
+            result.at, result.end = chunk.at, chunk.at + _length(chunk)
             yield result
 
     def _skipping(self, source: Iterator[Chunk], skip: int) -> Iterator[tuple[Chunk, int]]:
         """Chunks paired with how many of their leading rows to skip (a resumed import)."""
-        carry = b""
+        carry, at = b"", 0
         for chunk in source:
             if skip <= 0:
                 yield chunk, 0
                 continue
+            if not carry:
+                at = chunk.at
             data = carry + self._bytes(chunk)
             counted = count_chunk(data, self.fmt, self.header, final=chunk.final)
             if not counted.clean_end and not chunk.final:
@@ -687,9 +740,9 @@ class Validator:
             if counted.rows <= skip:
                 skip -= counted.rows
                 if chunk.final:
-                    yield Chunk(b"", final=True), 0
+                    yield Chunk(b"", final=True, at=at + len(data)), 0
                 continue
-            yield Chunk(data, chunk.final), skip
+            yield Chunk(data, chunk.final, at=at), skip
             skip = 0
 
 
@@ -776,8 +829,16 @@ def sorted_binary(parts: Sequence[bytes], kinds: bytes) -> bytes | None:
     return None
 
 
-def rejects_between(
-    result: ChunkResult, first: int, last: int, base: int
-) -> Sequence[tuple[int, str, str]]:
+def rejects_between(result: ChunkResult, first: int, last: int, base: int) -> Sequence[Reject]:
     """The reject lines of local rows first..last, numbered in the file (``base`` + local)."""
-    return [(base + row, f, r) for row, f, r in result.rejects if first <= row <= last]
+    return [
+        (base + reject[0], *reject[1:]) for reject in result.rejects if first <= reject[0] <= last
+    ]
+
+
+def position_after(result: ChunkResult, last: int) -> int:
+    """How far into the file local row ``last`` of ``result`` reaches, to within its chunk:
+    the chunk's bytes shared evenly among its rows."""
+    if result.rows <= 0 or last >= result.rows:
+        return result.end
+    return result.at + (result.end - result.at) * last // result.rows

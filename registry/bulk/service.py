@@ -25,17 +25,27 @@ from registry.bulk.pipeline import (
     Validator,
     chunks,
     copy_slice,
+    position_after,
     read_header,
+    record_rejects,
     rejects_between,
     rows_between,
 )
-from registry.bulk.reader import Format, RowError, detect_format, file_digest, read_rows
-from registry.record import COLUMNS, RecordInvalid, parse_record
+from registry.bulk.reader import (
+    REJECT_HEADER,
+    Format,
+    Reject,
+    RowError,
+    Rows,
+    check_file,
+    detect_format,
+    file_digest,
+)
+from registry.record import COLUMNS, REQUIRED, RecordInvalid, parse_record
 
 DEFAULT_BATCH = 10_000
 IN_FLIGHT = 2  # batches loading at once on PostgreSQL, each on its own connection
 AFTER_WAIT = 2.0  # seconds a loaded batch waits for the one before it to commit
-REJECT_HEADER = ("row", "field", "reason")
 
 
 @dataclass
@@ -49,12 +59,26 @@ class ImportReport:
     skipped: int = 0
     rejected: int = 0
     resumed_from: int = 0
+    rejected_before: int = 0  # rows the runs before this one rejected (it resumed after them)
     already_done: bool = False
     reject_path: Path | None = None
     # What an initial load deferred (citizen's secondary indexes and replaced_by key), made at
     # its end, and how long making them took.
     deferred_built: tuple[str, ...] = ()
     deferred_seconds: float = 0.0
+
+    @property
+    def file_rejected(self) -> int:
+        """Rows of the file rejected, by this run and those it resumed after."""
+        return self.rejected_before + self.rejected
+
+
+def check_import_file(path: Path, fmt: Format | None = None) -> Format:
+    """The file's format; FileRefused when the file is not one ``import_file`` reads (its
+    header is not the record's columns, or not comma-separated; not NDJSON records)."""
+    fmt = fmt or detect_format(path)
+    check_file(path, fmt, columns=COLUMNS, required=REQUIRED)
+    return fmt
 
 
 async def import_file(
@@ -67,7 +91,7 @@ async def import_file(
     batch_size: int = DEFAULT_BATCH,
     reject_path: Path | None = None,
     legal_basis: str = "bulk import",
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
     today: date | None = None,
     workers: int | None = None,
     digest: str | None = None,
@@ -76,9 +100,11 @@ async def import_file(
 
     On PostgreSQL (without ``update``) rows are validated by ``workers`` processes (default:
     up to 2 for a large file) while this one loads the batches before them with COPY.
-    ``digest`` is the file's ``file_digest`` when the caller has already read it.
+    ``digest`` is the file's ``file_digest`` when the caller has already read it. A file
+    ``check_import_file`` refuses raises FileRefused before anything is recorded. After each
+    batch ``progress`` is told its rows and how far into the file (bytes) they reach.
     """
-    fmt = fmt or detect_format(path)
+    fmt = check_import_file(path, fmt)
     digest = digest or file_digest(path)
     rejects_file = reject_path or _default_rejects(path)
     report = ImportReport(file_digest=digest, reject_path=rejects_file)
@@ -89,10 +115,11 @@ async def import_file(
             start = 0
         elif job.status == "done" and not update:
             report.already_done = True
-            report.rows = job.rows_done
+            report.rows, report.rejected = job.rows_done, job.rejected
             return report
         else:
             start = 0 if job.status == "done" else job.rows_done
+            report.rejected_before = 0 if job.status == "done" else job.rejected
             await repo.set_job_status(session, job.id, "running")
         job_id = job.id
         # This run is version 1 of every record it creates.
@@ -171,16 +198,17 @@ class _Run:
     actor: Principal
     legal_basis: str
     rejects_file: Path
-    progress: Callable[[int], None] | None
+    progress: Callable[[int, int], None] | None
     direct: bool = True  # COPY straight into the table until a batch meets registered numbers
     staged_batches: int = 0
 
     async def commit_batch(
         self, load: Callable[[AsyncSession], Awaitable[tuple[int, int, int]]],
-        bad: list[tuple[int, str, str]], first_row: int, last_row: int,
+        bad: list[Reject], first_row: int, last_row: int, position: int,
         after: asyncio.Future[None] | None = None,
     ) -> None:  # fmt: skip
-        """One transaction: load the rows, move the job forward, record the batch's event.
+        """One transaction: load the rows, move the job forward, record the batch's event
+        (``position``: how far into the file, in bytes, its last row reaches).
 
         With ``after`` (the batch before this one, still in flight), the rows are loaded at
         once but the job moves forward only once that batch has committed, so batches commit
@@ -191,15 +219,15 @@ class _Run:
         """
         if after is not None:
             try:
-                await self._commit(load, bad, first_row, last_row, after)
+                await self._commit(load, bad, first_row, last_row, position, after)
                 return
             except _Overtaken:
                 await after
-        await self._commit(load, bad, first_row, last_row, None)
+        await self._commit(load, bad, first_row, last_row, position, None)
 
     async def _commit(
         self, load: Callable[[AsyncSession], Awaitable[tuple[int, int, int]]],
-        bad: list[tuple[int, str, str]], first_row: int, last_row: int,
+        bad: list[Reject], first_row: int, last_row: int, position: int,
         after: asyncio.Future[None] | None,
     ) -> None:  # fmt: skip
         actor = self.actor
@@ -210,7 +238,7 @@ class _Run:
                 if not done:
                     raise _Overtaken  # rolls back, which frees this batch's rows
                 after.result()  # the batch before failed: so does this one
-            rejected_rows = len({row for row, _f, _r in bad})
+            rejected_rows = len({reject[0] for reject in bad})
             skipped = good - loaded - changed
             await repo.advance_job(
                 session, self.job_id, rows_done=last_row, loaded=loaded, rejected=rejected_rows,
@@ -235,7 +263,7 @@ class _Run:
         report.rejected += rejected_rows
         report.rows = last_row
         if self.progress is not None:
-            self.progress(last_row - first_row + 1)
+            self.progress(last_row - first_row + 1, position)
 
 
 async def _load_rows(
@@ -245,7 +273,7 @@ async def _load_rows(
     """The plain path (SQLite, ``--update``, unusual files): rows read and validated here."""
     actor = ctx.actor
     good: list[dict[str, Any]] = []
-    bad: list[tuple[int, str, str]] = []
+    bad: list[Reject] = []
     first_row = start + 1
     last_row = start
 
@@ -263,19 +291,20 @@ async def _load_rows(
 
     async def flush() -> None:
         nonlocal good, bad, first_row
-        await ctx.commit_batch(load, bad, first_row, last_row)
+        await ctx.commit_batch(load, bad, first_row, last_row, rows.position)
         good, bad = [], []
         first_row = last_row + 1
 
-    for number, row in read_rows(path, fmt, skip=start):
+    rows = Rows(path, fmt, skip=start)
+    for number, row in rows:
         last_row = number
         if isinstance(row, RowError):
-            bad.append((number, "", str(row)))
+            bad.append(row.reject(number))
         else:
             try:
                 good.append(parse_record(row, today=today))
             except RecordInvalid as exc:
-                bad.extend((number, p.field, p.reason) for p in exc.problems)
+                bad.extend(record_rejects(number, row, exc.problems))
         if last_row - first_row + 1 >= batch_size:
             await flush()
     if last_row >= first_row:
@@ -291,7 +320,7 @@ async def _load_pipelined(
     loads the batches before them (the queue of chunks is bounded, so memory stays flat)."""
     parts: list[bytes] = []
     count = 0  # the valid rows in ``parts``
-    bad: list[tuple[int, str, str]] = []
+    bad: list[Reject] = []
     first_row = start + 1
     rows_seen = start  # rows of the file read so far
     # Batches in flight, oldest first: each COPYs on its own connection while the one before
@@ -311,19 +340,20 @@ async def _load_pipelined(
 
         return load
 
-    async def flush(last_row: int) -> None:
+    async def flush(last_row: int, position: int) -> None:
         nonlocal parts, count, bad, first_row
         while len(flying) >= IN_FLIGHT:
             await flying.popleft()
         after = flying[-1] if flying else None
         # Sent in ID-number order, which the primary key's B-tree takes much faster (by_number).
         load = loader(repo.copy_batch(parts), count)
-        batch = ctx.commit_batch(load, bad, first_row, last_row, after)
+        batch = ctx.commit_batch(load, bad, first_row, last_row, position, after)
         flying.append(asyncio.ensure_future(batch))
         parts, count, bad = [], 0, []
         first_row = last_row + 1
 
     validator = Validator(fmt, header, today=today, run_id=ctx.run_id, workers=workers, path=path)
+    position = offset
     try:
         source = chunks(path, offset, peek=validator.peeking)
         async for result in validator.results(source, skip=start):
@@ -338,10 +368,11 @@ async def _load_pipelined(
                 bad.extend(rejects_between(result, first, last, rows_seen))
                 local = last
                 if rows_seen + local - first_row + 1 >= batch_size:
-                    await flush(rows_seen + local)
+                    await flush(rows_seen + local, position_after(result, local))
             rows_seen += result.rows
+            position = result.end
         if rows_seen >= first_row:
-            await flush(rows_seen)
+            await flush(rows_seen, position)
         while flying:
             await flying.popleft()
     finally:
@@ -378,7 +409,7 @@ def _trim_rejects(path: Path, *, keep_through: int) -> None:
     os.replace(kept, path)
 
 
-def _append_rejects(path: Path, rejects: list[tuple[int, str, str]]) -> None:
+def _append_rejects(path: Path, rejects: list[Reject]) -> None:
     if not rejects:
         return
     with path.open("a", newline="", encoding="utf-8") as handle:

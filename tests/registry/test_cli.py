@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from migrations import alembic_config
 from registry import __version__
-from registry.cli import app
+from registry.cli import ImportProgress, app
 from tests.pgcluster import free_port
 
 runner = CliRunner()
@@ -130,3 +130,16 @@ def test_demo_loads_once(tmp_path: Path) -> None:
     assert "already present (200 people)" in again.output
     with sqlite3.connect(tmp_path / "demo.db") as conn:
         assert conn.execute("SELECT count(*) FROM citizen").fetchone() == (200,)
+
+
+def test_the_import_progress_shows_the_share_of_the_file_and_the_time_left() -> None:
+    progress = ImportProgress(size=1000, started=100.0)
+    assert progress.describe(100.0) == "0%  0 rows"
+    progress.advance(5000, 250, now=110.0)  # a quarter of the file in 10 s: 30 s to go
+    assert progress.describe(110.0) == "25%  5,000 rows  500 rows/s  0:00:30 left"
+    # Then measured from the first batch on (a resumed import's first batch may report a
+    # position far into the file): 250 bytes more in 5 s, 500 to go.
+    progress.advance(5000, 500, now=115.0)
+    assert progress.describe(115.0) == "50%  10,000 rows  667 rows/s  0:00:10 left"
+    progress.advance(7000, 1000, now=125.0)
+    assert progress.describe(125.0) == "100%  17,000 rows  680 rows/s  0:00:00 left"

@@ -19,7 +19,9 @@ from core.settings import Settings
 from registry import idnumber
 from registry import repository as registry_repo
 from registry.app import create_app
+from registry.bulk import reader
 from registry.bulk import repository as bulk_repo
+from registry.bulk.reader import FileRefused
 from registry.bulk.service import import_file
 from registry.cli import app as cli_app
 from registry.record import COLUMNS
@@ -275,7 +277,7 @@ async def test_a_killed_import_resumes_and_loads_each_row_exactly_once(
     path = write_csv(tmp_path / "pop.csv", population())
     batches = 0
 
-    def die_after_two(_rows: int) -> None:
+    def die_after_two(_rows: int, _position: int) -> None:
         nonlocal batches
         batches += 1
         if batches == 2:
@@ -412,11 +414,199 @@ async def test_the_service_says_when_a_stopped_initial_load_left_indexes_missing
 def test_the_import_command_says_what_it_did(database_url: str, tmp_path: Path) -> None:
     path = write_csv(tmp_path / "pop.csv", population(20))
     env = {"REGISTRY_DATABASE_URL": database_url}
-    result = CliRunner().invoke(cli_app, ["import", str(path)], env=env)
+    result = CliRunner().invoke(cli_app, ["import", str(path), "--max-rejects", "2"], env=env)
     assert result.exit_code == 0, result.output
     assert "rows 22  loaded 20  updated 0  skipped (already present) 0  rejected 2" in result.output
+    assert "2 rows rejected, within --max-rejects 2" in result.output
     # An empty table on PostgreSQL: the first load built its indexes at the end.
     built = "built the indexes and key deferred during the load in" in result.output
     assert built == database_url.startswith("postgresql")
-    again = CliRunner().invoke(cli_app, ["import", str(path)], env=env)
+    again = CliRunner().invoke(cli_app, ["import", str(path), "--max-rejects", "2"], env=env)
     assert again.exit_code == 0 and "already imported (22 rows); nothing to do" in again.output
+
+
+def test_the_import_command_exits_1_when_more_rows_are_rejected_than_allowed(
+    database_url: str, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "pop.csv", population(20))  # 2 bad rows
+    env = {"REGISTRY_DATABASE_URL": database_url}
+    result = CliRunner().invoke(cli_app, ["import", str(path)], env=env)
+    assert result.exit_code == 1, result.output
+    assert "loaded 20" in result.output  # the valid rows are loaded all the same
+    assert "2 rows rejected, more than --max-rejects 0 allows" in result.output
+    # The file's verdict stays the same when it is run again (nothing more is loaded).
+    again = CliRunner().invoke(cli_app, ["import", str(path), "--max-rejects", "1"], env=env)
+    assert again.exit_code == 1 and "already imported (22 rows)" in again.output
+    assert "2 rows rejected, more than --max-rejects 1 allows" in again.output
+
+
+def test_the_import_command_exits_2_for_a_refused_file(database_url: str, tmp_path: Path) -> None:
+    path = excel_csv(tmp_path / "pop.csv", [person(i) for i in range(3)], ";")
+    env = {"REGISTRY_DATABASE_URL": database_url}
+    result = CliRunner().invoke(cli_app, ["import", str(path)], env=env)
+    assert result.exit_code == 2, result.output
+    assert "error:" in result.output and "';'" in result.output
+    assert "rows" not in result.output  # refused before any row: no counts
+
+
+def read_rejects(path: Path | None) -> list[dict[str, str]]:
+    assert path is not None
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def excel_csv(path: Path, rows: list[dict[str, str]], delimiter: str) -> Path:
+    """A CSV as Excel writes it where the list separator is not a comma (Vietnamese settings:
+    ';'), with the UTF-8 byte order mark of its "CSV UTF-8" format."""
+    with path.open("w", newline="", encoding="utf-8-sig") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize(("delimiter", "named"), [(";", "';'"), ("\t", "tab")])
+async def test_a_file_separated_by_another_delimiter_is_refused_before_any_row(
+    database: Database, tmp_path: Path, delimiter: str, named: str
+) -> None:
+    path = excel_csv(tmp_path / "pop.csv", [person(i) for i in range(5)], delimiter)
+    with pytest.raises(FileRefused) as refused:
+        await import_file(database, path, actor=ACTOR)
+    message = str(refused.value)
+    assert named in message and "not by commas" in message
+    assert ",".join(COLUMNS[:6]) in message  # the expected header
+    assert await count(database, "SELECT count(*) FROM import_job") == 0
+    assert await count(database, "SELECT count(*) FROM citizen") == 0
+    assert not (tmp_path / "pop.csv.rejects.csv").exists()
+
+
+@pytest.mark.parametrize(
+    ("header", "named"),
+    [
+        ([*COLUMNS, "note"], "unknown columns: note"),
+        (
+            [c for c in COLUMNS if c not in ("gender", "ethnicity")],
+            "missing columns: gender, ethnicity",
+        ),
+        ([*COLUMNS, "gender"], "repeated columns: gender"),
+        (["ID_NUMBER", *COLUMNS[1:]], "unknown columns: ID_NUMBER"),
+    ],
+)
+async def test_a_header_that_is_not_the_records_columns_is_refused(
+    database: Database, tmp_path: Path, header: list[str], named: str
+) -> None:
+    path = tmp_path / "pop.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows([[person(i).get(c, "") for c in header] for i in range(3)])
+    with pytest.raises(FileRefused, match=named):
+        await import_file(database, path, actor=ACTOR)
+    assert await count(database, "SELECT count(*) FROM import_job") == 0
+
+
+async def test_a_header_in_another_order_without_optional_columns_is_read(
+    database: Database, tmp_path: Path
+) -> None:
+    header = [c for c in reversed(COLUMNS) if c not in ("religion", "blood_type")]
+    path = tmp_path / "pop.csv"
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows([[person(i)[c] for c in header] for i in range(4)])
+    report = await import_file(database, path, actor=ACTOR)
+    assert (report.loaded, report.rejected) == (4, 0)
+
+
+@pytest.mark.parametrize(
+    ("content", "named"),
+    [
+        ("", "is empty"),
+        (",".join(COLUMNS) + "\n", "not a JSON object"),  # a CSV named .ndjson
+        ('[{"id_number": "001090001000"}]\n', "not a JSON object"),  # a JSON array
+        ('{"so_dinh_danh": "001090001000"}\n', "unknown keys: so_dinh_danh"),
+    ],
+)
+async def test_an_ndjson_file_that_does_not_begin_with_a_record_is_refused(
+    database: Database, tmp_path: Path, content: str, named: str
+) -> None:
+    path = tmp_path / "pop.ndjson"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(FileRefused, match=named):
+        await import_file(database, path, actor=ACTOR)
+    assert await count(database, "SELECT count(*) FROM import_job") == 0
+
+
+async def test_an_empty_csv_file_is_refused(database: Database, tmp_path: Path) -> None:
+    path = tmp_path / "pop.csv"
+    path.write_bytes(b"")
+    with pytest.raises(FileRefused, match="is empty"):
+        await import_file(database, path, actor=ACTOR)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson"])
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_bytes_that_are_not_utf8_are_an_encoding_reject_naming_their_offset(
+    database: Database, tmp_path: Path, fmt: str, workers: int
+) -> None:
+    rows = [person(i) for i in range(6)]
+    if fmt == "csv":
+        data = write_csv(tmp_path / "pop.csv", rows).read_bytes()
+    else:
+        data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+    # Row 4's name as a legacy Vietnamese code page (Windows-1258) writes it: "Nguy\xeabn".
+    name = rows[3]["full_name"].encode()
+    offset = data.index(name) + len("Nguy")
+    path = tmp_path / f"broken.{fmt}"
+    path.write_bytes(data.replace(name, name.replace("ễ".encode(), b"\xea\xde")))
+    report = await import_file(database, path, actor=ACTOR, workers=workers)
+    assert (report.loaded, report.rejected) == (5, 1)
+    [reject] = read_rejects(report.reject_path)
+    assert reject == {
+        "row": "4", "field": "full_name",
+        "reason": f"invalid UTF-8 at byte offset {offset} of the file",
+        "id_number": rows[3]["id_number"], "value": "Nguy\\xea\\xden Văn Dũng",
+    }  # fmt: skip
+
+
+async def test_reject_lines_carry_the_id_number_and_only_the_offending_value(
+    database: Database, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "pop.csv", population(30))
+    report = await import_file(database, path, actor=ACTOR)
+    rejects = read_rejects(report.reject_path)
+    assert list(rejects[0]) == ["row", "field", "reason", "id_number", "value"]
+    by_row = {int(r["row"]): r for r in rejects}
+    bad_name = person(1009)
+    assert by_row[11] == {
+        "row": "11", "field": "full_name", "reason": by_row[11]["reason"],
+        "id_number": bad_name["id_number"], "value": "Nguyễn Văn 7",
+    }  # fmt: skip
+    assert (by_row[22]["field"], by_row[22]["value"]) == ("birth_date", "1990-02-30")
+    assert (by_row[33]["field"], by_row[33]["value"]) == ("gender", "unknown")
+    # Nothing else of the person: no address, no other field's value.
+    assert all(bad_name["permanent_address"] not in ",".join(r.values()) for r in rejects)
+
+
+async def test_a_long_or_unprintable_value_is_quoted_short_and_visible(
+    database: Database, tmp_path: Path
+) -> None:
+    rows = [{**person(1), "religion": "x" * 500}, {**person(2), "hometown": "Huế\x07"}]
+    report = await import_file(database, write_csv(tmp_path / "pop.csv", rows), actor=ACTOR)
+    values = [r["value"] for r in read_rejects(report.reject_path)]
+    assert values == ["x" * 64 + "…", "Huế\\x07"]
+
+
+@pytest.mark.parametrize("update", [False, True])
+async def test_each_batch_reports_how_far_into_the_file_it_reaches(
+    database: Database, tmp_path: Path, update: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(reader, "BLOCK", 1024)  # the plain reader's position moves by blocks
+    path = write_csv(tmp_path / "pop.csv", population(60))
+    reports: list[tuple[int, int]] = []
+    await import_file(database, path, actor=ACTOR, batch_size=20, update=update,
+                      progress=lambda rows, position: reports.append((rows, position)))  # fmt: skip
+    assert [rows for rows, _at in reports] == [20, 20, 20, 6]
+    positions = [at for _rows, at in reports]
+    assert positions == sorted(positions) and positions[-1] == path.stat().st_size
+    assert 0 < positions[0] < positions[-1]

@@ -30,6 +30,7 @@ from registry.bulk.pipeline import (
     chunks,
     copy_slice,
     read_header,
+    record_rejects,
     rejects_between,
 )
 from registry.bulk.reader import MAX_LINE, Format, RowError, file_digest, read_rows
@@ -62,12 +63,12 @@ def sequential(path: Path, fmt: Format, skip: int = 0) -> tuple[list[Any], list[
     for number, row in read_rows(path, fmt, skip=skip):
         last = number
         if isinstance(row, RowError):
-            rejects.append((number, "", str(row)))
+            rejects.append(row.reject(number))
             continue
         try:
             stored = parse_record(row, today=TODAY)
         except RecordInvalid as exc:
-            rejects.extend((number, p.field, p.reason) for p in exc.problems)
+            rejects.extend(record_rejects(number, row, exc.problems))
             continue
         lines.append(pipeline._copy_line(stored, RUN_TAIL))
     return rejects, lines, last
@@ -356,6 +357,22 @@ def test_a_header_in_another_order_and_unknown_columns(tmp_path: Path) -> None:
     got = chunked(path, "csv", 500)
     assert got == sequential(path, "csv")
     assert got is not None and {r[1] for r in got[0]} == {"note"}
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_a_chunk_names_the_file_offset_of_a_byte_that_is_not_utf8(native: bool) -> None:
+    rows = good_rows(5)
+    data = "".join(csv_line(r) + "\n" for r in rows).encode()
+    where = data.index(rows[2][COLUMNS.index("full_name")].encode()) + 1
+    data = data[:where] + b"\xff" + data[where + 1 :]
+    result = pipeline.validate_chunk(
+        data, "csv", Header(COLUMNS), final=True, skip=0, today=TODAY, run_id=RUN, at=1000,
+        native=native,
+    )  # fmt: skip
+    [(row, field, reason, id_number, value)] = result.rejects
+    assert (row, field, id_number) == (3, "full_name", rows[2][0])
+    assert reason == f"invalid UTF-8 at byte offset {1000 + where} of the file"
+    assert value.startswith(rows[2][COLUMNS.index("full_name")][0] + "\\xff")
 
 
 def test_copy_columns_are_the_stored_columns() -> None:

@@ -44,12 +44,12 @@ def csv_line(values: list[str]) -> str:
     return ",".join(quoted)
 
 
-def both(data: bytes) -> tuple[ChunkResult, ChunkResult]:
-    """The chunk read with the C row check, and by Python alone."""
+def both(data: bytes, at: int = 0) -> tuple[ChunkResult, ChunkResult]:
+    """The chunk (from byte ``at`` of its file) read with the C row check, and by Python alone."""
 
     def read(native: bool) -> ChunkResult:
         return validate_chunk(
-            data, "csv", HEADER, final=True, skip=0, today=TODAY, run_id=42, native=native
+            data, "csv", HEADER, final=True, skip=0, today=TODAY, run_id=42, native=native, at=at
         )
 
     return read(True), read(False)
@@ -244,16 +244,17 @@ def hostile_rows(draw: st.DrawFn) -> str:
     ending=st.sampled_from(["\n", "\r\n"]),
     last=st.booleans(),
     broken_utf8=st.booleans(),
+    at=st.integers(0, 1 << 40),
 )
 def test_hostile_rows_read_as_python_reads_them(
-    rows: list[str], ending: str, last: bool, broken_utf8: bool
+    rows: list[str], ending: str, last: bool, broken_utf8: bool, at: int
 ) -> None:
     data = ending.join(rows).encode("utf-8", errors="surrogateescape") + (
         ending.encode() if last else b""
     )
     if broken_utf8:
         data = data.replace("ễ".encode(), b"\xe1\xbb", 1)
-    same(*both(data))
+    same(*both(data, at))
 
 
 def test_values_repeated_from_the_row_before_are_judged_like_any_other() -> None:
