@@ -84,6 +84,7 @@ TEXT: dict[str, dict[str, str]] = {
         "outcome.error": "Lỗi",
         "action.agency.verify": "Xác minh thông tin",
         "action.agency.lookup": "Tra cứu thông tin",
+        "action.api.request": "Yêu cầu qua giao diện lập trình (API)",
         "action.oidc.authorize": "Cho phép dịch vụ đăng nhập",
         "action.oidc.token": "Dịch vụ nhận thông tin đăng nhập",
         "action.oidc.userinfo": "Dịch vụ đọc thông tin cá nhân",
@@ -259,6 +260,7 @@ TEXT: dict[str, dict[str, str]] = {
         "outcome.error": "Error",
         "action.agency.verify": "Verification",
         "action.agency.lookup": "Lookup",
+        "action.api.request": "Request through the API",
         "action.oidc.authorize": "Service sign-in authorised",
         "action.oidc.token": "Service received sign-in data",
         "action.oidc.userinfo": "Service read your profile",
@@ -495,6 +497,10 @@ async def citizen(
     if user is None:
         return to_login(path)
     if user.citizen_id is None:
+        await service.record_view(
+            session, user.principal, page=request.url.path[:100], subject=None,
+            refused="citizens_only",
+        )  # fmt: skip
         locale = pick_locale(request)
         return error_page(request, services, locale, words(locale, "citizens_only"), 403)
     return user

@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.checkpoint import Signer, Verifier
+from audit.gate import named_subject
 from audit.models import ACTOR_TYPES, OUTCOMES
 from core.auth import Principal
 from core.clock import utcnow
@@ -26,6 +27,7 @@ from core.settings import Settings
 from identity.web import PAGE_HEADERS, pick_locale
 from registry.agency.policy import purposes
 from registry.portal import console_service as service
+from registry.portal.service import record_view
 from registry.portal.session import current_user
 from registry.portal.web import render_page
 
@@ -231,12 +233,13 @@ async def _auditor(
         return RedirectResponse(
             "/portal/login?" + urlencode({"next": target}), status_code=303, headers=NO_STORE
         )
-    if verdict == "passkey":
-        return _page(request, settings, "console_notice.html", locale, status_code=403,
-                     notice="passkey")  # fmt: skip
-    await service.record_refused(session, user.principal, page=request.url.path[:100])
+    # A refused visit is on the record too, with the citizen it named, if any.
+    await record_view(
+        session, user.principal, page=request.url.path[:100], subject=named_subject(request),
+        refused="passkey_required" if verdict == "passkey" else "not_auditor",
+    )  # fmt: skip
     return _page(request, settings, "console_notice.html", locale, status_code=403,
-                 notice="forbidden")  # fmt: skip
+                 notice="passkey" if verdict == "passkey" else "forbidden")  # fmt: skip
 
 
 def _search_page(
