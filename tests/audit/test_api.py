@@ -361,13 +361,17 @@ async def test_401_without_token_and_403_for_other_roles(
         assert_problem(response, 401)
         assert response.headers["www-authenticate"].startswith("Bearer")
         assert_problem(await api.get(path, headers=bearer("forged")), 401)
+    # No actor to name: a call without valid credentials is not recorded.
+    assert await count_events(database) == before
     for path in AUDITOR_PATHS:
         for token in ("tok-agency", "tok-citizen"):
             assert_problem(await api.get(path, headers=bearer(token)), 403)
     for path in CITIZEN_PATHS:
         for token in ("tok-agency", "tok-auditor"):
             assert_problem(await api.get(path, headers=bearer(token)), 403)
-    assert await count_events(database) == before
+    # A known caller refused at the role gate is an access attempt: one denied event each.
+    refused = 2 * len(AUDITOR_PATHS + CITIZEN_PATHS)
+    assert await count_events(database) == before + refused
 
 
 async def test_every_auditor_query_records_its_own_event(
