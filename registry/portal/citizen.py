@@ -20,6 +20,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from audit.api import log_signer
 from core.deps import SessionDep
 from core.errors import NotFound, RegistryError
 from identity import accounts
@@ -733,11 +734,11 @@ async def access_proof(
     if isinstance(user, Response):
         return user
     locale = pick_locale(request, lang)
-    signer = request.app.state.audit_signer
+    log = await log_signer(request, session)
     try:
         shown = await service.access_proof(
-            session, user.principal, event_uid=event_uid, verifier=signer.verifier(),
-            origin=services.settings.audit_origin,
+            session, user.principal, event_uid=event_uid, verifier=log.verifier(),
+            origin=log.name,
         )  # fmt: skip
     except NotFound:  # not the citizen's event: the refusal is recorded and committed
         return error_page(request, services, locale, words(locale, "not_found"), 404)

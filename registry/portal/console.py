@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit.checkpoint import Signer, Verifier
+from audit.api import log_signer
 from audit.gate import named_subject
 from audit.models import ACTOR_TYPES, OUTCOMES
 from core.auth import Principal
@@ -198,11 +198,6 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
-def _verifier(request: Request) -> Verifier:
-    signer: Signer = request.app.state.audit_signer
-    return signer.verifier()
-
-
 def _page(
     request: Request,
     settings: Settings,
@@ -305,11 +300,11 @@ async def event_page(
     auditor = await _auditor(request, session, settings, locale)
     if isinstance(auditor, Response):
         return auditor
+    log = await log_signer(request, session)
     try:
         view, proof = await service.event_detail(
-            session, auditor, event_uid, verifier=_verifier(request),
-            origin=settings.audit_origin,
-        )  # fmt: skip
+            session, auditor, event_uid, verifier=log.verifier(), origin=log.name
+        )
     except NotFound:  # the refusal is recorded; this unit of work commits it
         return _page(request, settings, "console_event.html", locale, status_code=404,
                      event=None, proof=None)  # fmt: skip
@@ -383,10 +378,10 @@ async def checkpoints_page(
     auditor = await _auditor(request, session, settings, locale)
     if isinstance(auditor, Response):
         return auditor
+    log = await log_signer(request, session)
     page = await service.checkpoint_page(
-        session, auditor, verifier=_verifier(request), origin=settings.audit_origin,
-        before=before,
-    )  # fmt: skip
+        session, auditor, verifier=log.verifier(), origin=log.name, before=before
+    )
     return _page(request, settings, "console_checkpoints.html", locale, page=page,
                  lang_query=f"before={before}&" if before else "")  # fmt: skip
 
