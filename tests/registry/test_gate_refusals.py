@@ -25,6 +25,7 @@ from tests.identity.factories import (
     CITIZEN_ID,
     OTHER_CITIZEN,
     make_account,
+    make_agency,
     make_citizen,
     make_staff,
 )
@@ -125,6 +126,26 @@ async def test_an_unauthenticated_call_is_401_and_not_recorded(
     response = await web.get(f"/api/v1/officials/citizens/{BINH}", headers=bearer("tok-nobody"))
     assert response.status_code == 401
     assert await gate_events(database, "api.request") == []
+
+
+async def test_an_agency_token_at_userinfo_is_refused_and_recorded(
+    settings: Settings, database: Database
+) -> None:
+    # The OIDC door's own scope gate (RFC 6750 3.1 insufficient_scope), outside require().
+    client_id, secret = await make_agency(database, settings)
+    async with asgi_client(create_app(settings, database=database)) as web:
+        issued = await web.post(
+            "/token", data={"grant_type": "client_credentials", "scope": "verify"},
+            auth=(client_id, secret),
+        )  # fmt: skip
+        assert issued.status_code == 200, issued.text
+        response = await web.get("/userinfo", headers=bearer(issued.json()["access_token"]))
+    assert response.status_code == 403
+    assert 'error="insufficient_scope"' in response.headers["www-authenticate"]
+    (event,) = await gate_events(database, "oidc.userinfo")
+    assert (event.actor_type, event.actor_id, event.outcome) == ("agency", client_id, "denied")
+    assert event.subject is None
+    assert json.loads(event.detail or "{}") == {"reason": "missing_scope", "required": "openid"}
 
 
 # ------------------------------------------------------------------------------ page gates
