@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import service
 from audit.checkpoint import Signer
@@ -57,10 +58,17 @@ async def checkpoint(session: SessionDep) -> PlainTextResponse:
     response_class=PlainTextResponse,
     summary="The verifier key (C2SP vkey) of the checkpoints",
 )
-async def public_key(request: Request) -> PlainTextResponse:
+async def public_key(request: Request, session: SessionDep) -> PlainTextResponse:
     """The Ed25519 verifier key that checks every checkpoint this registry signs."""
-    signer: Signer = request.app.state.audit_signer
-    return PlainTextResponse(signer.verifier_key())
+    return PlainTextResponse((await log_signer(request, session)).verifier_key())
+
+
+async def log_signer(request: Request, session: AsyncSession) -> Signer:
+    """The app's checkpoint key named after the log's origin: its ``verifier()`` and ``name``
+    check the log's checkpoints, whatever URL this process was started with."""
+    key: Signer = request.app.state.audit_signer
+    default = request.app.state.settings.audit_origin
+    return await service.log_signer(session, key, default_origin=default)
 
 
 # ------------------------------------------------------------------------------ auditors

@@ -34,6 +34,7 @@ __all__ = [
     "Signer",
     "Verifier",
     "compute_key_id",
+    "is_key_name",
     "open_checkpoint",
     "open_note",
     "sign_checkpoint",
@@ -58,6 +59,10 @@ _CONTROL_RE = re.compile(r"[\x00-\x09\x0b-\x1f]")
 
 class CheckpointError(ValueError):
     """Raised for any malformed, unverifiable or mismatching note, checkpoint or key."""
+
+
+class _NoKnownKey(CheckpointError):
+    """No signature of the note is from a known key (it may be signed under another name)."""
 
 
 def _b64decode_strict(text: str) -> bytes | None:
@@ -98,6 +103,12 @@ def _is_valid_name(name: str) -> bool:
         and _CONTROL_RE.search(name) is None
         and _is_utf8(name)
     )
+
+
+def is_key_name(name: str) -> bool:
+    """Report whether ``name`` may name a signed-note key (a log's key is named after its
+    origin)."""
+    return _is_valid_name(name)
 
 
 def _check_name(name: object) -> str:
@@ -302,6 +313,10 @@ class Signer:
             serialization.NoEncryption(),
         )
 
+    def named(self, name: str) -> Signer:
+        """The same key under another key name (a log's key is named after its origin)."""
+        return self if name == self.name else Signer(name, self._key)
+
     def verifier(self) -> Verifier:
         """Return the matching Verifier."""
         return Verifier(self.name, self.public_key_bytes)
@@ -422,7 +437,7 @@ def open_note(text: str, verifiers: Verifier | Iterable[Verifier]) -> tuple[str,
             verified.append(name)
     # signed-note §Signatures: reject if no signature from a known key verifies.
     if not verified:
-        raise CheckpointError("signed note has no signature from a known key")
+        raise _NoKnownKey("signed note has no signature from a known key")
     return body, tuple(verified)
 
 
@@ -436,11 +451,42 @@ def open_checkpoint(note_text: str, verifier: Verifier, *, origin: str) -> Check
     """Verify a signed checkpoint note from verifier for the expected origin and parse it."""
     if not isinstance(verifier, Verifier):
         raise CheckpointError("verifier must be a Verifier")
-    body, _names = open_note(note_text, [verifier])
+    try:
+        body, _names = open_note(note_text, [verifier])
+    except _NoKnownKey:
+        raise CheckpointError(_another_log(note_text, verifier, origin)) from None
     checkpoint = Checkpoint.parse_body(body)
     # tlog-checkpoint §Note text: the origin identifies the log; it must be the expected one.
     if checkpoint.origin != origin:
         raise CheckpointError(
-            f"checkpoint origin {checkpoint.origin[:200]!r} does not match expected {origin!r}"
+            f"checkpoint of another origin: expected origin {origin!r}, "
+            f"found {checkpoint.origin[:200]!r}"
         )
     return checkpoint
+
+
+def _another_log(note_text: str, verifier: Verifier, origin: str) -> str:
+    """What differs when no signature of a checkpoint is the verifier's: its origin, its key,
+    or both, as expected against found (a note that open_note has parsed up to its signatures)."""
+    found_origin = note_text.split("\n", 1)[0][:200]
+    body = note_text[: note_text.rfind("\n\n") + 1].encode("utf-8")
+    found_keys: list[str] = []
+    same_key_as: str | None = None
+    for line in note_text[note_text.rfind("\n\n") + 2 : -1].split("\n"):
+        name, _, b64 = line[len(_SIG_PREFIX) :].partition(" ")
+        blob = _b64decode_strict(b64) or b""
+        found_keys.append(f"{name}+{blob[:4].hex()}")
+        # The expected public key under this name: signed by the expected key, named otherwise.
+        if compute_key_id(name, verifier.public_key_bytes) == blob[:4] and verifier.verify(
+            body, blob[4:]
+        ):
+            same_key_as = name
+    parts = []
+    if found_origin != origin:
+        parts.append(f"expected origin {origin!r}, found {found_origin!r}")
+    expected_key = f"{verifier.name}+{verifier.key_id.hex()}"
+    if same_key_as is not None:
+        parts.append(f"signed by the expected public key under the name {same_key_as!r}")
+    else:
+        parts.append(f"expected key {expected_key}, found {', '.join(found_keys)[:400]}")
+    return "checkpoint of another log or key: " + "; ".join(parts)

@@ -335,6 +335,13 @@ async def latest_checkpoint(session: AsyncSession) -> AuditCheckpoint | None:
     ).scalar_one_or_none()
 
 
+async def first_checkpoint_note(session: AsyncSession) -> str | None:
+    """The signed note of the log's first checkpoint (None before one is signed)."""
+    stmt = select(AuditCheckpoint.note).order_by(AuditCheckpoint.id).limit(1)
+    note: str | None = (await session.execute(stmt)).scalar_one_or_none()
+    return note
+
+
 async def checkpoint_at(session: AsyncSession, tree_size: int) -> AuditCheckpoint | None:
     """The checkpoint of exactly ``tree_size`` leaves."""
     return (

@@ -12,7 +12,14 @@ from core.deps import SessionDep
 from core.errors import Forbidden, Unauthenticated
 from core.principal import ActorType, Principal
 
-__all__ = ["ActorType", "Authenticator", "NoAuthenticator", "Principal", "require"]
+__all__ = [
+    "ActorType",
+    "Authenticator",
+    "GateRecorder",
+    "NoAuthenticator",
+    "Principal",
+    "require",
+]
 
 
 class Authenticator(Protocol):
@@ -31,10 +38,48 @@ class NoAuthenticator:
         return None
 
 
+class GateRecorder(Protocol):
+    """Records a call that ``require`` refuses (the app plugs in the audit log's recorder)."""
+
+    async def refused(
+        self,
+        request: Request,
+        session: AsyncSession,
+        principal: Principal,
+        *,
+        reason: str,
+        required: frozenset[str],
+    ) -> None:
+        """Add the refusal's record to ``session`` (the request's unit of work)."""
+        ...
+
+
+async def _refusal(
+    request: Request,
+    session: AsyncSession,
+    principal: Principal,
+    error: Forbidden,
+    *,
+    reason: str,
+    required: frozenset[str],
+) -> Forbidden:
+    """``error``, recorded by the app's GateRecorder (if it has one) and marked so that the
+    unit of work commits that record although the call is refused."""
+    recorder: GateRecorder | None = getattr(request.app.state, "gate_recorder", None)
+    if recorder is not None:
+        await recorder.refused(request, session, principal, reason=reason, required=required)
+        error.commit_unit_of_work = True
+    return error
+
+
 def require(
     *roles: str, scopes: Iterable[str] = ()
 ) -> Callable[[Request, AsyncSession], Awaitable[Principal]]:
-    """A dependency that authenticates the caller and checks roles (any of) and scopes (all of)."""
+    """A dependency that authenticates the caller and checks roles (any of) and scopes (all of).
+
+    A known caller refused here is an access attempt like any other: the app's GateRecorder
+    records it. Requests without valid credentials are answered 401 and not recorded (no actor
+    to name, and the append-only log must not grow at an anonymous caller's will)."""
     wanted_roles = frozenset(roles)
     wanted_scopes = frozenset(scopes)
 
@@ -44,19 +89,28 @@ def require(
         if principal is None:
             raise Unauthenticated("Valid credentials are required for this resource.")
         if wanted_roles and not principal.has_any_role(wanted_roles):
-            raise Forbidden(
-                "This resource requires one of the roles: " + ", ".join(sorted(wanted_roles)) + "."
-            )
+            raise await _refusal(
+                request, session, principal,
+                Forbidden(
+                    "This resource requires one of the roles: "
+                    + ", ".join(sorted(wanted_roles)) + "."
+                ),
+                reason="role", required=wanted_roles,
+            )  # fmt: skip
         missing = wanted_scopes - principal.scopes
         if missing:
             # RFC 6750 section 3.1: insufficient_scope names the scope that was needed.
-            raise Forbidden(
-                "The token lacks the scopes: " + ", ".join(sorted(missing)) + ".",
-                headers={
-                    "WWW-Authenticate": 'Bearer realm="registry", error="insufficient_scope", '
-                    f'scope="{" ".join(sorted(wanted_scopes))}"'
-                },
-            )
+            raise await _refusal(
+                request, session, principal,
+                Forbidden(
+                    "The token lacks the scopes: " + ", ".join(sorted(missing)) + ".",
+                    headers={
+                        "WWW-Authenticate": 'Bearer realm="registry", error="insufficient_scope", '
+                        f'scope="{" ".join(sorted(wanted_scopes))}"'
+                    },
+                ),
+                reason="scope", required=wanted_scopes,
+            )  # fmt: skip
         request.state.principal = principal
         return principal
 

@@ -464,6 +464,13 @@ async def _userinfo(
             },
         )
     if found.grant is None or found.account is None or "openid" not in found.scopes:
+        if found.client is not None:  # a refusal at the scope gate is an access attempt too
+            await audit.record(
+                session, actor=tokens.client_principal(found.client, found.scopes),
+                action="oidc.userinfo", outcome="denied",
+                subject=found.account.citizen_id if found.account else None,
+                detail={"reason": "missing_scope", "required": "openid"},
+            )  # fmt: skip
         return Response(
             status_code=403,
             headers={

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from audit import api as audit_api
+from audit.gate import AuditGate
 from audit.worker import AuditWorker
 from core.auth import Authenticator
 from core.db import Database, hold_lock
@@ -95,6 +96,8 @@ def create_app(
     app.state.database = db
     app.state.identity = identity
     app.state.authenticator = authenticator or identity.authenticator
+    # Refusals at require()'s role and scope gate are recorded like those inside a door.
+    app.state.gate_recorder = AuditGate()
     app.state.metrics = HttpMetrics() if settings.metrics_enabled else None
     app.state.audit_signer = worker.signer
     app.state.audit_worker = worker

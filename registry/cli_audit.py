@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import typer
 
 if TYPE_CHECKING:
+    from audit.checkpoint import Signer
     from audit.service import VerifyReport
     from audit.worker import AuditWorker
     from core.db import Database
@@ -85,36 +86,74 @@ def checkpoint() -> None:
         sys.stdout.write(note)
 
 
+async def _log_signer(settings: Settings, database: Database) -> Signer:
+    """The signing key named after the log's origin, which its first checkpoint fixed (not
+    the origin this command's settings would derive from their public URL)."""
+    from audit import service
+    from audit.keys import load_signer
+
+    async with database.unit_of_work() as session:
+        signer = await service.log_signer(
+            session, load_signer(settings), default_origin=settings.audit_origin
+        )
+    configured = settings.audit_log_origin
+    if configured and configured != signer.name:
+        typer.echo(
+            f"note: REGISTRY_AUDIT_LOG_ORIGIN is {configured!r}, but the log's origin, fixed by "
+            f"its first checkpoint, is {signer.name!r}; the log's is used",
+            err=True,
+        )
+    return signer
+
+
 @audit_app.command("public-key")
 def public_key() -> None:
     """Print the verifier key (C2SP vkey) that checks this registry's checkpoints."""
-    from audit.keys import load_signer
+    from core.db import Database
 
-    typer.echo(load_signer(_settings()).verifier_key())
+    settings = _settings()
+
+    async def run() -> str:
+        database = Database(settings)
+        try:
+            return (await _log_signer(settings, database)).verifier_key()
+        finally:
+            await database.dispose()
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from core.errors import RegistryError
+
+    try:
+        vkey = asyncio.run(run())
+    except (SQLAlchemyError, OSError, RegistryError) as exc:
+        # A key named after a guessed origin would fail every check of this log's checkpoints.
+        typer.echo(f"error: the log's origin (the key's name) is read from the database: {exc}",
+                   err=True)  # fmt: skip
+        raise typer.Exit(1) from None
+    typer.echo(vkey)
 
 
 @audit_app.command("verify")
 def verify() -> None:
     """Recompute every leaf, rebuild the root, check every signed checkpoint."""
     from audit import service
-    from audit.keys import load_signer
     from core.db import Database
 
     settings = _settings()
-    signer = load_signer(settings)
 
-    async def run() -> VerifyReport:
+    async def run() -> tuple[VerifyReport, Signer]:
         database = Database(settings)
         try:
+            signer = await _log_signer(settings, database)
             async with database.unit_of_work() as session:
-                return await service.verify(
-                    session, signer.verifier(), origin=settings.audit_origin
-                )
+                return await service.verify(session, signer.verifier(), origin=signer.name), signer
         finally:
             await database.dispose()
 
-    report = asyncio.run(run())
+    report, signer = asyncio.run(run())
     typer.echo(
+        f"origin: {signer.name}  key: {signer.name}+{signer.key_id.hex()}\n"
         f"leaves: {report.leaves}  checkpoints: {report.checkpoints}  "
         f"root: {service.b64(report.root)}"
     )

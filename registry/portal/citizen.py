@@ -20,6 +20,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from audit.api import log_signer
 from core.deps import SessionDep
 from core.errors import NotFound, RegistryError
 from identity import accounts
@@ -84,6 +85,7 @@ TEXT: dict[str, dict[str, str]] = {
         "outcome.error": "Lỗi",
         "action.agency.verify": "Xác minh thông tin",
         "action.agency.lookup": "Tra cứu thông tin",
+        "action.api.request": "Yêu cầu qua giao diện lập trình (API)",
         "action.oidc.authorize": "Cho phép dịch vụ đăng nhập",
         "action.oidc.token": "Dịch vụ nhận thông tin đăng nhập",
         "action.oidc.userinfo": "Dịch vụ đọc thông tin cá nhân",
@@ -259,6 +261,7 @@ TEXT: dict[str, dict[str, str]] = {
         "outcome.error": "Error",
         "action.agency.verify": "Verification",
         "action.agency.lookup": "Lookup",
+        "action.api.request": "Request through the API",
         "action.oidc.authorize": "Service sign-in authorised",
         "action.oidc.token": "Service received sign-in data",
         "action.oidc.userinfo": "Service read your profile",
@@ -495,6 +498,10 @@ async def citizen(
     if user is None:
         return to_login(path)
     if user.citizen_id is None:
+        await service.record_view(
+            session, user.principal, page=request.url.path[:100], subject=None,
+            refused="citizens_only",
+        )  # fmt: skip
         locale = pick_locale(request)
         return error_page(request, services, locale, words(locale, "citizens_only"), 403)
     return user
@@ -727,11 +734,11 @@ async def access_proof(
     if isinstance(user, Response):
         return user
     locale = pick_locale(request, lang)
-    signer = request.app.state.audit_signer
+    log = await log_signer(request, session)
     try:
         shown = await service.access_proof(
-            session, user.principal, event_uid=event_uid, verifier=signer.verifier(),
-            origin=services.settings.audit_origin,
+            session, user.principal, event_uid=event_uid, verifier=log.verifier(),
+            origin=log.name,
         )  # fmt: skip
     except NotFound:  # not the citizen's event: the refusal is recorded and committed
         return error_page(request, services, locale, words(locale, "not_found"), 404)

@@ -15,7 +15,8 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit.checkpoint import Signer, Verifier
+from audit.api import log_signer
+from audit.gate import named_subject
 from audit.models import ACTOR_TYPES, OUTCOMES
 from core.auth import Principal
 from core.clock import utcnow
@@ -26,6 +27,7 @@ from core.settings import Settings
 from identity.web import PAGE_HEADERS, pick_locale
 from registry.agency.policy import purposes
 from registry.portal import console_service as service
+from registry.portal.service import record_view
 from registry.portal.session import current_user
 from registry.portal.web import render_page
 
@@ -196,11 +198,6 @@ TEXT: dict[str, dict[str, str]] = {
 }
 
 
-def _verifier(request: Request) -> Verifier:
-    signer: Signer = request.app.state.audit_signer
-    return signer.verifier()
-
-
 def _page(
     request: Request,
     settings: Settings,
@@ -231,12 +228,13 @@ async def _auditor(
         return RedirectResponse(
             "/portal/login?" + urlencode({"next": target}), status_code=303, headers=NO_STORE
         )
-    if verdict == "passkey":
-        return _page(request, settings, "console_notice.html", locale, status_code=403,
-                     notice="passkey")  # fmt: skip
-    await service.record_refused(session, user.principal, page=request.url.path[:100])
+    # A refused visit is on the record too, with the citizen it named, if any.
+    await record_view(
+        session, user.principal, page=request.url.path[:100], subject=named_subject(request),
+        refused="passkey_required" if verdict == "passkey" else "not_auditor",
+    )  # fmt: skip
     return _page(request, settings, "console_notice.html", locale, status_code=403,
-                 notice="forbidden")  # fmt: skip
+                 notice="passkey" if verdict == "passkey" else "forbidden")  # fmt: skip
 
 
 def _search_page(
@@ -302,11 +300,11 @@ async def event_page(
     auditor = await _auditor(request, session, settings, locale)
     if isinstance(auditor, Response):
         return auditor
+    log = await log_signer(request, session)
     try:
         view, proof = await service.event_detail(
-            session, auditor, event_uid, verifier=_verifier(request),
-            origin=settings.audit_origin,
-        )  # fmt: skip
+            session, auditor, event_uid, verifier=log.verifier(), origin=log.name
+        )
     except NotFound:  # the refusal is recorded; this unit of work commits it
         return _page(request, settings, "console_event.html", locale, status_code=404,
                      event=None, proof=None)  # fmt: skip
@@ -380,10 +378,10 @@ async def checkpoints_page(
     auditor = await _auditor(request, session, settings, locale)
     if isinstance(auditor, Response):
         return auditor
+    log = await log_signer(request, session)
     page = await service.checkpoint_page(
-        session, auditor, verifier=_verifier(request), origin=settings.audit_origin,
-        before=before,
-    )  # fmt: skip
+        session, auditor, verifier=log.verifier(), origin=log.name, before=before
+    )
     return _page(request, settings, "console_checkpoints.html", locale, page=page,
                  lang_query=f"before={before}&" if before else "")  # fmt: skip
 

@@ -76,14 +76,6 @@ def access(user: PortalUser | None) -> Access:
     return "forbidden"
 
 
-async def record_refused(session: AsyncSession, principal: Principal, *, page: str) -> None:
-    """A refused console visit (the wrong kind of account or role) is on the record too."""
-    await audit.record(
-        session, actor=principal, action="portal.view", outcome="denied",
-        detail={"page": page},
-    )  # fmt: skip
-
-
 # ------------------------------------------------------------------------------ the search form
 
 

@@ -44,11 +44,14 @@ async def record_view(
     page: str,
     subject: str | None,
     fields: Iterable[str] = (),
+    refused: str | None = None,
 ) -> None:
-    """The audit event of a page view that shows personal data."""
+    """The audit event of a page view that shows personal data; ``refused``: why its gate
+    refused it (the wrong kind of account, role or sign-in), recorded as denied."""
     await audit.record(
-        session, actor=principal, action="portal.view", outcome="granted", subject=subject,
-        fields=fields, detail={"page": page},
+        session, actor=principal, action="portal.view",
+        outcome="granted" if refused is None else "denied", subject=subject, fields=fields,
+        detail={"page": page} if refused is None else {"page": page, "reason": refused},
     )  # fmt: skip
 
 

@@ -361,13 +361,17 @@ async def test_401_without_token_and_403_for_other_roles(
         assert_problem(response, 401)
         assert response.headers["www-authenticate"].startswith("Bearer")
         assert_problem(await api.get(path, headers=bearer("forged")), 401)
+    # No actor to name: a call without valid credentials is not recorded.
+    assert await count_events(database) == before
     for path in AUDITOR_PATHS:
         for token in ("tok-agency", "tok-citizen"):
             assert_problem(await api.get(path, headers=bearer(token)), 403)
     for path in CITIZEN_PATHS:
         for token in ("tok-agency", "tok-auditor"):
             assert_problem(await api.get(path, headers=bearer(token)), 403)
-    assert await count_events(database) == before
+    # A known caller refused at the role gate is an access attempt: one denied event each.
+    refused = 2 * len(AUDITOR_PATHS + CITIZEN_PATHS)
+    assert await count_events(database) == before + refused
 
 
 async def test_every_auditor_query_records_its_own_event(
@@ -657,6 +661,34 @@ async def test_public_checkpoint_and_key_need_no_token(
     assert response.text == note
     checkpoint = open_checkpoint(response.text, verifier, origin=settings.audit_origin)
     assert checkpoint.size == 7
+
+
+async def test_a_server_on_another_url_keeps_the_origin_its_log_was_signed_under(
+    settings: Settings, database: Database
+) -> None:
+    # The log's first checkpoint was signed by a server whose public URL named port 8123.
+    first = create_app(
+        settings.model_copy(update={"public_url": "http://localhost:8123"}), database=database
+    )
+    await seed(database)
+    await seal(first, database, first.state.settings)
+    log_vkey = first.state.audit_signer.named("localhost:8123/audit").verifier_key()
+    # Restarted on the default URL: it publishes the log's key and signs under its origin.
+    again = create_app(settings, database=database, authenticator=BearerTable(TOKENS))
+    assert settings.audit_origin != "localhost:8123/audit"
+    async with asgi_client(again) as web:
+        key = await web.get("/api/v1/audit/public-key")
+        assert key.text == log_vkey
+        await add(database, AGENCY, "citizen.lookup", subject=CITIZEN_ID)
+        note = await seal(again, database, settings)
+        assert note.startswith("localhost:8123/audit\n8\n")
+        checkpoint = await web.get("/api/v1/audit/checkpoint")
+        assert (
+            open_checkpoint(
+                checkpoint.text, Verifier.from_vkey(key.text), origin="localhost:8123/audit"
+            ).size
+            == 8
+        )
 
 
 # ------------------------------------------------------------------------------ failure

@@ -491,31 +491,60 @@ def test_tamper_signature(note: str, verifier: Verifier, offset: int) -> None:
 def test_tamper_key_id_makes_signature_unknown(note: str, verifier: Verifier) -> None:
     start = note.rindex(" ") + 1
     tampered = replace_at(note, start, "A" if note[start] != "A" else "B")
-    with pytest.raises(CheckpointError, match="no signature from a known key"):
+    with pytest.raises(CheckpointError, match=f"expected key {ORIGIN}\\+[0-9a-f]{{8}}, found "):
         open_checkpoint(tampered, verifier, origin=ORIGIN)
 
 
 def test_wrong_key_same_name(note: str) -> None:
     other = Signer.from_private_bytes(ORIGIN, bytes(32)).verifier()
-    with pytest.raises(CheckpointError, match="no signature from a known key"):
+    found = base64.b64decode(note.rsplit(" ", 1)[1])[:4].hex()  # the signature's key ID
+    with pytest.raises(CheckpointError) as caught:
         open_checkpoint(note, other, origin=ORIGIN)
+    assert str(caught.value) == (
+        f"checkpoint of another log or key: expected key {ORIGIN}+{other.key_id.hex()}, "
+        f"found {ORIGIN}+{found}"
+    )
 
 
 def test_wrong_key_other_name(checkpoint: Checkpoint, verifier: Verifier) -> None:
-    intruder = Signer.from_private_bytes("intruder.example", bytes(range(100, 132)))
-    with pytest.raises(CheckpointError, match="no signature from a known key"):
+    intruder = Signer.from_private_bytes("intruder.example", bytes(range(1, 33)))
+    with pytest.raises(CheckpointError) as caught:
         open_checkpoint(sign_checkpoint(checkpoint, intruder), verifier, origin=ORIGIN)
+    assert str(caught.value) == (
+        f"checkpoint of another log or key: expected key {ORIGIN}+{verifier.key_id.hex()}, "
+        f"found intruder.example+{intruder.key_id.hex()}"
+    )
+
+
+def test_a_checkpoint_of_another_origin_says_which_origin_was_expected_and_found(
+    signer: Signer, verifier: Verifier
+) -> None:
+    # The same key, named after another origin (as a server started on another URL named it).
+    elsewhere = Checkpoint(origin="localhost:8123/audit", size=5, root_hash=ROOT)
+    renamed = signer.named("localhost:8123/audit")
+    with pytest.raises(CheckpointError) as caught:
+        open_checkpoint(sign_checkpoint(elsewhere, renamed), verifier, origin=ORIGIN)
+    message = str(caught.value)
+    assert message == (
+        f"checkpoint of another log or key: expected origin {ORIGIN!r}, found "
+        "'localhost:8123/audit'; signed by the expected public key under the name "
+        "'localhost:8123/audit'"
+    )
+    assert "tamper" not in message
 
 
 def test_wrong_origin(signer: Signer, verifier: Verifier) -> None:
     cp = Checkpoint(origin="other.example/log", size=5, root_hash=ROOT)
-    with pytest.raises(CheckpointError, match="does not match"):
+    with pytest.raises(CheckpointError) as caught:
         open_checkpoint(sign_checkpoint(cp, signer), verifier, origin=ORIGIN)
+    assert str(caught.value) == (
+        f"checkpoint of another origin: expected origin {ORIGIN!r}, found 'other.example/log'"
+    )
 
 
 def test_expected_origin_is_exact(note: str, verifier: Verifier) -> None:
     for wrong in (ORIGIN + " ", ORIGIN.upper(), ORIGIN[:-1], ""):
-        with pytest.raises(CheckpointError, match="does not match"):
+        with pytest.raises(CheckpointError, match="expected origin"):
             open_checkpoint(note, verifier, origin=wrong)
 
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from audit import merkle, record, service
 from audit import repository as audit_repo
-from audit.checkpoint import open_checkpoint
+from audit.checkpoint import Checkpoint, Signer, open_checkpoint, sign_checkpoint
 from audit.events import InvalidEvent, leaf_bytes
 from audit.keys import load_signer
 from audit.models import APPEND_ONLY_TABLES
@@ -739,6 +739,113 @@ async def test_cli_prove_then_check_offline(
     verified = await asyncio.to_thread(runner.invoke, cli, ["audit", "verify"], env=env)
     assert verified.exit_code == 0, verified.output
     assert "OK" in verified.output
+
+
+async def cli(*args: str, env: dict[str, str | None]) -> Any:
+    """Run the ``registry`` command (its own event loop, so from a thread); the result."""
+    from registry.cli import app
+
+    return await asyncio.to_thread(CliRunner().invoke, app, list(args), env=env)
+
+
+@pytest.fixture
+async def served_elsewhere(database: Database, settings: Settings) -> AuditWorker:
+    """The worker of a server started with ``make run PORT=8123`` (public URL on that port),
+    after it signed a checkpoint of five events."""
+    served = settings.model_copy(update={"public_url": "http://localhost:8123"})
+    worker = AuditWorker(database, load_signer(served), origin=served.audit_origin)
+    await record_events(database, 5)
+    await worker.sequence_pending()
+    assert await worker.checkpoint() is not None
+    return worker
+
+
+async def test_the_cli_checks_the_log_of_a_server_started_on_another_url(
+    database: Database, settings: Settings, served_elsewhere: AuditWorker, tmp_path: Path
+) -> None:
+    # The CLI's settings name the default public URL (port 8000), not the server's.
+    env: dict[str, str | None] = {
+        "REGISTRY_DATABASE_URL": settings.database_url, "REGISTRY_PUBLIC_URL": None,
+    }  # fmt: skip
+    verified = await cli("audit", "verify", env=env)
+    assert verified.exit_code == 0, verified.output
+    assert "origin: localhost:8123/audit" in verified.output
+    assert "OK" in verified.output
+    # The CLI signs the next checkpoint under the log's origin too, and proves against it.
+    uids = await record_events(database, 2)
+    signed = await cli("audit", "checkpoint", env=env)
+    assert signed.exit_code == 0, signed.output
+    assert signed.stdout.startswith("localhost:8123/audit\n7\n")
+    proved = await cli("audit", "prove", uids[1], env=env)
+    assert proved.exit_code == 0, proved.output
+    proof_file = tmp_path / "proof.json"
+    proof_file.write_text(proved.stdout)
+    vkey = (await cli("audit", "public-key", env=env)).stdout.strip()
+    assert vkey == served_elsewhere.signer.verifier_key()
+    offline: dict[str, str | None] = {
+        "REGISTRY_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"
+    }
+    checked = await cli("audit", "check-proof", str(proof_file), "--public-key", vkey, env=offline)
+    assert checked.exit_code == 0, checked.output
+    assert "VALID: leaf 6 is in the log of 7 leaves" in checked.output
+    again = await cli("audit", "verify", env=env)
+    assert again.exit_code == 0, again.output
+    assert "checkpoints: 2" in again.output
+
+
+async def test_a_checkpoint_under_another_key_or_origin_is_reported_as_such(
+    database: Database, settings: Settings, served_elsewhere: AuditWorker, tmp_path: Path
+) -> None:
+    log_key = served_elsewhere.signer.verifier()
+    other_key = Signer.generate("localhost:8123/audit")
+    await record_events(database, 1)
+    await served_elsewhere.sequence_pending()
+    async with database.unit_of_work() as session:  # six leaves, under another key
+        await service.make_checkpoint(session, other_key, origin="unused")
+    await record_events(database, 1)
+    await served_elsewhere.sequence_pending()
+    async with database.unit_of_work() as session:  # seven leaves, our key, another origin
+        size, root = await service.tree_head(session)
+        note = sign_checkpoint(
+            Checkpoint(origin="registry.example/audit", size=size, root_hash=root),
+            served_elsewhere.signer.named("registry.example/audit"),
+        )
+        await audit_repo.insert_checkpoint(session, size, root, note)
+    env: dict[str, str | None] = {"REGISTRY_DATABASE_URL": settings.database_url}
+    verified = await cli("audit", "verify", env=env)
+    assert verified.exit_code == 1
+    expected_key = f"localhost:8123/audit+{log_key.key_id.hex()}"
+    assert (
+        "checkpoint of size 6 is not valid: checkpoint of another log or key: expected key "
+        f"{expected_key}, found localhost:8123/audit+{other_key.key_id.hex()}"
+    ) in verified.output
+    assert (
+        "checkpoint of size 7 is not valid: checkpoint of another log or key: expected origin "
+        "'localhost:8123/audit', found 'registry.example/audit'; signed by the expected public "
+        "key under the name 'registry.example/audit'"
+    ) in verified.output
+    assert "tamper" not in verified.output.lower()
+    # Offline, a proof checked with another log's key says so in the same words.
+    proved = await cli("audit", "prove", (await record_uids(database))[0], env=env)
+    proof_file = tmp_path / "proof.json"
+    proof_file.write_text(proved.stdout)
+    checked = await cli(
+        "audit", "check-proof", str(proof_file), "--public-key", other_key.verifier_key(),
+        env=env,
+    )  # fmt: skip
+    assert checked.exit_code == 1
+    assert (
+        "INVALID: checkpoint rejected: checkpoint of another log or key: expected origin "
+        "'localhost:8123/audit', found 'registry.example/audit'; expected key "
+        f"localhost:8123/audit+{other_key.key_id.hex()}, found registry.example/audit+"
+    ) in checked.output
+
+
+async def record_uids(database: Database) -> list[str]:
+    """The public ids of the recorded events, oldest first."""
+    async with database.unit_of_work() as session:
+        rows = await session.execute(text("SELECT event_uid FROM audit_event ORDER BY id"))
+        return [str(uid) for (uid,) in rows]
 
 
 async def test_a_failing_audit_insert_is_a_503_and_nothing_is_committed(

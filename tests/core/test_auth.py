@@ -51,8 +51,8 @@ def build(app: FastAPI) -> FastAPI:
 
 
 @pytest.fixture
-async def client(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(environment="test", database_url=f"sqlite+aiosqlite:///{tmp_path}/a.db")
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    # A migrated database: a refusal at the gate is recorded in the audit log.
     app = build(create_app(settings, authenticator=BearerTable()))
     async with asgi_client(app) as c:
         yield c
