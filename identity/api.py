@@ -602,14 +602,7 @@ async def logout_post(request: Request, session: SessionDep, services: ServicesD
     except authz.PageError as exc:
         return _page_error(request, services, str(exc))
     cookie = session_cookie_name(services.settings)
-    ended = await accounts.end_session(session, request.cookies.get(cookie))
-    if ended is not None:
-        account = await repo.account_by_id(session, ended.account_id)
-        if account is not None:
-            await audit.record(
-                session, actor=accounts.principal_of(account), action="identity.logout",
-                outcome="granted", subject=account.citizen_id,
-            )  # fmt: skip
+    await accounts.sign_out(session, token=request.cookies.get(cookie))
     if target:
         response: Response = RedirectResponse(target, status_code=303, headers=NO_STORE)
     else:

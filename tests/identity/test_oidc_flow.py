@@ -703,3 +703,18 @@ async def test_rp_initiated_logout_ends_the_session(
     assert query_of(again.headers["location"])["error"] == "login_required"
     bad = await web.get("/logout", params={"post_logout_redirect_uri": "https://evil.example/"})
     assert bad.status_code == 400
+
+
+async def test_a_sign_out_revokes_the_refresh_tokens_of_its_session_without_offline_access(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    rp, token, _ = await code_flow(app, web, world)
+    page = await web.get("/logout", params={"client_id": world["client_id"]})
+    done = await web.post("/logout", data={"csrf": form_field(page.text, "csrf")})
+    assert done.status_code == 200
+    refused = await rp.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+        auth=(world["client_id"], world["secret"]),
+    )
+    assert refused.json()["error"] == "invalid_grant"
