@@ -255,13 +255,16 @@ def _login_reason(
     login_session, account = signed_in
     if account.kind != "citizen" and not client.first_party:
         return "not_citizen"
-    if not _fresh(request, login_session):
-        if "login" in request.prompt:
-            return "prompt_login"
-        if request.max_age is not None:
-            age = (now - login_session.auth_time).total_seconds()
-            if age > request.max_age:
-                return "max_age"
+    if _fresh(request, login_session):
+        # The sign-in made for this request answers it, even as another citizen than the
+        # login_hint named (a hint: the page offered it, OIDC Core 3.1.2.1).
+        return ""
+    if "login" in request.prompt:
+        return "prompt_login"
+    if request.max_age is not None:
+        age = (now - login_session.auth_time).total_seconds()
+        if age > request.max_age:
+            return "max_age"
     if request.login_hint and account.citizen_id and request.login_hint != account.citizen_id:
         return "login_hint"
     return ""
@@ -288,6 +291,11 @@ async def decide(
 ) -> Decision:
     """Sign-in needed, consent needed, or issue the code (OIDC Core 3.1.2.3-4)."""
     reason = _login_reason(request, client, signed_in, utcnow())
+    if reason == "not_citizen" and signed_in is not None and _fresh(request, signed_in[0]):
+        raise RedirectError(
+            request.redirect_uri, "access_denied", "Staff accounts do not sign in to services.",
+            request.state, settings.issuer,
+        )  # fmt: skip
     needed, essential = _acr_wanted(request)
     if not reason and signed_in is not None and needed > acr_rank(signed_in[0].acr):
         login_session, account = signed_in

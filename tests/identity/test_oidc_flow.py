@@ -26,13 +26,17 @@ from identity.models import LoginSession
 from tests.http import asgi_client
 from tests.identity.factories import (
     CITIZEN_ID,
+    OTHER_CITIZEN,
     RP_LOGOUT,
     RP_REDIRECT,
+    STAFF_PASSWORD,
+    STAFF_USERNAME,
     add_passkey,
     form_field,
     make_account,
     make_citizen,
     make_rp,
+    make_staff,
     passkey_sign_in,
     query_of,
     sign_in,
@@ -485,6 +489,32 @@ async def test_an_essential_acr_the_sign_in_does_not_meet_is_unmet_authenticatio
     assert got["error"] == "unmet_authentication_requirements"
     assert got["state"] == state
     assert got["iss"] == settings.issuer
+
+
+async def test_a_login_hint_naming_someone_else_continues_as_who_signed_in(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], settings: Settings
+) -> None:
+    rp, token, nonce = await code_flow(app, web, world, login_hint=OTHER_CITIZEN)
+    await validate_id_token(web, settings, world, token, nonce)
+    assert (await rp.get("/userinfo")).json()["name"] == "Nguyễn Thị Minh Anh"
+
+
+async def test_a_staff_sign_in_for_a_service_is_access_denied_not_asked_again(
+    app: FastAPI,
+    web: httpx.AsyncClient,
+    world: dict[str, str],
+    database: Database,
+    settings: Settings,
+) -> None:
+    await make_staff(database, settings)
+    rp = rp_client(app, world)
+    url, state = rp.create_authorization_url("/authorize", code_verifier="s" * 50)
+    final = await sign_in(
+        web, url.replace("http://testserver", ""), login=STAFF_USERNAME, password=STAFF_PASSWORD
+    )
+    got = query_of(final.headers["location"])
+    assert got["error"] == "access_denied"
+    assert got["state"] == state
 
 
 async def test_the_login_page_speaks_vietnamese_by_default_and_english_on_request(
