@@ -135,3 +135,15 @@ async def test_the_refresh_tokens_of_the_session_die_with_the_portal_sign_out(
             )
         ).all()
     assert portal and all(row.revoked_at is not None for row in portal)
+
+
+async def test_signing_out_at_the_provider_ends_the_portal_session_too(
+    portal_web: httpx.AsyncClient,
+) -> None:
+    account = await portal_web.get("/account")
+    assert account.status_code == 200, account.text
+    out = await portal_web.post("/logout", data={"csrf": form_field(account.text, "csrf")})
+    assert out.status_code == 200
+    back = await portal_web.get("/portal")
+    assert back.status_code == 303
+    assert back.headers["location"].startswith("/portal/login")
