@@ -571,15 +571,32 @@ async def resolve_session(
     return row, account
 
 
-async def end_session(session: AsyncSession, token: str | None) -> LoginSession | None:
-    """Sign out: end the session behind this cookie."""
-    if not token or len(token) > 100:
-        return None
-    row = await repo.live_session(session, sha256_hex(token))
-    if row is not None:
-        row.ended_at = utcnow()
+async def sign_out(session: AsyncSession, *, token: str | None, sid: str | None = None) -> None:
+    """Sign out: end the sign-in session behind this cookie and the one named ``sid`` (the
+    portal's, whose cookie may be another), and record it. The grants made in them die with
+    them unless offline_access was granted, their refresh tokens too (OIDC Core 11)."""
+    now = utcnow()
+    rows: list[LoginSession] = []
+    if token and len(token) <= 100:
+        row = await repo.live_session(session, sha256_hex(token))
+        rows += [row] if row is not None else []
+    if sid:
+        row = await repo.session_by_sid(session, sid)
+        rows += [row] if row is not None and row not in rows else []
+    for row in rows:
+        for grant in await repo.grants_of_session(session, row.account_id, row.sid):
+            if "offline_access" not in grant.scope.split():
+                await repo.revoke_grant(session, grant.id, now)
+        if row.ended_at is not None:
+            continue
+        row.ended_at = now
         await session.flush()
-    return row
+        account = await repo.account_by_id(session, row.account_id)
+        if account is not None:
+            await audit.record(
+                session, actor=principal_of(account), action="identity.logout",
+                outcome="granted", subject=account.citizen_id,
+            )  # fmt: skip
 
 
 # ------------------------------------------------------------------------------ lock, close

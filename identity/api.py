@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
@@ -181,12 +181,14 @@ async def _continue(
         decision = await authz.decide(session, settings, auth_request, client, signed_in)
     except authz.RedirectError as exc:
         return RedirectResponse(exc.location(), status_code=303, headers=NO_STORE)
-    sealed = authz.seal(auth_request, settings.derived_secret("authorize"))
-    locale = auth_request.locale() or pick_locale(request)
     if decision.kind == "login":
+        asked = replace(auth_request, passkey=decision.passkey)
+        sealed = authz.seal(asked, settings.derived_secret("authorize"))
         return RedirectResponse(
             "/login?" + urlencode({"req": sealed}), status_code=303, headers=NO_STORE
         )
+    sealed = authz.seal(auth_request, settings.derived_secret("authorize"))
+    locale = auth_request.locale() or pick_locale(request)
     if signed_in is None:  # decide() asks for a sign-in first; never reached
         return RedirectResponse("/login?" + urlencode({"req": sealed}), status_code=303)
     login_session, account = signed_in
@@ -265,7 +267,7 @@ async def login_page(request: Request, services: ServicesDep, req: str = "") -> 
     response = render(
         request, services.settings, "login.html", locale=locale,
         context={
-            "req": req, "client_name": auth_request.client_name if auth_request else None,
+            **_login_context(auth_request, req),
             "login_hint": (auth_request.login_hint or "") if auth_request else "",
             "lang_query": urlencode({"req": req}) + "&" if req else "",
         },
@@ -273,6 +275,14 @@ async def login_page(request: Request, services: ServicesDep, req: str = "") -> 
     if request.query_params.get("lang") in ("vi", "en"):
         set_cookie(response, services.settings, LANG_COOKIE, locale, max_age=31_536_000)
     return response
+
+
+def _login_context(auth_request: authz.AuthRequest | None, req: str) -> dict[str, Any]:
+    """What the sign-in page shows of the request it serves."""
+    return {
+        "req": req, "client_name": auth_request.client_name if auth_request else None,
+        "passkey_asked": auth_request.passkey if auth_request else False,
+    }  # fmt: skip
 
 
 def _signed_in_response(
@@ -287,8 +297,15 @@ def _signed_in_response(
     return response
 
 
-def _after_login(req: str | None) -> str:
-    return "/authorize/resume?" + urlencode({"req": req}) if req else "/account"
+def _after_login(
+    services: IdentityServices, auth_request: authz.AuthRequest | None, sid: str
+) -> str:
+    """Back to the authorization request, now answered by this sign-in; else the account."""
+    if auth_request is None:
+        return "/account"
+    bound = authz.signed_in_for(auth_request, sid)
+    sealed = authz.seal(bound, services.settings.derived_secret("authorize"))
+    return "/authorize/resume?" + urlencode({"req": sealed})
 
 
 @oidc_router.post("/login", include_in_schema=False)
@@ -310,7 +327,8 @@ async def login_submit(request: Request, session: SessionDep, services: Services
     def again(message: str, status: int) -> Response:
         return render(
             request, settings, "login.html", locale=locale, status_code=status,
-            context={"req": req, "error": message, "login_hint": login},
+            context={**_login_context(auth_request, req), "error": message,
+                     "login_hint": login},
         )  # fmt: skip
 
     try:
@@ -327,9 +345,11 @@ async def login_submit(request: Request, session: SessionDep, services: Services
         if exc.status == 401:
             return again(_text(locale, "wrong"), 401)
         return again(exc.detail, exc.status)
-    token, _ = await accounts.start_session(session, settings, account, amr=("pwd",))
+    token, row = await accounts.start_session(session, settings, account, amr=("pwd",))
     await accounts.record_login(session, account, method="pwd")
-    return _signed_in_response(services, token, _after_login(req), account)
+    return _signed_in_response(
+        services, token, _after_login(services, auth_request, row.sid), account
+    )
 
 
 def _text(locale: str, key: str) -> str:
@@ -589,14 +609,7 @@ async def logout_post(request: Request, session: SessionDep, services: ServicesD
     except authz.PageError as exc:
         return _page_error(request, services, str(exc))
     cookie = session_cookie_name(services.settings)
-    ended = await accounts.end_session(session, request.cookies.get(cookie))
-    if ended is not None:
-        account = await repo.account_by_id(session, ended.account_id)
-        if account is not None:
-            await audit.record(
-                session, actor=accounts.principal_of(account), action="identity.logout",
-                outcome="granted", subject=account.citizen_id,
-            )  # fmt: skip
+    await accounts.sign_out(session, token=request.cookies.get(cookie))
     if target:
         response: Response = RedirectResponse(target, status_code=303, headers=NO_STORE)
     else:
@@ -686,11 +699,10 @@ async def passkey_login_complete(
 ) -> JSONResponse:
     """Verify the assertion, start the session, and say where to go next."""
     _check_csrf_header(request, services)
-    if body.req:
-        try:
-            _unseal(services, body.req)
-        except authz.PageError as exc:
-            raise Forbidden(str(exc)) from None
+    try:
+        auth_request = _unseal(services, body.req)
+    except authz.PageError as exc:
+        raise Forbidden(str(exc)) from None
     try:
         account = await credentials.complete_login(
             session, services.passkeys, handle=body.challenge_id, credential=body.credential
@@ -703,11 +715,11 @@ async def passkey_login_complete(
         )  # fmt: skip
         exc.commit_unit_of_work = True
         raise
-    token, _ = await accounts.start_session(
+    token, row = await accounts.start_session(
         session, services.settings, account, amr=("hwk", "user")
     )
     await accounts.record_login(session, account, method="passkey")
-    location = _after_login(body.req)
+    location = _after_login(services, auth_request, row.sid)
     response = JSONResponse({"redirect": location}, headers=NO_STORE)
     _, absolute = accounts.session_limits(services.settings, account)
     set_cookie(

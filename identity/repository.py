@@ -332,6 +332,14 @@ async def revoke_grant(session: AsyncSession, grant_id: str, now: datetime) -> N
     )
 
 
+async def grants_of_session(session: AsyncSession, account_id: str, sid: str) -> Sequence[Grant]:
+    """The live grants an account made in one sign-in session."""
+    stmt = select(Grant).where(
+        Grant.account_id == account_id, Grant.session_sid == sid, Grant.revoked_at.is_(None)
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
 async def revoke_grants_of(
     session: AsyncSession, account_id: str, now: datetime, *, client_id: str | None = None
 ) -> None:

@@ -41,6 +41,8 @@ TEXT: dict[str, dict[str, str]] = {
         "password": "Mật khẩu",
         "submit": "Đăng nhập",
         "with_passkey": "Đăng nhập bằng khóa truy cập (passkey)",
+        "passkey_asked": "Dịch vụ này đề nghị bạn đăng nhập bằng khóa truy cập (passkey). "
+        "Nếu không có khóa bên mình, bạn vẫn có thể đăng nhập bằng mật khẩu.",
         "wrong": "Số định danh hoặc mật khẩu không đúng.",
         "signing_in_to": "Đăng nhập để tiếp tục tới",
         "consent_title": "Cho phép chia sẻ thông tin",
@@ -82,6 +84,8 @@ TEXT: dict[str, dict[str, str]] = {
         "password": "Password",
         "submit": "Sign in",
         "with_passkey": "Sign in with a passkey",
+        "passkey_asked": "This service asks you to sign in with your passkey. "
+        "Without it at hand, you can still sign in with your password.",
         "wrong": "The ID number or the password is wrong.",
         "signing_in_to": "Sign in to continue to",
         "consent_title": "Share your information",

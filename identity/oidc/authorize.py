@@ -10,7 +10,7 @@ import secrets
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -21,7 +21,7 @@ from audit import service as audit
 from core.clock import utcnow
 from core.settings import Settings
 from identity import repository as repo
-from identity.accounts import acr_rank, principal_of
+from identity.accounts import ACR_VALUES, acr_rank, acr_value, principal_of
 from identity.models import Account, AuthorizationCode, Client, Consent, Grant, LoginSession
 from identity.oidc.claims import (
     KNOWN_SCOPES,
@@ -83,8 +83,11 @@ class AuthRequest:
     claims: dict[str, Any] | None = None
     ui_locales: list[str] = field(default_factory=list)
     issued_at: int = 0
-    # Set once the user has signed in for this request (so prompt=login does not loop).
-    fresh_login: bool = False
+    # The sid of the sign-in made for this request: it answers prompt=login, max_age and
+    # acr_values (OIDC Core 3.1.2.1), so the flow continues instead of asking again.
+    login_sid: str = ""
+    # The sign-in page offers the passkey first: the acr asked for needs one.
+    passkey: bool = False
     nonce_id: str = ""
     # The client's name when the request was validated, for the sign-in page: that page then
     # reads nothing from the database (a request sealed without it shows no name).
@@ -108,6 +111,14 @@ def seal(request: AuthRequest, secret: bytes) -> str:
     return payload.decode() + "." + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
+_MEMBERS = frozenset(f.name for f in fields(AuthRequest))
+
+
+def signed_in_for(request: AuthRequest, sid: str) -> AuthRequest:
+    """The request, answered by the sign-in session ``sid`` just made for it."""
+    return replace(request, login_sid=sid, passkey=False)
+
+
 def unseal(value: str, secret: bytes) -> AuthRequest:
     """Open a sealed request; PageError when forged, damaged or stale."""
     try:
@@ -118,7 +129,9 @@ def unseal(value: str, secret: bytes) -> AuthRequest:
         if not hmac.compare_digest(expected, mac.encode()):
             raise ValueError
         data = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        request = AuthRequest(**data)
+        # Members a previous release sealed and this one dropped are ignored (a deploy
+        # during a sign-in does not spoil it).
+        request = AuthRequest(**{k: v for k, v in data.items() if k in _MEMBERS})
     except (ValueError, TypeError, UnicodeError):
         raise PageError("The sign-in request is damaged. Start again from the service.") from None
     if time.time() - request.issued_at > REQUEST_TTL:
@@ -210,6 +223,25 @@ class Decision:
 
     kind: str  # "login" | "consent" | "code"
     reason: str = ""
+    passkey: bool = False  # the sign-in page should offer the passkey first
+
+
+# Above every rank: an essential acr this provider never issues.
+UNREACHABLE = len(ACR_VALUES)
+
+
+def _acr_wanted(request: AuthRequest) -> tuple[int, bool]:
+    """(rank of the weakest acr the request accepts, -1 when it asks none; whether essential).
+    acr_values are voluntary; claims can make them essential (OIDC Core 3.1.2.1, 5.5.1.1)."""
+    essential = requested_acr_essential(request.claims)
+    ranks = [acr_rank(a) for a in essential or request.acr_values if acr_rank(a) >= 0]
+    if not ranks:
+        return (UNREACHABLE if essential else -1), bool(essential)
+    return min(ranks), bool(essential)
+
+
+def _fresh(request: AuthRequest, login_session: LoginSession) -> bool:
+    return bool(request.login_sid) and request.login_sid == login_session.sid
 
 
 def _login_reason(
@@ -223,7 +255,11 @@ def _login_reason(
     login_session, account = signed_in
     if account.kind != "citizen" and not client.first_party:
         return "not_citizen"
-    if "login" in request.prompt and not request.fresh_login:
+    if _fresh(request, login_session):
+        # The sign-in made for this request answers it, even as another citizen than the
+        # login_hint named (a hint: the page offered it, OIDC Core 3.1.2.1).
+        return ""
+    if "login" in request.prompt:
         return "prompt_login"
     if request.max_age is not None:
         age = (now - login_session.auth_time).total_seconds()
@@ -231,13 +267,19 @@ def _login_reason(
             return "max_age"
     if request.login_hint and account.citizen_id and request.login_hint != account.citizen_id:
         return "login_hint"
-    essential = requested_acr_essential(request.claims)
-    wanted = essential or request.acr_values
-    if wanted and not request.fresh_login:
-        strongest_needed = min((acr_rank(a) for a in wanted if acr_rank(a) >= 0), default=-1)
-        if strongest_needed > acr_rank(login_session.acr):
-            return "acr"
     return ""
+
+
+async def _passkey_reaches(session: AsyncSession, account: Account, needed: int) -> bool:
+    """Whether a passkey sign-in of this account would reach ``needed`` where its password
+    does not (the enrolment level is fixed; only the method can rise)."""
+    if (
+        not acr_rank(acr_value(account.level, "pwd"))
+        < needed
+        <= acr_rank(acr_value(account.level, "passkey"))
+    ):
+        return False
+    return bool(await repo.passkeys_of(session, account.id))
 
 
 async def decide(
@@ -249,10 +291,33 @@ async def decide(
 ) -> Decision:
     """Sign-in needed, consent needed, or issue the code (OIDC Core 3.1.2.3-4)."""
     reason = _login_reason(request, client, signed_in, utcnow())
+    if reason == "not_citizen" and signed_in is not None and _fresh(request, signed_in[0]):
+        raise RedirectError(
+            request.redirect_uri, "access_denied", "Staff accounts do not sign in to services.",
+            request.state, settings.issuer,
+        )  # fmt: skip
+    needed, essential = _acr_wanted(request)
+    if not reason and signed_in is not None and needed > acr_rank(signed_in[0].acr):
+        login_session, account = signed_in
+        # A new sign-in is asked for only when it can reach the acr, and once: after the
+        # sign-in made for this request the flow goes on with the level reached.
+        if not _fresh(request, login_session) and await _passkey_reaches(session, account, needed):
+            reason = "acr"
+        elif essential:
+            # OpenID Connect Core Unmet Authentication Requirements 1.0, section 2.
+            raise RedirectError(
+                request.redirect_uri, "unmet_authentication_requirements",
+                "The sign-in does not meet the essential acr requested.", request.state,
+                settings.issuer,
+            )  # fmt: skip
     if reason:
         if "none" in request.prompt:
             raise_login_required(request, reason, settings.issuer)
-        return Decision("login", reason)
+        if signed_in is None:  # who signs in is not known yet: go by the acr asked
+            passkey = 0 <= needed < UNREACHABLE and ACR_VALUES[needed].endswith(":passkey")
+        else:
+            passkey = await _passkey_reaches(session, signed_in[1], needed)
+        return Decision("login", reason, passkey=passkey)
     if signed_in is None:  # _login_reason said "no_session" already; kept for the type checker
         return Decision("login", "no_session")
     _, account = signed_in

@@ -13,7 +13,9 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.deps import SessionDep
+from identity import accounts
 from identity.api import IdentityServices, get_services
+from identity.authn import session_cookie_name
 from identity.oidc import tokens
 from identity.web import csrf_ok, pick_locale, set_cookie
 from registry.portal import service
@@ -137,18 +139,30 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
 
 @router.post("/portal/logout")
 async def logout(request: Request, session: SessionDep, services: ServicesDep) -> Response:
-    """End the portal session, then the sign-in at the provider (RP-initiated logout)."""
+    """End the portal session and the provider's sign-in with it: the portal is the provider's
+    own client, so one click signs out of both (no confirmation page to abandon)."""
+    settings = services.settings
     form = await request.form()
     csrf = form.get("csrf")
-    if not csrf_ok(request, services.settings, csrf if isinstance(csrf, str) else None):
-        return render_page(request, services.settings, "error.html", locale=pick_locale(request),
+    if not csrf_ok(request, settings, csrf if isinstance(csrf, str) else None):
+        return render_page(request, settings, "error.html", locale=pick_locale(request),
                            status_code=400, context={"message": "The form expired."})  # fmt: skip
-    await end_session(request, session)
-    response = RedirectResponse(
-        f"/logout?client_id={PORTAL_CLIENT_ID}", status_code=303, headers=NO_STORE
-    )
+    sid = await end_session(request, session)
+    provider_cookie = session_cookie_name(settings)
+    await accounts.sign_out(session, token=request.cookies.get(provider_cookie), sid=sid)
+    response = RedirectResponse("/portal/signed-out", status_code=303, headers=NO_STORE)
     response.delete_cookie(SESSION_COOKIE, path="/")
+    response.delete_cookie(provider_cookie, path="/", secure=settings.cookie_secure, httponly=True)
     return response
+
+
+@router.get("/portal/signed-out")
+async def signed_out(request: Request, services: ServicesDep) -> Response:
+    """Where a sign-out lands: nothing personal, no session needed."""
+    return render_page(
+        request, services.settings, "logout.html", locale=pick_locale(request),
+        context={"carry": {}, "done": True},
+    )  # fmt: skip
 
 
 @router.get("/portal")

@@ -195,12 +195,16 @@ async def current_user(
     return PortalUser(account=account, principal=principal, row=row)
 
 
-async def end_session(request: Request, session: AsyncSession) -> None:
-    """Sign out of the portal."""
+async def end_session(request: Request, session: AsyncSession) -> str | None:
+    """Sign out of the portal; the sid of the provider's sign-in session it came from."""
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 100:
-        return
+        return None
     row = await session.get(PortalSession, _hash(token))
-    if row is not None and row.ended_at is None:
+    if row is None:
+        return None
+    if row.ended_at is None:
         row.ended_at = utcnow()
         await session.flush()
+    grant = await identity_repo.grant(session, row.grant_id)
+    return grant.session_sid if grant is not None else None

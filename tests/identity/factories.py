@@ -138,13 +138,17 @@ async def sign_in(
     consent: bool | None = True,
 ) -> httpx.Response:
     """Follow an /authorize redirect chain like a browser: sign in, consent; the last response
-    (a redirect to the relying party, or a page)."""
+    (a redirect to the relying party, or a page). A flow that keeps asking for the sign-in
+    fails instead of looping."""
     response = await web.get(location)
+    sign_ins = 0
     while response.status_code in (302, 303) and not response.headers["location"].startswith(
         "https://"
     ):
         target = response.headers["location"]
         if target.startswith("/login"):
+            sign_ins += 1
+            assert sign_ins == 1, "the provider asked for the sign-in again after a good one"
             page = await web.get(target)
             response = await web.post(
                 "/login",
@@ -241,9 +245,10 @@ async def add_passkey(
 
 
 async def passkey_sign_in(
-    web: httpx.AsyncClient, csrf: str, authenticator: SoftAuthenticator
+    web: httpx.AsyncClient, csrf: str, authenticator: SoftAuthenticator, *, req: str | None = None
 ) -> httpx.Response:
-    """The browser's discoverable passkey sign-in over HTTP; the /webauthn/login/complete reply."""
+    """The browser's discoverable passkey sign-in over HTTP (for the sealed authorization
+    request ``req`` when given); the /webauthn/login/complete reply."""
     begun = await web.post("/webauthn/login/begin", json={}, headers={"x-csrf-token": csrf})
     assert begun.status_code == 200, begun.text
     return await web.post(
@@ -251,6 +256,7 @@ async def passkey_sign_in(
         json={
             "challenge_id": begun.json()["challenge_id"],
             "credential": authenticator.get(begun.json()["options"]),
+            "req": req,
         },
         headers={"x-csrf-token": csrf},
     )

@@ -23,6 +23,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import authlib.deprecate  # noqa: F401  # its import-time "always" filter would beat pytestmark
 import pytest
@@ -101,12 +102,14 @@ class RelyingParty:
         router.add_api_route("/callback", self.callback, methods=["GET"])
         return router
 
-    async def start(self) -> Response:
-        """Build the authorization request (state, nonce, PKCE S256) and send the browser."""
+    async def start(self, request: Request) -> Response:
+        """Build the authorization request (state, nonce, PKCE S256) and send the browser;
+        ``prompt`` and ``acr_values`` in the query are passed on."""
         verifier, nonce = generate_token(64), generate_token(24)
+        extra = {k: v for k, v in request.query_params.items() if k in ("prompt", "acr_values")}
         async with self.oauth() as client:
             url, state = client.create_authorization_url(
-                self.issuer + "/authorize", code_verifier=verifier, nonce=nonce
+                self.issuer + "/authorize", code_verifier=verifier, nonce=nonce, **extra
             )
         self.pending[state] = (verifier, nonce)
         return RedirectResponse(url, status_code=303)
@@ -309,6 +312,37 @@ async def test_password_then_passkey_sign_in_to_a_relying_party(
     assert second.id_token["sub"] == first.id_token["sub"]
     (held_after,) = await authenticator.credentials()
     assert held_after["signCount"] > held["signCount"]
+
+
+async def test_a_service_asking_for_a_new_sign_in_or_a_passkey_gets_it_once(
+    portal: Portal, page: Page, authenticator: VirtualAuthenticator
+) -> None:
+    # Signed in with the password (consent given), and a passkey added on the account page.
+    await page.goto(portal.url + "/rp/start")
+    await password_sign_in(page, portal)
+    await page.click("#allow")
+    await back_at_the_rp(page, portal)
+    await page.goto(portal.url + "/account")
+    await page.fill("#passkey-name", "Điện thoại của Minh Anh")
+    await page.click("#passkey-register")
+    await expect(page.locator("table#passkeys")).to_contain_text("Điện thoại của Minh Anh")
+
+    # prompt=login: the password once more, then back at the service (no second sign-in page).
+    await page.goto(portal.url + "/rp/start?prompt=login")
+    await password_sign_in(page, portal)
+    await back_at_the_rp(page, portal)
+    await expect(page.locator("#acr")).to_have_text(PASSWORD_ACR)
+
+    # acr_values a password does not reach: the sign-in page offers the passkey first.
+    await page.goto(portal.url + "/rp/start?" + urlencode({"acr_values": PASSKEY_ACR}))
+    await expect(page.locator("#passkey-asked")).to_be_visible()
+    await shot(page, "oidc-10-login-passkey-asked")
+    await page.click("#passkey-login")
+    await back_at_the_rp(page, portal)
+    await expect(page.locator("#acr")).to_have_text(PASSKEY_ACR)
+    assert [s.id_token["acr"] for s in portal.rp.sign_ins] == [
+        PASSWORD_ACR, PASSWORD_ACR, PASSKEY_ACR,
+    ]  # fmt: skip
 
 
 async def test_a_locked_identity_cannot_sign_in_to_a_relying_party(

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,21 +18,30 @@ import pytest
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oidc.core import CodeIDToken
 from fastapi import FastAPI
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 
 from core.db import Database
 from core.settings import Settings
+from identity.models import LoginSession
 from tests.http import asgi_client
 from tests.identity.factories import (
     CITIZEN_ID,
+    OTHER_CITIZEN,
     RP_LOGOUT,
     RP_REDIRECT,
+    STAFF_PASSWORD,
+    STAFF_USERNAME,
+    add_passkey,
+    form_field,
     make_account,
     make_citizen,
     make_rp,
+    make_staff,
+    passkey_sign_in,
     query_of,
     sign_in,
 )
+from tests.identity.test_passkeys import SoftAuthenticator
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -360,6 +369,154 @@ async def test_max_age_zero_and_prompt_login_ask_for_a_new_sign_in(
         assert response.headers["location"].startswith("/login?")
 
 
+PASSKEY_ACR = "urn:vn:registry:loa:1:passkey"
+
+
+async def age_the_sign_ins(database: Database) -> datetime:
+    """Move every sign-in an hour into the past, as time passing would; that instant."""
+    then = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
+    async with database.unit_of_work() as session:
+        await session.execute(text("UPDATE login_session SET auth_time = :t"), {"t": then})
+    return then
+
+
+async def newest_sign_in(database: Database) -> LoginSession:
+    """The latest sign-in session."""
+    async with database.unit_of_work() as session:
+        stmt = select(LoginSession).order_by(LoginSession.auth_time.desc()).limit(1)
+        return (await session.execute(stmt)).scalar_one()
+
+
+async def account_id_of(database: Database) -> str:
+    """The id of the only account."""
+    async with database.unit_of_work() as session:
+        return str((await session.execute(text("SELECT id FROM account"))).scalar_one())
+
+
+@pytest.mark.parametrize("extra", [{"prompt": "login"}, {"max_age": "0"}, {"max_age": "600"}])
+async def test_a_forced_sign_in_continues_and_the_id_token_carries_its_auth_time(
+    app: FastAPI,
+    web: httpx.AsyncClient,
+    world: dict[str, str],
+    database: Database,
+    settings: Settings,
+    extra: dict[str, str],
+) -> None:
+    await code_flow(app, web, world)
+    before = await age_the_sign_ins(database)
+    _, token, nonce = await code_flow(app, web, world, **extra)
+    claims = await validate_id_token(web, settings, world, token, nonce)
+    fresh = await newest_sign_in(database)
+    assert fresh.auth_time > before
+    assert claims["auth_time"] == int(fresh.auth_time.timestamp())
+
+
+async def test_acr_values_a_password_cannot_meet_steer_a_citizen_with_a_passkey_to_it(
+    app: FastAPI,
+    web: httpx.AsyncClient,
+    world: dict[str, str],
+    database: Database,
+    settings: Settings,
+) -> None:
+    from authlib.common.security import generate_token
+
+    authenticator = SoftAuthenticator()
+    await add_passkey(database, settings, await account_id_of(database), authenticator)
+    await code_flow(app, web, world)  # signed in with the password
+    rp = rp_client(app, world)
+    verifier, nonce = generate_token(64), generate_token(20)
+    url, _ = rp.create_authorization_url(
+        "/authorize", code_verifier=verifier, nonce=nonce, acr_values=PASSKEY_ACR
+    )
+    asked = await web.get(url.replace("http://testserver", ""))
+    assert asked.headers["location"].startswith("/login?")
+    page = await web.get(asked.headers["location"])
+    assert 'id="passkey-asked"' in page.text
+    signed_in = await passkey_sign_in(
+        web, form_field(page.text, "csrf"), authenticator, req=form_field(page.text, "req")
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    final = await sign_in(web, signed_in.json()["redirect"])
+    token = await rp.fetch_token(
+        "/token", authorization_response=final.headers["location"], code_verifier=verifier
+    )
+    claims = await validate_id_token(web, settings, world, dict(token), nonce)
+    assert claims["acr"] == PASSKEY_ACR
+    assert claims["amr"] == ["hwk", "user"]
+
+
+async def test_the_sign_in_page_does_not_steer_to_a_passkey_when_no_acr_asks_for_one(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    rp = rp_client(app, world)
+    url, _ = rp.create_authorization_url("/authorize", code_verifier="p" * 50)
+    asked = await web.get(url.replace("http://testserver", ""))
+    page = await web.get(asked.headers["location"])
+    assert 'id="passkey-asked"' not in page.text
+
+
+async def test_acr_values_beyond_reach_continue_after_the_sign_in_at_the_level_reached(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], settings: Settings
+) -> None:
+    _, token, nonce = await code_flow(app, web, world, acr_values=PASSKEY_ACR)
+    claims = await validate_id_token(web, settings, world, token, nonce)
+    assert claims["acr"] == "urn:vn:registry:loa:1:pwd"
+
+
+async def test_acr_values_beyond_reach_ask_a_signed_in_citizen_for_no_new_sign_in(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    await code_flow(app, web, world)
+    rp = rp_client(app, world)
+    url, _ = rp.create_authorization_url(
+        "/authorize", code_verifier="q" * 50, acr_values=PASSKEY_ACR
+    )
+    response = await web.get(url.replace("http://testserver", ""))
+    assert "code" in query_of(response.headers["location"])
+
+
+async def test_an_essential_acr_the_sign_in_does_not_meet_is_unmet_authentication_requirements(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], settings: Settings
+) -> None:
+    rp = rp_client(app, world)
+    wanted = {"id_token": {"acr": {"essential": True, "values": [PASSKEY_ACR]}}}
+    url, state = rp.create_authorization_url(
+        "/authorize", code_verifier="e" * 50, claims=json.dumps(wanted)
+    )
+    final = await sign_in(web, url.replace("http://testserver", ""))
+    assert final.status_code == 303
+    got = query_of(final.headers["location"])
+    assert got["error"] == "unmet_authentication_requirements"
+    assert got["state"] == state
+    assert got["iss"] == settings.issuer
+
+
+async def test_a_login_hint_naming_someone_else_continues_as_who_signed_in(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], settings: Settings
+) -> None:
+    rp, token, nonce = await code_flow(app, web, world, login_hint=OTHER_CITIZEN)
+    await validate_id_token(web, settings, world, token, nonce)
+    assert (await rp.get("/userinfo")).json()["name"] == "Nguyễn Thị Minh Anh"
+
+
+async def test_a_staff_sign_in_for_a_service_is_access_denied_not_asked_again(
+    app: FastAPI,
+    web: httpx.AsyncClient,
+    world: dict[str, str],
+    database: Database,
+    settings: Settings,
+) -> None:
+    await make_staff(database, settings)
+    rp = rp_client(app, world)
+    url, state = rp.create_authorization_url("/authorize", code_verifier="s" * 50)
+    final = await sign_in(
+        web, url.replace("http://testserver", ""), login=STAFF_USERNAME, password=STAFF_PASSWORD
+    )
+    got = query_of(final.headers["location"])
+    assert got["error"] == "access_denied"
+    assert got["state"] == state
+
+
 async def test_the_login_page_speaks_vietnamese_by_default_and_english_on_request(
     app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
 ) -> None:
@@ -576,3 +733,18 @@ async def test_rp_initiated_logout_ends_the_session(
     assert query_of(again.headers["location"])["error"] == "login_required"
     bad = await web.get("/logout", params={"post_logout_redirect_uri": "https://evil.example/"})
     assert bad.status_code == 400
+
+
+async def test_a_sign_out_revokes_the_refresh_tokens_of_its_session_without_offline_access(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    rp, token, _ = await code_flow(app, web, world)
+    page = await web.get("/logout", params={"client_id": world["client_id"]})
+    done = await web.post("/logout", data={"csrf": form_field(page.text, "csrf")})
+    assert done.status_code == 200
+    refused = await rp.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": token["refresh_token"]},
+        auth=(world["client_id"], world["secret"]),
+    )
+    assert refused.json()["error"] == "invalid_grant"

@@ -243,3 +243,22 @@ async def test_the_citizen_sees_an_agency_lookup_proves_it_and_locks_the_identit
     answered = await served.verify()
     assert answered.status_code == 200, answered.text
     assert answered.json()["match"] is True
+
+
+async def test_one_click_signs_the_citizen_out_of_the_portal_and_the_provider(
+    served: Served, page: Page
+) -> None:
+    url = served.url
+    await page.goto(url + "/portal/login")
+    await page.fill("#login", CITIZEN_ID)
+    await page.fill("#password", PASSWORD)
+    await page.click("#submit")
+    await expect(page).to_have_url(url + "/portal")
+    await page.click("#portal-logout")
+    await expect(page).to_have_url(url + "/portal/signed-out")
+    await expect(page.locator("main")).to_contain_text("Bạn đã đăng xuất.")
+    await photograph(page, "signed-out")
+    # Leaving here and coming back asks for the password again.
+    await page.goto(url + "/portal")
+    await expect(page).to_have_url(re.compile(re.escape(url) + r"/login\?"))
+    await expect(page.locator("#password")).to_be_visible()

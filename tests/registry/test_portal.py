@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 
 from core.db import Database
 from core.settings import Settings
-from tests.identity.factories import CITIZEN_ID, make_account, make_citizen, sign_in
+from registry.portal.session import PORTAL_CLIENT_ID
+from tests.identity.factories import (
+    CITIZEN_ID,
+    code_flow_tokens,
+    form_field,
+    make_account,
+    make_citizen,
+    make_rp,
+    sign_in,
+)
 
 
 @asynccontextmanager
@@ -55,3 +66,84 @@ async def test_the_portal_signs_in_through_its_own_client_and_shows_my_record(
             )
         ).all()
     assert [r.subject for r in rows] == [CITIZEN_ID]
+
+
+@pytest.fixture
+async def portal_web(
+    app: FastAPI, database: Database, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A browser signed in to the portal as the citizen (who has an electronic identity)."""
+    await make_citizen(database)
+    await make_account(database, settings)
+    async with browser(app, settings) as web:
+        assert (await portal_sign_in(web)).status_code == 200
+        yield web
+
+
+async def sign_out(web: httpx.AsyncClient) -> httpx.Response:
+    """Click "Đăng xuất" on a portal page."""
+    page = await web.get("/portal")
+    assert page.status_code == 200, page.text
+    return await web.post("/portal/logout", data={"csrf": form_field(page.text, "csrf")})
+
+
+async def test_one_click_signs_out_of_the_portal_and_the_provider(
+    portal_web: httpx.AsyncClient, database: Database
+) -> None:
+    out = await sign_out(portal_web)
+    assert out.status_code == 303
+    done = await portal_web.get(out.headers["location"])
+    assert done.status_code == 200 and "Bạn đã đăng xuất." in done.text
+    # The citizen closes the tab; the next visit asks for the password again.
+    back = await portal_web.get("/portal", follow_redirects=True)
+    assert back.url.path == "/login", back.url
+    assert 'id="password"' in back.text
+    async with database.unit_of_work() as session:
+        actions = (
+            await session.execute(
+                text("SELECT action FROM audit_event WHERE action = 'identity.logout'")
+            )
+        ).all()
+    assert len(actions) == 1
+
+
+async def test_the_refresh_tokens_of_the_session_die_with_the_portal_sign_out(
+    portal_web: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    client_id, secret = await make_rp(database, settings)
+    # The same sign-in session serves a service, once without and once with offline_access.
+    online = await code_flow_tokens(portal_web, client_id, secret, scope="openid profile")
+    offline = await code_flow_tokens(
+        portal_web, client_id, secret, scope="openid profile offline_access"
+    )
+    await sign_out(portal_web)
+
+    async def refresh(tokens: dict[str, Any]) -> httpx.Response:
+        return await portal_web.post(
+            "/token",
+            data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+            auth=(client_id, secret),
+        )
+
+    assert (await refresh(online)).json()["error"] == "invalid_grant"
+    assert (await refresh(offline)).status_code == 200
+    async with database.unit_of_work() as session:
+        portal = (
+            await session.execute(
+                text("SELECT revoked_at FROM oauth_grant WHERE client_id = :c"),
+                {"c": PORTAL_CLIENT_ID},
+            )
+        ).all()
+    assert portal and all(row.revoked_at is not None for row in portal)
+
+
+async def test_signing_out_at_the_provider_ends_the_portal_session_too(
+    portal_web: httpx.AsyncClient,
+) -> None:
+    account = await portal_web.get("/account")
+    assert account.status_code == 200, account.text
+    out = await portal_web.post("/logout", data={"csrf": form_field(account.text, "csrf")})
+    assert out.status_code == 200
+    back = await portal_web.get("/portal")
+    assert back.status_code == 303
+    assert back.headers["location"].startswith("/portal/login")
