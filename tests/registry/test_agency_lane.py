@@ -190,21 +190,34 @@ async def test_a_deceased_citizen_through_the_statement(env: Env, statements: li
     assert statements == [False, True, True][: served_by_statement(env, 3)]
 
 
-async def test_a_failing_audit_store_releases_nothing(
-    env: Env, statements: list[bool], database_url: str
-) -> None:
+async def answers_with_a_failing_audit_store(env: Env, database_url: str) -> list[Any]:
+    """A seen agency's lookup and verify once every audit INSERT fails."""
     bank = await agency(env)
     assert (await lookup(env, bank, ANH, ["full_name"])).status_code == 200
     await fail_audit_inserts(database_url)
-    for response in (
+    return [
         await lookup(env, bank, ANH, ["full_name"]),
         await verify(env, bank, ANH, gender="female"),
-    ):
+    ]
+
+
+async def test_a_failing_audit_store_releases_nothing(
+    env: Env, statements: list[bool], database_url: str
+) -> None:
+    for response in await answers_with_a_failing_audit_store(env, database_url):
         problem(response, 503, "audit-unavailable")
         assert "Nguy" not in response.text
     assert len(await agency_events(env.database)) == 1
     # The statement failed (an error, not a row), and the full path answered.
     assert statements == []
+
+
+async def test_a_failing_audit_store_asks_the_agency_to_retry_later(
+    env: Env, database_url: str
+) -> None:
+    for response in await answers_with_a_failing_audit_store(env, database_url):
+        problem(response, 503, "audit-unavailable")
+        assert int(response.headers["retry-after"]) >= 1
 
 
 async def test_each_call_is_charged_once_whichever_path_answers(
