@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from audit.events import EventData
 from audit.models import AuditBatch, AuditCheckpoint, AuditEvent, AuditLeaf, AuditNode
-from core.db import dialect_of, driver_connection, driver_errors
+from core.db import dialect_of, driver_connection, driver_errors, is_unavailable
 
 # Any constant will do; it only has to be the same in every process of one database.
 SEQUENCER_LOCK_KEY = 0x6175646974  # "audit"
@@ -107,9 +107,9 @@ async def insert_event(
             await driver.execute(
                 INSERT_EVENT_SQL, *(values[name] for name in EVENT_COLUMNS_INSERTED)
             )
-        except asyncpg.PostgresConnectionError:
-            raise  # driver_errors: the database is gone, not the event refused
         except asyncpg.PostgresError as exc:
+            if is_unavailable(exc):
+                raise  # driver_errors: the database is gone or not ready, not the event refused
             raise EventNotRecorded(type(exc).__name__) from exc
 
 

@@ -37,6 +37,17 @@ from core.settings import Settings
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
 
+# What a statement sent straight to asyncpg may raise: PostgreSQL's errors, the client's own
+# (InternalClientError: a protocol state it did not expect, as when the server crashes in the
+# middle of a statement), a lost socket, a client-side timeout.
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+
 # Errors that mean "the database is not there right now" rather than "the request was wrong".
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
@@ -45,14 +56,38 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
     OSError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
+
+# SQLSTATEs (PostgreSQL Appendix A) of a server that cannot serve now, whatever was asked:
+# class 08 connection exception, 53 insufficient resources (too many connections, disk full),
+# 57 operator intervention (starting up, shutting down, crash shutdown, statement_timeout),
+# and 25006, a read-only transaction: the server is a standby, the primary moved (failover).
+UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+UNAVAILABLE_SQLSTATES = frozenset({"25006"})
+QUERY_CANCELED = "57014"  # statement_timeout: the connection itself is still good
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """True when ``exc`` means the database is unreachable or timed out."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, UNAVAILABLE_ERRORS)
+    """True when ``exc`` means the database is unreachable, not ready or timed out: the one
+    classification of database errors (SQLAlchemy's, asyncpg's, the socket's). SQLAlchemy's
+    errors are judged by the driver error they wrap."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, UNAVAILABLE_ERRORS):
+            return True
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and (
+            state[:2] in UNAVAILABLE_SQLSTATE_CLASSES or state in UNAVAILABLE_SQLSTATES
+        ):
+            return True
+        current = current.__cause__ or getattr(current, "orig", None)
+    return False
 
 
 def _server_settings(settings: Settings) -> dict[str, str]:
@@ -465,16 +500,19 @@ async def driver_connection(session: AsyncSession, *, begin: bool = True) -> Any
 
 @asynccontextmanager
 async def driver_errors(session: AsyncSession) -> AsyncIterator[None]:
-    """Map the driver's errors as SQLAlchemy would: a lost connection or a statement timeout
-    is DatabaseUnavailable (503), and the connection is not reused."""
+    """Map the driver's errors as SQLAlchemy would: a database that is unreachable, not ready
+    or too slow (``is_unavailable``) is DatabaseUnavailable (503), and unless only the
+    statement timed out, the connection is not reused. Other errors propagate unchanged."""
     try:
         yield
-    except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+    except DRIVER_ERRORS as exc:
+        if not is_unavailable(exc):
+            raise
+        if getattr(exc, "sqlstate", None) == QUERY_CANCELED:
+            raise DatabaseUnavailable("The database did not answer in time.") from exc
         connection = await session.connection()
         await connection.invalidate(exc)
         raise DatabaseUnavailable("The database is not reachable.") from exc
-    except asyncpg.QueryCanceledError as exc:
-        raise DatabaseUnavailable("The database did not answer in time.") from exc
 
 
 async def hold_lock(session: AsyncSession, key: int) -> None:
@@ -548,9 +586,9 @@ async def insert_row(session: AsyncSession, table: Table, values: dict[str, Any]
             await driver.execute(prepared.sql, *args)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise IntegrityError(prepared.sql, args, exc) from exc
-        except asyncpg.PostgresConnectionError:
-            raise  # driver_errors: the database is gone
         except asyncpg.PostgresError as exc:
+            if is_unavailable(exc):
+                raise  # driver_errors: the database is gone or not ready
             raise DBAPIError(prepared.sql, args, exc) from exc
 
 

@@ -13,6 +13,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -143,6 +146,57 @@ class PostgresCluster:
         """Stop the server (the data directory stays until ``cleanup``)."""
         if (self.datadir / "postmaster.pid").exists():
             self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "stop"])
+
+    def _ping(self) -> int:
+        """pg_isready's status: 0 accepting, 1 rejecting (starting up), 2 no answer."""
+        done = subprocess.run(  # noqa: S603 - a fixed binary, no shell
+            [str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-t", "2"],
+            capture_output=True,
+            check=False,
+        )
+        return done.returncode
+
+    def _wait_for(self, status: int) -> None:
+        deadline = time.monotonic() + 60
+        while self._ping() != status:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not reach pg_isready status {status}")
+            time.sleep(0.05)
+
+    @contextmanager
+    def recovering(self) -> Iterator[None]:
+        """Crash the server (an immediate stop, as at a power cut) and restart it held in its
+        crash recovery: inside the block it refuses every connection with "the database system
+        is starting up" (SQLSTATE 57P03), as a large database does for minutes. Recovery waits
+        for its restore_command, which waits for the block to end; then the server finishes
+        recovery and accepts connections again (on a new timeline)."""
+        self.stop(mode="immediate")
+        release = self.base / "release-recovery"
+        release.unlink(missing_ok=True)
+        hold = self.base / "hold-recovery.sh"
+        hold.write_text(f"#!/bin/sh\nwhile [ ! -e {release} ]; do sleep 0.05; done\nexit 1\n")
+        hold.chmod(0o755)
+        signal = self.datadir / "recovery.signal"
+        signal.touch()
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(signal, owner.pw_uid, owner.pw_gid)
+        self._run(
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D", str(self.datadir),
+                "-l", str(self.logfile),
+                "-o", f"-c restore_command={hold}",
+                "-W",
+                "start",
+            ]
+        )  # fmt: skip
+        try:
+            self._wait_for(1)
+            yield
+        finally:
+            release.touch()
+            self._wait_for(0)
 
     def cleanup(self) -> None:
         """Stop the server and delete every file of the cluster."""

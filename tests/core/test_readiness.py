@@ -63,6 +63,36 @@ def get_routes(client: httpx.AsyncClient) -> list[str]:
     return paths
 
 
+async def assert_no_route_gives_500(client: httpx.AsyncClient) -> None:
+    """Every GET route answers without a 500, and any error as problem+json."""
+    for path in get_routes(client):
+        response = await client.get(path)
+        assert response.status_code != 500, path
+        if response.status_code >= 400:
+            assert response.headers["content-type"] == "application/problem+json", path
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    """A 503 database-unavailable problem that says when to retry."""
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "database-unavailable"
+    assert int(response.headers["retry-after"]) >= 1
+
+
+@pytest.mark.postgresql_only
+async def test_a_database_in_crash_recovery_gives_503_with_retry_after(
+    own_cluster: PostgresCluster, down_client: httpx.AsyncClient, backend: str
+) -> None:
+    assert (await down_client.get("/t/count")).json() == {"count": 1}
+    # While it recovers, PostgreSQL refuses connections: "the database system is starting up".
+    with own_cluster.recovering():
+        assert_unavailable(await down_client.get("/t/count"))
+        assert_unavailable(await down_client.get("/readyz"))
+        await assert_no_route_gives_500(down_client)
+    assert (await down_client.get("/t/count")).json() == {"count": 1}
+
+
 @pytest.mark.postgresql_only
 async def test_database_stopped_gives_503_problems_and_never_a_bare_500(
     own_cluster: PostgresCluster, down_client: httpx.AsyncClient, backend: str
@@ -81,11 +111,7 @@ async def test_database_stopped_gives_503_problems_and_never_a_bare_500(
         assert uses_db.status_code == 503
         assert uses_db.json()["code"] == "database-unavailable"
         assert (await down_client.get("/healthz")).status_code == 200
-        for path in get_routes(down_client):
-            response = await down_client.get(path)
-            assert response.status_code != 500, path
-            if response.status_code >= 400:
-                assert response.headers["content-type"] == "application/problem+json", path
+        await assert_no_route_gives_500(down_client)
     finally:
         own_cluster.start_server()
 

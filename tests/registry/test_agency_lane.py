@@ -190,6 +190,23 @@ async def test_a_deceased_citizen_through_the_statement(env: Env, statements: li
     assert statements == [False, True, True][: served_by_statement(env, 3)]
 
 
+@pytest.mark.postgresql_only
+async def test_a_driver_error_of_the_statement_leaves_the_call_to_the_full_path(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bank = await agency(env)
+    assert (await lookup(env, bank, ANH, ["full_name"])).status_code == 200
+
+    async def crashed(*_args: Any, **_kwargs: Any) -> None:
+        # What asyncpg raised from the grouped statement at the instant PostgreSQL crashed.
+        raise asyncpg.InternalClientError("got result for unknown protocol state 3")
+
+    monkeypatch.setattr(agency_repository, "record_and_event", crashed)
+    assert (await lookup(env, bank, ANH, ["full_name"])).status_code == 200
+    assert (await verify(env, bank, ANH, gender="female")).status_code == 200
+    assert [e.outcome for e in await agency_events(env.database)] == ["granted"] * 3
+
+
 async def answers_with_a_failing_audit_store(env: Env, database_url: str) -> list[Any]:
     """A seen agency's lookup and verify once every audit INSERT fails."""
     bank = await agency(env)
