@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import Table, event, insert, text
-from sqlalchemy.engine import URL, Dialect
+from sqlalchemy.engine import URL, Dialect, ExceptionContext
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -90,6 +91,61 @@ def is_unavailable(exc: BaseException) -> bool:
     return False
 
 
+@dataclass
+class _Deadline:
+    """The running request's deadline, and whether a write that commits may have been sent."""
+
+    timeout: asyncio.Timeout
+    in_doubt: bool = False
+
+
+_deadline: contextvars.ContextVar[_Deadline | None] = contextvars.ContextVar(
+    "request_deadline", default=None
+)
+
+
+@asynccontextmanager
+async def request_deadline(seconds: float | None) -> AsyncIterator[None]:
+    """Bound the time until the block's answer starts. Past ``seconds``, whatever the block
+    awaits (an ORM session's statement or checkout, a statement sent to the driver, a wait in
+    the StatementPool) is cancelled, its connection dropped, and DatabaseUnavailable raised:
+    a 503 with Retry-After whose ``recorded`` member says "no", or "unknown" when a COMMIT or
+    a statement that commits by itself had been sent (``may_commit``): it may have taken
+    effect, and what did stays recorded."""
+    state: _Deadline | None = None
+    try:
+        async with asyncio.timeout(seconds) as timeout:
+            state = _Deadline(timeout)
+            token = _deadline.set(state)
+            try:
+                yield
+            finally:
+                _deadline.reset(token)
+    except TimeoutError as exc:
+        if state is None or not state.timeout.expired():
+            raise
+        raise DatabaseUnavailable(
+            "The database did not answer in time.",
+            extensions={"recorded": "unknown" if state.in_doubt else "no"},
+        ) from exc
+
+
+def answer_started() -> None:
+    """The request's answer has begun: its deadline no longer applies (a streamed body, such
+    as an export, may take longer; each of its statements has statement_timeout)."""
+    state = _deadline.get()
+    if state is not None and not state.timeout.expired():
+        state.timeout.reschedule(None)
+
+
+def may_commit() -> None:
+    """A COMMIT, or a statement that commits by itself, is about to be sent: if the request's
+    deadline cuts it off, its answer must not say that nothing was recorded."""
+    state = _deadline.get()
+    if state is not None:
+        state.in_doubt = True
+
+
 def _server_settings(settings: Settings) -> dict[str, str]:
     server_settings = {"application_name": "registry"}
     if settings.database_role:
@@ -140,6 +196,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if not settings.is_sqlite:
         event.listen(engine.sync_engine, "checkout", _ping_if_idle)
         event.listen(engine.sync_engine, "checkin", _note_checkin)
+        event.listen(engine.sync_engine, "handle_error", _terminate_if_cancelled)
     if settings.is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
@@ -164,6 +221,24 @@ def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
     except Exception as exc:
         # The pool discards this connection and checks out another (up to three tries).
         raise DisconnectionError("A pooled connection no longer answers.") from exc
+
+
+def _terminate_if_cancelled(context: ExceptionContext) -> None:
+    # Cancelled in the middle of a statement or a COMMIT (the request's deadline): SQLAlchemy
+    # then invalidates the connection, closing it gracefully first, which waits for the server:
+    # perhaps the very one that stopped answering. Cut it now instead; the server rolls back
+    # what was not committed when it sees the connection gone.
+    connection = context.connection
+    if not isinstance(context.original_exception, asyncio.CancelledError) or connection is None:
+        return
+    if not connection.invalidated and not connection.closed:
+        _terminate(connection.connection.driver_connection)
+
+
+def _terminate(driver: Any) -> None:
+    """Close an asyncpg connection at once, without waiting for the server."""
+    if driver is not None and not driver.is_closed():
+        driver.terminate()
 
 
 def _sqlite_on_begin(connection: Any) -> None:
@@ -214,9 +289,11 @@ class StatementPool:
         timeout: float,
         server_settings: dict[str, str],
         max_group: int = 64,
+        statement_timeout: float | None = None,
     ) -> None:
         self._dsn = dsn
         self._timeout = timeout
+        self._statement_timeout = statement_timeout
         self._server_settings = server_settings
         self._size = size
         self._max_group = max_group
@@ -244,6 +321,7 @@ class StatementPool:
         together share a key and the same ``one`` and ``many``."""
         if self._busy < self._size and not self._waiting:
             self._busy += 1
+            may_commit()  # its statement commits by itself
             try:
                 alone: _Result = await self._on_connection(one, item)
                 return alone
@@ -255,17 +333,20 @@ class StatementPool:
         self._dispatch()
         # A request still waiting after the pool's timeout, or cancelled, is left out of every
         # group (TimeoutError: the caller's fallback serves it). One a group took is awaited to
-        # the end: its statement may have written, and the statement has its own timeout.
+        # the end of its statement (which may have written), bounded by ``statement_timeout``.
         try:
-            async with asyncio.timeout(self._timeout):
-                result: _Result = await asyncio.shield(waiting.future)
-        except TimeoutError:
-            if not waiting.taken:
-                waiting.future.cancel()
-                raise
-            result = await waiting.future
-        except asyncio.CancelledError:
-            if not waiting.taken:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    result: _Result = await asyncio.shield(waiting.future)
+            except TimeoutError:
+                if not waiting.taken:
+                    waiting.future.cancel()
+                    raise
+                result = await waiting.future
+        except BaseException:
+            if waiting.taken:
+                may_commit()  # its group's statement was sent, and commits by itself
+            else:
                 waiting.future.cancel()
             raise
         return result
@@ -320,7 +401,10 @@ class StatementPool:
         self.statements += 1
         connection = self._free.pop() if self._free else await self._connect()
         try:
-            result = await call(connection, argument)
+            # A statement the server does not answer within the bound has nobody left to
+            # answer (the requests' own deadline is as long): its connection is dropped.
+            async with asyncio.timeout(self._statement_timeout):
+                result = await call(connection, argument)
         except BaseException:
             connection.terminate()
             raise
@@ -383,6 +467,7 @@ class Database:
                 pool_pre_ping=False, isolation_level="AUTOCOMMIT",
             )  # fmt: skip
             self._side_engine = create_async_engine(self.settings.url, **kwargs)
+            event.listen(self._side_engine.sync_engine, "handle_error", _terminate_if_cancelled)
         return self._side_engine
 
     def lane_pool(self) -> StatementPool | None:
@@ -413,6 +498,7 @@ class Database:
             max_group=self.settings.database_lane_max_group,
             timeout=self.settings.database_pool_timeout,
             server_settings=_server_settings(self.settings),
+            statement_timeout=self.settings.request_deadline,
         )
         return self._lane_pool
 
@@ -427,10 +513,12 @@ class Database:
         session = self.sessions()
         try:
             yield session
+            may_commit()
             await session.commit()
         except RegistryError as exc:
             if exc.commit_unit_of_work:
                 # A recorded refusal: keep its audit event, then let the error be answered.
+                may_commit()
                 await session.commit()
             else:
                 await _rollback_quietly(session)
@@ -505,6 +593,13 @@ async def driver_errors(session: AsyncSession) -> AsyncIterator[None]:
     statement timed out, the connection is not reused. Other errors propagate unchanged."""
     try:
         yield
+    except asyncio.CancelledError:
+        # The request's deadline, mid-statement: drop the connection without waiting for the
+        # server (a ROLLBACK on it would wait for the cancelled statement first).
+        connection = await session.connection()
+        _terminate((await connection.get_raw_connection()).driver_connection)
+        await connection.invalidate()
+        raise
     except DRIVER_ERRORS as exc:
         if not is_unavailable(exc):
             raise

@@ -10,6 +10,7 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -198,9 +199,50 @@ class PostgresCluster:
             release.touch()
             self._wait_for(0)
 
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop every server process inside the block (``paused``)."""
+        postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        with paused(postmaster):
+            yield
+
     def cleanup(self) -> None:
         """Stop the server and delete every file of the cluster."""
         try:
             self.stop(mode="immediate")
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def parent_of(pid: int) -> int | None:
+    """A local process's parent, or None when no such process runs on this host."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
+@contextmanager
+def paused(postmaster: int) -> Iterator[None]:
+    """Stop a local PostgreSQL server's processes (SIGSTOP) inside the block, as a stalled host
+    or storage would: connections stay open, statements get no answer until the block ends."""
+    pids = [postmaster, *_children(postmaster)]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)

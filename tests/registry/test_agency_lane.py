@@ -21,8 +21,10 @@ from sqlalchemy import text
 
 from audit.models import AuditEvent
 from registry.agency import repository as agency_repository
-from tests.faults import fail_audit_inserts
+from tests.faults import fail_audit_inserts, postmaster_of
+from tests.http import asgi_client
 from tests.identity.factories import make_account
+from tests.pgcluster import paused
 from tests.registry.test_agency import (
     ANH,
     AS_OFFICIAL,
@@ -38,6 +40,7 @@ from tests.registry.test_agency import (
     lock_identity,
     lookup,
     problem,
+    registry_app,
     verify,
 )
 
@@ -205,6 +208,29 @@ async def test_a_driver_error_of_the_statement_leaves_the_call_to_the_full_path(
     assert (await lookup(env, bank, ANH, ["full_name"])).status_code == 200
     assert (await verify(env, bank, ANH, gender="female")).status_code == 200
     assert [e.outcome for e in await agency_events(env.database)] == ["granted"] * 3
+
+
+@pytest.mark.postgresql_only
+async def test_a_stalled_database_answers_agencies_503_at_the_request_deadline(
+    env: Env, database_url: str
+) -> None:
+    bank = await agency(env)
+    postmaster = await postmaster_of(database_url)
+    short = Env(env.settings.model_copy(update={"request_deadline": 1.0}), env.database, env.web)
+    async with asgi_client(registry_app(short.settings, env.database)) as short.web:
+        stalled = []
+        # The full path (a token this app has not seen), then the one-statement path.
+        for _ in range(2):
+            with paused(postmaster):
+                async with asyncio.timeout(15):  # without a deadline: as long as the pause
+                    stalled.append(await lookup(short, bank, ANH, ["full_name"]))
+            assert (await lookup(short, bank, ANH, ["full_name"])).status_code == 200
+    for response in stalled:
+        problem(response, 503, "database-unavailable")
+        assert int(response.headers["retry-after"]) >= 1
+        assert "Nguy" not in response.text
+    # Each answered lookup has its event; a stalled one may have its own (sent, not answered).
+    assert 2 <= len(await agency_events(env.database)) <= 4
 
 
 async def answers_with_a_failing_audit_store(env: Env, database_url: str) -> list[Any]:
