@@ -73,7 +73,8 @@ QUERY_CANCELED = "57014"  # statement_timeout: the connection itself is still go
 def is_unavailable(exc: BaseException) -> bool:
     """True when ``exc`` means the database is unreachable, not ready or timed out: the one
     classification of database errors (SQLAlchemy's, asyncpg's, the socket's). SQLAlchemy's
-    errors are judged by the driver error they wrap."""
+    errors, and its emulation of the DBAPI's over asyncpg, are judged by the driver error
+    they wrap (``orig``)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -87,7 +88,7 @@ def is_unavailable(exc: BaseException) -> bool:
             state[:2] in UNAVAILABLE_SQLSTATE_CLASSES or state in UNAVAILABLE_SQLSTATES
         ):
             return True
-        current = current.__cause__ or getattr(current, "orig", None)
+        current = getattr(current, "orig", None)
     return False
 
 
