@@ -213,12 +213,15 @@ def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
     record.info["checked_in"] = time.monotonic()
 
 
-def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     checked_in = record.info.get("checked_in")
     if checked_in is None or time.monotonic() - checked_in < IDLE_PING_SECONDS:
         return  # a new connection, or one returned moments ago
     try:
         dbapi_connection.ping()
+    except asyncio.CancelledError:
+        _terminate(proxy.driver_connection)  # as _terminate_if_cancelled, for the ping
+        raise
     except Exception as exc:
         # The pool discards this connection and checks out another (up to three tries).
         raise DisconnectionError("A pooled connection no longer answers.") from exc
