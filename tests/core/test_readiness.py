@@ -12,6 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, EmulatedDBAPIException
 
 import migrations
 from core import db
@@ -80,6 +81,42 @@ def assert_unavailable(response: httpx.Response) -> None:
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json()["code"] == "database-unavailable"
     assert int(response.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.CrashShutdownError("terminating connection because of crash of another process"),
+        asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"),
+        asyncpg.QueryCanceledError("canceling statement due to statement timeout"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.InternalClientError("got result for unknown protocol state 3"),
+        ConnectionResetError(),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_errors_of_a_database_that_cannot_serve_now_are_unavailable(error: Exception) -> None:
+    assert db.is_unavailable(error)
+    # As SQLAlchemy raises them: its DBAPIError over its emulation of the driver's error.
+    assert db.is_unavailable(DBAPIError("SELECT 1", None, EmulatedDBAPIException("", error)))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.UniqueViolationError("duplicate key value violates unique constraint"),
+        asyncpg.DivisionByZeroError("division by zero"),
+        asyncpg.UndefinedTableError('relation "nope" does not exist'),
+        ValueError("not the database"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_errors_of_the_request_are_not_unavailable(error: Exception) -> None:
+    assert not db.is_unavailable(error)
+    assert not db.is_unavailable(DBAPIError("SELECT 1", None, EmulatedDBAPIException("", error)))
 
 
 @pytest.mark.postgresql_only
