@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from audit.events import EventData
 from audit.models import AuditBatch, AuditCheckpoint, AuditEvent, AuditLeaf, AuditNode
-from core.db import dialect_of, driver_connection, driver_errors
+from core.db import dialect_of, driver_connection, driver_errors, is_unavailable, may_commit
 
 # Any constant will do; it only has to be the same in every process of one database.
 SEQUENCER_LOCK_KEY = 0x6175646974  # "audit"
@@ -102,14 +102,16 @@ async def insert_event(
     if driver is None:
         await session.execute(insert(AuditEvent), [values])
         return
+    if not begin:
+        may_commit()  # the INSERT may commit by itself
     async with driver_errors(session):
         try:
             await driver.execute(
                 INSERT_EVENT_SQL, *(values[name] for name in EVENT_COLUMNS_INSERTED)
             )
-        except asyncpg.PostgresConnectionError:
-            raise  # driver_errors: the database is gone, not the event refused
         except asyncpg.PostgresError as exc:
+            if is_unavailable(exc):
+                raise  # driver_errors: the database is gone or not ready, not the event refused
             raise EventNotRecorded(type(exc).__name__) from exc
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
@@ -15,7 +16,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy import Table, event, insert, text
-from sqlalchemy.engine import URL, Dialect
+from sqlalchemy.engine import URL, Dialect, ExceptionContext
 from sqlalchemy.exc import (
     DBAPIError,
     DisconnectionError,
@@ -37,6 +38,17 @@ from core.settings import Settings
 _Item = TypeVar("_Item")
 _Result = TypeVar("_Result")
 
+# What a statement sent straight to asyncpg may raise: PostgreSQL's errors, the client's own
+# (InternalClientError: a protocol state it did not expect, as when the server crashes in the
+# middle of a statement), a lost socket, a client-side timeout.
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+
 # Errors that mean "the database is not there right now" rather than "the request was wrong".
 UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
@@ -45,14 +57,94 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
     OSError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
+
+# SQLSTATEs (PostgreSQL Appendix A) of a server that cannot serve now, whatever was asked:
+# class 08 connection exception, 53 insufficient resources (too many connections, disk full),
+# 57 operator intervention (starting up, shutting down, crash shutdown, statement_timeout),
+# and 25006, a read-only transaction: the server is a standby, the primary moved (failover).
+UNAVAILABLE_SQLSTATE_CLASSES = frozenset({"08", "53", "57"})
+UNAVAILABLE_SQLSTATES = frozenset({"25006"})
+QUERY_CANCELED = "57014"  # statement_timeout: the connection itself is still good
 
 
 def is_unavailable(exc: BaseException) -> bool:
-    """True when ``exc`` means the database is unreachable or timed out."""
-    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
-        return True
-    return isinstance(exc, UNAVAILABLE_ERRORS)
+    """True when ``exc`` means the database is unreachable, not ready or timed out: the one
+    classification of database errors (SQLAlchemy's, asyncpg's, the socket's). SQLAlchemy's
+    errors, and its emulation of the DBAPI's over asyncpg, are judged by the driver error
+    they wrap (``orig``)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, UNAVAILABLE_ERRORS):
+            return True
+        state = getattr(current, "sqlstate", None)
+        if isinstance(state, str) and (
+            state[:2] in UNAVAILABLE_SQLSTATE_CLASSES or state in UNAVAILABLE_SQLSTATES
+        ):
+            return True
+        current = getattr(current, "orig", None)
+    return False
+
+
+@dataclass
+class _Deadline:
+    """The running request's deadline, and whether a write that commits may have been sent."""
+
+    timeout: asyncio.Timeout
+    in_doubt: bool = False
+
+
+_deadline: contextvars.ContextVar[_Deadline | None] = contextvars.ContextVar(
+    "request_deadline", default=None
+)
+
+
+@asynccontextmanager
+async def request_deadline(seconds: float | None) -> AsyncIterator[None]:
+    """Bound the time until the block's answer starts. Past ``seconds``, whatever the block
+    awaits (an ORM session's statement or checkout, a statement sent to the driver, a wait in
+    the StatementPool) is cancelled, its connection dropped, and DatabaseUnavailable raised:
+    a 503 with Retry-After whose ``recorded`` member says "no", or "unknown" when a COMMIT or
+    a statement that commits by itself had been sent (``may_commit``): it may have taken
+    effect, and what did stays recorded."""
+    state: _Deadline | None = None
+    try:
+        async with asyncio.timeout(seconds) as timeout:
+            state = _Deadline(timeout)
+            token = _deadline.set(state)
+            try:
+                yield
+            finally:
+                _deadline.reset(token)
+    except TimeoutError as exc:
+        if state is None or not state.timeout.expired():
+            raise
+        raise DatabaseUnavailable(
+            "The database did not answer in time.",
+            extensions={"recorded": "unknown" if state.in_doubt else "no"},
+        ) from exc
+
+
+def answer_started() -> None:
+    """The request's answer has begun: its deadline no longer applies (a streamed body, such
+    as an export, may take longer; each of its statements has statement_timeout)."""
+    state = _deadline.get()
+    if state is not None and not state.timeout.expired():
+        state.timeout.reschedule(None)
+
+
+def may_commit() -> None:
+    """A COMMIT, or a statement that commits by itself, is about to be sent: if the request's
+    deadline cuts it off, its answer must not say that nothing was recorded."""
+    state = _deadline.get()
+    if state is not None:
+        state.in_doubt = True
 
 
 def _server_settings(settings: Settings) -> dict[str, str]:
@@ -105,6 +197,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     if not settings.is_sqlite:
         event.listen(engine.sync_engine, "checkout", _ping_if_idle)
         event.listen(engine.sync_engine, "checkin", _note_checkin)
+        event.listen(engine.sync_engine, "handle_error", _terminate_if_cancelled)
     if settings.is_sqlite:
         event.listen(engine.sync_engine, "connect", _sqlite_on_connect)
         event.listen(engine.sync_engine, "begin", _sqlite_on_begin)
@@ -120,15 +213,36 @@ def _note_checkin(_dbapi_connection: Any, record: Any) -> None:
     record.info["checked_in"] = time.monotonic()
 
 
-def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
     checked_in = record.info.get("checked_in")
     if checked_in is None or time.monotonic() - checked_in < IDLE_PING_SECONDS:
         return  # a new connection, or one returned moments ago
     try:
         dbapi_connection.ping()
+    except asyncio.CancelledError:
+        _terminate(proxy.driver_connection)  # as _terminate_if_cancelled, for the ping
+        raise
     except Exception as exc:
         # The pool discards this connection and checks out another (up to three tries).
         raise DisconnectionError("A pooled connection no longer answers.") from exc
+
+
+def _terminate_if_cancelled(context: ExceptionContext) -> None:
+    # Cancelled in the middle of a statement or a COMMIT (the request's deadline): SQLAlchemy
+    # then invalidates the connection, closing it gracefully first, which waits for the server:
+    # perhaps the very one that stopped answering. Cut it now instead; the server rolls back
+    # what was not committed when it sees the connection gone.
+    connection = context.connection
+    if not isinstance(context.original_exception, asyncio.CancelledError) or connection is None:
+        return
+    if not connection.invalidated and not connection.closed:
+        _terminate(connection.connection.driver_connection)
+
+
+def _terminate(driver: Any) -> None:
+    """Close an asyncpg connection at once, without waiting for the server."""
+    if driver is not None and not driver.is_closed():
+        driver.terminate()
 
 
 def _sqlite_on_begin(connection: Any) -> None:
@@ -179,9 +293,11 @@ class StatementPool:
         timeout: float,
         server_settings: dict[str, str],
         max_group: int = 64,
+        statement_timeout: float | None = None,
     ) -> None:
         self._dsn = dsn
         self._timeout = timeout
+        self._statement_timeout = statement_timeout
         self._server_settings = server_settings
         self._size = size
         self._max_group = max_group
@@ -209,6 +325,7 @@ class StatementPool:
         together share a key and the same ``one`` and ``many``."""
         if self._busy < self._size and not self._waiting:
             self._busy += 1
+            may_commit()  # its statement commits by itself
             try:
                 alone: _Result = await self._on_connection(one, item)
                 return alone
@@ -220,17 +337,20 @@ class StatementPool:
         self._dispatch()
         # A request still waiting after the pool's timeout, or cancelled, is left out of every
         # group (TimeoutError: the caller's fallback serves it). One a group took is awaited to
-        # the end: its statement may have written, and the statement has its own timeout.
+        # the end of its statement (which may have written), bounded by ``statement_timeout``.
         try:
-            async with asyncio.timeout(self._timeout):
-                result: _Result = await asyncio.shield(waiting.future)
-        except TimeoutError:
-            if not waiting.taken:
-                waiting.future.cancel()
-                raise
-            result = await waiting.future
-        except asyncio.CancelledError:
-            if not waiting.taken:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    result: _Result = await asyncio.shield(waiting.future)
+            except TimeoutError:
+                if not waiting.taken:
+                    waiting.future.cancel()
+                    raise
+                result = await waiting.future
+        except BaseException:
+            if waiting.taken:
+                may_commit()  # its group's statement was sent, and commits by itself
+            else:
                 waiting.future.cancel()
             raise
         return result
@@ -285,7 +405,10 @@ class StatementPool:
         self.statements += 1
         connection = self._free.pop() if self._free else await self._connect()
         try:
-            result = await call(connection, argument)
+            # A statement the server does not answer within the bound has nobody left to
+            # answer (the requests' own deadline is as long): its connection is dropped.
+            async with asyncio.timeout(self._statement_timeout):
+                result = await call(connection, argument)
         except BaseException:
             connection.terminate()
             raise
@@ -348,6 +471,7 @@ class Database:
                 pool_pre_ping=False, isolation_level="AUTOCOMMIT",
             )  # fmt: skip
             self._side_engine = create_async_engine(self.settings.url, **kwargs)
+            event.listen(self._side_engine.sync_engine, "handle_error", _terminate_if_cancelled)
         return self._side_engine
 
     def lane_pool(self) -> StatementPool | None:
@@ -378,6 +502,7 @@ class Database:
             max_group=self.settings.database_lane_max_group,
             timeout=self.settings.database_pool_timeout,
             server_settings=_server_settings(self.settings),
+            statement_timeout=self.settings.request_deadline,
         )
         return self._lane_pool
 
@@ -392,10 +517,12 @@ class Database:
         session = self.sessions()
         try:
             yield session
+            may_commit()
             await session.commit()
         except RegistryError as exc:
             if exc.commit_unit_of_work:
                 # A recorded refusal: keep its audit event, then let the error be answered.
+                may_commit()
                 await session.commit()
             else:
                 await _rollback_quietly(session)
@@ -465,16 +592,26 @@ async def driver_connection(session: AsyncSession, *, begin: bool = True) -> Any
 
 @asynccontextmanager
 async def driver_errors(session: AsyncSession) -> AsyncIterator[None]:
-    """Map the driver's errors as SQLAlchemy would: a lost connection or a statement timeout
-    is DatabaseUnavailable (503), and the connection is not reused."""
+    """Map the driver's errors as SQLAlchemy would: a database that is unreachable, not ready
+    or too slow (``is_unavailable``) is DatabaseUnavailable (503), and unless only the
+    statement timed out, the connection is not reused. Other errors propagate unchanged."""
     try:
         yield
-    except (OSError, asyncpg.InterfaceError, asyncpg.PostgresConnectionError) as exc:
+    except asyncio.CancelledError:
+        # The request's deadline, mid-statement: drop the connection without waiting for the
+        # server (a ROLLBACK on it would wait for the cancelled statement first).
+        connection = await session.connection()
+        _terminate((await connection.get_raw_connection()).driver_connection)
+        await connection.invalidate()
+        raise
+    except DRIVER_ERRORS as exc:
+        if not is_unavailable(exc):
+            raise
+        if getattr(exc, "sqlstate", None) == QUERY_CANCELED:
+            raise DatabaseUnavailable("The database did not answer in time.") from exc
         connection = await session.connection()
         await connection.invalidate(exc)
         raise DatabaseUnavailable("The database is not reachable.") from exc
-    except asyncpg.QueryCanceledError as exc:
-        raise DatabaseUnavailable("The database did not answer in time.") from exc
 
 
 async def hold_lock(session: AsyncSession, key: int) -> None:
@@ -548,9 +685,9 @@ async def insert_row(session: AsyncSession, table: Table, values: dict[str, Any]
             await driver.execute(prepared.sql, *args)
         except asyncpg.IntegrityConstraintViolationError as exc:
             raise IntegrityError(prepared.sql, args, exc) from exc
-        except asyncpg.PostgresConnectionError:
-            raise  # driver_errors: the database is gone
         except asyncpg.PostgresError as exc:
+            if is_unavailable(exc):
+                raise  # driver_errors: the database is gone or not ready
             raise DBAPIError(prepared.sql, args, exc) from exc
 
 

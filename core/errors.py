@@ -143,6 +143,12 @@ class ServiceUnavailable(RegistryError):
     code = "service-unavailable"
     title = "Service unavailable"
 
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        # RFC 9110 10.2.3: a 503 says when to come back, so clients do not retry at once.
+        if "Retry-After" not in self.headers:
+            self.headers = {**self.headers, "Retry-After": "5"}
+
 
 class AuditUnavailable(ServiceUnavailable):
     """The access could not be recorded, so it was not made (no access without its record)."""
@@ -156,11 +162,6 @@ class DatabaseUnavailable(ServiceUnavailable):
 
     code = "database-unavailable"
     title = "Database unavailable"
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        if "Retry-After" not in self.headers:
-            self.headers = {**self.headers, "Retry-After": "5"}
 
 
 def all_error_types() -> list[type[RegistryError]]:

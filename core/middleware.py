@@ -9,7 +9,7 @@ import uuid
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.db import is_unavailable
+from core.db import answer_started, is_unavailable, request_deadline
 from core.errors import DatabaseUnavailable, RegistryError
 from core.logging import fields, get_logger, request_id_var
 from core.metrics import HttpMetrics
@@ -35,10 +35,18 @@ def route_template(scope: Scope) -> str:
 class RequestContextMiddleware:
     """Give each request an id, log and measure it, and turn any escaped error into problem+json."""
 
-    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics | None, base_url: str) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        metrics: HttpMetrics | None,
+        base_url: str,
+        deadline: float | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.base_url = base_url
+        self.deadline = deadline
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,6 +62,7 @@ class RequestContextMiddleware:
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
+                answer_started()
                 response_started = True
                 status = int(message["status"])
                 headers = list(message.get("headers", []))
@@ -62,14 +71,18 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, send_with_id)
+            async with request_deadline(self.deadline):
+                await self.app(scope, receive, send_with_id)
         except ClientDisconnect:
             if not response_started:
                 status = CLIENT_CLOSED
             log.info("http.client_disconnected")
         except Exception as exc:
             error: RegistryError
-            if is_unavailable(exc):
+            if isinstance(exc, RegistryError):  # the request's deadline
+                error = exc
+                log.warning("http.unanswered_in_time", exc_info=exc)
+            elif is_unavailable(exc):
                 error = DatabaseUnavailable("The database is not reachable; try again shortly.")
                 log.warning("http.database_unavailable", exc_info=exc)
             else:

@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     database_statement_timeout_ms: int = Field(
         10_000, ge=0, description="PostgreSQL statement_timeout per connection (0 = none)."
     )
+    request_deadline: float = Field(
+        10.0,
+        gt=0,
+        le=600,
+        description="Seconds a request may wait (for the database above all) before its answer "
+        "starts; then 503 with Retry-After.",
+    )
     database_echo: bool = Field(False, description="Log SQL statements (never their parameters).")
     secret_key: SecretStr = Field(
         SecretStr(DEV_SECRET_KEY),

@@ -107,7 +107,10 @@ def create_app(
         # Added first, so it sits inside the request-context middleware (ids, logs, metrics).
         app.add_middleware(AgencyFastLane, database=db, base_url=settings.public_url)
     app.add_middleware(
-        RequestContextMiddleware, metrics=app.state.metrics, base_url=settings.public_url
+        RequestContextMiddleware,
+        metrics=app.state.metrics,
+        base_url=settings.public_url,
+        deadline=settings.request_deadline,
     )
     if settings.trusted_proxies:
         # Outermost: request ids, logs, the sign-in limits per address and the audit all see

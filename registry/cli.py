@@ -75,6 +75,7 @@ def serve(
         os.environ["REGISTRY_PUBLIC_URL"] = f"http://localhost:{port}"
         settings = load_cli_settings()
     configure_logging(settings.log_level)
+    _check_app_builds(settings)
     base = f"http://{host}:{port}"
     console.print(f"[bold]Registry {registry.__version__}[/bold] ({settings.environment})")
     console.print(f"  database : {_describe_database(settings)}")
@@ -109,6 +110,19 @@ def serve(
         # httptools, each response written to the socket in one system call (core/serving.py).
         http="core.serving:HttpToolsProtocol",
     )
+
+
+def _check_app_builds(settings: Settings) -> None:
+    """Build the app once before serving: a worker that cannot build it (a missing signing
+    key, a bad key-encryption key) exits, and uvicorn's supervisor would restart it forever,
+    never serving and never exiting. Refused here, the command exits with the reason."""
+    from registry.app import create_app
+
+    try:
+        create_app(settings)
+    except Exception as exc:  # noqa: BLE001 - any failure to build is fatal, named, not traced
+        console.print(f"[red]error:[/red] cannot start: {exc}")
+        raise typer.Exit(2) from None
 
 
 @app.command()

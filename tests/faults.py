@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+import asyncpg
+import pytest
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from tests.pgcluster import parent_of
 
 
 async def fail_audit_inserts(database_url: str, *, subject: str | None = None) -> None:
@@ -35,3 +39,18 @@ async def fail_audit_inserts(database_url: str, *, subject: str | None = None) -
                 )
     finally:
         await engine.dispose()
+
+
+async def postmaster_of(database_url: str) -> int:
+    """The pid of the PostgreSQL server behind ``database_url``, to pause it (pgcluster's
+    ``paused``); the test is skipped when that server does not run on this host."""
+    dsn = make_url(database_url).set(drivername="postgresql")
+    connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+    try:
+        backend = int(await connection.fetchval("SELECT pg_backend_pid()"))
+    finally:
+        await connection.close()
+    postmaster = parent_of(backend)
+    if postmaster is None:
+        pytest.skip("the PostgreSQL server does not run on this host: it cannot be paused")
+    return postmaster

@@ -10,9 +10,13 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -144,9 +148,101 @@ class PostgresCluster:
         if (self.datadir / "postmaster.pid").exists():
             self._run([str(self.bindir / "pg_ctl"), "-D", str(self.datadir), "-m", mode, "stop"])
 
+    def _ping(self) -> int:
+        """pg_isready's status: 0 accepting, 1 rejecting (starting up), 2 no answer."""
+        done = subprocess.run(  # noqa: S603 - a fixed binary, no shell
+            [str(self.bindir / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port), "-t", "2"],
+            capture_output=True,
+            check=False,
+        )
+        return done.returncode
+
+    def _wait_for(self, status: int) -> None:
+        deadline = time.monotonic() + 60
+        while self._ping() != status:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the server did not reach pg_isready status {status}")
+            time.sleep(0.05)
+
+    @contextmanager
+    def recovering(self) -> Iterator[None]:
+        """Crash the server (an immediate stop, as at a power cut) and restart it held in its
+        crash recovery: inside the block it refuses every connection with "the database system
+        is starting up" (SQLSTATE 57P03), as a large database does for minutes. Recovery waits
+        for its restore_command, which waits for the block to end; then the server finishes
+        recovery and accepts connections again (on a new timeline)."""
+        self.stop(mode="immediate")
+        release = self.base / "release-recovery"
+        release.unlink(missing_ok=True)
+        hold = self.base / "hold-recovery.sh"
+        hold.write_text(f"#!/bin/sh\nwhile [ ! -e {release} ]; do sleep 0.05; done\nexit 1\n")
+        hold.chmod(0o755)
+        signal = self.datadir / "recovery.signal"
+        signal.touch()
+        if os.geteuid() == 0:
+            owner = pwd.getpwnam("postgres")
+            os.chown(signal, owner.pw_uid, owner.pw_gid)
+        self._run(
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D", str(self.datadir),
+                "-l", str(self.logfile),
+                "-o", f"-c restore_command={hold}",
+                "-W",
+                "start",
+            ]
+        )  # fmt: skip
+        try:
+            self._wait_for(1)
+            yield
+        finally:
+            release.touch()
+            self._wait_for(0)
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Stop every server process inside the block (``paused``)."""
+        postmaster = int((self.datadir / "postmaster.pid").read_text().split()[0])
+        with paused(postmaster):
+            yield
+
     def cleanup(self) -> None:
         """Stop the server and delete every file of the cluster."""
         try:
             self.stop(mode="immediate")
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # the process ended meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def parent_of(pid: int) -> int | None:
+    """A local process's parent, or None when no such process runs on this host."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        return None
+
+
+@contextmanager
+def paused(postmaster: int) -> Iterator[None]:
+    """Stop a local PostgreSQL server's processes (SIGSTOP) inside the block, as a stalled host
+    or storage would: connections stay open, statements get no answer until the block ends."""
+    pids = [postmaster, *_children(postmaster)]
+    for pid in pids:
+        os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for pid in pids:
+            os.kill(pid, signal.SIGCONT)

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,7 +33,7 @@ from audit.events import Outcome
 from audit.service import EventSpec
 from core.auth import Principal
 from core.clock import utcnow
-from core.db import Database
+from core.db import DRIVER_ERRORS, Database
 from core.errors import (
     FieldError,
     Forbidden,
@@ -755,7 +754,6 @@ _LANE_VERIFY_COLUMNS = (
     "id_number", "full_name", "name_folded", "birth_date", "birth_date_precision", "gender",
     "nationality", "card_number", "status",
 )  # fmt: skip
-_LANE_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
 
 
 def _lane_caller(
@@ -809,7 +807,7 @@ async def _lane_statement(
             deceased_allowed=purpose.deceased_allowed or not lookup,
             client_id=agency.principal.actor_id, policy_text=policy_text, jti=jti, event=event,
         )  # fmt: skip
-    except _LANE_DRIVER_ERRORS:
+    except DRIVER_ERRORS:
         row = None  # the full path meets the same error and answers it
     if row is None or not row["recorded"]:
         return None, True

@@ -4,12 +4,15 @@ import asyncio
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, EmulatedDBAPIException
 
 import migrations
 from core import db
@@ -63,6 +66,72 @@ def get_routes(client: httpx.AsyncClient) -> list[str]:
     return paths
 
 
+async def assert_no_route_gives_500(client: httpx.AsyncClient) -> None:
+    """Every GET route answers without a 500, and any error as problem+json."""
+    for path in get_routes(client):
+        response = await client.get(path)
+        assert response.status_code != 500, path
+        if response.status_code >= 400:
+            assert response.headers["content-type"] == "application/problem+json", path
+
+
+def assert_unavailable(response: httpx.Response) -> None:
+    """A 503 database-unavailable problem that says when to retry."""
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["code"] == "database-unavailable"
+    assert int(response.headers["retry-after"]) >= 1
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.CannotConnectNowError("the database system is starting up"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.CrashShutdownError("terminating connection because of crash of another process"),
+        asyncpg.TooManyConnectionsError("sorry, too many clients already"),
+        asyncpg.ReadOnlySQLTransactionError("cannot execute INSERT in a read-only transaction"),
+        asyncpg.QueryCanceledError("canceling statement due to statement timeout"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.InternalClientError("got result for unknown protocol state 3"),
+        ConnectionResetError(),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_errors_of_a_database_that_cannot_serve_now_are_unavailable(error: Exception) -> None:
+    assert db.is_unavailable(error)
+    # As SQLAlchemy raises them: its DBAPIError over its emulation of the driver's error.
+    assert db.is_unavailable(DBAPIError("SELECT 1", None, EmulatedDBAPIException("", error)))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.UniqueViolationError("duplicate key value violates unique constraint"),
+        asyncpg.DivisionByZeroError("division by zero"),
+        asyncpg.UndefinedTableError('relation "nope" does not exist'),
+        ValueError("not the database"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_errors_of_the_request_are_not_unavailable(error: Exception) -> None:
+    assert not db.is_unavailable(error)
+    assert not db.is_unavailable(DBAPIError("SELECT 1", None, EmulatedDBAPIException("", error)))
+
+
+@pytest.mark.postgresql_only
+async def test_a_database_in_crash_recovery_gives_503_with_retry_after(
+    own_cluster: PostgresCluster, down_client: httpx.AsyncClient, backend: str
+) -> None:
+    assert (await down_client.get("/t/count")).json() == {"count": 1}
+    # While it recovers, PostgreSQL refuses connections: "the database system is starting up".
+    with own_cluster.recovering():
+        assert_unavailable(await down_client.get("/t/count"))
+        assert_unavailable(await down_client.get("/readyz"))
+        await assert_no_route_gives_500(down_client)
+    assert (await down_client.get("/t/count")).json() == {"count": 1}
+
+
 @pytest.mark.postgresql_only
 async def test_database_stopped_gives_503_problems_and_never_a_bare_500(
     own_cluster: PostgresCluster, down_client: httpx.AsyncClient, backend: str
@@ -81,11 +150,7 @@ async def test_database_stopped_gives_503_problems_and_never_a_bare_500(
         assert uses_db.status_code == 503
         assert uses_db.json()["code"] == "database-unavailable"
         assert (await down_client.get("/healthz")).status_code == 200
-        for path in get_routes(down_client):
-            response = await down_client.get(path)
-            assert response.status_code != 500, path
-            if response.status_code >= 400:
-                assert response.headers["content-type"] == "application/problem+json", path
+        await assert_no_route_gives_500(down_client)
     finally:
         own_cluster.start_server()
 
@@ -147,3 +212,83 @@ async def test_unreachable_sqlite_is_503(tmp_path: Path) -> None:
     for thread in set(threading.enumerate()) - threads:
         if "_connection_worker_thread" in thread.name:
             await asyncio.to_thread(thread.join)  # its stop is queued: it ends
+
+
+# ------------------------------------------------------------------------------ the deadline
+
+
+class WriteGate:
+    """A route's write held between its INSERT and its commit, for the test to stall there."""
+
+    def __init__(self) -> None:
+        self.inserted = asyncio.Event()
+        self.release = asyncio.Event()
+
+
+def add_write_route(app: FastAPI, gate: WriteGate) -> None:
+    @app.post("/t/notes/{note}")
+    async def write(note: str, session: SessionDep) -> dict[str, str]:
+        await session.execute(text("INSERT INTO deadline_note (note) VALUES (:n)"), {"n": note})
+        gate.inserted.set()
+        await gate.release.wait()
+        return {"note": note}  # the unit of work commits after this, before the answer
+
+
+@pytest.fixture
+async def deadline_client(own_cluster: PostgresCluster) -> AsyncIterator[Any]:
+    """A client of an app whose requests may wait at most 1 s; and the write route's gate."""
+    admin = await asyncpg.connect(own_cluster.dsn())
+    await admin.execute("CREATE TABLE IF NOT EXISTS deadline_note (note text PRIMARY KEY)")
+    await admin.close()
+    settings = Settings(environment="test", database_url=own_cluster.url(), request_deadline=1.0)
+    app = create_app(settings)
+    add_db_route(app)
+    gate = WriteGate()
+    add_write_route(app, gate)
+    async with asgi_client(app) as c:
+        yield c, gate
+
+
+async def notes(cluster: PostgresCluster) -> list[str]:
+    admin = await asyncpg.connect(cluster.dsn())
+    try:
+        return [row["note"] for row in await admin.fetch("SELECT note FROM deadline_note")]
+    finally:
+        await admin.close()
+
+
+@pytest.mark.postgresql_only
+async def test_a_stalled_database_answers_503_at_the_request_deadline(
+    own_cluster: PostgresCluster, deadline_client: Any, backend: str
+) -> None:
+    client, _ = deadline_client
+    assert (await client.get("/t/count")).json() == {"count": 1}
+    with own_cluster.paused():
+        # Without a deadline the request waits as long as the pause: the guard fails it.
+        async with asyncio.timeout(15):
+            stalled = await client.get("/t/count")
+    assert_unavailable(stalled)
+    assert stalled.json()["recorded"] == "no"
+    # The stalled connection was dropped, not returned to the pool: the service resumes.
+    assert (await client.get("/t/count")).json() == {"count": 1}
+
+
+@pytest.mark.postgresql_only
+async def test_a_write_whose_commit_stalls_is_answered_as_perhaps_recorded(
+    own_cluster: PostgresCluster, deadline_client: Any, backend: str
+) -> None:
+    client, gate = deadline_client
+    request = asyncio.create_task(client.post("/t/notes/stalled"))
+    async with asyncio.timeout(15):
+        await gate.inserted.wait()
+        with own_cluster.paused():
+            gate.release.set()  # the COMMIT goes to a server that does not answer
+            stalled = await request
+    assert_unavailable(stalled)
+    # The COMMIT was sent: whether it took effect is unknown, and the answer says so.
+    assert stalled.json()["recorded"] == "unknown"
+    assert (await client.get("/t/count")).json() == {"count": 1}
+    gate.release.set()
+    written = await client.post("/t/notes/after")
+    assert written.status_code == 200, written.text
+    assert "after" in await notes(own_cluster)

@@ -24,10 +24,13 @@ async def dsn(database: Database) -> str:
 async def make_pool(dsn: str) -> AsyncIterator[Any]:
     pools: list[StatementPool] = []
 
-    def make(size: int, max_group: int = 64, timeout: float = 10) -> StatementPool:
+    def make(
+        size: int, max_group: int = 64, timeout: float = 10, statement_timeout: float = 10
+    ) -> StatementPool:
         pool = StatementPool(
-            dsn, size=size, timeout=timeout, server_settings={}, max_group=max_group
-        )
+            dsn, size=size, timeout=timeout, server_settings={}, max_group=max_group,
+            statement_timeout=statement_timeout,
+        )  # fmt: skip
         pools.append(pool)
         return pool
 
@@ -175,3 +178,21 @@ async def test_a_request_that_waits_past_the_timeout_gives_up_unless_a_group_too
     assert await second == 20
     assert calls.seen == [] and slow.seen == [("one", 2)]
     assert pool.waiting == 0
+
+
+async def test_a_statement_without_an_answer_is_cut_and_its_connection_dropped(
+    make_pool: Any,
+) -> None:
+    pool, calls = make_pool(1, statement_timeout=0.5), Calls()
+    calls.release.set()
+    before = await pool.run("hold", None, calls.hold, calls.many)
+
+    async def unanswered(connection: asyncpg.Connection, item: None) -> None:
+        await connection.execute("SELECT pg_sleep(600)")
+
+    async with asyncio.timeout(60):  # without the bound: as long as the statement
+        with pytest.raises(TimeoutError):
+            await pool.run("a", None, unanswered, calls.many)
+    # Its connection was closed, not reused; the next statement gets a new one.
+    assert await pool.run("hold", None, calls.hold, calls.many) != before
+    assert await pool.run("a", 7, calls.one, calls.many) == 70

@@ -21,8 +21,10 @@ from sqlalchemy import text
 
 from audit.models import AuditEvent
 from registry.agency import repository as agency_repository
-from tests.faults import fail_audit_inserts
+from tests.faults import fail_audit_inserts, postmaster_of
+from tests.http import asgi_client
 from tests.identity.factories import make_account
+from tests.pgcluster import paused
 from tests.registry.test_agency import (
     ANH,
     AS_OFFICIAL,
@@ -38,6 +40,7 @@ from tests.registry.test_agency import (
     lock_identity,
     lookup,
     problem,
+    registry_app,
     verify,
 )
 
@@ -190,21 +193,74 @@ async def test_a_deceased_citizen_through_the_statement(env: Env, statements: li
     assert statements == [False, True, True][: served_by_statement(env, 3)]
 
 
-async def test_a_failing_audit_store_releases_nothing(
-    env: Env, statements: list[bool], database_url: str
+@pytest.mark.postgresql_only
+async def test_a_driver_error_of_the_statement_leaves_the_call_to_the_full_path(
+    env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     bank = await agency(env)
     assert (await lookup(env, bank, ANH, ["full_name"])).status_code == 200
+
+    async def crashed(*_args: Any, **_kwargs: Any) -> None:
+        # What asyncpg raised from the grouped statement at the instant PostgreSQL crashed.
+        raise asyncpg.InternalClientError("got result for unknown protocol state 3")
+
+    monkeypatch.setattr(agency_repository, "record_and_event", crashed)
+    assert (await lookup(env, bank, ANH, ["full_name"])).status_code == 200
+    assert (await verify(env, bank, ANH, gender="female")).status_code == 200
+    assert [e.outcome for e in await agency_events(env.database)] == ["granted"] * 3
+
+
+@pytest.mark.postgresql_only
+async def test_a_stalled_database_answers_agencies_503_at_the_request_deadline(
+    env: Env, database_url: str
+) -> None:
+    bank = await agency(env)
+    postmaster = await postmaster_of(database_url)
+    short = Env(env.settings.model_copy(update={"request_deadline": 1.0}), env.database, env.web)
+    async with asgi_client(registry_app(short.settings, env.database)) as short.web:
+        stalled = []
+        # The full path (a token this app has not seen), then the one-statement path.
+        for _ in range(2):
+            with paused(postmaster):
+                async with asyncio.timeout(15):  # without a deadline: as long as the pause
+                    stalled.append(await lookup(short, bank, ANH, ["full_name"]))
+            assert (await lookup(short, bank, ANH, ["full_name"])).status_code == 200
+    for response in stalled:
+        problem(response, 503, "database-unavailable")
+        assert int(response.headers["retry-after"]) >= 1
+        assert "Nguy" not in response.text
+    # Each answered lookup has its event; a stalled one may have its own (sent, not answered).
+    assert 2 <= len(await agency_events(env.database)) <= 4
+
+
+async def answers_with_a_failing_audit_store(env: Env, database_url: str) -> list[Any]:
+    """A seen agency's lookup and verify once every audit INSERT fails."""
+    bank = await agency(env)
+    assert (await lookup(env, bank, ANH, ["full_name"])).status_code == 200
     await fail_audit_inserts(database_url)
-    for response in (
+    return [
         await lookup(env, bank, ANH, ["full_name"]),
         await verify(env, bank, ANH, gender="female"),
-    ):
+    ]
+
+
+async def test_a_failing_audit_store_releases_nothing(
+    env: Env, statements: list[bool], database_url: str
+) -> None:
+    for response in await answers_with_a_failing_audit_store(env, database_url):
         problem(response, 503, "audit-unavailable")
         assert "Nguy" not in response.text
     assert len(await agency_events(env.database)) == 1
     # The statement failed (an error, not a row), and the full path answered.
     assert statements == []
+
+
+async def test_a_failing_audit_store_asks_the_agency_to_retry_later(
+    env: Env, database_url: str
+) -> None:
+    for response in await answers_with_a_failing_audit_store(env, database_url):
+        problem(response, 503, "audit-unavailable")
+        assert int(response.headers["retry-after"]) >= 1
 
 
 async def test_each_call_is_charged_once_whichever_path_answers(

@@ -109,6 +109,23 @@ def test_serve_answers_health_and_readiness(tmp_path: Path) -> None:
     assert '"route":"/readyz"' in text
 
 
+def test_serve_with_a_missing_signing_key_exits_at_once_with_the_reason(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-key.pem"
+    env = {
+        **os.environ,
+        "REGISTRY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/r.db",
+        "REGISTRY_AUDIT_SIGNING_KEY_FILE": str(missing),
+    }
+    serve = [sys.executable, "-m", "registry.cli", "serve", "--port", str(free_port())]
+    # Before, uvicorn's supervisor restarted the failing worker forever: the timeout fails it.
+    done = subprocess.run(
+        [*serve, "--workers", "2"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0
+    assert str(missing) in done.stderr
+    assert "Traceback" not in done.stderr
+
+
 def test_generate_writes_a_deterministic_file(tmp_path: Path) -> None:
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
     for path in (first, second):
