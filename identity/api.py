@@ -51,6 +51,14 @@ from identity.oidc.openapi import (
     query_parameters,
 )  # fmt: skip
 from identity.passkeys import PasskeyServer
+from identity.schemas import (
+    AccountView,
+    ActivationCode,
+    CeremonyOptions,
+    ConsentView,
+    PasskeyView,
+    SignedIn,
+)
 from identity.web import (
     LANG_COOKIE,
     PAGE_HEADERS,
@@ -733,8 +741,9 @@ def _check_csrf_header(request: Request, services: IdentityServices) -> None:
 
 
 @oidc_router.post(
-    "/webauthn/login/begin", summary="Start a passkey sign-in", responses=problems(403)
-)
+    "/webauthn/login/begin", summary="Start a passkey sign-in", response_model=CeremonyOptions,
+    responses=problems(403),
+)  # fmt: skip
 async def passkey_login_begin(
     request: Request, session: SessionDep, services: ServicesDep, _: CeremonyStart
 ) -> JSONResponse:
@@ -745,7 +754,7 @@ async def passkey_login_begin(
 
 
 @oidc_router.post(
-    "/webauthn/login/complete", summary="Finish a passkey sign-in",
+    "/webauthn/login/complete", summary="Finish a passkey sign-in", response_model=SignedIn,
     responses=problems(401, 403),
 )  # fmt: skip
 async def passkey_login_complete(
@@ -798,7 +807,10 @@ _SIGNED_IN: dict[str, Any] = {"responses": problems(401, 403), "openapi_extra": 
     "security": SIGNED_IN}}  # fmt: skip
 
 
-@oidc_router.post("/webauthn/register/begin", summary="Start registering a passkey", **_SIGNED_IN)
+@oidc_router.post(
+    "/webauthn/register/begin", summary="Start registering a passkey",
+    response_model=CeremonyOptions, **_SIGNED_IN,
+)  # fmt: skip
 async def passkey_register_begin(
     request: Request, session: SessionDep, services: ServicesDep, _: CeremonyStart
 ) -> JSONResponse:
@@ -809,8 +821,9 @@ async def passkey_register_begin(
 
 
 @oidc_router.post(
-    "/webauthn/register/complete", summary="Finish registering a passkey", **_SIGNED_IN
-)
+    "/webauthn/register/complete", summary="Finish registering a passkey", status_code=201,
+    response_model=PasskeyView, **_SIGNED_IN,
+)  # fmt: skip
 async def passkey_register_complete(
     request: Request, session: SessionDep, services: ServicesDep, body: RegisterFinish
 ) -> JSONResponse:
@@ -866,8 +879,9 @@ def _account_view(account: Account) -> dict[str, Any]:
 
 
 @account_router.post(
-    "/identity/enrol", status_code=201, summary="Enrol (level 1)", responses=problems(403, 409)
-)
+    "/identity/enrol", status_code=201, summary="Enrol (level 1)", response_model=AccountView,
+    responses=problems(403, 409),
+)  # fmt: skip
 async def enrol(body: Enrolment, session: SessionDep, services: ServicesDep) -> dict[str, Any]:
     """Create an electronic identity from declared data that matches the registry."""
     account = await accounts.enrol(
@@ -879,7 +893,7 @@ async def enrol(body: Enrolment, session: SessionDep, services: ServicesDep) -> 
 
 @account_router.post(
     "/identity/activate", summary="Activate with an in-person code (level 2)",
-    responses=problems(403, 409),
+    response_model=AccountView, responses=problems(403, 409),
 )  # fmt: skip
 async def activate(body: Activation, session: SessionDep, services: ServicesDep) -> dict[str, Any]:
     """Redeem an activation code issued by an official."""
@@ -890,8 +904,9 @@ async def activate(body: Activation, session: SessionDep, services: ServicesDep)
 
 
 @account_router.post(
-    "/identity/unlock", summary="Unlock my electronic identity", responses=problems(401, 403, 429)
-)
+    "/identity/unlock", summary="Unlock my electronic identity", response_model=AccountView,
+    responses=problems(401, 403, 429),
+)  # fmt: skip
 async def unlock(
     request: Request, body: Unlock, session: SessionDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -914,7 +929,7 @@ async def _my_account(session: AsyncSession, principal: Principal) -> Account:
     return account
 
 
-@account_router.post("/me/lock", summary="Lock my electronic identity")
+@account_router.post("/me/lock", summary="Lock my electronic identity", response_model=AccountView)
 async def lock(citizen: CitizenDep, session: SessionDep) -> dict[str, Any]:
     """No sign-in and no release to any service until unlocked; sessions end, grants revoked."""
     account = await _my_account(session, citizen)
@@ -922,14 +937,16 @@ async def lock(citizen: CitizenDep, session: SessionDep) -> dict[str, Any]:
     return _account_view(account)
 
 
-@account_router.get("/me/passkeys", summary="My passkeys")
+@account_router.get("/me/passkeys", summary="My passkeys", response_model=list[PasskeyView])
 async def my_passkeys(citizen: CitizenDep, session: SessionDep) -> list[dict[str, Any]]:
     """Name, creation and last use of each passkey."""
     account = await _my_account(session, citizen)
     return [credentials.describe(p) for p in await repo.passkeys_of(session, account.id)]
 
 
-@account_router.patch("/me/passkeys/{passkey_id}", summary="Rename a passkey")
+@account_router.patch(
+    "/me/passkeys/{passkey_id}", summary="Rename a passkey", response_model=PasskeyView
+)
 async def rename_passkey(
     passkey_id: str, body: PasskeyRename, citizen: CitizenDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -946,7 +963,9 @@ async def remove_passkey(passkey_id: str, citizen: CitizenDep, session: SessionD
     return Response(status_code=204)
 
 
-@account_router.get("/me/consents", summary="Services I consented to")
+@account_router.get(
+    "/me/consents", summary="Services I consented to", response_model=list[ConsentView]
+)
 async def my_consents(citizen: CitizenDep, session: SessionDep) -> list[dict[str, Any]]:
     """Each service, the scopes it may receive, and when consent was given."""
     account = await _my_account(session, citizen)
@@ -971,6 +990,7 @@ async def revoke_consent(client_id: str, citizen: CitizenDep, session: SessionDe
     status_code=201,
     summary="Issue an in-person activation code",
     tags=["officials"],
+    response_model=ActivationCode,
     responses=problems(409),
 )
 async def activation_code(

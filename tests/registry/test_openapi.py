@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 import requests
 from fastapi import FastAPI
@@ -22,17 +23,31 @@ from core.auth import Principal
 from core.db import Database
 from core.openapi import route_facts
 from core.settings import Settings
+from registry.agency.schemas import BatchAnswer, LookupAnswer, VerifyAnswer
 from registry.app import create_app
 from tests.auth import BearerTable, bearer
 from tests.browser import LiveServer
 from tests.http import asgi_client
 from tests.identity.factories import make_agency, make_citizen
-from tests.registry.test_agency import ANH_RECORD, FULL_POLICY, TOKENS, TableThenIdentity
+from tests.registry.test_agency import (
+    ANH,
+    ANH_RECORD,
+    FULL_POLICY,
+    NOBODY,
+    ORDINARY,
+    TOKENS,
+    Env,
+    TableThenIdentity,
+    agency,
+    env,
+)
+from tests.registry.test_agency_fastlane import served, slow
 
 PROBLEM = "application/problem+json"
 FORM = "application/x-www-form-urlencoded"
 OAUTH_ENDPOINTS = {("/token", "post"), ("/revoke", "post"), ("/introspect", "post")}
 METHODS = ("get", "put", "post", "delete", "patch")
+__all__ = ["env", "served", "slow"]  # fixtures, shared with test_agency and its fast lane test
 
 
 def document() -> dict[str, Any]:
@@ -272,3 +287,44 @@ async def test_every_answer_has_a_declared_status_media_type_and_schema(
     assert not fuzzer.failures, "\n".join(
         f"{k}: {v[:300]}" for k, v in sorted(fuzzer.failures.items())
     )
+
+
+# ------------------------------------------------------------------------------ agency answers
+
+
+async def test_granted_agency_answers_match_their_schemas_on_both_paths(
+    env: Env, slow: httpx.AsyncClient, served: list[str]
+) -> None:
+    who = await agency(env, attribute_results=True)
+    claims = {"full_name": "Nguyễn Thị Minh Anh", "birth_date": "2003", "gender": "female"}
+    verification = {"id_number": ANH, "purpose": ORDINARY, "claims": claims}
+    items = [
+        {"id_number": ANH, "claims": claims},
+        {"id_number": NOBODY, "claims": {}},
+        {"id_number": "12", "claims": {}},
+    ]
+    lookup = {"fields": "full_name,birth_date,death_date,card_issue_date", "purpose": ORDINARY}
+    # The fast lane twice (the second call takes its one statement on PostgreSQL), then routes.
+    for web in (env.web, env.web, slow):
+        verified = await web.post("/api/v1/verify", json=verification, headers=who.headers)
+        assert verified.status_code == 200, verified.text
+        VerifyAnswer.model_validate(verified.json(), strict=True)
+        found = await web.get(f"/api/v1/citizens/{ANH}", params=lookup, headers=who.headers)
+        assert found.status_code == 200, found.text
+        LookupAnswer.model_validate(found.json(), strict=True)
+        body = {"purpose": ORDINARY, "items": items}
+        checked = await web.post("/api/v1/verify/batch", json=body, headers=who.headers)
+        assert checked.status_code == 200, checked.text
+        BatchAnswer.model_validate(checked.json(), strict=True)
+    assert len(served) == 4  # the fast lane answered its calls itself
+
+
+def test_no_json_answer_of_the_api_is_an_untyped_object() -> None:
+    spec = document()
+    for path, method, op in operations(spec):
+        for status, response in op["responses"].items():
+            schema = response.get("content", {}).get("application/json", {}).get("schema")
+            if not status.startswith("2") or schema is None or not path.startswith("/api/"):
+                continue
+            named = schema.get("$ref") or schema.get("items", {}).get("$ref")
+            assert named, (method, path, status, schema)
