@@ -58,6 +58,7 @@ from identity.schemas import (
     ConsentView,
     PasskeyView,
     SignedIn,
+    UserInfo,
 )
 from identity.web import (
     LANG_COOKIE,
@@ -550,6 +551,7 @@ async def _userinfo(
 
 
 _USERINFO: dict[int | str, dict[str, Any]] = {
+    200: {"model": UserInfo},
     401: bare("No access token, or not a valid one."),
     403: bare("The token was not issued for a citizen with the openid scope."),
     **problems(503),

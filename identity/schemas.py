@@ -56,3 +56,24 @@ class SignedIn(_Answer):
     """Where the browser goes after a passkey sign-in."""
 
     redirect: str
+
+
+class Address(_Answer):
+    """OIDC Core 5.1.1."""
+
+    formatted: str
+    country: str
+
+
+class UserInfo(_Answer):
+    """OIDC Core 5.3.2: ``sub`` and the claims the granted scopes release."""
+
+    sub: str
+    name: str | None = None
+    family_name: str | None = None
+    middle_name: str | None = None
+    given_name: str | None = None
+    birthdate: str | None = None
+    gender: str | None = None
+    address: Address | None = None
+    national_id: str | None = None

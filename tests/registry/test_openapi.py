@@ -23,12 +23,15 @@ from core.auth import Principal
 from core.db import Database
 from core.openapi import route_facts
 from core.settings import Settings
+from identity.oidc.openapi import Introspection, TokenResponse
+from identity.schemas import UserInfo
 from registry.agency.schemas import BatchAnswer, LookupAnswer, VerifyAnswer
 from registry.app import create_app
 from tests.auth import BearerTable, bearer
 from tests.browser import LiveServer
 from tests.http import asgi_client
 from tests.identity.factories import make_agency, make_citizen
+from tests.identity.test_oidc_flow import code_flow, web, world
 from tests.registry.test_agency import (
     ANH,
     ANH_RECORD,
@@ -47,7 +50,8 @@ PROBLEM = "application/problem+json"
 FORM = "application/x-www-form-urlencoded"
 OAUTH_ENDPOINTS = {("/token", "post"), ("/revoke", "post"), ("/introspect", "post")}
 METHODS = ("get", "put", "post", "delete", "patch")
-__all__ = ["env", "served", "slow"]  # fixtures, shared with test_agency and its fast lane test
+# Fixtures shared with test_agency, its fast lane test and the OIDC flow test.
+__all__ = ["env", "served", "slow", "web", "world"]
 
 
 def document() -> dict[str, Any]:
@@ -305,15 +309,15 @@ async def test_granted_agency_answers_match_their_schemas_on_both_paths(
     ]
     lookup = {"fields": "full_name,birth_date,death_date,card_issue_date", "purpose": ORDINARY}
     # The fast lane twice (the second call takes its one statement on PostgreSQL), then routes.
-    for web in (env.web, env.web, slow):
-        verified = await web.post("/api/v1/verify", json=verification, headers=who.headers)
+    for caller in (env.web, env.web, slow):
+        verified = await caller.post("/api/v1/verify", json=verification, headers=who.headers)
         assert verified.status_code == 200, verified.text
         VerifyAnswer.model_validate(verified.json(), strict=True)
-        found = await web.get(f"/api/v1/citizens/{ANH}", params=lookup, headers=who.headers)
+        found = await caller.get(f"/api/v1/citizens/{ANH}", params=lookup, headers=who.headers)
         assert found.status_code == 200, found.text
         LookupAnswer.model_validate(found.json(), strict=True)
         body = {"purpose": ORDINARY, "items": items}
-        checked = await web.post("/api/v1/verify/batch", json=body, headers=who.headers)
+        checked = await caller.post("/api/v1/verify/batch", json=body, headers=who.headers)
         assert checked.status_code == 200, checked.text
         BatchAnswer.model_validate(checked.json(), strict=True)
     assert len(served) == 4  # the fast lane answered its calls itself
@@ -328,3 +332,18 @@ def test_no_json_answer_of_the_api_is_an_untyped_object() -> None:
                 continue
             named = schema.get("$ref") or schema.get("items", {}).get("$ref")
             assert named, (method, path, status, schema)
+
+
+async def test_the_code_flow_answers_match_their_schemas(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    rp, token, _ = await code_flow(app, web, world)
+    TokenResponse.model_validate(
+        {k: v for k, v in token.items() if k != "expires_at"}, strict=True
+    )  # authlib adds expires_at
+    UserInfo.model_validate((await rp.get("/userinfo")).json(), strict=True)
+    auth = (world["client_id"], world["secret"])
+    for hint in (token["access_token"], token["refresh_token"], "not a token"):
+        answer = await web.post("/introspect", data={"token": hint}, auth=auth)
+        assert answer.status_code == 200, answer.text
+        Introspection.model_validate(answer.json(), strict=True)
