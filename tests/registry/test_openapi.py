@@ -30,7 +30,7 @@ from registry.app import create_app
 from tests.auth import BearerTable, bearer
 from tests.browser import LiveServer
 from tests.http import asgi_client
-from tests.identity.factories import make_agency, make_citizen
+from tests.identity.factories import browser_csrf, make_agency, make_citizen
 from tests.identity.test_oidc_flow import code_flow, web, world
 from tests.registry.test_agency import (
     ANH,
@@ -347,3 +347,18 @@ async def test_the_code_flow_answers_match_their_schemas(
         answer = await web.post("/introspect", data={"token": hint}, auth=auth)
         assert answer.status_code == 200, answer.text
         Introspection.model_validate(answer.json(), strict=True)
+
+
+# ------------------------------------------------------------------------------ found by the fuzzer
+
+
+async def test_a_csrf_token_with_non_ascii_characters_is_refused_not_a_server_error(
+    web: httpx.AsyncClient,
+) -> None:
+    await browser_csrf(web)  # the browser holds a CSRF cookie
+    confirmed = await web.post("/logout", data={"csrf": "ÿ-not-the-token"})
+    assert confirmed.status_code == 400, confirmed.text
+    begun = await web.post(
+        "/webauthn/login/begin", json={}, headers={"x-csrf-token": "ÿ".encode("latin-1")}
+    )
+    assert begun.status_code == 403, begun.text
