@@ -359,6 +359,6 @@ async def test_a_csrf_token_with_non_ascii_characters_is_refused_not_a_server_er
     confirmed = await web.post("/logout", data={"csrf": "ÿ-not-the-token"})
     assert confirmed.status_code == 400, confirmed.text
     begun = await web.post(
-        "/webauthn/login/begin", json={}, headers={"x-csrf-token": "ÿ".encode("latin-1")}
+        "/webauthn/login/begin", json={}, headers={b"x-csrf-token": "ÿ".encode("latin-1")}
     )
     assert begun.status_code == 403, begun.text
