@@ -14,6 +14,7 @@ FastAPI's own 422 schema, which the service never sends, is replaced by it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -169,8 +170,6 @@ def _describe_operation(
 def _drop_unused(
     schemas: dict[str, Any], document: Mapping[str, Any], names: Sequence[str]
 ) -> None:
-    import json
-
     text = json.dumps(document["paths"])
     for name in names:
         if name in schemas and f'"{SCHEMA_REF}{name}"' not in text:
