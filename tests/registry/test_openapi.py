@@ -255,7 +255,7 @@ class Fuzzer:
             )
             try:
                 case.validate_response(response, checks=checks)
-            except AssertionError as exc:  # schemathesis' Failure, or a group of them
+            except (AssertionError, BaseExceptionGroup) as exc:  # a Failure, or a FailureGroup
                 for failure in getattr(exc, "exceptions", [exc]):
                     key = f"{operation.label} [{caller}] {getattr(failure, 'title', '')}"
                     message = f"{response.status_code}: {getattr(failure, 'message', failure)}"
