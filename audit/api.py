@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
@@ -21,7 +21,7 @@ from audit.schemas import (
 )
 from core.auth import Principal, require
 from core.deps import DatabaseDep, SessionDep
-from core.problems import PROBLEM_MEDIA_TYPE
+from core.openapi import problems as _problems
 
 NDJSON_MEDIA_TYPE = "application/x-ndjson"
 
@@ -30,13 +30,6 @@ router = APIRouter(prefix="/api/v1", tags=["audit"])
 AuditorDep = Annotated[Principal, Depends(require("auditor"))]
 CitizenDep = Annotated[Principal, Depends(require("citizen"))]
 EventUid = Annotated[str, Path(min_length=1, max_length=64, description="The event's public id.")]
-
-
-def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {"description": "A problem (RFC 9457).", "content": {PROBLEM_MEDIA_TYPE: {}}}
-        for status in statuses
-    }
 
 
 # ------------------------------------------------------------------------------ public

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from fastapi import Request
@@ -13,13 +14,9 @@ from core.errors import Forbidden, Unauthenticated
 from core.principal import ActorType, Principal
 
 __all__ = [
-    "ActorType",
-    "Authenticator",
-    "GateRecorder",
-    "NoAuthenticator",
-    "Principal",
-    "require",
-]
+    "ActorType", "Authenticator", "GateRecorder", "NoAuthenticator", "Principal", "Requirement",
+    "require", "requirement_of",
+]  # fmt: skip
 
 
 class Authenticator(Protocol):
@@ -72,6 +69,20 @@ async def _refusal(
     return error
 
 
+@dataclass(frozen=True)
+class Requirement:
+    """What a ``require`` dependency checks (the API description states it per operation)."""
+
+    roles: frozenset[str]
+    scopes: frozenset[str]
+
+
+def requirement_of(dependency: object) -> Requirement | None:
+    """The Requirement a ``require(...)`` dependency checks; None for any other callable."""
+    found = getattr(dependency, "requirement", None)
+    return found if isinstance(found, Requirement) else None
+
+
 def require(
     *roles: str, scopes: Iterable[str] = ()
 ) -> Callable[[Request, AsyncSession], Awaitable[Principal]]:
@@ -114,4 +125,5 @@ def require(
         request.state.principal = principal
         return principal
 
+    dependency.requirement = Requirement(wanted_roles, wanted_scopes)  # type: ignore[attr-defined]
     return dependency

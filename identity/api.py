@@ -22,6 +22,7 @@ from core.auth import Principal, require
 from core.clock import utcnow
 from core.deps import SessionDep
 from core.errors import Forbidden, RegistryError, Unauthenticated
+from core.openapi import problems
 from core.settings import Settings
 from identity import accounts, credentials, keys
 from identity import repository as repo
@@ -33,7 +34,32 @@ from identity.oidc import tokens
 from identity.oidc.claims import KNOWN_SCOPES, parse_scope, released_claims
 from identity.oidc.clients import authenticate_client, post_logout_uris
 from identity.oidc.errors import OAuthError
+from identity.oidc.openapi import (
+    CLIENT_AUTH,
+    REDIRECT,
+    SIGNED_IN,
+    AuthorizationRequest,
+    Introspection,
+    LogoutRequest,
+    TokenHint,
+    TokenRequest,
+    TokenResponse,
+    bare,
+    form_body,
+    oauth_errors,
+    page,
+    query_parameters,
+)  # fmt: skip
 from identity.passkeys import PasskeyServer
+from identity.schemas import (
+    AccountView,
+    ActivationCode,
+    CeremonyOptions,
+    ConsentView,
+    PasskeyView,
+    SignedIn,
+    UserInfo,
+)
 from identity.web import (
     LANG_COOKIE,
     PAGE_HEADERS,
@@ -149,7 +175,9 @@ async def discovery(services: ServicesDep) -> JSONResponse:
     )  # fmt: skip
 
 
-@oidc_router.get("/jwks", summary="The provider's public signing keys (JWK Set)")
+@oidc_router.get(
+    "/jwks", summary="The provider's public signing keys (JWK Set)", responses=problems(503)
+)
 async def jwks(session: SessionDep) -> JSONResponse:
     """OIDC Core 10.1.1: active keys and retired keys still verifying live tokens."""
     return JSONResponse(
@@ -216,14 +244,28 @@ async def _authorize(
     return await _continue(request, session, services, auth_request, client)
 
 
-@oidc_router.get("/authorize", summary="Authorization endpoint (code flow, PKCE S256)")
+_AUTHORIZE: dict[int | str, dict[str, Any]] = {
+    200: page("The consent page."),
+    303: REDIRECT,
+    400: page("The request cannot be used."),
+    **problems(503),
+}
+
+
+@oidc_router.get(
+    "/authorize", summary="Authorization endpoint (code flow, PKCE S256)", responses=_AUTHORIZE,
+    openapi_extra=query_parameters(AuthorizationRequest),
+)  # fmt: skip
 async def authorize_get(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """OIDC Core 3.1.2.1: the request in the query string."""
     params = {k: v for k, v in request.query_params.items() if v != ""}
     return await _authorize(request, session, services, params)
 
 
-@oidc_router.post("/authorize", summary="Authorization endpoint (form post)")
+@oidc_router.post(
+    "/authorize", summary="Authorization endpoint (form post)", responses=_AUTHORIZE,
+    openapi_extra=form_body(AuthorizationRequest),
+)  # fmt: skip
 async def authorize_post(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """OIDC Core 3.1.2.1: the request as a form."""
     form = await request.form()
@@ -409,7 +451,11 @@ async def _client_form(
     return form, client
 
 
-@oidc_router.post("/token", summary="Token endpoint")
+@oidc_router.post(
+    "/token", summary="Token endpoint", response_model=TokenResponse,
+    responses=oauth_errors(400, 401), openapi_extra={**form_body(TokenRequest),
+                                                     "security": CLIENT_AUTH},
+)  # fmt: skip
 async def token_endpoint(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """RFC 6749 3.2: authorization_code, refresh_token, client_credentials."""
     try:
@@ -432,7 +478,12 @@ async def token_endpoint(request: Request, session: SessionDep, services: Servic
     return JSONResponse(body, headers=NO_STORE)
 
 
-@oidc_router.post("/revoke", summary="Token revocation (RFC 7009)")
+@oidc_router.post(
+    "/revoke", summary="Token revocation (RFC 7009)",
+    responses={200: {"description": "Revoked, or not known.", "content": None},
+               **oauth_errors(400, 401)},
+    openapi_extra={**form_body(TokenHint), "security": CLIENT_AUTH},
+)  # fmt: skip
 async def revoke_endpoint(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """RFC 7009 2: always 200 for a valid client, whether or not the token was known."""
     try:
@@ -444,7 +495,11 @@ async def revoke_endpoint(request: Request, session: SessionDep, services: Servi
     return Response(status_code=200, headers=NO_STORE)
 
 
-@oidc_router.post("/introspect", summary="Token introspection (RFC 7662)")
+@oidc_router.post(
+    "/introspect", summary="Token introspection (RFC 7662)", response_model=Introspection,
+    responses=oauth_errors(400, 401),
+    openapi_extra={**form_body(TokenHint), "security": CLIENT_AUTH},
+)  # fmt: skip
 async def introspect_endpoint(
     request: Request, session: SessionDep, services: ServicesDep
 ) -> Response:
@@ -522,13 +577,27 @@ async def _userinfo(
     return JSONResponse(body, headers=NO_STORE)
 
 
-@oidc_router.get("/userinfo", summary="UserInfo endpoint")
+_USERINFO: dict[int | str, dict[str, Any]] = {
+    200: {"model": UserInfo},
+    401: bare("No access token, or not a valid one."),
+    403: bare("The token was not issued for a citizen with the openid scope."),
+    **problems(503),
+}
+_USERINFO_EXTRA: dict[str, Any] = {"security": [{"bearer": []}]}
+
+
+@oidc_router.get(
+    "/userinfo", summary="UserInfo endpoint", responses=_USERINFO, openapi_extra=_USERINFO_EXTRA
+)
 async def userinfo_get(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """OIDC Core 5.3.1."""
     return await _userinfo(request, session, services)
 
 
-@oidc_router.post("/userinfo", summary="UserInfo endpoint (POST)")
+@oidc_router.post(
+    "/userinfo", summary="UserInfo endpoint (POST)", responses=_USERINFO,
+    openapi_extra=_USERINFO_EXTRA,
+)  # fmt: skip
 async def userinfo_post(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """OIDC Core 5.3.1."""
     return await _userinfo(request, session, services)
@@ -578,7 +647,12 @@ async def _logout_target(
     return target, sid
 
 
-@oidc_router.get("/logout", summary="RP-initiated logout")
+@oidc_router.get(
+    "/logout", summary="RP-initiated logout",
+    responses={200: page("Asks the citizen to confirm."), 400: page("A hint or URI is wrong."),
+               **problems(503)},
+    openapi_extra=query_parameters(LogoutRequest),
+)  # fmt: skip
 async def logout_get(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """OpenID Connect RP-Initiated Logout 1.0: ask the citizen to confirm."""
     params = {k: v for k, v in request.query_params.items() if v != ""}
@@ -597,7 +671,12 @@ async def logout_get(request: Request, session: SessionDep, services: ServicesDe
     )  # fmt: skip
 
 
-@oidc_router.post("/logout", summary="RP-initiated logout (confirmed)")
+@oidc_router.post(
+    "/logout", summary="RP-initiated logout (confirmed)",
+    responses={200: page("Signed out."), 303: REDIRECT,
+               400: page("The form expired, or a hint or URI is wrong."), **problems(503)},
+    openapi_extra=form_body(LogoutRequest),
+)  # fmt: skip
 async def logout_post(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """End the sign-in session; return to the relying party when it asked to."""
     form = await request.form()
@@ -683,7 +762,10 @@ def _check_csrf_header(request: Request, services: IdentityServices) -> None:
         raise Forbidden("The X-CSRF-Token header is missing or does not match this browser.")
 
 
-@oidc_router.post("/webauthn/login/begin", summary="Start a passkey sign-in")
+@oidc_router.post(
+    "/webauthn/login/begin", summary="Start a passkey sign-in", response_model=CeremonyOptions,
+    responses=problems(403),
+)  # fmt: skip
 async def passkey_login_begin(
     request: Request, session: SessionDep, services: ServicesDep, _: CeremonyStart
 ) -> JSONResponse:
@@ -693,7 +775,10 @@ async def passkey_login_begin(
     return JSONResponse({"challenge_id": handle, "options": options}, headers=NO_STORE)
 
 
-@oidc_router.post("/webauthn/login/complete", summary="Finish a passkey sign-in")
+@oidc_router.post(
+    "/webauthn/login/complete", summary="Finish a passkey sign-in", response_model=SignedIn,
+    responses=problems(401, 403),
+)  # fmt: skip
 async def passkey_login_complete(
     request: Request, session: SessionDep, services: ServicesDep, body: LoginFinish
 ) -> JSONResponse:
@@ -739,7 +824,14 @@ async def _session_account(
     return signed_in[1]
 
 
-@oidc_router.post("/webauthn/register/begin", summary="Start registering a passkey")
+_SIGNED_IN: dict[str, Any] = {"responses": problems(401, 403), "openapi_extra": {
+    "security": SIGNED_IN}}  # fmt: skip
+
+
+@oidc_router.post(
+    "/webauthn/register/begin", summary="Start registering a passkey",
+    response_model=CeremonyOptions, **_SIGNED_IN,
+)  # fmt: skip
 async def passkey_register_begin(
     request: Request, session: SessionDep, services: ServicesDep, _: CeremonyStart
 ) -> JSONResponse:
@@ -749,7 +841,10 @@ async def passkey_register_begin(
     return JSONResponse({"challenge_id": handle, "options": options}, headers=NO_STORE)
 
 
-@oidc_router.post("/webauthn/register/complete", summary="Finish registering a passkey")
+@oidc_router.post(
+    "/webauthn/register/complete", summary="Finish registering a passkey", status_code=201,
+    response_model=PasskeyView, **_SIGNED_IN,
+)  # fmt: skip
 async def passkey_register_complete(
     request: Request, session: SessionDep, services: ServicesDep, body: RegisterFinish
 ) -> JSONResponse:
@@ -804,7 +899,10 @@ def _account_view(account: Account) -> dict[str, Any]:
     return {"id_number": account.citizen_id, "level": account.level, "status": account.status}
 
 
-@account_router.post("/identity/enrol", status_code=201, summary="Enrol (level 1)")
+@account_router.post(
+    "/identity/enrol", status_code=201, summary="Enrol (level 1)", response_model=AccountView,
+    responses=problems(403, 409),
+)  # fmt: skip
 async def enrol(body: Enrolment, session: SessionDep, services: ServicesDep) -> dict[str, Any]:
     """Create an electronic identity from declared data that matches the registry."""
     account = await accounts.enrol(
@@ -814,7 +912,10 @@ async def enrol(body: Enrolment, session: SessionDep, services: ServicesDep) -> 
     return _account_view(account)
 
 
-@account_router.post("/identity/activate", summary="Activate with an in-person code (level 2)")
+@account_router.post(
+    "/identity/activate", summary="Activate with an in-person code (level 2)",
+    response_model=AccountView, responses=problems(403, 409),
+)  # fmt: skip
 async def activate(body: Activation, session: SessionDep, services: ServicesDep) -> dict[str, Any]:
     """Redeem an activation code issued by an official."""
     account = await accounts.activate(
@@ -823,7 +924,10 @@ async def activate(body: Activation, session: SessionDep, services: ServicesDep)
     return _account_view(account)
 
 
-@account_router.post("/identity/unlock", summary="Unlock my electronic identity")
+@account_router.post(
+    "/identity/unlock", summary="Unlock my electronic identity", response_model=AccountView,
+    responses=problems(401, 403, 429),
+)  # fmt: skip
 async def unlock(
     request: Request, body: Unlock, session: SessionDep, services: ServicesDep
 ) -> dict[str, Any]:
@@ -846,7 +950,7 @@ async def _my_account(session: AsyncSession, principal: Principal) -> Account:
     return account
 
 
-@account_router.post("/me/lock", summary="Lock my electronic identity")
+@account_router.post("/me/lock", summary="Lock my electronic identity", response_model=AccountView)
 async def lock(citizen: CitizenDep, session: SessionDep) -> dict[str, Any]:
     """No sign-in and no release to any service until unlocked; sessions end, grants revoked."""
     account = await _my_account(session, citizen)
@@ -854,14 +958,16 @@ async def lock(citizen: CitizenDep, session: SessionDep) -> dict[str, Any]:
     return _account_view(account)
 
 
-@account_router.get("/me/passkeys", summary="My passkeys")
+@account_router.get("/me/passkeys", summary="My passkeys", response_model=list[PasskeyView])
 async def my_passkeys(citizen: CitizenDep, session: SessionDep) -> list[dict[str, Any]]:
     """Name, creation and last use of each passkey."""
     account = await _my_account(session, citizen)
     return [credentials.describe(p) for p in await repo.passkeys_of(session, account.id)]
 
 
-@account_router.patch("/me/passkeys/{passkey_id}", summary="Rename a passkey")
+@account_router.patch(
+    "/me/passkeys/{passkey_id}", summary="Rename a passkey", response_model=PasskeyView
+)
 async def rename_passkey(
     passkey_id: str, body: PasskeyRename, citizen: CitizenDep, session: SessionDep
 ) -> dict[str, Any]:
@@ -878,7 +984,9 @@ async def remove_passkey(passkey_id: str, citizen: CitizenDep, session: SessionD
     return Response(status_code=204)
 
 
-@account_router.get("/me/consents", summary="Services I consented to")
+@account_router.get(
+    "/me/consents", summary="Services I consented to", response_model=list[ConsentView]
+)
 async def my_consents(citizen: CitizenDep, session: SessionDep) -> list[dict[str, Any]]:
     """Each service, the scopes it may receive, and when consent was given."""
     account = await _my_account(session, citizen)
@@ -903,6 +1011,8 @@ async def revoke_consent(client_id: str, citizen: CitizenDep, session: SessionDe
     status_code=201,
     summary="Issue an in-person activation code",
     tags=["officials"],
+    response_model=ActivationCode,
+    responses=problems(409),
 )
 async def activation_code(
     id_number: Annotated[str, PathParam(pattern=ID_PATTERN, description="The 12-digit ID number.")],

@@ -166,7 +166,8 @@ def csrf_ok(request: Request, settings: Settings, submitted: str | None) -> bool
     cookie = request.cookies.get(CSRF_COOKIE)
     if not cookie or not submitted:
         return False
-    return hmac.compare_digest(csrf_token(settings, cookie), submitted)
+    # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, so a 500).
+    return hmac.compare_digest(csrf_token(settings, cookie).encode(), submitted.encode())
 
 
 def set_cookie(

@@ -6,14 +6,14 @@ holds the audit events the service records.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import AwareDatetime
 
 from core.auth import Principal, require
 from core.deps import SessionDep
-from core.problems import PROBLEM_MEDIA_TYPE
+from core.openapi import problems as _problems
 from registry import service
 from registry.schemas import (
     ID_NUMBER_PATTERN,
@@ -44,13 +44,6 @@ AsOf = Annotated[
     AwareDatetime | None,
     Query(description="An RFC 3339 instant with an offset: the record as it was then."),
 ]
-
-
-def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {
-        status: {"description": "A problem (RFC 9457).", "content": {PROBLEM_MEDIA_TYPE: {}}}
-        for status in statuses
-    }
 
 
 def _location(id_number: str) -> str:

@@ -12,15 +12,17 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from audit import api as audit_api
 from audit.gate import AuditGate
 from audit.worker import AuditWorker
-from core.auth import Authenticator
+from core.auth import Authenticator, Requirement
 from core.db import Database, hold_lock
 from core.logging import configure_logging, fields, get_logger
 from core.metrics import HttpMetrics
 from core.middleware import RequestContextMiddleware
+from core.openapi import Security, install_openapi
 from core.problems import install_problem_handlers
 from core.settings import Settings, load_settings
 from identity import api as identity_api
 from identity import keys
+from identity.oidc import openapi as identity_openapi
 from registry import __version__, ops
 from registry import api as registry_api
 from registry.agency import api as agency_api
@@ -137,7 +139,21 @@ def create_app(
     app.include_router(portal_api.router)
     app.include_router(portal_citizen.router)
     app.include_router(portal_console.router)
+    install_openapi(
+        app,
+        security_schemes=identity_openapi.security_schemes(settings),
+        security_of=security_of,
+    )
     return app
+
+
+def security_of(requirement: Requirement) -> Security:
+    """How a caller of an operation gated by ``requirement`` authenticates: agencies with
+    client_credentials tokens; citizens and staff with the portal's token or their session."""
+    scopes = sorted(requirement.scopes)
+    if requirement.roles == {"agency"}:
+        return [{"agencyToken": scopes}]
+    return [{"bearer": scopes}, {"session": scopes}]
 
 
 # Every worker of a service's first start prepares at once: they take turns under this lock

@@ -15,8 +15,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.auth import Principal, require
 from core.deps import DatabaseDep, SessionDep
 from core.errors import FieldError, RegistryError, ValidationFailed
+from core.openapi import problems
 from registry.agency import service
 from registry.agency.policy import ACTIONS, LOOKUP_FIELDS, VERIFY_ATTRIBUTES, purposes
+from registry.agency.schemas import (
+    AliasView,
+    BatchAnswer,
+    LookupAnswer,
+    PolicyView,
+    PurposeView,
+    VerifyAnswer,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["agencies"])
 T = TypeVar("T")
@@ -99,13 +108,20 @@ async def _call(
         raise
 
 
-_PROBLEMS: dict[int | str, dict[str, Any]] = {
-    status: {"description": "A problem (RFC 9457).", "content": {"application/problem+json": {}}}
-    for status in (401, 403, 404, 422, 429)
-}
+_PROBLEMS = problems(401, 403, 404, 422, 429)
 
 
-@router.post("/verify", summary="Verify a citizen's attributes (yes/no)", responses=_PROBLEMS)
+def _answer(model: type[BaseModel], status: int = 200) -> dict[int | str, dict[str, Any]]:
+    # The service's dictionaries go out as they are (the fast lane sends the same ones); the
+    # model only describes them.
+    return {status: {"model": model}}
+
+
+@router.post(
+    "/verify", summary="Verify a citizen's attributes (yes/no)", response_model=None,
+    responses={**_answer(VerifyAnswer), **_PROBLEMS},
+    openapi_extra={"security": [{"agencyToken": ["verify"]}]},
+)  # fmt: skip
 async def verify(
     body: Verification,
     request: Request,
@@ -124,7 +140,11 @@ async def verify(
     )  # fmt: skip
 
 
-@router.post("/verify/batch", summary="Verify up to 1,000 citizens", responses=_PROBLEMS)
+@router.post(
+    "/verify/batch", summary="Verify up to 1,000 citizens", response_model=None,
+    responses={**_answer(BatchAnswer), **_PROBLEMS},
+    openapi_extra={"security": [{"agencyToken": ["verify_batch"]}]},
+)  # fmt: skip
 async def verify_batch(
     body: BatchVerification,
     request: Request,
@@ -143,7 +163,11 @@ async def verify_batch(
     )  # fmt: skip
 
 
-@router.get("/citizens/{id}", summary="Look up the fields a policy allows", responses=_PROBLEMS)
+@router.get(
+    "/citizens/{id}", summary="Look up the fields a policy allows", response_model=None,
+    responses={**_answer(LookupAnswer), **_PROBLEMS},
+    openapi_extra={"security": [{"agencyToken": ["lookup"]}]},
+)  # fmt: skip
 async def lookup(
     request: Request,
     agency: AgencyDep,
@@ -163,7 +187,7 @@ async def lookup(
     )  # fmt: skip
 
 
-@router.get("/purposes", summary="The purpose codes")
+@router.get("/purposes", summary="The purpose codes", response_model=list[PurposeView])
 async def list_purposes() -> list[dict[str, Any]]:
     """Every purpose code, with whether it sees locked identities and the deceased."""
     return [
@@ -184,7 +208,10 @@ class NewAlias(BaseModel):
     valid_days: int | None = Field(None, ge=1, le=service.ALIAS_MAX_DAYS)
 
 
-@router.post("/me/aliases", status_code=201, summary="Create an alias of my ID number")
+@router.post(
+    "/me/aliases", status_code=201, summary="Create an alias of my ID number",
+    response_model=AliasView, responses=problems(404),
+)  # fmt: skip
 async def my_new_alias(body: NewAlias, citizen: CitizenDep, session: SessionDep) -> dict[str, Any]:
     """A revocable 16-digit number I can give a service instead of my ID number."""
     row = await service.create_alias(
@@ -194,7 +221,7 @@ async def my_new_alias(body: NewAlias, citizen: CitizenDep, session: SessionDep)
     return service.describe_alias(row)
 
 
-@router.get("/me/aliases", summary="My aliases")
+@router.get("/me/aliases", summary="My aliases", response_model=list[AliasView])
 async def my_aliases(citizen: CitizenDep, session: SessionDep) -> list[dict[str, Any]]:
     """Every alias I created, newest first."""
     from registry.agency import repository
@@ -214,7 +241,7 @@ async def my_alias_revoke(
 
 @router.post(
     "/officials/citizens/{id_number}/aliases", status_code=201, tags=["officials"],
-    summary="Create an alias for a citizen",
+    summary="Create an alias for a citizen", response_model=AliasView,
 )  # fmt: skip
 async def official_new_alias(
     id_number: Annotated[str, Path(pattern=r"^[0-9]{12}$")],
@@ -260,7 +287,10 @@ class PolicyBody(BaseModel):
 
 
 @router.put(
-    "/officials/agencies/{client_id}/policy", tags=["officials"], summary="Set an agency policy"
+    "/officials/agencies/{client_id}/policy",
+    tags=["officials"],
+    summary="Set an agency policy",
+    response_model=PolicyView,
 )
 async def put_policy(
     client_id: Annotated[str, Path(max_length=64)],
