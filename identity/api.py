@@ -22,6 +22,7 @@ from core.auth import Principal, require
 from core.clock import utcnow
 from core.deps import SessionDep
 from core.errors import Forbidden, RegistryError, Unauthenticated
+from core.inputs import checks_own_text, refused_character
 from core.settings import Settings
 from identity import accounts, credentials, keys
 from identity import repository as repo
@@ -90,6 +91,9 @@ async def _form(request: Request) -> dict[str, str]:
             raise OAuthError("invalid_request", f"The parameter {key} is repeated.")
         value = values[0]
         if isinstance(value, str) and value != "":
+            reason = refused_character(key) or refused_character(value)
+            if reason is not None:
+                raise OAuthError("invalid_request", f"The parameter {key!r} {reason}.")
             out[key] = value
     return out
 
@@ -390,6 +394,7 @@ async def _client_form(
 
 
 @oidc_router.post("/token", summary="Token endpoint")
+@checks_own_text
 async def token_endpoint(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """RFC 6749 3.2: authorization_code, refresh_token, client_credentials."""
     try:
@@ -413,6 +418,7 @@ async def token_endpoint(request: Request, session: SessionDep, services: Servic
 
 
 @oidc_router.post("/revoke", summary="Token revocation (RFC 7009)")
+@checks_own_text
 async def revoke_endpoint(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """RFC 7009 2: always 200 for a valid client, whether or not the token was known."""
     try:
@@ -425,6 +431,7 @@ async def revoke_endpoint(request: Request, session: SessionDep, services: Servi
 
 
 @oidc_router.post("/introspect", summary="Token introspection (RFC 7662)")
+@checks_own_text
 async def introspect_endpoint(
     request: Request, session: SessionDep, services: ServicesDep
 ) -> Response:
