@@ -121,7 +121,8 @@ class AgencyFastLane:
             # As the route reads it: json.loads (Starlette's Request.json), then the model.
             document = json.loads(body)
             request = api.Verification.model_validate(document)
-        except (ValueError, ValidationError):  # JSONDecodeError and UnicodeDecodeError too
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors; RecursionError: too deep.
+        except (ValueError, ValidationError, RecursionError):
             request = None
         if request is None or refused_in_json(document) is not None:
             await self.app(scope, _replay(body, complete, receive), send)

@@ -149,3 +149,20 @@ async def test_refused_text_at_an_oauth_endpoint_is_an_rfc_6749_error(
     response = await api.post(endpoint, data=data, headers=headers)
     assert response.status_code in (400, 401), response.text
     assert response.json()["error"] in ("invalid_request", "invalid_client")
+
+
+DEEP = b"[" * 10_000 + b"]" * 10_000
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/verify", "/api/v1/verify/batch", "/api/v1/me/aliases",
+             f"/api/v1/officials/citizens/{CITIZEN_ID}/residence"],
+)  # fmt: skip
+@pytest.mark.parametrize("who", ["agency", "citizen", "official", "unknown"])
+async def test_a_json_body_nested_too_deep_is_a_400_before_authentication(
+    api: httpx.AsyncClient, path: str, who: str
+) -> None:
+    headers = {**bearer(who), "content-type": "application/json"}
+    response = await api.post(path, content=DEEP, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
