@@ -1,9 +1,11 @@
 """Outside text: the one check that every request's path, query, form and JSON text passes
-(no NUL or other control character, no lone surrogate).
+(no NUL or other control character, no lone surrogate), and ASCII-only numbers.
 
 PostgreSQL refuses NUL in text and asyncpg cannot encode a lone surrogate, so such a value
 would fail deep inside a unit of work; refused here, it is a 422 naming its field before any
-work (and before the first byte of a streamed answer).
+work (and before the first byte of a streamed answer). Python's ``int()``, ``str.isdigit()``
+and ``re``'s ``\\d`` take other digits than 0-9 (Arabic-Indic, fullwidth; ``isdigit`` even
+superscripts, which ``int`` then refuses): numbers from outside are read by ``ascii_int``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from core.errors import FieldError, ValidationFailed
 # C0 controls other than tab, line feed and carriage return; DEL and the C1 controls; UTF-16
 # surrogates (a JSON "\ud800" escape decodes to one, which no UTF-8 encoder accepts).
 _REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+_ASCII_DIGITS = re.compile("[0-9]+")
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _OWN_CHECK = "checks_own_outside_text"
 _Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
@@ -30,6 +33,18 @@ def refused_character(text: str) -> str | None:
     if found is None:
         return None
     return f"must not contain the control character U+{ord(found.group()):04X}"
+
+
+def is_ascii_digits(text: str) -> bool:
+    """True when ``text`` is one or more of the digits 0-9 and nothing else."""
+    return _ASCII_DIGITS.fullmatch(text) is not None
+
+
+def ascii_int(text: str) -> int:
+    """The number ``text`` writes in the digits 0-9, or ValueError (no sign, space, other digit)."""
+    if not is_ascii_digits(text):
+        raise ValueError("must be a number written with the digits 0-9")
+    return int(text)
 
 
 def _pointer(path: Iterable[str | int]) -> str:
