@@ -389,6 +389,23 @@ async def test_a_row_whose_name_mixes_scripts_is_rejected(
     assert "CYRILLIC" in reject["reason"]
 
 
+async def test_rows_with_a_nul_or_a_lone_surrogate_are_rejected(
+    database: Database, tmp_path: Path
+) -> None:
+    rows = [
+        person(0),
+        {**person(1), "permanent_address": "S\x00 1"},
+        {**person(2), "full_name": "Nguy\x00n An"},
+        {**person(3), "religion": "\udcff"},  # written as the undecodable byte 0xFF
+    ]
+    path = tmp_path / "pop.csv"
+    write_csv(path, rows[:1])
+    with path.open("a", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        csv.DictWriter(handle, fieldnames=COLUMNS).writerows(rows[1:])
+    report = await import_file(database, path, actor=ACTOR)
+    assert (report.loaded, report.rejected) == (1, 3)
+
+
 async def test_a_failing_audit_insert_loads_nothing(
     database: Database, database_url: str, tmp_path: Path
 ) -> None:
