@@ -53,7 +53,7 @@ def _pointer(path: Iterable[str | int]) -> str:
 
 
 def refused_in_json(document: Any) -> FieldError | None:
-    """The first refused string (a key or a value) in a JSON document, with its pointer."""
+    """A refused string (a member name or a value) in a JSON document, with its pointer."""
     # Iterative: the parser has already taken the document's depth; recursion here need not.
     stack: list[tuple[tuple[str | int, ...], Any]] = [((), document)]
     while stack:
@@ -105,8 +105,8 @@ async def refused_input(request: Request) -> FieldError | None:
 
 
 def checks_own_text(endpoint: _Endpoint) -> _Endpoint:
-    """Mark an endpoint that refuses such text itself, in its protocol's own error body (the
-    OAuth endpoints: RFC 6749 5.2 ``invalid_request``), through ``refused_character``."""
+    """Mark an endpoint that answers such text itself, in its protocol's own error body (the
+    OAuth token, revocation and introspection endpoints: RFC 6749 5.2)."""
     setattr(endpoint, _OWN_CHECK, True)
     return endpoint
 

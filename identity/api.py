@@ -22,7 +22,7 @@ from core.auth import Principal, require
 from core.clock import utcnow
 from core.deps import SessionDep
 from core.errors import Forbidden, RegistryError, Unauthenticated
-from core.inputs import checks_own_text, refused_character
+from core.inputs import checks_own_text
 from core.settings import Settings
 from identity import accounts, credentials, keys
 from identity import repository as repo
@@ -91,9 +91,6 @@ async def _form(request: Request) -> dict[str, str]:
             raise OAuthError("invalid_request", f"The parameter {key} is repeated.")
         value = values[0]
         if isinstance(value, str) and value != "":
-            reason = refused_character(key) or refused_character(value)
-            if reason is not None:
-                raise OAuthError("invalid_request", f"The parameter {key!r} {reason}.")
             out[key] = value
     return out
 
