@@ -29,6 +29,7 @@ from core.errors import (
     Unauthenticated,
     ValidationFailed,
 )
+from core.inputs import is_ascii_digits
 from core.settings import Settings
 from identity import repository as repo
 from identity.directory import CitizenDirectory, CitizenFacts
@@ -123,7 +124,7 @@ def principal_of(account: Account, *, amr: tuple[str, ...] = ()) -> Principal:
 def _subject(account: Account | None, login: str | None = None) -> str | None:
     if account is not None and account.citizen_id:
         return account.citizen_id
-    if login and len(login) == CITIZEN_LOGIN_LEN and login.isdigit():
+    if login and len(login) == CITIZEN_LOGIN_LEN and is_ascii_digits(login):
         return login
     return None
 
@@ -131,7 +132,7 @@ def _subject(account: Account | None, login: str | None = None) -> str | None:
 def _actor_for_login(account: Account | None, login: str) -> Principal:
     if account is not None:
         return principal_of(account)
-    if len(login) == CITIZEN_LOGIN_LEN and login.isdigit():
+    if len(login) == CITIZEN_LOGIN_LEN and is_ascii_digits(login):
         return citizen_principal(login)
     return Principal(actor_type="system", actor_id="anonymous")
 
@@ -451,7 +452,7 @@ async def password_login(
     now = utcnow()
     login = login.strip()
     await _check_address(session, ctx, client_ip, now)
-    is_citizen = len(login) == CITIZEN_LOGIN_LEN and login.isdigit()
+    is_citizen = len(login) == CITIZEN_LOGIN_LEN and is_ascii_digits(login)
     account = (
         await repo.account_by_citizen(session, login, for_update=True)
         if is_citizen

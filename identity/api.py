@@ -22,6 +22,7 @@ from core.auth import Principal, require
 from core.clock import utcnow
 from core.deps import SessionDep
 from core.errors import Forbidden, RegistryError, Unauthenticated
+from core.inputs import checks_own_text
 from core.openapi import problems
 from core.settings import Settings
 from identity import accounts, credentials, keys
@@ -456,6 +457,7 @@ async def _client_form(
     responses=oauth_errors(400, 401), openapi_extra={**form_body(TokenRequest),
                                                      "security": CLIENT_AUTH},
 )  # fmt: skip
+@checks_own_text
 async def token_endpoint(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """RFC 6749 3.2: authorization_code, refresh_token, client_credentials."""
     try:
@@ -484,6 +486,7 @@ async def token_endpoint(request: Request, session: SessionDep, services: Servic
                **oauth_errors(400, 401)},
     openapi_extra={**form_body(TokenHint), "security": CLIENT_AUTH},
 )  # fmt: skip
+@checks_own_text
 async def revoke_endpoint(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """RFC 7009 2: always 200 for a valid client, whether or not the token was known."""
     try:
@@ -500,6 +503,7 @@ async def revoke_endpoint(request: Request, session: SessionDep, services: Servi
     responses=oauth_errors(400, 401),
     openapi_extra={**form_body(TokenHint), "security": CLIENT_AUTH},
 )  # fmt: skip
+@checks_own_text
 async def introspect_endpoint(
     request: Request, session: SessionDep, services: ServicesDep
 ) -> Response:

@@ -14,6 +14,7 @@ from audit.gate import AuditGate
 from audit.worker import AuditWorker
 from core.auth import Authenticator, Requirement
 from core.db import Database, hold_lock
+from core.inputs import OUTSIDE_TEXT
 from core.logging import configure_logging, fields, get_logger
 from core.metrics import HttpMetrics
 from core.middleware import RequestContextMiddleware
@@ -130,15 +131,14 @@ def create_app(
     # The hottest routes first: routes are tried in order, and FastAPI spends CPU on every
     # route it tries (the token endpoint is in the OIDC router; the agency API's two hottest
     # calls rarely reach the router at all, see AgencyFastLane).
-    app.include_router(identity_api.oidc_router)
-    app.include_router(agency_api.router)
-    app.include_router(ops.router)
-    app.include_router(identity_api.account_router)
-    app.include_router(audit_api.router)
-    app.include_router(registry_api.router)
-    app.include_router(portal_api.router)
-    app.include_router(portal_citizen.router)
-    app.include_router(portal_console.router)
+    # Every route's outside text passes one check (core.inputs) before its own work.
+    routers = (
+        identity_api.oidc_router, agency_api.router, ops.router, identity_api.account_router,
+        audit_api.router, registry_api.router, portal_api.router, portal_citizen.router,
+        portal_console.router,
+    )  # fmt: skip
+    for router in routers:
+        app.include_router(router, dependencies=[OUTSIDE_TEXT])
     install_openapi(
         app,
         security_schemes=identity_openapi.security_schemes(settings),

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Literal, NamedTuple
 
+import unicodedataplus
+
 __all__ = [
     "MAX_LENGTH",
     "InvalidName",
@@ -30,7 +32,7 @@ __all__ = [
 
 MAX_LENGTH = 100  # characters of the normalised (NFC) name
 
-Reason = Literal["empty", "too_long", "digits", "control", "character", "punctuation"]
+Reason = Literal["empty", "too_long", "digits", "control", "character", "punctuation", "script"]
 
 _MESSAGES: dict[Reason, str] = {
     "empty": "the name is empty",
@@ -39,6 +41,7 @@ _MESSAGES: dict[Reason, str] = {
     "control": "a name must not contain control or formatting characters",
     "character": "a name may hold only letters, combining marks, spaces, hyphens and apostrophes",
     "punctuation": "a hyphen or apostrophe must stand between two letters",
+    "script": "a name must be written in one script",
 }
 
 # Typographic apostrophes and Unicode hyphens are stored as their ASCII forms.
@@ -176,6 +179,7 @@ def _normalize_once(text: str) -> str:
         previous = ch
     if name[-1] in _SEPARATORS:
         raise InvalidName("punctuation")
+    _check_one_script(name)
     parts = _PARTS.split(name)
     # Odd indexes hold the separators; the parts are capitalised one by one (not str.title(),
     # which treats combining marks as word breaks and has no notion of syllables).
@@ -207,3 +211,31 @@ def _check_character(ch: str, previous: str) -> None:
     if category in ("Cc", "Cf"):
         raise InvalidName("control")
     raise InvalidName("character")
+
+
+# Unicode TS #39 5.1: a character of Common or Inherited script goes with every script, and
+# the scripts written together in one language count as one: Han with Hiragana and Katakana
+# (Japanese), with Hangul (Korean), with Bopomofo.
+_ANY_SCRIPT = frozenset({"Zyyy", "Zinh"})
+_AUGMENTED = {"Hani": ("Hanb", "Jpan", "Kore"), "Hira": ("Jpan",), "Kana": ("Jpan",),
+              "Hang": ("Kore",), "Bopo": ("Hanb",)}  # fmt: skip
+
+
+def _check_one_script(name: str) -> None:
+    """Refuse a name whose resolved script set is empty (TS #39 5.1, restriction level
+    "single script"): "Nguyễn Vаn" with a Cyrillic а looks Latin but no Latin search finds it.
+    The error names the first character that leaves no script in common, not the name."""
+    resolved: set[str] | None = None
+    for ch in name:
+        scripts = set(unicodedataplus.script_extensions(ch))
+        if scripts & _ANY_SCRIPT:
+            continue
+        for script in tuple(scripts):
+            scripts.update(_AUGMENTED.get(script, ()))
+        resolved = scripts if resolved is None else resolved & scripts
+        if not resolved:
+            what = unicodedata.name(ch, "")
+            raise InvalidName(
+                "script", f"a name must be written in one script: U+{ord(ch):04X} {what} is "
+                "not of the script of the letters before it",
+            )  # fmt: skip

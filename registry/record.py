@@ -50,7 +50,8 @@ STORED_KEYS = (
 )  # fmt: skip
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _HOUSEHOLD = re.compile(r"^[A-Za-z0-9\-]{1,20}$")
-_PARTIAL_DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?$")
+# [0-9], not \d: \d and int() take other scripts' digits too, and dates are written in ASCII.
+_PARTIAL_DATE = re.compile(r"^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2}))?)?$")
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import service as audit
 from core.clock import utcnow
+from core.inputs import ascii_int
 from core.settings import Settings
 from identity import repository as repo
 from identity.accounts import ACR_VALUES, acr_rank, acr_value, principal_of
@@ -182,9 +183,7 @@ async def parse_request(
     max_age: int | None = None
     if params.get("max_age") not in (None, ""):
         try:
-            max_age = int(params["max_age"])
-            if max_age < 0:
-                raise ValueError
+            max_age = ascii_int(params["max_age"])
         except ValueError:
             raise fail("invalid_request", "max_age must be a non-negative integer.") from None
     try:

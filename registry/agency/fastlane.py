@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core.auth import Authenticator, Principal
 from core.db import Database
 from core.errors import Forbidden, RegistryError, Unauthenticated
+from core.inputs import refused_character, refused_in_json
 from core.problems import problem_response
 from registry.agency import api, service
 
@@ -90,6 +91,7 @@ class AgencyFastLane:
             or len(params["fields"]) > 2000
             or len(params["purpose"]) > 64
             or not _bearer(scope)
+            or any(map(refused_character, (identifier, params["fields"], params["purpose"])))
         ):
             await self.app(scope, receive, send)
             return
@@ -117,8 +119,12 @@ class AgencyFastLane:
             return
         try:
             # As the route reads it: json.loads (Starlette's Request.json), then the model.
-            request = api.Verification.model_validate(json.loads(body))
-        except (ValueError, ValidationError):  # JSONDecodeError and UnicodeDecodeError too
+            document = json.loads(body)
+            request = api.Verification.model_validate(document)
+        # JSONDecodeError and UnicodeDecodeError are ValueErrors; RecursionError: too deep.
+        except (ValueError, ValidationError, RecursionError):
+            request = None
+        if request is None or refused_in_json(document) is not None:
             await self.app(scope, _replay(body, complete, receive), send)
             return
         scope["route"] = _VERIFY_ROUTE

@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audit.api import log_signer
 from core.deps import SessionDep
 from core.errors import NotFound, RegistryError
+from core.inputs import ascii_int, is_ascii_digits
 from identity import accounts
 from identity.api import IdentityServices
 from identity.web import LANG_COOKIE, LOCALES, csrf_ok, pick_locale, set_cookie
@@ -920,12 +921,12 @@ async def create_alias(request: Request, session: SessionDep, services: Services
         return signed
     user, fields = signed
     days_text, label = fields.get("valid_days", "").strip(), fields.get("label", "").strip()
-    if (days_text and not days_text.isdigit()) or len(days_text) > 5 or len(label) > 64:
+    if (days_text and not is_ascii_digits(days_text)) or len(days_text) > 5 or len(label) > 64:
         return back("/portal/aliases", error="alias")
     try:
         await service.create_alias(
             session, user.principal, label=label or None,
-            valid_days=int(days_text) if days_text else None,
+            valid_days=ascii_int(days_text) if days_text else None,
         )  # fmt: skip
     except RegistryError as exc:
         await failed(session, exc)

@@ -50,8 +50,8 @@ FILTER_NAMES = ("subject", "actor_id", "actor_type", "action", "purpose", "outco
                 "until")  # fmt: skip
 _TEXT_RE = re.compile(r"^[A-Za-z0-9._@:\-]+$")
 _TEXT_LIMITS = {"actor_id": 128, "action": 64, "purpose": 64}
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2})?$")
+_DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
+_DATETIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2})?$")
 
 
 # ------------------------------------------------------------------------------ who may enter

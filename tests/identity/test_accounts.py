@@ -395,6 +395,23 @@ async def test_an_address_window_starts_again_after_a_minute(
     assert await status() == 429
 
 
+async def test_a_login_in_other_digits_is_no_citizen_id_number(
+    settings: Settings, database: Database
+) -> None:
+    await make_citizen(database)
+    await make_account(database, settings)
+    arabic_indic = "".join(chr(0x0660 + int(d)) for d in CITIZEN_ID)
+    async with database.sessions() as session:
+        with pytest.raises(RegistryError) as caught:
+            await accounts.password_login(
+                session, context(settings), login=arabic_indic, password=PASSWORD, client_ip=None
+            )
+        await session.commit()
+    assert caught.value.status == 401
+    (event,) = await events(database, "identity.login")
+    assert (event["actor_type"], event["subject"]) == ("system", None)
+
+
 async def test_unknown_accounts_cost_the_same_argon2_work(settings: Settings) -> None:
     hasher = context(settings).hasher
     check = hasher.verify(None, "anything at all")

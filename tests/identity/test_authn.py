@@ -259,14 +259,16 @@ async def test_the_session_cookie_is_host_only_and_secure_over_https(
     assert not any(part.startswith("domain=") for part in attributes)
 
 
-async def test_a_login_name_with_a_nul_character_is_a_wrong_login(web: httpx.AsyncClient) -> None:
-    """PostgreSQL text cannot hold NUL: the sign-in page answers "wrong", not a 500."""
+async def test_a_login_name_with_a_nul_character_is_refused(web: httpx.AsyncClient) -> None:
+    """PostgreSQL text cannot hold NUL: the outside-text check (core.inputs) answers a 422
+    naming the field, not a 500, and nobody is signed in."""
     csrf = await browser_csrf(web)
     for login in (STAFF_USERNAME + "\x00", "00130300451\x00"):
         response = await web.post(
             "/login", data={"csrf": csrf, "req": "", "login": login, "password": "whatever!"}
         )
-        assert response.status_code == 401, response.text
+        assert response.status_code == 422, response.text
+        assert response.json()["errors"][0]["parameter"] == "login"
         assert COOKIE not in response.headers.get("set-cookie", "")
 
 

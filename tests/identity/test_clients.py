@@ -358,7 +358,8 @@ async def test_a_client_id_with_a_nul_character_names_no_client(
         "/authorize",
         params={"client_id": nul_id, "response_type": "code", "redirect_uri": RP_REDIRECT},
     )
-    assert page.status_code == 400
+    # Refused before any client is looked up (core.inputs), and not sent to the redirect URI.
+    assert page.status_code == 422
     assert "location" not in page.headers
 
 

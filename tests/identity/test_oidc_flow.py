@@ -310,6 +310,8 @@ async def test_a_wrong_redirect_uri_is_never_redirected_to(
         ({"prompt": "none login"}, "invalid_request"),
         ({"request": "eyJ"}, "request_not_supported"),
         ({"claims": "{not json"}, "invalid_request"),
+        ({"max_age": "\u0665"}, "invalid_request"),  # an Arabic-Indic 5: numbers are ASCII
+        ({"max_age": "+5"}, "invalid_request"),
         ({"prompt": "none"}, "login_required"),
     ],
 )

@@ -407,6 +407,12 @@ async def test_invalid_claims_are_422_with_a_pointer(env: Env) -> None:
         ({"email": "a@b.vn"}, "#/claims/email"),
         ({"birth_date": "2003-02-30"}, "#/claims/birth_date"),
         ({"birth_date": "14/05/2003"}, "#/claims/birth_date"),
+        # ANH's birth date in Arabic-Indic, then fullwidth digits: dates are ASCII.
+        (
+            {"birth_date": "\u0662\u0660\u0660\u0663-\u0660\u0665-\u0661\u0664"},
+            "#/claims/birth_date",
+        ),
+        ({"birth_date": "\uff12\uff10\uff10\uff13-05-14"}, "#/claims/birth_date"),
         ({"gender": "f"}, "#/claims/gender"),
         ({"full_name": "   "}, "#/claims/full_name"),
         ({"full_name": 42}, "#/claims/full_name"),

@@ -378,6 +378,36 @@ async def test_broken_csv_rows_are_rejected_not_fatal(database: Database, tmp_pa
     assert (report.loaded, report.rejected) == (3, 2)
 
 
+async def test_a_row_whose_name_mixes_scripts_is_rejected(
+    database: Database, tmp_path: Path
+) -> None:
+    mixed = {**person(1), "full_name": "Nguyễn V\u0430n Bình"}  # a Cyrillic а
+    path = write_csv(tmp_path / "pop.csv", [person(0), mixed])
+    report = await import_file(database, path, actor=ACTOR)
+    assert (report.loaded, report.rejected) == (1, 1)
+    with report.reject_path.open(newline="") as handle:  # type: ignore[union-attr]
+        (reject,) = csv.DictReader(handle)
+    assert reject["field"] == "full_name"
+    assert "CYRILLIC" in reject["reason"]
+
+
+async def test_rows_with_a_nul_or_a_lone_surrogate_are_rejected(
+    database: Database, tmp_path: Path
+) -> None:
+    rows = [
+        person(0),
+        {**person(1), "permanent_address": "S\x00 1"},
+        {**person(2), "full_name": "Nguy\x00n An"},
+        {**person(3), "religion": "\udcff"},  # written as the undecodable byte 0xFF
+    ]
+    path = tmp_path / "pop.csv"
+    write_csv(path, rows[:1])
+    with path.open("a", newline="", encoding="utf-8", errors="surrogateescape") as handle:
+        csv.DictWriter(handle, fieldnames=COLUMNS).writerows(rows[1:])
+    report = await import_file(database, path, actor=ACTOR)
+    assert (report.loaded, report.rejected) == (1, 3)
+
+
 async def test_a_failing_audit_insert_loads_nothing(
     database: Database, database_url: str, tmp_path: Path
 ) -> None:

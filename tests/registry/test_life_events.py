@@ -203,6 +203,17 @@ async def test_a_birth_issues_a_number_and_copies_the_parents(
         assert json.loads(read_parent["detail"]) == {"relation": relation}
 
 
+async def test_a_name_that_mixes_scripts_is_refused_at_birth_registration(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    response = await api.post(f"{BASE}/births", json=child(full_name="Nguyễn V\u0430n Bình"))
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["errors"]
+    assert error["pointer"] == "#/full_name"
+    assert "U+0430 CYRILLIC SMALL LETTER A" in error["detail"]
+    assert await rows(database, "SELECT id_number FROM citizen") == []
+
+
 @pytest.mark.parametrize(
     ("overrides", "pointer"),
     [

@@ -144,6 +144,11 @@ def test_normalize_does_not_use_str_title() -> None:
         ("H''Hen", "punctuation"),
         ("-", "punctuation"),
         ("\u0149a", "character"),  # ŉ: its title case starts with an apostrophe (unstable)
+        ("Nguyễn V\u0430n Bình", "script"),  # a Cyrillic а among Latin letters
+        ("Ivan \u0418\u0432\u0430\u043d\u043e\u0432", "script"),
+        ("\u0391nh", "script"),  # a Greek capital alpha
+        ("Nguyễn \u5c71\u7530", "script"),  # Han among Latin letters
+        ("\u0e2a\u0e21 Anh", "script"),  # Thai, then Latin
     ],
 )
 def test_normalize_refuses(text: str, reason: str) -> None:
@@ -151,6 +156,41 @@ def test_normalize_refuses(text: str, reason: str) -> None:
         normalize(text)
     assert caught.value.reason == reason
     assert isinstance(caught.value, ValueError)
+
+
+@pytest.mark.parametrize(
+    ("text", "stored"),
+    [
+        (
+            "\u0438\u0432\u0430\u043d \u043f\u0435\u0442\u0440\u043e\u0432",
+            "\u0418\u0432\u0430\u043d \u041f\u0435\u0442\u0440\u043e\u0432",
+        ),  # Иван Петров
+        (
+            "\u03c3\u03c9\u03ba\u03c1\u03ac\u03c4\u03b7\u03c2",
+            "\u03a3\u03c9\u03ba\u03c1\u03ac\u03c4\u03b7\u03c2",
+        ),  # Σωκράτης
+        (
+            "\u5c71\u7530 \u306f\u306a\u3053",
+            "\u5c71\u7530 \u306f\u306a\u3053",
+        ),  # Han with Hiragana: Japanese
+        (
+            "\u30e4\u30de\u30c0\u30fc",
+            "\u30e4\u30de\u30c0\u30fc",
+        ),  # Katakana with the long-vowel mark (Common)
+        ("\uae40 \ubbfc\uc900", "\uae40 \ubbfc\uc900"),  # Hangul
+        ("\u0e2a\u0e21\u0e0a\u0e32\u0e22", "\u0e2a\u0e21\u0e0a\u0e32\u0e22"),  # Thai with its marks
+        ("Nguye\u0303\u0302n", "Nguy\u1ebd\u0302n"),  # combining marks used with Latin
+    ],
+)
+def test_normalize_takes_a_name_in_one_script(text: str, stored: str) -> None:
+    assert normalize(text) == stored
+
+
+def test_a_mixed_script_refusal_names_the_character_not_the_name() -> None:
+    with pytest.raises(InvalidName) as caught:
+        normalize("Nguyễn V\u0430n Bình")
+    assert "U+0430 CYRILLIC SMALL LETTER A" in str(caught.value)
+    assert "Nguy" not in str(caught.value)
 
 
 def test_the_error_survives_pickling() -> None:

@@ -433,6 +433,15 @@ async def test_aliases_are_created_used_by_agencies_and_revoked(env: Env) -> Non
     assert unknown.headers["location"] == "/portal/aliases?error=failed"
 
 
+@pytest.mark.parametrize("days", ["\u00b2", "\u0661\u0662", "\uff13\uff10", "+30", " 3 0"])
+async def test_an_alias_validity_in_other_than_ascii_digits_is_sent_back_as_invalid(
+    env: Env, days: str
+) -> None:
+    refused = await post(env, "/portal/aliases", "/portal/aliases", valid_days=days)
+    assert refused.headers["location"] == "/portal/aliases?error=alias"
+    assert "alias-copy" not in (await env.web.get("/portal/aliases")).text  # none was made
+
+
 # ------------------------------------------------------------------------------ consents
 
 

@@ -182,6 +182,8 @@ async def test_no_match_records_one_not_found_event(
         ({"name": "A1", "birth_date": "2003"}, {"name"}),
         ({"name": "An", "birth_date": "2003-13"}, {"birth_date"}),
         ({"name": "An", "birth_date": "03-05-2003"}, {"birth_date"}),
+        ({"name": "An", "birth_date": "\u0662\u0660\u0660\u0663"}, {"birth_date"}),  # Arabic-Indic
+        ({"name": "An", "birth_date": "\uff12\uff10\uff10\uff13-05"}, {"birth_date"}),  # fullwidth
         ({"name": "An", "birth_date": "2003", "limit": 0}, {"limit"}),
         ({"name": "An", "birth_date": "2003", "limit": 101}, {"limit"}),
         ({"name": "An", "birth_date": "2003", "cursor": "bm90LWEtY3Vyc29y"}, {"cursor"}),
