@@ -111,9 +111,14 @@ def checks_own_text(endpoint: _Endpoint) -> _Endpoint:
     return endpoint
 
 
+def checks_own_outside_text(endpoint: object) -> bool:
+    """Whether ``endpoint`` was marked by ``checks_own_text``."""
+    return bool(getattr(endpoint, _OWN_CHECK, False))
+
+
 async def refuse_outside_text(request: Request) -> None:
     """A dependency for every router: 422 naming the first field that holds refused text."""
-    if getattr(request.scope.get("endpoint"), _OWN_CHECK, False):
+    if checks_own_outside_text(request.scope.get("endpoint")):
         return
     problem = await refused_input(request)
     if problem is not None:

@@ -5,7 +5,9 @@ dependencies and parameters imply is derived here, once, from the route itself:
 
 - ``require(...)`` can answer 401 and 403, and sets the operation's security requirement;
 - the unit of work or the database can answer 503 (with Retry-After);
-- any parameter or body can answer 422; a JSON body that does not parse is 400;
+- any parameter or body can answer 422; a JSON body that does not parse is 400; so can
+  any parameter or body an operation describes itself (``openapi_extra``), when the route
+  passes the check of outside text (``core.inputs``);
 - a path parameter can answer 404 (a value holding ``/`` leads to no route at all).
 
 Every such status is an RFC 9457 problem (``application/problem+json``, schema ``Problem``);
@@ -27,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.auth import Requirement, requirement_of
 from core.deps import get_database, unit_of_work
+from core.inputs import checks_own_outside_text, refuse_outside_text
 from core.problems import PROBLEM_MEDIA_TYPE
 
 SCHEMA_REF = "#/components/schemas/"
@@ -106,6 +109,8 @@ class RouteFacts:
 
     statuses: frozenset[int]
     requirement: Requirement | None
+    # Any outside text it takes (however described) passes core.inputs' check: 422.
+    text_checked: bool = False
 
 
 def _dependants(dependant: Dependant) -> Iterator[Dependant]:
@@ -118,8 +123,11 @@ def route_facts(route: APIRoute | RouteContext) -> RouteFacts:
     """The statuses a route can answer because of how it is built, and who may call it."""
     statuses: set[int] = set()
     requirement: Requirement | None = None
+    text_checked = False
     for dependant in _dependants(route.dependant):
         call = dependant.call
+        if call is refuse_outside_text:
+            text_checked = True
         if call is unit_of_work or call is get_database:
             statuses.add(503)
         found = requirement_of(call)
@@ -132,7 +140,10 @@ def route_facts(route: APIRoute | RouteContext) -> RouteFacts:
             statuses.add(422)
         if dependant.body_params:
             statuses.update((400, 422))
-    return RouteFacts(frozenset(statuses), requirement)
+    endpoint = getattr(route, "original_route", route).endpoint
+    return RouteFacts(
+        frozenset(statuses), requirement, text_checked and not checks_own_outside_text(endpoint)
+    )
 
 
 def _is_problem(response: Mapping[str, Any]) -> bool:
@@ -148,7 +159,10 @@ def _describe_operation(
     operation: dict[str, Any], facts: RouteFacts, security_of: SecurityOf
 ) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    for status in sorted(facts.statuses):
+    statuses = set(facts.statuses)
+    if facts.text_checked and (operation.get("parameters") or operation.get("requestBody")):
+        statuses.add(422)
+    for status in sorted(statuses):
         key = str(status)
         found = responses.get(key)
         if found is None or _fastapi_validation_error(found):

@@ -25,7 +25,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
 )
-console = Console(stderr=True)
+# Messages are never wrapped at the terminal width: a path or value cut by a line break
+# cannot be copied (or matched by a log search).
+console = Console(stderr=True, soft_wrap=True)
 
 
 def _add_subcommands() -> None:

@@ -371,7 +371,10 @@ async def test_every_endpoint_needs_the_official_role(
     assert anonymous.headers["content-type"] == PROBLEM
     auditor = await api.request(method, BASE + path, headers=bearer("tok-auditor"), json={})
     assert auditor.status_code == 403
-    assert await count(database, "audit_event") == 0
+    # Refused at the role gate: the auditor's attempt is recorded, the anonymous one is not.
+    named = "001303000001" if path.startswith("/citizens/") else None
+    found = [(e["actor_id"], e["subject"], e["outcome"]) for e in await events(database)]
+    assert found == [("auditor-1", named, "denied")]
 
 
 async def test_an_unknown_citizen_is_a_recorded_404(
