@@ -454,6 +454,58 @@ async def test_any_bearer_string_is_refused_cleanly(web: httpx.AsyncClient, toke
     assert userinfo.status_code == 401
 
 
+# Every route a bearer token opens, the agency API's fast lane included (GET lookup and POST
+# verify with a well-formed query or body take it).
+BEARER_ROUTES = [
+    ("GET", "/userinfo", None),
+    ("POST", "/userinfo", None),
+    ("GET", "/api/v1/citizens/001303004512?fields=full_name&purpose=kyc.account_opening", None),
+    ("POST", "/api/v1/verify", {
+        "id_number": "001303004512", "purpose": "kyc.account_opening",
+        "claims": {"full_name": "Nguyễn Thị Minh Anh"},
+    }),
+    ("POST", "/api/v1/verify/batch", {
+        "purpose": "kyc.account_opening",
+        "items": [{"id_number": "001303004512", "claims": {"birth_date": "2003-05-14"}}],
+    }),
+    ("GET", "/api/v1/me/passkeys", None),
+    ("GET", "/api/v1/me/consents", None),
+    ("GET", "/api/v1/me/aliases", None),
+    ("GET", "/api/v1/me/access-log", None),
+    ("POST", "/api/v1/me/lock", None),
+    ("GET", "/api/v1/officials/citizens/001303004512", None),
+    ("POST", "/api/v1/officials/citizens/001303004512/activation-code", None),
+    ("GET", "/api/v1/audit/events", None),
+]  # fmt: skip
+KID_SHAPES = [{"kid": "x"}, ["x"], 7, None, ""]
+
+
+@pytest.mark.parametrize("kid", KID_SHAPES, ids=lambda kid: type(kid).__name__ + repr(kid))
+@pytest.mark.parametrize(
+    ("method", "path", "body"), BEARER_ROUTES, ids=[m + " " + p for m, p, _ in BEARER_ROUTES]
+)
+async def test_a_token_whose_kid_is_not_a_string_is_refused_on_every_bearer_route(
+    web: httpx.AsyncClient,
+    agency: tuple[str, str],
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    kid: object,
+) -> None:
+    good = await agency_token(web, agency)
+    # A valid token first, so that the verification keys are cached as in a running server.
+    assert (await web.get("/test/agency", headers=bearer(good))).status_code == 200
+    header = {**jose.unverified_header(good), "kid": kid}
+    head, claims, signature = good.split(".")
+    forged = segment(header) + "." + claims + "." + signature
+    response = await web.request(method, path, json=body, headers=bearer(forged))
+    assert response.status_code == 401, response.text
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    introspected = await web.post("/introspect", data={"token": forged}, auth=agency)
+    assert introspected.json() == {"active": False}
+    assert (await web.post("/revoke", data={"token": forged}, auth=agency)).status_code == 200
+
+
 # ------------------------------------------------------------------------------ audit failure
 
 
