@@ -302,6 +302,48 @@ async def test_a_revoked_access_token_is_refused_and_only_its_client_may_revoke_
     assert (await web.post("/revoke", data={"token": token}, auth=agency)).status_code == 200
 
 
+WRONG_HINTS = [
+    ("access_token", "refresh_token"),
+    ("refresh_token", "access_token"),
+    ("access_token", "id_token"),
+    ("refresh_token", "something_else"),
+]
+
+
+@pytest.mark.parametrize(("kind", "hint"), WRONG_HINTS)
+async def test_introspection_finds_a_live_token_whatever_its_hint_says(
+    web: httpx.AsyncClient, rp: tuple[str, str], kind: str, hint: str
+) -> None:
+    """RFC 7662 2.1: a hint that does not fit makes the search wider, never narrower."""
+    tokens = await code_flow_tokens(web, *rp)
+    response = await web.post(
+        "/introspect", data={"token": tokens[kind], "token_type_hint": hint}, auth=rp
+    )
+    assert response.json()["active"] is True
+
+
+@pytest.mark.parametrize(("kind", "hint"), WRONG_HINTS)
+async def test_revocation_revokes_a_token_whatever_its_hint_says(
+    web: httpx.AsyncClient, rp: tuple[str, str], kind: str, hint: str
+) -> None:
+    """RFC 7009 2.1: a hint that does not fit makes the search wider, never narrower."""
+    tokens = await code_flow_tokens(web, *rp)
+    response = await web.post(
+        "/revoke", data={"token": tokens[kind], "token_type_hint": hint}, auth=rp
+    )
+    assert response.status_code == 200
+    introspected = await web.post("/introspect", data={"token": tokens[kind]}, auth=rp)
+    assert introspected.json() == {"active": False}
+    refreshed = await web.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=rp,
+    )
+    # A revoked refresh token ends its grant; a revoked access token ends only itself.
+    expected = 400 if kind == "refresh_token" else 200
+    assert refreshed.status_code == expected, refreshed.text
+
+
 async def test_a_token_verified_before_still_expires(
     web: httpx.AsyncClient, agency: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
