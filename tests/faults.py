@@ -35,3 +35,14 @@ async def fail_audit_inserts(database_url: str, *, subject: str | None = None) -
                 )
     finally:
         await engine.dispose()
+
+
+async def heal_audit_inserts(database_url: str) -> None:
+    """Undo ``fail_audit_inserts``: the audit store works again."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            on = " ON audit_event" if conn.dialect.name == "postgresql" else ""
+            await conn.execute(text("DROP TRIGGER failing" + on))
+    finally:
+        await engine.dispose()

@@ -26,12 +26,11 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError
 from joserfc.jwk import ECKey, KeySet
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.db import Database
 from core.settings import Settings
 from identity import jose, keys
-from tests.faults import fail_audit_inserts
+from tests.faults import fail_audit_inserts, heal_audit_inserts
 from tests.http import asgi_client
 from tests.identity.factories import (
     RP_REDIRECT,
@@ -551,17 +550,6 @@ async def test_a_token_whose_kid_is_not_a_string_is_refused_on_every_bearer_rout
 # ------------------------------------------------------------------------------ audit failure
 
 
-async def _heal_audit(database_url: str) -> None:
-    """Undo tests.faults.fail_audit_inserts: the audit store works again."""
-    engine = create_async_engine(database_url)
-    try:
-        async with engine.begin() as conn:
-            on = " ON audit_event" if conn.dialect.name == "postgresql" else ""
-            await conn.execute(text("DROP TRIGGER failing" + on))
-    finally:
-        await engine.dispose()
-
-
 async def test_a_failing_audit_insert_at_redemption_issues_nothing_and_keeps_the_code(
     web: httpx.AsyncClient, rp: tuple[str, str], database: Database, database_url: str
 ) -> None:
@@ -586,7 +574,7 @@ async def test_a_failing_audit_insert_at_redemption_issues_nothing_and_keeps_the
     assert used == [(None,)]
     assert issued == 0
     # Once the audit store is back, the same code is redeemed once, with its record.
-    await _heal_audit(database_url)
+    await heal_audit_inserts(database_url)
     again = await web.post("/token", data=form, auth=rp)
     assert again.status_code == 200, again.text
     assert again.json()["access_token"]
