@@ -31,7 +31,7 @@ from identity.authn import IdentityAuthenticator, session_cookie_name
 from identity.models import Account, Client
 from identity.oidc import authorize as authz
 from identity.oidc import tokens
-from identity.oidc.claims import KNOWN_SCOPES, parse_scope, released_claims
+from identity.oidc.claims import RP_SCOPES, parse_scope, released_claims
 from identity.oidc.clients import authenticate_client, post_logout_uris
 from identity.oidc.errors import OAuthError
 from identity.passkeys import PasskeyServer
@@ -116,7 +116,8 @@ async def discovery(services: ServicesDep) -> JSONResponse:
             "revocation_endpoint": issuer + "/revoke",
             "introspection_endpoint": issuer + "/introspect",
             "end_session_endpoint": issuer + "/logout",
-            "scopes_supported": list(KNOWN_SCOPES),
+            # Only what the authorization endpoint grants; agency scopes are client_credentials'.
+            "scopes_supported": list(RP_SCOPES),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

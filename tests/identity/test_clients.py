@@ -732,6 +732,31 @@ async def test_invalid_registrations_are_refused(
         assert await repo.clients(session) == []
 
 
+@pytest.mark.parametrize(
+    ("type", "scope"),
+    [("rp", "verify"), ("rp", "verify_batch"), ("rp", "lookup"), ("agency", "openid"),
+     ("agency", "profile"), ("agency", "offline_access")],
+)  # fmt: skip
+async def test_a_client_is_registered_only_with_scopes_its_type_can_use(
+    database: Database, settings: Settings, type: str, scope: str
+) -> None:
+    values: dict[str, Any] = {"name": "Cổng", "redirect_uris": [RP_REDIRECT]}
+    async with database.unit_of_work() as session:
+        with pytest.raises(ValidationFailed) as exc:
+            await create_client(session, settings, type=type, scopes=[scope], **values)
+    assert [e.parameter for e in exc.value.errors] == ["scope"]
+    async with database.unit_of_work() as session:
+        assert await repo.clients(session) == []
+
+
+async def test_an_agency_registered_without_scopes_gets_none(
+    database: Database, settings: Settings
+) -> None:
+    async with database.unit_of_work() as session:
+        new = await create_client(session, settings, name="Kho bạc", type="agency")
+    assert new.client.scopes == ""
+
+
 async def test_a_client_id_is_registered_once(database: Database, settings: Settings) -> None:
     from core.errors import Conflict
 

@@ -343,6 +343,23 @@ async def test_revocation_revokes_a_token_whatever_its_hint_says(
     assert refreshed.status_code == expected, refreshed.text
 
 
+async def test_a_relying_party_stored_with_an_agency_scope_is_never_granted_it(
+    web: httpx.AsyncClient, rp: tuple[str, str], database: Database
+) -> None:
+    """A row registered before registration refused it: the client type still decides."""
+    async with database.unit_of_work() as session:
+        await session.execute(
+            text(
+                "UPDATE oauth_client SET scopes = scopes || ' lookup verify' WHERE client_id = :c"
+            ),
+            {"c": rp[0]},
+        )
+    tokens = await code_flow_tokens(web, *rp, scope="openid profile lookup verify")
+    assert tokens["scope"].split() == ["openid", "profile"]
+    introspected = await web.post("/introspect", data={"token": tokens["access_token"]}, auth=rp)
+    assert introspected.json()["scope"].split() == ["openid", "profile"]
+
+
 async def test_a_token_verified_before_still_expires(
     web: httpx.AsyncClient, agency: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
