@@ -4,7 +4,8 @@ bodies), its pages, passkey ceremonies, and the account API (problem+json)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -32,7 +33,7 @@ from identity.authn import IdentityAuthenticator, session_cookie_name
 from identity.models import Account, Client
 from identity.oidc import authorize as authz
 from identity.oidc import tokens
-from identity.oidc.claims import KNOWN_SCOPES, parse_scope, released_claims
+from identity.oidc.claims import RP_SCOPES, parse_scope, released_claims
 from identity.oidc.clients import authenticate_client, post_logout_uris
 from identity.oidc.errors import OAuthError
 from identity.oidc.openapi import (
@@ -142,7 +143,8 @@ async def discovery(services: ServicesDep) -> JSONResponse:
             "revocation_endpoint": issuer + "/revoke",
             "introspection_endpoint": issuer + "/introspect",
             "end_session_endpoint": issuer + "/logout",
-            "scopes_supported": list(KNOWN_SCOPES),
+            # Only what the authorization endpoint grants; agency scopes are client_credentials'.
+            "scopes_supported": list(RP_SCOPES),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
@@ -452,6 +454,28 @@ async def _client_form(
     return form, client
 
 
+@asynccontextmanager
+async def _assertion_stays_spent(session: AsyncSession, client: Client) -> AsyncIterator[None]:
+    """The block's writes under a savepoint when ``client`` authenticated with an assertion:
+    a failing block undoes its own writes only, and the unit of work still commits the spent
+    jti (RFC 7523 3: accepted once, whatever becomes of the request)."""
+    if client.auth_method != "private_key_jwt":
+        yield
+        return
+    savepoint = await session.begin_nested()
+    try:
+        yield
+    except OAuthError as exc:
+        await (savepoint.commit() if exc.commit else savepoint.rollback())
+        exc.commit = True
+        raise
+    except RegistryError as exc:
+        await (savepoint.commit() if exc.commit_unit_of_work else savepoint.rollback())
+        exc.commit_unit_of_work = True
+        raise
+    await savepoint.commit()
+
+
 @oidc_router.post(
     "/token", summary="Token endpoint", response_model=TokenResponse,
     responses=oauth_errors(400, 401), openapi_extra={**form_body(TokenRequest),
@@ -462,22 +486,28 @@ async def token_endpoint(request: Request, session: SessionDep, services: Servic
     """RFC 6749 3.2: authorization_code, refresh_token, client_credentials."""
     try:
         form, client = await _client_form(request, session, services, "/token")
-        grant_type = form.get("grant_type")
-        if grant_type == "authorization_code":
-            body = await tokens.authorization_code_grant(session, services.tokens, client, form)
-        elif grant_type == "refresh_token":
-            body = await tokens.refresh_token_grant(session, services.tokens, client, form)
-        elif grant_type == "client_credentials":
-            body = await tokens.client_credentials_grant(session, services.tokens, client, form)
-        elif not grant_type:
-            raise OAuthError("invalid_request", "grant_type is required.")
-        else:
-            raise OAuthError("unsupported_grant_type", f"Unsupported grant_type {grant_type[:40]}.")
+        async with _assertion_stays_spent(session, client):
+            body = await _grant(session, services, client, form)
     except OAuthError as exc:
         if not exc.commit:
             await session.rollback()
         return _oauth_response(exc)
     return JSONResponse(body, headers=NO_STORE)
+
+
+async def _grant(
+    session: AsyncSession, services: IdentityServices, client: Client, form: Mapping[str, str]
+) -> dict[str, Any]:
+    grant_type = form.get("grant_type")
+    if grant_type == "authorization_code":
+        return await tokens.authorization_code_grant(session, services.tokens, client, form)
+    if grant_type == "refresh_token":
+        return await tokens.refresh_token_grant(session, services.tokens, client, form)
+    if grant_type == "client_credentials":
+        return await tokens.client_credentials_grant(session, services.tokens, client, form)
+    if not grant_type:
+        raise OAuthError("invalid_request", "grant_type is required.")
+    raise OAuthError("unsupported_grant_type", f"Unsupported grant_type {grant_type[:40]}.")
 
 
 @oidc_router.post(
@@ -491,9 +521,11 @@ async def revoke_endpoint(request: Request, session: SessionDep, services: Servi
     """RFC 7009 2: always 200 for a valid client, whether or not the token was known."""
     try:
         form, client = await _client_form(request, session, services, "/revoke")
-        await tokens.revoke(session, services.tokens, client, form)
+        async with _assertion_stays_spent(session, client):
+            await tokens.revoke(session, services.tokens, client, form)
     except OAuthError as exc:
-        await session.rollback()
+        if not exc.commit:
+            await session.rollback()
         return _oauth_response(exc)
     return Response(status_code=200, headers=NO_STORE)
 
@@ -510,9 +542,11 @@ async def introspect_endpoint(
     """RFC 7662 2: whether a token is active, answered to the client it was issued to."""
     try:
         form, client = await _client_form(request, session, services, "/introspect")
-        body = await tokens.introspect(session, services.tokens, client, form)
+        async with _assertion_stays_spent(session, client):
+            body = await tokens.introspect(session, services.tokens, client, form)
     except OAuthError as exc:
-        await session.rollback()
+        if not exc.commit:
+            await session.rollback()
         return _oauth_response(exc)
     return JSONResponse(body, headers=NO_STORE)
 

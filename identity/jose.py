@@ -352,6 +352,25 @@ def _json_object(data: bytes, what: str) -> dict[str, Any]:
     return value
 
 
+# RFC 7515 4.1: the registered header parameters and the JSON type each must have. A member of
+# another type is a malformed header, refused at parsing, before anything looks up its value.
+_STRING_MEMBERS = ("alg", "kid", "typ", "cty", "jku", "x5u", "x5t", "x5t#S256")
+_STRING_ARRAY_MEMBERS = ("crit", "x5c")
+
+
+def _check_header_shape(header: Mapping[str, Any]) -> None:
+    for name in _STRING_MEMBERS:
+        if name in header and not isinstance(header[name], str):
+            raise JoseError("malformed header")
+    for name in _STRING_ARRAY_MEMBERS:
+        value = header.get(name, [""])
+        # RFC 7515 4.1.11 and 4.1.6: non-empty arrays of strings.
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise JoseError("malformed header")
+    if "jwk" in header and not isinstance(header["jwk"], dict):  # RFC 7515 4.1.3
+        raise JoseError("malformed header")
+
+
 def _parse(token: str | bytes) -> _Parsed:
     if isinstance(token, bytes):
         try:
@@ -372,11 +391,13 @@ def _parse(token: str | bytes) -> _Parsed:
     except JoseError:
         raise JoseError("malformed token") from None
     header = _json_object(header_bytes, "header")
+    _check_header_shape(header)
     return _Parsed(header, payload, (header_b64 + "." + payload_b64).encode("ascii"), signature)
 
 
 def unverified_header(token: str | bytes) -> dict[str, Any]:
-    """The JOSE header of a compact JWS, not verified; raises only JoseError."""
+    """The JOSE header of a compact JWS, not verified, its registered members of the types
+    RFC 7515 4.1 gives them; raises only JoseError."""
     return _parse(token).header
 
 

@@ -438,12 +438,18 @@ async def is_revoked(session: AsyncSession, jti: str) -> bool:
 
 
 async def remember_jti(session: AsyncSession, jti: str, expires_at: datetime) -> bool:
-    """Record a token id as spent; False when it was already there (a replay)."""
-    if await session.get(RevokedToken, jti) is not None:
-        return False
-    session.add(RevokedToken(jti=jti, expires_at=expires_at))
-    await session.flush()
-    return True
+    """Record a token id as spent; False when it was already there (a replay).
+
+    One INSERT ... ON CONFLICT DO NOTHING: of concurrent requests spending one id, exactly one
+    inserts it, and the others see a replay instead of a unique violation."""
+    dialect_insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
+    statement = (
+        dialect_insert(RevokedToken)
+        .values(jti=jti, expires_at=expires_at)
+        .on_conflict_do_nothing(index_elements=[RevokedToken.jti])
+        .returning(RevokedToken.jti)
+    )
+    return (await session.execute(statement)).first() is not None
 
 
 # ------------------------------------------------------------------------------ consent

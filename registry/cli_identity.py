@@ -106,7 +106,9 @@ def clients_create(
     type: str = typer.Option(..., "--type", help="rp (citizen sign-in) or agency (API)."),
     redirect_uri: list[str] = typer.Option([], "--redirect-uri", help="Exact redirect URI."),
     post_logout_uri: list[str] = typer.Option([], "--post-logout-uri", help="After logout."),
-    scope: list[str] = typer.Option([], "--scope", help="Allowed scope (repeat)."),
+    scope: list[str] = typer.Option(
+        [], "--scope", help="Allowed scope (repeat); only those the client type can use."
+    ),
     auth: str = typer.Option("client_secret_basic", "--auth", help="Client authentication."),
     jwks_file: Path | None = typer.Option(None, "--jwks-file", help="JWK Set (private_key_jwt)."),
     sector: str | None = typer.Option(None, "--sector", help="Pairwise sector identifier."),
@@ -125,7 +127,7 @@ def clients_create(
     async def work(session: AsyncSession, settings: Any) -> tuple[str, str | None]:
         new = await create_client(
             session, settings, name=name, type=type, redirect_uris=redirect_uri,
-            post_logout_redirect_uris=post_logout_uri, scopes=scopes or ["openid"],
+            post_logout_redirect_uris=post_logout_uri, scopes=scopes or None,
             auth_method=auth, jwks=jwks, sector_identifier=sector, id_token_alg=id_token_alg,
             first_party=first_party, client_id=client_id,
         )  # fmt: skip

@@ -54,3 +54,14 @@ async def postmaster_of(database_url: str) -> int:
     if postmaster is None:
         pytest.skip("the PostgreSQL server does not run on this host: it cannot be paused")
     return postmaster
+
+
+async def heal_audit_inserts(database_url: str) -> None:
+    """Undo ``fail_audit_inserts``: the audit store works again."""
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.begin() as conn:
+            on = " ON audit_event" if conn.dialect.name == "postgresql" else ""
+            await conn.execute(text("DROP TRIGGER failing" + on))
+    finally:
+        await engine.dispose()

@@ -19,9 +19,13 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "address": ("address",),
     "national_id": ("national_id",),
 }
+# What a relying party (authorization code flow) may ask for: discovery's scopes_supported.
+RP_SCOPES = (*SCOPE_CLAIMS, "offline_access")
 # Scopes of the agency API (client_credentials): what an agency's token may be used for.
 AGENCY_SCOPES = ("verify", "verify_batch", "lookup")
-KNOWN_SCOPES = (*SCOPE_CLAIMS, "offline_access", *AGENCY_SCOPES)
+KNOWN_SCOPES = (*RP_SCOPES, *AGENCY_SCOPES)
+# The scopes each client type can use; a client is registered and granted no others.
+CLIENT_TYPE_SCOPES: dict[str, tuple[str, ...]] = {"rp": RP_SCOPES, "agency": AGENCY_SCOPES}
 # The claim names a claims request (OIDC Core 5.5) may ask for, mapped to the scope that allows it.
 CLAIM_SCOPE = {claim: scope for scope, claims in SCOPE_CLAIMS.items() for claim in claims}
 

@@ -21,7 +21,7 @@ from core.settings import Settings
 from identity import jose
 from identity import repository as repo
 from identity.models import CLIENT_AUTH_METHODS, CLIENT_TYPES, KEY_ALGS, Client
-from identity.oidc.claims import KNOWN_SCOPES
+from identity.oidc.claims import CLIENT_TYPE_SCOPES, KNOWN_SCOPES
 from identity.oidc.errors import invalid_client
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -67,7 +67,7 @@ async def create_client(
     type: str,
     redirect_uris: Sequence[str] = (),
     post_logout_redirect_uris: Sequence[str] = (),
-    scopes: Sequence[str] = ("openid",),
+    scopes: Sequence[str] | None = None,
     auth_method: str = "client_secret_basic",
     jwks: Mapping[str, Any] | None = None,
     sector_identifier: str | None = None,
@@ -76,17 +76,27 @@ async def create_client(
     client_id: str | None = None,
     policy: Mapping[str, Any] | None = None,
 ) -> NewClient:
-    """Register a client; a secret (256 bits) is generated unless it authenticates by key."""
+    """Register a client; a secret (256 bits) is generated unless it authenticates by key.
+    Without ``scopes`` a relying party gets openid and an agency none."""
     problems: list[FieldError] = []
     if type not in CLIENT_TYPES:
         problems.append(FieldError("type must be rp or agency", parameter="type"))
+    if scopes is None:
+        scopes = ["openid"] if type == "rp" else []
     if auth_method not in CLIENT_AUTH_METHODS:
         problems.append(FieldError("unknown client authentication method", parameter="auth"))
     if id_token_alg not in KEY_ALGS:
         problems.append(FieldError("id token algorithm must be RS256 or ES256", parameter="alg"))
     unknown = [s for s in scopes if s not in KNOWN_SCOPES]
+    unusable = [s for s in scopes if s not in unknown and s not in CLIENT_TYPE_SCOPES.get(type, ())]
     if unknown:
         problems.append(FieldError("unknown scopes: " + " ".join(unknown), parameter="scope"))
+    elif unusable and type in CLIENT_TYPES:
+        problems.append(
+            FieldError(
+                f"scopes a {type} client cannot use: " + " ".join(unusable), parameter="scope"
+            )
+        )
     if type == "rp" and not redirect_uris:
         problems.append(
             FieldError("a relying party needs a redirect URI", parameter="redirect_uri")
@@ -141,8 +151,9 @@ def post_logout_uris(client: Client) -> list[str]:
 
 
 def allowed_scopes(client: Client) -> set[str]:
-    """The scopes this client may be granted."""
-    return set(client.scopes.split())
+    """The scopes this client may be granted: those registered that its type can use (a row
+    stored before registration refused the others may still name them)."""
+    return set(client.scopes.split()).intersection(CLIENT_TYPE_SCOPES.get(client.type, ()))
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:

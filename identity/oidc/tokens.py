@@ -540,6 +540,30 @@ async def validate_access_token(
 # ------------------------------------------------------------------------------ revoke, introspect
 
 
+async def _find(
+    session: AsyncSession, ctx: TokenContext, token: str, hint: str | None
+) -> RefreshToken | AccessToken | None:
+    """The refresh token (locked) or the valid access token ``token`` is, or None.
+
+    RFC 7009 2.1 and RFC 7662 2.1: the hint only says where to look first; a token not found
+    there is looked for among the other types."""
+
+    async def access() -> AccessToken | None:
+        try:
+            return await validate_access_token(session, ctx, token)
+        except InvalidToken:
+            return None
+
+    async def refresh() -> RefreshToken | None:
+        return await repo.refresh_for_update(session, sha256_hex(token))
+
+    for look in (access, refresh) if hint == "access_token" else (refresh, access):
+        found = await look()
+        if found is not None:
+            return found
+    return None
+
+
 async def revoke(
     session: AsyncSession, ctx: TokenContext, client: Client, form: Mapping[str, str]
 ) -> None:
@@ -547,19 +571,13 @@ async def revoke(
     token = form.get("token")
     if not token:
         raise OAuthError("invalid_request", "token is required.")
-    now = utcnow()
-    if form.get("token_type_hint") != "access_token":
-        row = await repo.refresh_for_update(session, sha256_hex(token))
-        if row is not None:
-            grant = await repo.grant(session, row.grant_id)
-            if grant is not None and grant.client_id == client.client_id:
-                await repo.revoke_grant(session, grant.id, now)
-            return
-    try:
-        found = await validate_access_token(session, ctx, token)
-    except InvalidToken:
-        return  # RFC 7009 2.2: invalid tokens do not cause an error
-    if found.client_id == client.client_id:
+    # RFC 7009 2.2: an invalid token, or another client's, changes nothing and is no error.
+    found = await _find(session, ctx, token, form.get("token_type_hint"))
+    if isinstance(found, RefreshToken):
+        grant = await repo.grant(session, found.grant_id)
+        if grant is not None and grant.client_id == client.client_id:
+            await repo.revoke_grant(session, grant.id, utcnow())
+    elif found is not None and found.client_id == client.client_id:
         exp = datetime.fromtimestamp(float(found.claims["exp"]), UTC)
         await repo.remember_jti(session, str(found.claims["jti"]), exp)
 
@@ -572,26 +590,20 @@ async def introspect(
     if not token:
         raise OAuthError("invalid_request", "token is required.")
     inactive: dict[str, Any] = {"active": False}
-    if form.get("token_type_hint") != "access_token":
-        row = await repo.refresh_for_update(session, sha256_hex(token))
-        if row is not None:
-            grant = await repo.grant(session, row.grant_id)
-            now = utcnow()
-            if (
-                grant is None or grant.client_id != client.client_id or grant.revoked_at
-                or row.used_at or row.expires_at <= now
-            ):  # fmt: skip
-                return inactive
-            return {
-                "active": True, "token_type": "refresh_token", "client_id": grant.client_id,
-                "scope": grant.scope, "exp": int(row.expires_at.timestamp()),
-                "iss": ctx.settings.issuer,
-            }  # fmt: skip
-    try:
-        found = await validate_access_token(session, ctx, token)
-    except InvalidToken:
-        return inactive
-    if found.client_id != client.client_id:
+    found = await _find(session, ctx, token, form.get("token_type_hint"))
+    if isinstance(found, RefreshToken):
+        grant = await repo.grant(session, found.grant_id)
+        if (
+            grant is None or grant.client_id != client.client_id or grant.revoked_at
+            or found.used_at or found.expires_at <= utcnow()
+        ):  # fmt: skip
+            return inactive
+        return {
+            "active": True, "token_type": "refresh_token", "client_id": grant.client_id,
+            "scope": grant.scope, "exp": int(found.expires_at.timestamp()),
+            "iss": ctx.settings.issuer,
+        }  # fmt: skip
+    if found is None or found.client_id != client.client_id:
         return inactive
     claims = found.claims
     return {

@@ -90,6 +90,17 @@ def test_clients_create_prints_the_secret_once_and_stores_its_hash(database_url:
     assert "https" in bad.output
 
 
+def test_clients_create_refuses_a_scope_the_client_type_cannot_use(database_url: str) -> None:
+    env = {"REGISTRY_DATABASE_URL": database_url}
+    rp = ["clients", "create", "--name", "X", "--type", "rp", "--redirect-uri", "https://a.vn/cb"]
+    refused = runner.invoke(app, [*rp, "--scope", "openid lookup"], env=env)
+    assert refused.exit_code == 1
+    assert "lookup" in refused.output
+    agency = runner.invoke(app, ["clients", "create", "--name", "Y", "--type", "agency"], env=env)
+    assert agency.exit_code == 0, agency.output
+    assert rows(database_url, "SELECT scopes FROM oauth_client") == [{"scopes": ""}]
+
+
 def test_staff_create_and_activation_code(database_url: str) -> None:
     env = {"REGISTRY_DATABASE_URL": database_url}
     result = runner.invoke(

@@ -6,6 +6,7 @@ library, not our code); the refusals are what an attacker holding the wrong mate
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -30,8 +31,16 @@ from core.settings import Settings
 from identity import repository as repo
 from identity.oidc.clients import ASSERTION_TYPE, create_client
 from registry.app import create_app
+from tests.faults import fail_audit_inserts, heal_audit_inserts
 from tests.http import asgi_client
-from tests.identity.factories import RP_REDIRECT, make_agency, make_rp
+from tests.identity.factories import (
+    RP_REDIRECT,
+    authorization_code,
+    make_account,
+    make_agency,
+    make_citizen,
+    make_rp,
+)
 
 ENDPOINTS = ("/token", "/revoke", "/introspect")
 OAUTH_ERRORS = {
@@ -384,6 +393,71 @@ async def test_a_replayed_assertion_is_refused(
     assert_invalid_client(await call(web, "/token", assertion_form(same_jti)))
 
 
+async def test_one_assertion_sent_several_times_at_once_is_accepted_once(
+    web: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    key = client_key("ES256")
+    client_id = await make_key_client(database, settings, key)
+    token = assertion(key, client_id, settings.issuer)
+    answers = await asyncio.gather(*(call(web, "/token", assertion_form(token)) for _ in range(4)))
+    assert sorted(a.status_code for a in answers) == [200, 401, 401, 401]
+
+
+FAILING_REQUESTS = [
+    ("/token", {"grant_type": "client_credentials", "scope": "openid"}),  # invalid_scope
+    ("/token", {"grant_type": "authorization_code", "code": "x", "code_verifier": "y"}),
+    ("/token", {"grant_type": "password"}),  # unsupported_grant_type
+    ("/revoke", {}),  # invalid_request: no token
+    ("/introspect", {}),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "form"), FAILING_REQUESTS)
+async def test_an_assertion_is_spent_by_a_request_that_fails_after_authentication(
+    web: httpx.AsyncClient,
+    database: Database,
+    settings: Settings,
+    endpoint: str,
+    form: dict[str, str],
+) -> None:
+    """RFC 7523 3: a jti once accepted is spent, whatever becomes of the request."""
+    key = client_key("ES256")
+    client_id = await make_key_client(database, settings, key)
+    token = assertion(key, client_id, settings.issuer)
+    failed = await web.post(endpoint, data={**form, **assertion_form(token)})
+    assert failed.status_code == 400, failed.text
+    replay = await call(web, "/token", assertion_form(token))
+    assert_invalid_client(replay)
+    assert "already used" in replay.json()["error_description"]
+
+
+async def test_an_assertion_is_spent_by_a_redemption_the_audit_store_refused(
+    web: httpx.AsyncClient, database: Database, settings: Settings, database_url: str
+) -> None:
+    key = client_key("ES256")
+    await make_citizen(database)
+    await make_account(database, settings)
+    client_id, _ = await make_rp(
+        database, settings, auth_method="private_key_jwt", jwks=public_jwks(key)
+    )
+    code, verifier = await authorization_code(web, client_id)
+    token = assertion(key, client_id, settings.issuer)
+    form = {
+        "grant_type": "authorization_code", "code": code, "redirect_uri": RP_REDIRECT,
+        "code_verifier": verifier, **assertion_form(token),
+    }  # fmt: skip
+    await fail_audit_inserts(database_url)
+    assert (await web.post("/token", data=form)).status_code == 503
+    await heal_audit_inserts(database_url)
+    replay = await web.post("/token", data=form)
+    assert_invalid_client(replay)
+    assert "already used" in replay.json()["error_description"]
+    # The code itself was not spent: a fresh assertion redeems it.
+    fresh = assertion(key, client_id, settings.issuer)
+    redeemed = await web.post("/token", data={**form, **assertion_form(fresh)})
+    assert redeemed.status_code == 200, redeemed.text
+
+
 def _segment(value: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
@@ -657,6 +731,31 @@ async def test_invalid_registrations_are_refused(
     assert parameter in [e.parameter for e in exc.value.errors]
     async with database.unit_of_work() as session:
         assert await repo.clients(session) == []
+
+
+@pytest.mark.parametrize(
+    ("type", "scope"),
+    [("rp", "verify"), ("rp", "verify_batch"), ("rp", "lookup"), ("agency", "openid"),
+     ("agency", "profile"), ("agency", "offline_access")],
+)  # fmt: skip
+async def test_a_client_is_registered_only_with_scopes_its_type_can_use(
+    database: Database, settings: Settings, type: str, scope: str
+) -> None:
+    values: dict[str, Any] = {"name": "Cổng", "redirect_uris": [RP_REDIRECT]}
+    async with database.unit_of_work() as session:
+        with pytest.raises(ValidationFailed) as exc:
+            await create_client(session, settings, type=type, scopes=[scope], **values)
+    assert [e.parameter for e in exc.value.errors] == ["scope"]
+    async with database.unit_of_work() as session:
+        assert await repo.clients(session) == []
+
+
+async def test_an_agency_registered_without_scopes_gets_none(
+    database: Database, settings: Settings
+) -> None:
+    async with database.unit_of_work() as session:
+        new = await create_client(session, settings, name="Kho bạc", type="agency")
+    assert new.client.scopes == ""
 
 
 async def test_a_client_id_is_registered_once(database: Database, settings: Settings) -> None:

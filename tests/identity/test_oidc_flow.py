@@ -669,6 +669,15 @@ async def test_discovery_and_jwks(web: httpx.AsyncClient, settings: Settings) ->
     assert all("d" not in k for k in jwks["keys"])  # never a private part
 
 
+async def test_discovery_advertises_the_scopes_a_relying_party_can_ask_for(
+    web: httpx.AsyncClient,
+) -> None:
+    meta = (await web.get("/.well-known/openid-configuration")).json()
+    assert meta["scopes_supported"] == [
+        "openid", "profile", "birthdate", "gender", "address", "national_id", "offline_access",
+    ]  # fmt: skip
+
+
 async def test_revoke_and_introspect(
     app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
 ) -> None:

@@ -26,12 +26,11 @@ from joserfc import jwt
 from joserfc.errors import InvalidKeyIdError
 from joserfc.jwk import ECKey, KeySet
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.db import Database
 from core.settings import Settings
 from identity import jose, keys
-from tests.faults import fail_audit_inserts
+from tests.faults import fail_audit_inserts, heal_audit_inserts
 from tests.http import asgi_client
 from tests.identity.factories import (
     RP_REDIRECT,
@@ -302,6 +301,65 @@ async def test_a_revoked_access_token_is_refused_and_only_its_client_may_revoke_
     assert (await web.post("/revoke", data={"token": token}, auth=agency)).status_code == 200
 
 
+WRONG_HINTS = [
+    ("access_token", "refresh_token"),
+    ("refresh_token", "access_token"),
+    ("access_token", "id_token"),
+    ("refresh_token", "something_else"),
+]
+
+
+@pytest.mark.parametrize(("kind", "hint"), WRONG_HINTS)
+async def test_introspection_finds_a_live_token_whatever_its_hint_says(
+    web: httpx.AsyncClient, rp: tuple[str, str], kind: str, hint: str
+) -> None:
+    """RFC 7662 2.1: a hint that does not fit makes the search wider, never narrower."""
+    tokens = await code_flow_tokens(web, *rp)
+    response = await web.post(
+        "/introspect", data={"token": tokens[kind], "token_type_hint": hint}, auth=rp
+    )
+    assert response.json()["active"] is True
+
+
+@pytest.mark.parametrize(("kind", "hint"), WRONG_HINTS)
+async def test_revocation_revokes_a_token_whatever_its_hint_says(
+    web: httpx.AsyncClient, rp: tuple[str, str], kind: str, hint: str
+) -> None:
+    """RFC 7009 2.1: a hint that does not fit makes the search wider, never narrower."""
+    tokens = await code_flow_tokens(web, *rp)
+    response = await web.post(
+        "/revoke", data={"token": tokens[kind], "token_type_hint": hint}, auth=rp
+    )
+    assert response.status_code == 200
+    introspected = await web.post("/introspect", data={"token": tokens[kind]}, auth=rp)
+    assert introspected.json() == {"active": False}
+    refreshed = await web.post(
+        "/token",
+        data={"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]},
+        auth=rp,
+    )
+    # A revoked refresh token ends its grant; a revoked access token ends only itself.
+    expected = 400 if kind == "refresh_token" else 200
+    assert refreshed.status_code == expected, refreshed.text
+
+
+async def test_a_relying_party_stored_with_an_agency_scope_is_never_granted_it(
+    web: httpx.AsyncClient, rp: tuple[str, str], database: Database
+) -> None:
+    """A row registered before registration refused it: the client type still decides."""
+    async with database.unit_of_work() as session:
+        await session.execute(
+            text(
+                "UPDATE oauth_client SET scopes = scopes || ' lookup verify' WHERE client_id = :c"
+            ),
+            {"c": rp[0]},
+        )
+    tokens = await code_flow_tokens(web, *rp, scope="openid profile lookup verify")
+    assert tokens["scope"].split() == ["openid", "profile"]
+    introspected = await web.post("/introspect", data={"token": tokens["access_token"]}, auth=rp)
+    assert introspected.json()["scope"].split() == ["openid", "profile"]
+
+
 async def test_a_token_verified_before_still_expires(
     web: httpx.AsyncClient, agency: tuple[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -454,18 +512,59 @@ async def test_any_bearer_string_is_refused_cleanly(web: httpx.AsyncClient, toke
     assert userinfo.status_code == 401
 
 
+# Every route a bearer token opens, the agency API's fast lane included (GET lookup and POST
+# verify with a well-formed query or body take it).
+BEARER_ROUTES = [
+    ("GET", "/userinfo", None),
+    ("POST", "/userinfo", None),
+    ("GET", "/api/v1/citizens/001303004512?fields=full_name&purpose=kyc.account_opening", None),
+    ("POST", "/api/v1/verify", {
+        "id_number": "001303004512", "purpose": "kyc.account_opening",
+        "claims": {"full_name": "Nguyễn Thị Minh Anh"},
+    }),
+    ("POST", "/api/v1/verify/batch", {
+        "purpose": "kyc.account_opening",
+        "items": [{"id_number": "001303004512", "claims": {"birth_date": "2003-05-14"}}],
+    }),
+    ("GET", "/api/v1/me/passkeys", None),
+    ("GET", "/api/v1/me/consents", None),
+    ("GET", "/api/v1/me/aliases", None),
+    ("GET", "/api/v1/me/access-log", None),
+    ("POST", "/api/v1/me/lock", None),
+    ("GET", "/api/v1/officials/citizens/001303004512", None),
+    ("POST", "/api/v1/officials/citizens/001303004512/activation-code", None),
+    ("GET", "/api/v1/audit/events", None),
+]  # fmt: skip
+KID_SHAPES = [{"kid": "x"}, ["x"], 7, None, ""]
+
+
+@pytest.mark.parametrize("kid", KID_SHAPES, ids=lambda kid: type(kid).__name__ + repr(kid))
+@pytest.mark.parametrize(
+    ("method", "path", "body"), BEARER_ROUTES, ids=[m + " " + p for m, p, _ in BEARER_ROUTES]
+)
+async def test_a_token_whose_kid_is_not_a_string_is_refused_on_every_bearer_route(
+    web: httpx.AsyncClient,
+    agency: tuple[str, str],
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    kid: object,
+) -> None:
+    good = await agency_token(web, agency)
+    # A valid token first, so that the verification keys are cached as in a running server.
+    assert (await web.get("/test/agency", headers=bearer(good))).status_code == 200
+    header = {**jose.unverified_header(good), "kid": kid}
+    head, claims, signature = good.split(".")
+    forged = segment(header) + "." + claims + "." + signature
+    response = await web.request(method, path, json=body, headers=bearer(forged))
+    assert response.status_code == 401, response.text
+    assert 'error="invalid_token"' in response.headers["www-authenticate"]
+    introspected = await web.post("/introspect", data={"token": forged}, auth=agency)
+    assert introspected.json() == {"active": False}
+    assert (await web.post("/revoke", data={"token": forged}, auth=agency)).status_code == 200
+
+
 # ------------------------------------------------------------------------------ audit failure
-
-
-async def _heal_audit(database_url: str) -> None:
-    """Undo tests.faults.fail_audit_inserts: the audit store works again."""
-    engine = create_async_engine(database_url)
-    try:
-        async with engine.begin() as conn:
-            on = " ON audit_event" if conn.dialect.name == "postgresql" else ""
-            await conn.execute(text("DROP TRIGGER failing" + on))
-    finally:
-        await engine.dispose()
 
 
 async def test_a_failing_audit_insert_at_redemption_issues_nothing_and_keeps_the_code(
@@ -492,7 +591,7 @@ async def test_a_failing_audit_insert_at_redemption_issues_nothing_and_keeps_the
     assert used == [(None,)]
     assert issued == 0
     # Once the audit store is back, the same code is redeemed once, with its record.
-    await _heal_audit(database_url)
+    await heal_audit_inserts(database_url)
     again = await web.post("/token", data=form, auth=rp)
     assert again.status_code == 200, again.text
     assert again.json()["access_token"]
