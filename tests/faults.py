@@ -47,10 +47,10 @@ async def postmaster_of(database_url: str) -> int:
     dsn = make_url(database_url).set(drivername="postgresql")
     connection = await asyncpg.connect(dsn.render_as_string(hide_password=False))
     try:
-        backend = int(await connection.fetchval("SELECT pg_backend_pid()"))
+        # Read while the backend lives: once the connection closes, its process is gone.
+        postmaster = parent_of(int(await connection.fetchval("SELECT pg_backend_pid()")))
     finally:
         await connection.close()
-    postmaster = parent_of(backend)
     if postmaster is None:
         pytest.skip("the PostgreSQL server does not run on this host: it cannot be paused")
     return postmaster
