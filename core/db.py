@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from core.errors import DatabaseUnavailable, RegistryError
+from core.errors import AuditUnavailable, DatabaseUnavailable, RegistryError, ServiceUnavailable
 from core.settings import Settings
 
 _Item = TypeVar("_Item")
@@ -61,6 +61,16 @@ UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.InternalClientError,
 )
 
+# asyncpg.InterfaceErrors that are the client refusing what it was given (an argument it cannot
+# encode, an option or feature it does not support): a fault of the request, not an outage.
+_CLIENT_REFUSALS: tuple[type[BaseException], ...] = (
+    # _base.DataError (not asyncpg.DataError, which is SQLSTATE class 22, a server error).
+    asyncpg.exceptions._base.DataError,
+    asyncpg.exceptions.ClientConfigurationError,
+    asyncpg.exceptions.UnsupportedClientFeatureError,
+    asyncpg.exceptions.UnsupportedServerFeatureError,
+)
+
 # SQLSTATEs (PostgreSQL Appendix A) of a server that cannot serve now, whatever was asked:
 # class 08 connection exception, 53 insufficient resources (too many connections, disk full),
 # 57 operator intervention (starting up, shutting down, crash shutdown, statement_timeout),
@@ -79,6 +89,8 @@ def is_unavailable(exc: BaseException) -> bool:
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
+        if isinstance(current, _CLIENT_REFUSALS):
+            return False
         if isinstance(current, DBAPIError) and current.connection_invalidated:
             return True
         if isinstance(current, UNAVAILABLE_ERRORS):
@@ -521,11 +533,15 @@ class Database:
             await session.commit()
         except RegistryError as exc:
             if exc.commit_unit_of_work:
-                # A recorded refusal: keep its audit event, then let the error be answered.
-                may_commit()
-                await session.commit()
+                await _commit_refusal(session, exc)
             else:
                 await _rollback_quietly(session)
+            raise
+        except asyncio.CancelledError:
+            # The request's deadline, perhaps while the transaction sat open (the request was
+            # awaiting something else): a ROLLBACK would wait for a server that may be the one
+            # not answering. Cut the connection; the server rolls back what was not committed.
+            await _drop_quietly(session)
             raise
         except BaseException:
             await _rollback_quietly(session)
@@ -600,9 +616,7 @@ async def driver_errors(session: AsyncSession) -> AsyncIterator[None]:
     except asyncio.CancelledError:
         # The request's deadline, mid-statement: drop the connection without waiting for the
         # server (a ROLLBACK on it would wait for the cancelled statement first).
-        connection = await session.connection()
-        _terminate((await connection.get_raw_connection()).driver_connection)
-        await connection.invalidate()
+        await _cut(session)
         raise
     except DRIVER_ERRORS as exc:
         if not is_unavailable(exc):
@@ -689,6 +703,42 @@ async def insert_row(session: AsyncSession, table: Table, values: dict[str, Any]
             if is_unavailable(exc):
                 raise  # driver_errors: the database is gone or not ready
             raise DBAPIError(prepared.sql, args, exc) from exc
+
+
+async def _commit_refusal(session: AsyncSession, error: RegistryError) -> None:
+    """Commit the audit event of a refusal (``commit_unit_of_work``). If that commit fails, the
+    refusal's record is lost, so it is not answered as made: the error becomes a 503 (itself
+    when it already is one: its connection may be the one that was lost)."""
+    may_commit()
+    try:
+        await session.commit()
+    except Exception as failure:
+        await _rollback_quietly(session)
+        if isinstance(error, ServiceUnavailable):
+            raise error from failure
+        raise AuditUnavailable("The refusal could not be recorded; try again shortly.") from (
+            failure
+        )
+
+
+async def _drop_quietly(session: AsyncSession) -> None:
+    """Drop the session's open connection without a word to the server (PostgreSQL); on SQLite,
+    which has no server to wait for, roll back."""
+    if dialect_of(session) != "postgresql":
+        await _rollback_quietly(session)
+        return
+    try:
+        if session.in_transaction():
+            await _cut(session)
+    except Exception:  # noqa: S110 - the deadline's error is the one to answer
+        pass
+
+
+async def _cut(session: AsyncSession) -> None:
+    """Close the session's connection at once and never hand it out again."""
+    connection = await session.connection()
+    _terminate((await connection.get_raw_connection()).driver_connection)
+    await connection.invalidate()
 
 
 async def _rollback_quietly(session: AsyncSession) -> None:

@@ -5,9 +5,9 @@ dependencies and parameters imply is derived here, once, from the route itself:
 
 - ``require(...)`` can answer 401 and 403, and sets the operation's security requirement;
 - the unit of work or the database can answer 503 (with Retry-After);
-- any parameter or body can answer 422; a JSON body that does not parse is 400; so can
-  any parameter or body an operation describes itself (``openapi_extra``), when the route
-  passes the check of outside text (``core.inputs``);
+- any parameter or body can answer 422; a JSON body that does not parse is 400; and every
+  route that passes the check of outside text (``core.inputs``) can answer 422, for it checks
+  any query parameter sent, declared or not;
 - a path parameter can answer 404 (a value holding ``/`` leads to no route at all).
 
 Every such status is an RFC 9457 problem (``application/problem+json``, schema ``Problem``);
@@ -109,7 +109,7 @@ class RouteFacts:
 
     statuses: frozenset[int]
     requirement: Requirement | None
-    # Any outside text it takes (however described) passes core.inputs' check: 422.
+    # Any outside text sent to it (declared or not) passes core.inputs' check: 422.
     text_checked: bool = False
 
 
@@ -160,7 +160,7 @@ def _describe_operation(
 ) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     statuses = set(facts.statuses)
-    if facts.text_checked and (operation.get("parameters") or operation.get("requestBody")):
+    if facts.text_checked:  # any query parameter, declared or not, is checked
         statuses.add(422)
     for status in sorted(statuses):
         key = str(status)

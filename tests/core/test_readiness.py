@@ -111,6 +111,10 @@ def test_errors_of_a_database_that_cannot_serve_now_are_unavailable(error: Excep
         asyncpg.DivisionByZeroError("division by zero"),
         asyncpg.UndefinedTableError('relation "nope" does not exist'),
         ValueError("not the database"),
+        # The client refusing what it was given: a bug of the request, not an outage.
+        asyncpg.exceptions._base.DataError("invalid input for query argument $1: 2147483648"),
+        asyncpg.exceptions.ClientConfigurationError("bad option"),
+        asyncpg.exceptions.UnsupportedClientFeatureError("not supported"),
     ],
     ids=lambda error: type(error).__name__,
 )
@@ -292,3 +296,21 @@ async def test_a_write_whose_commit_stalls_is_answered_as_perhaps_recorded(
     written = await client.post("/t/notes/after")
     assert written.status_code == 200, written.text
     assert "after" in await notes(own_cluster)
+
+
+@pytest.mark.postgresql_only
+async def test_a_request_cut_off_with_its_transaction_open_does_not_wait_for_a_rollback(
+    own_cluster: PostgresCluster, deadline_client: Any, backend: str
+) -> None:
+    client, gate = deadline_client
+    request = asyncio.create_task(client.post("/t/notes/idle"))
+    async with asyncio.timeout(15):
+        await gate.inserted.wait()
+        with own_cluster.paused():
+            # The deadline passes while the route awaits something else, its transaction open
+            # on a server that does not answer: a ROLLBACK there would wait as long as the pause.
+            stalled = await request
+    assert_unavailable(stalled)
+    assert stalled.json()["recorded"] == "no"
+    assert "idle" not in await notes(own_cluster)
+    assert (await client.get("/t/count")).json() == {"count": 1}

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from core.db import Database
 from core.deps import SessionDep
-from core.errors import NotFound
+from core.errors import DatabaseUnavailable, Forbidden, NotFound
 
 # A scratch table of this test's own database. The deferred foreign key makes the database
 # refuse the transaction at COMMIT time, after the endpoint has returned.
@@ -32,6 +32,12 @@ def add_routes(app: FastAPI) -> None:
             raise RuntimeError("unexpected")
         if mode == "duplicate":
             await session.execute(text("INSERT INTO scratch (id, note) VALUES (1, 'dup')"))
+        if mode.startswith("lost-"):
+            # A refusal whose record is to be committed, on a connection lost meanwhile.
+            await (await session.connection()).invalidate()
+            error = Forbidden("No.") if mode == "lost-refusal" else DatabaseUnavailable("Gone.")
+            error.commit_unit_of_work = True
+            raise error
         if mode == "fails-at-commit":
             await session.execute(
                 text("INSERT INTO scratch (id, note, parent_id) VALUES (3, 'orphan', 999)")
@@ -175,3 +181,20 @@ async def test_there_is_no_driver_connection_on_sqlite(database_url: str) -> Non
             assert await driver_connection(session) is None
     finally:
         await database.dispose()
+
+
+@pytest.mark.usefixtures("routed")
+@pytest.mark.parametrize(
+    ("mode", "code"),
+    [("lost-refusal", "audit-unavailable"), ("lost-unavailable", "database-unavailable")],
+)
+async def test_a_refusal_whose_record_cannot_be_committed_is_a_503(
+    client: httpx.AsyncClient, engine: AsyncEngine, mode: str, code: str
+) -> None:
+    response = await client.post(f"/t/write/{mode}")
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"]
+    assert response.json()["code"] == code
+    assert await committed_rows(engine) == []
+    assert (await client.post("/t/write/ok")).status_code == 200
