@@ -97,7 +97,7 @@ async def insert_event(
     session: AsyncSession, values: dict[str, Any], *, begin: bool = True
 ) -> None:
     """The hot path: one INSERT, in the caller's transaction (``begin=False``: in a transaction
-    of its own when the caller has not begun one; see audit.service.record's ``last``)."""
+    of its own when the caller has not begun one; see audit.recording.record's ``last``)."""
     driver = await driver_connection(session, begin=begin)
     if driver is None:
         await session.execute(insert(AuditEvent), [values])
