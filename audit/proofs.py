@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import merkle
 from audit import repository as repo
+from audit import tree_repository as tree_repo
 from audit.checkpoint import Checkpoint, CheckpointError, Verifier, open_checkpoint
 from audit.events import leaf_bytes
 from core.errors import Conflict, NotFound
@@ -67,7 +68,7 @@ async def _assemble(session: AsyncSession, plan: merkle.ProofPlan) -> list[bytes
 
 
 async def _nodes(session: AsyncSession, plan: merkle.ProofPlan) -> dict[merkle.NodeID, bytes]:
-    return await repo.fetch_nodes(session, plan.ids)
+    return await tree_repo.fetch_nodes(session, plan.ids)
 
 
 def _path(plan: merkle.ProofPlan, found: Mapping[merkle.NodeID, bytes]) -> list[bytes]:

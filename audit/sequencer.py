@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import merkle
 from audit import repository as repo
+from audit import tree_repository as tree_repo
 from audit.events import leaf_bytes
 
 try:  # the sequencer's leaf loop in C (audit/_native.c), optional at build time
@@ -19,10 +20,10 @@ DEFAULT_BATCH = 5_000
 
 async def sequence_batch(session: AsyncSession, *, limit: int = DEFAULT_BATCH) -> int | None:
     """Give leaves to up to ``limit`` committed events; None when another sequencer is active."""
-    if not await repo.try_sequencer_lock(session):
+    if not await tree_repo.try_sequencer_lock(session):
         return None
-    cursor = await repo.current_cursor(session)
-    horizon = await repo.finished_txid_horizon(session)
+    cursor = await tree_repo.current_cursor(session)
+    horizon = await tree_repo.finished_txid_horizon(session)
     if horizon is not None and _native is not None:
         found = await _native_leaves(session, cursor, horizon, limit)
     else:
@@ -31,7 +32,7 @@ async def sequence_batch(session: AsyncSession, *, limit: int = DEFAULT_BATCH) -
         return 0
     ids, hashes = found
     frontier_ids = merkle.frontier_ids(cursor.tree_size)
-    stored = await repo.fetch_nodes(session, frontier_ids)
+    stored = await tree_repo.fetch_nodes(session, frontier_ids)
     compact = merkle.CompactRange(cursor.tree_size, tuple(stored[i] for i in frontier_ids))
     leaves = [
         {"leaf_index": cursor.tree_size + offset, "event_id": event_id, "leaf_hash": leaf}
@@ -40,7 +41,7 @@ async def sequence_batch(session: AsyncSession, *, limit: int = DEFAULT_BATCH) -
     compact, new_nodes = compact.append(hashes)
     nodes = [{"level": lv, "idx": ix, "hash": h} for lv, ix, h in new_nodes if lv > 0]
     last_id, last_txid = ids[-1]
-    await repo.append_leaves(
+    await tree_repo.append_leaves(
         session,
         leaves,
         nodes,
@@ -58,9 +59,9 @@ _Leaves = tuple[list[tuple[int, int]], list[bytes]]  # ((event id, txid), leaf h
 
 
 async def _python_leaves(
-    session: AsyncSession, cursor: repo.Cursor, horizon: int | None, limit: int
+    session: AsyncSession, cursor: tree_repo.Cursor, horizon: int | None, limit: int
 ) -> _Leaves | None:
-    rows = await repo.next_events(session, cursor, horizon, limit)
+    rows = await tree_repo.next_events(session, cursor, horizon, limit)
     if not rows:
         return None
     hashes = [
@@ -71,7 +72,7 @@ async def _python_leaves(
 
 
 async def _native_leaves(
-    session: AsyncSession, cursor: repo.Cursor, horizon: int, limit: int
+    session: AsyncSession, cursor: tree_repo.Cursor, horizon: int, limit: int
 ) -> _Leaves | None:
     """PostgreSQL with audit/_native.c: the events by binary COPY, each rendered and hashed in
     C (``leaf_hashes``, the renderer verify uses); a row it cannot render with certainty is
@@ -79,7 +80,7 @@ async def _native_leaves(
     the per-event CPU of ``_python_leaves`` (bench/lookup: the sequencer's bursts were what
     the agency API's slowest requests waited behind)."""
     assert _native is not None  # noqa: S101 - the caller chose this path for that reason
-    found = await repo.next_events_copied(session, cursor, horizon, limit)
+    found = await tree_repo.next_events_copied(session, cursor, horizon, limit)
     if not found.ids:
         return None
     count, first, _, packed, suspects = _native.leaf_hashes(found.rows)
@@ -87,7 +88,7 @@ async def _native_leaves(
         raise RuntimeError("the sequencer's two reads of its next events disagree")
     hashes = [packed[k : k + 32] for k in range(0, len(packed), 32)]
     if suspects:
-        rows = await repo.events_by_id(session, [found.ids[r][0] for r in suspects])
+        rows = await tree_repo.events_by_id(session, [found.ids[r][0] for r in suspects])
         for r in suspects:
             event = repo.event_data(rows[found.ids[r][0]])
             hashes[r] = merkle.leaf_hash(leaf_bytes(event, cursor.tree_size + r))

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import merkle
 from audit import repository as repo
+from audit import tree_repository as tree_repo
 from audit.checkpoint import Checkpoint, Signer, is_key_name
 from audit.checkpoint import sign_checkpoint as sign_note
 from core.errors import NotFound
@@ -14,9 +15,9 @@ from core.errors import NotFound
 
 async def tree_head(session: AsyncSession) -> tuple[int, bytes]:
     """The sequenced tree's size and root hash, from the stored right frontier."""
-    cursor = await repo.current_cursor(session)
+    cursor = await tree_repo.current_cursor(session)
     ids = merkle.frontier_ids(cursor.tree_size)
-    stored = await repo.fetch_nodes(session, ids)
+    stored = await tree_repo.fetch_nodes(session, ids)
     return cursor.tree_size, merkle.frontier_root([stored[i] for i in ids])
 
 

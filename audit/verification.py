@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import merkle
 from audit import repository as repo
+from audit import tree_repository as tree_repo
 from audit.checkpoint import Checkpoint, CheckpointError, Verifier, open_checkpoint
 from audit.events import EventData, leaf_bytes
 from core.db import dialect_of
@@ -132,7 +133,7 @@ async def verify(session: AsyncSession, verifier: Verifier, *, origin: str) -> V
 
     Reads one snapshot of the log, so it must be the first call of its unit of work.
     """
-    await repo.read_one_snapshot(session)
+    await tree_repo.read_one_snapshot(session)
     report = VerifyReport()
     checkpoints = []
     for stored in await repo.all_checkpoints(session):
@@ -153,13 +154,13 @@ async def verify(session: AsyncSession, verifier: Verifier, *, origin: str) -> V
         report.problems.append(
             f"checkpoint of size {cp.size} is beyond the {compact.size} leaves in the log"
         )
-    cursor = await repo.current_cursor(session)
+    cursor = await tree_repo.current_cursor(session)
     if cursor.tree_size != compact.size:
         report.problems.append(
             f"the sequencer recorded {cursor.tree_size} leaves but the log holds {compact.size}"
         )
-    for row in await repo.unsequenced_behind(session, cursor):
-        where = await repo.leaf_index_after_event(session, int(row.id))
+    for row in await tree_repo.unsequenced_behind(session, cursor):
+        where = await tree_repo.leaf_index_after_event(session, int(row.id))
         tree.note_bad(
             where, f"event {row.event_uid} was inserted behind the sequencer, without a leaf"
         )
@@ -168,7 +169,7 @@ async def verify(session: AsyncSession, verifier: Verifier, *, origin: str) -> V
 
 async def _rebuild_in_python(session: AsyncSession, tree: _Rebuild) -> None:
     """Every leaf recomputed here from its event row (SQLite)."""
-    async for rows in repo.stream_log(session):
+    async for rows in tree_repo.stream_log(session):
         hashes = []
         for row in rows:
             tree.saw(int(row.leaf_index))
@@ -182,7 +183,7 @@ async def _rebuild_in_database(session: AsyncSession, tree: _Rebuild) -> None:
     with certainty, or whose hash differs from the stored one, are recomputed here from their
     row, so every verdict on a leaf is leaf_bytes'."""
     assert _native is not None  # noqa: S101 - verify() chose this path for that reason
-    async with aclosing(repo.LeafCopies(session)) as chunks:
+    async with aclosing(tree_repo.LeafCopies(session)) as chunks:
         async for copied in chunks:
             if copied.events is None:
                 work = partial(_native.leaf_rows, copied.leaves)

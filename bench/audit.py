@@ -50,7 +50,7 @@ import asyncpg
 
 import migrations
 from audit import merkle, verification
-from audit import repository as repo
+from audit import tree_repository as tree_repo
 from audit.checkpoint import Signer
 from audit.events import EventData, Outcome, encode_detail, encode_fields, leaf_bytes
 from audit.proofs import b64, check_inclusion, inclusion_proof
@@ -892,9 +892,9 @@ async def _chunk_bounds(dsn: str, size: int) -> list[tuple[int, int, int, int]]:
     conn = await asyncpg.connect(dsn)
     try:
         out = []
-        for begin in range(0, size, repo.LEAF_CHUNK):
-            end = min(size, begin + repo.LEAF_CHUNK)
-            _, low, high = await conn.fetchrow(repo.LEAF_BOUNDS_SQL, begin, end)
+        for begin in range(0, size, tree_repo.LEAF_CHUNK):
+            end = min(size, begin + tree_repo.LEAF_CHUNK)
+            _, low, high = await conn.fetchrow(tree_repo.LEAF_BOUNDS_SQL, begin, end)
             out.append((begin, end, int(low), int(high)))
         return out
     finally:
@@ -907,11 +907,11 @@ def copy_floor(cluster: PostgresCluster, dsn: str, size: int) -> float:
     as many connections as verify uses: what PostgreSQL alone needs to hand them out, the
     ceiling of any verifier that reads them through SQL this way."""
     psql = cluster.bindir / "psql"
-    streams = repo.LEAF_STREAMS
+    streams = tree_repo.LEAF_STREAMS
     scripts: list[list[str]] = [["SET jit = off;"] for _ in range(streams)]
     for k, (begin, end, low, high) in enumerate(run_async(_chunk_bounds(dsn, size))):
-        for sql in (repo.LEAVES_COPY_SQL.format(begin=begin, end=end),
-                    repo.EVENTS_COPY_SQL.format(low=low, high=high)):  # fmt: skip
+        for sql in (tree_repo.LEAVES_COPY_SQL.format(begin=begin, end=end),
+                    tree_repo.EVENTS_COPY_SQL.format(low=low, high=high)):  # fmt: skip
             scripts[k % streams].append(
                 f"\\copy ({' '.join(sql.split())}) TO '/dev/null' (FORMAT binary)"
             )
@@ -1139,7 +1139,7 @@ def _report(
     )  # fmt: skip
     table(
         "Verify over the bulk-loaded logs (1 checkpoint), next to PostgreSQL alone handing out "
-        f"the same rows (psql, binary COPY to /dev/null, {repo.LEAF_STREAMS} connections as "
+        f"the same rows (psql, binary COPY to /dev/null, {tree_repo.LEAF_STREAMS} connections as "
         "verify)",
         ["leaves", "verify s", "verify ev/s", "our CPU s", "C loop", "floor s", "floor rows/s",
          "verify/floor"],

@@ -17,11 +17,13 @@ from typer.testing import CliRunner
 
 from audit import merkle, proofs, record, recording, sequencer, signing, verification
 from audit import repository as audit_repo
+from audit import tree_repository as tree_repo
 from audit.checkpoint import Checkpoint, Signer, open_checkpoint, sign_checkpoint
 from audit.events import InvalidEvent, leaf_bytes
 from audit.keys import load_signer
 from audit.models import APPEND_ONLY_TABLES
-from audit.repository import event_data, fetch_nodes
+from audit.repository import event_data
+from audit.tree_repository import fetch_nodes
 from audit.worker import BUSY_INTERVAL, FAILURE_PAUSE_MAX, AuditWorker
 from core.auth import Principal
 from core.db import Database
@@ -88,7 +90,7 @@ def leaf_chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     connections at once."""
     size: int | None = request.param
     if size:
-        monkeypatch.setattr(audit_repo, "LEAF_CHUNK", size)
+        monkeypatch.setattr(tree_repo, "LEAF_CHUNK", size)
     return size
 
 
