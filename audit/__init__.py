@@ -4,6 +4,6 @@
 to personal data makes, inside its own unit of work.
 """
 
-from audit.service import record
+from audit.recording import record
 
 __all__ = ["record"]

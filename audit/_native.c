@@ -3,11 +3,11 @@
  * by PostgreSQL.
  *
  * leaf_rows() reads one COPY ... (FORMAT binary) stream of log rows (the columns of
- * repository.LEAF_COPY_COLUMNS), renders each event exactly as audit.events.leaf_bytes does,
- * and hashes it: SHA-256(0x00 || canonical bytes) (RFC 9162 section 2.1.1). A row it cannot
- * render with certainty (NULLs, JSON text that is not in its canonical shape, years outside
- * 1000-9999, a stored hash that is not 32 bytes) or whose hash differs from the stored one is
- * returned as a suspect, and Python judges it with leaf_bytes: every verdict is Python's.
+ * tree_repository.LEAF_COPY_COLUMNS), renders each event exactly as audit.events.leaf_bytes does,
+ * and hashes it: SHA-256(0x00 || canonical bytes) (RFC 9162 section 2.1.1). A row it cannot render
+ * with certainty (NULLs, JSON text that is not in its canonical shape, years outside 1000-9999, a
+ * stored hash that is not 32 bytes) or whose hash differs from the stored one is returned as a
+ * suspect, and Python judges it with leaf_bytes: every verdict is Python's.
  *
  * leaf_hashes() is the sequencer's: the same rows for events that have no leaf yet (leaf_hash
  * NULL); it returns each row's leaf hash, and as suspects only the rows it cannot render.

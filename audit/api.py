@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import PlainTextResponse, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit import service
+from audit import signing, views
 from audit.checkpoint import Signer
 from audit.schemas import (
     ConsistencyProof,
@@ -43,7 +43,7 @@ EventUid = Annotated[str, Path(min_length=1, max_length=64, description="The eve
 )
 async def checkpoint(session: SessionDep) -> PlainTextResponse:
     """The newest signed tree head; anyone may fetch it to watch the log grow consistently."""
-    return PlainTextResponse(await service.latest_signed(session))
+    return PlainTextResponse(await signing.latest_signed(session))
 
 
 @router.get(
@@ -61,7 +61,7 @@ async def log_signer(request: Request, session: AsyncSession) -> Signer:
     check the log's checkpoints, whatever URL this process was started with."""
     key: Signer = request.app.state.audit_signer
     default = request.app.state.settings.audit_origin
-    return await service.log_signer(session, key, default_origin=default)
+    return await signing.log_signer(session, key, default_origin=default)
 
 
 # ------------------------------------------------------------------------------ auditors
@@ -76,7 +76,7 @@ async def search_events(
     session: SessionDep, auditor: AuditorDep, params: Annotated[EventSearchParams, Query()]
 ) -> EventPage:
     """Matching events, newest first; the search itself is recorded in the audit log."""
-    return await service.search_events(
+    return await views.search_events(
         session, auditor=auditor, filters=params, cursor=params.cursor, limit=params.limit
     )
 
@@ -97,7 +97,7 @@ async def export_events(
     filters: Annotated[EventFilters, Query()],
 ) -> StreamingResponse:
     """Every matching event; the export is recorded and committed before the first line."""
-    body = await service.start_export(session, auditor=auditor, filters=filters, database=database)
+    body = await views.start_export(session, auditor=auditor, filters=filters, database=database)
     return StreamingResponse(body, media_type=NDJSON_MEDIA_TYPE)
 
 
@@ -108,7 +108,7 @@ async def export_events(
 )
 async def get_event(session: SessionDep, auditor: AuditorDep, event_uid: EventUid) -> EventView:
     """One event (recorded as an event view)."""
-    return await service.view_event(session, auditor=auditor, event_uid=event_uid)
+    return await views.view_event(session, auditor=auditor, event_uid=event_uid)
 
 
 @router.get(
@@ -120,7 +120,7 @@ async def event_proof(
     session: SessionDep, auditor: AuditorDep, event_uid: EventUid
 ) -> InclusionProof:
     """An RFC 9162 inclusion proof, checkable offline with the public key."""
-    return await service.auditor_inclusion_proof(session, auditor=auditor, event_uid=event_uid)
+    return await views.auditor_inclusion_proof(session, auditor=auditor, event_uid=event_uid)
 
 
 @router.get(
@@ -135,7 +135,7 @@ async def consistency(
     second: Annotated[int, Query(ge=0, le=2**63 - 1, description="Larger tree size.")],
 ) -> ConsistencyProof:
     """An RFC 9162 consistency proof: the log at ``second`` extends the log at ``first``."""
-    return await service.auditor_consistency_proof(
+    return await views.auditor_consistency_proof(
         session, auditor=auditor, first=first, second=second
     )
 
@@ -152,7 +152,7 @@ async def my_access_log(
     session: SessionDep, citizen: CitizenDep, page: Annotated[PageParams, Query()]
 ) -> EventPage:
     """Every event whose subject is the signed-in citizen, bulk accesses included."""
-    return await service.citizen_access_log(
+    return await views.citizen_access_log(
         session, citizen=citizen, cursor=page.cursor, limit=page.limit
     )
 
@@ -166,4 +166,4 @@ async def my_event_proof(
     session: SessionDep, citizen: CitizenDep, event_uid: EventUid
 ) -> InclusionProof:
     """An inclusion proof of an event about the citizen; other events are not found."""
-    return await service.citizen_inclusion_proof(session, citizen=citizen, event_uid=event_uid)
+    return await views.citizen_inclusion_proof(session, citizen=citizen, event_uid=event_uid)

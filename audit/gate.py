@@ -11,7 +11,7 @@ from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.events import SUBJECT_RE
-from audit.service import record
+from audit.recording import record
 from core.principal import Principal
 
 # What a refused call names its citizen by: a path or query parameter, or a member of its

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from audit import service
+from audit import sequencer, signing
 from audit.checkpoint import Signer
 from audit.keys import load_signer
 from core.db import Database
@@ -40,7 +40,7 @@ class AuditWorker:
         origin: str,
         sequence_interval: float = 0.25,
         checkpoint_interval: float = 30.0,
-        batch: int = service.DEFAULT_BATCH,
+        batch: int = sequencer.DEFAULT_BATCH,
     ) -> None:
         self.database = database
         self.signer = signer
@@ -66,7 +66,7 @@ class AuditWorker:
         total = 0
         while True:
             async with self.database.unit_of_work() as session:
-                appended = await service.sequence_batch(session, limit=self.batch)
+                appended = await sequencer.sequence_batch(session, limit=self.batch)
             if not appended:  # None: another process holds the lock; 0: nothing to do
                 return total
             total += appended
@@ -76,7 +76,7 @@ class AuditWorker:
     async def checkpoint(self) -> str | None:
         """Sign a checkpoint of the current tree if it grew since the last one."""
         async with self.database.unit_of_work() as session:
-            return await service.make_checkpoint(session, self.signer, origin=self.origin)
+            return await signing.make_checkpoint(session, self.signer, origin=self.origin)
 
     def pause_after(self, appended: int, failures: int = 0) -> float:
         """Seconds to wait before the next run: ``BUSY_INTERVAL`` after a run that appended

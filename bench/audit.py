@@ -3,13 +3,13 @@
 Everything runs against a throwaway PostgreSQL 15 started here (tests/pgcluster.py):
 
 1. Writers in several OS processes (asyncio tasks in each) commit transactions that call
-   ``audit.service.record`` (1 and 50 events per transaction) while the real
+   ``audit.recording.record`` (1 and 50 events per transaction) while the real
    ``AuditWorker.sequence_pending()`` runs in its own process: record rate and end-to-end rate
    (wall time from the first insert until the sequencer has given a leaf to the last event).
    Then the sequencer's own drain rate over a pre-recorded backlog (committed 50 events per
    transaction with COPY). Every log is checked: leaf indexes gapless 0..N-1, every event
    exactly one leaf.
-2. ``audit.service.verify`` over the drained log, after signing a checkpoint.
+2. ``audit.verification.verify`` over the drained log, after signing a checkpoint.
 3. Inclusion-proof latency at 1M and 10M leaves (``--quick``: 100k and 1M): a synthetic but
    valid log bulk-loaded with COPY (leaf hashes computed with ``leaf_bytes`` exactly as the
    sequencer does, nodes from ``CompactRange.append``), then ``inclusion_proof`` for random
@@ -49,10 +49,13 @@ from typing import Any, TypeVar
 import asyncpg
 
 import migrations
-from audit import merkle, service
-from audit import repository as repo
+from audit import merkle, verification
+from audit import tree_repository as tree_repo
 from audit.checkpoint import Signer
 from audit.events import EventData, Outcome, encode_detail, encode_fields, leaf_bytes
+from audit.proofs import b64, check_inclusion, inclusion_proof
+from audit.recording import record
+from audit.signing import make_checkpoint, tree_head
 from audit.worker import AuditWorker
 from bench.common import admin, console, emit, percentile, run_async, table
 from core.auth import Principal
@@ -259,7 +262,7 @@ async def _writer(
             request_id_var.set(uuid.uuid4().hex)
             async with database.unit_of_work() as session:
                 for _ in range(per_tx):
-                    await service.record(
+                    await record(
                         session,
                         actor=rng.choice(principals),
                         action=rng.choice(ACTIONS),
@@ -419,7 +422,7 @@ class DrainResult:
 
 
 async def drain_and_verify(url: str, expected: int) -> DrainResult:
-    """Time AuditWorker.sequence_pending() over the backlog; sign; time service.verify()."""
+    """Time AuditWorker.sequence_pending() over the backlog; sign; time verification.verify()."""
     database = Database(settings_for(url, pool=2))
     signer = Signer.generate(ORIGIN)
     worker = AuditWorker(database, signer, origin=ORIGIN)
@@ -436,7 +439,7 @@ async def drain_and_verify(url: str, expected: int) -> DrainResult:
         raise SystemExit("no checkpoint was signed")
     t0 = time.perf_counter()
     async with database.unit_of_work() as session:
-        report = await service.verify(session, signer.verifier(), origin=ORIGIN)
+        report = await verification.verify(session, signer.verifier(), origin=ORIGIN)
     verify_seconds = time.perf_counter() - t0
     await database.dispose()
     if not report.ok or report.leaves != expected or report.checkpoints != 1:
@@ -720,8 +723,8 @@ async def _grow(log: Log, size: int) -> float:
     database = Database(settings_for(log.url, pool=2))
     try:
         async with database.unit_of_work() as session:
-            note = await service.make_checkpoint(session, log.signer, origin=ORIGIN)
-            tree = await service.tree_head(session)
+            note = await make_checkpoint(session, log.signer, origin=ORIGIN)
+            tree = await tree_head(session)
     finally:
         await database.dispose()
     if note is None or tree != (size, log.compact.root()):
@@ -796,7 +799,7 @@ async def measure_proofs(log: Log, count: int) -> ProofResult:
     async def ours(uid: str) -> float:
         t0 = time.perf_counter()
         async with database.unit_of_work() as session:
-            proof = await service.inclusion_proof(session, uid)
+            proof = await inclusion_proof(session, uid)
         elapsed = time.perf_counter() - t0
         proofs.append(proof)
         return elapsed
@@ -830,15 +833,15 @@ async def measure_proofs(log: Log, count: int) -> ProofResult:
         # The raw floor must fetch the same data: compare its path with the service's.
         async with database.unit_of_work() as session:
             for uid, path in raw_paths[:50]:
-                expected = (await service.inclusion_proof(session, uid))["proof"]
-                if [service.b64(h) for h in path] != expected:
+                expected = (await inclusion_proof(session, uid))["proof"]
+                if [b64(h) for h in path] != expected:
                     raise SystemExit("the raw asyncpg floor assembled a different proof")
     finally:
         await database.dispose()
         await conn.close()
     verifier = log.signer.verifier()
     for proof in proofs:
-        checkpoint = service.check_inclusion(proof, verifier, origin=ORIGIN)
+        checkpoint = check_inclusion(proof, verifier, origin=ORIGIN)
         if checkpoint.size != size:
             raise SystemExit(f"a proof was against tree size {checkpoint.size}, not {size}")
     return ProofResult(size, ours_ms, raw_ms, len(proofs))
@@ -852,7 +855,7 @@ async def measure_proofs(log: Log, count: int) -> ProofResult:
 
 @dataclass(frozen=True)
 class VerifyRun:
-    """service.verify() over a bulk-loaded log, and PostgreSQL handing out the same rows."""
+    """verification.verify() over a bulk-loaded log, and PostgreSQL handing out the same rows."""
 
     size: int
     seconds: float
@@ -870,12 +873,12 @@ class VerifyRun:
 
 
 async def verify_log(log: Log, size: int) -> tuple[float, float]:
-    """Wall and CPU seconds of service.verify() over the whole log; it must find it intact."""
+    """Wall and CPU seconds of verification.verify() over the whole log; it must find it intact."""
     database = Database(settings_for(log.url, pool=2))
     try:
         t0, c0 = time.perf_counter(), time.process_time()
         async with database.unit_of_work() as session:
-            report = await service.verify(session, log.signer.verifier(), origin=ORIGIN)
+            report = await verification.verify(session, log.signer.verifier(), origin=ORIGIN)
         seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     finally:
         await database.dispose()
@@ -889,9 +892,9 @@ async def _chunk_bounds(dsn: str, size: int) -> list[tuple[int, int, int, int]]:
     conn = await asyncpg.connect(dsn)
     try:
         out = []
-        for begin in range(0, size, repo.LEAF_CHUNK):
-            end = min(size, begin + repo.LEAF_CHUNK)
-            _, low, high = await conn.fetchrow(repo.LEAF_BOUNDS_SQL, begin, end)
+        for begin in range(0, size, tree_repo.LEAF_CHUNK):
+            end = min(size, begin + tree_repo.LEAF_CHUNK)
+            _, low, high = await conn.fetchrow(tree_repo.LEAF_BOUNDS_SQL, begin, end)
             out.append((begin, end, int(low), int(high)))
         return out
     finally:
@@ -904,11 +907,11 @@ def copy_floor(cluster: PostgresCluster, dsn: str, size: int) -> float:
     as many connections as verify uses: what PostgreSQL alone needs to hand them out, the
     ceiling of any verifier that reads them through SQL this way."""
     psql = cluster.bindir / "psql"
-    streams = repo.LEAF_STREAMS
+    streams = tree_repo.LEAF_STREAMS
     scripts: list[list[str]] = [["SET jit = off;"] for _ in range(streams)]
     for k, (begin, end, low, high) in enumerate(run_async(_chunk_bounds(dsn, size))):
-        for sql in (repo.LEAVES_COPY_SQL.format(begin=begin, end=end),
-                    repo.EVENTS_COPY_SQL.format(low=low, high=high)):  # fmt: skip
+        for sql in (tree_repo.LEAVES_COPY_SQL.format(begin=begin, end=end),
+                    tree_repo.EVENTS_COPY_SQL.format(low=low, high=high)):  # fmt: skip
             scripts[k % streams].append(
                 f"\\copy ({' '.join(sql.split())}) TO '/dev/null' (FORMAT binary)"
             )
@@ -935,7 +938,7 @@ def measure_verify(cluster: PostgresCluster, log: Log, size: int) -> VerifyRun:
     run_async(verify_log(log, size))
     seconds, cpu = run_async(verify_log(log, size))
     floor = copy_floor(cluster, log.dsn, size)
-    return VerifyRun(size, seconds, cpu, service.NATIVE_VERIFY, floor)
+    return VerifyRun(size, seconds, cpu, verification.NATIVE_VERIFY, floor)
 
 
 def timed(label: str, timings: list[tuple[str, float]], fn: Callable[[], T]) -> T:
@@ -1136,7 +1139,7 @@ def _report(
     )  # fmt: skip
     table(
         "Verify over the bulk-loaded logs (1 checkpoint), next to PostgreSQL alone handing out "
-        f"the same rows (psql, binary COPY to /dev/null, {repo.LEAF_STREAMS} connections as "
+        f"the same rows (psql, binary COPY to /dev/null, {tree_repo.LEAF_STREAMS} connections as "
         "verify)",
         ["leaves", "verify s", "verify ev/s", "our CPU s", "C loop", "floor s", "floor rows/s",
          "verify/floor"],

@@ -296,8 +296,8 @@ async def seed(url: str, dsn: str, keys: Secrets, sample: int) -> World:
     bench_ids for pgbench), and the SQL our request path sends, captured from the product."""
     from sqlalchemy import event
 
+    from audit import recording as audit
     from audit import repository as audit_repo
-    from audit import service as audit
     from core.auth import Principal
     from core.db import Database
     from core.logging import request_id_var
@@ -889,7 +889,7 @@ BREAKDOWN: tuple[tuple[str, Callable[[list[str]], bool]], ...] = (
     ("  service.lookup / verify", _has("lookup (registry/agency/service.py)",
                                          "verify (registry/agency/service.py)")),
     ("    records_with_status SELECT", _has("records_with_status")),
-    ("    audit.record INSERT", _has("record (audit/service.py)")),
+    ("    audit.record INSERT", _has("record (audit/recording.py)")),
     ("  commit of the unit of work", _has("AsyncSession.commit")),
     ("  pool checkout incl. pre-ping", _contains("_checkout", "_async_ping", "do_ping")),
     ("  sync dependencies in the threadpool", _has("run_in_threadpool")),

@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 from audit import merkle
 from audit.checkpoint import Checkpoint, CheckpointError, Signer, open_checkpoint, sign_checkpoint
-from audit.service import ProofError, check_inclusion
+from audit.proofs import ProofError, check_inclusion
 from core.middleware import SAFE_REQUEST_ID, parse_request_id
 from fuzz.targets_identity import SEEDS as IDENTITY_SEEDS
 from fuzz.targets_identity import TARGETS as IDENTITY_TARGETS
@@ -44,7 +44,7 @@ def request_id(data: bytes) -> None:
 
 
 def inclusion_proof(data: bytes) -> None:
-    """A proof file given to ``registry audit check-proof`` (audit/service.py check_inclusion)."""
+    """A proof file given to ``registry audit check-proof`` (audit/proofs.py check_inclusion)."""
     try:
         proof = json.loads(data)
     except (ValueError, RecursionError):

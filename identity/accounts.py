@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit import service as audit
+from audit import recording as audit
 from audit.events import Outcome
 from core.auth import Principal
 from core.clock import utcnow

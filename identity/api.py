@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit import service as audit
+from audit import recording as audit
 from core.auth import Principal, require
 from core.clock import utcnow
 from core.deps import SessionDep

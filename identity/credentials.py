@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit import service as audit
+from audit import recording as audit
 from core.clock import utcnow
 from core.errors import FieldError, NotFound, ValidationFailed
 from core.settings import Settings

@@ -13,7 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from audit.checkpoint import Signer
-    from audit.service import VerifyReport
+    from audit.verification import VerifyReport
     from audit.worker import AuditWorker
     from core.db import Database
     from core.settings import Settings
@@ -89,11 +89,11 @@ def checkpoint() -> None:
 async def _log_signer(settings: Settings, database: Database) -> Signer:
     """The signing key named after the log's origin, which its first checkpoint fixed (not
     the origin this command's settings would derive from their public URL)."""
-    from audit import service
+    from audit import signing
     from audit.keys import load_signer
 
     async with database.unit_of_work() as session:
-        signer = await service.log_signer(
+        signer = await signing.log_signer(
             session, load_signer(settings), default_origin=settings.audit_origin
         )
     configured = settings.audit_log_origin
@@ -137,7 +137,7 @@ def public_key() -> None:
 @audit_app.command("verify")
 def verify() -> None:
     """Recompute every leaf, rebuild the root, check every signed checkpoint."""
-    from audit import service
+    from audit import proofs, verification
     from core.db import Database
 
     settings = _settings()
@@ -147,7 +147,8 @@ def verify() -> None:
         try:
             signer = await _log_signer(settings, database)
             async with database.unit_of_work() as session:
-                return await service.verify(session, signer.verifier(), origin=signer.name), signer
+                report = await verification.verify(session, signer.verifier(), origin=signer.name)
+                return report, signer
         finally:
             await database.dispose()
 
@@ -155,7 +156,7 @@ def verify() -> None:
     typer.echo(
         f"origin: {signer.name}  key: {signer.name}+{signer.key_id.hex()}\n"
         f"leaves: {report.leaves}  checkpoints: {report.checkpoints}  "
-        f"root: {service.b64(report.root)}"
+        f"root: {proofs.b64(report.root)}"
     )
     if report.ok:
         typer.echo("OK: every leaf matches its event and every checkpoint matches the log")
@@ -172,7 +173,7 @@ def verify() -> None:
 @audit_app.command("prove")
 def prove(event: str = typer.Argument(..., help="The event's id (event_uid).")) -> None:
     """Print an inclusion proof of EVENT against the newest checkpoint (JSON)."""
-    from audit import service
+    from audit import proofs
     from core.db import Database
 
     settings = _settings()
@@ -181,7 +182,7 @@ def prove(event: str = typer.Argument(..., help="The event's id (event_uid).")) 
         database = Database(settings)
         try:
             async with database.unit_of_work() as session:
-                return await service.inclusion_proof(session, event)
+                return await proofs.inclusion_proof(session, event)
         finally:
             await database.dispose()
 
@@ -202,15 +203,15 @@ def check_proof(
     origin: str | None = typer.Option(None, help="Expected origin (default: the key's name)."),
 ) -> None:
     """Verify an inclusion proof offline: only the proof, its checkpoint and the public key."""
-    from audit import service
+    from audit import proofs
     from audit.checkpoint import CheckpointError, Verifier
 
     vkey = Path(public_key).read_text().strip() if Path(public_key).is_file() else public_key
     try:
         verifier = Verifier.from_vkey(vkey)
         proof = json.loads(proof_file.read_text())
-        checkpoint = service.check_inclusion(proof, verifier, origin=origin or verifier.name)
-    except (CheckpointError, service.ProofError, ValueError) as exc:
+        checkpoint = proofs.check_inclusion(proof, verifier, origin=origin or verifier.name)
+    except (CheckpointError, proofs.ProofError, ValueError) as exc:
         typer.echo(f"INVALID: {exc}")
         raise typer.Exit(1) from None
     typer.echo(

@@ -19,7 +19,7 @@ from sqlalchemy import Date
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.events import DetailValue, format_instant
-from audit.service import record, refuse
+from audit.recording import record, refuse
 from core import paging
 from core.auth import Principal
 from core.clock import utcnow

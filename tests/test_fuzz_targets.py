@@ -34,7 +34,7 @@ def test_a_valid_note_is_accepted_by_the_target() -> None:
 def test_the_valid_proof_seed_verifies() -> None:
     import json
 
-    from audit.service import check_inclusion
+    from audit.proofs import check_inclusion
     from fuzz.targets import _VERIFIER, ORIGIN
 
     proof = json.loads(seeds()["inclusion_proof"][0])

@@ -17,7 +17,7 @@ from urllib.parse import urlencode
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit import service as audit
+from audit import recording as audit
 from core.clock import utcnow
 from core.inputs import ascii_int
 from core.settings import Settings

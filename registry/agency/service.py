@@ -28,9 +28,9 @@ from typing import Any
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit import service as audit
+from audit import recording as audit
 from audit.events import Outcome
-from audit.service import EventSpec
+from audit.recording import EventSpec
 from core.auth import Principal
 from core.clock import utcnow
 from core.db import DRIVER_ERRORS, Database

@@ -2,7 +2,7 @@
 event proofs checked against the newest signed checkpoint, checkpoint consistency, CSV export,
 and accesses per agency per day as a server-rendered SVG chart.
 
-The auditor's queries go through ``audit.service``, which records each of them (search, event
+The auditor's queries go through ``audit.views``, which records each of them (search, event
 view, proof, consistency, export) in the request's unit of work; this module adds an event only
 where that does not happen (a refused console visit).
 """
@@ -25,9 +25,8 @@ from pydantic import ValidationError
 from sqlalchemy import String, func, literal_column, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit import merkle
+from audit import merkle, proofs, views
 from audit import repository as audit_repo
-from audit import service as audit
 from audit.checkpoint import CheckpointError, Verifier, open_checkpoint
 from audit.events import SUBJECT_RE
 from audit.models import ACTOR_TYPES, OUTCOMES, AuditCheckpoint, AuditEvent
@@ -161,8 +160,8 @@ def parse_form(query: Mapping[str, str]) -> SearchForm:
 async def search(
     session: AsyncSession, auditor: Principal, filters: EventFilters, cursor: str | None
 ) -> EventPage:
-    """One page of matching events, newest first (audit.service records the search)."""
-    return await audit.search_events(
+    """One page of matching events, newest first (audit.views records the search)."""
+    return await views.search_events(
         session, auditor=auditor, filters=filters, cursor=cursor, limit=PAGE_SIZE
     )
 
@@ -209,26 +208,26 @@ async def event_detail(
     """The event (recorded as audit.event_view) and its inclusion proof checked here against
     the newest signed checkpoint (recorded as audit.proof). NotFound when there is no such
     event (the refusal is recorded and must be committed)."""
-    view = await audit.view_event(session, auditor=auditor, event_uid=event_uid)
+    view = await views.view_event(session, auditor=auditor, event_uid=event_uid)
     if view.leaf_index is None:
         return view, ProofCheck(state="unsequenced")
     try:
-        proof = await audit.auditor_inclusion_proof(session, auditor=auditor, event_uid=event_uid)
+        proof = await views.auditor_inclusion_proof(session, auditor=auditor, event_uid=event_uid)
     except Conflict as exc:
         head = await audit_repo.latest_checkpoint_head(session)
         if head is None or head[0] <= view.leaf_index:
             return view, ProofCheck(state="uncovered", leaf_index=view.leaf_index)
         return view, ProofCheck(state="failed", leaf_index=view.leaf_index, reason=exc.detail)
     try:
-        checkpoint = audit.check_inclusion(proof.model_dump(), verifier, origin=origin)
-    except audit.ProofError as exc:
+        checkpoint = proofs.check_inclusion(proof.model_dump(), verifier, origin=origin)
+    except proofs.ProofError as exc:
         return view, ProofCheck(
             state="failed", leaf_index=proof.leaf_index, tree_size=proof.tree_size,
             note=proof.checkpoint, reason=str(exc),
         )  # fmt: skip
     return view, ProofCheck(
         state="verified", leaf_index=proof.leaf_index, tree_size=checkpoint.size,
-        root_hex=checkpoint.root_hash.hex(), root_b64=audit.b64(checkpoint.root_hash),
+        root_hex=checkpoint.root_hash.hex(), root_b64=proofs.b64(checkpoint.root_hash),
         note=proof.checkpoint,
     )  # fmt: skip
 
@@ -283,7 +282,7 @@ async def checkpoint_page(
     before: int | None,
 ) -> CheckpointPage:
     """Signed checkpoints, newest first, each signature checked and each consecutive pair's
-    consistency proof (audit.service records each as audit.consistency) verified here."""
+    consistency proof (audit.views records each as audit.consistency) verified here."""
     # One more than shown: the oldest shown checkpoint is checked against its predecessor too.
     found = list(await checkpoints_before(session, before, CHECKPOINTS_PER_PAGE + 1))
     shown = found[:CHECKPOINTS_PER_PAGE]
@@ -292,7 +291,7 @@ async def checkpoint_page(
         root = _open(stored.note, verifier, origin)
         row = CheckpointRow(
             tree_size=int(stored.tree_size), created=local_time(stored.created_at),
-            root_b64=audit.b64(bytes(stored.root_hash)), signature_ok=root is not None,
+            root_b64=proofs.b64(bytes(stored.root_hash)), signature_ok=root is not None,
         )  # fmt: skip
         if root is not None and root != bytes(stored.root_hash):
             row.signature_ok = False  # the stored root column disagrees with the signed note
@@ -318,7 +317,7 @@ async def _consistency(
     # RFC 9162 2.1.4.2, checked as an outside auditor would: the roots come from the signed
     # notes the proof carries, not from the database.
     try:
-        proof = await audit.auditor_consistency_proof(
+        proof = await views.auditor_consistency_proof(
             session, auditor=auditor, first=first, second=second
         )
     except (Conflict, NotFound) as exc:
@@ -345,9 +344,9 @@ CSV_COLUMNS = ("event_uid", "occurred_at", "actor_type", "actor_id", "on_behalf_
 async def export(
     session: AsyncSession, auditor: Principal, filters: EventFilters, database: Database
 ) -> AsyncIterator[bytes]:
-    """The NDJSON body of an export; audit.service records the export in this unit of work,
+    """The NDJSON body of an export; audit.views records the export in this unit of work,
     which the caller commits before the body is read."""
-    return await audit.start_export(session, auditor=auditor, filters=filters, database=database)
+    return await views.start_export(session, auditor=auditor, filters=filters, database=database)
 
 
 def _cell(value: Any) -> str:

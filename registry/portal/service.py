@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from audit import proofs, recording, views
 from audit import repository as audit_repo
-from audit import service as audit
 from audit.checkpoint import Verifier
 from audit.events import SUBJECT_RE
 from core.auth import Principal
@@ -48,7 +48,7 @@ async def record_view(
 ) -> None:
     """The audit event of a page view that shows personal data; ``refused``: why its gate
     refused it (the wrong kind of account, role or sign-in), recorded as denied."""
-    await audit.record(
+    await recording.record(
         session, actor=principal, action="portal.view",
         outcome="granted" if refused is None else "denied", subject=subject, fields=fields,
         detail={"page": page} if refused is None else {"page": page, "reason": refused},
@@ -173,13 +173,13 @@ async def access_log(
     """One page of every event about the citizen (bulk accesses included), newest first,
     and the cursor of the next page; the view is recorded."""
     me = _me(principal)
-    before = None if cursor is None else audit.decode_cursor(cursor)
+    before = None if cursor is None else views.decode_cursor(cursor)
     # One row more than shown tells whether another page follows.
     rows = await audit_repo.search_events(
         session, filters.where(me), before_id=before, limit=limit + 1
     )
     shown = rows[:limit]
-    following = audit.encode_cursor(int(shown[-1].id)) if len(rows) > limit else None
+    following = views.encode_cursor(int(shown[-1].id)) if len(rows) > limit else None
     events = await _events(session, shown)
     await record_view(session, principal, page="access", subject=me)
     return events, following
@@ -213,7 +213,7 @@ async def access_proof(
     me = _me(principal)
     try:
         proof: dict[str, Any] | None = (
-            await audit.citizen_inclusion_proof(session, citizen=principal, event_uid=event_uid)
+            await views.citizen_inclusion_proof(session, citizen=principal, event_uid=event_uid)
         ).model_dump()
     except Conflict:  # ownership was checked first: the event is the citizen's, not yet proven
         proof = None
@@ -226,8 +226,8 @@ async def access_proof(
         out["status"] = "unsequenced" if event["leaf_index"] is None else "uncovered"
     else:
         try:
-            checkpoint = audit.check_inclusion(proof, verifier, origin=origin)
-        except audit.ProofError as exc:
+            checkpoint = proofs.check_inclusion(proof, verifier, origin=origin)
+        except proofs.ProofError as exc:
             out.update(status="failed", reason=str(exc))
         else:
             out.update(

@@ -13,7 +13,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select
 
-from audit import service
+from audit import proofs, recording, views
 from audit.checkpoint import Verifier, open_checkpoint
 from audit.events import Outcome
 from audit.merkle import verify_consistency
@@ -74,7 +74,7 @@ async def add(
 ) -> str:
     """Record one event in its own unit of work and return its event_uid."""
     async with database.unit_of_work() as session:
-        return await service.record(
+        return await recording.record(
             session,
             actor=actor,
             action=action,
@@ -453,14 +453,14 @@ async def test_export_streams_every_matching_event(
     ids = await seed(database)
     async with database.unit_of_work() as session:
         bulk = [
-            await service.record(
+            await recording.record(
                 session, actor=HOSPITAL, action="citizen.verify", outcome="granted",
                 subject=OTHER_ID, purpose="admission",
             )
             for _ in range(520)
         ]  # fmt: skip
     # Small keyset chunks, so the stream crosses many chunk boundaries.
-    monkeypatch.setattr(service, "EXPORT_CHUNK", 37)
+    monkeypatch.setattr(views, "EXPORT_CHUNK", 37)
 
     lines = ndjson(
         await api.get(
@@ -525,14 +525,14 @@ async def test_inclusion_proof_verifies_offline(
         response = await api.get(f"/api/v1/audit/events/{uid}/proof", headers=AS_AUDITOR)
         assert response.status_code == 200, response.text
         proof = response.json()
-        checkpoint = service.check_inclusion(proof, verifier, origin=settings.audit_origin)
+        checkpoint = proofs.check_inclusion(proof, verifier, origin=settings.audit_origin)
         assert proof["event_uid"] == uid
         assert proof["leaf_index"] == list(ids).index(name)
         assert checkpoint.size == proof["tree_size"]
         assert json.loads(base64.b64decode(proof["leaf_data"]))["event_uid"] == uid
     tampered = {**proof, "leaf_index": proof["leaf_index"] - 1}
-    with pytest.raises(service.ProofError):
-        service.check_inclusion(tampered, verifier, origin=settings.audit_origin)
+    with pytest.raises(proofs.ProofError):
+        proofs.check_inclusion(tampered, verifier, origin=settings.audit_origin)
     missing = "00000000-0000-4000-8000-000000000000"
     response = await api.get(f"/api/v1/audit/events/{missing}/proof", headers=AS_AUDITOR)
     assert_problem(response, 404)
@@ -623,7 +623,7 @@ async def test_citizen_proof_only_for_own_events(
     response = await api.get(f"/api/v1/me/access-log/{ids['batch']}/proof", headers=AS_CITIZEN)
     assert response.status_code == 200, response.text
     verifier = audit_app.state.audit_signer.verifier()
-    service.check_inclusion(response.json(), verifier, origin=settings.audit_origin)
+    proofs.check_inclusion(response.json(), verifier, origin=settings.audit_origin)
     proof_event = (await all_events(database))[-1]
     assert (proof_event.action, proof_event.actor_id, proof_event.subject) == (
         "audit.proof", CITIZEN_ID, CITIZEN_ID,

@@ -96,7 +96,7 @@ def test_integers_beyond_the_exact_json_range_are_refused() -> None:
 def test_event_uids_are_random_uuids_in_their_text_form() -> None:
     import uuid
 
-    from audit.service import new_event_uid
+    from audit.recording import new_event_uid
 
     seen = {new_event_uid() for _ in range(2000)}
     assert len(seen) == 2000

@@ -15,13 +15,15 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from typer.testing import CliRunner
 
-from audit import merkle, record, service
+from audit import merkle, proofs, record, recording, sequencer, signing, verification
 from audit import repository as audit_repo
+from audit import tree_repository as tree_repo
 from audit.checkpoint import Checkpoint, Signer, open_checkpoint, sign_checkpoint
 from audit.events import InvalidEvent, leaf_bytes
 from audit.keys import load_signer
 from audit.models import APPEND_ONLY_TABLES
-from audit.repository import event_data, fetch_nodes
+from audit.repository import event_data
+from audit.tree_repository import fetch_nodes
 from audit.worker import BUSY_INTERVAL, FAILURE_PAUSE_MAX, AuditWorker
 from core.auth import Principal
 from core.db import Database
@@ -88,13 +90,13 @@ def leaf_chunk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) 
     connections at once."""
     size: int | None = request.param
     if size:
-        monkeypatch.setattr(audit_repo, "LEAF_CHUNK", size)
+        monkeypatch.setattr(tree_repo, "LEAF_CHUNK", size)
     return size
 
 
-async def run_verify(database: Database, worker: AuditWorker) -> service.VerifyReport:
+async def run_verify(database: Database, worker: AuditWorker) -> verification.VerifyReport:
     async with database.unit_of_work() as session:
-        return await service.verify(session, worker.signer.verifier(), origin=worker.origin)
+        return await verification.verify(session, worker.signer.verifier(), origin=worker.origin)
 
 
 async def test_record_sequence_checkpoint_verify(database: Database, worker: AuditWorker) -> None:
@@ -335,15 +337,15 @@ async def test_the_sequencer_does_not_scan_the_event_table_per_leaf(settings: Se
     try:
         await record_events(database, 2)
         async with database.unit_of_work() as session:
-            assert await service.sequence_batch(session) == 2
+            assert await sequencer.sequence_batch(session) == 2
             await session.execute(text("ANALYZE audit_event"))
         for _ in range(8):  # past the 5 custom plans, so the kept plan is the generic one
             await record_events(database, 2)
             async with database.unit_of_work() as session:
-                assert await service.sequence_batch(session) == 2
+                assert await sequencer.sequence_batch(session) == 2
         await record_events(database, 600, per_transaction=600)
         async with database.unit_of_work() as session:
-            assert await service.sequence_batch(session) == 600
+            assert await sequencer.sequence_batch(session) == 600
             scans = (
                 await session.execute(
                     text("SELECT pg_stat_get_xact_numscans('audit_event'::regclass)")
@@ -360,8 +362,8 @@ async def test_the_sequencer_does_not_scan_the_event_table_per_leaf(settings: Se
 async def test_only_one_sequencer_at_a_time(database: Database, worker: AuditWorker) -> None:
     await record_events(database, 5)
     async with database.unit_of_work() as first, database.unit_of_work() as second:
-        assert await service.sequence_batch(first) == 5
-        assert await service.sequence_batch(second) is None  # the lock is held by `first`
+        assert await sequencer.sequence_batch(first) == 5
+        assert await sequencer.sequence_batch(second) is None  # the lock is held by `first`
     assert await worker.sequence_pending() == 0
 
 
@@ -377,7 +379,7 @@ async def test_in_app_worker_sequences_and_checkpoints(
     try:
         for _ in range(500):
             async with database.unit_of_work() as session:
-                size, _root = await service.tree_head(session)
+                size, _root = await signing.tree_head(session)
                 signed = await session.execute(text("SELECT count(*) FROM audit_checkpoint"))
             if size == 4 and signed.scalar_one() > 0:
                 break
@@ -432,7 +434,7 @@ async def test_worker_loop_waits_by_what_each_run_found(
     # The first run gave the 3 events their leaves; the second found nothing.
     assert pauses == [BUSY_INTERVAL, worker.sequence_interval]
     async with database.unit_of_work() as session:
-        size, _root = await service.tree_head(session)
+        size, _root = await signing.tree_head(session)
     assert size == 3
 
 
@@ -475,7 +477,7 @@ async def test_worker_loop_backs_off_while_the_database_fails_then_catches_up(
     assert [f["failures"] for _, f in logged] == [1, 2, 3, 3]
     assert [f.get("retry_in_s") for _, f in logged[:3]] == [0.25, 0.5, 1.0]
     async with database.unit_of_work() as session:
-        size, _root = await service.tree_head(session)
+        size, _root = await signing.tree_head(session)
     assert size == 2
 
 
@@ -672,14 +674,14 @@ async def test_every_inclusion_and_consistency_proof_verifies(
     verifier = worker.signer.verifier()
     async with database.unit_of_work() as session:
         for uid in uids:
-            proof = await service.inclusion_proof(session, uid)
-            checkpoint = service.check_inclusion(proof, verifier, origin=worker.origin)
+            proof = await proofs.inclusion_proof(session, uid)
+            checkpoint = proofs.check_inclusion(proof, verifier, origin=worker.origin)
             assert checkpoint.size == 20
         for size1 in sizes:
             for size2 in sizes:
                 if size1 > size2:
                     continue
-                result = await service.consistency_proof(session, size1, size2)
+                result = await proofs.consistency_proof(session, size1, size2)
                 first = open_checkpoint(
                     result["first"]["checkpoint"], verifier, origin=worker.origin
                 )
@@ -801,11 +803,11 @@ async def test_a_checkpoint_under_another_key_or_origin_is_reported_as_such(
     await record_events(database, 1)
     await served_elsewhere.sequence_pending()
     async with database.unit_of_work() as session:  # six leaves, under another key
-        await service.make_checkpoint(session, other_key, origin="unused")
+        await signing.make_checkpoint(session, other_key, origin="unused")
     await record_events(database, 1)
     await served_elsewhere.sequence_pending()
     async with database.unit_of_work() as session:  # seven leaves, our key, another origin
-        size, root = await service.tree_head(session)
+        size, root = await signing.tree_head(session)
         note = sign_checkpoint(
             Checkpoint(origin="registry.example/audit", size=size, root_hash=root),
             served_elsewhere.signer.named("registry.example/audit"),
@@ -865,7 +867,7 @@ async def test_a_recorded_refusal_commits_its_event_and_still_raises(database: D
 
     async def look_up_missing() -> None:
         async with database.unit_of_work() as session:
-            raise await service.refuse(
+            raise await recording.refuse(
                 session, NotFound("No such citizen."), actor=AGENCY,
                 action="citizen.lookup", outcome="not_found", subject=SUBJECT, purpose="kyc",
             )  # fmt: skip
@@ -931,7 +933,7 @@ async def test_the_sequencer_gives_each_event_the_leaf_leaf_bytes_defines(
     )
     await record_events(database, 2)
     left_to_python: list[int] = []
-    native = vars(service)["_native"]  # the C module, or None when it was not built
+    native = vars(sequencer)["_native"]  # the C module, or None when it was not built
     if native is not None:
 
         class Watching:
@@ -943,7 +945,7 @@ async def test_the_sequencer_gives_each_event_the_leaf_leaf_bytes_defines(
                 left_to_python.extend(found[4])
                 return found
 
-        monkeypatch.setattr(service, "_native", Watching())
+        monkeypatch.setattr(sequencer, "_native", Watching())
     assert await worker.sequence_pending() == 8
     if native is not None and database.dialect == "postgresql":
         # The text with escapes, and the two rows written by hand.

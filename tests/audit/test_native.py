@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from audit import merkle
 from audit import repository as repo
+from audit import tree_repository as tree_repo
 from audit.events import EventData, encode_detail, encode_fields, leaf_bytes
 
 try:
@@ -84,7 +85,7 @@ def copy_stream(rows: Sequence[tuple[int, bytes | None, EventData | None]]) -> b
         return None if value is None else value.encode()
 
     for index, stored, e in rows:
-        out.append(struct.pack(">h", len(repo.LEAF_COPY_COLUMNS)))
+        out.append(struct.pack(">h", len(tree_repo.LEAF_COPY_COLUMNS)))
         out.append(field(struct.pack(">q", index)) + field(stored))
         if e is None:
             out.append(field(None) * 12)

@@ -26,7 +26,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from audit import service as audit
+from audit import recording as audit
 from audit.events import Outcome
 from audit.models import AuditEvent
 from audit.worker import AuditWorker
