@@ -26,7 +26,7 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 # argon2id is most of a password sign-in's CPU. The PyPI wheel of argon2-cffi-bindings is
 # compiled for SSE2; the Argon2 code it vendors (phc-winner-argon2, opt.c) has an AVX2 path,
 # which computes the same hashes (tests/identity/test_passwords.py checks RFC 9106's vector) in
-# about half the CPU: 10-14 ms against 19-27 ms per verify at the default parameters here.
+# much less CPU (docs/performance.md, "AVX2 build of argon2").
 # So on an x86-64 CPU with AVX2 the bindings are rebuilt from source once installed (a C
 # compiler; pip fetches CMake if it is missing). Elsewhere, or with ARGON2_WHEEL=1, the wheel
 # stays. A venv built so needs a CPU with AVX2 (every x86-64 server CPU since 2013-2015).

@@ -1,6 +1,6 @@
 """The compiled pieces: verify's leaf hashing loop (audit/_native.c, linked to OpenSSL) and
-bulk import's row check (registry/_native.c, at -O3: its per-byte loops checked generated
-rows in 2.7-2.9 us each against 3.4-3.6 us at -O2, alternating builds on one machine).
+bulk import's row check (registry/_native.c, at -O3: its per-byte loops are faster than at
+-O2; docs/performance.md, "Native row check").
 
 Both are optional: without a compiler (or OpenSSL's headers) the package still installs, and
 verify and import use their pure-Python paths (the same verdicts, several times slower).

@@ -37,8 +37,8 @@ async def record(
     ``last``: the access was a read, and this event is the last statement of its unit of work
     before the data is answered (the agency API). When the unit of work has begun no
     transaction yet, the INSERT then commits by itself on PostgreSQL, without BEGIN and COMMIT
-    round trips: the event is committed before anything is released (invariant 1 as DESIGN.md
-    words it for reads), and if it fails nothing is.
+    round trips: the event is committed before anything is released (docs/architecture.md,
+    invariant 1), and if it fails nothing is.
     """
     values = new_event(
         actor=actor, action=action, outcome=outcome, subject=subject, fields=fields,

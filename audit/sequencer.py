@@ -76,9 +76,9 @@ async def _native_leaves(
 ) -> _Leaves | None:
     """PostgreSQL with audit/_native.c: the events by binary COPY, each rendered and hashed in
     C (``leaf_hashes``, the renderer verify uses); a row it cannot render with certainty is
-    rendered by ``leaf_bytes``, so every leaf is the Python definition's. About a tenth of
-    the per-event CPU of ``_python_leaves`` (bench/lookup: the sequencer's bursts were what
-    the agency API's slowest requests waited behind)."""
+    rendered by ``leaf_bytes``, so every leaf is the Python definition's. Far cheaper per event
+    than ``_python_leaves``: the sequencer's bursts were what the agency API's slowest requests
+    waited behind (docs/performance.md, "Sequencer leaf hashing in C")."""
     assert _native is not None  # noqa: S101 - the caller chose this path for that reason
     found = await tree_repo.next_events_copied(session, cursor, horizon, limit)
     if not found.ids:

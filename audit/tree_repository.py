@@ -313,7 +313,7 @@ class CopiedChunk:
 
 
 LEAF_CHUNK = 65_536  # leaves per COPY: about 20 MB of rows
-LEAF_STREAMS = 2  # connections copying at once (measured on 2 cores: 1.6x one, 3 gain nothing)
+LEAF_STREAMS = 2  # connections copying at once (docs/performance.md, "Verify")
 _SNAPSHOT_ID = re.compile(r"^[0-9A-F]+-[0-9A-F]+(-[0-9]+)?$")
 
 

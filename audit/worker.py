@@ -15,13 +15,11 @@ from core.settings import Settings
 log = get_logger("registry.audit")
 
 # Seconds to the next run after a run that gave events their leaves (at most the configured
-# interval). Under load every run finds events, so this sets a batch's size: at 4,000 calls/s,
-# about 200 events a batch instead of about 1,000 at 0.25 s. A batch's CPU (its hashing here,
-# its COPY in PostgreSQL, whose backend no nice reaches) is then a short burst on the cores
-# the API's requests share. bench/lookup's open loop at 4,000 lookups/s (1M citizens,
-# alternating runs): p99 35.3 and 35.5 ms against 73.1 and 127.5 ms at 0.25 s after every run;
-# 0.02 s was worse again (135.9 and 196.2 ms against 33.9 and 80.6 at 0.05 s): more runs, each
-# with its own fixed work (lock, cursor, frontier, commit).
+# interval). Under load every run finds events, so this sets a batch's size: small batches
+# make a batch's CPU (its hashing here, its COPY in PostgreSQL, whose backend no nice reaches)
+# a short burst on the cores the API's requests share, which keeps their tail latency down.
+# Shorter still was worse again: more runs, each with its own fixed work (lock, cursor,
+# frontier, commit). See docs/performance.md, "Sequencer interval".
 BUSY_INTERVAL = 0.05
 # After failed runs (the database down, or not migrated yet), the pause doubles from the
 # configured interval up to this: an outage is retried, and logged, every 30 s at most instead

@@ -10,9 +10,9 @@ Into an empty table (a country's first load, as here) the import builds citizen'
 indexes once at its end; the quarter-size file is then imported again into the loaded table,
 where they are kept up row by row, and that rate is printed too.
 
-This machine's speed moves by a third from one minute to the next (the peer's COPY of 1,000,000
-rows took 4.4 to 9.2 s in one session), so the full import and the peer are each timed RUNS
-times, alternating, and their medians are compared; every time is printed.
+This machine's speed moves from one minute to the next (docs/performance.md, "How the figures
+were taken"), so the full import and the peer are each timed RUNS times, alternating, and their
+medians are compared; every time is printed.
 """
 
 from __future__ import annotations

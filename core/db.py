@@ -493,13 +493,10 @@ class Database:
         statement. Same server settings (role, statement timeout) as the engine's connections.
         Few connections (REGISTRY_DATABASE_LANE_POOL_SIZE, 1): each statement is short, the
         requests that wait for one go together in one statement (``StatementPool.run``), and on
-        a small machine more active backends cost PostgreSQL more than requests waiting here
-        (pgbench here: 5,609 tps with 8 clients, 3,610 with 64). bench/lookup at 1M citizens,
-        64 connections: about 4,900 lookups/s with 2 or 1 per worker, 3,200 with 4 (where
-        requests rarely waited, so rarely went together). Under a fixed arrival rate below the
-        peak (2,500 and 3,000 lookups/s, alternating runs) 1 cost PostgreSQL 0.12-0.17 ms of
-        CPU per lookup against 0.15-0.26 with 2: with one connection, calls go together at
-        moderate load too, not only at saturation."""
+        a small machine more active backends cost PostgreSQL more than requests waiting here.
+        With more connections requests rarely wait, so rarely go together; with one, calls go
+        together at moderate load too, not only at saturation (docs/performance.md,
+        "Lane pool size")."""
         loop = asyncio.get_running_loop()
         if self._lane_loop is loop:
             return self._lane_pool
@@ -677,9 +674,9 @@ async def insert_row(session: AsyncSession, table: Table, values: dict[str, Any]
     """INSERT one row of ``table`` in the unit of work: these column values, the others their
     defaults. On PostgreSQL the statement goes straight to the driver, the values bound by the
     columns' own bind processors (UTC timestamps included), and a refused row raises
-    SQLAlchemy's error as ``session.execute`` would (an IntegrityError is a 409): about 0.2 ms
-    of CPU per INSERT against 0.5 ms through SQLAlchemy, ORM or Core (a micro-benchmark that
-    inserts a grant and its code). Pending ORM changes are flushed first, so rows go in the
+    SQLAlchemy's error as ``session.execute`` would (an IntegrityError is a 409): a fraction of
+    the CPU of an INSERT through SQLAlchemy, ORM or Core (docs/performance.md,
+    "Direct INSERT"). Pending ORM changes are flushed first, so rows go in the
     order the code makes them."""
     if session.new or session.dirty or session.deleted:
         await session.flush()

@@ -12,7 +12,8 @@ from core.db import Database
 from core.settings import Settings
 
 # Dependencies are ``async def`` even when they do not await: FastAPI runs plain ``def``
-# dependencies in a worker thread, which cost 10-15% of CPU on the token endpoint (bench/tokens).
+# dependencies in a worker thread, a measurable share of the token endpoint's CPU
+# (docs/performance.md, "Async dependencies").
 
 
 async def get_database(request: Request) -> Database:

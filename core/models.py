@@ -33,9 +33,9 @@ def code(length: int) -> TypeEngine[str]:
 
     On PostgreSQL it compares byte by byte (``COLLATE "C"``): a code has no language to sort by,
     and the database's own locale (``C.UTF-8``, ``vi_VN.UTF-8``...) compares through strcoll,
-    which costs more and rules out abbreviated sort keys. Building citizen's indexes after a
-    load took 40-66% less time this way, and the primary key's COPY about 1 us less a row
-    (issue 4's notes). Every column holding the same kind of value must use it too: PostgreSQL
+    which costs more and rules out abbreviated sort keys: building citizen's indexes after a
+    load and COPY into it are much cheaper this way (docs/performance.md, "Code collation").
+    Every column holding the same kind of value must use it too: PostgreSQL
     refuses to compare two columns of different collations.
     """
     return String(length).with_variant(String(length, collation="C"), "postgresql")

@@ -1,6 +1,6 @@
 """The Principal: who is calling. Apart from core.auth (the web's side of authentication) so
 that what records actions without serving requests (the audit log, `registry import`) does not
-import the web framework: FastAPI takes 0.2 s to import."""
+import the web framework, which is slow to import (docs/performance.md, "Import times")."""
 
 from __future__ import annotations
 

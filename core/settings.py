@@ -21,11 +21,9 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 # "an equal level of defense, and the only difference is a trade off between CPU and RAM
 # usage". The default is the last of them (7 MiB, 5), which is also Keycloak's default
 # (spi-password-hashing-argon2: memory 7168, iterations 5, parallelism 1), so bench tokens
-# compares with Keycloak's sizing at the same hashing. Measured on the 2-core machine of bench
-# tokens with the AVX2 build, one verify costs 8-10 ms of CPU at (7 MiB, 5), 12-19 ms at
-# (19 MiB, 2), 9-16 ms at (12 MiB, 3) and (9 MiB, 4), 47-56 ms at (46 MiB, 1); two verifies at
-# once, 10-14 ms each at (7 MiB, 5) against 16-21 ms at (19 MiB, 2): at 7 MiB both fit in the
-# 32 MiB L3 cache. It also takes 7 MiB of RAM per sign-in being checked instead of 19 MiB.
+# compares with Keycloak's sizing at the same hashing. It is also among the cheapest in CPU
+# (its memory stays in cache) and the cheapest in RAM per sign-in being checked
+# (docs/performance.md, "Password hashing cost").
 ARGON2ID_MINIMUMS = ((47_104, 1), (19_456, 2), (12_288, 3), (9_216, 4), (7_168, 5))
 
 
@@ -53,9 +51,8 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, ge=1, le=500, description="Connections kept per process.")
     # A fixed pool by default: an extra connection opened for a burst is closed when it is
     # returned, so with more requests in flight than the pool holds every checkout past it
-    # paid for a new PostgreSQL backend (bench tokens, 32 concurrent client_credentials calls
-    # on 2 workers: 15-22 new sessions/s and 1.55-1.93 ms of CPU per call, against none and
-    # 1.43-1.49 ms with requests waiting for a pooled connection instead).
+    # paid for a new PostgreSQL backend, which costs more than waiting for a pooled connection
+    # (docs/performance.md, "Connection pool overflow").
     database_max_overflow: int = Field(
         0, ge=0, le=500, description="Extra connections allowed under burst (closed after use)."
     )

@@ -1,7 +1,7 @@
 """Accounts: enrolment (levels 1 and 2), password sign-in with throttling, sessions, locks.
 
 Every sign-in, failed sign-in, enrolment, lock and unlock is an audit event whose subject is the
-citizen (invariant 1 applies to identity too: the event commits with the change or not at all).
+citizen (invariant 1 of docs/architecture.md: the event commits with the change or not at all).
 """
 
 from __future__ import annotations

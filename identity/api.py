@@ -302,8 +302,8 @@ async def authorize_resume(
 @oidc_router.get("/login", include_in_schema=False)
 async def login_page(request: Request, services: ServicesDep, req: str = "") -> Response:
     """The sign-in page (password, or passkey with JavaScript). It reads nothing from the
-    database: the client's name comes with the signed request (about half of this page's CPU
-    was its transaction, to read that name)."""
+    database: the client's name comes with the signed request (a transaction to read that name
+    was much of this page's CPU: docs/performance.md, "Client reads without a transaction")."""
     try:
         auth_request = _unseal(services, req)
     except authz.PageError as exc:

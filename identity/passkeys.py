@@ -74,8 +74,8 @@ KNOWN_TRANSPORTS: Final = frozenset({"usb", "nfc", "ble", "smart-card", "hybrid"
 ALGORITHMS: Final = (-7, -8, -257)
 
 # fido2 2.x resolves a data class's type hints (typing.get_type_hints, which evaluates every
-# annotation string) each time it builds or parses one: six times a passkey login, about 5% of
-# the login's CPU in a profile (issue 5's notes). A class's hints do not change; resolve them
+# annotation string) each time it builds or parses one, several times a passkey login
+# (docs/performance.md, "fido2 type hints"). A class's hints do not change; resolve them
 # once per class. Only fido2's module sees this: typing.get_type_hints itself is untouched.
 fido2.utils.get_type_hints = functools.cache(typing.get_type_hints)  # type: ignore[attr-defined,assignment]
 

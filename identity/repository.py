@@ -193,9 +193,8 @@ async def address_failures(session: AsyncSession, key: str) -> LoginThrottle | N
 
     A sign-in reads it before its password check (argon2id, tens of milliseconds). Locked, it
     queued every sign-in from the address behind the one before, once the address had failed
-    once: a carrier's NAT address is shared by thousands of citizens (bench tokens with one
-    earlier failure from its address, 3 alternating pairs: 24.2-26.8 password logins/s and
-    POST /login p50 420-432 ms locked, 35.5-40.7/s and 134-152 ms not). Failures are counted
+    once: a carrier's NAT address is shared by thousands of citizens (docs/performance.md,
+    "Address throttle without a lock"). Failures are counted
     by :func:`count_address_failure`.
     """
     driver = await driver_connection(session)
@@ -395,8 +394,7 @@ async def detached_client(session: AsyncSession, client_id: str) -> Client | Non
     PostgreSQL one statement to the driver that joins the unit of work's transaction if one
     has begun, else runs alone: the token endpoint's client_credentials grant, and /authorize
     sending a browser without a session to the sign-in page, then send no BEGIN or COMMIT at
-    all (that page's request costs about half the CPU it did through the ORM in its own
-    transaction: bench tokens --steps)."""
+    all (docs/performance.md, "Client reads without a transaction")."""
     if not _storable(client_id):
         return None
     driver = await driver_connection(session, begin=False)

@@ -17,7 +17,8 @@ def _version() -> str:
 
 def __getattr__(name: str) -> str:
     """``__version__``, read from the installed package's metadata when first asked for:
-    importlib.metadata costs every command, the import's workers and its first COPY 0.06 s."""
+    importlib.metadata would cost every command, the import's workers and its first COPY
+    (docs/performance.md, "Import times")."""
     if name == "__version__":
         return _version()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -911,8 +911,8 @@ done:
 }
 
 /* sorted_binary reads a batch's lines in key order, so from all over its 5 MB: each line is
- * fetched this many lines ahead of its turn. The importer's CPU for a 1,000,000-row import was
- * 2.87-3.24 s with it (median 3.16), 3.24-3.65 s without (median 3.36), alternating. */
+ * fetched this many lines ahead of its turn, which saves the importer CPU
+ * (docs/performance.md, "Sorted batches"). */
 #define PREFETCH_AHEAD 4
 
 PyDoc_STRVAR(sorted_binary_doc,

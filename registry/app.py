@@ -181,8 +181,8 @@ def create_app_from_env() -> FastAPI:
     app = create_app(settings)
     # What start-up built (modules, routes, models, templates: some 130,000 objects) lives as
     # long as the process. Frozen out of the collector's way, a full collection no longer
-    # walks it all while requests wait: it took about 70 ms here, every request in the
-    # worker stalled behind it (bench/lookup's p99 at 80% of the peak).
+    # walks it all while every request in the worker waits behind it (docs/performance.md,
+    # "Garbage collector freeze").
     gc.collect()
     gc.freeze()
     return app

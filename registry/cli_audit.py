@@ -47,7 +47,7 @@ def sequence(
     settings = _settings()
     if follow and settings.audit_sequencer_nice:
         # Background work with seconds of slack: on cores it shares with the API's workers, its
-        # batches must not delay requests (bench/lookup: p99 at 80% of the peak).
+        # batches must not delay requests (docs/performance.md, "Sequencer interval").
         os.nice(settings.audit_sequencer_nice)
 
     async def run() -> int:

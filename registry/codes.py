@@ -1,7 +1,8 @@
 """The code lists of a citizen record (gender, date precision, status, marital status, blood
 type, kind of version), apart from the models that constrain columns to them: the import's
-validating workers check rows against them without importing SQLAlchemy (0.3 s of each fork
-server's start, and its memory in every worker)."""
+validating workers check rows against them without importing SQLAlchemy (its import slows
+each fork server's start and takes memory in every worker: docs/performance.md, "Import
+times")."""
 
 from __future__ import annotations
 

@@ -26,7 +26,7 @@ from identity.oidc.errors import invalid_client
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 CLIENT_ID_BYTES = 16
-SECRET_BYTES = 32  # 256-bit secrets (DESIGN.md invariant 5)
+SECRET_BYTES = 32  # 256-bit secrets (docs/architecture.md, invariant 5)
 _MAX_ASSERTION_LIFETIME = timedelta(minutes=5)
 
 

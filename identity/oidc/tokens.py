@@ -29,7 +29,7 @@ from identity.oidc.claims import pairwise_sub, parse_scope, released_claims
 from identity.oidc.clients import allowed_scopes
 from identity.oidc.errors import OAuthError
 
-CODE_TTL = timedelta(seconds=60)  # DESIGN.md: codes are single-use and short-lived
+CODE_TTL = timedelta(seconds=60)  # single-use and short-lived (docs/architecture.md, OIDC)
 KEY_CACHE_SECONDS = 60.0
 # When the key set is due for a refresh, one request refreshes it (the full validation) while
 # the others keep to the set in use, for at most this long past its due time.

@@ -1,8 +1,8 @@
 """audit_leaf.event_id without its foreign key to audit_event.
 
 Each leaf's foreign-key check locked its event's row (FOR KEY SHARE): a heap write and a WAL
-record on audit_event per leaf, about 30 us of the sequencer's COPY per leaf, in a burst every
-batch that the agency API's requests wait behind (bench/lookup). It protected nothing the log
+record on audit_event per leaf, in a burst every batch that the agency API's requests wait
+behind (docs/performance.md, "Leaf without foreign key"). It protected nothing the log
 does not already guarantee: audit_event only grows (grants and triggers, migration 0002), the
 sequencer names only events it has just read, and verify reports a leaf whose event is missing
 or altered (tests/audit/test_log.py), which a superuser could bring about with or without the

@@ -2,13 +2,14 @@
 
 A bulk load wrote one citizen_version row per record, all saying the same thing (kind import,
 the run's actor and legal basis, every field). On PostgreSQL that row cost about as much as the
-record itself: its foreign-key check (about 12 us a row), its primary key and its index (bench
-notes in issue 4). Now each run of ``registry import`` is one import_run row, and a record it
-created names it in citizen.import_run_id; readers of history show that run as version 1, valid
-from the record's created_at. Version rows written before this revision stay as they are.
+record itself: its foreign-key check, its primary key and its index (docs/performance.md,
+"Import run instead of version rows"). Now each run of ``registry import`` is one import_run
+row, and a record it created names it in citizen.import_run_id; readers of history show that
+run as version 1, valid from the record's created_at. Version rows written before this
+revision stay as they are.
 
-citizen.import_run_id has no foreign key, for the same reason (its per-row check is about 5 us,
-half the cost of the record's own COPY). What the key would protect is kept another way: the
+citizen.import_run_id has no foreign key, for the same reason (its per-row check would cost
+half as much as the record's own COPY). What the key would protect is kept another way: the
 import only writes run ids it has just inserted, and import_run rows can be neither changed
 nor deleted (triggers below, on both backends).
 

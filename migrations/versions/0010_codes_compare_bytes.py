@@ -4,9 +4,8 @@ ID numbers, old ID numbers, card numbers, household ids, aliases and the folded 
 names are codes: nothing sorts them by a language's rules. Under the database's locale
 (C.UTF-8 here, vi_VN.UTF-8 or en_US.UTF-8 on many servers) every comparison went through
 strcoll, and PostgreSQL gives up abbreviated sort keys for such text. With "C" the indexes a
-first load builds at its end took 40-66% less time on 1,000,000 generated records (folded
-name and birth date 2.72 -> 1.63 s, household 1.67 -> 1.04 s, old number 0.90 -> 0.60 s,
-primary key 2.30 -> 0.78 s), and a COPY into a table keyed by the number 6.2 -> 5.0 s.
+first load builds at its end, and a COPY into a table keyed by the number, take much less
+time (docs/performance.md, "Code collation").
 
 Every column holding one of these values changes together: PostgreSQL refuses to compare two
 columns whose collations differ (a join of citizen_alias.citizen_id with citizen.id_number,

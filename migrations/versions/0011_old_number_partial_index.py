@@ -2,8 +2,8 @@
 
 Searches by old number always give one, so the index never needs the records without one,
 which are most of them: four in five of the generated population (fewer in older records,
-more as the 9-digit cards go). Built at the end of a first load of 1,000,000 generated records
-it took 0.63-0.65 s instead of 0.81-1.03 s (one core, alternating), and it is that much smaller.
+more as the 9-digit cards go). It is smaller and quicker to build at the end of a first load
+(docs/performance.md, "Old-number partial index").
 
 Revision ID: 0011
 Revises: 0010

@@ -1,7 +1,7 @@
 """Agency API rules: policy x action x purpose x fields, aliases, locks and deaths, rate limits.
 
 Every call records its audit event in the request's unit of work (refusals included, committed
-before the error is answered): invariant 1 and the first of the four doors of invariant 3.
+before the error is answered): invariants 1 and 3 (door 1) of docs/architecture.md.
 
 Locked identities and deceased citizens (documented in the README):
 - a citizen who locked their electronic identity is refused to every purpose except statutory

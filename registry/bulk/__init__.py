@@ -27,8 +27,8 @@ def keep_freed_memory() -> bool:
     An import allocates and frees buffers of 1 to 10 MB all the time (a chunk read from the
     file, its COPY text, a batch). By default glibc maps some of these from the kernel and
     gives others back to it when they are freed, so the next one page-faults its memory in,
-    zeroed, again. Kept on the heap instead, the 1,000,000-row file's validation took 2.9-3.3 s
-    of the two workers' CPU against 3.9-4.5 s (five pairs of runs, alternating). Memory stays
+    zeroed, again. Kept on the heap instead, validation takes clearly less of the workers' CPU
+    (docs/performance.md, "Heap kept for buffers"). Memory stays
     bounded: what is kept is what the import needed at its peak, not more.
     """
     try:

@@ -148,8 +148,8 @@ def chunks(
 
     While ``peek()`` says so, a cut is made from the bytes around it alone (after the first
     newline at or past ``size`` bytes) and the chunk holds no data: for workers that read their
-    spans themselves, which saves this process reading the whole file (0.8 s of CPU for 1M
-    generated rows). Such a cut may fall inside a quoted field that holds a newline; the
+    spans themselves, which saves this process reading the whole file (docs/performance.md,
+    "Chunks read by workers"). Such a cut may fall inside a quoted field that holds a newline; the
     worker notices and the two chunks are read again as one (``Validator.results``). Otherwise
     (and once ``peek()`` says no) every byte is read here, and a cut is made where the quotes
     pair up, which for well-formed CSV is exactly where a row ends.
@@ -518,8 +518,8 @@ class _Slots:
     """Shared memory the workers write each chunk's COPY text into, one slot per chunk in flight.
 
     Sent back through the pool's pipe, the text was pickled, written to the pipe, read from it
-    and unpickled: for the 1,000,000-row file about 1.2 s of CPU between the importer and its
-    workers, out of 1.3 s for all of their exchanges (a lab that dropped the text instead).
+    and unpickled: most of the CPU of all the exchanges between the importer and its workers
+    (docs/performance.md, "Shared-memory slots").
     Here it is copied once into the slot and once out of it. A slot is taken when its chunk is
     submitted and given back once its text has been read (or its task can no longer run).
     """
@@ -806,9 +806,8 @@ def by_number(parts: Sequence[bytes]) -> bytes:
     the one earlier in the file is still the one loaded.
 
     The primary key's B-tree takes a batch in key order much faster than in file order: each
-    insert lands on or next to the leaf page the one before it used, which is still in cache.
-    In a lab, COPY of 1,000,000 generated rows into citizen (primary key only) took 11.4-13.1 s
-    of server CPU in file order and 8.9-10.7 s sorted in batches of 10,000 (8.0 s sorted whole).
+    insert lands on or next to the leaf page the one before it used, which is still in cache
+    (docs/performance.md, "Sorted batches").
     """
     if _native is not None and hasattr(_native, "sort_lines"):  # built, and not before it was
         return _native.sort_lines(parts)

@@ -123,9 +123,8 @@ def _names(names: list[str]) -> str:
 
 # The digest is read in a thread while the main one imports the rest of the import's code,
 # and the digest is what the load waits for. Each block costs the thread the GIL twice (after
-# the read, after the hash), and taking it back from a busy thread can take a switch interval
-# (5 ms): with 1 MB blocks a 550 MB file took 0.89-0.93 s that way, with 16 MB ones 0.59-0.64 s
-# (0.40-0.52 s alone), as long as the imports it runs beside.
+# the read, after the hash), and taking it back from a busy thread can take a switch interval:
+# large blocks take it back less often (docs/performance.md, "Digest block").
 DIGEST_BLOCK = 16 << 20
 
 

@@ -48,9 +48,8 @@ def _kind(name: str) -> str:
 
 
 # The rows go to PostgreSQL in COPY's binary format when the C module can write it: parsing the
-# text format (finding tabs, unescaping, reading dates and numbers) was a fifth of the server's
-# CPU for a COPY into citizen. In a lab (300,000 rows, primary key, alternating) binary took
-# 6.4-10.4 s per 1,000,000 rows against 8.7-13.7 s for the same rows as text.
+# text format (finding tabs, unescaping, reading dates and numbers) was much of the server's
+# CPU for a COPY into citizen (docs/performance.md, "Binary COPY").
 COPY_KINDS = "".join(map(_kind, COPY_COLUMNS)).encode()
 _BINARY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension
 _BINARY_TRAILER = b"\xff\xff"
@@ -59,10 +58,10 @@ _RECORD_FIELDS = tuple(c for c in STORED if c not in ("id_number", "version", "i
 
 
 # What an import into an empty citizen table goes without, and makes once at its end:
-# - the secondary indexes (not the primary key, which keeps numbers unique): about 3.5 us a row
-#   built after the load, against 12 us a row kept up row by row;
+# - the secondary indexes (not the primary key, which keeps numbers unique): built after the
+#   load they cost a fraction of what keeping them up row by row does;
 # - the key of replaced_by to citizen: an import never writes replaced_by, yet the key queued a
-#   check for every row it loaded (1-2 s of a 1,000,000-row load on 2 cores; issue 4's notes).
+#   check for every row it loaded (docs/performance.md, "Deferred indexes").
 # The index on replaced_by stays: it holds only replaced records, which an import never
 # writes, so it costs the load nothing, and it is what validating the key at the end reads.
 _TABLE = cast(Table, Citizen.__table__)
@@ -160,9 +159,9 @@ async def _restore_self_key(session: AsyncSession) -> bool:
         await session.commit()
     await session.execute(text("SET LOCAL statement_timeout = 0"))
     # Right after a first load the table has no statistics, and the planner would read all of
-    # it to find the rows with a replaced_by (0.46-0.59 s for 1,000,000 records); the partial
-    # index on replaced_by holds exactly those rows (0.002-0.003 s). Without the index the
-    # table is still read.
+    # it to find the rows with a replaced_by; the partial index on replaced_by holds exactly
+    # those rows (docs/performance.md, "Validating replaced_by"). Without the index the table
+    # is still read.
     await session.execute(text("SET LOCAL enable_seqscan = off"))
     await session.execute(text(f'ALTER TABLE citizen VALIDATE CONSTRAINT "{SELF_KEY_NAME}"'))
     return True

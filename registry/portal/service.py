@@ -1,7 +1,7 @@
 """What the portal shows, read through the registry and audit rules (no HTTP here).
 
 Every page that shows personal data records its view as an audit event whose subject is the
-citizen (the citizen viewing their own record too): the third door of invariant 3.
+citizen (the citizen viewing their own record too): door 3 of invariant 3 (docs/architecture.md).
 """
 
 from __future__ import annotations
