@@ -240,11 +240,12 @@ def add_write_route(app: FastAPI, gate: WriteGate) -> None:
 
 @pytest.fixture
 async def deadline_client(own_cluster: PostgresCluster) -> AsyncIterator[Any]:
-    """A client of an app whose requests may wait at most 1 s; and the write route's gate."""
+    """A client of an app whose requests may wait at most 3 s (a first connection on a busy
+    machine must fit in it); and the write route's gate."""
     admin = await asyncpg.connect(own_cluster.dsn())
     await admin.execute("CREATE TABLE IF NOT EXISTS deadline_note (note text PRIMARY KEY)")
     await admin.close()
-    settings = Settings(environment="test", database_url=own_cluster.url(), request_deadline=1.0)
+    settings = Settings(environment="test", database_url=own_cluster.url(), request_deadline=3.0)
     app = create_app(settings)
     add_db_route(app)
     gate = WriteGate()

@@ -216,7 +216,7 @@ async def test_a_stalled_database_answers_agencies_503_at_the_request_deadline(
 ) -> None:
     bank = await agency(env)
     postmaster = await postmaster_of(database_url)
-    short = Env(env.settings.model_copy(update={"request_deadline": 1.0}), env.database, env.web)
+    short = Env(env.settings.model_copy(update={"request_deadline": 3.0}), env.database, env.web)
     async with asgi_client(registry_app(short.settings, env.database)) as short.web:
         stalled = []
         # The full path (a token this app has not seen), then the one-statement path.
