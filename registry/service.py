@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Date
@@ -22,7 +22,7 @@ from audit.events import DetailValue, format_instant
 from audit.service import record, refuse
 from core import paging
 from core.auth import Principal
-from core.clock import utcnow
+from core.clock import VIETNAM_TIME, utcnow
 from core.errors import (
     Conflict,
     FieldError,
@@ -73,8 +73,6 @@ CIVIL_REGISTRATION = "civil_registration"
 RESIDENCE_MANAGEMENT = "residence_management"
 # A prefix has 1,000,000 serials; 20 collisions in a row mean the prefix is nearly full.
 MAX_ISSUE_ATTEMPTS = 20
-# Dates of events are dates in Vietnam (UTC+7, no daylight saving time).
-VIETNAM = timezone(timedelta(hours=7), "ICT")
 _TICK = timedelta(microseconds=1)
 _DATE_COLUMNS = frozenset(
     column.name for column in Citizen.__table__.columns if isinstance(column.type, Date)
@@ -157,7 +155,7 @@ def _bad_parameter(parameter: str, reason: str) -> ValidationFailed:
 
 
 def _today() -> date:
-    return utcnow().astimezone(VIETNAM).date()
+    return utcnow().astimezone(VIETNAM_TIME).date()
 
 
 def _legal_basis(text: str) -> str:

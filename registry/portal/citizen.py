@@ -21,6 +21,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.api import log_signer
+from core.clock import VIETNAM_TIME
 from core.deps import SessionDep
 from core.errors import NotFound, RegistryError
 from core.inputs import ascii_int, is_ascii_digits
@@ -31,7 +32,7 @@ from identity.web import TEXT as IDENTITY_TEXT
 from registry.agency.policy import purposes
 from registry.portal import service
 from registry.portal.api import FIELD_LABELS, NO_STORE, ServicesDep, portal_user
-from registry.portal.service import VN_TIME, AccessFilters
+from registry.portal.service import AccessFilters
 from registry.portal.session import SESSION_COOKIE, PortalUser, end_session
 from registry.portal.web import render_page, strings
 from registry.schemas import RECORD_FIELDS
@@ -445,7 +446,7 @@ def field_label(name: str, locale: str) -> str:
 
 def when(value: datetime | None) -> str:
     """A timestamp in Vietnamese time (the pages say so in their headings)."""
-    return value.astimezone(VN_TIME).strftime("%Y-%m-%d %H:%M") if value else "—"
+    return value.astimezone(VIETNAM_TIME).strftime("%Y-%m-%d %H:%M") if value else "—"
 
 
 def page(

@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -33,13 +33,14 @@ from audit.events import SUBJECT_RE
 from audit.models import ACTOR_TYPES, OUTCOMES, AuditCheckpoint, AuditEvent
 from audit.schemas import EventFilters, EventPage, EventView
 from core.auth import Principal
+from core.clock import VIETNAM_TIME
 from core.db import Database, dialect_of
 from core.errors import Conflict, NotFound
 from identity.models import Client
 from registry.portal.session import PortalUser
 
-# Vietnam keeps UTC+7 all year (no daylight saving time): form times and days are local.
-VN = timezone(timedelta(hours=7), "ICT")
+# The same offset as written into SQL (a constant there, so GROUP BY matches SELECT).
+_VIETNAM_HOURS = VIETNAM_TIME.utcoffset(None) // timedelta(hours=1)
 PAGE_SIZE = 50
 CHECKPOINTS_PER_PAGE = 10
 CHART_DAYS_DEFAULT = 14
@@ -102,9 +103,9 @@ def _local_instant(value: str, *, end: bool) -> datetime | None:
             day = date.fromisoformat(value)
             if end:  # "until 2024-05-01" includes that day
                 day += timedelta(days=1)
-            return datetime.combine(day, time(), VN).astimezone(UTC)
+            return datetime.combine(day, time(), VIETNAM_TIME).astimezone(UTC)
         if _DATETIME_RE.fullmatch(value):
-            return datetime.fromisoformat(value).replace(tzinfo=VN).astimezone(UTC)
+            return datetime.fromisoformat(value).replace(tzinfo=VIETNAM_TIME).astimezone(UTC)
     except (ValueError, OverflowError):
         return None
     return None
@@ -169,7 +170,7 @@ async def search(
 
 def local_time(value: datetime) -> str:
     """An instant as Vietnam time, to the second."""
-    return value.astimezone(VN).strftime("%Y-%m-%d %H:%M:%S")
+    return value.astimezone(VIETNAM_TIME).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def event_row(view: EventView) -> dict[str, Any]:
@@ -411,13 +412,13 @@ async def agency_daily_counts(session: AsyncSession, *, since: datetime) -> list
     occurred = AuditEvent.occurred_at
     if dialect_of(session) == "sqlite":
         # Stored as UTC text 'YYYY-MM-DD HH:MM:SS.fff'; text compares in that same format.
-        day = func.date(occurred, literal_column("'+7 hours'"))
+        day = func.date(occurred, literal_column(f"'+{_VIETNAM_HOURS} hours'"))
         after = type_coerce(occurred, String()) >= since.astimezone(UTC).strftime(
             "%Y-%m-%d %H:%M:%S.000"
         )
     else:
         local = func.timezone(literal_column("'UTC'"), occurred) + literal_column(
-            "INTERVAL '7 hours'"
+            f"INTERVAL '{_VIETNAM_HOURS} hours'"
         )
         day = func.to_char(local, literal_column("'YYYY-MM-DD'"))
         after = occurred >= since
@@ -459,7 +460,7 @@ class ChartData:
 
 def chart_days(days: int, now: datetime) -> list[date]:
     """The last ``days`` Vietnam-time days, ending today."""
-    today = now.astimezone(VN).date()
+    today = now.astimezone(VIETNAM_TIME).date()
     return [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
 
 
@@ -468,7 +469,7 @@ async def chart_data(
 ) -> ChartData:
     """Accesses per agency per day over the last ``days`` days (no personal data: counts)."""
     shown_days = chart_days(days, now)
-    since = datetime.combine(shown_days[0], time(), VN)
+    since = datetime.combine(shown_days[0], time(), VIETNAM_TIME)
     counts = await agency_daily_counts(session, since=since)
     names = {c.actor_id: c.name or c.actor_id for c in counts}
     index = {d.isoformat(): i for i, d in enumerate(shown_days)}
