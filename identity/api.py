@@ -23,6 +23,7 @@ from core.auth import Principal, require
 from core.clock import utcnow
 from core.deps import SessionDep
 from core.errors import Forbidden, RegistryError, Unauthenticated
+from core.headers import NO_STORE
 from core.inputs import checks_own_text
 from core.openapi import problems
 from core.settings import Settings
@@ -73,7 +74,6 @@ from identity.web import (
 )
 
 STATIC = Path(__file__).resolve().parent / "static"
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 ID_PATTERN = r"^[0-9]{12}$"
 
 

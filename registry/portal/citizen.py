@@ -24,6 +24,7 @@ from audit.api import log_signer
 from core.clock import VIETNAM_TIME
 from core.deps import SessionDep
 from core.errors import NotFound, RegistryError
+from core.headers import NO_STORE
 from core.inputs import ascii_int, is_ascii_digits
 from identity import accounts
 from identity.api import IdentityServices
@@ -31,7 +32,7 @@ from identity.web import LANG_COOKIE, LOCALES, csrf_ok, pick_locale, set_cookie
 from identity.web import TEXT as IDENTITY_TEXT
 from registry.agency.policy import purposes
 from registry.portal import service
-from registry.portal.api import FIELD_LABELS, NO_STORE, ServicesDep, portal_user
+from registry.portal.api import FIELD_LABELS, ServicesDep, portal_user
 from registry.portal.service import AccessFilters
 from registry.portal.session import SESSION_COOKIE, PortalUser, end_session
 from registry.portal.web import render_page, strings
