@@ -27,7 +27,6 @@ from audit.checkpoint import (
 )
 from audit.checkpoint import sign_checkpoint as sign_note
 from audit.events import (
-    SUBJECT_RE,
     DetailValue,
     EventData,
     Outcome,
@@ -58,6 +57,7 @@ from core.errors import (
 )
 from core.logging import request_id_var
 from core.principal import Principal
+from core.text import ID_NUMBER_RE
 
 try:  # verify's leaf loop in C (audit/_native.c), optional at build time
     from audit import _native
@@ -670,7 +670,7 @@ def _check_auditor(auditor: Principal) -> None:
 
 
 def _citizen_id(citizen: Principal) -> str:
-    if citizen.actor_type != "citizen" or not SUBJECT_RE.fullmatch(citizen.actor_id):
+    if citizen.actor_type != "citizen" or not ID_NUMBER_RE.fullmatch(citizen.actor_id):
         raise Forbidden("This resource is only for citizens signed in with their ID number.")
     return citizen.actor_id
 

@@ -9,7 +9,6 @@ change, the audit store) raises, and the unit of work rolls every write back.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -32,6 +31,7 @@ from core.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
+from core.text import ID_NUMBER_RE
 from identity import accounts as identity_accounts
 from registry import idnumber, names
 from registry import repository as repo
@@ -80,7 +80,6 @@ _DATE_COLUMNS = frozenset(
 _CARD_FIELDS = ("card_number", "card_issue_date", "card_issue_place", "card_expiry_date")
 # Stored columns that parse_record derives from another field.
 _DERIVED = {"full_name": "name_folded", "birth_date": "birth_date_precision"}
-_SUBJECT = re.compile(r"^[0-9]{12}$")
 _CURSOR_PREFIX = "c1:"
 _NOT_FOUND = "No citizen has this ID number."
 
@@ -174,7 +173,7 @@ def _not_in_future(value: date, field: str, today: date) -> None:
 
 
 def _check_subject(id_number: str) -> None:
-    if not _SUBJECT.fullmatch(id_number):
+    if not ID_NUMBER_RE.fullmatch(id_number):
         raise _bad_parameter("id_number", "must be a 12-digit personal ID number")
 
 
@@ -766,7 +765,7 @@ def decode_cursor(cursor: str) -> str:
     """The ID number inside a cursor made by :func:`encode_cursor`; 422 for anything else."""
     key = paging.decode_cursor(cursor)
     id_number = key.removeprefix(_CURSOR_PREFIX)
-    if not key.startswith(_CURSOR_PREFIX) or not _SUBJECT.fullmatch(id_number):
+    if not key.startswith(_CURSOR_PREFIX) or not ID_NUMBER_RE.fullmatch(id_number):
         raise paging.invalid_cursor()
     return id_number
 

@@ -26,6 +26,7 @@ from core.deps import SessionDep
 from core.errors import NotFound, RegistryError
 from core.headers import NO_STORE
 from core.inputs import ascii_int, is_ascii_digits
+from core.text import ID_NUMBER_RE, csv_cell
 from identity import accounts
 from identity.api import IdentityServices
 from identity.web import LANG_COOKIE, LOCALES, csrf_ok, pick_locale, set_cookie
@@ -42,7 +43,6 @@ router = APIRouter(include_in_schema=False)
 
 Lang = Annotated[str | None, Query(max_length=2)]
 EventUid = Annotated[str, Path(min_length=1, max_length=64)]
-ID_NUMBER = re.compile(r"^[0-9]{12}$")
 
 TEXT: dict[str, dict[str, str]] = {
     "vi": {
@@ -672,12 +672,6 @@ async def access_page(
     )  # fmt: skip
 
 
-def _csv_cell(value: object) -> str:
-    # A cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection).
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @router.get("/portal/access.csv")
 async def access_csv(
     request: Request,
@@ -707,7 +701,7 @@ async def access_csv(
     )  # fmt: skip
     for e in events:
         writer.writerow(
-            _csv_cell(v)
+            csv_cell(v)
             for v in (
                 e["occurred_at"].isoformat(), when(e["occurred_at"]), e["actor_type"],
                 e["actor_id"], actor_label(e, me, locale), e["on_behalf_of"], e["action"],
@@ -877,7 +871,7 @@ async def unlock_submit(request: Request, session: SessionDep, services: Service
             context={"error": message, "id_number": login},
         )  # fmt: skip
 
-    if not ID_NUMBER.fullmatch(login):
+    if not ID_NUMBER_RE.fullmatch(login):
         return again("unlock_wrong", 401)
     try:
         account = await service.unlock_identity(

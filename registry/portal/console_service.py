@@ -29,13 +29,13 @@ from audit import merkle
 from audit import repository as audit_repo
 from audit import service as audit
 from audit.checkpoint import CheckpointError, Verifier, open_checkpoint
-from audit.events import SUBJECT_RE
 from audit.models import ACTOR_TYPES, OUTCOMES, AuditCheckpoint, AuditEvent
 from audit.schemas import EventFilters, EventPage, EventView
 from core.auth import Principal
 from core.clock import VIETNAM_TIME
 from core.db import Database, dialect_of
 from core.errors import Conflict, NotFound
+from core.text import ID_NUMBER_RE, csv_cell
 from identity.models import Client
 from registry.portal.session import PortalUser
 
@@ -120,7 +120,7 @@ def parse_form(query: Mapping[str, str]) -> SearchForm:
     parsed: dict[str, Any] = {}
     for name, value in given.items():
         if name == "subject":
-            if SUBJECT_RE.fullmatch(value):
+            if ID_NUMBER_RE.fullmatch(value):
                 parsed[name] = value
             else:
                 form.errors[name] = "err_subject"
@@ -351,14 +351,6 @@ async def export(
     return await audit.start_export(session, auditor=auditor, filters=filters, database=database)
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # OWASP CSV injection: a leading = + - @ (or tab, CR) would be a formula in a spreadsheet.
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
 def csv_row(item: Mapping[str, Any]) -> list[str]:
     """One exported event as CSV cells (field names joined by spaces)."""
     actor = item["actor"]
@@ -366,7 +358,7 @@ def csv_row(item: Mapping[str, Any]) -> list[str]:
         **item, "actor_type": actor["type"], "actor_id": actor["id"],
         "on_behalf_of": actor["on_behalf_of"], "fields": " ".join(item["fields"]),
     }  # fmt: skip
-    return [_cell(values.get(name)) for name in CSV_COLUMNS]
+    return [csv_cell(values.get(name)) for name in CSV_COLUMNS]
 
 
 async def as_csv(ndjson: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audit import repository as audit_repo
 from audit import service as audit
 from audit.checkpoint import Verifier
-from audit.events import SUBJECT_RE
 from core.auth import Principal
 from core.clock import VIETNAM_TIME, utcnow
 from core.errors import Conflict, Forbidden, NotFound
+from core.text import ID_NUMBER_RE
 from identity import accounts, credentials
 from identity import repository as identity_repo
 from identity.accounts import IdentityContext
@@ -94,7 +94,7 @@ ALIAS_SCAN_LIMIT = 20_000  # agency events scanned for alias use (a citizen's ow
 
 
 def _me(principal: Principal) -> str:
-    if principal.actor_type != "citizen" or not SUBJECT_RE.fullmatch(principal.actor_id):
+    if principal.actor_type != "citizen" or not ID_NUMBER_RE.fullmatch(principal.actor_id):
         raise Forbidden("These pages are only for citizens signed in with their ID number.")
     return principal.actor_id
 

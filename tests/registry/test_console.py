@@ -34,6 +34,7 @@ from core.auth import Principal
 from core.clock import VIETNAM_TIME, utcnow
 from core.db import Database
 from core.settings import Settings
+from core.text import csv_cell
 from identity import repository as identity_repo
 from identity.models import Grant
 from registry.app import create_app
@@ -473,7 +474,7 @@ async def test_exports_stream_every_matching_event_as_ndjson_and_csv(console: Co
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert [r["event_uid"] for r in rows] == [ids["lookup_other"], ids["verify"]]
     # A generated client id may begin with "-": the CSV defuses it as a formula (a leading ').
-    assert rows[0]["actor_id"] == console_service._cell(console.bank)
+    assert rows[0]["actor_id"] == csv_cell(console.bank)
     assert rows[0]["on_behalf_of"] == "teller-9"
     assert rows[0]["fields"] == "birth_date full_name"
     assert rows[0]["subject"] == OTHER_ID and rows[0]["purpose"] == "tax.filing"
