@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from core.text import ID_NUMBER_RE
+
 Outcome = Literal["granted", "denied", "not_found", "error"]
 DetailValue = str | int | bool | None
 
@@ -19,7 +21,6 @@ ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,5}$")
 FIELD_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,3}$")
 PURPOSE_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,63}$")
 DETAIL_KEY_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-SUBJECT_RE = re.compile(r"^[0-9]{12}$")
 
 
 class InvalidEvent(ValueError):
@@ -123,5 +124,5 @@ def check_labels(*, action: str, purpose: str | None, subject: str | None) -> No
         raise InvalidEvent(f"invalid action {action!r}")
     if purpose is not None and not PURPOSE_RE.fullmatch(purpose):
         raise InvalidEvent(f"invalid purpose {purpose!r}")
-    if subject is not None and not SUBJECT_RE.fullmatch(subject):
+    if subject is not None and not ID_NUMBER_RE.fullmatch(subject):
         raise InvalidEvent("subject must be a 12-digit personal ID number")

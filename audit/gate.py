@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit.events import SUBJECT_RE
 from audit.recording import record
 from core.principal import Principal
+from core.text import ID_NUMBER_RE
 
 # What a refused call names its citizen by: a path or query parameter, or a member of its
 # JSON body (the agency API's verify), holding a 12-digit ID number.
@@ -37,7 +37,7 @@ def named_subject(request: Request) -> str | None:
     for source in sources:
         for name in SUBJECT_NAMES:
             value = source.get(name)
-            if isinstance(value, str) and SUBJECT_RE.fullmatch(value):
+            if isinstance(value, str) and ID_NUMBER_RE.fullmatch(value):
                 return value
     return None
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from audit.events import SUBJECT_RE
+from core.text import ID_NUMBER_PATTERN
 
 ActorTypeName = Literal["agency", "citizen", "official", "auditor", "administrator", "system"]
 OutcomeName = Literal["granted", "denied", "not_found", "error"]
@@ -81,7 +81,7 @@ class EventFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     subject: str | None = Field(
-        None, pattern=SUBJECT_RE.pattern, description="The 12-digit personal ID number."
+        None, pattern=ID_NUMBER_PATTERN, description="The 12-digit personal ID number."
     )
     actor_id: str | None = Field(None, min_length=1, max_length=128)
     actor_type: ActorTypeName | None = None

@@ -9,7 +9,6 @@ from contextlib import aclosing
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import repository as repo
-from audit.events import SUBJECT_RE
 from audit.proofs import consistency_proof, inclusion_proof
 from audit.recording import record, refuse
 from audit.schemas import (
@@ -25,6 +24,7 @@ from core import paging
 from core.db import Database
 from core.errors import FieldError, Forbidden, NotFound, ValidationFailed
 from core.principal import Principal
+from core.text import ID_NUMBER_RE
 
 EXPORT_CHUNK = 1_000
 _MAX_CURSOR_ID = 2**63 - 1
@@ -87,7 +87,7 @@ def _check_auditor(auditor: Principal) -> None:
 
 
 def _citizen_id(citizen: Principal) -> str:
-    if citizen.actor_type != "citizen" or not SUBJECT_RE.fullmatch(citizen.actor_id):
+    if citizen.actor_type != "citizen" or not ID_NUMBER_RE.fullmatch(citizen.actor_id):
         raise Forbidden("This resource is only for citizens signed in with their ID number.")
     return citizen.actor_id
 

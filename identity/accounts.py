@@ -6,7 +6,6 @@ citizen (invariant 1 of docs/architecture.md: the event commits with the change 
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import unicodedata
 import uuid
@@ -19,6 +18,7 @@ from audit import recording as audit
 from audit.events import Outcome
 from core.auth import Principal
 from core.clock import utcnow
+from core.digests import sha256_hex
 from core.errors import (
     Conflict,
     FieldError,
@@ -66,11 +66,6 @@ class PasskeyRequired(RegistryError):
     status = 403
     code = "passkey-required"
     title = "Passkey required"
-
-
-def sha256_hex(value: str) -> str:
-    """SHA-256 of a presented secret (cookies, codes, tokens are stored only as this)."""
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def acr_value(level: int, method: str) -> str:

@@ -23,9 +23,11 @@ from core.auth import Principal, require
 from core.clock import utcnow
 from core.deps import SessionDep
 from core.errors import Forbidden, RegistryError, Unauthenticated
+from core.headers import NO_STORE
 from core.inputs import checks_own_text
 from core.openapi import problems
 from core.settings import Settings
+from core.text import ID_NUMBER_PATTERN
 from identity import accounts, credentials, keys
 from identity import repository as repo
 from identity.accounts import IdentityContext
@@ -73,8 +75,6 @@ from identity.web import (
 )
 
 STATIC = Path(__file__).resolve().parent / "static"
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-ID_PATTERN = r"^[0-9]{12}$"
 
 
 @dataclass(frozen=True)
@@ -902,7 +902,7 @@ class Enrolment(BaseModel):
     """Level 1 enrolment: what the citizen declares, matched against the registry."""
 
     model_config = ConfigDict(extra="forbid")
-    id_number: str = Field(pattern=ID_PATTERN)
+    id_number: str = Field(pattern=ID_NUMBER_PATTERN)
     full_name: str = Field(min_length=1, max_length=100)
     birth_date: date
     card_issue_date: date
@@ -913,7 +913,7 @@ class Activation(BaseModel):
     """Level 2: the in-person activation code and a new password."""
 
     model_config = ConfigDict(extra="forbid")
-    id_number: str = Field(pattern=ID_PATTERN)
+    id_number: str = Field(pattern=ID_NUMBER_PATTERN)
     code: str = Field(min_length=1, max_length=40)
     password: str = Field(max_length=1024)
 
@@ -922,7 +922,7 @@ class Unlock(BaseModel):
     """The citizen proves who they are to unlock what they locked."""
 
     model_config = ConfigDict(extra="forbid")
-    id_number: str = Field(pattern=ID_PATTERN)
+    id_number: str = Field(pattern=ID_NUMBER_PATTERN)
     password: str = Field(max_length=1024)
 
 
@@ -1053,7 +1053,9 @@ async def revoke_consent(client_id: str, citizen: CitizenDep, session: SessionDe
     responses=problems(409),
 )
 async def activation_code(
-    id_number: Annotated[str, PathParam(pattern=ID_PATTERN, description="The 12-digit ID number.")],
+    id_number: Annotated[
+        str, PathParam(pattern=ID_NUMBER_PATTERN, description="The 12-digit ID number.")
+    ],
     official: OfficialDep,
     session: SessionDep,
     services: ServicesDep,

@@ -6,7 +6,6 @@ ceremony state server-side with an expiry, stores credentials and records the au
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import time
@@ -19,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import recording as audit
 from core.clock import utcnow
+from core.digests import sha256_hex
 from core.errors import FieldError, NotFound, ValidationFailed
 from core.settings import Settings
 from identity import repository as repo
@@ -61,7 +61,7 @@ async def _save_challenge(
     await repo.insert(
         session,
         WebAuthnChallenge(
-            id=hashlib.sha256(handle.encode()).hexdigest(), purpose=purpose,
+            id=sha256_hex(handle), purpose=purpose,
             account_id=account.id if account else None, state=json.dumps(dict(state)),
             expires_at=utcnow() + CHALLENGE_TTL,
         ),
@@ -72,9 +72,7 @@ async def _save_challenge(
 async def _take_challenge(session: AsyncSession, handle: object, purpose: str) -> WebAuthnChallenge:
     if not isinstance(handle, str) or not handle or len(handle) > 100:
         raise PasskeyInvalid("The passkey ceremony is unknown or expired; start again.")
-    row = await repo.take_challenge(
-        session, hashlib.sha256(handle.encode()).hexdigest(), purpose, utcnow()
-    )
+    row = await repo.take_challenge(session, sha256_hex(handle), purpose, utcnow())
     if row is None:
         raise PasskeyInvalid("The passkey ceremony is unknown or expired; start again.")
     return row

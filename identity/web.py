@@ -13,6 +13,7 @@ from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from core.headers import NO_STORE
 from core.settings import Settings
 
 LOCALES = ("vi", "en")
@@ -28,8 +29,7 @@ PAGE_HEADERS = {
     ),
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-    "Pragma": "no-cache",
+    **NO_STORE,
     "X-Content-Type-Options": "nosniff",
 }
 

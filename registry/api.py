@@ -14,9 +14,9 @@ from pydantic import AwareDatetime
 from core.auth import Principal, require
 from core.deps import SessionDep
 from core.openapi import problems as _problems
+from core.text import ID_NUMBER_PATTERN
 from registry import service
 from registry.schemas import (
-    ID_NUMBER_PATTERN,
     BirthRegistration,
     CitizenChange,
     CitizenHistory,

@@ -42,7 +42,6 @@ LegalBasis = Annotated[
 # Sizes here only bound the payload; registry.record enforces each field's real rule.
 Text = Annotated[str, Field(max_length=400)]
 IdText = Annotated[str, Field(max_length=20)]
-ID_NUMBER_PATTERN = r"^[0-9]{12}$"
 
 # The personal-data fields of a record as released to officials (for the audit event).
 RECORD_FIELDS: tuple[str, ...] = (*COLUMNS, "replaced_by")

@@ -9,10 +9,9 @@ change, the audit store) raises, and the unit of work rolls every write back.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Date
@@ -22,7 +21,7 @@ from audit.events import DetailValue, format_instant
 from audit.recording import record, refuse
 from core import paging
 from core.auth import Principal
-from core.clock import utcnow
+from core.clock import VIETNAM_TIME, utcnow
 from core.errors import (
     Conflict,
     FieldError,
@@ -32,6 +31,7 @@ from core.errors import (
     ServiceUnavailable,
     ValidationFailed,
 )
+from core.text import ID_NUMBER_RE
 from identity import accounts as identity_accounts
 from registry import idnumber, names
 from registry import repository as repo
@@ -73,8 +73,6 @@ CIVIL_REGISTRATION = "civil_registration"
 RESIDENCE_MANAGEMENT = "residence_management"
 # A prefix has 1,000,000 serials; 20 collisions in a row mean the prefix is nearly full.
 MAX_ISSUE_ATTEMPTS = 20
-# Dates of events are dates in Vietnam (UTC+7, no daylight saving time).
-VIETNAM = timezone(timedelta(hours=7), "ICT")
 _TICK = timedelta(microseconds=1)
 _DATE_COLUMNS = frozenset(
     column.name for column in Citizen.__table__.columns if isinstance(column.type, Date)
@@ -82,7 +80,6 @@ _DATE_COLUMNS = frozenset(
 _CARD_FIELDS = ("card_number", "card_issue_date", "card_issue_place", "card_expiry_date")
 # Stored columns that parse_record derives from another field.
 _DERIVED = {"full_name": "name_folded", "birth_date": "birth_date_precision"}
-_SUBJECT = re.compile(r"^[0-9]{12}$")
 _CURSOR_PREFIX = "c1:"
 _NOT_FOUND = "No citizen has this ID number."
 
@@ -157,7 +154,7 @@ def _bad_parameter(parameter: str, reason: str) -> ValidationFailed:
 
 
 def _today() -> date:
-    return utcnow().astimezone(VIETNAM).date()
+    return utcnow().astimezone(VIETNAM_TIME).date()
 
 
 def _legal_basis(text: str) -> str:
@@ -176,7 +173,7 @@ def _not_in_future(value: date, field: str, today: date) -> None:
 
 
 def _check_subject(id_number: str) -> None:
-    if not _SUBJECT.fullmatch(id_number):
+    if not ID_NUMBER_RE.fullmatch(id_number):
         raise _bad_parameter("id_number", "must be a 12-digit personal ID number")
 
 
@@ -768,7 +765,7 @@ def decode_cursor(cursor: str) -> str:
     """The ID number inside a cursor made by :func:`encode_cursor`; 422 for anything else."""
     key = paging.decode_cursor(cursor)
     id_number = key.removeprefix(_CURSOR_PREFIX)
-    if not key.startswith(_CURSOR_PREFIX) or not _SUBJECT.fullmatch(id_number):
+    if not key.startswith(_CURSOR_PREFIX) or not ID_NUMBER_RE.fullmatch(id_number):
         raise paging.invalid_cursor()
     return id_number
 

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import recording as audit
 from core.clock import utcnow
+from core.digests import sha256_hex
 from core.inputs import ascii_int
 from core.settings import Settings
 from identity import repository as repo
@@ -32,7 +33,7 @@ from identity.oidc.claims import (
     requested_acr_essential,
 )
 from identity.oidc.clients import allowed_scopes, redirect_uris
-from identity.oidc.tokens import CODE_TTL, client_principal, sha256_hex
+from identity.oidc.tokens import CODE_TTL, client_principal
 
 REQUEST_TTL = 900  # seconds a pending authorization request stays valid across the login pages
 PROMPTS = ("none", "login", "consent", "select_account")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import secrets
@@ -16,6 +15,7 @@ from urllib.parse import unquote_plus, urlsplit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.clock import utcnow
+from core.digests import sha256_hex
 from core.errors import Conflict, FieldError, ValidationFailed
 from core.settings import Settings
 from identity import jose
@@ -36,10 +36,6 @@ class NewClient:
 
     client: Client
     secret: str | None
-
-
-def _hash_secret(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 def _check_redirect_uri(uri: str, *, production: bool) -> None:
@@ -124,7 +120,7 @@ async def create_client(
         client_id=client_id,
         name=name.strip(),
         type=type,
-        secret_hash=_hash_secret(secret) if secret else None,
+        secret_hash=sha256_hex(secret) if secret else None,
         auth_method=auth_method,
         jwks=json.dumps(dict(jwks)) if jwks else None,
         redirect_uris=json.dumps(list(redirect_uris)),
@@ -205,7 +201,7 @@ async def authenticate_client(
     client = await repo.detached_client(session, client_id) if client_id else None
     # Compare against something even for unknown clients (timing says nothing about ids).
     stored = client.secret_hash if client is not None and client.secret_hash else "0" * 64
-    ok = hmac.compare_digest(_hash_secret(secret), stored)
+    ok = hmac.compare_digest(sha256_hex(secret), stored)
     if client is None or not ok or not client.active:
         raise invalid_client("Client authentication failed.", basic=basic is not None)
     if client.auth_method != method:
@@ -253,7 +249,7 @@ async def _authenticate_assertion(
     if expires > utcnow().replace(microsecond=0) + _MAX_ASSERTION_LIFETIME:
         raise invalid_client("The client assertion lives too long (at most 5 minutes).")
     # RFC 7523 3: a jti is accepted once (replay protection until it expires).
-    spent = hashlib.sha256(f"{client_id}\x00{jti}".encode()).hexdigest()[:36]
+    spent = sha256_hex(f"{client_id}\x00{jti}")[:36]
     if not await repo.remember_jti(session, spent, expires):
         raise invalid_client("The client assertion was already used.")
     return client

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audit import recording as audit
 from core.auth import Principal
 from core.clock import utcnow
+from core.digests import sha256_hex
 from core.settings import Settings
 from identity import jose, keys
 from identity import repository as repo
@@ -40,11 +41,6 @@ KEY_REFRESH_RETRY_SECONDS = 1.0  # a refresh that did not come back: the next re
 def api_audience(settings: Settings) -> str:
     """The audience of access tokens: this registry's APIs (RFC 9068 3)."""
     return settings.issuer + "/api"
-
-
-def sha256_hex(value: str) -> str:
-    """SHA-256 of a presented token."""
-    return hashlib.sha256(value.encode()).hexdigest()
 
 
 def pairwise_salt(settings: Settings) -> bytes:

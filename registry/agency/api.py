@@ -16,6 +16,7 @@ from core.auth import Principal, require
 from core.deps import DatabaseDep, SessionDep
 from core.errors import FieldError, RegistryError, ValidationFailed
 from core.openapi import problems
+from core.text import ID_NUMBER_PATTERN
 from registry.agency import service
 from registry.agency.policy import ACTIONS, LOOKUP_FIELDS, VERIFY_ATTRIBUTES, purposes
 from registry.agency.schemas import (
@@ -244,7 +245,7 @@ async def my_alias_revoke(
     summary="Create an alias for a citizen", response_model=AliasView,
 )  # fmt: skip
 async def official_new_alias(
-    id_number: Annotated[str, Path(pattern=r"^[0-9]{12}$")],
+    id_number: Annotated[str, Path(pattern=ID_NUMBER_PATTERN)],
     body: NewAlias,
     official: OfficialDep,
     session: SessionDep,

@@ -42,6 +42,7 @@ from core.errors import (
     RegistryError,
     ValidationFailed,
 )
+from core.text import ID_NUMBER_RE
 from identity.models import Client
 from registry import idnumber
 from registry.agency import repository as repo
@@ -51,7 +52,6 @@ from registry.agency.policy import Action, Policy, Purpose, parse_policy, purpos
 from registry.record import format_partial_date
 
 ALIAS_RE = re.compile(r"^[0-9]{16}$")
-ID_RE = re.compile(r"^[0-9]{12}$")
 ALIAS_DEFAULT_DAYS = 365
 ALIAS_MAX_DAYS = 3650
 
@@ -271,7 +271,7 @@ def _invalid_identifier(pointer: str, parameter: str | None = None) -> Validatio
 
 def check_identifier(value: str, *, pointer: str, parameter: str | None = None) -> str:
     """A syntactically valid ID number (province, century) or alias; 422 otherwise."""
-    if ID_RE.fullmatch(value):
+    if ID_NUMBER_RE.fullmatch(value):
         try:
             idnumber.parse(value)
         except idnumber.InvalidIdNumber as exc:
@@ -729,7 +729,7 @@ async def record_refusal(
     if error.commit_unit_of_work or error.status >= 500:
         return
     outcome = "not_found" if error.status == 404 else "error" if error.status == 422 else "denied"
-    subject = identifier if identifier and ID_RE.fullmatch(identifier) else None
+    subject = identifier if identifier and ID_NUMBER_RE.fullmatch(identifier) else None
     await audit.record(
         session, actor=principal, action=action, outcome=outcome,  # type: ignore[arg-type]
         subject=subject, purpose=_audit_purpose(purpose or ""),

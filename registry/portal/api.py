@@ -13,6 +13,7 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.deps import SessionDep
+from core.headers import NO_STORE
 from identity import accounts
 from identity.api import IdentityServices, get_services
 from identity.authn import session_cookie_name
@@ -35,7 +36,6 @@ from registry.portal.web import render_page
 
 router = APIRouter(include_in_schema=False)
 ServicesDep = Annotated[IdentityServices, Depends(get_services)]
-NO_STORE = {"Cache-Control": "no-store"}
 
 FIELD_LABELS = {
     "vi": {

@@ -21,17 +21,20 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.api import log_signer
+from core.clock import VIETNAM_TIME
 from core.deps import SessionDep
 from core.errors import NotFound, RegistryError
+from core.headers import NO_STORE
 from core.inputs import ascii_int, is_ascii_digits
+from core.text import ID_NUMBER_RE, csv_cell
 from identity import accounts
 from identity.api import IdentityServices
 from identity.web import LANG_COOKIE, LOCALES, csrf_ok, pick_locale, set_cookie
 from identity.web import TEXT as IDENTITY_TEXT
 from registry.agency.policy import purposes
 from registry.portal import service
-from registry.portal.api import FIELD_LABELS, NO_STORE, ServicesDep, portal_user
-from registry.portal.service import VN_TIME, AccessFilters
+from registry.portal.api import FIELD_LABELS, ServicesDep, portal_user
+from registry.portal.service import AccessFilters
 from registry.portal.session import SESSION_COOKIE, PortalUser, end_session
 from registry.portal.web import render_page, strings
 from registry.schemas import RECORD_FIELDS
@@ -40,7 +43,6 @@ router = APIRouter(include_in_schema=False)
 
 Lang = Annotated[str | None, Query(max_length=2)]
 EventUid = Annotated[str, Path(min_length=1, max_length=64)]
-ID_NUMBER = re.compile(r"^[0-9]{12}$")
 
 TEXT: dict[str, dict[str, str]] = {
     "vi": {
@@ -445,7 +447,7 @@ def field_label(name: str, locale: str) -> str:
 
 def when(value: datetime | None) -> str:
     """A timestamp in Vietnamese time (the pages say so in their headings)."""
-    return value.astimezone(VN_TIME).strftime("%Y-%m-%d %H:%M") if value else "—"
+    return value.astimezone(VIETNAM_TIME).strftime("%Y-%m-%d %H:%M") if value else "—"
 
 
 def page(
@@ -670,12 +672,6 @@ async def access_page(
     )  # fmt: skip
 
 
-def _csv_cell(value: object) -> str:
-    # A cell starting with = + - @ would run as a formula in a spreadsheet (CSV injection).
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 @router.get("/portal/access.csv")
 async def access_csv(
     request: Request,
@@ -705,7 +701,7 @@ async def access_csv(
     )  # fmt: skip
     for e in events:
         writer.writerow(
-            _csv_cell(v)
+            csv_cell(v)
             for v in (
                 e["occurred_at"].isoformat(), when(e["occurred_at"]), e["actor_type"],
                 e["actor_id"], actor_label(e, me, locale), e["on_behalf_of"], e["action"],
@@ -875,7 +871,7 @@ async def unlock_submit(request: Request, session: SessionDep, services: Service
             context={"error": message, "id_number": login},
         )  # fmt: skip
 
-    if not ID_NUMBER.fullmatch(login):
+    if not ID_NUMBER_RE.fullmatch(login):
         return again("unlock_wrong", 401)
     try:
         account = await service.unlock_identity(

@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -28,17 +28,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audit import merkle, proofs, views
 from audit import repository as audit_repo
 from audit.checkpoint import CheckpointError, Verifier, open_checkpoint
-from audit.events import SUBJECT_RE
 from audit.models import ACTOR_TYPES, OUTCOMES, AuditCheckpoint, AuditEvent
 from audit.schemas import EventFilters, EventPage, EventView
 from core.auth import Principal
+from core.clock import VIETNAM_TIME
 from core.db import Database, dialect_of
 from core.errors import Conflict, NotFound
+from core.text import ID_NUMBER_RE, csv_cell
 from identity.models import Client
 from registry.portal.session import PortalUser
 
-# Vietnam keeps UTC+7 all year (no daylight saving time): form times and days are local.
-VN = timezone(timedelta(hours=7), "ICT")
+# The same offset as written into SQL (a constant there, so GROUP BY matches SELECT).
+_VIETNAM_HOURS = VIETNAM_TIME.utcoffset(None) // timedelta(hours=1)
 PAGE_SIZE = 50
 CHECKPOINTS_PER_PAGE = 10
 CHART_DAYS_DEFAULT = 14
@@ -101,9 +102,9 @@ def _local_instant(value: str, *, end: bool) -> datetime | None:
             day = date.fromisoformat(value)
             if end:  # "until 2024-05-01" includes that day
                 day += timedelta(days=1)
-            return datetime.combine(day, time(), VN).astimezone(UTC)
+            return datetime.combine(day, time(), VIETNAM_TIME).astimezone(UTC)
         if _DATETIME_RE.fullmatch(value):
-            return datetime.fromisoformat(value).replace(tzinfo=VN).astimezone(UTC)
+            return datetime.fromisoformat(value).replace(tzinfo=VIETNAM_TIME).astimezone(UTC)
     except (ValueError, OverflowError):
         return None
     return None
@@ -118,7 +119,7 @@ def parse_form(query: Mapping[str, str]) -> SearchForm:
     parsed: dict[str, Any] = {}
     for name, value in given.items():
         if name == "subject":
-            if SUBJECT_RE.fullmatch(value):
+            if ID_NUMBER_RE.fullmatch(value):
                 parsed[name] = value
             else:
                 form.errors[name] = "err_subject"
@@ -168,7 +169,7 @@ async def search(
 
 def local_time(value: datetime) -> str:
     """An instant as Vietnam time, to the second."""
-    return value.astimezone(VN).strftime("%Y-%m-%d %H:%M:%S")
+    return value.astimezone(VIETNAM_TIME).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def event_row(view: EventView) -> dict[str, Any]:
@@ -349,14 +350,6 @@ async def export(
     return await views.start_export(session, auditor=auditor, filters=filters, database=database)
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # OWASP CSV injection: a leading = + - @ (or tab, CR) would be a formula in a spreadsheet.
-    if text[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + text
-    return text
-
-
 def csv_row(item: Mapping[str, Any]) -> list[str]:
     """One exported event as CSV cells (field names joined by spaces)."""
     actor = item["actor"]
@@ -364,7 +357,7 @@ def csv_row(item: Mapping[str, Any]) -> list[str]:
         **item, "actor_type": actor["type"], "actor_id": actor["id"],
         "on_behalf_of": actor["on_behalf_of"], "fields": " ".join(item["fields"]),
     }  # fmt: skip
-    return [_cell(values.get(name)) for name in CSV_COLUMNS]
+    return [csv_cell(values.get(name)) for name in CSV_COLUMNS]
 
 
 async def as_csv(ndjson: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
@@ -410,13 +403,13 @@ async def agency_daily_counts(session: AsyncSession, *, since: datetime) -> list
     occurred = AuditEvent.occurred_at
     if dialect_of(session) == "sqlite":
         # Stored as UTC text 'YYYY-MM-DD HH:MM:SS.fff'; text compares in that same format.
-        day = func.date(occurred, literal_column("'+7 hours'"))
+        day = func.date(occurred, literal_column(f"'+{_VIETNAM_HOURS} hours'"))
         after = type_coerce(occurred, String()) >= since.astimezone(UTC).strftime(
             "%Y-%m-%d %H:%M:%S.000"
         )
     else:
         local = func.timezone(literal_column("'UTC'"), occurred) + literal_column(
-            "INTERVAL '7 hours'"
+            f"INTERVAL '{_VIETNAM_HOURS} hours'"
         )
         day = func.to_char(local, literal_column("'YYYY-MM-DD'"))
         after = occurred >= since
@@ -458,7 +451,7 @@ class ChartData:
 
 def chart_days(days: int, now: datetime) -> list[date]:
     """The last ``days`` Vietnam-time days, ending today."""
-    today = now.astimezone(VN).date()
+    today = now.astimezone(VIETNAM_TIME).date()
     return [today - timedelta(days=offset) for offset in range(days - 1, -1, -1)]
 
 
@@ -467,7 +460,7 @@ async def chart_data(
 ) -> ChartData:
     """Accesses per agency per day over the last ``days`` days (no personal data: counts)."""
     shown_days = chart_days(days, now)
-    since = datetime.combine(shown_days[0], time(), VN)
+    since = datetime.combine(shown_days[0], time(), VIETNAM_TIME)
     counts = await agency_daily_counts(session, since=since)
     names = {c.actor_id: c.name or c.actor_id for c in counts}
     index = {d.isoformat(): i for i, d in enumerate(shown_days)}

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,10 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audit import proofs, recording, views
 from audit import repository as audit_repo
 from audit.checkpoint import Verifier
-from audit.events import SUBJECT_RE
 from core.auth import Principal
-from core.clock import utcnow
+from core.clock import VIETNAM_TIME, utcnow
 from core.errors import Conflict, Forbidden, NotFound
+from core.text import ID_NUMBER_RE
 from identity import accounts, credentials
 from identity import repository as identity_repo
 from identity.accounts import IdentityContext
@@ -88,15 +88,13 @@ async def my_record(session: AsyncSession, principal: Principal) -> list[dict[st
 # Who accessed my data, security (passkeys, sign-ins, lock), alias IDs and consents. Each read
 # of a page that shows personal data records its portal.view event in the same unit of work.
 
-# Asia/Ho_Chi_Minh: UTC+7 all year (no daylight saving since 1975), so no tz database needed.
-VN_TIME = timezone(timedelta(hours=7), "ICT")
 ACCESS_PAGE_SIZE = 50
 SIGN_IN_HISTORY = 20
 ALIAS_SCAN_LIMIT = 20_000  # agency events scanned for alias use (a citizen's own log)
 
 
 def _me(principal: Principal) -> str:
-    if principal.actor_type != "citizen" or not SUBJECT_RE.fullmatch(principal.actor_id):
+    if principal.actor_type != "citizen" or not ID_NUMBER_RE.fullmatch(principal.actor_id):
         raise Forbidden("These pages are only for citizens signed in with their ID number.")
     return principal.actor_id
 
@@ -111,9 +109,9 @@ class AccessFilters:
 
     def where(self, citizen_id: str) -> audit_repo.EventFilter:
         """The audit search these filters mean (local Vietnamese days, as UTC instants)."""
-        since = datetime.combine(self.since, time(), VN_TIME) if self.since else None
+        since = datetime.combine(self.since, time(), VIETNAM_TIME) if self.since else None
         until = (
-            datetime.combine(self.until + timedelta(days=1), time(), VN_TIME)
+            datetime.combine(self.until + timedelta(days=1), time(), VIETNAM_TIME)
             if self.until
             else None
         )

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.auth import Principal
 from core.clock import utcnow
+from core.digests import sha256_hex
 from core.settings import Settings
 from identity import repository as identity_repo
 from identity.accounts import principal_of, session_limits
@@ -117,10 +118,6 @@ def check_callback(
 # ------------------------------------------------------------------------------ sessions
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 async def start_session(
     session: AsyncSession,
     settings: Settings,
@@ -136,7 +133,7 @@ async def start_session(
     _, absolute = session_limits(settings, account)
     session.add(
         PortalSession(
-            id=_hash(token), account_id=account.id, grant_id=grant_id, kind=kind, amr=amr,
+            id=sha256_hex(token), account_id=account.id, grant_id=grant_id, kind=kind, amr=amr,
             last_seen_at=now, expires_at=now + absolute,
         )
     )  # fmt: skip
@@ -166,7 +163,7 @@ async def current_user(
     if not token or len(token) > 100:
         return None
     stmt = select(PortalSession).where(
-        PortalSession.id == _hash(token), PortalSession.ended_at.is_(None)
+        PortalSession.id == sha256_hex(token), PortalSession.ended_at.is_(None)
     )
     row = (await session.execute(stmt)).scalar_one_or_none()
     if row is None:
@@ -200,7 +197,7 @@ async def end_session(request: Request, session: AsyncSession) -> str | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token or len(token) > 100:
         return None
-    row = await session.get(PortalSession, _hash(token))
+    row = await session.get(PortalSession, sha256_hex(token))
     if row is None:
         return None
     if row.ended_at is None:

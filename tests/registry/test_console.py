@@ -31,9 +31,10 @@ from audit.events import Outcome
 from audit.models import AuditEvent
 from audit.worker import AuditWorker
 from core.auth import Principal
-from core.clock import utcnow
+from core.clock import VIETNAM_TIME, utcnow
 from core.db import Database
 from core.settings import Settings
+from core.text import csv_cell
 from identity import repository as identity_repo
 from identity.models import Grant
 from registry.app import create_app
@@ -55,7 +56,6 @@ AGENCY_NAME = "Tổng cục Thuế"
 CITIZEN = Principal("citizen", CITIZEN_ID, roles=frozenset({"citizen"}))
 OFFICIAL = Principal("official", "clerk-7", roles=frozenset({"official"}))
 HOSPITAL = Principal("agency", "hospital-3", roles=frozenset({"agency"}))
-VN = console_service.VN
 
 
 # ------------------------------------------------------------------------------ harness
@@ -216,7 +216,7 @@ def svg_texts(root: ElementTree.Element, tag: str = "text") -> list[str]:
 
 def local(moment: datetime) -> str:
     """A datetime-local value in Vietnam time."""
-    return moment.astimezone(VN).strftime("%Y-%m-%dT%H:%M")
+    return moment.astimezone(VIETNAM_TIME).strftime("%Y-%m-%dT%H:%M")
 
 
 # ------------------------------------------------------------------------------ the gate
@@ -297,7 +297,7 @@ async def test_search_by_each_filter_finds_the_right_events(console: Console) ->
     assert 'id="console-search"' in home and 'id="results"' not in home
     assert '<img id="console-chart" src="/console/chart.svg' in home
     now = utcnow()
-    yesterday = (now.astimezone(VN) - timedelta(days=1)).date().isoformat()
+    yesterday = (now.astimezone(VIETNAM_TIME) - timedelta(days=1)).date().isoformat()
     cases: list[tuple[dict[str, str], list[str]]] = [
         ({"subject": CITIZEN_ID}, newest_first("verify", "update", "login")),
         ({"actor_id": "hospital-3"}, newest_first("denied")),
@@ -474,7 +474,7 @@ async def test_exports_stream_every_matching_event_as_ndjson_and_csv(console: Co
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert [r["event_uid"] for r in rows] == [ids["lookup_other"], ids["verify"]]
     # A generated client id may begin with "-": the CSV defuses it as a formula (a leading ').
-    assert rows[0]["actor_id"] == console_service._cell(console.bank)
+    assert rows[0]["actor_id"] == csv_cell(console.bank)
     assert rows[0]["on_behalf_of"] == "teller-9"
     assert rows[0]["fields"] == "birth_date full_name"
     assert rows[0]["subject"] == OTHER_ID and rows[0]["purpose"] == "tax.filing"
@@ -567,10 +567,10 @@ async def test_chart_counts_accesses_per_agency_per_day(console: Console) -> Non
     assert f"{AGENCY_NAME} (tổng: 2)" in texts  # the name from oauth_client
     assert "hospital-3 (tổng: 1)" in texts  # no registered client: its id
     assert not [t for t in texts if "Cổng thông tin" in t or PORTAL_CLIENT_ID in t]
-    today = utcnow().astimezone(VN).strftime("%d/%m")
+    today = utcnow().astimezone(VIETNAM_TIME).strftime("%d/%m")
     assert today in texts
     bars = svg_texts(root, "title")
-    assert f"{AGENCY_NAME} · {utcnow().astimezone(VN).date().isoformat()}: 2" in bars
+    assert f"{AGENCY_NAME} · {utcnow().astimezone(VIETNAM_TIME).date().isoformat()}: 2" in bars
     assert len([t for t in bars if t.startswith(AGENCY_NAME)]) == 1  # citizens, officials: none
 
     english = await console.web.get("/console/chart.svg", params={"lang": "en"})

@@ -19,13 +19,12 @@ from sqlalchemy import select
 
 from audit.models import AuditEvent
 from audit.worker import AuditWorker
-from core.clock import utcnow
+from core.clock import VIETNAM_TIME, utcnow
 from core.db import Database
 from core.settings import Settings
 from identity import repository as identity_repo
 from registry.agency import repository as agency_repo
 from registry.agency.policy import parse_policy
-from registry.portal.service import VN_TIME
 from tests.identity.factories import (
     CITIZEN_ID,
     PASSWORD,
@@ -232,14 +231,14 @@ async def test_an_agency_lookup_shows_with_its_name_fields_purpose_csv_and_proof
     assert "Xem trên cổng thông tin: Hồ sơ của tôi" in page.text  # the sign-in landed there
     lookup = (await events(env.database, "agency.lookup"))[0]
     assert f'data-event="{lookup.event_uid}"' in row
-    assert lookup.occurred_at.astimezone(VN_TIME).strftime("%Y-%m-%d %H:%M") in row
+    assert lookup.occurred_at.astimezone(VIETNAM_TIME).strftime("%Y-%m-%d %H:%M") in row
     english = await env.web.get("/portal/access", params={"lang": "en"})
     (row_en,) = [r for r in rows_of(english.text, "access") if lookup.event_uid in r]
     assert "Full name, Date of birth" in row_en and "Opening an account" in row_en
     await env.web.get("/portal/access", params={"lang": "vi"})
 
     # Filters: by agency (actor id) and by local dates.
-    today = utcnow().astimezone(VN_TIME).date()
+    today = utcnow().astimezone(VIETNAM_TIME).date()
     mine = await env.web.get("/portal/access", params={"agency": client_id})
     assert len(rows_of(mine.text, "access")) == 1
     assert f'<option value="{client_id}" selected>{AGENCY_NAME}</option>' in mine.text
