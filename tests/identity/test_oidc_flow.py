@@ -623,7 +623,7 @@ async def test_discovery_advertises_the_scopes_a_relying_party_can_ask_for(
     ]  # fmt: skip
 
 
-async def test_revoke_and_introspect(
+async def test_an_access_token_is_active_until_it_is_revoked(
     app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
 ) -> None:
     rp, token, _ = await code_flow(app, web, world)
@@ -638,6 +638,13 @@ async def test_revoke_and_introspect(
     ).status_code == 200
     gone = (await web.post("/introspect", data={"token": token["access_token"]}, auth=auth)).json()
     assert gone == {"active": False}
+
+
+async def test_a_revoked_refresh_token_refreshes_nothing(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    _, token, _ = await code_flow(app, web, world)
+    auth = (world["client_id"], world["secret"])
     assert (
         await web.post(
             "/revoke",
@@ -651,6 +658,11 @@ async def test_revoke_and_introspect(
         auth=auth,
     )
     assert refreshed.json()["error"] == "invalid_grant"
+
+
+async def test_introspection_with_a_wrong_client_secret_is_401_invalid_client(
+    web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
     wrong = await web.post("/introspect", data={"token": "x"}, auth=(world["client_id"], "nope"))
     assert wrong.status_code == 401
     assert wrong.json()["error"] == "invalid_client"
@@ -687,6 +699,12 @@ async def test_rp_initiated_logout_ends_the_session(
     url, _ = rp.create_authorization_url("/authorize", code_verifier="o" * 50, prompt="none")
     again = await web.get(url.replace("http://testserver", ""))
     assert query_of(again.headers["location"])["error"] == "login_required"
+
+
+async def test_a_logout_to_an_unregistered_uri_is_a_400(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    await code_flow(app, web, world)
     bad = await web.get("/logout", params={"post_logout_redirect_uri": "https://evil.example/"})
     assert bad.status_code == 400
 

@@ -139,27 +139,44 @@ def wrong_check_digit(alias: str) -> str:
 # ------------------------------------------------------------------------------ verify
 
 
-async def test_verify_answers_match_and_nothing_else_unless_the_policy_says_so(env: Env) -> None:
+async def two_verifications(env: Env) -> tuple[Agency, httpx.Response, httpx.Response]:
+    """An agency's verification of ANH's true claims, then of a wrong birth date; the agency and
+    both answers."""
     bank = await agency(env)
     response = await verify(
         env, bank, ANH, full_name="Nguyễn Thị Minh Anh", birth_date="2003-05-14"
     )
+    wrong = await verify(env, bank, ANH, full_name="Nguyễn Thị Minh Anh", birth_date="2003-05-15")
+    return bank, response, wrong
+
+
+async def test_verify_answers_match_and_nothing_else(env: Env) -> None:
+    _, response, wrong = await two_verifications(env)
     assert response.status_code == 200, response.text
     assert set(response.json()) == {"match", "event_id"}
     assert response.json()["match"] is True
-    wrong = await verify(env, bank, ANH, full_name="Nguyễn Thị Minh Anh", birth_date="2003-05-15")
     assert wrong.status_code == 200
     # No hint of which attribute failed, nor any record value.
     assert set(wrong.json()) == {"match", "event_id"}
     assert wrong.json()["match"] is False
     assert "2003" not in wrong.text
+
+
+async def test_each_verification_is_recorded_with_the_attributes_claimed(env: Env) -> None:
+    bank, response, wrong = await two_verifications(env)
+    assert response.status_code == 200, response.text
+    assert wrong.status_code == 200
     first, second = await agency_events(env.database)
     assert first.event_uid == response.json()["event_id"]
     assert (first.actor_type, first.actor_id, first.subject) == ("agency", bank.client_id, ANH)
     assert (first.outcome, first.purpose) == ("granted", ORDINARY)
     assert sorted(json.loads(first.fields)) == ["birth_date", "full_name"]
     assert second.outcome == "granted"
-    # Per-attribute results only when the policy says so.
+
+
+async def test_verify_answers_per_attribute_only_when_the_policy_says_so(env: Env) -> None:
+    _, _, wrong = await two_verifications(env)
+    assert "attributes" not in wrong.json()
     detailed = await agency(env, attribute_results=True)
     response = await verify(
         env, detailed, ANH, full_name="Nguyễn Thị Minh Anh", birth_date="2003", gender="female",
@@ -750,7 +767,7 @@ async def assert_invalid_token(env: Env, headers: dict[str, str]) -> None:
         assert "Minh Anh" not in response.text
 
 
-async def test_missing_expired_and_foreign_tokens_are_401(env: Env) -> None:
+async def test_missing_and_malformed_tokens_are_401_and_unrecorded(env: Env) -> None:
     body = {"id_number": ANH, "purpose": ORDINARY, "claims": {"gender": "female"}}
     response = await env.web.post("/api/v1/verify", json=body)
     problem(response, 401, "unauthenticated")
@@ -767,6 +784,9 @@ async def test_missing_expired_and_foreign_tokens_are_401(env: Env) -> None:
     problem(response, 401, "unauthenticated")
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
     assert await agency_events(env.database) == []
+
+
+async def test_expired_and_foreign_tokens_are_401(env: Env) -> None:
     bank = await agency(env)
     # Our crafting is right: the same token with nothing changed is accepted.
     good = await crafted_token(env, bank.client_id)
@@ -1031,22 +1051,35 @@ async def test_the_policy_api_validates_with_pointers(env: Env) -> None:
         "validation-failed",
     )
     assert body["errors"][0]["pointer"] == "#/actions"
-    good = {"actions": ["verify", "verify"], "purposes": [ORDINARY], "name_match": "folded"}
-    response = await env.web.put(url, json=good, headers=AS_OFFICIAL)
+
+
+GOOD_POLICY = {"actions": ["verify", "verify"], "purposes": [ORDINARY], "name_match": "folded"}
+
+
+async def test_an_official_sets_a_policy_in_its_normal_form_and_it_is_recorded(env: Env) -> None:
+    client_id, _ = await make_agency(env.database, env.settings)
+    url = f"/api/v1/officials/agencies/{client_id}/policy"
+    response = await env.web.put(url, json=GOOD_POLICY, headers=AS_OFFICIAL)
     assert response.status_code == 200, response.text
     assert response.json()["actions"] == ["verify"]
     assert response.json()["name_match"] == "folded"
     assert response.json()["fields"] == []
     (event,) = await events(env.database, "agency.policy")
     assert (event.actor_id, detail(event)) == (OFFICIAL.actor_id, {"client": client_id})
-    # Only officials set policies, and only of agencies.
-    problem(await env.web.put(url, json=good, headers=AS_ANH), 403, "forbidden")
+
+
+async def test_only_officials_set_policies_and_only_of_agencies(env: Env) -> None:
+    client_id, _ = await make_agency(env.database, env.settings)
+    url = f"/api/v1/officials/agencies/{client_id}/policy"
+    problem(await env.web.put(url, json=GOOD_POLICY, headers=AS_ANH), 403, "forbidden")
     problem(
-        await env.web.put("/api/v1/officials/agencies/nobody/policy", json=good,
+        await env.web.put("/api/v1/officials/agencies/nobody/policy", json=GOOD_POLICY,
                              headers=AS_OFFICIAL),
         404, "not-found",
     )  # fmt: skip
-    # The purpose codes a policy may name.
+
+
+async def test_the_purpose_codes_a_policy_may_name_are_listed(env: Env) -> None:
     response = await env.web.get("/api/v1/purposes")
     assert response.status_code == 200
     listed = {p["code"]: p for p in response.json()}
