@@ -554,8 +554,7 @@ async def test_every_answered_call_has_its_event(env: Env) -> None:
 # ------------------------------------------------------------------------------ aliases
 
 
-async def test_an_alias_stands_for_the_id_number_everywhere(env: Env) -> None:
-    bank = await agency(env)
+async def test_a_citizen_creates_a_16_digit_luhn_alias_and_sees_it_listed(env: Env) -> None:
     created = await env.web.post("/api/v1/me/aliases", json={"valid_days": 30}, headers=AS_ANH)
     assert created.status_code == 201, created.text
     alias = created.json()["alias"]
@@ -565,12 +564,22 @@ async def test_an_alias_stands_for_the_id_number_everywhere(env: Env) -> None:
     assert created.json()["active"] is True
     listed = await env.web.get("/api/v1/me/aliases", headers=AS_ANH)
     assert [a["alias"] for a in listed.json()] == [alias]
+
+
+async def two_aliases(env: Env) -> tuple[str, str]:
+    """ANH's alias (made by ANH) and DUC's (made by an official for him)."""
+    created = await env.web.post("/api/v1/me/aliases", json={"valid_days": 30}, headers=AS_ANH)
+    assert created.status_code == 201, created.text
     official = await env.web.post(
         f"/api/v1/officials/citizens/{DUC}/aliases", json={"label": "bưu điện"}, headers=AS_OFFICIAL
     )
     assert official.status_code == 201, official.text
-    duc_alias = official.json()["alias"]
+    return created.json()["alias"], official.json()["alias"]
 
+
+async def test_an_alias_stands_for_the_id_number_everywhere(env: Env) -> None:
+    bank = await agency(env)
+    alias, duc_alias = await two_aliases(env)
     verified = await verify(env, bank, alias, full_name="Nguyễn Thị Minh Anh")
     assert verified.status_code == 200, verified.text
     assert verified.json()["match"] is True
@@ -588,11 +597,17 @@ async def test_an_alias_stands_for_the_id_number_everywhere(env: Env) -> None:
         (ANH, alias, "granted"), (DUC, duc_alias, "granted"), (ANH, alias, "granted"),
         (DUC, duc_alias, "granted"),
     ]  # fmt: skip
-    # Creating an alias is recorded against the citizen too.
+
+
+async def test_creating_an_alias_is_recorded_against_the_citizen(env: Env) -> None:
+    await two_aliases(env)
     created_events = await events(env.database, "alias.create")
     assert [(e.actor_type, e.subject) for e in created_events] == [
         ("citizen", ANH), ("official", DUC),
     ]  # fmt: skip
+
+
+async def test_an_official_cannot_make_an_alias_for_an_unknown_citizen(env: Env) -> None:
     missing = await env.web.post(
         f"/api/v1/officials/citizens/{NOBODY}/aliases", json={}, headers=AS_OFFICIAL
     )
