@@ -547,12 +547,6 @@ async def test_an_unknown_passkey_id_is_not_found(api: httpx.AsyncClient, passke
 # ------------------------------------------------------------------------------ the ceremonies
 
 
-@pytest.fixture
-async def web(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(settings, database=database)) as c:
-        yield c
-
-
 def flipped(token: str) -> str:
     """The token with its last character changed."""
     return token[:-1] + ("1" if token[-1] == "0" else "0")
