@@ -32,6 +32,7 @@ from core.db import Database
 from core.settings import Settings
 from registry.app import create_app
 from tests.http import asgi_client
+from tests.identity.factories import make_account, make_citizen, make_rp
 from tests.pgcluster import PostgresCluster
 
 pytest_plugins = ["tests.browser"]  # Chromium, live server, virtual authenticator fixtures
@@ -234,3 +235,22 @@ async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """An HTTP client talking to the app in-process (lifespan included)."""
     async with asgi_client(app) as c:
         yield c
+
+
+# The OIDC code flow's browser and world, shared by the identity and registry tests.
+
+
+@pytest.fixture
+async def web(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The citizen's browser (keeps cookies, does not follow redirects)."""
+    async with asgi_client(app) as c:
+        yield c
+
+
+@pytest.fixture
+async def world(database: Database, settings: Settings) -> dict[str, str]:
+    """A citizen with an electronic identity and a registered relying party."""
+    await make_citizen(database)
+    await make_account(database, settings)
+    client_id, secret = await make_rp(database, settings)
+    return {"client_id": client_id, "secret": secret}

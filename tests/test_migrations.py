@@ -80,7 +80,7 @@ async def test_0009_keeps_imported_records_history_both_ways(
     """Going back below 0009 writes each imported record's version 1 as a row again; an import
     run cannot be changed or deleted."""
     from registry.bulk.service import import_file
-    from tests.registry.test_import import ACTOR, person, write_csv
+    from tests.registry.import_rows import ACTOR, person, write_csv
 
     await import_file(database, write_csv(tmp_path / "a.csv", [person(i) for i in range(3)]),
                       actor=ACTOR)  # fmt: skip

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import re
 import secrets
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import httpx
@@ -22,9 +22,7 @@ from identity.passwords import PasswordHasher
 from registry import repository as registry_repo
 from registry.directory import RegistryDirectory
 from registry.record import parse_record
-
-if TYPE_CHECKING:
-    from tests.identity.test_passkeys import SoftAuthenticator
+from tests.identity.authenticator import SoftAuthenticator
 
 CITIZEN_ID = "001303004512"
 OTHER_CITIZEN = "001303004513"  # a second citizen, for tests that need two

@@ -19,6 +19,7 @@ from core.clock import utcnow
 from core.db import Database
 from core.settings import Settings
 from tests.http import asgi_client
+from tests.identity.authenticator import SoftAuthenticator
 from tests.identity.factories import (
     CITIZEN_ID,
     PASSWORD,
@@ -32,7 +33,6 @@ from tests.identity.factories import (
     password_session,
     probe_app,
 )
-from tests.identity.test_passkeys import SoftAuthenticator
 
 COOKIE = "registry_session"
 

@@ -11,7 +11,6 @@ import base64
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -30,9 +29,7 @@ from core.errors import ValidationFailed
 from core.settings import Settings
 from identity import repository as repo
 from identity.oidc.clients import ASSERTION_TYPE, create_client
-from registry.app import create_app
 from tests.faults import fail_audit_inserts, heal_audit_inserts
-from tests.http import asgi_client
 from tests.identity.factories import (
     RP_REDIRECT,
     authorization_code,
@@ -53,13 +50,6 @@ OAUTH_ERRORS = {
 }
 
 ClientKey = ECKey | RSAKey
-
-
-@pytest.fixture
-async def web(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    """A back-channel client talking to the app in-process."""
-    async with asgi_client(create_app(settings, database=database)) as c:
-        yield c
 
 
 def basic(client_id: str, secret: str) -> dict[str, str]:

@@ -1,5 +1,5 @@
 """Passkeys of accounts (identity/credentials.py and its HTTP surface), driven by the software
-authenticator of tests/identity/test_passkeys.py: registration, discoverable sign-in, single-use
+authenticator of tests/identity/authenticator.py: registration, discoverable sign-in, single-use
 and expiring ceremonies, the signature counter, rename and removal, and the ceremonies' CSRF.
 """
 
@@ -32,6 +32,7 @@ from identity.passkeys import PasskeyCounterError, PasskeyInvalid, PasskeyServer
 from registry.app import create_app
 from tests.auth import BearerTable, bearer
 from tests.http import asgi_client
+from tests.identity.authenticator import SoftAuthenticator
 from tests.identity.factories import (
     CITIZEN_ID,
     OTHER_CITIZEN,
@@ -42,7 +43,6 @@ from tests.identity.factories import (
     make_staff,
     passkey_sign_in,
 )
-from tests.identity.test_passkeys import SoftAuthenticator
 
 CITIZEN_TOKEN = "tok-citizen"
 OTHER_TOKEN = "tok-other-citizen"
@@ -545,12 +545,6 @@ async def test_an_unknown_passkey_id_is_not_found(api: httpx.AsyncClient, passke
 
 
 # ------------------------------------------------------------------------------ the ceremonies
-
-
-@pytest.fixture
-async def web(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(create_app(settings, database=database)) as c:
-        yield c
 
 
 def flipped(token: str) -> str:

@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from authlib.oidc.core import CodeIDToken
 from fastapi import FastAPI
 from sqlalchemy import event, select, text
@@ -23,7 +21,7 @@ from sqlalchemy import event, select, text
 from core.db import Database
 from core.settings import Settings
 from identity.models import LoginSession
-from tests.http import asgi_client
+from tests.identity.authenticator import SoftAuthenticator
 from tests.identity.factories import (
     CITIZEN_ID,
     OTHER_CITIZEN,
@@ -33,67 +31,14 @@ from tests.identity.factories import (
     STAFF_USERNAME,
     add_passkey,
     form_field,
-    make_account,
-    make_citizen,
-    make_rp,
     make_staff,
     passkey_sign_in,
     query_of,
     sign_in,
 )
-from tests.identity.test_passkeys import SoftAuthenticator
+from tests.identity.relying_party import code_flow, rp_client
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
-
-
-@pytest.fixture
-async def web(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """The citizen's browser (keeps cookies, does not follow redirects)."""
-    async with asgi_client(app) as c:
-        yield c
-
-
-@pytest.fixture
-async def world(database: Database, settings: Settings) -> dict[str, str]:
-    """A citizen with an electronic identity and a registered relying party."""
-    await make_citizen(database)
-    await make_account(database, settings)
-    client_id, secret = await make_rp(database, settings)
-    return {"client_id": client_id, "secret": secret}
-
-
-def rp_client(app: FastAPI, world: dict[str, str], **kwargs: Any) -> AsyncOAuth2Client:
-    """Authlib's OAuth 2 client as the relying party's back channel."""
-    return AsyncOAuth2Client(
-        client_id=world["client_id"],
-        client_secret=world["secret"],
-        scope="openid profile birthdate gender address",
-        redirect_uri=RP_REDIRECT,
-        code_challenge_method="S256",
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://testserver",
-        **kwargs,
-    )
-
-
-async def code_flow(
-    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str], **extra: str
-) -> tuple[AsyncOAuth2Client, dict[str, Any], str]:
-    """Run the whole code flow; (rp client, token response, nonce)."""
-    from authlib.common.security import generate_token
-
-    rp = rp_client(app, world)
-    verifier = generate_token(64)
-    nonce = generate_token(20)
-    url, state = rp.create_authorization_url(
-        "/authorize", code_verifier=verifier, nonce=nonce, **extra
-    )
-    final = await sign_in(web, url.replace("http://testserver", ""))
-    assert final.status_code == 303, final.text
-    callback = final.headers["location"]
-    assert callback.startswith(RP_REDIRECT)
-    token = await rp.fetch_token("/token", authorization_response=callback, code_verifier=verifier)
-    return rp, dict(token), nonce
 
 
 async def validate_id_token(
@@ -678,7 +623,7 @@ async def test_discovery_advertises_the_scopes_a_relying_party_can_ask_for(
     ]  # fmt: skip
 
 
-async def test_revoke_and_introspect(
+async def test_an_access_token_is_active_until_it_is_revoked(
     app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
 ) -> None:
     rp, token, _ = await code_flow(app, web, world)
@@ -693,6 +638,13 @@ async def test_revoke_and_introspect(
     ).status_code == 200
     gone = (await web.post("/introspect", data={"token": token["access_token"]}, auth=auth)).json()
     assert gone == {"active": False}
+
+
+async def test_a_revoked_refresh_token_refreshes_nothing(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    _, token, _ = await code_flow(app, web, world)
+    auth = (world["client_id"], world["secret"])
     assert (
         await web.post(
             "/revoke",
@@ -706,6 +658,11 @@ async def test_revoke_and_introspect(
         auth=auth,
     )
     assert refreshed.json()["error"] == "invalid_grant"
+
+
+async def test_introspection_with_a_wrong_client_secret_is_401_invalid_client(
+    web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
     wrong = await web.post("/introspect", data={"token": "x"}, auth=(world["client_id"], "nope"))
     assert wrong.status_code == 401
     assert wrong.json()["error"] == "invalid_client"
@@ -742,6 +699,12 @@ async def test_rp_initiated_logout_ends_the_session(
     url, _ = rp.create_authorization_url("/authorize", code_verifier="o" * 50, prompt="none")
     again = await web.get(url.replace("http://testserver", ""))
     assert query_of(again.headers["location"])["error"] == "login_required"
+
+
+async def test_a_logout_to_an_unregistered_uri_is_a_400(
+    app: FastAPI, web: httpx.AsyncClient, world: dict[str, str]
+) -> None:
+    await code_flow(app, web, world)
     bad = await web.get("/logout", params={"post_logout_redirect_uri": "https://evil.example/"})
     assert bad.status_code == 400
 

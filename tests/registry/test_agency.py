@@ -12,25 +12,19 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
 from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.models import AuditEvent
-from core.auth import Authenticator, Principal
 from core.clock import utcnow
 from core.db import Database
 from core.settings import Settings
 from identity import jose, keys
-from identity import repository as identity_repo
-from identity.accounts import citizen_principal, lock
 from registry.agency import repository as agency_repository
 from registry.agency import service as agency_service
 from registry.agency.models import RateBucket
@@ -38,50 +32,36 @@ from registry.agency.policy import LOOKUP_FIELDS, Policy, parse_policy, purposes
 from registry.agency.repository import take_tokens
 from registry.agency.service import lease_size, luhn_ok
 from registry.app import create_app
-from tests.auth import BearerTable, bearer
+from tests.auth import bearer
 from tests.faults import fail_audit_inserts
 from tests.http import asgi_client
-from tests.identity.factories import CITIZEN_ID, make_account, make_agency, make_citizen
+from tests.identity.factories import make_account, make_agency
+from tests.registry.agencies import (
+    ANH,
+    ANH_RECORD,
+    AS_ANH,
+    AS_DUC,
+    AS_OFFICIAL,
+    DUC,
+    FULL_POLICY,
+    INHERITANCE,
+    LAN,
+    NOBODY,
+    OFFICIAL,
+    ORDINARY,
+    STATUTORY,
+    Agency,
+    Env,
+    agency,
+    agency_events,
+    events,
+    lock_identity,
+    lookup,
+    problem,
+    token,
+    verify,
+)
 
-PROBLEM = "application/problem+json"
-ANH = CITIZEN_ID  # Nguyễn Thị Minh Anh, born 2003-05-14 (day precision)
-DUC = "001050000123"  # Trần Văn Đức, born 1950 (only the year is known)
-LAN = "079185000456"  # Lê Thị Lan, born 1985-03 (year and month known)
-NOBODY = "001303009999"  # a valid ID number no record has
-
-OFFICIAL = Principal("official", "clerk-7", roles=frozenset({"official"}))
-TOKENS = {
-    "tok-official": OFFICIAL,
-    "tok-anh": citizen_principal(ANH),
-    "tok-duc": citizen_principal(DUC),
-}
-AS_OFFICIAL = bearer("tok-official")
-AS_ANH = bearer("tok-anh")
-AS_DUC = bearer("tok-duc")
-
-ALL_ACTIONS = ["verify", "verify_batch", "lookup"]
-ORDINARY = "kyc.account_opening"
-STATUTORY = "police.investigation"  # overrides_lock and deceased_allowed
-INHERITANCE = "civil.inheritance"  # deceased_allowed, not overrides_lock
-FULL_POLICY: dict[str, Any] = {
-    "actions": ALL_ACTIONS,
-    "fields": list(LOOKUP_FIELDS),
-    "purposes": [ORDINARY, STATUTORY, INHERITANCE],
-    "rate_per_second": 1000,
-    "burst": 1000,
-}
-
-ANH_RECORD: dict[str, str] = {
-    "other_names": "Minh Anh",
-    "temporary_address": "45 Lê Lợi, Quận 1, Thành phố Hồ Chí Minh",
-    "current_address": "45 Lê Lợi, Quận 1, Thành phố Hồ Chí Minh",
-    "household_id": "HN-000123",
-    "household_relationship": "con",
-    "father_id_number": "001070001234",
-    "father_name": "Nguyễn Văn Hùng",
-    "mother_id_number": "001175005678",
-    "mother_name": "Phạm Thị Hoa",
-}
 # The released form of every field of ANH's record (make_citizen's defaults plus ANH_RECORD).
 ANH_RELEASED: dict[str, Any] = {
     **dict.fromkeys(LOOKUP_FIELDS),
@@ -127,152 +107,12 @@ FIELD_CLASSES: dict[str, tuple[str, ...]] = {
 # ------------------------------------------------------------------------------ harness
 
 
-@dataclass
-class Env:
-    """The app and its database; ``web`` serves agencies (real tokens), citizens and officials
-    (BearerTable tokens) alike."""
-
-    settings: Settings
-    database: Database
-    web: httpx.AsyncClient
-
-
-@dataclass(frozen=True)
-class Agency:
-    """A registered agency with a client_credentials token."""
-
-    client_id: str
-    secret: str
-    headers: dict[str, str]
-
-
-class TableThenIdentity:
-    """Test principals from a BearerTable; every other request goes to the app's own
-    IdentityAuthenticator untouched (so agency tokens are validated for real)."""
-
-    def __init__(self, table: BearerTable, identity: Authenticator) -> None:
-        self.table = table
-        self.identity = identity
-
-    def remembered_agency(self, authorization: str) -> tuple[Principal, str] | None:
-        """Identity's, for the agency API's one-statement path (table tokens are never in it)."""
-        remembered = getattr(self.identity, "remembered_agency", None)
-        return None if remembered is None else remembered(authorization)
-
-    async def authenticate(self, request: Request, session: AsyncSession) -> Principal | None:
-        """The table's principal, else whatever identity says."""
-        found = await self.table.authenticate(request, session)
-        if found is not None:
-            return found
-        return await self.identity.authenticate(request, session)
-
-
-def registry_app(settings: Settings, database: Database) -> FastAPI:
-    """The real app, with the test principals added in front of its authenticator."""
-    app = create_app(settings, database=database)
-    app.state.authenticator = TableThenIdentity(BearerTable(TOKENS), app.state.authenticator)
-    return app
-
-
-@pytest.fixture
-async def env(settings: Settings, database: Database) -> AsyncIterator[Env]:
-    """The app, and the three citizens of these tests."""
-    async with asgi_client(registry_app(settings, database)) as web:
-        await make_citizen(database, **ANH_RECORD)
-        await make_citizen(
-            database, id_number=DUC, full_name="trần văn  đức", birth_date="1950", gender="male",
-            card_number=None, card_issue_date=None, card_expiry_date=None, card_issue_place=None,
-        )  # fmt: skip
-        await make_citizen(
-            database, id_number=LAN, full_name="Lê Thị Lan", birth_date="1985-03",
-            birth_province="079", card_number=LAN, nationality="VN",
-        )  # fmt: skip
-        yield Env(settings, database, web)
-
-
-async def token(
-    web: httpx.AsyncClient, client_id: str, secret: str, scopes: Sequence[str]
-) -> dict[str, str]:
-    """A client_credentials access token (RFC 6749 4.4) as an Authorization header."""
-    response = await web.post(
-        "/token",
-        data={"grant_type": "client_credentials", "scope": " ".join(scopes)},
-        auth=(client_id, secret),
-    )
-    assert response.status_code == 200, response.text
-    return bearer(response.json()["access_token"])
-
-
-async def agency(
-    env: Env,
-    policy: Mapping[str, Any] | None = None,
-    *,
-    scopes: Sequence[str] = ALL_ACTIONS,
-    **policy_changes: Any,
-) -> Agency:
-    """An agency whose policy an official set (FULL_POLICY with ``policy_changes`` by default)."""
-    client_id, secret = await make_agency(env.database, env.settings, scopes=list(scopes))
-    body = dict(policy) if policy is not None else {**FULL_POLICY, **policy_changes}
-    response = await env.web.put(
-        f"/api/v1/officials/agencies/{client_id}/policy", json=body, headers=AS_OFFICIAL
-    )
-    assert response.status_code == 200, response.text
-    return Agency(client_id, secret, await token(env.web, client_id, secret, scopes))
-
-
-async def verify(
-    env: Env,
-    who: Agency,
-    id_number: str,
-    purpose: str = ORDINARY,
-    **claims: str,
-) -> httpx.Response:
-    """POST /api/v1/verify."""
-    body = {"id_number": id_number, "purpose": purpose, "claims": claims}
-    return await env.web.post("/api/v1/verify", json=body, headers=who.headers)
-
-
-async def lookup(
-    env: Env, who: Agency, identifier: str, fields: Sequence[str], purpose: str = ORDINARY
-) -> httpx.Response:
-    """GET /api/v1/citizens/{id}?fields=...&purpose=..."""
-    return await env.web.get(
-        f"/api/v1/citizens/{identifier}",
-        params={"fields": ",".join(fields), "purpose": purpose},
-        headers=who.headers,
-    )
-
-
 async def batch(
     env: Env, who: Agency, items: Sequence[Mapping[str, Any]], purpose: str = ORDINARY
 ) -> httpx.Response:
     """POST /api/v1/verify/batch."""
     body = {"purpose": purpose, "items": list(items)}
     return await env.web.post("/api/v1/verify/batch", json=body, headers=who.headers)
-
-
-def problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
-    """Assert an RFC 9457 problem of this status and code; its body."""
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith(PROBLEM)
-    body: dict[str, Any] = response.json()
-    assert body["status"] == status
-    assert body["code"] == code, body
-    return body
-
-
-async def events(database: Database, *actions: str) -> list[AuditEvent]:
-    """Audit events (of ``actions``, when given) in insertion order."""
-    stmt = select(AuditEvent).order_by(AuditEvent.id)
-    if actions:
-        stmt = stmt.where(AuditEvent.action.in_(actions))
-    async with database.unit_of_work() as session:
-        return list((await session.execute(stmt)).scalars())
-
-
-async def agency_events(database: Database) -> list[AuditEvent]:
-    """The events of the agency API."""
-    return await events(database, "agency.verify", "agency.lookup")
 
 
 def detail(event: AuditEvent) -> dict[str, Any]:
@@ -299,27 +139,44 @@ def wrong_check_digit(alias: str) -> str:
 # ------------------------------------------------------------------------------ verify
 
 
-async def test_verify_answers_match_and_nothing_else_unless_the_policy_says_so(env: Env) -> None:
+async def two_verifications(env: Env) -> tuple[Agency, httpx.Response, httpx.Response]:
+    """An agency's verification of ANH's true claims, then of a wrong birth date; the agency and
+    both answers."""
     bank = await agency(env)
     response = await verify(
         env, bank, ANH, full_name="Nguyễn Thị Minh Anh", birth_date="2003-05-14"
     )
+    wrong = await verify(env, bank, ANH, full_name="Nguyễn Thị Minh Anh", birth_date="2003-05-15")
+    return bank, response, wrong
+
+
+async def test_verify_answers_match_and_nothing_else(env: Env) -> None:
+    _, response, wrong = await two_verifications(env)
     assert response.status_code == 200, response.text
     assert set(response.json()) == {"match", "event_id"}
     assert response.json()["match"] is True
-    wrong = await verify(env, bank, ANH, full_name="Nguyễn Thị Minh Anh", birth_date="2003-05-15")
     assert wrong.status_code == 200
     # No hint of which attribute failed, nor any record value.
     assert set(wrong.json()) == {"match", "event_id"}
     assert wrong.json()["match"] is False
     assert "2003" not in wrong.text
+
+
+async def test_each_verification_is_recorded_with_the_attributes_claimed(env: Env) -> None:
+    bank, response, wrong = await two_verifications(env)
+    assert response.status_code == 200, response.text
+    assert wrong.status_code == 200
     first, second = await agency_events(env.database)
     assert first.event_uid == response.json()["event_id"]
     assert (first.actor_type, first.actor_id, first.subject) == ("agency", bank.client_id, ANH)
     assert (first.outcome, first.purpose) == ("granted", ORDINARY)
     assert sorted(json.loads(first.fields)) == ["birth_date", "full_name"]
     assert second.outcome == "granted"
-    # Per-attribute results only when the policy says so.
+
+
+async def test_verify_answers_per_attribute_only_when_the_policy_says_so(env: Env) -> None:
+    _, _, wrong = await two_verifications(env)
+    assert "attributes" not in wrong.json()
     detailed = await agency(env, attribute_results=True)
     response = await verify(
         env, detailed, ANH, full_name="Nguyễn Thị Minh Anh", birth_date="2003", gender="female",
@@ -697,8 +554,7 @@ async def test_every_answered_call_has_its_event(env: Env) -> None:
 # ------------------------------------------------------------------------------ aliases
 
 
-async def test_an_alias_stands_for_the_id_number_everywhere(env: Env) -> None:
-    bank = await agency(env)
+async def test_a_citizen_creates_a_16_digit_luhn_alias_and_sees_it_listed(env: Env) -> None:
     created = await env.web.post("/api/v1/me/aliases", json={"valid_days": 30}, headers=AS_ANH)
     assert created.status_code == 201, created.text
     alias = created.json()["alias"]
@@ -708,12 +564,22 @@ async def test_an_alias_stands_for_the_id_number_everywhere(env: Env) -> None:
     assert created.json()["active"] is True
     listed = await env.web.get("/api/v1/me/aliases", headers=AS_ANH)
     assert [a["alias"] for a in listed.json()] == [alias]
+
+
+async def two_aliases(env: Env) -> tuple[str, str]:
+    """ANH's alias (made by ANH) and DUC's (made by an official for him)."""
+    created = await env.web.post("/api/v1/me/aliases", json={"valid_days": 30}, headers=AS_ANH)
+    assert created.status_code == 201, created.text
     official = await env.web.post(
         f"/api/v1/officials/citizens/{DUC}/aliases", json={"label": "bưu điện"}, headers=AS_OFFICIAL
     )
     assert official.status_code == 201, official.text
-    duc_alias = official.json()["alias"]
+    return created.json()["alias"], official.json()["alias"]
 
+
+async def test_an_alias_stands_for_the_id_number_everywhere(env: Env) -> None:
+    bank = await agency(env)
+    alias, duc_alias = await two_aliases(env)
     verified = await verify(env, bank, alias, full_name="Nguyễn Thị Minh Anh")
     assert verified.status_code == 200, verified.text
     assert verified.json()["match"] is True
@@ -731,11 +597,17 @@ async def test_an_alias_stands_for_the_id_number_everywhere(env: Env) -> None:
         (ANH, alias, "granted"), (DUC, duc_alias, "granted"), (ANH, alias, "granted"),
         (DUC, duc_alias, "granted"),
     ]  # fmt: skip
-    # Creating an alias is recorded against the citizen too.
+
+
+async def test_creating_an_alias_is_recorded_against_the_citizen(env: Env) -> None:
+    await two_aliases(env)
     created_events = await events(env.database, "alias.create")
     assert [(e.actor_type, e.subject) for e in created_events] == [
         ("citizen", ANH), ("official", DUC),
     ]  # fmt: skip
+
+
+async def test_an_official_cannot_make_an_alias_for_an_unknown_citizen(env: Env) -> None:
     missing = await env.web.post(
         f"/api/v1/officials/citizens/{NOBODY}/aliases", json={}, headers=AS_OFFICIAL
     )
@@ -808,14 +680,6 @@ async def test_a_citizen_cannot_revoke_someone_elses_alias(env: Env) -> None:
 
 
 # ------------------------------------------------------------------------------ locks, deaths
-
-
-async def lock_identity(database: Database, citizen_id: str) -> None:
-    """The citizen locks their electronic identity."""
-    async with database.unit_of_work() as session:
-        account = await identity_repo.account_by_citizen(session, citizen_id)
-        assert account is not None
-        await lock(session, account)
 
 
 async def test_a_locked_identity_is_seen_only_for_statutory_purposes(env: Env) -> None:
@@ -918,7 +782,7 @@ async def assert_invalid_token(env: Env, headers: dict[str, str]) -> None:
         assert "Minh Anh" not in response.text
 
 
-async def test_missing_expired_and_foreign_tokens_are_401(env: Env) -> None:
+async def test_missing_and_malformed_tokens_are_401_and_unrecorded(env: Env) -> None:
     body = {"id_number": ANH, "purpose": ORDINARY, "claims": {"gender": "female"}}
     response = await env.web.post("/api/v1/verify", json=body)
     problem(response, 401, "unauthenticated")
@@ -935,6 +799,9 @@ async def test_missing_expired_and_foreign_tokens_are_401(env: Env) -> None:
     problem(response, 401, "unauthenticated")
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
     assert await agency_events(env.database) == []
+
+
+async def test_expired_and_foreign_tokens_are_401(env: Env) -> None:
     bank = await agency(env)
     # Our crafting is right: the same token with nothing changed is accepted.
     good = await crafted_token(env, bank.client_id)
@@ -1199,22 +1066,35 @@ async def test_the_policy_api_validates_with_pointers(env: Env) -> None:
         "validation-failed",
     )
     assert body["errors"][0]["pointer"] == "#/actions"
-    good = {"actions": ["verify", "verify"], "purposes": [ORDINARY], "name_match": "folded"}
-    response = await env.web.put(url, json=good, headers=AS_OFFICIAL)
+
+
+GOOD_POLICY = {"actions": ["verify", "verify"], "purposes": [ORDINARY], "name_match": "folded"}
+
+
+async def test_an_official_sets_a_policy_in_its_normal_form_and_it_is_recorded(env: Env) -> None:
+    client_id, _ = await make_agency(env.database, env.settings)
+    url = f"/api/v1/officials/agencies/{client_id}/policy"
+    response = await env.web.put(url, json=GOOD_POLICY, headers=AS_OFFICIAL)
     assert response.status_code == 200, response.text
     assert response.json()["actions"] == ["verify"]
     assert response.json()["name_match"] == "folded"
     assert response.json()["fields"] == []
     (event,) = await events(env.database, "agency.policy")
     assert (event.actor_id, detail(event)) == (OFFICIAL.actor_id, {"client": client_id})
-    # Only officials set policies, and only of agencies.
-    problem(await env.web.put(url, json=good, headers=AS_ANH), 403, "forbidden")
+
+
+async def test_only_officials_set_policies_and_only_of_agencies(env: Env) -> None:
+    client_id, _ = await make_agency(env.database, env.settings)
+    url = f"/api/v1/officials/agencies/{client_id}/policy"
+    problem(await env.web.put(url, json=GOOD_POLICY, headers=AS_ANH), 403, "forbidden")
     problem(
-        await env.web.put("/api/v1/officials/agencies/nobody/policy", json=good,
+        await env.web.put("/api/v1/officials/agencies/nobody/policy", json=GOOD_POLICY,
                              headers=AS_OFFICIAL),
         404, "not-found",
     )  # fmt: skip
-    # The purpose codes a policy may name.
+
+
+async def test_the_purpose_codes_a_policy_may_name_are_listed(env: Env) -> None:
     response = await env.web.get("/api/v1/purposes")
     assert response.status_code == 200
     listed = {p["code"]: p for p in response.json()}

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
-from core.db import Database
-from core.settings import Settings
 from registry.agency import fastlane
 from tests.faults import fail_audit_inserts
-from tests.http import asgi_client
-from tests.registry.test_agency import (
+from tests.registry.agencies import (
     ANH,
     DUC,
     NOBODY,
@@ -30,35 +26,7 @@ from tests.registry.test_agency import (
     Env,
     agency,
     agency_events,
-    env,
-    registry_app,
 )
-
-__all__ = ["env"]  # the fixture, shared with test_agency
-
-
-@pytest.fixture
-def served(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The paths the fast lane answered itself (not handed to the app)."""
-    seen: list[str] = []
-    original = fastlane.AgencyFastLane._serve  # noqa: SLF001
-
-    async def counting(self: Any, scope: Any, *args: Any, **kwargs: Any) -> None:
-        await original(self, scope, *args, **kwargs)
-        # The lane's own route templates (the app's router puts its route objects there).
-        if scope.get("route") in (fastlane._LOOKUP_ROUTE, fastlane._VERIFY_ROUTE):  # noqa: SLF001
-            seen.append(scope["path"])
-
-    monkeypatch.setattr(fastlane.AgencyFastLane, "_serve", counting)
-    return seen
-
-
-@pytest.fixture
-async def slow(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    """The same app without the fast lane: every call goes through FastAPI's routes."""
-    plain = settings.model_copy(update={"agency_fast_lane": False})
-    async with asgi_client(registry_app(plain, database)) as web:
-        yield web
 
 
 def comparable(response: httpx.Response) -> tuple[Any, ...]:

@@ -25,7 +25,7 @@ from tests.faults import fail_audit_inserts, postmaster_of
 from tests.http import asgi_client
 from tests.identity.factories import make_account
 from tests.pgcluster import paused
-from tests.registry.test_agency import (
+from tests.registry.agencies import (
     ANH,
     AS_OFFICIAL,
     DUC,
@@ -36,15 +36,12 @@ from tests.registry.test_agency import (
     Env,
     agency,
     agency_events,
-    env,
     lock_identity,
     lookup,
     problem,
     registry_app,
     verify,
 )
-
-__all__ = ["env"]  # the fixture, shared with test_agency
 
 
 @pytest.fixture

@@ -35,11 +35,9 @@ from core.clock import VIETNAM_TIME, utcnow
 from core.db import Database
 from core.settings import Settings
 from core.text import csv_cell
-from identity import repository as identity_repo
-from identity.models import Grant
 from registry.app import create_app
 from registry.portal import console_service
-from registry.portal.session import PORTAL_CLIENT_ID, SESSION_COOKIE, start_session
+from registry.portal.session import PORTAL_CLIENT_ID, SESSION_COOKIE
 from tests.identity.factories import (
     CITIZEN_ID,
     STAFF_PASSWORD,
@@ -49,6 +47,7 @@ from tests.identity.factories import (
     make_staff,
     sign_in,
 )
+from tests.registry.portal_sessions import session_cookie
 
 AUDITOR_LOGIN = "auditor.hanoi"
 OTHER_ID = "079185000123"
@@ -135,24 +134,6 @@ async def seed(database: Database, bank: str) -> dict[str, str]:
         ),  # fmt: skip
         "login": await add(database, CITIZEN, "identity.login", subject=CITIZEN_ID),
     }
-
-
-async def session_cookie(
-    database: Database, settings: Settings, account_id: str, *, amr: str = "hwk user"
-) -> str:
-    """A portal session of the account (as the callback would make it); the cookie value."""
-    async with database.unit_of_work() as session:
-        account = await identity_repo.account_by_id(session, account_id)
-        assert account is not None
-        grant = Grant(
-            id=str(uuid.uuid4()), client_id=PORTAL_CLIENT_ID, account_id=account_id,
-            scope="openid", auth_time=utcnow(), acr="urn:vn:registry:loa:2:passkey", amr=amr,
-        )  # fmt: skip
-        session.add(grant)
-        await session.flush()
-        return await start_session(
-            session, settings, account=account, grant_id=grant.id, amr=amr, kind="console"
-        )
 
 
 @pytest.fixture

@@ -29,7 +29,7 @@ from tests.identity.factories import (
     make_citizen,
     make_staff,
 )
-from tests.registry.test_console import session_cookie
+from tests.registry.portal_sessions import session_cookie
 
 ANH, BINH = CITIZEN_ID, OTHER_CITIZEN
 CALLERS = {

@@ -15,7 +15,7 @@ from core.db import Database
 from core.settings import Settings
 from registry.service import state_at
 from tests.http import asgi_client
-from tests.registry.test_life_events import (
+from tests.registry.officials import (
     AS_OFFICIAL,
     BASE,
     adult,

@@ -13,10 +13,8 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from core.auth import Principal
 from core.db import Database
 from core.settings import Settings
-from registry import idnumber
 from registry import repository as registry_repo
 from registry.app import create_app
 from registry.bulk import reader
@@ -28,27 +26,11 @@ from registry.record import COLUMNS
 from registry.service import state_at
 from tests.faults import fail_audit_inserts
 from tests.http import asgi_client
-
-ACTOR = Principal("official", "clerk-42")
-GIVEN = ["An", "Bình", "Cường", "Dũng", "Hà", "Lan", "Mai", "Nam", "Phúc", "Thảo"]
-
-
-def person(i: int) -> dict[str, str]:
-    gender = "male" if i % 2 else "female"
-    year = 1950 + i % 60
-    number = idnumber.compose(
-        idnumber.prefix_for(province_code="001", birth_year=year, gender=gender), 1000 + i
-    )
-    row = dict.fromkeys(COLUMNS, "")
-    row.update(
-        id_number=number,
-        full_name=f"Nguyễn {'Văn' if gender == 'male' else 'Thị'} {GIVEN[i % 10]}",
-        birth_date=f"{year}-{1 + i % 12:02d}-{1 + i % 28:02d}",
-        gender=gender, birth_province="001", ethnicity="01", nationality="VN",
-        marital_status="single", status="alive", permanent_address=f"Số {i}, Phố Huế, Hà Nội",
-    )  # fmt: skip
-    return row
-
+from tests.registry.import_rows import (
+    ACTOR,
+    person,
+    write_csv,
+)
 
 BAD_ROWS = [
     {"full_name": "Nguyễn Văn 7"},  # a digit in a name
@@ -57,14 +39,6 @@ BAD_ROWS = [
     {"birth_province": "999"},
     {"id_number": "0012"},  # too short
 ]
-
-
-def write_csv(path: Path, rows: list[dict[str, str]]) -> Path:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
 
 
 def population(n: int = 50) -> list[dict[str, str]]:

@@ -1,7 +1,6 @@
 """The officials' API on both backends: births, life events, corrections, and their guarantees.
 
 Each change is checked in three places: the record, its version row, and its audit event.
-The helpers at the top are shared with test_history.py and test_search.py.
 """
 
 from __future__ import annotations
@@ -19,29 +18,28 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
-from core.auth import Principal
 from core.db import Database
 from core.settings import Settings
 from registry import idnumber
 from registry import repository as repo
-from registry.app import create_app
 from registry.schemas import RECORD_FIELDS
-from tests.auth import BearerTable, bearer
+from tests.auth import bearer
 from tests.faults import fail_audit_inserts
 from tests.http import asgi_client
+from tests.registry.officials import (
+    AS_OFFICIAL,
+    BASE,
+    adult,
+    child,
+    events,
+    officials_app,
+    post,
+    read,
+    register,
+    rows,
+)
 
-OFFICIAL = Principal("official", "clerk-7", roles=frozenset({"official"}))
-AUDITOR = Principal("auditor", "auditor-1", roles=frozenset({"auditor"}))
-TOKENS = {"tok-official": OFFICIAL, "tok-auditor": AUDITOR}
-BASE = "/api/v1/officials"
 PROBLEM = "application/problem+json"
-
-
-AS_OFFICIAL = bearer("tok-official")
-
-
-def officials_app(settings: Settings, database: Database) -> FastAPI:
-    return create_app(settings, database=database, authenticator=BearerTable(TOKENS))
 
 
 @pytest.fixture
@@ -54,68 +52,6 @@ async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     async with asgi_client(app) as c:
         c.headers.update(AS_OFFICIAL)
         yield c
-
-
-def child(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "full_name": "nguyễn  thị minh anh",
-        "birth_date": "2003-05-14",
-        "gender": "female",
-        "birth_province": "001",
-        "ethnicity": "01",
-        "birth_place": "Bệnh viện Phụ sản Hà Nội",
-        "permanent_address": "12 Hàng Bạc, Hoàn Kiếm, Hà Nội",
-        "household_id": "HN-000123",
-        "household_relationship": "con",
-        "legal_basis": "Birth certificate 123/2003/KS",
-    }
-    body.update(overrides)
-    return body
-
-
-async def register(api: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
-    """Register a birth through the API; the created record."""
-    response = await api.post(f"{BASE}/births", json=child(**overrides))
-    assert response.status_code == 201, response.text
-    created: dict[str, Any] = response.json()
-    return created
-
-
-async def adult(api: httpx.AsyncClient, name: str, gender: str, **more: Any) -> str:
-    record = await register(api, full_name=name, gender=gender, birth_date="1980-02-03", **more)
-    return str(record["id_number"])
-
-
-async def read(api: httpx.AsyncClient, id_number: str) -> dict[str, Any]:
-    response = await api.get(f"{BASE}/citizens/{id_number}")
-    assert response.status_code == 200, response.text
-    record: dict[str, Any] = response.json()
-    return record
-
-
-async def post(
-    api: httpx.AsyncClient, id_number: str, event: str, body: dict[str, Any]
-) -> httpx.Response:
-    return await api.post(f"{BASE}/citizens/{id_number}/{event}", json=body)
-
-
-async def rows(database: Database, sql: str, **params: Any) -> list[dict[str, Any]]:
-    async with database.unit_of_work() as session:
-        result = await session.execute(text(sql), params)
-        return [dict(r) for r in result.mappings().all()]
-
-
-async def events(
-    database: Database, *, action: str | None = None, subject: str | None = None
-) -> list[dict[str, Any]]:
-    """Audit events (oldest first), optionally of one action and/or subject."""
-    found = await rows(database, "SELECT * FROM audit_event ORDER BY id")
-    return [
-        {**e, "fields": json.loads(e["fields"])}
-        for e in found
-        if (action is None or e["action"] == action)
-        and (subject is None or e["subject"] == subject)
-    ]
 
 
 async def versions(database: Database, id_number: str) -> list[dict[str, Any]]:
@@ -405,11 +341,26 @@ async def test_a_malformed_id_number_in_the_path_is_a_422(api: httpx.AsyncClient
 # ---------------------------------------------------------------------- death, missing
 
 
-async def test_death(api: httpx.AsyncClient, database: Database) -> None:
-    number = (await register(api))["id_number"]
+async def death(api: httpx.AsyncClient) -> tuple[str, httpx.Response]:
+    """A citizen registered at birth, then their death; their ID number and the answer."""
+    number = str((await register(api))["id_number"])
     response = await post(
         api, number, "death", {"death_date": "2024-03-01", "legal_basis": "Death cert 9/2024"}
     )
+    return number, response
+
+
+async def dead(api: httpx.AsyncClient) -> str:
+    """A citizen registered at birth and then registered dead; their ID number."""
+    number, response = await death(api)
+    assert response.status_code == 200, response.text
+    return number
+
+
+async def test_a_death_marks_the_record_deceased_in_a_new_version(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    number, response = await death(api)
     assert response.status_code == 200, response.text
     change = response.json()
     assert change["version"] == 2
@@ -424,16 +375,33 @@ async def test_death(api: httpx.AsyncClient, database: Database) -> None:
     version = (await versions(database, number))[-1]
     assert_version(version, kind="death", changed={"status", "death_date"})
     assert version["previous"] == {"status": "alive", "death_date": None}
+
+
+async def test_a_death_is_recorded_for_civil_registration(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    number = await dead(api)
     [event] = await events(database, action="registry.death", subject=number)
     assert event["outcome"] == "granted"
     assert set(event["fields"]) == {"status", "death_date"}
     assert event["purpose"] == "civil_registration"
 
+
+async def test_a_second_death_is_a_409_recorded_as_denied(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    number = await dead(api)
     again = await post(api, number, "death", {"death_date": "2024-03-02", "legal_basis": "x"})
     assert again.status_code == 409
     assert again.json()["reason"] == "deceased"
     refused = await events(database, action="registry.death", subject=number)
     assert [e["outcome"] for e in refused] == ["granted", "denied"]
+
+
+async def test_no_life_event_changes_the_record_of_a_deceased_citizen(
+    api: httpx.AsyncClient,
+) -> None:
+    number = await dead(api)
     for event_name, body in [
         ("residence", {"current_address": "Hà Nội"}),
         ("name", {"full_name": "Lê Thị Lan"}),
@@ -485,21 +453,36 @@ async def test_a_death_widows_the_spouse(api: httpx.AsyncClient, database: Datab
     assert again.status_code == 200, again.text
 
 
-async def test_missing(api: httpx.AsyncClient, database: Database) -> None:
-    number = (await register(api))["id_number"]
+async def missing(api: httpx.AsyncClient) -> str:
+    """A citizen registered at birth and then reported missing; their ID number."""
+    number = str((await register(api))["id_number"])
     response = await post(
         api, number, "missing", {"missing_date": "2023-07-07", "legal_basis": "x"}
     )
     assert response.status_code == 200, response.text
+    return number
+
+
+async def test_a_missing_person_is_marked_missing_in_a_new_version(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    number = await missing(api)
     record = await read(api, number)
     assert (record["status"], record["missing_date"]) == ("missing", "2023-07-07")
     assert_version(
         (await versions(database, number))[-1], kind="missing", changed={"status", "missing_date"}
     )
     assert len(await events(database, action="registry.missing", subject=number)) == 1
+
+
+async def test_a_missing_person_cannot_be_reported_missing_again(api: httpx.AsyncClient) -> None:
+    number = await missing(api)
     again = await post(api, number, "missing", {"missing_date": "2023-07-08", "legal_basis": "x"})
     assert again.status_code == 409
-    # A missing person found dead.
+
+
+async def test_a_missing_person_can_be_found_dead(api: httpx.AsyncClient) -> None:
+    number = await missing(api)
     died = await post(api, number, "death", {"death_date": "2024-01-01", "legal_basis": "x"})
     assert died.status_code == 200
     assert (await read(api, number))["status"] == "deceased"
@@ -532,10 +515,22 @@ async def test_residence_changes_only_the_fields_given(
     assert event["purpose"] == "residence_management"
     assert event["fields"] == ["current_address", "temporary_address"]
 
+
+async def test_a_temporary_address_can_be_cleared(api: httpx.AsyncClient) -> None:
+    number = (await register(api))["id_number"]
+    given = await post(
+        api, number, "residence", {"temporary_address": "5 Lê Lợi, Quận 1", "legal_basis": "x"}
+    )
+    assert given.status_code == 200, given.text
     cleared = await post(api, number, "residence", {"temporary_address": None, "legal_basis": "x"})
     assert cleared.status_code == 200
     assert (await read(api, number))["temporary_address"] is None
 
+
+async def test_a_residence_change_that_changes_nothing_or_is_invalid_is_a_422(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    number = (await register(api))["id_number"]
     refusals: list[tuple[dict[str, Any], str]] = [
         ({"legal_basis": "x"}, "#"),
         ({"temporary_address": None, "legal_basis": "x"}, "#"),
@@ -546,21 +541,26 @@ async def test_residence_changes_only_the_fields_given(
         refused = await post(api, number, "residence", body)
         assert refused.status_code == 422, body
         assert refused.json()["errors"][0]["pointer"] == pointer
-    assert len(await versions(database, number)) == 3
+    assert len(await versions(database, number)) == 1  # no version but the birth's
 
 
 # ---------------------------------------------------------------------- marriage, divorce
 
 
-async def test_marriage_links_both_and_refuses_bigamy(
-    api: httpx.AsyncClient, database: Database
-) -> None:
+async def marriage(api: httpx.AsyncClient) -> tuple[str, str, httpx.Response]:
+    """A husband, a wife of another nationality, and his marriage to her; their ID numbers and
+    the answer."""
     husband = await adult(api, "Hoàng Văn Minh", "male")
     wife = await adult(api, "Lý Thị Mai", "female", nationality="CN")
     response = await post(
         api, husband, "marriage",
         {"spouse_id_number": wife, "date": "2010-10-10", "legal_basis": "Marriage 5/2010"},
     )  # fmt: skip
+    return husband, wife, response
+
+
+async def test_a_marriage_links_both_records(api: httpx.AsyncClient, database: Database) -> None:
+    husband, wife, response = await marriage(api)
     assert response.status_code == 200, response.text
     assert response.json()["id_number"] == husband
     one, other = await read(api, husband), await read(api, wife)
@@ -576,6 +576,12 @@ async def test_marriage_links_both_and_refuses_bigamy(
         [event] = await events(database, action="registry.marriage", subject=number)
         assert set(event["fields"]) == linked | {"full_name", "nationality"}
 
+
+async def test_a_married_person_cannot_marry_again(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    husband, wife, response = await marriage(api)
+    assert response.status_code == 200, response.text
     third = await adult(api, "Mai Thị Thu", "female")
     for a, b in [(third, husband), (husband, third), (wife, third)]:
         bigamy = await post(
@@ -586,6 +592,9 @@ async def test_marriage_links_both_and_refuses_bigamy(
     assert (await read(api, third))["marital_status"] == "single"
     assert len(await versions(database, third)) == 1
 
+
+async def test_marrying_oneself_is_a_422(api: httpx.AsyncClient) -> None:
+    third = await adult(api, "Mai Thị Thu", "female")
     same = await post(
         api,
         third,
@@ -594,6 +603,12 @@ async def test_marriage_links_both_and_refuses_bigamy(
     )
     assert same.status_code == 422
     assert same.json()["errors"][0]["pointer"] == "#/spouse_id_number"
+
+
+async def test_marrying_an_unknown_id_number_is_a_422_recorded_as_not_found(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    third = await adult(api, "Mai Thị Thu", "female")
     unknown = await post(
         api, third, "marriage",
         {"spouse_id_number": "001080999999", "date": "2012-01-01", "legal_basis": "x"},
@@ -708,17 +723,27 @@ async def test_concurrent_changes_of_one_record_never_lose_an_update(
     assert (await read(api, number))["version"] == 1 + ok
 
 
-async def test_divorce_unlinks_both(api: httpx.AsyncClient, database: Database) -> None:
+async def test_divorce_of_an_unmarried_person_is_a_409(api: httpx.AsyncClient) -> None:
     one = await adult(api, "Hoàng Văn Minh", "male")
-    other = await adult(api, "Lý Thị Mai", "female")
     not_married = await post(api, one, "divorce", {"date": "2016-01-01", "legal_basis": "x"})
     assert not_married.status_code == 409
+
+
+async def divorce(api: httpx.AsyncClient) -> tuple[str, str, httpx.Response]:
+    """Two people married, then her divorce; their ID numbers and the answer."""
+    one = await adult(api, "Hoàng Văn Minh", "male")
+    other = await adult(api, "Lý Thị Mai", "female")
     await post(
         api, one, "marriage", {"spouse_id_number": other, "date": "2016-01-01", "legal_basis": "x"}
     )
     response = await post(
         api, other, "divorce", {"date": "2019-09-09", "legal_basis": "Judgment 12/2019"}
     )
+    return one, other, response
+
+
+async def test_divorce_unlinks_both(api: httpx.AsyncClient, database: Database) -> None:
+    one, other, response = await divorce(api)
     assert response.status_code == 200, response.text
     unlinked = {"marital_status", "spouse_id_number", "spouse_name", "spouse_nationality"}
     for number in (one, other):
@@ -733,7 +758,11 @@ async def test_divorce_unlinks_both(api: httpx.AsyncClient, database: Database) 
         *_, event = await events(database, action="registry.divorce", subject=number)
         assert event["outcome"] == "granted"
         assert set(event["fields"]) == unlinked
-    # Divorced people may marry again.
+
+
+async def test_divorced_people_may_marry_again(api: httpx.AsyncClient) -> None:
+    one, other, response = await divorce(api)
+    assert response.status_code == 200, response.text
     again = await post(
         api, one, "marriage", {"spouse_id_number": other, "date": "2021-01-01", "legal_basis": "x"}
     )
@@ -765,11 +794,19 @@ async def test_divorce_of_a_spouse_known_only_by_name(
 # ------------------------------------------------------------------------- name, gender
 
 
-async def test_change_of_name(api: httpx.AsyncClient, database: Database) -> None:
-    number = (await register(api))["id_number"]
+async def renamed(api: httpx.AsyncClient) -> tuple[str, httpx.Response]:
+    """A citizen registered at birth, then their change of name; their ID number and the answer."""
+    number = str((await register(api))["id_number"])
     response = await post(
         api, number, "name", {"full_name": "trần  minh ANH", "legal_basis": "Decision 4/2024"}
     )
+    return number, response
+
+
+async def test_a_change_of_name_keeps_the_old_name_in_a_new_version(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    number, response = await renamed(api)
     assert response.status_code == 200, response.text
     assert set(response.json()["changed_fields"]) == {"full_name", "name_folded"}
     assert (await read(api, number))["full_name"] == "Trần Minh Anh"
@@ -780,27 +817,46 @@ async def test_change_of_name(api: httpx.AsyncClient, database: Database) -> Non
         "name_folded": "nguyen thi minh anh",
     }
     assert len(await events(database, action="registry.name_change", subject=number)) == 1
+
+
+async def test_a_change_to_the_same_name_in_another_case_is_a_422(api: httpx.AsyncClient) -> None:
+    number, response = await renamed(api)
+    assert response.status_code == 200, response.text
     same = await post(api, number, "name", {"full_name": "TRẦN MINH ANH", "legal_basis": "x"})
     assert same.status_code == 422
     assert same.json()["errors"][0]["pointer"] == "#/full_name"
+
+
+async def test_a_change_to_an_invalid_name_is_a_422(api: httpx.AsyncClient) -> None:
+    number = (await register(api))["id_number"]
     bad = await post(api, number, "name", {"full_name": "R2-D2", "legal_basis": "x"})
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["pointer"] == "#/full_name"
 
 
-async def test_a_change_of_gender_issues_a_new_number(
-    api: httpx.AsyncClient, database: Database
-) -> None:
+async def gender_change(api: httpx.AsyncClient) -> tuple[str, str, httpx.Response]:
+    """A married man, his wife, and his change of gender; their ID numbers and the answer."""
     old = await adult(api, "Lê Văn An", "male", birth_province="079")
     spouse = await adult(api, "Lê Thị Bình", "female")
     await post(
         api, old, "marriage", {"spouse_id_number": spouse, "date": "2010-01-01", "legal_basis": "x"}
     )
-    same = await post(api, old, "gender", {"gender": "male", "legal_basis": "x"})
-    assert same.status_code == 422
     response = await post(
         api, old, "gender", {"gender": "female", "legal_basis": "Decision 8/2024"}
     )
+    return old, spouse, response
+
+
+async def test_a_change_to_the_same_gender_is_a_422(api: httpx.AsyncClient) -> None:
+    old = await adult(api, "Lê Văn An", "male", birth_province="079")
+    same = await post(api, old, "gender", {"gender": "male", "legal_basis": "x"})
+    assert same.status_code == 422
+
+
+async def test_a_change_of_gender_issues_a_new_number(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    old, spouse, response = await gender_change(api)
     assert response.status_code == 201, response.text
     change = response.json()
     new = change["id_number"]
@@ -836,10 +892,23 @@ async def test_a_change_of_gender_issues_a_new_number(
         [event] = await events(database, action="registry.gender_change", subject=number)
         assert event["outcome"] == "granted"
 
-    # The old number is history: life events go to the new one.
+
+async def test_a_number_replaced_by_a_change_of_gender_takes_no_more_life_events(
+    api: httpx.AsyncClient,
+) -> None:
+    old, _, response = await gender_change(api)
+    assert response.status_code == 201, response.text
     refused = await post(api, old, "name", {"full_name": "Lê Thị An", "legal_basis": "x"})
     assert refused.status_code == 409
     assert refused.json()["reason"] == "replaced"
+
+
+async def test_life_events_go_to_the_new_number_after_a_change_of_gender(
+    api: httpx.AsyncClient,
+) -> None:
+    _, spouse, response = await gender_change(api)
+    assert response.status_code == 201, response.text
+    new = response.json()["id_number"]
     divorced = await post(api, new, "divorce", {"date": "2025-01-01", "legal_basis": "x"})
     assert divorced.status_code == 200, divorced.text
     assert (await read(api, spouse))["marital_status"] == "divorced"

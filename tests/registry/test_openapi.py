@@ -31,8 +31,8 @@ from tests.auth import BearerTable, bearer
 from tests.browser import LiveServer
 from tests.http import asgi_client
 from tests.identity.factories import browser_csrf, make_agency, make_citizen
-from tests.identity.test_oidc_flow import code_flow, web, world
-from tests.registry.test_agency import (
+from tests.identity.relying_party import code_flow
+from tests.registry.agencies import (
     ANH,
     ANH_RECORD,
     FULL_POLICY,
@@ -42,16 +42,12 @@ from tests.registry.test_agency import (
     Env,
     TableThenIdentity,
     agency,
-    env,
 )
-from tests.registry.test_agency_fastlane import served, slow
 
 PROBLEM = "application/problem+json"
 FORM = "application/x-www-form-urlencoded"
 OAUTH_ENDPOINTS = {("/token", "post"), ("/revoke", "post"), ("/introspect", "post")}
 METHODS = ("get", "put", "post", "delete", "patch")
-# Fixtures shared with test_agency, its fast lane test and the OIDC flow test.
-__all__ = ["env", "served", "slow", "web", "world"]
 
 
 def document() -> dict[str, Any]:

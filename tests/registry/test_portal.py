@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -21,28 +20,8 @@ from tests.identity.factories import (
     make_account,
     make_citizen,
     make_rp,
-    sign_in,
 )
-
-
-@asynccontextmanager
-async def browser(app: FastAPI, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """A cookie-keeping client on the public URL's origin (the portal's redirects are absolute)."""
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as client:
-            yield client
-
-
-async def portal_sign_in(web: httpx.AsyncClient, next_path: str = "/portal") -> httpx.Response:
-    """Sign in through /portal/login like a browser; the response of the page asked for."""
-    start = await web.get("/portal/login", params={"next": next_path})
-    assert start.status_code == 303
-    back = await sign_in(web, start.headers["location"])
-    # The provider redirects to the portal's callback on this same origin.
-    while back.status_code in (302, 303):
-        back = await web.get(back.headers["location"])
-    return back
+from tests.registry.portal_sessions import browser, portal_sign_in
 
 
 async def test_the_portal_signs_in_through_its_own_client_and_shows_my_record(

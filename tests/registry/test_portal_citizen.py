@@ -25,6 +25,7 @@ from core.settings import Settings
 from identity import repository as identity_repo
 from registry.agency import repository as agency_repo
 from registry.agency.policy import parse_policy
+from tests.identity.authenticator import SoftAuthenticator
 from tests.identity.factories import (
     CITIZEN_ID,
     PASSWORD,
@@ -40,8 +41,7 @@ from tests.identity.factories import (
     make_staff,
     sign_in,
 )
-from tests.identity.test_passkeys import SoftAuthenticator
-from tests.registry.test_portal import browser, portal_sign_in
+from tests.registry.portal_sessions import browser, portal_sign_in
 
 OTHER_ID = "001303009876"
 AGENCY_NAME = "Ngân hàng Thương mại Cổ phần Thử nghiệm"

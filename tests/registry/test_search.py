@@ -17,7 +17,7 @@ from registry.service import decode_cursor, encode_cursor
 from tests.auth import bearer
 from tests.faults import fail_audit_inserts
 from tests.http import asgi_client
-from tests.registry.test_life_events import (
+from tests.registry.officials import (
     AS_OFFICIAL,
     BASE,
     events,
