@@ -24,6 +24,7 @@ from core.settings import Settings, load_settings
 from identity import api as identity_api
 from identity import keys
 from identity.oidc import openapi as identity_openapi
+from identity.services import build_services as build_identity_services
 from registry import __version__, ops
 from registry import api as registry_api
 from registry.agency import api as agency_api
@@ -63,7 +64,7 @@ def create_app(
 ) -> FastAPI:
     """Wire settings, database, authenticator, middleware, error handlers and routers."""
     db = database or Database(settings)
-    identity = identity_api.build_services(settings, RegistryDirectory())
+    identity = build_identity_services(settings, RegistryDirectory())
     worker = AuditWorker.from_settings(db, settings)
 
     @asynccontextmanager

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.deps import SessionDep
 from core.headers import NO_STORE
 from identity import accounts
-from identity.api import IdentityServices, get_services
 from identity.authn import session_cookie_name
 from identity.oidc import tokens
+from identity.services import IdentityServices, get_services
 from identity.web import csrf_ok, pick_locale, set_cookie
 from registry.portal import service
 from registry.portal.session import (

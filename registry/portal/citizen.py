@@ -28,7 +28,7 @@ from core.headers import NO_STORE
 from core.inputs import ascii_int, is_ascii_digits
 from core.text import ID_NUMBER_RE, csv_cell
 from identity import accounts
-from identity.api import IdentityServices
+from identity.services import IdentityServices
 from identity.web import LANG_COOKIE, LOCALES, csrf_ok, pick_locale, set_cookie
 from identity.web import TEXT as IDENTITY_TEXT
 from registry.agency.policy import purposes

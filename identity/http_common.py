@@ -1,0 +1,107 @@
+"""Helpers shared by the identity's HTTP modules: form parsing and client authentication
+of the OAuth endpoints, their error bodies, the sealed authorization request, the error
+page, and where a sign-in continues."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlencode
+
+from fastapi import Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.errors import RegistryError
+from core.headers import NO_STORE
+from identity.models import Client
+from identity.oidc import authorize as authz
+from identity.oidc.clients import authenticate_client
+from identity.oidc.errors import OAuthError
+from identity.services import IdentityServices
+from identity.web import pick_locale, render
+
+
+def client_ip(request: Request) -> str | None:
+    """The caller's address, when the server knows it."""
+    return request.client.host if request.client else None
+
+
+async def _form(request: Request) -> dict[str, str]:
+    # RFC 6749 3.2: parameters sent without a value are treated as omitted; repeats are errors.
+    form = await request.form()
+    out: dict[str, str] = {}
+    for key in set(form.keys()):
+        values = form.getlist(key)
+        if len(values) > 1:
+            raise OAuthError("invalid_request", f"The parameter {key} is repeated.")
+        value = values[0]
+        if isinstance(value, str) and value != "":
+            out[key] = value
+    return out
+
+
+def oauth_response(exc: OAuthError) -> JSONResponse:
+    """An OAuth error's JSON body (RFC 6749 5.2), never cached."""
+    return JSONResponse(exc.body(), status_code=exc.status, headers={**NO_STORE, **exc.headers})
+
+
+def page_error(request: Request, services: IdentityServices, message: str) -> Response:
+    """The error page, for a request that cannot be used."""
+    return render(
+        request, services.settings, "error.html", locale=pick_locale(request), status_code=400,
+        context={"message": message},
+    )  # fmt: skip
+
+
+def unseal(services: IdentityServices, value: str | None) -> authz.AuthRequest | None:
+    """The authorization request sealed into a page's form or link, if any."""
+    if not value:
+        return None
+    return authz.unseal(value, services.settings.derived_secret("authorize"))
+
+
+def after_login(
+    services: IdentityServices, auth_request: authz.AuthRequest | None, sid: str
+) -> str:
+    """Back to the authorization request, now answered by this sign-in; else the account."""
+    if auth_request is None:
+        return "/account"
+    bound = authz.signed_in_for(auth_request, sid)
+    sealed = authz.seal(bound, services.settings.derived_secret("authorize"))
+    return "/authorize/resume?" + urlencode({"req": sealed})
+
+
+async def client_form(
+    request: Request, session: AsyncSession, services: IdentityServices, endpoint: str
+) -> tuple[dict[str, str], Client]:
+    """The form of a request to a client-authenticated endpoint, and its client (RFC 6749 2.3;
+    a private_key_jwt assertion must name this endpoint as its audience)."""
+    form = await _form(request)
+    client = await authenticate_client(
+        session, services.settings, authorization=request.headers.get("authorization"),
+        form=form, token_endpoint=services.settings.issuer + endpoint,
+    )  # fmt: skip
+    return form, client
+
+
+@asynccontextmanager
+async def assertion_stays_spent(session: AsyncSession, client: Client) -> AsyncIterator[None]:
+    """The block's writes under a savepoint when ``client`` authenticated with an assertion:
+    a failing block undoes its own writes only, and the unit of work still commits the spent
+    jti (RFC 7523 3: accepted once, whatever becomes of the request)."""
+    if client.auth_method != "private_key_jwt":
+        yield
+        return
+    savepoint = await session.begin_nested()
+    try:
+        yield
+    except OAuthError as exc:
+        await (savepoint.commit() if exc.commit else savepoint.rollback())
+        exc.commit = True
+        raise
+    except RegistryError as exc:
+        await (savepoint.commit() if exc.commit_unit_of_work else savepoint.rollback())
+        exc.commit_unit_of_work = True
+        raise
+    await savepoint.commit()

@@ -1,0 +1,36 @@
+"""Token revocation (RFC 7009)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+
+from core.deps import SessionDep
+from core.headers import NO_STORE
+from core.inputs import checks_own_text
+from identity.http_common import assertion_stays_spent, client_form, oauth_response
+from identity.oidc import tokens
+from identity.oidc.errors import OAuthError
+from identity.oidc.openapi import CLIENT_AUTH, TokenHint, form_body, oauth_errors
+from identity.services import ServicesDep
+
+router = APIRouter()
+
+
+@router.post(
+    "/revoke", summary="Token revocation (RFC 7009)",
+    responses={200: {"description": "Revoked, or not known.", "content": None},
+               **oauth_errors(400, 401)},
+    openapi_extra={**form_body(TokenHint), "security": CLIENT_AUTH},
+)  # fmt: skip
+@checks_own_text
+async def revoke_endpoint(request: Request, session: SessionDep, services: ServicesDep) -> Response:
+    """RFC 7009 2: always 200 for a valid client, whether or not the token was known."""
+    try:
+        form, client = await client_form(request, session, services, "/revoke")
+        async with assertion_stays_spent(session, client):
+            await tokens.revoke(session, services.tokens, client, form)
+    except OAuthError as exc:
+        if not exc.commit:
+            await session.rollback()
+        return oauth_response(exc)
+    return Response(status_code=200, headers=NO_STORE)

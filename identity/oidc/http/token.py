@@ -1,0 +1,56 @@
+"""The token endpoint (RFC 6749 3.2)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.deps import SessionDep
+from core.headers import NO_STORE
+from core.inputs import checks_own_text
+from identity.http_common import assertion_stays_spent, client_form, oauth_response
+from identity.models import Client
+from identity.oidc import tokens
+from identity.oidc.errors import OAuthError
+from identity.oidc.openapi import CLIENT_AUTH, TokenRequest, TokenResponse, form_body, oauth_errors
+from identity.services import IdentityServices, ServicesDep
+
+router = APIRouter()
+
+
+@router.post(
+    "/token", summary="Token endpoint", response_model=TokenResponse,
+    responses=oauth_errors(400, 401), openapi_extra={**form_body(TokenRequest),
+                                                     "security": CLIENT_AUTH},
+)  # fmt: skip
+@checks_own_text
+async def token_endpoint(request: Request, session: SessionDep, services: ServicesDep) -> Response:
+    """RFC 6749 3.2: authorization_code, refresh_token, client_credentials."""
+    try:
+        form, client = await client_form(request, session, services, "/token")
+        async with assertion_stays_spent(session, client):
+            body = await _grant(session, services, client, form)
+    except OAuthError as exc:
+        if not exc.commit:
+            await session.rollback()
+        return oauth_response(exc)
+    return JSONResponse(body, headers=NO_STORE)
+
+
+async def _grant(
+    session: AsyncSession, services: IdentityServices, client: Client, form: Mapping[str, str]
+) -> dict[str, Any]:
+    grant_type = form.get("grant_type")
+    if grant_type == "authorization_code":
+        return await tokens.authorization_code_grant(session, services.tokens, client, form)
+    if grant_type == "refresh_token":
+        return await tokens.refresh_token_grant(session, services.tokens, client, form)
+    if grant_type == "client_credentials":
+        return await tokens.client_credentials_grant(session, services.tokens, client, form)
+    if not grant_type:
+        raise OAuthError("invalid_request", "grant_type is required.")
+    raise OAuthError("unsupported_grant_type", f"Unsupported grant_type {grant_type[:40]}.")

@@ -1,0 +1,1 @@
+"""The identity's browser pages: sign-in, consent, account, passkey ceremonies, static."""

@@ -1,0 +1,152 @@
+"""Passkey ceremonies (WebAuthn): sign-in, and registration by a signed-in citizen."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from audit import recording as audit
+from core.auth import Principal
+from core.deps import SessionDep
+from core.errors import Forbidden, RegistryError, Unauthenticated
+from core.headers import NO_STORE
+from core.openapi import problems
+from identity import accounts, credentials
+from identity.authn import session_cookie_name
+from identity.http_common import after_login, unseal
+from identity.models import Account
+from identity.oidc import authorize as authz
+from identity.oidc.openapi import SIGNED_IN
+from identity.schemas import CeremonyOptions, PasskeyView, SignedIn
+from identity.services import IdentityServices, ServicesDep
+from identity.web import csrf_ok, set_cookie
+
+router = APIRouter()
+
+
+class CeremonyStart(BaseModel):
+    """The start of a passkey ceremony (no input)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+class LoginFinish(BaseModel):
+    """The browser's assertion."""
+
+    model_config = ConfigDict(extra="forbid")
+    challenge_id: str = Field(max_length=100)
+    credential: dict[str, Any]
+    req: str | None = Field(None, max_length=8000)
+
+
+class RegisterFinish(BaseModel):
+    """The browser's new credential and the name the owner gives it."""
+
+    model_config = ConfigDict(extra="forbid")
+    challenge_id: str = Field(max_length=100)
+    credential: dict[str, Any]
+    name: str = Field(max_length=64)
+
+
+def _check_csrf_header(request: Request, services: IdentityServices) -> None:
+    if not csrf_ok(request, services.settings, request.headers.get("x-csrf-token")):
+        raise Forbidden("The X-CSRF-Token header is missing or does not match this browser.")
+
+
+@router.post(
+    "/webauthn/login/begin", summary="Start a passkey sign-in", response_model=CeremonyOptions,
+    responses=problems(403),
+)  # fmt: skip
+async def passkey_login_begin(
+    request: Request, session: SessionDep, services: ServicesDep, _: CeremonyStart
+) -> JSONResponse:
+    """Options for a discoverable credential request (WebAuthn Level 3, 5.5)."""
+    _check_csrf_header(request, services)
+    handle, options = await credentials.begin_login(session, services.passkeys)
+    return JSONResponse({"challenge_id": handle, "options": options}, headers=NO_STORE)
+
+
+@router.post(
+    "/webauthn/login/complete", summary="Finish a passkey sign-in", response_model=SignedIn,
+    responses=problems(401, 403),
+)  # fmt: skip
+async def passkey_login_complete(
+    request: Request, session: SessionDep, services: ServicesDep, body: LoginFinish
+) -> JSONResponse:
+    """Verify the assertion, start the session, and say where to go next."""
+    _check_csrf_header(request, services)
+    try:
+        auth_request = unseal(services, body.req)
+    except authz.PageError as exc:
+        raise Forbidden(str(exc)) from None
+    try:
+        account = await credentials.complete_login(
+            session, services.passkeys, handle=body.challenge_id, credential=body.credential
+        )
+    except RegistryError as exc:
+        await audit.record(
+            session, actor=Principal(actor_type="system", actor_id="anonymous"),
+            action="identity.login", outcome="denied", detail={"method": "passkey",
+            "reason": exc.code[:60]},
+        )  # fmt: skip
+        exc.commit_unit_of_work = True
+        raise
+    token, row = await accounts.start_session(
+        session, services.settings, account, amr=("hwk", "user")
+    )
+    await accounts.record_login(session, account, method="passkey")
+    location = after_login(services, auth_request, row.sid)
+    response = JSONResponse({"redirect": location}, headers=NO_STORE)
+    _, absolute = accounts.session_limits(services.settings, account)
+    set_cookie(
+        response, services.settings, session_cookie_name(services.settings), token,
+        max_age=int(absolute.total_seconds()),
+    )  # fmt: skip
+    return response
+
+
+async def _session_account(
+    request: Request, session: AsyncSession, services: IdentityServices
+) -> Account:
+    signed_in = await services.authenticator.signed_in(request, session)
+    if signed_in is None:
+        raise Unauthenticated("Sign in first.")
+    _check_csrf_header(request, services)
+    return signed_in[1]
+
+
+_SIGNED_IN: dict[str, Any] = {"responses": problems(401, 403), "openapi_extra": {
+    "security": SIGNED_IN}}  # fmt: skip
+
+
+@router.post(
+    "/webauthn/register/begin", summary="Start registering a passkey",
+    response_model=CeremonyOptions, **_SIGNED_IN,
+)  # fmt: skip
+async def passkey_register_begin(
+    request: Request, session: SessionDep, services: ServicesDep, _: CeremonyStart
+) -> JSONResponse:
+    """Options for navigator.credentials.create (resident key, user verification)."""
+    account = await _session_account(request, session, services)
+    handle, options = await credentials.begin_registration(session, services.passkeys, account)
+    return JSONResponse({"challenge_id": handle, "options": options}, headers=NO_STORE)
+
+
+@router.post(
+    "/webauthn/register/complete", summary="Finish registering a passkey", status_code=201,
+    response_model=PasskeyView, **_SIGNED_IN,
+)  # fmt: skip
+async def passkey_register_complete(
+    request: Request, session: SessionDep, services: ServicesDep, body: RegisterFinish
+) -> JSONResponse:
+    """Verify and store the new passkey."""
+    account = await _session_account(request, session, services)
+    passkey = await credentials.complete_registration(
+        session, services.passkeys, account, handle=body.challenge_id,
+        credential=body.credential, name=body.name,
+    )  # fmt: skip
+    return JSONResponse(credentials.describe(passkey), status_code=201, headers=NO_STORE)

@@ -1,0 +1,113 @@
+"""The sign-in page: password form and its submission."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import RedirectResponse
+
+from core.deps import SessionDep
+from core.errors import RegistryError
+from core.headers import NO_STORE
+from identity import accounts
+from identity.authn import session_cookie_name
+from identity.http_common import after_login, client_ip, page_error, unseal
+from identity.models import Account
+from identity.oidc import authorize as authz
+from identity.services import IdentityServices, ServicesDep
+from identity.web import LANG_COOKIE, TEXT, csrf_ok, pick_locale, render, set_cookie
+
+router = APIRouter()
+
+
+@router.get("/login", include_in_schema=False)
+async def login_page(request: Request, services: ServicesDep, req: str = "") -> Response:
+    """The sign-in page (password, or passkey with JavaScript). It reads nothing from the
+    database: the client's name comes with the signed request (a transaction to read that name
+    was much of this page's CPU: docs/performance.md, "Client reads without a transaction")."""
+    try:
+        auth_request = unseal(services, req)
+    except authz.PageError as exc:
+        return page_error(request, services, str(exc))
+    locale = (auth_request.locale() if auth_request else None) or pick_locale(request)
+    response = render(
+        request, services.settings, "login.html", locale=locale,
+        context={
+            **_login_context(auth_request, req),
+            "login_hint": (auth_request.login_hint or "") if auth_request else "",
+            "lang_query": urlencode({"req": req}) + "&" if req else "",
+        },
+    )  # fmt: skip
+    if request.query_params.get("lang") in ("vi", "en"):
+        set_cookie(response, services.settings, LANG_COOKIE, locale, max_age=31_536_000)
+    return response
+
+
+def _login_context(auth_request: authz.AuthRequest | None, req: str) -> dict[str, Any]:
+    """What the sign-in page shows of the request it serves."""
+    return {
+        "req": req, "client_name": auth_request.client_name if auth_request else None,
+        "passkey_asked": auth_request.passkey if auth_request else False,
+    }  # fmt: skip
+
+
+def _signed_in_response(
+    services: IdentityServices, token: str, location: str, account: Account
+) -> Response:
+    response = RedirectResponse(location, status_code=303, headers=NO_STORE)
+    _, absolute = accounts.session_limits(services.settings, account)
+    set_cookie(
+        response, services.settings, session_cookie_name(services.settings), token,
+        max_age=int(absolute.total_seconds()),
+    )  # fmt: skip
+    return response
+
+
+@router.post("/login", include_in_schema=False)
+async def login_submit(request: Request, session: SessionDep, services: ServicesDep) -> Response:
+    """Check the password; start the session; continue the authorization request."""
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    settings = services.settings
+    req = fields.get("req") or ""
+    try:
+        auth_request = unseal(services, req)
+    except authz.PageError as exc:
+        return page_error(request, services, str(exc))
+    locale = (auth_request.locale() if auth_request else None) or pick_locale(request)
+    if not csrf_ok(request, settings, fields.get("csrf")):
+        return page_error(request, services, "The form expired. Reload the page and try again.")
+    login, password = fields.get("login", "")[:64], fields.get("password", "")[:1024]
+
+    def again(message: str, status: int) -> Response:
+        return render(
+            request, settings, "login.html", locale=locale, status_code=status,
+            context={**_login_context(auth_request, req), "error": message,
+                     "login_hint": login},
+        )  # fmt: skip
+
+    try:
+        account = await accounts.password_login(
+            session, services.ctx, login=login, password=password, client_ip=client_ip(request)
+        )
+    except accounts.AccountLocked:
+        return again(_text(locale, "locked"), 403)
+    except RegistryError as exc:
+        if exc.status == 429:
+            response = again(_text(locale, "throttled"), 429)
+            response.headers.update(exc.headers)
+            return response
+        if exc.status == 401:
+            return again(_text(locale, "wrong"), 401)
+        return again(exc.detail, exc.status)
+    token, row = await accounts.start_session(session, settings, account, amr=("pwd",))
+    await accounts.record_login(session, account, method="pwd")
+    return _signed_in_response(
+        services, token, after_login(services, auth_request, row.sid), account
+    )
+
+
+def _text(locale: str, key: str) -> str:
+    return TEXT[locale][key]
