@@ -96,11 +96,7 @@ async def assertion_stays_spent(session: AsyncSession, client: Client) -> AsyncI
     savepoint = await session.begin_nested()
     try:
         yield
-    except OAuthError as exc:
-        await (savepoint.commit() if exc.commit else savepoint.rollback())
-        exc.commit = True
-        raise
-    except RegistryError as exc:
+    except (OAuthError, RegistryError) as exc:
         await (savepoint.commit() if exc.commit_unit_of_work else savepoint.rollback())
         exc.commit_unit_of_work = True
         raise

@@ -14,8 +14,9 @@ class OAuthError(Exception):
     description: str = ""
     status: int = 400
     headers: Mapping[str, str] = field(default_factory=dict)
-    # The unit of work commits before answering (e.g. a reused code revoked its grant).
-    commit: bool = False
+    # The unit of work commits before answering (e.g. a reused code revoked its grant): the
+    # same flag, and name, as RegistryError's.
+    commit_unit_of_work: bool = False
 
     def __post_init__(self) -> None:
         super().__init__(f"{self.error}: {self.description}")

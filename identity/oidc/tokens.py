@@ -298,13 +298,17 @@ async def _redeem_code(
     if row.used_at is not None:
         # RFC 6749 4.1.2 / RFC 9700 4.5: a reused code revokes what it issued.
         await repo.revoke_grant(session, row.grant_id, now)
-        raise OAuthError("invalid_grant", "The authorization code was already used.", commit=True)
+        raise OAuthError(
+            "invalid_grant", "The authorization code was already used.", commit_unit_of_work=True
+        )
     if row.client_id != client.client_id:
         raise OAuthError("invalid_grant", "The code was issued to another client.")
     row.used_at = now
     await session.flush()
     if row.expires_at <= now:
-        raise OAuthError("invalid_grant", "The authorization code has expired.", commit=True)
+        raise OAuthError(
+            "invalid_grant", "The authorization code has expired.", commit_unit_of_work=True
+        )
     if row.redirect_uri != redirect_uri:
         raise OAuthError("invalid_grant", "redirect_uri differs from the authorization request.")
     if not verify_pkce(verifier, row.code_challenge):
@@ -333,7 +337,7 @@ async def refresh_token_grant(
             await repo.revoke_grant(session, grant.id, now)
             raise OAuthError(
                 "invalid_grant", "The refresh token was already used; its family is revoked.",
-                commit=True,
+                commit_unit_of_work=True,
             )  # fmt: skip
         raise OAuthError("invalid_grant", "The refresh token was revoked.")
     if grant.revoked_at is not None or row.expires_at <= now:

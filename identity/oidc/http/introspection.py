@@ -32,7 +32,7 @@ async def introspect_endpoint(
         async with assertion_stays_spent(session, client):
             body = await tokens.introspect(session, services.tokens, client, form)
     except OAuthError as exc:
-        if not exc.commit:
+        if not exc.commit_unit_of_work:
             await session.rollback()
         return oauth_response(exc)
     return JSONResponse(body, headers=NO_STORE)

@@ -30,7 +30,7 @@ async def revoke_endpoint(request: Request, session: SessionDep, services: Servi
         async with assertion_stays_spent(session, client):
             await tokens.revoke(session, services.tokens, client, form)
     except OAuthError as exc:
-        if not exc.commit:
+        if not exc.commit_unit_of_work:
             await session.rollback()
         return oauth_response(exc)
     return Response(status_code=200, headers=NO_STORE)

@@ -35,7 +35,7 @@ async def token_endpoint(request: Request, session: SessionDep, services: Servic
         async with assertion_stays_spent(session, client):
             body = await _grant(session, services, client, form)
     except OAuthError as exc:
-        if not exc.commit:
+        if not exc.commit_unit_of_work:
             await session.rollback()
         return oauth_response(exc)
     return JSONResponse(body, headers=NO_STORE)
