@@ -4,7 +4,7 @@ page, and where a sign-in continues."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from urllib.parse import urlencode
 
@@ -14,12 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import RegistryError
 from core.headers import NO_STORE
-from identity.models import Client
+from identity import accounts
+from identity.authn import session_cookie_name
+from identity.models import Account, Client
 from identity.oidc import authorize as authz
 from identity.oidc.clients import authenticate_client
 from identity.oidc.errors import OAuthError
 from identity.services import IdentityServices
-from identity.web import pick_locale, render
+from identity.web import pick_locale, render, set_cookie
 
 
 def client_ip(request: Request) -> str | None:
@@ -59,6 +61,17 @@ def unseal(services: IdentityServices, value: str | None) -> authz.AuthRequest |
     if not value:
         return None
     return authz.unseal(value, services.settings.derived_secret("authorize"))
+
+
+def set_session_cookie(
+    response: Response, services: IdentityServices, token: str, account: Account
+) -> None:
+    """The provider's sign-in cookie of a session just started, living as long as it may."""
+    _, absolute = accounts.session_limits(services.settings, account)
+    set_cookie(
+        response, services.settings, session_cookie_name(services.settings), token,
+        max_age=int(absolute.total_seconds()),
+    )  # fmt: skip
 
 
 def after_login(
@@ -101,3 +114,27 @@ async def assertion_stays_spent(session: AsyncSession, client: Client) -> AsyncI
         exc.commit_unit_of_work = True
         raise
     await savepoint.commit()
+
+
+# What a client-authenticated endpoint does once its client is known: (client, form) -> answer.
+ClientWork = Callable[[Client, dict[str, str]], Awaitable[Response]]
+
+
+async def answer_client(
+    request: Request,
+    session: AsyncSession,
+    services: IdentityServices,
+    endpoint: str,
+    work: ClientWork,
+) -> Response:
+    """The answer of a client-authenticated endpoint (/token, /revoke, /introspect): the client
+    authenticated, ``work`` done with a spent assertion staying spent, and an OAuthError
+    answered as RFC 6749 5.2 says, its writes undone unless it keeps them."""
+    try:
+        form, client = await client_form(request, session, services, endpoint)
+        async with assertion_stays_spent(session, client):
+            return await work(client, form)
+    except OAuthError as exc:
+        if not exc.commit_unit_of_work:
+            await session.rollback()
+        return oauth_response(exc)

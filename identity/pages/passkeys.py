@@ -16,14 +16,13 @@ from core.errors import Forbidden, RegistryError, Unauthenticated
 from core.headers import NO_STORE
 from core.openapi import problems
 from identity import accounts, credentials
-from identity.authn import session_cookie_name
-from identity.http_common import after_login, unseal
+from identity.http_common import after_login, set_session_cookie, unseal
 from identity.models import Account
 from identity.oidc import authorize as authz
 from identity.oidc.openapi import SIGNED_IN
 from identity.schemas import CeremonyOptions, PasskeyView, SignedIn
 from identity.services import IdentityServices, ServicesDep
-from identity.web import csrf_ok, set_cookie
+from identity.web import csrf_ok
 
 router = APIRouter()
 
@@ -101,11 +100,7 @@ async def passkey_login_complete(
     await accounts.record_login(session, account, method="passkey")
     location = after_login(services, auth_request, row.sid)
     response = JSONResponse({"redirect": location}, headers=NO_STORE)
-    _, absolute = accounts.session_limits(services.settings, account)
-    set_cookie(
-        response, services.settings, session_cookie_name(services.settings), token,
-        max_age=int(absolute.total_seconds()),
-    )  # fmt: skip
+    set_session_cookie(response, services, token, account)
     return response
 
 

@@ -12,8 +12,7 @@ from core.deps import SessionDep
 from core.errors import RegistryError
 from core.headers import NO_STORE
 from identity import accounts
-from identity.authn import session_cookie_name
-from identity.http_common import after_login, client_ip, page_error, unseal
+from identity.http_common import after_login, client_ip, page_error, set_session_cookie, unseal
 from identity.models import Account
 from identity.oidc import authorize as authz
 from identity.services import IdentityServices, ServicesDep
@@ -57,11 +56,7 @@ def _signed_in_response(
     services: IdentityServices, token: str, location: str, account: Account
 ) -> Response:
     response = RedirectResponse(location, status_code=303, headers=NO_STORE)
-    _, absolute = accounts.session_limits(services.settings, account)
-    set_cookie(
-        response, services.settings, session_cookie_name(services.settings), token,
-        max_age=int(absolute.total_seconds()),
-    )  # fmt: skip
+    set_session_cookie(response, services, token, account)
     return response
 
 

@@ -7,9 +7,9 @@ from fastapi import APIRouter, Request, Response
 from core.deps import SessionDep
 from core.headers import NO_STORE
 from core.inputs import checks_own_text
-from identity.http_common import assertion_stays_spent, client_form, oauth_response
+from identity.http_common import answer_client
+from identity.models import Client
 from identity.oidc import tokens
-from identity.oidc.errors import OAuthError
 from identity.oidc.openapi import CLIENT_AUTH, TokenHint, form_body, oauth_errors
 from identity.services import ServicesDep
 
@@ -25,12 +25,9 @@ router = APIRouter()
 @checks_own_text
 async def revoke_endpoint(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """RFC 7009 2: always 200 for a valid client, whether or not the token was known."""
-    try:
-        form, client = await client_form(request, session, services, "/revoke")
-        async with assertion_stays_spent(session, client):
-            await tokens.revoke(session, services.tokens, client, form)
-    except OAuthError as exc:
-        if not exc.commit_unit_of_work:
-            await session.rollback()
-        return oauth_response(exc)
-    return Response(status_code=200, headers=NO_STORE)
+
+    async def revoke(client: Client, form: dict[str, str]) -> Response:
+        await tokens.revoke(session, services.tokens, client, form)
+        return Response(status_code=200, headers=NO_STORE)
+
+    return await answer_client(request, session, services, "/revoke", revoke)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.deps import SessionDep
 from core.headers import NO_STORE
 from core.inputs import checks_own_text
-from identity.http_common import assertion_stays_spent, client_form, oauth_response
+from identity.http_common import answer_client
 from identity.models import Client
 from identity.oidc import tokens
 from identity.oidc.errors import OAuthError
@@ -30,15 +30,11 @@ router = APIRouter()
 @checks_own_text
 async def token_endpoint(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """RFC 6749 3.2: authorization_code, refresh_token, client_credentials."""
-    try:
-        form, client = await client_form(request, session, services, "/token")
-        async with assertion_stays_spent(session, client):
-            body = await _grant(session, services, client, form)
-    except OAuthError as exc:
-        if not exc.commit_unit_of_work:
-            await session.rollback()
-        return oauth_response(exc)
-    return JSONResponse(body, headers=NO_STORE)
+
+    async def grant(client: Client, form: dict[str, str]) -> Response:
+        return JSONResponse(await _grant(session, services, client, form), headers=NO_STORE)
+
+    return await answer_client(request, session, services, "/token", grant)
 
 
 async def _grant(
