@@ -13,6 +13,9 @@ from typing import Literal
 from core.text import ID_NUMBER_RE
 
 Outcome = Literal["granted", "denied", "not_found", "error"]
+# Every outcome and kind of actor an event may carry (the table's CHECK constraints too).
+OUTCOMES: tuple[Outcome, ...] = ("granted", "denied", "not_found", "error")
+ACTOR_TYPES = ("agency", "citizen", "official", "auditor", "administrator", "system")
 DetailValue = str | int | bool | None
 
 CANONICAL_VERSION = 1

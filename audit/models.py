@@ -21,13 +21,12 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from audit.events import ACTOR_TYPES, OUTCOMES
 from core.models import Base, UTCDateTime, code
 
 # A 64-bit key on PostgreSQL, SQLite's rowid alias there (INTEGER PRIMARY KEY).
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
 
-OUTCOMES = ("granted", "denied", "not_found", "error")
-ACTOR_TYPES = ("agency", "citizen", "official", "auditor", "administrator", "system")
 
 # The database clock, as the issue requires: now() on PostgreSQL, millisecond UTC on SQLite.
 DB_NOW = text("CURRENT_TIMESTAMP")

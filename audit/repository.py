@@ -11,7 +11,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import ColumnElement, String, insert, select, true, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    func,
+    insert,
+    literal_column,
+    select,
+    true,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.events import EventData
@@ -133,6 +142,16 @@ async def all_checkpoints(session: AsyncSession) -> Sequence[AuditCheckpoint]:
         .scalars()
         .all()
     )
+
+
+async def checkpoints_before(
+    session: AsyncSession, before: int | None, limit: int
+) -> Sequence[AuditCheckpoint]:
+    """Up to ``limit`` checkpoints smaller than ``before``, newest first."""
+    query = select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc()).limit(limit)
+    if before is not None:
+        query = query.where(AuditCheckpoint.tree_size < before)
+    return (await session.execute(query)).scalars().all()
 
 
 async def insert_checkpoint(session: AsyncSession, tree_size: int, root: bytes, note: str) -> None:
@@ -386,3 +405,30 @@ async def event_with_leaf(session: AsyncSession, event_uid: str) -> Any | None:
             .where(AuditEvent.event_uid == event_uid)
         )
     ).first()
+
+
+async def daily_counts(
+    session: AsyncSession, *, actor_type: str, since: datetime, utc_offset_hours: int
+) -> Sequence[Any]:
+    """(actor_id, day, n): events of ``actor_type`` at or after ``since``, grouped by actor and
+    local day (``utc_offset_hours`` from UTC). The day is computed in SQL with inline constants
+    only, so PostgreSQL sees the same expression in SELECT and GROUP BY."""
+    occurred = AuditEvent.occurred_at
+    if dialect_of(session) == "sqlite":
+        # Stored as UTC text 'YYYY-MM-DD HH:MM:SS.fff'; text compares in that same format.
+        day = func.date(occurred, literal_column(f"'+{utc_offset_hours:d} hours'"))
+        after = type_coerce(occurred, String()) >= since.astimezone(UTC).strftime(
+            "%Y-%m-%d %H:%M:%S.000"
+        )
+    else:
+        local = func.timezone(literal_column("'UTC'"), occurred) + literal_column(
+            f"INTERVAL '{utc_offset_hours:d} hours'"
+        )
+        day = func.to_char(local, literal_column("'YYYY-MM-DD'"))
+        after = occurred >= since
+    query = (
+        select(AuditEvent.actor_id, day.label("day"), func.count().label("n"))
+        .where(AuditEvent.actor_type == actor_type, after)
+        .group_by(AuditEvent.actor_id, day)
+    )
+    return (await session.execute(query)).all()

@@ -1,16 +1,23 @@
 """The log as auditors and citizens read it: search, one event, proofs, export, a citizen's
-own access log. Each read is itself recorded, in the caller's unit of work. No HTTP here."""
+own access log. Each read is itself recorded, in the caller's unit of work. No HTTP here.
+
+Other packages read the log only through this module. The plain reads at the end record
+nothing: they serve a door that records its own view of the page they fill (the portal)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import aclosing
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import repository as repo
 from audit.proofs import consistency_proof, inclusion_proof
 from audit.recording import record, refuse
+from audit.repository import EventFilter as EventFilter
 from audit.schemas import (
     PAGE_DEFAULT,
     PAGE_MAX,
@@ -247,3 +254,74 @@ async def _export_lines(database: Database, where: repo.EventFilter) -> AsyncIte
             # End the read transaction and hand the connection back while the client reads.
             await session.rollback()
             yield body
+
+
+# ------------------------------------------------------------------------------ plain reads
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    """A signed checkpoint as stored: its tree size, when it was made, its root and its note."""
+
+    tree_size: int
+    created_at: datetime
+    root_hash: bytes
+    note: str
+
+
+@dataclass(frozen=True, slots=True)
+class DayCount:
+    """How many events one actor caused on one local day (YYYY-MM-DD)."""
+
+    actor_id: str
+    day: str
+    count: int
+
+
+# An event row has the columns of audit.events.EventData (``fields`` and ``detail`` as stored
+# canonical JSON), its ``id`` (the order of the log) and its ``leaf_index`` (None until
+# sequenced).
+
+
+async def events(
+    session: AsyncSession, where: EventFilter, *, before_id: int | None, limit: int
+) -> Sequence[Any]:
+    """Up to ``limit`` matching event rows below ``before_id``, newest first (not recorded)."""
+    return await repo.search_events(session, where, before_id=before_id, limit=limit)
+
+
+def stream_events(session: AsyncSession, where: EventFilter) -> AsyncGenerator[Sequence[Any], None]:
+    """Every matching event row, newest first, in chunks (not recorded); close it when done."""
+    return repo.stream_events(session, where)
+
+
+async def event_with_leaf(session: AsyncSession, event_uid: str) -> Any | None:
+    """One event row by its public id (not recorded)."""
+    return await repo.event_with_leaf(session, event_uid)
+
+
+async def latest_checkpoint_size(session: AsyncSession) -> int | None:
+    """The tree size of the newest signed checkpoint (None before one is signed)."""
+    head = await repo.latest_checkpoint_head(session)
+    return None if head is None else head[0]
+
+
+async def checkpoints_before(
+    session: AsyncSession, before: int | None, limit: int
+) -> list[StoredCheckpoint]:
+    """Up to ``limit`` checkpoints smaller than ``before`` (any when None), newest first."""
+    return [
+        StoredCheckpoint(int(c.tree_size), c.created_at, bytes(c.root_hash), c.note)
+        for c in await repo.checkpoints_before(session, before, limit)
+    ]
+
+
+async def daily_counts(
+    session: AsyncSession, *, actor_type: str, since: datetime, utc_offset_hours: int
+) -> list[DayCount]:
+    """Events of one kind of actor at or after ``since``, counted per actor and local day
+    (``utc_offset_hours`` from UTC). Counts only: no personal data."""
+    rows = await repo.daily_counts(
+        session, actor_type=actor_type, since=since, utc_offset_hours=utc_offset_hours
+    )
+    return [DayCount(str(r.actor_id), str(r.day), int(r.n)) for r in rows]

@@ -33,7 +33,10 @@ from core.inputs import is_ascii_digits
 from core.settings import Settings
 from identity import repository as repo
 from identity.directory import CitizenDirectory, CitizenFacts
-from identity.models import STAFF_ROLES, Account, ActivationCode, LoginSession
+from identity.models import STAFF_ROLES, ActivationCode, LoginSession
+
+# Other packages hold an account as this handle and pass it back to identity's functions.
+from identity.models import Account as Account
 from identity.passwords import PasswordHasher, check_password_policy
 
 CITIZEN_LOGIN_LEN = 12
@@ -171,6 +174,7 @@ async def enrol(
     birth_date: date,
     card_issue_date: date,
     password: str,
+    display_name: str | None = None,
 ) -> Account:
     """Level 1: the citizen's declared data matched the registry; the account is created."""
     check_password_policy(password, context_words=(citizen_id,))
@@ -207,6 +211,7 @@ async def enrol(
         failed_logins=0,
         passkey_required=False,
         password_hash=await ctx.hasher.hash_async(password),
+        display_name=display_name,
     )
     await repo.add(session, account)
     await audit.record(
@@ -676,3 +681,57 @@ async def revoke_consent(session: AsyncSession, account: Account, client_id: str
         session, actor=principal_of(account), action="identity.consent.revoke",
         outcome="granted", subject=account.citizen_id, detail={"client": client_id[:64]},
     )  # fmt: skip
+
+
+# ------------------------------------------------------------------------------ for other packages
+
+
+@dataclass(frozen=True, slots=True)
+class GrantState:
+    """A grant as a relying party's session sees it: revoked or not, and its sign-in session."""
+
+    revoked: bool
+    session_sid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentSummary:
+    """A service the citizen consented to: its scopes (space-separated), when, and whether
+    the consent was withdrawn."""
+
+    client_id: str
+    client_name: str
+    scope: str
+    granted_at: datetime
+    revoked_at: datetime | None
+
+
+async def find_account(session: AsyncSession, account_id: str) -> Account | None:
+    """The account with this id."""
+    return await repo.account_by_id(session, account_id)
+
+
+async def staff_account(session: AsyncSession, username: str) -> Account | None:
+    """The staff account with this sign-in name."""
+    return await repo.account_by_username(session, username)
+
+
+async def citizen_named(session: AsyncSession, display_name: str) -> str | None:
+    """The ID number of the citizen whose account bears this display name."""
+    return await repo.citizen_by_display_name(session, display_name)
+
+
+async def grant_state(session: AsyncSession, grant_id: str) -> GrantState | None:
+    """Whether the grant with this id is revoked, and its sign-in session; None if unknown."""
+    grant = await repo.grant(session, grant_id)
+    if grant is None:
+        return None
+    return GrantState(revoked=grant.revoked_at is not None, session_sid=grant.session_sid)
+
+
+async def consents_of(session: AsyncSession, account: Account) -> list[ConsentSummary]:
+    """The account's consents, newest first."""
+    return [
+        ConsentSummary(c.client_id, k.name, c.scope, c.granted_at, c.revoked_at)
+        for c, k in await repo.consents_of(session, account.id)
+    ]

@@ -11,7 +11,8 @@ import secrets
 import time
 import uuid
 from collections.abc import Mapping
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -198,6 +199,24 @@ async def remove(session: AsyncSession, account: Account, passkey_id: str) -> No
         session, actor=principal_of(account), action="identity.passkey.remove",
         outcome="granted", subject=account.citizen_id,
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class PasskeySummary:
+    """A passkey as the citizen's pages show it: its id, name, creation and last use."""
+
+    id: str
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+async def passkeys_of(session: AsyncSession, account: Account) -> list[PasskeySummary]:
+    """The account's passkeys."""
+    return [
+        PasskeySummary(p.id, p.name, p.created_at, p.last_used_at)
+        for p in await repo.passkeys_of(session, account.id)
+    ]
 
 
 def describe(passkey: Passkey) -> dict[str, Any]:

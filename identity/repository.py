@@ -90,6 +90,13 @@ async def account_by_username(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def citizen_by_display_name(session: AsyncSession, display_name: str) -> str | None:
+    """The citizen ID of the account bearing this display name."""
+    stmt = select(Account.citizen_id).where(Account.display_name == display_name)
+    citizen_id: str | None = (await session.execute(stmt)).scalar_one_or_none()
+    return citizen_id
+
+
 async def add(session: AsyncSession, row: object) -> None:
     """Insert one row."""
     session.add(row)

@@ -363,17 +363,13 @@ async def _ensure_demo_account(database: Any, settings: Settings) -> None:
     from sqlalchemy import select
 
     from identity import accounts
-    from identity.models import Account
     from registry.cli_identity import context_for
     from registry.models import Citizen
 
     if settings.environment == "production":
         return
     async with database.unit_of_work() as session:
-        found = await session.execute(
-            select(Account.citizen_id).where(Account.display_name == DEMO_NAME)
-        )
-        existing = found.scalar_one_or_none()
+        existing = await accounts.citizen_named(session, DEMO_NAME)
         if existing:
             console.print(f"demo citizen: {existing} (password {DEMO_PASSWORD!r})")
             return
@@ -392,7 +388,7 @@ async def _ensure_demo_account(database: Any, settings: Settings) -> None:
         ).scalar_one_or_none()
         if row is None or row.card_issue_date is None:
             return
-        account = await accounts.enrol(
+        await accounts.enrol(
             session,
             context_for(settings),
             citizen_id=row.id_number,
@@ -400,12 +396,9 @@ async def _ensure_demo_account(database: Any, settings: Settings) -> None:
             birth_date=row.birth_date,
             card_issue_date=row.card_issue_date,
             password=DEMO_PASSWORD,
+            display_name=DEMO_NAME,
         )
-        account.display_name = DEMO_NAME
-        await session.flush()
-        from identity import repository as identity_repo
-
-        if await identity_repo.account_by_username(session, DEMO_AUDITOR) is None:
+        if await accounts.staff_account(session, DEMO_AUDITOR) is None:
             await accounts.create_staff(
                 session, context_for(settings), username=DEMO_AUDITOR,
                 display_name="Demo auditor", roles=("auditor",), password=DEMO_PASSWORD,
@@ -417,10 +410,8 @@ def _demo_citizen(settings: Settings) -> str | None:
     """The demo citizen's ID number, when the demo was loaded (development only)."""
     import asyncio
 
-    from sqlalchemy import select
-
     from core.db import Database
-    from identity.models import Account
+    from identity import accounts
 
     if settings.environment == "production":
         return None
@@ -429,10 +420,7 @@ def _demo_citizen(settings: Settings) -> str | None:
         database = Database(settings)
         try:
             async with database.unit_of_work() as session:
-                found = await session.execute(
-                    select(Account.citizen_id).where(Account.display_name == DEMO_NAME)
-                )
-                return found.scalar_one_or_none()
+                return await accounts.citizen_named(session, DEMO_NAME)
         except Exception:  # noqa: BLE001 - a missing or old database just means no demo line
             return None
         finally:

@@ -143,12 +143,12 @@ def clients_create(
 @clients_app.command("list")
 def clients_list() -> None:
     """List the clients."""
-    from identity import repository as repo
+    from identity.oidc.clients import list_clients
 
     async def work(session: AsyncSession, settings: Any) -> list[tuple[str, str, str, str]]:
         return [
             (c.client_id, c.type, c.name, "active" if c.active else "suspended")
-            for c in await repo.clients(session)
+            for c in await list_clients(session)
         ]
 
     for row in _in_unit_of_work(work):

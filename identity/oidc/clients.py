@@ -6,7 +6,7 @@ import base64
 import hmac
 import json
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -150,6 +150,65 @@ def allowed_scopes(client: Client) -> set[str]:
     """The scopes this client may be granted: those registered that its type can use (a row
     stored before registration refused the others may still name them)."""
     return set(client.scopes.split()).intersection(CLIENT_TYPE_SCOPES.get(client.type, ()))
+
+
+# ------------------------------------------------------------------------------ for other packages
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSummary:
+    """A client as other packages show it: its id, name, kind (agency or rp) and state."""
+
+    client_id: str
+    name: str
+    type: str
+    active: bool
+
+
+def _summary(client: Client) -> ClientSummary:
+    return ClientSummary(client.client_id, client.name, client.type, client.active)
+
+
+async def find_client(session: AsyncSession, client_id: str) -> Client | None:
+    """The registered client with this id (the handle identity's flows take), or None."""
+    return await repo.client(session, client_id)
+
+
+async def list_clients(session: AsyncSession) -> list[ClientSummary]:
+    """Every client, by name."""
+    return [_summary(c) for c in await repo.clients(session)]
+
+
+async def client_summaries(
+    session: AsyncSession, client_ids: Iterable[str]
+) -> dict[str, ClientSummary]:
+    """The clients among ``client_ids`` that exist, by client id."""
+    found: dict[str, ClientSummary] = {}
+    for client_id in dict.fromkeys(client_ids):
+        client = await repo.client(session, client_id)
+        if client is not None:
+            found[client_id] = _summary(client)
+    return found
+
+
+async def sync_redirect_uris(
+    session: AsyncSession,
+    client_id: str,
+    *,
+    redirect_uris: Sequence[str],
+    post_logout_redirect_uris: Sequence[str],
+) -> bool:
+    """Give a registered client these redirect URIs when its own differ (the public URL
+    changed); False when no client has this id."""
+    client = await repo.client(session, client_id)
+    if client is None:
+        return False
+    wanted = json.dumps(list(redirect_uris))
+    if client.redirect_uris != wanted:
+        client.redirect_uris = wanted
+        client.post_logout_redirect_uris = json.dumps(list(post_logout_redirect_uris))
+        await session.flush()
+    return True
 
 
 def _basic_credentials(authorization: str | None) -> tuple[str, str] | None:

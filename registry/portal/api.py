@@ -106,15 +106,15 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
         message = params.get("error_description") or "The sign-in could not be completed."
         return render_page(request, settings, "error.html", locale=locale, status_code=400,
                            context={"message": message})  # fmt: skip
-    from identity import repository as identity_repo
+    from identity.oidc.clients import find_client
     from identity.oidc.errors import OAuthError
 
-    client = await identity_repo.client(session, PORTAL_CLIENT_ID)
+    client = await find_client(session, PORTAL_CLIENT_ID)
     if client is None:  # the start-up could not register it (database down then)
         from registry.portal.session import ensure_portal_client
 
         await ensure_portal_client(session, settings)
-        client = await identity_repo.client(session, PORTAL_CLIENT_ID)
+        client = await find_client(session, PORTAL_CLIENT_ID)
     if client is None:
         return render_page(request, settings, "error.html", locale=locale, status_code=400,
                            context={"message": "The portal is not registered."})  # fmt: skip

@@ -16,8 +16,8 @@ from fastapi.responses import RedirectResponse, Response, StreamingResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.api import log_signer
+from audit.events import ACTOR_TYPES, OUTCOMES
 from audit.gate import named_subject
-from audit.models import ACTOR_TYPES, OUTCOMES
 from core.auth import Principal
 from core.clock import utcnow
 from core.db import Database

@@ -16,26 +16,24 @@ import io
 import json
 import math
 import re
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import String, func, literal_column, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import merkle, proofs, views
-from audit import repository as audit_repo
 from audit.checkpoint import CheckpointError, Verifier, open_checkpoint
-from audit.models import ACTOR_TYPES, OUTCOMES, AuditCheckpoint, AuditEvent
+from audit.events import ACTOR_TYPES, OUTCOMES
 from audit.schemas import EventFilters, EventPage, EventView
 from core.auth import Principal
 from core.clock import VIETNAM_TIME
-from core.db import Database, dialect_of
+from core.db import Database
 from core.errors import Conflict, NotFound
 from core.text import ID_NUMBER_RE, csv_cell
-from identity.models import Client
+from identity.oidc import clients
 from registry.portal.session import PortalUser
 
 # The same offset as written into SQL (a constant there, so GROUP BY matches SELECT).
@@ -215,8 +213,8 @@ async def event_detail(
     try:
         proof = await views.auditor_inclusion_proof(session, auditor=auditor, event_uid=event_uid)
     except Conflict as exc:
-        head = await audit_repo.latest_checkpoint_head(session)
-        if head is None or head[0] <= view.leaf_index:
+        size = await views.latest_checkpoint_size(session)
+        if size is None or size <= view.leaf_index:
             return view, ProofCheck(state="uncovered", leaf_index=view.leaf_index)
         return view, ProofCheck(state="failed", leaf_index=view.leaf_index, reason=exc.detail)
     try:
@@ -257,16 +255,6 @@ class CheckpointPage:
     older: int | None
 
 
-async def checkpoints_before(
-    session: AsyncSession, before: int | None, limit: int
-) -> Sequence[AuditCheckpoint]:
-    """Up to ``limit`` checkpoints smaller than ``before``, newest first."""
-    query = select(AuditCheckpoint).order_by(AuditCheckpoint.tree_size.desc()).limit(limit)
-    if before is not None:
-        query = query.where(AuditCheckpoint.tree_size < before)
-    return (await session.execute(query)).scalars().all()
-
-
 def _open(note: str, verifier: Verifier, origin: str) -> bytes | None:
     try:
         return open_checkpoint(note, verifier, origin=origin).root_hash
@@ -285,20 +273,20 @@ async def checkpoint_page(
     """Signed checkpoints, newest first, each signature checked and each consecutive pair's
     consistency proof (audit.views records each as audit.consistency) verified here."""
     # One more than shown: the oldest shown checkpoint is checked against its predecessor too.
-    found = list(await checkpoints_before(session, before, CHECKPOINTS_PER_PAGE + 1))
+    found = await views.checkpoints_before(session, before, CHECKPOINTS_PER_PAGE + 1)
     shown = found[:CHECKPOINTS_PER_PAGE]
     rows: list[CheckpointRow] = []
     for position, stored in enumerate(shown):
         root = _open(stored.note, verifier, origin)
         row = CheckpointRow(
-            tree_size=int(stored.tree_size), created=local_time(stored.created_at),
-            root_b64=proofs.b64(bytes(stored.root_hash)), signature_ok=root is not None,
+            tree_size=stored.tree_size, created=local_time(stored.created_at),
+            root_b64=proofs.b64(stored.root_hash), signature_ok=root is not None,
         )  # fmt: skip
-        if root is not None and root != bytes(stored.root_hash):
+        if root is not None and root != stored.root_hash:
             row.signature_ok = False  # the stored root column disagrees with the signed note
         if position + 1 < len(found):
             older = found[position + 1]
-            row.previous_size = int(older.tree_size)
+            row.previous_size = older.tree_size
             row.consistency, row.reason = await _consistency(
                 session, auditor, row.previous_size, row.tree_size, verifier, origin
             )
@@ -396,36 +384,19 @@ class DailyCount:
 async def agency_daily_counts(session: AsyncSession, *, since: datetime) -> list[DailyCount]:
     """Events of agencies at or after ``since``, grouped by agency and Vietnam-time day.
 
-    Relying parties are recorded as agency actors too (their token and consent events); the
-    join with oauth_client leaves them out. The day is computed in SQL with inline constants
-    only, so PostgreSQL sees the same expression in SELECT and GROUP BY.
+    Relying parties are recorded as agency actors too (their token and consent events); only
+    actors that are agency clients, or whose client is gone, are counted.
     """
-    occurred = AuditEvent.occurred_at
-    if dialect_of(session) == "sqlite":
-        # Stored as UTC text 'YYYY-MM-DD HH:MM:SS.fff'; text compares in that same format.
-        day = func.date(occurred, literal_column(f"'+{_VIETNAM_HOURS} hours'"))
-        after = type_coerce(occurred, String()) >= since.astimezone(UTC).strftime(
-            "%Y-%m-%d %H:%M:%S.000"
-        )
-    else:
-        local = func.timezone(literal_column("'UTC'"), occurred) + literal_column(
-            f"INTERVAL '{_VIETNAM_HOURS} hours'"
-        )
-        day = func.to_char(local, literal_column("'YYYY-MM-DD'"))
-        after = occurred >= since
-    query = (
-        select(AuditEvent.actor_id, Client.name, day.label("day"), func.count().label("n"))
-        .select_from(AuditEvent)
-        .outerjoin(Client, Client.client_id == AuditEvent.actor_id)
-        .where(
-            AuditEvent.actor_type == "agency",
-            after,
-            or_(Client.type == "agency", Client.client_id.is_(None)),
-        )
-        .group_by(AuditEvent.actor_id, Client.name, day)
+    counts = await views.daily_counts(
+        session, actor_type="agency", since=since, utc_offset_hours=_VIETNAM_HOURS
     )
-    rows = (await session.execute(query)).all()
-    return [DailyCount(str(r.actor_id), r.name, str(r.day), int(r.n)) for r in rows]
+    known = await clients.client_summaries(session, {c.actor_id for c in counts})
+    out: list[DailyCount] = []
+    for c in counts:
+        client = known.get(c.actor_id)
+        if client is None or client.type == "agency":
+            out.append(DailyCount(c.actor_id, client.name if client else None, c.day, c.count))
+    return out
 
 
 @dataclass

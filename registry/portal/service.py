@@ -17,16 +17,14 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import proofs, recording, views
-from audit import repository as audit_repo
 from audit.checkpoint import Verifier
 from core.auth import Principal
 from core.clock import VIETNAM_TIME, utcnow
 from core.errors import Conflict, Forbidden, NotFound
 from core.text import ID_NUMBER_RE
 from identity import accounts, credentials
-from identity import repository as identity_repo
-from identity.accounts import IdentityContext
-from identity.models import Account
+from identity.accounts import Account, IdentityContext
+from identity.oidc import clients
 from registry import repository as registry_repo
 from registry.agency import repository as agency_repo
 from registry.agency import service as agency_service
@@ -107,7 +105,7 @@ class AccessFilters:
     since: date | None = None
     until: date | None = None
 
-    def where(self, citizen_id: str) -> audit_repo.EventFilter:
+    def where(self, citizen_id: str) -> views.EventFilter:
         """The audit search these filters mean (local Vietnamese days, as UTC instants)."""
         since = datetime.combine(self.since, time(), VIETNAM_TIME) if self.since else None
         until = (
@@ -115,7 +113,7 @@ class AccessFilters:
             if self.until
             else None
         )
-        return audit_repo.EventFilter(
+        return views.EventFilter(
             subject=citizen_id, actor_id=self.agency,
             actor_type="agency" if self.agency else None, since=since, until=until,
         )  # fmt: skip
@@ -123,11 +121,9 @@ class AccessFilters:
 
 async def client_names(session: AsyncSession, client_ids: Iterable[str]) -> dict[str, str]:
     """OAuth client names by client id (the id itself when the client is gone)."""
-    names: dict[str, str] = {}
-    for client_id in dict.fromkeys(client_ids):
-        client = await identity_repo.client(session, client_id)
-        names[client_id] = client.name if client is not None else client_id
-    return names
+    wanted = list(dict.fromkeys(client_ids))
+    known = await clients.client_summaries(session, wanted)
+    return {c: known[c].name if c in known else c for c in wanted}
 
 
 def _detail(row: Any) -> dict[str, Any]:
@@ -157,7 +153,7 @@ async def _events(session: AsyncSession, rows: Sequence[Any]) -> list[dict[str, 
 async def agencies(session: AsyncSession) -> list[tuple[str, str]]:
     """(client id, name) of every client, by name: the access log's filter. Relying parties act
     as ``agency`` actors in the trail too (oidc.token, oidc.userinfo), so both kinds are listed."""
-    return [(c.client_id, c.name) for c in await identity_repo.clients(session)]
+    return [(c.client_id, c.name) for c in await clients.list_clients(session)]
 
 
 async def access_log(
@@ -173,9 +169,7 @@ async def access_log(
     me = _me(principal)
     before = None if cursor is None else views.decode_cursor(cursor)
     # One row more than shown tells whether another page follows.
-    rows = await audit_repo.search_events(
-        session, filters.where(me), before_id=before, limit=limit + 1
-    )
+    rows = await views.events(session, filters.where(me), before_id=before, limit=limit + 1)
     shown = rows[:limit]
     following = views.encode_cursor(int(shown[-1].id)) if len(rows) > limit else None
     events = await _events(session, shown)
@@ -189,7 +183,7 @@ async def access_export(
     """Every event about the citizen matching the filters, newest first (the CSV download)."""
     me = _me(principal)
     rows: list[Any] = []
-    async with aclosing(audit_repo.stream_events(session, filters.where(me))) as chunks:
+    async with aclosing(views.stream_events(session, filters.where(me))) as chunks:
         async for chunk in chunks:
             rows.extend(chunk)
     events = await _events(session, rows)
@@ -215,7 +209,7 @@ async def access_proof(
         ).model_dump()
     except Conflict:  # ownership was checked first: the event is the citizen's, not yet proven
         proof = None
-    row = await audit_repo.event_with_leaf(session, event_uid)
+    row = await views.event_with_leaf(session, event_uid)
     if row is None or row.subject != me:  # pragma: no cover - the proof call refused it
         raise NotFound("No audit event with this id in your access log.")
     (event,) = await _events(session, [row])
@@ -242,10 +236,10 @@ async def security_overview(
     me = _me(principal)
     passkeys = [
         {"id": p.id, "name": p.name, "created_at": p.created_at, "last_used_at": p.last_used_at}
-        for p in await identity_repo.passkeys_of(session, account.id)
+        for p in await credentials.passkeys_of(session, account)
     ]
-    rows = await audit_repo.search_events(
-        session, audit_repo.EventFilter(subject=me, action="identity.login"), before_id=None,
+    rows = await views.events(
+        session, views.EventFilter(subject=me, action="identity.login"), before_id=None,
         limit=SIGN_IN_HISTORY,
     )  # fmt: skip
     sign_ins = [
@@ -295,8 +289,8 @@ async def aliases_overview(session: AsyncSession, principal: Principal) -> list[
     used: dict[str, dict[str, datetime]] = {row.alias: {} for row in rows}
     if rows:
         seen = 0
-        where = audit_repo.EventFilter(subject=me, actor_type="agency")
-        async with aclosing(audit_repo.stream_events(session, where)) as chunks:
+        where = views.EventFilter(subject=me, actor_type="agency")
+        async with aclosing(views.stream_events(session, where)) as chunks:
             async for chunk in chunks:
                 for event in chunk:
                     alias = _detail(event).get("alias")
@@ -345,9 +339,9 @@ async def consents_overview(
     """The services the citizen consented to: name, scopes, when, and whether revoked."""
     me = _me(principal)
     out = [
-        {"client_id": c.client_id, "client_name": k.name, "scopes": c.scope.split(),
+        {"client_id": c.client_id, "client_name": c.client_name, "scopes": c.scope.split(),
          "granted_at": c.granted_at, "revoked_at": c.revoked_at}
-        for c, k in await identity_repo.consents_of(session, account.id)
+        for c in await accounts.consents_of(session, account)
     ]  # fmt: skip
     await record_view(session, principal, page="consents", subject=me)
     return out

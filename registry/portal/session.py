@@ -21,10 +21,9 @@ from core.auth import Principal
 from core.clock import utcnow
 from core.digests import sha256_hex
 from core.settings import Settings
-from identity import repository as identity_repo
-from identity.accounts import principal_of, session_limits
-from identity.models import Account
-from identity.oidc.clients import create_client
+from identity import accounts
+from identity.accounts import Account, principal_of, session_limits
+from identity.oidc.clients import create_client, sync_redirect_uris
 from registry.portal.models import PortalSession
 
 PORTAL_CLIENT_ID = "registry-portal"
@@ -42,13 +41,11 @@ def callback_uri(settings: Settings) -> str:
 
 async def ensure_portal_client(session: AsyncSession, settings: Settings) -> None:
     """Register the portal as a first-party client (no consent page) if it is not yet."""
-    existing = await identity_repo.client(session, PORTAL_CLIENT_ID)
-    if existing is not None:
-        wanted = json.dumps([callback_uri(settings)])
-        if existing.redirect_uris != wanted:  # the public URL changed
-            existing.redirect_uris = wanted
-            existing.post_logout_redirect_uris = json.dumps([settings.issuer + "/portal"])
-            await session.flush()
+    registered = await sync_redirect_uris(  # the public URL may have changed
+        session, PORTAL_CLIENT_ID, redirect_uris=[callback_uri(settings)],
+        post_logout_redirect_uris=[settings.issuer + "/portal"],
+    )  # fmt: skip
+    if registered:
         return
     await create_client(
         session, settings, name="Cổng thông tin công dân", type="rp",
@@ -168,10 +165,10 @@ async def current_user(
     row = (await session.execute(stmt)).scalar_one_or_none()
     if row is None:
         return None
-    account = await identity_repo.account_by_id(session, row.account_id)
-    grant = await identity_repo.grant(session, row.grant_id)
+    account = await accounts.find_account(session, row.account_id)
+    grant = await accounts.grant_state(session, row.grant_id)
     now = utcnow()
-    if account is None or account.status != "active" or grant is None or grant.revoked_at:
+    if account is None or account.status != "active" or grant is None or grant.revoked:
         row.ended_at = now
         await session.flush()
         return None
@@ -203,5 +200,5 @@ async def end_session(request: Request, session: AsyncSession) -> str | None:
     if row.ended_at is None:
         row.ended_at = utcnow()
         await session.flush()
-    grant = await identity_repo.grant(session, row.grant_id)
+    grant = await accounts.grant_state(session, row.grant_id)
     return grant.session_sid if grant is not None else None
