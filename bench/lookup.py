@@ -105,7 +105,16 @@ from bench.harness.probes import (
     statement_delta,
     steal_share,
 )
-from bench.harness.report import console, emit, percentile, r3, run_async, table, timed
+from bench.harness.report import (
+    columns_table,
+    console,
+    emit,
+    percentile,
+    r3,
+    run_async,
+    table,
+    timed,
+)
 from bench.harness.server import Secrets, serve
 from tests.pgcluster import PostgresCluster
 
@@ -1314,50 +1323,31 @@ def _report(
     pg_peak = max(r.pgbench, key=lambda p: p.tps)
     one_peak = max(r.pgbench_one, key=lambda p: p.tps)
     peaks = {k: max(runs, key=lambda x: x.rps) for k, runs in r.sweeps.items()}
+
+    def versus_pgbench(x: LoadRun) -> tuple[Any, str]:
+        pg = pg_by_clients.get(x.connections)
+        return (pg.tps, f"{x.rps / pg.tps:.3f}") if pg else ("-", "-")
+
+    sweep_columns: list[tuple[str, Callable[[LoadRun], Any]]] = [
+        ("connections", lambda x: x.connections),
+        ("req/s", lambda x: x.rps),
+        ("p50 ms", lambda x: _f2(x.p50_ms)),
+        ("p99 ms", lambda x: _f2(x.p99_ms)),
+        ("non-2xx", lambda x: x.non_2xx),
+        ("socket err", lambda x: x.socket_errors),
+        ("events", lambda x: x.events),
+        ("in flight at stop", lambda x: x.in_flight_at_stop),
+        ("app CPU ms/req", lambda x: _f2(x.per_request(x.app_cpu))),
+        ("db CPU ms/req", lambda x: _f2(x.per_request(x.db_cpu))),
+        ("wrk CPU s", lambda x: _f2(x.client_cpu)),
+        ("SQL/req", lambda x: f"{x.sql_per_request:.1f}"),
+        ("pgbench tps", lambda x: versus_pgbench(x)[0]),
+        ("ours/pgbench", lambda x: versus_pgbench(x)[1]),
+        ("load avg", lambda x: _f2(x.loadavg)),
+    ]
     for kind, runs in r.sweeps.items():
-        table(
-            f"Ours, {kind}: wrk -t1 closed loop, {scale.seconds} s per run, 2 uvicorn workers, "
-            f"{r.load.citizens:,} citizens ({scale.name})",
-            [
-                "connections",
-                "req/s",
-                "p50 ms",
-                "p99 ms",
-                "non-2xx",
-                "socket err",
-                "events",
-                "in flight at stop",
-                "app CPU ms/req",
-                "db CPU ms/req",
-                "wrk CPU s",
-                "SQL/req",
-                "pgbench tps",
-                "ours/pgbench",
-                "load avg",
-            ],
-            [
-                [
-                    x.connections,
-                    x.rps,
-                    _f2(x.p50_ms),
-                    _f2(x.p99_ms),
-                    x.non_2xx,
-                    x.socket_errors,
-                    x.events,
-                    x.in_flight_at_stop,
-                    _f2(x.per_request(x.app_cpu)),
-                    _f2(x.per_request(x.db_cpu)),
-                    _f2(x.client_cpu),
-                    f"{x.sql_per_request:.1f}",
-                    pg_by_clients[x.connections].tps if x.connections in pg_by_clients else "-",
-                    f"{x.rps / pg_by_clients[x.connections].tps:.3f}"
-                    if x.connections in pg_by_clients
-                    else "-",
-                    _f2(x.loadavg),
-                ]
-                for x in runs
-            ],
-        )
+        title = f"Ours, {kind}: wrk -t1 closed loop, {scale.seconds} s per run, 2 uvicorn workers"
+        columns_table(f"{title}, {r.load.citizens:,} citizens ({scale.name})", sweep_columns, runs)
     pgbench_table(
         "Peer: pgbench -M prepared -j 2, BEGIN; our SELECT; our audit INSERT; COMMIT", r.pgbench
     )
@@ -1368,133 +1358,70 @@ def _report(
         r.pgbench_one,
     )
     console.print("pgbench script (reference):\n" + r.one_script)
-    fixed_rows: list[list[Any]] = []
+    # At 80%: each open loop, and the wrk run closest to its rate (what a closed loop shows).
+    fixed: list[tuple[str, LoadRun]] = []
     for kind, x in r.fixed.items():
         wrk80 = _closest_to(r.sweeps[kind], peaks[kind].rps * LOAD_SHARE)
-        fixed_rows.append(
-            [
-                f"{kind}, open loop",
-                f"{x.target_rate:,.0f}",
-                x.rps,
-                _f2(x.p50_ms),
-                _f2(x.p99_ms),
-                _f2(x.service_p50_ms),
-                _f2(x.service_p99_ms),
-                x.answered,
-                x.non_2xx,
-                x.socket_errors,
-            ]
-        )
-        fixed_rows.append(
-            [
-                f"{kind}, wrk {wrk80.connections} conn. (closest)",
-                "-",
-                wrk80.rps,
-                _f2(wrk80.p50_ms),
-                _f2(wrk80.p99_ms),
-                "-",
-                "-",
-                wrk80.answered,
-                wrk80.non_2xx,
-                wrk80.socket_errors,
-            ]
-        )
-    table(
+        fixed += [
+            (f"{kind}, open loop", x),
+            (f"{kind}, wrk {wrk80.connections} conn. (closest)", wrk80),
+        ]
+
+    def open_only(value: Callable[[LoadRun], str]) -> Callable[[tuple[str, LoadRun]], str]:
+        return lambda row: "-" if row[1].target_rate is None else value(row[1])
+
+    columns_table(
         f"At 80% of our peak: open loop (fixed arrival rate, {scale.open_loop_connections} "
         f"keep-alive connections, latency from the scheduled instant), {scale.fixed_seconds:g} s "
         "after warm-up; and the wrk run whose req/s is closest to 80% of the peak",
         [
-            "run",
-            "target req/s",
-            "req/s",
-            "p50 ms",
-            "p99 ms",
-            "service p50",
-            "service p99",
-            "answered",
-            "non-2xx",
-            "socket err",
+            ("run", lambda row: row[0]),
+            ("target req/s", open_only(lambda x: f"{x.target_rate:,.0f}")),
+            ("req/s", lambda row: row[1].rps),
+            ("p50 ms", lambda row: _f2(row[1].p50_ms)),
+            ("p99 ms", lambda row: _f2(row[1].p99_ms)),
+            ("service p50", open_only(lambda x: _f2(x.service_p50_ms))),
+            ("service p99", open_only(lambda x: _f2(x.service_p99_ms))),
+            ("answered", lambda row: row[1].answered),
+            ("non-2xx", lambda row: row[1].non_2xx),
+            ("socket err", lambda row: row[1].socket_errors),
         ],
-        fixed_rows,
+        fixed,
     )
-    curve_rows: list[list[Any]] = []
-    for kind, paced in r.curve.items():
-        for share, y in paced:
-            curve_rows.append(
-                [
-                    kind,
-                    f"{share:.0%}",
-                    f"{y.target_rate:,.0f}",
-                    y.rps,
-                    _f2(y.p50_ms),
-                    _f2(y.p99_ms),
-                    _f2(y.service_p99_ms),
-                    _f2(max(y.p99_by_second, default=0.0)),
-                    f"{y.steal_share:.1%}",
-                    "yes" if y.p99_ms <= TARGET_P99_MS else "no",
-                ]
-            )
-    for share, pg in r.pgbench_paced:
-        curve_rows.append(
-            [
-                "pgbench (peer)",
-                f"{share:.0%}",
-                f"{pg.rate or 0:,.0f}",
-                pg.tps,
-                _f2(pg.p50_ms),
-                _f2(pg.p99_ms),
-                "-",
-                "-",
-                f"{pg.steal_share:.1%}",
-                "yes" if pg.p99_ms <= TARGET_P99_MS else "no",
-            ]
-        )
+    curve = [(kind, share, y) for kind, paced in r.curve.items() for share, y in paced]
+    curve_rows = [
+        [kind, f"{share:.0%}", f"{y.target_rate:,.0f}", y.rps, _f2(y.p50_ms), _f2(y.p99_ms)]
+        + [_f2(y.service_p99_ms), _f2(max(y.p99_by_second, default=0.0)), f"{y.steal_share:.1%}"]
+        + ["yes" if y.p99_ms <= TARGET_P99_MS else "no"]
+        for kind, share, y in curve
+    ]
+    curve_rows += [
+        ["pgbench (peer)", f"{share:.0%}", f"{pg.rate or 0:,.0f}", pg.tps, _f2(pg.p50_ms)]
+        + [_f2(pg.p99_ms), "-", "-", f"{pg.steal_share:.1%}"]
+        + ["yes" if pg.p99_ms <= TARGET_P99_MS else "no"]
+        for share, pg in r.pgbench_paced
+    ]
     table(
         f"Latency against load: the open loop at shares of the peak ({scale.fixed_seconds:g} s "
         f"each; the target is p99 <= {TARGET_P99_MS:g} ms at 80%), and the peer, pgbench -R "
         "with its peak's clients, at the same shares of its own peak (Poisson arrivals, where "
         "ours are evenly spaced; latency from the scheduled start, as ours); host steal: the "
         "share of the machine's CPU time the hypervisor gave to others (/proc/stat)",
-        [
-            "flow",
-            "share",
-            "target req/s",
-            "req/s",
-            "p50 ms",
-            "p99 ms",
-            "service p99",
-            "worst second's p99",
-            "host steal",
-            f"p99 <= {TARGET_P99_MS:g}",
-        ],
+        ["flow", "share", "target req/s", "req/s", "p50 ms", "p99 ms", "service p99"]
+        + ["worst second's p99", "host steal", f"p99 <= {TARGET_P99_MS:g}"],
         curve_rows,
     )
-    audit_rows: list[list[Any]] = []
-    for kind, paced in r.curve.items():
-        for share, y in paced:
-            audit_rows.append(
-                [
-                    f"{kind} open loop {share:.0%} (by request id)",
-                    y.answered,
-                    json.dumps(y.statuses),
-                    y.events,
-                    y.missing,
-                    y.extra,
-                ]
-            )
-    for kind, runs in r.sweeps.items():
-        for x in runs:
-            missing = max(0, x.answered - x.events)
-            audit_rows.append(
-                [
-                    f"{kind} wrk c{x.connections} (counts)",
-                    x.answered,
-                    f"non-2xx {x.non_2xx}",
-                    x.events,
-                    missing,
-                    f"{x.in_flight_at_stop} in flight",
-                ]
-            )
+    audit_rows = [
+        [f"{kind} open loop {share:.0%} (by request id)", y.answered, json.dumps(y.statuses)]
+        + [y.events, y.missing, y.extra]
+        for kind, share, y in curve
+    ]
+    audit_rows += [
+        [f"{kind} wrk c{x.connections} (counts)", x.answered, f"non-2xx {x.non_2xx}", x.events]
+        + [max(0, x.answered - x.events), f"{x.in_flight_at_stop} in flight"]
+        for kind, runs in r.sweeps.items()
+        for x in runs
+    ]
     table(
         "Audit: events (agency.lookup/agency.verify) vs requests answered",
         ["run", "answered", "statuses", "events", "missing", "extra"],

@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from typing import Any, TypeVar
 
 from rich.console import Console
@@ -67,6 +67,13 @@ def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> 
     for row in rows:
         t.add_row(*(f"{v:,.1f}" if isinstance(v, float) else str(v) for v in row))
     console.print(t)
+
+
+def columns_table(
+    title: str, columns: Sequence[tuple[str, Callable[[T], Any]]], items: Iterable[T]
+) -> None:
+    """A table of ``items``, one row each, given as (column, value of an item) pairs."""
+    table(title, [name for name, _ in columns], [[value(x) for _, value in columns] for x in items])
 
 
 def timings_table(
