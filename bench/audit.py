@@ -1318,30 +1318,25 @@ def _report(
             for i, x in enumerate(r.loads)
         ],
     )
-    target_rows: list[list[Any]] = [
-        [
+    target_rows: list[tuple[str, Any, str, bool | str]] = [
+        (
             "sequencer drain ev/s",
             drain_rate,
             f">= {TARGET_SEQUENCER:,.0f}",
-            report.met(drain_rate >= TARGET_SEQUENCER),
-        ],
-        [
-            "verify ev/s",
-            verify_rate,
-            f">= {TARGET_VERIFY:,.0f}",
-            report.met(verify_rate >= TARGET_VERIFY),
-        ],
+            drain_rate >= TARGET_SEQUENCER,
+        ),
+        ("verify ev/s", verify_rate, f">= {TARGET_VERIFY:,.0f}", verify_rate >= TARGET_VERIFY),
     ]
-    for p in r.proofs:
-        target_rows.append(
-            [
-                f"proof p99 ms at {fmt_size(p.size)}",
-                _ms(p.ours[1]),
-                f"< {TARGET_PROOF_P99_MS:g}",
-                report.met(p.ours[1] < TARGET_PROOF_P99_MS),
-            ]
+    target_rows += [
+        (
+            f"proof p99 ms at {fmt_size(p.size)}",
+            _ms(p.ours[1]),
+            f"< {TARGET_PROOF_P99_MS:g}",
+            p.ours[1] < TARGET_PROOF_P99_MS,
         )
-    table("Targets", ["what", "measured", "target", "verdict"], target_rows)
+        for p in r.proofs
+    ]
+    report.targets_table("Targets", target_rows)
     report.timings_table(timings, total, load)
     for line in r.checks:
         console.print(line)

@@ -1482,89 +1482,79 @@ def _report(
         max(0, x.answered - x.events) for runs in r.sweeps.values() for x in runs
     )
     extra = sum(x.extra for x in open_loops)
-    table(
+    lp, vp, pg, one = lookup_peak, verify_peak, pg_peak, one_peak
+    at_least, p99_at_most = f">= {TARGET_RATIO}", f"p99 <= {TARGET_P99_MS:g}"
+
+    def latency(x: LoadRun | PgbenchRun) -> str:
+        return f"{x.p50_ms:.2f} / {x.p99_ms:.2f}"
+
+    report.targets_table(
         "Agency API vs pgbench (same SQL), targets",
-        ["what", "measured", "target", "verdict"],
         [
-            ["lookup peak req/s (ours)", lookup_peak.rps, "-", f"wrk c{lookup_peak.connections}"],
-            ["verify peak req/s (ours)", verify_peak.rps, "-", f"wrk c{verify_peak.connections}"],
-            ["pgbench peak tps", pg_peak.tps, "-", f"-c {pg_peak.clients}"],
-            [
+            ("lookup peak req/s (ours)", lp.rps, "-", f"wrk c{lp.connections}"),
+            ("verify peak req/s (ours)", vp.rps, "-", f"wrk c{vp.connections}"),
+            ("pgbench peak tps", pg.tps, "-", f"-c {pg.clients}"),
+            (
                 "ratio lookup / pgbench",
                 f"{ratio_lookup:.3f}",
-                f">= {TARGET_RATIO}",
-                report.met(ratio_lookup >= TARGET_RATIO),
-            ],
-            [
+                at_least,
+                ratio_lookup >= TARGET_RATIO,
+            ),
+            (
                 "ratio verify / pgbench",
                 f"{ratio_verify:.3f}",
-                f">= {TARGET_RATIO}",
-                report.met(ratio_verify >= TARGET_RATIO),
-            ],
-            [
-                "lookup p50 / p99 ms at 80%",
-                f"{fl.p50_ms:.2f} / {fl.p99_ms:.2f}",
-                f"p99 <= {TARGET_P99_MS:g}",
-                report.met(fl.p99_ms <= TARGET_P99_MS),
-            ],
-            [
-                "verify p50 / p99 ms at 80%",
-                f"{fv.p50_ms:.2f} / {fv.p99_ms:.2f}",
-                f"p99 <= {TARGET_P99_MS:g}",
-                report.met(fv.p99_ms <= TARGET_P99_MS),
-            ],
-            [
+                at_least,
+                ratio_verify >= TARGET_RATIO,
+            ),
+            ("lookup p50 / p99 ms at 80%", latency(fl), p99_at_most, fl.p99_ms <= TARGET_P99_MS),
+            ("verify p50 / p99 ms at 80%", latency(fv), p99_at_most, fv.p99_ms <= TARGET_P99_MS),
+            (
                 "pgbench p50 / p99 ms at 80% of its peak",
-                f"{pg80.p50_ms:.2f} / {pg80.p99_ms:.2f}",
+                latency(pg80),
                 "-",
-                "the peer's own tail on this machine (-R)",
-            ],
-            [
+                "the peer's own tail (-R)",
+            ),
+            (
                 "CPU ms per lookup (app + PostgreSQL)",
-                _f2(lookup_peak.server_cpu_ms),
+                _f2(lp.server_cpu_ms),
                 "-",
-                f"x{lookup_peak.server_cpu_ms / pg_peak.cpu_ms:.1f} pgbench's",
-            ],
-            [
+                f"x{lp.server_cpu_ms / pg.cpu_ms:.1f} pgbench's",
+            ),
+            (
                 "CPU ms per verify (app + PostgreSQL)",
-                _f2(verify_peak.server_cpu_ms),
+                _f2(vp.server_cpu_ms),
                 "-",
-                f"x{verify_peak.server_cpu_ms / pg_peak.cpu_ms:.1f} pgbench's",
-            ],
-            ["CPU ms per pgbench tx (PostgreSQL + pgbench)", _f2(pg_peak.cpu_ms), "-", "-"],
-            [
+                f"x{vp.server_cpu_ms / pg.cpu_ms:.1f} pgbench's",
+            ),
+            ("CPU ms per pgbench tx (PostgreSQL + pgbench)", _f2(pg.cpu_ms), "-", "-"),
+            (
                 f"{cores}-core CPU-bound projection: lookup req/s",
-                cap(lookup_peak.total_cpu_ms),
+                cap(lp.total_cpu_ms),
                 "-",
                 f"{cores * 1000} / (app+db+wrk CPU ms)",
-            ],
-            [
+            ),
+            (
                 f"{cores}-core CPU-bound projection: pgbench tps",
-                cap(pg_peak.cpu_ms),
+                cap(pg.cpu_ms),
                 "-",
                 f"{cores * 1000} / (db+pgbench CPU ms)",
-            ],
-            [
+            ),
+            (
                 "ratio of the projections (lookup)",
                 f"{cpu_ratio:.3f}",
-                f">= {TARGET_RATIO}",
+                at_least,
                 "for reference: not load-dependent",
-            ],
-            [
-                "pgbench peak tps, our one statement",
-                one_peak.tps,
-                "-",
-                f"reference, -c {one_peak.clients}",
-            ],
-            [
+            ),
+            ("pgbench peak tps, our one statement", one.tps, "-", f"reference, -c {one.clients}"),
+            (
                 "ratio lookup / that",
-                f"{lookup_peak.rps / one_peak.tps:.3f}",
+                f"{lp.rps / one.tps:.3f}",
                 "-",
                 "reference: the app vs PostgreSQL alone on its SQL",
-            ],
-            ["missing audit events", missing, "0", report.met(missing == 0)],
-            ["extra audit events (open loop)", extra, "0", report.met(extra == 0)],
-            ["events without a leaf", r.unsequenced, "0", report.met(r.unsequenced == 0)],
+            ),
+            ("missing audit events", missing, "0", missing == 0),
+            ("extra audit events (open loop)", extra, "0", extra == 0),
+            ("events without a leaf", r.unsequenced, "0", r.unsequenced == 0),
         ],
     )
     console.print(

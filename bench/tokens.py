@@ -88,7 +88,16 @@ from bench.harness.probes import (
     statement_delta,
     steal_share,
 )
-from bench.harness.report import console, emit, percentile, r3, run_async, table, timed
+from bench.harness.report import (
+    columns_table,
+    console,
+    emit,
+    percentile,
+    r3,
+    run_async,
+    table,
+    timed,
+)
 from bench.harness.server import PUBLIC_URL, Secrets, b64url, serve
 from tests.pgcluster import PostgresCluster
 
@@ -1212,54 +1221,31 @@ def _report(
     argon_reference_ms: float,
 ) -> None:
     cc, pwd, pk = results
-    table(
+    # flow -> (target per core, Keycloak's figure per vCPU)
+    peers = {
+        cc.name: (f">= {TARGET_CC_TOTAL / WORKERS:,.0f}", KEYCLOAK_CC_PER_VCPU),
+        pwd.name: (f">= {TARGET_PWD_PER_CORE:g}", KEYCLOAK_PWD_PER_VCPU),
+        pk.name: (f">= {TARGET_PASSKEY_PER_CORE:g}", None),
+    }
+
+    def keycloak(r: FlowResult) -> str:
+        figure = peers[r.name][1]
+        return f"{_per_core(r.rate) / figure:.2f}" if figure else "-"
+
+    columns_table(
         f"Tokens and logins per second, {WORKERS} uvicorn workers, {scale.name} (per core = /2)",
         [
-            "flow",
-            "/s",
-            "/core",
-            "target /core",
-            "Keycloak /vCPU",
-            "÷ Keycloak",
-            "p50 ms",
-            "p99 ms",
-            "errors",
+            ("flow", lambda r: r.name),
+            ("/s", lambda r: r.rate),
+            ("/core", lambda r: _per_core(r.rate)),
+            ("target /core", lambda r: peers[r.name][0]),
+            ("Keycloak /vCPU", lambda r: peers[r.name][1] or "not published"),
+            ("÷ Keycloak", keycloak),
+            ("p50 ms", lambda r: f"{r.p50_ms:.1f}"),
+            ("p99 ms", lambda r: f"{r.p99_ms:.1f}"),
+            ("errors", lambda r: r.errors),
         ],
-        [
-            [
-                cc.name,
-                cc.rate,
-                _per_core(cc.rate),
-                f">= {TARGET_CC_TOTAL / WORKERS:,.0f}",
-                KEYCLOAK_CC_PER_VCPU,
-                f"{_per_core(cc.rate) / KEYCLOAK_CC_PER_VCPU:.2f}",
-                f"{cc.p50_ms:.1f}",
-                f"{cc.p99_ms:.1f}",
-                cc.errors,
-            ],
-            [
-                pwd.name,
-                pwd.rate,
-                _per_core(pwd.rate),
-                f">= {TARGET_PWD_PER_CORE:g}",
-                KEYCLOAK_PWD_PER_VCPU,
-                f"{_per_core(pwd.rate) / KEYCLOAK_PWD_PER_VCPU:.2f}",
-                f"{pwd.p50_ms:.1f}",
-                f"{pwd.p99_ms:.1f}",
-                pwd.errors,
-            ],
-            [
-                pk.name,
-                pk.rate,
-                _per_core(pk.rate),
-                f">= {TARGET_PASSKEY_PER_CORE:g}",
-                "not published",
-                "-",
-                f"{pk.p50_ms:.1f}",
-                f"{pk.p99_ms:.1f}",
-                pk.errors,
-            ],
-        ],
+        results,
     )
     console.print(
         f"client_credentials: POST /token, Basic auth ({cc.tool}; target 1,000/s on 2 cores). "
@@ -1272,33 +1258,20 @@ def _report(
         f"memory_kib={argon[1]}, parallelism={argon[2]} ({argon[3]:.1f} ms CPU per verify "
         f"here). Peer: {KEYCLOAK_SOURCE}; Keycloak was not run here."
     )
-    table(
+    columns_table(
         "CPU in the measured window (app and PostgreSQL from /proc, client from getrusage)",
         [
-            "flow",
-            "window s",
-            "done",
-            "app CPU s",
-            "db CPU s",
-            "client CPU s",
-            "app+db ms/op",
-            "ops per app+db CPU-s",
-            "host steal",
+            ("flow", lambda r: r.name),
+            ("window s", lambda r: f"{r.seconds:.1f}"),
+            ("done", lambda r: r.completed),
+            ("app CPU s", lambda r: f"{r.app_cpu:.1f}"),
+            ("db CPU s", lambda r: f"{r.db_cpu:.1f}"),
+            ("client CPU s", lambda r: f"{r.client_cpu:.1f}"),
+            ("app+db ms/op", lambda r: f"{r.server_cpu_ms:.2f}"),
+            ("ops per app+db CPU-s", lambda r: r.per_server_cpu_second),
+            ("host steal", lambda r: f"{r.steal:.1f} s ({r.steal_share:.0%})"),
         ],
-        [
-            [
-                r.name,
-                f"{r.seconds:.1f}",
-                r.completed,
-                f"{r.app_cpu:.1f}",
-                f"{r.db_cpu:.1f}",
-                f"{r.client_cpu:.1f}",
-                f"{r.server_cpu_ms:.2f}",
-                r.per_server_cpu_second,
-                f"{r.steal:.1f} s ({r.steal_share:.0%})",
-            ]
-            for r in results
-        ],
+        results,
     )
     console.print(
         "ops per app+db CPU-s: what one core given wholly to the app and PostgreSQL would do "
@@ -1324,15 +1297,8 @@ def _report(
     )
     sql_rows: list[list[Any]] = []
     for r in results:
-        sql_rows.append(
-            [
-                r.name,
-                "all statements",
-                f"{r.sql_per_op:.1f}",
-                "",
-                f"{r.transactions_per_op:.1f} transactions/op",
-            ]
-        )
+        transactions = f"{r.transactions_per_op:.1f} transactions/op"
+        sql_rows.append([r.name, "all statements", f"{r.sql_per_op:.1f}", "", transactions])
         for query, calls, ms in r.sql[:8]:
             text = " ".join(query.split())
             text = text[:70] + ("…" if len(text) > 70 else "")
@@ -1347,29 +1313,23 @@ def _report(
     pwd_ok = _per_core(pwd.rate) >= TARGET_PWD_PER_CORE
     pk_ok = _per_core(pk.rate) >= TARGET_PASSKEY_PER_CORE
     errors = cc.errors + pwd.errors + pk.errors
-    table(
+    report.targets_table(
         "Targets",
-        ["what", "measured", "target", "verdict"],
         [
-            [
-                "client_credentials tokens/s (2 cores)",
-                cc.rate,
-                f">= {TARGET_CC_TOTAL:,.0f}",
-                report.met(cc_ok),
-            ],
-            [
+            ("client_credentials tokens/s (2 cores)", cc.rate, f">= {TARGET_CC_TOTAL:,.0f}", cc_ok),
+            (
                 "password logins/s per core",
                 _per_core(pwd.rate),
                 f">= {TARGET_PWD_PER_CORE:g}",
-                report.met(pwd_ok),
-            ],
-            [
+                pwd_ok,
+            ),
+            (
                 "passkey logins/s per core",
                 _per_core(pk.rate),
                 f">= {TARGET_PASSKEY_PER_CORE:g}",
-                report.met(pk_ok),
-            ],
-            ["errors", errors, "0", report.met(errors == 0)],
+                pk_ok,
+            ),
+            ("errors", errors, "0", errors == 0),
         ],
     )
     for r in results:

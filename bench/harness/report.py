@@ -92,6 +92,15 @@ def met(ok: bool) -> str:
     return "met" if ok else "NOT MET"
 
 
+def targets_table(title: str, rows: Sequence[tuple[str, Any, str, bool | str]]) -> None:
+    """(what, measured, target, met or a remark) rows."""
+    table(
+        title,
+        ["what", "measured", "target", "verdict"],
+        [[what, x, target, met(v) if isinstance(v, bool) else v] for what, x, target, v in rows],
+    )
+
+
 def r3(x: float) -> float:
     """A figure of the JSON line: three decimals."""
     return round(x, 3)
