@@ -160,11 +160,12 @@ class Scale:
     open_loop_connections: int
     profile_seconds: int
     curve_shares: tuple[float, ...] = CURVE_SHARES
+    workers: int = WORKERS  # uvicorn's
 
 
 FULL = Scale("full", 1_000_000, 100_000, (8, 16, 32, 64), 10, 3, 15.0, 2.0, 64, 10)
 QUICK = Scale("quick", 20_000, 10_000, (16, 32), 3, 1, 3.0, 0.5, 32, 3)
-TINY = Scale("tiny", 400, 200, (4,), 1, 1, 1.0, 0.2, 4, 1, curve_shares=())
+TINY = Scale("tiny", 400, 200, (4,), 1, 1, 1.0, 0.2, 4, 1, curve_shares=(), workers=1)
 
 
 @dataclass(frozen=True)
@@ -1106,9 +1107,9 @@ def _run(
     t0 = time.perf_counter()
     env["REGISTRY_AUDIT_SEQUENCER_ENABLED"] = str(args.sequencer == "app")
     sequencer_process = args.sequencer == "process"
-    with serve(env, workers=WORKERS, sequencer_process=sequencer_process) as (port, server):
+    with serve(env, workers=scale.workers, sequencer_process=sequencer_process) as (port, server):
         app_pid = server.pid
-        timings.append(("start uvicorn (2 workers)", time.perf_counter() - t0))
+        timings.append((f"start uvicorn ({scale.workers} workers)", time.perf_counter() - t0))
         probe = Probe(app_pid, postmaster_pid(cluster), dsn)
         token = run_async(fetch_token(port, world.client_id, world.secret))
         samples = run_async(probe_requests(port, token, world))
@@ -1346,8 +1347,9 @@ def _report(
         ("load avg", lambda x: _f2(x.loadavg)),
     ]
     for kind, runs in r.sweeps.items():
-        title = f"Ours, {kind}: wrk -t1 closed loop, {scale.seconds} s per run, 2 uvicorn workers"
-        columns_table(f"{title}, {r.load.citizens:,} citizens ({scale.name})", sweep_columns, runs)
+        title = f"Ours, {kind}: wrk -t1 closed loop, {scale.seconds} s per run"
+        title += f", {scale.workers} uvicorn workers, {r.load.citizens:,} citizens ({scale.name})"
+        columns_table(title, sweep_columns, runs)
     pgbench_table(
         "Peer: pgbench -M prepared -j 2, BEGIN; our SELECT; our audit INSERT; COMMIT", r.pgbench
     )
@@ -1562,8 +1564,8 @@ def _report(
         f"imported with the bulk importer in {r.load.import_seconds:.1f} s "
         f"({r.load.loaded / r.load.import_seconds:,.0f} rows/s). Policy: {json.dumps(POLICY)}; "
         f"token scopes {' '.join(SCOPES)}, TTL {TOKEN_TTL} s. The 2 cores are shared by the app "
-        f"(2 uvicorn workers; audit sequencer on, {SEQUENCER_WHERE[r.sequencer]}), PostgreSQL "
-        "(fsync off) and the load generator."
+        f"({scale.workers} uvicorn workers; audit sequencer on, {SEQUENCER_WHERE[r.sequencer]}), "
+        "PostgreSQL (fsync off) and the load generator."
     )
     for sample in r.samples:
         console.print(f"sample answer: {sample}")
@@ -1602,7 +1604,7 @@ def _report(
         "scale": scale.name,
         "citizens": r.load.citizens,
         "cpus": os.cpu_count(),
-        "uvicorn_workers": WORKERS,
+        "uvicorn_workers": scale.workers,
         "audit_sequencer": r.sequencer,
         "fsync": False,
         "load_seconds": {
