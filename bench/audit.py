@@ -1179,48 +1179,21 @@ def _report(
     def tail(run: WriteRun) -> str:
         return f"{(run.e2e_seconds or 0) - run.record_seconds:.2f}"
 
-    table(
+    runs = [("1/tx + seq", r.e2e_1), ("50/tx + seq", r.e2e_50)]
+    runs += [("1/tx alone", r.record_1), ("50/tx alone", r.record_50)]
+    report.columns_table(
         f"record() + sequencer: {CLIENTS} clients ({WRITER_PROCS} processes x {TASKS_PER_PROC} "
         f"tasks), AuditWorker in its own process ({scale.name})",
-        ["run", "events", "record ev/s", "tx p50 ms", "tx p99 ms", "e2e ev/s", "tail s"],
         [
-            [
-                "1/tx + seq",
-                r.e2e_1.events,
-                r.e2e_1.record_rate,
-                _ms(r.e2e_1.tx_p50_ms),
-                _ms(r.e2e_1.tx_p99_ms),
-                r.e2e_1.e2e_rate,
-                tail(r.e2e_1),
-            ],
-            [
-                "50/tx + seq",
-                r.e2e_50.events,
-                r.e2e_50.record_rate,
-                _ms(r.e2e_50.tx_p50_ms),
-                _ms(r.e2e_50.tx_p99_ms),
-                r.e2e_50.e2e_rate,
-                tail(r.e2e_50),
-            ],
-            [
-                "1/tx alone",
-                r.record_1.events,
-                r.record_1.record_rate,
-                _ms(r.record_1.tx_p50_ms),
-                _ms(r.record_1.tx_p99_ms),
-                "-",
-                "-",
-            ],
-            [
-                "50/tx alone",
-                r.record_50.events,
-                r.record_50.record_rate,
-                _ms(r.record_50.tx_p50_ms),
-                _ms(r.record_50.tx_p99_ms),
-                "-",
-                "-",
-            ],
+            ("run", lambda run: run[0]),
+            ("events", lambda run: run[1].events),
+            ("record ev/s", lambda run: run[1].record_rate),
+            ("tx p50 ms", lambda run: _ms(run[1].tx_p50_ms)),
+            ("tx p99 ms", lambda run: _ms(run[1].tx_p99_ms)),
+            ("e2e ev/s", lambda run: run[1].e2e_rate or "-"),
+            ("tail s", lambda run: "-" if run[1].e2e_seconds is None else tail(run[1])),
         ],
+        runs,
     )
     console.print(
         "e2e ev/s: events recorded and sequenced per second (first insert until the last event "
@@ -1239,41 +1212,25 @@ def _report(
         ["what", "events", "seconds", "events/s"],
         [
             ["AuditWorker.sequence_pending()", r.drain.events, r.drain.seconds, drain_rate],
-            [
-                "service.verify(), 1 checkpoint",
-                r.drain.verify_leaves,
-                r.drain.verify_seconds,
-                verify_rate,
-            ],
+            ["service.verify(), 1 checkpoint", r.drain.verify_leaves, r.drain.verify_seconds]
+            + [verify_rate],
         ],
     )
-    table(
+    report.columns_table(
         "Verify over the bulk-loaded logs (1 checkpoint), next to PostgreSQL alone handing out "
         f"the same rows (psql, binary COPY to /dev/null, {tree_repo.LEAF_STREAMS} connections as "
         "verify)",
         [
-            "leaves",
-            "verify s",
-            "verify ev/s",
-            "our CPU s",
-            "C loop",
-            "floor s",
-            "floor rows/s",
-            "verify/floor",
+            ("leaves", lambda v: fmt_size(v.size)),
+            ("verify s", lambda v: v.seconds),
+            ("verify ev/s", lambda v: v.rate),
+            ("our CPU s", lambda v: v.cpu_seconds),
+            ("C loop", lambda v: "yes" if v.native else "NO"),
+            ("floor s", lambda v: v.floor_seconds),
+            ("floor rows/s", lambda v: v.floor_rate),
+            ("verify/floor", lambda v: f"{v.rate / v.floor_rate:.3f}"),
         ],
-        [
-            [
-                fmt_size(v.size),
-                v.seconds,
-                v.rate,
-                v.cpu_seconds,
-                "yes" if v.native else "NO",
-                v.floor_seconds,
-                v.floor_rate,
-                f"{v.rate / v.floor_rate:.3f}",
-            ]
-            for v in r.verifies
-        ],
+        r.verifies,
     )
     console.print(
         "floor: PostgreSQL alone sending the rows verify reads (its statements, chunk by chunk, "
@@ -1281,19 +1238,9 @@ def _report(
     )
     proof_rows: list[list[Any]] = []
     for p in r.proofs:
-        o, w = p.ours, p.raw
-        proof_rows.append(
-            [f"{fmt_size(p.size)} inclusion_proof()", p.checked, _ms(o[0]), _ms(o[1]), _ms(o[2])]
-        )
-        proof_rows.append(
-            [
-                f"{fmt_size(p.size)} raw asyncpg floor",
-                len(p.raw_ms),
-                _ms(w[0]),
-                _ms(w[1]),
-                _ms(w[2]),
-            ]
-        )
+        size = fmt_size(p.size)
+        proof_rows.append([f"{size} inclusion_proof()", p.checked, *map(_ms, p.ours)])
+        proof_rows.append([f"{size} raw asyncpg floor", len(p.raw_ms), *map(_ms, p.raw)])
     table(
         "Inclusion proofs, ms (random events; every proof checked with check_inclusion)",
         ["tree / what", "proofs", "p50", "p99", "max"],
@@ -1307,15 +1254,8 @@ def _report(
         "Synthetic log bulk load (COPY, 2 generator processes; leaf_bytes() for every event)",
         ["to size", "seconds", "gen+COPY", "indexes", "VACUUM", "events/s"],
         [
-            [
-                fmt_size(x.size),
-                x.total,
-                x.copy,
-                x.indexes,
-                x.vacuum,
-                (x.size - (r.loads[i - 1].size if i else 0)) / x.total,
-            ]
-            for i, x in enumerate(r.loads)
+            [fmt_size(x.size), x.total, x.copy, x.indexes, x.vacuum, (x.size - before) / x.total]
+            for x, before in zip(r.loads, [0] + [x.size for x in r.loads], strict=False)
         ],
     )
     target_rows: list[tuple[str, Any, str, bool | str]] = [

@@ -105,16 +105,7 @@ from bench.harness.probes import (
     statement_delta,
     steal_share,
 )
-from bench.harness.report import (
-    columns_table,
-    console,
-    emit,
-    percentile,
-    r3,
-    run_async,
-    table,
-    timed,
-)
+from bench.harness.report import console, emit, percentile, r3, run_async, table, timed
 from bench.harness.server import Secrets, serve
 from tests.pgcluster import PostgresCluster
 
@@ -1349,7 +1340,7 @@ def _report(
     for kind, runs in r.sweeps.items():
         title = f"Ours, {kind}: wrk -t1 closed loop, {scale.seconds} s per run"
         title += f", {scale.workers} uvicorn workers, {r.load.citizens:,} citizens ({scale.name})"
-        columns_table(title, sweep_columns, runs)
+        report.columns_table(title, sweep_columns, runs)
     pgbench_table(
         "Peer: pgbench -M prepared -j 2, BEGIN; our SELECT; our audit INSERT; COMMIT", r.pgbench
     )
@@ -1372,7 +1363,7 @@ def _report(
     def open_only(value: Callable[[LoadRun], str]) -> Callable[[tuple[str, LoadRun]], str]:
         return lambda row: "-" if row[1].target_rate is None else value(row[1])
 
-    columns_table(
+    report.columns_table(
         f"At 80% of our peak: open loop (fixed arrival rate, {scale.open_loop_connections} "
         f"keep-alive connections, latency from the scheduled instant), {scale.fixed_seconds:g} s "
         "after warm-up; and the wrk run whose req/s is closest to 80% of the peak",

@@ -88,16 +88,7 @@ from bench.harness.probes import (
     statement_delta,
     steal_share,
 )
-from bench.harness.report import (
-    columns_table,
-    console,
-    emit,
-    percentile,
-    r3,
-    run_async,
-    table,
-    timed,
-)
+from bench.harness.report import console, emit, percentile, r3, run_async, table, timed
 from bench.harness.server import PUBLIC_URL, Secrets, b64url, serve
 from tests.pgcluster import PostgresCluster
 
@@ -1232,7 +1223,7 @@ def _report(
         figure = peers[r.name][1]
         return f"{_per_core(r.rate) / figure:.2f}" if figure else "-"
 
-    columns_table(
+    report.columns_table(
         f"Tokens and logins per second, {WORKERS} uvicorn workers, {scale.name} (per core = /2)",
         [
             ("flow", lambda r: r.name),
@@ -1258,7 +1249,7 @@ def _report(
         f"memory_kib={argon[1]}, parallelism={argon[2]} ({argon[3]:.1f} ms CPU per verify "
         f"here). Peer: {KEYCLOAK_SOURCE}; Keycloak was not run here."
     )
-    columns_table(
+    report.columns_table(
         "CPU in the measured window (app and PostgreSQL from /proc, client from getrusage)",
         [
             ("flow", lambda r: r.name),
