@@ -72,7 +72,7 @@ from datetime import timedelta
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from bench.harness import report
@@ -91,8 +91,6 @@ from bench.harness.probes import (
 from bench.harness.report import console, emit, percentile, r3, run_async, table, timed
 from bench.harness.server import PUBLIC_URL, Secrets, b64url, serve
 from tests.pgcluster import PostgresCluster
-
-T = TypeVar("T")
 
 WORKERS = 2  # uvicorn workers: the machine has 2 cores
 PASSWORD = "mùa thu Hà Nội 2003"  # noqa: S105 - every bench account's, NFC-normalised
