@@ -65,9 +65,8 @@ from core.settings import Settings
 from tests.pgcluster import PostgresCluster
 
 ORIGIN = "bench.registry.example/audit"
-WRITER_PROCS = 3
+WRITER_PROCS = 3  # the full and quick runs
 TASKS_PER_PROC = 8
-CLIENTS = WRITER_PROCS * TASKS_PER_PROC
 SEQUENCE_INTERVAL = 0.25  # AuditWorker's default: its pause after a run that found nothing
 LOAD_WORKERS = 2
 LOAD_CHUNK = 50_000
@@ -91,11 +90,17 @@ class Scale:
     pgbench_seconds: int
     proof_sizes: tuple[int, ...]
     proofs: int = 500
+    writer_procs: int = WRITER_PROCS
+
+    @property
+    def clients(self) -> int:
+        """Writers at once (pgbench's clients too)."""
+        return self.writer_procs * TASKS_PER_PROC
 
 
 FULL = Scale("full", 10_000, 50_000, 10_000, 25_000, 200_000, 10, (1_000_000, 10_000_000))
 QUICK = Scale("quick", 5_000, 25_000, 5_000, 15_000, 50_000, 5, (100_000, 1_000_000))
-TINY = Scale("tiny", 240, 1_200, 240, 1_200, 1_000, 1, (2_000,), proofs=20)
+TINY = Scale("tiny", 240, 1_200, 240, 1_200, 1_000, 1, (2_000,), proofs=20, writer_procs=1)
 
 
 # ------------------------------------------------------------------------------ database
@@ -366,17 +371,16 @@ class WriteRun:
         return None if self.e2e_seconds is None else self.events / self.e2e_seconds
 
 
-def run_writers(url: str, events: int, per_tx: int, *, with_sequencer: bool) -> WriteRun:
-    """Writers in WRITER_PROCS processes, optionally the sequencer in another; wait for all."""
+def run_writers(
+    url: str, events: int, per_tx: int, *, processes: int, with_sequencer: bool
+) -> WriteRun:
+    """Writers in ``processes`` processes, optionally the sequencer in another; wait for all."""
     ctx = mp.get_context("spawn")
     ready: Queue[Any] = ctx.Queue()
     out: Queue[Any] = ctx.Queue()
     start = ctx.Event()
     transactions = events // per_tx
-    shares = [
-        transactions // WRITER_PROCS + (i < transactions % WRITER_PROCS)
-        for i in range(WRITER_PROCS)
-    ]
+    shares = [transactions // processes + (i < transactions % processes) for i in range(processes)]
     procs: list[SpawnProcess] = [
         ctx.Process(target=writer_process, args=(url, n, per_tx, 1000 + i, ready, start, out))
         for i, n in enumerate(shares)
@@ -488,13 +492,15 @@ PGBENCH_VARIABLES = {
 }
 
 
-def run_pgbench(cluster: PostgresCluster, db: str, per_tx: int, seconds: int) -> float:
-    """tps of BEGIN; per_tx x the hot path's INSERT; COMMIT with CLIENTS clients."""
+def run_pgbench(
+    cluster: PostgresCluster, db: str, per_tx: int, seconds: int, clients: int
+) -> float:
+    """tps of BEGIN; per_tx x the hot path's INSERT; COMMIT with ``clients`` clients."""
     lines = ["\\set subject random(1, 999999999999)", "BEGIN;"]
     lines += [PGBENCH_INSERT] * per_tx
     lines.append("COMMIT;")
     script = "\n".join(lines) + "\n"
-    done = pgbench(cluster, db, script, clients=CLIENTS, seconds=seconds, defines=PGBENCH_VARIABLES)
+    done = pgbench(cluster, db, script, clients=clients, seconds=seconds, defines=PGBENCH_VARIABLES)
     return done.tps
 
 
@@ -1053,7 +1059,7 @@ def _run_parts(cluster: Cluster, scale: Scale, timings: list[tuple[str, float]])
 
     def e2e(events: int, per_tx: int) -> WriteRun:
         url, dsn = cluster.fresh(f"e2e{per_tx}")
-        run = run_writers(url, events, per_tx, with_sequencer=True)
+        run = run_writers(url, events, per_tx, processes=scale.writer_procs, with_sequencer=True)
         check = run_async(check_log(dsn))
         require_valid(check, run.events)
         checks.append(f"e2e {per_tx}/tx: {check.text()}")
@@ -1073,7 +1079,7 @@ def _run_parts(cluster: Cluster, scale: Scale, timings: list[tuple[str, float]])
 
     def record_only(events: int, per_tx: int) -> WriteRun:
         url, dsn = cluster.fresh(f"rec{per_tx}")
-        run = run_writers(url, events, per_tx, with_sequencer=False)
+        run = run_writers(url, events, per_tx, processes=scale.writer_procs, with_sequencer=False)
         cluster.drop(dsn)
         return run
 
@@ -1105,7 +1111,9 @@ def _run_parts(cluster: Cluster, scale: Scale, timings: list[tuple[str, float]])
 
     def pgbench(per_tx: int) -> float:
         _, pdsn = cluster.fresh(f"pgbench{per_tx}")
-        tps = run_pgbench(cluster.pg, pdsn.rsplit("/", 1)[1], per_tx, scale.pgbench_seconds)
+        tps = run_pgbench(
+            cluster.pg, pdsn.rsplit("/", 1)[1], per_tx, scale.pgbench_seconds, scale.clients
+        )
         cluster.drop(pdsn)
         return tps
 
@@ -1182,7 +1190,8 @@ def _report(
     runs = [("1/tx + seq", r.e2e_1), ("50/tx + seq", r.e2e_50)]
     runs += [("1/tx alone", r.record_1), ("50/tx alone", r.record_50)]
     report.columns_table(
-        f"record() + sequencer: {CLIENTS} clients ({WRITER_PROCS} processes x {TASKS_PER_PROC} "
+        f"record() + sequencer: {scale.clients} clients ({scale.writer_procs} processes x "
+        f"{TASKS_PER_PROC} "
         f"tasks), AuditWorker in its own process ({scale.name})",
         [
             ("run", lambda run: run[0]),
@@ -1200,7 +1209,8 @@ def _report(
         "has a leaf); tail s: how long after the last commit the sequencer finished."
     )
     table(
-        f"Peer: pgbench -M prepared, the same single-row INSERT, {CLIENTS} clients (no sequencer)",
+        f"Peer: pgbench -M prepared, the same single-row INSERT, {scale.clients} clients "
+        "(no sequencer)",
         ["events/tx", "record() ev/s", "pgbench ev/s", "ours/pgbench"],
         [
             [1, r.record_1.record_rate, pg_1, f"{r.record_1.record_rate / pg_1:.3f}"],
@@ -1286,7 +1296,7 @@ def _report(
 
     figures: dict[str, Any] = {
         "scale": scale.name,
-        "clients": CLIENTS,
+        "clients": scale.clients,
         "cpus": os.cpu_count(),
         "loadavg_1m_start_end": [round(load[0], 2), round(load[1], 2)],
         "total_seconds": round(total, 1),
@@ -1310,7 +1320,7 @@ def _report(
         "logs_gapless_one_leaf_each": True,  # require_valid() stops the run otherwise
     }
     peer: dict[str, Any] = {
-        "name": f"pgbench -M prepared -c {CLIENTS} (same INSERT); raw asyncpg proof queries",
+        "name": f"pgbench -M prepared -c {scale.clients} (same INSERT); raw asyncpg proof queries",
         "pgbench_tps_1_insert_per_tx": r3(pg_1),
         "pgbench_events_per_s_50_inserts_per_tx": r3(pg_50),
     }
