@@ -4,7 +4,9 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 PIPFLAGS := --quiet --disable-pip-version-check
-PYTEST_ARGS ?= -n 4  # the suite waits on PostgreSQL, Chromium and sockets more than on the CPU
+# The suite waits on PostgreSQL, Chromium and sockets more than on the CPU; tests/bench (one
+# xdist group) runs the benches' tiny modes one after the other on one worker.
+PYTEST_ARGS ?= -n 4 --dist loadgroup
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -65,7 +67,7 @@ format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-## make bench: every benchmark under bench/ (never part of make test); BENCH="import --quick" for one
+## make bench: every benchmark under bench/ (make test runs each in its tiny mode); BENCH="import --quick" for one
 bench: $(VENV)/.installed-test $(VENV)/.argon2
 	$(BIN)/python -m bench $(BENCH)
 

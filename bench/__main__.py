@@ -1,4 +1,8 @@
-"""``python -m bench [NAME [OPTIONS...]]``: run one benchmark with its options, or all of them."""
+"""``python -m bench [NAME [OPTIONS...]]``: run one benchmark with its options, or all of them.
+
+Every benchmark takes ``--quick`` (minutes) and ``--tiny`` (seconds: it runs, it measures
+nothing; tests/bench runs them so); ``python -m bench NAME --help`` lists its options.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +26,9 @@ def main(argv: list[str]) -> None:
             importlib.import_module(f"bench.{module}").main([])
         return
     name, options = argv[0], argv[1:]
+    if name in ("-h", "--help"):
+        sys.stdout.write(f"{__doc__}\nbenchmarks: {', '.join(BENCHES)}\n")
+        return
     if name not in BENCHES:
         raise SystemExit(f"unknown benchmark {name!r}; known: {', '.join(BENCHES)}")
     importlib.import_module(f"bench.{BENCHES[name]}").main(options)

@@ -19,8 +19,8 @@ Everything runs against a throwaway PostgreSQL 15 started here (tests/pgcluster.
 4. Peers in the same run: pgbench with the hot path's single-row INSERT (same client count),
    and a raw asyncpg query fetching the same rows as a proof (the floor for its latency).
 
-``python -m bench audit [--quick]`` (or ``BENCH_QUICK=1``); about 8-15 minutes in full on two
-cores, 3 in quick.
+``python -m bench audit [--quick | --tiny]`` (or ``BENCH_QUICK=1``, ``BENCH_TINY=1``); how long
+each takes: docs/performance.md, "How long the benches run".
 """
 
 from __future__ import annotations
@@ -30,21 +30,19 @@ import asyncio
 import multiprocessing as mp
 import os
 import random
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 
@@ -57,19 +55,18 @@ from audit.proofs import b64, check_inclusion, inclusion_proof
 from audit.recording import record
 from audit.signing import make_checkpoint, tree_head
 from audit.worker import AuditWorker
-from bench.common import admin, console, emit, percentile, run_async, table
+from bench.harness import report
+from bench.harness.database import admin, pgbench, start_cluster
+from bench.harness.report import console, emit, percentile, run_async, table, timed
 from core.auth import Principal
 from core.db import Database
 from core.logging import request_id_var
 from core.settings import Settings
 from tests.pgcluster import PostgresCluster
 
-T = TypeVar("T")
-
 ORIGIN = "bench.registry.example/audit"
-WRITER_PROCS = 3
+WRITER_PROCS = 3  # the full and quick runs
 TASKS_PER_PROC = 8
-CLIENTS = WRITER_PROCS * TASKS_PER_PROC
 SEQUENCE_INTERVAL = 0.25  # AuditWorker's default: its pause after a run that found nothing
 LOAD_WORKERS = 2
 LOAD_CHUNK = 50_000
@@ -93,10 +90,17 @@ class Scale:
     pgbench_seconds: int
     proof_sizes: tuple[int, ...]
     proofs: int = 500
+    writer_procs: int = WRITER_PROCS
+
+    @property
+    def clients(self) -> int:
+        """Writers at once (pgbench's clients too)."""
+        return self.writer_procs * TASKS_PER_PROC
 
 
 FULL = Scale("full", 10_000, 50_000, 10_000, 25_000, 200_000, 10, (1_000_000, 10_000_000))
 QUICK = Scale("quick", 5_000, 25_000, 5_000, 15_000, 50_000, 5, (100_000, 1_000_000))
+TINY = Scale("tiny", 240, 1_200, 240, 1_200, 1_000, 1, (2_000,), proofs=20, writer_procs=1)
 
 
 # ------------------------------------------------------------------------------ database
@@ -134,12 +138,9 @@ class Cluster:
         run_async(admin(self.pg.dsn(), f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
-def start_cluster() -> Cluster:
+def start_template() -> Cluster:
     """initdb, start, and migrate a template database."""
-    pg = PostgresCluster(
-        extra_settings={"max_wal_size": "16GB", "checkpoint_timeout": "30min",
-                        "maintenance_work_mem": "512MB"}
-    ).start()  # fmt: skip
+    pg = start_cluster(bulk=True)
     run_async(admin(pg.dsn(), "CREATE DATABASE audit_template"))
     migrations.upgrade(pg.url("audit_template"))
     return Cluster(pg)
@@ -213,10 +214,22 @@ def require_valid(check: LogCheck, expected: int) -> None:
 
 # ------------------------------------------------------------------------------ writers
 
-ACTIONS = ("person.read", "person.search", "address.read", "identity.document.read",
-           "person.relations.read", "person.update")  # fmt: skip
-PURPOSES = ("tax.assessment", "benefit.eligibility", "law-enforcement.case", "healthcare.care",
-            "population.statistics", None)  # fmt: skip
+ACTIONS = (
+    "person.read",
+    "person.search",
+    "address.read",
+    "identity.document.read",
+    "person.relations.read",
+    "person.update",
+)
+PURPOSES = (
+    "tax.assessment",
+    "benefit.eligibility",
+    "law-enforcement.case",
+    "healthcare.care",
+    "population.statistics",
+    None,
+)
 FIELD_SETS = (
     ("name.given", "name.family"),
     ("address.street", "address.city", "address.postcode"),
@@ -225,8 +238,13 @@ FIELD_SETS = (
     (),
 )
 OUTCOMES: tuple[Outcome, ...] = ("granted",) * 17 + ("denied", "not_found", "error")
-AGENCIES = ("agency:tax-authority", "agency:social-insurance", "agency:police",
-            "agency:health-board", "agency:statistics-office")  # fmt: skip
+AGENCIES = (
+    "agency:tax-authority",
+    "agency:social-insurance",
+    "agency:police",
+    "agency:health-board",
+    "agency:statistics-office",
+)
 
 
 def subject_of(rng: random.Random) -> str:
@@ -277,14 +295,18 @@ async def _writer(
     await asyncio.gather(*(task() for _ in range(TASKS_PER_PROC)))
     ended = time.monotonic()
     await database.dispose()
-    return {"began": began, "ended": ended, "events": transactions * per_tx,
-            "latencies": latencies}  # fmt: skip
+    return {"began": began, "ended": ended, "events": transactions * per_tx, "latencies": latencies}
 
 
 def writer_process(
-    url: str, transactions: int, per_tx: int, seed: int, ready: Queue[Any], start: Event,
+    url: str,
+    transactions: int,
+    per_tx: int,
+    seed: int,
+    ready: Queue[Any],
+    start: Event,
     out: Queue[Any],
-) -> None:  # fmt: skip
+) -> None:
     """One OS process of writers (spawned)."""
     out.put(("writer", run_async(_writer(url, transactions, per_tx, seed, ready, start))))
 
@@ -349,24 +371,26 @@ class WriteRun:
         return None if self.e2e_seconds is None else self.events / self.e2e_seconds
 
 
-def run_writers(url: str, events: int, per_tx: int, *, with_sequencer: bool) -> WriteRun:
-    """Writers in WRITER_PROCS processes, optionally the sequencer in another; wait for all."""
+def run_writers(
+    url: str, events: int, per_tx: int, *, processes: int, with_sequencer: bool
+) -> WriteRun:
+    """Writers in ``processes`` processes, optionally the sequencer in another; wait for all."""
     ctx = mp.get_context("spawn")
     ready: Queue[Any] = ctx.Queue()
     out: Queue[Any] = ctx.Queue()
     start = ctx.Event()
     transactions = events // per_tx
-    shares = [transactions // WRITER_PROCS + (i < transactions % WRITER_PROCS)
-              for i in range(WRITER_PROCS)]  # fmt: skip
+    shares = [transactions // processes + (i < transactions % processes) for i in range(processes)]
     procs: list[SpawnProcess] = [
         ctx.Process(target=writer_process, args=(url, n, per_tx, 1000 + i, ready, start, out))
         for i, n in enumerate(shares)
     ]
     if with_sequencer:
         procs.append(
-            ctx.Process(target=sequencer_process, args=(url, transactions * per_tx, ready, start,
-                                                        out))
-        )  # fmt: skip
+            ctx.Process(
+                target=sequencer_process, args=(url, transactions * per_tx, ready, start, out)
+            )
+        )
     for proc in procs:
         proc.start()
     try:
@@ -468,43 +492,35 @@ PGBENCH_VARIABLES = {
 }
 
 
-def pgbench_binary(cluster: PostgresCluster) -> str:
-    """pgbench from the cluster's bindir, else from PATH."""
-    candidate = cluster.bindir / "pgbench"
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which("pgbench") or "/usr/bin/pgbench"
-    return found
-
-
-def run_pgbench(cluster: PostgresCluster, db: str, per_tx: int, seconds: int) -> float:
-    """tps of BEGIN; per_tx x the hot path's INSERT; COMMIT with CLIENTS clients."""
+def run_pgbench(
+    cluster: PostgresCluster, db: str, per_tx: int, seconds: int, clients: int
+) -> float:
+    """tps of BEGIN; per_tx x the hot path's INSERT; COMMIT with ``clients`` clients."""
     lines = ["\\set subject random(1, 999999999999)", "BEGIN;"]
     lines += [PGBENCH_INSERT] * per_tx
     lines.append("COMMIT;")
-    defines = [f"-D{k}={v}" for k, v in PGBENCH_VARIABLES.items()]
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "insert.sql"
-        script.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        done = subprocess.run(
-            [pgbench_binary(cluster), "-n", "-M", "prepared", "-c", str(CLIENTS), "-j", "2",
-             "-T", str(seconds), "-f", str(script), "-h", "127.0.0.1", "-p", str(cluster.port),
-             "-U", "postgres", *defines, db],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-    out = done.stdout
-    match = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
-    failed = re.search(r"number of failed transactions: (\d+)", out)
-    if done.returncode != 0 or match is None or (failed and int(failed.group(1))):
-        raise RuntimeError(f"pgbench failed ({done.returncode}):\n{out}\n{done.stderr}")
-    return float(match.group(1))
+    script = "\n".join(lines) + "\n"
+    done = pgbench(cluster, db, script, clients=clients, seconds=seconds, defines=PGBENCH_VARIABLES)
+    return done.tps
 
 
 # ------------------------------------------------------------------------------ bulk load
 
-EVENT_COPY_COLUMNS = ("id", "event_uid", "occurred_at", "actor_type", "actor_id", "on_behalf_of",
-                      "subject", "action", "fields", "purpose", "outcome", "request_id",
-                      "detail")  # fmt: skip
+EVENT_COPY_COLUMNS = (
+    "id",
+    "event_uid",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "on_behalf_of",
+    "subject",
+    "action",
+    "fields",
+    "purpose",
+    "outcome",
+    "request_id",
+    "detail",
+)
 LOG_START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
@@ -527,8 +543,18 @@ def _profiles(rng: random.Random) -> list[Profile]:
         else:
             actor_type = rng.choice(("citizen", "official", "auditor"))
             actor_id, behalf = f"{actor_type}:{rng.randrange(10**12):012d}", None
-        out.append((actor_type, actor_id, behalf, rng.choice(ACTIONS), rng.choice(fields),
-                    rng.choice(PURPOSES), rng.choice(OUTCOMES), rng.choice(details)))  # fmt: skip
+        out.append(
+            (
+                actor_type,
+                actor_id,
+                behalf,
+                rng.choice(ACTIONS),
+                rng.choice(fields),
+                rng.choice(PURPOSES),
+                rng.choice(OUTCOMES),
+                rng.choice(details),
+            )
+        )
     return out
 
 
@@ -549,11 +575,38 @@ def synthetic_chunk(first: int, end: int, seed: int) -> tuple[list[tuple[Any, ..
         actor_type, actor_id, behalf, action, fields, purpose, outcome, detail = profiles[bits(12)]
         subject = f"{bits(40) % 10**12:012d}"
         request_id = f"{bits(128):032x}"
-        event = EventData(uid, occurred, actor_type, actor_id, behalf, subject, action, fields,
-                          purpose, outcome, request_id, detail)  # fmt: skip
+        event = EventData(
+            uid,
+            occurred,
+            actor_type,
+            actor_id,
+            behalf,
+            subject,
+            action,
+            fields,
+            purpose,
+            outcome,
+            request_id,
+            detail,
+        )
         hashes.append(leaf_hash(leaf_bytes(event, index)))
-        events.append((index + 1, uid, occurred, actor_type, actor_id, behalf, subject, action,
-                       fields, purpose, outcome, request_id, detail))  # fmt: skip
+        events.append(
+            (
+                index + 1,
+                uid,
+                occurred,
+                actor_type,
+                actor_id,
+                behalf,
+                subject,
+                action,
+                fields,
+                purpose,
+                outcome,
+                request_id,
+                detail,
+            )
+        )
     return events, hashes
 
 
@@ -642,8 +695,9 @@ async def drop_secondary_indexes(conn: Any) -> list[str]:
     )
     owned = {r["conname"] for r in constraints} | {primary}
     indexes = [r for r in await conn.fetch(INDEX_DEFS) if r["indexname"] not in owned]
-    recreate = [f'ALTER TABLE audit_event ADD CONSTRAINT "{r["conname"]}" {r["def"]}'
-                for r in constraints] + [r["indexdef"] for r in indexes]  # fmt: skip
+    recreate = [
+        f'ALTER TABLE audit_event ADD CONSTRAINT "{r["conname"]}" {r["def"]}' for r in constraints
+    ] + [r["indexdef"] for r in indexes]
     for r in constraints:
         await conn.execute(f'ALTER TABLE audit_event DROP CONSTRAINT "{r["conname"]}"')
     for r in indexes:
@@ -708,8 +762,12 @@ async def _grow(log: Log, size: int) -> float:
         )
         await conn.execute(
             "INSERT INTO audit_batch (first_leaf, tree_size, cursor_txid, cursor_event) "
-            "VALUES ($1, $2, $3, $4)", first, size, last["txid"], last["id"],
-        )  # fmt: skip
+            "VALUES ($1, $2, $3, $4)",
+            first,
+            size,
+            last["txid"],
+            last["id"],
+        )
         await conn.execute("SELECT setval(pg_get_serial_sequence('audit_event', 'id'), $1)", size)
         t3 = time.perf_counter()
         await conn.execute("VACUUM (ANALYZE) audit_event, audit_leaf, audit_node, audit_batch")
@@ -785,8 +843,9 @@ async def measure_proofs(log: Log, count: int) -> ProofResult:
     conn = await asyncpg.connect(log.dsn)
     rows = await conn.fetch(
         "SELECT l.leaf_index, e.event_uid FROM audit_leaf l JOIN audit_event e "
-        "ON e.id = l.event_id WHERE l.leaf_index = ANY($1::bigint[])", picks,
-    )  # fmt: skip
+        "ON e.id = l.event_id WHERE l.leaf_index = ANY($1::bigint[])",
+        picks,
+    )
     uid_of = {int(r["leaf_index"]): str(r["event_uid"]) for r in rows}
     uids = [uid_of[i] for i in picks]
     ours_uids, raw_uids = uids[: len(uids) // 2], uids[len(uids) // 2 :]
@@ -910,8 +969,10 @@ def copy_floor(cluster: PostgresCluster, dsn: str, size: int) -> float:
     streams = tree_repo.LEAF_STREAMS
     scripts: list[list[str]] = [["SET jit = off;"] for _ in range(streams)]
     for k, (begin, end, low, high) in enumerate(run_async(_chunk_bounds(dsn, size))):
-        for sql in (tree_repo.LEAVES_COPY_SQL.format(begin=begin, end=end),
-                    tree_repo.EVENTS_COPY_SQL.format(low=low, high=high)):  # fmt: skip
+        for sql in (
+            tree_repo.LEAVES_COPY_SQL.format(begin=begin, end=end),
+            tree_repo.EVENTS_COPY_SQL.format(low=low, high=high),
+        ):
             scripts[k % streams].append(
                 f"\\copy ({' '.join(sql.split())}) TO '/dev/null' (FORMAT binary)"
             )
@@ -920,8 +981,18 @@ def copy_floor(cluster: PostgresCluster, dsn: str, size: int) -> float:
     for k, lines in enumerate(scripts):
         path = directory / f"stream{k}.sql"
         path.write_text("\n".join(lines) + "\n")
-        commands.append([str(psql) if psql.exists() else "psql", dsn, "-X", "-q", "-v",
-                         "ON_ERROR_STOP=1", "-f", str(path)])  # fmt: skip
+        commands.append(
+            [
+                str(psql) if psql.exists() else "psql",
+                dsn,
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-f",
+                str(path),
+            ]
+        )
     t0 = time.perf_counter()
     procs = [subprocess.Popen(c, stdout=subprocess.DEVNULL) for c in commands]  # noqa: S603
     codes = [p.wait() for p in procs]
@@ -941,17 +1012,6 @@ def measure_verify(cluster: PostgresCluster, log: Log, size: int) -> VerifyRun:
     return VerifyRun(size, seconds, cpu, verification.NATIVE_VERIFY, floor)
 
 
-def timed(label: str, timings: list[tuple[str, float]], fn: Callable[[], T]) -> T:
-    """Run one part, remember and print how long it took."""
-    t0 = time.perf_counter()
-    console.print(f"[bold]{label}[/bold] ...")
-    result = fn()
-    seconds = time.perf_counter() - t0
-    timings.append((label, seconds))
-    console.print(f"  {label}: {seconds:.1f} s")
-    return result
-
-
 def fmt_size(n: int) -> str:
     """1M, 10M, 100k."""
     return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1000}k"
@@ -960,17 +1020,15 @@ def fmt_size(n: int) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Run every part on one throwaway cluster and print the tables and the JSON line."""
     parser = argparse.ArgumentParser(prog="bench audit")
-    parser.add_argument(
-        "--quick", action="store_true", help="smaller runs; proofs at 100k and 1M leaves"
-    )
+    report.add_scale_options(parser, "smaller runs; proofs at 100k and 1M leaves")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    scale = QUICK if args.quick or os.environ.get("BENCH_QUICK") == "1" else FULL
+    scale = report.pick_scale(args, full=FULL, quick=QUICK, tiny=TINY)
     timings: list[tuple[str, float]] = []
     began = time.perf_counter()
     # Other work on this machine skews every figure: say how busy it was.
     load_start = os.getloadavg()[0]
     console.print(f"{os.cpu_count()} CPUs, 1-minute load average at start {load_start:.2f}")
-    cluster = timed("start PostgreSQL and migrate", timings, start_cluster)
+    cluster = timed("start PostgreSQL and migrate", timings, start_template)
     try:
         results = _run_parts(cluster, scale, timings)
     finally:
@@ -1001,33 +1059,51 @@ def _run_parts(cluster: Cluster, scale: Scale, timings: list[tuple[str, float]])
 
     def e2e(events: int, per_tx: int) -> WriteRun:
         url, dsn = cluster.fresh(f"e2e{per_tx}")
-        run = run_writers(url, events, per_tx, with_sequencer=True)
+        run = run_writers(url, events, per_tx, processes=scale.writer_procs, with_sequencer=True)
         check = run_async(check_log(dsn))
         require_valid(check, run.events)
         checks.append(f"e2e {per_tx}/tx: {check.text()}")
         cluster.drop(dsn)
         return run
 
-    e2e_1 = timed(f"writers + sequencer, 1 event/tx, {scale.e2e_1:,} events", timings,
-                  lambda: e2e(scale.e2e_1, 1))  # fmt: skip
-    e2e_50 = timed(f"writers + sequencer, 50 events/tx, {scale.e2e_50:,} events", timings,
-                   lambda: e2e(scale.e2e_50, 50))  # fmt: skip
+    e2e_1 = timed(
+        f"writers + sequencer, 1 event/tx, {scale.e2e_1:,} events",
+        timings,
+        lambda: e2e(scale.e2e_1, 1),
+    )
+    e2e_50 = timed(
+        f"writers + sequencer, 50 events/tx, {scale.e2e_50:,} events",
+        timings,
+        lambda: e2e(scale.e2e_50, 50),
+    )
 
     def record_only(events: int, per_tx: int) -> WriteRun:
         url, dsn = cluster.fresh(f"rec{per_tx}")
-        run = run_writers(url, events, per_tx, with_sequencer=False)
+        run = run_writers(url, events, per_tx, processes=scale.writer_procs, with_sequencer=False)
         cluster.drop(dsn)
         return run
 
-    record_1 = timed(f"writers only, 1 event/tx, {scale.record_1:,} events", timings,
-                     lambda: record_only(scale.record_1, 1))  # fmt: skip
-    record_50 = timed(f"writers only, 50 events/tx, {scale.record_50:,} events", timings,
-                      lambda: record_only(scale.record_50, 50))  # fmt: skip
+    record_1 = timed(
+        f"writers only, 1 event/tx, {scale.record_1:,} events",
+        timings,
+        lambda: record_only(scale.record_1, 1),
+    )
+    record_50 = timed(
+        f"writers only, 50 events/tx, {scale.record_50:,} events",
+        timings,
+        lambda: record_only(scale.record_50, 50),
+    )
     url, dsn = cluster.fresh("drain")
-    timed(f"backlog: {scale.backlog:,} events committed 50 per transaction (COPY)", timings,
-          lambda: run_async(copy_backlog(dsn, scale.backlog)))  # fmt: skip
-    drain = timed("sequencer drain, checkpoint, verify", timings,
-                  lambda: run_async(drain_and_verify(url, scale.backlog)))  # fmt: skip
+    timed(
+        f"backlog: {scale.backlog:,} events committed 50 per transaction (COPY)",
+        timings,
+        lambda: run_async(copy_backlog(dsn, scale.backlog)),
+    )
+    drain = timed(
+        "sequencer drain, checkpoint, verify",
+        timings,
+        lambda: run_async(drain_and_verify(url, scale.backlog)),
+    )
     check = run_async(check_log(dsn))
     require_valid(check, scale.backlog)
     checks.append(f"drained backlog: {check.text()}")
@@ -1035,7 +1111,9 @@ def _run_parts(cluster: Cluster, scale: Scale, timings: list[tuple[str, float]])
 
     def pgbench(per_tx: int) -> float:
         _, pdsn = cluster.fresh(f"pgbench{per_tx}")
-        tps = run_pgbench(cluster.pg, pdsn.rsplit("/", 1)[1], per_tx, scale.pgbench_seconds)
+        tps = run_pgbench(
+            cluster.pg, pdsn.rsplit("/", 1)[1], per_tx, scale.pgbench_seconds, scale.clients
+        )
         cluster.drop(pdsn)
         return tps
 
@@ -1060,20 +1138,28 @@ def _run_parts(cluster: Cluster, scale: Scale, timings: list[tuple[str, float]])
                 f"inclusion proofs at {fmt_size(size)}",
                 timings,
                 lambda: run_async(measure_proofs(log, scale.proofs)),
-            )  # fmt: skip
+            )
         )
 
         def verify(size: int = size) -> VerifyRun:
             return measure_verify(cluster.pg, log, size)
 
-        verifies.append(timed(f"verify at {fmt_size(size)} leaves, and the COPY floor", timings,
-                              verify))  # fmt: skip
-    return Results(e2e_1, e2e_50, record_1, record_50, drain, pgbench_1, pgbench_50, proofs,
-                   verifies, log.loads, checks)  # fmt: skip
-
-
-def _met(ok: bool) -> str:
-    return "met" if ok else "NOT MET"
+        verifies.append(
+            timed(f"verify at {fmt_size(size)} leaves, and the COPY floor", timings, verify)
+        )
+    return Results(
+        e2e_1,
+        e2e_50,
+        record_1,
+        record_50,
+        drain,
+        pgbench_1,
+        pgbench_50,
+        proofs,
+        verifies,
+        log.loads,
+        checks,
+    )
 
 
 def _ms(x: float) -> str:
@@ -1101,27 +1187,30 @@ def _report(
     def tail(run: WriteRun) -> str:
         return f"{(run.e2e_seconds or 0) - run.record_seconds:.2f}"
 
-    table(
-        f"record() + sequencer: {CLIENTS} clients ({WRITER_PROCS} processes x {TASKS_PER_PROC} "
+    runs = [("1/tx + seq", r.e2e_1), ("50/tx + seq", r.e2e_50)]
+    runs += [("1/tx alone", r.record_1), ("50/tx alone", r.record_50)]
+    report.columns_table(
+        f"record() + sequencer: {scale.clients} clients ({scale.writer_procs} processes x "
+        f"{TASKS_PER_PROC} "
         f"tasks), AuditWorker in its own process ({scale.name})",
-        ["run", "events", "record ev/s", "tx p50 ms", "tx p99 ms", "e2e ev/s", "tail s"],
         [
-            ["1/tx + seq", r.e2e_1.events, r.e2e_1.record_rate, _ms(r.e2e_1.tx_p50_ms),
-             _ms(r.e2e_1.tx_p99_ms), r.e2e_1.e2e_rate, tail(r.e2e_1)],
-            ["50/tx + seq", r.e2e_50.events, r.e2e_50.record_rate, _ms(r.e2e_50.tx_p50_ms),
-             _ms(r.e2e_50.tx_p99_ms), r.e2e_50.e2e_rate, tail(r.e2e_50)],
-            ["1/tx alone", r.record_1.events, r.record_1.record_rate,
-             _ms(r.record_1.tx_p50_ms), _ms(r.record_1.tx_p99_ms), "-", "-"],
-            ["50/tx alone", r.record_50.events, r.record_50.record_rate,
-             _ms(r.record_50.tx_p50_ms), _ms(r.record_50.tx_p99_ms), "-", "-"],
+            ("run", lambda run: run[0]),
+            ("events", lambda run: run[1].events),
+            ("record ev/s", lambda run: run[1].record_rate),
+            ("tx p50 ms", lambda run: _ms(run[1].tx_p50_ms)),
+            ("tx p99 ms", lambda run: _ms(run[1].tx_p99_ms)),
+            ("e2e ev/s", lambda run: run[1].e2e_rate or "-"),
+            ("tail s", lambda run: "-" if run[1].e2e_seconds is None else tail(run[1])),
         ],
-    )  # fmt: skip
+        runs,
+    )
     console.print(
         "e2e ev/s: events recorded and sequenced per second (first insert until the last event "
         "has a leaf); tail s: how long after the last commit the sequencer finished."
     )
     table(
-        f"Peer: pgbench -M prepared, the same single-row INSERT, {CLIENTS} clients (no sequencer)",
+        f"Peer: pgbench -M prepared, the same single-row INSERT, {scale.clients} clients "
+        "(no sequencer)",
         ["events/tx", "record() ev/s", "pgbench ev/s", "ours/pgbench"],
         [
             [1, r.record_1.record_rate, pg_1, f"{r.record_1.record_rate / pg_1:.3f}"],
@@ -1133,30 +1222,35 @@ def _report(
         ["what", "events", "seconds", "events/s"],
         [
             ["AuditWorker.sequence_pending()", r.drain.events, r.drain.seconds, drain_rate],
-            ["service.verify(), 1 checkpoint", r.drain.verify_leaves, r.drain.verify_seconds,
-             verify_rate],
+            ["service.verify(), 1 checkpoint", r.drain.verify_leaves, r.drain.verify_seconds]
+            + [verify_rate],
         ],
-    )  # fmt: skip
-    table(
+    )
+    report.columns_table(
         "Verify over the bulk-loaded logs (1 checkpoint), next to PostgreSQL alone handing out "
         f"the same rows (psql, binary COPY to /dev/null, {tree_repo.LEAF_STREAMS} connections as "
         "verify)",
-        ["leaves", "verify s", "verify ev/s", "our CPU s", "C loop", "floor s", "floor rows/s",
-         "verify/floor"],
-        [[fmt_size(v.size), v.seconds, v.rate, v.cpu_seconds, "yes" if v.native else "NO",
-          v.floor_seconds, v.floor_rate, f"{v.rate / v.floor_rate:.3f}"] for v in r.verifies],
-    )  # fmt: skip
+        [
+            ("leaves", lambda v: fmt_size(v.size)),
+            ("verify s", lambda v: v.seconds),
+            ("verify ev/s", lambda v: v.rate),
+            ("our CPU s", lambda v: v.cpu_seconds),
+            ("C loop", lambda v: "yes" if v.native else "NO"),
+            ("floor s", lambda v: v.floor_seconds),
+            ("floor rows/s", lambda v: v.floor_rate),
+            ("verify/floor", lambda v: f"{v.rate / v.floor_rate:.3f}"),
+        ],
+        r.verifies,
+    )
     console.print(
         "floor: PostgreSQL alone sending the rows verify reads (its statements, chunk by chunk, "
         "on as many connections), received by psql into /dev/null: no hashing, no tree."
     )
     proof_rows: list[list[Any]] = []
     for p in r.proofs:
-        o, w = p.ours, p.raw
-        proof_rows.append([f"{fmt_size(p.size)} inclusion_proof()", p.checked, _ms(o[0]),
-                           _ms(o[1]), _ms(o[2])])  # fmt: skip
-        proof_rows.append([f"{fmt_size(p.size)} raw asyncpg floor", len(p.raw_ms), _ms(w[0]),
-                           _ms(w[1]), _ms(w[2])])  # fmt: skip
+        size = fmt_size(p.size)
+        proof_rows.append([f"{size} inclusion_proof()", p.checked, *map(_ms, p.ours)])
+        proof_rows.append([f"{size} raw asyncpg floor", len(p.raw_ms), *map(_ms, p.raw)])
     table(
         "Inclusion proofs, ms (random events; every proof checked with check_inclusion)",
         ["tree / what", "proofs", "p50", "p99", "max"],
@@ -1170,27 +1264,30 @@ def _report(
         "Synthetic log bulk load (COPY, 2 generator processes; leaf_bytes() for every event)",
         ["to size", "seconds", "gen+COPY", "indexes", "VACUUM", "events/s"],
         [
-            [fmt_size(x.size), x.total, x.copy, x.indexes, x.vacuum,
-             (x.size - (r.loads[i - 1].size if i else 0)) / x.total]
-            for i, x in enumerate(r.loads)
+            [fmt_size(x.size), x.total, x.copy, x.indexes, x.vacuum, (x.size - before) / x.total]
+            for x, before in zip(r.loads, [0] + [x.size for x in r.loads], strict=False)
         ],
-    )  # fmt: skip
-    target_rows: list[list[Any]] = [
-        ["sequencer drain ev/s", drain_rate, f">= {TARGET_SEQUENCER:,.0f}",
-         _met(drain_rate >= TARGET_SEQUENCER)],
-        ["verify ev/s", verify_rate, f">= {TARGET_VERIFY:,.0f}",
-         _met(verify_rate >= TARGET_VERIFY)],
-    ]  # fmt: skip
-    for p in r.proofs:
-        target_rows.append([f"proof p99 ms at {fmt_size(p.size)}", _ms(p.ours[1]),
-                            f"< {TARGET_PROOF_P99_MS:g}",
-                            _met(p.ours[1] < TARGET_PROOF_P99_MS)])  # fmt: skip
-    table("Targets", ["what", "measured", "target", "verdict"], target_rows)
-    table(
-        f"Time per part (1-minute load average {load[0]:.2f} at start, {load[1]:.2f} at end)",
-        ["part", "seconds"],
-        [[label, round(sec, 1)] for label, sec in timings] + [["total", round(total, 1)]],
     )
+    target_rows: list[tuple[str, Any, str, bool | str]] = [
+        (
+            "sequencer drain ev/s",
+            drain_rate,
+            f">= {TARGET_SEQUENCER:,.0f}",
+            drain_rate >= TARGET_SEQUENCER,
+        ),
+        ("verify ev/s", verify_rate, f">= {TARGET_VERIFY:,.0f}", verify_rate >= TARGET_VERIFY),
+    ]
+    target_rows += [
+        (
+            f"proof p99 ms at {fmt_size(p.size)}",
+            _ms(p.ours[1]),
+            f"< {TARGET_PROOF_P99_MS:g}",
+            p.ours[1] < TARGET_PROOF_P99_MS,
+        )
+        for p in r.proofs
+    ]
+    report.targets_table("Targets", target_rows)
+    report.timings_table(timings, total, load)
     for line in r.checks:
         console.print(line)
 
@@ -1199,7 +1296,7 @@ def _report(
 
     figures: dict[str, Any] = {
         "scale": scale.name,
-        "clients": CLIENTS,
+        "clients": scale.clients,
         "cpus": os.cpu_count(),
         "loadavg_1m_start_end": [round(load[0], 2), round(load[1], 2)],
         "total_seconds": round(total, 1),
@@ -1223,7 +1320,7 @@ def _report(
         "logs_gapless_one_leaf_each": True,  # require_valid() stops the run otherwise
     }
     peer: dict[str, Any] = {
-        "name": f"pgbench -M prepared -c {CLIENTS} (same INSERT); raw asyncpg proof queries",
+        "name": f"pgbench -M prepared -c {scale.clients} (same INSERT); raw asyncpg proof queries",
         "pgbench_tps_1_insert_per_tx": r3(pg_1),
         "pgbench_events_per_s_50_inserts_per_tx": r3(pg_50),
     }
@@ -1252,17 +1349,24 @@ def _report(
         ratios[f"verify_{key}_vs_copy_floor"] = ratio(v.rate, v.floor_rate)
     for x in r.loads:
         figures[f"load_seconds_to_{fmt_size(x.size)}"] = {
-            "total": round(x.total, 1), "gen_copy": round(x.copy, 1),
-            "indexes": round(x.indexes, 1), "vacuum": round(x.vacuum, 1),
-        }  # fmt: skip
+            "total": round(x.total, 1),
+            "gen_copy": round(x.copy, 1),
+            "indexes": round(x.indexes, 1),
+            "vacuum": round(x.vacuum, 1),
+        }
     targets = {
-        "sequencer_events_per_s": {"target": f">= {TARGET_SEQUENCER:.0f}",
-                                   "measured": r3(drain_rate),
-                                   "met": drain_rate >= TARGET_SEQUENCER},
-        "verify_events_per_s": {"target": f">= {TARGET_VERIFY:.0f}", "measured": r3(verify_rate),
-                                "met": verify_rate >= TARGET_VERIFY},
+        "sequencer_events_per_s": {
+            "target": f">= {TARGET_SEQUENCER:.0f}",
+            "measured": r3(drain_rate),
+            "met": drain_rate >= TARGET_SEQUENCER,
+        },
+        "verify_events_per_s": {
+            "target": f">= {TARGET_VERIFY:.0f}",
+            "measured": r3(verify_rate),
+            "met": verify_rate >= TARGET_VERIFY,
+        },
         "proof_p99_ms": {"target": f"< {TARGET_PROOF_P99_MS:g}", **proof_targets},
-    }  # fmt: skip
+    }
     emit("audit", figures=figures, peer=peer, ratio=ratios, targets=targets)
 
 

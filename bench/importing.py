@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
 import shutil
 import signal
 import statistics
@@ -33,41 +32,12 @@ from pathlib import Path
 
 import asyncpg
 
-import migrations
-from bench.common import console, emit, table
+from bench.harness.database import admin, fetchval, migrated_database
+from bench.harness.probes import tree_rss_kb
+from bench.harness.report import add_scale_options, console, emit, pick_scale, table
 from registry.record import COLUMNS
 from registry.synthetic import write
 from tests.pgcluster import PostgresCluster
-
-
-def _child_max_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-
-
-def _tree_rss_kb(root: int) -> int:
-    """Resident memory of ``root`` and all its descendants (the validating workers), in KB."""
-    parent: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    page_kb = os.sysconf("SC_PAGE_SIZE") // 1024
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parent[int(entry)] = int(fields[1])
-        rss[int(entry)] = int(fields[21]) * page_kb
-    tree, frontier = {root}, [root]
-    while frontier:
-        pid = frontier.pop()
-        for child, ppid in parent.items():
-            if ppid == pid and child not in tree:
-                tree.add(child)
-                frontier.append(child)
-    return sum(rss.get(pid, 0) for pid in tree)
-
 
 RUNS = 3  # timed runs of the full import and of the peer, alternating (--runs)
 
@@ -75,8 +45,12 @@ RUNS = 3  # timed runs of the full import and of the peer, alternating (--runs)
 def run_import(url: str, path: Path, *, key_file: Path) -> tuple[float, float, float, str]:
     """Run the CLI import; return (seconds, peak RSS MB of that process, peak RSS MB of it and
     its worker processes together, its last output)."""
-    env = {**os.environ, "REGISTRY_DATABASE_URL": url,
-           "REGISTRY_AUDIT_SIGNING_KEY_FILE": str(key_file), "COLUMNS": "120"}  # fmt: skip
+    env = {
+        **os.environ,
+        "REGISTRY_DATABASE_URL": url,
+        "REGISTRY_AUDIT_SIGNING_KEY_FILE": str(key_file),
+        "COLUMNS": "120",
+    }
     code = (
         "import resource, sys; from registry.cli import main; sys.argv = sys.argv[1:]\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
@@ -85,15 +59,18 @@ def run_import(url: str, path: Path, *, key_file: Path) -> tuple[float, float, f
     started = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, "-c", code, "registry", "import", str(path)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     peak_tree = 0
     sampling = threading.Event()
 
     def sample() -> None:
         nonlocal peak_tree
         while not sampling.wait(0.25):
-            peak_tree = max(peak_tree, _tree_rss_kb(proc.pid))
+            peak_tree = max(peak_tree, tree_rss_kb(proc.pid))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -130,69 +107,57 @@ async def raw_copy(cluster: PostgresCluster, path: Path) -> float:
         await conn.close()
 
 
-async def execute(dsn: str, sql: str) -> None:
-    """One statement on a connection of its own (CHECKPOINT, VACUUM, CREATE DATABASE...)."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def checkpoint(dsn: str) -> None:
-    """Write out what earlier work left dirty, so the next timed load starts from quiet."""
-    await execute(dsn, "CHECKPOINT")
-
-
-def _migrated_database(cluster: PostgresCluster, name: str) -> str:
-    """A new database of the cluster, at the head revision; its URL."""
-    asyncio.run(execute(cluster.dsn(), f'CREATE DATABASE "{name}"'))
-    url = cluster.url(name)
-    migrations.upgrade(url)
-    return url
-
-
-async def scalar(dsn: str, sql: str) -> int:
+def scalar(dsn: str, sql: str) -> int:
     """One integer from the database."""
-    conn = await asyncpg.connect(dsn)
-    try:
-        return int(await conn.fetchval(sql))
-    finally:
-        await conn.close()
+    return int(asyncio.run(fetchval(dsn, sql)))
+
+
+def checkpoint(dsn: str) -> None:
+    """Write out what earlier work left dirty, so the next timed load starts from quiet."""
+    asyncio.run(admin(dsn, "CHECKPOINT"))
 
 
 def kill_midway_then_resume(url: str, dsn: str, path: Path, key_file: Path, n: int) -> int:
     """Start an import, SIGKILL it partway, rerun it; return the citizens counted afterwards."""
-    env = {**os.environ, "REGISTRY_DATABASE_URL": url,
-           "REGISTRY_AUDIT_SIGNING_KEY_FILE": str(key_file)}  # fmt: skip
+    env = {
+        **os.environ,
+        "REGISTRY_DATABASE_URL": url,
+        "REGISTRY_AUDIT_SIGNING_KEY_FILE": str(key_file),
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "registry.cli", "import", str(path)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
         time.sleep(0.5)
-        if asyncio.run(scalar(dsn, "SELECT count(*) FROM citizen")) >= n // 3:
+        if scalar(dsn, "SELECT count(*) FROM citizen") >= n // 3:
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    killed_at = asyncio.run(scalar(dsn, "SELECT count(*) FROM citizen"))
+    killed_at = scalar(dsn, "SELECT count(*) FROM citizen")
     console.print(f"killed the import at {killed_at:,} of {n:,} rows; rerunning")
     subprocess.run(
         [sys.executable, "-m", "registry.cli", "import", str(path)],
-        env=env, check=True, capture_output=True,
-    )  # fmt: skip
-    return asyncio.run(scalar(dsn, "SELECT count(*) FROM citizen"))
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return scalar(dsn, "SELECT count(*) FROM citizen")
 
 
 def main(argv: list[str] | None = None) -> None:
     """Generate, COPY, import (two sizes), rerun, kill and resume; print the comparison."""
-    parser = argparse.ArgumentParser(prog="bench importing")
+    parser = argparse.ArgumentParser(prog="bench import")
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--quick", action="store_true", help="100,000 rows")
+    add_scale_options(parser, "100,000 rows")
     parser.add_argument("--runs", type=int, default=RUNS, help="timed runs of each (median)")
-    args = parser.parse_args(argv)
-    n = 100_000 if args.quick else args.rows
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    n, runs_of_each = pick_scale(
+        args, full=(args.rows, args.runs), quick=(100_000, args.runs), tiny=(2_000, 1)
+    )
     small = n // 4
     cluster = PostgresCluster().start()
     tmp = Path(tempfile.mkdtemp(prefix="bench-import-"))
@@ -210,46 +175,47 @@ def main(argv: list[str] | None = None) -> None:
         console.print(f"generated {n:,} + {small:,} rows in {generated:.1f} s")
 
         urls = {}
-        ours_names = [f"ours{i}" for i in range(args.runs)]
+        ours_names = [f"ours{i}" for i in range(runs_of_each)]
         for name in ("small", "resume"):
-            urls[name] = _migrated_database(cluster, name)
+            urls[name] = migrated_database(cluster, name)[0]
         # Each timed load starts from a checkpoint, as the peer's does: the one before it
         # leaves dirty buffers that would otherwise be written out during it.
-        asyncio.run(checkpoint(cluster.dsn()))
+        checkpoint(cluster.dsn())
         small_seconds, small_rss, small_tree, _ = run_import(
             urls["small"], small_file, key_file=key_file
         )
         # Vacuumed now, so that autovacuum does not do it during a timed load.
-        asyncio.run(execute(cluster.dsn("small"), "VACUUM ANALYZE citizen"))
+        asyncio.run(admin(cluster.dsn("small"), "VACUUM ANALYZE citizen"))
         copy_runs: list[float] = []
         runs: list[tuple[float, float, float, str]] = []
         for i, name in enumerate(ours_names):
             copy_runs.append(asyncio.run(raw_copy(cluster, big_file)))
-            urls[name] = _migrated_database(cluster, name)
-            asyncio.run(checkpoint(cluster.dsn()))
+            urls[name] = migrated_database(cluster, name)[0]
+            checkpoint(cluster.dsn())
             runs.append(run_import(urls[name], big_file, key_file=key_file))
             console.print(f"peer {copy_runs[-1]:.2f} s, ours {runs[-1][0]:.2f} s")
             if i < len(ours_names) - 1:  # the last one is kept for the checks below
-                asyncio.run(execute(cluster.dsn(), f'DROP DATABASE "{name}" WITH (FORCE)'))
+                asyncio.run(admin(cluster.dsn(), f'DROP DATABASE "{name}" WITH (FORCE)'))
         # (raw_copy starts each peer run from a checkpoint of its own; the checks below too.)
-        asyncio.run(checkpoint(cluster.dsn()))
+        checkpoint(cluster.dsn())
         copy_seconds = statistics.median(copy_runs)
         seconds = statistics.median(run[0] for run in runs)
         rss, tree = max(run[1] for run in runs), max(run[2] for run in runs)
         summary = runs[-1][3]
         urls["ours"] = urls[ours_names[-1]]
         dsn_ours = cluster.dsn(ours_names[-1])
-        loaded = asyncio.run(scalar(dsn_ours, "SELECT count(*) FROM citizen"))
+        loaded = scalar(dsn_ours, "SELECT count(*) FROM citizen")
         rerun_seconds, _, _, rerun_summary = run_import(urls["ours"], big_file, key_file=key_file)
-        after_rerun = asyncio.run(scalar(dsn_ours, "SELECT count(*) FROM citizen"))
+        after_rerun = scalar(dsn_ours, "SELECT count(*) FROM citizen")
         # The same quarter-size file again, into the loaded table: its indexes are kept up.
         more_seconds, _, _, _ = run_import(urls["ours"], small_file, key_file=key_file)
-        more = asyncio.run(scalar(dsn_ours, "SELECT count(*) FROM citizen")) - n
-        resumed = kill_midway_then_resume(urls["resume"], cluster.dsn("resume"), big_file,
-                                          key_file, n)  # fmt: skip
+        more = scalar(dsn_ours, "SELECT count(*) FROM citizen") - n
+        resumed = kill_midway_then_resume(
+            urls["resume"], cluster.dsn("resume"), big_file, key_file, n
+        )
     finally:
         cluster.cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)  # the generated files: 700 MB at 1M rows
+        shutil.rmtree(tmp, ignore_errors=True)  # the generated files
 
     ours_rate, copy_rate = n / seconds, n / copy_seconds
     table(
@@ -287,16 +253,22 @@ def main(argv: list[str] | None = None) -> None:
             ],
         ],
     )
-    console.print(f"loaded {loaded:,}; after rerun {after_rerun:,} ({rerun_summary}); "
-                  f"killed midway then rerun: {resumed:,}")  # fmt: skip
+    console.print(
+        f"loaded {loaded:,}; after rerun {after_rerun:,} ({rerun_summary}); "
+        f"killed midway then rerun: {resumed:,}"
+    )
     console.print(f"last output: {summary}")
     # Each pair (the peer, then ours) ran within a minute: its ratio is shown too, as the
     # machine's speed drifts across the run (the target is judged on the medians' ratio).
     pairs = [peer / run[0] for peer, run in zip(copy_runs, runs, strict=True)]
-    console.print("every timed run (s), alternating: peer "
-                  + " ".join(f"{x:.2f}" for x in copy_runs) + "; ours "
-                  + " ".join(f"{run[0]:.2f}" for run in runs) + "; ratio of each pair "
-                  + " ".join(f"{x:.3f}" for x in pairs))  # fmt: skip
+    console.print(
+        "every timed run (s), alternating: peer "
+        + " ".join(f"{x:.2f}" for x in copy_runs)
+        + "; ours "
+        + " ".join(f"{run[0]:.2f}" for run in runs)
+        + "; ratio of each pair "
+        + " ".join(f"{x:.3f}" for x in pairs)
+    )
     checks = {
         "every_row_loaded": loaded == n,
         "rerun_adds_nothing": after_rerun == n,
@@ -304,26 +276,42 @@ def main(argv: list[str] | None = None) -> None:
     }
     emit(
         "import",
-        figures={"rows": n, "rows_per_s": round(ours_rate), "seconds": round(seconds, 2),
-                 "seconds_each_run": [round(run[0], 2) for run in runs],
-                 "peak_rss_mb": round(rss, 1), "peak_rss_mb_quarter_file": round(small_rss, 1),
-                 "peak_rss_mb_with_workers": round(tree, 1),
-                 "peak_rss_mb_with_workers_quarter_file": round(small_tree, 1),
-                 "rows_per_s_into_loaded_table": round(small / more_seconds),
-                 **checks},
-        peer={"name": "PostgreSQL COPY of the same CSV into a bare text table",
-              "rows_per_s": round(copy_rate), "seconds": round(copy_seconds, 2),
-              "seconds_each_run": [round(x, 2) for x in copy_runs]},
-        ratio={"rows_per_s": round(ours_rate / copy_rate, 3),
-               "rows_per_s_each_pair": [round(x, 3) for x in pairs],
-               "rss_full_over_quarter": round(rss / small_rss, 2) if small_rss else None,
-               "rss_with_workers_full_over_quarter":
-                   round(tree / small_tree, 2) if small_tree else None},
-        targets={"rows_per_s_ratio": ">= 0.5", "memory": "flat with file size",
-                 "met": {"ratio": ours_rate / copy_rate >= 0.5,
-                         "memory_flat": rss <= small_rss * 1.3 and tree <= small_tree * 1.3,
-                         **checks}},
-    )  # fmt: skip
+        figures={
+            "rows": n,
+            "rows_per_s": round(ours_rate),
+            "seconds": round(seconds, 2),
+            "seconds_each_run": [round(run[0], 2) for run in runs],
+            "peak_rss_mb": round(rss, 1),
+            "peak_rss_mb_quarter_file": round(small_rss, 1),
+            "peak_rss_mb_with_workers": round(tree, 1),
+            "peak_rss_mb_with_workers_quarter_file": round(small_tree, 1),
+            "rows_per_s_into_loaded_table": round(small / more_seconds),
+            **checks,
+        },
+        peer={
+            "name": "PostgreSQL COPY of the same CSV into a bare text table",
+            "rows_per_s": round(copy_rate),
+            "seconds": round(copy_seconds, 2),
+            "seconds_each_run": [round(x, 2) for x in copy_runs],
+        },
+        ratio={
+            "rows_per_s": round(ours_rate / copy_rate, 3),
+            "rows_per_s_each_pair": [round(x, 3) for x in pairs],
+            "rss_full_over_quarter": round(rss / small_rss, 2) if small_rss else None,
+            "rss_with_workers_full_over_quarter": round(tree / small_tree, 2)
+            if small_tree
+            else None,
+        },
+        targets={
+            "rows_per_s_ratio": ">= 0.5",
+            "memory": "flat with file size",
+            "met": {
+                "ratio": ours_rate / copy_rate >= 0.5,
+                "memory_flat": rss <= small_rss * 1.3 and tree <= small_tree * 1.3,
+                **checks,
+            },
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -57,9 +57,10 @@ getrusage), and the statements PostgreSQL ran per request (pg_stat_statements): 
 machine the req/s move with the other load, the CPU per request much less, so the table also
 gives what the cores would do if given wholly to each side (cores x 1000 / CPU ms per request).
 
-``python -m bench lookup [--quick] [--citizens N] [--profile]``: about 11 minutes in full (4.5 to
-generate and load 1M citizens), under 90 s quick (20,000 citizens). ``--profile`` then samples
-the server with py-spy during a further lookup load and prints where its busy samples go.
+``python -m bench lookup [--quick | --tiny] [--citizens N] [--profile]`` (quick: 20,000
+citizens; how long each takes: docs/performance.md, "How long the benches run"). ``--profile``
+then samples the server with py-spy during a further lookup load and prints where its busy
+samples go.
 """
 
 from __future__ import annotations
@@ -67,51 +68,46 @@ from __future__ import annotations
 import argparse
 import atexit
 import collections
-import contextlib
 import dataclasses
 import functools
 import json
 import os
 import random
 import re
-import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
-from rich.console import Console
 
-from bench.audit import pgbench_binary
-from bench.common import admin, emit, percentile, record_pyspy, run_async, steal_share
-from bench.common import table as plain_table
-from bench.tokens import (
-    PUBLIC_URL,
-    Conn,
-    Probe,
-    Secrets,
-    basic_auth,
+from bench.harness import report
+from bench.harness.database import (
+    admin,
+    fetchval,
+    migrated_database,
+    pgbench,
     postmaster_pid,
-    statement_delta,
-    uvicorn_command,
-    wait_started,
+    start_cluster,
 )
-from tests.pgcluster import PostgresCluster, free_port
-
-T = TypeVar("T")
-
-# Wide enough for the tables when the output is not a terminal (logs, CI).
-console = Console(width=max(160, shutil.get_terminal_size((160, 40)).columns))
-table = partial(plain_table, out=console)
+from bench.harness.load import Conn, basic_auth
+from bench.harness.probes import (
+    Probe,
+    children_cpu,
+    raw_stacks,
+    record_pyspy,
+    statement_delta,
+    steal_share,
+)
+from bench.harness.report import console, emit, percentile, r3, run_async, table, timed
+from bench.harness.server import Secrets, serve
+from tests.pgcluster import PostgresCluster
 
 DB_NAME = "bench_lookup"
 WORKERS = 2
@@ -154,37 +150,13 @@ class Scale:
     fixed_warmup: float
     open_loop_connections: int
     profile_seconds: int
+    curve_shares: tuple[float, ...] = CURVE_SHARES
+    workers: int = WORKERS  # uvicorn's
 
 
 FULL = Scale("full", 1_000_000, 100_000, (8, 16, 32, 64), 10, 3, 15.0, 2.0, 64, 10)
 QUICK = Scale("quick", 20_000, 10_000, (16, 32), 3, 1, 3.0, 0.5, 32, 3)
-
-
-@contextmanager
-def serve_app(env: dict[str, str], *, sequencer: str = "process") -> Iterator[tuple[int, int]]:
-    """uvicorn, WORKERS workers, on a free port; yield (port, uvicorn's pid) once all answer.
-
-    ``sequencer="process"``: the audit sequencer runs as its own process, ``registry audit
-    sequence --follow``, started as a child of uvicorn's pid (so its CPU counts as the app's),
-    and the workers' in-app sequencer is off. ``"app"``: inside a worker (the default of
-    ``registry serve``), where its batches share that worker's event loop with requests.
-    """
-    port = free_port()
-    args = uvicorn_command(port, WORKERS)
-    env = {**os.environ, **env, "REGISTRY_AUDIT_SEQUENCER_ENABLED": str(sequencer == "app")}
-    if sequencer == "process":
-        registry = str(Path(sys.executable).with_name("registry"))
-        # The shell starts the sequencer, then becomes uvicorn (exec keeps the pid).
-        args = ["sh", "-c", '"$0" audit sequence --follow & exec "$@"', registry, *args]
-    proc = subprocess.Popen(args, env=env, start_new_session=True)
-    try:
-        wait_started(proc, port, WORKERS)
-        yield port, proc.pid
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)  # the sequencer, when it is a process
+TINY = Scale("tiny", 400, 200, (4,), 1, 1, 1.0, 0.2, 4, 1, curve_shares=(), workers=1)
 
 
 @dataclass(frozen=True)
@@ -203,28 +175,6 @@ def record_profile(
 
 
 # ------------------------------------------------------------------------------ database
-
-
-async def _fetchval(dsn: str, sql: str, *args: Any) -> Any:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(sql, *args)
-    finally:
-        await conn.close()
-
-
-def start_cluster() -> PostgresCluster:
-    """The throwaway cluster (fsync off, as tests/pgcluster.py sets), pg_stat_statements on."""
-    return PostgresCluster(
-        extra_settings={
-            "shared_preload_libraries": "pg_stat_statements",
-            "pg_stat_statements.track": "top",
-            "pg_stat_statements.max": "10000",
-            "max_wal_size": "16GB",
-            "checkpoint_timeout": "30min",
-            "maintenance_work_mem": "512MB",
-        }
-    ).start()
 
 
 @dataclass(frozen=True)
@@ -252,9 +202,12 @@ async def _import(url: str, path: Path) -> tuple[int, int]:
     database = Database(settings)
     try:
         report = await import_file(
-            database, path, actor=Principal("system", "bench-lookup"),
-            reject_path=path.with_suffix(".rejects.csv"), today=TODAY,
-        )  # fmt: skip
+            database,
+            path,
+            actor=Principal("system", "bench-lookup"),
+            reject_path=path.with_suffix(".rejects.csv"),
+            today=TODAY,
+        )
     finally:
         await database.dispose()
     return report.loaded, report.rejected
@@ -268,15 +221,18 @@ def load_citizens(url: str, dsn: str, n: int, tmp: Path) -> LoadInfo:
     t0 = time.perf_counter()
     rows = write(n, seed=SEED, path=path, fmt="csv")
     t1 = time.perf_counter()
-    console.print(f"  generated {rows:,} rows ({path.stat().st_size / 1e6:,.0f} MB) in "
-                  f"{t1 - t0:.1f} s; importing with registry.bulk.service.import_file")  # fmt: skip
+    console.print(
+        f"  generated {rows:,} rows ({path.stat().st_size / 1e6:,.0f} MB) in "
+        f"{t1 - t0:.1f} s; importing with registry.bulk.service.import_file"
+    )
     loaded, rejected = run_async(_import(url, path))
     t2 = time.perf_counter()
     run_async(admin(dsn, "VACUUM (ANALYZE)"))
     t3 = time.perf_counter()
-    citizens = int(run_async(_fetchval(dsn, "SELECT count(*) FROM citizen")))
-    return LoadInfo(rows, loaded, rejected, citizens, t1 - t0, t2 - t1, t3 - t2,
-                    path.stat().st_size / 1e6)  # fmt: skip
+    citizens = int(run_async(fetchval(dsn, "SELECT count(*) FROM citizen")))
+    return LoadInfo(
+        rows, loaded, rejected, citizens, t1 - t0, t2 - t1, t3 - t2, path.stat().st_size / 1e6
+    )
 
 
 @dataclass(frozen=True)
@@ -301,17 +257,12 @@ async def seed(url: str, dsn: str, keys: Secrets, sample: int) -> World:
     from core.auth import Principal
     from core.db import Database
     from core.logging import request_id_var
-    from core.settings import Settings
     from identity import keys as signing_keys
     from identity.oidc.clients import create_client
     from registry.agency import repository as agency_repo
     from registry.record import format_partial_date
 
-    settings = Settings(
-        database_url=url, environment="development", public_url=PUBLIC_URL,
-        secret_key=keys.secret_key, key_encryption_key=keys.kek,
-        pairwise_salt=keys.pairwise_salt, audit_sequencer_enabled=False, log_level="WARNING",
-    )  # fmt: skip
+    settings = keys.settings(url)
     conn = await asyncpg.connect(dsn)
     try:
         rows = await conn.fetch(
@@ -331,14 +282,19 @@ async def seed(url: str, dsn: str, keys: Secrets, sample: int) -> World:
     ids = [str(r["id_number"]) for r in rows]
     bodies = [
         json.dumps(
-            {"id_number": r["id_number"], "purpose": PURPOSE,
-             "claims": {"full_name": r["full_name"],
-                        "birth_date": format_partial_date(r["birth_date"],
-                                                          r["birth_date_precision"])}},
-            ensure_ascii=False, separators=(",", ":"),
+            {
+                "id_number": r["id_number"],
+                "purpose": PURPOSE,
+                "claims": {
+                    "full_name": r["full_name"],
+                    "birth_date": format_partial_date(r["birth_date"], r["birth_date_precision"]),
+                },
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
         )
         for r in rows
-    ]  # fmt: skip
+    ]
     database = Database(settings)
     captured: list[str] = []
 
@@ -348,9 +304,13 @@ async def seed(url: str, dsn: str, keys: Secrets, sample: int) -> World:
     try:
         async with database.unit_of_work() as session:
             new = await create_client(
-                session, settings, name="Bench agency (lookup)", type="agency",
-                scopes=list(SCOPES), policy=POLICY,
-            )  # fmt: skip
+                session,
+                settings,
+                name="Bench agency (lookup)",
+                type="agency",
+                scopes=list(SCOPES),
+                policy=POLICY,
+            )
             await signing_keys.ensure_keys(session, settings)
         event.listen(database.engine.sync_engine, "before_cursor_execute", capture)
         request_id_var.set("bench-capture-0")  # as the middleware sets it for every request
@@ -358,9 +318,14 @@ async def seed(url: str, dsn: str, keys: Secrets, sample: int) -> World:
         try:
             await agency_repo.records_with_status(session, [ids[0]])
             await audit.record(
-                session, actor=Principal("agency", new.client.client_id), action="agency.lookup",
-                outcome="granted", subject=ids[0], fields=LOOKUP_FIELDS, purpose=PURPOSE,
-            )  # fmt: skip
+                session,
+                actor=Principal("agency", new.client.client_id),
+                action="agency.lookup",
+                outcome="granted",
+                subject=ids[0],
+                fields=LOOKUP_FIELDS,
+                purpose=PURPOSE,
+            )
             await session.rollback()
         finally:
             await session.close()
@@ -417,17 +382,25 @@ def pgbench_script(world: World) -> str:
     # Columns checked against _INSERT_VALUES above; the values are this module's constants.
     insert = f"INSERT INTO audit_event ({', '.join(columns)}) VALUES ({values}){match[3]}"  # noqa: S608
     one_line = " ".join(select.split()), " ".join(insert.split())
-    return (f"\\set n random(1, {len(world.ids)})\nBEGIN;\n{one_line[0]};\n{one_line[1]};\n"
-            "COMMIT;\n")  # fmt: skip
+    return f"\\set n random(1, {len(world.ids)})\nBEGIN;\n{one_line[0]};\n{one_line[1]};\nCOMMIT;\n"
 
 
 # Our one statement (agency_repo.record_and_event_sql, as a lookup of LOOKUP_FIELDS sends it),
 # each parameter as pgbench gives it; the event's action is PGBENCH_ACTION like the peer's.
 _ONE_STATEMENT_VALUES = {
-    1: _PICK, 2: "false", 3: "false", 4: ":actor_id", 5: ":policy", 6: ":jti",
-    7: "gen_random_uuid()::text", 8: "NULL", 9: ":action", 10: ":fields", 11: ":purpose",
+    1: _PICK,
+    2: "false",
+    3: "false",
+    4: ":actor_id",
+    5: ":policy",
+    6: ":jti",
+    7: "gen_random_uuid()::text",
+    8: "NULL",
+    9: ":action",
+    10: ":fields",
+    11: ":purpose",
     12: "md5(random()::text)",
-}  # fmt: skip
+}
 
 
 def one_statement_script(world: World) -> str:
@@ -489,54 +462,47 @@ def run_pgbench(
     counted from its scheduled start (the log's latency plus its schedule lag), as our open
     loop counts ours."""
     defines = {
-        "actor_type": "agency", "actor_id": world.client_id, "action": PGBENCH_ACTION,
-        "fields": json.dumps(sorted(LOOKUP_FIELDS), separators=(",", ":")), "purpose": PURPOSE,
+        "actor_type": "agency",
+        "actor_id": world.client_id,
+        "action": PGBENCH_ACTION,
+        "fields": json.dumps(sorted(LOOKUP_FIELDS), separators=(",", ":")),
+        "purpose": PURPOSE,
         "outcome": "granted",
-    }  # fmt: skip
+    }
     if policy:
         defines.update(policy=policy, jti="bench-pgbench-jti")
     before_events = count_events(probe.dsn, (PGBENCH_ACTION,))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "lookup.sql"
-        path.write_text(script, encoding="utf-8")
-        log_prefix = Path(tmp) / "tx"
-        paced = [] if rate is None else ["-R", f"{rate:.1f}", "-l", f"--log-prefix={log_prefix}"]
-        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        before = probe.take()
-        done = subprocess.run(
-            [pgbench_binary(cluster), "-n", "-M", "prepared", "-c", str(clients), "-j", "2",
-             "-T", str(seconds), *paced, "-f", str(path), "-h", "127.0.0.1", "-p",
-             str(cluster.port), "-U", "postgres", *(f"-D{k}={v}" for k, v in defines.items()),
-             DB_NAME],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        # Each line: client, transaction, latency us, script, epoch s, us, schedule lag us.
-        from_schedule = sorted(
-            (int(fields[2]) + int(fields[6])) / 1000
-            for log in Path(tmp).glob("tx.*")
-            for fields in (line.split() for line in log.read_text().splitlines())
-            if len(fields) >= 7
-        )
-        # pgbench's backends exit after it does: let the postmaster reap them (their CPU then
-        # moves into its cutime) before reading /proc, or part of it is missed.
-        time.sleep(1.0)
-        after = probe.take()
-        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-    out = done.stdout
-    tps = re.search(r"tps = ([\d.]+) \(without initial connection time\)", out)
-    latency = re.search(r"latency average = ([\d.]+) ms", out)
-    processed = re.search(r"number of transactions actually processed: (\d+)", out)
-    failed = re.search(r"number of failed transactions: (\d+)", out)
-    if done.returncode != 0 or tps is None or processed is None or (failed and int(failed[1])):
-        raise RuntimeError(f"pgbench failed ({done.returncode}):\n{out}\n{done.stderr}")
+    paced = [] if rate is None else ["-R", f"{rate:.1f}", "-l"]
+    client0, before = children_cpu(), probe.take()
+    done = pgbench(
+        cluster, DB_NAME, script, clients=clients, seconds=seconds, defines=defines, options=paced
+    )
+    # Each log line: client, transaction, latency us, script, epoch s, us, schedule lag us.
+    from_schedule = sorted(
+        (int(fields[2]) + int(fields[6])) / 1000
+        for fields in (line.split() for line in done.logs)
+        if len(fields) >= 7
+    )
+    # pgbench's backends exit after it does: let the postmaster reap them (their CPU then
+    # moves into its cutime) before reading /proc, or part of it is missed.
+    time.sleep(1.0)
+    after, client = probe.take(), children_cpu() - client0
     events = count_events(probe.dsn, (PGBENCH_ACTION,)) - before_events
     return PgbenchRun(
-        clients, float(tps[1]), float(latency[1]) if latency else float("nan"), int(processed[1]),
-        events, after.db - before.db,
-        (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime), after.at - before.at,
-        os.getloadavg()[0], rate, percentile(from_schedule, 50), percentile(from_schedule, 99),
-        after.steal - before.steal,
-    )  # fmt: skip
+        clients=clients,
+        tps=done.tps,
+        latency_ms=done.latency_ms,
+        transactions=done.transactions,
+        events=events,
+        db_cpu=after.db - before.db,
+        client_cpu=client,
+        seconds=after.at - before.at,
+        loadavg=os.getloadavg()[0],
+        rate=rate,
+        p50_ms=percentile(from_schedule, 50),
+        p99_ms=percentile(from_schedule, 99),
+        steal=after.steal - before.steal,
+    )
 
 
 # ------------------------------------------------------------------------------ audit counts
@@ -546,7 +512,7 @@ def count_events(dsn: str, actions: Sequence[str]) -> int:
     """Events with these actions."""
     return int(
         run_async(
-            _fetchval(dsn, "SELECT count(*) FROM audit_event WHERE action = ANY($1)", list(actions))
+            fetchval(dsn, "SELECT count(*) FROM audit_event WHERE action = ANY($1)", list(actions))
         )
     )
 
@@ -569,8 +535,9 @@ async def _events_of(dsn: str, prefix: str) -> list[str]:
     try:
         rows = await conn.fetch(
             "SELECT request_id FROM audit_event WHERE request_id LIKE $1 AND action = ANY($2)",
-            prefix + "%", list(ACTIONS),
-        )  # fmt: skip
+            prefix + "%",
+            list(ACTIONS),
+        )
     finally:
         await conn.close()
     return [str(r["request_id"]) for r in rows]
@@ -605,7 +572,7 @@ async def _settled(dsn: str) -> bool:
 
 def wait_settled(dsn: str, timeout: float) -> float:
     """Seconds waited until the newest event has its leaf and no autovacuum runs: the runs
-    before (pgbench's above all, about 100,000 events per 10 s run) leave a backlog of events
+    before (pgbench's above all) leave a backlog of events
     to sequence and tables to vacuum, a load that is not the one measured next."""
     t0 = time.monotonic()
     while not run_async(_settled(dsn)) and time.monotonic() - t0 < timeout:
@@ -663,8 +630,14 @@ def wrk_script(kind: str, items_path: Path, token: str, prefix: str, seed: int) 
     else:
         request = 'return wrk.format("POST", "/api/v1/verify", headers, item)'
         content_type = 'headers["Content-Type"] = "application/json"'
-    return _WRK_LUA % {"items": items_path, "token": token, "content_type": content_type,
-                       "seed": seed, "prefix": prefix, "request": request}  # fmt: skip
+    return _WRK_LUA % {
+        "items": items_path,
+        "token": token,
+        "content_type": content_type,
+        "seed": seed,
+        "prefix": prefix,
+        "request": request,
+    }
 
 
 @dataclass
@@ -738,9 +711,16 @@ class LoadRun:
 
 
 def run_wrk(
-    kind: str, port: int, token: str, items_path: Path, *, connections: int, seconds: int,
-    probe: Probe, label: str,
-) -> LoadRun:  # fmt: skip
+    kind: str,
+    port: int,
+    token: str,
+    items_path: Path,
+    *,
+    connections: int,
+    seconds: int,
+    probe: Probe,
+    label: str,
+) -> LoadRun:
     """wrk -t1 -cN with the Lua script; events counted before and after, CPU read around it."""
     prefix = f"wrk-{label}-{kind}-c{connections}-"
     with tempfile.TemporaryDirectory() as tmp:
@@ -750,15 +730,11 @@ def run_wrk(
             encoding="utf-8",
         )
         events0 = count_events(probe.dsn, ACTIONS)
-        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        before = probe.take()
-        done = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s", "-s",
-             str(script), f"http://127.0.0.1:{port}"],
-            capture_output=True, text=True, check=False,
-        )  # fmt: skip
-        after = probe.take()
-        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        client0, before = children_cpu(), probe.take()
+        command = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "30s"]
+        command += ["-s", str(script), f"http://127.0.0.1:{port}"]
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+        after, client = probe.take(), children_cpu() - client0
     match = re.search(r"^WRKJSON (\{.*\})$", done.stdout, re.M)
     if done.returncode != 0 or match is None:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -766,13 +742,22 @@ def run_wrk(
     events = settled_events(probe.dsn, ACTIONS) - events0
     sockets = int(w["connect"]) + int(w["read"]) + int(w["write"]) + int(w["timeout"])
     return LoadRun(
-        kind=kind, tool="wrk", connections=connections, seconds=int(w["duration_us"]) / 1e6,
-        answered=int(w["requests"]), non_2xx=int(w["status"]), socket_errors=sockets,
-        p50_ms=int(w["p50_us"]) / 1000, p99_ms=int(w["p99_us"]) / 1000, events=events,
-        app_cpu=after.app - before.app, db_cpu=after.db - before.db,
-        client_cpu=(ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime),
-        sql=statement_delta(before, after), steal=after.steal - before.steal,
-    )  # fmt: skip
+        kind=kind,
+        tool="wrk",
+        connections=connections,
+        seconds=int(w["duration_us"]) / 1e6,
+        answered=int(w["requests"]),
+        non_2xx=int(w["status"]),
+        socket_errors=sockets,
+        p50_ms=int(w["p50_us"]) / 1000,
+        p99_ms=int(w["p99_us"]) / 1000,
+        events=events,
+        app_cpu=after.app - before.app,
+        db_cpu=after.db - before.db,
+        client_cpu=client,
+        sql=statement_delta(before, after),
+        steal=after.steal - before.steal,
+    )
 
 
 # ------------------------------------------------------------------------------ open loop
@@ -793,9 +778,16 @@ def openloop_binary() -> Path:
 
 
 def run_open_loop(
-    kind: str, port: int, token: str, items: list[str], *, rate: float, scale: Scale,
-    probe: Probe, label: str,
-) -> LoadRun:  # fmt: skip
+    kind: str,
+    port: int,
+    token: str,
+    items: list[str],
+    *,
+    rate: float,
+    scale: Scale,
+    probe: Probe,
+    label: str,
+) -> LoadRun:
     """The fixed-arrival-rate client (bench/openloop.c) in its own process; exact audit check
     by request id."""
     prefix = f"ol-{label}-{kind}-"
@@ -804,10 +796,20 @@ def run_open_loop(
         items_file, out_file = Path(tmp) / "items.txt", Path(tmp) / "result.json"
         lines = [LOOKUP_PATH.format(item) for item in items] if kind == "lookup" else items
         items_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        command = [str(binary), str(port), f"{rate:.3f}", str(scale.fixed_warmup),
-                   str(scale.fixed_seconds), str(scale.open_loop_connections),
-                   "GET" if kind == "lookup" else "POST", token, prefix,
-                   str(random.randrange(1, 2**31)), str(items_file), str(out_file)]  # fmt: skip
+        command = [
+            str(binary),
+            str(port),
+            f"{rate:.3f}",
+            str(scale.fixed_warmup),
+            str(scale.fixed_seconds),
+            str(scale.open_loop_connections),
+            "GET" if kind == "lookup" else "POST",
+            token,
+            prefix,
+            str(random.randrange(1, 2**31)),
+            str(items_file),
+            str(out_file),
+        ]
         events0 = count_events(probe.dsn, ACTIONS)
         proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
         try:
@@ -838,21 +840,33 @@ def run_open_loop(
     service = sorted(result["service"])
     window = result["window"]
     return LoadRun(
-        kind=kind, tool="open-loop C", connections=scale.open_loop_connections,
-        seconds=window[1] - window[0], answered=len(answered) + len(result["failed"]),
+        kind=kind,
+        tool="open-loop C",
+        connections=scale.open_loop_connections,
+        seconds=window[1] - window[0],
+        answered=len(answered) + len(result["failed"]),
         non_2xx=sum(v for k, v in statuses.items() if not 200 <= k < 300),
-        socket_errors=sum(result["errors"].values()), p50_ms=percentile(latencies, 50),
-        p99_ms=percentile(latencies, 99), events=events, app_cpu=after.app - before.app,
-        db_cpu=after.db - before.db, client_cpu=float(result["cpu"]),
-        sql=statement_delta(before, after), target_rate=rate, statuses=statuses,
-        missing=missing, extra=extra,
-        service_p50_ms=percentile(service, 50), service_p99_ms=percentile(service, 99),
-        counted=int(result["counted"]), steal=after.steal - before.steal,
+        socket_errors=sum(result["errors"].values()),
+        p50_ms=percentile(latencies, 50),
+        p99_ms=percentile(latencies, 99),
+        events=events,
+        app_cpu=after.app - before.app,
+        db_cpu=after.db - before.db,
+        client_cpu=float(result["cpu"]),
+        sql=statement_delta(before, after),
+        target_rate=rate,
+        statuses=statuses,
+        missing=missing,
+        extra=extra,
+        service_p50_ms=percentile(service, 50),
+        service_p99_ms=percentile(service, 99),
+        counted=int(result["counted"]),
+        steal=after.steal - before.steal,
         p99_by_second=[
             percentile(sorted(result["latencies"][i : i + int(rate)]), 99)
             for i in range(0, len(result["latencies"]), max(1, int(rate)))
         ],
-    )  # fmt: skip
+    )
 
 
 # ------------------------------------------------------------------------------ profile
@@ -886,8 +900,10 @@ BREAKDOWN: tuple[tuple[str, Callable[[list[str]], bool]], ...] = (
     ("    repo.client SELECTs", _has("client (identity/repository.py)")),
     ("  caller(): repo.agency + parse_policy", _has("caller (registry/agency/service.py)")),
     ("  rate_limit (own transaction)", _has("rate_limit (registry/agency/service.py)")),
-    ("  service.lookup / verify", _has("lookup (registry/agency/service.py)",
-                                         "verify (registry/agency/service.py)")),
+    (
+        "  service.lookup / verify",
+        _has("lookup (registry/agency/service.py)", "verify (registry/agency/service.py)"),
+    ),
     ("    records_with_status SELECT", _has("records_with_status")),
     ("    audit.record INSERT", _has("record (audit/recording.py)")),
     ("  commit of the unit of work", _has("AsyncSession.commit")),
@@ -896,26 +912,21 @@ BREAKDOWN: tuple[tuple[str, Callable[[list[str]], bool]], ...] = (
     ("audit sequencer (AuditWorker.run)", _has("AuditWorker.run")),
     ("leaf in asyncpg", lambda f: "(asyncpg/" in f[-1]),
     ("leaf in sqlalchemy", lambda f: "(sqlalchemy/" in f[-1]),
-    ("leaf in uvicorn/starlette/fastapi",
-     lambda f: any(p in f[-1] for p in ("(uvicorn/", "(starlette/", "(fastapi/"))),
-)  # fmt: skip
+    (
+        "leaf in uvicorn/starlette/fastapi",
+        lambda f: any(p in f[-1] for p in ("(uvicorn/", "(starlette/", "(fastapi/")),
+    ),
+)
 
 
 def breakdown(raw: Path) -> tuple[int, int, list[tuple[str, float]], list[tuple[str, float]]]:
     """(samples, busy samples, share per BREAKDOWN label, top self frames) of py-spy's raw file."""
     busy: list[tuple[list[str], int]] = []
     samples = 0
-    for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        while stack.startswith("process "):  # --subprocesses: 'process PID:"CMD"' frames
-            end = stack.find('";')
-            stack = stack[end + 2 :] if end >= 0 else ""
-        frames = [f for f in stack.split(";") if f and not f.startswith("thread ")]
-        samples += int(count)
+    for frames, count in raw_stacks(raw):
+        samples += count
         if frames and frames[-1] not in IDLE_LEAVES:
-            busy.append((frames, int(count)))
+            busy.append((frames, count))
     total = sum(n for _, n in busy) or 1
     shares = [(label, sum(n for f, n in busy if test(f)) / total) for label, test in BREAKDOWN]
     leaves: collections.Counter[str] = collections.Counter()
@@ -932,11 +943,14 @@ async def fetch_token(port: int, client_id: str, secret: str) -> str:
     conn = Conn(port)
     try:
         r = await conn.request(
-            "POST", "/token", body=f"grant_type=client_credentials&scope={'+'.join(SCOPES)}"
-            .encode(),
-            headers=[("Authorization", basic_auth(client_id, secret)),
-                     ("Content-Type", "application/x-www-form-urlencoded")],
-        )  # fmt: skip
+            "POST",
+            "/token",
+            body=f"grant_type=client_credentials&scope={'+'.join(SCOPES)}".encode(),
+            headers=[
+                ("Authorization", basic_auth(client_id, secret)),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+        )
     finally:
         await conn.close()
     if r.status != 200:
@@ -954,9 +968,11 @@ async def probe_requests(port: int, token: str, world: World) -> list[str]:
     try:
         lookup = await conn.request("GET", LOOKUP_PATH.format(world.ids[0]), headers=[auth])
         verify = await conn.request(
-            "POST", "/api/v1/verify", body=world.verify_bodies[0].encode(),
+            "POST",
+            "/api/v1/verify",
+            body=world.verify_bodies[0].encode(),
             headers=[auth, ("Content-Type", "application/json")],
-        )  # fmt: skip
+        )
     finally:
         await conn.close()
     for name, r in (("lookup", lookup), ("verify", verify)):
@@ -968,14 +984,6 @@ async def probe_requests(port: int, token: str, world: World) -> list[str]:
 
 
 # ------------------------------------------------------------------------------ main
-
-
-def _timed(label: str, timings: list[tuple[str, float]], fn: Callable[[], T]) -> T:
-    t0 = time.perf_counter()
-    console.print(f"[bold]{label}[/bold] ...")
-    result = fn()
-    timings.append((label, time.perf_counter() - t0))
-    return result
 
 
 @dataclass
@@ -1000,30 +1008,39 @@ class Results:
     @property
     def fixed(self) -> dict[str, LoadRun]:
         """The open loop at the target's share of the peak (LOAD_SHARE), by kind."""
-        return {kind: run for kind, runs in self.curve.items()
-                for share, run in runs if share == LOAD_SHARE}  # fmt: skip
+        return {
+            kind: run
+            for kind, runs in self.curve.items()
+            for share, run in runs
+            if share == LOAD_SHARE
+        }
 
 
 def main(argv: list[str] | None = None) -> None:
     """Load, serve, sweep, pgbench, open loop at 50-80%, audit checks; tables and the JSON line."""
     parser = argparse.ArgumentParser(prog="bench lookup")
-    parser.add_argument("--quick", action="store_true", help="20,000 citizens, short runs")
+    report.add_scale_options(parser, "20,000 citizens, short runs")
     parser.add_argument("--citizens", type=int, default=None, help="citizens to load")
     parser.add_argument(
-        "--profile", action="store_true",
+        "--profile",
+        action="store_true",
         help="then sample the server with py-spy during a lookup load and print the hotspots",
-    )  # fmt: skip
+    )
     parser.add_argument("--profile-dir", default=None, help="keep py-spy's raw files here")
     parser.add_argument(
-        "--profile-flow", choices=("lookup", "verify"), default="lookup",
+        "--profile-flow",
+        choices=("lookup", "verify"),
+        default="lookup",
         help="the load sampled by --profile",
-    )  # fmt: skip
+    )
     parser.add_argument(
-        "--sequencer", choices=("process", "app"), default="process",
+        "--sequencer",
+        choices=("process", "app"),
+        default="process",
         help="the audit sequencer as its own process (default) or inside a uvicorn worker",
-    )  # fmt: skip
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    scale = QUICK if args.quick or os.environ.get("BENCH_QUICK") == "1" else FULL
+    scale = report.pick_scale(args, full=FULL, quick=QUICK, tiny=TINY)
     if args.citizens is not None:
         scale = dataclasses.replace(
             scale, citizens=args.citizens, sample=min(scale.sample, args.citizens)
@@ -1034,7 +1051,7 @@ def main(argv: list[str] | None = None) -> None:
     load_start = os.getloadavg()[0]
     console.print(f"{os.cpu_count()} CPUs, 1-minute load average at start {load_start:.2f}")
     timings: list[tuple[str, float]] = []
-    cluster = _timed("start PostgreSQL", timings, start_cluster)
+    cluster = timed("start PostgreSQL", timings, lambda: start_cluster(statements="top", bulk=True))
     tmp = Path(tempfile.mkdtemp(prefix="bench-lookup-"))
     try:
         results = _run(cluster, scale, args, timings, tmp)
@@ -1052,26 +1069,25 @@ def _run(
     timings: list[tuple[str, float]],
     tmp: Path,
 ) -> Results:
-    import migrations
-
-    url, dsn = cluster.url(DB_NAME), cluster.dsn(DB_NAME)
-
-    def migrate() -> None:
-        run_async(admin(cluster.dsn(), f"CREATE DATABASE {DB_NAME}"))
-        migrations.upgrade(url)
-        run_async(admin(dsn, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"))
-
-    _timed("migrate", timings, migrate)
-    load = _timed(f"load {scale.citizens:,} citizens", timings,
-                  lambda: load_citizens(url, dsn, scale.citizens, tmp))  # fmt: skip
+    url, dsn = timed(
+        "migrate", timings, lambda: migrated_database(cluster, DB_NAME, statements=True)
+    )
+    load = timed(
+        f"load {scale.citizens:,} citizens",
+        timings,
+        lambda: load_citizens(url, dsn, scale.citizens, tmp),
+    )
     console.print(
         f"  {load.citizens:,} citizens: generated in {load.generate_seconds:.1f} s, imported "
         f"in {load.import_seconds:.1f} s ({load.loaded / load.import_seconds:,.0f} rows/s, "
         f"{load.rejected} rejected), VACUUM (ANALYZE) {load.vacuum_seconds:.1f} s"
     )
     keys = Secrets.generate()
-    world = _timed("agency client, policy, sample, SQL", timings,
-                   lambda: run_async(seed(url, dsn, keys, scale.sample)))  # fmt: skip
+    world = timed(
+        "agency client, policy, sample, SQL",
+        timings,
+        lambda: run_async(seed(url, dsn, keys, scale.sample)),
+    )
     script = pgbench_script(world)
     ids_path, bodies_path = tmp / "ids.txt", tmp / "bodies.txt"
     ids_path.write_text("\n".join(world.ids) + "\n", encoding="utf-8")
@@ -1080,20 +1096,26 @@ def _run(
     item_lists = {"lookup": world.ids, "verify": world.verify_bodies}
     env = {**keys.env(url), "REGISTRY_ACCESS_TOKEN_TTL": str(TOKEN_TTL)}
     t0 = time.perf_counter()
-    with serve_app(env, sequencer=args.sequencer) as (port, app_pid):
-        timings.append(("start uvicorn (2 workers)", time.perf_counter() - t0))
+    env["REGISTRY_AUDIT_SEQUENCER_ENABLED"] = str(args.sequencer == "app")
+    sequencer_process = args.sequencer == "process"
+    with serve(env, workers=scale.workers, sequencer_process=sequencer_process) as (port, server):
+        app_pid = server.pid
+        timings.append((f"start uvicorn ({scale.workers} workers)", time.perf_counter() - t0))
         probe = Probe(app_pid, postmaster_pid(cluster), dsn)
         token = run_async(fetch_token(port, world.client_id, world.secret))
         samples = run_async(probe_requests(port, token, world))
         sweeps: dict[str, list[LoadRun]] = {}
         for kind in ("lookup", "verify"):
             wrk = partial(run_wrk, kind, port, token, items[kind], probe=probe)
-            _timed(f"warm-up {kind}, {scale.warmup} s", timings,
-                   partial(wrk, connections=32, seconds=scale.warmup, label="warm"))  # fmt: skip
+            timed(
+                f"warm-up {kind}, {scale.warmup} s",
+                timings,
+                partial(wrk, connections=32, seconds=scale.warmup, label="warm"),
+            )
             sweeps[kind] = []
             for c in scale.connections:
                 sweep = partial(wrk, connections=c, seconds=scale.seconds, label="sweep")
-                run = _timed(f"wrk {kind}, {c} connections, {scale.seconds} s", timings, sweep)
+                run = timed(f"wrk {kind}, {c} connections, {scale.seconds} s", timings, sweep)
                 console.print(
                     f"  {run.rps:,.0f} req/s, p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, "
                     f"non-2xx {run.non_2xx}, socket errors {run.socket_errors}, events "
@@ -1103,13 +1125,13 @@ def _run(
         pgbench: list[PgbenchRun] = []
         for c in scale.connections:
             bench = partial(run_pgbench, cluster, world, script, c, scale.seconds, probe)
-            pg = _timed(f"pgbench, {c} clients, {scale.seconds} s", timings, bench)
+            pg = timed(f"pgbench, {c} clients, {scale.seconds} s", timings, bench)
             console.print(f"  {pg.tps:,.0f} tps, latency average {pg.latency_ms:.2f} ms")
             pgbench.append(pg)
         one_script = one_statement_script(world)
         policy = str(
             run_async(
-                _fetchval(
+                fetchval(
                     dsn, "SELECT policy FROM oauth_client WHERE client_id = $1", world.client_id
                 )
             )
@@ -1119,7 +1141,7 @@ def _run(
             bench = partial(
                 run_pgbench, cluster, world, one_script, c, scale.seconds, probe, policy=policy
             )
-            pg = _timed(
+            pg = timed(
                 f"pgbench (our one statement), {c} clients, {scale.seconds} s", timings, bench
             )
             console.print(
@@ -1131,33 +1153,60 @@ def _run(
         # it), and the rates asked are shares of what it did with those.
         pg_best = max(pgbench, key=lambda p: p.tps)
         pgbench_paced: list[tuple[float, PgbenchRun]] = []
-        for share in (*CURVE_SHARES, LOAD_SHARE):
+        for share in (*scale.curve_shares, LOAD_SHARE):
             rate = round(pg_best.tps * share)
-            _timed("wait for the sequencer and autovacuum to settle", timings,
-                   partial(wait_settled, dsn, 300.0))  # fmt: skip
-            pg = _timed(
+            timed(
+                "wait for the sequencer and autovacuum to settle",
+                timings,
+                partial(wait_settled, dsn, 300.0),
+            )
+            pg = timed(
                 f"pgbench -R {rate:,} ({share:.0%} of {pg_best.tps:,.0f} tps), "
-                f"{pg_best.clients} clients, {int(scale.fixed_seconds)} s", timings,
-                partial(run_pgbench, cluster, world, script, pg_best.clients,
-                        int(scale.fixed_seconds), probe, rate=rate),
-            )  # fmt: skip
-            console.print(f"  {pg.tps:,.0f} tps, p50 {pg.p50_ms:.2f} ms, p99 {pg.p99_ms:.2f} ms "
-                          "(from the scheduled start)")  # fmt: skip
+                f"{pg_best.clients} clients, {int(scale.fixed_seconds)} s",
+                timings,
+                partial(
+                    run_pgbench,
+                    cluster,
+                    world,
+                    script,
+                    pg_best.clients,
+                    int(scale.fixed_seconds),
+                    probe,
+                    rate=rate,
+                ),
+            )
+            console.print(
+                f"  {pg.tps:,.0f} tps, p50 {pg.p50_ms:.2f} ms, p99 {pg.p99_ms:.2f} ms "
+                "(from the scheduled start)"
+            )
             pgbench_paced.append((share, pg))
         curve: dict[str, list[tuple[float, LoadRun]]] = {}
         for kind in ("lookup", "verify"):
             peak = max(r.rps for r in sweeps[kind])
             curve[kind] = []
-            for share in (*CURVE_SHARES, LOAD_SHARE):
+            for share in (*scale.curve_shares, LOAD_SHARE):
                 rate = round(peak * share)
-                _timed("wait for the sequencer and autovacuum to settle", timings,
-                       partial(wait_settled, dsn, 300.0))  # fmt: skip
-                run = _timed(
+                timed(
+                    "wait for the sequencer and autovacuum to settle",
+                    timings,
+                    partial(wait_settled, dsn, 300.0),
+                )
+                run = timed(
                     f"open loop {kind} at {rate:,} req/s ({share:.0%} of {peak:,.0f}), "
-                    f"{scale.fixed_seconds:g} s", timings,
-                    partial(run_open_loop, kind, port, token, item_lists[kind], rate=rate,
-                            scale=scale, probe=probe, label=f"r{round(share * 100)}"),
-                )  # fmt: skip
+                    f"{scale.fixed_seconds:g} s",
+                    timings,
+                    partial(
+                        run_open_loop,
+                        kind,
+                        port,
+                        token,
+                        item_lists[kind],
+                        rate=rate,
+                        scale=scale,
+                        probe=probe,
+                        label=f"r{round(share * 100)}",
+                    ),
+                )
                 console.print(
                     f"  {run.rps:,.0f} req/s, p50 {run.p50_ms:.2f} ms, p99 {run.p99_ms:.2f} ms, "
                     f"statuses {run.statuses}, missing {run.missing}, extra {run.extra}\n"
@@ -1171,26 +1220,45 @@ def _run(
             flow = args.profile_flow
             best = max(sweeps[flow], key=lambda r: r.rps).connections
             drive = partial(
-                run_wrk, flow, port, token, items[flow], connections=best,
-                seconds=scale.profile_seconds, probe=probe, label="profile",
-            )  # fmt: skip
-            profiles.append(_timed(
-                f"py-spy during wrk {flow} ({best} connections), {scale.profile_seconds} s",
-                timings,
-                partial(record_profile, flow, out_dir, app_pid, scale.profile_seconds, drive),
-            ))  # fmt: skip
-        unsequenced, waited = _timed("wait for the sequencer", timings,
-                                     lambda: wait_sequenced(dsn, 120.0))  # fmt: skip
-    return Results(load, world, script, sweeps, pgbench, curve, pgbench_paced,
-                   unsequenced, waited, profiles, samples, args.sequencer, one_script,
-                   pgbench_one)  # fmt: skip
+                run_wrk,
+                flow,
+                port,
+                token,
+                items[flow],
+                connections=best,
+                seconds=scale.profile_seconds,
+                probe=probe,
+                label="profile",
+            )
+            profiles.append(
+                timed(
+                    f"py-spy during wrk {flow} ({best} connections), {scale.profile_seconds} s",
+                    timings,
+                    partial(record_profile, flow, out_dir, app_pid, scale.profile_seconds, drive),
+                )
+            )
+        unsequenced, waited = timed(
+            "wait for the sequencer", timings, lambda: wait_sequenced(dsn, 120.0)
+        )
+    return Results(
+        load,
+        world,
+        script,
+        sweeps,
+        pgbench,
+        curve,
+        pgbench_paced,
+        unsequenced,
+        waited,
+        profiles,
+        samples,
+        args.sequencer,
+        one_script,
+        pgbench_one,
+    )
 
 
 # ------------------------------------------------------------------------------ report
-
-
-def _met(ok: bool) -> str:
-    return "met" if ok else "NOT MET"
 
 
 def _f2(x: float) -> str:
@@ -1210,13 +1278,30 @@ def pgbench_table(title: str, runs: Sequence[PgbenchRun]) -> None:
     """One table of pgbench runs."""
     table(
         title,
-        ["clients", "tps", "latency avg ms", "transactions", "bench.pgbench events",
-         "db CPU ms/tx", "pgbench CPU ms/tx", "load avg"],
-        [[p.clients, p.tps, _f2(p.latency_ms), p.transactions, p.events,
-          _f2(p.db_cpu / max(p.transactions, 1) * 1000),
-          _f2(p.client_cpu / max(p.transactions, 1) * 1000), _f2(p.loadavg)]
-         for p in runs],
-    )  # fmt: skip
+        [
+            "clients",
+            "tps",
+            "latency avg ms",
+            "transactions",
+            "bench.pgbench events",
+            "db CPU ms/tx",
+            "pgbench CPU ms/tx",
+            "load avg",
+        ],
+        [
+            [
+                p.clients,
+                p.tps,
+                _f2(p.latency_ms),
+                p.transactions,
+                p.events,
+                _f2(p.db_cpu / max(p.transactions, 1) * 1000),
+                _f2(p.client_cpu / max(p.transactions, 1) * 1000),
+                _f2(p.loadavg),
+            ]
+            for p in runs
+        ],
+    )
 
 
 def _report(
@@ -1230,83 +1315,106 @@ def _report(
     pg_peak = max(r.pgbench, key=lambda p: p.tps)
     one_peak = max(r.pgbench_one, key=lambda p: p.tps)
     peaks = {k: max(runs, key=lambda x: x.rps) for k, runs in r.sweeps.items()}
+
+    def versus_pgbench(x: LoadRun) -> tuple[Any, str]:
+        pg = pg_by_clients.get(x.connections)
+        return (pg.tps, f"{x.rps / pg.tps:.3f}") if pg else ("-", "-")
+
+    sweep_columns: list[tuple[str, Callable[[LoadRun], Any]]] = [
+        ("connections", lambda x: x.connections),
+        ("req/s", lambda x: x.rps),
+        ("p50 ms", lambda x: _f2(x.p50_ms)),
+        ("p99 ms", lambda x: _f2(x.p99_ms)),
+        ("non-2xx", lambda x: x.non_2xx),
+        ("socket err", lambda x: x.socket_errors),
+        ("events", lambda x: x.events),
+        ("in flight at stop", lambda x: x.in_flight_at_stop),
+        ("app CPU ms/req", lambda x: _f2(x.per_request(x.app_cpu))),
+        ("db CPU ms/req", lambda x: _f2(x.per_request(x.db_cpu))),
+        ("wrk CPU s", lambda x: _f2(x.client_cpu)),
+        ("SQL/req", lambda x: f"{x.sql_per_request:.1f}"),
+        ("pgbench tps", lambda x: versus_pgbench(x)[0]),
+        ("ours/pgbench", lambda x: versus_pgbench(x)[1]),
+        ("load avg", lambda x: _f2(x.loadavg)),
+    ]
     for kind, runs in r.sweeps.items():
-        table(
-            f"Ours, {kind}: wrk -t1 closed loop, {scale.seconds} s per run, 2 uvicorn workers, "
-            f"{r.load.citizens:,} citizens ({scale.name})",
-            ["connections", "req/s", "p50 ms", "p99 ms", "non-2xx", "socket err", "events",
-             "in flight at stop", "app CPU ms/req", "db CPU ms/req", "wrk CPU s", "SQL/req",
-             "pgbench tps", "ours/pgbench", "load avg"],
-            [
-                [x.connections, x.rps, _f2(x.p50_ms), _f2(x.p99_ms), x.non_2xx, x.socket_errors,
-                 x.events, x.in_flight_at_stop, _f2(x.per_request(x.app_cpu)),
-                 _f2(x.per_request(x.db_cpu)), _f2(x.client_cpu), f"{x.sql_per_request:.1f}",
-                 pg_by_clients[x.connections].tps if x.connections in pg_by_clients else "-",
-                 f"{x.rps / pg_by_clients[x.connections].tps:.3f}"
-                 if x.connections in pg_by_clients else "-", _f2(x.loadavg)]
-                for x in runs
-            ],
-        )  # fmt: skip
-    pgbench_table("Peer: pgbench -M prepared -j 2, BEGIN; our SELECT; our audit INSERT; COMMIT",
-                  r.pgbench)  # fmt: skip
+        title = f"Ours, {kind}: wrk -t1 closed loop, {scale.seconds} s per run"
+        title += f", {scale.workers} uvicorn workers, {r.load.citizens:,} citizens ({scale.name})"
+        report.columns_table(title, sweep_columns, runs)
+    pgbench_table(
+        "Peer: pgbench -M prepared -j 2, BEGIN; our SELECT; our audit INSERT; COMMIT", r.pgbench
+    )
     console.print("pgbench script:\n" + r.script)
     pgbench_table(
         "Reference: pgbench -M prepared -j 2 running our own one statement (a lookup: the record "
-        "read and its event inserted, as the app sends it)", r.pgbench_one,
-    )  # fmt: skip
+        "read and its event inserted, as the app sends it)",
+        r.pgbench_one,
+    )
     console.print("pgbench script (reference):\n" + r.one_script)
-    fixed_rows: list[list[Any]] = []
+    # At 80%: each open loop, and the wrk run closest to its rate (what a closed loop shows).
+    fixed: list[tuple[str, LoadRun]] = []
     for kind, x in r.fixed.items():
         wrk80 = _closest_to(r.sweeps[kind], peaks[kind].rps * LOAD_SHARE)
-        fixed_rows.append([f"{kind}, open loop", f"{x.target_rate:,.0f}", x.rps,
-                           _f2(x.p50_ms), _f2(x.p99_ms), _f2(x.service_p50_ms),
-                           _f2(x.service_p99_ms), x.answered, x.non_2xx,
-                           x.socket_errors])  # fmt: skip
-        fixed_rows.append([f"{kind}, wrk {wrk80.connections} conn. (closest)", "-", wrk80.rps,
-                           _f2(wrk80.p50_ms), _f2(wrk80.p99_ms), "-", "-", wrk80.answered,
-                           wrk80.non_2xx, wrk80.socket_errors])  # fmt: skip
-    table(
+        fixed += [
+            (f"{kind}, open loop", x),
+            (f"{kind}, wrk {wrk80.connections} conn. (closest)", wrk80),
+        ]
+
+    def open_only(value: Callable[[LoadRun], str]) -> Callable[[tuple[str, LoadRun]], str]:
+        return lambda row: "-" if row[1].target_rate is None else value(row[1])
+
+    report.columns_table(
         f"At 80% of our peak: open loop (fixed arrival rate, {scale.open_loop_connections} "
         f"keep-alive connections, latency from the scheduled instant), {scale.fixed_seconds:g} s "
         "after warm-up; and the wrk run whose req/s is closest to 80% of the peak",
-        ["run", "target req/s", "req/s", "p50 ms", "p99 ms", "service p50", "service p99",
-         "answered", "non-2xx", "socket err"],
-        fixed_rows,
-    )  # fmt: skip
-    curve_rows: list[list[Any]] = []
-    for kind, paced in r.curve.items():
-        for share, y in paced:
-            curve_rows.append([kind, f"{share:.0%}", f"{y.target_rate:,.0f}", y.rps,
-                               _f2(y.p50_ms), _f2(y.p99_ms), _f2(y.service_p99_ms),
-                               _f2(max(y.p99_by_second, default=0.0)),
-                               f"{y.steal_share:.1%}",
-                               "yes" if y.p99_ms <= TARGET_P99_MS else "no"])  # fmt: skip
-    for share, pg in r.pgbench_paced:
-        curve_rows.append(["pgbench (peer)", f"{share:.0%}", f"{pg.rate or 0:,.0f}", pg.tps,
-                           _f2(pg.p50_ms), _f2(pg.p99_ms), "-", "-", f"{pg.steal_share:.1%}",
-                           "yes" if pg.p99_ms <= TARGET_P99_MS else "no"])  # fmt: skip
+        [
+            ("run", lambda row: row[0]),
+            ("target req/s", open_only(lambda x: f"{x.target_rate:,.0f}")),
+            ("req/s", lambda row: row[1].rps),
+            ("p50 ms", lambda row: _f2(row[1].p50_ms)),
+            ("p99 ms", lambda row: _f2(row[1].p99_ms)),
+            ("service p50", open_only(lambda x: _f2(x.service_p50_ms))),
+            ("service p99", open_only(lambda x: _f2(x.service_p99_ms))),
+            ("answered", lambda row: row[1].answered),
+            ("non-2xx", lambda row: row[1].non_2xx),
+            ("socket err", lambda row: row[1].socket_errors),
+        ],
+        fixed,
+    )
+    curve = [(kind, share, y) for kind, paced in r.curve.items() for share, y in paced]
+    curve_rows = [
+        [kind, f"{share:.0%}", f"{y.target_rate:,.0f}", y.rps, _f2(y.p50_ms), _f2(y.p99_ms)]
+        + [_f2(y.service_p99_ms), _f2(max(y.p99_by_second, default=0.0)), f"{y.steal_share:.1%}"]
+        + ["yes" if y.p99_ms <= TARGET_P99_MS else "no"]
+        for kind, share, y in curve
+    ]
+    curve_rows += [
+        ["pgbench (peer)", f"{share:.0%}", f"{pg.rate or 0:,.0f}", pg.tps, _f2(pg.p50_ms)]
+        + [_f2(pg.p99_ms), "-", "-", f"{pg.steal_share:.1%}"]
+        + ["yes" if pg.p99_ms <= TARGET_P99_MS else "no"]
+        for share, pg in r.pgbench_paced
+    ]
     table(
         f"Latency against load: the open loop at shares of the peak ({scale.fixed_seconds:g} s "
         f"each; the target is p99 <= {TARGET_P99_MS:g} ms at 80%), and the peer, pgbench -R "
         "with its peak's clients, at the same shares of its own peak (Poisson arrivals, where "
         "ours are evenly spaced; latency from the scheduled start, as ours); host steal: the "
         "share of the machine's CPU time the hypervisor gave to others (/proc/stat)",
-        ["flow", "share", "target req/s", "req/s", "p50 ms", "p99 ms", "service p99",
-         "worst second's p99", "host steal", f"p99 <= {TARGET_P99_MS:g}"],
+        ["flow", "share", "target req/s", "req/s", "p50 ms", "p99 ms", "service p99"]
+        + ["worst second's p99", "host steal", f"p99 <= {TARGET_P99_MS:g}"],
         curve_rows,
-    )  # fmt: skip
-    audit_rows: list[list[Any]] = []
-    for kind, paced in r.curve.items():
-        for share, y in paced:
-            audit_rows.append([f"{kind} open loop {share:.0%} (by request id)", y.answered,
-                               json.dumps(y.statuses), y.events, y.missing,
-                               y.extra])  # fmt: skip
-    for kind, runs in r.sweeps.items():
-        for x in runs:
-            missing = max(0, x.answered - x.events)
-            audit_rows.append([f"{kind} wrk c{x.connections} (counts)", x.answered,
-                               f"non-2xx {x.non_2xx}", x.events, missing,
-                               f"{x.in_flight_at_stop} in flight"])  # fmt: skip
+    )
+    audit_rows = [
+        [f"{kind} open loop {share:.0%} (by request id)", y.answered, json.dumps(y.statuses)]
+        + [y.events, y.missing, y.extra]
+        for kind, share, y in curve
+    ]
+    audit_rows += [
+        [f"{kind} wrk c{x.connections} (counts)", x.answered, f"non-2xx {x.non_2xx}", x.events]
+        + [max(0, x.answered - x.events), f"{x.in_flight_at_stop} in flight"]
+        for kind, runs in r.sweeps.items()
+        for x in runs
+    ]
     table(
         "Audit: events (agency.lookup/agency.verify) vs requests answered",
         ["run", "answered", "statuses", "events", "missing", "extra"],
@@ -1318,14 +1426,18 @@ def _report(
     )
     sql_rows: list[list[Any]] = []
     for kind, x in peaks.items():
-        sql_rows.append([f"{kind} (wrk c{x.connections})", "all statements",
-                         f"{x.sql_per_request:.2f}", ""])  # fmt: skip
+        sql_rows.append(
+            [f"{kind} (wrk c{x.connections})", "all statements", f"{x.sql_per_request:.2f}", ""]
+        )
         for query, calls, ms in x.sql[:12]:
             text = " ".join(query.split())
             text = text[:90] + ("…" if len(text) > 90 else "")
             sql_rows.append(["", text, f"{calls / max(x.measured, 1):.2f}", f"{ms / calls:.3f}"])
-    table("SQL per request at the peak (pg_stat_statements deltas; most called first)",
-          ["run", "statement", "per req", "mean ms"], sql_rows)  # fmt: skip
+    table(
+        "SQL per request at the peak (pg_stat_statements deltas; most called first)",
+        ["run", "statement", "per req", "mean ms"],
+        sql_rows,
+    )
     console.print(
         "pg_stat_statements does not see the empty ';' query of SQLAlchemy's pool_pre_ping "
         "(asyncpg: BEGIN; ';'; ROLLBACK per connection checkout): add one round trip per "
@@ -1337,8 +1449,12 @@ def _report(
         samples, busy, shares, leaves = breakdown(Path(p.raw_file))
         rows: list[list[Any]] = [["where", label, f"{share * 100:.1f}%"] for label, share in shares]
         rows += [["self", name, f"{share * 100:.1f}%"] for name, share in leaves]
-        table(f"py-spy, app processes during {p.flow}: {busy:,} busy samples of {samples:,} "
-              "(idle waits left out)", ["kind", "function (file)", "share"], rows)  # fmt: skip
+        table(
+            f"py-spy, app processes during {p.flow}: {busy:,} busy samples of {samples:,} "
+            "(idle waits left out)",
+            ["kind", "function (file)", "share"],
+            rows,
+        )
         console.print(f"raw stacks: {p.raw_file}")
 
     lookup_peak, verify_peak = peaks["lookup"], peaks["verify"]
@@ -1359,89 +1475,134 @@ def _report(
         max(0, x.answered - x.events) for runs in r.sweeps.values() for x in runs
     )
     extra = sum(x.extra for x in open_loops)
-    table(
+    lp, vp, pg, one = lookup_peak, verify_peak, pg_peak, one_peak
+    at_least, p99_at_most = f">= {TARGET_RATIO}", f"p99 <= {TARGET_P99_MS:g}"
+
+    def latency(x: LoadRun | PgbenchRun) -> str:
+        return f"{x.p50_ms:.2f} / {x.p99_ms:.2f}"
+
+    report.targets_table(
         "Agency API vs pgbench (same SQL), targets",
-        ["what", "measured", "target", "verdict"],
         [
-            ["lookup peak req/s (ours)", lookup_peak.rps, "-", f"wrk c{lookup_peak.connections}"],
-            ["verify peak req/s (ours)", verify_peak.rps, "-", f"wrk c{verify_peak.connections}"],
-            ["pgbench peak tps", pg_peak.tps, "-", f"-c {pg_peak.clients}"],
-            ["ratio lookup / pgbench", f"{ratio_lookup:.3f}", f">= {TARGET_RATIO}",
-             _met(ratio_lookup >= TARGET_RATIO)],
-            ["ratio verify / pgbench", f"{ratio_verify:.3f}", f">= {TARGET_RATIO}",
-             _met(ratio_verify >= TARGET_RATIO)],
-            ["lookup p50 / p99 ms at 80%", f"{fl.p50_ms:.2f} / {fl.p99_ms:.2f}",
-             f"p99 <= {TARGET_P99_MS:g}", _met(fl.p99_ms <= TARGET_P99_MS)],
-            ["verify p50 / p99 ms at 80%", f"{fv.p50_ms:.2f} / {fv.p99_ms:.2f}",
-             f"p99 <= {TARGET_P99_MS:g}", _met(fv.p99_ms <= TARGET_P99_MS)],
-            ["pgbench p50 / p99 ms at 80% of its peak", f"{pg80.p50_ms:.2f} / {pg80.p99_ms:.2f}",
-             "-", "the peer's own tail on this machine (-R)"],
-            ["CPU ms per lookup (app + PostgreSQL)", _f2(lookup_peak.server_cpu_ms), "-",
-             f"x{lookup_peak.server_cpu_ms / pg_peak.cpu_ms:.1f} pgbench's"],
-            ["CPU ms per verify (app + PostgreSQL)", _f2(verify_peak.server_cpu_ms), "-",
-             f"x{verify_peak.server_cpu_ms / pg_peak.cpu_ms:.1f} pgbench's"],
-            ["CPU ms per pgbench tx (PostgreSQL + pgbench)", _f2(pg_peak.cpu_ms), "-", "-"],
-            [f"{cores}-core CPU-bound projection: lookup req/s", cap(lookup_peak.total_cpu_ms),
-             "-", f"{cores * 1000} / (app+db+wrk CPU ms)"],
-            [f"{cores}-core CPU-bound projection: pgbench tps", cap(pg_peak.cpu_ms), "-",
-             f"{cores * 1000} / (db+pgbench CPU ms)"],
-            ["ratio of the projections (lookup)", f"{cpu_ratio:.3f}", f">= {TARGET_RATIO}",
-             "for reference: not load-dependent"],
-            ["pgbench peak tps, our one statement", one_peak.tps, "-",
-             f"reference, -c {one_peak.clients}"],
-            ["ratio lookup / that", f"{lookup_peak.rps / one_peak.tps:.3f}", "-",
-             "reference: the app vs PostgreSQL alone on its SQL"],
-            ["missing audit events", missing, "0", _met(missing == 0)],
-            ["extra audit events (open loop)", extra, "0", _met(extra == 0)],
-            ["events without a leaf", r.unsequenced, "0", _met(r.unsequenced == 0)],
+            ("lookup peak req/s (ours)", lp.rps, "-", f"wrk c{lp.connections}"),
+            ("verify peak req/s (ours)", vp.rps, "-", f"wrk c{vp.connections}"),
+            ("pgbench peak tps", pg.tps, "-", f"-c {pg.clients}"),
+            (
+                "ratio lookup / pgbench",
+                f"{ratio_lookup:.3f}",
+                at_least,
+                ratio_lookup >= TARGET_RATIO,
+            ),
+            (
+                "ratio verify / pgbench",
+                f"{ratio_verify:.3f}",
+                at_least,
+                ratio_verify >= TARGET_RATIO,
+            ),
+            ("lookup p50 / p99 ms at 80%", latency(fl), p99_at_most, fl.p99_ms <= TARGET_P99_MS),
+            ("verify p50 / p99 ms at 80%", latency(fv), p99_at_most, fv.p99_ms <= TARGET_P99_MS),
+            (
+                "pgbench p50 / p99 ms at 80% of its peak",
+                latency(pg80),
+                "-",
+                "the peer's own tail (-R)",
+            ),
+            (
+                "CPU ms per lookup (app + PostgreSQL)",
+                _f2(lp.server_cpu_ms),
+                "-",
+                f"x{lp.server_cpu_ms / pg.cpu_ms:.1f} pgbench's",
+            ),
+            (
+                "CPU ms per verify (app + PostgreSQL)",
+                _f2(vp.server_cpu_ms),
+                "-",
+                f"x{vp.server_cpu_ms / pg.cpu_ms:.1f} pgbench's",
+            ),
+            ("CPU ms per pgbench tx (PostgreSQL + pgbench)", _f2(pg.cpu_ms), "-", "-"),
+            (
+                f"{cores}-core CPU-bound projection: lookup req/s",
+                cap(lp.total_cpu_ms),
+                "-",
+                f"{cores * 1000} / (app+db+wrk CPU ms)",
+            ),
+            (
+                f"{cores}-core CPU-bound projection: pgbench tps",
+                cap(pg.cpu_ms),
+                "-",
+                f"{cores * 1000} / (db+pgbench CPU ms)",
+            ),
+            (
+                "ratio of the projections (lookup)",
+                f"{cpu_ratio:.3f}",
+                at_least,
+                "for reference: not load-dependent",
+            ),
+            ("pgbench peak tps, our one statement", one.tps, "-", f"reference, -c {one.clients}"),
+            (
+                "ratio lookup / that",
+                f"{lp.rps / one.tps:.3f}",
+                "-",
+                "reference: the app vs PostgreSQL alone on its SQL",
+            ),
+            ("missing audit events", missing, "0", missing == 0),
+            ("extra audit events (open loop)", extra, "0", extra == 0),
+            ("events without a leaf", r.unsequenced, "0", r.unsequenced == 0),
         ],
-    )  # fmt: skip
+    )
     console.print(
         f"Load: {r.load.citizens:,} citizens generated ({r.load.generate_seconds:.1f} s) and "
         f"imported with the bulk importer in {r.load.import_seconds:.1f} s "
         f"({r.load.loaded / r.load.import_seconds:,.0f} rows/s). Policy: {json.dumps(POLICY)}; "
         f"token scopes {' '.join(SCOPES)}, TTL {TOKEN_TTL} s. The 2 cores are shared by the app "
-        f"(2 uvicorn workers; audit sequencer on, {SEQUENCER_WHERE[r.sequencer]}), PostgreSQL "
-        "(fsync off) and the load generator."
+        f"({scale.workers} uvicorn workers; audit sequencer on, {SEQUENCER_WHERE[r.sequencer]}), "
+        "PostgreSQL (fsync off) and the load generator."
     )
     for sample in r.samples:
         console.print(f"sample answer: {sample}")
-    table(
-        f"Time per part (1-minute load average {load[0]:.2f} at start, {load[1]:.2f} at end)",
-        ["part", "seconds"],
-        [[label, round(sec, 1)] for label, sec in timings] + [["total", round(total, 1)]],
-    )
-
-    def r3(x: float) -> float:
-        return round(x, 3)
+    report.timings_table(timings, total, load)
 
     def run_json(x: LoadRun) -> dict[str, Any]:
         return {
-            "connections": x.connections, "req_per_s": r3(x.rps), "p50_ms": r3(x.p50_ms),
-            "p99_ms": r3(x.p99_ms), "answered": x.answered, "non_2xx": x.non_2xx,
-            "socket_errors": x.socket_errors, "events": x.events,
+            "connections": x.connections,
+            "req_per_s": r3(x.rps),
+            "p50_ms": r3(x.p50_ms),
+            "p99_ms": r3(x.p99_ms),
+            "answered": x.answered,
+            "non_2xx": x.non_2xx,
+            "socket_errors": x.socket_errors,
+            "events": x.events,
             "app_cpu_ms_per_req": r3(x.per_request(x.app_cpu)),
             "db_cpu_ms_per_req": r3(x.per_request(x.db_cpu)),
-            "sql_per_req": r3(x.sql_per_request), "loadavg_1m": round(x.loadavg, 2),
+            "sql_per_req": r3(x.sql_per_request),
+            "loadavg_1m": round(x.loadavg, 2),
             "host_steal_share": r3(x.steal_share),
-        }  # fmt: skip
+        }
 
     def fixed_json(x: LoadRun) -> dict[str, Any]:
-        return {**run_json(x), "target_req_per_s": x.target_rate, "statuses": x.statuses,
-                "missing": x.missing, "extra": x.extra,
-                "service_p50_ms": r3(x.service_p50_ms),
-                "service_p99_ms": r3(x.service_p99_ms),
-                "p99_ms_by_second": [r3(v) for v in x.p99_by_second]}  # fmt: skip
+        return {
+            **run_json(x),
+            "target_req_per_s": x.target_rate,
+            "statuses": x.statuses,
+            "missing": x.missing,
+            "extra": x.extra,
+            "service_p50_ms": r3(x.service_p50_ms),
+            "service_p99_ms": r3(x.service_p99_ms),
+            "p99_ms_by_second": [r3(v) for v in x.p99_by_second],
+        }
 
     figures: dict[str, Any] = {
         "scale": scale.name,
         "citizens": r.load.citizens,
         "cpus": os.cpu_count(),
-        "uvicorn_workers": WORKERS,
+        "uvicorn_workers": scale.workers,
         "audit_sequencer": r.sequencer,
         "fsync": False,
-        "load_seconds": {"generate": r3(r.load.generate_seconds),
-                         "import": r3(r.load.import_seconds), "vacuum": r3(r.load.vacuum_seconds)},
+        "load_seconds": {
+            "generate": r3(r.load.generate_seconds),
+            "import": r3(r.load.import_seconds),
+            "vacuum": r3(r.load.vacuum_seconds),
+        },
         "loadavg_1m_start_end": [round(load[0], 2), round(load[1], 2)],
         "total_seconds": round(total, 1),
         "lookup_peak_req_per_s": r3(lookup_peak.rps),
@@ -1457,7 +1618,7 @@ def _report(
         "missing_audit_events": missing,
         "extra_audit_events": extra,
         "events_without_leaf": r.unsequenced,
-    }  # fmt: skip
+    }
     if r.profiles:
         _, _, shares, leaves = breakdown(Path(r.profiles[0].raw_file))
         figures["profile_breakdown"] = {label.strip(): r3(x) for label, x in shares}
@@ -1488,17 +1649,25 @@ def _report(
             "lookup_peak_vs_it": r3(lookup_peak.rps / one_peak.tps),
         },
     }
-    ratio = {"lookup_peak_vs_pgbench_peak": r3(ratio_lookup),
-             "verify_peak_vs_pgbench_peak": r3(ratio_verify),
-             "cpu_bound_projection_lookup_vs_pgbench": r3(cpu_ratio)}  # fmt: skip
+    ratio = {
+        "lookup_peak_vs_pgbench_peak": r3(ratio_lookup),
+        "verify_peak_vs_pgbench_peak": r3(ratio_verify),
+        "cpu_bound_projection_lookup_vs_pgbench": r3(cpu_ratio),
+    }
     targets = {
-        "ratio": {"target": f">= {TARGET_RATIO}", "measured": r3(ratio_lookup),
-                  "met": ratio_lookup >= TARGET_RATIO},
-        "p99_ms_at_80pct": {"target": f"<= {TARGET_P99_MS:g}", "lookup": r3(fl.p99_ms),
-                            "verify": r3(fv.p99_ms),
-                            "met": fl.p99_ms <= TARGET_P99_MS and fv.p99_ms <= TARGET_P99_MS},
+        "ratio": {
+            "target": f">= {TARGET_RATIO}",
+            "measured": r3(ratio_lookup),
+            "met": ratio_lookup >= TARGET_RATIO,
+        },
+        "p99_ms_at_80pct": {
+            "target": f"<= {TARGET_P99_MS:g}",
+            "lookup": r3(fl.p99_ms),
+            "verify": r3(fv.p99_ms),
+            "met": fl.p99_ms <= TARGET_P99_MS and fv.p99_ms <= TARGET_P99_MS,
+        },
         "missing_audit_events": {"target": 0, "measured": missing, "met": missing == 0},
-    }  # fmt: skip
+    }
     emit("lookup", figures=figures, peer=peer, ratio=ratio, targets=targets)
 
 

@@ -37,12 +37,13 @@ argon2id at 7 MiB x 5 iterations, our default too (OWASP's last equal-defence li
 verify at OWASP's first line, 19 MiB x 2, is printed beside it). The machine's CPU steal in each
 window (/proc/stat) is shown: a run the host took CPU from understates the code.
 
-``python -m bench tokens [--quick] [--profile]`` (or ``BENCH_QUICK=1``): about 3 minutes in
-full, under a minute quick. ``--steps N`` measures instead each request's CPU (app process and
-PostgreSQL backends, /proc schedstat) over N logins of each flow made one at a time, on one
-uvicorn worker with the sequencer off: the steadier figure for comparing two versions of a
-step. ``--profile`` then samples the server with py-spy (pip install py-spy) during a further
-run of each flow and prints where the time goes.
+``python -m bench tokens [--quick | --tiny] [--profile]`` (or ``BENCH_QUICK=1``,
+``BENCH_TINY=1``; how long each takes: docs/performance.md, "How long the benches run").
+``--steps N`` measures instead each request's CPU (app process and PostgreSQL backends, /proc
+schedstat) over N logins of each flow made one at a time, on one uvicorn worker with the
+sequencer off: the steadier figure for comparing two versions of a step. ``--profile`` then
+samples the server with py-spy (pip install py-spy) during a further run of each flow and prints
+where the time goes.
 """
 
 from __future__ import annotations
@@ -65,39 +66,36 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from multiprocessing.queues import Queue
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any, TypeVar
-from urllib.parse import parse_qs, quote_plus, urlencode, urlsplit
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
 
-from rich.console import Console
-from rich.table import Table
-
-from bench.common import (
-    HTTP_PROTOCOL,
-    console,
-    emit,
-    percentile,
+from bench.harness import report
+from bench.harness.database import migrated_database, postmaster_pid, start_cluster
+from bench.harness.load import Conn, HttpError, Response, basic_auth, wrk
+from bench.harness.probes import (
+    Probe,
+    Sample,
+    children_cpu,
+    proc_table,
+    raw_stacks,
     record_pyspy,
-    run_async,
-    steal_seconds,
+    statement_delta,
     steal_share,
-    wait_http,
 )
-from tests.pgcluster import PostgresCluster, free_port
-
-T = TypeVar("T")
+from bench.harness.report import console, emit, percentile, r3, run_async, table, timed
+from bench.harness.server import PUBLIC_URL, Secrets, b64url, serve
+from tests.pgcluster import PostgresCluster
 
 WORKERS = 2  # uvicorn workers: the machine has 2 cores
 PASSWORD = "mùa thu Hà Nội 2003"  # noqa: S105 - every bench account's, NFC-normalised
 RP_REDIRECT = "https://rp.bench.example/callback"
 SCOPE = "openid profile"
-PUBLIC_URL = "http://localhost:8000"  # issuer and WebAuthn origin (rp_id "localhost")
 ORIGIN = PUBLIC_URL
 RP_ID = "localhost"
 SEED = 20_250_101
@@ -133,82 +131,10 @@ class Scale:
 
 FULL = Scale("full", 2_000, 1_000, 3.0, 20, 30, 32, 16, 32, 10)
 QUICK = Scale("quick", 300, 150, 1.5, 4, 6, 32, 12, 24, 4)
-
-
-TABLE_WIDTH = 170  # the tables are wide; rich would squeeze them into 80 columns off a terminal
-
-
-def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """bench.common.table, printed at least TABLE_WIDTH wide."""
-    t = Table(title=title)
-    for column in columns:
-        t.add_column(column, justify="right" if column != columns[0] else "left")
-    for row in rows:
-        t.add_row(*(f"{v:,.1f}" if isinstance(v, float) else str(v) for v in row))
-    _wide_console().print(t)
-
-
-_WIDE: list[Console] = []
-
-
-def _wide_console() -> Console:
-    # Console.print(width=...) cannot exceed the console's own width: use a wider console on
-    # the same stdout (it writes at once, so the order of the output is kept).
-    if console.width >= TABLE_WIDTH:
-        return console
-    if not _WIDE:
-        _WIDE.append(Console(width=TABLE_WIDTH))
-    return _WIDE[0]
-
-
-def b64url(data: bytes) -> str:
-    """Unpadded base64url."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def basic_auth(client_id: str, secret: str) -> str:
-    """RFC 6749 2.3.1: form-urlencode id and secret, then HTTP Basic."""
-    raw = f"{quote_plus(client_id)}:{quote_plus(secret)}".encode()
-    return "Basic " + base64.b64encode(raw).decode()
+TINY = Scale("tiny", 20, 10, 0.5, 1, 1, 4, 2, 2, 1)
 
 
 # ------------------------------------------------------------------------------ the world
-
-
-@dataclass(frozen=True)
-class Secrets:
-    """Non-default secrets, shared by the seeding process and the served app."""
-
-    secret_key: str
-    kek: str
-    pairwise_salt: str
-    audit_key_pem: str
-
-    @classmethod
-    def generate(cls) -> Secrets:
-        """Fresh random secrets and an Ed25519 checkpoint key."""
-        from audit.checkpoint import Signer
-
-        return cls(
-            secret_key=secrets.token_urlsafe(48),
-            kek=b64url(secrets.token_bytes(32)),
-            pairwise_salt=secrets.token_urlsafe(32),
-            audit_key_pem=Signer.generate("localhost:8000/audit").to_pem().decode(),
-        )
-
-    def env(self, database_url: str) -> dict[str, str]:
-        """The served app's REGISTRY_* environment."""
-        return {
-            "REGISTRY_DATABASE_URL": database_url,
-            "REGISTRY_ENVIRONMENT": "development",
-            "REGISTRY_PUBLIC_URL": PUBLIC_URL,
-            "REGISTRY_LOG_LEVEL": "WARNING",
-            "REGISTRY_SECRET_KEY": self.secret_key,
-            "REGISTRY_KEY_ENCRYPTION_KEY": self.kek,
-            "REGISTRY_PAIRWISE_SALT": self.pairwise_salt,
-            "REGISTRY_AUDIT_SIGNING_KEY": self.audit_key_pem,
-            "REGISTRY_AUDIT_SEQUENCER_ENABLED": "true",
-        }
 
 
 @dataclass(frozen=True)
@@ -242,7 +168,6 @@ async def seed(url: str, keys: Secrets, scale: Scale) -> World:
 
     from core.clock import utcnow
     from core.db import Database
-    from core.settings import Settings
     from identity import keys as signing_keys
     from identity.models import Account, Consent, LoginThrottle, Passkey
     from identity.oidc.clients import create_client
@@ -252,11 +177,7 @@ async def seed(url: str, keys: Secrets, scale: Scale) -> World:
     from registry.synthetic import generate
 
     began = time.perf_counter()
-    settings = Settings(
-        database_url=url, environment="development", public_url=PUBLIC_URL,
-        secret_key=keys.secret_key, key_encryption_key=keys.kek,
-        pairwise_salt=keys.pairwise_salt, audit_sequencer_enabled=False, log_level="WARNING",
-    )  # fmt: skip
+    settings = keys.settings(url)
     rows: list[dict[str, Any]] = []
     for raw in generate(scale.citizens * 3, seed=SEED):
         try:
@@ -285,9 +206,13 @@ async def seed(url: str, keys: Secrets, scale: Scale) -> World:
                 session, settings, name="Bench agency", type="agency", scopes=["verify"]
             )
             rp = await create_client(
-                session, settings, name="Bench relying party", type="rp",
-                redirect_uris=[RP_REDIRECT], scopes=["openid", "profile"],
-            )  # fmt: skip
+                session,
+                settings,
+                name="Bench relying party",
+                type="rp",
+                redirect_uris=[RP_REDIRECT],
+                scopes=["openid", "profile"],
+            )
             now = utcnow()
             accounts = [
                 Account(
@@ -300,16 +225,15 @@ async def seed(url: str, keys: Secrets, scale: Scale) -> World:
                     failed_logins=0,
                     passkey_required=False,
                     password_hash=password_hash,
-                )  # fmt: skip
+                )
                 for v in rows
             ]
             session.add_all(accounts)
             await session.flush()
             session.add_all(
-                Consent(account_id=a.id, client_id=rp.client.client_id, scope=SCOPE,
-                        granted_at=now)
+                Consent(account_id=a.id, client_id=rp.client.client_id, scope=SCOPE, granted_at=now)
                 for a in accounts
-            )  # fmt: skip
+            )
             for account in accounts[: scale.passkeys]:
                 key = ec.generate_private_key(ec.SECP256R1())
                 credential_id = os.urandom(32)
@@ -326,7 +250,7 @@ async def seed(url: str, keys: Secrets, scale: Scale) -> World:
                         sign_count=0,
                         name="bench",
                         transports="internal",
-                    )  # fmt: skip
+                    )
                 )
                 passkeys.append(
                     PasskeyCred(credential_id, handle, key.private_numbers().private_value)
@@ -335,19 +259,25 @@ async def seed(url: str, keys: Secrets, scale: Scale) -> World:
             # carrier's NAT (shared by many citizens) soon has: its sign-ins must not wait for
             # each other because of it (an earlier lock on this row held each one across the
             # password check of the one before).
-            session.add(LoginThrottle(
-                key="ip:127.0.0.1", window_start=utcnow() - timedelta(minutes=5), failures=1
-            ))  # fmt: skip
+            session.add(
+                LoginThrottle(
+                    key="ip:127.0.0.1", window_start=utcnow() - timedelta(minutes=5), failures=1
+                )
+            )
             # Before the workers start, so that they do not both create keys at start-up.
             await signing_keys.ensure_keys(session, settings)
     finally:
         await database.dispose()
     return World(
-        agency_id=agency.client.client_id, agency_secret=agency.secret or "",
-        rp_id=rp.client.client_id, rp_secret=rp.secret or "",
-        logins=[str(v["id_number"]) for v in rows], passkeys=passkeys,
-        seed_seconds=time.perf_counter() - began, hash_seconds=hash_seconds,
-    )  # fmt: skip
+        agency_id=agency.client.client_id,
+        agency_secret=agency.secret or "",
+        rp_id=rp.client.client_id,
+        rp_secret=rp.secret or "",
+        logins=[str(v["id_number"]) for v in rows],
+        passkeys=passkeys,
+        seed_seconds=time.perf_counter() - began,
+        hash_seconds=hash_seconds,
+    )
 
 
 def argon2_floor() -> tuple[int, int, int, float]:
@@ -387,245 +317,12 @@ def argon2_build() -> str:
     from importlib.metadata import distribution
 
     dist = distribution("argon2-cffi-bindings")
-    tags = [line.split(":", 1)[1].strip() for line in (dist.read_text("WHEEL") or "").splitlines()
-            if line.startswith("Tag:")]  # fmt: skip
+    tags = [
+        line.split(":", 1)[1].strip()
+        for line in (dist.read_text("WHEEL") or "").splitlines()
+        if line.startswith("Tag:")
+    ]
     return f"argon2-cffi-bindings {dist.version} ({', '.join(tags) or 'no wheel tag'})"
-
-
-# ------------------------------------------------------------------------------ CPU accounting
-
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
-def proc_table() -> dict[int, tuple[int, float]]:
-    """pid -> (ppid, CPU seconds of the process and of its reaped children)."""
-    out: dict[int, tuple[int, float]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat", encoding="ascii", errors="replace") as handle:
-                data = handle.read()
-        except OSError:
-            continue
-        rest = data.rsplit(")", 1)[1].split()
-        # Fields 4 (ppid) and 14-17 (utime, stime, cutime, cstime) of proc(5).
-        ticks = sum(int(x) for x in rest[11:15])
-        out[int(name)] = (int(rest[1]), ticks / _TICK)
-    return out
-
-
-def tree_cpu(table_: dict[int, tuple[int, float]], root: int) -> float:
-    """CPU seconds of ``root`` and every live descendant (exited ones are in cutime/cstime)."""
-    children: dict[int, list[int]] = collections.defaultdict(list)
-    for pid, (ppid, _) in table_.items():
-        children[ppid].append(pid)
-    total, stack = 0.0, [root]
-    while stack:
-        pid = stack.pop()
-        if pid in table_:
-            total += table_[pid][1]
-        stack.extend(children.get(pid, ()))
-    return total
-
-
-Statements = dict[str, tuple[int, float]]  # normalised query -> (calls, total exec ms)
-
-STATEMENTS_SQL = """
-SELECT query, sum(calls)::bigint AS calls, sum(total_exec_time) AS ms FROM pg_stat_statements
- WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
-   AND query NOT LIKE '%pg_stat_statements%'
- GROUP BY query
-"""
-
-
-async def _statements(dsn: str) -> Statements:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn)
-    try:
-        rows = await conn.fetch(STATEMENTS_SQL)
-    finally:
-        await conn.close()
-    return {str(r["query"]): (int(r["calls"]), float(r["ms"])) for r in rows}
-
-
-@dataclass(frozen=True)
-class Sample:
-    """CPU seconds so far of the app (uvicorn and its workers) and of PostgreSQL, the
-    statements PostgreSQL ran so far (pg_stat_statements), and the machine's CPU steal."""
-
-    at: float
-    app: float
-    db: float
-    statements: Statements
-    steal: float
-
-
-@dataclass(frozen=True)
-class Probe:
-    """Where to read CPU and statements from."""
-
-    app_pid: int
-    db_pid: int
-    dsn: str
-
-    def take(self) -> Sample:
-        """Read /proc and pg_stat_statements now."""
-        procs = proc_table()
-        at = time.monotonic()
-        app, db = tree_cpu(procs, self.app_pid), tree_cpu(procs, self.db_pid)
-        return Sample(at, app, db, run_async(_statements(self.dsn)), steal_seconds())
-
-
-def statement_delta(before: Sample, after: Sample) -> list[tuple[str, int, float]]:
-    """(query, calls, exec ms) run between two samples, most called first."""
-    out = []
-    for query, (calls, ms) in after.statements.items():
-        calls0, ms0 = before.statements.get(query, (0, 0.0))
-        if calls > calls0:
-            out.append((query, calls - calls0, ms - ms0))
-    return sorted(out, key=lambda x: -x[1])
-
-
-def postmaster_pid(cluster: PostgresCluster) -> int:
-    """The postmaster's pid, from postmaster.pid."""
-    return int((cluster.datadir / "postmaster.pid").read_text().split()[0])
-
-
-# ------------------------------------------------------------------------------ the server
-
-
-@contextmanager
-def serve_app(
-    env: dict[str, str], workers: int = WORKERS
-) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    """uvicorn with ``workers`` workers on a free port; yield (port, process) once all answer
-    (one worker: uvicorn serves in its own process)."""
-    port = free_port()
-    proc = subprocess.Popen(uvicorn_command(port, workers), env={**os.environ, **env})
-    try:
-        wait_started(proc, port, workers)
-        yield port, proc
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
-def uvicorn_command(port: int, workers: int) -> list[str]:
-    """The app under uvicorn as in production: uvloop, httptools, JSON logs at WARNING, no
-    access log (bench tokens and bench lookup)."""
-    return [sys.executable, "-m", "uvicorn", "registry.app:create_app_from_env", "--factory",
-            "--workers", str(workers), "--port", str(port), "--no-access-log",
-            "--log-level", "warning", "--loop", "uvloop", "--http", HTTP_PROTOCOL]  # fmt: skip
-
-
-def wait_started(proc: subprocess.Popen[bytes], port: int, workers: int) -> None:
-    """Return once the app answers on ``port`` and all its worker processes have started."""
-    wait_http(port, proc)
-    if workers > 1:
-        deadline = time.monotonic() + 60
-        while sum(1 for ppid, _ in proc_table().values() if ppid == proc.pid) < workers:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError("uvicorn did not start its workers")
-            time.sleep(0.2)
-        time.sleep(2.0)  # the second worker finishes its lifespan start-up
-    if proc.poll() is not None:
-        raise RuntimeError("uvicorn exited during start-up (see its log above)")
-
-
-# ------------------------------------------------------------------------------ HTTP client
-
-
-class HttpError(Exception):
-    """A step of a flow answered something else than expected."""
-
-    def __init__(self, step: str, status: int, body: bytes = b"") -> None:
-        super().__init__(f"{step}: HTTP {status}")
-        self.step, self.status, self.body = step, status, body
-
-
-@dataclass
-class Response:
-    """Status, headers (lower-case names) and body of one response."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> str:
-        """The first value of a header, or ''."""
-        return next((v for k, v in self.headers if k == name), "")
-
-
-class Conn:
-    """One keep-alive HTTP/1.1 connection: just enough of a client for these flows, and cheap
-    (a full-featured client would spend as much CPU per request as the server does)."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.host = f"127.0.0.1:{port}"
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def close(self) -> None:
-        """Close the connection (a new one is opened by the next request)."""
-        if self.writer is not None:
-            self.writer.close()
-        self.reader = self.writer = None
-
-    async def request(
-        self,
-        method: str,
-        target: str,
-        *,
-        cookies: dict[str, str] | None = None,
-        headers: Sequence[tuple[str, str]] = (),
-        body: bytes | None = None,
-    ) -> Response:
-        """Send one request and read its response; remember Set-Cookie in ``cookies``."""
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
-        if self.reader is None or self.writer is None:
-            raise OSError("not connected")
-        lines = [f"{method} {target} HTTP/1.1", f"Host: {self.host}"]
-        lines += [f"{k}: {v}" for k, v in headers]
-        if cookies:
-            lines.append("Cookie: " + "; ".join(f"{k}={v}" for k, v in cookies.items()))
-        if body is not None:
-            lines.append(f"Content-Length: {len(body)}")
-        self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
-        try:
-            head = await self.reader.readuntil(b"\r\n\r\n")
-            status_line, *header_lines = head[:-4].decode("latin-1").split("\r\n")
-            parsed = []
-            for line in header_lines:
-                name, _, value = line.partition(":")
-                parsed.append((name.strip().lower(), value.strip()))
-            response = Response(int(status_line.split(" ", 2)[1]), parsed, b"")
-            if response.header("transfer-encoding").lower() == "chunked":
-                chunks = []
-                while True:
-                    size = int((await self.reader.readuntil(b"\r\n")).strip().split(b";")[0], 16)
-                    chunks.append(await self.reader.readexactly(size + 2))
-                    if size == 0:
-                        break
-                response.body = b"".join(c[:-2] for c in chunks)
-            else:
-                response.body = await self.reader.readexactly(
-                    int(response.header("content-length") or 0)
-                )
-        except (OSError, asyncio.IncompleteReadError, ValueError):
-            await self.close()
-            raise
-        if response.header("connection").lower() == "close":
-            await self.close()
-        if cookies is not None:
-            for name, value in response.headers:
-                if name == "set-cookie":
-                    key, _, rest = value.partition("=")
-                    cookies[key.strip()] = rest.split(";", 1)[0]
-        return response
 
 
 # ------------------------------------------------------------------------------ the flows
@@ -711,13 +408,19 @@ class Runner:
         verifier = secrets.token_urlsafe(48)
         challenge = b64url(hashlib.sha256(verifier.encode()).digest())
         state, nonce = secrets.token_urlsafe(12), secrets.token_urlsafe(12)
-        query = urlencode({
-            "response_type": "code", "client_id": self.world.rp_id, "redirect_uri": RP_REDIRECT,
-            "scope": SCOPE, "state": state, "nonce": nonce, "code_challenge": challenge,
-            "code_challenge_method": "S256",
-        })  # fmt: skip
-        r = await self._step(conn, "GET /authorize", 303, "GET", "/authorize?" + query,
-                             cookies=jar)  # fmt: skip
+        query = urlencode(
+            {
+                "response_type": "code",
+                "client_id": self.world.rp_id,
+                "redirect_uri": RP_REDIRECT,
+                "scope": SCOPE,
+                "state": state,
+                "nonce": nonce,
+                "code_challenge": challenge,
+                "code_challenge_method": "S256",
+            }
+        )
+        r = await self._step(conn, "GET /authorize", 303, "GET", "/authorize?" + query, cookies=jar)
         location = r.header("location")
         if not location.startswith("/login?"):
             raise HttpError("GET /authorize (not to /login)", r.status)
@@ -742,13 +445,26 @@ class Runner:
         params = {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
         if params.get("state") != state or "code" not in params:
             raise HttpError("authorization response (state/code)", r.status, location.encode())
-        form = urlencode({"grant_type": "authorization_code", "code": params["code"],
-                          "redirect_uri": RP_REDIRECT, "code_verifier": verifier})  # fmt: skip
+        form = urlencode(
+            {
+                "grant_type": "authorization_code",
+                "code": params["code"],
+                "redirect_uri": RP_REDIRECT,
+                "code_verifier": verifier,
+            }
+        )
         r = await self._step(
-            conn, "POST /token (code)", 200, "POST", "/token", body=form.encode(),
-            headers=[("Authorization", self.rp_auth),
-                     ("Content-Type", "application/x-www-form-urlencoded")],
-        )  # fmt: skip
+            conn,
+            "POST /token (code)",
+            200,
+            "POST",
+            "/token",
+            body=form.encode(),
+            headers=[
+                ("Authorization", self.rp_auth),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+        )
         body = json.loads(r.body)
         claims = _jwt_claims(body["id_token"])
         if claims.get("nonce") != nonce or claims.get("amr") != amr or not body["access_token"]:
@@ -765,14 +481,25 @@ class Runner:
         csrf, req = _CSRF_INPUT.search(html), _REQ_INPUT.search(html)
         if csrf is None or req is None:
             raise HttpError("GET /login (no form)", page.status)
-        form = urlencode({"csrf": _unescape(csrf.group(1)), "req": _unescape(req.group(1)),
-                          "login": login, "password": PASSWORD})  # fmt: skip
+        form = urlencode(
+            {
+                "csrf": _unescape(csrf.group(1)),
+                "req": _unescape(req.group(1)),
+                "login": login,
+                "password": PASSWORD,
+            }
+        )
         r = await self._step(
-            conn, "POST /login", 303, "POST", "/login", cookies=jar, body=form.encode(),
+            conn,
+            "POST /login",
+            303,
+            "POST",
+            "/login",
+            cookies=jar,
+            body=form.encode(),
             headers=[("Content-Type", "application/x-www-form-urlencoded")],
-        )  # fmt: skip
-        await self._code_and_token(conn, jar, r.header("location"), verifier, state, nonce,
-                                   ["pwd"])  # fmt: skip
+        )
+        await self._code_and_token(conn, jar, r.header("location"), verifier, state, nonce, ["pwd"])
 
     def _assertion(self, cred: PasskeyCred, challenge: str, key: Any) -> dict[str, Any]:
         from cryptography.hazmat.primitives import hashes
@@ -781,9 +508,14 @@ class Runner:
         counter = self.counters.get(cred.credential_id, self.spec.counter_base) + 1
         self.counters[cred.credential_id] = counter
         client_data = json.dumps(
-            {"type": "webauthn.get", "challenge": challenge, "origin": ORIGIN,
-             "crossOrigin": False}, separators=(",", ":"),
-        ).encode()  # fmt: skip
+            {
+                "type": "webauthn.get",
+                "challenge": challenge,
+                "origin": ORIGIN,
+                "crossOrigin": False,
+            },
+            separators=(",", ":"),
+        ).encode()
         # WebAuthn 3 section 6.1: rpIdHash, flags UP|UV, signCount.
         auth_data = hashlib.sha256(RP_ID.encode()).digest() + struct.pack(">BI", 0x05, counter)
         signature = key.sign(
@@ -791,12 +523,18 @@ class Runner:
         )
         raw_id = b64url(cred.credential_id)
         return {
-            "id": raw_id, "rawId": raw_id, "type": "public-key",
-            "authenticatorAttachment": "platform", "clientExtensionResults": {},
-            "response": {"clientDataJSON": b64url(client_data),
-                         "authenticatorData": b64url(auth_data),
-                         "signature": b64url(signature), "userHandle": b64url(cred.user_handle)},
-        }  # fmt: skip
+            "id": raw_id,
+            "rawId": raw_id,
+            "type": "public-key",
+            "authenticatorAttachment": "platform",
+            "clientExtensionResults": {},
+            "response": {
+                "clientDataJSON": b64url(client_data),
+                "authenticatorData": b64url(auth_data),
+                "signature": b64url(signature),
+                "userHandle": b64url(cred.user_handle),
+            },
+        }
 
     async def passkey_login(self, conn: Conn, cred: PasskeyCred, key: Any) -> None:
         """authorize -> login page -> begin -> sign -> complete -> resume -> code -> token."""
@@ -807,29 +545,57 @@ class Runner:
         csrf, req = _CSRF_META.search(html), _DATA_REQ.search(html)
         if csrf is None or req is None:
             raise HttpError("GET /login (no csrf meta / data-req)", page.status)
-        json_headers = [("Content-Type", "application/json"),
-                        ("X-CSRF-Token", _unescape(csrf.group(1)))]  # fmt: skip
-        r = await self._step(conn, "POST /webauthn/login/begin", 200, "POST",
-                             "/webauthn/login/begin", cookies=jar, headers=json_headers,
-                             body=b"{}")  # fmt: skip
+        json_headers = [
+            ("Content-Type", "application/json"),
+            ("X-CSRF-Token", _unescape(csrf.group(1))),
+        ]
+        r = await self._step(
+            conn,
+            "POST /webauthn/login/begin",
+            200,
+            "POST",
+            "/webauthn/login/begin",
+            cookies=jar,
+            headers=json_headers,
+            body=b"{}",
+        )
         begun = json.loads(r.body)
         credential = self._assertion(cred, begun["options"]["challenge"], key)
-        body = json.dumps({"challenge_id": begun["challenge_id"], "credential": credential,
-                           "req": _unescape(req.group(1))}).encode()  # fmt: skip
-        r = await self._step(conn, "POST /webauthn/login/complete", 200, "POST",
-                             "/webauthn/login/complete", cookies=jar, headers=json_headers,
-                             body=body)  # fmt: skip
-        await self._code_and_token(conn, jar, json.loads(r.body)["redirect"], verifier, state,
-                                   nonce, ["hwk", "user"])  # fmt: skip
+        body = json.dumps(
+            {
+                "challenge_id": begun["challenge_id"],
+                "credential": credential,
+                "req": _unescape(req.group(1)),
+            }
+        ).encode()
+        r = await self._step(
+            conn,
+            "POST /webauthn/login/complete",
+            200,
+            "POST",
+            "/webauthn/login/complete",
+            cookies=jar,
+            headers=json_headers,
+            body=body,
+        )
+        await self._code_and_token(
+            conn, jar, json.loads(r.body)["redirect"], verifier, state, nonce, ["hwk", "user"]
+        )
 
     async def client_credentials(self, conn: Conn) -> None:
         """POST /token grant_type=client_credentials (Basic auth)."""
         r = await self._step(
-            conn, "POST /token (client_credentials)", 200, "POST", "/token",
+            conn,
+            "POST /token (client_credentials)",
+            200,
+            "POST",
+            "/token",
             body=b"grant_type=client_credentials&scope=verify",
-            headers=[("Authorization", self.agency_auth),
-                     ("Content-Type", "application/x-www-form-urlencoded")],
-        )  # fmt: skip
+            headers=[
+                ("Authorization", self.agency_auth),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+        )
         if b'"access_token"' not in r.body:
             raise HttpError("client_credentials (no token)", r.status, r.body[:300])
 
@@ -867,8 +633,13 @@ class Runner:
                         await self.passkey_login(conn, item, keys[item.credential_id])
                     else:
                         await self.client_credentials(conn)
-                except (HttpError, OSError, asyncio.IncompleteReadError, ValueError,
-                        KeyError) as exc:  # fmt: skip
+                except (
+                    HttpError,
+                    OSError,
+                    asyncio.IncompleteReadError,
+                    ValueError,
+                    KeyError,
+                ) as exc:
                     self._failed(exc)
                     await conn.close()
                     continue
@@ -977,10 +748,16 @@ def run_flow(
     """One load-generator process driving ``kind`` for warmup + seconds; CPU read meanwhile."""
     ctx = mp.get_context("spawn")
     spec = FlowSpec(
-        kind=kind, port=port, warmup=warmup, seconds=seconds, tasks=tasks, world=world,
+        kind=kind,
+        port=port,
+        warmup=warmup,
+        seconds=seconds,
+        tasks=tasks,
+        world=world,
         logins=world.logins if kind == "password" else [],
-        passkeys=world.passkeys if kind == "passkey" else [], counter_base=counter_base,
-    )  # fmt: skip
+        passkeys=world.passkeys if kind == "passkey" else [],
+        counter_base=counter_base,
+    )
     go: Event = ctx.Event()
     out: Queue[Any] = ctx.Queue()
     proc = ctx.Process(target=loadgen_process, args=(spec, go, out))
@@ -1011,17 +788,24 @@ def _result(
         for step, v in stats.steps.items()
     }
     return FlowResult(
-        name=name, tool=tool, seconds=seconds, completed=stats.completed,
-        rate=stats.completed / seconds, p50_ms=percentile(latencies, 50),
-        p99_ms=percentile(latencies, 99), errors=sum(stats.errors.values()),
-        error_kinds=stats.errors, first_error=stats.first_error,
-        app_cpu=after.app - before.app, db_cpu=after.db - before.db,
-        client_cpu=stats.cpu_seconds, requests=stats.requests, steps=steps,
-        sql=statement_delta(before, after), steal=after.steal - before.steal,
-    )  # fmt: skip
-
-
-_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+        name=name,
+        tool=tool,
+        seconds=seconds,
+        completed=stats.completed,
+        rate=stats.completed / seconds,
+        p50_ms=percentile(latencies, 50),
+        p99_ms=percentile(latencies, 99),
+        errors=sum(stats.errors.values()),
+        error_kinds=stats.errors,
+        first_error=stats.first_error,
+        app_cpu=after.app - before.app,
+        db_cpu=after.db - before.db,
+        client_cpu=stats.cpu_seconds,
+        requests=stats.requests,
+        steps=steps,
+        sql=statement_delta(before, after),
+        steal=after.steal - before.steal,
+    )
 
 
 def wrk_script(world: World) -> str:
@@ -1039,51 +823,33 @@ def run_wrk(
     port: int, world: World, *, seconds: float, connections: int, probe: Probe
 ) -> FlowResult:
     """client_credentials with wrk (1 thread, keep-alive connections); CPU read around it."""
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "cc.lua"
-        script.write_text(wrk_script(world), encoding="utf-8")
-        ru0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        before = probe.take()
-        out = subprocess.run(
-            ["wrk", "-t1", f"-c{connections}", f"-d{int(seconds)}s", "--latency", "-s",
-             str(script), f"http://127.0.0.1:{port}/token"],
-            capture_output=True, text=True, check=True,
-        ).stdout  # fmt: skip
-        after = probe.take()
-        ru1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-
-    def latency(pct: str) -> float:
-        match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
-        return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
-
-    total = re.search(r"(\d+) requests in ([\d.]+)(s|m)", out)
-    if total is None:
-        raise RuntimeError("could not parse wrk output:\n" + out)
-    requests = int(total.group(1))
-    secs = float(total.group(2)) * (60 if total.group(3) == "m" else 1)
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    sockets = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
-    )
-    kinds: dict[str, int] = {}
-    if non_2xx:
-        kinds["non-2xx"] = int(non_2xx.group(1))
-    if sockets:  # each kind apart: a timeout (no answer in 2 s) is not a refused connection
-        names = ("connect", "read", "write", "timeout")
-        for kind, count in zip(names, sockets.groups(), strict=True):
-            if int(count):
-                kinds[f"socket {kind}"] = int(count)
-    errors = sum(kinds.values())
-    client = (ru1.ru_utime + ru1.ru_stime) - (ru0.ru_utime + ru0.ru_stime)
-    good = requests - kinds.get("non-2xx", 0)  # socket errors are not among the requests
+    client0, before = children_cpu(), probe.take()
+    url = f"http://127.0.0.1:{port}/token"
+    done = wrk(url, seconds=seconds, connections=connections, script=wrk_script(world))
+    after, client = probe.take(), children_cpu() - client0
+    kinds = {f"socket {kind}": n for kind, n in done.sockets.items()}
+    if done.non_2xx:
+        kinds["non-2xx"] = done.non_2xx
+    good = done.requests - done.non_2xx  # socket errors are not among the requests
     return FlowResult(
-        name="client_credentials", tool=f"wrk -t1 -c{connections}", seconds=secs,
-        completed=good, rate=good / secs, p50_ms=latency("50"), p99_ms=latency("99"),
-        errors=errors, error_kinds=kinds, first_error="", app_cpu=after.app - before.app,
-        db_cpu=after.db - before.db, client_cpu=client, requests=requests,
-        steps={"POST /token (client_credentials)": (latency("50"), latency("99"), requests)},
-        sql=statement_delta(before, after), steal=after.steal - before.steal,
-    )  # fmt: skip
+        name="client_credentials",
+        tool=f"wrk -t1 -c{connections}",
+        seconds=done.seconds,
+        completed=good,
+        rate=good / done.seconds,
+        p50_ms=done.p50_ms,
+        p99_ms=done.p99_ms,
+        errors=done.errors,
+        error_kinds=kinds,
+        first_error="",
+        app_cpu=after.app - before.app,
+        db_cpu=after.db - before.db,
+        client_cpu=client,
+        requests=done.requests,
+        steps={"POST /token (client_credentials)": (done.p50_ms, done.p99_ms, done.requests)},
+        sql=statement_delta(before, after),
+        steal=after.steal - before.steal,
+    )
 
 
 # ------------------------------------------------------------------------------ profiling
@@ -1110,17 +876,7 @@ def summarise_raw(path: Path, flow: str, top: int = 10) -> Profile:
     inclusive: collections.Counter[str] = collections.Counter()
     packages: collections.Counter[str] = collections.Counter()
     total = 0
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not stack or not count_text.isdigit():
-            continue
-        count = int(count_text)
-        # With --subprocesses each stack starts with 'process PID:"COMMAND LINE"' frames, and
-        # the command line of a spawned worker holds a ';'.
-        while stack.startswith("process "):
-            end = stack.find('";')
-            stack = stack[end + 2 :] if end >= 0 else ""
-        frames = [f for f in stack.split(";") if f and not f.startswith("thread ")]
+    for frames, count in raw_stacks(path):
         if not frames:
             frames = ["(no Python frame)"]
         total += count
@@ -1129,8 +885,14 @@ def summarise_raw(path: Path, flow: str, top: int = 10) -> Profile:
         for frame in set(frames):
             if any(f" ({p}" in frame for p in _OURS):
                 inclusive[frame] += count
-    return Profile(flow, total, self_counts.most_common(top), inclusive.most_common(top),
-                   packages.most_common(top), str(path))  # fmt: skip
+    return Profile(
+        flow,
+        total,
+        self_counts.most_common(top),
+        inclusive.most_common(top),
+        packages.most_common(top),
+        str(path),
+    )
 
 
 def _package(frame: str) -> str:
@@ -1211,11 +973,13 @@ def measure_steps(url: str, keys: Secrets, world: World, cluster: PostgresCluste
     from cryptography.hazmat.primitives.asymmetric import ec
 
     env = {**keys.env(url), "REGISTRY_AUDIT_SEQUENCER_ENABLED": "false"}
-    with serve_app(env, workers=1) as (port, proc):
+    with serve(env, workers=1) as (port, proc):
         spec = FlowSpec(kind="steps", port=port, warmup=0.0, seconds=0.0, tasks=1, world=world)
         runner = StepRunner(spec, proc.pid, postmaster_pid(cluster))
-        keys_by_id = {c.credential_id: ec.derive_private_key(c.private_value, ec.SECP256R1())
-                      for c in world.passkeys}  # fmt: skip
+        keys_by_id = {
+            c.credential_id: ec.derive_private_key(c.private_value, ec.SECP256R1())
+            for c in world.passkeys
+        }
 
         async def drive() -> None:
             conn = Conn(port)
@@ -1246,29 +1010,39 @@ def measure_steps(url: str, keys: Secrets, world: World, cluster: PostgresCluste
             rows.append([flow, step, count, f"{app_ms:.2f}", f"{db_ms:.2f}"])
             steps[step] = {"app_cpu_ms": round(app_ms, 3), "db_cpu_ms": round(db_ms, 3)}
         rows.append([flow, "whole login", n, f"{total_app:.2f}", f"{total_db:.2f}"])
-        figures[flow] = {"steps": steps, "app_cpu_ms": round(total_app, 3),
-                         "db_cpu_ms": round(total_db, 3)}  # fmt: skip
-    table("CPU per request, one login at a time (1 uvicorn worker, sequencer off; "
-          "/proc schedstat of the app process and of PostgreSQL's backends)",
-          ["flow", "step", "requests", "app CPU ms", "PostgreSQL CPU ms"], rows)  # fmt: skip
+        figures[flow] = {
+            "steps": steps,
+            "app_cpu_ms": round(total_app, 3),
+            "db_cpu_ms": round(total_db, 3),
+        }
+    table(
+        "CPU per request, one login at a time (1 uvicorn worker, sequencer off; "
+        "/proc schedstat of the app process and of PostgreSQL's backends)",
+        ["flow", "step", "requests", "app CPU ms", "PostgreSQL CPU ms"],
+        rows,
+    )
     emit("tokens-steps", figures, {"name": "none: a diagnostic of our own steps"}, {}, {})
 
 
 def main(argv: list[str] | None = None) -> None:
     """Seed, serve, measure each flow, print the tables and the JSON line."""
     parser = argparse.ArgumentParser(prog="bench tokens")
-    parser.add_argument("--quick", action="store_true", help="small seed, short runs (< 60 s)")
+    report.add_scale_options(parser, "small seed, short runs (< 60 s)")
     parser.add_argument(
-        "--profile", action="store_true",
+        "--profile",
+        action="store_true",
         help="then sample the server with py-spy during each flow and print the hotspots",
-    )  # fmt: skip
+    )
     parser.add_argument("--profile-dir", default=None, help="keep py-spy's raw files here")
     parser.add_argument(
-        "--steps", type=int, default=0, metavar="N",
+        "--steps",
+        type=int,
+        default=0,
+        metavar="N",
         help="instead: N logins of each flow one at a time, and each request's CPU",
-    )  # fmt: skip
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    scale = QUICK if args.quick or os.environ.get("BENCH_QUICK") == "1" else FULL
+    scale = report.pick_scale(args, full=FULL, quick=QUICK, tiny=TINY)
     began = time.perf_counter()
     load_start = os.getloadavg()[0]
     console.print(f"{os.cpu_count()} CPUs, 1-minute load average at start {load_start:.2f}")
@@ -1289,34 +1063,9 @@ def main(argv: list[str] | None = None) -> None:
     timings: list[tuple[str, float]] = []
     t0 = time.perf_counter()
     # pg_stat_statements: how many statements each login costs, and which.
-    cluster = PostgresCluster(
-        extra_settings={"shared_preload_libraries": "pg_stat_statements",
-                        "pg_stat_statements.track": "all"}
-    ).start()  # fmt: skip
+    cluster = start_cluster(statements="all")
     try:
-        import asyncpg
-
-        import migrations
-
-        async def create_db() -> None:
-            conn = await asyncpg.connect(cluster.dsn())
-            try:
-                await conn.execute("CREATE DATABASE bench_tokens")
-            finally:
-                await conn.close()
-
-        run_async(create_db())
-        url = cluster.url("bench_tokens")
-        migrations.upgrade(url)
-
-        async def create_extension() -> None:
-            conn = await asyncpg.connect(cluster.dsn("bench_tokens"))
-            try:
-                await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-            finally:
-                await conn.close()
-
-        run_async(create_extension())
+        url, dsn = migrated_database(cluster, "bench_tokens", statements=True)
         timings.append(("start PostgreSQL and migrate", time.perf_counter() - t0))
         keys = Secrets.generate()
         world = run_async(seed(url, keys, scale))
@@ -1331,30 +1080,23 @@ def main(argv: list[str] | None = None) -> None:
             f"{world.seed_seconds:.1f} s"
         )
         t0 = time.perf_counter()
-        with serve_app(keys.env(url)) as (port, server):
+        with serve(keys.env(url), workers=WORKERS) as (port, server):
             timings.append(("start uvicorn (2 workers)", time.perf_counter() - t0))
-            probe = Probe(server.pid, postmaster_pid(cluster), cluster.dsn("bench_tokens"))
+            probe = Probe(server.pid, postmaster_pid(cluster), dsn)
             results, profiles = _measure(port, world, scale, probe, args, timings, server)
     finally:
         cluster.cleanup()
     total = time.perf_counter() - began
-    _report(scale, results, profiles, timings, total, (load_start, os.getloadavg()[0]),
-            (time_cost, memory_kib, parallelism, verify_ms), reference_ms)  # fmt: skip
-
-
-def _timed(
-    label: str,
-    timings: list[tuple[str, float]],
-    fn: Callable[[], T],
-    server: subprocess.Popen[bytes] | None = None,
-) -> T:
-    t0 = time.perf_counter()
-    console.print(f"[bold]{label}[/bold] ...")
-    result = fn()
-    timings.append((label, time.perf_counter() - t0))
-    if server is not None and server.poll() is not None:
-        raise SystemExit(f"the server exited (status {server.returncode}) during: {label}")
-    return result
+    _report(
+        scale,
+        results,
+        profiles,
+        timings,
+        total,
+        (load_start, os.getloadavg()[0]),
+        (time_cost, memory_kib, parallelism, verify_ms),
+        reference_ms,
+    )
 
 
 def _measure(
@@ -1372,26 +1114,56 @@ def _measure(
         if have_wrk:
             if warmup:
                 run_wrk(port, world, seconds=warmup, connections=scale.cc_connections, probe=probe)
-            return run_wrk(port, world, seconds=seconds, connections=scale.cc_connections,
-                           probe=probe)  # fmt: skip
-        result = run_flow("cc", "client_credentials", port, world, warmup=warmup or 0.5,
-                          seconds=seconds, tasks=scale.cc_connections, probe=probe)  # fmt: skip
+            return run_wrk(
+                port, world, seconds=seconds, connections=scale.cc_connections, probe=probe
+            )
+        result = run_flow(
+            "cc",
+            "client_credentials",
+            port,
+            world,
+            warmup=warmup or 0.5,
+            seconds=seconds,
+            tasks=scale.cc_connections,
+            probe=probe,
+        )
         return result
 
     def logins(kind: str, seconds: float, base: int) -> FlowResult:
         name = "password login" if kind == "password" else "passkey login"
         tasks = scale.password_tasks if kind == "password" else scale.passkey_tasks
-        return run_flow(kind, name, port, world, warmup=scale.warmup, seconds=seconds,
-                        tasks=tasks, counter_base=base, probe=probe)  # fmt: skip
+        return run_flow(
+            kind,
+            name,
+            port,
+            world,
+            warmup=scale.warmup,
+            seconds=seconds,
+            tasks=tasks,
+            counter_base=base,
+            probe=probe,
+        )
 
     results = [
-        _timed(f"client_credentials, {scale.cc_seconds} s", timings,
-               lambda: cc(scale.cc_seconds, warmup=max(2, int(scale.warmup))), server),
-        _timed(f"password logins, {scale.login_seconds} s", timings,
-               lambda: logins("password", scale.login_seconds, 0), server),
-        _timed(f"passkey logins, {scale.login_seconds} s", timings,
-               lambda: logins("passkey", scale.login_seconds, 0), server),
-    ]  # fmt: skip
+        timed(
+            f"client_credentials, {scale.cc_seconds} s",
+            timings,
+            lambda: cc(scale.cc_seconds, warmup=max(2, int(scale.warmup))),
+            server,
+        ),
+        timed(
+            f"password logins, {scale.login_seconds} s",
+            timings,
+            lambda: logins("password", scale.login_seconds, 0),
+            server,
+        ),
+        timed(
+            f"passkey logins, {scale.login_seconds} s",
+            timings,
+            lambda: logins("passkey", scale.login_seconds, 0),
+            server,
+        ),
+    ]
     for r in results:
         console.print(
             f"  {r.name}: {r.rate:,.1f}/s, p50 {r.p50_ms:.1f} ms, p99 {r.p99_ms:.1f} ms, "
@@ -1410,21 +1182,21 @@ def _measure(
             ("passkey", lambda: logins("passkey", seconds, 10_000_000)),
         ]
         for flow, drive in drives:
-            profiles.append(_timed(
-                f"py-spy during {flow}, {seconds} s", timings,
-                lambda flow=flow, drive=drive: profile_flow(  # type: ignore[misc]
-                    flow, out_dir, probe.app_pid, seconds, drive),
-                server,
-            ))  # fmt: skip
+            profiles.append(
+                timed(
+                    f"py-spy during {flow}, {seconds} s",
+                    timings,
+                    lambda flow=flow, drive=drive: profile_flow(  # type: ignore[misc]
+                        flow, out_dir, probe.app_pid, seconds, drive
+                    ),
+                    server,
+                )
+            )
     return results, profiles
 
 
 def _per_core(rate: float) -> float:
     return rate / WORKERS
-
-
-def _met(ok: bool) -> str:
-    return "met" if ok else "NOT MET"
 
 
 def _report(
@@ -1438,22 +1210,32 @@ def _report(
     argon_reference_ms: float,
 ) -> None:
     cc, pwd, pk = results
-    table(
-        f"Tokens and logins per second, {WORKERS} uvicorn workers, {scale.name} "
-        "(per core = /2)",
-        ["flow", "/s", "/core", "target /core", "Keycloak /vCPU", "÷ Keycloak", "p50 ms",
-         "p99 ms", "errors"],
+    # flow -> (target per core, Keycloak's figure per vCPU)
+    peers = {
+        cc.name: (f">= {TARGET_CC_TOTAL / WORKERS:,.0f}", KEYCLOAK_CC_PER_VCPU),
+        pwd.name: (f">= {TARGET_PWD_PER_CORE:g}", KEYCLOAK_PWD_PER_VCPU),
+        pk.name: (f">= {TARGET_PASSKEY_PER_CORE:g}", None),
+    }
+
+    def keycloak(r: FlowResult) -> str:
+        figure = peers[r.name][1]
+        return f"{_per_core(r.rate) / figure:.2f}" if figure else "-"
+
+    report.columns_table(
+        f"Tokens and logins per second, {WORKERS} uvicorn workers, {scale.name} (per core = /2)",
         [
-            [cc.name, cc.rate, _per_core(cc.rate), f">= {TARGET_CC_TOTAL / WORKERS:,.0f}",
-             KEYCLOAK_CC_PER_VCPU, f"{_per_core(cc.rate) / KEYCLOAK_CC_PER_VCPU:.2f}",
-             f"{cc.p50_ms:.1f}", f"{cc.p99_ms:.1f}", cc.errors],
-            [pwd.name, pwd.rate, _per_core(pwd.rate), f">= {TARGET_PWD_PER_CORE:g}",
-             KEYCLOAK_PWD_PER_VCPU, f"{_per_core(pwd.rate) / KEYCLOAK_PWD_PER_VCPU:.2f}",
-             f"{pwd.p50_ms:.1f}", f"{pwd.p99_ms:.1f}", pwd.errors],
-            [pk.name, pk.rate, _per_core(pk.rate), f">= {TARGET_PASSKEY_PER_CORE:g}",
-             "not published", "-", f"{pk.p50_ms:.1f}", f"{pk.p99_ms:.1f}", pk.errors],
+            ("flow", lambda r: r.name),
+            ("/s", lambda r: r.rate),
+            ("/core", lambda r: _per_core(r.rate)),
+            ("target /core", lambda r: peers[r.name][0]),
+            ("Keycloak /vCPU", lambda r: peers[r.name][1] or "not published"),
+            ("÷ Keycloak", keycloak),
+            ("p50 ms", lambda r: f"{r.p50_ms:.1f}"),
+            ("p99 ms", lambda r: f"{r.p99_ms:.1f}"),
+            ("errors", lambda r: r.errors),
         ],
-    )  # fmt: skip
+        results,
+    )
     console.print(
         f"client_credentials: POST /token, Basic auth ({cc.tool}; target 1,000/s on 2 cores). "
         "Logins (asyncio client, each a new browser, latency per whole login): password = "
@@ -1465,17 +1247,21 @@ def _report(
         f"memory_kib={argon[1]}, parallelism={argon[2]} ({argon[3]:.1f} ms CPU per verify "
         f"here). Peer: {KEYCLOAK_SOURCE}; Keycloak was not run here."
     )
-    table(
+    report.columns_table(
         "CPU in the measured window (app and PostgreSQL from /proc, client from getrusage)",
-        ["flow", "window s", "done", "app CPU s", "db CPU s", "client CPU s",
-         "app+db ms/op", "ops per app+db CPU-s", "host steal"],
         [
-            [r.name, f"{r.seconds:.1f}", r.completed, f"{r.app_cpu:.1f}", f"{r.db_cpu:.1f}",
-             f"{r.client_cpu:.1f}", f"{r.server_cpu_ms:.2f}", r.per_server_cpu_second,
-             f"{r.steal:.1f} s ({r.steal_share:.0%})"]
-            for r in results
+            ("flow", lambda r: r.name),
+            ("window s", lambda r: f"{r.seconds:.1f}"),
+            ("done", lambda r: r.completed),
+            ("app CPU s", lambda r: f"{r.app_cpu:.1f}"),
+            ("db CPU s", lambda r: f"{r.db_cpu:.1f}"),
+            ("client CPU s", lambda r: f"{r.client_cpu:.1f}"),
+            ("app+db ms/op", lambda r: f"{r.server_cpu_ms:.2f}"),
+            ("ops per app+db CPU-s", lambda r: r.per_server_cpu_second),
+            ("host steal", lambda r: f"{r.steal:.1f} s ({r.steal_share:.0%})"),
         ],
-    )  # fmt: skip
+        results,
+    )
     console.print(
         "ops per app+db CPU-s: what one core given wholly to the app and PostgreSQL would do "
         "(no load generator, nothing else on it). host steal: CPU time the hypervisor gave to "
@@ -1493,88 +1279,113 @@ def _report(
     for r in (pwd, pk):
         for step, (p50, p99, n) in r.steps.items():
             step_rows.append([r.name, step, n, f"{p50:.2f}", f"{p99:.2f}"])
-    table("Per request in the login flows (ms, client side)",
-          ["flow", "step", "requests", "p50", "p99"], step_rows)  # fmt: skip
+    table(
+        "Per request in the login flows (ms, client side)",
+        ["flow", "step", "requests", "p50", "p99"],
+        step_rows,
+    )
     sql_rows: list[list[Any]] = []
     for r in results:
-        sql_rows.append([r.name, "all statements", f"{r.sql_per_op:.1f}", "",
-                         f"{r.transactions_per_op:.1f} transactions/op"])  # fmt: skip
+        transactions = f"{r.transactions_per_op:.1f} transactions/op"
+        sql_rows.append([r.name, "all statements", f"{r.sql_per_op:.1f}", "", transactions])
         for query, calls, ms in r.sql[:8]:
             text = " ".join(query.split())
             text = text[:70] + ("…" if len(text) > 70 else "")
             per_op = calls / max(r.completed, 1)
             sql_rows.append(["", text, f"{per_op:.2f}", f"{ms / calls:.3f}", ""])
-    table("SQL per operation in the measured window (pg_stat_statements; most called first)",
-          ["flow", "statement", "per op", "mean ms", ""], sql_rows)  # fmt: skip
+    table(
+        "SQL per operation in the measured window (pg_stat_statements; most called first)",
+        ["flow", "statement", "per op", "mean ms", ""],
+        sql_rows,
+    )
     cc_ok = cc.rate >= TARGET_CC_TOTAL
     pwd_ok = _per_core(pwd.rate) >= TARGET_PWD_PER_CORE
     pk_ok = _per_core(pk.rate) >= TARGET_PASSKEY_PER_CORE
     errors = cc.errors + pwd.errors + pk.errors
-    table(
+    report.targets_table(
         "Targets",
-        ["what", "measured", "target", "verdict"],
         [
-            ["client_credentials tokens/s (2 cores)", cc.rate, f">= {TARGET_CC_TOTAL:,.0f}",
-             _met(cc_ok)],
-            ["password logins/s per core", _per_core(pwd.rate), f">= {TARGET_PWD_PER_CORE:g}",
-             _met(pwd_ok)],
-            ["passkey logins/s per core", _per_core(pk.rate),
-             f">= {TARGET_PASSKEY_PER_CORE:g}", _met(pk_ok)],
-            ["errors", errors, "0", _met(errors == 0)],
+            ("client_credentials tokens/s (2 cores)", cc.rate, f">= {TARGET_CC_TOTAL:,.0f}", cc_ok),
+            (
+                "password logins/s per core",
+                _per_core(pwd.rate),
+                f">= {TARGET_PWD_PER_CORE:g}",
+                pwd_ok,
+            ),
+            (
+                "passkey logins/s per core",
+                _per_core(pk.rate),
+                f">= {TARGET_PASSKEY_PER_CORE:g}",
+                pk_ok,
+            ),
+            ("errors", errors, "0", errors == 0),
         ],
-    )  # fmt: skip
+    )
     for r in results:
         if r.errors:
             console.print(f"{r.name} errors {r.error_kinds}; first: {r.first_error[:300]}")
     for p in profiles:
         busy = max(p.samples, 1)
-        rows: list[list[Any]] = [["self, by package", name, f"{n / busy * 100:.1f}%"]
-                                 for name, n in p.by_package[:6]]  # fmt: skip
+        rows: list[list[Any]] = [
+            ["self, by package", name, f"{n / busy * 100:.1f}%"] for name, n in p.by_package[:6]
+        ]
         rows += [["self", name, f"{n / busy * 100:.1f}%"] for name, n in p.top_self[:8]]
-        rows += [["ours, inclusive", name, f"{n / busy * 100:.1f}%"]
-                 for name, n in p.top_inclusive[:8]]  # fmt: skip
-        table(f"py-spy, app processes during {p.flow}: {p.samples:,} busy samples",
-              ["kind", "function (file)", "share"], rows)  # fmt: skip
+        rows += [
+            ["ours, inclusive", name, f"{n / busy * 100:.1f}%"] for name, n in p.top_inclusive[:8]
+        ]
+        table(
+            f"py-spy, app processes during {p.flow}: {p.samples:,} busy samples",
+            ["kind", "function (file)", "share"],
+            rows,
+        )
         console.print(f"raw stacks: {p.raw_file}")
-    table(
-        f"Time per part (1-minute load average {load[0]:.2f} at start, {load[1]:.2f} at end)",
-        ["part", "seconds"],
-        [[label, round(sec, 1)] for label, sec in timings] + [["total", round(total, 1)]],
-    )
-
-    def r3(x: float) -> float:
-        return round(x, 3)
+    report.timings_table(timings, total, load)
 
     def flow_json(r: FlowResult) -> dict[str, Any]:
         return {
-            "per_s": r3(r.rate), "per_core": r3(_per_core(r.rate)), "p50_ms": r3(r.p50_ms),
-            "p99_ms": r3(r.p99_ms), "completed": r.completed, "seconds": r3(r.seconds),
-            "errors": r.errors, "tool": r.tool, "app_cpu_s": r3(r.app_cpu),
-            "db_cpu_s": r3(r.db_cpu), "client_cpu_s": r3(r.client_cpu),
+            "per_s": r3(r.rate),
+            "per_core": r3(_per_core(r.rate)),
+            "p50_ms": r3(r.p50_ms),
+            "p99_ms": r3(r.p99_ms),
+            "completed": r.completed,
+            "seconds": r3(r.seconds),
+            "errors": r.errors,
+            "tool": r.tool,
+            "app_cpu_s": r3(r.app_cpu),
+            "db_cpu_s": r3(r.db_cpu),
+            "client_cpu_s": r3(r.client_cpu),
             "app_db_cpu_ms_per_op": r3(r.server_cpu_ms),
             "per_app_db_cpu_second": r3(r.per_server_cpu_second),
             "sql_statements_per_op": r3(r.sql_per_op),
             "transactions_per_op": r3(r.transactions_per_op),
-            "host_steal_cpu_s": r3(r.steal), "host_steal_share": r3(r.steal_share),
-        }  # fmt: skip
+            "host_steal_cpu_s": r3(r.steal),
+            "host_steal_share": r3(r.steal_share),
+        }
 
     figures: dict[str, Any] = {
         "scale": scale.name,
         "cpus": os.cpu_count(),
         "uvicorn_workers": WORKERS,
         "audit_sequencer": True,
-        "argon2": {"time_cost": argon[0], "memory_kib": argon[1], "parallelism": argon[2],
-                   "verify_cpu_ms": r3(argon[3]), "build": argon2_build(),
-                   "reference": {"time_cost": ARGON2_REFERENCE[0],
-                                 "memory_kib": ARGON2_REFERENCE[1],
-                                 "parallelism": ARGON2_REFERENCE[2],
-                                 "verify_cpu_ms": r3(argon_reference_ms)}},
+        "argon2": {
+            "time_cost": argon[0],
+            "memory_kib": argon[1],
+            "parallelism": argon[2],
+            "verify_cpu_ms": r3(argon[3]),
+            "build": argon2_build(),
+            "reference": {
+                "time_cost": ARGON2_REFERENCE[0],
+                "memory_kib": ARGON2_REFERENCE[1],
+                "parallelism": ARGON2_REFERENCE[2],
+                "verify_cpu_ms": r3(argon_reference_ms),
+            },
+        },
         "loadavg_1m_start_end": [round(load[0], 2), round(load[1], 2)],
         "total_seconds": round(total, 1),
         "client_credentials": flow_json(cc),
         "password_login": flow_json(pwd),
         "passkey_login": flow_json(pk),
-    }  # fmt: skip
+    }
     if profiles:
         figures["profile_top_self"] = {
             p.flow: [[name, round(n / max(p.samples, 1), 3)] for name, n in p.top_self[:5]]
@@ -1591,13 +1402,22 @@ def _report(
         "password_logins_per_core_vs_keycloak": r3(_per_core(pwd.rate) / KEYCLOAK_PWD_PER_VCPU),
     }
     targets = {
-        "client_credentials_per_s_2_cores": {"target": f">= {TARGET_CC_TOTAL:.0f}",
-                                             "measured": r3(cc.rate), "met": cc_ok},
-        "password_logins_per_s_per_core": {"target": f">= {TARGET_PWD_PER_CORE:g}",
-                                           "measured": r3(_per_core(pwd.rate)), "met": pwd_ok},
-        "passkey_logins_per_s_per_core": {"target": f">= {TARGET_PASSKEY_PER_CORE:g}",
-                                          "measured": r3(_per_core(pk.rate)), "met": pk_ok},
-    }  # fmt: skip
+        "client_credentials_per_s_2_cores": {
+            "target": f">= {TARGET_CC_TOTAL:.0f}",
+            "measured": r3(cc.rate),
+            "met": cc_ok,
+        },
+        "password_logins_per_s_per_core": {
+            "target": f">= {TARGET_PWD_PER_CORE:g}",
+            "measured": r3(_per_core(pwd.rate)),
+            "met": pwd_ok,
+        },
+        "passkey_logins_per_s_per_core": {
+            "target": f">= {TARGET_PASSKEY_PER_CORE:g}",
+            "measured": r3(_per_core(pk.rate)),
+            "met": pk_ok,
+        },
+    }
     emit("tokens", figures=figures, peer=peer, ratio=ratio, targets=targets)
 
 

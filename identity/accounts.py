@@ -215,9 +215,13 @@ async def enrol(
     )
     await repo.add(session, account)
     await audit.record(
-        session, actor=actor, action="identity.enrol", outcome="granted", subject=citizen_id,
+        session,
+        actor=actor,
+        action="identity.enrol",
+        outcome="granted",
+        subject=citizen_id,
         detail={"level": 1},
-    )  # fmt: skip
+    )
     return account
 
 
@@ -237,9 +241,13 @@ async def issue_activation_code(
     facts = await ctx.directory.facts(session, citizen_id)
     if facts is None:
         raise await audit.refuse(
-            session, NotFound("No citizen has this ID number."), actor=official,
-            action="identity.activation_code", outcome="not_found", subject=citizen_id,
-        )  # fmt: skip
+            session,
+            NotFound("No citizen has this ID number."),
+            actor=official,
+            action="identity.activation_code",
+            outcome="not_found",
+            subject=citizen_id,
+        )
     if facts.status == "deceased":
         raise Conflict("The citizen is recorded as deceased; no identity can be activated.")
     code = _new_activation_code()
@@ -254,9 +262,12 @@ async def issue_activation_code(
         ),
     )
     await audit.record(
-        session, actor=official, action="identity.activation_code", outcome="granted",
+        session,
+        actor=official,
+        action="identity.activation_code",
+        outcome="granted",
         subject=citizen_id,
-    )  # fmt: skip
+    )
     return code, expires
 
 
@@ -278,8 +289,11 @@ async def activate(
         raise await audit.refuse(
             session,
             Forbidden("The activation code is not valid (wrong, used or expired)."),
-            actor=actor, action="identity.activate", outcome="denied", subject=citizen_id,
-        )  # fmt: skip
+            actor=actor,
+            action="identity.activate",
+            outcome="denied",
+            subject=citizen_id,
+        )
     row.used_at = now
     facts = await ctx.directory.facts(session, citizen_id)
     if facts is None or facts.status == "deceased":
@@ -288,10 +302,16 @@ async def activate(
     password_hash = await ctx.hasher.hash_async(password)
     if account is None:
         account = Account(
-            id=str(uuid.uuid4()), kind="citizen", citizen_id=citizen_id, level=2,
-            status="active", roles="", failed_logins=0, passkey_required=False,
+            id=str(uuid.uuid4()),
+            kind="citizen",
+            citizen_id=citizen_id,
+            level=2,
+            status="active",
+            roles="",
+            failed_logins=0,
+            passkey_required=False,
             password_hash=password_hash,
-        )  # fmt: skip
+        )
         await repo.add(session, account)
     else:
         if account.status == "closed":
@@ -306,9 +326,13 @@ async def activate(
         await repo.end_sessions_of(session, account.id, now)
     await session.flush()
     await audit.record(
-        session, actor=actor, action="identity.activate", outcome="granted", subject=citizen_id,
+        session,
+        actor=actor,
+        action="identity.activate",
+        outcome="granted",
+        subject=citizen_id,
         detail={"level": 2},
-    )  # fmt: skip
+    )
     return account
 
 
@@ -344,10 +368,17 @@ async def create_staff(
     if await repo.account_by_username(session, username) is not None:
         raise Conflict("A staff account with this username exists.")
     account = Account(
-        id=str(uuid.uuid4()), kind="staff", username=username, display_name=display_name,
-        roles=" ".join(sorted(set(roles))), level=2, status="active", failed_logins=0,
-        passkey_required=True, password_hash=await ctx.hasher.hash_async(password),
-    )  # fmt: skip
+        id=str(uuid.uuid4()),
+        kind="staff",
+        username=username,
+        display_name=display_name,
+        roles=" ".join(sorted(set(roles))),
+        level=2,
+        status="active",
+        failed_logins=0,
+        passkey_required=True,
+        password_hash=await ctx.hasher.hash_async(password),
+    )
     await repo.add(session, account)
     return account
 
@@ -415,9 +446,13 @@ async def _check_citizen_alive(
     if facts is None or facts.status == "deceased":
         await close_account(session, account, now=now, reason="death")
         raise await _refuse_login(
-            session, AccountClosed("This electronic identity is closed."), account=account,
-            login=account.citizen_id, reason="closed", method="pwd",
-        )  # fmt: skip
+            session,
+            AccountClosed("This electronic identity is closed."),
+            account=account,
+            login=account.citizen_id,
+            reason="closed",
+            method="pwd",
+        )
 
 
 def check_usable(account: Account) -> None:
@@ -466,8 +501,11 @@ async def password_login(
                 "Too many failed sign-ins for this account; wait before trying again.",
                 headers={"Retry-After": str(wait)},
             ),
-            account=account, login=login, reason="throttled", method="pwd",
-        )  # fmt: skip
+            account=account,
+            login=login,
+            reason="throttled",
+            method="pwd",
+        )
     check = await ctx.hasher.verify_async(account.password_hash if account else None, password)
     wrong = Unauthenticated("The ID number (or username) or the password is wrong.")
     if account is None or not check.ok:
@@ -490,10 +528,14 @@ async def password_login(
         raise await _refuse_login(
             session,
             PasskeyRequired("Staff sign in with their passkey once one is registered."),
-            account=account, login=login, reason="passkey_required", method="pwd",
-        )  # fmt: skip
-    if not (allow_locked_by_citizen and account.status == "locked"
-            and account.lock_reason == "citizen"):  # fmt: skip
+            account=account,
+            login=login,
+            reason="passkey_required",
+            method="pwd",
+        )
+    if not (
+        allow_locked_by_citizen and account.status == "locked" and account.lock_reason == "citizen"
+    ):
         try:
             check_usable(account)
         except RegistryError as exc:
@@ -510,9 +552,13 @@ async def record_login(
 ) -> None:
     """The audit event of a successful sign-in."""
     await audit.record(
-        session, actor=principal_of(account), action="identity.login", outcome=outcome,
-        subject=account.citizen_id, detail={"method": method},
-    )  # fmt: skip
+        session,
+        actor=principal_of(account),
+        action="identity.login",
+        outcome=outcome,
+        subject=account.citizen_id,
+        detail={"method": method},
+    )
 
 
 # ------------------------------------------------------------------------------ sessions
@@ -540,10 +586,15 @@ async def start_session(
     _, absolute = session_limits(settings, account)
     method = "passkey" if "hwk" in amr or "swk" in amr else "pwd"
     row = LoginSession(
-        id=sha256_hex(token), sid=str(uuid.uuid4()), account_id=account.id, auth_time=now,
-        amr=" ".join(amr), acr=acr_value(account.level, method), last_seen_at=now,
+        id=sha256_hex(token),
+        sid=str(uuid.uuid4()),
+        account_id=account.id,
+        auth_time=now,
+        amr=" ".join(amr),
+        acr=acr_value(account.level, method),
+        last_seen_at=now,
         expires_at=now + absolute,
-    )  # fmt: skip
+    )
     await repo.insert(session, row)
     return token, row
 
@@ -595,9 +646,12 @@ async def sign_out(session: AsyncSession, *, token: str | None, sid: str | None 
         account = await repo.account_by_id(session, row.account_id)
         if account is not None:
             await audit.record(
-                session, actor=principal_of(account), action="identity.logout",
-                outcome="granted", subject=account.citizen_id,
-            )  # fmt: skip
+                session,
+                actor=principal_of(account),
+                action="identity.logout",
+                outcome="granted",
+                subject=account.citizen_id,
+            )
 
 
 # ------------------------------------------------------------------------------ lock, close
@@ -609,15 +663,21 @@ async def lock(session: AsyncSession, account: Account) -> None:
     if account.status == "closed":
         raise AccountClosed("This electronic identity is closed.")
     account.status, account.lock_reason, account.locked_at, account.updated_at = (
-        "locked", "citizen", now, now,
-    )  # fmt: skip
+        "locked",
+        "citizen",
+        now,
+        now,
+    )
     await repo.end_sessions_of(session, account.id, now)
     await repo.revoke_grants_of(session, account.id, now)
     await session.flush()
     await audit.record(
-        session, actor=principal_of(account), action="identity.lock", outcome="granted",
+        session,
+        actor=principal_of(account),
+        action="identity.lock",
+        outcome="granted",
         subject=account.citizen_id,
-    )  # fmt: skip
+    )
 
 
 async def unlock(
@@ -625,19 +685,29 @@ async def unlock(
 ) -> Account:
     """Unlock an identity the citizen locked, proving it is them with their password."""
     account = await password_login(
-        session, ctx, login=login, password=password, client_ip=client_ip,
+        session,
+        ctx,
+        login=login,
+        password=password,
+        client_ip=client_ip,
         allow_locked_by_citizen=True,
-    )  # fmt: skip
+    )
     if account.status == "locked" and account.lock_reason == "citizen":
         now = utcnow()
         account.status, account.lock_reason, account.locked_at, account.updated_at = (
-            "active", None, None, now,
-        )  # fmt: skip
+            "active",
+            None,
+            None,
+            now,
+        )
         await session.flush()
         await audit.record(
-            session, actor=principal_of(account), action="identity.unlock", outcome="granted",
+            session,
+            actor=principal_of(account),
+            action="identity.unlock",
+            outcome="granted",
             subject=account.citizen_id,
-        )  # fmt: skip
+        )
     return account
 
 
@@ -649,16 +719,22 @@ async def close_account(
     if account.status == "closed":
         return
     account.status, account.lock_reason, account.locked_at, account.updated_at = (
-        "closed", reason, now, now,
-    )  # fmt: skip
+        "closed",
+        reason,
+        now,
+        now,
+    )
     await repo.end_sessions_of(session, account.id, now)
     await repo.revoke_grants_of(session, account.id, now)
     await session.flush()
     await audit.record(
-        session, actor=Principal(actor_type="system", actor_id="registry"),
-        action="identity.close", outcome="granted", subject=account.citizen_id,
+        session,
+        actor=Principal(actor_type="system", actor_id="registry"),
+        action="identity.close",
+        outcome="granted",
+        subject=account.citizen_id,
         detail={"reason": reason},
-    )  # fmt: skip
+    )
 
 
 async def close_for_death(session: AsyncSession, citizen_id: str) -> None:
@@ -678,9 +754,13 @@ async def revoke_consent(session: AsyncSession, account: Account, client_id: str
     await repo.revoke_grants_of(session, account.id, now, client_id=client_id)
     await session.flush()
     await audit.record(
-        session, actor=principal_of(account), action="identity.consent.revoke",
-        outcome="granted", subject=account.citizen_id, detail={"client": client_id[:64]},
-    )  # fmt: skip
+        session,
+        actor=principal_of(account),
+        action="identity.consent.revoke",
+        outcome="granted",
+        subject=account.citizen_id,
+        detail={"client": client_id[:64]},
+    )
 
 
 # ------------------------------------------------------------------------------ for other packages

@@ -97,6 +97,7 @@ def _even(pool: Iterable[str]) -> _Weighted[str]:
 
 # ----------------------------------------------------------------------------- places
 
+# fmt: off
 # Approximate population in thousands (statistics office, 2023), by Circular 07/2016 code.
 _POPULATION: dict[str, float] = {
     "001": 8500, "002": 900, "004": 540, "006": 320, "008": 800, "010": 770, "011": 640,
@@ -108,7 +109,7 @@ _POPULATION: dict[str, float] = {
     "067": 680, "068": 1340, "070": 1040, "072": 1190, "074": 2760, "075": 3260, "077": 1190,
     "079": 9460, "080": 1730, "082": 1790, "083": 1300, "084": 1020, "086": 1030, "087": 1600,
     "089": 1910, "091": 1740, "092": 1260, "093": 730, "094": 1200, "095": 920, "096": 1210,
-}  # fmt: skip
+}
 # Approximate Kinh share where it is far from the national 85% (2019 census); elsewhere 0.97.
 _KINH_SHARE: dict[str, float] = {
     "002": 0.13, "004": 0.05, "006": 0.12, "008": 0.45, "010": 0.35, "011": 0.18, "012": 0.15,
@@ -116,7 +117,8 @@ _KINH_SHARE: dict[str, float] = {
     "025": 0.85, "038": 0.84, "040": 0.85, "045": 0.88, "049": 0.94, "051": 0.88, "058": 0.77,
     "062": 0.47, "064": 0.53, "066": 0.65, "067": 0.68, "068": 0.77, "070": 0.82, "079": 0.93,
     "084": 0.68, "091": 0.86, "094": 0.63, "095": 0.90,
-}  # fmt: skip
+}
+# fmt: on
 _CENTRAL_CITIES = frozenset({"001", "031", "048", "079", "092"})
 _MIGRANT_MAGNETS = frozenset({"001", "079", "074", "075", "077", "027"})
 _MOUNTAIN = frozenset({"002", "004", "006", "008", "010", "011", "012", "014", "015", "017", "020"})
@@ -308,6 +310,7 @@ _HOMELANDS: dict[str, _Weighted[str]] = {
     if homes
 }
 
+# fmt: off
 _RELIGIONS: dict[str, _Weighted[str]] = {
     "north": _Weighted([("", 89.0), ("Công giáo", 7.0), ("Phật giáo", 3.0), ("Tin lành", 0.6)]),
     "central": _Weighted(
@@ -325,7 +328,7 @@ _RELIGIONS: dict[str, _Weighted[str]] = {
             ("Cao Đài", 3.0),
             ("Tin lành", 0.5),
         ]
-    ),  # fmt: skip
+    ),
     "khmer": _Weighted([("Phật giáo", 92.0), ("", 8.0)]),
     "cham": _Weighted([("Hồi giáo", 35.0), ("Bà La Môn", 40.0), ("", 25.0)]),
     "hoa": _Weighted([("", 65.0), ("Phật giáo", 30.0), ("Công giáo", 5.0)]),
@@ -334,10 +337,12 @@ _RELIGIONS: dict[str, _Weighted[str]] = {
 _BLOOD = _Weighted(
     [("O", 42.0), ("B", 30.5), ("A", 21.0), ("AB", 6.0), ("O-", 0.2), ("A-", 0.1),
      ("B-", 0.1), ("AB-", 0.02)]
-)  # fmt: skip
+)
+# fmt: on
 
 # ----------------------------------------------------------------------------- names
 
+# fmt: off
 _KINH_SURNAMES: list[tuple[str, float]] = [
     ("Nguyễn", 55.0), ("Trần", 15.0), ("Lê", 12.5), ("Phạm", 9.0), ("HOANG", 5.8), ("Phan", 5.0),
     ("VU", 4.4), ("Đặng", 2.4), ("Bùi", 2.2), ("Đỗ", 1.6), ("Hồ", 1.5), ("Ngô", 1.5),
@@ -348,7 +353,8 @@ _KINH_SURNAMES: list[tuple[str, float]] = [
     ("Thân", 0.15), ("Lại", 0.15), ("Nghiêm", 0.1), ("La", 0.1), ("Hứa", 0.1), ("Từ", 0.1),
     ("Giang", 0.1), ("Khúc", 0.05), ("Tôn", 0.05), ("Âu", 0.05), ("Kha", 0.05), ("Mạc", 0.05),
     ("Diệp", 0.05),
-]  # fmt: skip
+]
+# fmt: on
 # The south says Huỳnh for Hoàng (a naming taboo of the Nguyễn lords) and mostly Võ for Vũ.
 _SPLITS = {
     "north": {"HOANG": (("Hoàng", 0.97), ("Huỳnh", 0.03)), "VU": (("Vũ", 0.9), ("Võ", 0.1))},
@@ -367,18 +373,19 @@ def _kinh_surnames(region: str) -> _Weighted[str]:
     return _weighted_names(pairs)
 
 
+# fmt: off
 _MALE_MIDDLE_PAIRS: list[tuple[str, float]] = (
     [("Hữu", 6), ("Đức", 8), ("Minh", 10), ("Quang", 7), ("Công", 5), ("Thành", 4), ("Xuân", 4),
      ("Ngọc", 3), ("Hoàng", 5), ("Quốc", 6), ("Tuấn", 3), ("Trung", 3), ("Duy", 4), ("Gia", 4),
      ("Anh", 3), ("Bá", 2), ("Đình", 4), ("Thanh", 4), ("Mạnh", 2), ("Trọng", 3), ("Tiến", 2),
      ("Nhật", 3), ("Hải", 2), ("Bảo", 3), ("Phúc", 2), ("Thế", 3), ("Khắc", 1), ("Việt", 2)]
-)  # fmt: skip
+)
 _FEMALE_MIDDLE_PAIRS: list[tuple[str, float]] = (
     [("Ngọc", 8), ("Thu", 7), ("Thanh", 7), ("Minh", 6), ("Phương", 5), ("Thùy", 5), ("Bảo", 4),
      ("Hồng", 5), ("Kim", 5), ("Mỹ", 4), ("Diệu", 2), ("Khánh", 4), ("Hoài", 3), ("Quỳnh", 3),
      ("Lan", 2), ("Bích", 3), ("Tuyết", 2), ("Hải", 3), ("Mai", 3), ("Cẩm", 2), ("Như", 3),
      ("Huyền", 2), ("Tú", 2), ("Xuân", 2), ("Gia", 2), ("Ánh", 2), ("Thảo", 2)]
-)  # fmt: skip
+)
 _MALE_GIVEN_CLASSIC_PAIRS: list[tuple[str, float]] = (
     [("Hùng", 8), ("Dũng", 8), ("Tuấn", 7), ("Nam", 6), ("Long", 6), ("Minh", 6), ("Thắng", 5),
      ("Sơn", 6), ("Hải", 6), ("Cường", 5), ("Bình", 5), ("Thành", 5), ("Trung", 4), ("Hòa", 4),
@@ -386,28 +393,29 @@ _MALE_GIVEN_CLASSIC_PAIRS: list[tuple[str, float]] = (
      ("Hiếu", 3), ("Đức", 4), ("Mạnh", 3), ("Thịnh", 3), ("Tâm", 3), ("Nghĩa", 3), ("Lâm", 2),
      ("Tài", 2), ("Công", 2), ("Cảnh", 2), ("Anh", 5), ("Việt", 3), ("Thanh", 3), ("Phúc", 2),
      ("Tú", 2), ("Trí", 2), ("Hoàng", 3), ("Khánh", 2), ("Tư", 1), ("Sáu", 1), ("Bảy", 1)]
-)  # fmt: skip
+)
 _MALE_GIVEN_MODERN_PAIRS: list[tuple[str, float]] = (
     [("Huy", 8), ("Khoa", 6), ("Anh", 8), ("Minh", 7), ("Khang", 5), ("Khôi", 5), ("Phát", 4),
      ("Bảo", 5), ("Nam", 5), ("Long", 5), ("Quân", 6), ("Đạt", 6), ("Duy", 4), ("Hiếu", 4),
      ("Kiên", 3), ("Lộc", 3), ("Nhân", 3), ("Phúc", 4), ("Thiện", 3), ("Tuấn", 4), ("Vũ", 3),
      ("Dương", 3), ("Khải", 2), ("Tùng", 3), ("Sơn", 3), ("Hoàng", 3), ("Thịnh", 3), ("Trí", 3),
      ("Khánh", 3), ("Phong", 3), ("Hưng", 3), ("Dũng", 2), ("An", 4), ("Kiệt", 3), ("Nguyên", 3)]
-)  # fmt: skip
+)
 _FEMALE_GIVEN_CLASSIC_PAIRS: list[tuple[str, float]] = (
     [("Lan", 7), ("Hương", 8), ("Hoa", 6), ("Hằng", 6), ("Hạnh", 5), ("Mai", 6), ("Hà", 5),
      ("Nga", 5), ("Nhung", 4), ("Hồng", 5), ("Huyền", 4), ("Thủy", 5), ("Thúy", 4), ("Loan", 3),
      ("Liên", 3), ("Tuyết", 3), ("Xuân", 3), ("Dung", 4), ("Hiền", 4), ("Yến", 4), ("Phương", 4),
      ("Oanh", 3), ("Vân", 4), ("Lệ", 2), ("Hậu", 2), ("Tâm", 2), ("Thảo", 4), ("Trang", 4),
      ("Linh", 3), ("Ngọc", 4), ("Giang", 3), ("Thu", 3), ("Bích", 2), ("Nhàn", 2), ("Cúc", 2)]
-)  # fmt: skip
+)
 _FEMALE_GIVEN_MODERN_PAIRS: list[tuple[str, float]] = (
     [("Linh", 8), ("Trang", 7), ("Anh", 8), ("Ngọc", 5), ("Thảo", 6), ("Vy", 6), ("Nhi", 6),
      ("Hân", 5), ("Ngân", 5), ("My", 5), ("An", 5), ("Chi", 5), ("Thư", 5), ("Quỳnh", 4),
      ("Uyên", 4), ("Trâm", 4), ("Hương", 3), ("Mai", 3), ("Hà", 3), ("Phương", 4), ("Ly", 4),
      ("Diệp", 2), ("Giang", 3), ("Yến", 2), ("Châu", 3), ("Như", 3), ("Tiên", 3), ("Hằng", 2),
      ("Lan", 2), ("Hoa", 1), ("Nhung", 1), ("Duyên", 3), ("Khánh", 2)]
-)  # fmt: skip
+)
+# fmt: on
 
 _MALE_GIVEN_CLASSIC = _weighted_names(_MALE_GIVEN_CLASSIC_PAIRS)
 _FEMALE_GIVEN_CLASSIC = _weighted_names(_FEMALE_GIVEN_CLASSIC_PAIRS)
@@ -460,10 +468,11 @@ _KINH_POOLS = {
 _HMONG_SURNAMES = _even(_names("Giàng,Sùng,Vàng,Lù,Thào,Hầu,Mùa,Ly,Lầu,Vừ,Tráng,Hạng,Chang"))
 _HMONG_MALE = _even(_names("Páo,Pó,Sử,Chứ,Dế,Lử,Say,Tủa,Mang,Chá,Vư,Dình,Sình,Pao,Chư,Lồng,Cở"))
 _HMONG_FEMALE = _even(_names("Dợ,Mỷ,Dính,Súa,Pà,Sua,Mai,Chi,Dua,Mo,Chía,Sinh,Dung,Xúa"))
+# fmt: off
 _KHMER_SURNAMES = _weighted_names(
     [("Thạch", 25), ("Sơn", 15), ("Danh", 15), ("Kim", 10), ("Lâm", 6), ("Châu", 6), ("Lý", 5),
      ("Trần", 4), ("Huỳnh", 3), ("Dương", 3), ("Tăng", 2)]
-)  # fmt: skip
+)
 _KHMER_MALE = _even(
     _names("Sa Rinh,Sô Phăl,Sóc Kha,Chanh Đa,Sa Vong,Phol,Sang,Út,Rinh,Sa Ren,Kol,Mon")
 )
@@ -483,7 +492,7 @@ _MATRI_FEMALE = _even(
 _HIGHLAND_SURNAMES = _weighted_names(
     [("Đinh", 25), ("A", 10), ("Y", 6), ("Hồ", 12), ("Điểu", 8), ("Alăng", 3), ("Pơloong", 2),
      ("Kpă", 3), ("Bh'riu", 2), ("Nguyễn", 5), ("Hoàng", 3)]
-)  # fmt: skip
+)
 _HIGHLAND_GIVEN = _even(
     _names("Hlao,Khen,Thút,Blông,Brih,Hmưi,Rin,Nhơn,Ky,Pơ,Đrông,Ưng,Bút,Pher,Glông")
 )
@@ -491,31 +500,32 @@ _NORTH_MINORITY_SURNAMES = _weighted_names(
     [("Hoàng", 15), ("Nông", 12), ("Lương", 6), ("Ma", 5), ("Bế", 4), ("Lục", 3), ("Hà", 4),
      ("Nguyễn", 8), ("Triệu", 5), ("Lâm", 3), ("Đàm", 3), ("Vi", 3), ("Chu", 2), ("Lý", 4),
      ("Mã", 2), ("Bàn", 4), ("Đặng", 4), ("Chảo", 2), ("Phùng", 2), ("Tẩn", 2)]
-)  # fmt: skip
+)
 _THAI_SURNAMES = _weighted_names(
     [("Lò", 15), ("Lường", 10), ("Cầm", 10), ("Quàng", 8), ("Hà", 10), ("Vi", 6), ("Lữ", 4),
      ("Tòng", 5), ("Điêu", 4), ("Lê", 3), ("Lộc", 3), ("Sầm", 3), ("Lang", 3), ("Mè", 2)]
-)  # fmt: skip
+)
 _MUONG_SURNAMES = _weighted_names(
     [("Bùi", 30), ("Đinh", 20), ("Quách", 10), ("Hà", 10), ("Xa", 5), ("Nguyễn", 8), ("Phạm", 5),
      ("Trương", 4), ("Cao", 3), ("Hoàng", 3)]
-)  # fmt: skip
+)
 _HOA_SURNAMES = _weighted_names(
     [("Lý", 12), ("Trương", 10), ("Quách", 6), ("Lâm", 10), ("Hứa", 6), ("Mã", 5), ("Châu", 6),
      ("Tăng", 5), ("Lưu", 6), ("Diệp", 4), ("Hồ", 4), ("Trần", 8), ("Huỳnh", 6), ("Lương", 4),
      ("Vương", 4), ("Tạ", 3), ("Thái", 3), ("La", 3)]
-)  # fmt: skip
+)
 _CHAM_SURNAMES = _weighted_names(
     [("Đàng", 15), ("Thuận", 8), ("Thiên", 6), ("Quảng", 10), ("Châu", 6), ("Bá", 6), ("Lưu", 5),
      ("Trượng", 5), ("Thổ", 4), ("Phú", 4), ("Nguyễn", 5), ("Hán", 3), ("Lộ", 3), ("Tài", 3)]
-)  # fmt: skip
+)
 
 # Foreign spouses (not citizens, so not in the file): nationality and name.
 _FOREIGN_SPOUSES = _Weighted(
     [(("KR", "Kim Min Jun"), 3.0), (("KR", "Lee Seung Ho"), 2.0), (("KR", "Park Ji Hoon"), 2.0),
      (("TW", "Chen Wei Ming"), 2.0), (("TW", "Lin Chih Hao"), 1.5), (("CN", "Wang Jian"), 1.5),
      (("CN", "Li Wei"), 1.0), (("JP", "Tanaka Hiroshi"), 0.8), (("US", "John Smith"), 0.5)]
-)  # fmt: skip
+)
+# fmt: on
 
 
 @dataclass(frozen=True, slots=True)
@@ -591,15 +601,17 @@ class _Household:
     members: list[_Member] = field(default_factory=list)
 
 
+# fmt: off
 _KINDS = _Weighted(
     [("single", 9.0), ("couple", 11.0), ("nuclear", 47.0), ("single_parent", 6.0),
      ("three_generation", 14.0), ("extended", 9.0), ("skipped_generation", 4.0)]
-)  # fmt: skip
+)
 # Age bands (years) of the mother in a nuclear family, with weights.
 _MOTHER_AGES = _Weighted(
     [((20, 25), 4.0), ((25, 30), 8.0), ((30, 35), 11.0), ((35, 40), 13.0), ((40, 45), 13.0),
      ((45, 50), 11.0), ((50, 55), 8.0), ((55, 62), 6.0)]
-)  # fmt: skip
+)
+# fmt: on
 # Children per mother by the mother's generation (fertility fell to about 2 by the 2000s).
 _SIBLINGS_1970 = _Weighted([(1, 15.0), (2, 55.0), (3, 25.0), (4, 5.0)])
 _SIBLINGS_1985 = _Weighted([(1, 20.0), (2, 55.0), (3, 23.0), (4, 2.0)])

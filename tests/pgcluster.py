@@ -102,15 +102,17 @@ class PostgresCluster:
         self._run(
             [
                 str(self.bindir / "initdb"),
-                "-D", str(self.datadir),
-                "-U", "postgres",
+                "-D",
+                str(self.datadir),
+                "-U",
+                "postgres",
                 "--auth=trust",
                 "--encoding=UTF8",
                 "--locale=C.UTF-8",
                 "--no-sync",
                 "--no-instructions",
             ]
-        )  # fmt: skip
+        )
         settings = {
             "listen_addresses": "127.0.0.1",
             "port": str(self.port),
@@ -136,12 +138,16 @@ class PostgresCluster:
         self._run(
             [
                 str(self.bindir / "pg_ctl"),
-                "-D", str(self.datadir),
-                "-l", str(self.logfile),
-                "-w", "-t", "60",
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.logfile),
+                "-w",
+                "-t",
+                "60",
                 "start",
             ]
-        )  # fmt: skip
+        )
 
     def stop(self, mode: str = "fast") -> None:
         """Stop the server (the data directory stays until ``cleanup``)."""
@@ -185,13 +191,16 @@ class PostgresCluster:
         self._run(
             [
                 str(self.bindir / "pg_ctl"),
-                "-D", str(self.datadir),
-                "-l", str(self.logfile),
-                "-o", f"-c restore_command={hold}",
+                "-D",
+                str(self.datadir),
+                "-l",
+                str(self.logfile),
+                "-o",
+                f"-c restore_command={hold}",
                 "-W",
                 "start",
             ]
-        )  # fmt: skip
+        )
         try:
             self._wait_for(1)
             yield

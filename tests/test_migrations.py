@@ -82,8 +82,9 @@ async def test_0009_keeps_imported_records_history_both_ways(
     from registry.bulk.service import import_file
     from tests.registry.import_rows import ACTOR, person, write_csv
 
-    await import_file(database, write_csv(tmp_path / "a.csv", [person(i) for i in range(3)]),
-                      actor=ACTOR)  # fmt: skip
+    await import_file(
+        database, write_csv(tmp_path / "a.csv", [person(i) for i in range(3)]), actor=ACTOR
+    )
     for statement in ("UPDATE import_run SET actor_id = 'someone else'", "DELETE FROM import_run"):
         with pytest.raises(DBAPIError):
             async with database.unit_of_work() as session:
@@ -213,9 +214,11 @@ async def test_0013_version_event_date_both_ways(database_url: str, database: Da
     async def columns() -> set[str]:
         async with database.engine.connect() as conn:
             found = await conn.execute(
-                text("SELECT column_name FROM information_schema.columns "
-                     "WHERE table_name = 'citizen_version'")
-            )  # fmt: skip
+                text(
+                    "SELECT column_name FROM information_schema.columns "
+                    "WHERE table_name = 'citizen_version'"
+                )
+            )
             return set(found.scalars())
 
     assert "event_date" in await columns()

@@ -384,6 +384,7 @@ async def test_every_auditor_query_records_its_own_event(
     await add(database, AGENCY, "citizen.verify", subject=CITIZEN_ID)
     second = open_checkpoint(await seal(audit_app, database, settings), verifier, origin=origin)
 
+    # fmt: off
     calls: list[tuple[str, dict[str, Any], str, str | None]] = [
         ("/api/v1/audit/events", {"subject": CITIZEN_ID, "purpose": "kyc"}, "audit.search",
          CITIZEN_ID),
@@ -393,7 +394,8 @@ async def test_every_auditor_query_records_its_own_event(
         ("/api/v1/audit/consistency", {"first": first.size, "second": second.size},
          "audit.consistency", None),
         ("/api/v1/audit/events/export", {"subject": OTHER_ID}, "audit.export", OTHER_ID),
-    ]  # fmt: skip
+    ]
+    # fmt: on
     for path, params, action, subject in calls:
         before = await count_events(database)
         response = await api.get(path, params=params, headers=AS_AUDITOR)
@@ -454,11 +456,15 @@ async def test_export_streams_every_matching_event(
     async with database.unit_of_work() as session:
         bulk = [
             await recording.record(
-                session, actor=HOSPITAL, action="citizen.verify", outcome="granted",
-                subject=OTHER_ID, purpose="admission",
+                session,
+                actor=HOSPITAL,
+                action="citizen.verify",
+                outcome="granted",
+                subject=OTHER_ID,
+                purpose="admission",
             )
             for _ in range(520)
-        ]  # fmt: skip
+        ]
     # Small keyset chunks, so the stream crosses many chunk boundaries.
     monkeypatch.setattr(views, "EXPORT_CHUNK", 37)
 
@@ -593,8 +599,11 @@ async def test_citizen_sees_only_events_about_themselves(
     # Looking was recorded, about the citizen: it tops the log from now on.
     own = (await all_events(database))[-1]
     assert (own.action, own.actor_type, own.actor_id, own.subject) == (
-        "audit.own_log", "citizen", CITIZEN_ID, CITIZEN_ID,
-    )  # fmt: skip
+        "audit.own_log",
+        "citizen",
+        CITIZEN_ID,
+        CITIZEN_ID,
+    )
     seen: list[str] = []
     cursor: str | None = None
     while True:
@@ -626,8 +635,10 @@ async def test_citizen_proof_only_for_own_events(
     proofs.check_inclusion(response.json(), verifier, origin=settings.audit_origin)
     proof_event = (await all_events(database))[-1]
     assert (proof_event.action, proof_event.actor_id, proof_event.subject) == (
-        "audit.proof", CITIZEN_ID, CITIZEN_ID,
-    )  # fmt: skip
+        "audit.proof",
+        CITIZEN_ID,
+        CITIZEN_ID,
+    )
 
     before = await count_events(database)
     missing = "00000000-0000-4000-8000-000000000000"

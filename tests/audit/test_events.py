@@ -35,12 +35,15 @@ def test_fast_canonical_json_is_rfc8785(value: object) -> None:
     subject=st.none() | st.from_regex(r"[0-9]{12}", fullmatch=True),
     request_id=st.none() | texts,
     fields=st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True), max_size=5),
-    detail=st.none() | st.dictionaries(st.from_regex(r"[a-z]{1,8}", fullmatch=True),
-                                       st.none() | st.integers(-(2**53) + 1, 2**53 - 1) | texts,
-                                       max_size=3),
+    detail=st.none()
+    | st.dictionaries(
+        st.from_regex(r"[a-z]{1,8}", fullmatch=True),
+        st.none() | st.integers(-(2**53) + 1, 2**53 - 1) | texts,
+        max_size=3,
+    ),
     micros=st.integers(0, 10**15),
     index=st.integers(0, 2**40),
-)  # fmt: skip
+)
 def test_leaf_bytes_are_rfc8785_of_the_event(
     uid: str,
     actor: str,
@@ -53,30 +56,53 @@ def test_leaf_bytes_are_rfc8785_of_the_event(
 ) -> None:
     when = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
     event = EventData(
-        event_uid=uid, occurred_at=when, actor_type="agency", actor_id=actor,
-        on_behalf_of=None, subject=subject, action="citizen.lookup",
-        fields=encode_fields(fields), purpose="kyc", outcome="granted",
-        request_id=request_id, detail=encode_detail(detail),  # type: ignore[arg-type]
-    )  # fmt: skip
+        event_uid=uid,
+        occurred_at=when,
+        actor_type="agency",
+        actor_id=actor,
+        on_behalf_of=None,
+        subject=subject,
+        action="citizen.lookup",
+        fields=encode_fields(fields),
+        purpose="kyc",
+        outcome="granted",
+        request_id=request_id,
+        detail=encode_detail(detail),  # type: ignore[arg-type]
+    )
     expected = rfc8785.dumps(
         {
-            "v": 1, "leaf_index": index, "event_uid": uid,
+            "v": 1,
+            "leaf_index": index,
+            "event_uid": uid,
             "occurred_at": when.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             "actor": {"type": "agency", "id": actor, "on_behalf_of": None},
-            "subject": subject, "action": "citizen.lookup", "fields": sorted(set(fields)),
-            "purpose": "kyc", "outcome": "granted", "request_id": request_id,
+            "subject": subject,
+            "action": "citizen.lookup",
+            "fields": sorted(set(fields)),
+            "purpose": "kyc",
+            "outcome": "granted",
+            "request_id": request_id,
             "detail": detail,  # type: ignore[dict-item]
         }
-    )  # fmt: skip
+    )
     assert leaf_bytes(event, index) == expected
 
 
 def test_the_instant_is_spelled_in_utc_whatever_the_zone() -> None:
     hanoi = timezone(timedelta(hours=7))
     base = dict(
-        event_uid="u", actor_type="agency", actor_id="a", on_behalf_of=None, subject=None,
-        action="x", fields="[]", purpose=None, outcome="granted", request_id=None, detail=None,
-    )  # fmt: skip
+        event_uid="u",
+        actor_type="agency",
+        actor_id="a",
+        on_behalf_of=None,
+        subject=None,
+        action="x",
+        fields="[]",
+        purpose=None,
+        outcome="granted",
+        request_id=None,
+        detail=None,
+    )
     utc = EventData(occurred_at=datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=UTC), **base)  # type: ignore[arg-type]
     local = EventData(occurred_at=datetime(2026, 1, 2, 10, 4, 5, 6, tzinfo=hanoi), **base)  # type: ignore[arg-type]
     assert leaf_bytes(utc, 0) == leaf_bytes(local, 0)

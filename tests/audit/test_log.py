@@ -125,10 +125,14 @@ async def test_record_sequence_checkpoint_verify(database: Database, worker: Aud
 async def test_events_hold_field_names_never_values(database: Database) -> None:
     async with database.unit_of_work() as session:
         await record(
-            session, actor=AGENCY, action="citizen.lookup", outcome="granted",
-            subject=SUBJECT, fields=["full_name", "full_name", "address.permanent"],
+            session,
+            actor=AGENCY,
+            action="citizen.lookup",
+            outcome="granted",
+            subject=SUBJECT,
+            fields=["full_name", "full_name", "address.permanent"],
             purpose="kyc",
-        )  # fmt: skip
+        )
     async with database.unit_of_work() as session:
         row = (await session.execute(text("SELECT * FROM audit_event"))).one()
     assert json.loads(row.fields) == ["address.permanent", "full_name"]
@@ -145,9 +149,14 @@ async def test_the_last_event_of_a_read_commits_before_anything_else_can_fail(
     database: Database,
 ) -> None:
     granted = {
-        "actor": AGENCY, "action": "citizen.lookup", "outcome": "granted", "subject": SUBJECT,
-        "fields": ["full_name"], "purpose": "kyc", "last": True,
-    }  # fmt: skip
+        "actor": AGENCY,
+        "action": "citizen.lookup",
+        "outcome": "granted",
+        "subject": SUBJECT,
+        "fields": ["full_name"],
+        "purpose": "kyc",
+        "last": True,
+    }
 
     # A read-only unit of work: the event is committed by its own INSERT on PostgreSQL, so an
     # error after it (nothing is released then) leaves the record of an access that was made.
@@ -185,10 +194,14 @@ async def test_the_last_event_of_a_read_commits_before_anything_else_can_fail(
 )
 async def test_malformed_events_are_refused(database: Database, bad: dict[str, object]) -> None:
     arguments: dict[str, object] = {
-        "actor": AGENCY, "action": "citizen.lookup", "outcome": "granted",
-        "subject": SUBJECT, "fields": ["full_name"], "purpose": "kyc",
+        "actor": AGENCY,
+        "action": "citizen.lookup",
+        "outcome": "granted",
+        "subject": SUBJECT,
+        "fields": ["full_name"],
+        "purpose": "kyc",
         **bad,
-    }  # fmt: skip
+    }
     async with database.unit_of_work() as session:
         with pytest.raises(InvalidEvent):
             await record(session, **arguments)  # type: ignore[arg-type]
@@ -332,8 +345,9 @@ async def test_the_sequencer_does_not_scan_the_event_table_per_leaf(settings: Se
     # scan it once per leaf. A leaf's foreign-key check once did, from a plan kept since the
     # table was small (migration 0008 dropped the key). The count is this transaction's
     # sequential scans of audit_event, from PostgreSQL's statistics.
-    database = Database(settings.model_copy(update={"database_pool_size": 1,
-                                                    "database_max_overflow": 0}))  # fmt: skip
+    database = Database(
+        settings.model_copy(update={"database_pool_size": 1, "database_max_overflow": 0})
+    )
     try:
         await record_events(database, 2)
         async with database.unit_of_work() as session:
@@ -371,9 +385,12 @@ async def test_in_app_worker_sequences_and_checkpoints(
     database: Database, settings: Settings
 ) -> None:
     worker = AuditWorker(
-        database, load_signer(settings), origin=settings.audit_origin,
-        sequence_interval=0.01, checkpoint_interval=0.01,
-    )  # fmt: skip
+        database,
+        load_signer(settings),
+        origin=settings.audit_origin,
+        sequence_interval=0.01,
+        checkpoint_interval=0.01,
+    )
     await record_events(database, 4)
     worker.start()
     try:
@@ -397,9 +414,7 @@ def test_worker_runs_again_soon_after_a_run_that_found_events(
     assert worker.pause_after(0) == 0.25  # idle: polled no more often than configured
     assert worker.pause_after(1) == BUSY_INTERVAL < 0.25
     assert worker.pause_after(5_000) == BUSY_INTERVAL
-    quick = AuditWorker(
-        database, worker.signer, origin=worker.origin, sequence_interval=0.01
-    )  # fmt: skip
+    quick = AuditWorker(database, worker.signer, origin=worker.origin, sequence_interval=0.01)
     assert quick.pause_after(7) == 0.01  # never longer than the configured interval
 
 
@@ -538,9 +553,17 @@ def far_gap(events: dict[int, int]) -> list[str]:
         ("insert_behind", 5),
         (far_gap, 8),
     ],
-    ids=["modify", "delete", "delete+renumber", "reorder", "reorder-rows", "insert",
-         "insert-behind-sequencer", "far-gap"],
-)  # fmt: skip
+    ids=[
+        "modify",
+        "delete",
+        "delete+renumber",
+        "reorder",
+        "reorder-rows",
+        "insert",
+        "insert-behind-sequencer",
+        "far-gap",
+    ],
+)
 @pytest.mark.usefixtures("leaf_chunk")
 async def test_tampering_is_detected_at_the_right_index(
     database: Database,
@@ -767,8 +790,9 @@ async def test_the_cli_checks_the_log_of_a_server_started_on_another_url(
 ) -> None:
     # The CLI's settings name the default public URL (port 8000), not the server's.
     env: dict[str, str | None] = {
-        "REGISTRY_DATABASE_URL": settings.database_url, "REGISTRY_PUBLIC_URL": None,
-    }  # fmt: skip
+        "REGISTRY_DATABASE_URL": settings.database_url,
+        "REGISTRY_PUBLIC_URL": None,
+    }
     verified = await cli("audit", "verify", env=env)
     assert verified.exit_code == 0, verified.output
     assert "origin: localhost:8123/audit" in verified.output
@@ -832,9 +856,13 @@ async def test_a_checkpoint_under_another_key_or_origin_is_reported_as_such(
     proof_file = tmp_path / "proof.json"
     proof_file.write_text(proved.stdout)
     checked = await cli(
-        "audit", "check-proof", str(proof_file), "--public-key", other_key.verifier_key(),
+        "audit",
+        "check-proof",
+        str(proof_file),
+        "--public-key",
+        other_key.verifier_key(),
         env=env,
-    )  # fmt: skip
+    )
     assert checked.exit_code == 1
     assert (
         "INVALID: checkpoint rejected: checkpoint of another log or key: expected origin "
@@ -868,9 +896,14 @@ async def test_a_recorded_refusal_commits_its_event_and_still_raises(database: D
     async def look_up_missing() -> None:
         async with database.unit_of_work() as session:
             raise await recording.refuse(
-                session, NotFound("No such citizen."), actor=AGENCY,
-                action="citizen.lookup", outcome="not_found", subject=SUBJECT, purpose="kyc",
-            )  # fmt: skip
+                session,
+                NotFound("No such citizen."),
+                actor=AGENCY,
+                action="citizen.lookup",
+                outcome="not_found",
+                subject=SUBJECT,
+                purpose="kyc",
+            )
 
     with pytest.raises(NotFound):
         await look_up_missing()
@@ -885,10 +918,15 @@ async def record_hostile_text(database: Database) -> None:
     await record_events(database, 3)
     async with database.unit_of_work() as session:
         await record(
-            session, actor=Principal("agency", odd, on_behalf_of=odd), action="citizen.lookup",
-            outcome="granted", subject=SUBJECT, fields=["a.b", "c"], purpose="kyc",
+            session,
+            actor=Principal("agency", odd, on_behalf_of=odd),
+            action="citizen.lookup",
+            outcome="granted",
+            subject=SUBJECT,
+            fields=["a.b", "c"],
+            purpose="kyc",
             detail={"note": odd, "n": -5, "ok": True, "none": None},
-        )  # fmt: skip
+        )
 
 
 async def test_verify_agrees_with_leaf_bytes_on_hostile_text_and_odd_spellings(

@@ -44,10 +44,12 @@ maybe = st.none() | hostile
 detail_values = st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1) | hostile
 plain_detail = st.dictionaries(
     st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True),
-    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
     | st.from_regex(r"[a-z0-9 +:_.-]{0,12}", fullmatch=True),
     max_size=4,
-).map(encode_detail)  # fmt: skip
+).map(encode_detail)
 events = st.builds(
     EventData,
     event_uid=hostile,
@@ -59,15 +61,18 @@ events = st.builds(
     on_behalf_of=maybe,
     subject=maybe,
     action=hostile,
-    fields=st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,8}(\.[a-z][a-z0-9_]{0,8}){0,2}",
-                                  fullmatch=True), max_size=4).map(encode_fields),
+    fields=st.lists(
+        st.from_regex(r"[a-z][a-z0-9_]{0,8}(\.[a-z][a-z0-9_]{0,8}){0,2}", fullmatch=True),
+        max_size=4,
+    ).map(encode_fields),
     purpose=maybe,
     outcome=hostile,
     request_id=maybe,
     detail=st.none()
-    | st.dictionaries(st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True), detail_values,
-                      max_size=4).map(encode_detail),
-)  # fmt: skip
+    | st.dictionaries(
+        st.from_regex(r"[a-z][a-z0-9_]{0,10}", fullmatch=True), detail_values, max_size=4
+    ).map(encode_detail),
+)
 
 PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -92,10 +97,20 @@ def copy_stream(rows: Sequence[tuple[int, bytes | None, EventData | None]]) -> b
             continue
         delta = e.occurred_at - PG_EPOCH
         micros = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-        values = [text(e.event_uid), struct.pack(">q", micros), text(e.actor_type),
-                  text(e.actor_id), text(e.on_behalf_of), text(e.subject), text(e.action),
-                  text(e.fields), text(e.purpose), text(e.outcome), text(e.request_id),
-                  text(e.detail)]  # fmt: skip
+        values = [
+            text(e.event_uid),
+            struct.pack(">q", micros),
+            text(e.actor_type),
+            text(e.actor_id),
+            text(e.on_behalf_of),
+            text(e.subject),
+            text(e.action),
+            text(e.fields),
+            text(e.purpose),
+            text(e.outcome),
+            text(e.request_id),
+            text(e.detail),
+        ]
         out.append(b"".join(field(v) for v in values))
     out.append(struct.pack(">h", -1))
     return b"".join(out)
@@ -122,9 +137,20 @@ def test_events_as_the_recorder_writes_them_are_rendered_in_c(
 ) -> None:
     # Whatever the text holds, fields and detail as encode_fields/encode_detail write them (with
     # strings that need no escape) are never left to Python: the fast path is the usual path.
-    plain = EventData(event.event_uid, event.occurred_at, event.actor_type, event.actor_id,
-                      event.on_behalf_of, event.subject, event.action, event.fields,
-                      event.purpose, event.outcome, event.request_id, detail)  # fmt: skip
+    plain = EventData(
+        event.event_uid,
+        event.occurred_at,
+        event.actor_type,
+        event.actor_id,
+        event.on_behalf_of,
+        event.subject,
+        event.action,
+        event.fields,
+        event.purpose,
+        event.outcome,
+        event.request_id,
+        detail,
+    )
     assert lines_of([(plain, index)]) == [leaf_bytes(plain, index)]
 
 
@@ -171,8 +197,20 @@ def test_leaf_hashes_hashes_every_row_it_renders_and_leaves_only_the_rest(
 @needs_native
 def test_missing_events_gaps_and_odd_hashes_are_suspects() -> None:
     assert _native is not None
-    e = EventData("u", datetime(2025, 1, 1, tzinfo=UTC), "agency", "a", None, None, "x.read",
-                  "[]", None, "granted", None, None)  # fmt: skip
+    e = EventData(
+        "u",
+        datetime(2025, 1, 1, tzinfo=UTC),
+        "agency",
+        "a",
+        None,
+        None,
+        "x.read",
+        "[]",
+        None,
+        "granted",
+        None,
+        None,
+    )
     good = merkle.leaf_hash(leaf_bytes(e, 7))
     count, first, indexes, _, suspects = _native.leaf_rows(
         copy_stream([(5, b"\x00" * 32, None), (7, good, e), (8, good[:31], e)])
@@ -201,10 +239,13 @@ def split_streams(
 ) -> tuple[bytes, bytes]:
     """The leaves stream (leaf_index, event_id, leaf_hash) and the events stream (id and the
     event columns) that copy_stream's rows come from, plus events no leaf names."""
-    leaves = [[struct.pack(">q", i), None if ev_id is None else struct.pack(">q", ev_id), stored]
-              for (i, stored, _), ev_id in zip(rows, ids, strict=True)]  # fmt: skip
-    joined = copy_stream([(0, b"", e) for _, _, e in rows if e is not None]
-                         + [(0, b"", e) for _, e in extra])  # fmt: skip
+    leaves = [
+        [struct.pack(">q", i), None if ev_id is None else struct.pack(">q", ev_id), stored]
+        for (i, stored, _), ev_id in zip(rows, ids, strict=True)
+    ]
+    joined = copy_stream(
+        [(0, b"", e) for _, _, e in rows if e is not None] + [(0, b"", e) for _, e in extra]
+    )
     # Reuse copy_stream's encoding of the event columns: drop its leaf_index and leaf_hash.
     event_rows = []
     named = [ev_id for (_, _, e), ev_id in zip(rows, ids, strict=True) if e is not None]
@@ -224,11 +265,14 @@ def split_streams(
 @needs_native
 @settings(max_examples=150, deadline=None)
 @given(
-    batch=st.lists(st.tuples(events, st.sampled_from(["good", "tampered", "missing", "null"])),
-                   min_size=1, max_size=12),
+    batch=st.lists(
+        st.tuples(events, st.sampled_from(["good", "tampered", "missing", "null"])),
+        min_size=1,
+        max_size=12,
+    ),
     extra=st.lists(events, max_size=3),
     twice=st.booleans(),
-)  # fmt: skip
+)
 def test_the_join_in_c_gives_what_the_join_in_sql_gives(
     batch: list[tuple[EventData, str]], extra: list[EventData], twice: bool
 ) -> None:
@@ -274,8 +318,20 @@ def test_the_join_in_c_gives_what_the_join_in_sql_gives(
     ],
 )
 def test_columns_of_unexpected_shape_are_left_to_python(fields: str, detail: str | None) -> None:
-    event = EventData("u", datetime(2025, 1, 1, tzinfo=UTC), "agency", "a", None, None,
-                      "x.read", fields, None, "granted", None, detail)  # fmt: skip
+    event = EventData(
+        "u",
+        datetime(2025, 1, 1, tzinfo=UTC),
+        "agency",
+        "a",
+        None,
+        None,
+        "x.read",
+        fields,
+        None,
+        "granted",
+        None,
+        detail,
+    )
     assert lines_of([(event, 0)]) == [b""]
 
 
@@ -284,18 +340,24 @@ def test_columns_of_unexpected_shape_are_left_to_python(fields: str, detail: str
     "when", [datetime(999, 12, 31, 23, 59, 59, tzinfo=UTC), datetime(1, 1, 1, tzinfo=UTC)]
 )
 def test_years_outside_four_digits_are_left_to_python(when: datetime) -> None:
-    event = EventData("u", when, "agency", "a", None, None, "x.read", "[]", None, "granted",
-                      None, None)  # fmt: skip
+    event = EventData(
+        "u", when, "agency", "a", None, None, "x.read", "[]", None, "granted", None, None
+    )
     assert lines_of([(event, 0)]) == [b""]
 
 
 @needs_native
 @pytest.mark.parametrize(
     "stream",
-    [b"", b"PGCOPY\n\xff\r\n\x00", b"not a copy stream at all", copy_stream([])[:-1],
-     copy_stream([])[:19] + struct.pack(">h", 3) + copy_stream([])[19:],
-     copy_stream([]) + b"x"],
-)  # fmt: skip
+    [
+        b"",
+        b"PGCOPY\n\xff\r\n\x00",
+        b"not a copy stream at all",
+        copy_stream([])[:-1],
+        copy_stream([])[:19] + struct.pack(">h", 3) + copy_stream([])[19:],
+        copy_stream([]) + b"x",
+    ],
+)
 def test_malformed_streams_are_refused(stream: bytes) -> None:
     assert _native is not None
     with pytest.raises(ValueError, match="COPY"):
@@ -341,23 +403,73 @@ async def test_postgresql_binary_copy_is_read_as_written(pg: Any) -> None:
     # The real server's binary format (timestamps, text, NULLs), not only our encoder's.
     assert _native is not None
     samples = [
-        EventData("e3e70682-c209-4cac-929f-6fbed82c07cd",
-                  datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=UTC), "agency", "agency:tax",
-                  "official:4711", "001203004512", "person.read", encode_fields(["name.full"]),
-                  "tax.assessment", "granted", "r1", encode_detail({"records": 3, "q": "a b"})),
-        EventData("u2", datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), "citizen",
-                  "citizen:1", None, None, "audit.read", "[]", None, "not_found", None, None),
-        EventData("ü\"\\\x01\u2028", datetime(9999, 12, 31, tzinfo=UTC), "system", "s", None,
-                  None, "x.y", "[]", None, "error", None, None),
-    ]  # fmt: skip
+        EventData(
+            "e3e70682-c209-4cac-929f-6fbed82c07cd",
+            datetime(2025, 3, 4, 5, 6, 7, 891011, tzinfo=UTC),
+            "agency",
+            "agency:tax",
+            "official:4711",
+            "001203004512",
+            "person.read",
+            encode_fields(["name.full"]),
+            "tax.assessment",
+            "granted",
+            "r1",
+            encode_detail({"records": 3, "q": "a b"}),
+        ),
+        EventData(
+            "u2",
+            datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+            "citizen",
+            "citizen:1",
+            None,
+            None,
+            "audit.read",
+            "[]",
+            None,
+            "not_found",
+            None,
+            None,
+        ),
+        EventData(
+            'ü"\\\x01\u2028',
+            datetime(9999, 12, 31, tzinfo=UTC),
+            "system",
+            "s",
+            None,
+            None,
+            "x.y",
+            "[]",
+            None,
+            "error",
+            None,
+            None,
+        ),
+    ]
     await pg.execute(_TABLE)
     await pg.executemany(
         "INSERT INTO native_rows VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, "
         "$14)",
-        [(i, merkle.leaf_hash(leaf_bytes(e, i)), e.event_uid, e.occurred_at, e.actor_type,
-          e.actor_id, e.on_behalf_of, e.subject, e.action, e.fields, e.purpose, e.outcome,
-          e.request_id, e.detail) for i, e in enumerate(samples)],
-    )  # fmt: skip
+        [
+            (
+                i,
+                merkle.leaf_hash(leaf_bytes(e, i)),
+                e.event_uid,
+                e.occurred_at,
+                e.actor_type,
+                e.actor_id,
+                e.on_behalf_of,
+                e.subject,
+                e.action,
+                e.fields,
+                e.purpose,
+                e.outcome,
+                e.request_id,
+                e.detail,
+            )
+            for i, e in enumerate(samples)
+        ],
+    )
     parts: list[bytes] = []
 
     async def sink(data: bytes) -> None:
@@ -378,8 +490,9 @@ async def test_the_database_plans_the_proof_nodes_as_merkle_does(pg: Any) -> Non
     rows = await pg.fetch(
         "WITH t AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS t(leaf_index, tree_size))"
         + repo.PROOF_NODE_IDS_SQL,
-        [i for i, _ in pairs], [n for _, n in pairs],
-    )  # fmt: skip
+        [i for i, _ in pairs],
+        [n for _, n in pairs],
+    )
     got: dict[tuple[int, int], set[tuple[int, int]]] = {p: set() for p in pairs}
     for r in rows:
         got[(r["leaf_index"], r["tree_size"])].add((r["level"], r["idx"]))

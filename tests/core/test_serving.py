@@ -125,9 +125,13 @@ async def server() -> AsyncIterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = uvicorn.Config(
-        APP, host="127.0.0.1", port=port, http=HttpToolsProtocol, log_level="warning",
+        APP,
+        host="127.0.0.1",
+        port=port,
+        http=HttpToolsProtocol,
+        log_level="warning",
         lifespan="off",
-    )  # fmt: skip
+    )
     served = uvicorn.Server(config)
     task = asyncio.create_task(served.serve())
     while not served.started:

@@ -68,9 +68,11 @@ def test_production_starts_with_real_secrets() -> None:
 def test_production_requires_the_identity_secrets() -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(
-            environment="production", database_url=PG, secret_key=SecretStr(STRONG),
+            environment="production",
+            database_url=PG,
+            secret_key=SecretStr(STRONG),
             public_url="https://registry.gov.vn",
-        )  # fmt: skip
+        )
     assert "REGISTRY_KEY_ENCRYPTION_KEY" in str(caught.value)
     assert "REGISTRY_PAIRWISE_SALT" in str(caught.value)
 
@@ -126,8 +128,11 @@ def test_trusted_proxies_are_addresses_or_networks(monkeypatch: pytest.MonkeyPat
     )
     # Canonical forms: uvicorn's middleware would take "10.1.2.3/16" for a host name.
     assert load_settings().trusted_proxies == [
-        "10.0.0.0/8", "192.0.2.7", "2001:db8::/32", "10.1.0.0/16"
-    ]  # fmt: skip
+        "10.0.0.0/8",
+        "192.0.2.7",
+        "2001:db8::/32",
+        "10.1.0.0/16",
+    ]
 
 
 @pytest.mark.parametrize("value", ["*", "proxy.example.vn", "10.0.0.0/33", ""])

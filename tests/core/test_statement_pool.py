@@ -28,9 +28,13 @@ async def make_pool(dsn: str) -> AsyncIterator[Any]:
         size: int, max_group: int = 64, timeout: float = 10, statement_timeout: float = 10
     ) -> StatementPool:
         pool = StatementPool(
-            dsn, size=size, timeout=timeout, server_settings={}, max_group=max_group,
+            dsn,
+            size=size,
+            timeout=timeout,
+            server_settings={},
+            max_group=max_group,
             statement_timeout=statement_timeout,
-        )  # fmt: skip
+        )
         pools.append(pool)
         return pool
 

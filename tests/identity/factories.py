@@ -236,9 +236,13 @@ async def add_passkey(
         assert account is not None
         handle, options = await credentials.begin_registration(session, server, account)
         passkey = await credentials.complete_registration(
-            session, server, account, handle=handle, credential=authenticator.create(options),
+            session,
+            server,
+            account,
+            handle=handle,
+            credential=authenticator.create(options),
             name=name,
-        )  # fmt: skip
+        )
         return passkey.id
 
 

@@ -293,9 +293,12 @@ async def test_sign_ins_from_one_address_do_not_wait_for_each_other(
     async with database.sessions() as session:
         with pytest.raises(RegistryError):
             await accounts.password_login(
-                session, context(settings), login=CITIZEN_ID, password="wrong password!",
+                session,
+                context(settings),
+                login=CITIZEN_ID,
+                password="wrong password!",
                 client_ip=address,
-            )  # fmt: skip
+            )
         await session.commit()
     held = HeldHasher()
     slow_ctx = replace(context(settings), hasher=held)

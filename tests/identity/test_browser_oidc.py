@@ -213,9 +213,13 @@ async def portal(database_url: str, live_server: LiveServer) -> AsyncIterator[Po
         await make_citizen(seeding)
         await make_account(seeding, settings)
         client_id, secret = await make_rp(
-            seeding, settings, name=RP_NAME, redirect_uris=[live_server.url + "/rp/callback"],
-            post_logout_redirect_uris=[], scopes=["openid", "profile"],
-        )  # fmt: skip
+            seeding,
+            settings,
+            name=RP_NAME,
+            redirect_uris=[live_server.url + "/rp/callback"],
+            post_logout_redirect_uris=[],
+            scopes=["openid", "profile"],
+        )
         rp = RelyingParty(issuer=settings.issuer, client_id=client_id, secret=secret)
         app = create_app(settings)  # its own Database: the server runs on its own event loop
         app.include_router(rp.router())
@@ -341,8 +345,10 @@ async def test_a_service_asking_for_a_new_sign_in_or_a_passkey_gets_it_once(
     await back_at_the_rp(page, portal)
     await expect(page.locator("#acr")).to_have_text(PASSKEY_ACR)
     assert [s.id_token["acr"] for s in portal.rp.sign_ins] == [
-        PASSWORD_ACR, PASSWORD_ACR, PASSKEY_ACR,
-    ]  # fmt: skip
+        PASSWORD_ACR,
+        PASSWORD_ACR,
+        PASSKEY_ACR,
+    ]
 
 
 async def test_a_locked_identity_cannot_sign_in_to_a_relying_party(

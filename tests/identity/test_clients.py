@@ -281,9 +281,11 @@ async def test_two_methods_at_once_are_refused(
     key_client = await make_key_client(database, settings, key)
     token = assertion(key, key_client, settings.issuer + "/token")
     both_secrets = await call(
-        web, "/token", {"client_id": client_id, "client_secret": secret},
+        web,
+        "/token",
+        {"client_id": client_id, "client_secret": secret},
         headers=basic(client_id, secret),
-    )  # fmt: skip
+    )
     assert_invalid_client(both_secrets, basic_used=True)
     basic_and_key = await call(
         web, "/token", assertion_form(token), headers=basic(client_id, secret)
@@ -433,9 +435,12 @@ async def test_an_assertion_is_spent_by_a_redemption_the_audit_store_refused(
     code, verifier = await authorization_code(web, client_id)
     token = assertion(key, client_id, settings.issuer)
     form = {
-        "grant_type": "authorization_code", "code": code, "redirect_uri": RP_REDIRECT,
-        "code_verifier": verifier, **assertion_form(token),
-    }  # fmt: skip
+        "grant_type": "authorization_code",
+        "code": code,
+        "redirect_uri": RP_REDIRECT,
+        "code_verifier": verifier,
+        **assertion_form(token),
+    }
     await fail_audit_inserts(database_url)
     assert (await web.post("/token", data=form)).status_code == 503
     await heal_audit_inserts(database_url)
@@ -482,9 +487,13 @@ def _bad_assertion(case: str, key: ClientKey, client_id: str, settings: Settings
         return signed(key, claims={})
     if case == "iss-not-sub":
         out = sign_jwt_bearer_assertion(
-            key, issuer=client_id, subject="someone-else", audience=aud, header=dict(header),
+            key,
+            issuer=client_id,
+            subject="someone-else",
+            audience=aud,
+            header=dict(header),
             expires_in=60,
-        )  # fmt: skip
+        )
         return out.decode() if isinstance(out, bytes) else str(out)
     claims = {"iss": client_id, "sub": client_id, "aud": aud, "exp": now + 60, "jti": case}
     if case == "alg-none":
@@ -543,9 +552,13 @@ async def test_an_hmac_assertion_keyed_with_the_public_key_is_refused(
     client_id = await make_key_client(database, settings, key)
     now = int(time.time())
     claims = {
-        "iss": client_id, "sub": client_id, "aud": settings.issuer + "/token",
-        "exp": now + 60, "iat": now, "jti": "hmac-confusion",
-    }  # fmt: skip
+        "iss": client_id,
+        "sub": client_id,
+        "aud": settings.issuer + "/token",
+        "exp": now + 60,
+        "iat": now,
+        "jti": "hmac-confusion",
+    }
     signing_input = (
         _segment({"alg": "HS256", "kid": key.thumbprint()}) + "." + _segment(claims)
     ).encode()
@@ -559,16 +572,37 @@ async def test_an_hmac_assertion_keyed_with_the_public_key_is_refused(
 
 
 form_keys = st.sampled_from(
-    ["grant_type", "client_id", "client_secret", "client_assertion", "client_assertion_type",
-     "code", "redirect_uri", "code_verifier", "refresh_token", "scope", "token"]
-)  # fmt: skip
+    [
+        "grant_type",
+        "client_id",
+        "client_secret",
+        "client_assertion",
+        "client_assertion_type",
+        "code",
+        "redirect_uri",
+        "code_verifier",
+        "refresh_token",
+        "scope",
+        "token",
+    ]
+)
 form_values = st.one_of(
     st.text(max_size=80),
     st.sampled_from(
-        ["authorization_code", "refresh_token", "client_credentials", ASSERTION_TYPE, "openid",
-         "verify", "a.b.c", "\x00", "%00", "eyJhbGciOiJub25lIn0.e30."]
+        [
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            ASSERTION_TYPE,
+            "openid",
+            "verify",
+            "a.b.c",
+            "\x00",
+            "%00",
+            "eyJhbGciOiJub25lIn0.e30.",
+        ]
     ),
-)  # fmt: skip
+)
 header_text = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60)
 
 
@@ -639,9 +673,13 @@ async def test_a_key_client_gets_no_secret(database: Database, settings: Setting
     key = client_key("ES256")
     async with database.unit_of_work() as session:
         new = await create_client(
-            session, settings, name="Kho bạc", type="agency", auth_method="private_key_jwt",
+            session,
+            settings,
+            name="Kho bạc",
+            type="agency",
+            auth_method="private_key_jwt",
             jwks=public_jwks(key),
-        )  # fmt: skip
+        )
         assert new.secret is None
         row = await repo.client(session, new.client.client_id)
         assert row is not None
@@ -689,9 +727,13 @@ async def test_post_logout_redirect_uris_follow_the_same_rules(
     async with database.unit_of_work() as session:
         with pytest.raises(ValidationFailed):
             await create_client(
-                session, settings, name="RP", type="rp", redirect_uris=[RP_REDIRECT],
+                session,
+                settings,
+                name="RP",
+                type="rp",
+                redirect_uris=[RP_REDIRECT],
                 post_logout_redirect_uris=["http://rp.example.vn/bye"],
-            )  # fmt: skip
+            )
 
 
 @pytest.mark.parametrize(
@@ -725,9 +767,15 @@ async def test_invalid_registrations_are_refused(
 
 @pytest.mark.parametrize(
     ("type", "scope"),
-    [("rp", "verify"), ("rp", "verify_batch"), ("rp", "lookup"), ("agency", "openid"),
-     ("agency", "profile"), ("agency", "offline_access")],
-)  # fmt: skip
+    [
+        ("rp", "verify"),
+        ("rp", "verify_batch"),
+        ("rp", "lookup"),
+        ("agency", "openid"),
+        ("agency", "profile"),
+        ("agency", "offline_access"),
+    ],
+)
 async def test_a_client_is_registered_only_with_scopes_its_type_can_use(
     database: Database, settings: Settings, type: str, scope: str
 ) -> None:
@@ -761,9 +809,13 @@ async def test_a_relying_party_always_has_openid_and_an_agency_never_gets_it(
 ) -> None:
     async with database.unit_of_work() as session:
         rp = await create_client(
-            session, settings, name="RP", type="rp", redirect_uris=[RP_REDIRECT],
+            session,
+            settings,
+            name="RP",
+            type="rp",
+            redirect_uris=[RP_REDIRECT],
             scopes=["profile"],
-        )  # fmt: skip
+        )
         agency = await create_client(session, settings, name="A", type="agency", scopes=["lookup"])
     assert rp.client.scopes.split() == ["openid", "profile"]
     assert agency.client.scopes.split() == ["lookup"]

@@ -133,9 +133,13 @@ async def test_registration_stores_a_named_passkey_and_records_it(
         account = await repo.account_by_id(session, account_id)
         assert account is not None
         passkey = await credentials.complete_registration(
-            session, server, account, handle=handle, credential=authenticator.create(options),
+            session,
+            server,
+            account,
+            handle=handle,
+            credential=authenticator.create(options),
             name="  Điện   thoại  của tôi ",
-        )  # fmt: skip
+        )
     async with database.unit_of_work() as session:
         row = await session.get(Passkey, passkey.id)
         assert row is not None
@@ -184,9 +188,13 @@ async def test_a_passkey_needs_a_name(
         handle, options = await credentials.begin_registration(session, server, account)
         with pytest.raises(ValidationFailed):
             await credentials.complete_registration(
-                session, server, account, handle=handle,
-                credential=SoftAuthenticator().create(options), name=name,
-            )  # fmt: skip
+                session,
+                server,
+                account,
+                handle=handle,
+                credential=SoftAuthenticator().create(options),
+                name=name,
+            )
 
 
 async def test_a_registration_ceremony_belongs_to_the_account_that_began_it(
@@ -254,9 +262,13 @@ async def test_a_registration_ceremony_is_single_use(
         assert account is not None
         handle, options = await credentials.begin_registration(session, server, account)
         await credentials.complete_registration(
-            session, server, account, handle=handle,
-            credential=SoftAuthenticator().create(options), name="one",
-        )  # fmt: skip
+            session,
+            server,
+            account,
+            handle=handle,
+            credential=SoftAuthenticator().create(options),
+            name="one",
+        )
     again = SoftAuthenticator().create(options)
     with pytest.raises(PasskeyInvalid, match="unknown or expired"):
         await complete_registration(database, server, account_id, handle, again, "two")
@@ -484,9 +496,10 @@ async def test_my_passkeys_can_be_listed_renamed_and_removed(
     assert set(shown) == {"id", "name", "created_at", "last_used_at"}  # no key material
 
     renamed = await api.patch(
-        f"/api/v1/me/passkeys/{passkey_id}", json={"name": " Máy tính  bảng "},
+        f"/api/v1/me/passkeys/{passkey_id}",
+        json={"name": " Máy tính  bảng "},
         headers=bearer(CITIZEN_TOKEN),
-    )  # fmt: skip
+    )
     assert renamed.status_code == 200, renamed.text
     assert renamed.json()["name"] == "Máy tính bảng"
     removed = await api.delete(f"/api/v1/me/passkeys/{passkey_id}", headers=bearer(CITIZEN_TOKEN))
@@ -514,9 +527,14 @@ async def test_nobody_else_can_see_rename_or_remove_my_passkey(
 
 @pytest.mark.parametrize(
     ("body", "status"),
-    [({"name": ""}, 422), ({"name": "x" * 65}, 422), ({"name": "   "}, 422), ({}, 422),
-     ({"name": "ok", "extra": 1}, 422)],
-)  # fmt: skip
+    [
+        ({"name": ""}, 422),
+        ({"name": "x" * 65}, 422),
+        ({"name": "   "}, 422),
+        ({}, 422),
+        ({"name": "ok", "extra": 1}, 422),
+    ],
+)
 async def test_a_rename_needs_a_valid_name(
     api: httpx.AsyncClient,
     database: Database,
@@ -538,9 +556,11 @@ async def test_a_rename_needs_a_valid_name(
 async def test_an_unknown_passkey_id_is_not_found(api: httpx.AsyncClient, passkey_id: str) -> None:
     for method in ("PATCH", "DELETE"):
         response = await api.request(
-            method, "/api/v1/me/passkeys/" + passkey_id, json={"name": "n"},
+            method,
+            "/api/v1/me/passkeys/" + passkey_id,
+            json={"name": "n"},
             headers=bearer(CITIZEN_TOKEN),
-        )  # fmt: skip
+        )
         assert response.status_code == 404, response.text
 
 

@@ -237,12 +237,16 @@ def test_header_strictness(rsa_key: PrivateSigningKey, keyset: dict[str, PublicK
 @pytest.mark.parametrize(
     ("member", "value"),
     [
-        *[(name, bad) for name in ("kid", "alg", "typ", "cty", "jku", "x5u", "x5t", "x5t#S256")
-          for bad in ({"a": "b"}, ["a"], 7, True)],
+        *[
+            (name, bad)
+            for name in ("kid", "alg", "typ", "cty", "jku", "x5u", "x5t", "x5t#S256")
+            for bad in ({"a": "b"}, ["a"], 7, True)
+        ],
         *[(name, bad) for name in ("crit", "x5c") for bad in ("a", [], [7], {"a": "b"})],
-        ("jwk", "a"), ("jwk", ["a"]),
+        ("jwk", "a"),
+        ("jwk", ["a"]),
     ],
-)  # fmt: skip
+)
 def test_a_header_member_of_the_wrong_type_is_malformed_wherever_a_token_is_parsed(
     rsa_key: PrivateSigningKey, keyset: dict[str, PublicKeyEntry], member: str, value: object
 ) -> None:
@@ -542,7 +546,11 @@ def test_the_fuzz_corpus_starts_with_valid_tokens() -> None:
 
     for seed in target.SEEDS["jose_decode"][:2]:
         claims = jose.decode(
-            seed, keys=target._KEYS, algorithms=jose.ACCESS_TOKEN_ALGS,
-            audience=target.AUDIENCE, issuer=target.ISSUER, now=target.NOW,
-        )  # fmt: skip
+            seed,
+            keys=target._KEYS,
+            algorithms=jose.ACCESS_TOKEN_ALGS,
+            audience=target.AUDIENCE,
+            issuer=target.ISSUER,
+            now=target.NOW,
+        )
         assert claims["iss"] == target.ISSUER

@@ -114,8 +114,9 @@ def test_seal_unseal_keeps_the_key(alg: keys.KeyAlg) -> None:
     other = keys.generate(alg)
     with pytest.raises(SigningKeyUnreadable, match="kid"):
         # A sealed key stored under another key's kid is refused, even with the right AD.
-        keys.unseal(keys.encrypt_private_key(_der(other), KEK, kid=key.kid), KEK,
-                    kid=key.kid, alg=alg)  # fmt: skip
+        keys.unseal(
+            keys.encrypt_private_key(_der(other), KEK, kid=key.kid), KEK, kid=key.kid, alg=alg
+        )
 
 
 def _der(key: keys.PrivateSigningKey) -> bytes:
@@ -180,18 +181,26 @@ async def test_rotation_keeps_retired_keys_published_until_tokens_expire(
         # A token signed before the rotation still verifies while its key is published.
         found = await keys.verification_keys(session, until - timedelta(seconds=1))
         jose.decode(
-            old_token, keys=found, algorithms=jose.ACCESS_TOKEN_ALGS, audience=None,
-            issuer=None, now=0,
-        )  # fmt: skip
+            old_token,
+            keys=found,
+            algorithms=jose.ACCESS_TOKEN_ALGS,
+            audience=None,
+            issuer=None,
+            now=0,
+        )
         # From publish_until on, the retired keys are gone.
         published = await keys.jwks(session, until)
         assert {k["kid"] for k in published["keys"]} == {k.kid for k in new.values()}
         found = await keys.verification_keys(session, until)
         with pytest.raises(jose.JoseError, match="unknown kid"):
             jose.decode(
-                old_token, keys=found, algorithms=jose.ACCESS_TOKEN_ALGS, audience=None,
-                issuer=None, now=0,
-            )  # fmt: skip
+                old_token,
+                keys=found,
+                algorithms=jose.ACCESS_TOKEN_ALGS,
+                audience=None,
+                issuer=None,
+                now=0,
+            )
         retired = await session.get(SigningKey, old["RS256"].kid)
         assert retired is not None
         assert not retired.active

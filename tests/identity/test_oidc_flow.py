@@ -619,8 +619,14 @@ async def test_discovery_advertises_the_scopes_a_relying_party_can_ask_for(
 ) -> None:
     meta = (await web.get("/.well-known/openid-configuration")).json()
     assert meta["scopes_supported"] == [
-        "openid", "profile", "birthdate", "gender", "address", "national_id", "offline_access",
-    ]  # fmt: skip
+        "openid",
+        "profile",
+        "birthdate",
+        "gender",
+        "address",
+        "national_id",
+        "offline_access",
+    ]
 
 
 async def test_an_access_token_is_active_until_it_is_revoked(

@@ -456,9 +456,19 @@ json_values = st.recursive(
     max_leaves=12,
 )
 field_names = st.sampled_from(
-    ["id", "rawId", "type", "response", "clientDataJSON", "attestationObject",
-     "authenticatorData", "signature", "userHandle", "transports"]
-)  # fmt: skip
+    [
+        "id",
+        "rawId",
+        "type",
+        "response",
+        "clientDataJSON",
+        "attestationObject",
+        "authenticatorData",
+        "signature",
+        "userHandle",
+        "transports",
+    ]
+)
 
 
 def _mutations() -> st.SearchStrategy[list[tuple[str, str | None, Any]]]:

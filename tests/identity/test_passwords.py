@@ -50,20 +50,38 @@ def test_the_installed_argon2_computes_rfc_9106s_argon2id_test_vector() -> None:
     from argon2.low_level import ARGON2_VERSION, Type, core, ffi
 
     out = ffi.new("uint8_t[]", 32)
-    buffers = {name: ffi.new("uint8_t[]", value) for name, value in (
-        ("pwd", b"\x01" * 32), ("salt", b"\x02" * 16), ("secret", b"\x03" * 8),
-        ("ad", b"\x04" * 12),
-    )}  # fmt: skip
+    buffers = {
+        name: ffi.new("uint8_t[]", value)
+        for name, value in (
+            ("pwd", b"\x01" * 32),
+            ("salt", b"\x02" * 16),
+            ("secret", b"\x03" * 8),
+            ("ad", b"\x04" * 12),
+        )
+    }
     context = ffi.new(
         "argon2_context *",
         {
-            "out": out, "outlen": 32, "version": ARGON2_VERSION,
-            "pwd": buffers["pwd"], "pwdlen": 32, "salt": buffers["salt"], "saltlen": 16,
-            "secret": buffers["secret"], "secretlen": 8, "ad": buffers["ad"], "adlen": 12,
-            "t_cost": 3, "m_cost": 32, "lanes": 4, "threads": 4,
-            "allocate_cbk": ffi.NULL, "free_cbk": ffi.NULL, "flags": 0,  # ARGON2_DEFAULT_FLAGS
+            "out": out,
+            "outlen": 32,
+            "version": ARGON2_VERSION,
+            "pwd": buffers["pwd"],
+            "pwdlen": 32,
+            "salt": buffers["salt"],
+            "saltlen": 16,
+            "secret": buffers["secret"],
+            "secretlen": 8,
+            "ad": buffers["ad"],
+            "adlen": 12,
+            "t_cost": 3,
+            "m_cost": 32,
+            "lanes": 4,
+            "threads": 4,
+            "allocate_cbk": ffi.NULL,
+            "free_cbk": ffi.NULL,
+            "flags": 0,  # ARGON2_DEFAULT_FLAGS
         },
-    )  # fmt: skip
+    )
     assert core(context, Type.ID.value) == 0  # ARGON2_OK
     assert bytes(ffi.buffer(out, 32)).hex() == (
         "0d640df58d78766c08c037a34a8b53c9d01ef0452d75b65eb52520e96b01e659"

@@ -39,9 +39,13 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> list[float]:
 
 def remember(keyset: dict[str, Any], at: float) -> dict[str, Any]:
     claims = {
-        "iss": SETTINGS.issuer, "aud": tokens.api_audience(SETTINGS), "client_id": "agency-1",
-        "jti": "j-1", "iat": int(time.time()), "exp": int(time.time()) + 600,
-    }  # fmt: skip
+        "iss": SETTINGS.issuer,
+        "aud": tokens.api_audience(SETTINGS),
+        "client_id": "agency-1",
+        "jti": "j-1",
+        "iat": int(time.time()),
+        "exp": int(time.time()) + 600,
+    }
     tokens._key_cache[SETTINGS.issuer] = (at, keyset)
     tokens._verified_tokens[TOKEN] = (keyset, claims)
     return claims
@@ -77,8 +81,13 @@ async def test_a_due_key_set_sends_one_request_to_refresh_it(
     assert vouched(2) == [False, False]
     # The refresh finds the same keys (parsed anew): the set in use stays, and so do the
     # tokens verified with it.
-    same = {"k1": entry(ec.EllipticCurvePublicNumbers(
-        key.public_numbers().x, key.public_numbers().y, ec.SECP256R1()).public_key())}  # fmt: skip
+    same = {
+        "k1": entry(
+            ec.EllipticCurvePublicNumbers(
+                key.public_numbers().x, key.public_numbers().y, ec.SECP256R1()
+            ).public_key()
+        )
+    }
     assert await refresh(monkeypatch, same) is keyset
     assert tokens._key_refreshing == {}
     assert vouched(2) == [True, True]
@@ -107,9 +116,10 @@ async def test_once_vouched_a_token_is_still_checked_for_expiry_and_issuer(
     claims["exp"] = time.time() + 0.3
     assert vouched(2) == [True, True]  # the second call makes only the time-bound checks
     other = Settings(
-        environment="test", database_url="sqlite+aiosqlite:///:memory:",
+        environment="test",
+        database_url="sqlite+aiosqlite:///:memory:",
         public_url="https://other.example",
-    )  # fmt: skip
+    )
     # The same key set in use for another issuer: the token's issuer is checked for it anew.
     tokens._key_cache[other.issuer] = tokens._key_cache[SETTINGS.issuer]
     assert tokens.remembered_client_token(other, TOKEN) is None

@@ -180,8 +180,9 @@ async def test_the_authenticator_accepts_an_agency_token_with_its_granted_scope(
 # ------------------------------------------------------------------------------ refused tokens
 
 
-async def _forged(case: str, good: str, web: httpx.AsyncClient, database: Database,
-                  settings: Settings) -> str:  # fmt: skip
+async def _forged(
+    case: str, good: str, web: httpx.AsyncClient, database: Database, settings: Settings
+) -> str:
     """A token a resource server must refuse, derived from a good agency token."""
     header = jose.unverified_header(good)
     claims = jose.unverified_claims(good)
@@ -208,9 +209,11 @@ async def _forged(case: str, good: str, web: httpx.AsyncClient, database: Databa
     if case == "our-kid-another-key":
         stranger = keys.generate("ES256")
         forged = jose.PrivateSigningKey(
-            kid=header["kid"], alg="ES256", private_key=stranger.private_key,
+            kid=header["kid"],
+            alg="ES256",
+            private_key=stranger.private_key,
             public_jwk=stranger.public_jwk,
-        )  # fmt: skip
+        )
         return jose.sign(claims, forged, typ="at+jwt")
     if case == "tampered-scope":
         head, _, signature = good.split(".")
@@ -498,7 +501,7 @@ async def test_a_first_party_token_acts_as_the_citizen(
                     st.none(),
                     st.sampled_from(["ES256", "RS256", "none", "HS256", "at+jwt"]),
                 ),
-            ),  # fmt: skip
+            ),
             st.dictionaries(st.text(max_size=8), st.integers() | st.text(max_size=20)),
             st.binary(max_size=80),
         ).map(lambda t: segment(t[0]) + "." + segment(t[1]) + "." + b64(t[2])),
@@ -514,6 +517,7 @@ async def test_any_bearer_string_is_refused_cleanly(web: httpx.AsyncClient, toke
 
 # Every route a bearer token opens, the agency API's fast lane included (GET lookup and POST
 # verify with a well-formed query or body take it).
+# fmt: off
 BEARER_ROUTES = [
     ("GET", "/userinfo", None),
     ("POST", "/userinfo", None),
@@ -534,7 +538,8 @@ BEARER_ROUTES = [
     ("GET", "/api/v1/officials/citizens/001303004512", None),
     ("POST", "/api/v1/officials/citizens/001303004512/activation-code", None),
     ("GET", "/api/v1/audit/events", None),
-]  # fmt: skip
+]
+# fmt: on
 KID_SHAPES = [{"kid": "x"}, ["x"], 7, None, ""]
 
 

@@ -22,13 +22,25 @@ async def env(settings: Settings, database: Database) -> AsyncIterator[Env]:
     async with asgi_client(registry_app(settings, database)) as web:
         await make_citizen(database, **ANH_RECORD)
         await make_citizen(
-            database, id_number=DUC, full_name="trần văn  đức", birth_date="1950", gender="male",
-            card_number=None, card_issue_date=None, card_expiry_date=None, card_issue_place=None,
-        )  # fmt: skip
+            database,
+            id_number=DUC,
+            full_name="trần văn  đức",
+            birth_date="1950",
+            gender="male",
+            card_number=None,
+            card_issue_date=None,
+            card_expiry_date=None,
+            card_issue_place=None,
+        )
         await make_citizen(
-            database, id_number=LAN, full_name="Lê Thị Lan", birth_date="1985-03",
-            birth_province="079", card_number=LAN, nationality="VN",
-        )  # fmt: skip
+            database,
+            id_number=LAN,
+            full_name="Lê Thị Lan",
+            birth_date="1985-03",
+            birth_province="079",
+            card_number=LAN,
+            nationality="VN",
+        )
         yield Env(settings, database, web)
 
 

@@ -24,9 +24,14 @@ def person(i: int) -> dict[str, str]:
         id_number=number,
         full_name=f"Nguyễn {'Văn' if gender == 'male' else 'Thị'} {GIVEN[i % 10]}",
         birth_date=f"{year}-{1 + i % 12:02d}-{1 + i % 28:02d}",
-        gender=gender, birth_province="001", ethnicity="01", nationality="VN",
-        marital_status="single", status="alive", permanent_address=f"Số {i}, Phố Huế, Hà Nội",
-    )  # fmt: skip
+        gender=gender,
+        birth_province="001",
+        ethnicity="01",
+        nationality="VN",
+        marital_status="single",
+        status="alive",
+        permanent_address=f"Số {i}, Phố Huế, Hà Nội",
+    )
     return row
 
 

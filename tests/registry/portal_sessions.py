@@ -47,9 +47,14 @@ async def session_cookie(
         account = await identity_repo.account_by_id(session, account_id)
         assert account is not None
         grant = Grant(
-            id=str(uuid.uuid4()), client_id=PORTAL_CLIENT_ID, account_id=account_id,
-            scope="openid", auth_time=utcnow(), acr="urn:vn:registry:loa:2:passkey", amr=amr,
-        )  # fmt: skip
+            id=str(uuid.uuid4()),
+            client_id=PORTAL_CLIENT_ID,
+            account_id=account_id,
+            scope="openid",
+            auth_time=utcnow(),
+            acr="urn:vn:registry:loa:2:passkey",
+            amr=amr,
+        )
         session.add(grant)
         await session.flush()
         return await start_session(

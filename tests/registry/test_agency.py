@@ -179,13 +179,20 @@ async def test_verify_answers_per_attribute_only_when_the_policy_says_so(env: En
     assert "attributes" not in wrong.json()
     detailed = await agency(env, attribute_results=True)
     response = await verify(
-        env, detailed, ANH, full_name="Nguyễn Thị Minh Anh", birth_date="2003", gender="female",
-    )  # fmt: skip
+        env,
+        detailed,
+        ANH,
+        full_name="Nguyễn Thị Minh Anh",
+        birth_date="2003",
+        gender="female",
+    )
     assert response.status_code == 200, response.text
     assert response.json()["match"] is False
     assert response.json()["attributes"] == {
-        "full_name": True, "birth_date": False, "gender": True,
-    }  # fmt: skip
+        "full_name": True,
+        "birth_date": False,
+        "gender": True,
+    }
 
 
 Case = tuple[str, str, str, bool]  # ID number, attribute, claimed value, expected result
@@ -334,12 +341,29 @@ async def test_batch_answers_each_item_in_order_with_one_event_per_item(env: Env
     assert len(recorded) == len(items)
     assert [detail(e)["item"] for e in recorded] == list(range(len(items)))
     assert [e.outcome for e in recorded] == [
-        "granted", "granted", "error", "error", "not_found", "denied", "denied", "granted",
-        "error", "error",
-    ]  # fmt: skip
+        "granted",
+        "granted",
+        "error",
+        "error",
+        "not_found",
+        "denied",
+        "denied",
+        "granted",
+        "error",
+        "error",
+    ]
     assert [e.subject for e in recorded] == [
-        ANH, ANH, None, None, NOBODY, ANH, LAN, DUC, None, None,
-    ]  # fmt: skip
+        ANH,
+        ANH,
+        None,
+        None,
+        NOBODY,
+        ANH,
+        LAN,
+        DUC,
+        None,
+        None,
+    ]
     assert detail(recorded[5])["alias"] == revoked
     assert detail(recorded[7])["alias"] == working
     assert {e.purpose for e in recorded} == {ORDINARY}
@@ -363,8 +387,10 @@ async def test_batch_takes_up_to_1000_items_or_the_policy_cap(env: Env) -> None:
     assert body["errors"] == [{"detail": "too many items", "pointer": "#/items"}]
     recorded = (await events(env.database, "agency.verify"))[1000:]
     assert [(e.outcome, e.actor_id) for e in recorded] == [
-        ("granted", small.client_id), ("granted", small.client_id), ("error", small.client_id),
-    ]  # fmt: skip
+        ("granted", small.client_id),
+        ("granted", small.client_id),
+        ("error", small.client_id),
+    ]
 
 
 # ------------------------------------------------------------------------------ lookup
@@ -377,8 +403,10 @@ async def test_lookup_releases_exactly_the_requested_fields(env: Env) -> None:
     body = response.json()
     assert set(body) == {"citizen", "purpose", "event_id"}
     assert body["citizen"] == {
-        "full_name": "Nguyễn Thị Minh Anh", "birth_date": "2003-05-14", "status": "alive",
-    }  # fmt: skip
+        "full_name": "Nguyễn Thị Minh Anh",
+        "birth_date": "2003-05-14",
+        "status": "alive",
+    }
     assert list(body["citizen"]) == ["full_name", "birth_date", "status"]
     (event,) = await events(env.database, "agency.lookup")
     assert (event.event_uid, event.subject, event.outcome) == (body["event_id"], ANH, "granted")
@@ -457,9 +485,11 @@ async def test_a_token_without_the_scope_is_403_insufficient_scope(env: Env) -> 
     assert (await verify(env, narrow, ANH, gender="female")).status_code == 200
     for response, scope in (
         (await lookup(env, narrow, ANH, ["full_name"]), "lookup"),
-        (await batch(env, narrow, [{"id_number": ANH, "claims": {"gender": "female"}}]),
-         "verify_batch"),
-    ):  # fmt: skip
+        (
+            await batch(env, narrow, [{"id_number": ANH, "claims": {"gender": "female"}}]),
+            "verify_batch",
+        ),
+    ):
         problem(response, 403, "action-not-allowed")
         challenge = response.headers["www-authenticate"]
         assert challenge.startswith("Bearer ")
@@ -478,9 +508,10 @@ async def test_a_token_without_the_scope_is_403_insufficient_scope(env: Env) -> 
     response = await env.web.post("/api/v1/verify", json=body, headers=AS_OFFICIAL)
     problem(response, 403, "forbidden")
     response = await env.web.get(
-        f"/api/v1/citizens/{ANH}", params={"fields": "full_name", "purpose": ORDINARY},
+        f"/api/v1/citizens/{ANH}",
+        params={"fields": "full_name", "purpose": ORDINARY},
         headers=AS_ANH,
-    )  # fmt: skip
+    )
     problem(response, 403, "forbidden")
 
 
@@ -509,17 +540,24 @@ async def test_purposes_outside_the_list_or_the_policy_are_403_and_recorded(env:
     assert all(detail(e)["refusal"] == "purpose-not-allowed" for e in recorded)
     # A known code is kept in the trail; an unknown one is not repeated there.
     assert [e.purpose for e in recorded] == [
-        None, "tax.assessment", None, STATUTORY, None, INHERITANCE,
-    ]  # fmt: skip
+        None,
+        "tax.assessment",
+        None,
+        STATUTORY,
+        None,
+        INHERITANCE,
+    ]
 
 
 async def test_every_answered_call_has_its_event(env: Env) -> None:
-    bank = await agency(env, purposes=[ORDINARY], fields=["full_name"], rate_per_second=0.001,
-                        burst=13)  # fmt: skip
+    bank = await agency(
+        env, purposes=[ORDINARY], fields=["full_name"], rate_per_second=0.001, burst=13
+    )
     item = {"id_number": ANH, "claims": {"gender": "female"}}
     clerk = {**bank.headers, "x-on-behalf-of": "clerk.12@branch-7"}
     bad_clerk = {**bank.headers, "x-on-behalf-of": "a b"}
     body = {"id_number": ANH, "purpose": ORDINARY, "claims": {"gender": "female"}}
+    # fmt: off
     calls = [
         (await verify(env, bank, ANH, gender="female"), 200),
         (await verify(env, bank, ANH, "nope", gender="female"), 403),
@@ -537,16 +575,30 @@ async def test_every_answered_call_has_its_event(env: Env) -> None:
         (await batch(env, bank, [item], "nope"), 403),
         (await verify(env, bank, ANH, gender="female"), 429),  # the burst of 13 is spent
         (await lookup(env, bank, ANH, ["full_name"]), 429),
-    ]  # fmt: skip
+    ]
+    # fmt: on
     assert [r.status_code for r, _ in calls] == [status for _, status in calls]
     assert calls[6][0].json()["errors"] == [{"detail": "invalid", "header": "X-On-Behalf-Of"}]
     recorded = await agency_events(env.database)
     assert len(recorded) == len(calls)
     assert [e.outcome for e in recorded] == [
-        "granted", "denied", "error", "not_found", "error", "granted", "error",
-        "granted", "denied", "error", "not_found", "denied",
-        "granted", "denied", "denied", "denied",
-    ]  # fmt: skip
+        "granted",
+        "denied",
+        "error",
+        "not_found",
+        "error",
+        "granted",
+        "error",
+        "granted",
+        "denied",
+        "error",
+        "not_found",
+        "denied",
+        "granted",
+        "denied",
+        "denied",
+        "denied",
+    ]
     assert [e.on_behalf_of for e in recorded[5:7]] == ["clerk.12@branch-7", None]
     assert [detail(e).get("refusal") for e in recorded[-2:]] == ["rate-limited"] * 2
 
@@ -594,17 +646,20 @@ async def test_an_alias_stands_for_the_id_number_everywhere(env: Env) -> None:
     assert batched.json()["results"] == [{"index": 0, "match": False}, {"index": 1, "match": True}]
     recorded = await agency_events(env.database)
     assert [(e.subject, detail(e).get("alias"), e.outcome) for e in recorded] == [
-        (ANH, alias, "granted"), (DUC, duc_alias, "granted"), (ANH, alias, "granted"),
+        (ANH, alias, "granted"),
         (DUC, duc_alias, "granted"),
-    ]  # fmt: skip
+        (ANH, alias, "granted"),
+        (DUC, duc_alias, "granted"),
+    ]
 
 
 async def test_creating_an_alias_is_recorded_against_the_citizen(env: Env) -> None:
     await two_aliases(env)
     created_events = await events(env.database, "alias.create")
     assert [(e.actor_type, e.subject) for e in created_events] == [
-        ("citizen", ANH), ("official", DUC),
-    ]  # fmt: skip
+        ("citizen", ANH),
+        ("official", DUC),
+    ]
 
 
 async def test_an_official_cannot_make_an_alias_for_an_unknown_citizen(env: Env) -> None:
@@ -671,8 +726,9 @@ async def test_a_citizen_cannot_revoke_someone_elses_alias(env: Env) -> None:
     problem(await env.web.delete(f"/api/v1/me/aliases/{alias}", headers=AS_DUC), 404, "not-found")
     assert (await env.web.get("/api/v1/me/aliases", headers=AS_DUC)).json() == []
     assert (await verify(env, bank, alias, gender="female")).json()["match"] is True
-    problem(await env.web.delete("/api/v1/me/aliases/12345", headers=AS_ANH), 422,
-            "validation-failed")  # fmt: skip
+    problem(
+        await env.web.delete("/api/v1/me/aliases/12345", headers=AS_ANH), 422, "validation-failed"
+    )
     # An official may revoke any alias.
     response = await env.web.delete(f"/api/v1/officials/aliases/{alias}", headers=AS_OFFICIAL)
     assert response.status_code == 204
@@ -697,9 +753,13 @@ async def test_a_locked_identity_is_seen_only_for_statutory_purposes(env: Env) -
     assert looked.json()["citizen"] == {"full_name": "Nguyễn Thị Minh Anh"}
     recorded = await agency_events(env.database)
     assert [(e.outcome, e.purpose) for e in recorded] == [
-        ("granted", ORDINARY), ("denied", ORDINARY), ("denied", ORDINARY),
-        ("denied", INHERITANCE), ("granted", STATUTORY), ("granted", STATUTORY),
-    ]  # fmt: skip
+        ("granted", ORDINARY),
+        ("denied", ORDINARY),
+        ("denied", ORDINARY),
+        ("denied", INHERITANCE),
+        ("granted", STATUTORY),
+        ("granted", STATUTORY),
+    ]
     # Other citizens are unaffected.
     assert (await verify(env, bank, DUC, gender="male")).json()["match"] is True
 
@@ -726,8 +786,10 @@ async def test_a_deceased_citizen_never_verifies_and_is_seen_only_for_the_deceas
         response = await lookup(env, bank, ANH, ["full_name", "status", "death_date"], purpose)
         assert response.status_code == 200, response.text
         assert response.json()["citizen"] == {
-            "full_name": "Nguyễn Thị Minh Anh", "status": "deceased", "death_date": "2024-01-02",
-        }  # fmt: skip
+            "full_name": "Nguyễn Thị Minh Anh",
+            "status": "deceased",
+            "death_date": "2024-01-02",
+        }
     response = await batch(env, bank, [{"id_number": ANH, "claims": claims}])
     assert response.json()["results"] == [
         {"index": 0, "match": False, "attributes": dict.fromkeys(claims, True)}
@@ -756,10 +818,15 @@ async def crafted_token(env: Env, client_id: str, **changes: Any) -> dict[str, s
     (a claim set to None is left out; ``typ`` is the JOSE header's)."""
     now = int(time.time())
     claims: dict[str, Any] = {
-        "iss": env.settings.issuer, "sub": client_id, "aud": env.settings.issuer + "/api",
-        "client_id": client_id, "scope": "verify lookup", "iat": now - 10, "exp": now + 300,
+        "iss": env.settings.issuer,
+        "sub": client_id,
+        "aud": env.settings.issuer + "/api",
+        "client_id": client_id,
+        "scope": "verify lookup",
+        "iat": now - 10,
+        "exp": now + 300,
         "jti": str(uuid.uuid4()),
-    }  # fmt: skip
+    }
     typ = changes.pop("typ", "at+jwt")
     claims.update(changes)
     claims = {k: v for k, v in claims.items() if v is not None}
@@ -793,9 +860,10 @@ async def test_missing_and_malformed_tokens_are_401_and_unrecorded(env: Env) -> 
     problem(response, 401, "unauthenticated")
     assert 'error="invalid_request"' in response.headers["www-authenticate"]
     response = await env.web.get(
-        f"/api/v1/citizens/{ANH}", params={"fields": "full_name", "purpose": ORDINARY},
+        f"/api/v1/citizens/{ANH}",
+        params={"fields": "full_name", "purpose": ORDINARY},
         headers=bearer("not.a.token"),
-    )  # fmt: skip
+    )
     problem(response, 401, "unauthenticated")
     assert 'error="invalid_token"' in response.headers["www-authenticate"]
     assert await agency_events(env.database) == []
@@ -839,9 +907,10 @@ async def test_a_suspended_agency_is_refused_until_reinstated(env: Env) -> None:
     item = {"id_number": ANH, "claims": {"gender": "female"}}
     assert (await batch(env, bank, [item])).status_code == 401
     fresh = await env.web.post(
-        "/token", data={"grant_type": "client_credentials", "scope": "verify"},
+        "/token",
+        data={"grant_type": "client_credentials", "scope": "verify"},
         auth=(bank.client_id, bank.secret),
-    )  # fmt: skip
+    )
     assert fresh.status_code != 200
     assert "access_token" not in fresh.text
     assert (await env.web.post(f"{base}/reinstate", headers=AS_OFFICIAL)).status_code == 204
@@ -1056,10 +1125,18 @@ async def test_the_policy_api_validates_with_pointers(env: Env) -> None:
         "colour": "red",
     }
     body = problem(await env.web.put(url, json=bad, headers=AS_OFFICIAL), 422, "validation-failed")
-    assert sorted(e["pointer"] for e in body["errors"]) == sorted([
-        "#/actions/1", "#/fields/1", "#/purposes/0", "#/name_match", "#/rate_per_second",
-        "#/burst", "#/batch_max", "#/colour",
-    ])  # fmt: skip
+    assert sorted(e["pointer"] for e in body["errors"]) == sorted(
+        [
+            "#/actions/1",
+            "#/fields/1",
+            "#/purposes/0",
+            "#/name_match",
+            "#/rate_per_second",
+            "#/burst",
+            "#/batch_max",
+            "#/colour",
+        ]
+    )
     body = problem(
         await env.web.put(url, json={"actions": "verify"}, headers=AS_OFFICIAL),
         422,
@@ -1088,10 +1165,12 @@ async def test_only_officials_set_policies_and_only_of_agencies(env: Env) -> Non
     url = f"/api/v1/officials/agencies/{client_id}/policy"
     problem(await env.web.put(url, json=GOOD_POLICY, headers=AS_ANH), 403, "forbidden")
     problem(
-        await env.web.put("/api/v1/officials/agencies/nobody/policy", json=GOOD_POLICY,
-                             headers=AS_OFFICIAL),
-        404, "not-found",
-    )  # fmt: skip
+        await env.web.put(
+            "/api/v1/officials/agencies/nobody/policy", json=GOOD_POLICY, headers=AS_OFFICIAL
+        ),
+        404,
+        "not-found",
+    )
 
 
 async def test_the_purpose_codes_a_policy_may_name_are_listed(env: Env) -> None:
@@ -1101,7 +1180,10 @@ async def test_the_purpose_codes_a_policy_may_name_are_listed(env: Env) -> None:
     assert set(listed) == set(purposes())
     assert listed[STATUTORY]["overrides_lock"] is True
     assert listed[INHERITANCE] == {
-        "code": INHERITANCE, "name_vi": "Thừa kế", "name_en": "Inheritance",
-        "overrides_lock": False, "deceased_allowed": True,
-    }  # fmt: skip
+        "code": INHERITANCE,
+        "name_vi": "Thừa kế",
+        "name_en": "Inheritance",
+        "overrides_lock": False,
+        "deceased_allowed": True,
+    }
     assert listed[ORDINARY]["deceased_allowed"] is False

@@ -42,9 +42,17 @@ def create_agency(database_url: str, client_id: str = AGENCY, type: str = "agenc
         ["--scope", "verify lookup"] if type == "agency" else ["--redirect-uri", "https://a.vn/cb"]
     )
     code, output = invoke(
-        database_url, "clients", "create", "--name", "Tổng cục Thuế", "--type", type,
-        "--client-id", client_id, *extra,
-    )  # fmt: skip
+        database_url,
+        "clients",
+        "create",
+        "--name",
+        "Tổng cục Thuế",
+        "--type",
+        type,
+        "--client-id",
+        client_id,
+        *extra,
+    )
     assert code == 0, output
 
 
@@ -64,13 +72,32 @@ def test_agency_commands_have_help(command: str) -> None:
 def test_clients_policy_sets_a_validated_policy(database_url: str) -> None:
     create_agency(database_url)
     code, output = invoke(
-        database_url, "clients", "policy", AGENCY,
-        "--action", "verify", "--action", "lookup",
-        "--field", "full_name", "--field", "birth_date",
-        "--purpose", "kyc.account_opening", "--purpose", "police.investigation",
-        "--attribute-results", "--name-match", "folded",
-        "--rate", "2.5", "--burst", "5", "--batch-max", "100",
-    )  # fmt: skip
+        database_url,
+        "clients",
+        "policy",
+        AGENCY,
+        "--action",
+        "verify",
+        "--action",
+        "lookup",
+        "--field",
+        "full_name",
+        "--field",
+        "birth_date",
+        "--purpose",
+        "kyc.account_opening",
+        "--purpose",
+        "police.investigation",
+        "--attribute-results",
+        "--name-match",
+        "folded",
+        "--rate",
+        "2.5",
+        "--burst",
+        "5",
+        "--batch-max",
+        "100",
+    )
     assert code == 0, output
     assert AGENCY in output
     assert stored_policy(database_url) == {
@@ -89,8 +116,10 @@ def test_clients_policy_sets_a_validated_policy(database_url: str) -> None:
         "WHERE action = 'agency.policy'",
     )
     assert (event["actor_type"], event["actor_id"], event["outcome"]) == (
-        "official", "cli", "granted",
-    )  # fmt: skip
+        "official",
+        "cli",
+        "granted",
+    )
     assert json.loads(str(event["detail"])) == {"client": AGENCY}
     # Replacing it: what is not given falls back to nothing (and the defaults).
     code, output = invoke(database_url, "clients", "policy", AGENCY, "--action", "verify")
@@ -98,8 +127,10 @@ def test_clients_policy_sets_a_validated_policy(database_url: str) -> None:
     replaced = stored_policy(database_url)
     assert (replaced["actions"], replaced["fields"], replaced["purposes"]) == (["verify"], [], [])
     assert (replaced["rate_per_second"], replaced["burst"], replaced["batch_max"]) == (
-        10.0, 20, 1000,
-    )  # fmt: skip
+        10.0,
+        20,
+        1000,
+    )
 
 
 def test_clients_policy_refuses_an_invalid_policy_and_keeps_the_old_one(
@@ -108,10 +139,25 @@ def test_clients_policy_refuses_an_invalid_policy_and_keeps_the_old_one(
     create_agency(database_url)
     assert invoke(database_url, "clients", "policy", AGENCY, "--action", "lookup")[0] == 0
     code, output = invoke(
-        database_url, "clients", "policy", AGENCY,
-        "--action", "delete", "--field", "password", "--purpose", "kyc.fishing",
-        "--name-match", "fuzzy", "--rate", "0", "--burst", "0", "--batch-max", "5000",
-    )  # fmt: skip
+        database_url,
+        "clients",
+        "policy",
+        AGENCY,
+        "--action",
+        "delete",
+        "--field",
+        "password",
+        "--purpose",
+        "kyc.fishing",
+        "--name-match",
+        "fuzzy",
+        "--rate",
+        "0",
+        "--burst",
+        "0",
+        "--batch-max",
+        "5000",
+    )
     assert code == 1
     assert "policy is invalid" in output
     for problem in ("'delete'", "'password'", "'kyc.fishing'", "exact or folded", "(0, 100000]"):
@@ -155,8 +201,9 @@ def test_clients_suspend_and_reinstate(database_url: str) -> None:
         "WHERE action IN ('agency.suspend', 'agency.activate') ORDER BY id",
     )
     assert [(r["action"], r["actor_id"]) for r in recorded] == [
-        ("agency.suspend", "cli"), ("agency.activate", "cli"),
-    ]  # fmt: skip
+        ("agency.suspend", "cli"),
+        ("agency.activate", "cli"),
+    ]
     for command in ("suspend", "reinstate"):
         code, output = invoke(database_url, "clients", command, "nobody")
         assert code == 1

@@ -75,16 +75,20 @@ async def site(database_url: str, live_server: LiveServer) -> AsyncIterator[Site
         agency_id, secret = await make_agency(
             seeding, settings, name=AGENCY_NAME, scopes=["lookup"]
         )
-        policy = {"actions": ["lookup"], "fields": ["full_name", "birth_date"],
-                  "purposes": [PURPOSE]}  # fmt: skip
+        policy = {
+            "actions": ["lookup"],
+            "fields": ["full_name", "birth_date"],
+            "purposes": [PURPOSE],
+        }
         async with seeding.unit_of_work() as session:
             await set_policy(session, agency_id, parse_policy(policy).to_json())
         live_server.start(create_app(settings))  # its own Database: the server has its own loop
         async with httpx.AsyncClient(base_url=live_server.url) as api:
             issued = await api.post(
-                "/token", data={"grant_type": "client_credentials", "scope": "lookup"},
+                "/token",
+                data={"grant_type": "client_credentials", "scope": "lookup"},
                 auth=(agency_id, secret),
-            )  # fmt: skip
+            )
             assert issued.status_code == 200, issued.text
             looked_up = await api.get(
                 f"/api/v1/citizens/{CITIZEN_ID}",

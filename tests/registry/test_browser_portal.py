@@ -66,12 +66,18 @@ class Served:
     def authorize_url(self) -> str:
         """A code-flow request of the relying party (PKCE S256)."""
         challenge = base64.urlsafe_b64encode(hashlib.sha256(secrets.token_bytes(32)).digest())
-        return "/authorize?" + urlencode({
-            "response_type": "code", "client_id": self.rp_client_id,
-            "redirect_uri": self.url + "/rp/callback", "scope": "openid profile",
-            "state": secrets.token_urlsafe(8), "nonce": secrets.token_urlsafe(8),
-            "code_challenge": challenge.rstrip(b"=").decode(), "code_challenge_method": "S256",
-        })  # fmt: skip
+        return "/authorize?" + urlencode(
+            {
+                "response_type": "code",
+                "client_id": self.rp_client_id,
+                "redirect_uri": self.url + "/rp/callback",
+                "scope": "openid profile",
+                "state": secrets.token_urlsafe(8),
+                "nonce": secrets.token_urlsafe(8),
+                "code_challenge": challenge.rstrip(b"=").decode(),
+                "code_challenge_method": "S256",
+            }
+        )
 
 
 @pytest.fixture
@@ -79,10 +85,13 @@ async def served(database_url: str, live_server: LiveServer) -> AsyncIterator[Se
     """The citizen, an agency (policy and token), a relying party; the app with its worker
     sequencing every 0.1 s and signing a checkpoint every 0.3 s."""
     settings = Settings(
-        environment="test", database_url=database_url, public_url=live_server.url,
-        audit_sequencer_enabled=True, audit_sequence_interval=0.1,
+        environment="test",
+        database_url=database_url,
+        public_url=live_server.url,
+        audit_sequencer_enabled=True,
+        audit_sequence_interval=0.1,
         audit_checkpoint_interval=0.3,
-    )  # fmt: skip
+    )
     seeding = Database(settings)
     try:
         await make_citizen(seeding)
@@ -90,21 +99,29 @@ async def served(database_url: str, live_server: LiveServer) -> AsyncIterator[Se
         actions = ["verify", "lookup"]
         agency_id, secret = await make_agency(seeding, settings, name=AGENCY_NAME, scopes=actions)
         policy = parse_policy(
-            {"actions": actions, "purposes": [ORDINARY],
-             "fields": ["full_name", "birth_date", "permanent_address"]}
-        )  # fmt: skip
+            {
+                "actions": actions,
+                "purposes": [ORDINARY],
+                "fields": ["full_name", "birth_date", "permanent_address"],
+            }
+        )
         async with seeding.unit_of_work() as session:
             await agency_repo.set_policy(session, agency_id, policy.to_json())
         rp_client_id, _ = await make_rp(
-            seeding, settings, name=RP_NAME, redirect_uris=[live_server.url + "/rp/callback"],
-            post_logout_redirect_uris=[], scopes=["openid", "profile"],
-        )  # fmt: skip
+            seeding,
+            settings,
+            name=RP_NAME,
+            redirect_uris=[live_server.url + "/rp/callback"],
+            post_logout_redirect_uris=[],
+            scopes=["openid", "profile"],
+        )
         live_server.start(create_app(settings))
         async with httpx.AsyncClient(base_url=live_server.url, timeout=10) as agency:
             token = await agency.post(
-                "/token", data={"grant_type": "client_credentials", "scope": "verify lookup"},
+                "/token",
+                data={"grant_type": "client_credentials", "scope": "verify lookup"},
                 auth=(agency_id, secret),
-            )  # fmt: skip
+            )
             assert token.status_code == 200, token.text
             agency.headers["Authorization"] = "Bearer " + token.json()["access_token"]
             yield Served(live_server.url, settings, agency, rp_client_id)

@@ -20,11 +20,13 @@ from tests.pgcluster import free_port
 runner = CliRunner()
 
 
+# fmt: off
 COMMANDS = [
     [], ["serve"], ["migrate"], ["version"], ["import"], ["generate"], ["demo"], ["audit"],
     *[["audit", c] for c in
       ("sequence", "checkpoint", "public-key", "verify", "prove", "check-proof")],
-]  # fmt: skip
+]
+# fmt: on
 
 
 @pytest.mark.parametrize("args", [[*c, "--help"] for c in COMMANDS])

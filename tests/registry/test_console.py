@@ -102,9 +102,14 @@ async def add(
     """One event in its own unit of work; its event_uid."""
     async with database.unit_of_work() as session:
         return await audit.record(
-            session, actor=actor, action=action, outcome=outcome, subject=subject,
-            fields=fields, purpose=purpose,
-        )  # fmt: skip
+            session,
+            actor=actor,
+            action=action,
+            outcome=outcome,
+            subject=subject,
+            fields=fields,
+            purpose=purpose,
+        )
 
 
 async def seed(database: Database, bank: str) -> dict[str, str]:
@@ -121,7 +126,7 @@ async def seed(database: Database, bank: str) -> dict[str, str]:
             subject=OTHER_ID,
             fields=("full_name", "birth_date"),
             purpose="tax.filing",
-        ),  # fmt: skip
+        ),
         "update": await add(database, OFFICIAL, "citizen.update", subject=CITIZEN_ID),
         "denied": await add(
             database,
@@ -131,7 +136,7 @@ async def seed(database: Database, bank: str) -> dict[str, str]:
             fields=("blood_type",),
             purpose="marketing",
             outcome="denied",
-        ),  # fmt: skip
+        ),
         "login": await add(database, CITIZEN, "identity.login", subject=CITIZEN_ID),
     }
 
@@ -225,8 +230,9 @@ async def test_only_auditors_signed_in_with_a_passkey_get_in(
 
             # The real password sign-in through the portal's client: the passkey is required.
             start = await web.get("/portal/login", params={"next": "/console"})
-            back = await sign_in(web, start.headers["location"], login=AUDITOR_LOGIN,
-                                 password=STAFF_PASSWORD)  # fmt: skip
+            back = await sign_in(
+                web, start.headers["location"], login=AUDITOR_LOGIN, password=STAFF_PASSWORD
+            )
             while back.status_code in (302, 303):
                 back = await web.get(back.headers["location"])
             assert back.status_code == 403
@@ -260,8 +266,10 @@ async def test_only_auditors_signed_in_with_a_passkey_get_in(
         ).all()
     # The auditor's two pages before the passkey, then three pages each for the others.
     assert {tuple(row) for row in denied} == {
-        ("auditor", AUDITOR_LOGIN), ("citizen", CITIZEN_ID), ("official", "clerk.hue"),
-    }  # fmt: skip
+        ("auditor", AUDITOR_LOGIN),
+        ("citizen", CITIZEN_ID),
+        ("official", "clerk.hue"),
+    }
     assert len(denied) == 11
 
 
@@ -279,6 +287,7 @@ async def test_search_by_each_filter_finds_the_right_events(console: Console) ->
     assert '<img id="console-chart" src="/console/chart.svg' in home
     now = utcnow()
     yesterday = (now.astimezone(VIETNAM_TIME) - timedelta(days=1)).date().isoformat()
+    # fmt: off
     cases: list[tuple[dict[str, str], list[str]]] = [
         ({"subject": CITIZEN_ID}, newest_first("verify", "update", "login")),
         ({"actor_id": "hospital-3"}, newest_first("denied")),
@@ -293,7 +302,8 @@ async def test_search_by_each_filter_finds_the_right_events(console: Console) ->
         ({"since": local(now - timedelta(minutes=2)), "until": local(now + timedelta(minutes=2))},
          newest_first(*ids)),
         ({"subject": "999999999999"}, []),
-    ]  # fmt: skip
+    ]
+    # fmt: on
     seeded = set(ids.values())
     for params, expected in cases:
         form = {name: "" for name in console_service.FILTER_NAMES} | params  # as a browser sends
@@ -321,10 +331,13 @@ async def test_search_by_each_filter_finds_the_right_events(console: Console) ->
 async def test_searches_page_with_a_more_link(console: Console) -> None:
     async with console.database.unit_of_work() as session:
         await audit.record_many(
-            session, actor=HOSPITAL,
-            events=[audit.EventSpec("agency.lookup", "granted", subject=CITIZEN_ID,
-                                    purpose="treatment") for _ in range(60)],
-        )  # fmt: skip
+            session,
+            actor=HOSPITAL,
+            events=[
+                audit.EventSpec("agency.lookup", "granted", subject=CITIZEN_ID, purpose="treatment")
+                for _ in range(60)
+            ],
+        )
     first = await page(console, "/console", actor_id="hospital-3")
     assert len(result_uids(first)) == console_service.PAGE_SIZE
     more = re.search(r'<a id="more" href="([^"]+)"', first)
@@ -473,10 +486,17 @@ async def test_exports_stream_every_matching_event_as_ndjson_and_csv(console: Co
 
 def test_csv_cells_cannot_start_a_spreadsheet_formula() -> None:
     item: dict[str, Any] = {
-        "event_uid": "u", "occurred_at": "t", "subject": None, "action": "a", "fields": [],
-        "purpose": None, "outcome": "granted", "request_id": "=HYPERLINK(1)", "leaf_index": 3,
+        "event_uid": "u",
+        "occurred_at": "t",
+        "subject": None,
+        "action": "a",
+        "fields": [],
+        "purpose": None,
+        "outcome": "granted",
+        "request_id": "=HYPERLINK(1)",
+        "leaf_index": 3,
         "actor": {"type": "agency", "id": "-2+3", "on_behalf_of": "@x"},
-    }  # fmt: skip
+    }
     row = dict(zip(console_service.CSV_COLUMNS, console_service.csv_row(item), strict=True))
     assert row["request_id"] == "'=HYPERLINK(1)"
     assert row["actor_id"] == "'-2+3" and row["on_behalf_of"] == "'@x"
@@ -590,8 +610,9 @@ def test_form_times_are_vietnam_time_and_a_date_means_the_whole_day() -> None:
     assert form.filters.since == datetime(2024, 4, 30, 17, 0, tzinfo=UTC)
     assert form.filters.until == datetime(2024, 5, 1, 17, 0, tzinfo=UTC)
     exact = console_service.parse_form({"since": "2024-05-01T08:30", "until": ""})
-    assert exact.filters is not None and exact.filters.since == datetime(2024, 5, 1, 1, 30,
-                                                                         tzinfo=UTC)  # fmt: skip
+    assert exact.filters is not None and exact.filters.since == datetime(
+        2024, 5, 1, 1, 30, tzinfo=UTC
+    )
     assert exact.filters.until is None and exact.submitted
     assert not console_service.parse_form({}).submitted
     assert console_service.parse_form({"since": "2024-02-30"}).errors == {"since": "err_time"}

@@ -56,6 +56,7 @@ class Call:
     body: dict[str, Any] | None = None
 
 
+# fmt: off
 GATED = [
     Call("citizen", "GET", f"/api/v1/citizens/{BINH}", "/api/v1/citizens/{id}", "agency", BINH,
          params=LOOKUP),
@@ -76,7 +77,8 @@ GATED = [
          params={"subject": BINH}),
     Call("official", "GET", "/api/v1/me/access-log", "/api/v1/me/access-log", "citizen", None),
     Call("agency", "GET", "/api/v1/me/aliases", "/api/v1/me/aliases", "citizen", None),
-]  # fmt: skip
+]
+# fmt: on
 
 
 async def gate_events(database: Database, action: str) -> list[AuditEvent]:
@@ -103,9 +105,12 @@ async def test_a_call_refused_at_the_role_gate_is_recorded_as_denied(
     web: httpx.AsyncClient, database: Database, call: Call
 ) -> None:
     response = await web.request(
-        call.method, call.path, params=call.params, json=call.body,
+        call.method,
+        call.path,
+        params=call.params,
+        json=call.body,
         headers=bearer(f"tok-{call.caller}"),
-    )  # fmt: skip
+    )
     assert response.status_code == 403, response.text
     assert response.json()["code"] == "forbidden"
     (event,) = await gate_events(database, "api.request")
@@ -135,9 +140,10 @@ async def test_an_agency_token_at_userinfo_is_refused_and_recorded(
     client_id, secret = await make_agency(database, settings)
     async with asgi_client(create_app(settings, database=database)) as web:
         issued = await web.post(
-            "/token", data={"grant_type": "client_credentials", "scope": "verify"},
+            "/token",
+            data={"grant_type": "client_credentials", "scope": "verify"},
             auth=(client_id, secret),
-        )  # fmt: skip
+        )
         assert issued.status_code == 200, issued.text
         response = await web.get("/userinfo", headers=bearer(issued.json()["access_token"]))
     assert response.status_code == 403

@@ -80,12 +80,25 @@ async def test_every_past_state_is_rebuilt_from_the_versions(
     versions = await history(api, number)
     assert [v["version"] for v in versions] == list(range(len(steps) + 1, 0, -1))
     assert [v["kind"] for v in reversed(versions)] == [
-        "birth", "residence", "marriage", "name_change", "correction", "residence", "divorce",
+        "birth",
+        "residence",
+        "marriage",
+        "name_change",
+        "correction",
+        "residence",
+        "divorce",
         "death",
-    ]  # fmt: skip
+    ]
     assert [v["is_correction"] for v in reversed(versions)] == [
-        False, False, False, False, True, False, False, False,
-    ]  # fmt: skip
+        False,
+        False,
+        False,
+        False,
+        True,
+        False,
+        False,
+        False,
+    ]
     assert versions[-1]["previous"] is None
     assert versions[0]["actor"] == {"type": "official", "id": "clerk-7"}
     assert versions[0]["legal_basis"] == "death decision"
@@ -116,8 +129,10 @@ async def test_every_past_state_is_rebuilt_from_the_versions(
     # day the event happened, which the record has no field for; other versions have none.
     spouse_versions = await history(api, spouse)
     assert [(v["kind"], v["event_date"]) for v in spouse_versions] == [
-        ("divorce", "2020-02-02"), ("marriage", "2015-05-05"), ("birth", None),
-    ]  # fmt: skip
+        ("divorce", "2020-02-02"),
+        ("marriage", "2015-05-05"),
+        ("birth", None),
+    ]
     dated = {v["kind"]: v["event_date"] for v in versions}
     assert (dated["marriage"], dated["divorce"], dated["death"]) == (
         "2015-05-05",

@@ -82,10 +82,12 @@ async def test_import_loads_valid_rows_and_reports_the_rest(
     for r in rejects:
         by_row.setdefault(int(r["row"]), set()).add(r["field"])
     assert by_row == {
-        11: {"full_name"}, 22: {"birth_date"}, 33: {"gender"},
+        11: {"full_name"},
+        22: {"birth_date"},
+        33: {"gender"},
         44: {"birth_province"},  # not a province code, and not the one in the ID number
         55: {"id_number"},
-    }  # fmt: skip
+    }
     # Reasons explain without quoting the value (it is personal data).
     assert all("Nguyễn" not in r["reason"] for r in rejects)
     async with database.unit_of_work() as session:
@@ -99,9 +101,10 @@ async def test_import_loads_valid_rows_and_reports_the_rest(
     assert {d["file_digest"] for d in details} == {report.file_digest}
     async with database.unit_of_work() as session:
         stored = (
-            await session.execute(text("SELECT * FROM citizen WHERE id_number = :n"),
-                                  {"n": person(3)["id_number"]})
-        ).one()  # fmt: skip
+            await session.execute(
+                text("SELECT * FROM citizen WHERE id_number = :n"), {"n": person(3)["id_number"]}
+            )
+        ).one()
     assert stored.full_name == "Nguyễn Văn Dũng"
     assert stored.name_folded == "nguyen van dung"
     assert stored.birth_date_precision == "day"
@@ -142,8 +145,9 @@ async def missing(database: Database) -> list[str]:
 async def test_an_initial_load_builds_the_secondary_indexes_once_at_its_end(
     database: Database, tmp_path: Path
 ) -> None:
-    first = await import_file(database, write_csv(tmp_path / "a.csv", population(40)),
-                              actor=ACTOR, batch_size=20)  # fmt: skip
+    first = await import_file(
+        database, write_csv(tmp_path / "a.csv", population(40)), actor=ACTOR, batch_size=20
+    )
     assert first.deferred_built == SECONDARY
     assert await missing(database) == []
     async with database.unit_of_work() as session:
@@ -170,8 +174,10 @@ async def test_the_replaced_by_key_comes_back_checked_and_enforced(
     key = "fk_citizen_replaced_by_citizen"
     await import_file(database, write_csv(tmp_path / "a.csv", population(10)), actor=ACTOR)
     assert await missing(database) == []
-    bogus = ("UPDATE citizen SET replaced_by = '001099999999' "
-             "WHERE id_number = (SELECT min(id_number) FROM citizen)")  # fmt: skip
+    bogus = (
+        "UPDATE citizen SET replaced_by = '001099999999' "
+        "WHERE id_number = (SELECT min(id_number) FROM citizen)"
+    )
     with pytest.raises(IntegrityError):
         async with database.unit_of_work() as session:
             await session.execute(text(bogus))
@@ -180,9 +186,11 @@ async def test_the_replaced_by_key_comes_back_checked_and_enforced(
     async with database.unit_of_work() as session:
         await session.execute(text(f"ALTER TABLE citizen DROP CONSTRAINT {key}"))
         await session.execute(
-            text(f"ALTER TABLE citizen ADD CONSTRAINT {key} FOREIGN KEY (replaced_by) "
-                 "REFERENCES citizen (id_number) NOT VALID")
-        )  # fmt: skip
+            text(
+                f"ALTER TABLE citizen ADD CONSTRAINT {key} FOREIGN KEY (replaced_by) "
+                "REFERENCES citizen (id_number) NOT VALID"
+            )
+        )
     assert await missing(database) == [key]
     async with database.unit_of_work() as session:
         assert await bulk_repo.build_deferred(session, key)
@@ -211,8 +219,9 @@ async def test_an_initial_load_keeps_the_replaced_by_index_and_checks_the_key_th
     check, with the import's settings), reads that index, not the table, which has no
     statistics yet."""
     assert "ix_citizen_replaced_by" not in bulk_repo.DEFERRED
-    report = await import_file(database, write_csv(tmp_path / "a.csv", population(40)),
-                               actor=ACTOR, batch_size=20)  # fmt: skip
+    report = await import_file(
+        database, write_csv(tmp_path / "a.csv", population(40)), actor=ACTOR, batch_size=20
+    )
     assert report.deferred_built == SECONDARY
     initial_check = (
         "SELECT fk.replaced_by FROM ONLY citizen fk LEFT OUTER JOIN ONLY citizen pk "
@@ -239,8 +248,9 @@ async def test_an_initial_load_keeps_the_indexes_when_the_table_is_in_use(
 ) -> None:
     async with database.unit_of_work() as reader:
         await reader.execute(text("SELECT count(*) FROM citizen"))  # holds ACCESS SHARE
-        report = await import_file(database, write_csv(tmp_path / "a.csv", population(20)),
-                                   actor=ACTOR)  # fmt: skip
+        report = await import_file(
+            database, write_csv(tmp_path / "a.csv", population(20)), actor=ACTOR
+        )
     assert report.loaded == 20 and report.deferred_built == ()
     assert await missing(database) == []
 
@@ -289,8 +299,9 @@ async def test_a_killed_import_resumes_and_loads_each_row_exactly_once(
 async def test_update_only_with_the_flag_and_as_a_new_version(
     database: Database, tmp_path: Path
 ) -> None:
-    await import_file(database, write_csv(tmp_path / "a.csv", [person(i) for i in range(5)]),
-                      actor=ACTOR)  # fmt: skip
+    await import_file(
+        database, write_csv(tmp_path / "a.csv", [person(i) for i in range(5)]), actor=ACTOR
+    )
     moved = [{**person(i), "permanent_address": "Số 1, Tràng Tiền, Hà Nội"} for i in range(5)]
     path = write_csv(tmp_path / "b.csv", moved)
     plain = await import_file(database, path, actor=ACTOR)
@@ -316,10 +327,17 @@ async def test_update_only_with_the_flag_and_as_a_new_version(
     assert row is not None and [v["version"] for v in versions] == [2, 1]
     first = versions[1]
     assert first == {
-        "id_number": number, "version": 1, "valid_from": row["created_at"], "kind": "import",
-        "is_correction": False, "legal_basis": "bulk import", "actor_type": ACTOR.actor_type,
-        "actor_id": ACTOR.actor_id, "changed_fields": '["*"]', "previous": None,
-    }  # fmt: skip
+        "id_number": number,
+        "version": 1,
+        "valid_from": row["created_at"],
+        "kind": "import",
+        "is_correction": False,
+        "legal_basis": "bulk import",
+        "actor_type": ACTOR.actor_type,
+        "actor_id": ACTOR.actor_id,
+        "changed_fields": '["*"]',
+        "previous": None,
+    }
     before = state_at(row, versions, first["valid_from"])
     assert before is not None and before["version"] == 1
     assert before["permanent_address"] == "Số 0, Phố Huế, Hà Nội"
@@ -567,10 +585,12 @@ async def test_bytes_that_are_not_utf8_are_an_encoding_reject_naming_their_offse
     assert (report.loaded, report.rejected) == (5, 1)
     [reject] = read_rejects(report.reject_path)
     assert reject == {
-        "row": "4", "field": "full_name",
+        "row": "4",
+        "field": "full_name",
         "reason": f"invalid UTF-8 at byte offset {offset} of the file",
-        "id_number": rows[3]["id_number"], "value": "Nguy\\xea\\xden Văn Dũng",
-    }  # fmt: skip
+        "id_number": rows[3]["id_number"],
+        "value": "Nguy\\xea\\xden Văn Dũng",
+    }
 
 
 async def test_reject_lines_carry_the_id_number_and_only_the_offending_value(
@@ -583,9 +603,12 @@ async def test_reject_lines_carry_the_id_number_and_only_the_offending_value(
     by_row = {int(r["row"]): r for r in rejects}
     bad_name = person(1009)
     assert by_row[11] == {
-        "row": "11", "field": "full_name", "reason": by_row[11]["reason"],
-        "id_number": bad_name["id_number"], "value": "Nguyễn Văn 7",
-    }  # fmt: skip
+        "row": "11",
+        "field": "full_name",
+        "reason": by_row[11]["reason"],
+        "id_number": bad_name["id_number"],
+        "value": "Nguyễn Văn 7",
+    }
     assert (by_row[22]["field"], by_row[22]["value"]) == ("birth_date", "1990-02-30")
     assert (by_row[33]["field"], by_row[33]["value"]) == ("gender", "unknown")
     # Nothing else of the person: no address, no other field's value.
@@ -608,8 +631,14 @@ async def test_each_batch_reports_how_far_into_the_file_it_reaches(
     monkeypatch.setattr(reader, "BLOCK", 1024)  # the plain reader's position moves by blocks
     path = write_csv(tmp_path / "pop.csv", population(60))
     reports: list[tuple[int, int]] = []
-    await import_file(database, path, actor=ACTOR, batch_size=20, update=update,
-                      progress=lambda rows, position: reports.append((rows, position)))  # fmt: skip
+    await import_file(
+        database,
+        path,
+        actor=ACTOR,
+        batch_size=20,
+        update=update,
+        progress=lambda rows, position: reports.append((rows, position)),
+    )
     assert [rows for rows, _at in reports] == [20, 20, 20, 6]
     positions = [at for _rows, at in reports]
     assert positions == sorted(positions) and positions[-1] == path.stat().st_size

@@ -167,9 +167,11 @@ def csv_files(draw: st.DrawFn) -> bytes:
 
 
 SETTINGS = settings(
-    max_examples=150, deadline=None, database=None,
+    max_examples=150,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)  # fmt: skip
+)
 
 
 @pytest.mark.parametrize("size", [0, 1, 6, 7, 8, 100])
@@ -188,9 +190,11 @@ def test_the_file_digest_is_the_sha256_of_its_bytes_whatever_the_block(
 
 @SETTINGS
 @given(
-    data=csv_files(), size=st.sampled_from([1, 7, 64, 333, 1 << 16]), skip=st.integers(0, 8),
+    data=csv_files(),
+    size=st.sampled_from([1, 7, 64, 333, 1 << 16]),
+    skip=st.integers(0, 8),
     peek=st.booleans(),
-)  # fmt: skip
+)
 def test_csv_chunks_read_like_the_plain_reader(
     tmp_path: Path, data: bytes, size: int, skip: int, peek: bool
 ) -> None:
@@ -366,9 +370,16 @@ def test_a_chunk_names_the_file_offset_of_a_byte_that_is_not_utf8(native: bool) 
     where = data.index(rows[2][COLUMNS.index("full_name")].encode()) + 1
     data = data[:where] + b"\xff" + data[where + 1 :]
     result = pipeline.validate_chunk(
-        data, "csv", Header(COLUMNS), final=True, skip=0, today=TODAY, run_id=RUN, at=1000,
+        data,
+        "csv",
+        Header(COLUMNS),
+        final=True,
+        skip=0,
+        today=TODAY,
+        run_id=RUN,
+        at=1000,
         native=native,
-    )  # fmt: skip
+    )
     [(row, field, reason, id_number, value)] = result.rejects
     assert (row, field, id_number) == (3, "full_name", rows[2][0])
     assert reason == f"invalid UTF-8 at byte offset {1000 + where} of the file"
@@ -406,13 +417,15 @@ def write(path: Path, people: list[dict[str, str]]) -> Path:
 async def test_overlapping_files_and_repeated_rows(
     database: Database, tmp_path: Path, workers: int
 ) -> None:
-    first = await import_file(database, write(tmp_path / "a.csv", PEOPLE[:20]), actor=ACTOR,
-                              batch_size=8, workers=workers)  # fmt: skip
+    first = await import_file(
+        database, write(tmp_path / "a.csv", PEOPLE[:20]), actor=ACTOR, batch_size=8, workers=workers
+    )
     assert first.loaded == 20
     # Half already registered, and one person twice in the same batch.
     mixed = [*PEOPLE[10:30], PEOPLE[25]]
-    second = await import_file(database, write(tmp_path / "b.csv", mixed), actor=ACTOR,
-                               batch_size=8, workers=workers)  # fmt: skip
+    second = await import_file(
+        database, write(tmp_path / "b.csv", mixed), actor=ACTOR, batch_size=8, workers=workers
+    )
     assert (second.loaded, second.skipped, second.rejected) == (10, 11, 0)
     assert await count(database, "SELECT count(*) FROM citizen") == 30
     # Each record names the run that created it (its version 1) and has no version row.
@@ -420,8 +433,13 @@ async def test_overlapping_files_and_repeated_rows(
     runs = "SELECT count(DISTINCT import_run_id) FROM citizen WHERE import_run_id IS NOT NULL"
     assert await count(database, runs) == 2
     # New records after the overlap go in again.
-    third = await import_file(database, write(tmp_path / "c.csv", PEOPLE[30:50]), actor=ACTOR,
-                              batch_size=8, workers=workers)  # fmt: skip
+    third = await import_file(
+        database,
+        write(tmp_path / "c.csv", PEOPLE[30:50]),
+        actor=ACTOR,
+        batch_size=8,
+        workers=workers,
+    )
     assert third.loaded == 20
     assert await count(database, "SELECT count(*) FROM citizen_version") == 0
     async with database.unit_of_work() as session:
@@ -448,8 +466,9 @@ async def test_batches_in_flight_that_share_a_number_never_wait_on_each_other(
     monkeypatch.setattr(service, "AFTER_WAIT", 0.2)
     people = list(generate(600, seed=5))
     rows = [*people[:300], people[299], *people[300:]]
-    report = await import_file(database, write(tmp_path / "a.csv", rows), actor=ACTOR,
-                               batch_size=300, workers=1)  # fmt: skip
+    report = await import_file(
+        database, write(tmp_path / "a.csv", rows), actor=ACTOR, batch_size=300, workers=1
+    )
     unique = len({p["id_number"] for p in people})
     assert (report.rows, report.loaded, report.rejected) == (601, unique, 0)
     assert report.skipped == 601 - unique
@@ -504,8 +523,9 @@ async def test_of_two_rows_with_one_number_the_first_in_the_file_is_loaded(
     later = {**person, "full_name": "An Văn Sau"}
     others = [p for p in PEOPLE[:21] if p["id_number"] != person["id_number"]]
     rows = [*others[:10], person, *others[10:], later]
-    report = await import_file(database, write(tmp_path / "a.csv", rows), actor=ACTOR,
-                               batch_size=100, workers=workers)  # fmt: skip
+    report = await import_file(
+        database, write(tmp_path / "a.csv", rows), actor=ACTOR, batch_size=100, workers=workers
+    )
     assert (report.loaded, report.skipped, report.rejected) == (len(rows) - 1, 1, 0)
     async with database.unit_of_work() as session:
         name = await session.execute(
@@ -583,8 +603,9 @@ async def test_binary_copy_stores_exactly_what_the_text_form_does(database: Data
         await driver.execute("CREATE TEMP TABLE b AS SELECT * FROM citizen LIMIT 0")
         await driver.copy_to_table("t", source=io.BytesIO(text_form), columns=COPY_COLUMNS)
         payload = bulk_repo._BINARY_HEADER + binary_form + bulk_repo._BINARY_TRAILER
-        await driver.copy_to_table("b", source=io.BytesIO(payload), columns=COPY_COLUMNS,
-                                   format="binary")  # fmt: skip
+        await driver.copy_to_table(
+            "b", source=io.BytesIO(payload), columns=COPY_COLUMNS, format="binary"
+        )
         assert await driver.fetchval("SELECT count(*) FROM b") == len(lines)
         differ = await driver.fetchval(
             f"SELECT count(*) FROM ((SELECT {columns} FROM t EXCEPT SELECT {columns} FROM b) "  # noqa: S608
@@ -634,8 +655,11 @@ _FIELD = st.one_of(
 _NUMBER = st.one_of(st.just("\\N"), st.integers(-(10**17), 10**17).map(str))
 _LINE = st.tuples(
     st.sampled_from(["001234567890", "001234567891", "079099000001", "0012"]),
-    _FIELD, _NUMBER, st.dates().map(date.isoformat) | st.just("\\N"), _NUMBER,
-).map(lambda fields: ("\t".join(fields) + "\n").encode())  # fmt: skip
+    _FIELD,
+    _NUMBER,
+    st.dates().map(date.isoformat) | st.just("\\N"),
+    _NUMBER,
+).map(lambda fields: ("\t".join(fields) + "\n").encode())
 
 
 def _tuples(data: bytes) -> list[list[bytes | None]]:
@@ -661,9 +685,10 @@ _TOKENS = {"a": b"a", "é": "é".encode(), "\\\\": b"\\", "\\t": b"\t", "\\n": b
 @given(
     fields=st.lists(
         st.one_of(st.just(None), st.lists(st.sampled_from(sorted(_TOKENS)), max_size=40)),
-        min_size=1, max_size=12,
+        min_size=1,
+        max_size=12,
     )
-)  # fmt: skip
+)
 def test_binary_copy_reads_fields_as_postgresql_does_wherever_they_fall(
     fields: list[list[str] | None],
 ) -> None:
@@ -708,8 +733,9 @@ async def test_without_the_c_module_rows_go_in_copy_text(
     database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(pipeline, "_native", None)
-    report = await import_file(database, write(tmp_path / "a.csv", PEOPLE[:12]), actor=ACTOR,
-                               batch_size=5, workers=1)  # fmt: skip
+    report = await import_file(
+        database, write(tmp_path / "a.csv", PEOPLE[:12]), actor=ACTOR, batch_size=5, workers=1
+    )
     assert report.loaded == 12
     assert await count(database, "SELECT count(*) FROM citizen") == 12
 

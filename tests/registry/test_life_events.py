@@ -212,9 +212,11 @@ async def test_fifty_concurrent_births_with_one_prefix_get_distinct_numbers(
             for _ in range(50)
         ]
         responses = await asyncio.gather(
-            *(c.post(f"{BASE}/births", json=child(full_name=f"Lê Văn {chr(65 + i % 26)}"))
-              for i, c in enumerate(clients))
-        )  # fmt: skip
+            *(
+                c.post(f"{BASE}/births", json=child(full_name=f"Lê Văn {chr(65 + i % 26)}"))
+                for i, c in enumerate(clients)
+            )
+        )
     assert [r.status_code for r in responses] == [201] * 50, [r.text for r in responses]
     numbers = {r.json()["id_number"] for r in responses}
     assert len(numbers) == 50
@@ -283,6 +285,7 @@ async def test_a_full_prefix_is_a_503_after_bounded_retries(
 # ---------------------------------------------------------------------------- access
 
 
+# fmt: off
 ENDPOINTS = [
     ("POST", "/births"),
     ("GET", "/citizens?old_id_number=012345678"),
@@ -295,7 +298,8 @@ ENDPOINTS = [
             "corrections",
         )
     ],
-]  # fmt: skip
+]
+# fmt: on
 
 
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)
@@ -433,9 +437,11 @@ async def test_a_death_widows_the_spouse(api: httpx.AsyncClient, database: Datab
     husband = await adult(api, "Phạm Văn Đức", "male")
     wife = await adult(api, "Vũ Thị Hoa", "female")
     married = await post(
-        api, husband, "marriage",
+        api,
+        husband,
+        "marriage",
         {"spouse_id_number": wife, "date": "2005-06-01", "legal_basis": "Marriage 1/2005"},
-    )  # fmt: skip
+    )
     assert married.status_code == 200, married.text
     died = await post(api, husband, "death", {"death_date": "2020-01-01", "legal_basis": "x"})
     assert died.status_code == 200, died.text
@@ -553,9 +559,11 @@ async def marriage(api: httpx.AsyncClient) -> tuple[str, str, httpx.Response]:
     husband = await adult(api, "Hoàng Văn Minh", "male")
     wife = await adult(api, "Lý Thị Mai", "female", nationality="CN")
     response = await post(
-        api, husband, "marriage",
+        api,
+        husband,
+        "marriage",
         {"spouse_id_number": wife, "date": "2010-10-10", "legal_basis": "Marriage 5/2010"},
-    )  # fmt: skip
+    )
     return husband, wife, response
 
 
@@ -610,9 +618,11 @@ async def test_marrying_an_unknown_id_number_is_a_422_recorded_as_not_found(
 ) -> None:
     third = await adult(api, "Mai Thị Thu", "female")
     unknown = await post(
-        api, third, "marriage",
+        api,
+        third,
+        "marriage",
         {"spouse_id_number": "001080999999", "date": "2012-01-01", "legal_basis": "x"},
-    )  # fmt: skip
+    )
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["pointer"] == "#/spouse_id_number"
     [lookup] = await events(database, subject="001080999999")
@@ -681,9 +691,11 @@ async def test_a_concurrent_change_of_the_second_spouse_is_a_409_and_changes_nei
     monkeypatch.setattr(repo, "last_valid_from", interleaved)
     try:
         response = await post(
-            api, one, "marriage",
+            api,
+            one,
+            "marriage",
             {"spouse_id_number": other, "date": "2016-01-01", "legal_basis": "x"},
-        )  # fmt: skip
+        )
     finally:
         await engine.dispose()
     assert response.status_code == 409
@@ -712,9 +724,11 @@ async def test_concurrent_changes_of_one_record_never_lose_an_update(
             for _ in range(8)
         ]
         responses = await asyncio.gather(
-            *(post(c, number, "residence", {"current_address": f"Số {i}", "legal_basis": "x"})
-              for i, c in enumerate(clients))
-        )  # fmt: skip
+            *(
+                post(c, number, "residence", {"current_address": f"Số {i}", "legal_basis": "x"})
+                for i, c in enumerate(clients)
+            )
+        )
     statuses = [r.status_code for r in responses]
     assert set(statuses) <= {200, 409}
     assert 200 in statuses
@@ -775,10 +789,16 @@ async def test_divorce_of_a_spouse_known_only_by_name(
     # Older records name a spouse who has no record here (married abroad, say).
     number = await adult(api, "Hoàng Văn Minh", "male")
     corrected = await post(
-        api, number, "corrections",
-        {"marital_status": "married", "spouse_name": "Kim Ji-yeon", "spouse_nationality": "KR",
-         "legal_basis": "x"},
-    )  # fmt: skip
+        api,
+        number,
+        "corrections",
+        {
+            "marital_status": "married",
+            "spouse_name": "Kim Ji-yeon",
+            "spouse_nationality": "KR",
+            "legal_basis": "x",
+        },
+    )
     assert corrected.status_code == 200, corrected.text
     response = await post(api, number, "divorce", {"date": "2019-09-09", "legal_basis": "x"})
     assert response.status_code == 200, response.text
@@ -920,10 +940,17 @@ async def test_life_events_go_to_the_new_number_after_a_change_of_gender(
 async def test_a_correction_is_marked_as_one(api: httpx.AsyncClient, database: Database) -> None:
     number = (await register(api))["id_number"]
     response = await post(
-        api, number, "corrections",
-        {"full_name": "Nguyễn Thị Minh Ánh", "birth_place": None, "religion": "Phật giáo",
-         "old_id_number": "012345678", "legal_basis": "Correction 3/2024"},
-    )  # fmt: skip
+        api,
+        number,
+        "corrections",
+        {
+            "full_name": "Nguyễn Thị Minh Ánh",
+            "birth_place": None,
+            "religion": "Phật giáo",
+            "old_id_number": "012345678",
+            "legal_basis": "Correction 3/2024",
+        },
+    )
     assert response.status_code == 200, response.text
     record = await read(api, number)
     assert record["full_name"] == "Nguyễn Thị Minh Ánh"

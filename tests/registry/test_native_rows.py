@@ -102,38 +102,53 @@ def test_a_chunk_it_cannot_cut_by_lines_is_left_to_python(
     same(*both(data))
 
 
+# fmt: off
 NAMES = [
     "Nguyễn Văn An", "nguyễn văn an", "NGUYỄN VĂN AN", "Nguyễn  Văn An", "Nguyễn-Văn", "Nguyễn-",
     "-Nguyễn", "H'Hen Niê", "Bru-Vân Kiều", unicodedata.normalize("NFD", "Nguyễn Thị Ánh"),
     "A" + "a" * 99, "A" + "a" * 100, "Đặng Thị Ánh", "ĐẶNG", "đặng", "O'", "Ǆemal", "İlker",
     "Straße", "Nguyen2", "Nguyễn\u00a0Văn", "\u3000Nguyễn", "Nguyễn\tVăn", " Nguyễn Văn ",
     "Nguyễn’s", "Anh\u0301", "Ỹ", "Ỳ Ỵ Ỷ", "Ơ Ư Ă Â Ê Ô", "X\\N", "",
-]  # fmt: skip
+]
+# fmt: on
+# fmt: off
 TEXTS = [
     "Số 1, Phố Huế, Hà Nội", "a  b", "x\\N", "\\", "tab\there", "Số\u2028Một", "emoji \U0001f600",
     unicodedata.normalize("NFD", "Phố Huế"), "é" * 40, "é" * 41, "a" * 60, "a" * 61, "b" * 200,
     "b" * 201, "c" * 300, "c" * 301, "\u00a0x", "x\u00a0", "Ấp Đông", "~!@#$%^&*()_+{}|:<>?",
     "\x7f", " lead", "trail ", 'Số "2", Phố Huế', '"', '""quoted""', "",
-]  # fmt: skip
+]
+# fmt: on
+# fmt: off
 DATES = [
     "2000-02-29", "1900-02-29", "2001-02-29", "2000-13-01", "2000-00-10", "2000-01-00",
     "2000-04-31", "0000-01-01", "0001-01-01", "2000", "2000-05", "2000-5-1", "２０００-01-01",
     "2000-01-01T00:00", "20000101", "2999-01-01", TODAY.isoformat(), "2025-06-02", "1999-12-31",
     " 2000-01-01 ", "2000-1", "200", "",
-]  # fmt: skip
+]
+# fmt: on
+# fmt: off
 CODES = [
     "male", "female", "Male", "female ", "x", "01", "99", "1", "001", "VN", "vn", "US", "V", "AB-",
     "ab", "O", "married", "single", "divorced", "widowed", "deceased", "missing", "alive",
     "HH-1", "a" * 20, "a" * 21, "hh_1", "123456789", "12345678", "1234567890", "",
-]  # fmt: skip
+]
+# fmt: on
 
 
 def ids_of(person: list[str]) -> list[str]:
     number = person[0]
     return [
-        number, "999" + number[3:], number[:11], number + "0", "０" + number[1:], f" {number}",
-        number[:3] + "9" + number[4:], number[:4] + "99" + number[6:], "",
-    ]  # fmt: skip
+        number,
+        "999" + number[3:],
+        number[:11],
+        number + "0",
+        "０" + number[1:],
+        f" {number}",
+        number[:3] + "9" + number[4:],
+        number[:4] + "99" + number[6:],
+        "",
+    ]
 
 
 def values_for(column: str, person: list[str]) -> st.SearchStrategy[str]:
@@ -201,12 +216,29 @@ def cross_cases() -> list[list[str]]:
         number = idnumber.compose(
             idnumber.prefix_for(province_code="001", birth_year=TODAY.year, gender=gender), serial
         )
-        base = with_(PEOPLE[0], id_number=number, card_number="", birth_province="001",
-                     gender=gender, marital_status="single", status="alive", death_date="",
-                     card_issue_date="", card_expiry_date="")  # fmt: skip
-        cases += [with_(base, birth_date=day) for day in (
-            TODAY.isoformat(), "2025-06-02", "2025-05-31", "2025", "2025-06", "2025-07",
-        )]  # fmt: skip
+        base = with_(
+            PEOPLE[0],
+            id_number=number,
+            card_number="",
+            birth_province="001",
+            gender=gender,
+            marital_status="single",
+            status="alive",
+            death_date="",
+            card_issue_date="",
+            card_expiry_date="",
+        )
+        cases += [
+            with_(base, birth_date=day)
+            for day in (
+                TODAY.isoformat(),
+                "2025-06-02",
+                "2025-05-31",
+                "2025",
+                "2025-06",
+                "2025-07",
+            )
+        ]
     return cases
 
 
@@ -234,9 +266,11 @@ def hostile_rows(draw: st.DrawFn) -> str:
 
 
 @settings(
-    max_examples=400, deadline=None, database=None,
+    max_examples=400,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)  # fmt: skip
+)
 @given(
     rows=st.lists(
         hostile_rows() | st.sampled_from(["", "a,b", "\ufeffx"]), min_size=1, max_size=12

@@ -113,8 +113,10 @@ def test_every_error_status_is_declared_with_a_schema() -> None:
                 assert schema["$ref"].endswith("/OAuthErrorBody"), (path, status)
             elif "text/html" not in content:
                 assert content[PROBLEM]["schema"]["$ref"].endswith("/Problem"), (
-                    method, path, status,
-                )  # fmt: skip
+                    method,
+                    path,
+                    status,
+                )
 
 
 def test_parameters_bodies_and_the_database_imply_their_problems() -> None:
@@ -238,9 +240,13 @@ class Fuzzer:
         ]
 
         @settings(
-            max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-            suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate],
-        )  # fmt: skip
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.generate],
+        )
         @given(
             case=operation.as_strategy(generation_mode=mode),
             caller=st.sampled_from(sorted(self.callers)),

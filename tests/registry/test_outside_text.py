@@ -30,6 +30,7 @@ LOOKUP = {"fields": "full_name", "purpose": "kyc.account_opening"}
 
 
 # (who, method, path, request keyword arguments, the field the answer must name)
+# fmt: off
 CASES: list[tuple[str, str, str, dict[str, Any], dict[str, str]]] = [
     ("auditor", "GET", "/api/v1/audit/events", {"params": {"actor_id": "a\0b"}},
      {"parameter": "actor_id"}),
@@ -99,7 +100,8 @@ CASES: list[tuple[str, str, str, dict[str, Any], dict[str, str]]] = [
      {"parameter": "purpose"}),
     ("", "POST", "/login", {"data": {"username": "a\0b", "password": "x"}},
      {"parameter": "username"}),
-]  # fmt: skip
+]
+# fmt: on
 
 
 @pytest.fixture
@@ -155,9 +157,14 @@ DEEP = b"[" * 10_000 + b"]" * 10_000
 
 
 @pytest.mark.parametrize(
-    "path", ["/api/v1/verify", "/api/v1/verify/batch", "/api/v1/me/aliases",
-             f"/api/v1/officials/citizens/{CITIZEN_ID}/residence"],
-)  # fmt: skip
+    "path",
+    [
+        "/api/v1/verify",
+        "/api/v1/verify/batch",
+        "/api/v1/me/aliases",
+        f"/api/v1/officials/citizens/{CITIZEN_ID}/residence",
+    ],
+)
 @pytest.mark.parametrize("who", ["agency", "citizen", "official", "unknown"])
 async def test_a_json_body_nested_too_deep_is_a_400_before_authentication(
     api: httpx.AsyncClient, path: str, who: str

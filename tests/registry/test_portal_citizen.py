@@ -106,15 +106,21 @@ async def agency_token(
         env.database, env.settings, name=AGENCY_NAME, scopes=list(actions)
     )
     policy = parse_policy(
-        {"actions": list(actions), "fields": ["full_name", "birth_date", "permanent_address"],
-         "purposes": [ORDINARY], "rate_per_second": 1000, "burst": 1000}
-    )  # fmt: skip
+        {
+            "actions": list(actions),
+            "fields": ["full_name", "birth_date", "permanent_address"],
+            "purposes": [ORDINARY],
+            "rate_per_second": 1000,
+            "burst": 1000,
+        }
+    )
     async with env.database.unit_of_work() as session:
         await agency_repo.set_policy(session, client_id, policy.to_json())
     response = await env.web.post(
-        "/token", data={"grant_type": "client_credentials", "scope": " ".join(actions)},
+        "/token",
+        data={"grant_type": "client_credentials", "scope": " ".join(actions)},
         auth=(client_id, secret),
-    )  # fmt: skip
+    )
     assert response.status_code == 200, response.text
     return client_id, {"Authorization": "Bearer " + response.json()["access_token"]}
 
@@ -174,8 +180,9 @@ async def test_pages_need_a_sign_in_and_send_the_page_headers(
     await make_staff(database, settings)
     async with browser(app, settings) as web:
         start = await web.get("/portal/login", params={"next": "/portal/access"})
-        staff = await sign_in(web, start.headers["location"], login=STAFF_USERNAME,
-                              password=STAFF_PASSWORD)  # fmt: skip
+        staff = await sign_in(
+            web, start.headers["location"], login=STAFF_USERNAME, password=STAFF_PASSWORD
+        )
         # Signed in, and back at /portal/access through the callback: refused.
         assert staff.status_code == 403 and "dành cho công dân" in staff.text
         assert (await web.get("/portal/security")).status_code == 403
@@ -218,8 +225,9 @@ async def test_an_agency_lookup_shows_with_its_name_fields_purpose_csv_and_proof
     client_id, bearer = await agency_token(env)
     looked = await env.web.get(
         f"/api/v1/citizens/{CITIZEN_ID}",
-        params={"fields": "full_name,birth_date", "purpose": ORDINARY}, headers=bearer,
-    )  # fmt: skip
+        params={"fields": "full_name,birth_date", "purpose": ORDINARY},
+        headers=bearer,
+    )
     assert looked.status_code == 200, looked.text
     page = await env.web.get("/portal/access")
     assert page.status_code == 200
@@ -249,9 +257,9 @@ async def test_an_agency_lookup_shows_with_its_name_fields_purpose_csv_and_proof
     old = await env.web.get("/portal/access", params={"until": yesterday})
     assert 'id="no-events"' in old.text
     dated = await env.web.get(
-        "/portal/access", params={"agency": client_id, "since": today.isoformat(),
-                                  "until": today.isoformat()},
-    )  # fmt: skip
+        "/portal/access",
+        params={"agency": client_id, "since": today.isoformat(), "until": today.isoformat()},
+    )
     assert len(rows_of(dated.text, "access")) == 1
     bad = await env.web.get("/portal/access", params={"since": "2025-02-30"})
     assert bad.status_code == 400 and 'id="bad-filter"' in bad.text
@@ -289,9 +297,10 @@ async def test_an_agency_lookup_shows_with_its_name_fields_purpose_csv_and_proof
 
     # Another citizen's event is not found (and the refusal is recorded).
     bearer_lookup = await env.web.get(
-        f"/api/v1/citizens/{OTHER_ID}", params={"fields": "full_name", "purpose": ORDINARY},
+        f"/api/v1/citizens/{OTHER_ID}",
+        params={"fields": "full_name", "purpose": ORDINARY},
         headers=bearer,
-    )  # fmt: skip
+    )
     assert bearer_lookup.status_code == 200
     theirs = [e for e in await events(env.database, "agency.lookup") if e.subject == OTHER_ID]
     refused = await env.web.get(f"/portal/access/{theirs[0].event_uid}/proof")
@@ -343,9 +352,11 @@ async def test_passkeys_sign_in_history_lock_and_unlock(env: Env) -> None:
     assert "Lập danh sách cử tri" in page.text and "Thi hành quyết định của tòa án" in page.text
 
     renamed = await post(
-        env, f"/portal/security/passkeys/{passkey_id}/rename", "/portal/security",
+        env,
+        f"/portal/security/passkeys/{passkey_id}/rename",
+        "/portal/security",
         name="Điện thoại mới",
-    )  # fmt: skip
+    )
     assert renamed.status_code == 303
     assert renamed.headers["location"] == "/portal/security?done=renamed"
     after = await env.web.get(renamed.headers["location"])
@@ -358,8 +369,10 @@ async def test_passkeys_sign_in_history_lock_and_unlock(env: Env) -> None:
     assert removed.headers["location"] == "/portal/security?done=removed"
     assert 'id="no-passkeys"' in (await env.web.get("/portal/security")).text
     assert [e.action for e in await events(env.database) if "passkey" in e.action] == [
-        "identity.passkey.add", "identity.passkey.rename", "identity.passkey.remove",
-    ]  # fmt: skip
+        "identity.passkey.add",
+        "identity.passkey.rename",
+        "identity.passkey.remove",
+    ]
 
     # Locking needs the confirmation box; then every session ends, the portal's too.
     unconfirmed = await post(env, "/portal/security/lock", "/portal/security")
@@ -411,8 +424,11 @@ async def test_aliases_are_created_used_by_agencies_and_revoked(env: Env) -> Non
     assert alias, row
     assert "ngân hàng" in row and "Đang dùng được" in row and "Chưa cơ quan nào dùng" in row
     _, bearer = await agency_token(env, actions=("verify",))
-    body = {"id_number": alias.group(1), "purpose": ORDINARY,
-            "claims": {"full_name": "Nguyễn Thị Minh Anh"}}  # fmt: skip
+    body = {
+        "id_number": alias.group(1),
+        "purpose": ORDINARY,
+        "claims": {"full_name": "Nguyễn Thị Minh Anh"},
+    }
     verified = await env.web.post("/api/v1/verify", json=body, headers=bearer)
     assert verified.status_code == 200 and verified.json()["match"] is True
     (used,) = rows_of((await env.web.get("/portal/aliases")).text, "aliases")

@@ -78,6 +78,7 @@ def test_generated_rows_are_stored_alike() -> None:
 
 # Values that exercise every fast check's way out: spacing, case, normal forms, digits of other
 # scripts, impossible dates, typographic punctuation, control and unassigned characters.
+# fmt: off
 HOSTILE = [
     "", " ", "\t", "\u00a0", "\u3000", "x", "X", "vn", "VN ", "V N", "ZZ", "A1",
     "nguyễn văn an", "NGUYỄN VĂN AN", "Nguyễn  Văn An", " Nguyễn Văn An\n", "Nguyễn\tVăn",
@@ -92,7 +93,8 @@ HOSTILE = [
     "male", "female", "Male", "alive", "deceased", "missing", "married", "single", "AB-", "O",
     "01", "1", "001", "HK-12", "HK 12", "H" * 21, "Số 1\\, \"Phố\" Huế", "Số\u00a01",
     "x" * 300, "x" * 301, "Số 1,\r\nPhố Huế", "e\u0301", "\ue000", "\u0378",
-]  # fmt: skip
+]
+# fmt: on
 VALUES = st.one_of(
     st.sampled_from(HOSTILE),
     st.text(max_size=40),

@@ -67,9 +67,11 @@ async def test_search_by_old_card_number(api: httpx.AsyncClient, database: Datab
     for target in (number, other):
         await post(api, target, "corrections", {"old_id_number": "012345678", "legal_basis": "x"})
     await post(
-        api, (await register(api))["id_number"], "corrections",
+        api,
+        (await register(api))["id_number"],
+        "corrections",
         {"old_id_number": "987654321", "legal_basis": "x"},
-    )  # fmt: skip
+    )
     page = await search(api, old_id_number="012345678")
     assert [item["id_number"] for item in page["items"]] == sorted([number, other])
     assert page["next_cursor"] is None

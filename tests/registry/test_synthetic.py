@@ -24,8 +24,13 @@ from registry.synthetic import TODAY, _age_on, _anniversary, generate, write
 
 SEED = 20250101
 NAME_FIELDS = (
-    "full_name", "other_names", "father_name", "mother_name", "spouse_name", "representative_name",
-)  # fmt: skip
+    "full_name",
+    "other_names",
+    "father_name",
+    "mother_name",
+    "spouse_name",
+    "representative_name",
+)
 
 Row = dict[str, str]
 
@@ -342,8 +347,10 @@ def test_ethnicity_religion_blood_and_provinces(sample: list[Row]) -> None:
     assert {code for code, _ in provinces.most_common(2)} == {"001", "079"}
     hanoi = [row for row in sample if row["permanent_address"].endswith(", Thành phố Hà Nội")]
     assert len(hanoi) > 0.05 * len(sample)
-    assert all(row["permanent_address"].startswith("Số ") or "Xã " in row["permanent_address"]
-               for row in hanoi)  # fmt: skip
+    assert all(
+        row["permanent_address"].startswith("Số ") or "Xã " in row["permanent_address"]
+        for row in hanoi
+    )
 
 
 # ----------------------------------------------------------------------------- files
