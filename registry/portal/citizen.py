@@ -33,7 +33,7 @@ from identity.web import LANG_COOKIE, LOCALES, csrf_ok, pick_locale, set_cookie
 from identity.web import TEXT as IDENTITY_TEXT
 from registry.agency.policy import purposes
 from registry.portal import service
-from registry.portal.api import FIELD_LABELS, ServicesDep, portal_user
+from registry.portal.pages import FIELD_LABELS, ServicesDep, portal_user
 from registry.portal.service import AccessFilters
 from registry.portal.session import SESSION_COOKIE, PortalUser, end_session
 from registry.portal.web import render_page, strings

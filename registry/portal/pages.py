@@ -1,4 +1,4 @@
-"""Portal routes: sign-in through the registry's own OIDC client, and the citizen's pages.
+"""Portal pages: sign-in through the registry's own OIDC client, sign-out, and my record.
 
 Pages need no JavaScript (passkeys excepted), work at phone width, speak Vietnamese by default
 with an English switch, and send CSP, frame-ancestors, Referrer-Policy and no-store headers.
