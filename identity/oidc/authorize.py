@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audit import recording as audit
 from core.clock import utcnow
 from core.digests import sha256_hex
+from core.i18n import LOCALES
 from core.inputs import ascii_int
 from core.settings import Settings
 from identity import repository as repo
@@ -37,7 +38,6 @@ from identity.oidc.tokens import CODE_TTL, client_principal
 
 REQUEST_TTL = 900  # seconds a pending authorization request stays valid across the login pages
 PROMPTS = ("none", "login", "consent", "select_account")
-LOCALES = ("vi", "en")
 
 
 class PageError(ValueError):

@@ -25,18 +25,18 @@ from core.clock import VIETNAM_TIME
 from core.deps import SessionDep
 from core.errors import NotFound, RegistryError
 from core.headers import NO_STORE
+from core.i18n import LOCALES, N_
 from core.inputs import ascii_int, is_ascii_digits
 from core.text import ID_NUMBER_RE, csv_cell
 from identity import accounts
 from identity.services import IdentityServices
-from identity.web import LANG_COOKIE, LOCALES, csrf_ok, pick_locale, set_cookie
-from identity.web import TEXT as IDENTITY_TEXT
+from identity.web import CLAIMS, LANG_COOKIE, THROTTLED, csrf_ok, pick_locale, set_cookie
 from registry.agency.policy import purposes
-from registry.portal import service
-from registry.portal.pages import FIELD_LABELS, ServicesDep, portal_user
+from registry.portal import labels, service
+from registry.portal.pages import ServicesDep, portal_user
 from registry.portal.service import AccessFilters
 from registry.portal.session import SESSION_COOKIE, PortalUser, end_session
-from registry.portal.web import render_page, strings
+from registry.portal.web import gettext, pgettext, render_page
 from registry.schemas import RECORD_FIELDS
 
 router = APIRouter(include_in_schema=False)
@@ -44,405 +44,28 @@ router = APIRouter(include_in_schema=False)
 Lang = Annotated[str | None, Query(max_length=2)]
 EventUid = Annotated[str, Path(min_length=1, max_length=64)]
 
-TEXT: dict[str, dict[str, str]] = {
-    "vi": {
-        "local_time": "giờ Việt Nam, UTC+7",
-        "form_expired": "Biểu mẫu đã hết hạn. Vui lòng tải lại trang và thử lại.",
-        "not_found": "Không tìm thấy.",
-        "citizens_only": "Các trang này dành cho công dân đăng nhập bằng số định danh cá nhân.",
-        "save": "Lưu",
-        "remove": "Xóa",
-        "revoke": "Thu hồi",
-        "none": "Không có",
-        # who accessed my data
-        "access_intro": "Mọi lần dữ liệu của bạn được đọc hoặc đối chiếu đều được ghi vào nhật "
-        "ký kiểm toán không thể sửa đổi, kể cả các lần tra cứu hàng loạt và các lần chính bạn "
-        "xem các trang này. Lần mới nhất ở trên cùng.",
-        "filter_agency": "Cơ quan, dịch vụ",
-        "all_agencies": "Tất cả",
-        "since": "Từ ngày",
-        "until": "Đến ngày",
-        "apply_filter": "Lọc",
-        "download_csv": "Tải về (CSV)",
-        "col_when": "Thời gian",
-        "col_who": "Ai",
-        "col_what": "Hành động",
-        "col_fields": "Thông tin",
-        "col_purpose": "Mục đích",
-        "col_outcome": "Kết quả",
-        "col_proof": "Bằng chứng",
-        "show_proof": "Xem bằng chứng",
-        "more": "Xem các lần cũ hơn",
-        "no_events": "Không có lần truy cập nào phù hợp.",
-        "bad_filter": "Bộ lọc không hợp lệ: ngày theo dạng NNNN-TT-NN, và “Từ ngày” không sau "
-        "“Đến ngày”.",
-        "actor_you": "Bạn",
-        "actor_official": "Cán bộ",
-        "actor_auditor": "Kiểm toán viên",
-        "actor_administrator": "Quản trị viên",
-        "actor_system": "Hệ thống",
-        "official_inside": "cán bộ",
-        "outcome.granted": "Được phép",
-        "outcome.denied": "Bị từ chối",
-        "outcome.not_found": "Không tìm thấy",
-        "outcome.error": "Lỗi",
-        "action.agency.verify": "Xác minh thông tin",
-        "action.agency.lookup": "Tra cứu thông tin",
-        "action.api.request": "Yêu cầu qua giao diện lập trình (API)",
-        "action.oidc.authorize": "Cho phép dịch vụ đăng nhập",
-        "action.oidc.token": "Dịch vụ nhận thông tin đăng nhập",
-        "action.oidc.userinfo": "Dịch vụ đọc thông tin cá nhân",
-        "action.portal.view": "Xem trên cổng thông tin",
-        "action.identity.login": "Đăng nhập",
-        "action.identity.logout": "Đăng xuất",
-        "action.identity.consent": "Quyết định chia sẻ thông tin",
-        "action.identity.consent.revoke": "Rút lại sự cho phép",
-        "action.identity.lock": "Khóa danh tính điện tử",
-        "action.identity.unlock": "Mở khóa danh tính điện tử",
-        "action.identity.close": "Đóng danh tính điện tử",
-        "action.identity.enrol": "Đăng ký danh tính điện tử",
-        "action.identity.activate": "Kích hoạt mức 2",
-        "action.identity.activation_code": "Cấp mã kích hoạt",
-        "action.identity.passkey.add": "Thêm khóa truy cập",
-        "action.identity.passkey.rename": "Đổi tên khóa truy cập",
-        "action.identity.passkey.remove": "Xóa khóa truy cập",
-        "action.alias.create": "Tạo mã định danh thay thế",
-        "action.alias.revoke": "Thu hồi mã định danh thay thế",
-        "action.audit.proof": "Lấy bằng chứng kiểm toán",
-        "action.audit.own_log": "Xem nhật ký truy cập",
-        "action.audit.search": "Kiểm toán viên tìm trong nhật ký",
-        "action.audit.event_view": "Kiểm toán viên xem một sự kiện",
-        "action.audit.export": "Kiểm toán viên xuất nhật ký",
-        "action.registry": "Nghiệp vụ của cán bộ",
-        "purpose.civil_registration": "Đăng ký hộ tịch",
-        "purpose.residence_management": "Quản lý cư trú",
-        # the proof of one event
-        "proof_title": "Bằng chứng trong nhật ký kiểm toán",
-        "proof_intro": "Sự kiện này nằm trong cây Merkle của nhật ký, và gốc của cây được ký "
-        "bằng khóa Ed25519 của cơ quan đăng ký. Máy chủ vừa kiểm tra chữ ký và đường dẫn "
-        "chứng minh; bạn cũng có thể tự kiểm tra bằng khóa công khai tại /api/v1/audit/public-key.",
-        "verified": "đã xác minh",
-        "proof_failed": "KHÔNG xác minh được",
-        "unsequenced": "Sự kiện đã được ghi nhưng chưa được đưa vào cây Merkle. Vui lòng thử "
-        "lại sau ít phút.",
-        "uncovered": "Sự kiện đã vào cây Merkle nhưng chưa có điểm kiểm tra (checkpoint) đã ký "
-        "bao gồm nó. Vui lòng thử lại sau ít phút.",
-        "event_uid": "Mã sự kiện",
-        "leaf_index": "Vị trí lá",
-        "tree_size": "Kích thước cây",
-        "root_hash": "Gốc (base64)",
-        "checkpoint": "Điểm kiểm tra đã ký",
-        "back_to_log": "Quay lại nhật ký truy cập",
-        # security
-        "security_intro": "Khóa truy cập, lịch sử đăng nhập và khóa danh tính điện tử của bạn.",
-        "status": "Trạng thái",
-        "status.active": "Đang hoạt động",
-        "status.locked": "Đang bị khóa",
-        "rename": "Đổi tên",
-        "actions": "Thao tác",
-        "passkey_js": "Cần bật JavaScript để thêm khóa truy cập.",
-        "passkey_session": "Việc thêm khóa truy cập cần phiên đăng nhập của cổng định danh; nếu "
-        "không được, hãy đăng xuất rồi đăng nhập lại.",
-        "sign_ins": "Lịch sử đăng nhập",
-        "no_sign_ins": "Chưa có lần đăng nhập nào.",
-        "method": "Cách đăng nhập",
-        "method.pwd": "Mật khẩu",
-        "method.passkey": "Khóa truy cập",
-        "reason": "Lý do",
-        "reason.credentials": "Sai mật khẩu",
-        "reason.throttled": "Thử quá nhiều lần",
-        "reason.locked": "Danh tính đang bị khóa",
-        "reason.closed": "Danh tính đã đóng",
-        "reason.passkey_required": "Cần khóa truy cập",
-        "lock_title": "Khóa danh tính điện tử",
-        "lock_intro": "Nếu bạn nghi ngờ ai đó dùng danh tính điện tử của mình, hãy khóa nó. "
-        "Khi bị khóa:",
-        "lock_1": "không ai đăng nhập được bằng danh tính này, kể cả bạn: mọi phiên đăng nhập "
-        "kết thúc ngay (cả cổng này) và mọi dịch vụ bạn đã cho phép bị thu hồi quyền truy cập;",
-        "lock_2": "các cơ quan (ngân hàng, nhà mạng, thuế, ...) bị từ chối khi xác minh hay tra "
-        "cứu thông tin của bạn, trừ các mục đích luật định:",
-        "lock_3": "các lần truy cập luật định đó vẫn được ghi lại và hiện trong “Ai đã truy cập "
-        "dữ liệu của tôi”; hồ sơ của bạn trong cơ sở dữ liệu quốc gia không thay đổi;",
-        "lock_4": "bạn mở khóa bất cứ lúc nào bằng số định danh và mật khẩu, không cần đăng "
-        "nhập, tại trang",
-        "lock_confirm": "Tôi hiểu và muốn khóa danh tính điện tử của mình",
-        "lock_button": "Khóa danh tính điện tử",
-        "error.lock_confirm": "Hãy đánh dấu ô xác nhận trước khi khóa.",
-        # unlock (public)
-        "unlock_title": "Mở khóa danh tính điện tử",
-        "unlock_intro": "Nếu chính bạn đã khóa danh tính điện tử của mình, hãy nhập số định "
-        "danh và mật khẩu để mở khóa. Nếu danh tính bị khóa do nhập sai mật khẩu quá nhiều lần "
-        "hoặc do cán bộ khóa, bạn cần mã kích hoạt do cán bộ cấp.",
-        "id_number": "Số định danh cá nhân",
-        "unlock_button": "Mở khóa",
-        "now_locked": "Danh tính điện tử của bạn đã bị khóa và bạn đã được đăng xuất.",
-        "unlocked": "Danh tính điện tử đã được mở khóa. Bạn có thể đăng nhập lại.",
-        "unlock_wrong": "Số định danh hoặc mật khẩu không đúng.",
-        "unlock_official": "Danh tính này không do bạn khóa: hãy đến cơ quan công an để được "
-        "cấp mã kích hoạt.",
-        "sign_in_again": "Đăng nhập",
-        # aliases
-        "aliases_intro": "Mã định danh thay thế là một dãy 16 chữ số bạn có thể đưa cho một dịch "
-        "vụ thay cho số định danh cá nhân. Bạn thu hồi được bất cứ lúc nào, và thấy cơ quan nào "
-        "đã dùng nó.",
-        "alias": "Mã thay thế",
-        "alias_copy": "Chọn mã để sao chép",
-        "label": "Ghi chú",
-        "valid_days": "Hiệu lực (ngày)",
-        "create_alias": "Tạo mã mới",
-        "expires": "Hết hạn",
-        "state.active": "Đang dùng được",
-        "state.revoked": "Đã thu hồi",
-        "state.expired": "Đã hết hạn",
-        "used_by": "Cơ quan đã dùng",
-        "not_used": "Chưa cơ quan nào dùng",
-        "no_aliases": "Bạn chưa có mã định danh thay thế nào.",
-        "error.alias": "Thời hạn phải từ 1 đến 3650 ngày, ghi chú tối đa 64 ký tự.",
-        # consents
-        "consents_intro": "Các dịch vụ bạn đã cho phép nhận thông tin khi đăng nhập bằng danh "
-        "tính điện tử. Rút lại sự cho phép thì dịch vụ không nhận thêm gì và mọi quyền truy "
-        "cập đang có của nó bị thu hồi.",
-        "service": "Dịch vụ",
-        "scopes": "Thông tin được chia sẻ",
-        "granted_at": "Cho phép lúc",
-        "revoked_at": "Đã rút lại lúc",
-        "no_consents": "Bạn chưa cho phép dịch vụ nào.",
-        "scope.openid": "Mã nhận diện riêng cho dịch vụ",
-        "scope.profile": "Họ và tên",
-        "scope.birthdate": "Ngày sinh",
-        "scope.gender": "Giới tính",
-        "scope.address": "Địa chỉ thường trú",
-        "scope.national_id": "Số định danh cá nhân",
-        "scope.offline_access": "Truy cập khi bạn không đăng nhập",
-        # after a form
-        "done.renamed": "Đã đổi tên khóa truy cập.",
-        "done.removed": "Đã xóa khóa truy cập.",
-        "done.alias_created": "Đã tạo mã định danh thay thế mới.",
-        "done.alias_revoked": "Đã thu hồi mã định danh thay thế.",
-        "done.consent_revoked": "Đã rút lại sự cho phép.",
-        "error.passkey_name": "Tên khóa truy cập phải có 1–64 ký tự.",
-        "error.failed": "Không thực hiện được yêu cầu.",
-    },
-    "en": {
-        "local_time": "Vietnam time, UTC+7",
-        "form_expired": "The form expired. Reload the page and try again.",
-        "not_found": "Not found.",
-        "citizens_only": "These pages are for citizens signed in with their personal ID number.",
-        "save": "Save",
-        "remove": "Remove",
-        "revoke": "Revoke",
-        "none": "None",
-        "access_intro": "Every time your data is read or checked it is written to an audit log "
-        "that cannot be rewritten, bulk checks included, and so are your own visits to these "
-        "pages. Newest first.",
-        "filter_agency": "Agency or service",
-        "all_agencies": "All",
-        "since": "From",
-        "until": "To",
-        "apply_filter": "Filter",
-        "download_csv": "Download (CSV)",
-        "col_when": "When",
-        "col_who": "Who",
-        "col_what": "Action",
-        "col_fields": "Information",
-        "col_purpose": "Purpose",
-        "col_outcome": "Outcome",
-        "col_proof": "Proof",
-        "show_proof": "See the proof",
-        "more": "Older accesses",
-        "no_events": "No access matches.",
-        "bad_filter": "Invalid filter: dates are YYYY-MM-DD, and “From” must not be after “To”.",
-        "actor_you": "You",
-        "actor_official": "Official",
-        "actor_auditor": "Auditor",
-        "actor_administrator": "Administrator",
-        "actor_system": "System",
-        "official_inside": "officer",
-        "outcome.granted": "Granted",
-        "outcome.denied": "Refused",
-        "outcome.not_found": "Not found",
-        "outcome.error": "Error",
-        "action.agency.verify": "Verification",
-        "action.agency.lookup": "Lookup",
-        "action.api.request": "Request through the API",
-        "action.oidc.authorize": "Service sign-in authorised",
-        "action.oidc.token": "Service received sign-in data",
-        "action.oidc.userinfo": "Service read your profile",
-        "action.portal.view": "Viewed in the portal",
-        "action.identity.login": "Sign-in",
-        "action.identity.logout": "Sign-out",
-        "action.identity.consent": "Sharing decision",
-        "action.identity.consent.revoke": "Consent withdrawn",
-        "action.identity.lock": "Identity locked",
-        "action.identity.unlock": "Identity unlocked",
-        "action.identity.close": "Identity closed",
-        "action.identity.enrol": "Electronic identity created",
-        "action.identity.activate": "Level 2 activation",
-        "action.identity.activation_code": "Activation code issued",
-        "action.identity.passkey.add": "Passkey added",
-        "action.identity.passkey.rename": "Passkey renamed",
-        "action.identity.passkey.remove": "Passkey removed",
-        "action.alias.create": "Alias created",
-        "action.alias.revoke": "Alias revoked",
-        "action.audit.proof": "Audit proof fetched",
-        "action.audit.own_log": "Access log viewed",
-        "action.audit.search": "Auditor searched the log",
-        "action.audit.event_view": "Auditor viewed an event",
-        "action.audit.export": "Auditor exported the log",
-        "action.registry": "Official's work on the record",
-        "purpose.civil_registration": "Civil registration",
-        "purpose.residence_management": "Residence management",
-        "proof_title": "Proof in the audit log",
-        "proof_intro": "This event is a leaf of the log's Merkle tree, whose root is signed with "
-        "the registry's Ed25519 key. The server has just checked the signature and the proof "
-        "path; you can check them yourself with the public key at /api/v1/audit/public-key.",
-        "verified": "verified",
-        "proof_failed": "NOT verified",
-        "unsequenced": "The event is recorded but not yet in the Merkle tree. Try again in a few "
-        "minutes.",
-        "uncovered": "The event is in the Merkle tree but no signed checkpoint covers it yet. "
-        "Try again in a few minutes.",
-        "event_uid": "Event id",
-        "leaf_index": "Leaf index",
-        "tree_size": "Tree size",
-        "root_hash": "Root (base64)",
-        "checkpoint": "Signed checkpoint",
-        "back_to_log": "Back to the access log",
-        "security_intro": "Your passkeys, your sign-in history, and locking your electronic "
-        "identity.",
-        "status": "Status",
-        "status.active": "Active",
-        "status.locked": "Locked",
-        "rename": "Rename",
-        "actions": "Actions",
-        "passkey_js": "Adding a passkey needs JavaScript.",
-        "passkey_session": "Adding a passkey needs your identity sign-in session; if it fails, "
-        "sign out and sign in again.",
-        "sign_ins": "Sign-in history",
-        "no_sign_ins": "No sign-ins yet.",
-        "method": "Method",
-        "method.pwd": "Password",
-        "method.passkey": "Passkey",
-        "reason": "Reason",
-        "reason.credentials": "Wrong password",
-        "reason.throttled": "Too many attempts",
-        "reason.locked": "Identity locked",
-        "reason.closed": "Identity closed",
-        "reason.passkey_required": "Passkey required",
-        "lock_title": "Lock my electronic identity",
-        "lock_intro": "If you think someone is using your electronic identity, lock it. While "
-        "it is locked:",
-        "lock_1": "nobody can sign in with it, you included: every sign-in session ends now "
-        "(this portal's too) and every service you allowed loses its access;",
-        "lock_2": "agencies (banks, telecoms, tax, ...) are refused when they verify or look up "
-        "your data, except for statutory purposes:",
-        "lock_3": "those statutory accesses are still recorded and shown in “Who accessed my "
-        "data”; your record in the national database does not change;",
-        "lock_4": "you can unlock it at any time with your ID number and password, without "
-        "signing in, on the page",
-        "lock_confirm": "I understand and want to lock my electronic identity",
-        "lock_button": "Lock my electronic identity",
-        "error.lock_confirm": "Tick the confirmation box before locking.",
-        "unlock_title": "Unlock my electronic identity",
-        "unlock_intro": "If you locked your electronic identity yourself, enter your ID number "
-        "and password to unlock it. If it was locked after too many wrong passwords or by an "
-        "official, you need an activation code from an official.",
-        "id_number": "Personal ID number",
-        "unlock_button": "Unlock",
-        "now_locked": "Your electronic identity is locked and you have been signed out.",
-        "unlocked": "Your electronic identity is unlocked. You can sign in again.",
-        "unlock_wrong": "The ID number or the password is wrong.",
-        "unlock_official": "You did not lock this identity yourself: ask the police for an "
-        "activation code.",
-        "sign_in_again": "Sign in",
-        "aliases_intro": "An alias ID is a 16-digit number you can give a service instead of "
-        "your personal ID number. You can revoke it at any time and see which agencies used it.",
-        "alias": "Alias",
-        "alias_copy": "Select the alias to copy it",
-        "label": "Note",
-        "valid_days": "Valid for (days)",
-        "create_alias": "Create a new alias",
-        "expires": "Expires",
-        "state.active": "Usable",
-        "state.revoked": "Revoked",
-        "state.expired": "Expired",
-        "used_by": "Used by",
-        "not_used": "Not used by any agency",
-        "no_aliases": "You have no alias IDs yet.",
-        "error.alias": "Validity must be 1 to 3650 days, the note at most 64 characters.",
-        "consents_intro": "The services you allowed to receive your information when you sign "
-        "in with your electronic identity. Withdrawing consent stops them receiving anything "
-        "more and revokes every access they hold.",
-        "service": "Service",
-        "scopes": "Information shared",
-        "granted_at": "Allowed on",
-        "revoked_at": "Withdrawn on",
-        "no_consents": "You have not allowed any service.",
-        "scope.openid": "An identifier for this service only",
-        "scope.profile": "Full name",
-        "scope.birthdate": "Date of birth",
-        "scope.gender": "Gender",
-        "scope.address": "Permanent address",
-        "scope.national_id": "Personal ID number",
-        "scope.offline_access": "Access while you are signed out",
-        "field.id_number": "Personal ID number",
-        "field.full_name": "Full name",
-        "field.other_names": "Other names",
-        "field.birth_date": "Date of birth",
-        "field.gender": "Gender",
-        "field.birth_province": "Province of birth registration",
-        "field.birth_place": "Place of birth",
-        "field.hometown": "Home town",
-        "field.ethnicity": "Ethnicity",
-        "field.religion": "Religion",
-        "field.nationality": "Nationality",
-        "field.marital_status": "Marital status",
-        "field.blood_type": "Blood type",
-        "field.permanent_address": "Permanent address",
-        "field.temporary_address": "Temporary address",
-        "field.current_address": "Current address",
-        "field.household_id": "Household number",
-        "field.household_relationship": "Relationship to the household head",
-        "field.father_id_number": "Father's ID number",
-        "field.father_name": "Father's name",
-        "field.mother_id_number": "Mother's ID number",
-        "field.mother_name": "Mother's name",
-        "field.spouse_name": "Spouse's name",
-        "field.status": "Status",
-        "field.death_date": "Date of death",
-        "field.card_number": "ID card number",
-        "field.card_issue_date": "Card issue date",
-        "field.card_issue_place": "Card issued by",
-        "field.card_expiry_date": "Card valid until",
-        "field.old_id_number": "Former ID number",
-        "done.renamed": "The passkey was renamed.",
-        "done.removed": "The passkey was removed.",
-        "done.alias_created": "A new alias ID was created.",
-        "done.alias_revoked": "The alias ID was revoked.",
-        "done.consent_revoked": "Consent withdrawn.",
-        "error.passkey_name": "A passkey name has 1-64 characters.",
-        "error.failed": "The request could not be completed.",
-    },
-}
-
+FORM_EXPIRED = N_("Biểu mẫu đã hết hạn. Vui lòng tải lại trang và thử lại.")
+UNLOCK_WRONG = N_("Số định danh hoặc mật khẩu không đúng.")
+BAD_FILTER = N_(
+    "Bộ lọc không hợp lệ: ngày theo dạng NNNN-TT-NN, và “Từ ngày” không sau “Đến ngày”."
+)
+UNLOCK_OFFICIAL = N_(
+    "Danh tính này không do bạn khóa: hãy đến cơ quan công an để được cấp mã kích hoạt."
+)
 
 # ------------------------------------------------------------------------------ helpers
 
 
-def words(locale: str, key: str, default: str | None = None) -> str:
-    """A string of this module in the locale."""
-    found = TEXT[locale].get(key)
-    return found if found is not None else (default if default is not None else key)
+def coded(locale: str, table: Mapping[str, str], code: str | None, default: str) -> str:
+    """The label of a code from one of the tables in registry.portal.labels, in the locale."""
+    found = table.get(code) if code is not None else None
+    return gettext(locale, found) if found is not None else default
 
 
 def field_label(name: str, locale: str) -> str:
     """A record field or an OIDC claim, as the citizen reads it."""
-    return (
-        TEXT[locale].get("field." + name)
-        or FIELD_LABELS.get(locale, {}).get(name)
-        or IDENTITY_TEXT[locale].get("claim." + name)
-        or name.replace("_", " ").capitalize()
-    )
+    found = labels.FIELDS.get(name) or CLAIMS.get(name)
+    return gettext(locale, found) if found else name.replace("_", " ").capitalize()
 
 
 def when(value: datetime | None) -> str:
@@ -462,7 +85,7 @@ def page(
     """Render one of these pages; ``?lang=`` also sets the language cookie (the switch sticks)."""
     response = render_page(
         request, services.settings, template, locale=locale, status_code=status_code,
-        context={"when": when, **(context or {})}, text=TEXT,
+        context={"when": when, **(context or {})},
     )  # fmt: skip
     if request.query_params.get("lang") in LOCALES:
         set_cookie(response, services.settings, LANG_COOKIE, locale, max_age=31_536_000)
@@ -506,7 +129,13 @@ async def citizen(
             refused="citizens_only",
         )  # fmt: skip
         locale = pick_locale(request)
-        return error_page(request, services, locale, words(locale, "citizens_only"), 403)
+        return error_page(
+            request,
+            services,
+            locale,
+            gettext(locale, "Các trang này dành cho công dân đăng nhập bằng số định danh cá nhân."),
+            403,
+        )
     return user
 
 
@@ -527,17 +156,16 @@ async def citizen_form(
     fields = await posted(request, services)
     if fields is None:
         locale = pick_locale(request)
-        return error_page(request, services, locale, words(locale, "form_expired"), 403)
+        return error_page(request, services, locale, gettext(locale, FORM_EXPIRED), 403)
     return user, fields
 
 
 def notice(request: Request, locale: str) -> dict[str, str | None]:
     """The message a redirect after a form asked for (only known keys are shown)."""
     done, error = request.query_params.get("done"), request.query_params.get("error")
-    shown_error = (
-        (TEXT[locale].get(f"error.{error}") or words(locale, "error.failed")) if error else None
-    )
-    return {"done": TEXT[locale].get(f"done.{done}") if done else None, "error": shown_error}
+    failed = gettext(locale, labels.ERRORS["failed"])
+    shown_error = coded(locale, labels.ERRORS, error, failed) if error else None
+    return {"done": coded(locale, labels.DONE, done, "") or None, "error": shown_error}
 
 
 async def failed(session: AsyncSession, exc: RegistryError) -> None:
@@ -571,19 +199,21 @@ def actor_label(event: Mapping[str, Any], me: str, locale: str) -> str:
     if kind == "agency":
         name = str(event["actor_name"] or actor)
         if event["on_behalf_of"]:
-            name += f" ({words(locale, 'official_inside')} {event['on_behalf_of']})"
+            name += f" ({gettext(locale, 'cán bộ')} {event['on_behalf_of']})"
         return name
     if kind == "citizen" and actor == me:
-        return words(locale, "actor_you")
-    return f"{words(locale, 'actor_' + kind, kind)} {actor}"
+        return gettext(locale, labels.ACTORS["you"])
+    return f"{coded(locale, labels.ACTORS, kind, kind)} {actor}"
 
 
 def action_label(action: str, locale: str) -> str:
     """An audit action in words (officials' registry.* actions share one label)."""
-    found = TEXT[locale].get("action." + action)
+    found = labels.ACTIONS.get(action)
     if found is None and action.startswith("registry."):
-        return f"{words(locale, 'action.registry')} ({action.removeprefix('registry.')})"
-    return found or action
+        found = labels.ACTIONS["registry"]
+        work = action.removeprefix("registry.")
+        return f"{pgettext(locale, labels.ACTION_CONTEXT, found)} ({work})"
+    return pgettext(locale, labels.ACTION_CONTEXT, found) if found else action
 
 
 def purpose_label(code: str | None, locale: str) -> str:
@@ -593,7 +223,7 @@ def purpose_label(code: str | None, locale: str) -> str:
     found = purposes().get(code)
     if found is not None:
         return found.name_vi if locale == "vi" else found.name_en
-    return TEXT[locale].get("purpose." + code) or code
+    return coded(locale, labels.PURPOSES, code, code)
 
 
 def _field_order(name: str) -> tuple[int, str]:
@@ -601,20 +231,12 @@ def _field_order(name: str) -> tuple[int, str]:
     return (RECORD_FIELDS.index(name) if name in RECORD_FIELDS else len(RECORD_FIELDS), name)
 
 
-# The portal page of a portal.view event, by the string naming it.
-VIEWED_PAGES = {
-    "record": "nav_record", "access": "nav_access", "access_csv": "download_csv",
-    "access_proof": "proof_title", "security": "nav_security", "aliases": "nav_aliases",
-    "consents": "nav_consents",
-}  # fmt: skip
-
-
 def what_label(event: Mapping[str, Any], locale: str) -> str:
     """The action in words; a portal view names the page that was seen."""
     label = action_label(event["action"], locale)
-    viewed = VIEWED_PAGES.get(str(event["detail"].get("page")))
+    viewed = labels.VIEWED_PAGES.get(str(event["detail"].get("page")))
     if event["action"] == "portal.view" and viewed:
-        label += ": " + {**strings(locale), **TEXT[locale]}[viewed]
+        label += ": " + gettext(locale, viewed)
     return label
 
 
@@ -625,7 +247,7 @@ def shown_event(event: Mapping[str, Any], me: str, locale: str) -> dict[str, Any
         "who": actor_label(event, me, locale), "what": what_label(event, locale),
         "fields": [field_label(f, locale) for f in sorted(event["fields"], key=_field_order)],
         "purpose": purpose_label(event["purpose"], locale), "outcome_code": event["outcome"],
-        "outcome": words(locale, "outcome." + event["outcome"], event["outcome"]),
+        "outcome": coded(locale, labels.OUTCOMES, event["outcome"], event["outcome"]),
         "proof": f"/portal/access/{event['event_uid']}/proof",
     }  # fmt: skip
 
@@ -689,7 +311,13 @@ async def access_csv(
     locale = pick_locale(request, lang)
     filters = _filters(agency, since, until)
     if filters is None:
-        return error_page(request, services, locale, words(locale, "bad_filter"), 400)
+        return error_page(
+            request,
+            services,
+            locale,
+            gettext(locale, BAD_FILTER),
+            400,
+        )
     me = str(user.citizen_id)
     events = await service.access_export(session, user.principal, filters=filters)
     out = io.StringIO()
@@ -738,7 +366,7 @@ async def access_proof(
             origin=log.name,
         )  # fmt: skip
     except NotFound:  # not the citizen's event: the refusal is recorded and committed
-        return error_page(request, services, locale, words(locale, "not_found"), 404)
+        return error_page(request, services, locale, gettext(locale, "Không tìm thấy."), 404)
     proof = shown["proof"] or {}
     return page(
         request, services, "citizen_proof.html", locale=locale,
@@ -766,9 +394,10 @@ async def security_page(
         p.name_vi if locale == "vi" else p.name_en for p in purposes().values() if p.overrides_lock
     ]
     sign_ins = [
-        {**s, "method": words(locale, "method." + s["method"], s["method"] or "—"),
-         "reason": words(locale, "reason." + s["reason"], s["reason"]) if s["reason"] else "",
-         "outcome": words(locale, "outcome." + s["outcome"], s["outcome"]),
+        {**s, "method": coded(locale, labels.SIGN_IN_METHODS, s["method"], s["method"] or "—"),
+         "reason": coded(locale, labels.SIGN_IN_REASONS, s["reason"], s["reason"])
+         if s["reason"] else "",
+         "outcome": coded(locale, labels.OUTCOMES, s["outcome"], s["outcome"]),
          "outcome_code": s["outcome"]}
         for s in overview["sign_ins"]
     ]  # fmt: skip
@@ -846,9 +475,13 @@ async def unlock_page(request: Request, services: ServicesDep, lang: Lang = None
     """The public unlock page (a locked identity cannot sign in to reach the portal)."""
     locale = pick_locale(request, lang)
     state = request.query_params.get("state")
-    message = {"done": words(locale, "unlocked")}.get(state or "")
+    message = (
+        gettext(locale, "Danh tính điện tử đã được mở khóa. Bạn có thể đăng nhập lại.")
+        if state == "done"
+        else None
+    )
     if request.query_params.get("locked") == "1":
-        message = words(locale, "now_locked")
+        message = gettext(locale, "Danh tính điện tử của bạn đã bị khóa và bạn đã được đăng xuất.")
     return page(
         request, services, "citizen_unlock.html", locale=locale,
         context={"message": message, "done": state == "done"},
@@ -861,32 +494,31 @@ async def unlock_submit(request: Request, session: SessionDep, services: Service
     locale = pick_locale(request)
     fields = await posted(request, services)
     if fields is None:
-        return error_page(request, services, locale, words(locale, "form_expired"), 403)
+        return error_page(request, services, locale, gettext(locale, FORM_EXPIRED), 403)
     login, password = fields.get("id_number", "").strip()[:12], fields.get("password", "")[:1024]
 
-    def again(key: str, status_code: int) -> Response:
-        message = IDENTITY_TEXT[locale]["throttled"] if key == "throttled" else words(locale, key)
+    def again(message: str, status_code: int) -> Response:
         return page(
             request, services, "citizen_unlock.html", locale=locale, status_code=status_code,
-            context={"error": message, "id_number": login},
+            context={"error": gettext(locale, message), "id_number": login},
         )  # fmt: skip
 
     if not ID_NUMBER_RE.fullmatch(login):
-        return again("unlock_wrong", 401)
+        return again(UNLOCK_WRONG, 401)
     try:
         account = await service.unlock_identity(
             session, services.ctx, login=login, password=password,
             client_ip=request.client.host if request.client else None,
         )  # fmt: skip
     except accounts.AccountLocked:
-        return again("unlock_official", 403)
+        return again(UNLOCK_OFFICIAL, 403)
     except RegistryError as exc:
         await failed(session, exc)
         if exc.status == 429:
-            return again("throttled", 429)
-        return again("unlock_wrong" if exc.status == 401 else "error.failed", exc.status)
+            return again(THROTTLED, 429)
+        return again(UNLOCK_WRONG if exc.status == 401 else labels.ERRORS["failed"], exc.status)
     if account.status != "active":  # locked by failures or an official: a code is needed
-        return again("unlock_official", 403)
+        return again(UNLOCK_OFFICIAL, 403)
     return back("/portal/unlock", state="done")
 
 
@@ -963,7 +595,7 @@ async def consents_page(
         return user
     locale = pick_locale(request, lang)
     consents = [
-        {**c, "scopes": [words(locale, "scope." + s, s) for s in c["scopes"]]}
+        {**c, "scopes": [coded(locale, labels.SCOPES, s, s) for s in c["scopes"]]}
         for c in await service.consents_overview(session, user.principal, user.account)
     ]
     return page(

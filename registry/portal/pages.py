@@ -20,6 +20,7 @@ from identity.oidc import tokens
 from identity.services import IdentityServices, get_services
 from identity.web import csrf_ok, pick_locale, set_cookie
 from registry.portal import service
+from registry.portal.labels import FIELDS
 from registry.portal.session import (
     FLOW_COOKIE,
     PORTAL_CLIENT_ID,
@@ -32,32 +33,16 @@ from registry.portal.session import (
     start_flow,
     start_session,
 )
-from registry.portal.web import render_page
+from registry.portal.web import gettext, render_page
 
 router = APIRouter(include_in_schema=False)
 ServicesDep = Annotated[IdentityServices, Depends(get_services)]
 
-FIELD_LABELS = {
-    "vi": {
-        "id_number": "Số định danh cá nhân", "full_name": "Họ, chữ đệm và tên",
-        "other_names": "Tên gọi khác", "birth_date": "Ngày sinh", "gender": "Giới tính",
-        "birth_province": "Nơi đăng ký khai sinh", "birth_place": "Nơi sinh",
-        "hometown": "Quê quán", "ethnicity": "Dân tộc", "religion": "Tôn giáo",
-        "nationality": "Quốc tịch", "marital_status": "Tình trạng hôn nhân",
-        "blood_type": "Nhóm máu", "permanent_address": "Nơi thường trú",
-        "temporary_address": "Nơi tạm trú", "current_address": "Nơi ở hiện tại",
-        "household_id": "Số hộ", "household_relationship": "Quan hệ với chủ hộ",
-        "status": "Tình trạng", "card_number": "Số thẻ căn cước",
-        "card_issue_date": "Ngày cấp thẻ", "card_issue_place": "Nơi cấp thẻ",
-        "card_expiry_date": "Thẻ có giá trị đến", "old_id_number": "Số CMND cũ",
-    },
-    "en": {},
-}  # fmt: skip
-
 
 def label(name: str, locale: str) -> str:
-    """A field's label in the locale (English falls back to a readable field name)."""
-    return FIELD_LABELS.get(locale, {}).get(name) or name.replace("_", " ").capitalize()
+    """A record field's label in the locale (a readable field name if it has none)."""
+    found = FIELDS.get(name)
+    return gettext(locale, found) if found else name.replace("_", " ").capitalize()
 
 
 async def portal_user(
