@@ -49,6 +49,8 @@ CLAIMS = {
 
 # Shown where a sign-in or an unlock is throttled (the provider's and the portal's pages).
 THROTTLED = N_("Bạn đã thử quá nhiều lần. Vui lòng thử lại sau.")
+# Shown where a form's CSRF token does not match (the provider's and the portal's pages).
+FORM_EXPIRED = N_("Biểu mẫu đã hết hạn. Vui lòng tải lại trang và thử lại.")
 
 
 def translations(locale: str) -> NullTranslations:

@@ -18,6 +18,7 @@ from identity.models import Account
 from identity.oidc import authorize as authz
 from identity.services import IdentityServices, ServicesDep
 from identity.web import (
+    FORM_EXPIRED,
     LANG_COOKIE,
     THROTTLED,
     csrf_ok,
@@ -82,7 +83,7 @@ async def login_submit(request: Request, session: SessionDep, services: Services
         return page_error(request, services, str(exc))
     locale = (auth_request.locale() if auth_request else None) or pick_locale(request)
     if not csrf_ok(request, settings, fields.get("csrf")):
-        return page_error(request, services, "The form expired. Reload the page and try again.")
+        return page_error(request, services, FORM_EXPIRED)
     login, password = fields.get("login", "")[:64], fields.get("password", "")[:1024]
 
     def again(message: str, status: int) -> Response:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.deps import SessionDep
 from core.headers import NO_STORE
+from core.i18n import N_
 from identity import accounts
 from identity.authn import session_cookie_name
 from identity.oidc import tokens
@@ -37,6 +38,10 @@ from registry.portal.web import gettext, render_page
 
 router = APIRouter(include_in_schema=False)
 ServicesDep = Annotated[IdentityServices, Depends(get_services)]
+
+SIGN_IN_FAILED = N_("Không hoàn tất được việc đăng nhập.")
+NOT_REGISTERED = N_("Cổng thông tin chưa được đăng ký với cổng định danh.")
+FORM_EXPIRED = N_("Biểu mẫu đã hết hạn.")
 
 
 def label(name: str, locale: str) -> str:
@@ -88,7 +93,7 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
     )  # fmt: skip
     locale = pick_locale(request)
     if flow is None or not params.get("code"):
-        message = params.get("error_description") or "The sign-in could not be completed."
+        message = params.get("error_description") or gettext(locale, SIGN_IN_FAILED)
         return render_page(request, settings, "error.html", locale=locale, status_code=400,
                            context={"message": message})  # fmt: skip
     from identity import repository as identity_repo
@@ -102,7 +107,7 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
         client = await identity_repo.client(session, PORTAL_CLIENT_ID)
     if client is None:
         return render_page(request, settings, "error.html", locale=locale, status_code=400,
-                           context={"message": "The portal is not registered."})  # fmt: skip
+                           context={"message": gettext(locale, NOT_REGISTERED)})  # fmt: skip
     form = {"code": params["code"], "redirect_uri": callback_uri(settings),
             "code_verifier": str(flow["v"])}  # fmt: skip
     try:
@@ -110,7 +115,7 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
         grant, account = await tokens.first_party_sign_in(session, services.tokens, client, form)
     except OAuthError:
         return render_page(request, settings, "error.html", locale=locale, status_code=400,
-                           context={"message": "The sign-in could not be completed."})  # fmt: skip
+                           context={"message": gettext(locale, SIGN_IN_FAILED)})  # fmt: skip
     next_path = str(flow["next"])
     kind = "console" if next_path.startswith("/console") else "citizen"
     token = await start_session(
@@ -130,8 +135,9 @@ async def logout(request: Request, session: SessionDep, services: ServicesDep) -
     form = await request.form()
     csrf = form.get("csrf")
     if not csrf_ok(request, settings, csrf if isinstance(csrf, str) else None):
-        return render_page(request, settings, "error.html", locale=pick_locale(request),
-                           status_code=400, context={"message": "The form expired."})  # fmt: skip
+        locale = pick_locale(request)
+        return render_page(request, settings, "error.html", locale=locale, status_code=400,
+                           context={"message": gettext(locale, FORM_EXPIRED)})  # fmt: skip
     sid = await end_session(request, session)
     provider_cookie = session_cookie_name(settings)
     await accounts.sign_out(session, token=request.cookies.get(provider_cookie), sid=sid)

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import VIETNAM_TIME
 from core.errors import RegistryError
 from core.headers import NO_STORE
-from core.i18n import LOCALES, N_
+from core.i18n import LOCALES
 from identity.services import IdentityServices
-from identity.web import CLAIMS, LANG_COOKIE, csrf_ok, pick_locale, set_cookie
+from identity.web import CLAIMS, FORM_EXPIRED, LANG_COOKIE, csrf_ok, pick_locale, set_cookie
 from registry.portal import labels, service
 from registry.portal.pages import portal_user
 from registry.portal.session import PortalUser
@@ -25,8 +25,6 @@ from registry.portal.web import gettext, render_page
 
 Lang = Annotated[str | None, Query(max_length=2)]
 EventUid = Annotated[str, Path(min_length=1, max_length=64)]
-
-FORM_EXPIRED = N_("Biểu mẫu đã hết hạn. Vui lòng tải lại trang và thử lại.")
 
 
 def coded(locale: str, table: Mapping[str, str], code: str | None, default: str) -> str:

@@ -12,11 +12,10 @@ from core.errors import RegistryError
 from core.i18n import N_
 from core.text import ID_NUMBER_RE
 from identity import accounts
-from identity.web import THROTTLED, pick_locale
+from identity.web import FORM_EXPIRED, THROTTLED, pick_locale
 from registry.agency.policy import purposes
 from registry.portal import labels, service
 from registry.portal.citizen.common import (
-    FORM_EXPIRED,
     Lang,
     back,
     citizen,
