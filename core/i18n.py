@@ -23,7 +23,7 @@ SOURCE_LOCALE = "vi"
 DOMAIN = "messages"
 
 
-def N_(message: str) -> str:  # noqa: N802 (the gettext name for "mark, translate later")
+def N_(message: str) -> str:
     """Mark a message for the catalog; it is translated where it is shown."""
     return message
 
@@ -33,7 +33,7 @@ def pgettext_noop(context: str, message: str) -> str:
     return message
 
 
-def catalog_path(package: str, locale: str) -> str:
+def catalog_path(locale: str) -> str:
     """Where a package keeps a locale's catalog, relative to the package."""
     return f"locale/{locale}/LC_MESSAGES/{DOMAIN}.po"
 
@@ -42,7 +42,7 @@ def catalog_path(package: str, locale: str) -> str:
 def _package_translations(package: str, locale: str) -> gettext.NullTranslations:
     if locale == SOURCE_LOCALE:
         return gettext.NullTranslations()
-    source = resources.files(package).joinpath(catalog_path(package, locale))
+    source = resources.files(package).joinpath(catalog_path(locale))
     with source.open("rb") as po:
         messages = read_po(po, locale=locale)
     compiled = io.BytesIO()

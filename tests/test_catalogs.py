@@ -32,6 +32,13 @@ def test_a_message_missing_from_the_catalog_fails_the_check(tmp_path: Path) -> N
     assert "registry/portal/templates/record.html" in found[0]
 
 
+def test_a_bare_percent_sign_fails_the_check(tmp_path: Path) -> None:
+    root = copy_tree(tmp_path)
+    page = root / "identity" / "templates" / "error.html"
+    page.write_text(page.read_text() + '<p>{{ _("Giảm 5% phí") }}</p>\n')
+    assert [line for line in catalogs.problems("identity", root) if "a bare %" in line]
+
+
 def test_a_message_marked_in_python_is_checked_too(tmp_path: Path) -> None:
     root = copy_tree(tmp_path)
     module = root / "identity" / "web.py"

@@ -10,6 +10,7 @@ Vietnamese is the source language: the msgids are the Vietnamese text (core/i18n
 from __future__ import annotations
 
 import io
+import re
 import sys
 from pathlib import Path
 
@@ -32,6 +33,7 @@ PYTHON_KEYWORDS = {
     "pgettext": ((2, "c"), 3),
 }
 JINJA_KEYWORDS = {"_": None, "gettext": None, "pgettext": ((1, "c"), 2)}
+BARE_PERCENT = re.compile(r"%(?!\([a-z_]+\)[sd])")
 HEADER = (
     "# The national registry's pages in English. Vietnamese is the source language: each msgid\n"
     "# is the Vietnamese text. Update with `python tools/catalogs.py update`, then translate."
@@ -102,6 +104,9 @@ def problems(package: str, root: Path = ROOT) -> list[str]:
             found.append(f"{path}: missing {message.id!r} ({where})")
         elif not entry.string or entry.fuzzy:
             found.append(f"{path}: not translated {message.id!r} ({where})")
+        if isinstance(message.id, str) and BARE_PERCENT.search(message.id.replace("%%", "")):
+            # Jinja's newstyle gettext formats every message with %: a bare one breaks the page.
+            found.append(f"{path}: a bare % in {message.id!r} (write %% or %(name)s)")
     wanted_keys = {(m.id, m.context) for m in wanted if m.id}
     for entry in catalog:
         if entry.id and (entry.id, entry.context) not in wanted_keys:
