@@ -56,12 +56,13 @@ run: $(VENV)/.installed $(VENV)/.argon2
 test: $(VENV)/.installed-test $(VENV)/.argon2
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## make lint: ruff, mypy --strict, and the layer contract
+## make lint: ruff, mypy --strict, the layer contract, and every page message in its catalog
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+	$(BIN)/python tools/catalogs.py check
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix .

@@ -21,7 +21,7 @@ from identity.oidc import authorize as authz
 from identity.oidc.clients import authenticate_client
 from identity.oidc.errors import OAuthError
 from identity.services import IdentityServices
-from identity.web import pick_locale, render, set_cookie
+from identity.web import gettext, pick_locale, render, set_cookie
 
 
 def client_ip(request: Request) -> str | None:
@@ -49,10 +49,11 @@ def oauth_response(exc: OAuthError) -> JSONResponse:
 
 
 def page_error(request: Request, services: IdentityServices, message: str) -> Response:
-    """The error page, for a request that cannot be used."""
+    """The error page, for a request that cannot be used; ``message`` is a catalog message."""
+    locale = pick_locale(request)
     return render(
-        request, services.settings, "error.html", locale=pick_locale(request), status_code=400,
-        context={"message": message},
+        request, services.settings, "error.html", locale=locale, status_code=400,
+        context={"message": gettext(locale, message)},
     )  # fmt: skip
 
 

@@ -7,16 +7,18 @@ import hmac
 import secrets
 from collections.abc import Mapping
 from functools import cache
+from gettext import NullTranslations
 from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from core import i18n
 from core.headers import NO_STORE
+from core.i18n import LOCALES, N_
 from core.settings import Settings
 
-LOCALES = ("vi", "en")
 CSRF_COOKIE = "registry_csrf"
 LANG_COOKIE = "registry_lang"
 
@@ -33,103 +35,45 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
 }
 
-TEXT: dict[str, dict[str, str]] = {
-    "vi": {
-        "title": "Cổng định danh điện tử quốc gia",
-        "sign_in": "Đăng nhập",
-        "login_label": "Số định danh cá nhân (hoặc tên đăng nhập cán bộ)",
-        "password": "Mật khẩu",
-        "submit": "Đăng nhập",
-        "with_passkey": "Đăng nhập bằng khóa truy cập (passkey)",
-        "passkey_asked": "Dịch vụ này đề nghị bạn đăng nhập bằng khóa truy cập (passkey). "
-        "Nếu không có khóa bên mình, bạn vẫn có thể đăng nhập bằng mật khẩu.",
-        "wrong": "Số định danh hoặc mật khẩu không đúng.",
-        "signing_in_to": "Đăng nhập để tiếp tục tới",
-        "consent_title": "Cho phép chia sẻ thông tin",
-        "consent_intro": "Dịch vụ sau đề nghị nhận các thông tin của bạn:",
-        "allow": "Đồng ý",
-        "deny": "Từ chối",
-        "error_title": "Không thể tiếp tục",
-        "logout_title": "Đăng xuất",
-        "logout_confirm": "Bạn có muốn đăng xuất khỏi cổng định danh không?",
-        "logout_done": "Bạn đã đăng xuất.",
-        "yes_logout": "Đăng xuất",
-        "language": "English",
-        "claim.name": "Họ và tên",
-        "claim.family_name": "Họ",
-        "claim.given_name": "Tên",
-        "claim.middle_name": "Tên đệm",
-        "claim.birthdate": "Ngày sinh",
-        "claim.gender": "Giới tính",
-        "claim.address": "Địa chỉ thường trú",
-        "claim.national_id": "Số định danh cá nhân",
-        "passkey_failed": "Không đăng nhập được bằng khóa truy cập.",
-        "locked": "Danh tính điện tử này đang bị khóa.",
-        "throttled": "Bạn đã thử quá nhiều lần. Vui lòng thử lại sau.",
-        "account_title": "Tài khoản định danh điện tử",
-        "signed_in_as": "Đang đăng nhập:",
-        "level": "mức",
-        "passkeys": "Khóa truy cập (passkey)",
-        "passkey_name": "Tên khóa",
-        "created": "Ngày tạo",
-        "last_used": "Lần dùng gần nhất",
-        "no_passkeys": "Bạn chưa có khóa truy cập nào.",
-        "add_passkey": "Thêm khóa truy cập",
-        "default_passkey_name": "Điện thoại của tôi",
-    },
-    "en": {
-        "title": "National electronic identity",
-        "sign_in": "Sign in",
-        "login_label": "Personal ID number (or staff username)",
-        "password": "Password",
-        "submit": "Sign in",
-        "with_passkey": "Sign in with a passkey",
-        "passkey_asked": "This service asks you to sign in with your passkey. "
-        "Without it at hand, you can still sign in with your password.",
-        "wrong": "The ID number or the password is wrong.",
-        "signing_in_to": "Sign in to continue to",
-        "consent_title": "Share your information",
-        "consent_intro": "This service asks to receive the following information about you:",
-        "allow": "Allow",
-        "deny": "Deny",
-        "error_title": "Cannot continue",
-        "logout_title": "Sign out",
-        "logout_confirm": "Do you want to sign out of the national identity portal?",
-        "logout_done": "You are signed out.",
-        "yes_logout": "Sign out",
-        "language": "Tiếng Việt",
-        "claim.name": "Full name",
-        "claim.family_name": "Family name",
-        "claim.given_name": "Given name",
-        "claim.middle_name": "Middle name",
-        "claim.birthdate": "Date of birth",
-        "claim.gender": "Gender",
-        "claim.address": "Permanent address",
-        "claim.national_id": "Personal ID number",
-        "passkey_failed": "Signing in with the passkey did not work.",
-        "locked": "This electronic identity is locked.",
-        "throttled": "Too many attempts. Please try again later.",
-        "account_title": "Your electronic identity",
-        "signed_in_as": "Signed in as",
-        "level": "level",
-        "passkeys": "Passkeys",
-        "passkey_name": "Name",
-        "created": "Created",
-        "last_used": "Last used",
-        "no_passkeys": "You have no passkeys yet.",
-        "add_passkey": "Add a passkey",
-        "default_passkey_name": "My phone",
-    },
+# What each OIDC claim is called on the consent page and in the portal's access log.
+CLAIMS = {
+    "name": N_("Họ và tên"),
+    "family_name": N_("Họ"),
+    "given_name": N_("Tên"),
+    "middle_name": N_("Tên đệm"),
+    "birthdate": N_("Ngày sinh"),
+    "gender": N_("Giới tính"),
+    "address": N_("Địa chỉ thường trú"),
+    "national_id": N_("Số định danh cá nhân"),
 }
+
+# Shown where a sign-in or an unlock is throttled (the provider's and the portal's pages).
+THROTTLED = N_("Bạn đã thử quá nhiều lần. Vui lòng thử lại sau.")
+# Shown where a form's CSRF token does not match (the provider's and the portal's pages).
+FORM_EXPIRED = N_("Biểu mẫu đã hết hạn. Vui lòng tải lại trang và thử lại.")
+
+
+def translations(locale: str) -> NullTranslations:
+    """The provider's messages in ``locale`` (identity/locale; Vietnamese is the source)."""
+    return i18n.translations(locale, "identity")
+
+
+def gettext(locale: str, message: str) -> str:
+    """One of the provider's messages in ``locale``."""
+    return translations(locale).gettext(message)
 
 
 @cache
-def _env() -> Environment:
-    return Environment(
+def _env(locale: str) -> Environment:
+    env = Environment(
         loader=PackageLoader("identity", "templates"),
         autoescape=select_autoescape(["html"]),
         auto_reload=False,
+        extensions=["jinja2.ext.i18n"],
     )
+    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.globals["CLAIMS"] = CLAIMS
+    return env
 
 
 def pick_locale(request: Request, preferred: str | None = None) -> str:
@@ -189,10 +133,10 @@ def render(
     status_code: int = 200,
     context: Mapping[str, Any] | None = None,
 ) -> HTMLResponse:
-    """Render a page with the locale's strings, a CSRF token and the security headers."""
+    """Render a page in the locale, a CSRF token and the security headers."""
     cookie, new = csrf_cookie(request)
-    body = _env().get_template(template).render(
-        t=TEXT[locale], lang=locale, other_lang="en" if locale == "vi" else "vi",
+    body = _env(locale).get_template(template).render(
+        lang=locale, other_lang="en" if locale == "vi" else "vi",
         csrf=csrf_token(settings, cookie), **(context or {}),
     )  # fmt: skip
     response = HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)

@@ -31,9 +31,9 @@ from registry.agency import api as agency_api
 from registry.agency.fastlane import AgencyFastLane
 from registry.bulk import repository as bulk_repo
 from registry.directory import RegistryDirectory
-from registry.portal import api as portal_api
 from registry.portal import citizen as portal_citizen
 from registry.portal import console as portal_console
+from registry.portal import pages as portal_pages
 
 log = get_logger("registry.app")
 
@@ -135,7 +135,7 @@ def create_app(
     # Every route's outside text passes one check (core.inputs) before its own work.
     routers = (
         identity_api.oidc_router, agency_api.router, ops.router, identity_api.account_router,
-        audit_api.router, registry_api.router, portal_api.router, portal_citizen.router,
+        audit_api.router, registry_api.router, portal_pages.router, portal_citizen.router,
         portal_console.router,
     )  # fmt: skip
     for router in routers:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audit import recording as audit
 from core.clock import utcnow
 from core.digests import sha256_hex
+from core.i18n import LOCALES, N_
 from core.inputs import ascii_int
 from core.settings import Settings
 from identity import repository as repo
@@ -37,12 +38,15 @@ from identity.oidc.tokens import CODE_TTL, client_principal
 
 REQUEST_TTL = 900  # seconds a pending authorization request stays valid across the login pages
 PROMPTS = ("none", "login", "consent", "select_account")
-LOCALES = ("vi", "en")
+
+
+# Shown on the provider's pages for a client it does not know or has turned off.
+UNKNOWN_CLIENT = N_("Dịch vụ không tồn tại hoặc đã ngừng hoạt động.")
 
 
 class PageError(ValueError):
     """An error shown to the user on our page, never redirected (RFC 6749 4.1.2.1: an invalid
-    client or redirect URI must not be redirected to)."""
+    client or redirect URI must not be redirected to). Its text is a catalog message."""
 
 
 @dataclass
@@ -135,9 +139,9 @@ def unseal(value: str, secret: bytes) -> AuthRequest:
         # during a sign-in does not spoil it).
         request = AuthRequest(**{k: v for k, v in data.items() if k in _MEMBERS})
     except (ValueError, TypeError, UnicodeError):
-        raise PageError("The sign-in request is damaged. Start again from the service.") from None
+        raise PageError(N_("Yêu cầu đăng nhập bị hỏng. Hãy bắt đầu lại từ dịch vụ.")) from None
     if time.time() - request.issued_at > REQUEST_TTL:
-        raise PageError("The sign-in request has expired. Start again from the service.")
+        raise PageError(N_("Yêu cầu đăng nhập đã hết hạn. Hãy bắt đầu lại từ dịch vụ."))
     return request
 
 
@@ -148,11 +152,11 @@ async def parse_request(
     client_id = params.get("client_id")
     client = await repo.detached_client(session, client_id) if client_id else None
     if client is None or not client.active or client.type != "rp":
-        raise PageError("Unknown or inactive client.")
+        raise PageError(UNKNOWN_CLIENT)
     redirect_uri = params.get("redirect_uri")
     # Exact string match against a registered URI (RFC 9700 2.1).
     if not redirect_uri or redirect_uri not in redirect_uris(client):
-        raise PageError("The redirect URI is not registered for this client.")
+        raise PageError(N_("Địa chỉ chuyển hướng chưa được đăng ký cho dịch vụ này."))
     state = params.get("state")
 
     def fail(error: str, description: str) -> RedirectError:

@@ -9,11 +9,12 @@ from fastapi.responses import RedirectResponse
 
 from core.deps import SessionDep
 from core.headers import NO_STORE
+from core.i18n import N_
 from identity import repository as repo
 from identity.http_common import page_error, unseal
 from identity.oidc import authorize as authz
 from identity.services import ServicesDep
-from identity.web import csrf_ok
+from identity.web import FORM_EXPIRED, csrf_ok
 
 router = APIRouter()
 
@@ -27,15 +28,15 @@ async def consent_submit(request: Request, session: SessionDep, services: Servic
     try:
         auth_request = unseal(services, fields.get("req"))
         if auth_request is None:
-            raise authz.PageError("Missing sign-in request.")
+            raise authz.PageError(N_("Thiếu yêu cầu đăng nhập."))
     except authz.PageError as exc:
         return page_error(request, services, str(exc))
     if not csrf_ok(request, settings, fields.get("csrf")):
-        return page_error(request, services, "The form expired. Reload the page and try again.")
+        return page_error(request, services, FORM_EXPIRED)
     signed_in = await services.authenticator.signed_in(request, session)
     client = await repo.client(session, auth_request.client_id)
     if client is None or not client.active:
-        return page_error(request, services, "Unknown or inactive client.")
+        return page_error(request, services, authz.UNKNOWN_CLIENT)
     if signed_in is None:
         return RedirectResponse(
             "/login?" + urlencode({"req": fields.get("req", "")}), status_code=303

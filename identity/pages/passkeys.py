@@ -22,7 +22,7 @@ from identity.oidc import authorize as authz
 from identity.oidc.openapi import SIGNED_IN
 from identity.schemas import CeremonyOptions, PasskeyView, SignedIn
 from identity.services import IdentityServices, ServicesDep
-from identity.web import csrf_ok
+from identity.web import csrf_ok, gettext
 
 router = APIRouter()
 
@@ -81,7 +81,7 @@ async def passkey_login_complete(
     try:
         auth_request = unseal(services, body.req)
     except authz.PageError as exc:
-        raise Forbidden(str(exc)) from None
+        raise Forbidden(gettext("en", str(exc))) from None  # problem details stay English
     try:
         account = await credentials.complete_login(
             session, services.passkeys, handle=body.challenge_id, credential=body.credential

@@ -11,12 +11,22 @@ from fastapi.responses import RedirectResponse
 from core.deps import SessionDep
 from core.errors import RegistryError
 from core.headers import NO_STORE
+from core.i18n import LOCALES
 from identity import accounts
 from identity.http_common import after_login, client_ip, page_error, set_session_cookie, unseal
 from identity.models import Account
 from identity.oidc import authorize as authz
 from identity.services import IdentityServices, ServicesDep
-from identity.web import LANG_COOKIE, TEXT, csrf_ok, pick_locale, render, set_cookie
+from identity.web import (
+    FORM_EXPIRED,
+    LANG_COOKIE,
+    THROTTLED,
+    csrf_ok,
+    gettext,
+    pick_locale,
+    render,
+    set_cookie,
+)
 
 router = APIRouter()
 
@@ -39,7 +49,7 @@ async def login_page(request: Request, services: ServicesDep, req: str = "") -> 
             "lang_query": urlencode({"req": req}) + "&" if req else "",
         },
     )  # fmt: skip
-    if request.query_params.get("lang") in ("vi", "en"):
+    if request.query_params.get("lang") in LOCALES:
         set_cookie(response, services.settings, LANG_COOKIE, locale, max_age=31_536_000)
     return response
 
@@ -73,7 +83,7 @@ async def login_submit(request: Request, session: SessionDep, services: Services
         return page_error(request, services, str(exc))
     locale = (auth_request.locale() if auth_request else None) or pick_locale(request)
     if not csrf_ok(request, settings, fields.get("csrf")):
-        return page_error(request, services, "The form expired. Reload the page and try again.")
+        return page_error(request, services, FORM_EXPIRED)
     login, password = fields.get("login", "")[:64], fields.get("password", "")[:1024]
 
     def again(message: str, status: int) -> Response:
@@ -88,21 +98,17 @@ async def login_submit(request: Request, session: SessionDep, services: Services
             session, services.ctx, login=login, password=password, client_ip=client_ip(request)
         )
     except accounts.AccountLocked:
-        return again(_text(locale, "locked"), 403)
+        return again(gettext(locale, "Danh tính điện tử này đang bị khóa."), 403)
     except RegistryError as exc:
         if exc.status == 429:
-            response = again(_text(locale, "throttled"), 429)
+            response = again(gettext(locale, THROTTLED), 429)
             response.headers.update(exc.headers)
             return response
         if exc.status == 401:
-            return again(_text(locale, "wrong"), 401)
+            return again(gettext(locale, "Số định danh hoặc mật khẩu không đúng."), 401)
         return again(exc.detail, exc.status)
     token, row = await accounts.start_session(session, settings, account, amr=("pwd",))
     await accounts.record_login(session, account, method="pwd")
     return _signed_in_response(
         services, token, after_login(services, auth_request, row.sid), account
     )
-
-
-def _text(locale: str, key: str) -> str:
-    return TEXT[locale][key]

@@ -242,7 +242,7 @@ async def test_a_wrong_redirect_uri_is_never_redirected_to(
         )
         assert response.status_code == 400
         assert "location" not in response.headers
-        assert "redirect URI is not registered" in response.text
+        assert "Địa chỉ chuyển hướng chưa được đăng ký" in response.text  # Vietnamese first
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.deps import SessionDep
 from core.headers import NO_STORE
+from core.i18n import N_
 from core.openapi import problems
 from identity import repository as repo
 from identity.http_common import page_error, unseal
@@ -111,10 +112,10 @@ async def authorize_resume(
     try:
         auth_request = unseal(services, req)
         if auth_request is None:
-            raise authz.PageError("Missing sign-in request.")
+            raise authz.PageError(N_("Thiếu yêu cầu đăng nhập."))
         client = await repo.detached_client(session, auth_request.client_id)
         if client is None or not client.active:
-            raise authz.PageError("Unknown or inactive client.")
+            raise authz.PageError(authz.UNKNOWN_CLIENT)
     except authz.PageError as exc:
         return page_error(request, services, str(exc))
     return await _continue(request, session, services, auth_request, client)

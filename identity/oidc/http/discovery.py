@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from core.clock import utcnow
 from core.deps import SessionDep
+from core.i18n import LOCALES
 from core.openapi import problems
 from identity import accounts, keys
 from identity.oidc.claims import RP_SCOPES
@@ -50,7 +51,7 @@ async def discovery(services: ServicesDep) -> JSONResponse:
             "request_parameter_supported": False,
             "request_uri_parameter_supported": False,
             "acr_values_supported": list(accounts.ACR_VALUES),
-            "ui_locales_supported": ["vi", "en"],
+            "ui_locales_supported": list(LOCALES),
             "prompt_values_supported": ["none", "login", "consent"],
             "authorization_response_iss_parameter_supported": True,
             "revocation_endpoint_auth_methods_supported": [

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import utcnow
 from core.deps import SessionDep
 from core.headers import NO_STORE
+from core.i18n import N_
 from core.openapi import problems
 from identity import accounts, keys
 from identity import repository as repo
@@ -21,7 +22,7 @@ from identity.oidc import authorize as authz
 from identity.oidc.clients import post_logout_uris
 from identity.oidc.openapi import REDIRECT, LogoutRequest, form_body, page, query_parameters
 from identity.services import IdentityServices, ServicesDep
-from identity.web import csrf_ok, pick_locale, render
+from identity.web import FORM_EXPIRED, csrf_ok, pick_locale, render
 
 router = APIRouter()
 
@@ -48,19 +49,21 @@ async def _logout_target(
                 issuer=services.settings.issuer, leeway=10**9, require=("aud",),
             )  # fmt: skip
         except jose.JoseError:
-            raise authz.PageError("The id_token_hint is not a valid ID token of ours.") from None
+            raise authz.PageError(
+                N_("Tham số id_token_hint không phải là ID token hợp lệ do cổng định danh cấp.")
+            ) from None
         aud = claims.get("aud")
         hinted = (
             aud if isinstance(aud, str) else (aud[0] if isinstance(aud, list) and aud else None)
         )
         if client_id and hinted and client_id != hinted:
-            raise authz.PageError("client_id and id_token_hint name different clients.")
+            raise authz.PageError(N_("client_id và id_token_hint chỉ hai dịch vụ khác nhau."))
         client_id = client_id or hinted
         sid = claims.get("sid") if isinstance(claims.get("sid"), str) else None
     if target:
         client = await repo.client(session, client_id) if client_id else None
         if client is None or target not in post_logout_uris(client):
-            raise authz.PageError("The post-logout redirect URI is not registered.")
+            raise authz.PageError(N_("Địa chỉ chuyển hướng sau khi đăng xuất chưa được đăng ký."))
         state = params.get("state")
         if state:
             target += ("&" if "?" in target else "?") + urlencode({"state": state})
@@ -102,7 +105,7 @@ async def logout_post(request: Request, session: SessionDep, services: ServicesD
     form = await request.form()
     params = {k: v for k, v in form.items() if isinstance(v, str) and v != ""}
     if not csrf_ok(request, services.settings, params.get("csrf")):
-        return page_error(request, services, "The form expired. Reload the page and try again.")
+        return page_error(request, services, FORM_EXPIRED)
     try:
         target, _ = await _logout_target(session, services, params)
     except authz.PageError as exc:

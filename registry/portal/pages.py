@@ -1,4 +1,4 @@
-"""Portal routes: sign-in through the registry's own OIDC client, and the citizen's pages.
+"""Portal pages: sign-in through the registry's own OIDC client, sign-out, and my record.
 
 Pages need no JavaScript (passkeys excepted), work at phone width, speak Vietnamese by default
 with an English switch, and send CSP, frame-ancestors, Referrer-Policy and no-store headers.
@@ -14,12 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.deps import SessionDep
 from core.headers import NO_STORE
+from core.i18n import N_
 from identity import accounts
 from identity.authn import session_cookie_name
 from identity.oidc import tokens
 from identity.services import IdentityServices, get_services
 from identity.web import csrf_ok, pick_locale, set_cookie
 from registry.portal import service
+from registry.portal.labels import FIELDS
 from registry.portal.session import (
     FLOW_COOKIE,
     PORTAL_CLIENT_ID,
@@ -32,32 +34,20 @@ from registry.portal.session import (
     start_flow,
     start_session,
 )
-from registry.portal.web import render_page
+from registry.portal.web import gettext, render_page
 
 router = APIRouter(include_in_schema=False)
 ServicesDep = Annotated[IdentityServices, Depends(get_services)]
 
-FIELD_LABELS = {
-    "vi": {
-        "id_number": "Số định danh cá nhân", "full_name": "Họ, chữ đệm và tên",
-        "other_names": "Tên gọi khác", "birth_date": "Ngày sinh", "gender": "Giới tính",
-        "birth_province": "Nơi đăng ký khai sinh", "birth_place": "Nơi sinh",
-        "hometown": "Quê quán", "ethnicity": "Dân tộc", "religion": "Tôn giáo",
-        "nationality": "Quốc tịch", "marital_status": "Tình trạng hôn nhân",
-        "blood_type": "Nhóm máu", "permanent_address": "Nơi thường trú",
-        "temporary_address": "Nơi tạm trú", "current_address": "Nơi ở hiện tại",
-        "household_id": "Số hộ", "household_relationship": "Quan hệ với chủ hộ",
-        "status": "Tình trạng", "card_number": "Số thẻ căn cước",
-        "card_issue_date": "Ngày cấp thẻ", "card_issue_place": "Nơi cấp thẻ",
-        "card_expiry_date": "Thẻ có giá trị đến", "old_id_number": "Số CMND cũ",
-    },
-    "en": {},
-}  # fmt: skip
+SIGN_IN_FAILED = N_("Không hoàn tất được việc đăng nhập.")
+NOT_REGISTERED = N_("Cổng thông tin chưa được đăng ký với cổng định danh.")
+FORM_EXPIRED = N_("Biểu mẫu đã hết hạn.")
 
 
 def label(name: str, locale: str) -> str:
-    """A field's label in the locale (English falls back to a readable field name)."""
-    return FIELD_LABELS.get(locale, {}).get(name) or name.replace("_", " ").capitalize()
+    """A record field's label in the locale (a readable field name if it has none)."""
+    found = FIELDS.get(name)
+    return gettext(locale, found) if found else name.replace("_", " ").capitalize()
 
 
 async def portal_user(
@@ -103,7 +93,7 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
     )  # fmt: skip
     locale = pick_locale(request)
     if flow is None or not params.get("code"):
-        message = params.get("error_description") or "The sign-in could not be completed."
+        message = params.get("error_description") or gettext(locale, SIGN_IN_FAILED)
         return render_page(request, settings, "error.html", locale=locale, status_code=400,
                            context={"message": message})  # fmt: skip
     from identity.oidc.clients import find_client
@@ -117,7 +107,7 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
         client = await find_client(session, PORTAL_CLIENT_ID)
     if client is None:
         return render_page(request, settings, "error.html", locale=locale, status_code=400,
-                           context={"message": "The portal is not registered."})  # fmt: skip
+                           context={"message": gettext(locale, NOT_REGISTERED)})  # fmt: skip
     form = {"code": params["code"], "redirect_uri": callback_uri(settings),
             "code_verifier": str(flow["v"])}  # fmt: skip
     try:
@@ -125,7 +115,7 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
         grant, account = await tokens.first_party_sign_in(session, services.tokens, client, form)
     except OAuthError:
         return render_page(request, settings, "error.html", locale=locale, status_code=400,
-                           context={"message": "The sign-in could not be completed."})  # fmt: skip
+                           context={"message": gettext(locale, SIGN_IN_FAILED)})  # fmt: skip
     next_path = str(flow["next"])
     kind = "console" if next_path.startswith("/console") else "citizen"
     token = await start_session(
@@ -145,8 +135,9 @@ async def logout(request: Request, session: SessionDep, services: ServicesDep) -
     form = await request.form()
     csrf = form.get("csrf")
     if not csrf_ok(request, settings, csrf if isinstance(csrf, str) else None):
-        return render_page(request, settings, "error.html", locale=pick_locale(request),
-                           status_code=400, context={"message": "The form expired."})  # fmt: skip
+        locale = pick_locale(request)
+        return render_page(request, settings, "error.html", locale=locale, status_code=400,
+                           context={"message": gettext(locale, FORM_EXPIRED)})  # fmt: skip
     sid = await end_session(request, session)
     provider_cookie = session_cookie_name(settings)
     await accounts.sign_out(session, token=request.cookies.get(provider_cookie), sid=sid)
