@@ -22,7 +22,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
 
 from pydantic import ValidationError
-from sqlalchemy import String, func, literal_column, or_, select, type_coerce
+from sqlalchemy import func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import merkle, proofs, views
@@ -34,6 +34,7 @@ from core.auth import Principal
 from core.clock import VIETNAM_TIME
 from core.db import Database, dialect_of
 from core.errors import Conflict, NotFound
+from core.models import instant_bounds
 from core.text import ID_NUMBER_RE, csv_cell
 from identity.models import Client
 from registry.portal.session import PortalUser
@@ -401,25 +402,22 @@ async def agency_daily_counts(session: AsyncSession, *, since: datetime) -> list
     only, so PostgreSQL sees the same expression in SELECT and GROUP BY.
     """
     occurred = AuditEvent.occurred_at
-    if dialect_of(session) == "sqlite":
+    dialect = dialect_of(session)
+    if dialect == "sqlite":
         # Stored as UTC text 'YYYY-MM-DD HH:MM:SS.fff'; text compares in that same format.
         day = func.date(occurred, literal_column(f"'+{_VIETNAM_HOURS} hours'"))
-        after = type_coerce(occurred, String()) >= since.astimezone(UTC).strftime(
-            "%Y-%m-%d %H:%M:%S.000"
-        )
     else:
         local = func.timezone(literal_column("'UTC'"), occurred) + literal_column(
             f"INTERVAL '{_VIETNAM_HOURS} hours'"
         )
         day = func.to_char(local, literal_column("'YYYY-MM-DD'"))
-        after = occurred >= since
     query = (
         select(AuditEvent.actor_id, Client.name, day.label("day"), func.count().label("n"))
         .select_from(AuditEvent)
         .outerjoin(Client, Client.client_id == AuditEvent.actor_id)
         .where(
             AuditEvent.actor_type == "agency",
-            after,
+            *instant_bounds(occurred, dialect, since=since),
             or_(Client.type == "agency", Client.client_id.is_(None)),
         )
         .group_by(AuditEvent.actor_id, Client.name, day)
