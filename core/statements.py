@@ -57,8 +57,13 @@ class Statement:
         self._processors: tuple[Callable[[Any], Any] | None, ...] = tuple(
             bind.type.dialect_impl(_ASYNCPG).bind_processor(_ASYNCPG) for bind in binds
         )
+        self._plain = all(p is None for p in self._processors) and all(
+            bind.value is None and bind.callable is None for bind in binds
+        )
 
     def _args(self, params: Mapping[str, Any]) -> list[Any]:
+        if self._plain:  # the usual case: every parameter given, none with a bind processor
+            return [params[k] for k in self._keys]
         constants = self._constants
         values = (params[k] if k in params else constants[k] for k in self._keys)
         return [
