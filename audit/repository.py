@@ -7,25 +7,17 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import (
-    ColumnElement,
-    String,
-    func,
-    insert,
-    literal_column,
-    select,
-    true,
-    type_coerce,
-)
+from sqlalchemy import ColumnElement, func, insert, literal_column, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit.events import EventData
 from audit.models import AuditCheckpoint, AuditEvent, AuditLeaf
 from core.db import dialect_of, driver_connection, driver_errors, is_unavailable, may_commit
+from core.models import instant_bounds
 
 EVENT_COLUMNS = (
     AuditEvent.id,
@@ -226,28 +218,40 @@ async def proof_target(session: AsyncSession, event_uid: str) -> ProofTarget | N
     """What an inclusion proof needs: the event, its leaf, the newest checkpoint's size and
     note, and on PostgreSQL the proof's node hashes too, all in one query."""
     if dialect_of(session) == "postgresql":
-        # One statement, read-only: no BEGIN and COMMIT round trips.
-        driver: Any = await driver_connection(session, begin=False)
-        async with driver_errors(session):
-            record = await driver.fetchrow(_PROOF_TARGET_SQL, event_uid)
-        if record is None:
-            return None
-        event = EventData(**{name: record[name] for name in _EVENT_FIELDS})
-        nodes = dict(
-            zip(
-                zip(record["levels"] or (), record["idxs"] or (), strict=True),
-                record["hashes"] or (),
-                strict=True,
-            )
+        return await proof_target_postgresql(session, event_uid)
+    return await proof_target_portable(session, event_uid)
+
+
+async def proof_target_postgresql(session: AsyncSession, event_uid: str) -> ProofTarget | None:
+    """``proof_target`` in one PostgreSQL statement, node hashes included
+    (tests/audit/test_proof_nodes_sql.py holds it to ``proof_target_portable`` and to
+    merkle's rule)."""
+    # One statement, read-only: no BEGIN and COMMIT round trips.
+    driver: Any = await driver_connection(session, begin=False)
+    async with driver_errors(session):
+        record = await driver.fetchrow(_PROOF_TARGET_SQL, event_uid)
+    if record is None:
+        return None
+    event = EventData(**{name: record[name] for name in _EVENT_FIELDS})
+    nodes = dict(
+        zip(
+            zip(record["levels"] or (), record["idxs"] or (), strict=True),
+            record["hashes"] or (),
+            strict=True,
         )
-        return ProofTarget(
-            event,
-            record["leaf_index"],
-            record["leaf_hash"],
-            record["tree_size"],
-            record["note"],
-            nodes=nodes,
-        )
+    )
+    return ProofTarget(
+        event,
+        record["leaf_index"],
+        record["leaf_hash"],
+        record["tree_size"],
+        record["note"],
+        nodes=nodes,
+    )
+
+
+async def proof_target_portable(session: AsyncSession, event_uid: str) -> ProofTarget | None:
+    """``proof_target`` without the node hashes, on any database."""
     head = (
         select(AuditCheckpoint.tree_size, AuditCheckpoint.note)
         .order_by(AuditCheckpoint.tree_size.desc())
@@ -325,33 +329,6 @@ _EQUALITY_FILTERS = (
 )
 
 
-def _sqlite_instant(value: datetime) -> str:
-    # SQLite stores occurred_at as UTC text with milliseconds ('YYYY-MM-DD HH:MM:SS.fff', the
-    # migration's default), so compare text with text in that very format: the index stays
-    # usable and equal instants compare equal. Rounding up to the next millisecond keeps both
-    # bounds exact: t >= x  <=>  t >= ceil_ms(x), and t < x  <=>  t < ceil_ms(x).
-    value = value.astimezone(UTC)
-    if value.microsecond % 1000:
-        value += timedelta(microseconds=1000 - value.microsecond % 1000)
-    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
-
-
-def _time_bounds(dialect: str, where: EventFilter) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
-    if dialect == "sqlite":
-        as_text = type_coerce(AuditEvent.occurred_at, String())
-        if where.since is not None:
-            conditions.append(as_text >= _sqlite_instant(where.since))
-        if where.until is not None:
-            conditions.append(as_text < _sqlite_instant(where.until))
-        return conditions
-    if where.since is not None:
-        conditions.append(AuditEvent.occurred_at >= where.since)
-    if where.until is not None:
-        conditions.append(AuditEvent.occurred_at < where.until)
-    return conditions
-
-
 def _conditions(
     dialect: str, where: EventFilter, before_id: int | None
 ) -> list[ColumnElement[bool]]:
@@ -360,7 +337,9 @@ def _conditions(
         for name, column in _EQUALITY_FILTERS
         if getattr(where, name) is not None
     ]
-    conditions.extend(_time_bounds(dialect, where))
+    conditions.extend(
+        instant_bounds(AuditEvent.occurred_at, dialect, since=where.since, until=where.until)
+    )
     if before_id is not None:
         conditions.append(AuditEvent.id < before_id)
     return conditions
@@ -414,21 +393,18 @@ async def daily_counts(
     local day (``utc_offset_hours`` from UTC). The day is computed in SQL with inline constants
     only, so PostgreSQL sees the same expression in SELECT and GROUP BY."""
     occurred = AuditEvent.occurred_at
-    if dialect_of(session) == "sqlite":
-        # Stored as UTC text 'YYYY-MM-DD HH:MM:SS.fff'; text compares in that same format.
+    dialect = dialect_of(session)
+    if dialect == "sqlite":
+        # Stored as UTC text 'YYYY-MM-DD HH:MM:SS.fff'.
         day = func.date(occurred, literal_column(f"'+{utc_offset_hours:d} hours'"))
-        after = type_coerce(occurred, String()) >= since.astimezone(UTC).strftime(
-            "%Y-%m-%d %H:%M:%S.000"
-        )
     else:
         local = func.timezone(literal_column("'UTC'"), occurred) + literal_column(
             f"INTERVAL '{utc_offset_hours:d} hours'"
         )
         day = func.to_char(local, literal_column("'YYYY-MM-DD'"))
-        after = occurred >= since
     query = (
         select(AuditEvent.actor_id, day.label("day"), func.count().label("n"))
-        .where(AuditEvent.actor_type == actor_type, after)
+        .where(AuditEvent.actor_type == actor_type, *instant_bounds(occurred, dialect, since=since))
         .group_by(AuditEvent.actor_id, day)
     )
     return (await session.execute(query)).all()

@@ -211,14 +211,29 @@ async def fetch_nodes(
     if not wanted:
         return {}
     if dialect_of(session) == "postgresql":
-        # One prepared statement whatever the number of ids (arrays, not expanded IN lists).
-        # No BEGIN of its own: the sequencer calls it inside its transaction, proofs alone.
-        driver: Any = await driver_connection(session, begin=False)
-        async with driver_errors(session):
-            records = await driver.fetch(
-                _NODES_SQL, leaf_ids, [lv for lv, _ in node_ids], [i for _, i in node_ids]
-            )
-        return {(r[0], r[1]): r[2] for r in records}
+        return await fetch_nodes_postgresql(session, leaf_ids, node_ids)
+    return await fetch_nodes_portable(session, leaf_ids, node_ids)
+
+
+async def fetch_nodes_postgresql(
+    session: AsyncSession, leaf_ids: list[int], node_ids: list[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
+    """``fetch_nodes`` in one PostgreSQL statement (tests/audit/test_proof_nodes_sql.py holds
+    it to ``fetch_nodes_portable``)."""
+    # One prepared statement whatever the number of ids (arrays, not expanded IN lists).
+    # No BEGIN of its own: the sequencer calls it inside its transaction, proofs alone.
+    driver: Any = await driver_connection(session, begin=False)
+    async with driver_errors(session):
+        records = await driver.fetch(
+            _NODES_SQL, leaf_ids, [lv for lv, _ in node_ids], [i for _, i in node_ids]
+        )
+    return {(r[0], r[1]): r[2] for r in records}
+
+
+async def fetch_nodes_portable(
+    session: AsyncSession, leaf_ids: list[int], node_ids: list[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
+    """``fetch_nodes`` on any database."""
     parts = []
     if leaf_ids:
         parts.append(

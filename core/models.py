@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, String, TypeDecorator
+from sqlalchemy import ColumnElement, DateTime, MetaData, String, TypeDecorator, type_coerce
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeEngine
@@ -65,3 +65,35 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+def _sqlite_instant(value: datetime) -> str:
+    # SQLite stores a database-clock timestamp as UTC text with milliseconds
+    # ('YYYY-MM-DD HH:MM:SS.fff', the migrations' default), so compare text with text in that
+    # very format: the index stays usable and equal instants compare equal. Rounding up to the
+    # next millisecond keeps both bounds exact:
+    # t >= x  <=>  t >= ceil_ms(x), and t < x  <=>  t < ceil_ms(x).
+    value = value.astimezone(UTC)
+    if value.microsecond % 1000:
+        value += timedelta(microseconds=1000 - value.microsecond % 1000)
+    return value.strftime("%Y-%m-%d %H:%M:%S.") + f"{value.microsecond // 1000:03d}"
+
+
+def instant_bounds(
+    column: Any, dialect: str, *, since: datetime | None = None, until: datetime | None = None
+) -> list[ColumnElement[bool]]:
+    """``since <= column < until`` (each bound only when given; timezone-aware) for a
+    database-clock UTCDateTime column, exact on both databases."""
+    conditions: list[ColumnElement[bool]] = []
+    if dialect == "sqlite":
+        as_text = type_coerce(column, String())
+        if since is not None:
+            conditions.append(as_text >= _sqlite_instant(since))
+        if until is not None:
+            conditions.append(as_text < _sqlite_instant(until))
+        return conditions
+    if since is not None:
+        conditions.append(column >= since)
+    if until is not None:
+        conditions.append(column < until)
+    return conditions

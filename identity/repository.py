@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Table, case, delete, exists, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, bindparam, case, delete, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import dialect_of, driver_connection, driver_errors, insert_row
+from core.db import insert_row
 from core.models import Base
+from core.statements import Statement, insert_for
 from identity.models import (
     Account,
     ActivationCode,
@@ -35,21 +35,22 @@ def _column_names(model: type[Base]) -> list[str]:
     return [column.name for column in cast(Table, model.__table__).columns]
 
 
-def _columns(model: type[Base]) -> str:
-    """Every stored column of a model's table, qualified and comma-separated: the driver-level
-    statements below select them all, so the detached objects built from their rows are whole
-    (a column added to the model is read without touching the SQL)."""
-    table = cast(Table, model.__table__).name
-    return ", ".join(f"{table}.{name}" for name in _column_names(model))
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
 
 
 async def _detached(
-    session: AsyncSession, driver: Any, model: type[ModelT], sql: str, *args: Any
+    session: AsyncSession,
+    model: type[ModelT],
+    statement: Statement,
+    params: dict[str, Any],
+    *,
+    begin: bool = True,
 ) -> ModelT | None:
-    """One row of ``sql`` (which selects every column of ``model``) from the driver, as a
-    detached object to read, or None."""
-    async with driver_errors(session):
-        row = await driver.fetchrow(sql, *args)
+    """The row of ``statement`` (which selects or returns every stored column of ``model``,
+    so a column added to the model is read without touching the statement) as a detached
+    object to read, or None."""
+    row = await statement.fetch_row(session, params, begin=begin)
     return None if row is None else model(**dict(row))
 
 
@@ -161,29 +162,18 @@ async def take_challenge(
 ) -> WebAuthnChallenge | None:
     """Remove and return an unexpired challenge of this purpose (single use; an expired one is
     removed too). A concurrent completion of the same ceremony waits for the row, then finds
-    it gone. On PostgreSQL one DELETE ... RETURNING straight to the driver (the challenge is
-    detached); elsewhere the locked read and the ORM's delete."""
-    driver = await driver_connection(session)
-    row: WebAuthnChallenge | None
-    if driver is None:
-        stmt = (
-            select(WebAuthnChallenge).where(WebAuthnChallenge.id == challenge_id).with_for_update()
-        )
-        row = (await session.execute(stmt)).scalar_one_or_none()
-        if row is None or row.purpose != purpose:
-            return None
-        await session.delete(row)
-        await session.flush()
-    else:
-        row = await _detached(
-            session, driver, WebAuthnChallenge, _TAKE_CHALLENGE_SQL, challenge_id, purpose
-        )
+    it gone. One DELETE ... RETURNING (the challenge is detached)."""
+    row = await _detached(
+        session, WebAuthnChallenge, _TAKE_CHALLENGE, {"id": challenge_id, "purpose": purpose}
+    )
     return row if row is not None and row.expires_at > now else None
 
 
-_TAKE_CHALLENGE_SQL = (
-    "DELETE FROM webauthn_challenge WHERE id = $1 AND purpose = $2 "  # noqa: S608 - metadata
-    f"RETURNING {_columns(WebAuthnChallenge)}"
+_CHALLENGE = _table(WebAuthnChallenge)
+_TAKE_CHALLENGE = Statement(
+    delete(_CHALLENGE)
+    .where(_CHALLENGE.c.id == bindparam("id"), _CHALLENGE.c.purpose == bindparam("purpose"))
+    .returning(*_CHALLENGE.c)
 )
 
 
@@ -204,18 +194,12 @@ async def address_failures(session: AsyncSession, key: str) -> LoginThrottle | N
     "Address throttle without a lock"). Failures are counted
     by :func:`count_address_failure`.
     """
-    driver = await driver_connection(session)
-    if driver is None:
-        stmt = select(LoginThrottle).where(LoginThrottle.key == key)
-        return (await session.execute(stmt)).scalar_one_or_none()
     # Detached (read, never changed: failures are counted by count_address_failure).
-    return await _detached(session, driver, LoginThrottle, _THROTTLE_SQL, key)
+    return await _detached(session, LoginThrottle, _THROTTLE, {"key": key})
 
 
-_THROTTLE_SQL = (
-    f"SELECT {_columns(LoginThrottle)} FROM login_throttle "  # noqa: S608 - metadata names
-    "WHERE login_throttle.key = $1"
-)
+_THROTTLE_TABLE = _table(LoginThrottle)
+_THROTTLE = Statement(select(_THROTTLE_TABLE).where(_THROTTLE_TABLE.c.key == bindparam("key")))
 
 
 async def count_address_failure(
@@ -224,8 +208,7 @@ async def count_address_failure(
     """One more failure for this address in its window, or the first of a new window, in one
     atomic UPSERT: concurrent failures all count, and concurrent first failures from an
     address do not collide on its primary key."""
-    dialect_insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
-    stmt = dialect_insert(LoginThrottle).values(key=key, window_start=now, failures=1)
+    stmt = insert_for(session, _THROTTLE_TABLE).values(key=key, window_start=now, failures=1)
     expired = LoginThrottle.window_start <= now - window
     stmt = stmt.on_conflict_do_update(
         index_elements=[LoginThrottle.key],
@@ -364,16 +347,17 @@ async def refresh_for_update(session: AsyncSession, token_hash: str) -> RefreshT
 
 
 # Every bearer request reads its client and whether its token id was revoked: one statement,
-# sent straight to the driver on PostgreSQL (core.db.driver_connection).
+# sent straight to the driver on PostgreSQL (core.statements).
 _CLIENT_COLUMNS = _column_names(Client)
-CLIENT_SQL = (
-    f"SELECT {_columns(Client)} FROM oauth_client "  # noqa: S608 - metadata names
-    "WHERE oauth_client.client_id = $1"
+_CLIENT_TABLE = _table(Client)
+_CLIENT = Statement(
+    select(_CLIENT_TABLE).where(_CLIENT_TABLE.c.client_id == bindparam("client_id"))
 )
-CLIENT_AND_REVOCATION_SQL = (
-    f"SELECT {_columns(Client)}, "  # noqa: S608 - metadata names
-    "EXISTS (SELECT 1 FROM revoked_token WHERE revoked_token.jti = $2) AS revoked "
-    "FROM oauth_client WHERE oauth_client.client_id = $1"
+_REVOKED = _table(RevokedToken)
+_CLIENT_AND_REVOCATION = Statement(
+    select(
+        _CLIENT_TABLE, exists().where(_REVOKED.c.jti == bindparam("jti")).label("revoked")
+    ).where(_CLIENT_TABLE.c.client_id == bindparam("client_id"))
 )
 
 
@@ -404,11 +388,7 @@ async def detached_client(session: AsyncSession, client_id: str) -> Client | Non
     all (docs/performance.md, "Client reads without a transaction")."""
     if not _storable(client_id):
         return None
-    driver = await driver_connection(session, begin=False)
-    if driver is None:
-        return await session.get(Client, client_id)
-    async with driver_errors(session):
-        row = await driver.fetchrow(CLIENT_SQL, client_id)
+    row = await _CLIENT.fetch_row(session, {"client_id": client_id}, begin=False)
     return None if row is None else _client_of(row)
 
 
@@ -420,20 +400,12 @@ async def client_and_revocation(
     if not _storable(client_id) or not _storable(jti):
         return None, True
     # A read: it joins the unit of work's transaction if one has begun, else runs alone.
-    driver = await driver_connection(session, begin=False)
-    if driver is not None:
-        async with driver_errors(session):
-            row = await driver.fetchrow(CLIENT_AND_REVOCATION_SQL, client_id, jti)
-        if row is None:
-            return None, await is_revoked(session, jti)
-        return _client_of(row), bool(row["revoked"])
-    revoked = exists().where(RevokedToken.jti == jti)
-    found = (
-        await session.execute(select(Client, revoked).where(Client.client_id == client_id))
-    ).first()
-    if found is None:
+    row = await _CLIENT_AND_REVOCATION.fetch_row(
+        session, {"client_id": client_id, "jti": jti}, begin=False
+    )
+    if row is None:
         return None, await is_revoked(session, jti)
-    return found[0], bool(found[1])
+    return _client_of(row), bool(row["revoked"])
 
 
 async def is_revoked(session: AsyncSession, jti: str) -> bool:
@@ -447,9 +419,8 @@ async def remember_jti(session: AsyncSession, jti: str, expires_at: datetime) ->
 
     One INSERT ... ON CONFLICT DO NOTHING: of concurrent requests spending one id, exactly one
     inserts it, and the others see a replay instead of a unique violation."""
-    dialect_insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
     statement = (
-        dialect_insert(RevokedToken)
+        insert_for(session, _REVOKED)
         .values(jti=jti, expires_at=expires_at)
         .on_conflict_do_nothing(index_elements=[RevokedToken.jti])
         .returning(RevokedToken.jti)
@@ -468,16 +439,18 @@ async def consent(session: AsyncSession, account_id: str, client_id: str) -> Con
 async def consent_to_read(session: AsyncSession, account_id: str, client_id: str) -> Consent | None:
     """The consent this account gave this client, detached, to read only (``/authorize``
     decides whether it covers a request on every sign-in): on PostgreSQL one statement
-    straight to the driver (see ``core.db.insert_row`` for what that saves)."""
-    driver = await driver_connection(session)
-    if driver is None:
-        return await consent(session, account_id, client_id)
-    return await _detached(session, driver, Consent, _CONSENT_SQL, account_id, client_id)
+    straight to the driver (core.statements)."""
+    return await _detached(
+        session, Consent, _CONSENT, {"account_id": account_id, "client_id": client_id}
+    )
 
 
-_CONSENT_SQL = (
-    f"SELECT {_columns(Consent)} FROM consent "  # noqa: S608 - metadata names
-    "WHERE consent.account_id = $1 AND consent.client_id = $2"
+_CONSENT_TABLE = _table(Consent)
+_CONSENT = Statement(
+    select(_CONSENT_TABLE).where(
+        _CONSENT_TABLE.c.account_id == bindparam("account_id"),
+        _CONSENT_TABLE.c.client_id == bindparam("client_id"),
+    )
 )
 
 

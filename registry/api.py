@@ -15,7 +15,7 @@ from core.auth import Principal, require
 from core.deps import SessionDep
 from core.openapi import problems as _problems
 from core.text import ID_NUMBER_PATTERN
-from registry import service
+from registry import reads, service
 from registry.schemas import (
     BirthRegistration,
     CitizenChange,
@@ -74,7 +74,7 @@ async def search_citizens(
     session: SessionDep, official: OfficialDep, params: Annotated[SearchParams, Query()]
 ) -> SearchPage:
     """Matching records in ID-number order, one page at a time."""
-    return await service.search(session, official=official, params=params)
+    return await reads.search(session, official=official, params=params)
 
 
 @router.get(
@@ -86,7 +86,7 @@ async def read_citizen(
     session: SessionDep, official: OfficialDep, id_number: IdNumber, as_of: AsOf = None
 ) -> CitizenRecord:
     """The record (``as_of``: rebuilt from its versions)."""
-    return await service.read_record(session, official=official, id_number=id_number, as_of=as_of)
+    return await reads.read_record(session, official=official, id_number=id_number, as_of=as_of)
 
 
 @router.get(
@@ -98,7 +98,7 @@ async def citizen_history(
     session: SessionDep, official: OfficialDep, id_number: IdNumber
 ) -> CitizenHistory:
     """Who changed what, when, on what legal basis, and the values before."""
-    return await service.read_history(session, official=official, id_number=id_number)
+    return await reads.read_history(session, official=official, id_number=id_number)
 
 
 _CHANGE = _problems(401, 403, 404, 409, 422)

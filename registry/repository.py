@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Table, and_, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import dialect_of, driver_connection, driver_errors
+from core.statements import Statement, insert_for
 from registry.models import Citizen, CitizenVersion, ImportRun
 
 CITIZEN = cast(Table, Citizen.__table__)
@@ -36,30 +35,21 @@ async def get_citizen(session: AsyncSession, id_number: str) -> dict[str, Any] |
     return None if row is None else dict(row)
 
 
+class CitizenColumns:
+    """A read of these stored columns of one record by ID number (the directory's reads: a few
+    of the record's 45 columns on every sign-in and token request): one statement for both
+    databases, straight to the driver on PostgreSQL (core.statements)."""
+
+    def __init__(self, *columns: ColumnElement[Any]) -> None:
+        self.read = Statement(select(*columns).where(c.id_number == bindparam("id_number")))
+
+
 async def citizen_columns(
-    session: AsyncSession, id_number: str, columns: Sequence[ColumnElement[Any]]
+    session: AsyncSession, id_number: str, columns: CitizenColumns
 ) -> dict[str, Any] | None:
-    """These stored columns of one record, or None (the directory's reads: a few of the
-    record's 45 columns on every sign-in and token request; on PostgreSQL straight to the
-    driver, see ``core.db.insert_row`` for what that saves)."""
-    driver = await driver_connection(session)
-    if driver is None:
-        row = (
-            (await session.execute(select(*columns).where(c.id_number == id_number)))
-            .mappings()
-            .one_or_none()
-        )
-        return None if row is None else dict(row)
-    names = tuple(column.name for column in columns)
-    sql = _columns_sql.get(names)
-    if sql is None:
-        sql = _columns_sql[names] = f"SELECT {', '.join(names)} FROM citizen WHERE id_number = $1"  # noqa: S608 - names
-    async with driver_errors(session):
-        found = await driver.fetchrow(sql, id_number)
-    return None if found is None else dict(found)
-
-
-_columns_sql: dict[tuple[str, ...], str] = {}
+    """These stored columns of one record, or None."""
+    row = await columns.read.fetch_row(session, {"id_number": id_number})
+    return None if row is None else dict(row)
 
 
 async def insert_citizen_if_free(session: AsyncSession, values: dict[str, Any]) -> bool:
@@ -71,9 +61,8 @@ async def insert_citizen_if_free(session: AsyncSession, values: dict[str, Any]) 
     RELEASE commits (test_a_failing_audit_insert_means_a_life_event_writes_nothing would catch
     a birth whose record outlived its failed audit event).
     """
-    dialect_insert = postgresql.insert if dialect_of(session) == "postgresql" else sqlite.insert
     statement = (
-        dialect_insert(CITIZEN)
+        insert_for(session, CITIZEN)
         .values(values)
         .on_conflict_do_nothing(index_elements=[c.id_number])
         .returning(c.id_number)

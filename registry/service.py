@@ -11,32 +11,30 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Date
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit.events import DetailValue, format_instant
-from audit.recording import record, refuse
-from core import paging
 from core.auth import Principal
 from core.clock import VIETNAM_TIME, utcnow
 from core.errors import (
     Conflict,
     FieldError,
-    Forbidden,
-    NotFound,
-    RegistryError,
     ServiceUnavailable,
     ValidationFailed,
 )
-from core.text import ID_NUMBER_RE
 from identity import accounts as identity_accounts
-from registry import idnumber, names
+from registry import idnumber
 from registry import repository as repo
 from registry.codes import GENDERS
-from registry.models import Citizen
+from registry.door import (
+    CIVIL_REGISTRATION,
+    RESIDENCE_MANAGEMENT,
+    Door,
+    load_record,
+    open_door,
+)
 from registry.record import (
     COLUMNS,
     FieldProblem,
@@ -48,13 +46,9 @@ from registry.record import (
 )
 from registry.schemas import (
     RECORD_FIELDS,
-    SUMMARY_FIELDS,
     BirthRegistration,
     CitizenChange,
-    CitizenHistory,
     CitizenRecord,
-    CitizenSummary,
-    CitizenVersionView,
     Correction,
     DeathReport,
     DivorceRegistration,
@@ -63,71 +57,18 @@ from registry.schemas import (
     MissingReport,
     NameChange,
     ResidenceChange,
-    SearchPage,
-    SearchParams,
-    VersionActor,
     given_fields,
 )
 
-CIVIL_REGISTRATION = "civil_registration"
-RESIDENCE_MANAGEMENT = "residence_management"
 # A prefix has 1,000,000 serials; 20 collisions in a row mean the prefix is nearly full.
 MAX_ISSUE_ATTEMPTS = 20
 _TICK = timedelta(microseconds=1)
-_DATE_COLUMNS = frozenset(
-    column.name for column in Citizen.__table__.columns if isinstance(column.type, Date)
-)
 _CARD_FIELDS = ("card_number", "card_issue_date", "card_issue_place", "card_expiry_date")
 # Stored columns that parse_record derives from another field.
 _DERIVED = {"full_name": "name_folded", "birth_date": "birth_date_precision"}
-_CURSOR_PREFIX = "c1:"
-_NOT_FOUND = "No citizen has this ID number."
 
 
 # ------------------------------------------------------------------------------- helpers
-
-
-@dataclass(frozen=True)
-class _Door:
-    """Who acts, under which audit action and purpose."""
-
-    session: AsyncSession
-    official: Principal
-    action: str
-    purpose: str
-
-    async def granted(
-        self,
-        subject: str,
-        fields: Iterable[str],
-        detail: Mapping[str, DetailValue] | None = None,
-    ) -> None:
-        await record(
-            self.session, actor=self.official, action=self.action, outcome="granted",
-            subject=subject, fields=fields, purpose=self.purpose, detail=detail,
-        )  # fmt: skip
-
-    async def not_found(self, subject: str, error: RegistryError | None = None) -> RegistryError:
-        """Record a lookup that found nothing; returns the error to raise (committed first)."""
-        return await refuse(
-            self.session, error or NotFound(_NOT_FOUND), actor=self.official,
-            action=self.action, outcome="not_found", subject=subject, purpose=self.purpose,
-        )  # fmt: skip
-
-    async def conflict(self, subject: str, reason: str, message: str) -> RegistryError:
-        """Record a change refused by the record's state; returns the 409 to raise."""
-        return await refuse(
-            self.session, Conflict(message, extensions={"reason": reason}), actor=self.official,
-            action=self.action, outcome="denied", subject=subject, purpose=self.purpose,
-            detail={"reason": reason},
-        )  # fmt: skip
-
-
-def _door(session: AsyncSession, official: Principal, kind: str, purpose: str) -> _Door:
-    # The router's require("official") is the gate; this keeps the rule true for every caller.
-    if "official" not in official.roles:
-        raise Forbidden("This resource requires the official role.")
-    return _Door(session, official, f"registry.{kind}", purpose)
 
 
 def _invalid(problems: Iterable[FieldProblem]) -> ValidationFailed:
@@ -144,12 +85,6 @@ def _bad_field(field: str, reason: str) -> ValidationFailed:
 def _bad_body(reason: str) -> ValidationFailed:
     return ValidationFailed(
         "The request has invalid fields.", errors=(FieldError(reason, pointer="#"),)
-    )
-
-
-def _bad_parameter(parameter: str, reason: str) -> ValidationFailed:
-    return ValidationFailed(
-        "The request has invalid fields.", errors=(FieldError(reason, parameter=parameter),)
     )
 
 
@@ -170,11 +105,6 @@ def _legal_basis(text: str) -> str:
 def _not_in_future(value: date, field: str, today: date) -> None:
     if value > today:
         raise _bad_field(field, "is in the future")
-
-
-def _check_subject(id_number: str) -> None:
-    if not ID_NUMBER_RE.fullmatch(id_number):
-        raise _bad_parameter("id_number", "must be a 12-digit personal ID number")
 
 
 def outside_form(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -213,10 +143,6 @@ def _to_json(value: Any) -> str | None:
     return value.isoformat() if isinstance(value, date) else value
 
 
-def _from_json(name: str, value: str | None) -> Any:
-    return date.fromisoformat(value) if value is not None and name in _DATE_COLUMNS else value
-
-
 def _record_fields(values: Mapping[str, Any]) -> list[str]:
     """The stored record fields that hold a value (what a creating version sets)."""
     skip = {"version", "created_at", "updated_at"}
@@ -236,22 +162,14 @@ class _Plan:
         return str(self.row["id_number"])
 
 
-async def _load(door: _Door, id_number: str) -> dict[str, Any]:
-    _check_subject(id_number)
-    row = await repo.get_citizen(door.session, id_number)
-    if row is None:
-        raise await door.not_found(id_number)
-    return row
-
-
-async def _load_current(door: _Door, id_number: str) -> dict[str, Any]:
+async def _load_current(door: Door, id_number: str) -> dict[str, Any]:
     """A record that life events may change: it exists and has not been replaced."""
-    row = await _load(door, id_number)
+    row = await load_record(door, id_number)
     await _refuse_replaced(door, row)
     return row
 
 
-async def _refuse_replaced(door: _Door, row: Mapping[str, Any]) -> None:
+async def _refuse_replaced(door: Door, row: Mapping[str, Any]) -> None:
     if row["replaced_by"] is not None:
         raise await door.conflict(
             row["id_number"],
@@ -260,14 +178,14 @@ async def _refuse_replaced(door: _Door, row: Mapping[str, Any]) -> None:
         )
 
 
-async def _refuse_deceased(door: _Door, row: Mapping[str, Any]) -> None:
+async def _refuse_deceased(door: Door, row: Mapping[str, Any]) -> None:
     if row["status"] == "deceased":
         raise await door.conflict(
             row["id_number"], "deceased", "The citizen is recorded as deceased."
         )
 
 
-async def _linked_spouse(door: _Door, row: Mapping[str, Any]) -> dict[str, Any] | None:
+async def _linked_spouse(door: Door, row: Mapping[str, Any]) -> dict[str, Any] | None:
     """The spouse whose record links back to ``row`` as a married couple, if any."""
     if row["marital_status"] != "married" or row["spouse_id_number"] is None:
         return None
@@ -282,7 +200,7 @@ async def _linked_spouse(door: _Door, row: Mapping[str, Any]) -> dict[str, Any] 
 
 
 async def _write(
-    door: _Door,
+    door: Door,
     plans: Sequence[_Plan],
     *,
     kind: str,
@@ -342,7 +260,7 @@ async def _write(
 
 
 async def _create(
-    door: _Door, prefix: str, values: Mapping[str, Any], *, kind: str, legal_basis: str
+    door: Door, prefix: str, values: Mapping[str, Any], *, kind: str, legal_basis: str
 ) -> dict[str, Any]:
     """Issue a number under ``prefix``, insert the record and its creating version."""
     now = utcnow()
@@ -387,7 +305,7 @@ async def register_birth(
     session: AsyncSession, *, official: Principal, birth: BirthRegistration
 ) -> CitizenRecord:
     """Register a birth: validate the child's record, copy the parents, issue the ID number."""
-    door = _door(session, official, "birth", CIVIL_REGISTRATION)
+    door = open_door(session, official, "birth", CIVIL_REGISTRATION)
     legal_basis = _legal_basis(birth.legal_basis)
     today = _today()
     raw = given_fields(birth)
@@ -443,7 +361,7 @@ async def record_death(
     session: AsyncSession, *, official: Principal, id_number: str, report: DeathReport
 ) -> CitizenChange:
     """Record a death; a spouse still married to the deceased becomes widowed."""
-    door = _door(session, official, "death", CIVIL_REGISTRATION)
+    door = open_door(session, official, "death", CIVIL_REGISTRATION)
     legal_basis = _legal_basis(report.legal_basis)
     today = _today()
     row = await _load_current(door, id_number)
@@ -469,7 +387,7 @@ async def record_missing(
     session: AsyncSession, *, official: Principal, id_number: str, report: MissingReport
 ) -> CitizenChange:
     """Record a person as missing."""
-    door = _door(session, official, "missing", CIVIL_REGISTRATION)
+    door = open_door(session, official, "missing", CIVIL_REGISTRATION)
     legal_basis = _legal_basis(report.legal_basis)
     today = _today()
     row = await _load_current(door, id_number)
@@ -493,7 +411,7 @@ async def change_residence(
     session: AsyncSession, *, official: Principal, id_number: str, change: ResidenceChange
 ) -> CitizenChange:
     """Change addresses and household: only the fields given; null clears one."""
-    door = _door(session, official, "residence", RESIDENCE_MANAGEMENT)
+    door = open_door(session, official, "residence", RESIDENCE_MANAGEMENT)
     legal_basis = _legal_basis(change.legal_basis)
     given = given_fields(change)
     if not given:
@@ -511,7 +429,7 @@ async def register_marriage(
     session: AsyncSession, *, official: Principal, id_number: str, marriage: MarriageRegistration
 ) -> CitizenChange:
     """Marry two living, unmarried people: both records link to each other, in one change."""
-    door = _door(session, official, "marriage", CIVIL_REGISTRATION)
+    door = open_door(session, official, "marriage", CIVIL_REGISTRATION)
     legal_basis = _legal_basis(marriage.legal_basis)
     today = _today()
     try:
@@ -559,7 +477,7 @@ async def register_divorce(
     session: AsyncSession, *, official: Principal, id_number: str, divorce: DivorceRegistration
 ) -> CitizenChange:
     """Divorce: both records become divorced and lose their spouse fields, in one change."""
-    door = _door(session, official, "divorce", CIVIL_REGISTRATION)
+    door = open_door(session, official, "divorce", CIVIL_REGISTRATION)
     legal_basis = _legal_basis(divorce.legal_basis)
     today = _today()
     _not_in_future(divorce.date, "date", today)
@@ -595,7 +513,7 @@ async def change_name(
     session: AsyncSession, *, official: Principal, id_number: str, change: NameChange
 ) -> CitizenChange:
     """A change of name (relatives' records keep the name they copied, like a certificate)."""
-    door = _door(session, official, "name_change", CIVIL_REGISTRATION)
+    door = open_door(session, official, "name_change", CIVIL_REGISTRATION)
     legal_basis = _legal_basis(change.legal_basis)
     row = await _load_current(door, id_number)
     await _refuse_deceased(door, row)
@@ -611,7 +529,7 @@ async def change_gender(
 ) -> CitizenChange:
     """A legal change of gender: a new number (same province and birth year) with a copy of
     the record; the old record points at it, and a linked spouse's record follows."""
-    door = _door(session, official, "gender_change", CIVIL_REGISTRATION)
+    door = open_door(session, official, "gender_change", CIVIL_REGISTRATION)
     legal_basis = _legal_basis(change.legal_basis)
     today = _today()
     gender = change.gender.strip()
@@ -661,12 +579,12 @@ async def correct(
     session: AsyncSession, *, official: Principal, id_number: str, correction: Correction
 ) -> CitizenChange:
     """Correct fields recorded in error; the whole record must still satisfy its rules."""
-    door = _door(session, official, "correction", CIVIL_REGISTRATION)
+    door = open_door(session, official, "correction", CIVIL_REGISTRATION)
     legal_basis = _legal_basis(correction.legal_basis)
     given = given_fields(correction)
     if not given:
         raise _bad_body("give at least one field to correct")
-    row = await _load(door, id_number)
+    row = await load_record(door, id_number)
     if "marital_status" in given and row["spouse_id_number"] is not None:
         raise _bad_field("marital_status", _NOT_CORRECTED_HERE["marital_status"])
     values = _changes(row, given, given, _today())
@@ -676,160 +594,3 @@ async def correct(
         door, [_Plan(row, values)], kind="correction", legal_basis=legal_basis, is_correction=True
     )
     return done[id_number]
-
-
-# ------------------------------------------------------------------------------- reads
-
-
-def state_at(
-    row: Mapping[str, Any], versions: Sequence[Mapping[str, Any]], instant: datetime
-) -> dict[str, Any] | None:
-    """The record as it was at ``instant``: undo, newest first, the versions valid from after
-    it (``versions`` newest first). None when the record did not exist yet."""
-    state = dict(row)
-    for version in versions:
-        if version["valid_from"] <= instant:
-            state["version"] = version["version"]
-            state["updated_at"] = version["valid_from"]
-            return state
-        if version["previous"] is None:
-            return None
-        for name, value in json.loads(version["previous"]).items():
-            state[name] = _from_json(name, value)
-    # Every recorded version was undone: what is left predates the recorded history.
-    if instant < row["created_at"]:
-        return None
-    if versions:
-        state["version"] = int(versions[-1]["version"]) - 1
-        state["updated_at"] = row["created_at"]
-    return state
-
-
-async def read_record(
-    session: AsyncSession, *, official: Principal, id_number: str, as_of: datetime | None = None
-) -> CitizenRecord:
-    """The record now, or as it was at ``as_of``."""
-    door = _door(session, official, "read", CIVIL_REGISTRATION)
-    row = await _load(door, id_number)
-    detail: dict[str, DetailValue] | None = None
-    if as_of is not None:
-        if as_of.tzinfo is None:
-            raise _bad_parameter("as_of", "must carry a time zone offset")
-        detail = {"as_of": format_instant(as_of.astimezone(UTC))}
-        past = state_at(row, await repo.versions(session, id_number), as_of)
-        if past is None:
-            raise await door.not_found(
-                id_number, NotFound("The record did not exist at that instant.")
-            )
-        row = past
-    await door.granted(id_number, RECORD_FIELDS, detail)
-    return CitizenRecord.from_row(row)
-
-
-async def read_history(
-    session: AsyncSession, *, official: Principal, id_number: str
-) -> CitizenHistory:
-    """Every version of a record, newest first, with the values each one replaced."""
-    door = _door(session, official, "history", CIVIL_REGISTRATION)
-    await _load(door, id_number)
-    rows = await repo.versions(session, id_number)
-    views = [
-        CitizenVersionView(
-            version=row["version"],
-            valid_from=row["valid_from"],
-            kind=row["kind"],
-            is_correction=row["is_correction"],
-            legal_basis=row["legal_basis"],
-            actor=VersionActor(type=row["actor_type"], id=row["actor_id"]),
-            changed_fields=json.loads(row["changed_fields"]),
-            previous=None if row["previous"] is None else json.loads(row["previous"]),
-            event_date=row.get("event_date"),  # none for an import run's version 1
-        )
-        for row in rows
-    ]
-    # What leaves is the earlier values of every changed field.
-    released = sorted({name for view in views for name in (view.previous or {})})
-    await door.granted(id_number, released, {"versions": len(views)})
-    return CitizenHistory(id_number=id_number, versions=views)
-
-
-# ------------------------------------------------------------------------------ search
-
-
-def encode_cursor(id_number: str) -> str:
-    """The opaque cursor meaning "records after this ID number"."""
-    return paging.encode_cursor(_CURSOR_PREFIX + id_number)
-
-
-def decode_cursor(cursor: str) -> str:
-    """The ID number inside a cursor made by :func:`encode_cursor`; 422 for anything else."""
-    key = paging.decode_cursor(cursor)
-    id_number = key.removeprefix(_CURSOR_PREFIX)
-    if not key.startswith(_CURSOR_PREFIX) or not ID_NUMBER_RE.fullmatch(id_number):
-        raise paging.invalid_cursor()
-    return id_number
-
-
-def _span(value: date, precision: str) -> tuple[date, date]:
-    if precision == "year":
-        return value, value.replace(month=12, day=31)
-    if precision == "month":
-        following = value.replace(day=28) + timedelta(days=4)
-        return value, following - timedelta(days=following.day)
-    return value, value
-
-
-async def search(session: AsyncSession, *, official: Principal, params: SearchParams) -> SearchPage:
-    """Records by old card number, or by folded name and a birth date as precise as known.
-
-    One audit event per record returned (or one "not_found" event when nothing matched).
-    """
-    door = _door(session, official, "search", CIVIL_REGISTRATION)
-    after = None if params.cursor is None else decode_cursor(params.cursor)
-    fetch = params.limit + 1  # one more than asked tells whether another page follows
-    if params.old_id_number is not None:
-        if params.name is not None or params.birth_date is not None:
-            raise _bad_parameter(
-                "old_id_number", "search by old_id_number alone, or by name and birth_date"
-            )
-        try:
-            old = idnumber.old_card_number(params.old_id_number)
-        except idnumber.InvalidIdNumber as exc:
-            raise _bad_parameter("old_id_number", str(exc)) from None
-        by = "old_id_number"
-        rows = await repo.search_by_old_number(session, old, after=after, limit=fetch)
-    else:
-        name, birth_date = params.name, params.birth_date
-        if name is None or birth_date is None:
-            missing = [p for p in ("name", "birth_date") if getattr(params, p) is None]
-            raise ValidationFailed(
-                "The request has invalid fields.",
-                errors=tuple(
-                    FieldError("is required (or search by old_id_number)", parameter=p)
-                    for p in missing
-                ),
-            )
-        try:
-            folded = names.fold(name)
-        except names.InvalidName as exc:
-            raise _bad_parameter("name", str(exc)) from None
-        try:
-            earliest, latest = _span(*parse_partial_date(birth_date))
-        except ValueError as exc:
-            raise _bad_parameter("birth_date", str(exc)) from None
-        by = "name_birth_date"
-        rows = await repo.search_by_name(
-            session, folded, earliest=earliest, latest=latest, after=after, limit=fetch
-        )
-    shown = rows[: params.limit]
-    for row in shown:
-        await door.granted(row["id_number"], SUMMARY_FIELDS, {"by": by})
-    if not shown:
-        await record(
-            session, actor=official, action=door.action, outcome="not_found",
-            purpose=door.purpose, detail={"by": by},
-        )  # fmt: skip
-    return SearchPage(
-        items=[CitizenSummary.from_row(row) for row in shown],
-        next_cursor=encode_cursor(shown[-1]["id_number"]) if len(rows) > params.limit else None,
-    )

@@ -22,7 +22,6 @@ from registry.bulk import POOL_MIN_BYTES
 from registry.bulk import repository as repo
 from registry.bulk.pipeline import (
     Header,
-    Validator,
     chunks,
     copy_slice,
     position_after,
@@ -41,6 +40,7 @@ from registry.bulk.reader import (
     detect_format,
     file_digest,
 )
+from registry.bulk.workers import Validator
 from registry.record import COLUMNS, REQUIRED, RecordInvalid, parse_record
 
 DEFAULT_BATCH = 10_000

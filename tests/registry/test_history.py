@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from core.db import Database
 from core.settings import Settings
-from registry.service import state_at
+from registry.reads import state_at
 from tests.http import asgi_client
 from tests.registry.officials import (
     AS_OFFICIAL,

@@ -22,8 +22,8 @@ from registry.bulk import repository as bulk_repo
 from registry.bulk.reader import FileRefused
 from registry.bulk.service import import_file
 from registry.cli import app as cli_app
+from registry.reads import state_at
 from registry.record import COLUMNS
-from registry.service import state_at
 from tests.faults import fail_audit_inserts
 from tests.http import asgi_client
 from tests.registry.import_rows import (

@@ -22,11 +22,10 @@ from sqlalchemy import text
 
 from core.auth import Principal
 from core.db import Database
-from registry.bulk import pipeline, reader, service
+from registry.bulk import pipeline, reader, service, workers
 from registry.bulk.pipeline import (
     ChunkResult,
     Header,
-    Validator,
     chunks,
     copy_slice,
     read_header,
@@ -36,6 +35,7 @@ from registry.bulk.pipeline import (
 from registry.bulk.reader import MAX_LINE, Format, RowError, file_digest, read_rows
 from registry.bulk.repository import COPY_COLUMNS, STORED
 from registry.bulk.service import import_file
+from registry.bulk.workers import Validator
 from registry.record import COLUMNS, STORED_KEYS, RecordInvalid, parse_record
 from registry.synthetic import generate
 
@@ -251,19 +251,19 @@ def test_workers_put_copy_text_in_shared_memory_or_the_pipe_when_it_does_not_fit
     expected = sequential(path, "csv")
     received: list[int] = []
     names: set[str] = set()
-    original = pipeline._Slots.receive
+    original = workers._Slots.receive
 
     def receive(self: Any, result: ChunkResult, slot: Any) -> ChunkResult:
         received.append(result.shared)
         names.add(slot[0])
         return original(self, result, slot)
 
-    monkeypatch.setattr(pipeline._Slots, "receive", receive)
+    monkeypatch.setattr(workers._Slots, "receive", receive)
     assert chunked(path, "csv", 2048, workers=2) == expected
     assert received and all(n >= 0 for n in received)  # every chunk's text was in its slot
     # Slots smaller than a chunk's text: each comes through the pipe, with the same rows.
     received.clear()
-    monkeypatch.setattr(pipeline, "SLOT_BYTES", 64)
+    monkeypatch.setattr(workers, "SLOT_BYTES", 64)
     assert chunked(path, "csv", 2048, workers=2) == expected
     assert -1 in received and all(n <= 0 for n in received)  # (0: a chunk with no valid row)
     for name in names:  # each import's shared memory is removed when it ends

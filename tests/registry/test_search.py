@@ -12,8 +12,8 @@ from fastapi import FastAPI
 from core.db import Database
 from core.errors import ValidationFailed
 from core.settings import Settings
+from registry.reads import decode_cursor, encode_cursor
 from registry.schemas import SUMMARY_FIELDS
-from registry.service import decode_cursor, encode_cursor
 from tests.auth import bearer
 from tests.faults import fail_audit_inserts
 from tests.http import asgi_client
