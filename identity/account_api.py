@@ -16,7 +16,7 @@ from core.deps import SessionDep
 from core.errors import Unauthenticated
 from core.openapi import problems
 from core.text import ID_NUMBER_PATTERN
-from identity import accounts, credentials
+from identity import accounts, credentials, signin
 from identity import repository as repo
 from identity.http_common import client_ip
 from identity.models import Account
@@ -98,7 +98,7 @@ async def unlock(
     request: Request, body: Unlock, session: SessionDep, services: ServicesDep
 ) -> dict[str, Any]:
     """Unlock an identity the citizen locked themself (password required)."""
-    account = await accounts.unlock(
+    account = await signin.unlock(
         session, services.ctx, login=body.id_number, password=body.password,
         client_ip=client_ip(request),
     )  # fmt: skip

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.auth import Principal
 from core.errors import Forbidden, Unauthenticated
 from core.settings import Settings
-from identity.accounts import principal_of, resolve_session
+from identity.accounts import principal_of
 from identity.directory import CitizenDirectory
 from identity.models import Account, LoginSession
 from identity.oidc.tokens import (
@@ -21,6 +21,7 @@ from identity.oidc.tokens import (
     remembered_client_token,
     validate_access_token,
 )
+from identity.signin import resolve_session
 from identity.web import csrf_ok
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

@@ -23,9 +23,10 @@ from core.digests import sha256_hex
 from core.errors import FieldError, NotFound, ValidationFailed
 from core.settings import Settings
 from identity import repository as repo
-from identity.accounts import check_usable, principal_of
+from identity.accounts import principal_of
 from identity.models import Account, Passkey, WebAuthnChallenge
 from identity.passkeys import PasskeyInvalid, PasskeyServer, StoredPasskey, credential_id_of
+from identity.signin import check_usable
 
 CHALLENGE_TTL = timedelta(minutes=5)  # the adapter's WebAuthn timeout (300 s)
 MAX_PASSKEYS = 10

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.errors import RegistryError
 from core.headers import NO_STORE
-from identity import accounts
+from identity import signin
 from identity.authn import session_cookie_name
 from identity.models import Account, Client
 from identity.oidc import authorize as authz
@@ -68,7 +68,7 @@ def set_session_cookie(
     response: Response, services: IdentityServices, token: str, account: Account
 ) -> None:
     """The provider's sign-in cookie of a session just started, living as long as it may."""
-    _, absolute = accounts.session_limits(services.settings, account)
+    _, absolute = signin.session_limits(services.settings, account)
     set_cookie(
         response, services.settings, session_cookie_name(services.settings), token,
         max_age=int(absolute.total_seconds()),

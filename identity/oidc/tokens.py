@@ -23,12 +23,12 @@ from core.digests import sha256_hex
 from core.settings import Settings
 from identity import jose, keys
 from identity import repository as repo
-from identity.accounts import check_usable
 from identity.directory import CitizenDirectory
 from identity.models import Account, Client, Grant, RefreshToken
 from identity.oidc.claims import pairwise_sub, parse_scope, released_claims
 from identity.oidc.clients import allowed_scopes
 from identity.oidc.errors import OAuthError
+from identity.signin import check_usable
 
 CODE_TTL = timedelta(seconds=60)  # single-use and short-lived (docs/architecture.md, OIDC)
 KEY_CACHE_SECONDS = 60.0

@@ -15,7 +15,7 @@ from core.deps import SessionDep
 from core.errors import Forbidden, RegistryError, Unauthenticated
 from core.headers import NO_STORE
 from core.openapi import problems
-from identity import accounts, credentials
+from identity import credentials, signin
 from identity.http_common import after_login, set_session_cookie, unseal
 from identity.models import Account
 from identity.oidc import authorize as authz
@@ -94,10 +94,10 @@ async def passkey_login_complete(
         )  # fmt: skip
         exc.commit_unit_of_work = True
         raise
-    token, row = await accounts.start_session(
+    token, row = await signin.start_session(
         session, services.settings, account, amr=("hwk", "user")
     )
-    await accounts.record_login(session, account, method="passkey")
+    await signin.record_login(session, account, method="passkey")
     location = after_login(services, auth_request, row.sid)
     response = JSONResponse({"redirect": location}, headers=NO_STORE)
     set_session_cookie(response, services, token, account)

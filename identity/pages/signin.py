@@ -12,7 +12,7 @@ from core.deps import SessionDep
 from core.errors import RegistryError
 from core.headers import NO_STORE
 from core.i18n import LOCALES
-from identity import accounts
+from identity import accounts, signin
 from identity.http_common import after_login, client_ip, page_error, set_session_cookie, unseal
 from identity.models import Account
 from identity.oidc import authorize as authz
@@ -94,7 +94,7 @@ async def login_submit(request: Request, session: SessionDep, services: Services
         )  # fmt: skip
 
     try:
-        account = await accounts.password_login(
+        account = await signin.password_login(
             session, services.ctx, login=login, password=password, client_ip=client_ip(request)
         )
     except accounts.AccountLocked:
@@ -107,8 +107,8 @@ async def login_submit(request: Request, session: SessionDep, services: Services
         if exc.status == 401:
             return again(gettext(locale, "Số định danh hoặc mật khẩu không đúng."), 401)
         return again(exc.detail, exc.status)
-    token, row = await accounts.start_session(session, settings, account, amr=("pwd",))
-    await accounts.record_login(session, account, method="pwd")
+    token, row = await signin.start_session(session, settings, account, amr=("pwd",))
+    await signin.record_login(session, account, method="pwd")
     return _signed_in_response(
         services, token, after_login(services, auth_request, row.sid), account
     )

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.deps import SessionDep
 from core.headers import NO_STORE
 from core.i18n import N_
-from identity import accounts
+from identity import signin
 from identity.authn import session_cookie_name
 from identity.oidc import tokens
 from identity.services import IdentityServices, get_services
@@ -140,7 +140,7 @@ async def logout(request: Request, session: SessionDep, services: ServicesDep) -
                            context={"message": gettext(locale, FORM_EXPIRED)})  # fmt: skip
     sid = await end_session(request, session)
     provider_cookie = session_cookie_name(settings)
-    await accounts.sign_out(session, token=request.cookies.get(provider_cookie), sid=sid)
+    await signin.sign_out(session, token=request.cookies.get(provider_cookie), sid=sid)
     response = RedirectResponse("/portal/signed-out", status_code=303, headers=NO_STORE)
     response.delete_cookie(SESSION_COOKIE, path="/")
     response.delete_cookie(provider_cookie, path="/", secure=settings.cookie_secure, httponly=True)

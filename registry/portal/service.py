@@ -22,7 +22,7 @@ from core.auth import Principal
 from core.clock import VIETNAM_TIME, utcnow
 from core.errors import Conflict, Forbidden, NotFound
 from core.text import ID_NUMBER_RE
-from identity import accounts, credentials
+from identity import accounts, credentials, signin
 from identity.accounts import Account, IdentityContext
 from identity.oidc import clients
 from registry import repository as registry_repo
@@ -279,7 +279,7 @@ async def unlock_identity(
     client_ip: str | None,
 ) -> Account:
     """Unlock an identity the citizen locked, with their ID number and password."""
-    return await accounts.unlock(session, ctx, login=login, password=password, client_ip=client_ip)
+    return await signin.unlock(session, ctx, login=login, password=password, client_ip=client_ip)
 
 
 async def aliases_overview(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:

@@ -22,8 +22,9 @@ from core.clock import utcnow
 from core.digests import sha256_hex
 from core.settings import Settings
 from identity import accounts
-from identity.accounts import Account, principal_of, session_limits
+from identity.accounts import Account, principal_of
 from identity.oidc.clients import create_client, sync_redirect_uris
+from identity.signin import session_limits
 from registry.portal.models import PortalSession
 
 PORTAL_CLIENT_ID = "registry-portal"

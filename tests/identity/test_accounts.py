@@ -20,7 +20,7 @@ from core.clock import utcnow
 from core.db import Database
 from core.errors import RegistryError
 from core.settings import Settings
-from identity import accounts
+from identity import accounts, signin
 from identity import repository as repo
 from identity.accounts import IdentityContext
 from identity.passwords import PasswordCheck, PasswordHasher
@@ -188,7 +188,7 @@ async def test_failed_sign_ins_back_off_then_lock_the_account(
     for attempt in range(1, 8):
         async with database.sessions() as session:
             with pytest.raises(RegistryError) as caught:
-                await accounts.password_login(
+                await signin.password_login(
                     session, ctx, login=CITIZEN_ID, password="wrong password!", client_ip=None
                 )
             await session.commit()
@@ -196,7 +196,7 @@ async def test_failed_sign_ins_back_off_then_lock_the_account(
         if attempt <= 5:
             assert caught.value.status == 401
         # Past the backoff threshold every further attempt must wait first.
-        if attempt >= accounts.BACKOFF_AFTER:
+        if attempt >= signin.BACKOFF_AFTER:
             assert row["throttled_until"] is not None
         async with database.unit_of_work() as session:
             await session.execute(text("UPDATE account SET throttled_until = NULL"))
@@ -205,7 +205,7 @@ async def test_failed_sign_ins_back_off_then_lock_the_account(
         await session.execute(text("UPDATE account SET failed_logins = 99"))
     async with database.sessions() as session:
         with pytest.raises(RegistryError):
-            await accounts.password_login(
+            await signin.password_login(
                 session, ctx, login=CITIZEN_ID, password="wrong password!", client_ip=None
             )
         await session.commit()
@@ -217,7 +217,7 @@ async def test_failed_sign_ins_back_off_then_lock_the_account(
         await session.execute(text("UPDATE account SET throttled_until = NULL"))
     async with database.sessions() as session:
         with pytest.raises(accounts.AccountLocked):
-            await accounts.password_login(
+            await signin.password_login(
                 session, ctx, login=CITIZEN_ID, password=PASSWORD, client_ip=None
             )
 
@@ -229,7 +229,7 @@ async def test_failures_per_address_are_limited(settings: Settings, database: Da
     for _ in range(5):
         async with database.sessions() as session:
             try:
-                await accounts.password_login(
+                await signin.password_login(
                     session,
                     ctx,
                     login="001303000001",
@@ -250,7 +250,7 @@ async def wrong_sign_in(
     """A sign-in with a wrong password from ``address``, committed: its status."""
     async with database.sessions() as session:
         try:
-            await accounts.password_login(
+            await signin.password_login(
                 session, ctx, login=login, password="whatever it is", client_ip=address
             )
         except RegistryError as exc:
@@ -292,7 +292,7 @@ async def test_sign_ins_from_one_address_do_not_wait_for_each_other(
     address = "203.0.113.9"
     async with database.sessions() as session:
         with pytest.raises(RegistryError):
-            await accounts.password_login(
+            await signin.password_login(
                 session,
                 context(settings),
                 login=CITIZEN_ID,
@@ -305,14 +305,14 @@ async def test_sign_ins_from_one_address_do_not_wait_for_each_other(
 
     async def first() -> str:
         async with database.sessions() as session:
-            account = await accounts.password_login(
+            account = await signin.password_login(
                 session, slow_ctx, login=CITIZEN_ID, password=PASSWORD, client_ip=address
             )
             await session.commit()
             return account.citizen_id or ""
 
     async def second(session: Any) -> str:
-        account = await accounts.password_login(
+        account = await signin.password_login(
             session, context(settings), login=OTHER_CITIZEN, password=PASSWORD, client_ip=address
         )
         await session.commit()
@@ -382,7 +382,7 @@ async def test_an_address_window_starts_again_after_a_minute(
     async with database.unit_of_work() as session:
         await session.execute(
             text("UPDATE login_throttle SET window_start = :t WHERE key = :k"),
-            {"t": utcnow() - accounts.ADDRESS_WINDOW, "k": "ip:" + address},
+            {"t": utcnow() - signin.ADDRESS_WINDOW, "k": "ip:" + address},
         )
     # The old window is over: this failure opens a new one, counted from one.
     assert await status() == 401
@@ -406,7 +406,7 @@ async def test_a_login_in_other_digits_is_no_citizen_id_number(
     arabic_indic = "".join(chr(0x0660 + int(d)) for d in CITIZEN_ID)
     async with database.sessions() as session:
         with pytest.raises(RegistryError) as caught:
-            await accounts.password_login(
+            await signin.password_login(
                 session, context(settings), login=arabic_indic, password=PASSWORD, client_ip=None
             )
         await session.commit()
@@ -485,7 +485,7 @@ async def test_a_recorded_death_closes_the_identity(settings: Settings, database
     assert row["lock_reason"] == "death"
     async with database.sessions() as session:
         with pytest.raises(accounts.AccountClosed):
-            await accounts.password_login(
+            await signin.password_login(
                 session, context(settings), login=CITIZEN_ID, password=PASSWORD, client_ip=None
             )
 
@@ -526,7 +526,7 @@ async def test_staff_accounts_need_known_roles_and_sign_in_with_a_passkey_once_t
         )
         assert staff.passkey_required
     async with database.sessions() as session:
-        account = await accounts.password_login(
+        account = await signin.password_login(
             session, ctx, login="clerk.hanoi", password="a long staff password", client_ip=None
         )
         assert account.kind == "staff"

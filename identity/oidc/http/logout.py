@@ -14,7 +14,7 @@ from core.deps import SessionDep
 from core.headers import NO_STORE
 from core.i18n import N_
 from core.openapi import problems
-from identity import accounts, keys
+from identity import keys, signin
 from identity import repository as repo
 from identity.authn import session_cookie_name
 from identity.http_common import page_error
@@ -111,7 +111,7 @@ async def logout_post(request: Request, session: SessionDep, services: ServicesD
     except authz.PageError as exc:
         return page_error(request, services, str(exc))
     cookie = session_cookie_name(services.settings)
-    await accounts.sign_out(session, token=request.cookies.get(cookie))
+    await signin.sign_out(session, token=request.cookies.get(cookie))
     if target:
         response: Response = RedirectResponse(target, status_code=303, headers=NO_STORE)
     else:
