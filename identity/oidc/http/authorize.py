@@ -66,7 +66,9 @@ async def _authorize(
     request: Request, session: AsyncSession, services: IdentityServices, params: Mapping[str, str]
 ) -> Response:
     try:
-        auth_request, client = await authz.parse_request(session, services.settings, params)
+        auth_request, client = await authz.parse_request(
+            session, services.settings, params, built=services.tokens.clients
+        )
     except authz.PageError as exc:
         return page_error(request, services, str(exc))
     except authz.RedirectError as exc:
@@ -112,7 +114,9 @@ async def authorize_resume(
         auth_request = unseal(services, req)
         if auth_request is None:
             raise authz.PageError("Missing sign-in request.")
-        client = await repo.detached_client(session, auth_request.client_id)
+        client = await repo.detached_client(
+            session, auth_request.client_id, built=services.tokens.clients
+        )
         if client is None or not client.active:
             raise authz.PageError("Unknown or inactive client.")
     except authz.PageError as exc:
