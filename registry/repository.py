@@ -3,6 +3,7 @@ and never commit. Rows travel as plain dicts of stored columns."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, cast
@@ -50,16 +51,17 @@ async def citizen_columns(
             .one_or_none()
         )
         return None if row is None else dict(row)
-    names = tuple(column.name for column in columns)
-    sql = _columns_sql.get(names)
-    if sql is None:
-        sql = _columns_sql[names] = f"SELECT {', '.join(names)} FROM citizen WHERE id_number = $1"  # noqa: S608 - names
+    sql = _columns_sql(tuple(column.name for column in columns))
     async with driver_errors(session):
         found = await driver.fetchrow(sql, id_number)
     return None if found is None else dict(found)
 
 
-_columns_sql: dict[tuple[str, ...], str] = {}
+# A pure function of the column names, which are the callers' constants (a few lists): a memo
+# of it is no state, whichever app or database asks.
+@functools.lru_cache(maxsize=64)
+def _columns_sql(names: tuple[str, ...]) -> str:
+    return f"SELECT {', '.join(names)} FROM citizen WHERE id_number = $1"  # noqa: S608 - names
 
 
 async def insert_citizen_if_free(session: AsyncSession, values: dict[str, Any]) -> bool:

@@ -73,7 +73,7 @@ _DATES = tuple(
 _NATIVE_TABLE = 0x2000  # code points its letter tables cover
 _ID_NUMBER = operator.itemgetter(slice(0, 12))  # a COPY line's first 12 bytes
 _NULL = {None: "\\N"}.get  # None -> \N, any other value -> itself
-_UNREAD: dict[str, Any] = {}  # a row only counted (count_chunk)
+_UNREAD: dict[str, Any] = {}  # a row only counted (count_chunk): a placeholder, never changed
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 
@@ -573,7 +573,12 @@ def _buffer(memory: shared_memory.SharedMemory) -> memoryview:
     return memory.buf
 
 
-_ATTACHED: dict[str, shared_memory.SharedMemory] = {}  # in a worker: the importer's slots
+# In a validating worker only (a process of a Validator's pool, never the importer): the
+# importer's slots, attached once by name. Process-local, not shared state: a mapping belongs
+# to the process that made it (the importer cannot send one), it must outlive a task to be
+# attached once, and the worker lives as long as its Validator (one import), whose one block
+# of slots is all it ever attaches.
+_ATTACHED: dict[str, shared_memory.SharedMemory] = {}
 
 
 def validate_into(

@@ -1,16 +1,20 @@
 """What an app remembers between requests (signing keys, token validations, client rows,
-ceremony purges) belongs to that app, made by the composition root: two apps built in one
-process share none of it."""
+ceremony purges, prepared inserts) belongs to that app, made by the composition root: two apps
+built in one process share none of it."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import Table
 
 from core.db import Database
 from core.settings import Settings
 from identity import keys
 from identity import repository as identity_repo
+from identity.models import RevokedToken
 from identity.oidc import tokens
 from identity.services import IdentityServices
 from registry.app import create_app
@@ -82,3 +86,18 @@ async def test_a_ceremony_purge_by_one_app_does_not_delay_another(
         assert first.due(session)
         assert not first.due(session)
         assert second.due(session)
+
+
+async def test_apps_with_their_own_databases_share_no_prepared_inserts(settings: Settings) -> None:
+    first, second = (create_app(settings).state.database for _ in range(2))
+    table = cast(Table, RevokedToken.__table__)
+    names = ("jti", "expires_at")
+    try:
+        prepared = first.row_inserts.prepared(table, names, first.engine.dialect)
+        assert first.row_inserts.prepared(table, names, first.engine.dialect) is prepared
+        other = second.row_inserts.prepared(table, names, second.engine.dialect)
+        assert other.sql == prepared.sql
+        assert other is not prepared
+    finally:
+        for database in (first, second):
+            await database.dispose()
