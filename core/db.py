@@ -460,7 +460,14 @@ class Database:
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
         self.settings = settings
         self.engine = engine or create_engine(settings)
-        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        # Each session carries its Database's RowInserts (``insert_row`` has only the session).
+        self.row_inserts = RowInserts()
+        self.sessions = async_sessionmaker(
+            self.engine,
+            expire_on_commit=False,
+            autoflush=True,
+            info={ROW_INSERTS: self.row_inserts},
+        )
         self._side_engine: AsyncEngine | None = None
         self._lane_pool: StatementPool | None = None
         self._lane_loop: asyncio.AbstractEventLoop | None = None
@@ -639,21 +646,30 @@ class _RowInsert:
     binds: tuple[Callable[[Any], Any] | None, ...]
 
 
-_row_inserts: dict[tuple[str, tuple[str, ...]], _RowInsert] = {}
+ROW_INSERTS = "row_inserts"  # the key of a session's RowInserts in its ``info``
 
 
-def _row_insert(table: Table, names: tuple[str, ...], dialect: Dialect) -> _RowInsert:
-    key = (table.name, names)
-    found = _row_inserts.get(key)
-    if found is None:
-        columns = [table.c[name] for name in names]
-        found = _RowInsert(
-            sql=f"INSERT INTO {table.name} ({', '.join(names)}) "  # noqa: S608 - metadata names
-            f"VALUES ({', '.join(f'${n}' for n in range(1, len(names) + 1))})",
-            binds=tuple(column.type.bind_processor(dialect) for column in columns),
-        )
-        _row_inserts[key] = found
-    return found
+class RowInserts:
+    """The statements ``insert_row`` sends straight to the driver, by table and column names,
+    each with its columns' bind processors. Made by each Database (its sessions carry it) and
+    lives as long as it; one entry per table and set of columns the code inserts."""
+
+    def __init__(self) -> None:
+        self._prepared: dict[tuple[str, tuple[str, ...]], _RowInsert] = {}
+
+    def prepared(self, table: Table, names: tuple[str, ...], dialect: Dialect) -> _RowInsert:
+        """The INSERT of these columns of ``table`` (made on first use)."""
+        key = (table.name, names)
+        found = self._prepared.get(key)
+        if found is None:
+            columns = [table.c[name] for name in names]
+            found = _RowInsert(
+                sql=f"INSERT INTO {table.name} ({', '.join(names)}) "  # noqa: S608 - metadata names
+                f"VALUES ({', '.join(f'${n}' for n in range(1, len(names) + 1))})",
+                binds=tuple(column.type.bind_processor(dialect) for column in columns),
+            )
+            self._prepared[key] = found
+        return found
 
 
 def _with_python_defaults(table: Table, values: dict[str, Any]) -> dict[str, Any]:
@@ -686,7 +702,8 @@ async def insert_row(session: AsyncSession, table: Table, values: dict[str, Any]
         return
     values = _with_python_defaults(table, values)
     names = tuple(values)
-    prepared = _row_insert(table, names, session.get_bind().dialect)
+    inserts: RowInserts = session.info[ROW_INSERTS]
+    prepared = inserts.prepared(table, names, session.get_bind().dialect)
     args = [
         value if bind is None else bind(value)
         for bind, value in zip(prepared.binds, values.values(), strict=True)

@@ -11,14 +11,12 @@ from core.auth import Principal
 from core.errors import Forbidden, Unauthenticated
 from core.settings import Settings
 from identity.accounts import principal_of
-from identity.directory import CitizenDirectory
 from identity.models import Account, LoginSession
 from identity.oidc.tokens import (
     InvalidToken,
     TokenContext,
     client_principal,
     principal_of_client,
-    remembered_client_token,
     validate_access_token,
 )
 from identity.signin import resolve_session
@@ -45,10 +43,10 @@ def session_principal(login_session: LoginSession, account: Account) -> Principa
 class IdentityAuthenticator:
     """Bearer tokens first (RFC 6750 2.1), then the sign-in session cookie."""
 
-    def __init__(self, settings: Settings, directory: CitizenDirectory) -> None:
-        self.settings = settings
-        self.tokens = TokenContext(settings=settings, directory=directory)
-        self.cookie = session_cookie_name(settings)
+    def __init__(self, tokens: TokenContext) -> None:
+        self.settings = tokens.settings
+        self.tokens = tokens
+        self.cookie = session_cookie_name(tokens.settings)
 
     async def authenticate(self, request: Request, session: AsyncSession) -> Principal | None:
         """The caller, or None when the request carries no credentials at all."""
@@ -66,14 +64,15 @@ class IdentityAuthenticator:
         return session_principal(*signed_in)
 
     def remembered_agency(self, authorization: str) -> tuple[Principal, str] | None:
-        """The agency Principal and token id of a bearer token this process validated before
-        (``remembered_client_token``), without the database; None when ``authenticate`` must
-        run. The caller must check in its own statement what this does not: that the token's
-        id was not revoked and that its client is still an active agency."""
+        """The agency Principal and token id of a bearer token this app validated before
+        (``TokenMemory.remembered_client_token``), without the database; None when
+        ``authenticate`` must run. The caller must check in its own statement what this does
+        not: that the token's id was not revoked and that its client is still an active
+        agency."""
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer":
             return None
-        claims = remembered_client_token(self.settings, token.strip())
+        claims = self.tokens.memory.remembered_client_token(self.settings, token.strip())
         if claims is None:
             return None
         principal = principal_of_client(

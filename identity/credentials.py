@@ -37,28 +37,42 @@ def user_handle(account: Account) -> bytes:
     return uuid.UUID(account.id).bytes
 
 
-# Expired ceremonies are dropped at most this often per process and database, not on every
-# begin: a take refuses an expired one anyway, and a DELETE on every begin made concurrent
-# begins wait on each other's row locks (and cost a statement each).
 PURGE_INTERVAL = 10.0
-_purged_at: dict[str, float] = {}
 
 
-def _purge_due(session: AsyncSession) -> bool:
-    key = str(session.get_bind().engine.url)
-    now = time.monotonic()
-    last = _purged_at.get(key)
-    if last is not None and now - last < PURGE_INTERVAL:
-        return False
-    _purged_at[key] = now
-    return True
+class ChallengePurge:
+    """When an app last dropped the expired passkey ceremonies of its database: at most every
+    PURGE_INTERVAL, not on every begin. A take refuses an expired one anyway, and a DELETE on
+    every begin made concurrent begins wait on each other's row locks (and cost a statement
+    each).
+
+    Made by the composition root (``identity.services.build_services``); lives as long as the
+    app. One time per database URL the app's sessions use (an app has one).
+    """
+
+    def __init__(self) -> None:
+        self._purged_at: dict[str, float] = {}
+
+    def due(self, session: AsyncSession) -> bool:
+        """Whether this begin drops the expired ceremonies (then not again for a while)."""
+        key = str(session.get_bind().engine.url)
+        now = time.monotonic()
+        last = self._purged_at.get(key)
+        if last is not None and now - last < PURGE_INTERVAL:
+            return False
+        self._purged_at[key] = now
+        return True
 
 
 async def _save_challenge(
-    session: AsyncSession, purpose: str, state: Mapping[str, Any], account: Account | None
+    session: AsyncSession,
+    purpose: str,
+    state: Mapping[str, Any],
+    account: Account | None,
+    purge: ChallengePurge,
 ) -> str:
     handle = secrets.token_urlsafe(24)
-    if _purge_due(session):
+    if purge.due(session):
         await repo.purge_challenges(session, utcnow())
     await repo.insert(
         session,
@@ -81,7 +95,7 @@ async def _take_challenge(session: AsyncSession, handle: object, purpose: str) -
 
 
 async def begin_registration(
-    session: AsyncSession, server: PasskeyServer, account: Account
+    session: AsyncSession, server: PasskeyServer, account: Account, *, purge: ChallengePurge
 ) -> tuple[str, dict[str, Any]]:
     """Options for navigator.credentials.create and the ceremony handle."""
     existing = await repo.passkeys_of(session, account.id)
@@ -93,7 +107,7 @@ async def begin_registration(
         display_name=account.display_name or name,
         existing=[p.credential_data for p in existing],
     )  # fmt: skip
-    return await _save_challenge(session, "register", state, account), options
+    return await _save_challenge(session, "register", state, account, purge), options
 
 
 def _check_name(name: object) -> str:
@@ -136,10 +150,12 @@ async def complete_registration(
     return passkey
 
 
-async def begin_login(session: AsyncSession, server: PasskeyServer) -> tuple[str, dict[str, Any]]:
+async def begin_login(
+    session: AsyncSession, server: PasskeyServer, *, purge: ChallengePurge
+) -> tuple[str, dict[str, Any]]:
     """Options for a discoverable (username-less) sign-in."""
     options, state = server.begin_authentication()
-    return await _save_challenge(session, "authenticate", state, None), options
+    return await _save_challenge(session, "authenticate", state, None, purge), options
 
 
 async def complete_login(

@@ -95,6 +95,7 @@ async def client_form(
     client = await authenticate_client(
         session, services.settings, authorization=request.headers.get("authorization"),
         form=form, token_endpoint=services.settings.issuer + endpoint,
+        built=services.tokens.clients,
     )  # fmt: skip
     return form, client
 

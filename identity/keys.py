@@ -35,6 +35,7 @@ __all__ = [
     "KEK_LENGTH",
     "KeyEncryptionKeyError",
     "PrivateSigningKey",
+    "SigningKeyCache",
     "SigningKeyUnreadable",
     "active_key",
     "decrypt_private_key",
@@ -56,7 +57,6 @@ NONCE_LENGTH = 12  # NIST SP 800-38D 8.2.2: 96-bit random nonces
 RSA_BITS = 2048
 TOKEN_CLOCK_LEEWAY = timedelta(seconds=60)
 _KEK_TEXT = re.compile(r"[A-Za-z0-9_-]+={0,2}")
-_CACHE_LIMIT = 32
 
 
 class KeyEncryptionKeyError(ValueError):
@@ -186,8 +186,11 @@ async def rotate(
     *,
     alg: str | None = None,
     now: datetime | None = None,
+    cache: SigningKeyCache | None = None,
 ) -> list[PrivateSigningKey]:
-    """Make a new active key per algorithm (or for ``alg``) and retire the ones it replaces.
+    """Make a new active key per algorithm (or for ``alg``) and retire the ones it replaces;
+    ``cache``, the app's, then signs with the new keys at once (other apps within
+    ACTIVE_KEY_SECONDS).
 
     A retired key keeps verifying and stays in the JWKS until ``publish_until`` (now plus the
     longest token lifetime plus a minute), so tokens it signed remain checkable until they expire.
@@ -202,51 +205,86 @@ async def rotate(
             row.retired_at = at
             row.publish_until = at + publish_lifetime(settings)
     await session.flush()
-    _active_by_alg.clear()  # this process signs with the new keys at once
+    if cache is not None:
+        cache.forget_active()  # this app signs with the new keys at once
     return created
 
 
-async def active_key(session: AsyncSession, settings: Settings, alg: str) -> PrivateSigningKey:
+ACTIVE_KEY_SECONDS = 30.0
+DECRYPTED_KEYS_MAX = 32
+
+
+class SigningKeyCache:
+    """The signing keys an app has decrypted, and which of them is active per algorithm.
+
+    Made by the composition root (``identity.services.build_services``); lives as long as the
+    app. Decrypted keys: at most DECRYPTED_KEYS_MAX, the oldest dropped first, by kid and
+    key-encryption key (decrypting on every token would cost a PKCS#8 parse). Active keys: one
+    per algorithm, database and key-encryption key, each trusted for ACTIVE_KEY_SECONDS: another
+    process's rotation reaches this app within that time, and the retired key stays published
+    (publish_until) long enough for everything it signed meanwhile. Keyed by the KEK too, so
+    that an app given another KEK does not keep using keys it could no longer read.
+    """
+
+    def __init__(self) -> None:
+        self._decrypted: dict[tuple[str, bytes], PrivateSigningKey] = {}
+        self._active: dict[tuple[str, str, bytes], tuple[float, PrivateSigningKey]] = {}
+
+    def forget_active(self) -> None:
+        """Read which key is active again at the next signature (after a rotation)."""
+        self._active.clear()
+
+    def active(self, where: tuple[str, str, bytes]) -> PrivateSigningKey | None:
+        """The active key remembered for (alg, database, KEK digest), while still trusted."""
+        current = self._active.get(where)
+        if current is not None and time.monotonic() - current[0] < ACTIVE_KEY_SECONDS:
+            return current[1]
+        return None
+
+    def remember_active(self, where: tuple[str, str, bytes], key: PrivateSigningKey) -> None:
+        """Trust ``key`` as the active one for ``where`` for ACTIVE_KEY_SECONDS."""
+        self._active[where] = (time.monotonic(), key)
+
+    def unsealed(self, row: SigningKey, kek: bytes) -> PrivateSigningKey:
+        """The stored key ``row`` decrypted with ``kek`` (once per kid and KEK)."""
+        cache_key = (row.kid, hashlib.sha256(kek).digest())
+        key = self._decrypted.get(cache_key)
+        if key is None:
+            key = unseal(row.private_key, kek, kid=row.kid, alg=row.alg)
+            if len(self._decrypted) >= DECRYPTED_KEYS_MAX:
+                self._decrypted.pop(next(iter(self._decrypted)))
+            self._decrypted[cache_key] = key
+        return key
+
+
+async def active_key(
+    session: AsyncSession, settings: Settings, alg: str, *, cache: SigningKeyCache
+) -> PrivateSigningKey:
     """The current signing key for ``alg`` (created when there is none yet), decrypted."""
     if alg not in KEY_ALGS:
         raise ValueError(f"unsupported signing algorithm {alg!r}")
-    # Which key is active is read at most every ACTIVE_KEY_SECONDS per process: another
-    # process's rotation reaches this one within that time, and the retired key stays
-    # published (publish_until) long enough for everything it signed meanwhile.
-    # Per database and per key-encryption key: a process given another KEK must not keep
-    # signing with keys it could no longer read.
     where = (
         alg,
         session.get_bind().engine.url.render_as_string(hide_password=True),
         hashlib.sha256(kek_from_settings(settings)).digest(),
     )
-    current = _active_by_alg.get(where)
-    if current is not None and time.monotonic() - current[0] < ACTIVE_KEY_SECONDS:
-        return current[1]
-    key = await _load_active(session, settings, alg)
-    _active_by_alg[where] = (time.monotonic(), key)
+    key = cache.active(where)
+    if key is None:
+        key = await _load_active(session, settings, alg, cache)
+        cache.remember_active(where, key)
     return key
 
 
-async def _load_active(session: AsyncSession, settings: Settings, alg: str) -> PrivateSigningKey:
+async def _load_active(
+    session: AsyncSession, settings: Settings, alg: str, cache: SigningKeyCache
+) -> PrivateSigningKey:
     rows = await _active_rows(session, alg)
     if not rows:  # made on first use when start-up could not: under the keys lock
         await hold_lock(session, KEYS_LOCK_KEY)
         rows = await _active_rows(session, alg)
         if not rows:
             return await _create(session, settings, _key_alg(alg), utcnow())
-    row = rows[0]
-    kek = kek_from_settings(settings)
-    # Decrypting on every token would cost a PKCS#8 parse; keyed by the KEK too, so that a
-    # process given another KEK does not keep using keys it could no longer read.
-    cache_key = (row.kid, hashlib.sha256(kek).digest())
-    key = _decrypted.get(cache_key)
-    if key is None:
-        key = unseal(row.private_key, kek, kid=row.kid, alg=row.alg)
-        if len(_decrypted) >= _CACHE_LIMIT:
-            _decrypted.pop(next(iter(_decrypted)))
-        _decrypted[cache_key] = key
-    return key
+    return cache.unsealed(rows[0], kek_from_settings(settings))
 
 
 async def jwks(session: AsyncSession, now: datetime) -> dict[str, Any]:
@@ -262,11 +300,6 @@ async def verification_keys(session: AsyncSession, now: datetime) -> dict[str, P
         if entry.kid == row.kid:
             entries[row.kid] = entry
     return entries
-
-
-_decrypted: dict[tuple[str, bytes], PrivateSigningKey] = {}
-ACTIVE_KEY_SECONDS = 30.0
-_active_by_alg: dict[tuple[str, str, bytes], tuple[float, PrivateSigningKey]] = {}
 
 
 def _key_algs() -> list[KeyAlg]:

@@ -361,25 +361,38 @@ _CLIENT_AND_REVOCATION = Statement(
 )
 
 
-# The detached Client built from a row, by client id, with the values it was built from: an
-# agency sends the same client with every request, and building an ORM object costs more
-# than the query. Returned only while the row is unchanged; never attached to a session.
-_clients_built: dict[str, tuple[tuple[Any, ...], Client]] = {}
+CLIENTS_BUILT_MAX = 10_000
 
 
-def _client_of(row: Any) -> Client:
-    values = tuple(row[name] for name in _CLIENT_COLUMNS)
-    built = _clients_built.get(row["client_id"])
-    if built is not None and built[0] == values:
-        return built[1]
-    client = Client(**dict(zip(_CLIENT_COLUMNS, values, strict=True)))
-    if len(_clients_built) >= 10_000:
-        _clients_built.clear()
-    _clients_built[row["client_id"]] = (values, client)
-    return client
+class BuiltClients:
+    """The detached Client objects an app built from ``oauth_client`` rows, by client id, each
+    with the values it was built from: an agency sends the same client with every request, and
+    building an ORM object costs more than the query. A Client is handed out again only while
+    its row is unchanged, and never attached to a session.
+
+    Made by the composition root (``identity.services.build_services``); lives as long as the
+    app. At most CLIENTS_BUILT_MAX clients; when full it starts again empty.
+    """
+
+    def __init__(self) -> None:
+        self._built: dict[str, tuple[tuple[Any, ...], Client]] = {}
+
+    def of(self, row: Any) -> Client:
+        """The Client of this row (as ``_CLIENT`` selects it)."""
+        values = tuple(row[name] for name in _CLIENT_COLUMNS)
+        built = self._built.get(row["client_id"])
+        if built is not None and built[0] == values:
+            return built[1]
+        client = Client(**dict(zip(_CLIENT_COLUMNS, values, strict=True)))
+        if len(self._built) >= CLIENTS_BUILT_MAX:
+            self._built.clear()
+        self._built[row["client_id"]] = (values, client)
+        return client
 
 
-async def detached_client(session: AsyncSession, client_id: str) -> Client | None:
+async def detached_client(
+    session: AsyncSession, client_id: str, *, built: BuiltClients
+) -> Client | None:
     """The client with this id, to check its credentials or to validate a request against its
     settings (detached, and shared between requests: read it, never change or attach it). On
     PostgreSQL one statement to the driver that joins the unit of work's transaction if one
@@ -389,11 +402,11 @@ async def detached_client(session: AsyncSession, client_id: str) -> Client | Non
     if not _storable(client_id):
         return None
     row = await _CLIENT.fetch_row(session, {"client_id": client_id}, begin=False)
-    return None if row is None else _client_of(row)
+    return None if row is None else built.of(row)
 
 
 async def client_and_revocation(
-    session: AsyncSession, client_id: str, jti: str
+    session: AsyncSession, client_id: str, jti: str, *, built: BuiltClients
 ) -> tuple[Client | None, bool]:
     """The client with this id (not attached to the session: read it, do not change it), and
     whether the access token id was revoked: one round trip."""
@@ -405,7 +418,7 @@ async def client_and_revocation(
     )
     if row is None:
         return None, await is_revoked(session, jti)
-    return _client_of(row), bool(row["revoked"])
+    return built.of(row), bool(row["revoked"])
 
 
 async def is_revoked(session: AsyncSession, jti: str) -> bool:

@@ -9,20 +9,27 @@ from fastapi import Depends, Request
 
 from core.settings import Settings
 from identity import keys
+from identity import repository as repo
 from identity.accounts import IdentityContext
 from identity.authn import IdentityAuthenticator
+from identity.credentials import ChallengePurge
 from identity.oidc import tokens
 from identity.passkeys import PasskeyServer
 
 
 @dataclass(frozen=True)
 class IdentityServices:
-    """Everything the identity routes need, built once by the composition root."""
+    """Everything the identity routes need, built once by the composition root. What it
+    remembers between requests lives here and nowhere else, each with its bound and lifetime
+    in its class: ``tokens.memory`` (TokenMemory), ``tokens.signing`` (SigningKeyCache),
+    ``tokens.clients`` (BuiltClients) and ``challenge_purge`` (ChallengePurge). Two apps built
+    in one process share none of it."""
 
     ctx: IdentityContext
     tokens: tokens.TokenContext
     passkeys: PasskeyServer
     authenticator: IdentityAuthenticator
+    challenge_purge: ChallengePurge
 
     @property
     def settings(self) -> Settings:
@@ -47,9 +54,17 @@ def build_services(settings: Settings, directory: Any) -> IdentityServices:
     ctx = IdentityContext(
         settings=settings, hasher=PasswordHasher.from_settings(settings), directory=directory
     )
+    token_context = tokens.TokenContext(
+        settings=settings,
+        directory=directory,
+        memory=tokens.TokenMemory(),
+        signing=keys.SigningKeyCache(),
+        clients=repo.BuiltClients(),
+    )
     return IdentityServices(
         ctx=ctx,
-        tokens=tokens.TokenContext(settings=settings, directory=directory),
+        tokens=token_context,
         passkeys=PasskeyServer(settings),
-        authenticator=IdentityAuthenticator(settings, directory),
+        authenticator=IdentityAuthenticator(token_context),
+        challenge_purge=ChallengePurge(),
     )

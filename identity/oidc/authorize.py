@@ -146,11 +146,15 @@ def unseal(value: str, secret: bytes) -> AuthRequest:
 
 
 async def parse_request(
-    session: AsyncSession, settings: Settings, params: Mapping[str, str]
+    session: AsyncSession,
+    settings: Settings,
+    params: Mapping[str, str],
+    *,
+    built: repo.BuiltClients,
 ) -> tuple[AuthRequest, Client]:
     """Validate an authorization request (OIDC Core 3.1.2.1-2, RFC 7636 4.3, RFC 9700 2.1)."""
     client_id = params.get("client_id")
-    client = await repo.detached_client(session, client_id) if client_id else None
+    client = await repo.detached_client(session, client_id, built=built) if client_id else None
     if client is None or not client.active or client.type != "rp":
         raise PageError(UNKNOWN_CLIENT)
     redirect_uri = params.get("redirect_uri")

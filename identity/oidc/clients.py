@@ -230,6 +230,7 @@ async def authenticate_client(
     authorization: str | None,
     form: Mapping[str, str],
     token_endpoint: str,
+    built: repo.BuiltClients,
 ) -> Client:
     """RFC 6749 2.3 / OIDC Core 9: authenticate the client by the one method it registered."""
     basic = _basic_credentials(authorization)
@@ -257,7 +258,7 @@ async def authenticate_client(
         return await _authenticate_assertion(session, settings, form, token_endpoint)
     if form.get("client_id") not in (None, client_id):
         raise invalid_client("client_id does not match the credentials.", basic=basic is not None)
-    client = await repo.detached_client(session, client_id) if client_id else None
+    client = await repo.detached_client(session, client_id, built=built) if client_id else None
     # Compare against something even for unknown clients (timing says nothing about ids).
     stored = client.secret_hash if client is not None and client.secret_hash else "0" * 64
     ok = hmac.compare_digest(sha256_hex(secret), stored)

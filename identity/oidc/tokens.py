@@ -92,10 +92,14 @@ def verify_pkce(verifier: str, challenge: str) -> bool:
 
 @dataclass(frozen=True)
 class TokenContext:
-    """What the token services need."""
+    """What the token services need: the app's settings, its citizen directory, and what the
+    app remembers between requests (made once by ``identity.services.build_services``)."""
 
     settings: Settings
     directory: CitizenDirectory
+    memory: TokenMemory
+    signing: keys.SigningKeyCache
+    clients: repo.BuiltClients
 
 
 # ------------------------------------------------------------------------------ signing
@@ -103,7 +107,7 @@ class TokenContext:
 
 async def _access_token(
     session: AsyncSession,
-    settings: Settings,
+    ctx: TokenContext,
     *,
     sub: str,
     client_id: str,
@@ -113,6 +117,7 @@ async def _access_token(
     acr: str | None = None,
 ) -> tuple[str, int]:
     # RFC 9068: JWT access tokens, typ at+jwt, signed with ES256 (cheap to verify).
+    settings = ctx.settings
     now = int(time.time())
     ttl = settings.access_token_ttl
     claims: dict[str, Any] = {
@@ -131,7 +136,7 @@ async def _access_token(
         claims["auth_time"] = int(auth_time.timestamp())
     if acr:
         claims["acr"] = acr
-    key = await keys.active_key(session, settings, "ES256")
+    key = await keys.active_key(session, settings, "ES256", cache=ctx.signing)
     return jose.sign(claims, key, typ="at+jwt"), ttl
 
 
@@ -171,7 +176,7 @@ async def _id_token(
     if names:
         values = await ctx.directory.claims(session, citizen_id, names)
         claims.update({k: v for k, v in values.items() if k in names})
-    key = await keys.active_key(session, settings, alg)
+    key = await keys.active_key(session, settings, alg, cache=ctx.signing)
     return jose.sign(claims, key), [n for n in names if n in claims]
 
 
@@ -201,7 +206,7 @@ async def _citizen_tokens(
     citizen_id = _citizen_id(account)
     sub = subject_for(ctx.settings, client, citizen_id)
     access, ttl = await _access_token(
-        session, ctx.settings, sub=sub, client_id=client.client_id, scope=grant.scope,
+        session, ctx, sub=sub, client_id=client.client_id, scope=grant.scope,
         grant_id=grant.id, auth_time=grant.auth_time, acr=grant.acr,
     )  # fmt: skip
     id_token, released = await _id_token(
@@ -366,7 +371,7 @@ async def client_credentials_grant(
             sorted(set(requested) - allowed)))  # fmt: skip
     scope = " ".join(requested)
     access, ttl = await _access_token(
-        session, ctx.settings, sub=client.client_id, client_id=client.client_id, scope=scope,
+        session, ctx, sub=client.client_id, client_id=client.client_id, scope=scope,
         grant_id=None,
     )  # fmt: skip
     return {"access_token": access, "token_type": "Bearer", "expires_in": ttl, "scope": scope}
@@ -375,94 +380,118 @@ async def client_credentials_grant(
 # ------------------------------------------------------------------------------ validation
 
 
-_key_cache: dict[str, tuple[float, Mapping[str, Any]]] = {}
-
-# Access tokens whose signature this process verified, by their exact text, with the key set
-# that verified them. An agency sends one token with every request for its lifetime: the
-# signature is checked once per key-set refresh; expiry, revocation and the client are checked
-# on every request. A key set refreshed without a retired key invalidates its tokens here too.
 VERIFIED_TOKENS_MAX = 10_000
 ACCESS_REQUIRED = ("exp", "iat", "jti", "client_id")
-_verified_tokens: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
-# Of those, the ones whose issuer, audience and required claims ``remembered_client_token``
-# checked for an issuer (they cannot change), with the key set then in use: from then on only
-# the time-bound checks are made again.
-_vouched: dict[tuple[str, str], Mapping[str, Any]] = {}
-_key_refreshing: dict[str, float] = {}  # origin -> when a request set out to refresh its keys
 
 
-async def _verification_keys(
-    session: AsyncSession, kid: str | None, *, origin: str
-) -> Mapping[str, Any]:
-    cached = _key_cache.get(origin)
-    now = time.monotonic()
-    if (
-        cached is not None
-        and now - cached[0] < KEY_CACHE_SECONDS
-        and (kid is None or kid in cached[1])
-    ):
-        return cached[1]
-    found: Mapping[str, Any] = await keys.verification_keys(session, utcnow())
-    if cached is not None and _same_keys(found, cached[1]):
-        # The same keys: the tokens verified with them stay verified (``_verified_tokens``
-        # holds the set they were verified with), so no request has to verify its token again.
-        found = cached[1]
-    _key_cache[origin] = (now, found)
-    _key_refreshing.pop(origin, None)
-    return found
+class TokenMemory:
+    """What an app remembers of the access tokens it validated, between requests.
+
+    Made by the composition root (``identity.services.build_services``); lives as long as the
+    app. It holds the verification key set per issuer (an app has one), read again after
+    KEY_CACHE_SECONDS, with when a request set out to refresh it; the access tokens whose
+    signature the app verified; and of those, the ones vouched for an issuer. Each of the last
+    two holds at most VERIFIED_TOKENS_MAX tokens and starts again empty when full.
+    """
+
+    def __init__(self) -> None:
+        self._key_sets: dict[str, tuple[float, Mapping[str, Any]]] = {}
+        self._refreshing: dict[str, float] = {}  # origin -> when a request set out to refresh
+        # Access tokens whose signature this app verified, by their exact text, with the key
+        # set that verified them. An agency sends one token with every request for its
+        # lifetime: the signature is checked once per key-set refresh; expiry, revocation and
+        # the client are checked on every request. A key set refreshed without a retired key
+        # invalidates its tokens here too.
+        self._verified: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+        # Of those, the ones whose issuer, audience and required claims
+        # ``remembered_client_token`` checked for an issuer (they cannot change), with the key
+        # set then in use: from then on only the time-bound checks are made again.
+        self._vouched: dict[tuple[str, str], Mapping[str, Any]] = {}
+
+    async def verification_keys(
+        self, session: AsyncSession, kid: str | None, *, origin: str
+    ) -> Mapping[str, Any]:
+        """The key set of ``origin`` in use (read again when due or when ``kid`` is not in it)."""
+        cached = self._key_sets.get(origin)
+        now = time.monotonic()
+        if (
+            cached is not None
+            and now - cached[0] < KEY_CACHE_SECONDS
+            and (kid is None or kid in cached[1])
+        ):
+            return cached[1]
+        found: Mapping[str, Any] = await keys.verification_keys(session, utcnow())
+        if cached is not None and _same_keys(found, cached[1]):
+            # The same keys: the tokens verified with them stay verified (``_verified`` holds
+            # the set they were verified with), so no request has to verify its token again.
+            found = cached[1]
+        self._key_sets[origin] = (now, found)
+        self._refreshing.pop(origin, None)
+        return found
+
+    def verified(self, token: str) -> tuple[Mapping[str, Any], Mapping[str, Any]] | None:
+        """The key set that verified ``token`` and its claims, if this app verified it."""
+        return self._verified.get(token)
+
+    def remember_verified(
+        self, token: str, keyset: Mapping[str, Any], claims: Mapping[str, Any]
+    ) -> None:
+        """``token``'s signature was verified with ``keyset``."""
+        if len(self._verified) >= VERIFIED_TOKENS_MAX:
+            self._verified.clear()
+        self._verified[token] = (keyset, claims)
+
+    def remembered_client_token(self, settings: Settings, token: str) -> Mapping[str, Any] | None:
+        """The claims of a client's own access token (client_credentials: no grant behind it)
+        whose signature this app verified with the key set still in use, when its issuer,
+        audience and expiry still hold: no database, no signature. None when the full
+        validation (``validate_access_token``) must run instead.
+
+        Revocation and the client are NOT checked here: the caller must check both in the
+        statement that uses the token (the agency API's one-statement lookup does), and take
+        the full validation when they fail.
+        """
+        seen = self._verified.get(token)
+        if seen is None or "gid" in seen[1]:
+            return None
+        cached = self._key_sets.get(settings.issuer)
+        if cached is None or cached[1] is not seen[0]:
+            return None
+        now = time.monotonic()
+        if now - cached[0] >= KEY_CACHE_SECONDS:
+            # Due for a refresh. One request at a time takes the full validation, which
+            # refreshes the set; the others keep to the set in use meanwhile (a key retired
+            # since is honoured for at most KEY_REFRESH_GRACE_SECONDS more). Without this, every
+            # request in flight would take the full validation at once, each reading the keys
+            # (a stall of the whole process, every KEY_CACHE_SECONDS, under load).
+            started = self._refreshing.get(settings.issuer)
+            if started is None or now - started >= KEY_REFRESH_RETRY_SECONDS:
+                self._refreshing[settings.issuer] = now
+                return None
+            if now - cached[0] >= KEY_CACHE_SECONDS + KEY_REFRESH_GRACE_SECONDS:
+                return None
+        try:
+            if self._vouched.get((token, settings.issuer)) is seen[0]:
+                jose.check_lifetime(seen[1])
+            else:
+                jose.check_claims(
+                    seen[1],
+                    audience=api_audience(settings),
+                    issuer=settings.issuer,
+                    require=ACCESS_REQUIRED,
+                )
+                if len(self._vouched) >= VERIFIED_TOKENS_MAX:
+                    self._vouched.clear()
+                self._vouched[(token, settings.issuer)] = seen[0]
+        except jose.JoseError:
+            return None
+        return seen[1]
 
 
 def _same_keys(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return a.keys() == b.keys() and all(
         (a[kid].alg, a[kid].key) == (b[kid].alg, b[kid].key) for kid in a
     )
-
-
-def remembered_client_token(settings: Settings, token: str) -> Mapping[str, Any] | None:
-    """The claims of a client's own access token (client_credentials: no grant behind it)
-    whose signature this process verified with the key set still in use, when its issuer,
-    audience and expiry still hold: no database, no signature. None when the full validation
-    (``validate_access_token``) must run instead.
-
-    Revocation and the client are NOT checked here: the caller must check both in the
-    statement that uses the token (the agency API's one-statement lookup does), and take the
-    full validation when they fail.
-    """
-    seen = _verified_tokens.get(token)
-    if seen is None or "gid" in seen[1]:
-        return None
-    cached = _key_cache.get(settings.issuer)
-    if cached is None or cached[1] is not seen[0]:
-        return None
-    now = time.monotonic()
-    if now - cached[0] >= KEY_CACHE_SECONDS:
-        # Due for a refresh. One request at a time takes the full validation, which refreshes
-        # the set; the others keep to the set in use meanwhile (a key retired since is honoured
-        # for at most KEY_REFRESH_GRACE_SECONDS more). Without this, every request in flight
-        # would take the full validation at once, each reading the keys (a stall of the whole
-        # process, every KEY_CACHE_SECONDS, under load).
-        started = _key_refreshing.get(settings.issuer)
-        if started is None or now - started >= KEY_REFRESH_RETRY_SECONDS:
-            _key_refreshing[settings.issuer] = now
-            return None
-        if now - cached[0] >= KEY_CACHE_SECONDS + KEY_REFRESH_GRACE_SECONDS:
-            return None
-    try:
-        if _vouched.get((token, settings.issuer)) is seen[0]:
-            jose.check_lifetime(seen[1])
-        else:
-            jose.check_claims(
-                seen[1],
-                audience=api_audience(settings),
-                issuer=settings.issuer,
-                require=ACCESS_REQUIRED,
-            )
-            if len(_vouched) >= VERIFIED_TOKENS_MAX:
-                _vouched.clear()
-            _vouched[(token, settings.issuer)] = seen[0]
-    except jose.JoseError:
-        return None
-    return seen[1]
 
 
 @dataclass(frozen=True)
@@ -491,9 +520,10 @@ async def validate_access_token(
         "audience": api_audience(settings), "issuer": settings.issuer,
         "require": ACCESS_REQUIRED,
     }  # fmt: skip
+    memory = ctx.memory
     try:
-        seen = _verified_tokens.get(token)
-        if seen is not None and seen[0] is await _verification_keys(
+        seen = memory.verified(token)
+        if seen is not None and seen[0] is await memory.verification_keys(
             session, None, origin=settings.issuer
         ):
             # Verified before, with the key set still in use: the time-bound checks again.
@@ -503,15 +533,15 @@ async def validate_access_token(
             header = jose.unverified_header(token)
             if header.get("typ") not in ("at+jwt", "application/at+jwt"):
                 raise InvalidToken("not an access token")
-            keyset = await _verification_keys(session, header.get("kid"), origin=settings.issuer)
+            keyset = await memory.verification_keys(
+                session, header.get("kid"), origin=settings.issuer
+            )
             claims = jose.decode(token, keys=keyset, algorithms=jose.ACCESS_TOKEN_ALGS, **checks)
-            if len(_verified_tokens) >= VERIFIED_TOKENS_MAX:
-                _verified_tokens.clear()
-            _verified_tokens[token] = (keyset, claims)
+            memory.remember_verified(token, keyset, claims)
     except jose.JoseError as exc:
         raise InvalidToken(str(exc)) from None
     client, revoked = await repo.client_and_revocation(
-        session, str(claims["client_id"]), str(claims["jti"])
+        session, str(claims["client_id"]), str(claims["jti"]), built=ctx.clients
     )
     if revoked:
         raise InvalidToken("the token was revoked")

@@ -65,7 +65,9 @@ async def passkey_login_begin(
 ) -> JSONResponse:
     """Options for a discoverable credential request (WebAuthn Level 3, 5.5)."""
     _check_csrf_header(request, services)
-    handle, options = await credentials.begin_login(session, services.passkeys)
+    handle, options = await credentials.begin_login(
+        session, services.passkeys, purge=services.challenge_purge
+    )
     return JSONResponse({"challenge_id": handle, "options": options}, headers=NO_STORE)
 
 
@@ -127,7 +129,9 @@ async def passkey_register_begin(
 ) -> JSONResponse:
     """Options for navigator.credentials.create (resident key, user verification)."""
     account = await _session_account(request, session, services)
-    handle, options = await credentials.begin_registration(session, services.passkeys, account)
+    handle, options = await credentials.begin_registration(
+        session, services.passkeys, account, purge=services.challenge_purge
+    )
     return JSONResponse({"challenge_id": handle, "options": options}, headers=NO_STORE)
 
 

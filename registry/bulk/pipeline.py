@@ -66,7 +66,7 @@ _DATES = tuple(
 _NATIVE_TABLE = 0x2000  # code points its letter tables cover
 _ID_NUMBER = operator.itemgetter(slice(0, 12))  # a COPY line's first 12 bytes
 _NULL = {None: "\\N"}.get  # None -> \N, any other value -> itself
-_UNREAD: dict[str, Any] = {}  # a row only counted (count_chunk)
+_UNREAD: dict[str, Any] = {}  # a row only counted (count_chunk): a placeholder, never changed
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 

@@ -92,7 +92,12 @@ def _buffer(memory: shared_memory.SharedMemory) -> memoryview:
     return memory.buf
 
 
-_ATTACHED: dict[str, shared_memory.SharedMemory] = {}  # in a worker: the importer's slots
+# In a validating worker only (a process of a Validator's pool, never the importer): the
+# importer's slots, attached once by name. Process-local, not shared state: a mapping belongs
+# to the process that made it (the importer cannot send one), it must outlive a task to be
+# attached once, and the worker lives as long as its Validator (one import), whose one block
+# of slots is all it ever attaches.
+_ATTACHED: dict[str, shared_memory.SharedMemory] = {}
 
 
 def validate_into(

@@ -234,7 +234,9 @@ async def add_passkey(
     async with database.unit_of_work() as session:
         account = await identity_repo.account_by_id(session, account_id)
         assert account is not None
-        handle, options = await credentials.begin_registration(session, server, account)
+        handle, options = await credentials.begin_registration(
+            session, server, account, purge=credentials.ChallengePurge()
+        )
         passkey = await credentials.complete_registration(
             session,
             server,

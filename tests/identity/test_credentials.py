@@ -110,7 +110,9 @@ async def sign_in(
 ) -> Account:
     """A complete discoverable sign-in through identity.credentials, committed."""
     async with database.unit_of_work() as session:
-        handle, options = await credentials.begin_login(session, server)
+        handle, options = await credentials.begin_login(
+            session, server, purge=credentials.ChallengePurge()
+        )
     return await complete_login(database, server, handle, authenticator.get(options, **get))
 
 
@@ -124,7 +126,9 @@ async def test_registration_stores_a_named_passkey_and_records_it(
     async with database.unit_of_work() as session:
         account = await repo.account_by_id(session, account_id)
         assert account is not None
-        handle, options = await credentials.begin_registration(session, server, account)
+        handle, options = await credentials.begin_registration(
+            session, server, account, purge=credentials.ChallengePurge()
+        )
     # The user handle is the account's random id, never the ID number (WebAuthn 3 14.6.1).
     assert options["user"]["id"] == websafe_encode(uuid.UUID(account_id).bytes)
     assert options["user"]["name"] == CITIZEN_ID
@@ -169,7 +173,9 @@ async def test_a_second_registration_excludes_the_first_and_refuses_a_duplicate(
     async with database.unit_of_work() as session:
         account = await repo.account_by_id(session, account_id)
         assert account is not None
-        handle, options = await credentials.begin_registration(session, server, account)
+        handle, options = await credentials.begin_registration(
+            session, server, account, purge=credentials.ChallengePurge()
+        )
     assert options["excludeCredentials"] == [
         {"type": "public-key", "id": websafe_encode(first.credential_id)}
     ]
@@ -185,7 +191,9 @@ async def test_a_passkey_needs_a_name(
     async with database.unit_of_work() as session:
         account = await repo.account_by_id(session, account_id)
         assert account is not None
-        handle, options = await credentials.begin_registration(session, server, account)
+        handle, options = await credentials.begin_registration(
+            session, server, account, purge=credentials.ChallengePurge()
+        )
         with pytest.raises(ValidationFailed):
             await credentials.complete_registration(
                 session,
@@ -204,7 +212,9 @@ async def test_a_registration_ceremony_belongs_to_the_account_that_began_it(
     async with database.unit_of_work() as session:
         citizen = await repo.account_by_id(session, account_id)
         assert citizen is not None
-        handle, options = await credentials.begin_registration(session, server, citizen)
+        handle, options = await credentials.begin_registration(
+            session, server, citizen, purge=credentials.ChallengePurge()
+        )
     stolen = SoftAuthenticator().create(options)
     with pytest.raises(PasskeyInvalid, match="another sign-in"):
         await complete_registration(database, server, staff_id, handle, stolen)
@@ -220,7 +230,9 @@ async def test_discoverable_sign_in_returns_the_account_and_updates_the_passkey(
     authenticator = SoftAuthenticator()
     passkey_id = await add_passkey(database, settings, account_id, authenticator)
     async with database.unit_of_work() as session:
-        handle, options = await credentials.begin_login(session, server)
+        handle, options = await credentials.begin_login(
+            session, server, purge=credentials.ChallengePurge()
+        )
     assert "allowCredentials" not in options  # discoverable: nobody types anything
     before = utcnow()
     async with database.unit_of_work() as session:
@@ -244,7 +256,9 @@ async def test_a_sign_in_ceremony_is_single_use(
     authenticator = SoftAuthenticator()
     await add_passkey(database, settings, account_id, authenticator)
     async with database.unit_of_work() as session:
-        handle, options = await credentials.begin_login(session, server)
+        handle, options = await credentials.begin_login(
+            session, server, purge=credentials.ChallengePurge()
+        )
     async with database.unit_of_work() as session:
         await credentials.complete_login(
             session, server, handle=handle, credential=authenticator.get(options)
@@ -260,7 +274,9 @@ async def test_a_registration_ceremony_is_single_use(
     async with database.unit_of_work() as session:
         account = await repo.account_by_id(session, account_id)
         assert account is not None
-        handle, options = await credentials.begin_registration(session, server, account)
+        handle, options = await credentials.begin_registration(
+            session, server, account, purge=credentials.ChallengePurge()
+        )
         await credentials.complete_registration(
             session,
             server,
@@ -281,11 +297,13 @@ async def test_a_ceremony_cannot_change_purpose(
     authenticator = SoftAuthenticator()
     await add_passkey(database, settings, account_id, authenticator)
     async with database.unit_of_work() as session:
-        login_handle, login_options = await credentials.begin_login(session, server)
+        login_handle, login_options = await credentials.begin_login(
+            session, server, purge=credentials.ChallengePurge()
+        )
         account = await repo.account_by_id(session, account_id)
         assert account is not None
         register_handle, register_options = await credentials.begin_registration(
-            session, server, account
+            session, server, account, purge=credentials.ChallengePurge()
         )
     asserted = authenticator.get(register_options)
     with pytest.raises(PasskeyInvalid):
@@ -300,9 +318,11 @@ async def test_a_ceremony_cannot_change_purpose(
 async def test_expired_ceremonies_are_dropped_by_a_begin_at_most_every_interval(
     database: Database, server: PasskeyServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    purge = credentials.ChallengePurge()  # the app's
+
     async def begin_and_count() -> tuple[int, int]:
         async with database.unit_of_work() as session:
-            await credentials.begin_login(session, server)
+            await credentials.begin_login(session, server, purge=purge)
         async with database.unit_of_work() as session:
             stamps = (await session.execute(select(WebAuthnChallenge.expires_at))).scalars().all()
         now = utcnow()
@@ -310,7 +330,7 @@ async def test_expired_ceremonies_are_dropped_by_a_begin_at_most_every_interval(
 
     # No timing: the interval is endless until the test makes the next purge due.
     monkeypatch.setattr(credentials, "PURGE_INTERVAL", math.inf)
-    assert await begin_and_count() == (1, 0)  # this database's first begin purged (nothing)
+    assert await begin_and_count() == (1, 0)  # the app's first begin purged (nothing)
     async with database.unit_of_work() as session:
         await session.execute(
             text("UPDATE webauthn_challenge SET expires_at = :t"),
@@ -333,9 +353,13 @@ async def test_an_expired_ceremony_is_refused(
         account = await repo.account_by_id(session, account_id)
         assert account is not None
         if purpose == "authenticate":
-            handle, options = await credentials.begin_login(session, server)
+            handle, options = await credentials.begin_login(
+                session, server, purge=credentials.ChallengePurge()
+            )
         else:
-            handle, options = await credentials.begin_registration(session, server, account)
+            handle, options = await credentials.begin_registration(
+                session, server, account, purge=credentials.ChallengePurge()
+            )
     async with database.unit_of_work() as session:
         await session.execute(
             text("UPDATE webauthn_challenge SET expires_at = :t"),
@@ -414,7 +438,9 @@ async def test_two_concurrent_completions_of_one_ceremony_sign_in_once(
     authenticator = SoftAuthenticator()
     await add_passkey(database, settings, account_id, authenticator)
     async with database.unit_of_work() as session:
-        handle, options = await credentials.begin_login(session, server)
+        handle, options = await credentials.begin_login(
+            session, server, purge=credentials.ChallengePurge()
+        )
     # Synced passkeys report a counter of 0, so only the single-use handle stops the replay.
     first, second = authenticator.get(options, step=0), authenticator.get(options, step=0)
 

@@ -162,6 +162,7 @@ async def test_rotation_keeps_retired_keys_published_until_tokens_expire(
         old = {k.alg: k for k in await keys.ensure_keys(session, settings, now=t0)}
         old_token = jose.sign({"exp": 9_999_999_999, "iat": 0}, old["ES256"])
     t1 = t0 + timedelta(minutes=5)
+    cache = keys.SigningKeyCache()
     async with database.unit_of_work() as session:
         new = {k.alg: k for k in await keys.rotate(session, settings, now=t1)}
     assert {k.kid for k in new.values()}.isdisjoint(k.kid for k in old.values())
@@ -169,7 +170,7 @@ async def test_rotation_keeps_retired_keys_published_until_tokens_expire(
 
     async with database.unit_of_work() as session:
         for alg in ("RS256", "ES256"):
-            assert (await keys.active_key(session, settings, alg)).kid == new[alg].kid
+            assert (await keys.active_key(session, settings, alg, cache=cache)).kid == new[alg].kid
         every_kid = {k.kid for k in [*old.values(), *new.values()]}
         for moment in (t1, until - timedelta(seconds=1)):
             published = await keys.jwks(session, moment)
@@ -209,12 +210,14 @@ async def test_rotation_keeps_retired_keys_published_until_tokens_expire(
 
 
 async def test_rotating_one_algorithm(database: Database, settings: Settings) -> None:
+    cache = keys.SigningKeyCache()
     async with database.unit_of_work() as session:
         old = {k.alg: k for k in await keys.ensure_keys(session, settings)}
         [new_es] = await keys.rotate(session, settings, alg="ES256")
         assert new_es.alg == "ES256"
-        assert (await keys.active_key(session, settings, "ES256")).kid == new_es.kid
-        assert (await keys.active_key(session, settings, "RS256")).kid == old["RS256"].kid
+        assert (await keys.active_key(session, settings, "ES256", cache=cache)).kid == new_es.kid
+        rs256 = await keys.active_key(session, settings, "RS256", cache=cache)
+        assert rs256.kid == old["RS256"].kid
         with pytest.raises(ValueError, match="unsupported"):
             await keys.rotate(session, settings, alg="HS256")
 
@@ -222,15 +225,16 @@ async def test_rotating_one_algorithm(database: Database, settings: Settings) ->
 async def test_active_key_creates_one_when_none_exists(
     database: Database, settings: Settings
 ) -> None:
+    cache = keys.SigningKeyCache()
     async with database.unit_of_work() as session:
-        key = await keys.active_key(session, settings, "RS256")
+        key = await keys.active_key(session, settings, "RS256", cache=cache)
     async with database.unit_of_work() as session:
-        again = await keys.active_key(session, settings, "RS256")
+        again = await keys.active_key(session, settings, "RS256", cache=cache)
         assert again.kid == key.kid
         assert again.public_jwk == key.public_jwk
-        assert (await keys.active_key(session, settings, "RS256")) is again  # cached
+        assert (await keys.active_key(session, settings, "RS256", cache=cache)) is again  # cached
         with pytest.raises(ValueError, match="unsupported"):
-            await keys.active_key(session, settings, "HS256")
+            await keys.active_key(session, settings, "HS256", cache=cache)
 
 
 @pytest.mark.postgresql_only  # they take turns under PostgreSQL's advisory lock
@@ -251,10 +255,11 @@ async def test_two_processes_finding_no_key_make_one(
 
     async def sign(db: Database) -> str:
         async with db.unit_of_work() as session:
-            return (await keys.active_key(session, settings, "ES256")).kid
+            # Each process has its own cache.
+            key = await keys.active_key(session, settings, "ES256", cache=keys.SigningKeyCache())
+            return key.kid
 
     monkeypatch.setattr(keys, "_active_rows", active_rows)
-    monkeypatch.setattr(keys, "_active_by_alg", {})
     try:
         kids = await asyncio.gather(*(turns.run(sign(db)) for db in engines))
     finally:
@@ -274,10 +279,11 @@ async def test_two_processes_finding_no_key_make_one(
 
 
 async def test_another_kek_cannot_read_the_keys(database: Database, settings: Settings) -> None:
+    cache = keys.SigningKeyCache()
     async with database.unit_of_work() as session:
         await keys.ensure_keys(session, settings)
-        await keys.active_key(session, settings, "ES256")  # cached under this KEK
+        await keys.active_key(session, settings, "ES256", cache=cache)  # cached under this KEK
     other = settings.model_copy(update={"key_encryption_key": SecretStr(kek_text(bytes(32)))})
     async with database.unit_of_work() as session:
         with pytest.raises(SigningKeyUnreadable):
-            await keys.active_key(session, other, "ES256")
+            await keys.active_key(session, other, "ES256", cache=cache)

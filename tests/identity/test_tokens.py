@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
@@ -45,9 +46,15 @@ from tests.identity.factories import (
 
 
 @pytest.fixture
-async def web(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    """The app (plus the probe routes) in-process; keeps cookies like a browser."""
-    async with asgi_client(probe_app(settings, database)) as c:
+def app(settings: Settings, database: Database) -> FastAPI:
+    """The app plus the probe routes."""
+    return probe_app(settings, database)
+
+
+@pytest.fixture
+async def web(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in-process; keeps cookies like a browser."""
+    async with asgi_client(app) as c:
         yield c
 
 
@@ -190,7 +197,7 @@ async def _forged(
 
     async def sign(changed: Mapping[str, Any], *, typ: str | None = "at+jwt") -> str:
         async with database.unit_of_work() as session:
-            key = await keys.active_key(session, settings, "ES256")
+            key = await keys.active_key(session, settings, "ES256", cache=keys.SigningKeyCache())
         return jose.sign({**claims, **changed}, key, typ=typ)
 
     def unsigned(alg: str, mac: Callable[[bytes], bytes] | None = None) -> str:
@@ -616,11 +623,13 @@ def _kid(token: str) -> str:
 
 
 async def test_rotation_signs_with_the_new_key_and_keeps_the_old_one_verifying(
-    web: httpx.AsyncClient, rp: tuple[str, str], database: Database, settings: Settings
-) -> None:
+    web: httpx.AsyncClient, rp: tuple[str, str], database: Database, settings: Settings,
+    app: FastAPI,
+) -> None:  # fmt: skip
     before = await code_flow_tokens(web, *rp)
+    signing = app.state.identity.tokens.signing  # the app rotates: it signs with the new keys
     async with database.unit_of_work() as session:
-        new = {k.alg: k.kid for k in await keys.rotate(session, settings)}
+        new = {k.alg: k.kid for k in await keys.rotate(session, settings, cache=signing)}
     after = await code_flow_tokens(web, *rp)
     old_kids = {_kid(before["id_token"]), _kid(before["access_token"])}
     assert _kid(after["id_token"]) == new["RS256"]

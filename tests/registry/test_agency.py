@@ -831,7 +831,7 @@ async def crafted_token(env: Env, client_id: str, **changes: Any) -> dict[str, s
     claims.update(changes)
     claims = {k: v for k, v in claims.items() if v is not None}
     async with env.database.unit_of_work() as session:
-        key = await keys.active_key(session, env.settings, "ES256")
+        key = await keys.active_key(session, env.settings, "ES256", cache=keys.SigningKeyCache())
     return bearer(jose.sign(claims, key, typ=typ))
 
 

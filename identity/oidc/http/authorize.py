@@ -67,7 +67,9 @@ async def _authorize(
     request: Request, session: AsyncSession, services: IdentityServices, params: Mapping[str, str]
 ) -> Response:
     try:
-        auth_request, client = await authz.parse_request(session, services.settings, params)
+        auth_request, client = await authz.parse_request(
+            session, services.settings, params, built=services.tokens.clients
+        )
     except authz.PageError as exc:
         return page_error(request, services, str(exc))
     except authz.RedirectError as exc:
@@ -113,7 +115,9 @@ async def authorize_resume(
         auth_request = unseal(services, req)
         if auth_request is None:
             raise authz.PageError(N_("Thiếu yêu cầu đăng nhập."))
-        client = await repo.detached_client(session, auth_request.client_id)
+        client = await repo.detached_client(
+            session, auth_request.client_id, built=services.tokens.clients
+        )
         if client is None or not client.active:
             raise authz.PageError(authz.UNKNOWN_CLIENT)
     except authz.PageError as exc:
