@@ -3,42 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from core.db import Database
-from core.settings import Settings
 from registry.service import state_at
-from tests.http import asgi_client
 from tests.registry.officials import (
-    AS_OFFICIAL,
     BASE,
     adult,
     events,
-    officials_app,
     post,
     read,
     register,
 )
 
 TICK = timedelta(microseconds=1)
-
-
-@pytest.fixture
-def app(settings: Settings, database: Database) -> FastAPI:
-    return officials_app(settings, database)
-
-
-@pytest.fixture
-async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app) as c:
-        c.headers.update(AS_OFFICIAL)
-        yield c
 
 
 async def history(api: httpx.AsyncClient, id_number: str) -> list[dict[str, Any]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import Any
@@ -19,20 +18,17 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from core.db import Database
-from core.settings import Settings
 from registry import idnumber
 from registry import repository as repo
 from registry.schemas import RECORD_FIELDS
 from tests.auth import bearer
 from tests.faults import fail_audit_inserts
-from tests.http import asgi_client
 from tests.registry.officials import (
     AS_OFFICIAL,
     BASE,
     adult,
     child,
     events,
-    officials_app,
     post,
     read,
     register,
@@ -40,18 +36,6 @@ from tests.registry.officials import (
 )
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def app(settings: Settings, database: Database) -> FastAPI:
-    return officials_app(settings, database)
-
-
-@pytest.fixture
-async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app) as c:
-        c.headers.update(AS_OFFICIAL)
-        yield c
 
 
 async def versions(database: Database, id_number: str) -> list[dict[str, Any]]:
@@ -198,13 +182,13 @@ async def test_a_birth_naming_an_unknown_parent_is_refused_and_recorded(
 
 
 async def test_fifty_concurrent_births_with_one_prefix_get_distinct_numbers(
-    app: FastAPI, api: httpx.AsyncClient, database: Database
+    officials: FastAPI, api: httpx.AsyncClient, database: Database
 ) -> None:
     async with AsyncExitStack() as stack:
         clients = [
             await stack.enter_async_context(
                 httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                    transport=httpx.ASGITransport(app=officials, raise_app_exceptions=False),
                     base_url="http://testserver",
                     headers=AS_OFFICIAL,
                 )
@@ -225,7 +209,7 @@ async def test_fifty_concurrent_births_with_one_prefix_get_distinct_numbers(
 
 
 async def test_colliding_serials_are_drawn_again_under_concurrency(
-    app: FastAPI,
+    officials: FastAPI,
     api: httpx.AsyncClient,
     database: Database,
     monkeypatch: pytest.MonkeyPatch,
@@ -245,7 +229,7 @@ async def test_colliding_serials_are_drawn_again_under_concurrency(
         clients = [
             await stack.enter_async_context(
                 httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                    transport=httpx.ASGITransport(app=officials, raise_app_exceptions=False),
                     base_url="http://testserver",
                     headers=AS_OFFICIAL,
                 )
@@ -697,14 +681,14 @@ async def test_a_concurrent_change_of_the_second_spouse_is_a_409_and_changes_nei
 
 
 async def test_concurrent_changes_of_one_record_never_lose_an_update(
-    app: FastAPI, api: httpx.AsyncClient, database: Database
+    officials: FastAPI, api: httpx.AsyncClient, database: Database
 ) -> None:
     number = (await register(api))["id_number"]
     async with AsyncExitStack() as stack:
         clients = [
             await stack.enter_async_context(
                 httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                    transport=httpx.ASGITransport(app=officials, raise_app_exceptions=False),
                     base_url="http://testserver",
                     headers=AS_OFFICIAL,
                 )
