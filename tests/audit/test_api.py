@@ -407,8 +407,16 @@ async def test_every_auditor_query_records_its_own_event(
         assert event.outcome == "granted"
         assert event.request_id == response.headers["x-request-id"]
 
+
+async def test_a_search_records_its_filter_names_and_result_count_never_their_values(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await seed(database)
+    await add(database, AGENCY, "citizen.verify", subject=CITIZEN_ID)
+    for params in ({"subject": CITIZEN_ID, "purpose": "kyc"}, {"actor_type": "agency"}):
+        response = await api.get("/api/v1/audit/events", params=params, headers=AS_AUDITOR)
+        assert response.status_code == 200, response.text
     searches = [e for e in await all_events(database) if e.action == "audit.search"]
-    # Filter names and the result count; never the filter values.
     assert json.loads(searches[0].detail) == {"filters": "subject,purpose", "results": 2}
     assert json.loads(searches[1].detail) == {"filters": "actor_type", "results": 6}
     assert all(CITIZEN_ID not in (e.detail or "") for e in searches)
@@ -425,6 +433,12 @@ async def test_get_one_event_with_its_leaf_index(
     await seal(audit_app, database, settings)
     response = await api.get(f"/api/v1/audit/events/{ids['batch']}", headers=AS_AUDITOR)
     assert response.json()["leaf_index"] == list(ids).index("batch")
+
+
+async def test_an_unknown_event_is_a_404_recorded_as_not_found(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await seed(database)
     before = await count_events(database)
     missing = "00000000-0000-4000-8000-000000000000"
     assert_problem(await api.get(f"/api/v1/audit/events/{missing}", headers=AS_AUDITOR), 404)
@@ -447,10 +461,10 @@ def ndjson(response: httpx.Response) -> list[dict[str, Any]]:
     return [json.loads(line) for line in response.text.splitlines()]
 
 
-async def test_export_streams_every_matching_event(
+async def test_export_streams_every_matching_event_beyond_the_page_cap(
     api: httpx.AsyncClient, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ids = await seed(database)
+    await seed(database)
     async with database.unit_of_work() as session:
         bulk = [
             await recording.record(
@@ -470,6 +484,11 @@ async def test_export_streams_every_matching_event(
     assert [line["event_uid"] for line in lines] == list(reversed(bulk))  # beyond the page cap
     assert lines[0]["actor"] == {"type": "agency", "id": "hospital-3", "on_behalf_of": None}
 
+
+async def test_export_starts_with_its_own_event_then_the_events_search_shows(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    ids = await seed(database)
     response = await api.get(
         "/api/v1/audit/events/export", params={"subject": CITIZEN_ID}, headers=AS_AUDITOR
     )
@@ -481,6 +500,11 @@ async def test_export_streams_every_matching_event(
     assert [line["event_uid"] for line in lines[1:]] == expected
     assert lines == (await search(api, subject=CITIZEN_ID))["items"]  # the same views
 
+
+async def test_export_of_nothing_is_an_empty_stream(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await seed(database)
     assert (
         ndjson(
             await api.get(
@@ -565,6 +589,17 @@ async def test_consistency_proof_verifies_between_checkpoints(
     assert verify_consistency(one.size, two.size, one.root_hash, two.root_hash, path)
     assert not verify_consistency(one.size, two.size, two.root_hash, two.root_hash, path)
 
+
+async def test_consistency_to_a_size_no_checkpoint_signed_is_a_404(
+    api: httpx.AsyncClient, audit_app: FastAPI, database: Database, settings: Settings
+) -> None:
+    verifier = audit_app.state.audit_signer.verifier()
+    origin = settings.audit_origin
+    await seed(database)
+    first = open_checkpoint(await seal(audit_app, database, settings), verifier, origin=origin)
+    for _ in range(6):
+        await add(database, AGENCY, "citizen.verify", subject=OTHER_ID)
+    second = open_checkpoint(await seal(audit_app, database, settings), verifier, origin=origin)
     response = await api.get(
         "/api/v1/audit/consistency",
         params={"first": first.size, "second": second.size + 1},
@@ -590,11 +625,28 @@ async def test_citizen_sees_only_events_about_themselves(
     assert "citizen.verify_batch" in [item["action"] for item in body["items"]]
     assert {item["subject"] for item in body["items"]} == {CITIZEN_ID}
 
-    # Looking was recorded, about the citizen: it tops the log from now on.
+
+async def test_a_citizen_looking_at_their_log_is_recorded_about_them(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await seed(database)
+    response = await api.get("/api/v1/me/access-log", headers=AS_CITIZEN)
+    assert response.status_code == 200
     own = (await all_events(database))[-1]
     assert (own.action, own.actor_type, own.actor_id, own.subject) == (
         "audit.own_log", "citizen", CITIZEN_ID, CITIZEN_ID,
     )  # fmt: skip
+
+
+async def test_a_citizens_log_pages_through_with_their_looking_on_top(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    ids = await seed(database)
+    mine = [ids[n] for n in ("hospital", "batch", "update", "verify")]  # newest first
+    response = await api.get("/api/v1/me/access-log", headers=AS_CITIZEN)
+    assert response.status_code == 200
+    # Looking was recorded, about the citizen: it tops the log from now on.
+    own = (await all_events(database))[-1]
     seen: list[str] = []
     cursor: str | None = None
     while True:
@@ -608,6 +660,13 @@ async def test_citizen_sees_only_events_about_themselves(
             break
     assert seen == [own.event_uid, *mine]
 
+
+async def test_another_citizen_sees_only_their_own_events(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    ids = await seed(database)
+    response = await api.get("/api/v1/me/access-log", headers=AS_CITIZEN)
+    assert response.status_code == 200
     other = await api.get("/api/v1/me/access-log", headers=bearer("tok-other"))
     assert uids(other.json()) == [ids["denied_other"], ids["lookup_other"]]
 
