@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from audit import proofs, recording, views
-from audit.checkpoint import Verifier, open_checkpoint
+from audit.checkpoint import Checkpoint, Verifier, open_checkpoint
 from audit.events import Outcome
 from audit.merkle import verify_consistency
 from audit.models import AuditEvent
@@ -562,9 +562,10 @@ async def test_inclusion_proof_verifies_offline(
     assert_problem(response, 404)
 
 
-async def test_consistency_proof_verifies_between_checkpoints(
-    api: httpx.AsyncClient, audit_app: FastAPI, database: Database, settings: Settings
-) -> None:
+async def two_checkpoints(
+    audit_app: FastAPI, database: Database, settings: Settings
+) -> tuple[Checkpoint, Checkpoint]:
+    """The seeded log signed, six more events, signed again; both checkpoints."""
     verifier = audit_app.state.audit_signer.verifier()
     origin = settings.audit_origin
     await seed(database)
@@ -572,6 +573,15 @@ async def test_consistency_proof_verifies_between_checkpoints(
     for _ in range(6):
         await add(database, AGENCY, "citizen.verify", subject=OTHER_ID)
     second = open_checkpoint(await seal(audit_app, database, settings), verifier, origin=origin)
+    return first, second
+
+
+async def test_consistency_proof_verifies_between_checkpoints(
+    api: httpx.AsyncClient, audit_app: FastAPI, database: Database, settings: Settings
+) -> None:
+    verifier = audit_app.state.audit_signer.verifier()
+    origin = settings.audit_origin
+    first, second = await two_checkpoints(audit_app, database, settings)
     assert first.size < second.size
 
     response = await api.get(
@@ -593,13 +603,7 @@ async def test_consistency_proof_verifies_between_checkpoints(
 async def test_consistency_to_a_size_no_checkpoint_signed_is_a_404(
     api: httpx.AsyncClient, audit_app: FastAPI, database: Database, settings: Settings
 ) -> None:
-    verifier = audit_app.state.audit_signer.verifier()
-    origin = settings.audit_origin
-    await seed(database)
-    first = open_checkpoint(await seal(audit_app, database, settings), verifier, origin=origin)
-    for _ in range(6):
-        await add(database, AGENCY, "citizen.verify", subject=OTHER_ID)
-    second = open_checkpoint(await seal(audit_app, database, settings), verifier, origin=origin)
+    first, second = await two_checkpoints(audit_app, database, settings)
     response = await api.get(
         "/api/v1/audit/consistency",
         params={"first": first.size, "second": second.size + 1},
