@@ -5,7 +5,6 @@ timeouts, and malformed Authorization headers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -35,13 +34,6 @@ from tests.identity.factories import (
 )
 
 COOKIE = "registry_session"
-
-
-@pytest.fixture
-async def web(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser (keeps cookies, does not follow redirects) on the app plus probe routes."""
-    async with asgi_client(probe_app(settings, database)) as c:
-        yield c
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,7 +31,6 @@ from core.db import Database
 from core.settings import Settings
 from identity import jose, keys
 from tests.faults import fail_audit_inserts, heal_audit_inserts
-from tests.http import asgi_client
 from tests.identity.factories import (
     RP_REDIRECT,
     authorization_code,
@@ -40,15 +39,7 @@ from tests.identity.factories import (
     make_agency,
     make_citizen,
     make_rp,
-    probe_app,
 )
-
-
-@pytest.fixture
-async def web(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    """The app (plus the probe routes) in-process; keeps cookies like a browser."""
-    async with asgi_client(probe_app(settings, database)) as c:
-        yield c
 
 
 @pytest.fixture
