@@ -91,7 +91,7 @@ def assert_invalid_token(response: httpx.Response) -> None:
 # ------------------------------------------------------------------------------ client_credentials
 
 
-async def test_client_credentials_issues_an_rfc9068_access_token(
+async def test_client_credentials_answers_a_bearer_token_alone(
     web: httpx.AsyncClient, agency: tuple[str, str], settings: Settings
 ) -> None:
     response = await web.post(
@@ -104,12 +104,23 @@ async def test_client_credentials_issues_an_rfc9068_access_token(
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == settings.access_token_ttl
     assert body["scope"] == "verify"
-    token = body["access_token"]
-    header = jose.unverified_header(token)
+
+
+async def test_client_credentials_issues_an_rfc9068_token_signed_by_a_published_key(
+    web: httpx.AsyncClient, agency: tuple[str, str]
+) -> None:
+    header = jose.unverified_header(await agency_token(web, agency))
     assert header["typ"] == "at+jwt"
     assert header["alg"] == "ES256"
     published = (await web.get("/jwks")).json()
     assert header["kid"] in {k["kid"] for k in published["keys"]}
+
+
+async def test_a_resource_server_verifies_the_agency_token_against_the_jwks(
+    web: httpx.AsyncClient, agency: tuple[str, str], settings: Settings
+) -> None:
+    token = await agency_token(web, agency)
+    published = (await web.get("/jwks")).json()
     # A resource server's view: joserfc verifies the signature against our JWKS.
     claims = jwt.decode(token, KeySet.import_key_set(published), algorithms=["ES256"]).claims
     registry = jwt.JWTClaimsRegistry(
