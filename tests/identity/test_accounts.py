@@ -418,9 +418,11 @@ async def test_unknown_accounts_cost_the_same_argon2_work(settings: Settings) ->
     assert check.ok is False
 
 
-async def test_lock_refuses_sign_in_and_release_then_unlock(
+async def locked_by_the_citizen(
     settings: Settings, database: Database
-) -> None:
+) -> tuple[str, httpx.Response]:
+    """A citizen with an electronic identity and a relying party, who then locked the identity
+    through the API; the relying party's client_id and the answer to the lock."""
     await make_citizen(database)
     await make_account(database, settings)
     client_id, _ = await make_rp(database, settings)
@@ -430,8 +432,20 @@ async def test_lock_refuses_sign_in_and_release_then_unlock(
     )
     async with asgi_client(app) as api:
         locked = await api.post("/api/v1/me/lock", headers=bearer(CITIZEN_TOKEN))
-        assert locked.status_code == 200
-        assert locked.json()["status"] == "locked"
+    return client_id, locked
+
+
+async def test_a_citizen_locks_their_identity_and_the_lock_is_recorded(
+    settings: Settings, database: Database
+) -> None:
+    _, locked = await locked_by_the_citizen(settings, database)
+    assert locked.status_code == 200
+    assert locked.json()["status"] == "locked"
+    assert len(await events(database, "identity.lock")) == 1
+
+
+async def test_a_locked_identity_is_refused_sign_in(settings: Settings, database: Database) -> None:
+    client_id, _ = await locked_by_the_citizen(settings, database)
     app = create_app(settings, database=database)
     async with asgi_client(app) as web:
         final = await sign_in(
@@ -450,17 +464,30 @@ async def test_lock_refuses_sign_in_and_release_then_unlock(
         )
         assert final.status_code == 403
         assert "bị khóa" in final.text  # "locked", in Vietnamese
+
+
+async def test_releasing_a_lock_needs_the_password(settings: Settings, database: Database) -> None:
+    await locked_by_the_citizen(settings, database)
+    app = create_app(settings, database=database)
+    async with asgi_client(app) as web:
         wrong = await web.post(
             "/api/v1/identity/unlock",
             json={"id_number": CITIZEN_ID, "password": "not the password"},
         )
         assert wrong.status_code == 401
+
+
+async def test_the_password_releases_a_lock_and_the_release_is_recorded(
+    settings: Settings, database: Database
+) -> None:
+    await locked_by_the_citizen(settings, database)
+    app = create_app(settings, database=database)
+    async with asgi_client(app) as web:
         unlocked = await web.post(
             "/api/v1/identity/unlock", json={"id_number": CITIZEN_ID, "password": PASSWORD}
         )
         assert unlocked.status_code == 200
         assert unlocked.json()["status"] == "active"
-    assert len(await events(database, "identity.lock")) == 1
     assert len(await events(database, "identity.unlock")) == 1
 
 

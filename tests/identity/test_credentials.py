@@ -117,25 +117,45 @@ async def sign_in(
 # ------------------------------------------------------------------------------ registration
 
 
-async def test_registration_stores_a_named_passkey_and_records_it(
+async def begin(
     database: Database, server: PasskeyServer, account_id: str
-) -> None:
-    authenticator = SoftAuthenticator()
+) -> tuple[str, dict[str, Any]]:
+    """Begin a passkey registration for the account; the challenge's handle and the options."""
     async with database.unit_of_work() as session:
         account = await repo.account_by_id(session, account_id)
         assert account is not None
-        handle, options = await credentials.begin_registration(session, server, account)
+        return await credentials.begin_registration(session, server, account)
+
+
+async def register_named(
+    database: Database, server: PasskeyServer, account_id: str, authenticator: SoftAuthenticator
+) -> Passkey:
+    """Register the authenticator's passkey under a name with extra spaces; the stored passkey."""
+    handle, options = await begin(database, server, account_id)
+    async with database.unit_of_work() as session:
+        account = await repo.account_by_id(session, account_id)
+        assert account is not None
+        return await credentials.complete_registration(
+            session, server, account, handle=handle, credential=authenticator.create(options),
+            name="  Điện   thoại  của tôi ",
+        )  # fmt: skip
+
+
+async def test_registration_options_name_the_citizen_under_a_random_user_handle(
+    database: Database, server: PasskeyServer, account_id: str
+) -> None:
+    _, options = await begin(database, server, account_id)
     # The user handle is the account's random id, never the ID number (WebAuthn 3 14.6.1).
     assert options["user"]["id"] == websafe_encode(uuid.UUID(account_id).bytes)
     assert options["user"]["name"] == CITIZEN_ID
     assert options["excludeCredentials"] == []
-    async with database.unit_of_work() as session:
-        account = await repo.account_by_id(session, account_id)
-        assert account is not None
-        passkey = await credentials.complete_registration(
-            session, server, account, handle=handle, credential=authenticator.create(options),
-            name="  Điện   thoại  của tôi ",
-        )  # fmt: skip
+
+
+async def test_registration_stores_a_named_passkey(
+    database: Database, server: PasskeyServer, account_id: str
+) -> None:
+    authenticator = SoftAuthenticator()
+    passkey = await register_named(database, server, account_id, authenticator)
     async with database.unit_of_work() as session:
         row = await session.get(Passkey, passkey.id)
         assert row is not None
@@ -146,6 +166,12 @@ async def test_registration_stores_a_named_passkey_and_records_it(
         assert row.sign_count == 0
         assert row.transports == "hybrid internal"
         assert row.last_used_at is None
+
+
+async def test_registration_is_recorded_about_the_citizen(
+    database: Database, server: PasskeyServer, account_id: str
+) -> None:
+    await register_named(database, server, account_id, SoftAuthenticator())
     assert await events(database, "identity.passkey.add") == [
         {
             "actor_type": "citizen",
