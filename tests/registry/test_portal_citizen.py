@@ -214,13 +214,21 @@ async def test_forms_without_their_csrf_token_are_refused(env: Env) -> None:
 # ------------------------------------------------------------------------------ who accessed
 
 
-async def test_an_agency_lookup_shows_with_its_name_fields_purpose_csv_and_proof(env: Env) -> None:
+async def looked_up(env: Env) -> tuple[str, dict[str, str], AuditEvent]:
+    """An agency looked up the citizen's name and birth date for account opening; the agency's
+    id, its bearer header, and the lookup's event."""
     client_id, bearer = await agency_token(env)
     looked = await env.web.get(
         f"/api/v1/citizens/{CITIZEN_ID}",
         params={"fields": "full_name,birth_date", "purpose": ORDINARY}, headers=bearer,
     )  # fmt: skip
     assert looked.status_code == 200, looked.text
+    lookup = (await events(env.database, "agency.lookup"))[0]
+    return client_id, bearer, lookup
+
+
+async def test_an_agency_lookup_shows_with_its_name_fields_and_purpose(env: Env) -> None:
+    _, _, lookup = await looked_up(env)
     page = await env.web.get("/portal/access")
     assert page.status_code == 200
     (row, *_) = rows_of(page.text, "access")  # newest first: the lookup (before this view)
@@ -229,15 +237,20 @@ async def test_an_agency_lookup_shows_with_its_name_fields_purpose_csv_and_proof
     assert "Mở tài khoản (định danh khách hàng)" in row and "Được phép" in row
     assert "giờ Việt Nam, UTC+7" in page.text
     assert "Xem trên cổng thông tin: Hồ sơ của tôi" in page.text  # the sign-in landed there
-    lookup = (await events(env.database, "agency.lookup"))[0]
     assert f'data-event="{lookup.event_uid}"' in row
     assert lookup.occurred_at.astimezone(VIETNAM_TIME).strftime("%Y-%m-%d %H:%M") in row
+
+
+async def test_an_agency_lookup_shows_in_english_when_asked(env: Env) -> None:
+    _, _, lookup = await looked_up(env)
     english = await env.web.get("/portal/access", params={"lang": "en"})
     (row_en,) = [r for r in rows_of(english.text, "access") if lookup.event_uid in r]
     assert "Full name, Date of birth" in row_en and "Opening an account" in row_en
     await env.web.get("/portal/access", params={"lang": "vi"})
 
-    # Filters: by agency (actor id) and by local dates.
+
+async def test_the_access_log_filters_by_agency_and_local_dates(env: Env) -> None:
+    client_id, _, _ = await looked_up(env)
     today = utcnow().astimezone(VIETNAM_TIME).date()
     mine = await env.web.get("/portal/access", params={"agency": client_id})
     assert len(rows_of(mine.text, "access")) == 1
@@ -253,10 +266,16 @@ async def test_an_agency_lookup_shows_with_its_name_fields_purpose_csv_and_proof
                                   "until": today.isoformat()},
     )  # fmt: skip
     assert len(rows_of(dated.text, "access")) == 1
+
+
+async def test_an_impossible_date_filter_is_a_400_that_says_so(env: Env) -> None:
+    await looked_up(env)
     bad = await env.web.get("/portal/access", params={"since": "2025-02-30"})
     assert bad.status_code == 400 and 'id="bad-filter"' in bad.text
 
-    # CSV: the same filters, every page, as an attachment.
+
+async def test_the_access_log_downloads_as_csv_with_the_same_filters(env: Env) -> None:
+    client_id, _, lookup = await looked_up(env)
     download = await env.web.get("/portal/access.csv", params={"agency": client_id})
     assert download.status_code == 200
     assert download.headers["content-type"].startswith("text/csv")
@@ -268,7 +287,9 @@ async def test_an_agency_lookup_shows_with_its_name_fields_purpose_csv_and_proof
     ]
     assert table[0]["event_uid"] == lookup.event_uid
 
-    # The proof: not yet sequenced, then verified against a signed checkpoint.
+
+async def test_the_proof_of_an_access_waits_for_sequencing_then_verifies(env: Env) -> None:
+    _, _, lookup = await looked_up(env)
     proof_url = f"/portal/access/{lookup.event_uid}/proof"
     waiting = await env.web.get(proof_url)
     assert waiting.status_code == 200
@@ -287,7 +308,9 @@ async def test_an_agency_lookup_shows_with_its_name_fields_purpose_csv_and_proof
     assert re.search(r'id="root-hash">[A-Za-z0-9+/=]{44}<', proven.text)
     assert "verified" in (await env.web.get(proof_url, params={"lang": "en"})).text
 
-    # Another citizen's event is not found (and the refusal is recorded).
+
+async def test_the_proof_of_another_citizens_access_is_a_recorded_404(env: Env) -> None:
+    _, bearer, _ = await looked_up(env)
     bearer_lookup = await env.web.get(
         f"/api/v1/citizens/{OTHER_ID}", params={"fields": "full_name", "purpose": ORDINARY},
         headers=bearer,
@@ -298,6 +321,13 @@ async def test_an_agency_lookup_shows_with_its_name_fields_purpose_csv_and_proof
     assert refused.status_code == 404 and OTHER_ID not in refused.text
     assert (await events(env.database, "audit.proof"))[-1].outcome == "not_found"
 
+
+async def test_viewing_the_access_log_its_csv_and_a_proof_is_recorded(env: Env) -> None:
+    _, _, lookup = await looked_up(env)
+    assert (await env.web.get("/portal/access")).status_code == 200
+    assert (await env.web.get("/portal/access.csv")).status_code == 200
+    proof = await env.web.get(f"/portal/access/{lookup.event_uid}/proof")
+    assert proof.status_code == 200
     views = [
         json.loads(e.detail or "{}")["page"] for e in await events(env.database, "portal.view")
     ]
