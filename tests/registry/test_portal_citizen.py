@@ -358,10 +358,17 @@ async def test_bulk_checks_are_included_and_the_log_comes_in_pages(env: Env) -> 
 # ------------------------------------------------------------------------------ security
 
 
-async def test_passkeys_sign_in_history_lock_and_unlock(env: Env) -> None:
-    passkey_id = await add_passkey(
+async def old_phone(env: Env) -> str:
+    """The citizen's passkey named "Điện thoại cũ" (never used); its id."""
+    return await add_passkey(
         env.database, env.settings, env.account_id, SoftAuthenticator(), name="Điện thoại cũ"
     )
+
+
+async def test_the_security_page_lists_passkeys_sign_ins_and_statutory_purposes(
+    env: Env,
+) -> None:
+    await old_phone(env)
     page = await env.web.get("/portal/security")
     assert page.status_code == 200
     (passkey,) = rows_of(page.text, "passkeys")
@@ -372,30 +379,67 @@ async def test_passkeys_sign_in_history_lock_and_unlock(env: Env) -> None:
     assert "Điều tra hình sự" in page.text and "Cấp cứu" in page.text  # statutory purposes
     assert "Lập danh sách cử tri" in page.text and "Thi hành quyết định của tòa án" in page.text
 
-    renamed = await post(
-        env, f"/portal/security/passkeys/{passkey_id}/rename", "/portal/security",
-        name="Điện thoại mới",
-    )  # fmt: skip
+
+async def rename(env: Env, passkey_id: str, name: str) -> httpx.Response:
+    return await post(
+        env, f"/portal/security/passkeys/{passkey_id}/rename", "/portal/security", name=name
+    )
+
+
+async def remove(env: Env, passkey_id: str) -> httpx.Response:
+    return await post(env, f"/portal/security/passkeys/{passkey_id}/remove", "/portal/security")
+
+
+async def test_a_passkey_is_renamed_on_the_security_page(env: Env) -> None:
+    renamed = await rename(env, await old_phone(env), "Điện thoại mới")
     assert renamed.status_code == 303
     assert renamed.headers["location"] == "/portal/security?done=renamed"
     after = await env.web.get(renamed.headers["location"])
     assert "Điện thoại mới" in after.text and "Đã đổi tên khóa truy cập." in after.text
-    blank = await post(
-        env, f"/portal/security/passkeys/{passkey_id}/rename", "/portal/security", name="  "
-    )
+
+
+async def test_a_blank_passkey_name_is_refused(env: Env) -> None:
+    blank = await rename(env, await old_phone(env), "  ")
     assert blank.headers["location"] == "/portal/security?error=passkey_name"
-    removed = await post(env, f"/portal/security/passkeys/{passkey_id}/remove", "/portal/security")
+
+
+async def test_a_removed_passkey_leaves_the_security_page(env: Env) -> None:
+    removed = await remove(env, await old_phone(env))
     assert removed.headers["location"] == "/portal/security?done=removed"
     assert 'id="no-passkeys"' in (await env.web.get("/portal/security")).text
+
+
+async def test_adding_renaming_and_removing_a_passkey_are_each_recorded(env: Env) -> None:
+    passkey_id = await old_phone(env)
+    await rename(env, passkey_id, "Điện thoại mới")
+    await remove(env, passkey_id)
     assert [e.action for e in await events(env.database) if "passkey" in e.action] == [
         "identity.passkey.add", "identity.passkey.rename", "identity.passkey.remove",
     ]  # fmt: skip
 
-    # Locking needs the confirmation box; then every session ends, the portal's too.
+
+async def test_locking_from_the_portal_needs_the_confirmation_box(env: Env) -> None:
     unconfirmed = await post(env, "/portal/security/lock", "/portal/security")
     assert unconfirmed.headers["location"] == "/portal/security?error=lock_confirm"
+
+
+VERIFY_BODY = {
+    "id_number": CITIZEN_ID,
+    "purpose": ORDINARY,
+    "claims": {"full_name": "Nguyễn Thị Minh Anh"},
+}
+
+
+async def locked_from_the_portal(env: Env) -> tuple[httpx.Response, dict[str, str]]:
+    """An agency allowed to verify, then the citizen's confirmed lock; the answer to the lock
+    and the agency's bearer header."""
     _, bearer = await agency_token(env, actions=("verify",))
     locked = await post(env, "/portal/security/lock", "/portal/security", confirm="yes")
+    return locked, bearer
+
+
+async def test_locking_from_the_portal_ends_every_session_the_portals_too(env: Env) -> None:
+    locked, _ = await locked_from_the_portal(env)
     assert locked.status_code == 303
     assert locked.headers["location"] == "/portal/unlock?locked=1"
     assert "registry_portal=" in locked.headers["set-cookie"]  # deleted
@@ -403,26 +447,48 @@ async def test_passkeys_sign_in_history_lock_and_unlock(env: Env) -> None:
     assert "đã bị khóa và bạn đã được đăng xuất" in notice.text
     for path in PAGES:
         assert (await env.web.get(path)).headers["location"].startswith("/portal/login")
-    claim = {"full_name": "Nguyễn Thị Minh Anh"}
-    body = {"id_number": CITIZEN_ID, "purpose": ORDINARY, "claims": claim}
-    refused = await env.web.post("/api/v1/verify", json=body, headers=bearer)
+
+
+async def test_a_locked_identity_refuses_agency_checks(env: Env) -> None:
+    _, bearer = await locked_from_the_portal(env)
+    refused = await env.web.post("/api/v1/verify", json=VERIFY_BODY, headers=bearer)
     assert refused.status_code == 403 and refused.json()["code"] == "identity-locked"
 
-    # The public unlock page: a wrong password is counted, the right one unlocks.
-    wrong = await post(
-        env, "/portal/unlock", "/portal/unlock", id_number=CITIZEN_ID, password="wrong password"
+
+async def unlock_with(env: Env, password: str) -> httpx.Response:
+    """Submit the public unlock page with the citizen's ID number and ``password``."""
+    return await post(
+        env, "/portal/unlock", "/portal/unlock", id_number=CITIZEN_ID, password=password
     )
+
+
+async def test_the_unlock_page_refuses_a_wrong_password(env: Env) -> None:
+    await locked_from_the_portal(env)
+    wrong = await unlock_with(env, "wrong password")
     assert wrong.status_code == 401 and "không đúng" in wrong.text
-    unlocked = await post(
-        env, "/portal/unlock", "/portal/unlock", id_number=CITIZEN_ID, password=PASSWORD
-    )
+
+
+async def test_after_a_wrong_password_the_right_one_unlocks_and_agencies_are_answered(
+    env: Env,
+) -> None:
+    # A wrong password is counted as a failed sign-in; the right one unlocks.
+    _, bearer = await locked_from_the_portal(env)
+    await unlock_with(env, "wrong password")
+    unlocked = await unlock_with(env, PASSWORD)
     assert unlocked.status_code == 303, unlocked.text
     assert unlocked.headers["location"] == "/portal/unlock?state=done"
     done = await env.web.get(unlocked.headers["location"])
     assert "đã được mở khóa" in done.text and 'id="sign-in-again"' in done.text
-    assert (await env.web.post("/api/v1/verify", json=body, headers=bearer)).status_code == 200
+    answered = await env.web.post("/api/v1/verify", json=VERIFY_BODY, headers=bearer)
+    assert answered.status_code == 200
     actions = [e.action for e in await events(env.database) if e.action.startswith("identity.")]
     assert actions[-3:] == ["identity.lock", "identity.login", "identity.unlock"]
+
+
+async def test_after_an_unlock_the_citizen_signs_in_to_the_portal_again(env: Env) -> None:
+    await locked_from_the_portal(env)
+    unlocked = await unlock_with(env, PASSWORD)
+    assert unlocked.status_code == 303, unlocked.text
     assert (await env.web.get("/portal/security")).status_code == 303  # sign in again first
     assert (await portal_sign_in(env.web, "/portal/security")).status_code == 200
 
