@@ -136,7 +136,7 @@ def rows_of(html: str, table: str) -> list[str]:
 # ------------------------------------------------------------------------------ every page
 
 
-async def test_pages_need_a_sign_in_and_send_the_page_headers(
+async def test_portal_pages_send_a_visitor_to_sign_in_and_back(
     app: FastAPI, settings: Settings, database: Database
 ) -> None:
     await make_citizen(database)
@@ -148,29 +148,42 @@ async def test_pages_need_a_sign_in_and_send_the_page_headers(
             assert response.headers["location"].startswith("/portal/login?next=%2Fportal")
         posted = await web.post("/portal/aliases", data={"csrf": "x"})
         assert posted.headers["location"] == "/portal/login?next=%2Fportal%2Faliases"
-        # The unlock page is public: a locked identity cannot sign in to reach the portal.
+
+
+async def test_the_unlock_page_is_public(app: FastAPI, settings: Settings) -> None:
+    # A locked identity cannot sign in to reach the portal.
+    async with browser(app, settings) as web:
         public = await web.get("/portal/unlock")
         assert public.status_code == 200
         assert 'action="/portal/unlock"' in public.text
-        await portal_sign_in(web)
-        for path in PAGES:
-            page = await web.get(path)
-            assert page.status_code == 200, page.text
-            for name, value in SECURITY_HEADERS.items():
-                assert page.headers[name] == value, (path, name)
-            csp = page.headers["content-security-policy"]
-            assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
-            assert '<html lang="vi">' in page.text
-            assert 'name="csrf"' in page.text
-        english = await web.get("/portal/security", params={"lang": "en"})
-        assert '<html lang="en">' in english.text
-        assert "Lock my electronic identity" in english.text and "Sign-in history" in english.text
-        assert "registry_lang=en" in english.headers["set-cookie"]
-        # The switch sticks (cookie) until switched back.
-        assert "Who accessed my data" in (await web.get("/portal/access")).text
-        back = await web.get("/portal/aliases", params={"lang": "vi"})
-        assert "Mã định danh thay thế" in back.text
-    # Staff signed in to the portal (the console's way in) get a refusal, not a sign-in loop.
+
+
+async def test_portal_pages_send_the_page_headers_in_vietnamese(env: Env) -> None:
+    for path in PAGES:
+        page = await env.web.get(path)
+        assert page.status_code == 200, page.text
+        for name, value in SECURITY_HEADERS.items():
+            assert page.headers[name] == value, (path, name)
+        csp = page.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
+        assert '<html lang="vi">' in page.text
+        assert 'name="csrf"' in page.text
+
+
+async def test_the_portals_language_switch_sticks_until_switched_back(env: Env) -> None:
+    english = await env.web.get("/portal/security", params={"lang": "en"})
+    assert '<html lang="en">' in english.text
+    assert "Lock my electronic identity" in english.text and "Sign-in history" in english.text
+    assert "registry_lang=en" in english.headers["set-cookie"]
+    assert "Who accessed my data" in (await env.web.get("/portal/access")).text
+    back = await env.web.get("/portal/aliases", params={"lang": "vi"})
+    assert "Mã định danh thay thế" in back.text
+
+
+async def test_staff_signed_in_to_the_portal_get_a_refusal_not_a_sign_in_loop(
+    app: FastAPI, settings: Settings, database: Database
+) -> None:
+    # The console's way in is the portal's sign-in.
     await make_staff(database, settings)
     async with browser(app, settings) as web:
         start = await web.get("/portal/login", params={"next": "/portal/access"})
@@ -179,9 +192,14 @@ async def test_pages_need_a_sign_in_and_send_the_page_headers(
         # Signed in, and back at /portal/access through the callback: refused.
         assert staff.status_code == 403 and "dành cho công dân" in staff.text
         assert (await web.get("/portal/security")).status_code == 403
+
+
+async def test_each_portal_page_view_is_recorded_about_the_citizen(env: Env) -> None:
+    for path in PAGES:
+        assert (await env.web.get(path)).status_code == 200, path
     views = [
         (e.subject, json.loads(e.detail or "{}")["page"])
-        for e in await events(database, "portal.view")
+        for e in await events(env.database, "portal.view")
     ]
     for name in ("access", "security", "aliases", "consents"):
         assert (CITIZEN_ID, name) in views
