@@ -295,18 +295,16 @@ async def test_citizens_officials_and_password_sessions_are_refused_the_console(
 # ------------------------------------------------------------------------------ search
 
 
-async def test_search_by_each_filter_finds_the_right_events(console: Console) -> None:
+def filter_cases(console: Console) -> list[tuple[dict[str, str], list[str]]]:
+    """Each filter (and a few combinations) with the seeded events it finds, newest first."""
     ids = console.ids
 
     def newest_first(*names: str) -> list[str]:
         return [ids[n] for n in reversed(list(ids)) if n in names]
 
-    home = await page(console, "/console")
-    assert 'id="console-search"' in home and 'id="results"' not in home
-    assert '<img id="console-chart" src="/console/chart.svg' in home
     now = utcnow()
     yesterday = (now.astimezone(VIETNAM_TIME) - timedelta(days=1)).date().isoformat()
-    cases: list[tuple[dict[str, str], list[str]]] = [
+    return [
         ({"subject": CITIZEN_ID}, newest_first("verify", "update", "login")),
         ({"actor_id": "hospital-3"}, newest_first("denied")),
         ({"actor_type": "official"}, newest_first("update")),
@@ -321,10 +319,27 @@ async def test_search_by_each_filter_finds_the_right_events(console: Console) ->
          newest_first(*ids)),
         ({"subject": "999999999999"}, []),
     ]  # fmt: skip
-    seeded = set(ids.values())
-    for params, expected in cases:
-        form = {name: "" for name in console_service.FILTER_NAMES} | params  # as a browser sends
-        html = await page(console, "/console", form)
+
+
+async def search_form(console: Console, params: dict[str, str]) -> str:
+    """The console's results page for ``params``, the other filters empty as a browser sends."""
+    return await page(
+        console, "/console", {name: "" for name in console_service.FILTER_NAMES} | params
+    )
+
+
+async def test_the_console_home_shows_the_search_form_and_the_chart_but_no_results(
+    console: Console,
+) -> None:
+    home = await page(console, "/console")
+    assert 'id="console-search"' in home and 'id="results"' not in home
+    assert '<img id="console-chart" src="/console/chart.svg' in home
+
+
+async def test_search_by_each_filter_finds_the_right_events(console: Console) -> None:
+    seeded = set(console.ids.values())
+    for params, expected in filter_cases(console):
+        html = await search_form(console, params)
         found = result_uids(html)
         if "since" in params:  # the console's own searches are in the trail too
             found = [uid for uid in found if uid in seeded]
@@ -333,11 +348,24 @@ async def test_search_by_each_filter_finds_the_right_events(console: Console) ->
             assert 'id="no-results"' in html
         for value in params.values():  # the form is filled again with what was asked
             assert f'value="{value}"' in html or f'value="{value}" selected' in html
+
+
+async def test_a_result_row_names_the_agency_its_fields_and_purpose_and_links_the_event(
+    console: Console,
+) -> None:
     row = await page(console, "/console", actor_id=console.bank, action="agency.lookup")
     assert f"agency: {console.bank} (teller-9)" in row
     assert "birth_date, full_name" in row and "tax.filing" in row
-    assert f'href="/console/events/{ids["lookup_other"]}?lang=vi"' in row
+    assert f'href="/console/events/{console.ids["lookup_other"]}?lang=vi"' in row
 
+
+async def test_each_console_search_is_recorded_with_the_subject_asked_for(
+    console: Console,
+) -> None:
+    cases = filter_cases(console)
+    for params, _ in cases:
+        await search_form(console, params)
+    await page(console, "/console", actor_id=console.bank, action="agency.lookup")
     searches = await console.events("audit.search")
     assert len(searches) == len(cases) + 1
     assert all(e.actor_type == "auditor" and e.actor_id == AUDITOR_LOGIN for e in searches)
