@@ -429,24 +429,40 @@ async def test_invalid_filters_render_the_form_again_with_errors(console: Consol
 # ------------------------------------------------------------------------------ event detail
 
 
-async def test_event_detail_checks_its_inclusion_proof_against_the_newest_checkpoint(
-    console: Console,
-) -> None:
-    uid = console.ids["lookup_other"]
-    waiting = await page(console, f"/console/events/{uid}")
-    assert 'data-state="unsequenced"' in waiting
-    assert "chưa được xếp vào cây Merkle" in waiting
-    assert OTHER_ID in waiting and "birth_date, full_name" in waiting
-
+async def sequence(console: Console) -> None:
+    """Give every committed event its leaf (no checkpoint signed)."""
     worker = AuditWorker(
         console.database, console.app.state.audit_signer, origin=console.settings.audit_origin
     )
     await worker.sequence_pending()
-    uncovered = await page(console, f"/console/events/{uid}")
+
+
+async def test_an_unsequenced_events_detail_says_it_is_not_in_the_tree_yet(
+    console: Console,
+) -> None:
+    waiting = await page(console, f"/console/events/{console.ids['lookup_other']}")
+    assert 'data-state="unsequenced"' in waiting
+    assert "chưa được xếp vào cây Merkle" in waiting
+    assert OTHER_ID in waiting and "birth_date, full_name" in waiting
+
+
+async def test_a_sequenced_events_detail_shows_its_leaf_before_a_checkpoint_covers_it(
+    console: Console,
+) -> None:
+    await sequence(console)
+    uncovered = await page(console, f"/console/events/{console.ids['lookup_other']}")
     assert 'data-state="uncovered"' in uncovered
+    assert re.search(r'<dd id="leaf-index">(\d+)</dd>', uncovered) is not None
+
+
+async def test_event_detail_checks_its_inclusion_proof_against_the_newest_checkpoint(
+    console: Console,
+) -> None:
+    uid = console.ids["lookup_other"]
+    await sequence(console)
+    uncovered = await page(console, f"/console/events/{uid}")
     leaf = re.search(r'<dd id="leaf-index">(\d+)</dd>', uncovered)
     assert leaf is not None
-
     note = await console.seal()
     html = await page(console, f"/console/events/{uid}", lang="en")
     assert 'data-state="verified"' in html
@@ -457,9 +473,20 @@ async def test_event_detail_checks_its_inclusion_proof_against_the_newest_checkp
     assert f'<code id="root-hash">{note.splitlines()[2]}</code>' in html
     assert note.splitlines()[0] in html  # the checkpoint note, origin line first
 
+
+async def test_an_unknown_events_detail_is_a_404(console: Console) -> None:
     missing = await page(console, f"/console/events/{uuid.uuid4()}", status=404)
     assert 'id="not-found"' in missing
 
+
+async def test_event_views_are_recorded_and_only_proofs_given(console: Console) -> None:
+    uid = console.ids["lookup_other"]
+    await page(console, f"/console/events/{uid}")
+    await sequence(console)
+    await page(console, f"/console/events/{uid}")
+    await console.seal()
+    await page(console, f"/console/events/{uid}", lang="en")
+    await page(console, f"/console/events/{uuid.uuid4()}", status=404)
     views = await console.events("audit.event_view")
     assert [v.outcome for v in views] == ["granted", "granted", "granted", "not_found"]
     assert {v.subject for v in views[:3]} == {OTHER_ID}
