@@ -801,39 +801,71 @@ async def test_the_cli_checks_the_log_of_a_server_started_on_another_url(
     assert "checkpoints: 2" in again.output
 
 
-async def test_a_checkpoint_under_another_key_or_origin_is_reported_as_such(
-    database: Database, settings: Settings, served_elsewhere: AuditWorker, tmp_path: Path
-) -> None:
-    log_key = served_elsewhere.signer.verifier()
+async def foreign_checkpoints(database: Database, worker: AuditWorker) -> Signer:
+    """Six leaves checkpointed under another key, then seven under the log's key but another
+    origin; the other key."""
     other_key = Signer.generate("localhost:8123/audit")
     await record_events(database, 1)
-    await served_elsewhere.sequence_pending()
+    await worker.sequence_pending()
     async with database.unit_of_work() as session:  # six leaves, under another key
         await signing.make_checkpoint(session, other_key, origin="unused")
     await record_events(database, 1)
-    await served_elsewhere.sequence_pending()
+    await worker.sequence_pending()
     async with database.unit_of_work() as session:  # seven leaves, our key, another origin
         size, root = await signing.tree_head(session)
         note = sign_checkpoint(
             Checkpoint(origin="registry.example/audit", size=size, root_hash=root),
-            served_elsewhere.signer.named("registry.example/audit"),
+            worker.signer.named("registry.example/audit"),
         )
         await audit_repo.insert_checkpoint(session, size, root, note)
-    env: dict[str, str | None] = {"REGISTRY_DATABASE_URL": settings.database_url}
-    verified = await cli("audit", "verify", env=env)
+    return other_key
+
+
+async def verify_log(settings: Settings) -> Any:
+    """``registry audit verify`` on the test's database."""
+    return await cli("audit", "verify", env={"REGISTRY_DATABASE_URL": settings.database_url})
+
+
+async def test_a_checkpoint_under_another_key_is_reported_as_such(
+    database: Database, settings: Settings, served_elsewhere: AuditWorker
+) -> None:
+    log_key = served_elsewhere.signer.verifier()
+    other_key = await foreign_checkpoints(database, served_elsewhere)
+    verified = await verify_log(settings)
     assert verified.exit_code == 1
     expected_key = f"localhost:8123/audit+{log_key.key_id.hex()}"
     assert (
         "checkpoint of size 6 is not valid: checkpoint of another log or key: expected key "
         f"{expected_key}, found localhost:8123/audit+{other_key.key_id.hex()}"
     ) in verified.output
+
+
+async def test_a_checkpoint_under_another_origin_is_reported_as_such(
+    database: Database, settings: Settings, served_elsewhere: AuditWorker
+) -> None:
+    await foreign_checkpoints(database, served_elsewhere)
+    verified = await verify_log(settings)
+    assert verified.exit_code == 1
     assert (
         "checkpoint of size 7 is not valid: checkpoint of another log or key: expected origin "
         "'localhost:8123/audit', found 'registry.example/audit'; signed by the expected public "
         "key under the name 'registry.example/audit'"
     ) in verified.output
+
+
+async def test_a_checkpoint_of_another_log_or_key_is_not_called_tampering(
+    database: Database, settings: Settings, served_elsewhere: AuditWorker
+) -> None:
+    await foreign_checkpoints(database, served_elsewhere)
+    verified = await verify_log(settings)
     assert "tamper" not in verified.output.lower()
-    # Offline, a proof checked with another log's key says so in the same words.
+
+
+async def test_a_proof_checked_offline_with_another_logs_key_says_so(
+    database: Database, settings: Settings, served_elsewhere: AuditWorker, tmp_path: Path
+) -> None:
+    other_key = await foreign_checkpoints(database, served_elsewhere)
+    env: dict[str, str | None] = {"REGISTRY_DATABASE_URL": settings.database_url}
     proved = await cli("audit", "prove", (await record_uids(database))[0], env=env)
     proof_file = tmp_path / "proof.json"
     proof_file.write_text(proved.stdout)
