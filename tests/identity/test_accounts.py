@@ -179,46 +179,65 @@ async def test_an_expired_activation_code_is_refused(
             )
 
 
-async def test_failed_sign_ins_back_off_then_lock_the_account(
+async def failed_sign_in(database: Database, settings: Settings) -> RegistryError:
+    """One sign-in with a wrong password (committed); the error it raised."""
+    async with database.sessions() as session:
+        with pytest.raises(RegistryError) as caught:
+            await accounts.password_login(
+                session, context(settings), login=CITIZEN_ID, password="wrong password!",
+                client_ip=None,
+            )  # fmt: skip
+        await session.commit()
+    return caught.value
+
+
+async def at_the_failure_limit(database: Database, settings: Settings) -> None:
+    """A citizen with an electronic identity who has failed to sign in 100 times."""
+    await make_citizen(database)
+    await make_account(database, settings)
+    async with database.unit_of_work() as session:
+        await session.execute(text("UPDATE account SET failed_logins = 99"))
+    await failed_sign_in(database, settings)
+
+
+async def test_failed_sign_ins_back_off_past_the_threshold(
     settings: Settings, database: Database
 ) -> None:
     await make_citizen(database)
     await make_account(database, settings)
-    ctx = context(settings)
     for attempt in range(1, 8):
-        async with database.sessions() as session:
-            with pytest.raises(RegistryError) as caught:
-                await accounts.password_login(
-                    session, ctx, login=CITIZEN_ID, password="wrong password!", client_ip=None
-                )
-            await session.commit()
+        error = await failed_sign_in(database, settings)
         row = await account_row(database)
         if attempt <= 5:
-            assert caught.value.status == 401
+            assert error.status == 401
         # Past the backoff threshold every further attempt must wait first.
         if attempt >= accounts.BACKOFF_AFTER:
             assert row["throttled_until"] is not None
         async with database.unit_of_work() as session:
             await session.execute(text("UPDATE account SET throttled_until = NULL"))
-    # At the limit (100 per NIST SP 800-63B) the account locks.
-    async with database.unit_of_work() as session:
-        await session.execute(text("UPDATE account SET failed_logins = 99"))
-    async with database.sessions() as session:
-        with pytest.raises(RegistryError):
-            await accounts.password_login(
-                session, ctx, login=CITIZEN_ID, password="wrong password!", client_ip=None
-            )
-        await session.commit()
+
+
+async def test_failed_sign_ins_at_the_limit_lock_the_account(
+    settings: Settings, database: Database
+) -> None:
+    # The limit is 100, per NIST SP 800-63B.
+    await at_the_failure_limit(database, settings)
     row = await account_row(database)
     assert row["status"] == "locked"
     assert row["lock_reason"] == "failures"
-    # Even the right password (once the backoff has passed) does not open a locked account.
+
+
+async def test_the_right_password_does_not_open_an_account_locked_by_failures(
+    settings: Settings, database: Database
+) -> None:
+    await at_the_failure_limit(database, settings)
+    # Even once the backoff has passed.
     async with database.unit_of_work() as session:
         await session.execute(text("UPDATE account SET throttled_until = NULL"))
     async with database.sessions() as session:
         with pytest.raises(accounts.AccountLocked):
             await accounts.password_login(
-                session, ctx, login=CITIZEN_ID, password=PASSWORD, client_ip=None
+                session, context(settings), login=CITIZEN_ID, password=PASSWORD, client_ip=None
             )
 
 
