@@ -497,7 +497,7 @@ async def api(
         yield c
 
 
-async def test_my_passkeys_can_be_listed_renamed_and_removed(
+async def test_my_passkeys_are_listed_without_key_material(
     api: httpx.AsyncClient, database: Database, settings: Settings, account_id: str
 ) -> None:
     passkey_id = await add_passkey(database, settings, account_id, SoftAuthenticator())
@@ -509,15 +509,42 @@ async def test_my_passkeys_can_be_listed_renamed_and_removed(
     assert shown["last_used_at"] is None
     assert set(shown) == {"id", "name", "created_at", "last_used_at"}  # no key material
 
-    renamed = await api.patch(
+
+async def rename_mine(api: httpx.AsyncClient, passkey_id: str) -> httpx.Response:
+    return await api.patch(
         f"/api/v1/me/passkeys/{passkey_id}", json={"name": " Máy tính  bảng "},
         headers=bearer(CITIZEN_TOKEN),
     )  # fmt: skip
+
+
+async def remove_mine(api: httpx.AsyncClient, passkey_id: str) -> httpx.Response:
+    return await api.delete(f"/api/v1/me/passkeys/{passkey_id}", headers=bearer(CITIZEN_TOKEN))
+
+
+async def test_my_passkey_is_renamed_under_its_tidied_name(
+    api: httpx.AsyncClient, database: Database, settings: Settings, account_id: str
+) -> None:
+    passkey_id = await add_passkey(database, settings, account_id, SoftAuthenticator())
+    renamed = await rename_mine(api, passkey_id)
     assert renamed.status_code == 200, renamed.text
     assert renamed.json()["name"] == "Máy tính bảng"
-    removed = await api.delete(f"/api/v1/me/passkeys/{passkey_id}", headers=bearer(CITIZEN_TOKEN))
+
+
+async def test_my_removed_passkey_is_no_longer_listed(
+    api: httpx.AsyncClient, database: Database, settings: Settings, account_id: str
+) -> None:
+    passkey_id = await add_passkey(database, settings, account_id, SoftAuthenticator())
+    removed = await remove_mine(api, passkey_id)
     assert removed.status_code == 204
     assert (await api.get("/api/v1/me/passkeys", headers=bearer(CITIZEN_TOKEN))).json() == []
+
+
+async def test_renaming_and_removing_my_passkey_are_recorded_about_me(
+    api: httpx.AsyncClient, database: Database, settings: Settings, account_id: str
+) -> None:
+    passkey_id = await add_passkey(database, settings, account_id, SoftAuthenticator())
+    await rename_mine(api, passkey_id)
+    await remove_mine(api, passkey_id)
     for action in ("identity.passkey.rename", "identity.passkey.remove"):
         [event] = await events(database, action)
         assert (event["actor_id"], event["subject"]) == (CITIZEN_ID, CITIZEN_ID)
