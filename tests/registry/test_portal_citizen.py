@@ -514,34 +514,60 @@ async def test_after_an_unlock_the_citizen_signs_in_to_the_portal_again(env: Env
 # ------------------------------------------------------------------------------ aliases
 
 
-async def test_aliases_are_created_used_by_agencies_and_revoked(env: Env) -> None:
+async def made_alias(env: Env) -> str:
+    """An alias labelled "ngân hàng", valid for 30 days, made on the aliases page; the alias."""
     created = await post(
         env, "/portal/aliases", "/portal/aliases", label="ngân hàng", valid_days="30"
     )
     assert created.headers["location"] == "/portal/aliases?done=alias_created"
-    page = await env.web.get(created.headers["location"])
-    (row,) = rows_of(page.text, "aliases")
+    (row,) = rows_of((await env.web.get(created.headers["location"])).text, "aliases")
     alias = re.search(r'class="alias-copy" readonly value="([0-9]{16})"', row)
     assert alias, row
-    assert "ngân hàng" in row and "Đang dùng được" in row and "Chưa cơ quan nào dùng" in row
-    _, bearer = await agency_token(env, actions=("verify",))
-    body = {"id_number": alias.group(1), "purpose": ORDINARY,
+    return alias.group(1)
+
+
+async def verify_by_alias(env: Env, alias: str, bearer: dict[str, str]) -> httpx.Response:
+    """An agency's check of the citizen's name, naming the citizen by ``alias``."""
+    body = {"id_number": alias, "purpose": ORDINARY,
             "claims": {"full_name": "Nguyễn Thị Minh Anh"}}  # fmt: skip
-    verified = await env.web.post("/api/v1/verify", json=body, headers=bearer)
+    return await env.web.post("/api/v1/verify", json=body, headers=bearer)
+
+
+async def test_a_new_alias_is_listed_usable_and_not_yet_used(env: Env) -> None:
+    await made_alias(env)
+    (row,) = rows_of((await env.web.get("/portal/aliases")).text, "aliases")
+    assert "ngân hàng" in row and "Đang dùng được" in row and "Chưa cơ quan nào dùng" in row
+
+
+async def test_an_agency_using_an_alias_is_named_beside_it(env: Env) -> None:
+    alias = await made_alias(env)
+    _, bearer = await agency_token(env, actions=("verify",))
+    verified = await verify_by_alias(env, alias, bearer)
     assert verified.status_code == 200 and verified.json()["match"] is True
     (used,) = rows_of((await env.web.get("/portal/aliases")).text, "aliases")
     assert AGENCY_NAME in used
+
+
+async def test_an_alias_validity_out_of_range_is_sent_back_with_the_range(env: Env) -> None:
     invalid = await post(env, "/portal/aliases", "/portal/aliases", valid_days="9999")
     assert invalid.headers["location"] == "/portal/aliases?error=alias"
     assert (
         "Thời hạn phải từ 1 đến 3650 ngày" in (await env.web.get(invalid.headers["location"])).text
     )
-    revoked = await post(env, f"/portal/aliases/{alias.group(1)}/revoke", "/portal/aliases")
+
+
+async def test_a_revoked_alias_is_shown_revoked_and_refused_to_agencies(env: Env) -> None:
+    alias = await made_alias(env)
+    _, bearer = await agency_token(env, actions=("verify",))
+    revoked = await post(env, f"/portal/aliases/{alias}/revoke", "/portal/aliases")
     assert revoked.headers["location"] == "/portal/aliases?done=alias_revoked"
     (gone,) = rows_of((await env.web.get("/portal/aliases")).text, "aliases")
     assert "Đã thu hồi" in gone and "revoke-alias" not in gone
-    again = await env.web.post("/api/v1/verify", json=body, headers=bearer)
+    again = await verify_by_alias(env, alias, bearer)
     assert again.status_code == 403 and again.json()["code"] == "alias-invalid"
+
+
+async def test_revoking_an_unknown_alias_fails(env: Env) -> None:
     unknown = await post(env, "/portal/aliases/0000000000000000/revoke", "/portal/aliases")
     assert unknown.headers["location"] == "/portal/aliases?error=failed"
 
