@@ -584,23 +584,44 @@ async def test_an_alias_validity_in_other_than_ascii_digits_is_sent_back_as_inva
 # ------------------------------------------------------------------------------ consents
 
 
-async def test_a_consent_is_listed_and_revoked(env: Env) -> None:
+async def test_with_no_relying_party_allowed_the_consents_page_says_so(env: Env) -> None:
     assert 'id="no-consents"' in (await env.web.get("/portal/consents")).text
+
+
+async def consented(env: Env) -> str:
+    """The citizen allowed a relying party their name and birth date; its client_id."""
     client_id, _ = await make_rp(env.database, env.settings, name="Cổng dịch vụ công")
     # The identity sign-in of the portal is still live: only the consent page is shown.
     await authorization_code(env.web, client_id, scope="openid profile birthdate")
+    return client_id
+
+
+async def test_a_consent_is_listed_with_what_it_allows(env: Env) -> None:
+    await consented(env)
     page = await env.web.get("/portal/consents")
     (row,) = rows_of(page.text, "consents")
     assert "Cổng dịch vụ công" in row and "Họ và tên, Ngày sinh" in row
     english = await env.web.get("/portal/consents", params={"lang": "en"})
     assert "Full name, Date of birth" in rows_of(english.text, "consents")[0]
-    revoked = await post(env, f"/portal/consents/{client_id}/revoke", "/portal/consents")
+
+
+async def revoke_consent(env: Env, client_id: str) -> httpx.Response:
+    return await post(env, f"/portal/consents/{client_id}/revoke", "/portal/consents")
+
+
+async def test_a_revoked_consent_is_shown_revoked(env: Env) -> None:
+    revoked = await revoke_consent(env, await consented(env))
     assert revoked.headers["location"] == "/portal/consents?done=consent_revoked"
     after = await env.web.get(revoked.headers["location"] + "&lang=vi")
     (row,) = rows_of(after.text, "consents")
     assert "Đã rút lại lúc" in row and "revoke-consent" not in row
     assert "Đã rút lại sự cho phép." in after.text
-    twice = await post(env, f"/portal/consents/{client_id}/revoke", "/portal/consents")
+
+
+async def test_a_consent_is_revoked_once_and_recorded_once(env: Env) -> None:
+    client_id = await consented(env)
+    await revoke_consent(env, client_id)
+    twice = await revoke_consent(env, client_id)
     assert twice.headers["location"] == "/portal/consents?error=failed"
     assert [e.action for e in await events(env.database, "identity.consent.revoke")] == [
         "identity.consent.revoke"
