@@ -352,25 +352,39 @@ async def test_viewing_the_access_log_its_csv_and_a_proof_is_recorded(env: Env) 
     assert {"access", "access_csv", "access_proof"} <= set(views)
 
 
-async def test_bulk_checks_are_included_and_the_log_comes_in_pages(env: Env) -> None:
+async def checked_in_bulk(env: Env) -> None:
+    """An agency checked the citizen's name sixty times in one batch."""
     _, bearer = await agency_token(env, actions=("verify_batch",))
     items = [{"id_number": CITIZEN_ID, "claims": {"full_name": "Nguyễn Thị Minh Anh"}}] * 60
     response = await env.web.post(
         "/api/v1/verify/batch", json={"purpose": ORDINARY, "items": items}, headers=bearer
     )
     assert response.status_code == 200, response.text
+
+
+async def test_bulk_checks_are_included_in_the_access_log(env: Env) -> None:
+    await checked_in_bulk(env)
     first = await env.web.get("/portal/access")
     rows = rows_of(first.text, "access")
     assert len(rows) == 50
     assert all(AGENCY_NAME in r and "Xác minh thông tin" in r for r in rows)
+
+
+async def test_the_access_log_comes_in_pages_linked_by_a_cursor(env: Env) -> None:
+    await checked_in_bulk(env)
+    first = await env.web.get("/portal/access")
+    rows = rows_of(first.text, "access")
     more = re.search(r'<a href="\?cursor=([^"]+)" id="more">', first.text)
     assert more, "a link to older accesses"
     second = await env.web.get("/portal/access", params={"cursor": more.group(1)})
     older = rows_of(second.text, "access")
     assert sum(AGENCY_NAME in r for r in older) == 10  # the rest of the batch, then sign-in
     assert not set(rows) & set(older)
+
+
+async def test_an_unknown_access_log_cursor_starts_from_the_newest(env: Env) -> None:
     junk = await env.web.get("/portal/access", params={"cursor": "not-a-cursor"})
-    assert junk.status_code == 200  # an unknown cursor starts from the newest
+    assert junk.status_code == 200
 
 
 # ------------------------------------------------------------------------------ security
