@@ -26,22 +26,36 @@ REGISTRY_TABLES = "Only registry touches registry's tables (models, repositories
 # (contract, the module that breaks it, its one import, the forbidden module it reaches);
 # each breaking module is written into the copy under its own name.
 VIOLATIONS = [
-    (AUDIT_TABLES, "registry.portal.sneaky1", "from audit.models import AuditEvent",
-     "audit.models"),
+    (
+        AUDIT_TABLES,
+        "registry.portal.sneaky1",
+        "from audit.models import AuditEvent",
+        "audit.models",
+    ),
     (AUDIT_TABLES, "identity.sneaky2", "from audit import repository", "audit.repository"),
     (AUDIT_TABLES, "registry.sneaky3", "import audit.tree_repository", "audit.tree_repository"),
-    (IDENTITY_TABLES, "registry.portal.sneaky4", "from identity.models import Client",
-     "identity.models"),
-    (IDENTITY_TABLES, "registry.sneaky5", "from identity import repository",
-     "identity.repository"),
-    (REGISTRY_TABLES, "identity.sneaky6", "from registry.models import Citizen",
-     "registry.models"),
+    (
+        IDENTITY_TABLES,
+        "registry.portal.sneaky4",
+        "from identity.models import Client",
+        "identity.models",
+    ),
+    (IDENTITY_TABLES, "registry.sneaky5", "from identity import repository", "identity.repository"),
+    (REGISTRY_TABLES, "identity.sneaky6", "from registry.models import Citizen", "registry.models"),
     (REGISTRY_TABLES, "audit.sneaky7", "from registry import repository", "registry.repository"),
-    (REGISTRY_TABLES, "identity.oidc.sneaky8", "from registry.portal import models",
-     "registry.portal.models"),
-    (REGISTRY_TABLES, "core.sneaky9", "import registry.agency.repository",
-     "registry.agency.repository"),
-]  # fmt: skip
+    (
+        REGISTRY_TABLES,
+        "identity.oidc.sneaky8",
+        "from registry.portal import models",
+        "registry.portal.models",
+    ),
+    (
+        REGISTRY_TABLES,
+        "core.sneaky9",
+        "import registry.agency.repository",
+        "registry.agency.repository",
+    ),
+]
 UPWARD = ("core.upward", "from registry import app", "registry.app")
 
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 
 from audit import proofs, recording, views
-from audit.checkpoint import Verifier, open_checkpoint
+from audit.checkpoint import Checkpoint, Verifier, open_checkpoint
 from audit.events import Outcome
 from audit.merkle import verify_consistency
 from audit.models import AuditEvent
@@ -283,34 +283,23 @@ async def test_pagination_visits_every_event_once_newest_first(
         assert pages == -(-len(created) // limit)
 
 
-async def test_invalid_parameters_are_422_problems(
-    api: httpx.AsyncClient, database: Database
-) -> None:
-    await seed(database)
-    before = await count_events(database)
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
-    def b64(raw: bytes) -> str:
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
+BAD_SUBJECTS = ["12345", "0012030045120", "00120300451a", "٠٠١٢٠٣٠٠٤٥١٢"]
+
+
+def invalid_calls() -> list[tuple[str, dict[str, Any], dict[str, str], str]]:
+    """Calls refused for one parameter: (path, query, headers, the parameter named)."""
+    events = "/api/v1/audit/events"
     bad_cursors = ["!!!", "abc", b64(b"-1"), b64(b" 5"), b64(b"1_0"), b64(b"x"), "MQ==", ""]
     bad_cursors.append(b64(str(2**64).encode()))
-    for cursor in bad_cursors:
-        response = await api.get(
-            "/api/v1/audit/events", params={"cursor": cursor}, headers=AS_AUDITOR
-        )
-        assert_problem(response, 422, parameter="cursor")
-    for subject in ["12345", "0012030045120", "00120300451a", "٠٠١٢٠٣٠٠٤٥١٢"]:
-        response = await api.get(
-            "/api/v1/audit/events", params={"subject": subject}, headers=AS_AUDITOR
-        )
-        body = assert_problem(response, 422, parameter="subject")
-        assert subject not in response.text  # the input is never echoed
-        assert body["code"] == "validation-failed"
-    for limit in ["0", "501", "-1", "many"]:
-        response = await api.get(
-            "/api/v1/audit/events", params={"limit": limit}, headers=AS_AUDITOR
-        )
-        assert_problem(response, 422, parameter="limit")
+    calls = [(events, {"cursor": cursor}, AS_AUDITOR, "cursor") for cursor in bad_cursors]
+    calls += [(events, {"subject": subject}, AS_AUDITOR, "subject") for subject in BAD_SUBJECTS]
+    calls += [
+        (events, {"limit": limit}, AS_AUDITOR, "limit") for limit in ["0", "501", "-1", "many"]
+    ]
     others: list[tuple[dict[str, str], str]] = [
         ({"since": "2026-01-01T00:00:00"}, "since"),  # naive: the zone is required
         ({"until": "yesterday"}, "until"),
@@ -319,20 +308,45 @@ async def test_invalid_parameters_are_422_problems(
         ({"outcome": "maybe"}, "outcome"),
         ({"subjct": CITIZEN_ID}, "subjct"),  # a misspelt filter must not widen the search
     ]
-    for params, parameter in others:
-        response = await api.get("/api/v1/audit/events", params=params, headers=AS_AUDITOR)
+    calls += [(events, params, AS_AUDITOR, parameter) for params, parameter in others]
+    return [
+        *calls,
+        ("/api/v1/me/access-log", {"cursor": "!!!"}, AS_CITIZEN, "cursor"),
+        ("/api/v1/audit/consistency", {"first": 5, "second": 2}, AS_AUDITOR, "first"),
+        ("/api/v1/audit/events/export", {"subject": "1"}, AS_AUDITOR, "subject"),
+    ]
+
+
+async def test_invalid_parameters_are_422_problems(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await seed(database)
+    for path, params, headers, parameter in invalid_calls():
+        response = await api.get(path, params=params, headers=headers)
         assert_problem(response, 422, parameter=parameter)
-    response = await api.get("/api/v1/me/access-log", params={"cursor": "!!!"}, headers=AS_CITIZEN)
-    assert_problem(response, 422, parameter="cursor")
-    response = await api.get(
-        "/api/v1/audit/consistency", params={"first": 5, "second": 2}, headers=AS_AUDITOR
-    )
-    assert_problem(response, 422, parameter="first")
-    response = await api.get(
-        "/api/v1/audit/events/export", params={"subject": "1"}, headers=AS_AUDITOR
-    )
-    assert_problem(response, 422, parameter="subject")
+
+
+async def test_a_refused_subject_is_a_validation_failure_that_never_echoes_it(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await seed(database)
+    for subject in BAD_SUBJECTS:
+        response = await api.get(
+            "/api/v1/audit/events", params={"subject": subject}, headers=AS_AUDITOR
+        )
+        body = assert_problem(response, 422, parameter="subject")
+        assert subject not in response.text  # the input is never echoed
+        assert body["code"] == "validation-failed"
+
+
+async def test_a_request_refused_for_its_parameters_records_nothing(
+    api: httpx.AsyncClient, database: Database
+) -> None:
     # A refused request released nothing, so it recorded nothing.
+    await seed(database)
+    before = await count_events(database)
+    for path, params, headers, _ in invalid_calls():
+        await api.get(path, params=params, headers=headers)
     assert await count_events(database) == before
 
 
@@ -384,18 +398,24 @@ async def test_every_auditor_query_records_its_own_event(
     await add(database, AGENCY, "citizen.verify", subject=CITIZEN_ID)
     second = open_checkpoint(await seal(audit_app, database, settings), verifier, origin=origin)
 
-    # fmt: off
     calls: list[tuple[str, dict[str, Any], str, str | None]] = [
-        ("/api/v1/audit/events", {"subject": CITIZEN_ID, "purpose": "kyc"}, "audit.search",
-         CITIZEN_ID),
+        (
+            "/api/v1/audit/events",
+            {"subject": CITIZEN_ID, "purpose": "kyc"},
+            "audit.search",
+            CITIZEN_ID,
+        ),
         ("/api/v1/audit/events", {"actor_type": "agency"}, "audit.search", None),
         (f"/api/v1/audit/events/{ids['lookup_other']}", {}, "audit.event_view", OTHER_ID),
         (f"/api/v1/audit/events/{ids['verify']}/proof", {}, "audit.proof", CITIZEN_ID),
-        ("/api/v1/audit/consistency", {"first": first.size, "second": second.size},
-         "audit.consistency", None),
+        (
+            "/api/v1/audit/consistency",
+            {"first": first.size, "second": second.size},
+            "audit.consistency",
+            None,
+        ),
         ("/api/v1/audit/events/export", {"subject": OTHER_ID}, "audit.export", OTHER_ID),
     ]
-    # fmt: on
     for path, params, action, subject in calls:
         before = await count_events(database)
         response = await api.get(path, params=params, headers=AS_AUDITOR)
@@ -409,8 +429,16 @@ async def test_every_auditor_query_records_its_own_event(
         assert event.outcome == "granted"
         assert event.request_id == response.headers["x-request-id"]
 
+
+async def test_a_search_records_its_filter_names_and_result_count_never_their_values(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await seed(database)
+    await add(database, AGENCY, "citizen.verify", subject=CITIZEN_ID)
+    for params in ({"subject": CITIZEN_ID, "purpose": "kyc"}, {"actor_type": "agency"}):
+        response = await api.get("/api/v1/audit/events", params=params, headers=AS_AUDITOR)
+        assert response.status_code == 200, response.text
     searches = [e for e in await all_events(database) if e.action == "audit.search"]
-    # Filter names and the result count; never the filter values.
     assert json.loads(searches[0].detail) == {"filters": "subject,purpose", "results": 2}
     assert json.loads(searches[1].detail) == {"filters": "actor_type", "results": 6}
     assert all(CITIZEN_ID not in (e.detail or "") for e in searches)
@@ -427,6 +455,12 @@ async def test_get_one_event_with_its_leaf_index(
     await seal(audit_app, database, settings)
     response = await api.get(f"/api/v1/audit/events/{ids['batch']}", headers=AS_AUDITOR)
     assert response.json()["leaf_index"] == list(ids).index("batch")
+
+
+async def test_an_unknown_event_is_a_404_recorded_as_not_found(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await seed(database)
     before = await count_events(database)
     missing = "00000000-0000-4000-8000-000000000000"
     assert_problem(await api.get(f"/api/v1/audit/events/{missing}", headers=AS_AUDITOR), 404)
@@ -449,10 +483,10 @@ def ndjson(response: httpx.Response) -> list[dict[str, Any]]:
     return [json.loads(line) for line in response.text.splitlines()]
 
 
-async def test_export_streams_every_matching_event(
+async def test_export_streams_every_matching_event_beyond_the_page_cap(
     api: httpx.AsyncClient, database: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ids = await seed(database)
+    await seed(database)
     async with database.unit_of_work() as session:
         bulk = [
             await recording.record(
@@ -476,6 +510,11 @@ async def test_export_streams_every_matching_event(
     assert [line["event_uid"] for line in lines] == list(reversed(bulk))  # beyond the page cap
     assert lines[0]["actor"] == {"type": "agency", "id": "hospital-3", "on_behalf_of": None}
 
+
+async def test_export_starts_with_its_own_event_then_the_events_search_shows(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    ids = await seed(database)
     response = await api.get(
         "/api/v1/audit/events/export", params={"subject": CITIZEN_ID}, headers=AS_AUDITOR
     )
@@ -487,6 +526,11 @@ async def test_export_streams_every_matching_event(
     assert [line["event_uid"] for line in lines[1:]] == expected
     assert lines == (await search(api, subject=CITIZEN_ID))["items"]  # the same views
 
+
+async def test_export_of_nothing_is_an_empty_stream(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await seed(database)
     assert (
         ndjson(
             await api.get(
@@ -544,9 +588,10 @@ async def test_inclusion_proof_verifies_offline(
     assert_problem(response, 404)
 
 
-async def test_consistency_proof_verifies_between_checkpoints(
-    api: httpx.AsyncClient, audit_app: FastAPI, database: Database, settings: Settings
-) -> None:
+async def two_checkpoints(
+    audit_app: FastAPI, database: Database, settings: Settings
+) -> tuple[Checkpoint, Checkpoint]:
+    """The seeded log signed, six more events, signed again; both checkpoints."""
     verifier = audit_app.state.audit_signer.verifier()
     origin = settings.audit_origin
     await seed(database)
@@ -554,6 +599,15 @@ async def test_consistency_proof_verifies_between_checkpoints(
     for _ in range(6):
         await add(database, AGENCY, "citizen.verify", subject=OTHER_ID)
     second = open_checkpoint(await seal(audit_app, database, settings), verifier, origin=origin)
+    return first, second
+
+
+async def test_consistency_proof_verifies_between_checkpoints(
+    api: httpx.AsyncClient, audit_app: FastAPI, database: Database, settings: Settings
+) -> None:
+    verifier = audit_app.state.audit_signer.verifier()
+    origin = settings.audit_origin
+    first, second = await two_checkpoints(audit_app, database, settings)
     assert first.size < second.size
 
     response = await api.get(
@@ -571,6 +625,11 @@ async def test_consistency_proof_verifies_between_checkpoints(
     assert verify_consistency(one.size, two.size, one.root_hash, two.root_hash, path)
     assert not verify_consistency(one.size, two.size, two.root_hash, two.root_hash, path)
 
+
+async def test_consistency_to_a_size_no_checkpoint_signed_is_a_404(
+    api: httpx.AsyncClient, audit_app: FastAPI, database: Database, settings: Settings
+) -> None:
+    first, second = await two_checkpoints(audit_app, database, settings)
     response = await api.get(
         "/api/v1/audit/consistency",
         params={"first": first.size, "second": second.size + 1},
@@ -596,7 +655,13 @@ async def test_citizen_sees_only_events_about_themselves(
     assert "citizen.verify_batch" in [item["action"] for item in body["items"]]
     assert {item["subject"] for item in body["items"]} == {CITIZEN_ID}
 
-    # Looking was recorded, about the citizen: it tops the log from now on.
+
+async def test_a_citizen_looking_at_their_log_is_recorded_about_them(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    await seed(database)
+    response = await api.get("/api/v1/me/access-log", headers=AS_CITIZEN)
+    assert response.status_code == 200
     own = (await all_events(database))[-1]
     assert (own.action, own.actor_type, own.actor_id, own.subject) == (
         "audit.own_log",
@@ -604,6 +669,17 @@ async def test_citizen_sees_only_events_about_themselves(
         CITIZEN_ID,
         CITIZEN_ID,
     )
+
+
+async def test_a_citizens_log_pages_through_with_their_looking_on_top(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    ids = await seed(database)
+    mine = [ids[n] for n in ("hospital", "batch", "update", "verify")]  # newest first
+    response = await api.get("/api/v1/me/access-log", headers=AS_CITIZEN)
+    assert response.status_code == 200
+    # Looking was recorded, about the citizen: it tops the log from now on.
+    own = (await all_events(database))[-1]
     seen: list[str] = []
     cursor: str | None = None
     while True:
@@ -617,6 +693,13 @@ async def test_citizen_sees_only_events_about_themselves(
             break
     assert seen == [own.event_uid, *mine]
 
+
+async def test_another_citizen_sees_only_their_own_events(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    ids = await seed(database)
+    response = await api.get("/api/v1/me/access-log", headers=AS_CITIZEN)
+    assert response.status_code == 200
     other = await api.get("/api/v1/me/access-log", headers=bearer("tok-other"))
     assert uids(other.json()) == [ids["denied_other"], ids["lookup_other"]]
 

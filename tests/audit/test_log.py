@@ -720,48 +720,54 @@ async def test_every_inclusion_and_consistency_proof_verifies(
         assert set((await fetch_nodes(session, ids)).keys()) == set(ids)
 
 
+async def proved(database: Database, settings: Settings, tmp_path: Path) -> tuple[Path, str]:
+    """Five events and a checkpoint; a file with the CLI's proof of the fourth, the public key."""
+    uids = await record_events(database, 5)
+    env: dict[str, str | None] = {"REGISTRY_DATABASE_URL": settings.database_url}
+    result = await cli("audit", "checkpoint", env=env)
+    assert result.exit_code == 0, result.output
+    done = await cli("audit", "prove", uids[3], env=env)
+    assert done.exit_code == 0, done.output
+    proof_file = tmp_path / "proof.json"
+    proof_file.write_text(done.stdout)
+    return proof_file, (await cli("audit", "public-key", env=env)).stdout.strip()
+
+
+async def check_offline(proof_file: Path, public_key: str) -> Any:
+    """``registry audit check-proof`` with no database in the environment at all."""
+    offline: dict[str, str | None] = {
+        "REGISTRY_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"
+    }
+    return await cli(
+        "audit", "check-proof", str(proof_file), "--public-key", public_key, env=offline
+    )
+
+
 async def test_cli_prove_then_check_offline(
     database: Database, worker: AuditWorker, settings: Settings, tmp_path: Path
 ) -> None:
-    uids = await record_events(database, 5)
-    runner = CliRunner()
-    from registry.cli import app as cli
-
-    env = {"REGISTRY_DATABASE_URL": settings.database_url}
-    result = await asyncio.to_thread(runner.invoke, cli, ["audit", "checkpoint"], env=env)
-    assert result.exit_code == 0, result.output
-    proved = await asyncio.to_thread(runner.invoke, cli, ["audit", "prove", uids[3]], env=env)
-    assert proved.exit_code == 0, proved.output
-    proof_file = tmp_path / "proof.json"
-    proof_file.write_text(proved.stdout)
-    vkey = (await asyncio.to_thread(runner.invoke, cli, ["audit", "public-key"], env=env)).stdout
-    vkey = vkey.strip()
-
-    # The CLI runs its own event loop, so it is driven from a thread here.
-    # Offline: no database in the environment at all.
-    offline = {"REGISTRY_DATABASE_URL": "postgresql+asyncpg://nobody@127.0.0.1:1/none"}
-    checked = await asyncio.to_thread(
-        runner.invoke,
-        cli,
-        ["audit", "check-proof", str(proof_file), "--public-key", vkey],
-        env=offline,
-    )
+    checked = await check_offline(*await proved(database, settings, tmp_path))
     assert checked.exit_code == 0, checked.output
     assert "VALID: leaf 3 is in the log of 5 leaves" in checked.output
 
-    proof = json.loads(proved.stdout)
+
+async def test_cli_check_finds_a_proof_moved_to_another_leaf_invalid(
+    database: Database, worker: AuditWorker, settings: Settings, tmp_path: Path
+) -> None:
+    proof_file, public_key = await proved(database, settings, tmp_path)
+    proof = json.loads(proof_file.read_text())
     proof["leaf_index"] = 2
     proof_file.write_text(json.dumps(proof))
-    forged = await asyncio.to_thread(
-        runner.invoke,
-        cli,
-        ["audit", "check-proof", str(proof_file), "--public-key", vkey],
-        env=offline,
-    )
+    forged = await check_offline(proof_file, public_key)
     assert forged.exit_code == 1
     assert "INVALID" in forged.output
 
-    verified = await asyncio.to_thread(runner.invoke, cli, ["audit", "verify"], env=env)
+
+async def test_cli_verify_finds_a_checkpointed_log_sound(
+    database: Database, worker: AuditWorker, settings: Settings, tmp_path: Path
+) -> None:
+    await proved(database, settings, tmp_path)
+    verified = await cli("audit", "verify", env={"REGISTRY_DATABASE_URL": settings.database_url})
     assert verified.exit_code == 0, verified.output
     assert "OK" in verified.output
 
@@ -819,39 +825,71 @@ async def test_the_cli_checks_the_log_of_a_server_started_on_another_url(
     assert "checkpoints: 2" in again.output
 
 
-async def test_a_checkpoint_under_another_key_or_origin_is_reported_as_such(
-    database: Database, settings: Settings, served_elsewhere: AuditWorker, tmp_path: Path
-) -> None:
-    log_key = served_elsewhere.signer.verifier()
+async def foreign_checkpoints(database: Database, worker: AuditWorker) -> Signer:
+    """Six leaves checkpointed under another key, then seven under the log's key but another
+    origin; the other key."""
     other_key = Signer.generate("localhost:8123/audit")
     await record_events(database, 1)
-    await served_elsewhere.sequence_pending()
+    await worker.sequence_pending()
     async with database.unit_of_work() as session:  # six leaves, under another key
         await signing.make_checkpoint(session, other_key, origin="unused")
     await record_events(database, 1)
-    await served_elsewhere.sequence_pending()
+    await worker.sequence_pending()
     async with database.unit_of_work() as session:  # seven leaves, our key, another origin
         size, root = await signing.tree_head(session)
         note = sign_checkpoint(
             Checkpoint(origin="registry.example/audit", size=size, root_hash=root),
-            served_elsewhere.signer.named("registry.example/audit"),
+            worker.signer.named("registry.example/audit"),
         )
         await audit_repo.insert_checkpoint(session, size, root, note)
-    env: dict[str, str | None] = {"REGISTRY_DATABASE_URL": settings.database_url}
-    verified = await cli("audit", "verify", env=env)
+    return other_key
+
+
+async def verify_log(settings: Settings) -> Any:
+    """``registry audit verify`` on the test's database."""
+    return await cli("audit", "verify", env={"REGISTRY_DATABASE_URL": settings.database_url})
+
+
+async def test_a_checkpoint_under_another_key_is_reported_as_such(
+    database: Database, settings: Settings, served_elsewhere: AuditWorker
+) -> None:
+    log_key = served_elsewhere.signer.verifier()
+    other_key = await foreign_checkpoints(database, served_elsewhere)
+    verified = await verify_log(settings)
     assert verified.exit_code == 1
     expected_key = f"localhost:8123/audit+{log_key.key_id.hex()}"
     assert (
         "checkpoint of size 6 is not valid: checkpoint of another log or key: expected key "
         f"{expected_key}, found localhost:8123/audit+{other_key.key_id.hex()}"
     ) in verified.output
+
+
+async def test_a_checkpoint_under_another_origin_is_reported_as_such(
+    database: Database, settings: Settings, served_elsewhere: AuditWorker
+) -> None:
+    await foreign_checkpoints(database, served_elsewhere)
+    verified = await verify_log(settings)
+    assert verified.exit_code == 1
     assert (
         "checkpoint of size 7 is not valid: checkpoint of another log or key: expected origin "
         "'localhost:8123/audit', found 'registry.example/audit'; signed by the expected public "
         "key under the name 'registry.example/audit'"
     ) in verified.output
+
+
+async def test_a_checkpoint_of_another_log_or_key_is_not_called_tampering(
+    database: Database, settings: Settings, served_elsewhere: AuditWorker
+) -> None:
+    await foreign_checkpoints(database, served_elsewhere)
+    verified = await verify_log(settings)
     assert "tamper" not in verified.output.lower()
-    # Offline, a proof checked with another log's key says so in the same words.
+
+
+async def test_a_proof_checked_offline_with_another_logs_key_says_so(
+    database: Database, settings: Settings, served_elsewhere: AuditWorker, tmp_path: Path
+) -> None:
+    other_key = await foreign_checkpoints(database, served_elsewhere)
+    env: dict[str, str | None] = {"REGISTRY_DATABASE_URL": settings.database_url}
     proved = await cli("audit", "prove", (await record_uids(database))[0], env=env)
     proof_file = tmp_path / "proof.json"
     proof_file.write_text(proved.stdout)

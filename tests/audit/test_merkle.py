@@ -230,41 +230,65 @@ def test_hash_primitives() -> None:
     assert frontier_root([]) == EMPTY_ROOT
 
 
-def test_known_answer_three_and_seven_leaves() -> None:
-    d = [b"a", b"b", b"c", b"d", b"e", b"f", b"g"]
-    lh = [h0(x) for x in d]
-    ab, cd, ef = h1(lh[0], lh[1]), h1(lh[2], lh[3]), h1(lh[4], lh[5])
-    abcd = h1(ab, cd)
-    efg = h1(ef, lh[6])
-    root3 = h1(ab, lh[2])  # split at k = 2
-    root7 = h1(abcd, efg)  # split at k = 4, then 2
-    assert [leaf_hash(x) for x in d] == lh
-    assert root(lh[:3]) == root3
-    assert root(lh) == root7
+class Seven:
+    """The tree of the seven leaves a..g, its nodes and roots worked out by hand."""
 
-    store = {(0, i): h for i, h in enumerate(lh)}
-    store |= {(1, 0): ab, (1, 1): cd, (1, 2): ef, (2, 0): abcd}
-    get = lambda level, index: store[(level, index)]  # noqa: E731
+    def __init__(self) -> None:
+        self.data = [b"a", b"b", b"c", b"d", b"e", b"f", b"g"]
+        self.lh = lh = [h0(x) for x in self.data]
+        self.ab, self.cd, self.ef = h1(lh[0], lh[1]), h1(lh[2], lh[3]), h1(lh[4], lh[5])
+        self.abcd = h1(self.ab, self.cd)
+        self.efg = h1(self.ef, lh[6])
+        self.root3 = h1(self.ab, lh[2])  # split at k = 2
+        self.root7 = h1(self.abcd, self.efg)  # split at k = 4, then 2
+        self.store = {(0, i): h for i, h in enumerate(lh)}
+        self.store |= {(1, 0): self.ab, (1, 1): self.cd, (1, 2): self.ef, (2, 0): self.abcd}
 
+    def get(self, level: int, index: int) -> bytes:
+        return self.store[(level, index)]
+
+
+def test_known_answer_roots_of_three_and_seven_leaves() -> None:
+    t = Seven()
+    assert [leaf_hash(x) for x in t.data] == t.lh
+    assert root(t.lh[:3]) == t.root3
+    assert root(t.lh) == t.root7
+
+
+def test_known_answer_inclusion_proofs_in_seven_leaves() -> None:
+    t = Seven()
+    lh = t.lh
     # PATH(m, D[7]) by hand.
-    assert inclusion_proof(0, 7, get) == [lh[1], cd, efg]
-    assert inclusion_proof(2, 3, get) == [ab]
-    assert inclusion_proof(4, 7, get) == [lh[5], lh[6], abcd]
-    assert inclusion_proof(6, 7, get) == [ef, abcd]
+    assert inclusion_proof(0, 7, t.get) == [lh[1], t.cd, t.efg]
+    assert inclusion_proof(2, 3, t.get) == [t.ab]
+    assert inclusion_proof(4, 7, t.get) == [lh[5], lh[6], t.abcd]
+    assert inclusion_proof(6, 7, t.get) == [t.ef, t.abcd]
+
+
+def test_known_answer_consistency_proofs_from_three_four_and_six_to_seven_leaves() -> None:
+    t = Seven()
+    lh = t.lh
     # PROOF(3, D[7]) = [c, d, ab, efg]; PROOF(4, D[7]) = [efg] (4 is a power of two).
-    assert consistency_proof(3, 7, get) == [lh[2], lh[3], ab, efg]
-    assert consistency_proof(4, 7, get) == [efg]
-    assert consistency_proof(6, 7, get) == [ef, lh[6], abcd]
+    assert consistency_proof(3, 7, t.get) == [lh[2], lh[3], t.ab, t.efg]
+    assert consistency_proof(4, 7, t.get) == [t.efg]
+    assert consistency_proof(6, 7, t.get) == [t.ef, lh[6], t.abcd]
 
-    assert verify_inclusion(lh[4], 4, 7, [lh[5], lh[6], abcd], root7)
-    assert verify_consistency(3, 7, root3, root7, [lh[2], lh[3], ab, efg])
-    assert not verify_consistency(3, 7, root7, root3, [lh[2], lh[3], ab, efg])
 
-    frontier, size, nodes = append((), 0, lh)
+def test_known_answer_proofs_verify_and_swapped_roots_do_not() -> None:
+    t = Seven()
+    lh = t.lh
+    assert verify_inclusion(lh[4], 4, 7, [lh[5], lh[6], t.abcd], t.root7)
+    assert verify_consistency(3, 7, t.root3, t.root7, [lh[2], lh[3], t.ab, t.efg])
+    assert not verify_consistency(3, 7, t.root7, t.root3, [lh[2], lh[3], t.ab, t.efg])
+
+
+def test_known_answer_appending_seven_leaves_gives_their_frontier_and_nodes() -> None:
+    t = Seven()
+    frontier, size, nodes = append((), 0, t.lh)
     assert size == 7
-    assert frontier == (abcd, ef, lh[6])
-    assert frontier_root(frontier) == root7
-    assert {(lvl, idx): h for lvl, idx, h in nodes} == store
+    assert frontier == (t.abcd, t.ef, t.lh[6])
+    assert frontier_root(frontier) == t.root7
+    assert {(lvl, idx): h for lvl, idx, h in nodes} == t.store
 
 
 # RFC 6962 test vectors (the same hashing as RFC 9162), published with the Certificate
@@ -666,12 +690,11 @@ def test_range_nodes() -> None:
 MALFORMED: list[object] = [None, b"", b"x" * 31, b"x" * 33, "a" * 32, 5, bytearray(32), [b"x"]]
 
 
-def test_verifiers_reject_malformed_input() -> None:
+def test_verify_inclusion_rejects_malformed_hashes_and_proof_nodes() -> None:
     size, index = 7, 3
     leaf, r = LEAVES[index], ref_root(size)
     proof = ref_path(index, 0, size)
     any_verify_inclusion: Callable[..., bool] = verify_inclusion
-    any_verify_consistency: Callable[..., bool] = verify_consistency
     any_root_from_inclusion: Callable[..., bytes | None] = root_from_inclusion
     assert any_verify_inclusion(leaf, index, size, proof, r)
     for bad in MALFORMED:
@@ -679,6 +702,13 @@ def test_verifiers_reject_malformed_input() -> None:
         assert not any_verify_inclusion(leaf, index, size, proof, bad)
         assert not any_verify_inclusion(leaf, index, size, [*proof[:-1], bad], r)
         assert any_root_from_inclusion(leaf, index, size, [bad, *proof[1:]]) is None
+
+
+def test_verify_inclusion_rejects_malformed_indexes_sizes_and_proofs() -> None:
+    size, index = 7, 3
+    leaf, r = LEAVES[index], ref_root(size)
+    proof = ref_path(index, 0, size)
+    any_verify_inclusion: Callable[..., bool] = verify_inclusion
     for bad_num in (-1, size, size + 1, None, "3", 3.0, True):
         assert not any_verify_inclusion(leaf, bad_num, size, proof, r)
     for bad_num in (-7, 0, None, "7", 7.0):
@@ -687,13 +717,22 @@ def test_verifiers_reject_malformed_input() -> None:
     assert not any_verify_inclusion(leaf, index, size, 42, r)
     assert not verify_inclusion(leaf, index, 2**64 + 7, proof, r)
 
+
+def test_verify_consistency_rejects_malformed_roots_and_proof_nodes() -> None:
     r3, r7 = ref_root(3), ref_root(7)
     cproof = ref_proof(3, 7)
+    any_verify_consistency: Callable[..., bool] = verify_consistency
     assert verify_consistency(3, 7, r3, r7, cproof)
     for bad in MALFORMED:
         assert not any_verify_consistency(3, 7, bad, r7, cproof)
         assert not any_verify_consistency(3, 7, r3, bad, cproof)
         assert not any_verify_consistency(3, 7, r3, r7, [*cproof[:-1], bad])
+
+
+def test_verify_consistency_rejects_malformed_sizes_and_proofs() -> None:
+    r3, r7 = ref_root(3), ref_root(7)
+    cproof = ref_proof(3, 7)
+    any_verify_consistency: Callable[..., bool] = verify_consistency
     for s1, s2 in ((-1, 7), (3, -7), (None, 7), (3, "7"), (7, 3), (8, 7), (3.0, 7)):
         assert not any_verify_consistency(s1, s2, r3, r7, cproof)
     assert not any_verify_consistency(3, 7, r3, r7, None)

@@ -59,11 +59,16 @@ async def test_the_one_statement_proof_reads_what_the_portable_reads_read(
         async with database.unit_of_work() as session:
             uids.append(
                 await record(
-                    session, actor=agency, action="citizen.lookup", outcome="granted",
-                    subject="001203004512", fields=["full_name"], purpose="kyc",
+                    session,
+                    actor=agency,
+                    action="citizen.lookup",
+                    outcome="granted",
+                    subject="001203004512",
+                    fields=["full_name"],
+                    purpose="kyc",
                     detail={"batch": i},
                 )
-            )  # fmt: skip
+            )
         if i in (4, 10):  # two checkpoints; the last events stay unsequenced
             worker = AuditWorker(database, load_signer(settings), origin=settings.audit_origin)
             await worker.sequence_pending()
@@ -77,9 +82,12 @@ async def test_the_one_statement_proof_reads_what_the_portable_reads_read(
                 continue
             assert one.nodes is not None
             assert (one.event, one.leaf_index, one.leaf_hash, one.tree_size, one.note) == (
-                portable.event, portable.leaf_index, portable.leaf_hash, portable.tree_size,
+                portable.event,
+                portable.leaf_index,
+                portable.leaf_hash,
+                portable.tree_size,
                 portable.note,
-            )  # fmt: skip
+            )
             if one.leaf_index is None or one.tree_size is None:
                 assert one.nodes == {}
                 continue

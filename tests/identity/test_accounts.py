@@ -179,46 +179,68 @@ async def test_an_expired_activation_code_is_refused(
             )
 
 
-async def test_failed_sign_ins_back_off_then_lock_the_account(
+async def failed_sign_in(database: Database, settings: Settings) -> RegistryError:
+    """One sign-in with a wrong password (committed); the error it raised."""
+    async with database.sessions() as session:
+        with pytest.raises(RegistryError) as caught:
+            await signin.password_login(
+                session,
+                context(settings),
+                login=CITIZEN_ID,
+                password="wrong password!",
+                client_ip=None,
+            )
+        await session.commit()
+    return caught.value
+
+
+async def at_the_failure_limit(database: Database, settings: Settings) -> None:
+    """A citizen with an electronic identity who has failed to sign in 100 times."""
+    await make_citizen(database)
+    await make_account(database, settings)
+    async with database.unit_of_work() as session:
+        await session.execute(text("UPDATE account SET failed_logins = 99"))
+    await failed_sign_in(database, settings)
+
+
+async def test_failed_sign_ins_back_off_past_the_threshold(
     settings: Settings, database: Database
 ) -> None:
     await make_citizen(database)
     await make_account(database, settings)
-    ctx = context(settings)
     for attempt in range(1, 8):
-        async with database.sessions() as session:
-            with pytest.raises(RegistryError) as caught:
-                await signin.password_login(
-                    session, ctx, login=CITIZEN_ID, password="wrong password!", client_ip=None
-                )
-            await session.commit()
+        error = await failed_sign_in(database, settings)
         row = await account_row(database)
         if attempt <= 5:
-            assert caught.value.status == 401
+            assert error.status == 401
         # Past the backoff threshold every further attempt must wait first.
         if attempt >= signin.BACKOFF_AFTER:
             assert row["throttled_until"] is not None
         async with database.unit_of_work() as session:
             await session.execute(text("UPDATE account SET throttled_until = NULL"))
-    # At the limit (100 per NIST SP 800-63B) the account locks.
-    async with database.unit_of_work() as session:
-        await session.execute(text("UPDATE account SET failed_logins = 99"))
-    async with database.sessions() as session:
-        with pytest.raises(RegistryError):
-            await signin.password_login(
-                session, ctx, login=CITIZEN_ID, password="wrong password!", client_ip=None
-            )
-        await session.commit()
+
+
+async def test_failed_sign_ins_at_the_limit_lock_the_account(
+    settings: Settings, database: Database
+) -> None:
+    # The limit is 100, per NIST SP 800-63B.
+    await at_the_failure_limit(database, settings)
     row = await account_row(database)
     assert row["status"] == "locked"
     assert row["lock_reason"] == "failures"
-    # Even the right password (once the backoff has passed) does not open a locked account.
+
+
+async def test_the_right_password_does_not_open_an_account_locked_by_failures(
+    settings: Settings, database: Database
+) -> None:
+    await at_the_failure_limit(database, settings)
+    # Even once the backoff has passed.
     async with database.unit_of_work() as session:
         await session.execute(text("UPDATE account SET throttled_until = NULL"))
     async with database.sessions() as session:
         with pytest.raises(accounts.AccountLocked):
             await signin.password_login(
-                session, ctx, login=CITIZEN_ID, password=PASSWORD, client_ip=None
+                session, context(settings), login=CITIZEN_ID, password=PASSWORD, client_ip=None
             )
 
 
@@ -421,9 +443,11 @@ async def test_unknown_accounts_cost_the_same_argon2_work(settings: Settings) ->
     assert check.ok is False
 
 
-async def test_lock_refuses_sign_in_and_release_then_unlock(
+async def locked_by_the_citizen(
     settings: Settings, database: Database
-) -> None:
+) -> tuple[str, httpx.Response]:
+    """A citizen with an electronic identity and a relying party, who then locked the identity
+    through the API; the relying party's client_id and the answer to the lock."""
     await make_citizen(database)
     await make_account(database, settings)
     client_id, _ = await make_rp(database, settings)
@@ -433,8 +457,20 @@ async def test_lock_refuses_sign_in_and_release_then_unlock(
     )
     async with asgi_client(app) as api:
         locked = await api.post("/api/v1/me/lock", headers=bearer(CITIZEN_TOKEN))
-        assert locked.status_code == 200
-        assert locked.json()["status"] == "locked"
+    return client_id, locked
+
+
+async def test_a_citizen_locks_their_identity_and_the_lock_is_recorded(
+    settings: Settings, database: Database
+) -> None:
+    _, locked = await locked_by_the_citizen(settings, database)
+    assert locked.status_code == 200
+    assert locked.json()["status"] == "locked"
+    assert len(await events(database, "identity.lock")) == 1
+
+
+async def test_a_locked_identity_is_refused_sign_in(settings: Settings, database: Database) -> None:
+    client_id, _ = await locked_by_the_citizen(settings, database)
     app = create_app(settings, database=database)
     async with asgi_client(app) as web:
         final = await sign_in(
@@ -453,17 +489,30 @@ async def test_lock_refuses_sign_in_and_release_then_unlock(
         )
         assert final.status_code == 403
         assert "bị khóa" in final.text  # "locked", in Vietnamese
+
+
+async def test_releasing_a_lock_needs_the_password(settings: Settings, database: Database) -> None:
+    await locked_by_the_citizen(settings, database)
+    app = create_app(settings, database=database)
+    async with asgi_client(app) as web:
         wrong = await web.post(
             "/api/v1/identity/unlock",
             json={"id_number": CITIZEN_ID, "password": "not the password"},
         )
         assert wrong.status_code == 401
+
+
+async def test_the_password_releases_a_lock_and_the_release_is_recorded(
+    settings: Settings, database: Database
+) -> None:
+    await locked_by_the_citizen(settings, database)
+    app = create_app(settings, database=database)
+    async with asgi_client(app) as web:
         unlocked = await web.post(
             "/api/v1/identity/unlock", json={"id_number": CITIZEN_ID, "password": PASSWORD}
         )
         assert unlocked.status_code == 200
         assert unlocked.json()["status"] == "active"
-    assert len(await events(database, "identity.lock")) == 1
     assert len(await events(database, "identity.unlock")) == 1
 
 

@@ -5,7 +5,6 @@ timeouts, and malformed Authorization headers.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -38,13 +37,6 @@ COOKIE = "registry_session"
 
 
 @pytest.fixture
-async def web(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    """A browser (keeps cookies, does not follow redirects) on the app plus probe routes."""
-    async with asgi_client(probe_app(settings, database)) as c:
-        yield c
-
-
-@pytest.fixture
 async def citizen(database: Database, settings: Settings) -> str:
     """A citizen with an electronic identity; the ID number."""
     await make_citizen(database)
@@ -69,18 +61,18 @@ async def set_session_times(database: Database, **times: object) -> None:
 # ------------------------------------------------------------------------------ staff roles
 
 
-async def test_a_staff_password_session_only_enrols_a_passkey_then_the_passkey_gives_the_roles(
-    web: httpx.AsyncClient, database: Database, settings: Settings, citizen: str
-) -> None:
+async def staff_password_session(
+    web: httpx.AsyncClient, database: Database, settings: Settings
+) -> str:
+    """An official with a password and no passkey yet, signed in with it; the CSRF token."""
     await make_staff(database, settings, roles=("official",))
-    csrf = await password_session(web, STAFF_USERNAME, STAFF_PASSWORD)
-    seen = (await web.get("/test/whoami")).json()
-    assert seen["roles"] == ["staff_enrolment"]
-    assert seen["auth_methods"] == ["pwd"]
-    code_path = f"/api/v1/officials/citizens/{citizen}/activation-code"
-    problem(await web.post(code_path, headers={"x-csrf-token": csrf}), 403)
+    return await password_session(web, STAFF_USERNAME, STAFF_PASSWORD)
 
-    # The password session may register the first passkey.
+
+async def register_passkey(
+    web: httpx.AsyncClient, csrf: str
+) -> tuple[httpx.Response, SoftAuthenticator]:
+    """Register a passkey in the session; the answer and the authenticator holding the key."""
     authenticator = SoftAuthenticator()
     begun = await web.post("/webauthn/register/begin", json={}, headers={"x-csrf-token": csrf})
     assert begun.status_code == 200, begun.text
@@ -93,8 +85,42 @@ async def test_a_staff_password_session_only_enrols_a_passkey_then_the_passkey_g
         },
         headers={"x-csrf-token": csrf},
     )
+    return done, authenticator
+
+
+async def staff_with_passkey(
+    web: httpx.AsyncClient, database: Database, settings: Settings
+) -> tuple[str, SoftAuthenticator]:
+    """An official who signed in with a password and registered a passkey; CSRF token and key."""
+    csrf = await staff_password_session(web, database, settings)
+    done, authenticator = await register_passkey(web, csrf)
     assert done.status_code == 201, done.text
-    # From now on the password alone is refused ...
+    return csrf, authenticator
+
+
+async def test_a_staff_password_session_only_holds_the_enrolment_role(
+    web: httpx.AsyncClient, database: Database, settings: Settings, citizen: str
+) -> None:
+    csrf = await staff_password_session(web, database, settings)
+    seen = (await web.get("/test/whoami")).json()
+    assert seen["roles"] == ["staff_enrolment"]
+    assert seen["auth_methods"] == ["pwd"]
+    code_path = f"/api/v1/officials/citizens/{citizen}/activation-code"
+    problem(await web.post(code_path, headers={"x-csrf-token": csrf}), 403)
+
+
+async def test_a_staff_password_session_may_register_the_first_passkey(
+    web: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    csrf = await staff_password_session(web, database, settings)
+    done, _ = await register_passkey(web, csrf)
+    assert done.status_code == 201, done.text
+
+
+async def test_staff_with_a_passkey_are_refused_a_password_alone(
+    web: httpx.AsyncClient, database: Database, settings: Settings
+) -> None:
+    await staff_with_passkey(web, database, settings)
     async with asgi_client(probe_app(settings, database)) as other:
         page_csrf = await browser_csrf(other)
         refused = await other.post(
@@ -103,7 +129,12 @@ async def test_a_staff_password_session_only_enrols_a_passkey_then_the_passkey_g
         )
         assert refused.status_code == 403
         assert COOKIE not in refused.headers.get("set-cookie", "")
-    # ... and a passkey sign-in holds the staff roles.
+
+
+async def test_a_staff_passkey_sign_in_holds_the_staff_roles(
+    web: httpx.AsyncClient, database: Database, settings: Settings, citizen: str
+) -> None:
+    csrf, authenticator = await staff_with_passkey(web, database, settings)
     signed_in = await passkey_sign_in(web, csrf, authenticator)
     assert signed_in.status_code == 200, signed_in.text
     seen = (await web.get("/test/whoami")).json()
@@ -111,6 +142,7 @@ async def test_a_staff_password_session_only_enrols_a_passkey_then_the_passkey_g
     assert seen["actor_id"] == STAFF_USERNAME
     assert seen["roles"] == ["official"]
     assert seen["auth_methods"] == ["hwk", "user"]
+    code_path = f"/api/v1/officials/citizens/{citizen}/activation-code"
     issued = await web.post(code_path, headers={"x-csrf-token": csrf})
     assert issued.status_code == 201, issued.text
     assert issued.json()["code"]

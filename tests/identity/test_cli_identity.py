@@ -46,8 +46,8 @@ def test_identity_commands_have_help(args: list[str]) -> None:
     assert result.exit_code == 0, result.output
 
 
-def test_clients_create_prints_the_secret_once_and_stores_its_hash(database_url: str) -> None:
-    env = {"REGISTRY_DATABASE_URL": database_url}
+def created_agency(database_url: str) -> tuple[str, str]:
+    """An agency created with ``registry clients create``; its client_id and printed secret."""
     result = runner.invoke(
         app,
         [
@@ -60,18 +60,30 @@ def test_clients_create_prints_the_secret_once_and_stores_its_hash(database_url:
             "--scope",
             "verify lookup",
         ],
-        env=env,
+        env={"REGISTRY_DATABASE_URL": database_url},
     )
     assert result.exit_code == 0, result.output
     client_id = re.search(r"client_id: (\S+)", result.output).group(1)  # type: ignore[union-attr]
     secret = re.search(r"client_secret: (\S+)", result.output).group(1)  # type: ignore[union-attr]
+    return client_id, secret
+
+
+def test_clients_create_stores_the_secrets_hash_and_never_the_secret(database_url: str) -> None:
+    client_id, secret = created_agency(database_url)
     (row,) = rows(database_url, f"SELECT * FROM oauth_client WHERE client_id = '{client_id}'")
     assert row["secret_hash"] == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in json.dumps(row, default=str)
     assert row["scopes"] == "verify lookup"
-    listed = runner.invoke(app, ["clients", "list"], env=env)
+
+
+def test_clients_list_shows_the_client_but_not_its_secret(database_url: str) -> None:
+    client_id, secret = created_agency(database_url)
+    listed = runner.invoke(app, ["clients", "list"], env={"REGISTRY_DATABASE_URL": database_url})
     assert client_id in listed.output
     assert secret not in listed.output
+
+
+def test_clients_create_refuses_a_redirect_uri_without_https(database_url: str) -> None:
     bad = runner.invoke(
         app,
         [
@@ -84,7 +96,7 @@ def test_clients_create_prints_the_secret_once_and_stores_its_hash(database_url:
             "--redirect-uri",
             "http://evil.example/cb",
         ],
-        env=env,
+        env={"REGISTRY_DATABASE_URL": database_url},
     )
     assert bad.exit_code == 1
     assert "https" in bad.output

@@ -119,24 +119,27 @@ async def sign_in(
 # ------------------------------------------------------------------------------ registration
 
 
-async def test_registration_stores_a_named_passkey_and_records_it(
+async def begin(
     database: Database, server: PasskeyServer, account_id: str
-) -> None:
-    authenticator = SoftAuthenticator()
+) -> tuple[str, dict[str, Any]]:
+    """Begin a passkey registration for the account; the challenge's handle and the options."""
     async with database.unit_of_work() as session:
         account = await repo.account_by_id(session, account_id)
         assert account is not None
-        handle, options = await credentials.begin_registration(
+        return await credentials.begin_registration(
             session, server, account, purge=credentials.ChallengePurge()
         )
-    # The user handle is the account's random id, never the ID number (WebAuthn 3 14.6.1).
-    assert options["user"]["id"] == websafe_encode(uuid.UUID(account_id).bytes)
-    assert options["user"]["name"] == CITIZEN_ID
-    assert options["excludeCredentials"] == []
+
+
+async def register_named(
+    database: Database, server: PasskeyServer, account_id: str, authenticator: SoftAuthenticator
+) -> Passkey:
+    """Register the authenticator's passkey under a name with extra spaces; the stored passkey."""
+    handle, options = await begin(database, server, account_id)
     async with database.unit_of_work() as session:
         account = await repo.account_by_id(session, account_id)
         assert account is not None
-        passkey = await credentials.complete_registration(
+        return await credentials.complete_registration(
             session,
             server,
             account,
@@ -144,6 +147,23 @@ async def test_registration_stores_a_named_passkey_and_records_it(
             credential=authenticator.create(options),
             name="  Điện   thoại  của tôi ",
         )
+
+
+async def test_registration_options_name_the_citizen_under_a_random_user_handle(
+    database: Database, server: PasskeyServer, account_id: str
+) -> None:
+    _, options = await begin(database, server, account_id)
+    # The user handle is the account's random id, never the ID number (WebAuthn 3 14.6.1).
+    assert options["user"]["id"] == websafe_encode(uuid.UUID(account_id).bytes)
+    assert options["user"]["name"] == CITIZEN_ID
+    assert options["excludeCredentials"] == []
+
+
+async def test_registration_stores_a_named_passkey(
+    database: Database, server: PasskeyServer, account_id: str
+) -> None:
+    authenticator = SoftAuthenticator()
+    passkey = await register_named(database, server, account_id, authenticator)
     async with database.unit_of_work() as session:
         row = await session.get(Passkey, passkey.id)
         assert row is not None
@@ -154,6 +174,12 @@ async def test_registration_stores_a_named_passkey_and_records_it(
         assert row.sign_count == 0
         assert row.transports == "hybrid internal"
         assert row.last_used_at is None
+
+
+async def test_registration_is_recorded_about_the_citizen(
+    database: Database, server: PasskeyServer, account_id: str
+) -> None:
+    await register_named(database, server, account_id, SoftAuthenticator())
     assert await events(database, "identity.passkey.add") == [
         {
             "actor_type": "citizen",
@@ -509,7 +535,7 @@ async def api(
         yield c
 
 
-async def test_my_passkeys_can_be_listed_renamed_and_removed(
+async def test_my_passkeys_are_listed_without_key_material(
     api: httpx.AsyncClient, database: Database, settings: Settings, account_id: str
 ) -> None:
     passkey_id = await add_passkey(database, settings, account_id, SoftAuthenticator())
@@ -521,16 +547,43 @@ async def test_my_passkeys_can_be_listed_renamed_and_removed(
     assert shown["last_used_at"] is None
     assert set(shown) == {"id", "name", "created_at", "last_used_at"}  # no key material
 
-    renamed = await api.patch(
+
+async def rename_mine(api: httpx.AsyncClient, passkey_id: str) -> httpx.Response:
+    return await api.patch(
         f"/api/v1/me/passkeys/{passkey_id}",
         json={"name": " Máy tính  bảng "},
         headers=bearer(CITIZEN_TOKEN),
     )
+
+
+async def remove_mine(api: httpx.AsyncClient, passkey_id: str) -> httpx.Response:
+    return await api.delete(f"/api/v1/me/passkeys/{passkey_id}", headers=bearer(CITIZEN_TOKEN))
+
+
+async def test_my_passkey_is_renamed_under_its_tidied_name(
+    api: httpx.AsyncClient, database: Database, settings: Settings, account_id: str
+) -> None:
+    passkey_id = await add_passkey(database, settings, account_id, SoftAuthenticator())
+    renamed = await rename_mine(api, passkey_id)
     assert renamed.status_code == 200, renamed.text
     assert renamed.json()["name"] == "Máy tính bảng"
-    removed = await api.delete(f"/api/v1/me/passkeys/{passkey_id}", headers=bearer(CITIZEN_TOKEN))
+
+
+async def test_my_removed_passkey_is_no_longer_listed(
+    api: httpx.AsyncClient, database: Database, settings: Settings, account_id: str
+) -> None:
+    passkey_id = await add_passkey(database, settings, account_id, SoftAuthenticator())
+    removed = await remove_mine(api, passkey_id)
     assert removed.status_code == 204
     assert (await api.get("/api/v1/me/passkeys", headers=bearer(CITIZEN_TOKEN))).json() == []
+
+
+async def test_renaming_and_removing_my_passkey_are_recorded_about_me(
+    api: httpx.AsyncClient, database: Database, settings: Settings, account_id: str
+) -> None:
+    passkey_id = await add_passkey(database, settings, account_id, SoftAuthenticator())
+    await rename_mine(api, passkey_id)
+    await remove_mine(api, passkey_id)
     for action in ("identity.passkey.rename", "identity.passkey.remove"):
         [event] = await events(database, action)
         assert (event["actor_id"], event["subject"]) == (CITIZEN_ID, CITIZEN_ID)

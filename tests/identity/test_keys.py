@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Sequence
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -17,7 +18,7 @@ from core.clock import utcnow
 from core.db import Database
 from core.settings import Settings
 from identity import jose, keys
-from identity.keys import KeyEncryptionKeyError, SigningKeyUnreadable
+from identity.keys import KeyEncryptionKeyError, PrivateSigningKey, SigningKeyUnreadable
 from identity.models import SigningKey
 from tests.turns import LookBarrier
 
@@ -154,59 +155,107 @@ async def test_ensure_keys_is_idempotent(database: Database, settings: Settings)
             assert len(row.private_key) > keys.NONCE_LENGTH + 16
 
 
-async def test_rotation_keeps_retired_keys_published_until_tokens_expire(
-    database: Database, settings: Settings
-) -> None:
-    t0 = utcnow()
-    async with database.unit_of_work() as session:
-        old = {k.alg: k for k in await keys.ensure_keys(session, settings, now=t0)}
-        old_token = jose.sign({"exp": 9_999_999_999, "iat": 0}, old["ES256"])
-    t1 = t0 + timedelta(minutes=5)
-    cache = keys.SigningKeyCache()
-    async with database.unit_of_work() as session:
-        new = {k.alg: k for k in await keys.rotate(session, settings, now=t1)}
-    assert {k.kid for k in new.values()}.isdisjoint(k.kid for k in old.values())
-    until = t1 + keys.publish_lifetime(settings)
+@dataclass
+class Rotation:
+    """Keys made at t0 and a token they signed, then rotated at t1; publish_until is `until`."""
 
-    async with database.unit_of_work() as session:
-        for alg in ("RS256", "ES256"):
-            assert (await keys.active_key(session, settings, alg, cache=cache)).kid == new[alg].kid
-        every_kid = {k.kid for k in [*old.values(), *new.values()]}
-        for moment in (t1, until - timedelta(seconds=1)):
-            published = await keys.jwks(session, moment)
-            assert {k["kid"] for k in published["keys"]} == every_kid
-            assert set(await keys.verification_keys(session, moment)) == every_kid
-        # Active keys are listed first.
-        first_two = {k["kid"] for k in (await keys.jwks(session, t1))["keys"][:2]}
-        assert first_two == {k.kid for k in new.values()}
-        # A token signed before the rotation still verifies while its key is published.
-        found = await keys.verification_keys(session, until - timedelta(seconds=1))
+    old: dict[str, PrivateSigningKey]
+    new: dict[str, PrivateSigningKey]
+    old_token: str
+    t1: datetime
+    until: datetime
+
+    def every_kid(self) -> set[str]:
+        return {k.kid for k in [*self.old.values(), *self.new.values()]}
+
+    def new_kids(self) -> set[str]:
+        return {k.kid for k in self.new.values()}
+
+    async def decode_old_token(self, database: Database, at: datetime) -> None:
+        """Verify old_token with the keys published at `at`."""
+        async with database.unit_of_work() as session:
+            found = await keys.verification_keys(session, at)
         jose.decode(
-            old_token,
+            self.old_token,
             keys=found,
             algorithms=jose.ACCESS_TOKEN_ALGS,
             audience=None,
             issuer=None,
             now=0,
         )
-        # From publish_until on, the retired keys are gone.
-        published = await keys.jwks(session, until)
-        assert {k["kid"] for k in published["keys"]} == {k.kid for k in new.values()}
-        found = await keys.verification_keys(session, until)
-        with pytest.raises(jose.JoseError, match="unknown kid"):
-            jose.decode(
-                old_token,
-                keys=found,
-                algorithms=jose.ACCESS_TOKEN_ALGS,
-                audience=None,
-                issuer=None,
-                now=0,
-            )
-        retired = await session.get(SigningKey, old["RS256"].kid)
+
+
+async def rotation(database: Database, settings: Settings) -> Rotation:
+    t0 = utcnow()
+    async with database.unit_of_work() as session:
+        old = {k.alg: k for k in await keys.ensure_keys(session, settings, now=t0)}
+        old_token = jose.sign({"exp": 9_999_999_999, "iat": 0}, old["ES256"])
+    t1 = t0 + timedelta(minutes=5)
+    async with database.unit_of_work() as session:
+        new = {k.alg: k for k in await keys.rotate(session, settings, now=t1)}
+    return Rotation(old, new, old_token, t1, t1 + keys.publish_lifetime(settings))
+
+
+async def test_rotation_makes_new_keys_the_active_ones(
+    database: Database, settings: Settings
+) -> None:
+    r = await rotation(database, settings)
+    assert {k.kid for k in r.new.values()}.isdisjoint(k.kid for k in r.old.values())
+    async with database.unit_of_work() as session:
+        for alg in ("RS256", "ES256"):
+            assert (
+                await keys.active_key(session, settings, alg, cache=keys.SigningKeyCache())
+            ).kid == r.new[alg].kid
+
+
+async def test_rotation_keeps_retired_keys_published_until_tokens_expire(
+    database: Database, settings: Settings
+) -> None:
+    r = await rotation(database, settings)
+    async with database.unit_of_work() as session:
+        for moment in (r.t1, r.until - timedelta(seconds=1)):
+            published = await keys.jwks(session, moment)
+            assert {k["kid"] for k in published["keys"]} == r.every_kid()
+            assert set(await keys.verification_keys(session, moment)) == r.every_kid()
+
+
+async def test_after_a_rotation_the_active_keys_are_published_first(
+    database: Database, settings: Settings
+) -> None:
+    r = await rotation(database, settings)
+    async with database.unit_of_work() as session:
+        first_two = {k["kid"] for k in (await keys.jwks(session, r.t1))["keys"][:2]}
+    assert first_two == r.new_kids()
+
+
+async def test_a_token_signed_before_a_rotation_verifies_while_its_key_is_published(
+    database: Database, settings: Settings
+) -> None:
+    r = await rotation(database, settings)
+    await r.decode_old_token(database, r.until - timedelta(seconds=1))
+
+
+async def test_from_publish_until_on_the_retired_keys_and_their_tokens_are_gone(
+    database: Database, settings: Settings
+) -> None:
+    r = await rotation(database, settings)
+    async with database.unit_of_work() as session:
+        published = await keys.jwks(session, r.until)
+    assert {k["kid"] for k in published["keys"]} == r.new_kids()
+    with pytest.raises(jose.JoseError, match="unknown kid"):
+        await r.decode_old_token(database, r.until)
+
+
+async def test_a_retired_key_keeps_when_it_retired_and_until_when_it_is_published(
+    database: Database, settings: Settings
+) -> None:
+    r = await rotation(database, settings)
+    async with database.unit_of_work() as session:
+        retired = await session.get(SigningKey, r.old["RS256"].kid)
         assert retired is not None
         assert not retired.active
-        assert retired.retired_at == t1
-        assert retired.publish_until == until
+        assert retired.retired_at == r.t1
+        assert retired.publish_until == r.until
 
 
 async def test_rotating_one_algorithm(database: Database, settings: Settings) -> None:

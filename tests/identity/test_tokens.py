@@ -13,7 +13,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,7 +32,6 @@ from core.db import Database
 from core.settings import Settings
 from identity import jose, keys
 from tests.faults import fail_audit_inserts, heal_audit_inserts
-from tests.http import asgi_client
 from tests.identity.factories import (
     RP_REDIRECT,
     authorization_code,
@@ -41,21 +40,7 @@ from tests.identity.factories import (
     make_agency,
     make_citizen,
     make_rp,
-    probe_app,
 )
-
-
-@pytest.fixture
-def app(settings: Settings, database: Database) -> FastAPI:
-    """The app plus the probe routes."""
-    return probe_app(settings, database)
-
-
-@pytest.fixture
-async def web(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """The app in-process; keeps cookies like a browser."""
-    async with asgi_client(app) as c:
-        yield c
 
 
 @pytest.fixture
@@ -107,7 +92,7 @@ def assert_invalid_token(response: httpx.Response) -> None:
 # ------------------------------------------------------------------------------ client_credentials
 
 
-async def test_client_credentials_issues_an_rfc9068_access_token(
+async def test_client_credentials_answers_a_bearer_token_alone(
     web: httpx.AsyncClient, agency: tuple[str, str], settings: Settings
 ) -> None:
     response = await web.post(
@@ -120,12 +105,23 @@ async def test_client_credentials_issues_an_rfc9068_access_token(
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == settings.access_token_ttl
     assert body["scope"] == "verify"
-    token = body["access_token"]
-    header = jose.unverified_header(token)
+
+
+async def test_client_credentials_issues_an_rfc9068_token_signed_by_a_published_key(
+    web: httpx.AsyncClient, agency: tuple[str, str]
+) -> None:
+    header = jose.unverified_header(await agency_token(web, agency))
     assert header["typ"] == "at+jwt"
     assert header["alg"] == "ES256"
     published = (await web.get("/jwks")).json()
     assert header["kid"] in {k["kid"] for k in published["keys"]}
+
+
+async def test_a_resource_server_verifies_the_agency_token_against_the_jwks(
+    web: httpx.AsyncClient, agency: tuple[str, str], settings: Settings
+) -> None:
+    token = await agency_token(web, agency)
+    published = (await web.get("/jwks")).json()
     # A resource server's view: joserfc verifies the signature against our JWKS.
     claims = jwt.decode(token, KeySet.import_key_set(published), algorithms=["ES256"]).claims
     registry = jwt.JWTClaimsRegistry(
@@ -524,19 +520,27 @@ async def test_any_bearer_string_is_refused_cleanly(web: httpx.AsyncClient, toke
 
 # Every route a bearer token opens, the agency API's fast lane included (GET lookup and POST
 # verify with a well-formed query or body take it).
-# fmt: off
 BEARER_ROUTES = [
     ("GET", "/userinfo", None),
     ("POST", "/userinfo", None),
     ("GET", "/api/v1/citizens/001303004512?fields=full_name&purpose=kyc.account_opening", None),
-    ("POST", "/api/v1/verify", {
-        "id_number": "001303004512", "purpose": "kyc.account_opening",
-        "claims": {"full_name": "Nguyễn Thị Minh Anh"},
-    }),
-    ("POST", "/api/v1/verify/batch", {
-        "purpose": "kyc.account_opening",
-        "items": [{"id_number": "001303004512", "claims": {"birth_date": "2003-05-14"}}],
-    }),
+    (
+        "POST",
+        "/api/v1/verify",
+        {
+            "id_number": "001303004512",
+            "purpose": "kyc.account_opening",
+            "claims": {"full_name": "Nguyễn Thị Minh Anh"},
+        },
+    ),
+    (
+        "POST",
+        "/api/v1/verify/batch",
+        {
+            "purpose": "kyc.account_opening",
+            "items": [{"id_number": "001303004512", "claims": {"birth_date": "2003-05-14"}}],
+        },
+    ),
     ("GET", "/api/v1/me/passkeys", None),
     ("GET", "/api/v1/me/consents", None),
     ("GET", "/api/v1/me/aliases", None),
@@ -546,7 +550,6 @@ BEARER_ROUTES = [
     ("POST", "/api/v1/officials/citizens/001303004512/activation-code", None),
     ("GET", "/api/v1/audit/events", None),
 ]
-# fmt: on
 KID_SHAPES = [{"kid": "x"}, ["x"], 7, None, ""]
 
 
@@ -623,9 +626,12 @@ def _kid(token: str) -> str:
 
 
 async def test_rotation_signs_with_the_new_key_and_keeps_the_old_one_verifying(
-    web: httpx.AsyncClient, rp: tuple[str, str], database: Database, settings: Settings,
+    web: httpx.AsyncClient,
+    rp: tuple[str, str],
+    database: Database,
+    settings: Settings,
     app: FastAPI,
-) -> None:  # fmt: skip
+) -> None:
     before = await code_flow_tokens(web, *rp)
     signing = app.state.identity.tokens.signing  # the app rotates: it signs with the new keys
     async with database.unit_of_work() as session:

@@ -7,6 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from core.db import Database
 from core.settings import Settings
@@ -14,6 +15,7 @@ from registry.agency import fastlane
 from tests.http import asgi_client
 from tests.identity.factories import make_citizen
 from tests.registry.agencies import ANH_RECORD, DUC, LAN, Env, registry_app
+from tests.registry.officials import AS_OFFICIAL, officials_app
 
 
 @pytest.fixture
@@ -66,3 +68,17 @@ async def slow(settings: Settings, database: Database) -> AsyncIterator[httpx.As
     plain = settings.model_copy(update={"agency_fast_lane": False})
     async with asgi_client(registry_app(plain, database)) as web:
         yield web
+
+
+@pytest.fixture
+def officials(settings: Settings, database: Database) -> FastAPI:
+    """The app whose officials and auditors are the bearer tokens of tests.registry.officials."""
+    return officials_app(settings, database)
+
+
+@pytest.fixture
+async def api(officials: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the officials' app, calling as the official."""
+    async with asgi_client(officials) as c:
+        c.headers.update(AS_OFFICIAL)
+        yield c

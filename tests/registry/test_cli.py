@@ -5,6 +5,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -69,8 +70,21 @@ def test_bad_settings_exit_2_without_echoing_secrets() -> None:
     assert secret not in result.output
 
 
-def test_serve_answers_health_and_readiness(tmp_path: Path) -> None:
-    """What ``make run`` does: migrate the embedded database, then serve."""
+@dataclass
+class Served:
+    """What ``make run`` does (migrate the embedded database, then serve), seen from outside:
+    the answers to a few requests and everything the server printed."""
+
+    port: int
+    health: httpx.Response
+    ready: httpx.Response
+    discovery: httpx.Response
+    output: str
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
+    tmp_path = tmp_path_factory.mktemp("serve")
     env = {**os.environ, "REGISTRY_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/r.db"}
     env.pop("REGISTRY_PUBLIC_URL", None)
     registry = [sys.executable, "-m", "registry.cli"]
@@ -93,22 +107,33 @@ def test_serve_answers_health_and_readiness(tmp_path: Path) -> None:
                 assert time.monotonic() < deadline, "the server did not answer within 60 s"
                 time.sleep(0.2)
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
-        assert health.status_code == 200
-        assert ready.status_code == 200
-        assert ready.json()["database"] == "sqlite"
-        assert "x-request-id" in ready.headers
-        # Without REGISTRY_PUBLIC_URL the public URL follows --port (links, issuer, origin).
         discovery = httpx.get(f"http://127.0.0.1:{port}/.well-known/openid-configuration")
-        assert discovery.json()["issuer"] == f"http://localhost:{port}"
     finally:
         server.terminate()
         output, _ = server.communicate(timeout=30)
-    text = output.decode()
-    assert f"http://127.0.0.1:{port}/docs" in text
-    assert f"sign-in  : http://localhost:{port}/account" in text
-    # The server's own logs are JSON lines: one per request, with the route template.
-    assert '"event":"http.request"' in text
-    assert '"route":"/readyz"' in text
+    return Served(port, health, ready, discovery, output.decode())
+
+
+def test_serve_answers_health_and_readiness(served: Served) -> None:
+    assert served.health.status_code == 200
+    assert served.ready.status_code == 200
+    assert served.ready.json()["database"] == "sqlite"
+    assert "x-request-id" in served.ready.headers
+
+
+def test_without_a_public_url_serve_takes_it_from_the_port(served: Served) -> None:
+    # Links, issuer and origin follow --port.
+    assert served.discovery.json()["issuer"] == f"http://localhost:{served.port}"
+
+
+def test_serve_prints_where_to_go(served: Served) -> None:
+    assert f"http://127.0.0.1:{served.port}/docs" in served.output
+    assert f"sign-in  : http://localhost:{served.port}/account" in served.output
+
+
+def test_serve_logs_one_json_line_per_request_with_the_route_template(served: Served) -> None:
+    assert '"event":"http.request"' in served.output
+    assert '"route":"/readyz"' in served.output
 
 
 def test_serve_with_a_missing_signing_key_exits_at_once_with_the_reason(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import unescape
@@ -208,26 +209,51 @@ def local(moment: datetime) -> str:
 # ------------------------------------------------------------------------------ the gate
 
 
-async def test_only_auditors_signed_in_with_a_passkey_get_in(
+async def denied_views(database: Database) -> list[tuple[str, str]]:
+    """Who was refused a page: (actor_type, actor_id) of each denied portal.view event."""
+    async with database.sessions() as session:
+        denied = (
+            await session.execute(
+                select(AuditEvent.actor_type, AuditEvent.actor_id).where(
+                    AuditEvent.action == "portal.view", AuditEvent.outcome == "denied"
+                )
+            )
+        ).all()
+    return [(row[0], row[1]) for row in denied]
+
+
+@asynccontextmanager
+async def served(settings: Settings, database: Database) -> AsyncIterator[httpx.ASGITransport]:
+    """The app, started, behind a transport that answers its errors as a server would."""
+    app = create_app(settings, database=database)
+    async with app.router.lifespan_context(app):
+        yield httpx.ASGITransport(app=app, raise_app_exceptions=False)
+
+
+async def test_the_console_sends_a_visitor_to_sign_in_and_back(
     settings: Settings, database: Database
 ) -> None:
-    app = create_app(settings, database=database)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with app.router.lifespan_context(app):
-        await make_staff(database, settings, username=AUDITOR_LOGIN, roles=("auditor",))
-        official = await make_staff(database, settings, username="clerk.hue", roles=("official",))
-        await make_citizen(database)
-        citizen = await make_account(database, settings)
-        async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as web:
-            # Not signed in: to the portal's sign-in, coming back to the very page.
-            first = await web.get("/console", params={"subject": CITIZEN_ID})
-            assert first.status_code == 303
-            assert first.headers["location"].startswith("/portal/login?")
-            next_path = parse_qs(urlsplit(first.headers["location"]).query)["next"]
-            assert next_path == [f"/console?subject={CITIZEN_ID}"]
-            for path in ("/console/checkpoints", "/console/chart.svg", "/console/export.csv"):
-                assert (await web.get(path)).status_code == 303, path
+    async with (
+        served(settings, database) as transport,
+        httpx.AsyncClient(transport=transport, base_url=settings.public_url) as web,
+    ):
+        first = await web.get("/console", params={"subject": CITIZEN_ID})
+        assert first.status_code == 303
+        assert first.headers["location"].startswith("/portal/login?")
+        next_path = parse_qs(urlsplit(first.headers["location"]).query)["next"]
+        assert next_path == [f"/console?subject={CITIZEN_ID}"]
+        for path in ("/console/checkpoints", "/console/chart.svg", "/console/export.csv"):
+            assert (await web.get(path)).status_code == 303, path
+    # No one to name: a visitor's refusals are not recorded.
+    assert await denied_views(database) == []
 
+
+async def test_an_auditor_signed_in_with_a_password_is_asked_for_a_passkey(
+    settings: Settings, database: Database
+) -> None:
+    async with served(settings, database) as transport:
+        await make_staff(database, settings, username=AUDITOR_LOGIN, roles=("auditor",))
+        async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as web:
             # The real password sign-in through the portal's client: the passkey is required.
             start = await web.get("/portal/login", params={"next": "/console"})
             back = await sign_in(
@@ -245,7 +271,17 @@ async def test_only_auditors_signed_in_with_a_passkey_get_in(
             english = await web.get("/console/checkpoints", params={"lang": "en"})
             assert english.status_code == 403
             assert "Register a passkey on your account page." in english.text
+    # The auditor's two pages before the passkey.
+    assert await denied_views(database) == [("auditor", AUDITOR_LOGIN)] * 2
 
+
+async def test_citizens_officials_and_password_sessions_are_refused_the_console(
+    settings: Settings, database: Database
+) -> None:
+    async with served(settings, database) as transport:
+        official = await make_staff(database, settings, username="clerk.hue", roles=("official",))
+        await make_citizen(database)
+        citizen = await make_account(database, settings)
         for account_id, amr in ((citizen, "hwk user"), (official, "hwk user"), (citizen, "pwd")):
             async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as web:
                 web.cookies.set(
@@ -256,39 +292,25 @@ async def test_only_auditors_signed_in_with_a_passkey_get_in(
                     assert refused.status_code == 403, (path, refused.text)
                     assert 'data-notice="forbidden"' in refused.text
                     assert_page_headers(refused)
-    async with database.sessions() as session:
-        denied = (
-            await session.execute(
-                select(AuditEvent.actor_type, AuditEvent.actor_id).where(
-                    AuditEvent.action == "portal.view", AuditEvent.outcome == "denied"
-                )
-            )
-        ).all()
-    # The auditor's two pages before the passkey, then three pages each for the others.
-    assert {tuple(row) for row in denied} == {
-        ("auditor", AUDITOR_LOGIN),
-        ("citizen", CITIZEN_ID),
-        ("official", "clerk.hue"),
-    }
-    assert len(denied) == 11
+    # Three pages each, recorded as denied.
+    denied = await denied_views(database)
+    assert set(denied) == {("citizen", CITIZEN_ID), ("official", "clerk.hue")}
+    assert len(denied) == 9
 
 
 # ------------------------------------------------------------------------------ search
 
 
-async def test_search_by_each_filter_finds_the_right_events(console: Console) -> None:
+def filter_cases(console: Console) -> list[tuple[dict[str, str], list[str]]]:
+    """Each filter (and a few combinations) with the seeded events it finds, newest first."""
     ids = console.ids
 
     def newest_first(*names: str) -> list[str]:
         return [ids[n] for n in reversed(list(ids)) if n in names]
 
-    home = await page(console, "/console")
-    assert 'id="console-search"' in home and 'id="results"' not in home
-    assert '<img id="console-chart" src="/console/chart.svg' in home
     now = utcnow()
     yesterday = (now.astimezone(VIETNAM_TIME) - timedelta(days=1)).date().isoformat()
-    # fmt: off
-    cases: list[tuple[dict[str, str], list[str]]] = [
+    return [
         ({"subject": CITIZEN_ID}, newest_first("verify", "update", "login")),
         ({"actor_id": "hospital-3"}, newest_first("denied")),
         ({"actor_type": "official"}, newest_first("update")),
@@ -299,15 +321,36 @@ async def test_search_by_each_filter_finds_the_right_events(console: Console) ->
         ({"since": yesterday}, newest_first(*ids)),
         ({"until": yesterday}, []),
         ({"since": local(now + timedelta(minutes=2))}, []),
-        ({"since": local(now - timedelta(minutes=2)), "until": local(now + timedelta(minutes=2))},
-         newest_first(*ids)),
+        (
+            {
+                "since": local(now - timedelta(minutes=2)),
+                "until": local(now + timedelta(minutes=2)),
+            },
+            newest_first(*ids),
+        ),
         ({"subject": "999999999999"}, []),
     ]
-    # fmt: on
-    seeded = set(ids.values())
-    for params, expected in cases:
-        form = {name: "" for name in console_service.FILTER_NAMES} | params  # as a browser sends
-        html = await page(console, "/console", form)
+
+
+async def search_form(console: Console, params: dict[str, str]) -> str:
+    """The console's results page for ``params``, the other filters empty as a browser sends."""
+    return await page(
+        console, "/console", {name: "" for name in console_service.FILTER_NAMES} | params
+    )
+
+
+async def test_the_console_home_shows_the_search_form_and_the_chart_but_no_results(
+    console: Console,
+) -> None:
+    home = await page(console, "/console")
+    assert 'id="console-search"' in home and 'id="results"' not in home
+    assert '<img id="console-chart" src="/console/chart.svg' in home
+
+
+async def test_search_by_each_filter_finds_the_right_events(console: Console) -> None:
+    seeded = set(console.ids.values())
+    for params, expected in filter_cases(console):
+        html = await search_form(console, params)
         found = result_uids(html)
         if "since" in params:  # the console's own searches are in the trail too
             found = [uid for uid in found if uid in seeded]
@@ -316,11 +359,24 @@ async def test_search_by_each_filter_finds_the_right_events(console: Console) ->
             assert 'id="no-results"' in html
         for value in params.values():  # the form is filled again with what was asked
             assert f'value="{value}"' in html or f'value="{value}" selected' in html
+
+
+async def test_a_result_row_names_the_agency_its_fields_and_purpose_and_links_the_event(
+    console: Console,
+) -> None:
     row = await page(console, "/console", actor_id=console.bank, action="agency.lookup")
     assert f"agency: {console.bank} (teller-9)" in row
     assert "birth_date, full_name" in row and "tax.filing" in row
-    assert f'href="/console/events/{ids["lookup_other"]}?lang=vi"' in row
+    assert f'href="/console/events/{console.ids["lookup_other"]}?lang=vi"' in row
 
+
+async def test_each_console_search_is_recorded_with_the_subject_asked_for(
+    console: Console,
+) -> None:
+    cases = filter_cases(console)
+    for params, _ in cases:
+        await search_form(console, params)
+    await page(console, "/console", actor_id=console.bank, action="agency.lookup")
     searches = await console.events("audit.search")
     assert len(searches) == len(cases) + 1
     assert all(e.actor_type == "auditor" and e.actor_id == AUDITOR_LOGIN for e in searches)
@@ -387,24 +443,40 @@ async def test_invalid_filters_render_the_form_again_with_errors(console: Consol
 # ------------------------------------------------------------------------------ event detail
 
 
-async def test_event_detail_checks_its_inclusion_proof_against_the_newest_checkpoint(
-    console: Console,
-) -> None:
-    uid = console.ids["lookup_other"]
-    waiting = await page(console, f"/console/events/{uid}")
-    assert 'data-state="unsequenced"' in waiting
-    assert "chưa được xếp vào cây Merkle" in waiting
-    assert OTHER_ID in waiting and "birth_date, full_name" in waiting
-
+async def sequence(console: Console) -> None:
+    """Give every committed event its leaf (no checkpoint signed)."""
     worker = AuditWorker(
         console.database, console.app.state.audit_signer, origin=console.settings.audit_origin
     )
     await worker.sequence_pending()
-    uncovered = await page(console, f"/console/events/{uid}")
+
+
+async def test_an_unsequenced_events_detail_says_it_is_not_in_the_tree_yet(
+    console: Console,
+) -> None:
+    waiting = await page(console, f"/console/events/{console.ids['lookup_other']}")
+    assert 'data-state="unsequenced"' in waiting
+    assert "chưa được xếp vào cây Merkle" in waiting
+    assert OTHER_ID in waiting and "birth_date, full_name" in waiting
+
+
+async def test_a_sequenced_events_detail_shows_its_leaf_before_a_checkpoint_covers_it(
+    console: Console,
+) -> None:
+    await sequence(console)
+    uncovered = await page(console, f"/console/events/{console.ids['lookup_other']}")
     assert 'data-state="uncovered"' in uncovered
+    assert re.search(r'<dd id="leaf-index">(\d+)</dd>', uncovered) is not None
+
+
+async def test_event_detail_checks_its_inclusion_proof_against_the_newest_checkpoint(
+    console: Console,
+) -> None:
+    uid = console.ids["lookup_other"]
+    await sequence(console)
+    uncovered = await page(console, f"/console/events/{uid}")
     leaf = re.search(r'<dd id="leaf-index">(\d+)</dd>', uncovered)
     assert leaf is not None
-
     note = await console.seal()
     html = await page(console, f"/console/events/{uid}", lang="en")
     assert 'data-state="verified"' in html
@@ -415,9 +487,20 @@ async def test_event_detail_checks_its_inclusion_proof_against_the_newest_checkp
     assert f'<code id="root-hash">{note.splitlines()[2]}</code>' in html
     assert note.splitlines()[0] in html  # the checkpoint note, origin line first
 
+
+async def test_an_unknown_events_detail_is_a_404(console: Console) -> None:
     missing = await page(console, f"/console/events/{uuid.uuid4()}", status=404)
     assert 'id="not-found"' in missing
 
+
+async def test_event_views_are_recorded_and_only_proofs_given(console: Console) -> None:
+    uid = console.ids["lookup_other"]
+    await page(console, f"/console/events/{uid}")
+    await sequence(console)
+    await page(console, f"/console/events/{uid}")
+    await console.seal()
+    await page(console, f"/console/events/{uid}", lang="en")
+    await page(console, f"/console/events/{uuid.uuid4()}", status=404)
     views = await console.events("audit.event_view")
     assert [v.outcome for v in views] == ["granted", "granted", "granted", "not_found"]
     assert {v.subject for v in views[:3]} == {OTHER_ID}
@@ -442,7 +525,9 @@ async def test_a_proof_that_does_not_verify_is_shown_as_not_verified(console: Co
 # ------------------------------------------------------------------------------ exports
 
 
-async def test_exports_stream_every_matching_event_as_ndjson_and_csv(console: Console) -> None:
+async def test_the_ndjson_export_streams_its_own_event_then_the_matching_ones(
+    console: Console,
+) -> None:
     ids = console.ids
     ndjson = await console.web.get("/console/export.ndjson", params={"subject": OTHER_ID})
     assert ndjson.status_code == 200
@@ -459,6 +544,11 @@ async def test_exports_stream_every_matching_event_as_ndjson_and_csv(console: Co
     assert [item["event_uid"] for item in lines[1:]] == [ids["denied"], ids["lookup_other"]]
     assert lines[2]["fields"] == ["birth_date", "full_name"]
 
+
+async def test_the_csv_export_has_the_matching_events_with_formulas_defused(
+    console: Console,
+) -> None:
+    ids = console.ids
     exported = await console.web.get(
         "/console/export.csv", params={"actor_type": "agency", "outcome": "granted"}
     )
@@ -474,8 +564,20 @@ async def test_exports_stream_every_matching_event_as_ndjson_and_csv(console: Co
     assert rows[0]["subject"] == OTHER_ID and rows[0]["purpose"] == "tax.filing"
     assert rows[0]["leaf_index"] == ""
 
+
+async def test_an_unfiltered_export_has_every_event(console: Console) -> None:
     everything = await console.web.get("/console/export.csv")
-    assert len(list(csv.DictReader(io.StringIO(everything.text)))) >= len(ids)
+    assert len(list(csv.DictReader(io.StringIO(everything.text)))) >= len(console.ids)
+
+
+async def test_each_export_is_recorded_with_its_subject_and_filter_names(
+    console: Console,
+) -> None:
+    await console.web.get("/console/export.ndjson", params={"subject": OTHER_ID})
+    await console.web.get(
+        "/console/export.csv", params={"actor_type": "agency", "outcome": "granted"}
+    )
+    await console.web.get("/console/export.csv")
     exports = await console.events("audit.export")
     assert [(e.subject, json.loads(e.detail or "{}")["filters"]) for e in exports] == [
         (OTHER_ID, "subject"),

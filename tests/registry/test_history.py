@@ -3,42 +3,24 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from core.db import Database
-from core.settings import Settings
 from registry.reads import state_at
-from tests.http import asgi_client
 from tests.registry.officials import (
-    AS_OFFICIAL,
     BASE,
     adult,
     events,
-    officials_app,
     post,
     read,
     register,
 )
 
 TICK = timedelta(microseconds=1)
-
-
-@pytest.fixture
-def app(settings: Settings, database: Database) -> FastAPI:
-    return officials_app(settings, database)
-
-
-@pytest.fixture
-async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app) as c:
-        c.headers.update(AS_OFFICIAL)
-        yield c
 
 
 async def history(api: httpx.AsyncClient, id_number: str) -> list[dict[str, Any]]:
@@ -57,9 +39,9 @@ def instant(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-async def test_every_past_state_is_rebuilt_from_the_versions(
-    api: httpx.AsyncClient, database: Database
-) -> None:
+async def lived(api: httpx.AsyncClient) -> tuple[str, str, list[dict[str, Any]]]:
+    """A woman's life from birth to death, married to and divorced from a man registered first;
+    her ID number, his, and her record as read after each version."""
     spouse = await adult(api, "Phạm Văn Đức", "male")
     number = (await register(api, birth_date="1990-01-02"))["id_number"]
     states = [await read(api, number)]
@@ -76,9 +58,20 @@ async def test_every_past_state_is_rebuilt_from_the_versions(
         response = await post(api, number, event, {**body, "legal_basis": f"{event} decision"})
         assert response.status_code == 200, response.text
         states.append(await read(api, number))
+    return number, spouse, states
 
+
+async def version_starts(api: httpx.AsyncClient, id_number: str) -> list[datetime]:
+    """When each version of the record began, oldest first."""
+    return [instant(v["valid_from"]) for v in reversed(await history(api, id_number))]
+
+
+async def test_the_history_lists_every_version_newest_first_with_its_kind(
+    api: httpx.AsyncClient,
+) -> None:
+    number, _, states = await lived(api)
     versions = await history(api, number)
-    assert [v["version"] for v in versions] == list(range(len(steps) + 1, 0, -1))
+    assert [v["version"] for v in versions] == list(range(len(states), 0, -1))
     assert [v["kind"] for v in reversed(versions)] == [
         "birth",
         "residence",
@@ -99,6 +92,13 @@ async def test_every_past_state_is_rebuilt_from_the_versions(
         False,
         False,
     ]
+
+
+async def test_a_version_shows_its_actor_legal_basis_and_the_values_it_replaced(
+    api: httpx.AsyncClient,
+) -> None:
+    number, _, _ = await lived(api)
+    versions = await history(api, number)
     assert versions[-1]["previous"] is None
     assert versions[0]["actor"] == {"type": "official", "id": "clerk-7"}
     assert versions[0]["legal_basis"] == "death decision"
@@ -108,10 +108,18 @@ async def test_every_past_state_is_rebuilt_from_the_versions(
         "birth_date_precision": "day",
         "hometown": None,
     }
-    starts = [instant(v["valid_from"]) for v in reversed(versions)]
+
+
+async def test_each_version_starts_at_its_own_later_instant(api: httpx.AsyncClient) -> None:
+    number, _, _ = await lived(api)
+    starts = await version_starts(api, number)
     assert starts == sorted(starts)
     assert len(set(starts)) == len(starts)
 
+
+async def test_every_past_state_is_rebuilt_from_the_versions(api: httpx.AsyncClient) -> None:
+    number, _, states = await lived(api)
+    starts = await version_starts(api, number)
     for k, (start, state) in enumerate(zip(starts, states, strict=True)):
         at_start = await as_of(api, number, start)
         assert at_start.status_code == 200, at_start.text
@@ -119,21 +127,43 @@ async def test_every_past_state_is_rebuilt_from_the_versions(
         if k:
             just_before = await as_of(api, number, start - TICK)
             assert just_before.json() == states[k - 1], f"state before version {k + 1}"
-    # The same instant in another offset is the same instant.
+
+
+async def test_an_instant_given_in_another_offset_is_the_same_instant(
+    api: httpx.AsyncClient,
+) -> None:
+    number, _, states = await lived(api)
+    starts = await version_starts(api, number)
     hanoi = starts[2].astimezone(timezone(timedelta(hours=7)))
     assert (await as_of(api, number, hanoi)).json() == states[2]
-    # An instant after the last change is the current record.
+
+
+async def test_an_instant_after_the_last_change_is_the_current_record(
+    api: httpx.AsyncClient,
+) -> None:
+    number, _, states = await lived(api)
     assert (await as_of(api, number, datetime.now(UTC) + timedelta(days=1))).json() == states[-1]
 
-    # The spouse's record has its own history (marriage, then divorce), each version with the
-    # day the event happened, which the record has no field for; other versions have none.
+
+async def test_the_spouse_has_a_history_of_their_own_with_the_days_of_the_events(
+    api: httpx.AsyncClient,
+) -> None:
+    # Each version has the day the event happened, which the record has no field for; other
+    # versions have none.
+    _, spouse, _ = await lived(api)
     spouse_versions = await history(api, spouse)
     assert [(v["kind"], v["event_date"]) for v in spouse_versions] == [
         ("divorce", "2020-02-02"),
         ("marriage", "2015-05-05"),
         ("birth", None),
     ]
-    dated = {v["kind"]: v["event_date"] for v in versions}
+
+
+async def test_a_marriage_and_a_divorce_keep_their_day_and_a_death_does_not(
+    api: httpx.AsyncClient,
+) -> None:
+    number, _, _ = await lived(api)
+    dated = {v["kind"]: v["event_date"] for v in await history(api, number)}
     assert (dated["marriage"], dated["divorce"], dated["death"]) == (
         "2015-05-05",
         "2020-02-02",

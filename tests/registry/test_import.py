@@ -20,7 +20,7 @@ from registry.app import create_app
 from registry.bulk import reader
 from registry.bulk import repository as bulk_repo
 from registry.bulk.reader import FileRefused
-from registry.bulk.service import import_file
+from registry.bulk.service import ImportReport, import_file
 from registry.cli import app as cli_app
 from registry.reads import state_at
 from registry.record import COLUMNS
@@ -61,13 +61,24 @@ async def fetch(database: Database, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in await session.execute(text(sql))]
 
 
+async def imported_population(database: Database, tmp_path: Path) -> ImportReport:
+    """The population (good rows and a bad one after every tenth) imported in batches of 20."""
+    path = write_csv(tmp_path / "pop.csv", population())
+    return await import_file(database, path, actor=ACTOR, batch_size=20)
+
+
 async def test_import_loads_valid_rows_and_reports_the_rest(
     database: Database, tmp_path: Path
 ) -> None:
-    path = write_csv(tmp_path / "pop.csv", population())
-    report = await import_file(database, path, actor=ACTOR, batch_size=20)
+    report = await imported_population(database, tmp_path)
     assert (report.rows, report.loaded, report.rejected, report.skipped) == (55, 50, 5, 0)
     assert await count(database, "SELECT count(*) FROM citizen") == 50
+
+
+async def test_imported_records_are_version_one_of_their_run_without_version_rows(
+    database: Database, tmp_path: Path
+) -> None:
+    await imported_population(database, tmp_path)
     # Every record names this run, which is its version 1; none has a version row.
     assert await count(database, "SELECT count(*) FROM citizen_version") == 0
     assert await count(database, "SELECT count(*) FROM import_run") == 1
@@ -76,6 +87,12 @@ async def test_import_loads_valid_rows_and_reports_the_rest(
         "AND import_run_id = (SELECT id FROM import_run)"
     )
     assert await count(database, created) == 50
+
+
+async def test_import_rejects_name_each_row_and_field_without_quoting_the_value(
+    database: Database, tmp_path: Path
+) -> None:
+    report = await imported_population(database, tmp_path)
     with report.reject_path.open(newline="") as handle:  # type: ignore[union-attr]
         rejects = list(csv.DictReader(handle))
     by_row: dict[int, set[str]] = {}
@@ -90,6 +107,12 @@ async def test_import_loads_valid_rows_and_reports_the_rest(
     }
     # Reasons explain without quoting the value (it is personal data).
     assert all("Nguyễn" not in r["reason"] for r in rejects)
+
+
+async def test_import_records_each_batch_with_the_files_digest(
+    database: Database, tmp_path: Path
+) -> None:
+    report = await imported_population(database, tmp_path)
     async with database.unit_of_work() as session:
         events = (
             await session.execute(
@@ -99,6 +122,12 @@ async def test_import_loads_valid_rows_and_reports_the_rest(
         details = [json.loads(d) for d in events]
     assert [d["loaded"] for d in details] == [19, 18, 13]
     assert {d["file_digest"] for d in details} == {report.file_digest}
+
+
+async def test_an_imported_name_is_stored_normalised_and_folded(
+    database: Database, tmp_path: Path
+) -> None:
+    await imported_population(database, tmp_path)
     async with database.unit_of_work() as session:
         stored = (
             await session.execute(
@@ -296,18 +325,33 @@ async def test_a_killed_import_resumes_and_loads_each_row_exactly_once(
     assert await count(database, "SELECT loaded FROM import_job") == 50
 
 
-async def test_update_only_with_the_flag_and_as_a_new_version(
+async def moved_then_reimported(
     database: Database, tmp_path: Path
-) -> None:
+) -> tuple[ImportReport, ImportReport]:
+    """Five people imported, then their move imported without the update flag, then three of
+    the moves with it; the reports of the last two runs."""
     await import_file(
         database, write_csv(tmp_path / "a.csv", [person(i) for i in range(5)]), actor=ACTOR
     )
     moved = [{**person(i), "permanent_address": "Số 1, Tràng Tiền, Hà Nội"} for i in range(5)]
     path = write_csv(tmp_path / "b.csv", moved)
     plain = await import_file(database, path, actor=ACTOR)
-    assert (plain.loaded, plain.updated, plain.skipped) == (0, 0, 5)
     path2 = write_csv(tmp_path / "c.csv", moved[:3])
     flagged = await import_file(database, path2, actor=ACTOR, update=True)
+    return plain, flagged
+
+
+async def test_a_changed_row_is_skipped_without_the_update_flag(
+    database: Database, tmp_path: Path
+) -> None:
+    plain, _ = await moved_then_reimported(database, tmp_path)
+    assert (plain.loaded, plain.updated, plain.skipped) == (0, 0, 5)
+
+
+async def test_with_the_update_flag_a_changed_row_is_a_new_version(
+    database: Database, tmp_path: Path
+) -> None:
+    _, flagged = await moved_then_reimported(database, tmp_path)
     assert flagged.updated == 3
     async with database.unit_of_work() as session:
         version = (
@@ -318,7 +362,13 @@ async def test_update_only_with_the_flag_and_as_a_new_version(
         ).one()
     assert json.loads(version.changed_fields) == ["permanent_address"]
     assert json.loads(version.previous) == {"permanent_address": "Số 0, Phố Huế, Hà Nội"}
-    # History: version 2 is the row above; version 1 is the run that created the record.
+
+
+async def test_an_updated_records_first_version_is_the_run_that_created_it(
+    database: Database, tmp_path: Path
+) -> None:
+    await moved_then_reimported(database, tmp_path)
+    # History: version 2 is the update; version 1 is the run that created the record.
     number = person(0)["id_number"]
     async with database.unit_of_work() as session:
         row = await registry_repo.get_citizen(session, number)
@@ -342,7 +392,13 @@ async def test_update_only_with_the_flag_and_as_a_new_version(
     assert before is not None and before["version"] == 1
     assert before["permanent_address"] == "Số 0, Phố Huế, Hà Nội"
     assert state_at(row, versions, first["valid_from"] - timedelta(microseconds=1)) is None
-    # A record only imported: version 1 alone, and new versions must come after its creation.
+
+
+async def test_a_record_only_imported_has_its_import_as_its_one_version(
+    database: Database, tmp_path: Path
+) -> None:
+    await moved_then_reimported(database, tmp_path)
+    # Version 1 alone, and new versions must come after its creation.
     async with database.unit_of_work() as session:
         untouched = person(4)["id_number"]
         only = await registry_repo.versions(session, untouched)

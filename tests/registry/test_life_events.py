@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from datetime import datetime
 from typing import Any
@@ -19,20 +18,17 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from core.db import Database
-from core.settings import Settings
 from registry import idnumber
 from registry import repository as repo
 from registry.schemas import RECORD_FIELDS
 from tests.auth import bearer
 from tests.faults import fail_audit_inserts
-from tests.http import asgi_client
 from tests.registry.officials import (
     AS_OFFICIAL,
     BASE,
     adult,
     child,
     events,
-    officials_app,
     post,
     read,
     register,
@@ -40,18 +36,6 @@ from tests.registry.officials import (
 )
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def app(settings: Settings, database: Database) -> FastAPI:
-    return officials_app(settings, database)
-
-
-@pytest.fixture
-async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app) as c:
-        c.headers.update(AS_OFFICIAL)
-        yield c
 
 
 async def versions(database: Database, id_number: str) -> list[dict[str, Any]]:
@@ -88,36 +72,70 @@ def assert_version(
 # ---------------------------------------------------------------------------------- births
 
 
-async def test_a_birth_issues_a_number_and_copies_the_parents(
-    api: httpx.AsyncClient, database: Database
-) -> None:
+async def born_to_parents(api: httpx.AsyncClient) -> tuple[str, str, httpx.Response]:
+    """Two parents (the mother Lao) and their child's birth; their ID numbers and the answer."""
     father = await adult(api, "Nguyễn Văn Hùng", "male")
     mother = await adult(api, "Trần Thị Lan", "female", nationality="LA")
     response = await api.post(
         f"{BASE}/births", json=child(father_id_number=father, mother_id_number=mother)
     )
     assert response.status_code == 201, response.text
-    record = response.json()
-    number = record["id_number"]
+    return father, mother, response
+
+
+async def test_a_birth_answers_where_the_new_record_is(api: httpx.AsyncClient) -> None:
+    _, _, response = await born_to_parents(api)
+    number = response.json()["id_number"]
     assert response.headers["location"] == f"{BASE}/citizens/{number}"
+
+
+async def test_a_birth_issues_a_number_under_its_province_year_and_gender_prefix(
+    api: httpx.AsyncClient,
+) -> None:
+    _, _, response = await born_to_parents(api)
+    number = response.json()["id_number"]
     prefix = idnumber.prefix_for(province_code="001", birth_year=2003, gender="female")
     assert prefix == "001303"
     assert number.startswith(prefix)
     assert len(number) == 12
+
+
+async def test_a_born_child_is_alive_single_vietnamese_and_without_a_card(
+    api: httpx.AsyncClient,
+) -> None:
+    _, _, response = await born_to_parents(api)
+    record = response.json()
     assert record["full_name"] == "Nguyễn Thị Minh Anh"
     assert record["birth_date"] == "2003-05-14"
     assert record["status"] == "alive"
     assert record["marital_status"] == "single"
     assert record["nationality"] == "VN"
     assert record["version"] == 1
+    for card_field in ("card_number", "card_issue_date", "card_issue_place", "card_expiry_date"):
+        assert record[card_field] is None
+
+
+async def test_a_birth_answers_the_record_as_it_is_then_read(api: httpx.AsyncClient) -> None:
+    _, _, response = await born_to_parents(api)
+    record = response.json()
+    assert await read(api, record["id_number"]) == record
+
+
+async def test_a_birth_copies_the_parents_names_and_nationalities(
+    api: httpx.AsyncClient,
+) -> None:
+    father, _, response = await born_to_parents(api)
+    record = response.json()
     assert (record["father_id_number"], record["father_name"]) == (father, "Nguyễn Văn Hùng")
     assert (record["father_nationality"], record["mother_nationality"]) == ("VN", "LA")
     assert record["mother_name"] == "Trần Thị Lan"
-    for card_field in ("card_number", "card_issue_date", "card_issue_place", "card_expiry_date"):
-        assert record[card_field] is None
-    assert await read(api, number) == record
 
-    [version] = await versions(database, number)
+
+async def test_a_birth_writes_a_first_version_without_the_empty_card(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    _, _, response = await born_to_parents(api)
+    [version] = await versions(database, response.json()["id_number"])
     assert version["version"] == 1
     assert version["previous"] is None
     assert version["kind"] == "birth"
@@ -127,12 +145,24 @@ async def test_a_birth_issues_a_number_and_copies_the_parents(
     )
     assert "card_number" not in version["changed_fields"]
 
+
+async def test_a_birth_is_recorded_for_civil_registration_with_every_field(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    _, _, response = await born_to_parents(api)
+    number = response.json()["id_number"]
     [event] = await events(database, action="registry.birth", subject=number)
     assert event["outcome"] == "granted"
     assert event["actor_type"] == "official"
     assert event["actor_id"] == "clerk-7"
     assert event["purpose"] == "civil_registration"
     assert set(event["fields"]) == set(RECORD_FIELDS)
+
+
+async def test_a_birth_records_the_read_of_each_parents_name_and_nationality(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    father, mother, _ = await born_to_parents(api)
     for parent, relation in ((father, "father"), (mother, "mother")):
         own_birth, read_parent = await events(database, action="registry.birth", subject=parent)
         assert read_parent["fields"] == ["full_name", "nationality"]
@@ -198,13 +228,13 @@ async def test_a_birth_naming_an_unknown_parent_is_refused_and_recorded(
 
 
 async def test_fifty_concurrent_births_with_one_prefix_get_distinct_numbers(
-    app: FastAPI, api: httpx.AsyncClient, database: Database
+    officials: FastAPI, api: httpx.AsyncClient, database: Database
 ) -> None:
     async with AsyncExitStack() as stack:
         clients = [
             await stack.enter_async_context(
                 httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                    transport=httpx.ASGITransport(app=officials, raise_app_exceptions=False),
                     base_url="http://testserver",
                     headers=AS_OFFICIAL,
                 )
@@ -227,7 +257,7 @@ async def test_fifty_concurrent_births_with_one_prefix_get_distinct_numbers(
 
 
 async def test_colliding_serials_are_drawn_again_under_concurrency(
-    app: FastAPI,
+    officials: FastAPI,
     api: httpx.AsyncClient,
     database: Database,
     monkeypatch: pytest.MonkeyPatch,
@@ -247,7 +277,7 @@ async def test_colliding_serials_are_drawn_again_under_concurrency(
         clients = [
             await stack.enter_async_context(
                 httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                    transport=httpx.ASGITransport(app=officials, raise_app_exceptions=False),
                     base_url="http://testserver",
                     headers=AS_OFFICIAL,
                 )
@@ -433,7 +463,8 @@ async def test_an_impossible_death_date_is_a_422(
     assert len(await versions(database, number)) == 1
 
 
-async def test_a_death_widows_the_spouse(api: httpx.AsyncClient, database: Database) -> None:
+async def widowed(api: httpx.AsyncClient) -> tuple[str, str]:
+    """A married couple whose husband then died; the husband's and the wife's ID numbers."""
     husband = await adult(api, "Phạm Văn Đức", "male")
     wife = await adult(api, "Vũ Thị Hoa", "female")
     married = await post(
@@ -445,13 +476,27 @@ async def test_a_death_widows_the_spouse(api: httpx.AsyncClient, database: Datab
     assert married.status_code == 200, married.text
     died = await post(api, husband, "death", {"death_date": "2020-01-01", "legal_basis": "x"})
     assert died.status_code == 200, died.text
+    return husband, wife
+
+
+async def test_a_death_widows_the_spouse(api: httpx.AsyncClient, database: Database) -> None:
+    husband, wife = await widowed(api)
     widow = await read(api, wife)
     assert widow["marital_status"] == "widowed"
     assert widow["spouse_id_number"] == husband  # the late spouse stays on record
     assert_version((await versions(database, wife))[-1], kind="death", changed={"marital_status"})
+
+
+async def test_the_widowing_of_the_spouse_is_recorded_on_the_spouse(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    _, wife = await widowed(api)
     [event] = await events(database, action="registry.death", subject=wife)
     assert "marital_status" in event["fields"]
-    # A widow may marry again.
+
+
+async def test_a_widow_may_marry_again(api: httpx.AsyncClient) -> None:
+    _, wife = await widowed(api)
     other = await adult(api, "Đỗ Văn Nam", "male")
     again = await post(
         api, wife, "marriage", {"spouse_id_number": other, "date": "2022-01-01", "legal_basis": "x"}
@@ -709,14 +754,14 @@ async def test_a_concurrent_change_of_the_second_spouse_is_a_409_and_changes_nei
 
 
 async def test_concurrent_changes_of_one_record_never_lose_an_update(
-    app: FastAPI, api: httpx.AsyncClient, database: Database
+    officials: FastAPI, api: httpx.AsyncClient, database: Database
 ) -> None:
     number = (await register(api))["id_number"]
     async with AsyncExitStack() as stack:
         clients = [
             await stack.enter_async_context(
                 httpx.AsyncClient(
-                    transport=httpx.ASGITransport(app=app, raise_app_exceptions=False),
+                    transport=httpx.ASGITransport(app=officials, raise_app_exceptions=False),
                     base_url="http://testserver",
                     headers=AS_OFFICIAL,
                 )
@@ -873,9 +918,14 @@ async def test_a_change_to_the_same_gender_is_a_422(api: httpx.AsyncClient) -> N
     assert same.status_code == 422
 
 
-async def test_a_change_of_gender_issues_a_new_number(
-    api: httpx.AsyncClient, database: Database
-) -> None:
+async def changed_gender(api: httpx.AsyncClient) -> tuple[str, str, str]:
+    """A married man who changed gender, and his wife; the old and new ID numbers, the wife's."""
+    old, spouse, response = await gender_change(api)
+    assert response.status_code == 201, response.text
+    return old, response.json()["id_number"], spouse
+
+
+async def test_a_change_of_gender_issues_a_new_number(api: httpx.AsyncClient) -> None:
     old, spouse, response = await gender_change(api)
     assert response.status_code == 201, response.text
     change = response.json()
@@ -887,17 +937,43 @@ async def test_a_change_of_gender_issues_a_new_number(
     assert new[:6] == "079180"
     assert new != old
 
-    old_record, new_record = await read(api, old), await read(api, new)
+
+async def test_the_number_a_change_of_gender_replaced_points_to_the_new_one(
+    api: httpx.AsyncClient,
+) -> None:
+    old, new, _ = await changed_gender(api)
+    old_record = await read(api, old)
     assert old_record["replaced_by"] == new
     assert old_record["status"] == "alive"
     assert old_record["gender"] == "male"
+
+
+async def test_the_new_number_carries_the_person_but_not_the_card(
+    api: httpx.AsyncClient,
+) -> None:
+    old, new, _ = await changed_gender(api)
+    old_record, new_record = await read(api, old), await read(api, new)
     assert new_record["gender"] == "female"
     assert new_record["replaced_by"] is None
     assert new_record["card_number"] is None
     for field in ("full_name", "birth_date", "permanent_address", "spouse_id_number"):
         assert new_record[field] == old_record[field]
-    assert (await read(api, spouse))["spouse_id_number"] == new
 
+
+async def test_a_change_of_gender_moves_the_spouse_to_the_new_number(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    _, new, spouse = await changed_gender(api)
+    assert (await read(api, spouse))["spouse_id_number"] == new
+    assert_version(
+        (await versions(database, spouse))[-1], kind="gender_change", changed={"spouse_id_number"}
+    )
+
+
+async def test_a_change_of_gender_starts_the_new_numbers_versions_and_ends_the_old(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    old, new, _ = await changed_gender(api)
     [created] = await versions(database, new)
     assert created["kind"] == "gender_change"
     assert created["previous"] is None
@@ -905,9 +981,12 @@ async def test_a_change_of_gender_issues_a_new_number(
         (await versions(database, old))[-1], kind="gender_change", changed={"replaced_by"}
     )
     assert (await versions(database, old))[-1]["previous"] == {"replaced_by": None}
-    assert_version(
-        (await versions(database, spouse))[-1], kind="gender_change", changed={"spouse_id_number"}
-    )
+
+
+async def test_a_change_of_gender_is_recorded_on_each_number_it_touched(
+    api: httpx.AsyncClient, database: Database
+) -> None:
+    old, new, spouse = await changed_gender(api)
     for number in (old, new, spouse):
         [event] = await events(database, action="registry.gender_change", subject=number)
         assert event["outcome"] == "granted"

@@ -128,14 +128,42 @@ def another_number(draw: Draw, row: dict[str, str]) -> None:
 # ------------------------------------------------------------------------------ dates
 
 EDGE_DATES = [
-    "2000-02-29", "1900-02-29", "2004-02-29", "2001-02-29", "2000-02-30", "2000-04-31",
-    "2000-12-31", "2000-13-01", "2000-00-10", "2000-01-00", "0000-01-01", "0001-01-01",
-    "1899-12-31", "1900-01-01", "2399-12-31", "2400-01-01", "9999-12-31", "2000", "2000-05",
-    "2000-5-1", "2000-1", "200", "+2000-01-01", "2000/01/01", "20000101", "2000-01-01 ",
-    "2000-01-01\x00", "２０００-01-01", TODAY.isoformat(), (TODAY + timedelta(1)).isoformat(),
-    (TODAY - timedelta(1)).isoformat(), f"{TODAY.year}", f"{TODAY:%Y-%m}",
-    f"{TODAY.year}-{TODAY.month + 1:02d}", "",
-]  # fmt: skip
+    "2000-02-29",
+    "1900-02-29",
+    "2004-02-29",
+    "2001-02-29",
+    "2000-02-30",
+    "2000-04-31",
+    "2000-12-31",
+    "2000-13-01",
+    "2000-00-10",
+    "2000-01-00",
+    "0000-01-01",
+    "0001-01-01",
+    "1899-12-31",
+    "1900-01-01",
+    "2399-12-31",
+    "2400-01-01",
+    "9999-12-31",
+    "2000",
+    "2000-05",
+    "2000-5-1",
+    "2000-1",
+    "200",
+    "+2000-01-01",
+    "2000/01/01",
+    "20000101",
+    "2000-01-01 ",
+    "2000-01-01\x00",
+    "２０００-01-01",
+    TODAY.isoformat(),
+    (TODAY + timedelta(1)).isoformat(),
+    (TODAY - timedelta(1)).isoformat(),
+    f"{TODAY.year}",
+    f"{TODAY:%Y-%m}",
+    f"{TODAY.year}-{TODAY.month + 1:02d}",
+    "",
+]
 
 
 def edge_date(draw: Draw) -> str:
@@ -156,8 +184,9 @@ def birth_on_an_edge(draw: Draw, row: dict[str, str]) -> None:
 
 
 def other_date_on_an_edge(draw: Draw, row: dict[str, str]) -> None:
-    column = draw(st.sampled_from(["death_date", "missing_date", "card_issue_date",
-                                   "card_expiry_date"]))  # fmt: skip
+    column = draw(
+        st.sampled_from(["death_date", "missing_date", "card_issue_date", "card_expiry_date"])
+    )
     row[column] = edge_date(draw)
 
 
@@ -181,23 +210,68 @@ def dates_against_each_other(draw: Draw, row: dict[str, str]) -> None:
 def born_today_or_tomorrow(draw: Draw, row: dict[str, str]) -> None:
     _set_number(row, row["birth_province"], TODAY.year, row["gender"])
     row["birth_date"] = draw(st.sampled_from(EDGE_DATES[-6:-1]))
-    row.update(status="alive", death_date="", missing_date="", card_number="",
-               card_issue_date="", card_expiry_date="", marital_status="single")  # fmt: skip
+    row.update(
+        status="alive",
+        death_date="",
+        missing_date="",
+        card_number="",
+        card_issue_date="",
+        card_expiry_date="",
+        marital_status="single",
+    )
 
 
 # --------------------------------------------------------------------- codes and links
 
 CODES = [
-    "male", "female", "Male", "FEMALE", "female ", "", "01", "1", "001", "99", "00", "VN", "vn",
-    "V", "VNM", "A", "AB-", "ab", "O+", "single", "married", "divorced", "widowed", "Married",
-    "alive", "deceased", "missing", "dead", "x\x00",
-]  # fmt: skip
+    "male",
+    "female",
+    "Male",
+    "FEMALE",
+    "female ",
+    "",
+    "01",
+    "1",
+    "001",
+    "99",
+    "00",
+    "VN",
+    "vn",
+    "V",
+    "VNM",
+    "A",
+    "AB-",
+    "ab",
+    "O+",
+    "single",
+    "married",
+    "divorced",
+    "widowed",
+    "Married",
+    "alive",
+    "deceased",
+    "missing",
+    "dead",
+    "x\x00",
+]
 
 
 def a_code(draw: Draw, row: dict[str, str]) -> None:
-    column = draw(st.sampled_from(["gender", "birth_province", "ethnicity", "nationality",
-                                   "marital_status", "blood_type", "status",
-                                   "father_nationality", "spouse_nationality"]))  # fmt: skip
+    column = draw(
+        st.sampled_from(
+            [
+                "gender",
+                "birth_province",
+                "ethnicity",
+                "nationality",
+                "marital_status",
+                "blood_type",
+                "status",
+                "father_nationality",
+                "spouse_nationality",
+            ]
+        )
+    )
     row[column] = draw(st.sampled_from(CODES + PROVINCES[:3]) | st.text(max_size=4))
 
 
@@ -215,8 +289,29 @@ def a_household(draw: Draw, row: dict[str, str]) -> None:
 # ----------------------------------------------------------------- names and free text
 
 LETTERS = "aAăĂâÂđĐeEêÊoOôÔơƠuUưƯyYìÌỹỸáạảãàéẹẻẽèíịỉĩóọỏõòúụủũùýỵỷ"
-ODD = ["\x00", "\t", "\x7f", "\u00a0", "\u2028", "\u3000", "\u0301", "\u0323", "’", "'", "-",
-       "  ", "\\", "\ufeff", "\U0001f600", "ß", "İ", "Ǆ", "ﬁ", "Ω", "Å"]  # fmt: skip
+ODD = [
+    "\x00",
+    "\t",
+    "\x7f",
+    "\u00a0",
+    "\u2028",
+    "\u3000",
+    "\u0301",
+    "\u0323",
+    "’",
+    "'",
+    "-",
+    "  ",
+    "\\",
+    "\ufeff",
+    "\U0001f600",
+    "ß",
+    "İ",
+    "Ǆ",
+    "ﬁ",
+    "Ω",
+    "Å",
+]
 
 
 def unicode_value(draw: Draw) -> str:
@@ -228,8 +323,18 @@ def unicode_value(draw: Draw) -> str:
 
 
 def a_name(draw: Draw, row: dict[str, str]) -> None:
-    column = draw(st.sampled_from(["full_name", "other_names", "father_name", "mother_name",
-                                   "spouse_name", "representative_name"]))  # fmt: skip
+    column = draw(
+        st.sampled_from(
+            [
+                "full_name",
+                "other_names",
+                "father_name",
+                "mother_name",
+                "spouse_name",
+                "representative_name",
+            ]
+        )
+    )
     base = row[column] or "Nguyễn Văn An"
     choice = draw(st.integers(0, 4))
     if choice == 0:
@@ -269,10 +374,22 @@ def a_nul_anywhere(draw: Draw, row: dict[str, str]) -> None:
 
 
 MUTATIONS: list[Mutation] = [
-    wrong_province, wrong_century_or_gender, wrong_year, not_plain_digits, another_number,
-    birth_on_an_edge, other_date_on_an_edge, dates_against_each_other, born_today_or_tomorrow,
-    a_code, marriage_and_spouse, a_household, a_name, a_text, a_nul_anywhere,
-]  # fmt: skip
+    wrong_province,
+    wrong_century_or_gender,
+    wrong_year,
+    not_plain_digits,
+    another_number,
+    birth_on_an_edge,
+    other_date_on_an_edge,
+    dates_against_each_other,
+    born_today_or_tomorrow,
+    a_code,
+    marriage_and_spouse,
+    a_household,
+    a_name,
+    a_text,
+    a_nul_anywhere,
+]
 
 
 @st.composite
@@ -291,9 +408,11 @@ def test_the_generated_records_are_valid_for_both() -> None:
 
 @pytest.mark.parametrize("mutate", MUTATIONS, ids=lambda m: m.__name__)
 @settings(
-    max_examples=40, deadline=None, database=None,
+    max_examples=40,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)  # fmt: skip
+)
 @given(data=st.data())
 def test_each_broken_rule_gets_the_same_verdict_and_reason(
     mutate: Mutation, data: st.DataObject
@@ -307,9 +426,11 @@ def test_each_broken_rule_gets_the_same_verdict_and_reason(
 
 
 @settings(
-    max_examples=150, deadline=None, database=None,
+    max_examples=150,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
-)  # fmt: skip
+)
 @given(rows=st.lists(records(), min_size=1, max_size=10), crlf=st.booleans())
 def test_records_broken_several_ways_get_the_same_verdict_and_reason(
     rows: list[list[str]], crlf: bool

@@ -2,41 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from core.db import Database
 from core.errors import ValidationFailed
-from core.settings import Settings
 from registry.reads import decode_cursor, encode_cursor
 from registry.schemas import SUMMARY_FIELDS
 from tests.auth import bearer
 from tests.faults import fail_audit_inserts
-from tests.http import asgi_client
 from tests.registry.officials import (
-    AS_OFFICIAL,
     BASE,
     events,
-    officials_app,
     post,
     register,
 )
-
-
-@pytest.fixture
-def app(settings: Settings, database: Database) -> FastAPI:
-    return officials_app(settings, database)
-
-
-@pytest.fixture
-async def api(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    async with asgi_client(app) as c:
-        c.headers.update(AS_OFFICIAL)
-        yield c
 
 
 async def search(api: httpx.AsyncClient, **params: Any) -> dict[str, Any]:
