@@ -6,18 +6,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.auth import Principal, require
-from core.deps import DatabaseDep, SessionDep
+from core.auth import Principal, require, requirement_of
+from core.db import Database
+from core.deps import SessionDep
 from core.errors import FieldError, RegistryError, ValidationFailed
 from core.openapi import problems
 from core.text import ID_NUMBER_PATTERN
-from registry.agency import service
+from registry.agency import admin, service
+from registry.agency.grouped import Outcome, grouped_lookup, grouped_verify
+from registry.agency.memory import AgencyMemory
 from registry.agency.policy import ACTIONS, LOOKUP_FIELDS, VERIFY_ATTRIBUTES, purposes
 from registry.agency.schemas import (
     AliasView,
@@ -64,7 +69,7 @@ class BatchVerification(BaseModel):
     items: list[BatchItem] = Field(min_length=1, max_length=1000)
 
 
-def _principal(request: Request, principal: Principal) -> Principal:
+def _on_behalf_of(request: Request, principal: Principal) -> Principal:
     # The official acting inside the agency, when the agency says (kept in the audit trail).
     on_behalf = request.headers.get("x-on-behalf-of")
     if on_behalf is None:
@@ -74,17 +79,14 @@ def _principal(request: Request, principal: Principal) -> Principal:
             "X-On-Behalf-Of must be 1-128 letters, digits or . _ @ -.",
             errors=[FieldError("invalid", header="X-On-Behalf-Of")],
         )
-    from dataclasses import replace
-
     return replace(principal, on_behalf_of=on_behalf)
 
 
 async def _call(
     session: AsyncSession,
-    database: Any,
+    request: Request,
     principal: Principal,
     *,
-    request: Request,
     action: str,
     identifier: str | None,
     purpose: str | None,
@@ -93,109 +95,195 @@ async def _call(
 ) -> T:
     """The agency door: caller and policy, rate limit (unless ``charged``: the call's token
     was taken already), the work, and the record of any refusal."""
+    memory: AgencyMemory = request.app.state.agency_memory
     try:
         # Inside the try: a bad X-On-Behalf-Of is a refusal like any other, so it is recorded.
-        principal = _principal(request, principal)
+        principal = _on_behalf_of(request, principal)
         client = getattr(request.state, "oauth_client", None)
-        agency = await service.caller(session, principal, client=client)
+        agency = await service.caller(session, principal, memory=memory, client=client)
         if not charged:
-            await service.rate_limit(database, session, agency)
+            await service.rate_limit(request.app.state.database, session, agency, memory)
         return await work(agency)
     except RegistryError as exc:
         await service.record_refusal(
-            session, exc, principal=principal, action=action, identifier=identifier,
+            session,
+            exc,
+            principal=principal,
+            action=action,
+            identifier=identifier,
             purpose=purpose,
-        )  # fmt: skip
+        )
         raise
+
+
+_AGENCY = require("agency")
+E = TypeVar("E", bound=Callable[..., Any])
+
+
+def _authenticates(endpoint: E) -> E:
+    """Mark an endpoint that checks ``_AGENCY`` itself (core.openapi documents it as gated)."""
+    endpoint.requirement = requirement_of(_AGENCY)  # type: ignore[attr-defined]
+    return endpoint
+
+
+async def _answer_call(
+    request: Request,
+    *,
+    action: str,
+    identifier: str,
+    purpose: str,
+    grouped: Callable[[Database, AgencyMemory, Principal, str], Awaitable[Outcome]],
+    work: Callable[[AsyncSession, service.Caller], Awaitable[dict[str, Any]]],
+) -> Response:
+    """A lookup or a verify: the grouped statement when the token and the policy were seen
+    before (registry/agency/grouped.py), else the full path in a unit of work. Its own
+    response, rendered once: the answers are plain JSON."""
+    state = request.app.state
+    database: Database = state.database
+    charged = False
+    remembered = getattr(state.authenticator, "remembered_agency", None)
+    if remembered is not None:
+        known = remembered(request.headers.get("authorization") or "")
+        on_behalf = request.headers.get("x-on-behalf-of")
+        if known is not None and (on_behalf is None or ON_BEHALF_OF.fullmatch(on_behalf)):
+            principal, jti = known
+            if on_behalf is not None:
+                principal = replace(principal, on_behalf_of=on_behalf)
+            outcome = await grouped(database, state.agency_memory, principal, jti)
+            if outcome.answer is not None:
+                return JSONResponse(outcome.answer)
+            charged = outcome.charged
+    async with database.unit_of_work() as session:
+        principal = await _AGENCY(request, session)
+        answer = await _call(
+            session,
+            request,
+            principal,
+            action=action,
+            identifier=identifier,
+            purpose=purpose,
+            work=lambda caller: work(session, caller),
+            charged=charged,
+        )
+    return JSONResponse(answer)
 
 
 _PROBLEMS = problems(401, 403, 404, 422, 429)
 
 
 def _answer(model: type[BaseModel], status: int = 200) -> dict[int | str, dict[str, Any]]:
-    # The service's dictionaries go out as they are (the fast lane sends the same ones); the
-    # model only describes them.
+    # The service's dictionaries go out as they are; the model only describes them.
     return {status: {"model": model}}
 
 
 @router.post(
-    "/verify", summary="Verify a citizen's attributes (yes/no)", response_model=None,
+    "/verify",
+    summary="Verify a citizen's attributes (yes/no)",
+    response_model=None,
     responses={**_answer(VerifyAnswer), **_PROBLEMS},
     openapi_extra={"security": [{"agencyToken": ["verify"]}]},
-)  # fmt: skip
-async def verify(
-    body: Verification,
-    request: Request,
-    agency: AgencyDep,
-    session: SessionDep,
-    database: DatabaseDep,
-) -> dict[str, Any]:
+)
+@_authenticates
+async def verify(body: Verification, request: Request) -> Response:
     """`match` true or false, and nothing else unless the policy allows per-attribute results."""
-    return await _call(
-        session, database, agency, request=request, action="agency.verify",
-        identifier=body.id_number, purpose=body.purpose,
-        work=lambda caller: service.verify(
-            session, agency=caller, identifier=body.id_number, purpose=body.purpose,
+    return await _answer_call(
+        request,
+        action="agency.verify",
+        identifier=body.id_number,
+        purpose=body.purpose,
+        grouped=lambda database, memory, principal, jti: grouped_verify(
+            database,
+            memory,
+            principal=principal,
+            jti=jti,
+            identifier=body.id_number,
+            purpose=body.purpose,
             claims=body.claims,
         ),
-    )  # fmt: skip
+        work=lambda session, caller: service.verify(
+            session,
+            agency=caller,
+            identifier=body.id_number,
+            purpose=body.purpose,
+            claims=body.claims,
+        ),
+    )
 
 
 @router.post(
-    "/verify/batch", summary="Verify up to 1,000 citizens", response_model=None,
+    "/verify/batch",
+    summary="Verify up to 1,000 citizens",
+    response_model=None,
     responses={**_answer(BatchAnswer), **_PROBLEMS},
     openapi_extra={"security": [{"agencyToken": ["verify_batch"]}]},
-)  # fmt: skip
+)
 async def verify_batch(
-    body: BatchVerification,
-    request: Request,
-    agency: AgencyDep,
-    session: SessionDep,
-    database: DatabaseDep,
+    body: BatchVerification, request: Request, agency: AgencyDep, session: SessionDep
 ) -> dict[str, Any]:
     """Per-item results in request order; one audit event per item."""
     items = [item.model_dump() for item in body.items]
     return await _call(
-        session, database, agency, request=request, action="agency.verify", identifier=None,
+        session,
+        request,
+        agency,
+        action="agency.verify",
+        identifier=None,
         purpose=body.purpose,
         work=lambda caller: service.verify_batch(
             session, agency=caller, purpose=body.purpose, items=items
         ),
-    )  # fmt: skip
+    )
 
 
 @router.get(
-    "/citizens/{id}", summary="Look up the fields a policy allows", response_model=None,
+    "/citizens/{id}",
+    summary="Look up the fields a policy allows",
+    response_model=None,
     responses={**_answer(LookupAnswer), **_PROBLEMS},
     openapi_extra={"security": [{"agencyToken": ["lookup"]}]},
-)  # fmt: skip
+)
+@_authenticates
 async def lookup(
     request: Request,
-    agency: AgencyDep,
-    session: SessionDep,
-    database: DatabaseDep,
     id: Annotated[str, Path(max_length=16, description="ID number or alias.")],
     fields: Annotated[str, Query(max_length=2000, description="Comma-separated field names.")],
     purpose: Annotated[str, Query(max_length=64, description="A purpose code.")],
-) -> dict[str, Any]:
+) -> Response:
     """Exactly the requested fields; a field outside the policy is a 403 naming it."""
-    return await _call(
-        session, database, agency, request=request, action="agency.lookup", identifier=id,
+    names = fields.split(",")
+    return await _answer_call(
+        request,
+        action="agency.lookup",
+        identifier=id,
         purpose=purpose,
-        work=lambda caller: service.lookup(
-            session, agency=caller, identifier=id, purpose=purpose, fields=fields.split(",")
+        grouped=lambda database, memory, principal, jti: grouped_lookup(
+            database,
+            memory,
+            principal=principal,
+            jti=jti,
+            identifier=id,
+            purpose=purpose,
+            fields=names,
         ),
-    )  # fmt: skip
+        work=lambda session, caller: service.lookup(
+            session, agency=caller, identifier=id, purpose=purpose, fields=names
+        ),
+    )
 
 
 @router.get("/purposes", summary="The purpose codes", response_model=list[PurposeView])
 async def list_purposes() -> list[dict[str, Any]]:
     """Every purpose code, with whether it sees locked identities and the deceased."""
     return [
-        {"code": p.code, "name_vi": p.name_vi, "name_en": p.name_en,
-         "overrides_lock": p.overrides_lock, "deceased_allowed": p.deceased_allowed}
+        {
+            "code": p.code,
+            "name_vi": p.name_vi,
+            "name_en": p.name_en,
+            "overrides_lock": p.overrides_lock,
+            "deceased_allowed": p.deceased_allowed,
+        }
         for p in purposes().values()
-    ]  # fmt: skip
+    ]
 
 
 # ------------------------------------------------------------------------------ aliases
@@ -206,20 +294,26 @@ class NewAlias(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     label: str | None = Field(None, max_length=64)
-    valid_days: int | None = Field(None, ge=1, le=service.ALIAS_MAX_DAYS)
+    valid_days: int | None = Field(None, ge=1, le=admin.ALIAS_MAX_DAYS)
 
 
 @router.post(
-    "/me/aliases", status_code=201, summary="Create an alias of my ID number",
-    response_model=AliasView, responses=problems(404),
-)  # fmt: skip
+    "/me/aliases",
+    status_code=201,
+    summary="Create an alias of my ID number",
+    response_model=AliasView,
+    responses=problems(404),
+)
 async def my_new_alias(body: NewAlias, citizen: CitizenDep, session: SessionDep) -> dict[str, Any]:
     """A revocable 16-digit number I can give a service instead of my ID number."""
-    row = await service.create_alias(
-        session, actor=citizen, citizen_id=citizen.actor_id, label=body.label,
+    row = await admin.create_alias(
+        session,
+        actor=citizen,
+        citizen_id=citizen.actor_id,
+        label=body.label,
         valid_days=body.valid_days,
-    )  # fmt: skip
-    return service.describe_alias(row)
+    )
+    return admin.describe_alias(row)
 
 
 @router.get("/me/aliases", summary="My aliases", response_model=list[AliasView])
@@ -228,7 +322,7 @@ async def my_aliases(citizen: CitizenDep, session: SessionDep) -> list[dict[str,
     from registry.agency import repository
 
     rows = await repository.aliases_of(session, citizen.actor_id)
-    return [service.describe_alias(r) for r in rows]
+    return [admin.describe_alias(r) for r in rows]
 
 
 @router.delete("/me/aliases/{alias}", status_code=204, summary="Revoke one of my aliases")
@@ -236,14 +330,17 @@ async def my_alias_revoke(
     alias: Annotated[str, Path(pattern=r"^[0-9]{16}$")], citizen: CitizenDep, session: SessionDep
 ) -> Response:
     """The alias is refused everywhere from now on."""
-    await service.revoke_alias(session, actor=citizen, alias=alias, citizen_id=citizen.actor_id)
+    await admin.revoke_alias(session, actor=citizen, alias=alias, citizen_id=citizen.actor_id)
     return Response(status_code=204)
 
 
 @router.post(
-    "/officials/citizens/{id_number}/aliases", status_code=201, tags=["officials"],
-    summary="Create an alias for a citizen", response_model=AliasView,
-)  # fmt: skip
+    "/officials/citizens/{id_number}/aliases",
+    status_code=201,
+    tags=["officials"],
+    summary="Create an alias for a citizen",
+    response_model=AliasView,
+)
 async def official_new_alias(
     id_number: Annotated[str, Path(pattern=ID_NUMBER_PATTERN)],
     body: NewAlias,
@@ -251,11 +348,14 @@ async def official_new_alias(
     session: SessionDep,
 ) -> dict[str, Any]:
     """An official creates an alias (e.g. for a citizen without the portal)."""
-    row = await service.create_alias(
-        session, actor=official, citizen_id=id_number, label=body.label,
+    row = await admin.create_alias(
+        session,
+        actor=official,
+        citizen_id=id_number,
+        label=body.label,
         valid_days=body.valid_days,
-    )  # fmt: skip
-    return service.describe_alias(row)
+    )
+    return admin.describe_alias(row)
 
 
 @router.delete(
@@ -265,7 +365,7 @@ async def official_alias_revoke(
     alias: Annotated[str, Path(pattern=r"^[0-9]{16}$")], official: OfficialDep, session: SessionDep
 ) -> Response:
     """Revoke any alias."""
-    await service.revoke_alias(session, actor=official, alias=alias, citizen_id=None)
+    await admin.revoke_alias(session, actor=official, alias=alias, citizen_id=None)
     return Response(status_code=204)
 
 
@@ -300,7 +400,7 @@ async def put_policy(
     session: SessionDep,
 ) -> dict[str, Any]:
     """Replace the policy of an agency client."""
-    policy = await service.set_policy(
+    policy = await admin.set_policy(
         session, official=official, client_id=client_id, raw=body.model_dump()
     )
     import json
@@ -310,24 +410,28 @@ async def put_policy(
 
 
 @router.post(
-    "/officials/agencies/{client_id}/suspend", status_code=204, tags=["officials"],
+    "/officials/agencies/{client_id}/suspend",
+    status_code=204,
+    tags=["officials"],
     summary="Suspend an agency",
-)  # fmt: skip
+)
 async def suspend(
     client_id: Annotated[str, Path(max_length=64)], official: OfficialDep, session: SessionDep
 ) -> Response:
     """Its tokens stop working at once."""
-    await service.set_active(session, official=official, client_id=client_id, active=False)
+    await admin.set_active(session, official=official, client_id=client_id, active=False)
     return Response(status_code=204)
 
 
 @router.post(
-    "/officials/agencies/{client_id}/reinstate", status_code=204, tags=["officials"],
+    "/officials/agencies/{client_id}/reinstate",
+    status_code=204,
+    tags=["officials"],
     summary="Reinstate an agency",
-)  # fmt: skip
+)
 async def reinstate(
     client_id: Annotated[str, Path(max_length=64)], official: OfficialDep, session: SessionDep
 ) -> Response:
     """Lift a suspension."""
-    await service.set_active(session, official=official, client_id=client_id, active=True)
+    await admin.set_active(session, official=official, client_id=client_id, active=True)
     return Response(status_code=204)

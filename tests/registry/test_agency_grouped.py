@@ -1,5 +1,5 @@
-"""The agency API's one-statement path (registry/agency/service.py ``lane_lookup`` and
-``lane_verify``): an agency's ordinary call, once its token and policy were seen, is served by
+"""The agency API's grouped statement (registry/agency/grouped.py ``grouped_lookup`` and
+``grouped_verify``): an agency's ordinary call, once its token and policy were seen, is served by
 one statement that reads the record and inserts its event. Whatever changed since (policy,
 suspension, revoked token, lock, death, failing audit store) is seen at once: the statement
 writes nothing and the full path answers, as tests/registry/test_agency.py expects of it.
@@ -407,7 +407,7 @@ async def test_the_grouped_statement_judges_each_call_as_its_own_statement_does(
     assert grouped == alone
     recorded = sum(1 for row in alone if row and row["recorded"])
     # Recorded: the live client with its own policy and a live token, on LAN always, on ANH
-    # only with overrides_lock, on DUC only with deceased_allowed: (4 + 2 + 2) of 96.
+    # only with its lock gate open, on DUC only with its death gate open: (4 + 2 + 2) of 96.
     assert recorded == 8
     assert counted == {"group": recorded, "alone": recorded}
     assert sum(1 for row in alone if row is None) == len(combos) // 4  # NOBODY has no row
