@@ -134,7 +134,7 @@ def create_app(
     # verify in the agency router).
     # Every route's outside text passes one check (core.inputs) before its own work.
     routers = (
-        identity_api.oidc_router, agency_api.router, ops.router, identity_api.account_router,
+        agency_api.router, identity_api.oidc_router, ops.router, identity_api.account_router,
         audit_api.router, registry_api.router, portal_api.router, portal_citizen.router,
         portal_console.router,
     )  # fmt: skip

@@ -14,6 +14,7 @@ from audit import recording as audit
 from core.auth import Principal
 from core.clock import utcnow
 from core.errors import FieldError, NotFound, ValidationFailed
+from identity import agency_clients as clients
 from registry.agency import repository as repo
 from registry.agency.models import Alias
 from registry.agency.policy import Policy, parse_policy
@@ -103,7 +104,7 @@ async def set_policy(
     session: AsyncSession, *, official: Principal, client_id: str, raw: Mapping[str, Any]
 ) -> Policy:
     """An official sets an agency's policy (validated here)."""
-    client = await repo.agency(session, client_id)
+    client = await clients.client_status(session, client_id)
     if client is None or client.type != "agency":
         raise NotFound("No agency client has this id.")
     policy = parse_policy(raw)
@@ -122,11 +123,10 @@ async def set_active(
     session: AsyncSession, *, official: Principal, client_id: str, active: bool
 ) -> None:
     """Suspend or reinstate an agency."""
-    client = await repo.agency(session, client_id)
+    client = await clients.client_status(session, client_id)
     if client is None or client.type != "agency":
         raise NotFound("No agency client has this id.")
-    client.active = active
-    await session.flush()
+    await clients.set_active(session, client_id, active=active)
     await audit.record(
         session,
         actor=official,

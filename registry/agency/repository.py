@@ -10,14 +10,14 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from audit import recording as audit
 from core.db import StatementPool, driver_connection, driver_errors
 from core.models import UTCDateTime
-from identity.models import Account, Client
-from registry.agency.models import Alias
+from identity import agency_clients as clients
+from registry.agency.models import AgencyPolicy, Alias
 from registry.agency.rules import GATES
 from registry.models import Citizen
 
@@ -26,9 +26,9 @@ from registry.models import Citizen
 RECORDS_SQL = (
     "SELECT "  # noqa: S608 - built from the table's own column names
     + ", ".join(f"citizen.{column.name}" for column in Citizen.__table__.columns)
-    + ", account.status AS identity_status FROM citizen "
-    "LEFT OUTER JOIN account ON account.citizen_id = citizen.id_number "
-    "WHERE citizen.id_number = ANY($1::varchar[])"
+    + f", {clients.IDENTITY_STATUS_SQL} AS identity_status FROM citizen "
+    + clients.identity_status_join_sql("citizen.id_number")
+    + " WHERE citizen.id_number = ANY($1::varchar[])"
 )
 
 
@@ -87,15 +87,15 @@ def _body_sql(
     )
     # Column names are checked against the table above; everything else is constant.
     return (
-        f"found AS (SELECT {selected}, account.status AS identity_status{carried} "  # noqa: S608
-        f"FROM {joined} LEFT OUTER JOIN account ON account.citizen_id = citizen.id_number"
+        f"found AS (SELECT {selected}, {clients.IDENTITY_STATUS_SQL} AS identity_status"  # noqa: S608
+        f"{carried} FROM {joined} {clients.identity_status_join_sql('citizen.id_number')}"
         f"{where}), "
         f"allowed AS (SELECT * FROM found WHERE {_gates_sql(value)} "
-        "AND EXISTS (SELECT 1 FROM oauth_client "
-        f"WHERE oauth_client.client_id = {value('client_id')} "
-        "AND oauth_client.type = 'agency' AND oauth_client.active "
-        f"AND oauth_client.policy = {value('policy')}) "
-        f"AND NOT EXISTS (SELECT 1 FROM revoked_token WHERE revoked_token.jti = {value('jti')})), "
+        f"AND {clients.active_agency_sql(value('client_id'))} "
+        "AND EXISTS (SELECT 1 FROM agency_policy "
+        f"WHERE agency_policy.client_id = {value('client_id')} "
+        f"AND agency_policy.policy = {value('policy')}) "
+        f"AND {clients.token_live_sql(value('jti'))}), "
         f"event AS ({event}) "
     )
 
@@ -202,9 +202,10 @@ async def records_with_status(
         async with driver_errors(session):
             found = await driver.fetch(RECORDS_SQL, wanted)
         return {row["id_number"]: dict(row) for row in found}
+    joined, identity_status = clients.with_identity_status(Citizen.__table__, Citizen.id_number)
     stmt = (
-        select(Citizen.__table__, Account.status.label("identity_status"))
-        .select_from(Citizen.__table__.outerjoin(Account, Account.citizen_id == Citizen.id_number))
+        select(Citizen.__table__, identity_status.label("identity_status"))
+        .select_from(joined)
         .where(Citizen.id_number.in_(wanted))
     )
     rows = (await session.execute(stmt)).mappings().all()
@@ -237,16 +238,31 @@ async def add(session: AsyncSession, row: object) -> None:
     await session.flush()
 
 
-async def agency(session: AsyncSession, client_id: str) -> Client | None:
-    """The agency client with this id."""
-    return await session.get(Client, client_id)
+POLICY_SQL = "SELECT policy FROM agency_policy WHERE client_id = $1"
+
+
+async def policy(session: AsyncSession, client_id: str) -> str | None:
+    """An agency's stored policy (None: it may ask nothing). A read: it joins the unit of
+    work's transaction if one has begun, else runs alone (as ``records_with_status``)."""
+    driver = await driver_connection(session, begin=False)
+    if driver is not None:
+        async with driver_errors(session):
+            found: str | None = await driver.fetchval(POLICY_SQL, client_id)
+        return found
+    stored = await session.scalar(
+        select(AgencyPolicy.policy).where(AgencyPolicy.client_id == client_id)
+    )
+    return stored
 
 
 async def set_policy(session: AsyncSession, client_id: str, policy_json: str) -> None:
     """Store an agency's policy."""
-    await session.execute(
-        update(Client).where(Client.client_id == client_id).values(policy=policy_json)
-    )
+    row = await session.get(AgencyPolicy, client_id)
+    if row is None:
+        session.add(AgencyPolicy(client_id=client_id, policy=policy_json))
+    else:
+        row.policy = policy_json
+    await session.flush()
 
 
 # A request's instant may be earlier than the bucket's last update (it was taken before the

@@ -20,7 +20,7 @@ from core.clock import utcnow
 from core.db import Database
 from core.errors import FieldError, Forbidden, RateLimited, RegistryError, ValidationFailed
 from core.text import ID_NUMBER_RE
-from identity.models import Client
+from identity import agency_clients as clients
 from registry.agency import repository as repo
 from registry.agency.memory import AgencyMemory, lease_size
 from registry.agency.policy import Policy, purposes, stored_policy
@@ -60,20 +60,22 @@ async def caller(
     principal: Principal,
     *,
     memory: AgencyMemory,
-    client: Client | None = None,
+    client: object = None,
 ) -> Caller:
     """The agency behind a token, with its policy; suspended agencies are refused. ``client``
     is the row the authenticator already read for this request, when it did. The policy of an
     active agency is remembered in ``memory`` for the grouped statement."""
-    if client is None or client.client_id != principal.actor_id:
-        client = await repo.agency(session, principal.actor_id)
-    if client is None or client.type != "agency":
+    status = clients.status_of(client)
+    if status is None or status.client_id != principal.actor_id:
+        status = await clients.client_status(session, principal.actor_id)
+    if status is None or status.type != "agency":
         raise Forbidden("Only agency clients may call the agency API.")
-    if not client.active:
+    if not status.active:
         raise AgencySuspended("This agency's access is suspended.")
-    policy = stored_policy(client.policy)
-    if client.policy is not None:
-        memory.saw_policy(client.client_id, client.policy, policy)
+    stored = await repo.policy(session, status.client_id)
+    policy = stored_policy(stored)
+    if stored is not None:
+        memory.saw_policy(status.client_id, stored, policy)
     return Caller(principal=principal, policy=policy)
 
 

@@ -369,7 +369,7 @@ async def test_the_grouped_statement_judges_each_call_as_its_own_statement_does(
         )
         policy = (
             await session.execute(
-                text("SELECT policy FROM oauth_client WHERE client_id = :c"), {"c": good.client_id}
+                text("SELECT policy FROM agency_policy WHERE client_id = :c"), {"c": good.client_id}
             )
         ).scalar_one()
     clients = [(good.client_id, policy), (good.client_id, policy + " "),
@@ -426,7 +426,7 @@ async def test_the_statement_grants_exactly_what_the_rules_grant(env: Env) -> No
     async with env.database.unit_of_work() as session:
         policy_text = (
             await session.execute(
-                text("SELECT policy FROM oauth_client WHERE client_id = :c"), {"c": good.client_id}
+                text("SELECT policy FROM agency_policy WHERE client_id = :c"), {"c": good.client_id}
             )
         ).scalar_one()
     everything = Policy(
