@@ -108,9 +108,12 @@ def record_and_event_sql(columns: tuple[str, ...]) -> str:
         for n, (name, kind) in enumerate(_PARAMETERS.items(), start=1)
     }
     body = _body_sql(
-        columns, numbers.__getitem__, carried="", joined="citizen",
+        columns,
+        numbers.__getitem__,
+        carried="",
+        joined="citizen",
         where=" WHERE citizen.id_number = $1",
-    )  # fmt: skip
+    )
     return f"WITH {body}SELECT found.*, EXISTS (SELECT 1 FROM event) AS recorded FROM found"  # noqa: S608
 
 
@@ -152,10 +155,18 @@ async def record_and_event(
     same columns that waited with it; driver errors propagate. ``gates_open``: the call's
     ``{gate}_open`` flags, in the order of rules.GATES."""
     arguments = (
-        citizen_id, *gates_open, client_id, policy_text, jti, event["event_uid"],
-        event["on_behalf_of"], event["action"], event["fields"], event["purpose"],
+        citizen_id,
+        *gates_open,
+        client_id,
+        policy_text,
+        jti,
+        event["event_uid"],
+        event["on_behalf_of"],
+        event["action"],
+        event["fields"],
+        event["purpose"],
         event["request_id"],
-    )  # fmt: skip
+    )
     one, many = _calls(columns)
     row: dict[str, Any] | None = await pool.run(columns, arguments, one, many)
     return row
