@@ -148,3 +148,14 @@ async def refuse(
     )  # fmt: skip
     error.commit_unit_of_work = True
     return error
+
+
+# For a statement that inserts its events with the access they record (the agency API's grouped
+# statement): the columns it gives, and its INSERT, owned here like every insert into the log.
+EVENT_COLUMNS = repo.EVENT_COLUMNS_INSERTED
+
+
+def insert_event_select(values: Mapping[str, str], source: str) -> str:
+    """``INSERT INTO`` the log ``SELECT values FROM source RETURNING event_uid``: one event per
+    row of ``source``; ``values`` gives each of EVENT_COLUMNS, in order, as an SQL expression."""
+    return repo.insert_event_select(values, source)

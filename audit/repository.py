@@ -4,7 +4,7 @@ through the caller's session and never commit."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import datetime
@@ -68,6 +68,18 @@ INSERT_EVENT_SQL = (
     f"INSERT INTO audit_event ({', '.join(EVENT_COLUMNS_INSERTED)}) "  # noqa: S608 - constants
     f"VALUES ({', '.join(f'${n}' for n in range(1, len(EVENT_COLUMNS_INSERTED) + 1))})"
 )
+
+
+def insert_event_select(values: Mapping[str, str], source: str) -> str:
+    """An INSERT of one event per row of ``source`` (SQL text: a CTE's name, for a statement
+    that inserts its event with the access it records), each column given by ``values`` (SQL
+    expressions, one per EVENT_COLUMNS_INSERTED, in that order); it returns the events' ids."""
+    if tuple(values) != EVENT_COLUMNS_INSERTED:
+        raise ValueError(f"give each of {EVENT_COLUMNS_INSERTED} in order, not {tuple(values)}")
+    return (
+        f"INSERT INTO audit_event ({', '.join(values)}) "  # noqa: S608 - the caller's SQL
+        f"SELECT {', '.join(values.values())} FROM {source} RETURNING event_uid"
+    )
 
 
 class EventNotRecorded(Exception):

@@ -260,6 +260,7 @@ async def seed(url: str, dsn: str, keys: Secrets, sample: int) -> World:
     from identity import keys as signing_keys
     from identity.oidc.clients import create_client
     from registry.agency import repository as agency_repo
+    from registry.agency.policy import parse_policy
     from registry.record import format_partial_date
 
     settings = keys.settings(url)
@@ -309,7 +310,9 @@ async def seed(url: str, dsn: str, keys: Secrets, sample: int) -> World:
                 name="Bench agency (lookup)",
                 type="agency",
                 scopes=list(SCOPES),
-                policy=POLICY,
+            )
+            await agency_repo.set_policy(
+                session, new.client.client_id, parse_policy(POLICY).to_json()
             )
             await signing_keys.ensure_keys(session, settings)
         event.listen(database.engine.sync_engine, "before_cursor_execute", capture)
@@ -898,7 +901,7 @@ BREAKDOWN: tuple[tuple[str, Callable[[list[str]], bool]], ...] = (
     ("    JWT decode + ES256 verify", _contains("(identity/jose.py)")),
     ("    is_revoked SELECT (+ session checkout)", _has("is_revoked")),
     ("    repo.client SELECTs", _has("client (identity/repository.py)")),
-    ("  caller(): repo.agency + parse_policy", _has("caller (registry/agency/service.py)")),
+    ("  caller(): client status + policy", _has("caller (registry/agency/service.py)")),
     ("  rate_limit (own transaction)", _has("rate_limit (registry/agency/service.py)")),
     (
         "  service.lookup / verify",
@@ -1132,7 +1135,7 @@ def _run(
         policy = str(
             run_async(
                 fetchval(
-                    dsn, "SELECT policy FROM oauth_client WHERE client_id = $1", world.client_id
+                    dsn, "SELECT policy FROM agency_policy WHERE client_id = $1", world.client_id
                 )
             )
         )

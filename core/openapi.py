@@ -141,6 +141,12 @@ def route_facts(route: APIRoute | RouteContext) -> RouteFacts:
         if dependant.body_params:
             statuses.update((400, 422))
     endpoint = getattr(route, "original_route", route).endpoint
+    declared = requirement_of(endpoint)
+    if declared is not None:
+        # An endpoint that authenticates in a unit of work of its own (the agency API's lookup
+        # and verify, registry/agency/api.py) states the requirement it checks.
+        requirement = declared
+        statuses.update((401, 403, 503))
     return RouteFacts(
         frozenset(statuses), requirement, text_checked and not checks_own_outside_text(endpoint)
     )

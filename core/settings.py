@@ -94,11 +94,6 @@ class Settings(BaseSettings):
     )
     log_level: LogLevel = Field("INFO", description="Minimum level of the JSON logs.")
     metrics_enabled: bool = Field(True, description="Serve Prometheus metrics at /metrics.")
-    agency_fast_lane: bool = Field(
-        True,
-        description="Serve the agency API's lookup and verify without the framework's routing "
-        "and dependency solving (registry/agency/fastlane.py); the same rules and answers.",
-    )
     readiness_timeout: float = Field(
         2.0, gt=0, description="Seconds /readyz waits for the database before answering 503."
     )

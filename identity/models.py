@@ -174,8 +174,6 @@ class Client(Base):
     # Pairwise sub (OIDC Core 8.1): clients of one sector see the same sub.
     sector_identifier: Mapped[str] = mapped_column(String(200))
     id_token_alg: Mapped[str] = mapped_column(String(8), default="RS256")
-    # Agency policy (issue #6) as JSON; NULL for relying parties.
-    policy: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # First-party clients (the registry's own portal) skip the consent page.
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)

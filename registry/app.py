@@ -28,7 +28,7 @@ from identity.services import build_services as build_identity_services
 from registry import __version__, ops
 from registry import api as registry_api
 from registry.agency import api as agency_api
-from registry.agency.fastlane import AgencyFastLane
+from registry.agency.memory import AgencyMemory
 from registry.bulk import repository as bulk_repo
 from registry.directory import RegistryDirectory
 from registry.portal import citizen as portal_citizen
@@ -105,11 +105,11 @@ def create_app(
     app.state.metrics = HttpMetrics() if settings.metrics_enabled else None
     app.state.audit_signer = worker.signer
     app.state.audit_worker = worker
+    # What the agency API keeps between requests: policies seen, rate-limit leases (bounds and
+    # lifetimes in registry/agency/memory.py).
+    app.state.agency_memory = AgencyMemory()
 
     install_problem_handlers(app, base_url=settings.public_url)
-    if settings.agency_fast_lane:
-        # Added first, so it sits inside the request-context middleware (ids, logs, metrics).
-        app.add_middleware(AgencyFastLane, database=db, base_url=settings.public_url)
     app.add_middleware(
         RequestContextMiddleware,
         metrics=app.state.metrics,
@@ -130,11 +130,11 @@ def create_app(
             ),
         )
     # The hottest routes first: routes are tried in order, and FastAPI spends CPU on every
-    # route it tries (the token endpoint is in the OIDC router; the agency API's two hottest
-    # calls rarely reach the router at all, see AgencyFastLane).
+    # route it tries (the token endpoint is in the OIDC router, the agency API's lookup and
+    # verify in the agency router).
     # Every route's outside text passes one check (core.inputs) before its own work.
     routers = (
-        identity_api.oidc_router, agency_api.router, ops.router, identity_api.account_router,
+        agency_api.router, identity_api.oidc_router, ops.router, identity_api.account_router,
         audit_api.router, registry_api.router, portal_pages.router, portal_citizen.router,
         portal_console.router,
     )  # fmt: skip

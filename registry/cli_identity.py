@@ -218,7 +218,7 @@ def clients_policy(
     batch_max: int = typer.Option(1000, "--batch-max", help="Items per batch (at most 1000)."),
 ) -> None:
     """Replace an agency's policy (what it may ask, for which purposes, how often)."""
-    from registry.agency import service
+    from registry.agency import admin
 
     raw = {
         "actions": action, "fields": field, "purposes": purpose,
@@ -227,7 +227,7 @@ def clients_policy(
     }  # fmt: skip
 
     async def work(session: AsyncSession, settings: Any) -> str:
-        policy = await service.set_policy(
+        policy = await admin.set_policy(
             session, official=_cli_official(), client_id=client_id, raw=raw
         )
         return policy.to_json()
@@ -236,10 +236,10 @@ def clients_policy(
 
 
 def _set_agency_active(client_id: str, active: bool) -> None:
-    from registry.agency import service
+    from registry.agency import admin
 
     async def work(session: AsyncSession, settings: Any) -> None:
-        await service.set_active(
+        await admin.set_active(
             session, official=_cli_official(), client_id=client_id, active=active
         )
 

@@ -1,6 +1,7 @@
 """One linear migration history, reversible, matching the models exactly."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -228,3 +229,41 @@ async def test_0013_version_event_date_both_ways(database_url: str, database: Da
     await database.engine.dispose()
     migrations.upgrade(database_url, "head")
     assert "event_date" in await columns()
+
+
+async def test_0014_moves_agency_policies_to_their_own_table_and_back(
+    database_url: str, database: Database
+) -> None:
+    """0014 copies each agency's policy from oauth_client into agency_policy and drops the
+    column; its downgrade puts every policy back on its client."""
+
+    async def query(sql: str) -> list[Any]:
+        async with database.engine.connect() as conn:
+            return [tuple(row) for row in await conn.execute(text(sql))]
+
+    await database.engine.dispose()
+    migrations.downgrade(database_url, "0013")
+    async with database.engine.begin() as conn:
+        for client_id, policy in (("tax", '{"actions": ["verify"]}'), ("rp", None)):
+            await conn.execute(
+                text(
+                    "INSERT INTO oauth_client (client_id, name, type, auth_method, redirect_uris, "
+                    "post_logout_redirect_uris, scopes, sector_identifier, id_token_alg, policy, "
+                    "active, first_party) VALUES (:c, :c, 'agency', 'client_secret_basic', '[]', "
+                    "'[]', '', :c, 'RS256', :p, true, false)"
+                ),
+                {"c": client_id, "p": policy},
+            )
+    await database.engine.dispose()
+    migrations.upgrade(database_url, "head")
+    assert await query("SELECT client_id, policy FROM agency_policy") == [
+        ("tax", '{"actions": ["verify"]}')
+    ]
+    await database.engine.dispose()
+    migrations.downgrade(database_url, "0013")
+    assert sorted(await query("SELECT client_id, policy FROM oauth_client")) == [
+        ("rp", None),
+        ("tax", '{"actions": ["verify"]}'),
+    ]
+    await database.engine.dispose()
+    migrations.upgrade(database_url, "head")

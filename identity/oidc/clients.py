@@ -70,7 +70,6 @@ async def create_client(
     id_token_alg: str = "RS256",  # noqa: S107 - an algorithm name, not a password
     first_party: bool = False,
     client_id: str | None = None,
-    policy: Mapping[str, Any] | None = None,
 ) -> NewClient:
     """Register a client; a secret (256 bits) is generated unless it authenticates by key.
     Without ``scopes`` a relying party gets openid and an agency none."""
@@ -128,7 +127,6 @@ async def create_client(
         scopes=" ".join(scope_list),
         sector_identifier=sector,
         id_token_alg=id_token_alg,
-        policy=json.dumps(dict(policy)) if policy is not None else None,
         active=True,
         first_party=first_party,
     )

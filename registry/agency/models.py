@@ -1,10 +1,20 @@
-"""Alias IDs and per-agency rate-limit buckets."""
+"""Alias IDs, agency policies and per-agency rate-limit buckets."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, Float, Index, Integer, String, text
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from core.models import Base, UTCDateTime, code
@@ -27,6 +37,18 @@ class Alias(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (CheckConstraint("length(alias) = 16", name="alias_length"),)
+
+
+class AgencyPolicy(Base):
+    """What an agency client may ask (registry/agency/policy.py), as stored JSON text; a client
+    without a row may ask nothing."""
+
+    __tablename__ = "agency_policy"
+
+    client_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("oauth_client.client_id", ondelete="CASCADE"), primary_key=True
+    )
+    policy: Mapped[str] = mapped_column(Text)
 
 
 class RateBucket(Base):

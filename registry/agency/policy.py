@@ -126,9 +126,17 @@ def parse_policy(raw: Mapping[str, Any] | str | None) -> Policy:
         problems.append(FieldError("must be an integer in [1, 1000]", pointer="#/batch_max"))
     unknown = sorted(
         set(data)
-        - {"actions", "fields", "purposes", "attribute_results", "name_match",
-           "rate_per_second", "burst", "batch_max"}
-    )  # fmt: skip
+        - {
+            "actions",
+            "fields",
+            "purposes",
+            "attribute_results",
+            "name_match",
+            "rate_per_second",
+            "burst",
+            "batch_max",
+        }
+    )
     for name in unknown:
         problems.append(FieldError("is not a policy member", pointer=f"#/{name}"))
     if problems:

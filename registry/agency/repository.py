@@ -1,4 +1,5 @@
-"""SQL of the agency API: records with their identity status, aliases, rate buckets."""
+"""SQL of the agency API: records with their identity status, the grouped statement, aliases,
+rate buckets."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from audit import repository as audit_repo
+from audit import recording as audit
 from core.db import StatementPool, driver_connection, driver_errors
 from core.models import UTCDateTime
-from identity.models import Account, Client
-from registry.agency.models import Alias
+from identity import agency_clients as clients
+from registry.agency.models import AgencyPolicy, Alias
+from registry.agency.rules import GATES
 from registry.models import Citizen
 
 # The record columns and the identity's status, for ``records_with_status`` on PostgreSQL
@@ -24,40 +26,50 @@ from registry.models import Citizen
 RECORDS_SQL = (
     "SELECT "  # noqa: S608 - built from the table's own column names
     + ", ".join(f"citizen.{column.name}" for column in Citizen.__table__.columns)
-    + ", account.status AS identity_status FROM citizen "
-    "LEFT OUTER JOIN account ON account.citizen_id = citizen.id_number "
-    "WHERE citizen.id_number = ANY($1::varchar[])"
+    + f", {clients.IDENTITY_STATUS_SQL} AS identity_status FROM citizen "
+    + clients.identity_status_join_sql("citizen.id_number")
+    + " WHERE citizen.id_number = ANY($1::varchar[])"
 )
 
 
-# The agency API's whole ordinary request in one autocommit statement (service.lane_lookup):
+# The agency API's whole ordinary call in one autocommit statement (registry/agency/grouped.py):
 # the record with its identity's status, and the granted event inserted only when the caller
 # and the record still allow it. The caller's agency client must still be active, an agency,
-# and hold the very policy the request was judged by; its access token must not be revoked;
-# the record must pass the lock and death rules the purpose was judged by. When any of that
-# fails nothing is written, ``recorded`` is false, and the request takes the full path. The
+# and hold the very policy the call was judged by; its access token must not be revoked; the
+# record must pass the gates (registry/agency/rules.py ``GATES``, from which the condition is
+# generated: the call's ``{gate}_open`` flags say which gates its purpose opens). When any of
+# that fails nothing is written, ``recorded`` is false, and the call takes the full path. The
 # event and the read are one statement, so the event is committed before anything is released.
 #
-# Requests that waited for a connection go together (core.db.StatementPool): the same statement
-# over arrays, one row of ``req`` per request, each judged and recorded on its own, and each
-# request's row found again by its event's id.
-_LANE_PARAMETERS = {  # $1, $2, ... in this order, and their types in the grouped statement
-    "subject": "text", "overrides_lock": "boolean", "deceased_allowed": "boolean",
+# Calls that waited for a connection go together (core.db.StatementPool): the same statement
+# over arrays, one row of ``req`` per call, each judged and recorded on its own, and each call's
+# row found again by its event's id.
+_PARAMETERS = {  # $1, $2, ... in this order, and their types in the grouped statement
+    "subject": "text",
+    **{f"{gate.name}_open": "boolean" for gate in GATES},
     "client_id": "text", "policy": "text", "jti": "text", "event_uid": "text",
     "on_behalf_of": "text", "action": "text", "fields": "text", "purpose": "text",
     "request_id": "text",
 }  # fmt: skip
-_LANE_EVENT_VALUES = {  # each inserted column of the event: a parameter or a constant
+_EVENT_VALUES = {  # each inserted column of the event: a parameter or a constant
     "event_uid": "event_uid", "actor_type": "'agency'", "actor_id": "client_id",
     "on_behalf_of": "on_behalf_of", "subject": "subject", "action": "action", "fields": "fields",
     "purpose": "purpose", "outcome": "'granted'", "request_id": "request_id", "detail": "NULL",
 }  # fmt: skip
 _RECORD_COLUMNS = frozenset(column.name for column in Citizen.__table__.columns)
-LANE_KEY = "lane_event_uid"  # the grouped statement's extra column: the row's request
-_EVENT_UID_AT = list(_LANE_PARAMETERS).index("event_uid")  # in a call's parameters
+GROUP_KEY = "grouped_event_uid"  # the grouped statement's extra column: the row's call
+_EVENT_UID_AT = list(_PARAMETERS).index("event_uid")  # in a call's parameters
 
 
-def _lane_sql(
+def _gates_sql(value: Callable[[str], str]) -> str:
+    """The gates of rules.GATES as one SQL condition on ``found``."""
+    return " AND ".join(
+        f"(found.{gate.column} IS DISTINCT FROM '{gate.closed}' OR {value(gate.name + '_open')})"
+        for gate in GATES
+    )
+
+
+def _body_sql(
     columns: tuple[str, ...], value: Callable[[str], str], *, carried: str, joined: str, where: str
 ) -> str:
     """The statement's body from ``found`` to ``event``: ``value(name)`` is how it reads a
@@ -65,28 +77,26 @@ def _lane_sql(
     unknown = set(columns) - _RECORD_COLUMNS
     if unknown:
         raise ValueError(f"not record columns: {sorted(unknown)}")
-    if tuple(audit_repo.EVENT_COLUMNS_INSERTED) != tuple(_LANE_EVENT_VALUES):
-        raise AssertionError("audit_event's inserted columns changed: update _LANE_EVENT_VALUES")
     selected = ", ".join(f"citizen.{name}" for name in columns)
-    names = ", ".join(_LANE_EVENT_VALUES)
-    values = ", ".join(
-        value(v) if v in _LANE_PARAMETERS else v for v in _LANE_EVENT_VALUES.values()
+    event = audit.insert_event_select(
+        {
+            column: value(given) if given in _PARAMETERS else given
+            for column, given in _EVENT_VALUES.items()
+        },
+        "allowed",
     )
     # Column names are checked against the table above; everything else is constant.
     return (
-        f"found AS (SELECT {selected}, account.status AS identity_status{carried} "  # noqa: S608
-        f"FROM {joined} LEFT OUTER JOIN account ON account.citizen_id = citizen.id_number"
+        f"found AS (SELECT {selected}, {clients.IDENTITY_STATUS_SQL} AS identity_status"  # noqa: S608
+        f"{carried} FROM {joined} {clients.identity_status_join_sql('citizen.id_number')}"
         f"{where}), "
-        "allowed AS (SELECT * FROM found "
-        f"WHERE (found.identity_status IS DISTINCT FROM 'locked' OR {value('overrides_lock')}) "
-        f"AND (found.status <> 'deceased' OR {value('deceased_allowed')}) "
-        "AND EXISTS (SELECT 1 FROM oauth_client "
-        f"WHERE oauth_client.client_id = {value('client_id')} "
-        "AND oauth_client.type = 'agency' AND oauth_client.active "
-        f"AND oauth_client.policy = {value('policy')}) "
-        f"AND NOT EXISTS (SELECT 1 FROM revoked_token WHERE revoked_token.jti = {value('jti')})), "
-        f"event AS (INSERT INTO audit_event ({names}) SELECT {values} FROM allowed "
-        "RETURNING event_uid) "
+        f"allowed AS (SELECT * FROM found WHERE {_gates_sql(value)} "
+        f"AND {clients.active_agency_sql(value('client_id'))} "
+        "AND EXISTS (SELECT 1 FROM agency_policy "
+        f"WHERE agency_policy.client_id = {value('client_id')} "
+        f"AND agency_policy.policy = {value('policy')}) "
+        f"AND {clients.token_live_sql(value('jti'))}), "
+        f"event AS ({event}) "
     )
 
 
@@ -95,32 +105,36 @@ def record_and_event_sql(columns: tuple[str, ...]) -> str:
     """The statement for these record columns (names of the citizen table only)."""
     numbers = {  # the flags are typed; the text parameters take their columns' types
         name: f"${n}::boolean" if kind == "boolean" else f"${n}"
-        for n, (name, kind) in enumerate(_LANE_PARAMETERS.items(), start=1)
+        for n, (name, kind) in enumerate(_PARAMETERS.items(), start=1)
     }
-    body = _lane_sql(
-        columns, numbers.__getitem__, carried="", joined="citizen",
+    body = _body_sql(
+        columns,
+        numbers.__getitem__,
+        carried="",
+        joined="citizen",
         where=" WHERE citizen.id_number = $1",
-    )  # fmt: skip
+    )
     return f"WITH {body}SELECT found.*, EXISTS (SELECT 1 FROM event) AS recorded FROM found"  # noqa: S608
 
 
 @functools.lru_cache(maxsize=256)
 def record_and_event_many_sql(columns: tuple[str, ...]) -> str:
     """The grouped statement for these record columns: one array parameter per parameter of
-    ``record_and_event_sql``, one element per request; each row carries ``LANE_KEY``."""
-    arrays = ", ".join(
-        f"${n}::{kind}[]" for n, kind in enumerate(_LANE_PARAMETERS.values(), start=1)
+    ``record_and_event_sql``, one element per call; each row carries ``GROUP_KEY``."""
+    arrays = ", ".join(f"${n}::{kind}[]" for n, kind in enumerate(_PARAMETERS.values(), start=1))
+    names = ", ".join(f"req_{name}" for name in _PARAMETERS)
+    body = _body_sql(
+        columns,
+        lambda name: f"req_{name}",
+        carried=", req.*",
+        joined="req JOIN citizen ON citizen.id_number = req.req_subject",
+        where="",
     )
-    names = ", ".join(f"lane_{name}" for name in _LANE_PARAMETERS)
-    body = _lane_sql(
-        columns, lambda name: f"lane_{name}", carried=", req.*",
-        joined="req JOIN citizen ON citizen.id_number = req.lane_subject", where="",
-    )  # fmt: skip
     selected = ", ".join(f"found.{name}" for name in columns)
     return (
         f"WITH req AS (SELECT * FROM unnest({arrays}) AS r({names})), {body}"  # noqa: S608
-        f"SELECT {selected}, found.identity_status, found.lane_event_uid AS {LANE_KEY}, "
-        "found.lane_event_uid IN (SELECT event_uid FROM event) AS recorded FROM found"
+        f"SELECT {selected}, found.identity_status, found.req_event_uid AS {GROUP_KEY}, "
+        "found.req_event_uid IN (SELECT event_uid FROM event) AS recorded FROM found"
     )
 
 
@@ -129,8 +143,7 @@ async def record_and_event(
     columns: tuple[str, ...],
     *,
     citizen_id: str,
-    overrides_lock: bool,
-    deceased_allowed: bool,
+    gates_open: tuple[bool, ...],
     client_id: str,
     policy_text: str,
     jti: str,
@@ -139,19 +152,28 @@ async def record_and_event(
     """The record (these columns, its status and its identity's status) and whether the
     granted event was recorded with it (``recorded``); None when no citizen has the number.
     One autocommit statement on a connection of ``pool``, alone or with the requests for the
-    same columns that waited with it; driver errors propagate."""
+    same columns that waited with it; driver errors propagate. ``gates_open``: the call's
+    ``{gate}_open`` flags, in the order of rules.GATES."""
     arguments = (
-        citizen_id, overrides_lock, deceased_allowed, client_id, policy_text, jti,
-        event["event_uid"], event["on_behalf_of"], event["action"], event["fields"],
-        event["purpose"], event["request_id"],
-    )  # fmt: skip
-    one, many = _lane_calls(columns)
+        citizen_id,
+        *gates_open,
+        client_id,
+        policy_text,
+        jti,
+        event["event_uid"],
+        event["on_behalf_of"],
+        event["action"],
+        event["fields"],
+        event["purpose"],
+        event["request_id"],
+    )
+    one, many = _calls(columns)
     row: dict[str, Any] | None = await pool.run(columns, arguments, one, many)
     return row
 
 
 @functools.lru_cache(maxsize=256)
-def _lane_calls(columns: tuple[str, ...]) -> tuple[Any, Any]:
+def _calls(columns: tuple[str, ...]) -> tuple[Any, Any]:
     """The statement pool's ``one`` and ``many`` for these columns, made once."""
     return (
         functools.partial(_record_and_event_one, columns),
@@ -174,7 +196,7 @@ async def _record_and_event_many(
     by_key = {}
     for row in rows:
         found = dict(row)
-        by_key[found.pop(LANE_KEY)] = found
+        by_key[found.pop(GROUP_KEY)] = found
     return [by_key.get(item[_EVENT_UID_AT]) for item in items]
 
 
@@ -191,9 +213,10 @@ async def records_with_status(
         async with driver_errors(session):
             found = await driver.fetch(RECORDS_SQL, wanted)
         return {row["id_number"]: dict(row) for row in found}
+    joined, identity_status = clients.with_identity_status(Citizen.__table__, Citizen.id_number)
     stmt = (
-        select(Citizen.__table__, Account.status.label("identity_status"))
-        .select_from(Citizen.__table__.outerjoin(Account, Account.citizen_id == Citizen.id_number))
+        select(Citizen.__table__, identity_status.label("identity_status"))
+        .select_from(joined)
         .where(Citizen.id_number.in_(wanted))
     )
     rows = (await session.execute(stmt)).mappings().all()
@@ -226,16 +249,31 @@ async def add(session: AsyncSession, row: object) -> None:
     await session.flush()
 
 
-async def agency(session: AsyncSession, client_id: str) -> Client | None:
-    """The agency client with this id."""
-    return await session.get(Client, client_id)
+POLICY_SQL = "SELECT policy FROM agency_policy WHERE client_id = $1"
+
+
+async def policy(session: AsyncSession, client_id: str) -> str | None:
+    """An agency's stored policy (None: it may ask nothing). A read: it joins the unit of
+    work's transaction if one has begun, else runs alone (as ``records_with_status``)."""
+    driver = await driver_connection(session, begin=False)
+    if driver is not None:
+        async with driver_errors(session):
+            found: str | None = await driver.fetchval(POLICY_SQL, client_id)
+        return found
+    stored = await session.scalar(
+        select(AgencyPolicy.policy).where(AgencyPolicy.client_id == client_id)
+    )
+    return stored
 
 
 async def set_policy(session: AsyncSession, client_id: str, policy_json: str) -> None:
     """Store an agency's policy."""
-    await session.execute(
-        update(Client).where(Client.client_id == client_id).values(policy=policy_json)
-    )
+    row = await session.get(AgencyPolicy, client_id)
+    if row is None:
+        session.add(AgencyPolicy(client_id=client_id, policy=policy_json))
+    else:
+        row.policy = policy_json
+    await session.flush()
 
 
 # A request's instant may be earlier than the bucket's last update (it was taken before the

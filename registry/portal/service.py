@@ -26,8 +26,8 @@ from identity import accounts, credentials, signin
 from identity.accounts import Account, IdentityContext
 from identity.oidc import clients
 from registry import repository as registry_repo
+from registry.agency import admin as agency_admin
 from registry.agency import repository as agency_repo
-from registry.agency import service as agency_service
 from registry.record import format_partial_date
 from registry.schemas import RECORD_FIELDS
 
@@ -321,7 +321,7 @@ async def create_alias(
     session: AsyncSession, principal: Principal, *, label: str | None, valid_days: int | None
 ) -> str:
     """A new alias of the citizen; the alias."""
-    row = await agency_service.create_alias(
+    row = await agency_admin.create_alias(
         session, actor=principal, citizen_id=_me(principal), label=label, valid_days=valid_days
     )
     return row.alias
@@ -330,7 +330,7 @@ async def create_alias(
 async def revoke_alias(session: AsyncSession, principal: Principal, *, alias: str) -> None:
     """Revoke one of the citizen's aliases."""
     me = _me(principal)
-    await agency_service.revoke_alias(session, actor=principal, alias=alias, citizen_id=me)
+    await agency_admin.revoke_alias(session, actor=principal, alias=alias, citizen_id=me)
 
 
 async def consents_overview(

@@ -11,7 +11,10 @@ from fastapi import FastAPI
 
 from core.db import Database
 from core.settings import Settings
-from registry.agency import fastlane
+from registry.agency import api as agency_api
+from registry.agency.grouped import Outcome
+from registry.agency.memory import AgencyMemory
+from registry.agency.policy import Policy
 from tests.http import asgi_client
 from tests.identity.factories import make_citizen
 from tests.registry.agencies import ANH_RECORD, DUC, LAN, Env, registry_app
@@ -48,25 +51,38 @@ async def env(settings: Settings, database: Database) -> AsyncIterator[Env]:
 
 @pytest.fixture
 def served(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The paths the fast lane answered itself (not handed to the app)."""
+    """The calls the grouped statement answered (the others took the full path)."""
     seen: list[str] = []
-    original = fastlane.AgencyFastLane._serve  # noqa: SLF001
 
-    async def counting(self: Any, scope: Any, *args: Any, **kwargs: Any) -> None:
-        await original(self, scope, *args, **kwargs)
-        # The lane's own route templates (the app's router puts its route objects there).
-        if scope.get("route") in (fastlane._LOOKUP_ROUTE, fastlane._VERIFY_ROUTE):  # noqa: SLF001
-            seen.append(scope["path"])
+    def counting(name: str) -> Any:
+        original = getattr(agency_api, name)
 
-    monkeypatch.setattr(fastlane.AgencyFastLane, "_serve", counting)
+        async def count(*args: Any, **kwargs: Any) -> Outcome:
+            outcome: Outcome = await original(*args, **kwargs)
+            if outcome.answer is not None:
+                seen.append(name)
+            return outcome
+
+        return count
+
+    for name in ("grouped_lookup", "grouped_verify"):
+        monkeypatch.setattr(agency_api, name, counting(name))
     return seen
+
+
+class _Forgetful(AgencyMemory):
+    """Remembers no policy: every call takes the full path."""
+
+    def saw_policy(self, client_id: str, stored: str, policy: Policy) -> None:
+        return None
 
 
 @pytest.fixture
 async def slow(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
-    """The same app without the fast lane: every call goes through FastAPI's routes."""
-    plain = settings.model_copy(update={"agency_fast_lane": False})
-    async with asgi_client(registry_app(plain, database)) as web:
+    """The same app without the grouped statement: every call takes the full path."""
+    app = registry_app(settings, database)
+    app.state.agency_memory = _Forgetful()
+    async with asgi_client(app) as web:
         yield web
 
 

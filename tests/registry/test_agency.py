@@ -25,12 +25,13 @@ from core.clock import utcnow
 from core.db import Database
 from core.settings import Settings
 from identity import jose, keys
+from registry.agency import memory as agency_memory
 from registry.agency import repository as agency_repository
-from registry.agency import service as agency_service
+from registry.agency.memory import lease_size
 from registry.agency.models import RateBucket
 from registry.agency.policy import LOOKUP_FIELDS, Policy, parse_policy, purposes
 from registry.agency.repository import take_tokens
-from registry.agency.service import lease_size, luhn_ok
+from registry.agency.rules import luhn_ok
 from registry.app import create_app
 from tests.auth import bearer
 from tests.faults import fail_audit_inserts
@@ -1048,7 +1049,7 @@ def test_slow_agencies_take_one_token_at_a_time() -> None:
 async def test_a_fast_agency_takes_its_tokens_a_lease_at_a_time(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(agency_service, "LEASE_SECONDS", 3600.0)
+    monkeypatch.setattr(agency_memory, "LEASE_SECONDS", 3600.0)
     bank = await agency(env, rate_per_second=1000, burst=1000)
     assert (await verify(env, bank, ANH, gender="female")).status_code == 200
     first = await bucket(env.database, bank.client_id)
@@ -1067,7 +1068,7 @@ async def test_a_fast_agency_takes_its_tokens_a_lease_at_a_time(
 async def test_concurrent_requests_of_a_process_wait_for_one_lease(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(agency_service, "LEASE_SECONDS", 3600.0)
+    monkeypatch.setattr(agency_memory, "LEASE_SECONDS", 3600.0)
     bank = await agency(env, rate_per_second=1000, burst=1000)
     taken: list[int] = []
     original = take_tokens

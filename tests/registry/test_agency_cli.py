@@ -57,7 +57,8 @@ def create_agency(database_url: str, client_id: str = AGENCY, type: str = "agenc
 
 
 def stored_policy(database_url: str, client_id: str = AGENCY) -> dict[str, object]:
-    (row,) = rows(database_url, "SELECT policy FROM oauth_client WHERE client_id = :c", c=client_id)
+    sql = "SELECT policy FROM agency_policy WHERE client_id = :c"
+    (row,) = rows(database_url, sql, c=client_id)
     policy: dict[str, object] = json.loads(str(row["policy"]))
     return policy
 

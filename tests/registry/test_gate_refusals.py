@@ -1,5 +1,5 @@
 """Calls refused at a role gate leave their audit event, as refusals inside a door do: the API's
-require() gate (the agency fast lane included) and the portal's and console's page gates."""
+require() gate (the agency lookup and verify included) and the portal's and console's page gates."""
 
 from __future__ import annotations
 
@@ -88,12 +88,9 @@ async def gate_events(database: Database, action: str) -> list[AuditEvent]:
         return list((await session.execute(stmt)).scalars())
 
 
-@pytest.fixture(params=[True, False], ids=["fast-lane", "no-fast-lane"])
-async def web(
-    request: pytest.FixtureRequest, settings: Settings, database: Database
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The app (agency fast lane on and off), whose callers are the four of CALLERS."""
-    settings = settings.model_copy(update={"agency_fast_lane": request.param})
+@pytest.fixture
+async def web(settings: Settings, database: Database) -> AsyncIterator[httpx.AsyncClient]:
+    """The app, whose callers are the four of CALLERS."""
     app = create_app(settings, database=database)
     app.state.authenticator = BearerTable({f"tok-{k}": p for k, p in CALLERS.items()})
     async with asgi_client(app) as client:

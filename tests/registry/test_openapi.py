@@ -308,7 +308,8 @@ async def test_granted_agency_answers_match_their_schemas_on_both_paths(
         {"id_number": "12", "claims": {}},
     ]
     lookup = {"fields": "full_name,birth_date,death_date,card_issue_date", "purpose": ORDINARY}
-    # The fast lane twice (the second call takes its one statement on PostgreSQL), then routes.
+    # Twice: the second lookup and verify take the grouped statement on PostgreSQL, then the
+    # full path again.
     for caller in (env.web, env.web, slow):
         verified = await caller.post("/api/v1/verify", json=verification, headers=who.headers)
         assert verified.status_code == 200, verified.text
@@ -320,7 +321,7 @@ async def test_granted_agency_answers_match_their_schemas_on_both_paths(
         checked = await caller.post("/api/v1/verify/batch", json=body, headers=who.headers)
         assert checked.status_code == 200, checked.text
         BatchAnswer.model_validate(checked.json(), strict=True)
-    assert len(served) == 4  # the fast lane answered its calls itself
+    assert len(served) == (3 if env.database.dialect == "postgresql" else 0)
 
 
 def test_no_json_answer_of_the_api_is_an_untyped_object() -> None:

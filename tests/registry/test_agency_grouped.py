@@ -1,5 +1,5 @@
-"""The agency API's one-statement path (registry/agency/service.py ``lane_lookup`` and
-``lane_verify``): an agency's ordinary call, once its token and policy were seen, is served by
+"""The agency API's grouped statement (registry/agency/grouped.py ``grouped_lookup`` and
+``grouped_verify``): an agency's ordinary call, once its token and policy were seen, is served by
 one statement that reads the record and inserts its event. Whatever changed since (policy,
 suspension, revoked token, lock, death, failing audit store) is seen at once: the statement
 writes nothing and the full path answers, as tests/registry/test_agency.py expects of it.
@@ -21,6 +21,8 @@ from sqlalchemy import text
 
 from audit.models import AuditEvent
 from registry.agency import repository as agency_repository
+from registry.agency.policy import LOOKUP_FIELDS, Policy, purposes
+from registry.agency.rules import GATES, Call, Facts, Granted, decide, gate_open
 from tests.faults import fail_audit_inserts, postmaster_of
 from tests.http import asgi_client
 from tests.identity.factories import make_account
@@ -367,7 +369,7 @@ async def test_the_grouped_statement_judges_each_call_as_its_own_statement_does(
         )
         policy = (
             await session.execute(
-                text("SELECT policy FROM oauth_client WHERE client_id = :c"), {"c": good.client_id}
+                text("SELECT policy FROM agency_policy WHERE client_id = :c"), {"c": good.client_id}
             )
         ).scalar_one()
     clients = [(good.client_id, policy), (good.client_id, policy + " "),
@@ -407,7 +409,69 @@ async def test_the_grouped_statement_judges_each_call_as_its_own_statement_does(
     assert grouped == alone
     recorded = sum(1 for row in alone if row and row["recorded"])
     # Recorded: the live client with its own policy and a live token, on LAN always, on ANH
-    # only with overrides_lock, on DUC only with deceased_allowed: (4 + 2 + 2) of 96.
+    # only with its lock gate open, on DUC only with its death gate open: (4 + 2 + 2) of 96.
     assert recorded == 8
     assert counted == {"group": recorded, "alone": recorded}
     assert sum(1 for row in alone if row is None) == len(combos) // 4  # NOBODY has no row
+
+
+@pytest.mark.postgresql_only
+async def test_the_statement_grants_exactly_what_the_rules_grant(env: Env) -> None:
+    """Every record state (identity active or locked or none, alive or deceased) x every purpose
+    code x lookup and verify: the statement records the call exactly when rules.decide, given
+    the record it read, grants it (the SQL gates are generated from rules.GATES; this holds
+    them to the Python rule case by case)."""
+    good = await agency(env)
+    await make_account(env.database, env.settings)  # ANH has an electronic identity
+    async with env.database.unit_of_work() as session:
+        policy_text = (
+            await session.execute(
+                text("SELECT policy FROM agency_policy WHERE client_id = :c"), {"c": good.client_id}
+            )
+        ).scalar_one()
+    everything = Policy(
+        actions=("lookup", "verify"), fields=LOOKUP_FIELDS, purposes=tuple(purposes())
+    )
+    scopes = frozenset({"lookup", "verify"})
+    dsn = env.database.settings.url.set(drivername="postgresql").render_as_string(
+        hide_password=False
+    )
+    columns = ("birth_date_precision", "full_name", "status")
+    connection = await asyncpg.connect(dsn)
+    seen: set[tuple[Any, ...]] = set()
+    try:
+        for account, status in itertools.product(["active", "locked"], ["alive", "deceased"]):
+            await connection.execute(
+                "UPDATE account SET status = $1 WHERE citizen_id = $2", account, ANH
+            )
+            await connection.execute(
+                "UPDATE citizen SET status = $1 WHERE id_number = ANY($2::varchar[])",
+                status, [ANH, DUC],
+            )  # fmt: skip
+            cases = itertools.product([ANH, DUC], purposes().values(), ["lookup", "verify"])
+            for n, (subject, purpose, action) in enumerate(cases):
+                call = Call(action, purpose.code, subject, fields=["full_name"],  # type: ignore[arg-type]
+                            claims={"gender": "female"}, pointer="#")  # fmt: skip
+                opened = tuple(gate_open(g, purpose, action) for g in GATES)  # type: ignore[arg-type]
+                uid = f"rule-{account}-{status}-{n}"
+                row = await agency_repository._record_and_event_one(
+                    columns, connection,
+                    (subject, *opened, good.client_id, policy_text, "jti-live", uid, None,
+                     f"agency.{action}", '["full_name"]', purpose.code, uid),
+                )  # fmt: skip
+                assert row is not None
+                decided = decide(
+                    call, scopes=scopes, policy=everything,
+                    facts=Facts(None, subject, row),
+                )  # fmt: skip
+                assert row["recorded"] == isinstance(decided, Granted), (
+                    subject, account, status, purpose.code, action, decided,
+                )  # fmt: skip
+                seen.add((row["identity_status"], row["status"], row["recorded"]))
+    finally:
+        await connection.close()
+    # Every fact the gates read was met, granted and refused.
+    assert {(i, s) for i, s, _ in seen} == {
+        (i, s) for i in ("active", "locked", None) for s in ("alive", "deceased")
+    }
+    assert {r for *_, r in seen} == {True, False}
