@@ -11,6 +11,7 @@ from fastapi.responses import RedirectResponse
 from core.deps import SessionDep
 from core.errors import RegistryError
 from core.headers import NO_STORE
+from core.inputs import OutsideTextRoute
 from identity import accounts
 from identity.http_common import after_login, client_ip, page_error, set_session_cookie, unseal
 from identity.models import Account
@@ -18,7 +19,7 @@ from identity.oidc import authorize as authz
 from identity.services import IdentityServices, ServicesDep
 from identity.web import LANG_COOKIE, TEXT, csrf_ok, pick_locale, render, set_cookie
 
-router = APIRouter()
+router = APIRouter(route_class=OutsideTextRoute)
 
 
 @router.get("/login", include_in_schema=False)

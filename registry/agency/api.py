@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.auth import Principal, require
 from core.deps import DatabaseDep, SessionDep
 from core.errors import FieldError, RegistryError, ValidationFailed
+from core.inputs import OutsideTextRoute
 from core.openapi import problems
 from core.text import ID_NUMBER_PATTERN
 from registry.agency import service
@@ -28,7 +29,7 @@ from registry.agency.schemas import (
     VerifyAnswer,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["agencies"])
+router = APIRouter(route_class=OutsideTextRoute, prefix="/api/v1", tags=["agencies"])
 T = TypeVar("T")
 ON_BEHALF_OF = re.compile(r"^[A-Za-z0-9._@\-]{1,128}$")
 

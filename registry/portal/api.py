@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.deps import SessionDep
 from core.headers import NO_STORE
+from core.inputs import OutsideTextRoute
 from identity import accounts
 from identity.authn import session_cookie_name
 from identity.oidc import tokens
@@ -34,7 +35,7 @@ from registry.portal.session import (
 )
 from registry.portal.web import render_page
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=OutsideTextRoute, include_in_schema=False)
 ServicesDep = Annotated[IdentityServices, Depends(get_services)]
 
 FIELD_LABELS = {

@@ -25,7 +25,7 @@ from core.clock import VIETNAM_TIME
 from core.deps import SessionDep
 from core.errors import NotFound, RegistryError
 from core.headers import NO_STORE
-from core.inputs import ascii_int, is_ascii_digits
+from core.inputs import OutsideTextRoute, ascii_int, is_ascii_digits
 from core.text import ID_NUMBER_RE, csv_cell
 from identity import accounts
 from identity.services import IdentityServices
@@ -39,7 +39,7 @@ from registry.portal.session import SESSION_COOKIE, PortalUser, end_session
 from registry.portal.web import render_page, strings
 from registry.schemas import RECORD_FIELDS
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=OutsideTextRoute, include_in_schema=False)
 
 Lang = Annotated[str | None, Query(max_length=2)]
 EventUid = Annotated[str, Path(min_length=1, max_length=64)]

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.clock import utcnow
 from core.deps import SessionDep
 from core.headers import NO_STORE
+from core.inputs import OutsideTextRoute
 from core.openapi import problems
 from identity import accounts, keys
 from identity import repository as repo
@@ -23,7 +24,7 @@ from identity.oidc.openapi import REDIRECT, LogoutRequest, form_body, page, quer
 from identity.services import IdentityServices, ServicesDep
 from identity.web import csrf_ok, pick_locale, render
 
-router = APIRouter()
+router = APIRouter(route_class=OutsideTextRoute)
 
 
 async def _logout_target(
