@@ -84,8 +84,9 @@ def _is_json_media(media: str) -> bool:
     return media == "application/json" or media.endswith("+json")
 
 
-def _is_json(request: Request) -> bool:
-    return _is_json_media(_media_type(request))
+async def _parses_as_json(request: Request) -> bool:
+    media = _media_type(request)
+    return (not media or _is_json_media(media)) and bool(await request.body())
 
 
 def _parameter_problem(items: Iterable[tuple[str, Any]]) -> FieldError | None:
@@ -144,9 +145,10 @@ class OutsideTextRoute(APIRoute):
         parses_body = self.body_field is not None
 
         async def checked(request: Request) -> Response:
-            # A body the route parses is parsed first, as the route would: if it is not JSON,
-            # the route answers that, as before any check of its fields.
-            if parses_body and request.method not in _NO_BODY and _is_json(request):
+            # A body the route parses is parsed first, as the route would (JSON when so
+            # labelled or not labelled at all): if it is not JSON, the route answers that, as
+            # before any check of its fields.
+            if parses_body and request.method not in _NO_BODY and await _parses_as_json(request):
                 try:
                     await request.json()  # kept on the request: the route parses this one
                 except (ValueError, RecursionError):

@@ -77,3 +77,12 @@ async def test_an_endpoint_that_checks_its_own_text_is_left_to_it() -> None:
     async with asgi_client(app_with(checked_router())) as client:
         response = await client.get("/own", params={"q": "a\0b"})
     assert response.status_code == 200, response.text
+
+
+async def test_refused_text_in_the_query_of_a_request_without_a_body_is_a_422_naming_it() -> None:
+    async with asgi_client(app_with(checked_router())) as client:
+        response = await client.post(
+            "/notes", params={"tag": "a\0b"}, headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["parameter"] == "tag"
