@@ -21,11 +21,12 @@ from audit.schemas import (
 )
 from core.auth import Principal, require
 from core.deps import DatabaseDep, SessionDep
+from core.inputs import OutsideTextRoute
 from core.openapi import problems as _problems
 
 NDJSON_MEDIA_TYPE = "application/x-ndjson"
 
-router = APIRouter(prefix="/api/v1", tags=["audit"])
+router = APIRouter(route_class=OutsideTextRoute, prefix="/api/v1", tags=["audit"])
 
 AuditorDep = Annotated[Principal, Depends(require("auditor"))]
 CitizenDep = Annotated[Principal, Depends(require("citizen"))]

@@ -11,10 +11,12 @@ superscripts, which ``int`` then refuses): numbers from outside are read by ``as
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Request, Response
+from fastapi.routing import APIRoute, iter_route_contexts
+from starlette.routing import BaseRoute
 
 from core.errors import FieldError, ValidationFailed
 
@@ -23,6 +25,7 @@ from core.errors import FieldError, ValidationFailed
 _REFUSED = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 _ASCII_DIGITS = re.compile("[0-9]+")
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_NO_BODY = frozenset({"GET", "HEAD", "OPTIONS", "DELETE"})
 _OWN_CHECK = "checks_own_outside_text"
 _Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
 
@@ -73,6 +76,19 @@ def refused_in_json(document: Any) -> FieldError | None:
     return None
 
 
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+
+
+def _is_json_media(media: str) -> bool:
+    return media == "application/json" or media.endswith("+json")
+
+
+async def _parses_as_json(request: Request) -> bool:
+    media = _media_type(request)
+    return (not media or _is_json_media(media)) and bool(await request.body())
+
+
 def _parameter_problem(items: Iterable[tuple[str, Any]]) -> FieldError | None:
     for key, value in items:
         for text in (key, value):
@@ -89,13 +105,13 @@ async def refused_input(request: Request) -> FieldError | None:
     problem = _parameter_problem(request.path_params.items()) or _parameter_problem(
         request.query_params.multi_items()
     )
-    if problem is not None or request.method in ("GET", "HEAD", "OPTIONS", "DELETE"):
+    if problem is not None or request.method in _NO_BODY:
         return problem
-    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media = _media_type(request)
     if media in _FORM_TYPES:
         # Starlette keeps the parsed form on the request: the route reads the same one.
         return _parameter_problem((await request.form()).multi_items())
-    if media == "application/json" or media.endswith("+json"):
+    if _is_json_media(media):
         try:
             document = await request.json()  # parsed once: the route's body is this one
         except (ValueError, RecursionError):
@@ -116,13 +132,39 @@ def checks_own_outside_text(endpoint: object) -> bool:
     return bool(getattr(endpoint, _OWN_CHECK, False))
 
 
-async def refuse_outside_text(request: Request) -> None:
-    """A dependency for every router: 422 naming the first field that holds refused text."""
-    if checks_own_outside_text(request.scope.get("endpoint")):
-        return
-    problem = await refused_input(request)
-    if problem is not None:
-        raise ValidationFailed("The request has invalid fields.", errors=(problem,))
+class OutsideTextRoute(APIRoute):
+    """A route whose outside text passes the check before any work of its own (its
+    dependencies, authentication included): 422 naming the first field that holds refused
+    text. Checked in the route's handler rather than by a dependency, which costs a request
+    several times the check itself (docs/performance.md, "What the fixes of #24 cost")."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if checks_own_outside_text(self.endpoint):
+            return handler
+        parses_body = self.body_field is not None
+
+        async def checked(request: Request) -> Response:
+            # A body the route parses is parsed first, as the route would (JSON when so
+            # labelled or not labelled at all): if it is not JSON, the route answers that, as
+            # before any check of its fields.
+            if parses_body and request.method not in _NO_BODY and await _parses_as_json(request):
+                try:
+                    await request.json()  # kept on the request: the route parses this one
+                except (ValueError, RecursionError):
+                    return await handler(request)
+            problem = await refused_input(request)
+            if problem is not None:
+                raise ValidationFailed("The request has invalid fields.", errors=(problem,))
+            return await handler(request)
+
+        return checked
 
 
-OUTSIDE_TEXT = Depends(refuse_outside_text)
+def require_outside_text_check(routes: Iterable[BaseRoute]) -> None:
+    """Refuse to serve a route that would skip the check: every router's ``route_class`` is
+    OutsideTextRoute."""
+    for context in iter_route_contexts(list(routes)):
+        route = context.original_route
+        if isinstance(route, APIRoute) and not isinstance(route, OutsideTextRoute):
+            raise TypeError(f"{route.path}: its router needs route_class=OutsideTextRoute")

@@ -9,7 +9,8 @@ import uuid
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.db import answer_started, is_unavailable, request_deadline
+from core.db_errors import is_unavailable
+from core.deadlines import RequestDeadlines, answer_started
 from core.errors import DatabaseUnavailable, RegistryError
 from core.logging import fields, get_logger, request_id_var
 from core.metrics import HttpMetrics
@@ -46,7 +47,7 @@ class RequestContextMiddleware:
         self.app = app
         self.metrics = metrics
         self.base_url = base_url
-        self.deadline = deadline
+        self.deadlines = RequestDeadlines(deadline)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -71,7 +72,7 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            async with request_deadline(self.deadline):
+            async with self.deadlines():
                 await self.app(scope, receive, send_with_id)
         except ClientDisconnect:
             if not response_started:

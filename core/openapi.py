@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from core.auth import Requirement, requirement_of
 from core.deps import get_database, unit_of_work
-from core.inputs import checks_own_outside_text, refuse_outside_text
+from core.inputs import OutsideTextRoute, checks_own_outside_text
 from core.problems import PROBLEM_MEDIA_TYPE
 
 SCHEMA_REF = "#/components/schemas/"
@@ -123,11 +123,8 @@ def route_facts(route: APIRoute | RouteContext) -> RouteFacts:
     """The statuses a route can answer because of how it is built, and who may call it."""
     statuses: set[int] = set()
     requirement: Requirement | None = None
-    text_checked = False
     for dependant in _dependants(route.dependant):
         call = dependant.call
-        if call is refuse_outside_text:
-            text_checked = True
         if call is unit_of_work or call is get_database:
             statuses.add(503)
         found = requirement_of(call)
@@ -140,15 +137,18 @@ def route_facts(route: APIRoute | RouteContext) -> RouteFacts:
             statuses.add(422)
         if dependant.body_params:
             statuses.update((400, 422))
-    endpoint = getattr(route, "original_route", route).endpoint
-    declared = requirement_of(endpoint)
+    original = getattr(route, "original_route", route)
+    text_checked = isinstance(original, OutsideTextRoute)
+    declared = requirement_of(original.endpoint)
     if declared is not None:
         # An endpoint that authenticates in a unit of work of its own (the agency API's lookup
         # and verify, registry/agency/api.py) states the requirement it checks.
         requirement = declared
         statuses.update((401, 403, 503))
     return RouteFacts(
-        frozenset(statuses), requirement, text_checked and not checks_own_outside_text(endpoint)
+        frozenset(statuses),
+        requirement,
+        text_checked and not checks_own_outside_text(original.endpoint),
     )
 
 

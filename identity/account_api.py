@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.auth import Principal, require
 from core.deps import SessionDep
 from core.errors import Unauthenticated
+from core.inputs import OutsideTextRoute
 from core.openapi import problems
 from core.text import ID_NUMBER_PATTERN
 from identity import accounts, credentials, signin
@@ -23,7 +24,7 @@ from identity.models import Account
 from identity.schemas import AccountView, ActivationCode, ConsentView, PasskeyView
 from identity.services import ServicesDep
 
-router = APIRouter()
+router = APIRouter(route_class=OutsideTextRoute)
 
 
 class Enrolment(BaseModel):

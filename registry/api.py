@@ -13,6 +13,7 @@ from pydantic import AwareDatetime
 
 from core.auth import Principal, require
 from core.deps import SessionDep
+from core.inputs import OutsideTextRoute
 from core.openapi import problems as _problems
 from core.text import ID_NUMBER_PATTERN
 from registry import reads, service
@@ -34,7 +35,7 @@ from registry.schemas import (
 )
 
 PREFIX = "/api/v1/officials"
-router = APIRouter(prefix=PREFIX, tags=["officials"])
+router = APIRouter(route_class=OutsideTextRoute, prefix=PREFIX, tags=["officials"])
 
 OfficialDep = Annotated[Principal, Depends(require("official"))]
 IdNumber = Annotated[

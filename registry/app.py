@@ -14,7 +14,7 @@ from audit.gate import AuditGate
 from audit.worker import AuditWorker
 from core.auth import Authenticator, Requirement
 from core.db import Database, hold_lock
-from core.inputs import OUTSIDE_TEXT
+from core.inputs import require_outside_text_check
 from core.logging import configure_logging, fields, get_logger
 from core.metrics import HttpMetrics
 from core.middleware import RequestContextMiddleware
@@ -132,14 +132,16 @@ def create_app(
     # The hottest routes first: routes are tried in order, and FastAPI spends CPU on every
     # route it tries (the token endpoint is in the OIDC router, the agency API's lookup and
     # verify in the agency router).
-    # Every route's outside text passes one check (core.inputs) before its own work.
+    # Every route's outside text passes one check before its own work (core.inputs: each
+    # router's route_class is OutsideTextRoute).
     routers = (
         agency_api.router, identity_api.oidc_router, ops.router, identity_api.account_router,
         audit_api.router, registry_api.router, portal_pages.router, portal_citizen.router,
         portal_console.router,
     )  # fmt: skip
     for router in routers:
-        app.include_router(router, dependencies=[OUTSIDE_TEXT])
+        require_outside_text_check(router.routes)
+        app.include_router(router)
     install_openapi(
         app,
         security_schemes=identity_openapi.security_schemes(settings),

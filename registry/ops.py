@@ -8,10 +8,11 @@ from fastapi import APIRouter, Request, Response
 
 from core.deps import DatabaseDep
 from core.errors import NotFound
+from core.inputs import OutsideTextRoute
 from core.metrics import CONTENT_TYPE_LATEST, HttpMetrics
 from core.problems import PROBLEMS_PATH, problem_catalogue
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(route_class=OutsideTextRoute, tags=["operations"])
 
 
 @router.get("/healthz", summary="Liveness: the process is running")

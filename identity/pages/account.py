@@ -7,12 +7,13 @@ from fastapi.responses import RedirectResponse
 
 from core.deps import SessionDep
 from core.headers import NO_STORE
+from core.inputs import OutsideTextRoute
 from identity import credentials
 from identity import repository as repo
 from identity.services import ServicesDep
 from identity.web import pick_locale, render
 
-router = APIRouter()
+router = APIRouter(route_class=OutsideTextRoute)
 
 
 @router.get("/account", include_in_schema=False)

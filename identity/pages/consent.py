@@ -10,13 +10,14 @@ from fastapi.responses import RedirectResponse
 from core.deps import SessionDep
 from core.headers import NO_STORE
 from core.i18n import N_
+from core.inputs import OutsideTextRoute
 from identity import repository as repo
 from identity.http_common import page_error, unseal
 from identity.oidc import authorize as authz
 from identity.services import ServicesDep
 from identity.web import FORM_EXPIRED, csrf_ok
 
-router = APIRouter()
+router = APIRouter(route_class=OutsideTextRoute)
 
 
 @router.post("/consent", include_in_schema=False)

@@ -14,6 +14,7 @@ from core.auth import Principal
 from core.deps import SessionDep
 from core.errors import Forbidden, RegistryError, Unauthenticated
 from core.headers import NO_STORE
+from core.inputs import OutsideTextRoute
 from core.openapi import problems
 from identity import credentials, signin
 from identity.http_common import after_login, set_session_cookie, unseal
@@ -24,7 +25,7 @@ from identity.schemas import CeremonyOptions, PasskeyView, SignedIn
 from identity.services import IdentityServices, ServicesDep
 from identity.web import csrf_ok, gettext
 
-router = APIRouter()
+router = APIRouter(route_class=OutsideTextRoute)
 
 
 class CeremonyStart(BaseModel):

@@ -12,6 +12,7 @@ from core.deps import SessionDep
 from core.errors import RegistryError
 from core.headers import NO_STORE
 from core.i18n import LOCALES
+from core.inputs import OutsideTextRoute
 from identity import accounts, signin
 from identity.http_common import after_login, client_ip, page_error, set_session_cookie, unseal
 from identity.models import Account
@@ -28,7 +29,7 @@ from identity.web import (
     set_cookie,
 )
 
-router = APIRouter()
+router = APIRouter(route_class=OutsideTextRoute)
 
 
 @router.get("/login", include_in_schema=False)

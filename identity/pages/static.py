@@ -7,7 +7,9 @@ from pathlib import Path
 from fastapi import APIRouter, Response
 from fastapi.responses import PlainTextResponse
 
-router = APIRouter()
+from core.inputs import OutsideTextRoute
+
+router = APIRouter(route_class=OutsideTextRoute)
 
 
 STATIC = Path(__file__).resolve().parent.parent / "static"

@@ -22,7 +22,7 @@ from core.auth import Principal, require, requirement_of
 from core.db import Database
 from core.deps import SessionDep
 from core.errors import FieldError, RegistryError, ValidationFailed
-from core.inputs import refused_character, refused_in_json
+from core.inputs import OutsideTextRoute, refused_character, refused_in_json
 from core.openapi import problems
 from core.text import ID_NUMBER_PATTERN
 from registry.agency import admin, service
@@ -38,7 +38,7 @@ from registry.agency.schemas import (
     VerifyAnswer,
 )
 
-router = APIRouter(prefix="/api/v1", tags=["agencies"])
+router = APIRouter(route_class=OutsideTextRoute, prefix="/api/v1", tags=["agencies"])
 T = TypeVar("T")
 ON_BEHALF_OF = re.compile(r"^[A-Za-z0-9._@\-]{1,128}$")
 

@@ -25,6 +25,7 @@ from core.deps import DatabaseDep, SessionDep, SettingsDep
 from core.errors import NotFound, ValidationFailed
 from core.headers import NO_STORE
 from core.i18n import N_
+from core.inputs import OutsideTextRoute
 from core.settings import Settings
 from identity.web import PAGE_HEADERS, pick_locale
 from registry.agency.policy import purposes
@@ -33,7 +34,7 @@ from registry.portal.service import record_view
 from registry.portal.session import current_user
 from registry.portal.web import gettext, render_page
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=OutsideTextRoute, include_in_schema=False)
 LangQuery = Annotated[str | None, Query(max_length=2)]
 EventUid = Annotated[str, Path(min_length=1, max_length=64)]
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.deps import SessionDep
 from core.headers import NO_STORE
 from core.i18n import N_
+from core.inputs import OutsideTextRoute
 from identity import signin
 from identity.authn import session_cookie_name
 from identity.oidc import tokens
@@ -36,7 +37,7 @@ from registry.portal.session import (
 )
 from registry.portal.web import gettext, render_page
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=OutsideTextRoute, include_in_schema=False)
 ServicesDep = Annotated[IdentityServices, Depends(get_services)]
 
 SIGN_IN_FAILED = N_("Không hoàn tất được việc đăng nhập.")

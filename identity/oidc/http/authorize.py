@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.deps import SessionDep
 from core.headers import NO_STORE
 from core.i18n import N_
+from core.inputs import OutsideTextRoute
 from core.openapi import problems
 from identity import repository as repo
 from identity.http_common import page_error, unseal
@@ -23,7 +24,7 @@ from identity.oidc.openapi import REDIRECT, AuthorizationRequest, form_body, pag
 from identity.services import IdentityServices, ServicesDep
 from identity.web import pick_locale, render
 
-router = APIRouter()
+router = APIRouter(route_class=OutsideTextRoute)
 
 
 async def _continue(

@@ -8,12 +8,13 @@ from fastapi.responses import JSONResponse
 from core.clock import utcnow
 from core.deps import SessionDep
 from core.i18n import LOCALES
+from core.inputs import OutsideTextRoute
 from core.openapi import problems
 from identity import accounts, keys
 from identity.oidc.claims import RP_SCOPES
 from identity.services import ServicesDep
 
-router = APIRouter()
+router = APIRouter(route_class=OutsideTextRoute)
 
 
 @router.get("/.well-known/openid-configuration", summary="OpenID Provider metadata")

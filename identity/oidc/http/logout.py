@@ -13,6 +13,7 @@ from core.clock import utcnow
 from core.deps import SessionDep
 from core.headers import NO_STORE
 from core.i18n import N_
+from core.inputs import OutsideTextRoute
 from core.openapi import problems
 from identity import keys, signin
 from identity import repository as repo
@@ -24,7 +25,7 @@ from identity.oidc.openapi import REDIRECT, LogoutRequest, form_body, page, quer
 from identity.services import IdentityServices, ServicesDep
 from identity.web import FORM_EXPIRED, csrf_ok, pick_locale, render
 
-router = APIRouter()
+router = APIRouter(route_class=OutsideTextRoute)
 
 
 async def _logout_target(

@@ -6,14 +6,14 @@ from fastapi import APIRouter, Request, Response
 
 from core.deps import SessionDep
 from core.headers import NO_STORE
-from core.inputs import checks_own_text
+from core.inputs import OutsideTextRoute, checks_own_text
 from identity.http_common import answer_client
 from identity.models import Client
 from identity.oidc import tokens
 from identity.oidc.openapi import CLIENT_AUTH, TokenHint, form_body, oauth_errors
 from identity.services import ServicesDep
 
-router = APIRouter()
+router = APIRouter(route_class=OutsideTextRoute)
 
 
 @router.post(

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.deps import SessionDep
 from core.headers import NO_STORE
-from core.inputs import checks_own_text
+from core.inputs import OutsideTextRoute, checks_own_text
 from identity.http_common import answer_client
 from identity.models import Client
 from identity.oidc import tokens
@@ -19,7 +19,7 @@ from identity.oidc.errors import OAuthError
 from identity.oidc.openapi import CLIENT_AUTH, TokenRequest, TokenResponse, form_body, oauth_errors
 from identity.services import IdentityServices, ServicesDep
 
-router = APIRouter()
+router = APIRouter(route_class=OutsideTextRoute)
 
 
 @router.post(

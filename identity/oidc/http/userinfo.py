@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audit import recording as audit
 from core.deps import SessionDep
 from core.headers import NO_STORE
+from core.inputs import OutsideTextRoute
 from core.openapi import problems
 from identity import repository as repo
 from identity.oidc import tokens
@@ -20,7 +21,7 @@ from identity.oidc.openapi import bare
 from identity.schemas import UserInfo
 from identity.services import IdentityServices, ServicesDep
 
-router = APIRouter()
+router = APIRouter(route_class=OutsideTextRoute)
 
 
 async def _userinfo(

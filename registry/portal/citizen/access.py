@@ -17,6 +17,7 @@ from core.deps import SessionDep
 from core.errors import NotFound, RegistryError
 from core.headers import NO_STORE
 from core.i18n import N_
+from core.inputs import OutsideTextRoute
 from core.text import csv_cell
 from identity.web import pick_locale
 from registry.agency.policy import purposes
@@ -36,7 +37,7 @@ from registry.portal.service import AccessFilters
 from registry.portal.web import gettext, pgettext
 from registry.schemas import RECORD_FIELDS
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=OutsideTextRoute, include_in_schema=False)
 
 BAD_FILTER = N_(
     "Bộ lọc không hợp lệ: ngày theo dạng NNNN-TT-NN, và “Từ ngày” không sau “Đến ngày”."

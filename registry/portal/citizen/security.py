@@ -10,6 +10,7 @@ from fastapi import APIRouter, Path, Request, Response
 from core.deps import SessionDep
 from core.errors import RegistryError
 from core.i18n import N_
+from core.inputs import OutsideTextRoute
 from core.text import ID_NUMBER_RE
 from identity import accounts
 from identity.web import FORM_EXPIRED, THROTTLED, pick_locale
@@ -31,7 +32,7 @@ from registry.portal.pages import ServicesDep
 from registry.portal.session import SESSION_COOKIE, end_session
 from registry.portal.web import gettext
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=OutsideTextRoute, include_in_schema=False)
 
 UNLOCK_WRONG = N_("Số định danh hoặc mật khẩu không đúng.")
 UNLOCK_OFFICIAL = N_(

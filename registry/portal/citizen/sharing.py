@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request, Response
 
 from core.deps import SessionDep
 from core.errors import RegistryError
-from core.inputs import ascii_int, is_ascii_digits
+from core.inputs import OutsideTextRoute, ascii_int, is_ascii_digits
 from identity.web import pick_locale
 from registry.portal import labels, service
 from registry.portal.citizen.common import (
@@ -23,7 +23,7 @@ from registry.portal.citizen.common import (
 )
 from registry.portal.pages import ServicesDep
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=OutsideTextRoute, include_in_schema=False)
 
 
 @router.get("/portal/aliases")
