@@ -125,7 +125,7 @@ _AGENCY = require("agency")
 E = TypeVar("E", bound=Callable[..., Any])
 
 
-class LeanRoute(APIRoute):
+class LeanRoute(OutsideTextRoute):
     """A route whose ordinary requests skip FastAPI's dependency solving and parameter checks:
     its endpoint's ``lean`` handler reads them itself and does what the endpoint does. A
     request it cannot read the plain way (a parameter missing, repeated or too long, a body
