@@ -17,7 +17,7 @@ from core.errors import Unauthenticated
 from core.inputs import OutsideTextRoute
 from core.openapi import problems
 from core.text import ID_NUMBER_PATTERN
-from identity import accounts, credentials, signin
+from identity import accounts, passkeys, signin
 from identity import repository as repo
 from identity.http_common import client_ip
 from identity.models import Account
@@ -129,7 +129,7 @@ async def lock(citizen: CitizenDep, session: SessionDep) -> dict[str, Any]:
 async def my_passkeys(citizen: CitizenDep, session: SessionDep) -> list[dict[str, Any]]:
     """Name, creation and last use of each passkey."""
     account = await _my_account(session, citizen)
-    return [credentials.describe(p) for p in await repo.passkeys_of(session, account.id)]
+    return [passkeys.describe(p) for p in await repo.passkeys_of(session, account.id)]
 
 
 @router.patch("/me/passkeys/{passkey_id}", summary="Rename a passkey", response_model=PasskeyView)
@@ -138,14 +138,14 @@ async def rename_passkey(
 ) -> dict[str, Any]:
     """Give one of my passkeys a new name."""
     account = await _my_account(session, citizen)
-    return credentials.describe(await credentials.rename(session, account, passkey_id, body.name))
+    return passkeys.describe(await passkeys.rename(session, account, passkey_id, body.name))
 
 
 @router.delete("/me/passkeys/{passkey_id}", status_code=204, summary="Remove a passkey")
 async def remove_passkey(passkey_id: str, citizen: CitizenDep, session: SessionDep) -> Response:
     """Remove one of my passkeys."""
     account = await _my_account(session, citizen)
-    await credentials.remove(session, account, passkey_id)
+    await passkeys.remove(session, account, passkey_id)
     return Response(status_code=204)
 
 

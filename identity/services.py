@@ -12,9 +12,9 @@ from identity import keys
 from identity import repository as repo
 from identity.accounts import IdentityContext
 from identity.authn import IdentityAuthenticator
-from identity.credentials import ChallengePurge
 from identity.oidc import tokens
-from identity.passkeys import PasskeyServer
+from identity.passkeys import ChallengePurge
+from identity.webauthn import PasskeyServer
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from fastapi.responses import RedirectResponse
 from core.deps import SessionDep
 from core.headers import NO_STORE
 from core.inputs import OutsideTextRoute
-from identity import credentials
+from identity import passkeys
 from identity import repository as repo
 from identity.services import ServicesDep
 from identity.web import pick_locale, render
@@ -23,9 +23,9 @@ async def account_page(request: Request, session: SessionDep, services: Services
     if signed_in is None:
         return RedirectResponse("/login", status_code=303, headers=NO_STORE)
     _, account = signed_in
-    passkeys = [credentials.describe(p) for p in await repo.passkeys_of(session, account.id)]
+    listed = [passkeys.describe(p) for p in await repo.passkeys_of(session, account.id)]
     return render(
         request, services.settings, "account.html", locale=pick_locale(request),
         context={"who": account.citizen_id or account.username, "level": account.level,
-                 "passkeys": passkeys},
+                 "passkeys": listed},
     )  # fmt: skip

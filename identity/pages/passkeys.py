@@ -16,7 +16,7 @@ from core.errors import Forbidden, RegistryError, Unauthenticated
 from core.headers import NO_STORE
 from core.inputs import OutsideTextRoute
 from core.openapi import problems
-from identity import credentials, signin
+from identity import passkeys, signin
 from identity.http_common import after_login, set_session_cookie, unseal
 from identity.models import Account
 from identity.oidc import authorize as authz
@@ -66,7 +66,7 @@ async def passkey_login_begin(
 ) -> JSONResponse:
     """Options for a discoverable credential request (WebAuthn Level 3, 5.5)."""
     _check_csrf_header(request, services)
-    handle, options = await credentials.begin_login(
+    handle, options = await passkeys.begin_login(
         session, services.passkeys, purge=services.challenge_purge
     )
     return JSONResponse({"challenge_id": handle, "options": options}, headers=NO_STORE)
@@ -86,7 +86,7 @@ async def passkey_login_complete(
     except authz.PageError as exc:
         raise Forbidden(gettext("en", str(exc))) from None  # problem details stay English
     try:
-        account = await credentials.complete_login(
+        account = await passkeys.complete_login(
             session, services.passkeys, handle=body.challenge_id, credential=body.credential
         )
     except RegistryError as exc:
@@ -128,9 +128,9 @@ _SIGNED_IN: dict[str, Any] = {"responses": problems(401, 403), "openapi_extra": 
 async def passkey_register_begin(
     request: Request, session: SessionDep, services: ServicesDep, _: CeremonyStart
 ) -> JSONResponse:
-    """Options for navigator.credentials.create (resident key, user verification)."""
+    """Options for navigator.passkeys.create (resident key, user verification)."""
     account = await _session_account(request, session, services)
-    handle, options = await credentials.begin_registration(
+    handle, options = await passkeys.begin_registration(
         session, services.passkeys, account, purge=services.challenge_purge
     )
     return JSONResponse({"challenge_id": handle, "options": options}, headers=NO_STORE)
@@ -145,8 +145,8 @@ async def passkey_register_complete(
 ) -> JSONResponse:
     """Verify and store the new passkey."""
     account = await _session_account(request, session, services)
-    passkey = await credentials.complete_registration(
+    passkey = await passkeys.complete_registration(
         session, services.passkeys, account, handle=body.challenge_id,
         credential=body.credential, name=body.name,
     )  # fmt: skip
-    return JSONResponse(credentials.describe(passkey), status_code=201, headers=NO_STORE)
+    return JSONResponse(passkeys.describe(passkey), status_code=201, headers=NO_STORE)

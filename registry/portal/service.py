@@ -22,7 +22,7 @@ from core.auth import Principal
 from core.clock import VIETNAM_TIME, utcnow
 from core.errors import Conflict, Forbidden, NotFound
 from core.text import ID_NUMBER_RE
-from identity import accounts, credentials, signin
+from identity import accounts, passkeys, signin
 from identity.accounts import Account, IdentityContext
 from identity.oidc import clients
 from registry import repository as registry_repo
@@ -234,9 +234,9 @@ async def security_overview(
 ) -> dict[str, Any]:
     """Passkeys (created, last used), recent sign-ins (method, outcome) and the lock state."""
     me = _me(principal)
-    passkeys = [
+    listed = [
         {"id": p.id, "name": p.name, "created_at": p.created_at, "last_used_at": p.last_used_at}
-        for p in await credentials.passkeys_of(session, account)
+        for p in await passkeys.passkeys_of(session, account)
     ]
     rows = await views.events(
         session, views.EventFilter(subject=me, action="identity.login"), before_id=None,
@@ -249,19 +249,19 @@ async def security_overview(
         for e in await _events(session, rows)
     ]  # fmt: skip
     await record_view(session, principal, page="security", subject=me)
-    return {"status": account.status, "passkeys": passkeys, "sign_ins": sign_ins}
+    return {"status": account.status, "passkeys": listed, "sign_ins": sign_ins}
 
 
 async def rename_passkey(
     session: AsyncSession, account: Account, *, passkey_id: str, name: str
 ) -> None:
     """Give one of the citizen's passkeys a new name."""
-    await credentials.rename(session, account, passkey_id, name)
+    await passkeys.rename(session, account, passkey_id, name)
 
 
 async def remove_passkey(session: AsyncSession, account: Account, *, passkey_id: str) -> None:
     """Remove one of the citizen's passkeys."""
-    await credentials.remove(session, account, passkey_id)
+    await passkeys.remove(session, account, passkey_id)
 
 
 async def lock_identity(session: AsyncSession, account: Account) -> None:

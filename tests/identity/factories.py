@@ -225,19 +225,19 @@ async def add_passkey(
     *,
     name: str = "Điện thoại",
 ) -> str:
-    """Register ``authenticator`` for the account through identity.credentials; the passkey id."""
-    from identity import credentials
+    """Register ``authenticator`` for the account through identity.passkeys; the passkey id."""
+    from identity import passkeys
     from identity import repository as identity_repo
-    from identity.passkeys import PasskeyServer
+    from identity.webauthn import PasskeyServer
 
     server = PasskeyServer(settings)
     async with database.unit_of_work() as session:
         account = await identity_repo.account_by_id(session, account_id)
         assert account is not None
-        handle, options = await credentials.begin_registration(
-            session, server, account, purge=credentials.ChallengePurge()
+        handle, options = await passkeys.begin_registration(
+            session, server, account, purge=passkeys.ChallengePurge()
         )
-        passkey = await credentials.complete_registration(
+        passkey = await passkeys.complete_registration(
             session,
             server,
             account,

@@ -15,7 +15,7 @@ from fido2.utils import websafe_encode
 from playwright.async_api import Page, expect
 
 from core.settings import Settings
-from identity.passkeys import (
+from identity.webauthn import (
     PasskeyInvalid,
     PasskeyServer,
     StoredPasskey,
