@@ -42,9 +42,10 @@ alike; pg_stat_statements loaded to count the statements of each request):
    from a helper table of the same living citizens) and the exact INSERT audit.record() sends,
    with action 'bench.pgbench' so its events are never counted as ours. For reference, pgbench
    also runs the app's own one statement of an ordinary lookup (record_and_event_sql). The
-   app's calls that wait for a lane connection share one statement (record_and_event_many_sql)
-   and so one commit, where pgbench makes one call per transaction: the SQL per request table
-   shows how many statements a call took (under 1 when calls went together).
+   app's calls that wait for a statement-pool connection share one statement
+   (record_and_event_many_sql) and so one commit, where pgbench makes one call per
+   transaction: the SQL per request table shows how many statements a call took (under 1 when
+   calls went together).
 6. Audit: every answered request must have its event. Open-loop runs send a unique X-Request-Id
    per request and drain before stopping: the sets of answered request ids and of event
    request ids must be equal (missing = answered 2xx/4xx without an event). wrk runs: events

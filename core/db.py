@@ -165,8 +165,8 @@ class Database:
             info={ROW_INSERTS: self.row_inserts},
         )
         self._side_engine: AsyncEngine | None = None
-        self._lane_pool: StatementPool | None = None
-        self._lane_loop: asyncio.AbstractEventLoop | None = None
+        self._statement_pool: StatementPool | None = None
+        self._statement_pool_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def side_engine(self) -> AsyncEngine:
@@ -189,34 +189,34 @@ class Database:
             event.listen(self._side_engine.sync_engine, "handle_error", _terminate_if_cancelled)
         return self._side_engine
 
-    def lane_pool(self) -> StatementPool | None:
+    def statement_pool(self) -> StatementPool | None:
         """The StatementPool of this process for requests served by one autocommit statement
         and no unit of work (the agency API's lookups and verifies, registry.agency.service);
         None on SQLite. A session, its pool checkout and its adapter cost several times such a
         statement. Same server settings (role, statement timeout) as the engine's connections.
-        Few connections (REGISTRY_DATABASE_LANE_POOL_SIZE, 1): each statement is short, the
+        Few connections (REGISTRY_DATABASE_STATEMENT_POOL_SIZE, 1): each statement is short, the
         requests that wait for one go together in one statement (``StatementPool.run``), and on
         a small machine more active backends cost PostgreSQL more than requests waiting here.
         With more connections requests rarely wait, so rarely go together; with one, calls go
         together at moderate load too, not only at saturation (docs/performance.md,
-        "Lane pool size")."""
+        "Statement pool size")."""
         loop = asyncio.get_running_loop()
-        if self._lane_loop is loop:
-            return self._lane_pool
+        if self._statement_pool_loop is loop:
+            return self._statement_pool
         if self.dialect != "postgresql":
             return None
         # Connections belong to the event loop that made them (tests run several loops).
-        self._lane_loop = loop
+        self._statement_pool_loop = loop
         url = self.settings.url.set(drivername="postgresql")
-        self._lane_pool = StatementPool(
+        self._statement_pool = StatementPool(
             url.render_as_string(hide_password=False),
-            size=self.settings.database_lane_pool_size,
-            max_group=self.settings.database_lane_max_group,
+            size=self.settings.database_statement_pool_size,
+            max_group=self.settings.database_statement_pool_max_group,
             timeout=self.settings.database_pool_timeout,
             server_settings=_server_settings(self.settings),
             statement_timeout=self.settings.request_deadline,
         )
-        return self._lane_pool
+        return self._statement_pool
 
     @property
     def dialect(self) -> str:
@@ -271,9 +271,9 @@ class Database:
         await self.engine.dispose()
         if self._side_engine is not None:
             await self._side_engine.dispose()
-        if self._lane_pool is not None:
-            pool, loop = self._lane_pool, self._lane_loop
-            self._lane_pool = self._lane_loop = None
+        if self._statement_pool is not None:
+            pool, loop = self._statement_pool, self._statement_pool_loop
+            self._statement_pool = self._statement_pool_loop = None
             if loop is asyncio.get_running_loop():
                 await pool.close()
 

@@ -56,13 +56,13 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(
         0, ge=0, le=500, description="Extra connections allowed under burst (closed after use)."
     )
-    database_lane_pool_size: int = Field(
+    database_statement_pool_size: int = Field(
         1,
         ge=1,
         le=100,
         description="Connections per process for one-statement requests (the agency API).",
     )
-    database_lane_max_group: int = Field(
+    database_statement_pool_max_group: int = Field(
         64,
         ge=1,
         le=1000,

@@ -76,7 +76,7 @@ async def _statement(
     columns: tuple[str, ...],
 ) -> tuple[Granted, Caller, dict[str, Any], str] | Outcome:
     remembered = memory.policy(principal.actor_id)
-    pool = database.lane_pool()
+    pool = database.statement_pool()
     if remembered is None or pool is None or len(call.identifier) != 12:
         return Outcome(None)
     policy_text, policy = remembered

@@ -1,8 +1,8 @@
 """The answers of the agency API as the OpenAPI document states them.
 
-The routes and the fast lane (registry/agency/fastlane.py) send the service's dictionaries as
-they are; these models only describe them (``extra="forbid"``: a member the document does not
-name is a defect), and tests/registry/test_openapi.py checks both paths' answers against them.
+The routes send the service's dictionaries as they are; these models only describe them
+(``extra="forbid"``: a member the document does not name is a defect), and
+tests/registry/test_openapi.py checks the answers against them.
 """
 
 from __future__ import annotations

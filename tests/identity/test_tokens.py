@@ -518,8 +518,8 @@ async def test_any_bearer_string_is_refused_cleanly(web: httpx.AsyncClient, toke
     assert userinfo.status_code == 401
 
 
-# Every route a bearer token opens, the agency API's fast lane included (GET lookup and POST
-# verify with a well-formed query or body take it).
+# Every route a bearer token opens, the agency API's lean lookup and verify included (a
+# well-formed query or body takes the lean handler).
 BEARER_ROUTES = [
     ("GET", "/userinfo", None),
     ("POST", "/userinfo", None),

@@ -289,12 +289,14 @@ async def test_calls_that_wait_for_a_connection_share_one_statement(
     """Calls that arrive while the connections are busy go to the database together (one
     statement per kind of call); each is still judged and recorded on its own, and answered
     as it would be alone: a locked identity or a missing record takes the full path."""
-    env.database.settings = env.database.settings.model_copy(update={"database_lane_pool_size": 1})
+    env.database.settings = env.database.settings.model_copy(
+        update={"database_statement_pool_size": 1}
+    )
     bank = await agency(env, attribute_results=True)
     await make_account(env.database, env.settings)
     await lock_identity(env.database, ANH)
     assert (await lookup(env, bank, DUC, ["full_name"])).status_code == 200  # seen from now on
-    pool = env.database.lane_pool()
+    pool = env.database.statement_pool()
     release = asyncio.Event()
 
     async def hold(connection: Any, item: Any) -> Any:
