@@ -62,8 +62,14 @@ class AuditGate:
     ) -> None:
         """Record the refused call (outcome denied)."""
         await record(
-            session, actor=principal, action=GATE_ACTION, outcome="denied",
+            session,
+            actor=principal,
+            action=GATE_ACTION,
+            outcome="denied",
             subject=named_subject(request),
-            detail={"route": route_of(request), "reason": f"missing_{reason}",
-                    "required": " ".join(sorted(required))},
-        )  # fmt: skip
+            detail={
+                "route": route_of(request),
+                "reason": f"missing_{reason}",
+                "required": " ".join(sorted(required)),
+            },
+        )

@@ -41,9 +41,14 @@ async def record(
     invariant 1), and if it fails nothing is.
     """
     values = new_event(
-        actor=actor, action=action, outcome=outcome, subject=subject, fields=fields,
-        purpose=purpose, detail=detail,
-    )  # fmt: skip
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        subject=subject,
+        fields=fields,
+        purpose=purpose,
+        detail=detail,
+    )
     try:
         await repo.insert_event(session, values, begin=not last)
     except (SQLAlchemyError, repo.EventNotRecorded) as exc:
@@ -116,7 +121,7 @@ async def record_many(
             fields=e.fields,
             purpose=e.purpose,
             detail=e.detail,
-        )  # fmt: skip
+        )
         for e in events
     ]
     if not rows:
@@ -143,9 +148,15 @@ async def refuse(
     """Record a refused access (denied, not found) and return ``error`` marked so that the
     unit of work commits that record before the error is answered. Raise what it returns."""
     await record(
-        session, actor=actor, action=action, outcome=outcome, subject=subject,
-        fields=fields, purpose=purpose, detail=detail,
-    )  # fmt: skip
+        session,
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        subject=subject,
+        fields=fields,
+        purpose=purpose,
+        detail=detail,
+    )
     error.commit_unit_of_work = True
     return error
 

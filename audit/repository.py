@@ -59,9 +59,18 @@ def event_data(row: Any) -> EventData:
 
 
 EVENT_COLUMNS_INSERTED = (
-    "event_uid", "actor_type", "actor_id", "on_behalf_of", "subject", "action", "fields",
-    "purpose", "outcome", "request_id", "detail",
-)  # fmt: skip
+    "event_uid",
+    "actor_type",
+    "actor_id",
+    "on_behalf_of",
+    "subject",
+    "action",
+    "fields",
+    "purpose",
+    "outcome",
+    "request_id",
+    "detail",
+)
 # The hot path's INSERT on PostgreSQL, sent straight to the driver (core.db.driver_connection):
 # the id, the database's clock and the inserting transaction are the table's defaults.
 INSERT_EVENT_SQL = (
@@ -272,14 +281,19 @@ async def proof_target_portable(session: AsyncSession, event_uid: str) -> ProofT
     )
     row = (
         await session.execute(
-            select(AuditLeaf.leaf_index, AuditLeaf.leaf_hash, head.c.tree_size, head.c.note,
-                   *EVENT_COLUMNS)
+            select(
+                AuditLeaf.leaf_index,
+                AuditLeaf.leaf_hash,
+                head.c.tree_size,
+                head.c.note,
+                *EVENT_COLUMNS,
+            )
             .select_from(AuditEvent)
             .outerjoin(AuditLeaf, AuditLeaf.event_id == AuditEvent.id)
             .outerjoin(head, true())
             .where(AuditEvent.event_uid == event_uid)
         )
-    ).first()  # fmt: skip
+    ).first()
     if row is None:
         return None
     return ProofTarget(

@@ -145,9 +145,13 @@ async def view_event(session: AsyncSession, *, auditor: Principal, event_uid: st
     row = await repo.event_with_leaf(session, event_uid)
     if row is None:
         raise await refuse(
-            session, NotFound("No audit event with this id."), actor=auditor,
-            action="audit.event_view", outcome="not_found", detail={"event_uid": event_uid[:64]},
-        )  # fmt: skip
+            session,
+            NotFound("No audit event with this id."),
+            actor=auditor,
+            action="audit.event_view",
+            outcome="not_found",
+            detail={"event_uid": event_uid[:64]},
+        )
     await record(
         session,
         actor=auditor,
@@ -186,9 +190,14 @@ async def citizen_inclusion_proof(
     # Checked before anything else, so "not yet sequenced" cannot reveal another's event.
     if row is None or row.subject != me:
         raise await refuse(
-            session, NotFound(_NOT_IN_YOUR_LOG), actor=citizen, action="audit.proof",
-            outcome="not_found", subject=me, detail={"event_uid": event_uid[:64]},
-        )  # fmt: skip
+            session,
+            NotFound(_NOT_IN_YOUR_LOG),
+            actor=citizen,
+            action="audit.proof",
+            outcome="not_found",
+            subject=me,
+            detail={"event_uid": event_uid[:64]},
+        )
     proof = InclusionProof.model_validate(await inclusion_proof(session, event_uid))
     await record(
         session,

@@ -14,9 +14,15 @@ from core.errors import Forbidden, Unauthenticated
 from core.principal import ActorType, Principal
 
 __all__ = [
-    "ActorType", "Authenticator", "GateRecorder", "NoAuthenticator", "Principal", "Requirement",
-    "require", "requirement_of",
-]  # fmt: skip
+    "ActorType",
+    "Authenticator",
+    "GateRecorder",
+    "NoAuthenticator",
+    "Principal",
+    "Requirement",
+    "require",
+    "requirement_of",
+]
 
 
 class Authenticator(Protocol):
@@ -101,18 +107,24 @@ def require(
             raise Unauthenticated("Valid credentials are required for this resource.")
         if wanted_roles and not principal.has_any_role(wanted_roles):
             raise await _refusal(
-                request, session, principal,
+                request,
+                session,
+                principal,
                 Forbidden(
                     "This resource requires one of the roles: "
-                    + ", ".join(sorted(wanted_roles)) + "."
+                    + ", ".join(sorted(wanted_roles))
+                    + "."
                 ),
-                reason="role", required=wanted_roles,
-            )  # fmt: skip
+                reason="role",
+                required=wanted_roles,
+            )
         missing = wanted_scopes - principal.scopes
         if missing:
             # RFC 6750 section 3.1: insufficient_scope names the scope that was needed.
             raise await _refusal(
-                request, session, principal,
+                request,
+                session,
+                principal,
                 Forbidden(
                     "The token lacks the scopes: " + ", ".join(sorted(missing)) + ".",
                     headers={
@@ -120,8 +132,9 @@ def require(
                         f'scope="{" ".join(sorted(wanted_scopes))}"'
                     },
                 ),
-                reason="scope", required=wanted_scopes,
-            )  # fmt: skip
+                reason="scope",
+                required=wanted_scopes,
+            )
         request.state.principal = principal
         return principal
 

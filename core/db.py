@@ -182,9 +182,11 @@ class Database:
             # lock taken by it (the rate bucket) is released when the statement ends. No
             # pre-ping: a dead connection fails that one statement and is then replaced.
             kwargs.update(
-                pool_size=min(4, self.settings.database_pool_size), max_overflow=0,
-                pool_pre_ping=False, isolation_level="AUTOCOMMIT",
-            )  # fmt: skip
+                pool_size=min(4, self.settings.database_pool_size),
+                max_overflow=0,
+                pool_pre_ping=False,
+                isolation_level="AUTOCOMMIT",
+            )
             self._side_engine = create_async_engine(self.settings.url, **kwargs)
             event.listen(self._side_engine.sync_engine, "handle_error", _terminate_if_cancelled)
         return self._side_engine

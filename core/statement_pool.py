@@ -155,8 +155,9 @@ class StatementPool:
             self._busy -= 1
             self._dispatch()
 
-    async def _on_connection(self, call: Callable[[asyncpg.Connection, Any], Awaitable[Any]],
-                             argument: Any) -> Any:  # fmt: skip
+    async def _on_connection(
+        self, call: Callable[[asyncpg.Connection, Any], Awaitable[Any]], argument: Any
+    ) -> Any:
         self.statements += 1
         connection = self._free.pop() if self._free else await self._connect()
         try:

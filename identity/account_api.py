@@ -67,22 +67,32 @@ def _account_view(account: Account) -> dict[str, Any]:
 
 
 @router.post(
-    "/identity/enrol", status_code=201, summary="Enrol (level 1)", response_model=AccountView,
+    "/identity/enrol",
+    status_code=201,
+    summary="Enrol (level 1)",
+    response_model=AccountView,
     responses=problems(403, 409),
-)  # fmt: skip
+)
 async def enrol(body: Enrolment, session: SessionDep, services: ServicesDep) -> dict[str, Any]:
     """Create an electronic identity from declared data that matches the registry."""
     account = await accounts.enrol(
-        session, services.ctx, citizen_id=body.id_number, full_name=body.full_name,
-        birth_date=body.birth_date, card_issue_date=body.card_issue_date, password=body.password,
-    )  # fmt: skip
+        session,
+        services.ctx,
+        citizen_id=body.id_number,
+        full_name=body.full_name,
+        birth_date=body.birth_date,
+        card_issue_date=body.card_issue_date,
+        password=body.password,
+    )
     return _account_view(account)
 
 
 @router.post(
-    "/identity/activate", summary="Activate with an in-person code (level 2)",
-    response_model=AccountView, responses=problems(403, 409),
-)  # fmt: skip
+    "/identity/activate",
+    summary="Activate with an in-person code (level 2)",
+    response_model=AccountView,
+    responses=problems(403, 409),
+)
 async def activate(body: Activation, session: SessionDep, services: ServicesDep) -> dict[str, Any]:
     """Redeem an activation code issued by an official."""
     account = await accounts.activate(
@@ -92,17 +102,22 @@ async def activate(body: Activation, session: SessionDep, services: ServicesDep)
 
 
 @router.post(
-    "/identity/unlock", summary="Unlock my electronic identity", response_model=AccountView,
+    "/identity/unlock",
+    summary="Unlock my electronic identity",
+    response_model=AccountView,
     responses=problems(401, 403, 429),
-)  # fmt: skip
+)
 async def unlock(
     request: Request, body: Unlock, session: SessionDep, services: ServicesDep
 ) -> dict[str, Any]:
     """Unlock an identity the citizen locked themself (password required)."""
     account = await signin.unlock(
-        session, services.ctx, login=body.id_number, password=body.password,
+        session,
+        services.ctx,
+        login=body.id_number,
+        password=body.password,
         client_ip=client_ip(request),
-    )  # fmt: skip
+    )
     return _account_view(account)
 
 
@@ -154,11 +169,15 @@ async def my_consents(citizen: CitizenDep, session: SessionDep) -> list[dict[str
     """Each service, the scopes it may receive, and when consent was given."""
     account = await _my_account(session, citizen)
     return [
-        {"client_id": c.client_id, "client_name": k.name, "scope": c.scope,
-         "granted_at": c.granted_at.isoformat(),
-         "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None}
+        {
+            "client_id": c.client_id,
+            "client_name": k.name,
+            "scope": c.scope,
+            "granted_at": c.granted_at.isoformat(),
+            "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None,
+        }
         for c, k in await repo.consents_of(session, account.id)
-    ]  # fmt: skip
+    ]
 
 
 @router.delete("/me/consents/{client_id}", status_code=204, summary="Revoke a consent")

@@ -21,9 +21,19 @@ from identity.pages import account, consent, passkeys, signin, static
 
 oidc_router = APIRouter(tags=["openid-connect"])
 for _family in (
-    discovery, authorize, signin, consent, token, revocation, introspection, userinfo, logout,
-    static, account, passkeys,
-):  # fmt: skip
+    discovery,
+    authorize,
+    signin,
+    consent,
+    token,
+    revocation,
+    introspection,
+    userinfo,
+    logout,
+    static,
+    account,
+    passkeys,
+):
     oidc_router.include_router(_family.router)
 
 account_router = APIRouter(prefix="/api/v1", tags=["electronic identity"])

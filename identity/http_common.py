@@ -52,9 +52,13 @@ def page_error(request: Request, services: IdentityServices, message: str) -> Re
     """The error page, for a request that cannot be used; ``message`` is a catalog message."""
     locale = pick_locale(request)
     return render(
-        request, services.settings, "error.html", locale=locale, status_code=400,
+        request,
+        services.settings,
+        "error.html",
+        locale=locale,
+        status_code=400,
         context={"message": gettext(locale, message)},
-    )  # fmt: skip
+    )
 
 
 def unseal(services: IdentityServices, value: str | None) -> authz.AuthRequest | None:
@@ -70,9 +74,12 @@ def set_session_cookie(
     """The provider's sign-in cookie of a session just started, living as long as it may."""
     _, absolute = signin.session_limits(services.settings, account)
     set_cookie(
-        response, services.settings, session_cookie_name(services.settings), token,
+        response,
+        services.settings,
+        session_cookie_name(services.settings),
+        token,
         max_age=int(absolute.total_seconds()),
-    )  # fmt: skip
+    )
 
 
 def after_login(
@@ -93,10 +100,13 @@ async def client_form(
     a private_key_jwt assertion must name this endpoint as its audience)."""
     form = await _form(request)
     client = await authenticate_client(
-        session, services.settings, authorization=request.headers.get("authorization"),
-        form=form, token_endpoint=services.settings.issuer + endpoint,
+        session,
+        services.settings,
+        authorization=request.headers.get("authorization"),
+        form=form,
+        token_endpoint=services.settings.issuer + endpoint,
         built=services.tokens.clients,
-    )  # fmt: skip
+    )
     return form, client
 
 

@@ -77,11 +77,13 @@ async def _save_challenge(
     await repo.insert(
         session,
         WebAuthnChallenge(
-            id=sha256_hex(handle), purpose=purpose,
-            account_id=account.id if account else None, state=json.dumps(dict(state)),
+            id=sha256_hex(handle),
+            purpose=purpose,
+            account_id=account.id if account else None,
+            state=json.dumps(dict(state)),
             expires_at=utcnow() + CHALLENGE_TTL,
         ),
-    )  # fmt: skip
+    )
     return handle
 
 
@@ -103,10 +105,11 @@ async def begin_registration(
         raise ValidationFailed(f"An account may hold at most {MAX_PASSKEYS} passkeys.")
     name = account.citizen_id or account.username or account.id
     options, state = server.begin_registration(
-        user_handle=user_handle(account), name=name,
+        user_handle=user_handle(account),
+        name=name,
         display_name=account.display_name or name,
         existing=[p.credential_data for p in existing],
-    )  # fmt: skip
+    )
     return await _save_challenge(session, "register", state, account, purge), options
 
 
@@ -137,16 +140,23 @@ async def complete_registration(
     if await repo.passkey_by_credential(session, new.credential_id) is not None:
         raise PasskeyInvalid("This passkey is already registered.")
     passkey = Passkey(
-        id=str(uuid.uuid4()), account_id=account.id, credential_id=new.credential_id,
-        credential_data=new.credential_data, user_handle=user_handle(account),
-        sign_count=new.sign_count, name=label,
+        id=str(uuid.uuid4()),
+        account_id=account.id,
+        credential_id=new.credential_id,
+        credential_data=new.credential_data,
+        user_handle=user_handle(account),
+        sign_count=new.sign_count,
+        name=label,
         transports=" ".join(new.transports)[:100] or None,
-    )  # fmt: skip
+    )
     await repo.add(session, passkey)
     await audit.record(
-        session, actor=principal_of(account), action="identity.passkey.add", outcome="granted",
+        session,
+        actor=principal_of(account),
+        action="identity.passkey.add",
+        outcome="granted",
         subject=account.citizen_id,
-    )  # fmt: skip
+    )
     return passkey
 
 
@@ -175,10 +185,17 @@ async def complete_login(
     if account is None:
         raise PasskeyInvalid("This passkey is not registered.")
     result = server.complete_authentication(
-        json.loads(row.state), credential,
-        lookup=[StoredPasskey(passkey.credential_id, passkey.credential_data, passkey.sign_count,
-                              passkey.user_handle)],
-    )  # fmt: skip
+        json.loads(row.state),
+        credential,
+        lookup=[
+            StoredPasskey(
+                passkey.credential_id,
+                passkey.credential_data,
+                passkey.sign_count,
+                passkey.user_handle,
+            )
+        ],
+    )
     if result.user_handle is not None and result.user_handle != passkey.user_handle:
         raise PasskeyInvalid("The passkey's user handle does not match its account.")
     check_usable(account)
@@ -198,9 +215,12 @@ async def rename(session: AsyncSession, account: Account, passkey_id: str, name:
     passkey.name = _check_name(name)
     await session.flush()
     await audit.record(
-        session, actor=principal_of(account), action="identity.passkey.rename",
-        outcome="granted", subject=account.citizen_id,
-    )  # fmt: skip
+        session,
+        actor=principal_of(account),
+        action="identity.passkey.rename",
+        outcome="granted",
+        subject=account.citizen_id,
+    )
     return passkey
 
 
@@ -213,9 +233,12 @@ async def remove(session: AsyncSession, account: Account, passkey_id: str) -> No
         raise ValidationFailed("Staff must keep at least one passkey.")
     await repo.delete_row(session, passkey)
     await audit.record(
-        session, actor=principal_of(account), action="identity.passkey.remove",
-        outcome="granted", subject=account.citizen_id,
-    )  # fmt: skip
+        session,
+        actor=principal_of(account),
+        action="identity.passkey.remove",
+        outcome="granted",
+        subject=account.citizen_id,
+    )
 
 
 @dataclass(frozen=True, slots=True)

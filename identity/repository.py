@@ -214,10 +214,11 @@ async def count_address_failure(
         index_elements=[LoginThrottle.key],
         set_={
             "failures": case((expired, 1), else_=LoginThrottle.failures + 1),
-            "window_start": case((expired, stmt.excluded.window_start),
-                                 else_=LoginThrottle.window_start),
+            "window_start": case(
+                (expired, stmt.excluded.window_start), else_=LoginThrottle.window_start
+            ),
         },
-    )  # fmt: skip
+    )
     await session.execute(stmt)
 
 

@@ -119,9 +119,14 @@ def set_cookie(
 ) -> None:
     """HttpOnly, SameSite=Lax (the OIDC redirect back must carry it), Secure over HTTPS."""
     response.set_cookie(
-        name, value, max_age=max_age, httponly=True, secure=settings.cookie_secure,
-        samesite="lax", path="/",
-    )  # fmt: skip
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        secure=settings.cookie_secure,
+        samesite="lax",
+        path="/",
+    )
 
 
 def render(
@@ -135,10 +140,16 @@ def render(
 ) -> HTMLResponse:
     """Render a page in the locale, a CSRF token and the security headers."""
     cookie, new = csrf_cookie(request)
-    body = _env(locale).get_template(template).render(
-        lang=locale, other_lang="en" if locale == "vi" else "vi",
-        csrf=csrf_token(settings, cookie), **(context or {}),
-    )  # fmt: skip
+    body = (
+        _env(locale)
+        .get_template(template)
+        .render(
+            lang=locale,
+            other_lang="en" if locale == "vi" else "vi",
+            csrf=csrf_token(settings, cookie),
+            **(context or {}),
+        )
+    )
     response = HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)
     if new:
         set_cookie(response, settings, CSRF_COOKIE, cookie, max_age=None)

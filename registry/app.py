@@ -135,10 +135,16 @@ def create_app(
     # Every route's outside text passes one check before its own work (core.inputs: each
     # router's route_class is OutsideTextRoute).
     routers = (
-        agency_api.router, identity_api.oidc_router, ops.router, identity_api.account_router,
-        audit_api.router, registry_api.router, portal_pages.router, portal_citizen.router,
+        agency_api.router,
+        identity_api.oidc_router,
+        ops.router,
+        identity_api.account_router,
+        audit_api.router,
+        registry_api.router,
+        portal_pages.router,
+        portal_citizen.router,
         portal_console.router,
-    )  # fmt: skip
+    )
     for router in routers:
         require_outside_text_check(router.routes)
         app.include_router(router)

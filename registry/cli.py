@@ -201,9 +201,11 @@ def import_(
     async def run() -> int:
         database = Database(settings)
         columns = (
-            TextColumn("[bold]import"), BarColumn(), TextColumn("{task.description}"),
+            TextColumn("[bold]import"),
+            BarColumn(),
+            TextColumn("{task.description}"),
             TimeElapsedColumn(),
-        )  # fmt: skip
+        )
         meter = ImportProgress(size=file.stat().st_size, started=time.monotonic())
         try:
             with Progress(*columns, console=console, transient=False) as bar:
@@ -216,10 +218,17 @@ def import_(
                     bar.update(task, completed=position, description=meter.describe(now))
 
                 report = await import_file(
-                    database, file, actor=Principal("system", actor[:128]), fmt=kind,
-                    update=update, batch_size=batch_size, reject_path=rejects, progress=advance,
-                    workers=workers, digest=file_id,
-                )  # fmt: skip
+                    database,
+                    file,
+                    actor=Principal("system", actor[:128]),
+                    fmt=kind,
+                    update=update,
+                    batch_size=batch_size,
+                    reject_path=rejects,
+                    progress=advance,
+                    workers=workers,
+                    digest=file_id,
+                )
         finally:
             await database.dispose()
         if report.already_done:
@@ -342,9 +351,11 @@ def demo(
                 path = Path(tmp) / "demo.csv"
                 write(count, seed=2026, path=path, fmt="csv")
                 report = await import_file(
-                    database, path, actor=Principal("system", "demo-loader"),
+                    database,
+                    path,
+                    actor=Principal("system", "demo-loader"),
                     reject_path=Path(tmp) / "rejects.csv",
-                )  # fmt: skip
+                )
             console.print(f"loaded a demo population of {report.loaded:,} people")
         finally:
             await _ensure_demo_account(database, settings)
@@ -400,9 +411,13 @@ async def _ensure_demo_account(database: Any, settings: Settings) -> None:
         )
         if await accounts.staff_account(session, DEMO_AUDITOR) is None:
             await accounts.create_staff(
-                session, context_for(settings), username=DEMO_AUDITOR,
-                display_name="Demo auditor", roles=("auditor",), password=DEMO_PASSWORD,
-            )  # fmt: skip
+                session,
+                context_for(settings),
+                username=DEMO_AUDITOR,
+                display_name="Demo auditor",
+                roles=("auditor",),
+                password=DEMO_PASSWORD,
+            )
         console.print(f"demo citizen: {row.id_number} (password {DEMO_PASSWORD!r})")
 
 

@@ -128,8 +128,9 @@ def public_key() -> None:
         vkey = asyncio.run(run())
     except (SQLAlchemyError, OSError, RegistryError) as exc:
         # A key named after a guessed origin would fail every check of this log's checkpoints.
-        typer.echo(f"error: the log's origin (the key's name) is read from the database: {exc}",
-                   err=True)  # fmt: skip
+        typer.echo(
+            f"error: the log's origin (the key's name) is read from the database: {exc}", err=True
+        )
         raise typer.Exit(1) from None
     typer.echo(vkey)
 

@@ -71,9 +71,10 @@ def _context(settings: Any) -> Any:
     from registry.directory import RegistryDirectory
 
     return IdentityContext(
-        settings=settings, hasher=PasswordHasher.from_settings(settings),
+        settings=settings,
+        hasher=PasswordHasher.from_settings(settings),
         directory=RegistryDirectory(),
-    )  # fmt: skip
+    )
 
 
 @staff_app.command("create")
@@ -90,9 +91,13 @@ def staff_create(
 
     async def work(session: AsyncSession, settings: Any) -> str:
         account = await accounts.create_staff(
-            session, _context(settings), username=username, display_name=name,
-            roles=tuple(role), password=password,
-        )  # fmt: skip
+            session,
+            _context(settings),
+            username=username,
+            display_name=name,
+            roles=tuple(role),
+            password=password,
+        )
         return account.id
 
     account_id = _in_unit_of_work(work)
@@ -126,11 +131,20 @@ def clients_create(
 
     async def work(session: AsyncSession, settings: Any) -> tuple[str, str | None]:
         new = await create_client(
-            session, settings, name=name, type=type, redirect_uris=redirect_uri,
-            post_logout_redirect_uris=post_logout_uri, scopes=scopes or None,
-            auth_method=auth, jwks=jwks, sector_identifier=sector, id_token_alg=id_token_alg,
-            first_party=first_party, client_id=client_id,
-        )  # fmt: skip
+            session,
+            settings,
+            name=name,
+            type=type,
+            redirect_uris=redirect_uri,
+            post_logout_redirect_uris=post_logout_uri,
+            scopes=scopes or None,
+            auth_method=auth,
+            jwks=jwks,
+            sector_identifier=sector,
+            id_token_alg=id_token_alg,
+            first_party=first_party,
+            client_id=client_id,
+        )
         return new.client.client_id, new.secret
 
     cid, secret = _in_unit_of_work(work)
@@ -221,10 +235,15 @@ def clients_policy(
     from registry.agency import admin
 
     raw = {
-        "actions": action, "fields": field, "purposes": purpose,
-        "attribute_results": attribute_results, "name_match": name_match,
-        "rate_per_second": rate, "burst": burst, "batch_max": batch_max,
-    }  # fmt: skip
+        "actions": action,
+        "fields": field,
+        "purposes": purpose,
+        "attribute_results": attribute_results,
+        "name_match": name_match,
+        "rate_per_second": rate,
+        "burst": burst,
+        "batch_max": batch_max,
+    }
 
     async def work(session: AsyncSession, settings: Any) -> str:
         policy = await admin.set_policy(

@@ -12,6 +12,15 @@ STATUSES = ("alive", "deceased", "missing")
 MARITAL = ("single", "married", "divorced", "widowed")
 BLOOD_TYPES = ("A", "B", "AB", "O", "A-", "B-", "AB-", "O-")
 VERSION_KINDS = (
-    "birth", "death", "missing", "residence", "marriage", "divorce", "name_change",
-    "gender_change", "correction", "import", "card",
-)  # fmt: skip
+    "birth",
+    "death",
+    "missing",
+    "residence",
+    "marriage",
+    "divorce",
+    "name_change",
+    "gender_change",
+    "correction",
+    "import",
+    "card",
+)

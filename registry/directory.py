@@ -15,13 +15,23 @@ from registry import repository as repo
 _c = repo.c
 # Only what each read uses (the record has 45 columns).
 FACT_COLUMNS = repo.CitizenColumns(
-    _c.id_number, _c.full_name, _c.birth_date, _c.birth_date_precision, _c.gender,
-    _c.card_issue_date, _c.status, _c.replaced_by,
-)  # fmt: skip
+    _c.id_number,
+    _c.full_name,
+    _c.birth_date,
+    _c.birth_date_precision,
+    _c.gender,
+    _c.card_issue_date,
+    _c.status,
+    _c.replaced_by,
+)
 CLAIM_COLUMNS = repo.CitizenColumns(
-    _c.id_number, _c.full_name, _c.birth_date, _c.birth_date_precision, _c.gender,
+    _c.id_number,
+    _c.full_name,
+    _c.birth_date,
+    _c.birth_date_precision,
+    _c.gender,
     _c.permanent_address,
-)  # fmt: skip
+)
 
 
 def _as_date(value: Any) -> date | None:

@@ -45,24 +45,40 @@ class Door:
         detail: Mapping[str, DetailValue] | None = None,
     ) -> None:
         await record(
-            self.session, actor=self.official, action=self.action, outcome="granted",
-            subject=subject, fields=fields, purpose=self.purpose, detail=detail,
-        )  # fmt: skip
+            self.session,
+            actor=self.official,
+            action=self.action,
+            outcome="granted",
+            subject=subject,
+            fields=fields,
+            purpose=self.purpose,
+            detail=detail,
+        )
 
     async def not_found(self, subject: str, error: RegistryError | None = None) -> RegistryError:
         """Record a lookup that found nothing; returns the error to raise (committed first)."""
         return await refuse(
-            self.session, error or NotFound(_NOT_FOUND), actor=self.official,
-            action=self.action, outcome="not_found", subject=subject, purpose=self.purpose,
-        )  # fmt: skip
+            self.session,
+            error or NotFound(_NOT_FOUND),
+            actor=self.official,
+            action=self.action,
+            outcome="not_found",
+            subject=subject,
+            purpose=self.purpose,
+        )
 
     async def conflict(self, subject: str, reason: str, message: str) -> RegistryError:
         """Record a change refused by the record's state; returns the 409 to raise."""
         return await refuse(
-            self.session, Conflict(message, extensions={"reason": reason}), actor=self.official,
-            action=self.action, outcome="denied", subject=subject, purpose=self.purpose,
+            self.session,
+            Conflict(message, extensions={"reason": reason}),
+            actor=self.official,
+            action=self.action,
+            outcome="denied",
+            subject=subject,
+            purpose=self.purpose,
             detail={"reason": reason},
-        )  # fmt: skip
+        )
 
 
 def open_door(session: AsyncSession, official: Principal, kind: str, purpose: str) -> Door:

@@ -25,9 +25,17 @@ from core.models import Base, UTCDateTime, code
 from registry.codes import BLOOD_TYPES, GENDERS, MARITAL, PRECISIONS, STATUSES, VERSION_KINDS
 
 __all__ = [
-    "BLOOD_TYPES", "GENDERS", "MARITAL", "PRECISIONS", "STATUSES", "VERSION_KINDS", "Citizen",
-    "CitizenVersion", "ImportJob", "ImportRun",
-]  # fmt: skip
+    "BLOOD_TYPES",
+    "GENDERS",
+    "MARITAL",
+    "PRECISIONS",
+    "STATUSES",
+    "VERSION_KINDS",
+    "Citizen",
+    "CitizenVersion",
+    "ImportJob",
+    "ImportRun",
+]
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:

@@ -217,8 +217,13 @@ def _check_character(ch: str, previous: str) -> None:
 # the scripts written together in one language count as one: Han with Hiragana and Katakana
 # (Japanese), with Hangul (Korean), with Bopomofo.
 _ANY_SCRIPT = frozenset({"Zyyy", "Zinh"})
-_AUGMENTED = {"Hani": ("Hanb", "Jpan", "Kore"), "Hira": ("Jpan",), "Kana": ("Jpan",),
-              "Hang": ("Kore",), "Bopo": ("Hanb",)}  # fmt: skip
+_AUGMENTED = {
+    "Hani": ("Hanb", "Jpan", "Kore"),
+    "Hira": ("Jpan",),
+    "Kana": ("Jpan",),
+    "Hang": ("Kore",),
+    "Bopo": ("Hanb",),
+}
 
 
 def _check_one_script(name: str) -> None:
@@ -236,6 +241,7 @@ def _check_one_script(name: str) -> None:
         if not resolved:
             what = unicodedata.name(ch, "")
             raise InvalidName(
-                "script", f"a name must be written in one script: U+{ord(ch):04X} {what} is "
+                "script",
+                f"a name must be written in one script: U+{ord(ch):04X} {what} is "
                 "not of the script of the letters before it",
-            )  # fmt: skip
+            )

@@ -189,9 +189,13 @@ async def search(session: AsyncSession, *, official: Principal, params: SearchPa
         await door.granted(row["id_number"], SUMMARY_FIELDS, {"by": by})
     if not shown:
         await record(
-            session, actor=official, action=door.action, outcome="not_found",
-            purpose=door.purpose, detail={"by": by},
-        )  # fmt: skip
+            session,
+            actor=official,
+            action=door.action,
+            outcome="not_found",
+            purpose=door.purpose,
+            detail={"by": by},
+        )
     return SearchPage(
         items=[CitizenSummary.from_row(row) for row in shown],
         next_cursor=encode_cursor(shown[-1]["id_number"]) if len(rows) > params.limit else None,

@@ -20,34 +20,83 @@ from registry.refdata import ethnic_groups, province_table
 
 # The columns of a record as imported and exported (README: "Import columns").
 COLUMNS = (
-    "id_number", "full_name", "other_names", "birth_date", "gender", "birth_province",
-    "birth_place", "hometown", "ethnicity", "religion", "nationality", "marital_status",
-    "blood_type", "permanent_address", "temporary_address", "current_address", "household_id",
+    "id_number",
+    "full_name",
+    "other_names",
+    "birth_date",
+    "gender",
+    "birth_province",
+    "birth_place",
+    "hometown",
+    "ethnicity",
+    "religion",
+    "nationality",
+    "marital_status",
+    "blood_type",
+    "permanent_address",
+    "temporary_address",
+    "current_address",
+    "household_id",
     "household_relationship",
-    "father_id_number", "father_name", "father_nationality",
-    "mother_id_number", "mother_name", "mother_nationality",
-    "spouse_id_number", "spouse_name", "spouse_nationality",
-    "representative_id_number", "representative_name", "representative_nationality",
-    "status", "death_date", "missing_date", "card_number", "card_issue_date",
-    "card_issue_place", "card_expiry_date", "old_id_number",
-)  # fmt: skip
+    "father_id_number",
+    "father_name",
+    "father_nationality",
+    "mother_id_number",
+    "mother_name",
+    "mother_nationality",
+    "spouse_id_number",
+    "spouse_name",
+    "spouse_nationality",
+    "representative_id_number",
+    "representative_name",
+    "representative_nationality",
+    "status",
+    "death_date",
+    "missing_date",
+    "card_number",
+    "card_issue_date",
+    "card_issue_place",
+    "card_expiry_date",
+    "old_id_number",
+)
 REQUIRED = ("id_number", "full_name", "birth_date", "gender", "birth_province", "ethnicity")
 RELATIVES = ("father", "mother", "spouse", "representative")
 TEXT_LIMITS = {
-    "birth_place": 200, "hometown": 200, "religion": 60, "permanent_address": 300,
-    "temporary_address": 300, "current_address": 300, "household_relationship": 40,
+    "birth_place": 200,
+    "hometown": 200,
+    "religion": 60,
+    "permanent_address": 300,
+    "temporary_address": 300,
+    "current_address": 300,
+    "household_relationship": 40,
     "card_issue_place": 200,
-}  # fmt: skip
+}
 # The keys of a valid record as parse_record returns them, in this order (bulk import formats
 # COPY rows from the values in this order).
 STORED_KEYS = (
-    "id_number", "full_name", "name_folded", "other_names", "birth_date", "birth_date_precision",
-    "gender", "birth_province", "ethnicity", "nationality", "marital_status", "blood_type",
-    *TEXT_LIMITS, "household_id",
+    "id_number",
+    "full_name",
+    "name_folded",
+    "other_names",
+    "birth_date",
+    "birth_date_precision",
+    "gender",
+    "birth_province",
+    "ethnicity",
+    "nationality",
+    "marital_status",
+    "blood_type",
+    *TEXT_LIMITS,
+    "household_id",
     *(f"{who}_{part}" for who in RELATIVES for part in ("id_number", "name", "nationality")),
-    "status", "death_date", "missing_date", "card_issue_date", "card_expiry_date",
-    "card_number", "old_id_number",
-)  # fmt: skip
+    "status",
+    "death_date",
+    "missing_date",
+    "card_issue_date",
+    "card_expiry_date",
+    "card_number",
+    "old_id_number",
+)
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 _HOUSEHOLD = re.compile(r"^[A-Za-z0-9\-]{1,20}$")
 # [0-9], not \d: \d and int() take other scripts' digits too, and dates are written in ASCII.
@@ -218,11 +267,34 @@ def _parse_values(
     for name in unknown[:5]:
         problems.append(FieldProblem(name, "is not a column of the record"))
     (
-        number, full_name, other, birth, gender, province, _birth_place, _hometown, ethnicity,
-        _religion, nationality, marital, blood, _permanent, _temporary, _current, household,
-        _relationship, *relatives, status, death, missing, card, card_issued, _card_place,
-        card_expiry, old,
-    ) = values  # fmt: skip
+        number,
+        full_name,
+        other,
+        birth,
+        gender,
+        province,
+        _birth_place,
+        _hometown,
+        ethnicity,
+        _religion,
+        nationality,
+        marital,
+        blood,
+        _permanent,
+        _temporary,
+        _current,
+        household,
+        _relationship,
+        *relatives,
+        status,
+        death,
+        missing,
+        card,
+        card_issued,
+        _card_place,
+        card_expiry,
+        old,
+    ) = values
     required = (number, full_name, birth, gender, province, ethnicity)
     if None in required:
         for name, value in zip(REQUIRED, required, strict=True):

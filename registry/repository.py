@@ -20,9 +20,15 @@ c = CITIZEN.c
 v = VERSION.c
 
 SUMMARY_COLUMNS = (
-    c.id_number, c.full_name, c.birth_date, c.birth_date_precision, c.gender,
-    c.birth_province, c.status, c.replaced_by,
-)  # fmt: skip
+    c.id_number,
+    c.full_name,
+    c.birth_date,
+    c.birth_date_precision,
+    c.gender,
+    c.birth_province,
+    c.status,
+    c.replaced_by,
+)
 
 
 async def get_citizen(session: AsyncSession, id_number: str) -> dict[str, Any] | None:
@@ -136,10 +142,17 @@ async def _import_version(session: AsyncSession, id_number: str) -> dict[str, An
     if row is None:
         return None
     return {
-        "id_number": id_number, "version": 1, "valid_from": row.created_at, "kind": "import",
-        "is_correction": False, "legal_basis": row.legal_basis, "actor_type": row.actor_type,
-        "actor_id": row.actor_id, "changed_fields": '["*"]', "previous": None,
-    }  # fmt: skip
+        "id_number": id_number,
+        "version": 1,
+        "valid_from": row.created_at,
+        "kind": "import",
+        "is_correction": False,
+        "legal_basis": row.legal_basis,
+        "actor_type": row.actor_type,
+        "actor_id": row.actor_id,
+        "changed_fields": '["*"]',
+        "previous": None,
+    }
 
 
 async def search_by_old_number(

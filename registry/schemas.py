@@ -46,8 +46,14 @@ IdText = Annotated[str, Field(max_length=20)]
 # The personal-data fields of a record as released to officials (for the audit event).
 RECORD_FIELDS: tuple[str, ...] = (*COLUMNS, "replaced_by")
 SUMMARY_FIELDS: tuple[str, ...] = (
-    "id_number", "full_name", "birth_date", "gender", "birth_province", "status", "replaced_by",
-)  # fmt: skip
+    "id_number",
+    "full_name",
+    "birth_date",
+    "gender",
+    "birth_province",
+    "status",
+    "replaced_by",
+)
 
 
 class _Request(BaseModel):

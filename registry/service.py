@@ -467,9 +467,12 @@ async def register_marriage(
         return _Plan(row, _changes(row, changes, changes, today), read=("full_name", "nationality"))
 
     done = await _write(
-        door, [link(one, other), link(other, one)], kind="marriage", legal_basis=legal_basis,
+        door,
+        [link(one, other), link(other, one)],
+        kind="marriage",
+        legal_basis=legal_basis,
         event_date=marriage.date,
-    )  # fmt: skip
+    )
     return done[id_number]
 
 

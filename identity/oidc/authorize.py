@@ -301,9 +301,12 @@ async def decide(
     reason = _login_reason(request, client, signed_in, utcnow())
     if reason == "not_citizen" and signed_in is not None and _fresh(request, signed_in[0]):
         raise RedirectError(
-            request.redirect_uri, "access_denied", "Staff accounts do not sign in to services.",
-            request.state, settings.issuer,
-        )  # fmt: skip
+            request.redirect_uri,
+            "access_denied",
+            "Staff accounts do not sign in to services.",
+            request.state,
+            settings.issuer,
+        )
     needed, essential = _acr_wanted(request)
     if not reason and signed_in is not None and needed > acr_rank(signed_in[0].acr):
         login_session, account = signed_in
@@ -314,10 +317,12 @@ async def decide(
         elif essential:
             # OpenID Connect Core Unmet Authentication Requirements 1.0, section 2.
             raise RedirectError(
-                request.redirect_uri, "unmet_authentication_requirements",
-                "The sign-in does not meet the essential acr requested.", request.state,
+                request.redirect_uri,
+                "unmet_authentication_requirements",
+                "The sign-in does not meet the essential acr requested.",
+                request.state,
                 settings.issuer,
-            )  # fmt: skip
+            )
     if reason:
         if "none" in request.prompt:
             raise_login_required(request, reason, settings.issuer)
@@ -343,18 +348,24 @@ async def decide(
         return Decision("code")
     if "none" in request.prompt:
         raise RedirectError(
-            request.redirect_uri, "consent_required", "The citizen has not consented.",
-            request.state, settings.issuer,
-        )  # fmt: skip
+            request.redirect_uri,
+            "consent_required",
+            "The citizen has not consented.",
+            request.state,
+            settings.issuer,
+        )
     return Decision("consent")
 
 
 def raise_login_required(request: AuthRequest, reason: str, issuer: str) -> None:
     """prompt=none and the user must sign in (OIDC Core 3.1.2.6)."""
     raise RedirectError(
-        request.redirect_uri, "login_required", f"Sign-in is required ({reason}).",
-        request.state, issuer,
-    )  # fmt: skip
+        request.redirect_uri,
+        "login_required",
+        f"Sign-in is required ({reason}).",
+        request.state,
+        issuer,
+    )
 
 
 def consent_claims(request: AuthRequest) -> list[str]:
@@ -377,19 +388,23 @@ async def record_consent(
         if row is None:
             await repo.add(
                 session,
-                Consent(account_id=account.id, client_id=client.client_id, scope=scope,
-                        granted_at=now),
-            )  # fmt: skip
+                Consent(
+                    account_id=account.id, client_id=client.client_id, scope=scope, granted_at=now
+                ),
+            )
         else:
             merged = set(scope.split()) | (set(row.scope.split()) if not row.revoked_at else set())
             row.scope, row.granted_at, row.revoked_at = " ".join(sorted(merged)), now, None
             await session.flush()
     await audit.record(
-        session, actor=principal_of(account), action="identity.consent",
-        outcome="granted" if granted else "denied", subject=account.citizen_id,
+        session,
+        actor=principal_of(account),
+        action="identity.consent",
+        outcome="granted" if granted else "denied",
+        subject=account.citizen_id,
         fields=consent_claims(request),
         detail={"client": client.client_id[:64], "scope": " ".join(request.scope)[:200]},
-    )  # fmt: skip
+    )
 
 
 async def issue_code(
@@ -402,25 +417,38 @@ async def issue_code(
 ) -> str:
     """Create the grant and its single-use code; return the redirect with code, state and iss."""
     grant = Grant(
-        id=str(uuid.uuid4()), client_id=client.client_id, account_id=account.id,
-        session_sid=login_session.sid, scope=" ".join(request.scope),
+        id=str(uuid.uuid4()),
+        client_id=client.client_id,
+        account_id=account.id,
+        session_sid=login_session.sid,
+        scope=" ".join(request.scope),
         claims=json.dumps(request.claims) if request.claims else None,
-        auth_time=login_session.auth_time, acr=login_session.acr, amr=login_session.amr,
-    )  # fmt: skip
+        auth_time=login_session.auth_time,
+        acr=login_session.acr,
+        amr=login_session.amr,
+    )
     await repo.insert(session, grant)
     code = secrets.token_urlsafe(32)
     await repo.insert(
         session,
         AuthorizationCode(
-            code_hash=sha256_hex(code), grant_id=grant.id, client_id=client.client_id,
-            redirect_uri=request.redirect_uri, code_challenge=request.code_challenge,
-            nonce=request.nonce, expires_at=utcnow() + CODE_TTL,
+            code_hash=sha256_hex(code),
+            grant_id=grant.id,
+            client_id=client.client_id,
+            redirect_uri=request.redirect_uri,
+            code_challenge=request.code_challenge,
+            nonce=request.nonce,
+            expires_at=utcnow() + CODE_TTL,
         ),
-    )  # fmt: skip
+    )
     await audit.record(
-        session, actor=client_principal(client), action="oidc.authorize", outcome="granted",
-        subject=account.citizen_id, detail={"scope": grant.scope[:200]},
-    )  # fmt: skip
+        session,
+        actor=client_principal(client),
+        action="oidc.authorize",
+        outcome="granted",
+        subject=account.citizen_id,
+        detail={"scope": grant.scope[:200]},
+    )
     params = {"code": code}
     if request.state is not None:
         params["state"] = request.state

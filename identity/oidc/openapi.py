@@ -201,8 +201,10 @@ def query_parameters(model: type[BaseModel]) -> dict[str, Any]:
 
 
 HTML = {"text/html": {"schema": {"type": "string"}}}
-REDIRECT = {"description": "Redirect (the Location header).", "headers": {
-    "Location": {"schema": {"type": "string"}}}}  # fmt: skip
+REDIRECT = {
+    "description": "Redirect (the Location header).",
+    "headers": {"Location": {"schema": {"type": "string"}}},
+}
 
 
 def page(description: str) -> dict[str, Any]:
@@ -216,7 +218,20 @@ def bare(description: str) -> dict[str, Any]:
 
 
 __all__ = [
-    "CLIENT_AUTH", "SIGNED_IN", "AuthorizationRequest", "Introspection", "LogoutRequest",
-    "OAuthErrorBody", "TokenHint", "TokenRequest", "TokenResponse", "bare", "form_body", "page",
-    "oauth_errors", "problem_content", "query_parameters", "security_schemes",
-]  # fmt: skip
+    "CLIENT_AUTH",
+    "SIGNED_IN",
+    "AuthorizationRequest",
+    "Introspection",
+    "LogoutRequest",
+    "OAuthErrorBody",
+    "TokenHint",
+    "TokenRequest",
+    "TokenResponse",
+    "bare",
+    "form_body",
+    "page",
+    "oauth_errors",
+    "problem_content",
+    "query_parameters",
+    "security_schemes",
+]

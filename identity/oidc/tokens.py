@@ -206,19 +206,34 @@ async def _citizen_tokens(
     citizen_id = _citizen_id(account)
     sub = subject_for(ctx.settings, client, citizen_id)
     access, ttl = await _access_token(
-        session, ctx, sub=sub, client_id=client.client_id, scope=grant.scope,
-        grant_id=grant.id, auth_time=grant.auth_time, acr=grant.acr,
-    )  # fmt: skip
+        session,
+        ctx,
+        sub=sub,
+        client_id=client.client_id,
+        scope=grant.scope,
+        grant_id=grant.id,
+        auth_time=grant.auth_time,
+        acr=grant.acr,
+    )
     id_token, released = await _id_token(
-        session, ctx, client=client, grant=grant, account=account, access_token=access,
+        session,
+        ctx,
+        client=client,
+        grant=grant,
+        account=account,
+        access_token=access,
         nonce=nonce,
-    )  # fmt: skip
+    )
     refresh = await _refresh_token(session, ctx.settings, grant.id)
     await audit.record(
-        session, actor=client_principal(client), action="oidc.token", outcome="granted",
-        subject=citizen_id, fields=released,
+        session,
+        actor=client_principal(client),
+        action="oidc.token",
+        outcome="granted",
+        subject=citizen_id,
+        fields=released,
         detail={"grant_type": grant_type, "scope": grant.scope[:200]},
-    )  # fmt: skip
+    )
     return {
         "access_token": access,
         "token_type": "Bearer",
@@ -260,9 +275,14 @@ async def authorization_code_grant(
     nonce, grant, account = await _redeem_code(session, client, form)
     account = await _usable_account(session, ctx, grant, account)
     return await _citizen_tokens(
-        session, ctx, client=client, grant=grant, account=account, nonce=nonce,
+        session,
+        ctx,
+        client=client,
+        grant=grant,
+        account=account,
+        nonce=nonce,
         grant_type="authorization_code",
-    )  # fmt: skip
+    )
 
 
 async def first_party_sign_in(
@@ -289,8 +309,10 @@ async def _redeem_code(
     """Use up a valid authorization code; its nonce, its live grant and the grant's account
     (None if it no longer exists), read with the code in one statement."""
     code, redirect_uri, verifier = (
-        form.get("code"), form.get("redirect_uri"), form.get("code_verifier"),
-    )  # fmt: skip
+        form.get("code"),
+        form.get("redirect_uri"),
+        form.get("code_verifier"),
+    )
     if not code or not redirect_uri:
         raise OAuthError("invalid_request", "code and redirect_uri are required.")
     if not verifier:
@@ -341,9 +363,10 @@ async def refresh_token_grant(
         if grant.revoked_at is None:
             await repo.revoke_grant(session, grant.id, now)
             raise OAuthError(
-                "invalid_grant", "The refresh token was already used; its family is revoked.",
+                "invalid_grant",
+                "The refresh token was already used; its family is revoked.",
                 commit_unit_of_work=True,
-            )  # fmt: skip
+            )
         raise OAuthError("invalid_grant", "The refresh token was revoked.")
     if grant.revoked_at is not None or row.expires_at <= now:
         raise OAuthError("invalid_grant", "The refresh token has expired or was revoked.")
@@ -353,9 +376,14 @@ async def refresh_token_grant(
         raise OAuthError("invalid_scope", "A refresh cannot widen the granted scope.")
     account = await _usable_account(session, ctx, grant)
     return await _citizen_tokens(
-        session, ctx, client=client, grant=grant, account=account, nonce=None,
+        session,
+        ctx,
+        client=client,
+        grant=grant,
+        account=account,
+        nonce=None,
         grant_type="refresh_token",
-    )  # fmt: skip
+    )
 
 
 async def client_credentials_grant(
@@ -367,13 +395,19 @@ async def client_credentials_grant(
     allowed = allowed_scopes(client) - {"openid", "offline_access"}
     requested = parse_scope(form.get("scope")) or sorted(allowed)
     if not set(requested) <= allowed:
-        raise OAuthError("invalid_scope", "The client may not request: " + " ".join(
-            sorted(set(requested) - allowed)))  # fmt: skip
+        raise OAuthError(
+            "invalid_scope",
+            "The client may not request: " + " ".join(sorted(set(requested) - allowed)),
+        )
     scope = " ".join(requested)
     access, ttl = await _access_token(
-        session, ctx, sub=client.client_id, client_id=client.client_id, scope=scope,
+        session,
+        ctx,
+        sub=client.client_id,
+        client_id=client.client_id,
+        scope=scope,
         grant_id=None,
-    )  # fmt: skip
+    )
     return {"access_token": access, "token_type": "Bearer", "expires_in": ttl, "scope": scope}
 
 
@@ -517,9 +551,10 @@ async def validate_access_token(
     that the grant, account or client behind it is still live."""
     settings = ctx.settings
     checks: dict[str, Any] = {
-        "audience": api_audience(settings), "issuer": settings.issuer,
+        "audience": api_audience(settings),
+        "issuer": settings.issuer,
         "require": ACCESS_REQUIRED,
-    }  # fmt: skip
+    }
     memory = ctx.memory
     try:
         seen = memory.verified(token)
@@ -624,15 +659,21 @@ async def introspect(
     if isinstance(found, RefreshToken):
         grant = await repo.grant(session, found.grant_id)
         if (
-            grant is None or grant.client_id != client.client_id or grant.revoked_at
-            or found.used_at or found.expires_at <= utcnow()
-        ):  # fmt: skip
+            grant is None
+            or grant.client_id != client.client_id
+            or grant.revoked_at
+            or found.used_at
+            or found.expires_at <= utcnow()
+        ):
             return inactive
         return {
-            "active": True, "token_type": "refresh_token", "client_id": grant.client_id,
-            "scope": grant.scope, "exp": int(found.expires_at.timestamp()),
+            "active": True,
+            "token_type": "refresh_token",
+            "client_id": grant.client_id,
+            "scope": grant.scope,
+            "exp": int(found.expires_at.timestamp()),
             "iss": ctx.settings.issuer,
-        }  # fmt: skip
+        }
     if found is None or found.client_id != client.client_id:
         return inactive
     claims = found.claims

@@ -25,7 +25,13 @@ async def account_page(request: Request, session: SessionDep, services: Services
     _, account = signed_in
     listed = [passkeys.describe(p) for p in await repo.passkeys_of(session, account.id)]
     return render(
-        request, services.settings, "account.html", locale=pick_locale(request),
-        context={"who": account.citizen_id or account.username, "level": account.level,
-                 "passkeys": listed},
-    )  # fmt: skip
+        request,
+        services.settings,
+        "account.html",
+        locale=pick_locale(request),
+        context={
+            "who": account.citizen_id or account.username,
+            "level": account.level,
+            "passkeys": listed,
+        },
+    )

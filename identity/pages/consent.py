@@ -47,9 +47,12 @@ async def consent_submit(request: Request, session: SessionDep, services: Servic
     await authz.record_consent(session, auth_request, client, account, granted=granted)
     if not granted:
         error = authz.RedirectError(
-            auth_request.redirect_uri, "access_denied", "The citizen did not consent.",
-            auth_request.state, settings.issuer,
-        )  # fmt: skip
+            auth_request.redirect_uri,
+            "access_denied",
+            "The citizen did not consent.",
+            auth_request.state,
+            settings.issuer,
+        )
         return RedirectResponse(error.location(), status_code=303, headers=NO_STORE)
     location = await authz.issue_code(
         session, settings, auth_request, client, login_session, account

@@ -58,9 +58,11 @@ def _check_csrf_header(request: Request, services: IdentityServices) -> None:
 
 
 @router.post(
-    "/webauthn/login/begin", summary="Start a passkey sign-in", response_model=CeremonyOptions,
+    "/webauthn/login/begin",
+    summary="Start a passkey sign-in",
+    response_model=CeremonyOptions,
     responses=problems(403),
-)  # fmt: skip
+)
 async def passkey_login_begin(
     request: Request, session: SessionDep, services: ServicesDep, _: CeremonyStart
 ) -> JSONResponse:
@@ -73,9 +75,11 @@ async def passkey_login_begin(
 
 
 @router.post(
-    "/webauthn/login/complete", summary="Finish a passkey sign-in", response_model=SignedIn,
+    "/webauthn/login/complete",
+    summary="Finish a passkey sign-in",
+    response_model=SignedIn,
     responses=problems(401, 403),
-)  # fmt: skip
+)
 async def passkey_login_complete(
     request: Request, session: SessionDep, services: ServicesDep, body: LoginFinish
 ) -> JSONResponse:
@@ -91,10 +95,12 @@ async def passkey_login_complete(
         )
     except RegistryError as exc:
         await audit.record(
-            session, actor=Principal(actor_type="system", actor_id="anonymous"),
-            action="identity.login", outcome="denied", detail={"method": "passkey",
-            "reason": exc.code[:60]},
-        )  # fmt: skip
+            session,
+            actor=Principal(actor_type="system", actor_id="anonymous"),
+            action="identity.login",
+            outcome="denied",
+            detail={"method": "passkey", "reason": exc.code[:60]},
+        )
         exc.commit_unit_of_work = True
         raise
     token, row = await signin.start_session(
@@ -117,14 +123,18 @@ async def _session_account(
     return signed_in[1]
 
 
-_SIGNED_IN: dict[str, Any] = {"responses": problems(401, 403), "openapi_extra": {
-    "security": SIGNED_IN}}  # fmt: skip
+_SIGNED_IN: dict[str, Any] = {
+    "responses": problems(401, 403),
+    "openapi_extra": {"security": SIGNED_IN},
+}
 
 
 @router.post(
-    "/webauthn/register/begin", summary="Start registering a passkey",
-    response_model=CeremonyOptions, **_SIGNED_IN,
-)  # fmt: skip
+    "/webauthn/register/begin",
+    summary="Start registering a passkey",
+    response_model=CeremonyOptions,
+    **_SIGNED_IN,
+)
 async def passkey_register_begin(
     request: Request, session: SessionDep, services: ServicesDep, _: CeremonyStart
 ) -> JSONResponse:
@@ -137,16 +147,23 @@ async def passkey_register_begin(
 
 
 @router.post(
-    "/webauthn/register/complete", summary="Finish registering a passkey", status_code=201,
-    response_model=PasskeyView, **_SIGNED_IN,
-)  # fmt: skip
+    "/webauthn/register/complete",
+    summary="Finish registering a passkey",
+    status_code=201,
+    response_model=PasskeyView,
+    **_SIGNED_IN,
+)
 async def passkey_register_complete(
     request: Request, session: SessionDep, services: ServicesDep, body: RegisterFinish
 ) -> JSONResponse:
     """Verify and store the new passkey."""
     account = await _session_account(request, session, services)
     passkey = await passkeys.complete_registration(
-        session, services.passkeys, account, handle=body.challenge_id,
-        credential=body.credential, name=body.name,
-    )  # fmt: skip
+        session,
+        services.passkeys,
+        account,
+        handle=body.challenge_id,
+        credential=body.credential,
+        name=body.name,
+    )
     return JSONResponse(passkeys.describe(passkey), status_code=201, headers=NO_STORE)

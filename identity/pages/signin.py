@@ -43,13 +43,16 @@ async def login_page(request: Request, services: ServicesDep, req: str = "") -> 
         return page_error(request, services, str(exc))
     locale = (auth_request.locale() if auth_request else None) or pick_locale(request)
     response = render(
-        request, services.settings, "login.html", locale=locale,
+        request,
+        services.settings,
+        "login.html",
+        locale=locale,
         context={
             **_login_context(auth_request, req),
             "login_hint": (auth_request.login_hint or "") if auth_request else "",
             "lang_query": urlencode({"req": req}) + "&" if req else "",
         },
-    )  # fmt: skip
+    )
     if request.query_params.get("lang") in LOCALES:
         set_cookie(response, services.settings, LANG_COOKIE, locale, max_age=31_536_000)
     return response
@@ -58,9 +61,10 @@ async def login_page(request: Request, services: ServicesDep, req: str = "") -> 
 def _login_context(auth_request: authz.AuthRequest | None, req: str) -> dict[str, Any]:
     """What the sign-in page shows of the request it serves."""
     return {
-        "req": req, "client_name": auth_request.client_name if auth_request else None,
+        "req": req,
+        "client_name": auth_request.client_name if auth_request else None,
         "passkey_asked": auth_request.passkey if auth_request else False,
-    }  # fmt: skip
+    }
 
 
 def _signed_in_response(
@@ -89,10 +93,13 @@ async def login_submit(request: Request, session: SessionDep, services: Services
 
     def again(message: str, status: int) -> Response:
         return render(
-            request, settings, "login.html", locale=locale, status_code=status,
-            context={**_login_context(auth_request, req), "error": message,
-                     "login_hint": login},
-        )  # fmt: skip
+            request,
+            settings,
+            "login.html",
+            locale=locale,
+            status_code=status,
+            context={**_login_context(auth_request, req), "error": message, "login_hint": login},
+        )
 
     try:
         account = await signin.password_login(

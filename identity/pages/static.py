@@ -22,6 +22,7 @@ async def static_file(name: str) -> Response:
     if media is None:
         return PlainTextResponse("not found", status_code=404)
     return Response(
-        (STATIC / name).read_bytes(), media_type=media,
+        (STATIC / name).read_bytes(),
+        media_type=media,
         headers={"Cache-Control": "public, max-age=300", "X-Content-Type-Options": "nosniff"},
-    )  # fmt: skip
+    )

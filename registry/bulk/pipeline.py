@@ -215,9 +215,17 @@ def _cut(block: bytes, quotes: int) -> int:
 
 
 def validate_chunk(
-    data: bytes, fmt: Format, header: Header | None, *, final: bool, skip: int, today: date,
-    run_id: int, native: bool = True, at: int = 0,
-) -> ChunkResult:  # fmt: skip
+    data: bytes,
+    fmt: Format,
+    header: Header | None,
+    *,
+    final: bool,
+    skip: int,
+    today: date,
+    run_id: int,
+    native: bool = True,
+    at: int = 0,
+) -> ChunkResult:
     """Read and validate the rows of one chunk, which begins at byte ``at`` of the file (this
     runs in a worker process); each COPY line names import run ``run_id`` as its record's
     creator. ``native=False`` keeps to the Python path (the C check's result must always be
@@ -247,9 +255,18 @@ def validate_chunk(
 
 
 def validate_span(
-    path: str, at: int, length: int, last: bytes, fmt: Format, header: Header | None, *,
-    final: bool, skip: int, today: date, run_id: int,
-) -> ChunkResult:  # fmt: skip
+    path: str,
+    at: int,
+    length: int,
+    last: bytes,
+    fmt: Format,
+    header: Header | None,
+    *,
+    final: bool,
+    skip: int,
+    today: date,
+    run_id: int,
+) -> ChunkResult:
     """``validate_chunk`` of the file's ``length`` bytes from ``at``, read here (in a worker)
     rather than sent through a pipe; ``last`` is how the importer read the span's end."""
     data = read_span(path, at, length)
@@ -270,9 +287,12 @@ def read_span(path: str | Path, at: int, length: int) -> bytes:
 
 
 def _judged(
-    number: int, row: list[str] | dict[str, Any] | RowError, result: ChunkResult, today: date,
+    number: int,
+    row: list[str] | dict[str, Any] | RowError,
+    result: ChunkResult,
+    today: date,
     tail: str,
-) -> str | None:  # fmt: skip
+) -> str | None:
     """The COPY line of one row as read, or None with its problems added to ``result``."""
     if isinstance(row, RowError):
         result.rejects.append(row.reject(number))
@@ -390,9 +410,16 @@ def count_chunk(data: bytes, fmt: Format, header: Header | None, *, final: bool)
 
 
 def _rows(
-    data: bytes, fmt: Format, header: Header | None, final: bool, skip: int,
-    result: ChunkResult, *, parse: bool = True, at: int = 0,
-) -> Iterator[tuple[int, list[str] | dict[str, Any] | RowError]]:  # fmt: skip
+    data: bytes,
+    fmt: Format,
+    header: Header | None,
+    final: bool,
+    skip: int,
+    result: ChunkResult,
+    *,
+    parse: bool = True,
+    at: int = 0,
+) -> Iterator[tuple[int, list[str] | dict[str, Any] | RowError]]:
     """(local row number, values | record | RowError), as reader.read_rows yields them; ``at``
     is where ``data`` begins in the file."""
     rows: Iterator[tuple[int, list[str] | dict[str, Any] | RowError]]
@@ -478,10 +505,15 @@ def _native_assumes_now() -> dict[str, object]:
     """What registry/_native.c must have been written against (its ASSUMES): the record's
     columns and rules as they are now."""
     return {
-        "columns": COLUMNS, "stored": STORED_KEYS, "text_limits": tuple(TEXT_LIMITS.items()),
-        "genders": GENDERS, "marital": MARITAL, "blood": BLOOD_TYPES, "statuses": STATUSES,
+        "columns": COLUMNS,
+        "stored": STORED_KEYS,
+        "text_limits": tuple(TEXT_LIMITS.items()),
+        "genders": GENDERS,
+        "marital": MARITAL,
+        "blood": BLOOD_TYPES,
+        "statuses": STATUSES,
         "max_name": names.MAX_LENGTH,
-    }  # fmt: skip
+    }
 
 
 def _copy_line(stored: dict[str, Any], tail: str) -> str:

@@ -211,9 +211,11 @@ def undecodable(offset: int, row: Mapping[str, Any] | None) -> RowError:
             field, value = name, text
             break
     return RowError(
-        f"invalid UTF-8 at byte offset {offset} of the file", field=field, value=shown(value),
+        f"invalid UTF-8 at byte offset {offset} of the file",
+        field=field,
+        value=shown(value),
         id_number=shown((row or {}).get("id_number")),
-    )  # fmt: skip
+    )
 
 
 def shown(value: Any) -> str:

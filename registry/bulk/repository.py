@@ -85,11 +85,13 @@ async def missing_deferred(session: AsyncSession) -> list[str]:
     """What an initial load defers and is missing now (PostgreSQL): citizen's secondary indexes
     and its replaced_by key, by name (a key added but not yet validated counts as missing)."""
     found = await session.execute(
-        text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
-             "AND tablename = 'citizen' "
-             "UNION ALL SELECT conname FROM pg_constraint "
-             "WHERE conrelid = 'citizen'::regclass AND contype = 'f' AND convalidated")
-    )  # fmt: skip
+        text(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND tablename = 'citizen' "
+            "UNION ALL SELECT conname FROM pg_constraint "
+            "WHERE conrelid = 'citizen'::regclass AND contype = 'f' AND convalidated"
+        )
+    )
     present = set(found.scalars())
     return [name for name in DEFERRED if name not in present]
 
@@ -148,11 +150,13 @@ async def _restore_self_key(session: AsyncSession) -> bool:
     leaves the validation to the next. Its locks wait for the index builds."""
     validated = (
         await session.execute(
-            text("SELECT convalidated FROM pg_constraint "
-                 "WHERE conrelid = 'citizen'::regclass AND conname = :name"),
+            text(
+                "SELECT convalidated FROM pg_constraint "
+                "WHERE conrelid = 'citizen'::regclass AND conname = :name"
+            ),
             {"name": SELF_KEY_NAME},
         )
-    ).scalar_one_or_none()  # fmt: skip
+    ).scalar_one_or_none()
     if validated:
         return False
     if validated is None:
@@ -178,9 +182,14 @@ async def find_job(session: AsyncSession, digest: str) -> ImportJob | None:
 async def create_job(session: AsyncSession, digest: str, file_name: str) -> ImportJob:
     """Start the job of a file."""
     job = ImportJob(
-        file_digest=digest, file_name=file_name[:300], rows_done=0, loaded=0, rejected=0,
-        skipped=0, status="running",
-    )  # fmt: skip
+        file_digest=digest,
+        file_name=file_name[:300],
+        rows_done=0,
+        loaded=0,
+        rejected=0,
+        skipped=0,
+        status="running",
+    )
     session.add(job)
     await session.flush()
     return job
@@ -265,9 +274,13 @@ async def _insert_new_sqlite(
 
 
 async def update_changed(
-    session: AsyncSession, rows: Sequence[dict[str, Any]], *, actor_type: str, actor_id: str,
+    session: AsyncSession,
+    rows: Sequence[dict[str, Any]],
+    *,
+    actor_type: str,
+    actor_id: str,
     legal_basis: str,
-) -> int:  # fmt: skip
+) -> int:
     """For records that exist and differ, write the new values as a new version (``--update``)."""
     by_number = {row["id_number"]: row for row in rows}
     current = (
@@ -292,12 +305,18 @@ async def update_changed(
         )
         session.add(
             CitizenVersion(
-                id_number=number, version=old_version + 1, valid_from=now,
-                kind="import", is_correction=False, legal_basis=legal_basis,
-                actor_type=actor_type, actor_id=actor_id,
-                changed_fields=json.dumps(changed), previous=json.dumps(previous),
+                id_number=number,
+                version=old_version + 1,
+                valid_from=now,
+                kind="import",
+                is_correction=False,
+                legal_basis=legal_basis,
+                actor_type=actor_type,
+                actor_id=actor_id,
+                changed_fields=json.dumps(changed),
+                previous=json.dumps(previous),
             )
-        )  # fmt: skip
+        )
         updated += 1
     await session.flush()
     return updated

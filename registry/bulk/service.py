@@ -124,16 +124,26 @@ async def import_file(
         job_id = job.id
         # This run is version 1 of every record it creates.
         run_id = await repo.create_run(
-            session, job_id, actor_type=actor.actor_type, actor_id=actor.actor_id,
+            session,
+            job_id,
+            actor_type=actor.actor_type,
+            actor_id=actor.actor_id,
             legal_basis=legal_basis,
-        )  # fmt: skip
+        )
     report.resumed_from = start
     _trim_rejects(rejects_file, keep_through=start)
     day = today or date.today()
     ctx = _Run(
-        database=database, report=report, job_id=job_id, run_id=run_id, digest=digest,
-        actor=actor, legal_basis=legal_basis, rejects_file=rejects_file, progress=progress,
-    )  # fmt: skip
+        database=database,
+        report=report,
+        job_id=job_id,
+        run_id=run_id,
+        digest=digest,
+        actor=actor,
+        legal_basis=legal_basis,
+        rejects_file=rejects_file,
+        progress=progress,
+    )
 
     # Filling an empty table (the first load of a country), citizen's secondary indexes and
     # replaced_by key are made once at the end rather than kept up row by row; a stopped load
@@ -149,12 +159,20 @@ async def import_file(
             # A pool pays for itself only on a file of some size.
             workers = min(2, os.cpu_count() or 1) if path.stat().st_size > POOL_MIN_BYTES else 1
         await _load_pipelined(
-            ctx, path, fmt, header[0] if header else None, offset=offset, start=start,
-            batch_size=batch_size, today=day, workers=workers,
-        )  # fmt: skip
+            ctx,
+            path,
+            fmt,
+            header[0] if header else None,
+            offset=offset,
+            start=start,
+            batch_size=batch_size,
+            today=day,
+            workers=workers,
+        )
     else:
-        await _load_rows(ctx, path, fmt, start=start, batch_size=batch_size, today=day,
-                         update=update)  # fmt: skip
+        await _load_rows(
+            ctx, path, fmt, start=start, batch_size=batch_size, today=day, update=update
+        )
     if deferred:
         began = time.perf_counter()
         report.deferred_built = await _build_deferred(database)
@@ -203,10 +221,14 @@ class _Run:
     staged_batches: int = 0
 
     async def commit_batch(
-        self, load: Callable[[AsyncSession], Awaitable[tuple[int, int, int]]],
-        bad: list[Reject], first_row: int, last_row: int, position: int,
+        self,
+        load: Callable[[AsyncSession], Awaitable[tuple[int, int, int]]],
+        bad: list[Reject],
+        first_row: int,
+        last_row: int,
+        position: int,
         after: asyncio.Future[None] | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """One transaction: load the rows, move the job forward, record the batch's event
         (``position``: how far into the file, in bytes, its last row reaches).
 
@@ -226,10 +248,14 @@ class _Run:
         await self._commit(load, bad, first_row, last_row, position, None)
 
     async def _commit(
-        self, load: Callable[[AsyncSession], Awaitable[tuple[int, int, int]]],
-        bad: list[Reject], first_row: int, last_row: int, position: int,
+        self,
+        load: Callable[[AsyncSession], Awaitable[tuple[int, int, int]]],
+        bad: list[Reject],
+        first_row: int,
+        last_row: int,
+        position: int,
         after: asyncio.Future[None] | None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         actor = self.actor
         async with self.database.unit_of_work() as session:
             loaded, changed, good = await load(session)
@@ -241,19 +267,31 @@ class _Run:
             rejected_rows = len({reject[0] for reject in bad})
             skipped = good - loaded - changed
             await repo.advance_job(
-                session, self.job_id, rows_done=last_row, loaded=loaded, rejected=rejected_rows,
+                session,
+                self.job_id,
+                rows_done=last_row,
+                loaded=loaded,
+                rejected=rejected_rows,
                 skipped=skipped,
-            )  # fmt: skip
+            )
             # One audit event per batch: who loaded which file, which rows, how many.
             await record(
-                session, actor=actor, action="registry.import_batch", outcome="granted",
-                fields=COLUMNS, purpose="civil_registration",
+                session,
+                actor=actor,
+                action="registry.import_batch",
+                outcome="granted",
+                fields=COLUMNS,
+                purpose="civil_registration",
                 detail={
-                    "file_digest": self.digest, "first_row": first_row, "last_row": last_row,
-                    "loaded": loaded, "updated": changed, "skipped": skipped,
+                    "file_digest": self.digest,
+                    "first_row": first_row,
+                    "last_row": last_row,
+                    "loaded": loaded,
+                    "updated": changed,
+                    "skipped": skipped,
                     "rejected": rejected_rows,
                 },
-            )  # fmt: skip
+            )
         # Written after the commit: a crash before this line is repaired by _trim_rejects.
         _append_rejects(self.rejects_file, bad)
         report = self.report
@@ -267,9 +305,15 @@ class _Run:
 
 
 async def _load_rows(
-    ctx: _Run, path: Path, fmt: Format, *, start: int, batch_size: int, today: date,
+    ctx: _Run,
+    path: Path,
+    fmt: Format,
+    *,
+    start: int,
+    batch_size: int,
+    today: date,
     update: bool,
-) -> None:  # fmt: skip
+) -> None:
     """The plain path (SQLite, ``--update``, unusual files): rows read and validated here."""
     actor = ctx.actor
     good: list[dict[str, Any]] = []
@@ -283,10 +327,12 @@ async def _load_rows(
         if update and len(numbers) < len(good):
             fresh = set(numbers)
             changed = await repo.update_changed(
-                session, [r for r in good if r["id_number"] not in fresh],
-                actor_type=actor.actor_type, actor_id=actor.actor_id,
+                session,
+                [r for r in good if r["id_number"] not in fresh],
+                actor_type=actor.actor_type,
+                actor_id=actor.actor_id,
                 legal_basis=ctx.legal_basis,
-            )  # fmt: skip
+            )
         return len(numbers), changed, len(good)
 
     async def flush() -> None:
@@ -313,9 +359,17 @@ async def _load_rows(
 
 
 async def _load_pipelined(
-    ctx: _Run, path: Path, fmt: Format, header: Header | None, *, offset: int, start: int,
-    batch_size: int, today: date, workers: int,
-) -> None:  # fmt: skip
+    ctx: _Run,
+    path: Path,
+    fmt: Format,
+    header: Header | None,
+    *,
+    offset: int,
+    start: int,
+    batch_size: int,
+    today: date,
+    workers: int,
+) -> None:
     """The fast path on PostgreSQL: workers validate chunks into COPY text while this process
     loads the batches before them (the queue of chunks is bounded, so memory stays flat)."""
     parts: list[bytes] = []

@@ -123,9 +123,16 @@ class Validator:
     """Chunks validated in order, by ``workers`` processes (or in this one when workers <= 1)."""
 
     def __init__(
-        self, fmt: Format, header: Header | None, *, today: date, run_id: int, workers: int,
-        depth: int = 0, path: Path | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        fmt: Format,
+        header: Header | None,
+        *,
+        today: date,
+        run_id: int,
+        workers: int,
+        depth: int = 0,
+        path: Path | None = None,
+    ) -> None:
         """With ``path`` (the file the chunks come from), workers read each chunk's bytes from
         the file themselves instead of receiving them through a pipe; they put the COPY text
         in shared memory (``_Slots``) rather than sending it back through one."""
@@ -140,9 +147,11 @@ class Validator:
         if workers > 1:
             keep_freed_memory()
             self.pool = ProcessPoolExecutor(
-                workers, mp_context=worker_context(), initializer=_start_worker,
+                workers,
+                mp_context=worker_context(),
+                initializer=_start_worker,
                 initargs=(os.getpid(),),
-            )  # fmt: skip
+            )
             if _Slots.fit(self.depth + 1):
                 self.slots = _Slots(self.depth + 1)
 
@@ -165,15 +174,33 @@ class Validator:
         slot = self.slots.take() if self.slots is not None else None
         if self._spans(chunk):
             return self.pool.submit(
-                validate_into, slot, validate_span, str(self.path), chunk.at, _length(chunk),
-                chunk.data[-LAST_BYTES:] if chunk.data else chunk.last, self.fmt, self.header,
-                final=chunk.final, skip=skip, today=self.today, run_id=self.run_id,
-            ), slot  # fmt: skip
+                validate_into,
+                slot,
+                validate_span,
+                str(self.path),
+                chunk.at,
+                _length(chunk),
+                chunk.data[-LAST_BYTES:] if chunk.data else chunk.last,
+                self.fmt,
+                self.header,
+                final=chunk.final,
+                skip=skip,
+                today=self.today,
+                run_id=self.run_id,
+            ), slot
         return self.pool.submit(
-            validate_into, slot, validate_chunk, chunk.data, self.fmt, self.header,
-            final=chunk.final, skip=skip, today=self.today, run_id=self.run_id,
+            validate_into,
+            slot,
+            validate_chunk,
+            chunk.data,
+            self.fmt,
+            self.header,
+            final=chunk.final,
+            skip=skip,
+            today=self.today,
+            run_id=self.run_id,
             at=chunk.at,
-        ), slot  # fmt: skip
+        ), slot
 
     def _spans(self, chunk: Chunk) -> bool:
         """Whether a worker reads ``chunk``'s bytes from the file itself (validate_span)."""

@@ -59,9 +59,13 @@ def _page(
     **context: object,
 ) -> Response:
     return render_page(
-        request, settings, template, locale=locale, status_code=status_code,
+        request,
+        settings,
+        template,
+        locale=locale,
+        status_code=status_code,
         context={"console": True, "form_errors": FORM_ERRORS, **context},
-    )  # fmt: skip
+    )
 
 
 async def _auditor(
@@ -81,11 +85,20 @@ async def _auditor(
         )
     # A refused visit is on the record too, with the citizen it named, if any.
     await record_view(
-        session, user.principal, page=request.url.path[:100], subject=named_subject(request),
+        session,
+        user.principal,
+        page=request.url.path[:100],
+        subject=named_subject(request),
         refused="passkey_required" if verdict == "passkey" else "not_auditor",
-    )  # fmt: skip
-    return _page(request, settings, "console_notice.html", locale, status_code=403,
-                 notice="passkey" if verdict == "passkey" else "forbidden")  # fmt: skip
+    )
+    return _page(
+        request,
+        settings,
+        "console_notice.html",
+        locale,
+        status_code=403,
+        notice="passkey" if verdict == "passkey" else "forbidden",
+    )
 
 
 def _search_page(
@@ -100,12 +113,23 @@ def _search_page(
 ) -> Response:
     query = urlencode(form.query())
     return _page(
-        request, settings, "console_search.html", locale, status_code=status_code, form=form,
-        page=page, more=more, query=query, lang_query=query + "&" if query else "",
-        actor_types=ACTOR_TYPES, outcomes=OUTCOMES,
-        purposes=[(p.code, p.name_vi if locale == "vi" else p.name_en)
-                  for p in sorted(purposes().values(), key=lambda p: p.code)],
-    )  # fmt: skip
+        request,
+        settings,
+        "console_search.html",
+        locale,
+        status_code=status_code,
+        form=form,
+        page=page,
+        more=more,
+        query=query,
+        lang_query=query + "&" if query else "",
+        actor_types=ACTOR_TYPES,
+        outcomes=OUTCOMES,
+        purposes=[
+            (p.code, p.name_vi if locale == "vi" else p.name_en)
+            for p in sorted(purposes().values(), key=lambda p: p.code)
+        ],
+    )
 
 
 @router.get("/console")
@@ -157,10 +181,12 @@ async def event_page(
             session, auditor, event_uid, verifier=log.verifier(), origin=log.name
         )
     except NotFound:  # the refusal is recorded; this unit of work commits it
-        return _page(request, settings, "console_event.html", locale, status_code=404,
-                     event=None, proof=None)  # fmt: skip
-    return _page(request, settings, "console_event.html", locale,
-                 event=service.event_row(view), proof=proof)  # fmt: skip
+        return _page(
+            request, settings, "console_event.html", locale, status_code=404, event=None, proof=None
+        )
+    return _page(
+        request, settings, "console_event.html", locale, event=service.event_row(view), proof=proof
+    )
 
 
 async def _export(
@@ -233,8 +259,14 @@ async def checkpoints_page(
     page = await service.checkpoint_page(
         session, auditor, verifier=log.verifier(), origin=log.name, before=before
     )
-    return _page(request, settings, "console_checkpoints.html", locale, page=page,
-                 lang_query=f"before={before}&" if before else "")  # fmt: skip
+    return _page(
+        request,
+        settings,
+        "console_checkpoints.html",
+        locale,
+        page=page,
+        lang_query=f"before={before}&" if before else "",
+    )
 
 
 @router.get("/console/chart.svg")
@@ -254,8 +286,9 @@ async def chart(
         session, days=days, now=utcnow(), others_label=gettext(locale, "Các cơ quan khác")
     )
     svg = service.chart_svg(
-        data, title=gettext(locale, "Lượt truy cập của các cơ quan theo ngày"),
+        data,
+        title=gettext(locale, "Lượt truy cập của các cơ quan theo ngày"),
         empty=gettext(locale, "Không có lượt truy cập nào của cơ quan trong khoảng thời gian này."),
         total_label=gettext(locale, "tổng"),
-    )  # fmt: skip
+    )
     return Response(svg, media_type="image/svg+xml", headers=PAGE_HEADERS)

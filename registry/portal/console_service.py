@@ -44,8 +44,16 @@ CHART_DAYS_DEFAULT = 14
 CHART_DAYS_MAX = 90
 CHART_SERIES_MAX = 7  # agencies drawn on their own; the rest share one "others" colour
 
-FILTER_NAMES = ("subject", "actor_id", "actor_type", "action", "purpose", "outcome", "since",
-                "until")  # fmt: skip
+FILTER_NAMES = (
+    "subject",
+    "actor_id",
+    "actor_type",
+    "action",
+    "purpose",
+    "outcome",
+    "since",
+    "until",
+)
 _TEXT_RE = re.compile(r"^[A-Za-z0-9._@:\-]+$")
 _TEXT_LIMITS = {"actor_id": 128, "action": 64, "purpose": 64}
 _DATE_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
@@ -176,11 +184,18 @@ def event_row(view: EventView) -> dict[str, Any]:
     if view.actor.on_behalf_of:
         actor += f" ({view.actor.on_behalf_of})"
     return {
-        "uid": view.event_uid, "when": local_time(view.occurred_at), "actor": actor,
-        "subject": view.subject or "", "action": view.action, "fields": ", ".join(view.fields),
-        "purpose": view.purpose or "", "outcome": view.outcome, "request_id": view.request_id,
-        "leaf_index": view.leaf_index, "utc": view.occurred_at.astimezone(UTC).isoformat(),
-    }  # fmt: skip
+        "uid": view.event_uid,
+        "when": local_time(view.occurred_at),
+        "actor": actor,
+        "subject": view.subject or "",
+        "action": view.action,
+        "fields": ", ".join(view.fields),
+        "purpose": view.purpose or "",
+        "outcome": view.outcome,
+        "request_id": view.request_id,
+        "leaf_index": view.leaf_index,
+        "utc": view.occurred_at.astimezone(UTC).isoformat(),
+    }
 
 
 # ------------------------------------------------------------------------------ event detail
@@ -221,14 +236,20 @@ async def event_detail(
         checkpoint = proofs.check_inclusion(proof.model_dump(), verifier, origin=origin)
     except proofs.ProofError as exc:
         return view, ProofCheck(
-            state="failed", leaf_index=proof.leaf_index, tree_size=proof.tree_size,
-            note=proof.checkpoint, reason=str(exc),
-        )  # fmt: skip
+            state="failed",
+            leaf_index=proof.leaf_index,
+            tree_size=proof.tree_size,
+            note=proof.checkpoint,
+            reason=str(exc),
+        )
     return view, ProofCheck(
-        state="verified", leaf_index=proof.leaf_index, tree_size=checkpoint.size,
-        root_hex=checkpoint.root_hash.hex(), root_b64=proofs.b64(checkpoint.root_hash),
+        state="verified",
+        leaf_index=proof.leaf_index,
+        tree_size=checkpoint.size,
+        root_hex=checkpoint.root_hash.hex(),
+        root_b64=proofs.b64(checkpoint.root_hash),
         note=proof.checkpoint,
-    )  # fmt: skip
+    )
 
 
 # ------------------------------------------------------------------------------ checkpoints
@@ -279,9 +300,11 @@ async def checkpoint_page(
     for position, stored in enumerate(shown):
         root = _open(stored.note, verifier, origin)
         row = CheckpointRow(
-            tree_size=stored.tree_size, created=local_time(stored.created_at),
-            root_b64=proofs.b64(stored.root_hash), signature_ok=root is not None,
-        )  # fmt: skip
+            tree_size=stored.tree_size,
+            created=local_time(stored.created_at),
+            root_b64=proofs.b64(stored.root_hash),
+            signature_ok=root is not None,
+        )
         if root is not None and root != stored.root_hash:
             row.signature_ok = False  # the stored root column disagrees with the signed note
         if position + 1 < len(found):
@@ -326,8 +349,20 @@ async def _consistency(
 
 # ------------------------------------------------------------------------------ exports
 
-CSV_COLUMNS = ("event_uid", "occurred_at", "actor_type", "actor_id", "on_behalf_of", "subject",
-               "action", "fields", "purpose", "outcome", "request_id", "leaf_index")  # fmt: skip
+CSV_COLUMNS = (
+    "event_uid",
+    "occurred_at",
+    "actor_type",
+    "actor_id",
+    "on_behalf_of",
+    "subject",
+    "action",
+    "fields",
+    "purpose",
+    "outcome",
+    "request_id",
+    "leaf_index",
+)
 
 
 async def export(
@@ -342,9 +377,12 @@ def csv_row(item: Mapping[str, Any]) -> list[str]:
     """One exported event as CSV cells (field names joined by spaces)."""
     actor = item["actor"]
     values = {
-        **item, "actor_type": actor["type"], "actor_id": actor["id"],
-        "on_behalf_of": actor["on_behalf_of"], "fields": " ".join(item["fields"]),
-    }  # fmt: skip
+        **item,
+        "actor_type": actor["type"],
+        "actor_id": actor["id"],
+        "on_behalf_of": actor["on_behalf_of"],
+        "fields": " ".join(item["fields"]),
+    }
     return [csv_cell(values.get(name)) for name in CSV_COLUMNS]
 
 
@@ -447,8 +485,7 @@ async def chart_data(
     return ChartData(days=shown_days, series=series)
 
 
-PALETTE = ("#b71c1c", "#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#5d4037",
-           "#757575")  # fmt: skip
+PALETTE = ("#b71c1c", "#1565c0", "#2e7d32", "#ef6c00", "#6a1b9a", "#00838f", "#5d4037", "#757575")
 
 
 def _nice_step(top: int) -> int:

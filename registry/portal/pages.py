@@ -89,14 +89,22 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
     settings = services.settings
     params = request.query_params
     flow = check_callback(
-        settings, request.cookies.get(FLOW_COOKIE), state=params.get("state"),
+        settings,
+        request.cookies.get(FLOW_COOKIE),
+        state=params.get("state"),
         iss=params.get("iss"),
-    )  # fmt: skip
+    )
     locale = pick_locale(request)
     if flow is None or not params.get("code"):
         message = params.get("error_description") or gettext(locale, SIGN_IN_FAILED)
-        return render_page(request, settings, "error.html", locale=locale, status_code=400,
-                           context={"message": message})  # fmt: skip
+        return render_page(
+            request,
+            settings,
+            "error.html",
+            locale=locale,
+            status_code=400,
+            context={"message": message},
+        )
     from identity.oidc.clients import find_client
     from identity.oidc.errors import OAuthError
 
@@ -107,21 +115,41 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
         await ensure_portal_client(session, settings)
         client = await find_client(session, PORTAL_CLIENT_ID)
     if client is None:
-        return render_page(request, settings, "error.html", locale=locale, status_code=400,
-                           context={"message": gettext(locale, NOT_REGISTERED)})  # fmt: skip
-    form = {"code": params["code"], "redirect_uri": callback_uri(settings),
-            "code_verifier": str(flow["v"])}  # fmt: skip
+        return render_page(
+            request,
+            settings,
+            "error.html",
+            locale=locale,
+            status_code=400,
+            context={"message": gettext(locale, NOT_REGISTERED)},
+        )
+    form = {
+        "code": params["code"],
+        "redirect_uri": callback_uri(settings),
+        "code_verifier": str(flow["v"]),
+    }
     try:
         # In-process: the code checks of the token endpoint, no token minted; staff too.
         grant, account = await tokens.first_party_sign_in(session, services.tokens, client, form)
     except OAuthError:
-        return render_page(request, settings, "error.html", locale=locale, status_code=400,
-                           context={"message": gettext(locale, SIGN_IN_FAILED)})  # fmt: skip
+        return render_page(
+            request,
+            settings,
+            "error.html",
+            locale=locale,
+            status_code=400,
+            context={"message": gettext(locale, SIGN_IN_FAILED)},
+        )
     next_path = str(flow["next"])
     kind = "console" if next_path.startswith("/console") else "citizen"
     token = await start_session(
-        session, settings, account=account, grant_id=grant.id, amr=grant.amr, kind=kind,
-    )  # fmt: skip
+        session,
+        settings,
+        account=account,
+        grant_id=grant.id,
+        amr=grant.amr,
+        kind=kind,
+    )
     response = RedirectResponse(next_path, status_code=303, headers=NO_STORE)
     set_cookie(response, settings, SESSION_COOKIE, token, max_age=None)
     response.delete_cookie(FLOW_COOKIE, path="/")
@@ -137,8 +165,14 @@ async def logout(request: Request, session: SessionDep, services: ServicesDep) -
     csrf = form.get("csrf")
     if not csrf_ok(request, settings, csrf if isinstance(csrf, str) else None):
         locale = pick_locale(request)
-        return render_page(request, settings, "error.html", locale=locale, status_code=400,
-                           context={"message": gettext(locale, FORM_EXPIRED)})  # fmt: skip
+        return render_page(
+            request,
+            settings,
+            "error.html",
+            locale=locale,
+            status_code=400,
+            context={"message": gettext(locale, FORM_EXPIRED)},
+        )
     sid = await end_session(request, session)
     provider_cookie = session_cookie_name(settings)
     await signin.sign_out(session, token=request.cookies.get(provider_cookie), sid=sid)
@@ -152,9 +186,12 @@ async def logout(request: Request, session: SessionDep, services: ServicesDep) -
 async def signed_out(request: Request, services: ServicesDep) -> Response:
     """Where a sign-out lands: nothing personal, no session needed."""
     return render_page(
-        request, services.settings, "logout.html", locale=pick_locale(request),
+        request,
+        services.settings,
+        "logout.html",
+        locale=pick_locale(request),
         context={"carry": {}, "done": True},
-    )  # fmt: skip
+    )
 
 
 @router.get("/portal")

@@ -47,10 +47,14 @@ async def record_view(
     """The audit event of a page view that shows personal data; ``refused``: why its gate
     refused it (the wrong kind of account, role or sign-in), recorded as denied."""
     await recording.record(
-        session, actor=principal, action="portal.view",
-        outcome="granted" if refused is None else "denied", subject=subject, fields=fields,
+        session,
+        actor=principal,
+        action="portal.view",
+        outcome="granted" if refused is None else "denied",
+        subject=subject,
+        fields=fields,
         detail={"page": page} if refused is None else {"page": page, "reason": refused},
-    )  # fmt: skip
+    )
 
 
 async def my_record(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:
@@ -76,9 +80,12 @@ async def my_record(session: AsyncSession, principal: Principal) -> list[dict[st
             value = value.isoformat()
         out.append({"name": name, "value": value, "changed": changed.get(name, created)})
     await record_view(
-        session, principal, page="record", subject=citizen_id,
+        session,
+        principal,
+        page="record",
+        subject=citizen_id,
         fields=[str(f["name"]) for f in out if f["value"] is not None],
-    )  # fmt: skip
+    )
     return out
 
 
@@ -114,9 +121,12 @@ class AccessFilters:
             else None
         )
         return views.EventFilter(
-            subject=citizen_id, actor_id=self.agency,
-            actor_type="agency" if self.agency else None, since=since, until=until,
-        )  # fmt: skip
+            subject=citizen_id,
+            actor_id=self.agency,
+            actor_type="agency" if self.agency else None,
+            since=since,
+            until=until,
+        )
 
 
 async def client_names(session: AsyncSession, client_ids: Iterable[str]) -> dict[str, str]:
@@ -138,16 +148,22 @@ async def _events(session: AsyncSession, rows: Sequence[Any]) -> list[dict[str, 
     names = await client_names(session, [r.actor_id for r in rows if r.actor_type == "agency"])
     return [
         {
-            "event_uid": row.event_uid, "id": int(row.id), "occurred_at": row.occurred_at,
-            "actor_type": row.actor_type, "actor_id": row.actor_id,
+            "event_uid": row.event_uid,
+            "id": int(row.id),
+            "occurred_at": row.occurred_at,
+            "actor_type": row.actor_type,
+            "actor_id": row.actor_id,
             "actor_name": names.get(row.actor_id) if row.actor_type == "agency" else None,
-            "on_behalf_of": row.on_behalf_of, "action": row.action,
-            "fields": list(json.loads(row.fields or "[]")), "purpose": row.purpose,
-            "outcome": row.outcome, "detail": _detail(row),
+            "on_behalf_of": row.on_behalf_of,
+            "action": row.action,
+            "fields": list(json.loads(row.fields or "[]")),
+            "purpose": row.purpose,
+            "outcome": row.outcome,
+            "detail": _detail(row),
             "leaf_index": None if row.leaf_index is None else int(row.leaf_index),
         }
         for row in rows
-    ]  # fmt: skip
+    ]
 
 
 async def agencies(session: AsyncSession) -> list[tuple[str, str]]:
@@ -239,15 +255,20 @@ async def security_overview(
         for p in await passkeys.passkeys_of(session, account)
     ]
     rows = await views.events(
-        session, views.EventFilter(subject=me, action="identity.login"), before_id=None,
+        session,
+        views.EventFilter(subject=me, action="identity.login"),
+        before_id=None,
         limit=SIGN_IN_HISTORY,
-    )  # fmt: skip
+    )
     sign_ins = [
-        {"occurred_at": e["occurred_at"], "outcome": e["outcome"],
-         "method": str(e["detail"].get("method") or ""),
-         "reason": str(e["detail"].get("reason") or "")}
+        {
+            "occurred_at": e["occurred_at"],
+            "outcome": e["outcome"],
+            "method": str(e["detail"].get("method") or ""),
+            "reason": str(e["detail"].get("reason") or ""),
+        }
         for e in await _events(session, rows)
-    ]  # fmt: skip
+    ]
     await record_view(session, principal, page="security", subject=me)
     return {"status": account.status, "passkeys": listed, "sign_ins": sign_ins}
 
@@ -306,13 +327,17 @@ async def aliases_overview(session: AsyncSession, principal: Principal) -> list[
         expired = row.expires_at is not None and row.expires_at <= now
         out.append(
             {
-                "alias": row.alias, "label": row.label, "created_at": row.created_at,
-                "expires_at": row.expires_at, "revoked_at": row.revoked_at,
+                "alias": row.alias,
+                "label": row.label,
+                "created_at": row.created_at,
+                "expires_at": row.expires_at,
+                "revoked_at": row.revoked_at,
                 "state": "revoked" if row.revoked_at else "expired" if expired else "active",
-                "used_by": [{"name": names[a], "last_used_at": when}
-                            for a, when in used[row.alias].items()],
+                "used_by": [
+                    {"name": names[a], "last_used_at": when} for a, when in used[row.alias].items()
+                ],
             }
-        )  # fmt: skip
+        )
     await record_view(session, principal, page="aliases", subject=me)
     return out
 
@@ -339,10 +364,15 @@ async def consents_overview(
     """The services the citizen consented to: name, scopes, when, and whether revoked."""
     me = _me(principal)
     out = [
-        {"client_id": c.client_id, "client_name": c.client_name, "scopes": c.scope.split(),
-         "granted_at": c.granted_at, "revoked_at": c.revoked_at}
+        {
+            "client_id": c.client_id,
+            "client_name": c.client_name,
+            "scopes": c.scope.split(),
+            "granted_at": c.granted_at,
+            "revoked_at": c.revoked_at,
+        }
         for c in await accounts.consents_of(session, account)
-    ]  # fmt: skip
+    ]
     await record_view(session, principal, page="consents", subject=me)
     return out
 

@@ -43,17 +43,25 @@ def callback_uri(settings: Settings) -> str:
 async def ensure_portal_client(session: AsyncSession, settings: Settings) -> None:
     """Register the portal as a first-party client (no consent page) if it is not yet."""
     registered = await sync_redirect_uris(  # the public URL may have changed
-        session, PORTAL_CLIENT_ID, redirect_uris=[callback_uri(settings)],
+        session,
+        PORTAL_CLIENT_ID,
+        redirect_uris=[callback_uri(settings)],
         post_logout_redirect_uris=[settings.issuer + "/portal"],
-    )  # fmt: skip
+    )
     if registered:
         return
     await create_client(
-        session, settings, name="Cổng thông tin công dân", type="rp",
+        session,
+        settings,
+        name="Cổng thông tin công dân",
+        type="rp",
         redirect_uris=[callback_uri(settings)],
-        post_logout_redirect_uris=[settings.issuer + "/portal"], scopes=list(PORTAL_SCOPES),
-        first_party=True, client_id=PORTAL_CLIENT_ID, sector_identifier="registry-portal",
-    )  # fmt: skip
+        post_logout_redirect_uris=[settings.issuer + "/portal"],
+        scopes=list(PORTAL_SCOPES),
+        first_party=True,
+        client_id=PORTAL_CLIENT_ID,
+        sector_identifier="registry-portal",
+    )
 
 
 # ------------------------------------------------------------------------------ the code flow
@@ -87,11 +95,15 @@ def start_flow(settings: Settings, *, next_path: str, locale: str | None) -> tup
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
     state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
     params = {
-        "response_type": "code", "client_id": PORTAL_CLIENT_ID,
-        "redirect_uri": callback_uri(settings), "scope": " ".join(PORTAL_SCOPES),
-        "state": state, "nonce": nonce, "code_challenge": challenge.rstrip(b"=").decode(),
+        "response_type": "code",
+        "client_id": PORTAL_CLIENT_ID,
+        "redirect_uri": callback_uri(settings),
+        "scope": " ".join(PORTAL_SCOPES),
+        "state": state,
+        "nonce": nonce,
+        "code_challenge": challenge.rstrip(b"=").decode(),
         "code_challenge_method": "S256",
-    }  # fmt: skip
+    }
     if locale:
         params["ui_locales"] = locale
     safe_next = next_path if next_path.startswith(("/portal", "/console")) else "/portal"
@@ -131,10 +143,15 @@ async def start_session(
     _, absolute = session_limits(settings, account)
     session.add(
         PortalSession(
-            id=sha256_hex(token), account_id=account.id, grant_id=grant_id, kind=kind, amr=amr,
-            last_seen_at=now, expires_at=now + absolute,
+            id=sha256_hex(token),
+            account_id=account.id,
+            grant_id=grant_id,
+            kind=kind,
+            amr=amr,
+            last_seen_at=now,
+            expires_at=now + absolute,
         )
-    )  # fmt: skip
+    )
     await session.flush()
     return token
 
@@ -184,9 +201,11 @@ async def current_user(
     principal = principal_of(account, amr=tuple(row.amr.split()))
     if account.kind == "staff" and "hwk" not in row.amr.split():
         principal = Principal(
-            actor_type=principal.actor_type, actor_id=principal.actor_id,
-            roles=frozenset({"staff_enrolment"}), auth_methods=principal.auth_methods,
-        )  # fmt: skip
+            actor_type=principal.actor_type,
+            actor_id=principal.actor_id,
+            roles=frozenset({"staff_enrolment"}),
+            auth_methods=principal.auth_methods,
+        )
     return PortalUser(account=account, principal=principal, row=row)
 
 

@@ -58,10 +58,16 @@ def render_page(
 ) -> HTMLResponse:
     """A portal page with the security headers (CSP, no framing, no-store) and a CSRF token."""
     cookie, new = csrf_cookie(request)
-    body = _env(locale).get_template(template).render(
-        lang=locale, other_lang="en" if locale == "vi" else "vi",
-        csrf=csrf_token(settings, cookie), **(context or {}),
-    )  # fmt: skip
+    body = (
+        _env(locale)
+        .get_template(template)
+        .render(
+            lang=locale,
+            other_lang="en" if locale == "vi" else "vi",
+            csrf=csrf_token(settings, cookie),
+            **(context or {}),
+        )
+    )
     response = HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)
     if new:
         set_cookie(response, settings, CSRF_COOKIE, cookie, max_age=None)

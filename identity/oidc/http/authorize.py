@@ -54,10 +54,16 @@ async def _continue(
     login_session, account = signed_in
     if decision.kind == "consent":
         return render(
-            request, settings, "consent.html", locale=locale,
-            context={"req": sealed, "client_name": client.name,
-                     "claims": authz.consent_claims(auth_request)},
-        )  # fmt: skip
+            request,
+            settings,
+            "consent.html",
+            locale=locale,
+            context={
+                "req": sealed,
+                "client_name": client.name,
+                "claims": authz.consent_claims(auth_request),
+            },
+        )
     location = await authz.issue_code(
         session, settings, auth_request, client, login_session, account
     )
@@ -87,9 +93,11 @@ _AUTHORIZE: dict[int | str, dict[str, Any]] = {
 
 
 @router.get(
-    "/authorize", summary="Authorization endpoint (code flow, PKCE S256)", responses=_AUTHORIZE,
+    "/authorize",
+    summary="Authorization endpoint (code flow, PKCE S256)",
+    responses=_AUTHORIZE,
     openapi_extra=query_parameters(AuthorizationRequest),
-)  # fmt: skip
+)
 async def authorize_get(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """OIDC Core 3.1.2.1: the request in the query string."""
     params = {k: v for k, v in request.query_params.items() if v != ""}
@@ -97,9 +105,11 @@ async def authorize_get(request: Request, session: SessionDep, services: Service
 
 
 @router.post(
-    "/authorize", summary="Authorization endpoint (form post)", responses=_AUTHORIZE,
+    "/authorize",
+    summary="Authorization endpoint (form post)",
+    responses=_AUTHORIZE,
     openapi_extra=form_body(AuthorizationRequest),
-)  # fmt: skip
+)
 async def authorize_post(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """OIDC Core 3.1.2.1: the request as a form."""
     form = await request.form()

@@ -39,14 +39,32 @@ async def discovery(services: ServicesDep) -> JSONResponse:
             "subject_types_supported": ["pairwise"],
             "id_token_signing_alg_values_supported": ["RS256", "ES256"],
             "token_endpoint_auth_methods_supported": [
-                "client_secret_basic", "client_secret_post", "private_key_jwt",
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
             ],
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": [
-                "sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "at_hash",
-                "sid", "name", "family_name", "given_name", "middle_name", "birthdate", "gender",
-                "address", "national_id",
+                "sub",
+                "iss",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "acr",
+                "amr",
+                "at_hash",
+                "sid",
+                "name",
+                "family_name",
+                "given_name",
+                "middle_name",
+                "birthdate",
+                "gender",
+                "address",
+                "national_id",
             ],
             "claims_parameter_supported": True,
             "request_parameter_supported": False,
@@ -56,14 +74,18 @@ async def discovery(services: ServicesDep) -> JSONResponse:
             "prompt_values_supported": ["none", "login", "consent"],
             "authorization_response_iss_parameter_supported": True,
             "revocation_endpoint_auth_methods_supported": [
-                "client_secret_basic", "client_secret_post", "private_key_jwt",
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
             ],
             "introspection_endpoint_auth_methods_supported": [
-                "client_secret_basic", "client_secret_post", "private_key_jwt",
+                "client_secret_basic",
+                "client_secret_post",
+                "private_key_jwt",
             ],
         },
         headers={"Cache-Control": "public, max-age=300"},
-    )  # fmt: skip
+    )
 
 
 @router.get(

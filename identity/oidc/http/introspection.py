@@ -18,10 +18,12 @@ router = APIRouter(route_class=OutsideTextRoute)
 
 
 @router.post(
-    "/introspect", summary="Token introspection (RFC 7662)", response_model=Introspection,
+    "/introspect",
+    summary="Token introspection (RFC 7662)",
+    response_model=Introspection,
     responses=oauth_errors(400, 401),
     openapi_extra={**form_body(TokenHint), "security": CLIENT_AUTH},
-)  # fmt: skip
+)
 @checks_own_text
 async def introspect_endpoint(
     request: Request, session: SessionDep, services: ServicesDep

@@ -46,9 +46,14 @@ async def _logout_target(
             aud_claim = jose.unverified_claims(hint).get("aud")
             audience = aud_claim if isinstance(aud_claim, str | list) else None
             claims = jose.decode(
-                hint, keys=keyset, algorithms=jose.ID_TOKEN_ALGS, audience=audience,
-                issuer=services.settings.issuer, leeway=10**9, require=("aud",),
-            )  # fmt: skip
+                hint,
+                keys=keyset,
+                algorithms=jose.ID_TOKEN_ALGS,
+                audience=audience,
+                issuer=services.settings.issuer,
+                leeway=10**9,
+                require=("aud",),
+            )
         except jose.JoseError:
             raise authz.PageError(
                 N_("Tham số id_token_hint không phải là ID token hợp lệ do cổng định danh cấp.")
@@ -72,11 +77,15 @@ async def _logout_target(
 
 
 @router.get(
-    "/logout", summary="RP-initiated logout",
-    responses={200: page("Asks the citizen to confirm."), 400: page("A hint or URI is wrong."),
-               **problems(503)},
+    "/logout",
+    summary="RP-initiated logout",
+    responses={
+        200: page("Asks the citizen to confirm."),
+        400: page("A hint or URI is wrong."),
+        **problems(503),
+    },
     openapi_extra=query_parameters(LogoutRequest),
-)  # fmt: skip
+)
 async def logout_get(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """OpenID Connect RP-Initiated Logout 1.0: ask the citizen to confirm."""
     params = {k: v for k, v in request.query_params.items() if v != ""}
@@ -90,17 +99,25 @@ async def logout_get(request: Request, session: SessionDep, services: ServicesDe
         if k in params
     }
     return render(
-        request, services.settings, "logout.html", locale=pick_locale(request),
+        request,
+        services.settings,
+        "logout.html",
+        locale=pick_locale(request),
         context={"carry": carry, "done": False},
-    )  # fmt: skip
+    )
 
 
 @router.post(
-    "/logout", summary="RP-initiated logout (confirmed)",
-    responses={200: page("Signed out."), 303: REDIRECT,
-               400: page("The form expired, or a hint or URI is wrong."), **problems(503)},
+    "/logout",
+    summary="RP-initiated logout (confirmed)",
+    responses={
+        200: page("Signed out."),
+        303: REDIRECT,
+        400: page("The form expired, or a hint or URI is wrong."),
+        **problems(503),
+    },
     openapi_extra=form_body(LogoutRequest),
-)  # fmt: skip
+)
 async def logout_post(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """End the sign-in session; return to the relying party when it asked to."""
     form = await request.form()
@@ -117,8 +134,11 @@ async def logout_post(request: Request, session: SessionDep, services: ServicesD
         response: Response = RedirectResponse(target, status_code=303, headers=NO_STORE)
     else:
         response = render(
-            request, services.settings, "logout.html", locale=pick_locale(request),
+            request,
+            services.settings,
+            "logout.html",
+            locale=pick_locale(request),
             context={"carry": {}, "done": True},
-        )  # fmt: skip
+        )
     response.delete_cookie(cookie, path="/", secure=services.settings.cookie_secure, httponly=True)
     return response

@@ -17,11 +17,14 @@ router = APIRouter(route_class=OutsideTextRoute)
 
 
 @router.post(
-    "/revoke", summary="Token revocation (RFC 7009)",
-    responses={200: {"description": "Revoked, or not known.", "content": None},
-               **oauth_errors(400, 401)},
+    "/revoke",
+    summary="Token revocation (RFC 7009)",
+    responses={
+        200: {"description": "Revoked, or not known.", "content": None},
+        **oauth_errors(400, 401),
+    },
     openapi_extra={**form_body(TokenHint), "security": CLIENT_AUTH},
-)  # fmt: skip
+)
 @checks_own_text
 async def revoke_endpoint(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """RFC 7009 2: always 200 for a valid client, whether or not the token was known."""

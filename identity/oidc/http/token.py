@@ -23,10 +23,12 @@ router = APIRouter(route_class=OutsideTextRoute)
 
 
 @router.post(
-    "/token", summary="Token endpoint", response_model=TokenResponse,
-    responses=oauth_errors(400, 401), openapi_extra={**form_body(TokenRequest),
-                                                     "security": CLIENT_AUTH},
-)  # fmt: skip
+    "/token",
+    summary="Token endpoint",
+    response_model=TokenResponse,
+    responses=oauth_errors(400, 401),
+    openapi_extra={**form_body(TokenRequest), "security": CLIENT_AUTH},
+)
 @checks_own_text
 async def token_endpoint(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """RFC 6749 3.2: authorization_code, refresh_token, client_credentials."""

@@ -49,11 +49,13 @@ async def _userinfo(
     if found.grant is None or found.account is None or "openid" not in found.scopes:
         if found.client is not None:  # a refusal at the scope gate is an access attempt too
             await audit.record(
-                session, actor=tokens.client_principal(found.client, found.scopes),
-                action="oidc.userinfo", outcome="denied",
+                session,
+                actor=tokens.client_principal(found.client, found.scopes),
+                action="oidc.userinfo",
+                outcome="denied",
                 subject=found.account.citizen_id if found.account else None,
                 detail={"reason": "missing_scope", "required": "openid"},
-            )  # fmt: skip
+            )
         return Response(
             status_code=403,
             headers={
@@ -79,9 +81,13 @@ async def _userinfo(
     body.update({k: v for k, v in values.items() if k in names})
     released = [n for n in names if n in body]
     await audit.record(
-        session, actor=tokens.client_principal(client), action="oidc.userinfo",
-        outcome="granted", subject=account.citizen_id, fields=released,
-    )  # fmt: skip
+        session,
+        actor=tokens.client_principal(client),
+        action="oidc.userinfo",
+        outcome="granted",
+        subject=account.citizen_id,
+        fields=released,
+    )
     return JSONResponse(body, headers=NO_STORE)
 
 
@@ -103,9 +109,11 @@ async def userinfo_get(request: Request, session: SessionDep, services: Services
 
 
 @router.post(
-    "/userinfo", summary="UserInfo endpoint (POST)", responses=_USERINFO,
+    "/userinfo",
+    summary="UserInfo endpoint (POST)",
+    responses=_USERINFO,
     openapi_extra=_USERINFO_EXTRA,
-)  # fmt: skip
+)
 async def userinfo_post(request: Request, session: SessionDep, services: ServicesDep) -> Response:
     """OIDC Core 5.3.1."""
     return await _userinfo(request, session, services)

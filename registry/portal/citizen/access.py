@@ -110,13 +110,16 @@ def what_label(event: Mapping[str, Any], locale: str) -> str:
 def shown_event(event: Mapping[str, Any], me: str, locale: str) -> dict[str, Any]:
     """An audit event as a row of the access log."""
     return {
-        "uid": event["event_uid"], "when": when(event["occurred_at"]),
-        "who": actor_label(event, me, locale), "what": what_label(event, locale),
+        "uid": event["event_uid"],
+        "when": when(event["occurred_at"]),
+        "who": actor_label(event, me, locale),
+        "what": what_label(event, locale),
         "fields": [field_label(f, locale) for f in sorted(event["fields"], key=_field_order)],
-        "purpose": purpose_label(event["purpose"], locale), "outcome_code": event["outcome"],
+        "purpose": purpose_label(event["purpose"], locale),
+        "outcome_code": event["outcome"],
         "outcome": coded(locale, labels.OUTCOMES, event["outcome"], event["outcome"]),
         "proof": f"/portal/access/{event['event_uid']}/proof",
-    }  # fmt: skip
+    }
 
 
 @router.get("/portal/access")
@@ -149,16 +152,23 @@ async def access_page(
     kept = {"agency": agency or "", "since": since or "", "until": until or ""}
     kept = {k: v for k, v in kept.items() if v and not bad}
     return page(
-        request, services, "citizen_access.html", locale=locale, status_code=400 if bad else 200,
+        request,
+        services,
+        "citizen_access.html",
+        locale=locale,
+        status_code=400 if bad else 200,
         context={
-            "rows": [shown_event(e, me, locale) for e in events], "bad_filter": bad,
-            "agencies": await service.agencies(session), "agency": agency or "",
-            "since": since or "", "until": until or "",
+            "rows": [shown_event(e, me, locale) for e in events],
+            "bad_filter": bad,
+            "agencies": await service.agencies(session),
+            "agency": agency or "",
+            "since": since or "",
+            "until": until or "",
             "more": "?" + urlencode({**kept, "cursor": following}) if following else None,
             "csv": "/portal/access.csv" + ("?" + urlencode(kept) if kept else ""),
             "lang_query": urlencode(kept) + "&" if kept else "",
         },
-    )  # fmt: skip
+    )
 
 
 @router.get("/portal/access.csv")
@@ -190,27 +200,51 @@ async def access_csv(
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(
-        ["occurred_at_utc", "occurred_at_vietnam", "actor_type", "actor_id", "actor_name",
-         "on_behalf_of", "action", "fields", "purpose", "purpose_name", "outcome", "event_uid",
-         "leaf_index"]
-    )  # fmt: skip
+        [
+            "occurred_at_utc",
+            "occurred_at_vietnam",
+            "actor_type",
+            "actor_id",
+            "actor_name",
+            "on_behalf_of",
+            "action",
+            "fields",
+            "purpose",
+            "purpose_name",
+            "outcome",
+            "event_uid",
+            "leaf_index",
+        ]
+    )
     for e in events:
         writer.writerow(
             csv_cell(v)
             for v in (
-                e["occurred_at"].isoformat(), when(e["occurred_at"]), e["actor_type"],
-                e["actor_id"], actor_label(e, me, locale), e["on_behalf_of"], e["action"],
-                " ".join(e["fields"]), e["purpose"],
-                purpose_label(e["purpose"], locale) if e["purpose"] else "", e["outcome"],
-                e["event_uid"], e["leaf_index"],
+                e["occurred_at"].isoformat(),
+                when(e["occurred_at"]),
+                e["actor_type"],
+                e["actor_id"],
+                actor_label(e, me, locale),
+                e["on_behalf_of"],
+                e["action"],
+                " ".join(e["fields"]),
+                e["purpose"],
+                purpose_label(e["purpose"], locale) if e["purpose"] else "",
+                e["outcome"],
+                e["event_uid"],
+                e["leaf_index"],
             )
-        )  # fmt: skip
+        )
     # A BOM so spreadsheet programs read the Vietnamese names as UTF-8.
     return Response(
-        "\ufeff" + out.getvalue(), media_type="text/csv; charset=utf-8",
-        headers={**NO_STORE, "Content-Disposition": 'attachment; filename="access-log.csv"',
-                 "X-Content-Type-Options": "nosniff"},
-    )  # fmt: skip
+        "\ufeff" + out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={
+            **NO_STORE,
+            "Content-Disposition": 'attachment; filename="access-log.csv"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
 
 
 @router.get("/portal/access/{event_uid}/proof")
@@ -229,16 +263,27 @@ async def access_proof(
     log = await log_signer(request, session)
     try:
         shown = await service.access_proof(
-            session, user.principal, event_uid=event_uid, verifier=log.verifier(),
+            session,
+            user.principal,
+            event_uid=event_uid,
+            verifier=log.verifier(),
             origin=log.name,
-        )  # fmt: skip
+        )
     except NotFound:  # not the citizen's event: the refusal is recorded and committed
         return error_page(request, services, locale, gettext(locale, "Không tìm thấy."), 404)
     proof = shown["proof"] or {}
     return page(
-        request, services, "citizen_proof.html", locale=locale,
-        context={"row": shown_event(shown["event"], str(user.citizen_id), locale),
-                 "status": shown["status"], "reason": shown["reason"],
-                 "leaf_index": shown["event"]["leaf_index"], "tree_size": proof.get("tree_size"),
-                 "root": shown.get("root"), "checkpoint": proof.get("checkpoint")},
-    )  # fmt: skip
+        request,
+        services,
+        "citizen_proof.html",
+        locale=locale,
+        context={
+            "row": shown_event(shown["event"], str(user.citizen_id), locale),
+            "status": shown["status"],
+            "reason": shown["reason"],
+            "leaf_index": shown["event"]["leaf_index"],
+            "tree_size": proof.get("tree_size"),
+            "root": shown.get("root"),
+            "checkpoint": proof.get("checkpoint"),
+        },
+    )

@@ -55,9 +55,13 @@ def page(
 ) -> Response:
     """Render one of these pages; ``?lang=`` also sets the language cookie (the switch sticks)."""
     response = render_page(
-        request, services.settings, template, locale=locale, status_code=status_code,
+        request,
+        services.settings,
+        template,
+        locale=locale,
+        status_code=status_code,
         context={"when": when, **(context or {})},
-    )  # fmt: skip
+    )
     if request.query_params.get("lang") in LOCALES:
         set_cookie(response, services.settings, LANG_COOKIE, locale, max_age=31_536_000)
     return response
@@ -68,9 +72,13 @@ def error_page(
 ) -> Response:
     """The shared error page."""
     return page(
-        request, services, "error.html", locale=locale, status_code=status_code,
+        request,
+        services,
+        "error.html",
+        locale=locale,
+        status_code=status_code,
         context={"message": message},
-    )  # fmt: skip
+    )
 
 
 def to_login(path: str) -> RedirectResponse:
@@ -96,9 +104,12 @@ async def citizen(
         return to_login(path)
     if user.citizen_id is None:
         await service.record_view(
-            session, user.principal, page=request.url.path[:100], subject=None,
+            session,
+            user.principal,
+            page=request.url.path[:100],
+            subject=None,
             refused="citizens_only",
-        )  # fmt: skip
+        )
         locale = pick_locale(request)
         return error_page(
             request,

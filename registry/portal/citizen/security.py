@@ -54,18 +54,29 @@ async def security_page(
         p.name_vi if locale == "vi" else p.name_en for p in purposes().values() if p.overrides_lock
     ]
     sign_ins = [
-        {**s, "method": coded(locale, labels.SIGN_IN_METHODS, s["method"], s["method"] or "—"),
-         "reason": coded(locale, labels.SIGN_IN_REASONS, s["reason"], s["reason"])
-         if s["reason"] else "",
-         "outcome": coded(locale, labels.OUTCOMES, s["outcome"], s["outcome"]),
-         "outcome_code": s["outcome"]}
+        {
+            **s,
+            "method": coded(locale, labels.SIGN_IN_METHODS, s["method"], s["method"] or "—"),
+            "reason": coded(locale, labels.SIGN_IN_REASONS, s["reason"], s["reason"])
+            if s["reason"]
+            else "",
+            "outcome": coded(locale, labels.OUTCOMES, s["outcome"], s["outcome"]),
+            "outcome_code": s["outcome"],
+        }
         for s in overview["sign_ins"]
-    ]  # fmt: skip
+    ]
     return page(
-        request, services, "citizen_security.html", locale=locale,
-        context={**overview, "sign_ins": sign_ins, "statutory": statutory,
-                 **notice(request, locale)},
-    )  # fmt: skip
+        request,
+        services,
+        "citizen_security.html",
+        locale=locale,
+        context={
+            **overview,
+            "sign_ins": sign_ins,
+            "statutory": statutory,
+            **notice(request, locale),
+        },
+    )
 
 
 @router.post("/portal/security/passkeys/{passkey_id}/rename")
@@ -143,9 +154,12 @@ async def unlock_page(request: Request, services: ServicesDep, lang: Lang = None
     if request.query_params.get("locked") == "1":
         message = gettext(locale, "Danh tính điện tử của bạn đã bị khóa và bạn đã được đăng xuất.")
     return page(
-        request, services, "citizen_unlock.html", locale=locale,
+        request,
+        services,
+        "citizen_unlock.html",
+        locale=locale,
         context={"message": message, "done": state == "done"},
-    )  # fmt: skip
+    )
 
 
 @router.post("/portal/unlock")
@@ -159,17 +173,24 @@ async def unlock_submit(request: Request, session: SessionDep, services: Service
 
     def again(message: str, status_code: int) -> Response:
         return page(
-            request, services, "citizen_unlock.html", locale=locale, status_code=status_code,
+            request,
+            services,
+            "citizen_unlock.html",
+            locale=locale,
+            status_code=status_code,
             context={"error": gettext(locale, message), "id_number": login},
-        )  # fmt: skip
+        )
 
     if not ID_NUMBER_RE.fullmatch(login):
         return again(UNLOCK_WRONG, 401)
     try:
         account = await service.unlock_identity(
-            session, services.ctx, login=login, password=password,
+            session,
+            services.ctx,
+            login=login,
+            password=password,
             client_ip=request.client.host if request.client else None,
-        )  # fmt: skip
+        )
     except accounts.AccountLocked:
         return again(UNLOCK_OFFICIAL, 403)
     except RegistryError as exc:

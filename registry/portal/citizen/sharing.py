@@ -37,9 +37,12 @@ async def aliases_page(
     locale = pick_locale(request, lang)
     aliases = await service.aliases_overview(session, user.principal)
     return page(
-        request, services, "citizen_aliases.html", locale=locale,
+        request,
+        services,
+        "citizen_aliases.html",
+        locale=locale,
         context={"aliases": aliases, **notice(request, locale)},
-    )  # fmt: skip
+    )
 
 
 @router.post("/portal/aliases")
@@ -54,9 +57,11 @@ async def create_alias(request: Request, session: SessionDep, services: Services
         return back("/portal/aliases", error="alias")
     try:
         await service.create_alias(
-            session, user.principal, label=label or None,
+            session,
+            user.principal,
+            label=label or None,
             valid_days=ascii_int(days_text) if days_text else None,
-        )  # fmt: skip
+        )
     except RegistryError as exc:
         await failed(session, exc)
         return back("/portal/aliases", error="alias")
@@ -100,9 +105,12 @@ async def consents_page(
         for c in await service.consents_overview(session, user.principal, user.account)
     ]
     return page(
-        request, services, "citizen_consents.html", locale=locale,
+        request,
+        services,
+        "citizen_consents.html",
+        locale=locale,
         context={"consents": consents, **notice(request, locale)},
-    )  # fmt: skip
+    )
 
 
 @router.post("/portal/consents/{client_id}/revoke")
