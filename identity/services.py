@@ -13,6 +13,7 @@ from identity import repository as repo
 from identity.accounts import IdentityContext
 from identity.authn import IdentityAuthenticator
 from identity.oidc import tokens
+from identity.oidc.token_memory import TokenMemory
 from identity.passkeys import ChallengePurge
 from identity.webauthn import PasskeyServer
 
@@ -57,7 +58,7 @@ def build_services(settings: Settings, directory: Any) -> IdentityServices:
     token_context = tokens.TokenContext(
         settings=settings,
         directory=directory,
-        memory=tokens.TokenMemory(),
+        memory=TokenMemory(),
         signing=keys.SigningKeyCache(),
         clients=repo.BuiltClients(),
     )

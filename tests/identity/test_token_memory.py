@@ -1,4 +1,4 @@
-"""What an app remembers of the access tokens it verified (identity.oidc.tokens.TokenMemory):
+"""What an app remembers of the access tokens it verified (identity.oidc.token_memory.TokenMemory):
 ``remembered_client_token`` vouches for a client's token without the database while the key
 set that verified it is in use. When that set is due for a refresh, ONE request takes the full
 validation (which refreshes it) and the others keep to the set meanwhile, within a grace; a
@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from core.settings import Settings
 from identity import jose, keys
-from identity.oidc import tokens
+from identity.oidc import token_memory as tokens
 
 SETTINGS = Settings(environment="test", database_url="sqlite+aiosqlite:///:memory:")
 TOKEN = "the.agency.token"
