@@ -14,7 +14,6 @@ from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -125,15 +124,16 @@ _AGENCY = require("agency")
 E = TypeVar("E", bound=Callable[..., Any])
 
 
-class LeanRoute(APIRoute):
+class LeanRoute(OutsideTextRoute):
     """A route whose ordinary requests skip FastAPI's dependency solving and parameter checks:
     its endpoint's ``lean`` handler reads them itself and does what the endpoint does. A
     request it cannot read the plain way (a parameter missing, repeated or too long, a body
-    that is not plain JSON of the model, refused outside text) gets FastAPI's own handling of
-    the same endpoint, which answers it (422 and the like) as for any route."""
+    that is not plain JSON of the model, refused outside text) gets the outside-text check and
+    FastAPI's own handling of the same endpoint, which answer it (422 and the like) as for any
+    route."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """The lean handler, then FastAPI's when it gives no answer."""
+        """The lean handler, then the checked standard one when it gives no answer."""
         full = super().get_route_handler()
         endpoint = self.endpoint
 
