@@ -344,9 +344,9 @@ lookup.lean = _lookup_lean  # type: ignore[attr-defined]
 
 
 def add_calls(app: FastAPI) -> None:
-    """Add the agency API's two hottest calls, lookup and verify, to the app's own routes, ahead
-    of every router: routes are tried in order, and FastAPI matches a route of an included
-    router twice (to pick the router, then the route in it)."""
+    """Add the agency API's two hottest calls, verify and lookup, first in the app's own routes:
+    routes are tried in order, FastAPI matches a route of an included router twice (to pick the
+    router, then the route in it), and the documentation's routes come first otherwise."""
     app.router.add_api_route(
         "/api/v1/verify",
         _authenticates(verify),
@@ -369,6 +369,8 @@ def add_calls(app: FastAPI) -> None:
         openapi_extra={"security": [{"agencyToken": ["lookup"]}]},
         route_class_override=LeanRoute,
     )
+    routes = app.router.routes
+    routes[:0] = [routes.pop(-2), routes.pop()]
 
 
 @router.post(
