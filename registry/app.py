@@ -130,8 +130,10 @@ def create_app(
             ),
         )
     # The hottest routes first: routes are tried in order, and FastAPI spends CPU on every
-    # route it tries (the token endpoint is in the OIDC router, the agency API's lookup and
-    # verify in the agency router).
+    # route it tries (the agency API's lookup and verify on the app itself, the rest of the
+    # agency API in its router, the token endpoint in the OIDC router).
+    agency_api.add_calls(app)
+    require_outside_text_check(app.router.routes)
     # Every route's outside text passes one check before its own work (core.inputs: each
     # router's route_class is OutsideTextRoute).
     routers = (

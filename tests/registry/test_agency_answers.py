@@ -95,7 +95,7 @@ def served_by_statement(env: Env, count: int) -> int:
     return count if env.database.dialect == "postgresql" else 0
 
 
-GROUPED_LOOKUPS = 5
+GROUPED_LOOKUPS = 6
 GROUPED_VERIFIES = 3
 
 
@@ -122,6 +122,15 @@ async def test_lookups_answer_alike(env: Env, slow: httpx.AsyncClient, served: l
         f"/api/v1/citizens/{ANH}?fields=full_name&purpose={ORDINARY}&purpose=x",  # repeated
         f"/api/v1/citizens/{ANH}?fields=full_name&purpose={ORDINARY}&extra=1",  # ignored
         f"/api/v1/citizens/{'9' * 17}?fields=full_name&purpose={ORDINARY}",  # too long
+        lookup_url(ANH, "full_name", "p" * 65),  # purpose too long
+        lookup_url(ANH, ",".join(["full_name"] * 201)),  # fields too long
+        lookup_url("00120300451%00", "full_name"),  # NUL in the ID number
+        lookup_url(ANH, "full_name%00"),  # NUL in the fields
+        lookup_url(ANH, "full_name", ORDINARY + "%01"),  # a control character in the purpose
+        lookup_url(ANH, "full_name", ORDINARY + "%ED%A0%80"),  # not UTF-8
+        f"/api/v1/citizens/{ANH}?purpose={ORDINARY}",  # fields missing
+        f"/api/v1/citizens/{ANH}?fields=full_name&fields=birth_date&purpose={ORDINARY}",
+        f"/api/v1/citizens/{ANH}?fields=full_name&purpose={ORDINARY}&extra=%00",
     ]
     for url in cases:
         await both(env, slow, "GET", url, headers=h)
@@ -155,7 +164,17 @@ async def test_verifications_answer_alike(
         {"id_number": "12", "purpose": ORDINARY, "claims": {"gender": "female"}},
         {"id_number": ANH, "purpose": ORDINARY, "claims": {"gender": "female"}, "x": 1},
         {"id_number": ANH, "claims": {"gender": "female"}},
+        {"id_number": ANH, "purpose": ORDINARY},  # claims missing
+        {"id_number": ANH, "purpose": ORDINARY, "claims": ["gender"]},  # claims not an object
+        {"id_number": int(ANH), "purpose": ORDINARY, "claims": {"gender": "female"}},
+        {"id_number": "9" * 17, "purpose": ORDINARY, "claims": {"gender": "female"}},
+        {"id_number": ANH, "purpose": "p" * 65, "claims": {"gender": "female"}},
+        {"id_number": ANH + "\x00", "purpose": ORDINARY, "claims": {"gender": "female"}},
+        {"id_number": ANH, "purpose": ORDINARY, "claims": {"gender": "fe\x00male"}},
+        {"id_number": ANH, "purpose": ORDINARY, "claims": {"gen\x1fder": "female"}},
+        {"id_number": ANH, "purpose": ORDINARY, "claims": {"full_name": "x" * 200_000}},
         [1, 2, 3],
+        "a string",
     ]
     for body in bodies:
         await both(env, slow, "POST", "/api/v1/verify", json=body, headers=h)
@@ -164,6 +183,25 @@ async def test_verifications_answer_alike(
         (b'{"id_number": "%s"}' % ANH.encode(), "text/plain"),
         ("\ufeff{}".encode(), "application/json"),
         (b"", "application/json"),
+        (b'{"id_number": "%s"}' % ANH.encode(), ""),  # no content type
+        (b'{"id_number": "%s"}' % ANH.encode(), "application/merge-patch+json"),
+        (
+            b'{"id_number": "%s", "purpose": "%s", "claims": {}}'
+            % (ANH.encode(), ORDINARY.encode()),
+            "application/json; charset=utf-8",
+        ),
+        (
+            b'{"id_number": "%s", "purpose": "%s", "claims": {}}'
+            % (ANH.encode(), ORDINARY.encode()),
+            "Application/JSON",
+        ),
+        (
+            b'{"id_number": "%s", "id_number": "%s"}' % (ANH.encode(), ANH.encode()),
+            "application/json",
+        ),  # a member twice
+        (b'{"id_number": "\xff"}', "application/json"),  # not UTF-8
+        (b'{"id_number": "\\ud800"}', "application/json"),  # a lone surrogate
+        (b"[" * 100_000, "application/json"),  # too deep
     ):
         await both(
             env, slow, "POST", "/api/v1/verify", content=content,
