@@ -12,6 +12,8 @@ from sqlalchemy import text
 
 from core.db import Database
 from core.settings import Settings
+from registry.portal.labels import FIELDS
+from registry.portal.service import SHOWN_FIELDS
 from registry.portal.session import PORTAL_CLIENT_ID
 from tests.identity.factories import (
     CITIZEN_ID,
@@ -126,3 +128,9 @@ async def test_signing_out_at_the_provider_ends_the_portal_session_too(
     back = await portal_web.get("/portal")
     assert back.status_code == 303
     assert back.headers["location"].startswith("/portal/login")
+
+
+def test_every_field_of_the_record_page_has_a_label_in_the_catalogs() -> None:
+    # A field without one was shown under its code turned into English words ("Father
+    # nationality") on the Vietnamese page.
+    assert [name for name in SHOWN_FIELDS if name not in FIELDS] == []
