@@ -16,9 +16,12 @@ from core.deps import SessionDep
 from core.headers import NO_STORE
 from core.i18n import N_
 from core.inputs import OutsideTextRoute
+from core.settings import Settings
 from identity import signin
 from identity.authn import session_cookie_name
 from identity.oidc import tokens
+from identity.oidc.clients import find_client
+from identity.oidc.errors import OAuthError
 from identity.services import IdentityServices, get_services
 from identity.web import csrf_ok, pick_locale, set_cookie
 from registry.portal import service
@@ -32,6 +35,7 @@ from registry.portal.session import (
     check_callback,
     current_user,
     end_session,
+    ensure_portal_client,
     start_flow,
     start_session,
 )
@@ -72,8 +76,6 @@ async def login(
     request: Request, session: SessionDep, services: ServicesDep, next: str = "/portal"
 ) -> Response:
     """Start the code flow against our own provider (PKCE S256, state, nonce)."""
-    from registry.portal.session import ensure_portal_client
-
     settings = services.settings
     await ensure_portal_client(session, settings)
     locale = request.query_params.get("lang") or request.cookies.get("registry_lang")
@@ -81,6 +83,18 @@ async def login(
     response = RedirectResponse(url, status_code=303, headers=NO_STORE)
     set_cookie(response, settings, FLOW_COOKIE, cookie, max_age=600)
     return response
+
+
+def _refused(request: Request, settings: Settings, locale: str, message: str) -> Response:
+    """The error page of a sign-in or sign-out that cannot go on (400)."""
+    return render_page(
+        request,
+        settings,
+        "error.html",
+        locale=locale,
+        status_code=400,
+        context={"message": message},
+    )
 
 
 @router.get("/portal/callback")
@@ -97,32 +111,13 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
     locale = pick_locale(request)
     if flow is None or not params.get("code"):
         message = params.get("error_description") or gettext(locale, SIGN_IN_FAILED)
-        return render_page(
-            request,
-            settings,
-            "error.html",
-            locale=locale,
-            status_code=400,
-            context={"message": message},
-        )
-    from identity.oidc.clients import find_client
-    from identity.oidc.errors import OAuthError
-
+        return _refused(request, settings, locale, message)
     client = await find_client(session, PORTAL_CLIENT_ID)
     if client is None:  # the start-up could not register it (database down then)
-        from registry.portal.session import ensure_portal_client
-
         await ensure_portal_client(session, settings)
         client = await find_client(session, PORTAL_CLIENT_ID)
     if client is None:
-        return render_page(
-            request,
-            settings,
-            "error.html",
-            locale=locale,
-            status_code=400,
-            context={"message": gettext(locale, NOT_REGISTERED)},
-        )
+        return _refused(request, settings, locale, gettext(locale, NOT_REGISTERED))
     form = {
         "code": params["code"],
         "redirect_uri": callback_uri(settings),
@@ -132,14 +127,7 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
         # In-process: the code checks of the token endpoint, no token minted; staff too.
         grant, account = await tokens.first_party_sign_in(session, services.tokens, client, form)
     except OAuthError:
-        return render_page(
-            request,
-            settings,
-            "error.html",
-            locale=locale,
-            status_code=400,
-            context={"message": gettext(locale, SIGN_IN_FAILED)},
-        )
+        return _refused(request, settings, locale, gettext(locale, SIGN_IN_FAILED))
     next_path = str(flow["next"])
     kind = "console" if next_path.startswith("/console") else "citizen"
     token = await start_session(
@@ -165,14 +153,7 @@ async def logout(request: Request, session: SessionDep, services: ServicesDep) -
     csrf = form.get("csrf")
     if not csrf_ok(request, settings, csrf if isinstance(csrf, str) else None):
         locale = pick_locale(request)
-        return render_page(
-            request,
-            settings,
-            "error.html",
-            locale=locale,
-            status_code=400,
-            context={"message": gettext(locale, FORM_EXPIRED)},
-        )
+        return _refused(request, settings, locale, gettext(locale, FORM_EXPIRED))
     sid = await end_session(request, session)
     provider_cookie = session_cookie_name(settings)
     await signin.sign_out(session, token=request.cookies.get(provider_cookie), sid=sid)

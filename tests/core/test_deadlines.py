@@ -36,7 +36,9 @@ async def test_a_block_that_ends_in_time_is_not_cancelled_later() -> None:
 
 
 async def test_each_of_many_blocks_ends_at_its_own_deadline() -> None:
-    watchdog = Watchdog(0.1)
+    # A quarter of a second either side of every deadline: the blocks that end in time are
+    # still running when an earlier deadline fires, and end well before their own.
+    watchdog = Watchdog(1.0)
     ended: dict[str, str] = {}
 
     async def block(name: str, seconds: float) -> None:
@@ -52,10 +54,10 @@ async def test_each_of_many_blocks_ends_at_its_own_deadline() -> None:
         await block(name, seconds)
 
     await asyncio.gather(
-        block("quick", 0.01),
-        block("slow", 1),
-        later("late quick", 0.05, 0.08),
-        later("late slow", 0.05, 1),
+        block("quick", 0),
+        block("slow", 5),
+        later("late quick", 0.5, 0.75),
+        later("late slow", 0.5, 5),
     )
     assert ended == {
         "quick": "in time",
