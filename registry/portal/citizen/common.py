@@ -3,7 +3,7 @@ POST-redirect-GET, notices after a form, labels of codes, times in Vietnamese ti
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -154,3 +154,26 @@ async def failed(session: AsyncSession, exc: RegistryError) -> None:
     """Undo what a refused form did, unless the refusal's own record must be kept."""
     if not exc.commit_unit_of_work:
         await session.rollback()
+
+
+async def form_action(
+    request: Request,
+    session: AsyncSession,
+    services: IdentityServices,
+    *,
+    path: str,
+    act: Callable[[PortalUser, dict[str, str]], Awaitable[object]],
+    done: str,
+    error: Callable[[RegistryError], str] = lambda _exc: "failed",
+) -> Response:
+    """A form that does one thing for the signed-in citizen: ``act``, then back to ``path``
+    saying ``done``, or, refused, saying ``error(refusal)`` with its writes undone."""
+    signed = await citizen_form(request, session, services, path=path)
+    if isinstance(signed, Response):
+        return signed
+    try:
+        await act(*signed)
+    except RegistryError as exc:
+        await failed(session, exc)
+        return back(path, error=error(exc))
+    return back(path, done=done)

@@ -24,6 +24,7 @@ from registry.portal.citizen.common import (
     coded,
     error_page,
     failed,
+    form_action,
     notice,
     page,
     posted,
@@ -87,18 +88,17 @@ async def rename_passkey(
     passkey_id: Annotated[str, Path(max_length=36)],
 ) -> Response:
     """Give a passkey a new name."""
-    signed = await citizen_form(request, session, services, path="/portal/security")
-    if isinstance(signed, Response):
-        return signed
-    user, fields = signed
-    try:
-        await service.rename_passkey(
+    return await form_action(
+        request,
+        session,
+        services,
+        path="/portal/security",
+        act=lambda user, fields: service.rename_passkey(
             session, user.account, passkey_id=passkey_id, name=fields.get("name", "")[:200]
-        )
-    except RegistryError as exc:
-        await failed(session, exc)
-        return back("/portal/security", error="failed" if exc.status == 404 else "passkey_name")
-    return back("/portal/security", done="renamed")
+        ),
+        done="renamed",
+        error=lambda exc: "failed" if exc.status == 404 else "passkey_name",
+    )
 
 
 @router.post("/portal/security/passkeys/{passkey_id}/remove")
@@ -109,16 +109,14 @@ async def remove_passkey(
     passkey_id: Annotated[str, Path(max_length=36)],
 ) -> Response:
     """Remove a passkey."""
-    signed = await citizen_form(request, session, services, path="/portal/security")
-    if isinstance(signed, Response):
-        return signed
-    user, _ = signed
-    try:
-        await service.remove_passkey(session, user.account, passkey_id=passkey_id)
-    except RegistryError as exc:
-        await failed(session, exc)
-        return back("/portal/security", error="failed")
-    return back("/portal/security", done="removed")
+    return await form_action(
+        request,
+        session,
+        services,
+        path="/portal/security",
+        act=lambda user, _: service.remove_passkey(session, user.account, passkey_id=passkey_id),
+        done="removed",
+    )
 
 
 @router.post("/portal/security/lock")

@@ -18,6 +18,7 @@ from registry.portal.citizen.common import (
     citizen_form,
     coded,
     failed,
+    form_action,
     notice,
     page,
 )
@@ -76,16 +77,14 @@ async def revoke_alias(
     alias: Annotated[str, Path(max_length=16)],
 ) -> Response:
     """Revoke one of my aliases."""
-    signed = await citizen_form(request, session, services, path="/portal/aliases")
-    if isinstance(signed, Response):
-        return signed
-    user, _ = signed
-    try:
-        await service.revoke_alias(session, user.principal, alias=alias)
-    except RegistryError as exc:
-        await failed(session, exc)
-        return back("/portal/aliases", error="failed")
-    return back("/portal/aliases", done="alias_revoked")
+    return await form_action(
+        request,
+        session,
+        services,
+        path="/portal/aliases",
+        act=lambda user, _: service.revoke_alias(session, user.principal, alias=alias),
+        done="alias_revoked",
+    )
 
 
 # ------------------------------------------------------------------------------ consents
@@ -121,13 +120,11 @@ async def revoke_consent(
     client_id: Annotated[str, Path(max_length=64)],
 ) -> Response:
     """Withdraw consent from one service."""
-    signed = await citizen_form(request, session, services, path="/portal/consents")
-    if isinstance(signed, Response):
-        return signed
-    user, _ = signed
-    try:
-        await service.revoke_consent(session, user.account, client_id=client_id)
-    except RegistryError as exc:
-        await failed(session, exc)
-        return back("/portal/consents", error="failed")
-    return back("/portal/consents", done="consent_revoked")
+    return await form_action(
+        request,
+        session,
+        services,
+        path="/portal/consents",
+        act=lambda user, _: service.revoke_consent(session, user.account, client_id=client_id),
+        done="consent_revoked",
+    )
