@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -46,6 +47,10 @@ class EventData:
     outcome: str
     request_id: str | None
     detail: str | None  # canonical JSON object or None, as stored
+
+
+# The names of an event's hashed parts, in leaf order; audit_event's columns of the same names.
+EVENT_FIELDS = tuple(f.name for f in dataclass_fields(EventData))
 
 
 def format_instant(value: datetime) -> str:

@@ -14,25 +14,14 @@ import asyncpg
 from sqlalchemy import ColumnElement, func, insert, literal_column, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from audit.events import EventData
+from audit.events import EVENT_FIELDS, EventData
 from audit.models import AuditCheckpoint, AuditEvent, AuditLeaf
 from core.db import dialect_of, driver_connection, driver_errors, is_unavailable, may_commit
 from core.models import instant_bounds
 
 EVENT_COLUMNS = (
     AuditEvent.id,
-    AuditEvent.event_uid,
-    AuditEvent.occurred_at,
-    AuditEvent.actor_type,
-    AuditEvent.actor_id,
-    AuditEvent.on_behalf_of,
-    AuditEvent.subject,
-    AuditEvent.action,
-    AuditEvent.fields,
-    AuditEvent.purpose,
-    AuditEvent.outcome,
-    AuditEvent.request_id,
-    AuditEvent.detail,
+    *(getattr(AuditEvent, name) for name in EVENT_FIELDS),
     AuditEvent.txid,
 )
 
@@ -58,19 +47,8 @@ def event_data(row: Any) -> EventData:
     )
 
 
-EVENT_COLUMNS_INSERTED = (
-    "event_uid",
-    "actor_type",
-    "actor_id",
-    "on_behalf_of",
-    "subject",
-    "action",
-    "fields",
-    "purpose",
-    "outcome",
-    "request_id",
-    "detail",
-)
+# occurred_at is the database clock's (its default).
+EVENT_COLUMNS_INSERTED = tuple(name for name in EVENT_FIELDS if name != "occurred_at")
 # The hot path's INSERT on PostgreSQL, sent straight to the driver (core.db.driver_connection):
 # the id, the database's clock and the inserting transaction are the table's defaults.
 INSERT_EVENT_SQL = (
@@ -190,8 +168,6 @@ class ProofTarget:
     nodes: dict[tuple[int, int], bytes] | None = None
 
 
-_EVENT_FIELDS = tuple(f.name for f in dataclass_fields(EventData))
-
 # The complete subtrees an inclusion proof of leaf i in a tree of n leaves reads (the set of
 # merkle.inclusion_nodes(i, n).ids; merkle.inclusion_node_set is the same rule in Python):
 # the siblings (l, (i >> l) xor 1) of the leaf's path that lie wholly inside the tree, and the
@@ -253,7 +229,7 @@ async def proof_target_postgresql(session: AsyncSession, event_uid: str) -> Proo
         record = await driver.fetchrow(_PROOF_TARGET_SQL, event_uid)
     if record is None:
         return None
-    event = EventData(**{name: record[name] for name in _EVENT_FIELDS})
+    event = EventData(**{name: record[name] for name in EVENT_FIELDS})
     nodes = dict(
         zip(
             zip(record["levels"] or (), record["idxs"] or (), strict=True),

@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from audit.events import EVENT_FIELDS
 from audit.models import AuditBatch, AuditEvent, AuditLeaf, AuditNode
 from audit.repository import EVENT_COLUMNS
 from core.db import dialect_of, driver_connection, driver_errors
@@ -281,22 +282,7 @@ async def stream_log(session: AsyncSession, chunk: int = 20_000) -> AsyncIterato
 # order, as one binary COPY stream: the columns it expects, in this order. The event is read per
 # leaf through its primary key (the LATERAL subquery keeps the planner from hashing the whole
 # event table for every chunk, and from sorting); a leaf whose event row is gone has NULLs.
-LEAF_COPY_COLUMNS = (
-    "leaf_index",
-    "leaf_hash",
-    "event_uid",
-    "occurred_at",
-    "actor_type",
-    "actor_id",
-    "on_behalf_of",
-    "subject",
-    "action",
-    "fields",
-    "purpose",
-    "outcome",
-    "request_id",
-    "detail",
-)
+LEAF_COPY_COLUMNS = ("leaf_index", "leaf_hash", *EVENT_FIELDS)
 LEAF_COPY_SQL = """
 SELECT l.leaf_index, l.leaf_hash, e.event_uid, e.occurred_at, e.actor_type, e.actor_id,
        e.on_behalf_of, e.subject, e.action, e.fields, e.purpose, e.outcome, e.request_id,

@@ -50,7 +50,7 @@ import migrations
 from audit import merkle, verification
 from audit import tree_repository as tree_repo
 from audit.checkpoint import Signer
-from audit.events import EventData, Outcome, encode_detail, encode_fields, leaf_bytes
+from audit.events import EVENT_FIELDS, EventData, Outcome, encode_detail, encode_fields, leaf_bytes
 from audit.proofs import b64, check_inclusion, inclusion_proof
 from audit.recording import record
 from audit.signing import make_checkpoint, tree_head
@@ -506,21 +506,7 @@ def run_pgbench(
 
 # ------------------------------------------------------------------------------ bulk load
 
-EVENT_COPY_COLUMNS = (
-    "id",
-    "event_uid",
-    "occurred_at",
-    "actor_type",
-    "actor_id",
-    "on_behalf_of",
-    "subject",
-    "action",
-    "fields",
-    "purpose",
-    "outcome",
-    "request_id",
-    "detail",
-)
+EVENT_COPY_COLUMNS = ("id", *EVENT_FIELDS)
 LOG_START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
