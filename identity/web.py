@@ -139,16 +139,35 @@ def render(
     context: Mapping[str, Any] | None = None,
 ) -> HTMLResponse:
     """Render a page in the locale, a CSRF token and the security headers."""
+    return render_with(
+        _env(locale),
+        request,
+        settings,
+        template,
+        locale=locale,
+        status_code=status_code,
+        context=context,
+    )
+
+
+def render_with(
+    environment: Environment,
+    request: Request,
+    settings: Settings,
+    template: str,
+    *,
+    locale: str,
+    status_code: int = 200,
+    context: Mapping[str, Any] | None = None,
+) -> HTMLResponse:
+    """A page of ``environment``'s templates in the locale, with a CSRF token (set as a cookie
+    when the browser has none) and the security headers."""
     cookie, new = csrf_cookie(request)
-    body = (
-        _env(locale)
-        .get_template(template)
-        .render(
-            lang=locale,
-            other_lang="en" if locale == "vi" else "vi",
-            csrf=csrf_token(settings, cookie),
-            **(context or {}),
-        )
+    body = environment.get_template(template).render(
+        lang=locale,
+        other_lang="en" if locale == "vi" else "vi",
+        csrf=csrf_token(settings, cookie),
+        **(context or {}),
     )
     response = HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)
     if new:

@@ -13,7 +13,7 @@ from jinja2 import ChoiceLoader, Environment, PackageLoader, select_autoescape
 
 from core import i18n
 from core.settings import Settings
-from identity.web import CLAIMS, CSRF_COOKIE, PAGE_HEADERS, csrf_cookie, csrf_token, set_cookie
+from identity.web import CLAIMS, render_with
 
 
 def translations(locale: str) -> NullTranslations:
@@ -57,18 +57,12 @@ def render_page(
     context: Mapping[str, Any] | None = None,
 ) -> HTMLResponse:
     """A portal page with the security headers (CSP, no framing, no-store) and a CSRF token."""
-    cookie, new = csrf_cookie(request)
-    body = (
-        _env(locale)
-        .get_template(template)
-        .render(
-            lang=locale,
-            other_lang="en" if locale == "vi" else "vi",
-            csrf=csrf_token(settings, cookie),
-            **(context or {}),
-        )
+    return render_with(
+        _env(locale),
+        request,
+        settings,
+        template,
+        locale=locale,
+        status_code=status_code,
+        context=context,
     )
-    response = HTMLResponse(body, status_code=status_code, headers=PAGE_HEADERS)
-    if new:
-        set_cookie(response, settings, CSRF_COOKIE, cookie, max_age=None)
-    return response
