@@ -6,6 +6,7 @@ root, initdb/postgres run as the ``postgres`` system user.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -247,11 +248,18 @@ def parent_of(pid: int) -> int | None:
 def paused(postmaster: int) -> Iterator[None]:
     """Stop a local PostgreSQL server's processes (SIGSTOP) inside the block, as a stalled host
     or storage would: connections stay open, statements get no answer until the block ends."""
-    pids = [postmaster, *_children(postmaster)]
-    for pid in pids:
-        os.kill(pid, signal.SIGSTOP)
+    stopped: list[int] = []
     try:
+        for pid in [postmaster, *_children(postmaster)]:
+            try:
+                os.kill(pid, signal.SIGSTOP)
+            except ProcessLookupError:
+                continue  # a backend that ended since it was listed
+            stopped.append(pid)
         yield
     finally:
-        for pid in pids:
-            os.kill(pid, signal.SIGCONT)
+        # Every process stopped is continued, whatever happened: a server left stopped stalls
+        # every later test that shares it.
+        for pid in stopped:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
