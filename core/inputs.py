@@ -76,6 +76,21 @@ def refused_in_json(document: Any) -> FieldError | None:
     return None
 
 
+# What a JSON text needs to hold a refused character once parsed (json.loads reads bytes as
+# UTF-8, UTF-16 or UTF-32, with lone surrogates let through): an escape (a backslash), DEL, a C1
+# control (0xC2 0x80-0x9F), or a surrogate (0xED 0xA0-0xBF) in UTF-8; a NUL byte, which every
+# UTF-16 or UTF-32 text holds. Raw C0 controls are not JSON.
+_MAY_HOLD_REFUSED = re.compile(rb"[\\\x00\x7f]|\xc2[\x80-\x9f]|\xed[\xa0-\xbf]")
+
+
+def refused_in_json_text(text: bytes, document: Any) -> FieldError | None:
+    """``refused_in_json(document)`` for the document parsed from ``text``, without walking it
+    when the text cannot hold a refused character."""
+    if _MAY_HOLD_REFUSED.search(text) is None:
+        return None
+    return refused_in_json(document)
+
+
 def _media_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
 
@@ -116,7 +131,7 @@ async def refused_input(request: Request) -> FieldError | None:
             document = await request.json()  # parsed once: the route's body is this one
         except (ValueError, RecursionError):
             return None  # not JSON: the route answers that
-        return refused_in_json(document)
+        return refused_in_json_text(await request.body(), document)
     return None
 
 

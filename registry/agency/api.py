@@ -22,7 +22,7 @@ from core.auth import Principal, require, requirement_of
 from core.db import Database
 from core.deps import SessionDep
 from core.errors import FieldError, RegistryError, ValidationFailed
-from core.inputs import OutsideTextRoute, refused_character, refused_in_json
+from core.inputs import OutsideTextRoute, refused_character, refused_in_json_text
 from core.openapi import problems
 from core.text import ID_NUMBER_PATTERN
 from registry.agency import admin, service
@@ -264,13 +264,14 @@ async def _verify_lean(request: Request) -> Response | None:
     content_type = request.headers.get("content-type", "")
     if content_type.split(";", 1)[0].strip().lower() != "application/json":
         return None
+    text = await request.body()
     try:
-        document = json.loads(await request.body())
+        document = json.loads(text)
         body = Verification.model_validate(document)
     # JSONDecodeError and UnicodeDecodeError are ValueErrors; RecursionError: too deep.
     except (ValueError, ValidationError, RecursionError):
         return None
-    if refused_in_json(document) is not None:
+    if refused_in_json_text(text, document) is not None:
         return None
     return await _verify(request, body)
 

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import asyncpg
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import TextClause, bindparam, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from audit import recording as audit
@@ -294,6 +294,27 @@ _LATEST_SQLITE = (
 )
 
 
+@functools.cache
+def _take_statement(postgres: bool) -> TextClause:
+    """The bucket statement of ``take_tokens`` for PostgreSQL or SQLite, made once."""
+    refill = _REFILL_PG if postgres else _REFILL_SQLITE
+    latest = _LATEST_PG if postgres else _LATEST_SQLITE
+    whole = f"FLOOR({refill})" if postgres else f"CAST({refill} AS INTEGER)"
+    want_ = "CAST(:want AS integer)"
+    take = f"(CASE WHEN {refill} >= {want_} THEN {want_} ELSE {whole} END)"
+    # The interpolated SQL is made of the constants above, never input.
+    return text(
+        "INSERT INTO rate_bucket (client_id, tokens, granted, taken, updated_at) "  # noqa: S608
+        f"VALUES (:client_id, :burst - {want_}, true, {want_}, :now) "
+        "ON CONFLICT (client_id) DO UPDATE SET "
+        f"tokens = {refill} - {take}, "
+        f"granted = {take} >= 1, "
+        f"taken = {take}, "
+        f"updated_at = {latest} "
+        "RETURNING tokens, taken"
+    ).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
 async def take_tokens(
     conn: AsyncConnection,
     *,
@@ -305,23 +326,7 @@ async def take_tokens(
 ) -> tuple[int, float]:
     """Take up to ``want`` whole tokens from the agency's bucket in one statement (atomic across
     processes): (tokens taken, seconds until a token is available when none was)."""
-    postgres = conn.dialect.name == "postgresql"
-    refill = _REFILL_PG if postgres else _REFILL_SQLITE
-    latest = _LATEST_PG if postgres else _LATEST_SQLITE
-    whole = f"FLOOR({refill})" if postgres else f"CAST({refill} AS INTEGER)"
-    want_ = "CAST(:want AS integer)"
-    take = f"(CASE WHEN {refill} >= {want_} THEN {want_} ELSE {whole} END)"
-    # The interpolated SQL is made of the constants above, never input.
-    statement = text(
-        "INSERT INTO rate_bucket (client_id, tokens, granted, taken, updated_at) "  # noqa: S608
-        f"VALUES (:client_id, :burst - {want_}, true, {want_}, :now) "
-        "ON CONFLICT (client_id) DO UPDATE SET "
-        f"tokens = {refill} - {take}, "
-        f"granted = {take} >= 1, "
-        f"taken = {take}, "
-        f"updated_at = {latest} "
-        "RETURNING tokens, taken"
-    ).bindparams(bindparam("now", type_=UTCDateTime()))
+    statement = _take_statement(conn.dialect.name == "postgresql")
     want = max(1, min(want, burst))
     tokens, taken = (
         await conn.execute(
