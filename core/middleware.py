@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
@@ -99,15 +100,16 @@ class RequestContextMiddleware:
             method = str(scope.get("method", ""))
             if self.metrics is not None:
                 self.metrics.observe(method, route, status, elapsed)
-            log.info(
-                "http.request",
-                extra=fields(
-                    method=method,
-                    route=route,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 3),
-                ),
-            )
+            if log.isEnabledFor(logging.INFO):  # the access log's fields only when written
+                log.info(
+                    "http.request",
+                    extra=fields(
+                        method=method,
+                        route=route,
+                        status=status,
+                        duration_ms=round(elapsed * 1000, 3),
+                    ),
+                )
             request_id_var.reset(token)
 
 
