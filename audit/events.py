@@ -9,14 +9,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from core.text import ID_NUMBER_RE
 
-Outcome = Literal["granted", "denied", "not_found", "error"]
 # Every outcome and kind of actor an event may carry (the table's CHECK constraints too).
-OUTCOMES: tuple[Outcome, ...] = ("granted", "denied", "not_found", "error")
-ACTOR_TYPES = ("agency", "citizen", "official", "auditor", "administrator", "system")
+Outcome = Literal["granted", "denied", "not_found", "error"]
+ActorType = Literal["agency", "citizen", "official", "auditor", "administrator", "system"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
+ACTOR_TYPES: tuple[ActorType, ...] = get_args(ActorType)
 DetailValue = str | int | bool | None
 
 CANONICAL_VERSION = 1

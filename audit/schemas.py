@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from audit.events import ActorType, Outcome
 from core.text import ID_NUMBER_PATTERN
-
-ActorTypeName = Literal["agency", "citizen", "official", "auditor", "administrator", "system"]
-OutcomeName = Literal["granted", "denied", "not_found", "error"]
 
 PAGE_DEFAULT = 100
 PAGE_MAX = 500
@@ -84,10 +82,10 @@ class EventFilters(BaseModel):
         None, pattern=ID_NUMBER_PATTERN, description="The 12-digit personal ID number."
     )
     actor_id: str | None = Field(None, min_length=1, max_length=128)
-    actor_type: ActorTypeName | None = None
+    actor_type: ActorType | None = None
     action: str | None = Field(None, min_length=1, max_length=64)
     purpose: str | None = Field(None, min_length=1, max_length=64)
-    outcome: OutcomeName | None = None
+    outcome: Outcome | None = None
     since: AwareDatetime | None = Field(None, description="Events at or after this instant.")
     until: AwareDatetime | None = Field(None, description="Events strictly before this instant.")
 
