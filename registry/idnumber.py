@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, get_args
 
@@ -134,6 +135,15 @@ def parse(text: str, *, provinces: ProvinceTable | None = None) -> IdNumber:
         birth_year=century + birth_year_2,
         serial=int(value[6:]),
     )
+
+
+def value_of(text: str, provinces: Mapping[str, str] | None = None) -> str:
+    """``parse(text).value``, without building the parsed number for the usual well-formed one.
+    ``provinces``: the default table's names, when the caller holds them already."""
+    names = province_table().names if provinces is None else provinces
+    if len(text) == LENGTH and text.isascii() and text.isdigit() and text[:3] in names:
+        return text
+    return parse(text).value
 
 
 def check_against(

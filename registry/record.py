@@ -174,13 +174,6 @@ def _clean(value: Any) -> str | None:
     return (value if isinstance(value, str) else str(value)).strip() or None
 
 
-def _id_value(text: str, provinces: Mapping[str, str]) -> str:
-    """``idnumber.parse(text).value``: a plain check for the usual well-formed number first."""
-    if len(text) == 12 and text.isascii() and text.isdigit() and text[:3] in provinces:
-        return text
-    return idnumber.parse(text).value
-
-
 def _checked_id(
     name: str, text: str | None, provinces: Mapping[str, str], problems: list[FieldProblem]
 ) -> str | None:
@@ -188,7 +181,7 @@ def _checked_id(
     if not text:
         return None
     try:
-        return _id_value(text, provinces)
+        return idnumber.value_of(text, provinces)
     except ValueError as exc:
         problems.append(FieldProblem(name, str(exc)))
         return None
@@ -360,7 +353,7 @@ def _parse_values(
         rel_value = None
         if rel_number:
             try:
-                rel_value = _id_value(rel_number, provinces)
+                rel_value = idnumber.value_of(rel_number, provinces)
             except ValueError as exc:
                 problems.append(FieldProblem(number_field, str(exc)))
         out[number_field] = rel_value

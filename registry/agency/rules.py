@@ -155,7 +155,7 @@ def check_identifier(value: str, *, pointer: str, parameter: str | None = None) 
     """A syntactically valid ID number (province, century) or alias; 422 otherwise."""
     if ID_NUMBER_RE.fullmatch(value):
         try:
-            idnumber.parse(value)
+            idnumber.value_of(value)
         except idnumber.InvalidIdNumber as exc:
             where = _where(str(exc), pointer, parameter)
             raise ValidationFailed("The ID number is invalid.", errors=[where]) from None

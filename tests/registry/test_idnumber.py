@@ -19,6 +19,7 @@ from registry.idnumber import (
     old_card_number,
     parse,
     prefix_for,
+    value_of,
 )
 from registry.refdata import ProvinceTable, province_table
 
@@ -417,3 +418,27 @@ def test_parse_only_raises_its_own_error(text: str) -> None:
         assert parse(number.value) == number
         return
     assert reason in ("length", "not_digits", "unknown_province")
+
+
+@PROPERTY
+@given(
+    text=st.one_of(
+        st.from_regex(r"\A\s?[0-9]{12}\s?\Z"),
+        st.from_regex(r"\A0[0-9]{2}[0-9]{9}\Z"),
+        st.text(max_size=14),
+    )
+)
+def test_value_of_is_what_parse_gives(text: str) -> None:
+    try:
+        expected: str | InvalidIdNumber = parse(text).value
+    except InvalidIdNumber as exc:
+        expected = exc
+    try:
+        got: str | InvalidIdNumber = value_of(text)
+    except InvalidIdNumber as exc:
+        got = exc
+    if isinstance(expected, InvalidIdNumber):
+        assert isinstance(got, InvalidIdNumber)
+        assert str(got) == str(expected)
+    else:
+        assert got == expected
