@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from registry import idnumber, names, synthetic
 from registry.record import COLUMNS, parse_partial_date, parse_record
 from registry.refdata import province_table
-from registry.synthetic import TODAY, _age_on, _anniversary, generate, write
+from registry.synthetic import TODAY, documents, generate, write
+from registry.synthetic.dates import age_on, anniversary
 
 SEED = 20250101
 NAME_FIELDS = (
@@ -149,7 +150,7 @@ def test_no_duplicate_numbers_in_200_000_rows() -> None:
 def test_a_full_prefix_moves_on_to_the_next_province(monkeypatch: pytest.MonkeyPatch) -> None:
     # With 2 serials per prefix instead of 10^6, prefixes fill up at once: numbers stay unique
     # and keep encoding the birth province that the row states.
-    monkeypatch.setattr(synthetic, "_SERIALS", 2)
+    monkeypatch.setattr(documents, "_SERIALS", 2)
     rows = list(generate(400, seed=1))
     assert len({row["id_number"] for row in rows}) == len(rows)
     assert len({row["birth_province"] for row in rows}) > 40
@@ -186,13 +187,13 @@ def test_cards_follow_the_renewal_ages(sample: list[Row]) -> None:
         assert row["card_issue_place"]
         if precision != "day":
             continue
-        assert _age_on(birth, issued) >= 14
-        age = _age_on(birth, issued)
+        assert age_on(birth, issued) >= 14
+        age = age_on(birth, issued)
         if row["card_expiry_date"]:
             expiry = date.fromisoformat(row["card_expiry_date"])
-            renewal = _age_on(birth, expiry)
+            renewal = age_on(birth, expiry)
             assert renewal in (25, 40, 60)
-            assert expiry.toordinal() == _anniversary(birth, birth.toordinal(), renewal)
+            assert expiry.toordinal() == anniversary(birth, birth.toordinal(), renewal)
             assert age < renewal - 2  # issued within two years of an age: valid to the next
         else:
             assert age >= 58
@@ -212,8 +213,8 @@ def test_anniversaries_agree_with_the_calendar(birth: date, years: int) -> None:
         expected = birth.replace(year=birth.year + years)
     except ValueError:  # born on 29 February: 28 February in common years
         expected = date(birth.year + years, 2, 28)
-    assert _anniversary(birth, birth.toordinal(), years) == expected.toordinal()
-    assert _age_on(birth, expected) == years
+    assert anniversary(birth, birth.toordinal(), years) == expected.toordinal()
+    assert age_on(birth, expected) == years
 
 
 # ----------------------------------------------------------------------------- households
