@@ -43,10 +43,10 @@ ifeq ($(ARGON2_AVX2),yes)
 endif
 	@touch $@
 
-# The editable install compiles audit/_native.c and registry/_native.c once; rebuild them when
+# The editable install compiles audit/_native.c and registry/_native*.c once; rebuild them when
 # their C changes, so that the tests (tests/registry/test_native_rules.py holds the row check to
 # registry/record.py's rules) run against the C in the tree.
-$(VENV)/.native: audit/_native.c registry/_native.c setup.py | $(VENV)/.installed
+$(VENV)/.native: audit/_native.c $(wildcard registry/_native*.c registry/_native.h) setup.py | $(VENV)/.installed
 	$(BIN)/python setup.py --quiet build_ext --inplace
 	@touch $@
 
