@@ -9,6 +9,7 @@
       url: spec,
       dom_id: "#api-docs",
       deepLinking: true,
+      validatorUrl: null,
       showExtensions: true,
       showCommonExtensions: true,
       presets: [SwaggerUIBundle.presets.apis, SwaggerUIBundle.SwaggerUIStandalonePreset],
