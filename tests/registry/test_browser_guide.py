@@ -79,9 +79,9 @@ def served(database_url: str, live_server: LiveServer) -> str:
 
 
 async def photograph(page: Page, name: str, *, full_page: bool = True) -> None:
-    """docs-<name>.png at desktop width and docs-<name>-phone.png at 390x844; a guide page
-    (``full_page``) must not scroll sideways on the phone. Swagger UI and ReDoc are
-    photographed as the screen shows them (ReDoc's whole reference is some metres long)."""
+    """docs-<name>.png at desktop width and docs-<name>-phone.png at 390x844, which must not
+    scroll sideways. Swagger UI and ReDoc are photographed as the screen shows them (not
+    ``full_page``: ReDoc's whole reference is some metres long)."""
 
     async def take(suffix: str) -> None:
         if full_page:
@@ -93,9 +93,8 @@ async def photograph(page: Page, name: str, *, full_page: bool = True) -> None:
     await take("")
     await page.set_viewport_size(PHONE)
     try:
-        if full_page:
-            width = await page.evaluate("document.documentElement.scrollWidth")
-            assert width <= PHONE["width"], f"{name} scrolls sideways on a phone ({width}px)"
+        width = await page.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"{name} scrolls sideways on a phone ({width}px)"
         await take("-phone")
     finally:
         await page.set_viewport_size(DESKTOP)
@@ -118,6 +117,14 @@ async def test_swagger_ui_shows_the_operations_with_the_network_cut(
     await lookup.click()
     await expect(page.locator(".opblock.is-open .parameters")).to_contain_text("purpose")
     await photograph(page, "swagger", full_page=False)
+    # "Try it out" calls this origin (CSP connect-src 'self') and shows the answer.
+    purposes_op = page.locator(".opblock", has_text="/api/v1/purposes").first
+    await purposes_op.locator(".opblock-summary").click()
+    await purposes_op.get_by_role("button", name="Try it out").click()
+    await purposes_op.get_by_role("button", name="Execute").click()
+    answer = purposes_op.locator(".live-responses-table .response .response-col_status").first
+    await expect(answer).to_have_text("200")
+    await expect(purposes_op.locator(".live-responses-table")).to_contain_text("court.order")
     offline.check()
 
     # The bar's link leads to the quick start in the same language.
