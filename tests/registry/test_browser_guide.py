@@ -2,24 +2,30 @@
 
 Every request for another host than this machine is aborted (as on a network without
 internet) and recorded; so is every message Chromium logs about the Content-Security-Policy.
-Swagger UI and ReDoc must still show the API's operations, and the guide's pages must read
-in Vietnamese and English, at desktop width and at phone width (390x844) without scrolling
-sideways. Screenshots: test-artifacts/screenshots/docs-*.png.
+Swagger UI and ReDoc must still show the API's operations (and an integrator, authorized in
+Swagger UI with an agency's client_credentials, verifies a citizen from it), and the guide's
+pages must read in Vietnamese and English, at desktop width and at phone width (390x844)
+without scrolling sideways. Screenshots: test-artifacts/screenshots/docs-*.png.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import BrowserContext, ConsoleMessage, Page, Route, ViewportSize, expect
 
+from core.db import Database
 from core.settings import Settings
-from registry.agency.policy import purposes
+from registry.agency import repository as agency_repo
+from registry.agency.policy import parse_policy, purposes
 from registry.app import create_app
 from registry.guide.pages import AGENCY_GUIDE, DOORS
+from registry.guide.reference import EXAMPLE_PURPOSE
 from tests.browser import SCREENSHOTS, LiveServer, shot
+from tests.identity.factories import make_agency, make_citizen
 
 pytestmark = pytest.mark.postgresql_only  # one backend is enough for the browser
 
@@ -205,4 +211,51 @@ async def test_the_start_page_leads_each_kind_of_user_to_their_place(
     await page.goto(served + "/")
     await page.click("#door-agency a.guide-go")
     await expect(page.locator("h1")).to_have_text("Hướng dẫn nhanh cho cơ quan")
+    offline.check()
+
+
+async def test_an_integrator_verifies_from_swagger_ui_with_the_agencys_token(
+    database_url: str, live_server: LiveServer, page: Page, offline: Offline
+) -> None:
+    settings = Settings(environment="test", database_url=database_url, public_url=live_server.url)
+    seeding = Database(settings)
+    try:
+        citizen = await make_citizen(seeding)
+        client_id, secret = await make_agency(seeding, settings, scopes=["verify"])
+        policy = parse_policy({"actions": ["verify"], "purposes": [EXAMPLE_PURPOSE]})
+        async with seeding.unit_of_work() as session:
+            await agency_repo.set_policy(session, client_id, policy.to_json())
+    finally:
+        await seeding.dispose()
+    live_server.start(create_app(settings))
+    await page.goto(live_server.url + "/docs")
+
+    # Authorize: the agency's client_credentials flow, the token fetched from this origin.
+    await page.locator(".auth-wrapper .authorize").click()
+    scheme = page.locator(".auth-container", has_text="agencyToken")
+    await scheme.locator("input#client_id_clientCredentials").fill(client_id)
+    await scheme.locator("input#client_secret_clientCredentials").fill(secret)
+    await scheme.locator("label[for='verify-clientCredentials-checkbox-agencyToken']").click()
+    await scheme.get_by_role("button", name="Apply given OAuth2 credentials").click()
+    await expect(scheme.locator("h6", has_text="Authorized")).to_be_visible()
+    await page.locator(".dialog-ux .close-modal").click()
+
+    # Try the verification with that token.
+    verify = page.locator(".opblock", has_text="/api/v1/verify").first
+    await verify.locator(".opblock-summary").click()
+    await verify.get_by_role("button", name="Try it out").click()
+    body = {
+        "id_number": citizen,
+        "purpose": EXAMPLE_PURPOSE,
+        "claims": {"full_name": "Nguyễn Thị Minh Anh", "birth_date": "2003-05-14"},
+    }
+    await verify.locator("textarea.body-param__text").fill(json.dumps(body, ensure_ascii=False))
+    await verify.get_by_role("button", name="Execute").click()
+    status = verify.locator(".live-responses-table .response .response-col_status").first
+    await expect(status).to_have_text("200")
+    await expect(verify.locator(".live-responses-table .microlight").first).to_contain_text(
+        '"match": true'
+    )
+    await status.scroll_into_view_if_needed()
+    await page.screenshot(path=str(SCREENSHOTS / "docs-swagger-verify.png"))
     offline.check()
