@@ -201,7 +201,7 @@ async def test_the_start_page_leads_each_kind_of_user_to_their_place(
     await photograph(page, "start")
 
     await page.goto(served + "/?lang=en")
-    await expect(page.locator("#door-citizen h2")).to_have_text("Citizens")
+    await expect(page.locator("#door-citizen h2")).to_have_text("Citizen")
     await photograph(page, "start-en")
 
     # A citizen's door leads to the sign-in page; the agency's to the quick start.
