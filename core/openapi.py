@@ -209,7 +209,11 @@ def install_openapi(
         if app.openapi_schema:
             return app.openapi_schema
         document = get_openapi(
-            title=app.title, version=app.version, routes=app.routes, servers=app.servers
+            title=app.title,
+            version=app.version,
+            description=app.description or None,
+            routes=app.routes,
+            servers=app.servers,
         )
         components = document.setdefault("components", {})
         schemas = components.setdefault("schemas", {})

@@ -12,7 +12,7 @@ from typing import Any
 
 from fastapi import Request, Response
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import BaseLoader, Environment, PackageLoader, select_autoescape
 
 from core import i18n
 from core.headers import NO_STORE
@@ -63,15 +63,22 @@ def gettext(locale: str, message: str) -> str:
     return translations(locale).gettext(message)
 
 
-@cache
-def _env(locale: str) -> Environment:
+def page_environment(loader: BaseLoader, messages: NullTranslations) -> Environment:
+    """A Jinja2 environment of pages: HTML autoescaped, the i18n extension with ``messages``
+    (new-style gettext: ``_("... %(n)s", n=1)``), templates compiled once."""
     env = Environment(
-        loader=PackageLoader("identity", "templates"),
+        loader=loader,
         autoescape=select_autoescape(["html"]),
         auto_reload=False,
         extensions=["jinja2.ext.i18n"],
     )
-    env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
+    env.install_gettext_translations(messages, newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+@cache
+def _env(locale: str) -> Environment:
+    env = page_environment(PackageLoader("identity", "templates"), translations(locale))
     env.globals["CLAIMS"] = CLAIMS
     return env
 

@@ -31,11 +31,24 @@ from registry.agency import api as agency_api
 from registry.agency.memory import AgencyMemory
 from registry.bulk import repository as bulk_repo
 from registry.directory import RegistryDirectory
+from registry.guide import apidocs, assets
+from registry.guide import pages as guide_pages
 from registry.portal import citizen as portal_citizen
 from registry.portal import console as portal_console
 from registry.portal import pages as portal_pages
 
 log = get_logger("registry.app")
+
+# The OpenAPI document's description (English, as the rest of the document), shown at the top
+# of /docs and /redoc: where an agency starts.
+API_DESCRIPTION = (
+    "Verify and look up citizens under your agency's policy, for a stated purpose, with an "
+    "OAuth 2.0 client_credentials token. Every call is recorded in an audit log the citizen "
+    "can read.\n\n"
+    f"**Agency quick start** (token, verify, lookup, fields, purposes, error codes): "
+    f"[{guide_pages.AGENCY_GUIDE}]({guide_pages.AGENCY_GUIDE}) · "
+    f"[Hướng dẫn nhanh cho cơ quan]({guide_pages.AGENCY_GUIDE}?lang=vi)"
+)
 
 
 async def _warn_of_missing_deferred(db: Database) -> None:
@@ -89,8 +102,11 @@ def create_app(
         title="National population and identity registry",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs",
-        openapi_url="/openapi.json",
+        description=API_DESCRIPTION,
+        # /docs and /redoc are the guide's (registry/guide/apidocs.py): served from a pinned
+        # package, never a CDN, so they work on a network without internet.
+        docs_url=None,
+        openapi_url=apidocs.OPENAPI_URL,
         redoc_url=None,
         # No OpenTelemetry here (metrics and logs are core's): without this FastAPI asks the
         # global OpenTelemetry providers on every request whether they are configured.
@@ -146,6 +162,9 @@ def create_app(
         portal_pages.router,
         portal_citizen.router,
         portal_console.router,
+        guide_pages.router,
+        apidocs.router,
+        assets.router,
     )
     for router in routers:
         require_outside_text_check(router.routes)

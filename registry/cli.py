@@ -72,33 +72,14 @@ def serve(
     settings = load_cli_settings()
     default_url = Settings.model_fields["public_url"].default
     if "REGISTRY_PUBLIC_URL" not in os.environ and settings.public_url == default_url:
-        # The default public URL names port 8000: follow --port, so that the printed links, the
-        # OpenID Connect issuer and the passkey origin are this server's (workers read the env).
-        os.environ["REGISTRY_PUBLIC_URL"] = f"http://localhost:{port}"
+        # The default public URL names port 8000: follow --host and --port, so that the printed
+        # links, the OpenID Connect issuer and the passkey origin are this server's (workers
+        # read the env).
+        os.environ["REGISTRY_PUBLIC_URL"] = local_url(host, port)
         settings = load_cli_settings()
     configure_logging(settings.log_level)
     _check_app_builds(settings)
-    base = f"http://{host}:{port}"
-    console.print(f"[bold]Registry {registry.__version__}[/bold] ({settings.environment})")
-    console.print(f"  database : {_describe_database(settings)}")
-    console.print(f"  service  : {base}/")
-    console.print(f"  API docs : {base}/docs")
-    console.print(f"  health   : {base}/healthz  {base}/readyz")
-    console.print(
-        f"  audit log: {base}/api/v1/audit/checkpoint  (key: {base}/api/v1/audit/public-key)"
-    )
-    console.print(
-        f"  sign-in  : {settings.public_url}/account  (OpenID Connect: "
-        f"{settings.public_url}/.well-known/openid-configuration)"
-    )
-    console.print(f"  portal   : {settings.public_url}/portal  (auditors: /console)")
-    demo = _demo_citizen(settings)
-    if demo:
-        console.print(f"  demo     : citizen ID {demo}, password {DEMO_PASSWORD!r}")
-        console.print(
-            f"             auditor {DEMO_AUDITOR!r}, same password (a passkey is registered "
-            "at the first sign-in)"
-        )
+    _print_banner(settings)
     uvicorn.run(
         "registry.app:create_app_from_env",
         factory=True,
@@ -112,6 +93,45 @@ def serve(
         # httptools, each response written to the socket in one system call (core/serving.py).
         http="core.serving:HttpToolsProtocol",
     )
+
+
+# Addresses that mean "this machine" to a browser on it: the service is opened as localhost,
+# a secure context and a valid WebAuthn relying party id (an IP address is neither).
+_LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1", "0.0.0.0", "::", ""}  # noqa: S104
+
+
+def local_url(host: str, port: int) -> str:
+    """The base URL a browser opens for a server listening on ``host``:``port``."""
+    if host in _LOCAL_HOSTS or host.startswith("127."):
+        return f"http://localhost:{port}"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _print_banner(settings: Settings) -> None:
+    """Where to go, all under the one public URL: first the start page, which links to where
+    each kind of user signs in (the same places, registry/guide/pages.py DOORS)."""
+    from registry.guide.pages import DOORS
+
+    base = settings.public_url.rstrip("/")
+    console.print(f"[bold]Registry {registry.__version__}[/bold] ({settings.environment})")
+    console.print(f"  open          : {base}/  (start page: where each kind of user signs in)")
+    console.print(f"  database      : {_describe_database(settings)}")
+    for door in DOORS:
+        console.print(f"  {door.key:<14}: {base}{door.path}")
+    console.print(f"  API docs      : {base}/docs  {base}/redoc")
+    console.print(f"  OpenID Connect: {base}/.well-known/openid-configuration")
+    console.print(f"  health        : {base}/healthz  {base}/readyz")
+    console.print(
+        f"  audit log     : {base}/api/v1/audit/checkpoint  (key: /api/v1/audit/public-key)"
+    )
+    demo = _demo_citizen(settings)
+    if demo:
+        console.print(f"  demo          : citizen ID {demo}, password {DEMO_PASSWORD!r}")
+        staff = ", ".join(f"{role} {name!r}" for role, name, _ in DEMO_STAFF)
+        console.print(
+            f"                  {staff}: same password (staff register a passkey at the first "
+            "sign-in)"
+        )
 
 
 def _check_app_builds(settings: Settings) -> None:
@@ -366,7 +386,12 @@ def demo(
 
 DEMO_PASSWORD = "demo mật khẩu 2026"  # noqa: S105 - printed on purpose, development only
 DEMO_NAME = "Demo citizen"
-DEMO_AUDITOR = "demo.auditor"
+# Staff of the demo, one of each role: (role, sign-in name, display name).
+DEMO_STAFF = (
+    ("official", "demo.official", "Demo official"),
+    ("auditor", "demo.auditor", "Demo auditor"),
+    ("administrator", "demo.admin", "Demo administrator"),
+)
 
 
 async def _ensure_demo_account(database: Any, settings: Settings) -> None:
@@ -380,6 +405,16 @@ async def _ensure_demo_account(database: Any, settings: Settings) -> None:
     if settings.environment == "production":
         return
     async with database.unit_of_work() as session:
+        for role, username, display_name in DEMO_STAFF:
+            if await accounts.staff_account(session, username) is None:
+                await accounts.create_staff(
+                    session,
+                    context_for(settings),
+                    username=username,
+                    display_name=display_name,
+                    roles=(role,),
+                    password=DEMO_PASSWORD,
+                )
         existing = await accounts.citizen_named(session, DEMO_NAME)
         if existing:
             console.print(f"demo citizen: {existing} (password {DEMO_PASSWORD!r})")
@@ -409,15 +444,6 @@ async def _ensure_demo_account(database: Any, settings: Settings) -> None:
             password=DEMO_PASSWORD,
             display_name=DEMO_NAME,
         )
-        if await accounts.staff_account(session, DEMO_AUDITOR) is None:
-            await accounts.create_staff(
-                session,
-                context_for(settings),
-                username=DEMO_AUDITOR,
-                display_name="Demo auditor",
-                roles=("auditor",),
-                password=DEMO_PASSWORD,
-            )
         console.print(f"demo citizen: {row.id_number} (password {DEMO_PASSWORD!r})")
 
 

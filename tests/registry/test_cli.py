@@ -1,6 +1,7 @@
 """The ``registry`` command: help everywhere, version, migrate, serve."""
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 
 from migrations import alembic_config
 from registry import __version__
-from registry.cli import ImportProgress, app
+from registry.cli import ImportProgress, app, local_url
 from tests.pgcluster import free_port
 
 runner = CliRunner()
@@ -79,6 +80,9 @@ class Served:
     health: httpx.Response
     ready: httpx.Response
     discovery: httpx.Response
+    # The first link the banner prints, and its answer.
+    first_url: str
+    first: httpx.Response
     output: str
 
 
@@ -95,6 +99,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
+        bufsize=0,  # the banner is read line by line, the rest by communicate(): no buffer
     )
     try:
         deadline = time.monotonic() + 60
@@ -108,10 +113,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Served:
                 time.sleep(0.2)
         ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
         discovery = httpx.get(f"http://127.0.0.1:{port}/.well-known/openid-configuration")
+        # The banner is printed before the server answers: its lines are in the pipe.
+        assert server.stdout is not None
+        banner: list[str] = []
+        while not (banner and "http" in banner[-1]):
+            banner.append(server.stdout.readline().decode())
+        first_url = re.findall(r"https?://\S+", banner[-1])[0]
+        first = httpx.get(first_url, timeout=5)
     finally:
         server.terminate()
-        output, _ = server.communicate(timeout=30)
-    return Served(port, health, ready, discovery, output.decode())
+        rest, _ = server.communicate(timeout=30)
+    return Served(port, health, ready, discovery, first_url, first, "".join(banner) + rest.decode())
 
 
 def test_serve_answers_health_and_readiness(served: Served) -> None:
@@ -127,8 +139,37 @@ def test_without_a_public_url_serve_takes_it_from_the_port(served: Served) -> No
 
 
 def test_serve_prints_where_to_go(served: Served) -> None:
-    assert f"http://127.0.0.1:{served.port}/docs" in served.output
-    assert f"sign-in  : http://localhost:{served.port}/account" in served.output
+    base = f"http://localhost:{served.port}"
+    assert f"{base}/docs" in served.output
+    assert f"citizen       : {base}/portal" in served.output
+    assert f"agency        : {base}/docs/agency" in served.output
+    # One base URL: the public one (the address a browser, cookies and passkeys share).
+    banner = "\n".join(line for line in served.output.splitlines() if line.startswith("  "))
+    assert set(re.findall(r"https?://[^/\s]+", banner)) == {base}
+
+
+def test_the_banners_first_link_is_the_start_page(served: Served) -> None:
+    assert served.first_url == f"http://localhost:{served.port}/"
+    assert served.first.status_code == 200
+    assert served.first.headers["content-type"].startswith("text/html")
+    assert '<html lang="vi">' in served.first.text
+    for place in ("/portal", "/console", "/docs/agency"):
+        assert f'href="{place}' in served.first.text
+
+
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://localhost:8000"),
+        ("0.0.0.0", "http://localhost:8000"),  # noqa: S104
+        ("::1", "http://localhost:8000"),
+        ("10.1.2.3", "http://10.1.2.3:8000"),
+        ("fd00::5", "http://[fd00::5]:8000"),
+        ("registry.example", "http://registry.example:8000"),
+    ],
+)
+def test_the_public_url_follows_the_address_served(host: str, url: str) -> None:
+    assert local_url(host, 8000) == url
 
 
 def test_serve_logs_one_json_line_per_request_with_the_route_template(served: Served) -> None:
