@@ -34,6 +34,9 @@ from registry.directory import RegistryDirectory
 from registry.portal import citizen as portal_citizen
 from registry.portal import console as portal_console
 from registry.portal import pages as portal_pages
+from registry.workspace import events as workspace_events
+from registry.workspace import pages as workspace_pages
+from registry.workspace import web as workspace_web
 
 log = get_logger("registry.app")
 
@@ -146,6 +149,9 @@ def create_app(
         portal_pages.router,
         portal_citizen.router,
         portal_console.router,
+        workspace_pages.router,
+        workspace_events.router,
+        workspace_web.router,
     )
     for router in routers:
         require_outside_text_check(router.routes)

@@ -89,8 +89,16 @@ class BirthRegistration(_Event):
     father_id_number: IdText | None = Field(
         None, description="Must be on the register; the father's name and nationality are copied."
     )
+    father_name: Text | None = Field(None, description="A father with no ID number: his name.")
+    father_nationality: IdText | None = Field(
+        None, description="A father with no ID number: ISO 3166 alpha-2."
+    )
     mother_id_number: IdText | None = Field(
         None, description="Must be on the register; the mother's name and nationality are copied."
+    )
+    mother_name: Text | None = Field(None, description="A mother with no ID number: her name.")
+    mother_nationality: IdText | None = Field(
+        None, description="A mother with no ID number: ISO 3166 alpha-2."
     )
 
 

@@ -154,3 +154,23 @@ VIEWED_PAGES = {
     "aliases": N_("Mã định danh thay thế"),
     "consents": N_("Dịch vụ đã cho phép"),
 }
+
+# The values of a record's coded fields, by name (registry.codes).
+GENDERS = {"male": N_("Nam"), "female": N_("Nữ")}
+MARITAL = {
+    "single": N_("Chưa kết hôn"),
+    "married": N_("Đã kết hôn"),
+    "divorced": N_("Đã ly hôn"),
+    "widowed": N_("Góa"),
+}
+STATUSES = {"alive": N_("Còn sống"), "deceased": N_("Đã mất"), "missing": N_("Mất tích")}
+# Religions are stored by their Vietnamese name; these are the recognised ones, for lists.
+RELIGIONS = (
+    N_("Phật giáo"),
+    N_("Công giáo"),
+    N_("Tin lành"),
+    N_("Cao Đài"),
+    N_("Phật giáo Hòa Hảo"),
+    N_("Hồi giáo"),
+    N_("Bà La Môn"),
+)
