@@ -241,6 +241,8 @@ async def create_record(
         **values,
         "version": 1,
         "replaced_by": None,
+        # Not a column of the outside form (COLUMNS): a gender change carries it over.
+        "spouse_passport_number": values.get("spouse_passport_number"),
         "created_at": now,
         "updated_at": now,
     }

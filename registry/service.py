@@ -8,6 +8,7 @@ change, the audit store) raises, and the unit of work rolls every write back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -40,10 +41,12 @@ from registry.codes import GENDERS
 from registry.door import (
     CIVIL_REGISTRATION,
     RESIDENCE_MANAGEMENT,
+    Door,
     load_record,
     open_door,
 )
 from registry.record import (
+    FieldProblem,
     RecordInvalid,
     parse_partial_date,
     parse_record,
@@ -194,15 +197,84 @@ async def change_residence(
     return done[id_number]
 
 
+_FOREIGN = ("spouse_name", "spouse_nationality", "spouse_passport_number")
+_EITHER = "give the spouse's ID number, or the foreign spouse's name, nationality and passport"
+_PASSPORT = re.compile(r"^[A-Z0-9]{5,20}$")
+
+
+def _foreign_spouse(marriage: MarriageRegistration) -> dict[str, str] | None:
+    """A foreign spouse's name, nationality and passport; None for a spouse on the register."""
+    given = {
+        name: value.strip()
+        for name in _FOREIGN
+        if (value := getattr(marriage, name)) is not None and value.strip()
+    }
+    if marriage.spouse_id_number is not None:
+        if given:
+            raise bad_body(_EITHER)
+        return None
+    if not given:
+        raise bad_field("spouse_id_number", _EITHER)
+    missing = [name for name in _FOREIGN if name not in given]
+    if missing:
+        raise invalid(FieldProblem(name, "is required") for name in missing)
+    if given["spouse_nationality"] == "VN":
+        raise bad_field("spouse_nationality", "a foreign spouse's nationality is not VN")
+    passport = "".join(given["spouse_passport_number"].split()).upper()
+    if not _PASSPORT.fullmatch(passport):
+        raise bad_field("spouse_passport_number", "must be 5-20 letters or digits")
+    return {**given, "spouse_passport_number": passport}
+
+
+async def _refuse_unmarriageable(door: Door, row: Mapping[str, Any]) -> None:
+    """A spouse must be the current record of a living, unmarried person."""
+    await refuse_replaced(door, row)
+    if row["status"] != "alive":
+        raise await door.conflict(
+            row["id_number"], row["status"], f"A spouse is recorded as {row['status']}."
+        )
+    if row["marital_status"] == "married":
+        raise await door.conflict(row["id_number"], "married", "A spouse is already married.")
+
+
+def _passport(row: Mapping[str, Any], passport: str | None) -> dict[str, Any]:
+    """The passport change of a marriage or divorce (nothing when it stays the same)."""
+    return {} if row["spouse_passport_number"] == passport else {"spouse_passport_number": passport}
+
+
 async def register_marriage(
     session: AsyncSession, *, official: Principal, id_number: str, marriage: MarriageRegistration
 ) -> CitizenChange:
-    """Marry two living, unmarried people: both records link to each other, in one change."""
+    """Marry two living, unmarried people: both records link to each other, in one change; or
+    marry a citizen to a foreigner without a Vietnamese number (name, nationality, passport)."""
     door = open_door(session, official, "marriage", CIVIL_REGISTRATION)
     legal_basis = checked_legal_basis(marriage.legal_basis)
     today = vietnam_today()
+    foreign = _foreign_spouse(marriage)
+    if foreign is not None:
+        not_in_future(marriage.date, "date", today)
+        one = await load_current(door, id_number)
+        await _refuse_unmarriageable(door, one)
+        if marriage.date < one["birth_date"]:
+            raise bad_field("date", "is before a spouse's birth date")
+        changes = {
+            "marital_status": "married",
+            "spouse_id_number": None,
+            "spouse_name": foreign["spouse_name"],
+            "spouse_nationality": foreign["spouse_nationality"],
+        }
+        values = changed_values(one, changes, changes, today)
+        values.update(_passport(one, foreign["spouse_passport_number"]))
+        done = await write_plans(
+            door,
+            [Plan(one, values)],
+            kind="marriage",
+            legal_basis=legal_basis,
+            event_date=marriage.date,
+        )
+        return done[id_number]
     try:
-        spouse_number = idnumber.parse(marriage.spouse_id_number).value
+        spouse_number = idnumber.parse(marriage.spouse_id_number or "").value
     except idnumber.InvalidIdNumber as exc:
         raise bad_field("spouse_id_number", str(exc)) from None
     not_in_future(marriage.date, "date", today)
@@ -215,13 +287,7 @@ async def register_marriage(
             spouse_number, bad_field("spouse_id_number", "no record has this ID number")
         )
     for row in (one, other):
-        await refuse_replaced(door, row)
-        if row["status"] != "alive":
-            raise await door.conflict(
-                row["id_number"], row["status"], f"A spouse is recorded as {row['status']}."
-            )
-        if row["marital_status"] == "married":
-            raise await door.conflict(row["id_number"], "married", "A spouse is already married.")
+        await _refuse_unmarriageable(door, row)
     if marriage.date < max(one["birth_date"], other["birth_date"]):
         raise bad_field("date", "is before a spouse's birth date")
 
@@ -232,10 +298,9 @@ async def register_marriage(
             "spouse_name": to["full_name"],
             "spouse_nationality": to["nationality"],
         }
+        values = {**changed_values(row, changes, changes, today), **_passport(row, None)}
         # The spouse's name and nationality are read to be copied here.
-        return Plan(
-            row, changed_values(row, changes, changes, today), read=("full_name", "nationality")
-        )
+        return Plan(row, values, read=("full_name", "nationality"))
 
     done = await write_plans(
         door,
@@ -276,7 +341,10 @@ async def register_divorce(
         "spouse_name": None,
         "spouse_nationality": None,
     }
-    plans = [Plan(row, changed_values(row, unlink, unlink, today)) for row in rows]
+    plans = [
+        Plan(row, {**changed_values(row, unlink, unlink, today), **_passport(row, None)})
+        for row in rows
+    ]
     done = await write_plans(
         door, plans, kind="divorce", legal_basis=legal_basis, event_date=divorce.date
     )
@@ -324,9 +392,11 @@ async def change_gender(
         "gender": gender,
         **dict.fromkeys(_CARD_FIELDS),
     }
-    new = await create_record(
-        door, prefix, parse_checked(copy, today), kind="gender_change", legal_basis=legal_basis
-    )
+    values = {
+        **parse_checked(copy, today),
+        "spouse_passport_number": old["spouse_passport_number"],
+    }
+    new = await create_record(door, prefix, values, kind="gender_change", legal_basis=legal_basis)
     plans = [Plan(old, {"replaced_by": new["id_number"]}, read=RECORD_FIELDS)]
     spouse = await linked_spouse(door, old)
     if spouse is not None:

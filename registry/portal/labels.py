@@ -40,6 +40,7 @@ FIELDS = {
     "spouse_id_number": N_("Số định danh cá nhân của vợ hoặc chồng"),
     "spouse_name": N_("Họ tên vợ hoặc chồng"),
     "spouse_nationality": N_("Quốc tịch của vợ hoặc chồng"),
+    "spouse_passport_number": N_("Số hộ chiếu của vợ hoặc chồng"),
     "representative_id_number": N_("Số định danh cá nhân của người đại diện"),
     "representative_name": N_("Họ tên người đại diện"),
     "representative_nationality": N_("Quốc tịch của người đại diện"),
