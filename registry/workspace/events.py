@@ -33,6 +33,7 @@ from registry.schemas import (
     DeathReport,
     DivorceRegistration,
     GenderChange,
+    MarriageRegistration,
     MissingReport,
     NameChange,
     ResidenceChange,
@@ -126,6 +127,33 @@ EVENTS: Mapping[str, Event] = {
         intro=N_("Sửa các thông tin đã thay đổi; xóa trống một ô để bỏ thông tin đó."),
         keep_empty=True,
         prefilled=tuple(f.name for f in RESIDENCE_FIELDS),
+    ),
+    "marriage": Event(
+        N_("Đăng ký kết hôn"),
+        (
+            Section(
+                N_("Bên kia là công dân có số định danh cá nhân"),
+                (Field("spouse_id_number", F["spouse_id_number"], "id"),),
+            ),
+            Section(
+                N_("Hoặc bên kia là người nước ngoài chưa có số định danh"),
+                (
+                    Field("spouse_name", F["spouse_name"], wide=True),
+                    Field("spouse_nationality", F["spouse_nationality"], "choice", "country"),
+                    Field("spouse_passport_number", F["spouse_passport_number"]),
+                ),
+            ),
+            Section(
+                N_("Sự kiện"), (Field("date", N_("Ngày đăng ký kết hôn"), "date", required=True),)
+            ),
+            Section(N_("Căn cứ"), (LEGAL_BASIS,)),
+        ),
+        MarriageRegistration,
+        lambda s, o, n, body: service.register_marriage(s, official=o, id_number=n, marriage=body),
+        intro=N_(
+            "Nhập số định danh của bên kia (hai hồ sơ liên kết với nhau), hoặc họ tên, quốc tịch "
+            "và số hộ chiếu của người nước ngoài."
+        ),
     ),
     "divorce": Event(
         N_("Ghi nhận ly hôn"),

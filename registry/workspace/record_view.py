@@ -111,21 +111,16 @@ def groups(record: CitizenRecord, locale: str) -> list[dict[str, Any]]:
             if shown:
                 link = f"/workspace/citizens/{data[name]}" if name in LINKED else None
                 rows.append(
-                    {"name": name, "label": label(name, locale), "value": shown, "link": link}
+                    {
+                        "name": name,
+                        "label": values.field_label(name, locale),
+                        "value": shown,
+                        "link": link,
+                    }
                 )
         if rows:
             out.append({"title": gettext(locale, title), "rows": rows})
     return out
-
-
-def label(name: str, locale: str) -> str:
-    """A record field's label (the passport number of a foreign spouse included)."""
-    if name == "spouse_passport_number":
-        return gettext(locale, PASSPORT)
-    return values.field_label(name, locale)
-
-
-PASSPORT = N_("Số hộ chiếu của vợ hoặc chồng")
 
 
 def history(found: CitizenHistory, locale: str) -> list[dict[str, Any]]:
@@ -137,7 +132,7 @@ def history(found: CitizenHistory, locale: str) -> list[dict[str, Any]]:
         previous = version.previous or {}
         changes = [
             {
-                "label": label(name, locale),
+                "label": values.field_label(name, locale),
                 "before": values.shown(name, previous.get(name), locale)
                 if version.previous is not None
                 else "",
