@@ -192,7 +192,7 @@ EVENTS: Mapping[str, Event] = {
         prefilled=tuple(f.name for f in CORRECTED),
     ),
 }
-EventSlug = Annotated[str, Path(pattern="^(" + "|".join(EVENTS) + ")$")]
+EventSlug = Annotated[str, Path(min_length=1, max_length=20)]
 
 
 def current(record: CitizenRecord, names: tuple[str, ...]) -> dict[str, str]:
@@ -246,6 +246,8 @@ async def event_form(
     who = await gate.official(request, session, settings)
     if isinstance(who, Response):
         return who
+    if slug not in EVENTS:
+        return missing_record(request, settings, locale, notice="no_page")
     record = await shown_record(session, who, id_number)
     if record is None:
         return missing_record(request, settings, locale)
@@ -274,7 +276,9 @@ async def record_event(
     if isinstance(signed, Response):
         return signed
     who, posted = signed
-    event = EVENTS[slug]
+    event = EVENTS.get(slug)
+    if event is None:
+        return missing_record(request, settings, locale, notice="no_page")
     filled = forms.read_form(posted, event.sections, keep_empty=event.keep_empty)
     if slug == "correction" and not filled.errors:
         before = await shown_record(session, who, id_number)

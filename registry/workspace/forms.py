@@ -29,6 +29,7 @@ class Field:
     required: bool = False
     hint: str | None = None
     wide: bool = False
+    lookup: bool = False  # an ID number the form can look up before it is sent
 
 
 @dataclass(frozen=True)

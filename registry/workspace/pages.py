@@ -73,6 +73,7 @@ BIRTH = (
                 "father_id_number",
                 labels.FIELDS["father_id_number"],
                 "id",
+                lookup=True,
                 hint=N_("Có số định danh: họ tên và quốc tịch lấy từ hồ sơ của cha."),
             ),
             Field("father_name", labels.FIELDS["father_name"]),
@@ -86,6 +87,7 @@ BIRTH = (
                 "mother_id_number",
                 labels.FIELDS["mother_id_number"],
                 "id",
+                lookup=True,
                 hint=N_("Có số định danh: họ tên và quốc tịch lấy từ hồ sơ của mẹ."),
             ),
             Field("mother_name", labels.FIELDS["mother_name"]),
@@ -265,15 +267,18 @@ async def shown_record(session: AsyncSession, who: Principal, id_number: str) ->
         return None
 
 
-def missing_record(request: Request, settings: Settings, locale: str) -> Response:
-    """The page of an ID number that names no record (its refusal is recorded)."""
+def missing_record(
+    request: Request, settings: Settings, locale: str, *, notice: str = "not_found"
+) -> Response:
+    """The page of an ID number that names no record (its refusal is recorded), or of a
+    registration the workspace does not have (``no_page``)."""
     return render(
         request,
         settings,
         "ws_notice.html",
         locale=locale,
         status_code=404,
-        context={"notice": "not_found"},
+        context={"notice": notice},
     )
 
 
@@ -332,6 +337,7 @@ def _birth_page(
     locale: str,
     filled: forms.Filled | None,
     status_code: int = 200,
+    notes: dict[str, str] | None = None,
 ) -> Response:
     return form_page(
         request,
@@ -342,7 +348,32 @@ def _birth_page(
         sections=BIRTH,
         filled=filled or forms.Filled(typed={"nationality": "VN"}),
         status_code=status_code,
+        notes=notes or {},
     )
+
+
+async def _find_parent(
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    locale: str,
+    who: Principal,
+    filled: forms.Filled,
+    field: str,
+) -> Response:
+    """The birth form again, with the parent the number names (their record's read recorded):
+    name and nationality filled in, or the error beside the number."""
+    filled.errors = {}
+    relation = field.removesuffix("_id_number")
+    number = filled.typed[field]
+    parent = await shown_record(session, who, number) if ID_NUMBER_RE.fullmatch(number) else None
+    if parent is None:
+        filled.errors[field] = NOT_FOUND if number else forms.ID_INVALID
+        return _birth_page(request, settings, locale, filled, 422)
+    filled.typed[f"{relation}_name"] = parent.full_name
+    filled.typed[f"{relation}_nationality"] = parent.nationality
+    found = f"{parent.full_name} · {values.show_date(parent.birth_date)}"
+    return _birth_page(request, settings, locale, filled, notes={field: found})
 
 
 @router.post("/workspace/births/new")
@@ -354,6 +385,9 @@ async def register_birth(request: Request, session: SessionDep, settings: Settin
         return signed
     who, posted = signed
     filled = forms.read_form(posted, BIRTH)
+    lookup = posted.get("lookup")
+    if lookup in ("father_id_number", "mother_id_number"):
+        return await _find_parent(request, session, settings, locale, who, filled, lookup)
     birth = forms.build(BirthRegistration, filled)
     if birth is None:
         return _birth_page(request, settings, locale, filled, 422)

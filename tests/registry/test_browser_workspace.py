@@ -164,6 +164,11 @@ async def test_an_official_registers_a_birth_a_marriage_to_a_foreigner_and_a_dea
     await page.fill("#f-birth_place", "Bệnh viện Phụ sản Hà Nội")
     await page.fill("#f-permanent_address", "12 Hàng Bạc, Hoàn Kiếm, Hà Nội")
     await page.fill("#f-mother_id_number", CITIZEN_ID)
+    await page.click("#lookup-mother_id_number")  # the mother found by her number
+    await expect(page.locator("#f-mother_name")).to_have_value("Nguyễn Thị Minh Anh")
+    await expect(page.locator("#n-mother_id_number")).to_contain_text("14/05/2003")
+    await expect(page.locator("#f-full_name")).to_have_value("Lê Minh Khang")
+    await snap("birth-parent-found")
     await page.fill("#f-father_name", "Lê Văn Bình")
     await page.select_option("#f-father_nationality", "VN")
     await snap("birth")

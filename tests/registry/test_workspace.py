@@ -150,3 +150,11 @@ async def test_find_by_old_number_checks_the_number(desk: Desk) -> None:
     none = await desk.web.get("/workspace", params={"by": "old", "old_id_number": "012345678"})
     assert none.status_code == 200
     assert 'id="no-results"' in none.text
+
+
+async def test_an_unknown_registration_is_a_page_not_json(desk: Desk) -> None:
+    page = await desk.web.get(f"/workspace/citizens/{CITIZEN_ID}/adoption")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert 'data-notice="no_page"' in page.text
+    assert await desk.events("registry.read") == []

@@ -106,3 +106,25 @@ async def test_the_form_speaks_english(desk: Desk) -> None:
     assert '<option value="VN" selected>Vietnam</option>' in page.text
     posted = await desk.submit(NEW, child(full_name=""))
     assert "This field is required." in posted.text  # the language switch stuck (cookie)
+
+
+async def test_a_parent_is_looked_up_by_number_before_the_form_is_sent(desk: Desk) -> None:
+    form = child(full_name="", mother_id_number=CITIZEN_ID, lookup="mother_id_number")
+    found = await desk.submit(NEW, form)
+    assert found.status_code == 200, found.text
+    assert typed_value(found.text, "mother_name") == "Nguyễn Thị Minh Anh"
+    assert '<option value="VN" selected>' in found.text
+    assert "Nguyễn Thị Minh Anh · 14/05/2003" in found.text
+    assert 'id="e-full_name"' not in found.text  # a look-up judges nothing else yet
+    assert await desk.citizens() == 1
+    (read,) = await desk.events("registry.read")
+    assert (read["subject"], read["outcome"]) == (CITIZEN_ID, "granted")
+
+    unknown = await desk.submit(
+        NEW, child(father_id_number="001080009999", lookup="father_id_number")
+    )
+    assert unknown.status_code == 422
+    assert error_beside(unknown.text, "father_id_number") == (
+        "Không có hồ sơ nào mang số định danh cá nhân này."
+    )
+    assert (await desk.events("registry.read"))[-1]["outcome"] == "not_found"
