@@ -11,7 +11,15 @@ from core.db import Database
 from core.settings import Settings
 from registry.app import create_app
 from registry.portal.session import SESSION_COOKIE
-from tests.identity.factories import CITIZEN_ID, make_account, make_citizen, make_staff
+from tests.identity.factories import (
+    CITIZEN_ID,
+    PASSWORD,
+    STAFF_PASSWORD,
+    make_account,
+    make_citizen,
+    make_staff,
+    password_session,
+)
 from tests.registry.portal_sessions import session_cookie
 from tests.registry.workspace_harness import CLERK, Desk, desk, error_beside
 
@@ -158,3 +166,22 @@ async def test_an_unknown_registration_is_a_page_not_json(desk: Desk) -> None:
     assert page.headers["content-type"].startswith("text/html")
     assert 'data-notice="no_page"' in page.text
     assert await desk.events("registry.read") == []
+
+
+async def test_the_account_page_leads_officials_and_no_one_else_to_the_workspace(
+    settings: Settings, database: Database
+) -> None:
+    app = create_app(settings, database=database)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    await make_citizen(database)
+    await make_account(database, settings)
+    await make_staff(database, settings, username=CLERK, roles=("official",))
+    await make_staff(database, settings, username="kiemtoan", roles=("auditor",))
+    people = ((CLERK, STAFF_PASSWORD, True), ("kiemtoan", STAFF_PASSWORD, False))
+    async with app.router.lifespan_context(app):
+        for login, password, linked in (*people, (CITIZEN_ID, PASSWORD, False)):
+            async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as web:
+                await password_session(web, login, password)
+                page = await web.get("/account")
+                assert page.status_code == 200, page.text
+                assert ('id="go-workspace" href="/workspace"' in page.text) is linked
