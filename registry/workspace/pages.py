@@ -205,6 +205,8 @@ async def find_page(
         errors["id_number"] = forms.ID_INVALID
     elif by in ("old", "name"):
         params: dict[str, str] = {}
+        asked = ("old_id_number",) if by == "old" else ("name", "birth_date")
+        errors = {name: forms.REQUIRED for name in asked if not typed[name]}
         if by == "old":
             params["old_id_number"] = typed["old_id_number"]
         else:
@@ -212,7 +214,7 @@ async def find_page(
             try:
                 params["birth_date"] = values.iso_partial_date(typed["birth_date"])
             except ValueError:
-                errors["birth_date"] = forms.PARTIAL_DATE_FORMAT
+                errors.setdefault("birth_date", forms.PARTIAL_DATE_FORMAT)
         if cursor:
             params["cursor"] = cursor
         if not errors:

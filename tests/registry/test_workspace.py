@@ -149,6 +149,11 @@ async def test_find_by_name_and_partial_date_lists_matches_and_records_them(desk
     bad = await desk.web.get("/workspace", params={"by": "name", "name": "An", "birth_date": "x"})
     assert bad.status_code == 422
     assert "dd/mm/yyyy, mm/yyyy" in error_beside(bad.text, "birth_date")
+    searched = await desk.events("registry.search")
+    empty = await desk.web.get("/workspace", params={"by": "name", "name": "", "birth_date": ""})
+    assert error_beside(empty.text, "name") == "Trường này là bắt buộc."
+    assert error_beside(empty.text, "birth_date") == "Trường này là bắt buộc."
+    assert await desk.events("registry.search") == searched  # nothing searched
 
 
 async def test_find_by_old_number_checks_the_number(desk: Desk) -> None:
