@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.i18n import N_
+from core.i18n import N_, pgettext_noop
 from registry.portal import labels
-from registry.portal.web import gettext
+from registry.portal.web import gettext, pgettext
 from registry.schemas import CitizenHistory, CitizenRecord
 from registry.workspace import values
 
@@ -85,18 +85,19 @@ LINKED = frozenset(
 )
 
 # What each kind of version is called (registry.codes.VERSION_KINDS).
+KIND_CONTEXT = "record history"
 KINDS = {
-    "birth": N_("Đăng ký khai sinh"),
-    "death": N_("Đăng ký khai tử"),
-    "missing": N_("Ghi nhận mất tích"),
-    "residence": N_("Thay đổi cư trú"),
-    "marriage": N_("Đăng ký kết hôn"),
-    "divorce": N_("Ghi nhận ly hôn"),
-    "name_change": N_("Thay đổi họ tên"),
-    "gender_change": N_("Xác định lại giới tính"),
-    "correction": N_("Đính chính"),
-    "import": N_("Nhập dữ liệu ban đầu"),
-    "card": N_("Cấp thẻ căn cước"),
+    "birth": pgettext_noop("record history", "Đăng ký khai sinh"),
+    "death": pgettext_noop("record history", "Đăng ký khai tử"),
+    "missing": pgettext_noop("record history", "Ghi nhận mất tích"),
+    "residence": pgettext_noop("record history", "Thay đổi cư trú"),
+    "marriage": pgettext_noop("record history", "Đăng ký kết hôn"),
+    "divorce": pgettext_noop("record history", "Ghi nhận ly hôn"),
+    "name_change": pgettext_noop("record history", "Thay đổi họ tên"),
+    "gender_change": pgettext_noop("record history", "Xác định lại giới tính"),
+    "correction": pgettext_noop("record history", "Đính chính"),
+    "import": pgettext_noop("record history", "Nhập dữ liệu ban đầu"),
+    "card": pgettext_noop("record history", "Cấp thẻ căn cước"),
 }
 
 
@@ -144,7 +145,7 @@ def history(found: CitizenHistory, locale: str) -> list[dict[str, Any]]:
             {
                 "version": version.version,
                 "when": values.show_instant(version.valid_from),
-                "kind": gettext(locale, kind) if kind else version.kind,
+                "kind": pgettext(locale, KIND_CONTEXT, kind) if kind else version.kind,
                 "correction": version.is_correction,
                 "legal_basis": version.legal_basis or "",
                 "actor": (gettext(locale, actor) if actor else version.actor.type),
