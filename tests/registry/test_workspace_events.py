@@ -39,6 +39,7 @@ async def test_a_death_is_registered_from_its_form(desk: Desk) -> None:
     )
     html = await done(desk, posted, "death")
     assert "Đã đăng ký khai tử." in html
+    assert "Thông tin đã thay đổi: Ngày mất, Tình trạng" in html
     assert '<span id="record-status">Đã mất</span>' in html
     assert "02/01/2024" in html
     assert 'id="act-death"' not in html
