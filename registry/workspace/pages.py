@@ -22,6 +22,7 @@ from core.i18n import N_
 from core.inputs import OutsideTextRoute
 from core.settings import Settings
 from core.text import ID_NUMBER_RE
+from identity import accounts
 from identity.web import pick_locale
 from registry import reads, service
 from registry.codes import BLOOD_TYPES
@@ -284,6 +285,16 @@ def missing_record(
     )
 
 
+async def _staff_names(session: AsyncSession, usernames: set[str]) -> dict[str, str]:
+    """The display names of the staff who recorded versions, by username."""
+    names = {}
+    for username in sorted(usernames):
+        account = await accounts.staff_account(session, username)
+        if account is not None and account.display_name:
+            names[username] = account.display_name
+    return names
+
+
 @router.get("/workspace/citizens/{id_number}")
 async def record_page(
     request: Request,
@@ -301,6 +312,9 @@ async def record_page(
     if record is None:
         return missing_record(request, settings, locale)
     found = await reads.read_history(session, official=who, id_number=id_number)
+    staff = await _staff_names(
+        session, {v.actor.id for v in found.versions if v.actor.type != "system"}
+    )
     done = request.query_params.get("done")
     return render(
         request,
@@ -310,7 +324,7 @@ async def record_page(
         context={
             "record": record,
             "groups": record_view.groups(record, locale),
-            "history": record_view.history(found, locale),
+            "history": record_view.history(found, locale, staff),
             "summary": record_view.summary(record, locale),
             "done": DONE.get(done or ""),
             "done_kind": done if done in DONE else None,

@@ -3,6 +3,7 @@ fields left out, and each version with who recorded it, on what legal basis, wha
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from core.i18n import N_, pgettext_noop
@@ -124,8 +125,11 @@ def groups(record: CitizenRecord, locale: str) -> list[dict[str, Any]]:
     return out
 
 
-def history(found: CitizenHistory, locale: str) -> list[dict[str, Any]]:
-    """Each version, newest first: when, what, who, on what basis, each change's old value."""
+def history(
+    found: CitizenHistory, locale: str, staff: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Each version, newest first: when, what, who (``staff``: display names by username),
+    on what basis, each change's old value."""
     out = []
     for version in found.versions:
         kind = KINDS.get(version.kind)
@@ -150,6 +154,7 @@ def history(found: CitizenHistory, locale: str) -> list[dict[str, Any]]:
                 "legal_basis": version.legal_basis or "",
                 "actor": (gettext(locale, actor) if actor else version.actor.type),
                 "actor_id": version.actor.id,
+                "actor_name": (staff or {}).get(version.actor.id, ""),
                 "event_date": values.show_date(version.event_date),
                 "changes": changes,
                 "created": version.previous is None,

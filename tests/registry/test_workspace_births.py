@@ -46,6 +46,7 @@ async def test_a_birth_is_registered_and_the_new_number_shown(desk: Desk) -> Non
     assert "Nguyễn Thị Minh Anh" in page.text
     assert "Lê Văn Bình" in page.text
     assert "Trích lục khai sinh số 12/2024" in page.text  # the history's legal basis
+    assert "Trần Văn Bình <code>clerk.hoankiem</code>" in page.text  # who recorded it
     (birth,) = [e for e in await desk.events("registry.birth") if e["subject"] == number]
     assert birth["actor_id"] == "clerk.hoankiem"
     (mother,) = [e for e in await desk.events("registry.birth") if e["subject"] == CITIZEN_ID]
