@@ -45,6 +45,7 @@ from registry.workspace.pages import (
     Lang,
     form_page,
     missing_record,
+    open_record,
     refused,
     see,
     shown_record,
@@ -243,15 +244,12 @@ async def event_form(
 ) -> Response:
     """The form of one life event for this record (the record read, and recorded)."""
     locale = pick_locale(request, lang)
-    who = await gate.official(request, session, settings)
-    if isinstance(who, Response):
-        return who
-    if slug not in EVENTS:
-        return missing_record(request, settings, locale, notice="no_page")
-    record = await shown_record(session, who, id_number)
-    if record is None:
-        return missing_record(request, settings, locale)
-    return _page(request, settings, locale, slug, record, None)
+    opened = await open_record(
+        request, session, settings, locale, id_number, page_exists=slug in EVENTS
+    )
+    if isinstance(opened, Response):
+        return opened
+    return _page(request, settings, locale, slug, opened[1], None)
 
 
 def changed_only(filled: forms.Filled, record: CitizenRecord) -> None:

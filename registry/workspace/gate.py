@@ -66,13 +66,18 @@ async def official(
         subject=named_subject(request),
         refused="passkey_required" if verdict == "passkey" else "not_official",
     )
+    return refusal(request, settings, verdict)
+
+
+def refusal(request: Request, settings: Settings, notice: str) -> Response:
+    """The 403 page saying why (passkey, forbidden, expired form)."""
     return render(
         request,
         settings,
         "ws_notice.html",
         locale=pick_locale(request),
         status_code=403,
-        context={"notice": verdict},
+        context={"notice": notice},
     )
 
 
@@ -86,12 +91,5 @@ async def official_form(
     form = await request.form()
     posted = {k: v for k, v in form.items() if isinstance(v, str)}
     if not csrf_ok(request, settings, posted.get("csrf")):
-        return render(
-            request,
-            settings,
-            "ws_notice.html",
-            locale=pick_locale(request),
-            status_code=403,
-            context={"notice": "expired"},
-        )
+        return refusal(request, settings, "expired")
     return who, posted

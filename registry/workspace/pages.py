@@ -27,7 +27,7 @@ from identity.web import pick_locale
 from registry import reads, service
 from registry.codes import BLOOD_TYPES
 from registry.portal import labels
-from registry.schemas import BirthRegistration, SearchParams
+from registry.schemas import BirthRegistration, CitizenRecord, SearchParams
 from registry.workspace import forms, gate, record_view, values
 from registry.workspace.forms import LEGAL_BASIS, Field, Section
 from registry.workspace.web import render
@@ -262,12 +262,36 @@ async def find_page(
 # ------------------------------------------------------------------------------ record
 
 
-async def shown_record(session: AsyncSession, who: Principal, id_number: str) -> Any:
+async def shown_record(
+    session: AsyncSession, who: Principal, id_number: str
+) -> CitizenRecord | None:
     """The record (its read recorded), or None when no record has this number."""
     try:
         return await reads.read_record(session, official=who, id_number=id_number)
     except (NotFound, ValidationFailed):
         return None
+
+
+async def open_record(
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    locale: str,
+    id_number: str,
+    *,
+    page_exists: bool = True,
+) -> tuple[Principal, CitizenRecord] | Response:
+    """The signed-in official and the record (its read recorded); or the page that refuses
+    the visitor, says there is no such record, or no such page."""
+    who = await gate.official(request, session, settings)
+    if isinstance(who, Response):
+        return who
+    if not page_exists:
+        return missing_record(request, settings, locale, notice="no_page")
+    record = await shown_record(session, who, id_number)
+    if record is None:
+        return missing_record(request, settings, locale)
+    return who, record
 
 
 def missing_record(
@@ -305,12 +329,10 @@ async def record_page(
 ) -> Response:
     """The record grouped, its history, and the registrations that can follow."""
     locale = pick_locale(request, lang)
-    who = await gate.official(request, session, settings)
-    if isinstance(who, Response):
-        return who
-    record = await shown_record(session, who, id_number)
-    if record is None:
-        return missing_record(request, settings, locale)
+    opened = await open_record(request, session, settings, locale, id_number)
+    if isinstance(opened, Response):
+        return opened
+    who, record = opened
     found = await reads.read_history(session, official=who, id_number=id_number)
     staff = await _staff_names(
         session, {v.actor.id for v in found.versions if v.actor.type != "system"}
