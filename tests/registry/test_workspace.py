@@ -190,3 +190,21 @@ async def test_the_account_page_leads_officials_and_no_one_else_to_the_workspace
                 page = await web.get("/account")
                 assert page.status_code == 200, page.text
                 assert ('id="go-workspace" href="/workspace"' in page.text) is linked
+
+
+async def test_staff_landing_on_the_portal_go_to_their_own_work(
+    settings: Settings, database: Database
+) -> None:
+    app = create_app(settings, database=database)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    clerk = await make_staff(database, settings, username=CLERK, roles=("official",))
+    auditor = await make_staff(database, settings, username="kiemtoan", roles=("auditor",))
+    async with app.router.lifespan_context(app):
+        for account_id, work in ((clerk, "/workspace"), (auditor, "/console")):
+            async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as web:
+                web.cookies.set(
+                    SESSION_COOKIE, await session_cookie(database, settings, account_id)
+                )
+                landed = await web.get("/portal")
+                assert landed.status_code == 303
+                assert landed.headers["location"] == work
