@@ -36,6 +36,9 @@ from registry.guide import pages as guide_pages
 from registry.portal import citizen as portal_citizen
 from registry.portal import console as portal_console
 from registry.portal import pages as portal_pages
+from registry.workspace import events as workspace_events
+from registry.workspace import pages as workspace_pages
+from registry.workspace import web as workspace_web
 
 log = get_logger("registry.app")
 
@@ -165,6 +168,9 @@ def create_app(
         guide_pages.router,
         apidocs.router,
         assets.router,
+        workspace_pages.router,
+        workspace_events.router,
+        workspace_web.router,
     )
     for router in routers:
         require_outside_text_check(router.routes)

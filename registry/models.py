@@ -85,6 +85,8 @@ class Citizen(Base):
     spouse_id_number: Mapped[str | None] = mapped_column(code(12))
     spouse_name: Mapped[str | None] = mapped_column(String(100))
     spouse_nationality: Mapped[str | None] = mapped_column(String(2))
+    # A foreign spouse without a Vietnamese number: the passport (migration 0015).
+    spouse_passport_number: Mapped[str | None] = mapped_column(String(20))
     representative_id_number: Mapped[str | None] = mapped_column(code(12))
     representative_name: Mapped[str | None] = mapped_column(String(100))
     representative_nationality: Mapped[str | None] = mapped_column(String(2))

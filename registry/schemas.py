@@ -44,7 +44,7 @@ Text = Annotated[str, Field(max_length=400)]
 IdText = Annotated[str, Field(max_length=20)]
 
 # The personal-data fields of a record as released to officials (for the audit event).
-RECORD_FIELDS: tuple[str, ...] = (*COLUMNS, "replaced_by")
+RECORD_FIELDS: tuple[str, ...] = (*COLUMNS, "spouse_passport_number", "replaced_by")
 SUMMARY_FIELDS: tuple[str, ...] = (
     "id_number",
     "full_name",
@@ -89,8 +89,16 @@ class BirthRegistration(_Event):
     father_id_number: IdText | None = Field(
         None, description="Must be on the register; the father's name and nationality are copied."
     )
+    father_name: Text | None = Field(None, description="A father with no ID number: his name.")
+    father_nationality: IdText | None = Field(
+        None, description="A father with no ID number: ISO 3166 alpha-2."
+    )
     mother_id_number: IdText | None = Field(
         None, description="Must be on the register; the mother's name and nationality are copied."
+    )
+    mother_name: Text | None = Field(None, description="A mother with no ID number: her name.")
+    mother_nationality: IdText | None = Field(
+        None, description="A mother with no ID number: ISO 3166 alpha-2."
     )
 
 
@@ -117,9 +125,20 @@ class ResidenceChange(_Event):
 
 
 class MarriageRegistration(_Event):
-    """A marriage between the citizen in the path and ``spouse_id_number``."""
+    """A marriage between the citizen in the path and ``spouse_id_number``, or a foreign
+    spouse without a Vietnamese number (``spouse_name``, ``spouse_nationality`` and
+    ``spouse_passport_number``, all three)."""
 
-    spouse_id_number: IdText
+    spouse_id_number: IdText | None = Field(
+        None, description="A spouse on the register: both records link to each other."
+    )
+    spouse_name: Text | None = Field(None, description="A foreign spouse: the full name.")
+    spouse_nationality: IdText | None = Field(
+        None, description="A foreign spouse: ISO 3166 alpha-2, not VN."
+    )
+    spouse_passport_number: IdText | None = Field(
+        None, description="A foreign spouse: the passport number (5-20 letters or digits)."
+    )
     date: IsoDate
 
 
@@ -241,6 +260,9 @@ class CitizenRecord(BaseModel):
     spouse_id_number: str | None
     spouse_name: str | None
     spouse_nationality: str | None
+    spouse_passport_number: str | None = Field(
+        None, description="A foreign spouse without a Vietnamese number: the passport number."
+    )
     representative_id_number: str | None
     representative_name: str | None
     representative_nationality: str | None

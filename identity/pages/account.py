@@ -33,5 +33,7 @@ async def account_page(request: Request, session: SessionDep, services: Services
             "who": account.citizen_id or account.username,
             "level": account.level,
             "passkeys": listed,
+            # An official's work is in the registry's workspace (/workspace).
+            "official": account.kind == "staff" and "official" in account.roles.split(),
         },
     )

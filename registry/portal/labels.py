@@ -40,6 +40,7 @@ FIELDS = {
     "spouse_id_number": N_("Số định danh cá nhân của vợ hoặc chồng"),
     "spouse_name": N_("Họ tên vợ hoặc chồng"),
     "spouse_nationality": N_("Quốc tịch của vợ hoặc chồng"),
+    "spouse_passport_number": N_("Số hộ chiếu của vợ hoặc chồng"),
     "representative_id_number": N_("Số định danh cá nhân của người đại diện"),
     "representative_name": N_("Họ tên người đại diện"),
     "representative_nationality": N_("Quốc tịch của người đại diện"),
@@ -154,3 +155,23 @@ VIEWED_PAGES = {
     "aliases": N_("Mã định danh thay thế"),
     "consents": N_("Dịch vụ đã cho phép"),
 }
+
+# The values of a record's coded fields, by name (registry.codes).
+GENDERS = {"male": N_("Nam"), "female": N_("Nữ")}
+MARITAL = {
+    "single": N_("Chưa kết hôn"),
+    "married": N_("Đã kết hôn"),
+    "divorced": N_("Đã ly hôn"),
+    "widowed": N_("Góa"),
+}
+STATUSES = {"alive": N_("Còn sống"), "deceased": N_("Đã mất"), "missing": N_("Mất tích")}
+# Religions are stored by their Vietnamese name; these are the recognised ones, for lists.
+RELIGIONS = (
+    N_("Phật giáo"),
+    N_("Công giáo"),
+    N_("Tin lành"),
+    N_("Cao Đài"),
+    N_("Phật giáo Hòa Hảo"),
+    N_("Hồi giáo"),
+    N_("Bà La Môn"),
+)

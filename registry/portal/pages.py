@@ -129,7 +129,7 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
     except OAuthError:
         return _refused(request, settings, locale, gettext(locale, SIGN_IN_FAILED))
     next_path = str(flow["next"])
-    kind = "console" if next_path.startswith("/console") else "citizen"
+    kind = "console" if next_path.startswith(("/console", "/workspace")) else "citizen"
     token = await start_session(
         session,
         settings,
@@ -186,8 +186,9 @@ async def record_page(
     user = await portal_user(request, session, services)
     if user is None:
         return to_login(request)
-    if user.citizen_id is None:  # staff have the console, not a citizen record
-        return RedirectResponse("/console", status_code=303, headers=NO_STORE)
+    if user.citizen_id is None:  # staff have the console or the workspace, not a record
+        work = "/workspace" if "official" in user.account.roles.split() else "/console"
+        return RedirectResponse(work, status_code=303, headers=NO_STORE)
     locale = pick_locale(request, lang)
     rows = await service.my_record(session, user.principal)
     shown = [{**r, "label": label(r["name"], locale)} for r in rows]

@@ -106,7 +106,9 @@ def start_flow(settings: Settings, *, next_path: str, locale: str | None) -> tup
     }
     if locale:
         params["ui_locales"] = locale
-    safe_next = next_path if next_path.startswith(("/portal", "/console")) else "/portal"
+    safe_next = (
+        next_path if next_path.startswith(("/portal", "/console", "/workspace")) else "/portal"
+    )
     cookie = _sign(
         settings, {"s": state, "v": verifier, "n": nonce, "next": safe_next, "t": time.time()}
     )
