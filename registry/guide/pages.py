@@ -51,7 +51,7 @@ DOORS = (
         N_("Cán bộ hộ tịch, công an"),
         N_("Đăng ký khai sinh, khai tử, cư trú, kết hôn và cải chính hồ sơ."),
         N_("Đăng nhập bằng tên đăng nhập và mật khẩu lần đầu, sau đó bằng khóa truy cập."),
-        "/account",
+        "/workspace",
         N_("Đăng nhập cán bộ"),
     ),
     Door(
