@@ -25,7 +25,7 @@ from identity.oidc.errors import OAuthError
 from identity.services import IdentityServices, get_services
 from identity.web import csrf_ok, pick_locale, set_cookie
 from registry.portal import service
-from registry.portal.labels import FIELDS
+from registry.portal.labels import date_text, record_sections
 from registry.portal.session import (
     FLOW_COOKIE,
     PORTAL_CLIENT_ID,
@@ -47,12 +47,6 @@ ServicesDep = Annotated[IdentityServices, Depends(get_services)]
 SIGN_IN_FAILED = N_("Không hoàn tất được việc đăng nhập.")
 NOT_REGISTERED = N_("Cổng thông tin chưa được đăng ký với cổng định danh.")
 FORM_EXPIRED = N_("Biểu mẫu đã hết hạn.")
-
-
-def label(name: str, locale: str) -> str:
-    """A record field's label in the locale (a readable field name if it has none)."""
-    found = FIELDS.get(name)
-    return gettext(locale, found) if found else name.replace("_", " ").capitalize()
 
 
 async def portal_user(
@@ -189,8 +183,12 @@ async def record_page(
     if user.citizen_id is None:  # staff have the console, not a citizen record
         return RedirectResponse("/console", status_code=303, headers=NO_STORE)
     locale = pick_locale(request, lang)
-    rows = await service.my_record(session, user.principal)
-    shown = [{**r, "label": label(r["name"], locale)} for r in rows]
+    record = await service.my_record(session, user.principal)
+    sections = record_sections(record.values, record.changed, locale)
     return render_page(
-        request, services.settings, "record.html", locale=locale, context={"rows": shown}
+        request,
+        services.settings,
+        "record.html",
+        locale=locale,
+        context={"sections": sections, "date_text": date_text},
     )
