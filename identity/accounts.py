@@ -341,8 +341,10 @@ async def create_staff(
     display_name: str,
     roles: tuple[str, ...],
     password: str,
+    office: str | None = None,
 ) -> Account:
-    """A staff account; it must register a passkey after its first sign-in."""
+    """A staff account; it must register a passkey after its first sign-in. ``office``: where
+    they work, as citizens read it in their access log."""
     unknown = sorted(set(roles) - set(STAFF_ROLES))
     if not roles or unknown:
         raise ValidationFailed(
@@ -366,6 +368,7 @@ async def create_staff(
         kind="staff",
         username=username,
         display_name=display_name,
+        office=office,
         roles=" ".join(sorted(set(roles))),
         level=2,
         status="active",
@@ -486,6 +489,25 @@ async def find_account(session: AsyncSession, account_id: str) -> Account | None
 async def staff_account(session: AsyncSession, username: str) -> Account | None:
     """The staff account with this sign-in name."""
     return await repo.account_by_username(session, username)
+
+
+@dataclass(frozen=True)
+class StaffCard:
+    """How a staff member is named to the people whose data they handle."""
+
+    username: str
+    display_name: str | None
+    office: str | None
+
+
+async def staff_cards(session: AsyncSession, usernames: list[str]) -> dict[str, StaffCard]:
+    """Name and office of the staff members with these sign-in names, by sign-in name."""
+    found = await repo.staff_by_usernames(session, list(dict.fromkeys(usernames)))
+    return {
+        str(a.username): StaffCard(str(a.username), a.display_name, a.office)
+        for a in found
+        if a.username
+    }
 
 
 async def citizen_named(session: AsyncSession, display_name: str) -> str | None:

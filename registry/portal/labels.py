@@ -17,7 +17,9 @@ from babel import Locale
 
 from core.clock import VIETNAM_TIME
 from core.i18n import N_, pgettext_noop
+from registry.agency.policy import purposes
 from registry.portal.web import gettext
+from registry.portal.web import translations as translations_of
 from registry.refdata import ethnic_groups, province_table
 
 # The audit actions' labels are one context: the same Vietnamese words name a page elsewhere.
@@ -93,7 +95,68 @@ ACTIONS = {
     "audit.search": pgettext_noop("audit action", "Kiểm toán viên tìm trong nhật ký"),
     "audit.event_view": pgettext_noop("audit action", "Kiểm toán viên xem một sự kiện"),
     "audit.export": pgettext_noop("audit action", "Kiểm toán viên xuất nhật ký"),
+    "audit.consistency": pgettext_noop("audit action", "Kiểm tra tính nhất quán của nhật ký"),
+    "access.dispute": pgettext_noop("audit action", "Đặt câu hỏi về một lần truy cập"),
+    "access.dispute_status": pgettext_noop("audit action", "Cập nhật câu hỏi về lần truy cập"),
     "registry": pgettext_noop("audit action", "Nghiệp vụ của cán bộ"),
+    "agency.verify_batch": pgettext_noop("audit action", "Xác minh thông tin hàng loạt"),
+    "agency.activate": pgettext_noop("audit action", "Kích hoạt cơ quan"),
+    "agency.suspend": pgettext_noop("audit action", "Tạm dừng cơ quan"),
+    "agency.policy": pgettext_noop("audit action", "Đặt chính sách truy cập của cơ quan"),
+}
+
+# The officials' work (registry.<kind> actions, registry/door.py).
+REGISTRY_WORK = {
+    "read": pgettext_noop("audit action", "Xem hồ sơ"),
+    "history": pgettext_noop("audit action", "Xem lịch sử hồ sơ"),
+    "search": pgettext_noop("audit action", "Tìm kiếm công dân"),
+    "birth": pgettext_noop("audit action", "Đăng ký khai sinh"),
+    "death": pgettext_noop("audit action", "Đăng ký khai tử"),
+    "missing": pgettext_noop("audit action", "Ghi nhận mất tích"),
+    "residence": pgettext_noop("audit action", "Thay đổi nơi cư trú"),
+    "marriage": pgettext_noop("audit action", "Đăng ký kết hôn"),
+    "divorce": pgettext_noop("audit action", "Ghi nhận ly hôn"),
+    "name_change": pgettext_noop("audit action", "Thay đổi họ tên"),
+    "gender_change": pgettext_noop("audit action", "Xác định lại giới tính"),
+    "correction": pgettext_noop("audit action", "Cải chính thông tin"),
+    "import_batch": pgettext_noop("audit action", "Nhập dữ liệu hàng loạt"),
+}
+
+# Why something was refused: the detail's reason or refusal (a problem code), in words.
+DENIAL_REASONS = {
+    "missing_role": N_("Không có vai trò được phép"),
+    "missing_scope": N_("Thiếu phạm vi truy cập cần thiết"),
+    "citizens_only": N_("Trang chỉ dành cho công dân"),
+    "not_auditor": N_("Không phải kiểm toán viên"),
+    "passkey_required": N_("Cần đăng nhập bằng khóa truy cập"),
+    "passkey-required": N_("Cần đăng nhập bằng khóa truy cập"),
+    "not_questionable": N_("Không phải lần truy cập của người khác vào dữ liệu của công dân"),
+    "credentials": N_("Sai mật khẩu"),
+    "throttled": N_("Thử quá nhiều lần"),
+    "locked": N_("Danh tính đang bị khóa"),
+    "closed": N_("Danh tính đã đóng"),
+    "replaced": N_("Hồ sơ đã được thay bằng số định danh mới"),
+    "deceased": N_("Công dân đã mất"),
+    "missing": N_("Công dân đang mất tích"),
+    "married": N_("Đã có vợ hoặc chồng"),
+    "not_married": N_("Công dân chưa kết hôn"),
+    "spouse_link": N_("Hồ sơ vợ chồng không khớp nhau"),
+    "action-not-allowed": N_("Cơ quan không được phép thực hiện thao tác này"),
+    "purpose-not-allowed": N_("Mục đích không được phép"),
+    "field-not-allowed": N_("Trường thông tin ngoài phạm vi được phép"),
+    "identity-locked": N_("Danh tính đang bị khóa"),
+    "identity-closed": N_("Danh tính đã đóng"),
+    "citizen-deceased": N_("Công dân đã mất"),
+    "alias-invalid": N_("Mã định danh thay thế đã bị thu hồi hoặc hết hạn"),
+    "agency-suspended": N_("Cơ quan đang bị tạm dừng"),
+    "rate-limited": N_("Vượt giới hạn số lần gọi"),
+    "not-found": N_("Không tìm thấy"),
+    "unauthenticated": N_("Chưa xác thực"),
+    "forbidden": N_("Không có quyền"),
+    "validation-failed": N_("Dữ liệu gửi lên không hợp lệ"),
+    "conflict": N_("Xung đột với dữ liệu đã ghi"),
+    "passkey-invalid": N_("Khóa truy cập không được chấp nhận"),
+    "passkey-counter": N_("Bộ đếm của khóa truy cập không tăng"),
 }
 
 OUTCOMES = {
@@ -147,6 +210,7 @@ DONE = {
     "alias_created": N_("Đã tạo mã định danh thay thế mới."),
     "alias_revoked": N_("Đã thu hồi mã định danh thay thế."),
     "consent_revoked": N_("Đã rút lại sự cho phép."),
+    "questioned": N_("Đã gửi câu hỏi. Kiểm toán viên sẽ xem xét và trả lời."),
 }
 
 ERRORS = {
@@ -154,6 +218,15 @@ ERRORS = {
     "alias": N_("Thời hạn phải từ 1 đến 3650 ngày, ghi chú tối đa 64 ký tự."),
     "passkey_name": N_("Tên khóa truy cập phải có 1–64 ký tự."),
     "failed": N_("Không thực hiện được yêu cầu."),
+    "question": N_("Câu hỏi tối đa 500 ký tự."),
+    "questioned_before": N_("Lần truy cập này đã được hỏi trước đó."),
+}
+
+# Where a citizen's question about an access stands (registry/portal/disputes.py).
+DISPUTE_STATUSES = {
+    "open": N_("Đang chờ trả lời"),
+    "answered": N_("Đã trả lời"),
+    "closed": N_("Đã đóng"),
 }
 
 # The portal page of a portal.view event, by the string naming it.
@@ -162,9 +235,11 @@ VIEWED_PAGES = {
     "access": N_("Ai đã truy cập dữ liệu của tôi"),
     "access_csv": N_("Tải về (CSV)"),
     "access_proof": N_("Bằng chứng trong nhật ký kiểm toán"),
+    "access_question": N_("Đặt câu hỏi về lần truy cập"),
     "security": N_("Bảo mật"),
     "aliases": N_("Mã định danh thay thế"),
     "consents": N_("Dịch vụ đã cho phép"),
+    "console_disputes": N_("Câu hỏi của công dân về các lần truy cập"),
 }
 
 
@@ -309,6 +384,34 @@ def blood_type_text(code: str, locale: str) -> str:
     if code.endswith("-"):
         return translate(locale, RH_NEGATIVE).format(group=code[:-1])
     return code
+
+
+def action_text(action: str, locale: str) -> str:
+    """An audit action in words (an official's work by its kind)."""
+    found = ACTIONS.get(action)
+    if found is None and action.startswith("registry."):
+        found = REGISTRY_WORK.get(action.removeprefix("registry."), ACTIONS["registry"])
+    if found is None:
+        return action
+    return translations_of(locale).pgettext(ACTION_CONTEXT, found)
+
+
+def reason_text(detail: Mapping[str, Any], locale: str) -> str:
+    """Why an event was refused, in words, from its detail ("" when it does not say)."""
+    code = detail.get("reason") or detail.get("refusal")
+    if not isinstance(code, str) or not code:
+        return ""
+    return coded_name(DENIAL_REASONS, code, locale) or code
+
+
+def purpose_text(code: str | None, locale: str) -> str:
+    """A purpose by name (registry/data/purposes.csv, or the officials' own), "" for none."""
+    if not code:
+        return ""
+    found = purposes().get(code)
+    if found is not None:
+        return found.name_vi if locale == "vi" else found.name_en
+    return coded_name(PURPOSES, code, locale) or code
 
 
 def value_text(name: str, value: Any, locale: str, *, precision: str | None = None) -> str:

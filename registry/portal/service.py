@@ -146,8 +146,24 @@ def _detail(row: Any) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
+STAFF_ACTORS = ("official", "auditor", "administrator")
+
+
+def _actor_name(
+    row: Any, agencies: dict[str, str], staff: dict[str, accounts.StaffCard]
+) -> tuple[str | None, str | None]:
+    """An actor's name (an agency's, a staff member's) and a staff member's office."""
+    if row.actor_type == "agency":
+        return agencies.get(row.actor_id), None
+    card = staff.get(row.actor_id) if row.actor_type in STAFF_ACTORS else None
+    return (card.display_name, card.office) if card is not None else (None, None)
+
+
 async def _events(session: AsyncSession, rows: Sequence[Any]) -> list[dict[str, Any]]:
     names = await client_names(session, [r.actor_id for r in rows if r.actor_type == "agency"])
+    staff = await accounts.staff_cards(
+        session, [r.actor_id for r in rows if r.actor_type in STAFF_ACTORS]
+    )
     return [
         {
             "event_uid": row.event_uid,
@@ -155,7 +171,8 @@ async def _events(session: AsyncSession, rows: Sequence[Any]) -> list[dict[str, 
             "occurred_at": row.occurred_at,
             "actor_type": row.actor_type,
             "actor_id": row.actor_id,
-            "actor_name": names.get(row.actor_id) if row.actor_type == "agency" else None,
+            "actor_name": _actor_name(row, names, staff)[0],
+            "actor_office": _actor_name(row, names, staff)[1],
             "on_behalf_of": row.on_behalf_of,
             "action": row.action,
             "fields": list(json.loads(row.fields or "[]")),
@@ -245,6 +262,20 @@ async def access_proof(
             )
     await record_view(session, principal, page="access_proof", subject=me)
     return out
+
+
+async def access_event(
+    session: AsyncSession, principal: Principal, *, event_uid: str
+) -> dict[str, Any]:
+    """One access to the citizen's data by someone else (the page to question it); NotFound
+    for any other event. The view is recorded."""
+    me = _me(principal)
+    row = await views.event_with_leaf(session, event_uid)
+    if row is None or row.subject != me or (row.actor_type == "citizen" and row.actor_id == me):
+        raise NotFound("No access by someone else with this id in your access log.")
+    (event,) = await _events(session, [row])
+    await record_view(session, principal, page="access_question", subject=me)
+    return event
 
 
 async def security_overview(
