@@ -33,6 +33,7 @@ from registry.bulk import repository as bulk_repo
 from registry.directory import RegistryDirectory
 from registry.portal import citizen as portal_citizen
 from registry.portal import console as portal_console
+from registry.portal import errors as portal_errors
 from registry.portal import pages as portal_pages
 
 log = get_logger("registry.app")
@@ -109,6 +110,8 @@ def create_app(
     # lifetimes in registry/agency/memory.py).
     app.state.agency_memory = AgencyMemory()
 
+    # Browsers get error pages in their language; API clients keep problem+json.
+    app.state.error_pages = portal_errors.error_page
     install_problem_handlers(app, base_url=settings.public_url)
     app.add_middleware(
         RequestContextMiddleware,
