@@ -168,6 +168,8 @@ OUTCOMES = {
 
 ACTORS = {
     "you": N_("Bạn"),
+    "agency": N_("Cơ quan, dịch vụ"),
+    "citizen": N_("Công dân"),
     "official": N_("Cán bộ"),
     "auditor": N_("Kiểm toán viên"),
     "administrator": N_("Quản trị viên"),
