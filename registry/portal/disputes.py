@@ -36,10 +36,11 @@ class NotYours(NotFound):
 
 @dataclass(frozen=True)
 class Questioned:
-    """What the access log shows of a question: its status."""
+    """What the access log shows of a question: its status and the auditors' answer."""
 
     id: str
     status: str
+    answer: str | None
 
 
 def _text(value: str | None, limit: int, field: str) -> str | None:
@@ -98,7 +99,7 @@ async def questioned(
 ) -> dict[str, Questioned]:
     """The citizen's questions about these accesses, by the access's event id."""
     found = await repo.disputes_of_events(session, citizen_id, event_uids)
-    return {d.event_uid: Questioned(d.id, d.status) for d in found}
+    return {d.event_uid: Questioned(d.id, d.status, d.answer) for d in found}
 
 
 async def console_disputes(

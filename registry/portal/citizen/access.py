@@ -140,6 +140,7 @@ def shown_event(event: Mapping[str, Any], me: str, locale: str) -> dict[str, Any
         "purpose": purpose_label(event["purpose"], locale),
         "outcome_code": event["outcome"],
         "outcome": coded(locale, labels.OUTCOMES, event["outcome"], event["outcome"]),
+        "reason": labels.reason_text(event["detail"], locale),
         "proof": f"/portal/access/{event['event_uid']}/proof",
     }
 
@@ -178,6 +179,7 @@ async def access_page(
     for row in rows:
         found = asked.get(row["uid"])
         row["dispute"] = found.status if found else None
+        row["answer"] = found.answer if found else None
         row["dispute_label"] = coded(locale, labels.DISPUTE_STATUSES, row["dispute"], "")
     return page(
         request,
