@@ -333,6 +333,9 @@ async def activate(
 # ------------------------------------------------------------------------------ staff
 
 
+OFFICE_LIMIT = 200  # account.office
+
+
 async def create_staff(
     session: AsyncSession,
     ctx: IdentityContext,
@@ -359,6 +362,13 @@ async def create_staff(
         raise ValidationFailed(
             "The username must be 1-64 letters, digits, dots or hyphens.",
             errors=[FieldError("invalid username", parameter="username")],
+        )
+    if office is not None:
+        office = " ".join(unicodedata.normalize("NFC", office).split()) or None
+    if office is not None and (len(office) > OFFICE_LIMIT or not office.isprintable()):
+        raise ValidationFailed(
+            f"The office must be at most {OFFICE_LIMIT} printable characters.",
+            errors=[FieldError("invalid office", parameter="office")],
         )
     check_password_policy(password, context_words=(username,))
     if await repo.account_by_username(session, username) is not None:
