@@ -34,7 +34,7 @@ from core.db import Database
 from core.errors import Conflict, NotFound
 from core.text import ID_NUMBER_RE, csv_cell
 from identity.oidc import clients
-from registry.portal.labels import time_text
+from registry.portal.labels import date_text, time_text
 from registry.portal.session import PortalUser
 
 # The same offset as written into SQL (a constant there, so GROUP BY matches SELECT).
@@ -519,7 +519,7 @@ def chart_svg(data: ChartData, *, title: str, empty: str, total_label: str) -> s
             base -= h
             out.append(
                 f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                f'fill="{colour}"><title>{esc(series.label)} · {day.isoformat()}: '
+                f'fill="{colour}"><title>{esc(series.label)} · {date_text(day)}: '
                 f"{value}</title></rect>"
             )
         if i % label_every == 0 or i == len(data.days) - 1:

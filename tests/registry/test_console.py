@@ -674,7 +674,7 @@ async def test_chart_counts_accesses_per_agency_per_day(console: Console) -> Non
     today = utcnow().astimezone(VIETNAM_TIME).strftime("%d/%m")
     assert today in texts
     bars = svg_texts(root, "title")
-    assert f"{AGENCY_NAME} · {utcnow().astimezone(VIETNAM_TIME).date().isoformat()}: 2" in bars
+    assert f"{AGENCY_NAME} · {utcnow().astimezone(VIETNAM_TIME).strftime('%d/%m/%Y')}: 2" in bars
     assert len([t for t in bars if t.startswith(AGENCY_NAME)]) == 1  # citizens, officials: none
 
     english = await console.web.get("/console/chart.svg", params={"lang": "en"})

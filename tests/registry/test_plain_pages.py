@@ -234,6 +234,10 @@ async def test_every_page_speaks_plainly_in_both_languages(
         assert any("/console/events/" in p for p in console_pages), list(console_pages)
         assert "/console/checkpoints" in console_pages
         problems += await check_both_languages(web, console_pages, english)
+        for lang in ("vi", "en"):  # the chart is an image, but its tooltips are text
+            chart = await web.get("/console/chart.svg", params={"lang": lang})
+            if ISO_DATE.search(chart.text):
+                problems.append(f"/console/chart.svg [{lang}]: ISO date")
         for missing in ("/khong-co", "/portal/access/khong-co/question"):
             page = await web.get(missing, headers={"accept": "text/html"})
             problems += faults(missing, page.text, "vi", english)
