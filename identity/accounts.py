@@ -520,6 +520,15 @@ async def staff_cards(session: AsyncSession, usernames: list[str]) -> dict[str, 
     }
 
 
+async def staff_directory(session: AsyncSession, *, limit: int = 500) -> list[StaffCard]:
+    """Staff members by name (for pickers): sign-in name, name and office."""
+    return [
+        StaffCard(str(a.username), a.display_name, a.office)
+        for a in await repo.staff_accounts(session, limit=limit)
+        if a.username
+    ]
+
+
 async def citizen_named(session: AsyncSession, display_name: str) -> str | None:
     """The ID number of the citizen whose account bears this display name."""
     return await repo.citizen_by_display_name(session, display_name)

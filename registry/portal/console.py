@@ -135,7 +135,7 @@ async def _search_page(
         lang_query=query + "&" if query else "",
         actor_types=[(t, labels.coded_name(labels.ACTORS, t, locale) or t) for t in ACTOR_TYPES],
         outcomes=[(o, labels.coded_name(labels.OUTCOMES, o, locale) or o) for o in OUTCOMES],
-        actors=await words.actor_choices(session),
+        actors=await words.actor_choices(session, locale),
         actions=[(a, labels.action_text(a, locale)) for a in SEARCHABLE_ACTIONS],
         purposes=[
             (p.code, p.name_vi if locale == "vi" else p.name_en)
@@ -346,7 +346,7 @@ async def disputes_page(
         ],
         status=wanted or "",
         actor=actor or "",
-        actors=await words.actor_choices(session),
+        actors=await words.actor_choices(session, locale),
         saved=shown,
         failed=failed,
         lang_query=urlencode({k: v for k, v in (("status", wanted), ("actor", actor)) if v})

@@ -22,6 +22,14 @@ STAFF_ACTORS = ("official", "auditor", "administrator")
 WITH_OFFICE = N_("{name}, {office}")
 
 
+def staff_label(card: accounts.StaffCard, locale: str) -> str:
+    """A staff member as citizens and auditors read them: name, and office when known."""
+    name = card.display_name or card.username
+    if card.office:
+        return labels.translate(locale, WITH_OFFICE).format(name=name, office=card.office)
+    return name
+
+
 @dataclass(frozen=True)
 class Names:
     """Agencies' names by client id, staff members' name and office by sign-in name."""
@@ -35,11 +43,7 @@ class Names:
         if kind == "agency":
             name = self.agencies.get(actor_id, actor_id)
         elif kind in STAFF_ACTORS and actor_id in self.staff:
-            card = self.staff[actor_id]
-            name = card.display_name or actor_id
-            if card.office:
-                name = labels.translate(locale, WITH_OFFICE).format(name=name, office=card.office)
-            name = f"{name} ({role.lower()})"
+            name = f"{staff_label(self.staff[actor_id], locale)} ({role.lower()})"
         elif kind == "system":
             name = role
         else:
@@ -57,9 +61,12 @@ async def names_of(session: AsyncSession, actors: Iterable[tuple[str, str]]) -> 
     return Names({k: v.name for k, v in found.items()}, staff)
 
 
-async def actor_choices(session: AsyncSession) -> list[tuple[str, str]]:
-    """The picker of actors: every agency (and relying party) by name, value its client id."""
-    return [(c.client_id, c.name) for c in await clients.list_clients(session)]
+async def actor_choices(session: AsyncSession, locale: str) -> list[tuple[str, str]]:
+    """The picker of actors: every agency (and relying party) by name, value its client id;
+    then the staff by name and office, value their sign-in name."""
+    agencies = [(c.client_id, c.name) for c in await clients.list_clients(session)]
+    staff = await accounts.staff_directory(session)
+    return agencies + [(card.username, staff_label(card, locale)) for card in staff]
 
 
 async def reasons(

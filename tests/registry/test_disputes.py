@@ -221,3 +221,17 @@ async def test_an_auditor_cannot_set_an_unknown_status(
         )
         assert changed.headers["location"].endswith("error=1")
     assert await events(database, DISPUTE_STATUS) == []
+
+
+async def test_the_console_picks_agencies_and_officials_by_name(
+    env: Env, settings: Settings, database: Database
+) -> None:
+    auditor_id = await make_staff(database, settings, username="kiemtoan", roles=("auditor",))
+    async with browser(env.app, settings) as console:
+        console.cookies.set(SESSION_COOKIE, await session_cookie(database, settings, auditor_id))
+        home = (await console.get("/console")).text
+        assert f">{AGENCY_NAME}</option>" in home
+        assert f'<option value="lan.pt">{OFFICIAL_NAME}, {OFFICE}</option>' in home
+        found = (await console.get("/console", params={"actor_id": "lan.pt"})).text
+    assert f"{OFFICIAL_NAME}, {OFFICE} (cán bộ)" in found and "Xem hồ sơ" in found
+    assert env.official_event in found and env.agency_event not in found
