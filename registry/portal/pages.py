@@ -47,6 +47,11 @@ ServicesDep = Annotated[IdentityServices, Depends(get_services)]
 SIGN_IN_FAILED = N_("Không hoàn tất được việc đăng nhập.")
 NOT_REGISTERED = N_("Cổng thông tin chưa được đăng ký với cổng định danh.")
 FORM_EXPIRED = N_("Biểu mẫu đã hết hạn.")
+SIGN_IN_REFUSED = {
+    "access_denied": N_("Bạn đã không cho phép đăng nhập."),
+    "login_required": N_("Cần đăng nhập để tiếp tục."),
+    "temporarily_unavailable": N_("Hệ thống tạm thời gián đoạn. Vui lòng thử lại sau ít phút."),
+}
 
 
 async def portal_user(
@@ -104,8 +109,9 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
     )
     locale = pick_locale(request)
     if flow is None or not params.get("code"):
-        message = params.get("error_description") or gettext(locale, SIGN_IN_FAILED)
-        return _refused(request, settings, locale, message)
+        # The provider's error_description is English for developers: the page says it plainly.
+        reason = SIGN_IN_REFUSED.get(params.get("error") or "", SIGN_IN_FAILED)
+        return _refused(request, settings, locale, gettext(locale, reason))
     client = await find_client(session, PORTAL_CLIENT_ID)
     if client is None:  # the start-up could not register it (database down then)
         await ensure_portal_client(session, settings)

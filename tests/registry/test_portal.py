@@ -170,3 +170,17 @@ async def test_my_record_shows_names_and_dates_in_cards_without_empty_rows(
     for shown in ("Female", "Vietnam", "Married", "Buddhism", "Identity card", "Mother"):
         assert shown in en, shown
     assert "Marie Dubois · Nationality: France" in en
+
+
+async def test_a_refused_sign_in_is_said_in_plain_words_not_the_providers_english(
+    app: FastAPI, settings: Settings
+) -> None:
+    async with browser(app, settings) as web:
+        assert (await web.get("/portal/login")).status_code == 303  # the flow has begun
+        back = await web.get(
+            "/portal/callback",
+            params={"error": "access_denied", "error_description": "The user denied the request"},
+        )
+    assert back.status_code == 400
+    assert "Bạn đã không cho phép đăng nhập." in back.text
+    assert "denied the request" not in back.text
