@@ -17,8 +17,10 @@ from audit import recording
 from audit.worker import AuditWorker
 from core.auth import Principal
 from core.db import Database
+from core.errors import all_error_types
 from core.settings import Settings
-from registry.portal import disputes
+from registry.app import create_app  # noqa: F401 - every error type is defined once it is
+from registry.portal import disputes, labels
 from registry.portal.session import SESSION_COOKIE
 from tests.identity.factories import (
     CITIZEN_ID,
@@ -258,3 +260,10 @@ def test_the_check_catches_each_kind_of_fault() -> None:
     assert found("<td>001</td>")  # a province code
     assert found("<td>Date of birth</td>")  # English on a Vietnamese page
     assert not found("<td>Date of birth</td>", "en")
+
+
+def test_every_refusal_an_agency_or_the_gate_records_has_a_reason_in_words() -> None:
+    refusals = {cls.code for cls in all_error_types() if 400 <= cls.status < 500}
+    refusals -= {"bad-request", "method-not-allowed", "payload-too-large"}
+    refusals -= {"unsupported-media-type"}
+    assert sorted(refusals - labels.DENIAL_REASONS.keys()) == []

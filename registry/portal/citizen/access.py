@@ -140,7 +140,9 @@ def shown_event(event: Mapping[str, Any], me: str, locale: str) -> dict[str, Any
         "purpose": purpose_label(event["purpose"], locale),
         "outcome_code": event["outcome"],
         "outcome": coded(locale, labels.OUTCOMES, event["outcome"], event["outcome"]),
-        "reason": labels.reason_text(event["detail"], locale),
+        "reason": ""
+        if event["outcome"] == "granted"
+        else labels.reason_text(event["detail"], locale),
         "proof": f"/portal/access/{event['event_uid']}/proof",
     }
 
