@@ -135,3 +135,9 @@ def check_labels(*, action: str, purpose: str | None, subject: str | None) -> No
         raise InvalidEvent(f"invalid purpose {purpose!r}")
     if subject is not None and not ID_NUMBER_RE.fullmatch(subject):
         raise InvalidEvent("subject must be a 12-digit personal ID number")
+
+
+# A citizen questions an access to their data; an auditor moves the question on (open,
+# answered, closed). Both are recorded with the citizen as subject (registry/portal/disputes.py).
+DISPUTE_OPENED = "access.dispute"
+DISPUTE_STATUS = "access.dispute_status"

@@ -7,7 +7,7 @@ import os
 import re
 import time
 
-from starlette.requests import ClientDisconnect
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core.db_errors import is_unavailable
@@ -15,7 +15,7 @@ from core.deadlines import RequestDeadlines, answer_started
 from core.errors import DatabaseUnavailable, RegistryError
 from core.logging import fields, get_logger, request_id_var
 from core.metrics import HttpMetrics
-from core.problems import problem_response
+from core.problems import error_response, problem_response
 
 REQUEST_ID_HEADER = "x-request-id"
 # What logs and metrics say of a request whose client hung up before its answer (nginx's 499):
@@ -92,7 +92,10 @@ class RequestContextMiddleware:
                 log.error("http.unhandled_error", exc_info=exc)
             if response_started:
                 raise  # Nothing sensible can be sent once the body has started.
-            response = problem_response(error, base_url=self.base_url)
+            if "app" in scope:  # a browser gets the app's error page, in its language
+                response = error_response(Request(scope), error, base_url=self.base_url)
+            else:
+                response = problem_response(error, base_url=self.base_url)
             await response(scope, receive, send_with_id)
         finally:
             elapsed = time.perf_counter() - started

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -20,7 +20,9 @@ from core.errors import (
     ValidationFailed,
     all_error_types,
 )
-from core.logging import request_id_var
+from core.logging import get_logger, request_id_var
+
+log = get_logger("registry.http")
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEMS_PATH = "/problems"
@@ -61,6 +63,30 @@ def problem_response(error: RegistryError, *, base_url: str) -> ProblemResponse:
     )
 
 
+class ErrorPages(Protocol):
+    """Renders an error as a page for a browser (supplied by the composition root on
+    ``app.state.error_pages``: core has no templates)."""
+
+    def __call__(self, request: Request, error: RegistryError) -> Response: ...
+
+
+def wants_page(request: Request) -> bool:
+    """Whether the caller is a browser asking for a page (Accept names text/html); API
+    clients, which ask for JSON or anything, keep problem+json."""
+    return "text/html" in request.headers.get("accept", "")
+
+
+def error_response(request: Request, error: RegistryError, *, base_url: str) -> Response:
+    """``error`` as a page for a browser when the app has error pages, else problem+json."""
+    pages: ErrorPages | None = getattr(request.app.state, "error_pages", None)
+    if pages is not None and wants_page(request):
+        try:
+            return pages(request, error)
+        except Exception as exc:  # noqa: BLE001 - a page that cannot render must not hide the error
+            log.error("http.error_page_failed", exc_info=exc)
+    return problem_response(error, base_url=base_url)
+
+
 def _pointer(loc: tuple[int | str, ...]) -> FieldError | None:
     if not loc:
         return None
@@ -95,17 +121,18 @@ def validation_error(exc: RequestValidationError) -> RegistryError:
 
 
 def install_problem_handlers(app: FastAPI, *, base_url: str) -> None:
-    """Render every error the framework or the service raises as problem+json."""
+    """Render every error the framework or the service raises as problem+json (or, for a
+    browser, as the app's error page)."""
 
-    async def on_registry_error(_request: Request, exc: Exception) -> ProblemResponse:
+    async def on_registry_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RegistryError)  # noqa: S101 - registered for this type only
-        return problem_response(exc, base_url=base_url)
+        return error_response(request, exc, base_url=base_url)
 
-    async def on_validation(_request: Request, exc: Exception) -> ProblemResponse:
+    async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)  # noqa: S101
-        return problem_response(validation_error(exc), base_url=base_url)
+        return error_response(request, validation_error(exc), base_url=base_url)
 
-    async def on_http(_request: Request, exc: Exception) -> ProblemResponse:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101
         error: RegistryError
         headers = dict(exc.headers or {})
@@ -115,12 +142,12 @@ def install_problem_handlers(app: FastAPI, *, base_url: str) -> None:
             error = MethodNotAllowed("This resource does not accept that method.", headers=headers)
         else:
             error = _by_status(exc.status_code)(str(exc.detail), headers=headers)
-        return problem_response(error, base_url=base_url)
+        return error_response(request, error, base_url=base_url)
 
-    async def on_integrity(_request: Request, exc: Exception) -> ProblemResponse:
+    async def on_integrity(request: Request, exc: Exception) -> Response:
         # A uniqueness or reference rule held by the database: the state changed under us.
-        return problem_response(
-            Conflict("The change conflicts with data already recorded."), base_url=base_url
+        return error_response(
+            request, Conflict("The change conflicts with data already recorded."), base_url=base_url
         )
 
     app.add_exception_handler(RegistryError, on_registry_error)

@@ -333,6 +333,9 @@ async def activate(
 # ------------------------------------------------------------------------------ staff
 
 
+OFFICE_LIMIT = 200  # account.office
+
+
 async def create_staff(
     session: AsyncSession,
     ctx: IdentityContext,
@@ -341,8 +344,10 @@ async def create_staff(
     display_name: str,
     roles: tuple[str, ...],
     password: str,
+    office: str | None = None,
 ) -> Account:
-    """A staff account; it must register a passkey after its first sign-in."""
+    """A staff account; it must register a passkey after its first sign-in. ``office``: where
+    they work, as citizens read it in their access log."""
     unknown = sorted(set(roles) - set(STAFF_ROLES))
     if not roles or unknown:
         raise ValidationFailed(
@@ -358,6 +363,13 @@ async def create_staff(
             "The username must be 1-64 letters, digits, dots or hyphens.",
             errors=[FieldError("invalid username", parameter="username")],
         )
+    if office is not None:
+        office = " ".join(unicodedata.normalize("NFC", office).split()) or None
+    if office is not None and (len(office) > OFFICE_LIMIT or not office.isprintable()):
+        raise ValidationFailed(
+            f"The office must be at most {OFFICE_LIMIT} printable characters.",
+            errors=[FieldError("invalid office", parameter="office")],
+        )
     check_password_policy(password, context_words=(username,))
     if await repo.account_by_username(session, username) is not None:
         raise Conflict("A staff account with this username exists.")
@@ -366,6 +378,7 @@ async def create_staff(
         kind="staff",
         username=username,
         display_name=display_name,
+        office=office,
         roles=" ".join(sorted(set(roles))),
         level=2,
         status="active",
@@ -486,6 +499,34 @@ async def find_account(session: AsyncSession, account_id: str) -> Account | None
 async def staff_account(session: AsyncSession, username: str) -> Account | None:
     """The staff account with this sign-in name."""
     return await repo.account_by_username(session, username)
+
+
+@dataclass(frozen=True)
+class StaffCard:
+    """How a staff member is named to the people whose data they handle."""
+
+    username: str
+    display_name: str | None
+    office: str | None
+
+
+async def staff_cards(session: AsyncSession, usernames: list[str]) -> dict[str, StaffCard]:
+    """Name and office of the staff members with these sign-in names, by sign-in name."""
+    found = await repo.staff_by_usernames(session, list(dict.fromkeys(usernames)))
+    return {
+        str(a.username): StaffCard(str(a.username), a.display_name, a.office)
+        for a in found
+        if a.username
+    }
+
+
+async def staff_directory(session: AsyncSession, *, limit: int = 500) -> list[StaffCard]:
+    """Staff members by name (for pickers): sign-in name, name and office."""
+    return [
+        StaffCard(str(a.username), a.display_name, a.office)
+        for a in await repo.staff_accounts(session, limit=limit)
+        if a.username
+    ]
 
 
 async def citizen_named(session: AsyncSession, display_name: str) -> str | None:

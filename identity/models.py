@@ -53,6 +53,8 @@ class Account(Base):
     # Staff: the sign-in name. Citizens sign in with their ID number.
     username: Mapped[str | None] = mapped_column(String(64), unique=True)
     display_name: Mapped[str | None] = mapped_column(String(100))
+    # Staff: the office they work in, as citizens read it in their access log.
+    office: Mapped[str | None] = mapped_column(String(200))
     roles: Mapped[str] = mapped_column(String(100), default="")  # space-separated staff roles
     # Enrolment level: 1 = declared data matched the registry, 2 = verified in person.
     level: Mapped[int] = mapped_column(Integer, default=1)

@@ -79,6 +79,26 @@ async def account_by_citizen(
     return (await session.execute(stmt)).scalar_one_or_none()
 
 
+async def staff_accounts(session: AsyncSession, *, limit: int) -> list[Account]:
+    """Staff accounts by display name (at most ``limit``)."""
+    stmt = (
+        select(Account)
+        .where(Account.kind == "staff")
+        .order_by(Account.display_name, Account.username)
+        .limit(limit)
+    )
+    return list((await session.execute(stmt)).scalars())
+
+
+async def staff_by_usernames(session: AsyncSession, usernames: list[str]) -> list[Account]:
+    """The staff accounts with these sign-in names (those that exist)."""
+    wanted = [u for u in usernames if _storable(u)]
+    if not wanted:
+        return []
+    stmt = select(Account).where(Account.kind == "staff", Account.username.in_(wanted))
+    return list((await session.execute(stmt)).scalars())
+
+
 async def account_by_username(
     session: AsyncSession, username: str, *, for_update: bool = False
 ) -> Account | None:

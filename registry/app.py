@@ -35,6 +35,7 @@ from registry.guide import apidocs, assets
 from registry.guide import pages as guide_pages
 from registry.portal import citizen as portal_citizen
 from registry.portal import console as portal_console
+from registry.portal import errors as portal_errors
 from registry.portal import pages as portal_pages
 from registry.workspace import events as workspace_events
 from registry.workspace import pages as workspace_pages
@@ -128,6 +129,8 @@ def create_app(
     # lifetimes in registry/agency/memory.py).
     app.state.agency_memory = AgencyMemory()
 
+    # Browsers get error pages in their language; API clients keep problem+json.
+    app.state.error_pages = portal_errors.error_page
     install_problem_handlers(app, base_url=settings.public_url)
     app.add_middleware(
         RequestContextMiddleware,

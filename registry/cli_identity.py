@@ -83,6 +83,9 @@ def staff_create(
     name: str = typer.Option(..., "--name", help="Display name."),
     role: list[str] = typer.Option(..., "--role", help="official, auditor or administrator."),
     password_stdin: bool = typer.Option(False, help="Read the password from standard input."),
+    office: str | None = typer.Option(
+        None, "--office", help="Where they work, as citizens read it in their access log."
+    ),
 ) -> None:
     """Create a staff account; it must register a passkey after its first sign-in."""
     from identity import accounts
@@ -97,6 +100,7 @@ def staff_create(
             display_name=name,
             roles=tuple(role),
             password=password,
+            office=office,
         )
         return account.id
 

@@ -171,7 +171,9 @@ async def _decided(session: AsyncSession, agency: Caller, call: Call) -> Granted
             outcome=decision.outcome,
             subject=decision.subject,
             purpose=audit_purpose(call.purpose),
-            detail={"alias": decision.alias} if decision.alias else None,
+            # Why, as a stable code, so that auditors read the reason of each refusal.
+            detail={"refusal": decision.error.code}
+            | ({"alias": decision.alias} if decision.alias else {}),
         )
     return decision
 

@@ -27,9 +27,12 @@ from core.headers import NO_STORE
 from core.i18n import N_
 from core.inputs import OutsideTextRoute
 from core.settings import Settings
-from identity.web import PAGE_HEADERS, pick_locale
+from identity.web import FORM_EXPIRED, PAGE_HEADERS, csrf_ok, pick_locale
 from registry.agency.policy import purposes
 from registry.portal import console_service as service
+from registry.portal import console_words as words
+from registry.portal import disputes, labels
+from registry.portal.models import DISPUTE_STATUSES
 from registry.portal.service import record_view
 from registry.portal.session import current_user
 from registry.portal.web import gettext, render_page
@@ -37,6 +40,12 @@ from registry.portal.web import gettext, render_page
 router = APIRouter(route_class=OutsideTextRoute, include_in_schema=False)
 LangQuery = Annotated[str | None, Query(max_length=2)]
 EventUid = Annotated[str, Path(min_length=1, max_length=64)]
+
+# The actions the search form offers by name (any other still searches, typed in the address).
+SEARCHABLE_ACTIONS = (
+    *(action for action in labels.ACTIONS if action != "registry"),
+    *(f"registry.{kind}" for kind in labels.REGISTRY_WORK),
+)
 
 # The search form's errors, by the key console_service gives each.
 FORM_ERRORS = {
@@ -101,8 +110,9 @@ async def _auditor(
     )
 
 
-def _search_page(
+async def _search_page(
     request: Request,
+    session: AsyncSession,
     settings: Settings,
     locale: str,
     form: service.SearchForm,
@@ -123,8 +133,10 @@ def _search_page(
         more=more,
         query=query,
         lang_query=query + "&" if query else "",
-        actor_types=ACTOR_TYPES,
-        outcomes=OUTCOMES,
+        actor_types=[(t, labels.coded_name(labels.ACTORS, t, locale) or t) for t in ACTOR_TYPES],
+        outcomes=[(o, labels.coded_name(labels.OUTCOMES, o, locale) or o) for o in OUTCOMES],
+        actors=await words.actor_choices(session, locale),
+        actions=[(a, labels.action_text(a, locale)) for a in SEARCHABLE_ACTIONS],
         purposes=[
             (p.code, p.name_vi if locale == "vi" else p.name_en)
             for p in sorted(purposes().values(), key=lambda p: p.code)
@@ -147,19 +159,21 @@ async def search_page(
         return auditor
     form = service.parse_form(request.query_params)
     if form.errors:
-        return _search_page(request, settings, locale, form, status_code=422)
+        return await _search_page(request, session, settings, locale, form, status_code=422)
     if not form.submitted or form.filters is None:
-        return _search_page(request, settings, locale, form)
+        return await _search_page(request, session, settings, locale, form)
     try:
         page = await service.search(session, auditor, form.filters, cursor)
     except ValidationFailed:  # a cursor this console did not hand out
         form.errors["cursor"] = "err_cursor"
-        return _search_page(request, settings, locale, form, status_code=422)
+        return await _search_page(request, session, settings, locale, form, status_code=422)
     more = None
     if page.next_cursor:
         more = "/console?" + urlencode({**form.query(), "cursor": page.next_cursor})
-    rows = [service.event_row(item) for item in page.items]
-    return _search_page(request, settings, locale, form, page=rows, more=more)
+    names = await words.names_of(session, [(i.actor.type, i.actor.id) for i in page.items])
+    why = await words.reasons(session, page.items)
+    rows = [words.event_row(i, names, locale, why.get(i.event_uid)) for i in page.items]
+    return await _search_page(request, session, settings, locale, form, page=rows, more=more)
 
 
 @router.get("/console/events/{event_uid}")
@@ -184,9 +198,10 @@ async def event_page(
         return _page(
             request, settings, "console_event.html", locale, status_code=404, event=None, proof=None
         )
-    return _page(
-        request, settings, "console_event.html", locale, event=service.event_row(view), proof=proof
-    )
+    names = await words.names_of(session, [(view.actor.type, view.actor.id)])
+    why = await words.reasons(session, [view])
+    row = words.event_row(view, names, locale, why.get(view.event_uid))
+    return _page(request, settings, "console_event.html", locale, event=row, proof=proof)
 
 
 async def _export(
@@ -203,7 +218,7 @@ async def _export(
         return auditor
     form = service.parse_form(request.query_params)
     if form.errors or form.filters is None:
-        return _search_page(request, settings, locale, form, status_code=422)
+        return await _search_page(request, session, settings, locale, form, status_code=422)
     # Recorded in this unit of work, which commits before the first byte is streamed.
     body = await service.export(session, auditor, form.filters, database)
     stamp = utcnow().astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -292,3 +307,85 @@ async def chart(
         total_label=gettext(locale, "tổng"),
     )
     return Response(svg, media_type="image/svg+xml", headers=PAGE_HEADERS)
+
+
+# ------------------------------------------------------------------------------ disputes
+
+DisputeStatus = Annotated[str | None, Query(max_length=8)]
+ActorQuery = Annotated[str | None, Query(max_length=128)]
+
+
+@router.get("/console/disputes")
+async def disputes_page(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    lang: LangQuery = None,
+    status: DisputeStatus = None,
+    actor: ActorQuery = None,
+) -> Response:
+    """Citizens' questions about accesses, newest first, by status and by agency."""
+    locale = pick_locale(request, lang)
+    auditor = await _auditor(request, session, settings, locale)
+    if isinstance(auditor, Response):
+        return auditor
+    wanted = status if status in DISPUTE_STATUSES else None
+    items = await disputes.console_disputes(session, auditor, status=wanted, actor_id=actor or None)
+    names = await words.names_of(session, [(d["actor_type"], d["actor_id"]) for d in items])
+    shown = request.query_params.get("done") == "1"
+    failed = request.query_params.get("error") == "1"
+    return _page(
+        request,
+        settings,
+        "console_disputes.html",
+        locale,
+        status_code=400 if failed else 200,
+        rows=[words.dispute_row(d, names, locale) for d in items],
+        statuses=[
+            (s, labels.coded_name(labels.DISPUTE_STATUSES, s, locale)) for s in DISPUTE_STATUSES
+        ],
+        status=wanted or "",
+        actor=actor or "",
+        actors=await words.actor_choices(session, locale),
+        saved=shown,
+        failed=failed,
+        lang_query=urlencode({k: v for k, v in (("status", wanted), ("actor", actor)) if v})
+        + ("&" if wanted or actor else ""),
+    )
+
+
+@router.post("/console/disputes/{dispute_id}")
+async def dispute_status(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    dispute_id: Annotated[str, Path(min_length=1, max_length=36)],
+) -> Response:
+    """Move a question to open, answered or closed (with an answer), then back to the list."""
+    locale = pick_locale(request)
+    auditor = await _auditor(request, session, settings, locale)
+    if isinstance(auditor, Response):
+        return auditor
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    if not csrf_ok(request, settings, fields.get("csrf")):
+        return render_page(
+            request,
+            settings,
+            "error.html",
+            locale=locale,
+            status_code=403,
+            context={"message": gettext(locale, FORM_EXPIRED)},
+        )
+    try:
+        await disputes.set_status(
+            session,
+            auditor,
+            dispute_id=dispute_id,
+            status=fields.get("status", ""),
+            answer=fields.get("answer"),
+        )
+    except (ValidationFailed, NotFound):
+        await session.rollback()
+        return RedirectResponse("/console/disputes?error=1", status_code=303, headers=NO_STORE)
+    return RedirectResponse("/console/disputes?done=1", status_code=303, headers=NO_STORE)

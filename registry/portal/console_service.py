@@ -34,6 +34,7 @@ from core.db import Database
 from core.errors import Conflict, NotFound
 from core.text import ID_NUMBER_RE, csv_cell
 from identity.oidc import clients
+from registry.portal.labels import date_text, time_text
 from registry.portal.session import PortalUser
 
 # The same offset as written into SQL (a constant there, so GROUP BY matches SELECT).
@@ -174,28 +175,8 @@ async def search(
 
 
 def local_time(value: datetime) -> str:
-    """An instant as Vietnam time, to the second."""
-    return value.astimezone(VIETNAM_TIME).strftime("%Y-%m-%d %H:%M:%S")
-
-
-def event_row(view: EventView) -> dict[str, Any]:
-    """One event as the console's tables show it."""
-    actor = f"{view.actor.type}: {view.actor.id}"
-    if view.actor.on_behalf_of:
-        actor += f" ({view.actor.on_behalf_of})"
-    return {
-        "uid": view.event_uid,
-        "when": local_time(view.occurred_at),
-        "actor": actor,
-        "subject": view.subject or "",
-        "action": view.action,
-        "fields": ", ".join(view.fields),
-        "purpose": view.purpose or "",
-        "outcome": view.outcome,
-        "request_id": view.request_id,
-        "leaf_index": view.leaf_index,
-        "utc": view.occurred_at.astimezone(UTC).isoformat(),
-    }
+    """An instant as Vietnam time, to the second: dd/mm/yyyy HH:MM:SS."""
+    return time_text(value, seconds=True)
 
 
 # ------------------------------------------------------------------------------ event detail
@@ -538,7 +519,7 @@ def chart_svg(data: ChartData, *, title: str, empty: str, total_label: str) -> s
             base -= h
             out.append(
                 f'<rect x="{x:.1f}" y="{base:.1f}" width="{bar:.1f}" height="{h:.1f}" '
-                f'fill="{colour}"><title>{esc(series.label)} · {day.isoformat()}: '
+                f'fill="{colour}"><title>{esc(series.label)} · {date_text(day)}: '
                 f"{value}</title></rect>"
             )
         if i % label_every == 0 or i == len(data.days) - 1:

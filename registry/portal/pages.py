@@ -25,7 +25,7 @@ from identity.oidc.errors import OAuthError
 from identity.services import IdentityServices, get_services
 from identity.web import csrf_ok, pick_locale, set_cookie
 from registry.portal import service
-from registry.portal.labels import FIELDS
+from registry.portal.labels import date_text, record_sections
 from registry.portal.session import (
     FLOW_COOKIE,
     PORTAL_CLIENT_ID,
@@ -47,12 +47,11 @@ ServicesDep = Annotated[IdentityServices, Depends(get_services)]
 SIGN_IN_FAILED = N_("Không hoàn tất được việc đăng nhập.")
 NOT_REGISTERED = N_("Cổng thông tin chưa được đăng ký với cổng định danh.")
 FORM_EXPIRED = N_("Biểu mẫu đã hết hạn.")
-
-
-def label(name: str, locale: str) -> str:
-    """A record field's label in the locale (a readable field name if it has none)."""
-    found = FIELDS.get(name)
-    return gettext(locale, found) if found else name.replace("_", " ").capitalize()
+SIGN_IN_REFUSED = {
+    "access_denied": N_("Bạn đã không cho phép đăng nhập."),
+    "login_required": N_("Cần đăng nhập để tiếp tục."),
+    "temporarily_unavailable": N_("Hệ thống tạm thời gián đoạn. Vui lòng thử lại sau ít phút."),
+}
 
 
 async def portal_user(
@@ -110,8 +109,9 @@ async def callback(request: Request, session: SessionDep, services: ServicesDep)
     )
     locale = pick_locale(request)
     if flow is None or not params.get("code"):
-        message = params.get("error_description") or gettext(locale, SIGN_IN_FAILED)
-        return _refused(request, settings, locale, message)
+        # The provider's error_description is English for developers: the page says it plainly.
+        reason = SIGN_IN_REFUSED.get(params.get("error") or "", SIGN_IN_FAILED)
+        return _refused(request, settings, locale, gettext(locale, reason))
     client = await find_client(session, PORTAL_CLIENT_ID)
     if client is None:  # the start-up could not register it (database down then)
         await ensure_portal_client(session, settings)
@@ -190,8 +190,12 @@ async def record_page(
         work = "/workspace" if "official" in user.account.roles.split() else "/console"
         return RedirectResponse(work, status_code=303, headers=NO_STORE)
     locale = pick_locale(request, lang)
-    rows = await service.my_record(session, user.principal)
-    shown = [{**r, "label": label(r["name"], locale)} for r in rows]
+    record = await service.my_record(session, user.principal)
+    sections = record_sections(record.values, record.changed, locale)
     return render_page(
-        request, services.settings, "record.html", locale=locale, context={"rows": shown}
+        request,
+        services.settings,
+        "record.html",
+        locale=locale,
+        context={"sections": sections, "date_text": date_text},
     )

@@ -28,7 +28,6 @@ from identity.oidc import clients
 from registry import repository as registry_repo
 from registry.agency import admin as agency_admin
 from registry.agency import repository as agency_repo
-from registry.record import format_partial_date
 from registry.schemas import RECORD_FIELDS
 
 # The record's fields as the citizen sees them, in the order of the national database.
@@ -57,36 +56,39 @@ async def record_view(
     )
 
 
-async def my_record(session: AsyncSession, principal: Principal) -> list[dict[str, Any]]:
-    """Each field of the citizen's record with its value and the date it last changed."""
+@dataclass(frozen=True)
+class MyRecord:
+    """The citizen's record as stored (codes and dates) and the day each field last changed."""
+
+    values: dict[str, Any]
+    changed: dict[str, date]
+
+
+async def my_record(session: AsyncSession, principal: Principal) -> MyRecord:
+    """Each field of the citizen's record with the date it last changed (the view recorded)."""
     citizen_id = principal.actor_id
     row = await registry_repo.get_citizen(session, citizen_id)
     if row is None:
         raise NotFound("Your record was not found.")
     versions = await registry_repo.versions(session, citizen_id)
-    changed: dict[str, str] = {}
+    changed: dict[str, date] = {}
     for version in versions:  # newest first: the first mention is the last change
         for name in json.loads(version["changed_fields"] or "[]"):
-            changed.setdefault(name, version["valid_from"].date().isoformat())
-    created = row["created_at"].date().isoformat() if row.get("created_at") else ""
-    out: list[dict[str, Any]] = []
-    for name in SHOWN_FIELDS:
-        if name == "version":
-            continue
-        value: Any = row.get(name)
-        if name == "birth_date":
-            value = format_partial_date(row["birth_date"], row["birth_date_precision"])
-        elif value is not None and hasattr(value, "isoformat"):
-            value = value.isoformat()
-        out.append({"name": name, "value": value, "changed": changed.get(name, created)})
+            changed.setdefault(name, version["valid_from"].astimezone(VIETNAM_TIME).date())
+    created = row.get("created_at")
+    values = {name: row.get(name) for name in SHOWN_FIELDS if name != "version"}
+    values["birth_date_precision"] = row.get("birth_date_precision")
+    if created is not None:
+        for name in values:
+            changed.setdefault(name, created.astimezone(VIETNAM_TIME).date())
     await record_view(
         session,
         principal,
         page="record",
         subject=citizen_id,
-        fields=[str(f["name"]) for f in out if f["value"] is not None],
+        fields=[n for n in SHOWN_FIELDS if n != "version" and values.get(n) not in (None, "")],
     )
-    return out
+    return MyRecord(values=values, changed=changed)
 
 
 # ------------------------------------------------------------------------------ citizen pages
@@ -144,8 +146,24 @@ def _detail(row: Any) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
+STAFF_ACTORS = ("official", "auditor", "administrator")
+
+
+def _actor_name(
+    row: Any, agencies: dict[str, str], staff: dict[str, accounts.StaffCard]
+) -> tuple[str | None, str | None]:
+    """An actor's name (an agency's, a staff member's) and a staff member's office."""
+    if row.actor_type == "agency":
+        return agencies.get(row.actor_id), None
+    card = staff.get(row.actor_id) if row.actor_type in STAFF_ACTORS else None
+    return (card.display_name, card.office) if card is not None else (None, None)
+
+
 async def _events(session: AsyncSession, rows: Sequence[Any]) -> list[dict[str, Any]]:
     names = await client_names(session, [r.actor_id for r in rows if r.actor_type == "agency"])
+    staff = await accounts.staff_cards(
+        session, [r.actor_id for r in rows if r.actor_type in STAFF_ACTORS]
+    )
     return [
         {
             "event_uid": row.event_uid,
@@ -153,7 +171,8 @@ async def _events(session: AsyncSession, rows: Sequence[Any]) -> list[dict[str, 
             "occurred_at": row.occurred_at,
             "actor_type": row.actor_type,
             "actor_id": row.actor_id,
-            "actor_name": names.get(row.actor_id) if row.actor_type == "agency" else None,
+            "actor_name": _actor_name(row, names, staff)[0],
+            "actor_office": _actor_name(row, names, staff)[1],
             "on_behalf_of": row.on_behalf_of,
             "action": row.action,
             "fields": list(json.loads(row.fields or "[]")),
@@ -243,6 +262,20 @@ async def access_proof(
             )
     await record_view(session, principal, page="access_proof", subject=me)
     return out
+
+
+async def access_event(
+    session: AsyncSession, principal: Principal, *, event_uid: str
+) -> dict[str, Any]:
+    """One access to the citizen's data by someone else (the page to question it); NotFound
+    for any other event. The view is recorded."""
+    me = _me(principal)
+    row = await views.event_with_leaf(session, event_uid)
+    if row is None or row.subject != me or (row.actor_type == "citizen" and row.actor_id == me):
+        raise NotFound("No access by someone else with this id in your access log.")
+    (event,) = await _events(session, [row])
+    await record_view(session, principal, page="access_question", subject=me)
+    return event
 
 
 async def security_overview(

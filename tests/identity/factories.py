@@ -185,6 +185,8 @@ async def make_staff(
     username: str = STAFF_USERNAME,
     roles: tuple[str, ...] = ("official",),
     password: str = STAFF_PASSWORD,
+    display_name: str = "Trần Văn Bình",
+    office: str | None = None,
 ) -> str:
     """A staff account (no passkey yet); its account id."""
     async with database.unit_of_work() as session:
@@ -192,9 +194,10 @@ async def make_staff(
             session,
             context(settings),
             username=username,
-            display_name="Trần Văn Bình",
+            display_name=display_name,
             roles=roles,
             password=password,
+            office=office,
         )
         return account.id
 

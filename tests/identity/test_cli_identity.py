@@ -125,6 +125,8 @@ def test_staff_create_and_activation_code(database_url: str) -> None:
             "Trần Văn Bình",
             "--role",
             "official",
+            "--office",
+            "Công an  phường Hàng Bạc",
             "--password-stdin",
         ],
         input="a long staff password\n",
@@ -132,9 +134,11 @@ def test_staff_create_and_activation_code(database_url: str) -> None:
     )
     assert result.exit_code == 0, result.output
     (row,) = rows(
-        database_url, "SELECT username, roles, passkey_required, password_hash FROM account"
+        database_url,
+        "SELECT username, roles, office, passkey_required, password_hash FROM account",
     )
     assert row["roles"] == "official"
+    assert row["office"] == "Công an phường Hàng Bạc"  # as citizens read it: spaces collapsed
     assert row["passkey_required"]
     assert str(row["password_hash"]).startswith("$argon2id$")
     missing = runner.invoke(

@@ -153,11 +153,11 @@ async def test_an_auditor_registers_a_passkey_then_verifies_an_agency_access(
     await page.fill("#f-subject", CITIZEN_ID)
     await page.select_option("#f-actor_type", "agency")
     await page.click("#search")
-    lookup = page.locator("#results tbody tr", has_text="agency.lookup")
+    lookup = page.locator("#results tbody tr", has_text="Tra cứu thông tin")
     await expect(lookup).to_have_count(1)
-    await expect(lookup).to_contain_text(f"agency: {site.agency_id}")
-    await expect(lookup).to_contain_text("birth_date, full_name")
-    await expect(lookup).to_contain_text(PURPOSE)
+    await expect(lookup).to_contain_text(AGENCY_NAME)
+    await expect(lookup).to_contain_text("Ngày sinh, Họ, chữ đệm và tên")
+    await expect(lookup).to_contain_text("Đăng ký thuế")
     await both_widths(page, "results")
 
     await lookup.get_by_role("link").click()
@@ -170,7 +170,7 @@ async def test_an_auditor_registers_a_passkey_then_verifies_an_agency_access(
 
     # A second checkpoint (the console's own views are in the trail): consistency verified.
     await site.seal()
-    await page.click("nav.portal-nav >> text=Checkpoints")
+    await page.click('nav.portal-nav a[href="/console/checkpoints"]')
     await expect(page.locator("#checkpoints tbody tr")).to_have_count(2)
     await expect(page.locator('td.consistency[data-state="verified"]')).to_have_count(1)
     await expect(page.locator('td.consistency[data-state="verified"]')).to_contain_text(

@@ -188,7 +188,7 @@ def assert_page_headers(response: httpx.Response) -> None:
 
 def result_uids(html: str) -> list[str]:
     """The event ids of the results table, in page order."""
-    return re.findall(r'<tr data-uid="([0-9a-f-]{36})">', html)
+    return re.findall(r'<tr data-uid="([0-9a-f-]{36})"', html)
 
 
 def parse_svg(svg: str) -> ElementTree.Element:
@@ -365,8 +365,9 @@ async def test_a_result_row_names_the_agency_its_fields_and_purpose_and_links_th
     console: Console,
 ) -> None:
     row = await page(console, "/console", actor_id=console.bank, action="agency.lookup")
-    assert f"agency: {console.bank} (teller-9)" in row
-    assert "birth_date, full_name" in row and "tax.filing" in row
+    assert f">{AGENCY_NAME} · teller-9<" in row and f">{console.bank}" not in row
+    assert "Ngày sinh, Họ, chữ đệm và tên" in row and "tax.filing" in row
+    assert "Tra cứu thông tin" in row and "Được phép" in row
     assert f'href="/console/events/{console.ids["lookup_other"]}?lang=vi"' in row
 
 
@@ -457,7 +458,7 @@ async def test_an_unsequenced_events_detail_says_it_is_not_in_the_tree_yet(
     waiting = await page(console, f"/console/events/{console.ids['lookup_other']}")
     assert 'data-state="unsequenced"' in waiting
     assert "chưa được xếp vào cây Merkle" in waiting
-    assert OTHER_ID in waiting and "birth_date, full_name" in waiting
+    assert OTHER_ID in waiting and "Ngày sinh, Họ, chữ đệm và tên" in waiting
 
 
 async def test_a_sequenced_events_detail_shows_its_leaf_before_a_checkpoint_covers_it(
@@ -673,7 +674,7 @@ async def test_chart_counts_accesses_per_agency_per_day(console: Console) -> Non
     today = utcnow().astimezone(VIETNAM_TIME).strftime("%d/%m")
     assert today in texts
     bars = svg_texts(root, "title")
-    assert f"{AGENCY_NAME} · {utcnow().astimezone(VIETNAM_TIME).date().isoformat()}: 2" in bars
+    assert f"{AGENCY_NAME} · {utcnow().astimezone(VIETNAM_TIME).strftime('%d/%m/%Y')}: 2" in bars
     assert len([t for t in bars if t.startswith(AGENCY_NAME)]) == 1  # citizens, officials: none
 
     english = await console.web.get("/console/chart.svg", params={"lang": "en"})

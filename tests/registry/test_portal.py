@@ -134,3 +134,53 @@ def test_every_field_of_the_record_page_has_a_label_in_the_catalogs() -> None:
     # A field without one was shown under its code turned into English words ("Father
     # nationality") on the Vietnamese page.
     assert [name for name in SHOWN_FIELDS if name not in FIELDS] == []
+
+
+async def test_my_record_shows_names_and_dates_in_cards_without_empty_rows(
+    app: FastAPI, database: Database, settings: Settings
+) -> None:
+    await make_citizen(
+        database,
+        marital_status="married",
+        spouse_name="Lê Văn Nam",
+        religion="Phật giáo",
+        blood_type="O-",
+        father_name="Nguyễn Văn Hùng",
+        father_nationality="VN",
+        mother_name="Marie Dubois",
+        mother_nationality="FR",
+    )
+    await make_account(database, settings)
+    async with browser(app, settings) as web:
+        page = await portal_sign_in(web)
+        assert page.status_code == 200, page.text
+        vi = page.text
+        en = (await web.get("/portal?lang=en")).text
+    for key in ("identity", "birth", "residence", "family", "card"):
+        assert f'id="record-{key}"' in vi
+    for shown in ("Nữ", "Kinh", "Việt Nam", "Hà Nội", "14/05/2003", "Đã kết hôn", "O, Rh âm"):
+        assert shown in vi, shown
+    assert "Marie Dubois · Quốc tịch: Pháp" in vi
+    assert "Nguyễn Văn Hùng" in vi and "Quốc tịch: Việt Nam" not in vi
+    for raw in ("female", "married", "alive", ">01<", ">001<", "2003-05-14", "Father"):
+        assert raw not in vi, raw
+    # A living person: no status, death or missing rows.
+    for absent in ('data-field="status"', 'data-field="death_date"', 'data-field="missing_date"'):
+        assert absent not in vi
+    for shown in ("Female", "Vietnam", "Married", "Buddhism", "Identity card", "Mother"):
+        assert shown in en, shown
+    assert "Marie Dubois · Nationality: France" in en
+
+
+async def test_a_refused_sign_in_is_said_in_plain_words_not_the_providers_english(
+    app: FastAPI, settings: Settings
+) -> None:
+    async with browser(app, settings) as web:
+        assert (await web.get("/portal/login")).status_code == 303  # the flow has begun
+        back = await web.get(
+            "/portal/callback",
+            params={"error": "access_denied", "error_description": "The user denied the request"},
+        )
+    assert back.status_code == 400
+    assert "Bạn đã không cho phép đăng nhập." in back.text
+    assert "denied the request" not in back.text

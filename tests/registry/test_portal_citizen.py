@@ -264,7 +264,7 @@ async def test_an_agency_lookup_shows_with_its_name_fields_and_purpose(env: Env)
     assert "giờ Việt Nam, UTC+7" in page.text
     assert "Xem trên cổng thông tin: Hồ sơ của tôi" in page.text  # the sign-in landed there
     assert f'data-event="{lookup.event_uid}"' in row
-    assert lookup.occurred_at.astimezone(VIETNAM_TIME).strftime("%Y-%m-%d %H:%M") in row
+    assert lookup.occurred_at.astimezone(VIETNAM_TIME).strftime("%d/%m/%Y %H:%M") in row
 
 
 async def test_an_agency_lookup_shows_in_english_when_asked(env: Env) -> None:

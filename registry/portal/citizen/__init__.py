@@ -9,8 +9,8 @@ time (UTC+7, Asia/Ho_Chi_Minh), and say so.
 from fastapi import APIRouter
 
 from core.inputs import OutsideTextRoute
-from registry.portal.citizen import access, security, sharing
+from registry.portal.citizen import access, questions, security, sharing
 
 router = APIRouter(route_class=OutsideTextRoute, include_in_schema=False)
-for part in (access, security, sharing):
+for part in (access, questions, security, sharing):
     router.include_router(part.router)

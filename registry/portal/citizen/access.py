@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -20,8 +20,7 @@ from core.i18n import N_
 from core.inputs import OutsideTextRoute
 from core.text import csv_cell
 from identity.web import pick_locale
-from registry.agency.policy import purposes
-from registry.portal import labels, service
+from registry.portal import disputes, labels, service
 from registry.portal.citizen.common import (
     EventUid,
     Lang,
@@ -29,12 +28,13 @@ from registry.portal.citizen.common import (
     coded,
     error_page,
     field_label,
+    notice,
     page,
     when,
 )
 from registry.portal.pages import ServicesDep
 from registry.portal.service import AccessFilters
-from registry.portal.web import gettext, pgettext
+from registry.portal.web import gettext
 from registry.schemas import RECORD_FIELDS
 
 router = APIRouter(route_class=OutsideTextRoute, include_in_schema=False)
@@ -60,37 +60,58 @@ def _filters(agency: str | None, since: str | None, until: str | None) -> Access
     return AccessFilters(agency=agency or None, since=start, until=end)
 
 
+STAFF_WITH_OFFICE = N_("{name}, {office}")
+ON_BEHALF = N_("{agency} (cán bộ {official})")
+
+
 def actor_label(event: Mapping[str, Any], me: str, locale: str) -> str:
-    """Who acted: the agency's name, an official by id, or "you"."""
+    """Who acted: the agency's name (and its official), a staff member's name and office (and
+    role), "you", or the system."""
     kind, actor = event["actor_type"], event["actor_id"]
     if kind == "agency":
         name = str(event["actor_name"] or actor)
         if event["on_behalf_of"]:
-            name += f" ({gettext(locale, 'cán bộ')} {event['on_behalf_of']})"
+            name = gettext(locale, ON_BEHALF).format(agency=name, official=event["on_behalf_of"])
         return name
     if kind == "citizen" and actor == me:
         return gettext(locale, labels.ACTORS["you"])
-    return f"{coded(locale, labels.ACTORS, kind, kind)} {actor}"
+    role = coded(locale, labels.ACTORS, kind, kind)
+    if kind == "system":
+        return role
+    name = event.get("actor_name") or actor
+    if event.get("actor_office"):
+        name = gettext(locale, STAFF_WITH_OFFICE).format(name=name, office=event["actor_office"])
+    return f"{name} ({role.lower()})"
+
+
+def own(event: Mapping[str, Any], me: str) -> bool:
+    """Whether the citizen did this themself (their own views and sign-ins)."""
+    return bool(event["actor_type"] == "citizen" and event["actor_id"] == me)
+
+
+def fold_own(events: Sequence[Mapping[str, Any]], me: str, locale: str) -> list[dict[str, Any]]:
+    """The citizen's own activity, one line per Vietnam-time day: how many times, and what."""
+    days: dict[str, dict[str, Any]] = {}
+    for event in events:
+        if not own(event, me):
+            continue
+        day = labels.day_text(event["occurred_at"])
+        line = days.setdefault(day, {"day": day, "count": 0, "what": []})
+        line["count"] += 1
+        what = what_label(event, locale)
+        if what not in line["what"]:
+            line["what"].append(what)
+    return list(days.values())
 
 
 def action_label(action: str, locale: str) -> str:
-    """An audit action in words (officials' registry.* actions share one label)."""
-    found = labels.ACTIONS.get(action)
-    if found is None and action.startswith("registry."):
-        found = labels.ACTIONS["registry"]
-        work = action.removeprefix("registry.")
-        return f"{pgettext(locale, labels.ACTION_CONTEXT, found)} ({work})"
-    return pgettext(locale, labels.ACTION_CONTEXT, found) if found else action
+    """An audit action in words (officials' registry.* actions by their kind of work)."""
+    return labels.action_text(action, locale)
 
 
 def purpose_label(code: str | None, locale: str) -> str:
-    """A purpose code's name (registry/data/purposes.csv), or the code itself."""
-    if not code:
-        return "—"
-    found = purposes().get(code)
-    if found is not None:
-        return found.name_vi if locale == "vi" else found.name_en
-    return coded(locale, labels.PURPOSES, code, code)
+    """A purpose code's name (registry/data/purposes.csv), or "—"."""
+    return labels.purpose_text(code, locale) or "—"
 
 
 def _field_order(name: str) -> tuple[int, str]:
@@ -111,6 +132,7 @@ def shown_event(event: Mapping[str, Any], me: str, locale: str) -> dict[str, Any
     """An audit event as a row of the access log."""
     return {
         "uid": event["event_uid"],
+        "mine": own(event, me),
         "when": when(event["occurred_at"]),
         "who": actor_label(event, me, locale),
         "what": what_label(event, locale),
@@ -118,6 +140,9 @@ def shown_event(event: Mapping[str, Any], me: str, locale: str) -> dict[str, Any
         "purpose": purpose_label(event["purpose"], locale),
         "outcome_code": event["outcome"],
         "outcome": coded(locale, labels.OUTCOMES, event["outcome"], event["outcome"]),
+        "reason": ""
+        if event["outcome"] == "granted"
+        else labels.reason_text(event["detail"], locale),
         "proof": f"/portal/access/{event['event_uid']}/proof",
     }
 
@@ -151,6 +176,13 @@ async def access_page(
         )
     kept = {"agency": agency or "", "since": since or "", "until": until or ""}
     kept = {k: v for k, v in kept.items() if v and not bad}
+    rows = [shown_event(e, me, locale) for e in events if not own(e, me)]
+    asked = await disputes.questioned(session, me, [r["uid"] for r in rows])
+    for row in rows:
+        found = asked.get(row["uid"])
+        row["dispute"] = found.status if found else None
+        row["answer"] = found.answer if found else None
+        row["dispute_label"] = coded(locale, labels.DISPUTE_STATUSES, row["dispute"], "")
     return page(
         request,
         services,
@@ -158,7 +190,9 @@ async def access_page(
         locale=locale,
         status_code=400 if bad else 200,
         context={
-            "rows": [shown_event(e, me, locale) for e in events],
+            "rows": rows,
+            "own_days": fold_own(events, me, locale),
+            "notice": notice(request, locale),
             "bad_filter": bad,
             "agencies": await service.agencies(session),
             "agency": agency or "",

@@ -12,7 +12,6 @@ from fastapi import Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.clock import VIETNAM_TIME
 from core.errors import RegistryError
 from core.headers import NO_STORE
 from core.i18n import LOCALES
@@ -40,8 +39,8 @@ def field_label(name: str, locale: str) -> str:
 
 
 def when(value: datetime | None) -> str:
-    """A timestamp in Vietnamese time (the pages say so in their headings)."""
-    return value.astimezone(VIETNAM_TIME).strftime("%Y-%m-%d %H:%M") if value else "—"
+    """A timestamp in Vietnamese time, dd/mm/yyyy HH:MM (the pages say so in their headings)."""
+    return labels.time_text(value) if value else "—"
 
 
 def page(
