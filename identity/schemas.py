@@ -58,6 +58,12 @@ class SignedIn(_Answer):
     redirect: str
 
 
+class PasskeyProof(_Answer):
+    """A verified passkey assertion, kept for the one form it was made for."""
+
+    proof: str
+
+
 class Address(_Answer):
     """OIDC Core 5.1.1."""
 
