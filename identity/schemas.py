@@ -28,6 +28,24 @@ class PasskeyView(_Answer):
     last_used_at: str | None
 
 
+class SessionView(_Answer):
+    """A sign-in session of the citizen: the device it came from and when."""
+
+    sid: str
+    signed_in_at: str
+    last_seen_at: str
+    method: Literal["pwd", "passkey"]
+    browser: str | None
+    system: str | None
+    ip: str | None
+
+
+class SessionsEnded(_Answer):
+    """How many sign-in sessions a request ended."""
+
+    ended: int
+
+
 class ConsentView(_Answer):
     """A service the citizen consented to."""
 

@@ -10,7 +10,11 @@
       body: JSON.stringify(body || {}),
     });
     const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(data.detail || data.error_description || r.statusText);
+    if (!r.ok) {
+      const e = new Error(data.detail || data.error_description || r.statusText);
+      e.code = data.code;
+      throw e;
+    }
     return data;
   }
   function inner(options) { return options.publicKey || options; }
@@ -30,6 +34,8 @@
         });
         window.location.assign(done.redirect);
       } catch (e) {
+        // A locked identity: the unlock page says what locking does and how to undo it.
+        if (e.code === "identity-locked") { window.location.assign("/unlock"); return; }
         err.hidden = false;
         err.textContent = err.textContent.split(" (")[0] + " (" + e.message + ")";
       }

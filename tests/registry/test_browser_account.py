@@ -3,7 +3,8 @@
 A citizen with a record but no electronic identity starts at the portal, enrols from the
 sign-in page (level 1: the declared data match the record) and comes back signed in; adds a
 passkey (Chromium's virtual authenticator) and changes the password; signs out everywhere;
-recovers the forgotten password with the passkey; locks the identity; is refused unlock by the
+recovers the forgotten password with the passkey; locks the identity (a passkey sign-in then
+leads to the unlock page, a password sign-in says what locking does); is refused unlock by the
 password alone; unlocks with the passkey; and finds each of these in the security history.
 Every page is photographed at desktop width (1280x800) and phone width (390x844) under
 test-artifacts/screenshots/account-<language>-*.png, and none scrolls sideways on the phone.
@@ -151,6 +152,9 @@ async def test_a_citizen_enrols_changes_recovers_locks_and_unlocks_with_the_pass
     await expect(page).to_have_url(url + "/unlock?locked=1")
     await expect(page.locator("#lock-meaning")).to_be_visible()
     await album.photograph("unlock")
+    await page.goto(url + "/login")
+    await page.click("#passkey-login")  # a passkey sign-in is sent to the unlock page
+    await expect(page).to_have_url(url + "/unlock")
     await page.goto(url + "/login")
     await sign_in(page, RECOVERED)
     await expect(page.locator("#locked-help")).to_be_visible()
