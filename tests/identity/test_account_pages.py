@@ -333,6 +333,35 @@ async def test_a_passkey_recovers_a_forgotten_password_and_ends_every_session(
     assert event.outcome == "granted" and detail(event) == {"method": "passkey"}
 
 
+async def test_a_proof_from_an_unknown_ceremony_is_refused_and_recorded(
+    web: httpx.AsyncClient, database: Database, with_passkey: SoftAuthenticator
+) -> None:
+    csrf = form_field((await web.get("/login")).text, "csrf")
+    begun = await web.post("/webauthn/login/begin", json={}, headers={"x-csrf-token": csrf})
+    refused = await web.post(
+        "/webauthn/proof/complete",
+        json={
+            "challenge_id": "not-a-ceremony",
+            "credential": with_passkey.get(begun.json()["options"]),
+            "use": "recover",
+        },
+        headers={"x-csrf-token": csrf},
+    )
+    assert refused.status_code == 400 and refused.json()["code"] == "passkey-invalid"
+    (event,) = await events(database, "identity.passkey.proof")
+    assert event.outcome == "denied" and detail(event) == {
+        "use": "recover",
+        "reason": "passkey-invalid",
+    }
+
+
+async def test_a_proof_needs_the_pages_csrf_header(
+    web: httpx.AsyncClient, with_passkey: SoftAuthenticator
+) -> None:
+    body = {"challenge_id": "x", "credential": {}, "use": "unlock"}
+    assert (await web.post("/webauthn/proof/complete", json=body)).status_code == 403
+
+
 async def test_a_recovery_proof_is_spent_once(
     web: httpx.AsyncClient, with_passkey: SoftAuthenticator
 ) -> None:
