@@ -2,7 +2,8 @@
 
 A citizen with a record but no electronic identity starts at the portal, enrols from the
 sign-in page (level 1: the declared data match the record) and comes back signed in; adds a
-passkey (Chromium's virtual authenticator) and changes the password; signs out everywhere;
+passkey (Chromium's virtual authenticator) and changes the password, with the current one and
+then with the passkey; signs out everywhere;
 recovers the forgotten password with the passkey; locks the identity (a passkey sign-in then
 leads to the unlock page, a password sign-in says what locking does); is refused unlock by the
 password alone; unlocks with the passkey; and finds each of these in the security history.
@@ -30,6 +31,7 @@ pytestmark = pytest.mark.postgresql_only  # one backend is enough for the browse
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
 NEW_PASSWORD = "sông Hồng mùa lũ 2026"
+BY_PASSKEY = "phố cổ Hội An 2026"
 RECOVERED = "trăng rằm tháng tám 2026"
 
 
@@ -127,6 +129,12 @@ async def test_a_citizen_enrols_changes_recovers_locks_and_unlocks_with_the_pass
     await expect(page).to_have_url(url + "/portal/security?done=password&ended=0")
     await expect(page.locator("#notice")).to_be_visible()
     await album.photograph("password-changed")
+    # Again, confirmed with the passkey instead of the current password.
+    await new_password(page, BY_PASSKEY)
+    await page.click("#change-password-passkey")
+    await expect(page).to_have_url(url + "/portal/security?done=password&ended=0")
+    passkey_change = "table#security-changes tr[data-action='identity.password.change']"
+    await expect(page.locator(passkey_change)).to_have_count(3)  # refused, by password, by passkey
 
     # Sign out everywhere, this browser too.
     await page.click("#sign-out-everywhere")
