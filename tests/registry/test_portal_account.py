@@ -170,6 +170,8 @@ async def test_a_new_password_signs_out_every_other_session_and_revokes_its_toke
     notice = await env.web.get(done.headers["location"])
     assert "Đã đổi mật khẩu" in notice.text
     assert 'data-action="identity.password.change"' in notice.text  # in the history
+    english = await env.web.get("/portal/security", params={"lang": "en"})
+    assert "Password change" in english.text and "Devices signed out" not in english.text
 
 
 async def test_a_wrong_current_password_is_refused_beside_it_and_counted(env: Env) -> None:

@@ -21,6 +21,7 @@ from identity.services import IdentityServices
 from identity.web import THROTTLED, pick_locale
 from registry.agency.policy import purposes
 from registry.portal import labels, service
+from registry.portal.citizen.access import action_label
 from registry.portal.citizen.common import (
     Lang,
     back,
@@ -82,9 +83,7 @@ async def _security(
     changes = [
         {
             **worded(c),
-            "action": gettext(locale, labels.ACTIONS[c["action"]])
-            if c["action"] in labels.ACTIONS
-            else c["action"],
+            "action": action_label(c["action"], locale),
             "action_code": c["action"],
         }
         for c in overview["changes"]
