@@ -311,6 +311,7 @@ class EventFilter:
     actor_id: str | None = None
     actor_type: str | None = None
     action: str | None = None
+    actions: tuple[str, ...] | None = None  # any of these actions
     purpose: str | None = None
     outcome: str | None = None
     since: datetime | None = None  # inclusive, timezone-aware
@@ -339,6 +340,8 @@ def _conditions(
         for name, column in _EQUALITY_FILTERS
         if getattr(where, name) is not None
     ]
+    if where.actions is not None:
+        conditions.append(AuditEvent.action.in_(where.actions))
     conditions.extend(
         instant_bounds(AuditEvent.occurred_at, dialect, since=where.since, until=where.until)
     )

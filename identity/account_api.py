@@ -17,11 +17,18 @@ from core.errors import Unauthenticated
 from core.inputs import OutsideTextRoute
 from core.openapi import problems
 from core.text import ID_NUMBER_PATTERN
-from identity import accounts, passkeys, signin
+from identity import accounts, passkeys, selfservice, signin
 from identity import repository as repo
 from identity.http_common import client_ip
 from identity.models import Account
-from identity.schemas import AccountView, ActivationCode, ConsentView, PasskeyView
+from identity.schemas import (
+    AccountView,
+    ActivationCode,
+    ConsentView,
+    PasskeyView,
+    SessionsEnded,
+    SessionView,
+)
 from identity.services import ServicesDep
 
 router = APIRouter(route_class=OutsideTextRoute)
@@ -53,6 +60,14 @@ class Unlock(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id_number: str = Field(pattern=ID_NUMBER_PATTERN)
     password: str = Field(max_length=1024)
+
+
+class PasswordChange(BaseModel):
+    """A new password, confirmed with the current one."""
+
+    model_config = ConfigDict(extra="forbid")
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(max_length=1024)
 
 
 class PasskeyRename(BaseModel):
@@ -110,7 +125,8 @@ async def activate(body: Activation, session: SessionDep, services: ServicesDep)
 async def unlock(
     request: Request, body: Unlock, session: SessionDep, services: ServicesDep
 ) -> dict[str, Any]:
-    """Unlock an identity the citizen locked themself (password required)."""
+    """Unlock an identity the citizen locked themself with the password; one that has a passkey
+    refuses it (403 passkey-required): its passkey unlocks it at /unlock, or an in-person code."""
     account = await signin.unlock(
         session,
         services.ctx,
@@ -138,6 +154,69 @@ async def lock(citizen: CitizenDep, session: SessionDep) -> dict[str, Any]:
     account = await _my_account(session, citizen)
     await accounts.lock(session, account)
     return _account_view(account)
+
+
+@router.post(
+    "/me/password",
+    status_code=204,
+    summary="Change my password",
+    responses=problems(401, 422, 429),
+)
+async def change_password(
+    body: PasswordChange, citizen: CitizenDep, session: SessionDep, services: ServicesDep
+) -> Response:
+    """Confirmed with the current password; every sign-in session ends (sign in again) and
+    every grant is revoked with its refresh tokens."""
+    account = await _my_account(session, citizen)
+    await selfservice.change_password(
+        session,
+        services.ctx,
+        account,
+        current_password=body.current_password,
+        proof=None,
+        new_password=body.new_password,
+        keep_sid=None,
+    )
+    return Response(status_code=204)
+
+
+@router.get("/me/sessions", summary="My sign-in sessions", response_model=list[SessionView])
+async def my_sessions(citizen: CitizenDep, session: SessionDep) -> list[dict[str, Any]]:
+    """Each live sign-in session: the browser and system it came from, its address, when."""
+    account = await _my_account(session, citizen)
+    return [
+        {
+            "sid": s.sid,
+            "signed_in_at": s.signed_in_at.isoformat(),
+            "last_seen_at": s.last_seen_at.isoformat(),
+            "method": s.method,
+            "browser": s.device.browser,
+            "system": s.device.system,
+            "ip": s.ip,
+        }
+        for s in await selfservice.sessions_of(session, account, current_sid=None)
+    ]
+
+
+@router.delete(
+    "/me/sessions/{sid}", status_code=204, summary="Sign out one session", responses=problems(404)
+)
+async def end_session(
+    sid: Annotated[str, PathParam(max_length=36, description="The session's public id.")],
+    citizen: CitizenDep,
+    session: SessionDep,
+) -> Response:
+    """End one sign-in session (another device) and revoke the grants made in it."""
+    account = await _my_account(session, citizen)
+    await selfservice.sign_out_session(session, account, sid=sid)
+    return Response(status_code=204)
+
+
+@router.delete("/me/sessions", summary="Sign out everywhere", response_model=SessionsEnded)
+async def end_every_session(citizen: CitizenDep, session: SessionDep) -> dict[str, int]:
+    """End every sign-in session and revoke every grant (offline ones too)."""
+    account = await _my_account(session, citizen)
+    return {"ended": await selfservice.sign_out_everywhere(session, account)}
 
 
 @router.get("/me/passkeys", summary="My passkeys", response_model=list[PasskeyView])

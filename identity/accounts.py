@@ -269,7 +269,8 @@ async def activate(
     session: AsyncSession, ctx: IdentityContext, *, citizen_id: str, code: str, password: str
 ) -> Account:
     """Level 2: redeem an in-person activation code; creates or raises the account, sets the
-    password, and unlocks an identity locked after failures."""
+    password (every session ends), and unlocks an identity its owner locked or that was locked
+    after failures. Also the way back for a forgotten password or a lost passkey."""
     check_password_policy(password, context_words=(citizen_id,))
     now = utcnow()
     row = await repo.activation_code(session, sha256_hex(_canonical_code(code)))
@@ -314,10 +315,12 @@ async def activate(
         account.password_hash = password_hash
         account.failed_logins = 0
         account.throttled_until = None
-        if account.status == "locked" and account.lock_reason == "failures":
-            account.status, account.lock_reason, account.locked_at = "active", None, None
         account.updated_at = now
+        # A new password: whoever held the old one is signed out, their tokens revoked.
         await repo.end_sessions_of(session, account.id, now)
+        await repo.revoke_grants_of(session, account.id, now)
+        if account.status == "locked" and account.lock_reason in ("failures", "citizen"):
+            await unlock_account(session, account, method="code")
     await session.flush()
     await audit.record(
         session,
@@ -413,6 +416,27 @@ async def lock(session: AsyncSession, account: Account) -> None:
         action="identity.lock",
         outcome="granted",
         subject=account.citizen_id,
+    )
+
+
+async def unlock_account(session: AsyncSession, account: Account, *, method: str) -> None:
+    """Open a locked identity again, once its owner proved who they are by ``method``."""
+    now = utcnow()
+    account.status, account.lock_reason, account.locked_at, account.updated_at = (
+        "active",
+        None,
+        None,
+        now,
+    )
+    account.failed_logins, account.throttled_until = 0, None
+    await session.flush()
+    await audit.record(
+        session,
+        actor=principal_of(account),
+        action="identity.unlock",
+        outcome="granted",
+        subject=account.citizen_id,
+        detail={"method": method},
     )
 
 

@@ -17,7 +17,7 @@ from identity.oidc.http import (
     token,
     userinfo,
 )
-from identity.pages import account, consent, passkeys, signin, static
+from identity.pages import account, consent, passkeys, recovery, signin, static
 
 oidc_router = APIRouter(tags=["openid-connect"])
 for _family in (
@@ -32,6 +32,7 @@ for _family in (
     logout,
     static,
     account,
+    recovery,
     passkeys,
 ):
     oidc_router.include_router(_family.router)

@@ -108,13 +108,14 @@ class WebAuthnChallenge(Base):
     __tablename__ = "webauthn_challenge"
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of the handle
-    purpose: Mapped[str] = mapped_column(String(12))  # register | authenticate
+    # register | authenticate | proof (a verified assertion kept for one form: recovery, unlock)
+    purpose: Mapped[str] = mapped_column(String(12))
     account_id: Mapped[str | None] = mapped_column(String(36), ForeignKey("account.id"))
     state: Mapped[str] = mapped_column(Text)  # JSON of fido2's state
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     __table_args__ = (
-        CheckConstraint(_in("purpose", ("register", "authenticate")), name="purpose"),
+        CheckConstraint(_in("purpose", ("register", "authenticate", "proof")), name="purpose"),
     )
 
 
@@ -134,6 +135,9 @@ class LoginSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)  # absolute timeout
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Where the sign-in came from, for the citizen's list of devices and sessions.
+    user_agent: Mapped[str | None] = mapped_column(String(256))
+    ip: Mapped[str | None] = mapped_column(String(45))
 
 
 class LoginThrottle(Base):

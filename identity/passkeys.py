@@ -168,14 +168,14 @@ async def begin_login(
     return await _save_challenge(session, "authenticate", state, None, purge), options
 
 
-async def complete_login(
+async def _verify_assertion(
     session: AsyncSession,
     server: PasskeyServer,
     *,
     handle: object,
     credential: Mapping[str, Any],
 ) -> Account:
-    """Verify the assertion, check the counter, and return the account it signs in."""
+    """Verify a discoverable assertion and its counter; the account it names (any status)."""
     row = await _take_challenge(session, handle, "authenticate")
     credential_id = credential_id_of(credential)
     passkey = await repo.passkey_by_credential(session, credential_id)
@@ -198,13 +198,61 @@ async def complete_login(
     )
     if result.user_handle is not None and result.user_handle != passkey.user_handle:
         raise PasskeyInvalid("The passkey's user handle does not match its account.")
-    check_usable(account)
     passkey.sign_count = result.new_sign_count
     passkey.last_used_at = utcnow()
+    return account
+
+
+async def complete_login(
+    session: AsyncSession,
+    server: PasskeyServer,
+    *,
+    handle: object,
+    credential: Mapping[str, Any],
+) -> Account:
+    """Verify the assertion, check the counter, and return the account it signs in."""
+    account = await _verify_assertion(session, server, handle=handle, credential=credential)
+    check_usable(account)
     if account.failed_logins or account.throttled_until:
         account.failed_logins, account.throttled_until = 0, None
     await session.flush()
     return account
+
+
+# What a passkey proof may be used for: the form that asked for it.
+PROOF_USES = ("recover", "unlock", "password")
+
+
+async def complete_proof(
+    session: AsyncSession,
+    server: PasskeyServer,
+    *,
+    handle: object,
+    credential: Mapping[str, Any],
+    use: str,
+    purge: ChallengePurge,
+) -> str:
+    """Verify an assertion made to prove who one is (a locked identity may prove it too) and
+    keep it, single use and short-lived, for the form ``use`` names; the proof's handle."""
+    if use not in PROOF_USES:
+        raise ValidationFailed("Unknown use of a passkey proof.")
+    account = await _verify_assertion(session, server, handle=handle, credential=credential)
+    if account.status == "closed":
+        raise PasskeyInvalid("This electronic identity is closed.")
+    await session.flush()
+    return await _save_challenge(session, "proof", {"use": use}, account, purge)
+
+
+async def take_proof(session: AsyncSession, handle: object, *, use: str) -> Account | None:
+    """The account a passkey proof made for ``use`` names, spending the proof; None when the
+    proof is unknown, spent, expired or made for another form."""
+    try:
+        row = await _take_challenge(session, handle, "proof")
+    except PasskeyInvalid:
+        return None
+    if json.loads(row.state).get("use") != use or row.account_id is None:
+        return None
+    return await repo.account_by_id(session, row.account_id)
 
 
 async def rename(session: AsyncSession, account: Account, passkey_id: str, name: object) -> Passkey:

@@ -130,26 +130,38 @@ def check_password_policy(
     ``context_words`` are values the password must not equal (the ID number, the username).
     Messages never repeat the password.
     """
-    reason = _policy_problem(_normalize(password), context_words)
-    if reason is not None:
+    problem = password_problem(password, context_words)
+    if problem is not None:
         raise ValidationFailed(
             "The password does not meet the password policy.",
-            errors=(FieldError(reason, pointer=pointer),),
+            errors=(FieldError(POLICY_PROBLEMS[problem], pointer=pointer),),
         )
 
 
-def _policy_problem(password: str, context_words: Iterable[str | None]) -> str | None:
+# What each way of breaking the policy is called, and the API's words for it.
+POLICY_PROBLEMS = {
+    "invalid": "The password contains characters that are not valid text.",
+    "short": f"The password must be at least {MIN_LENGTH} characters long.",
+    "long": f"The password must be at most {MAX_LENGTH} characters long.",
+    "common": "This password is one of the most commonly used passwords; choose another one.",
+    "personal": "The password must not be your ID number, username or another personal detail.",
+}
+
+
+def password_problem(password: str, context_words: Iterable[str | None] = ()) -> str | None:
+    """How ``password`` breaks the policy (a key of POLICY_PROBLEMS), or None."""
+    password = _normalize(password)
     if any("\ud800" <= ch <= "\udfff" for ch in password):
-        return "The password contains characters that are not valid text."
+        return "invalid"
     length = len(password)  # code points of the NFC form
     if length < MIN_LENGTH:
-        return f"The password must be at least {MIN_LENGTH} characters long."
+        return "short"
     if length > MAX_LENGTH:
-        return f"The password must be at most {MAX_LENGTH} characters long."
+        return "long"
     folded = password.casefold()
     if folded in common_passwords():
-        return "This password is one of the most commonly used passwords; choose another one."
+        return "common"
     for word in context_words:
         if word and _normalize(word.strip()).casefold() == folded.strip():
-            return "The password must not be your ID number, username or another personal detail."
+            return "personal"
     return None

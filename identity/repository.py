@@ -281,6 +281,50 @@ async def end_sessions_of(session: AsyncSession, account_id: str, now: datetime)
     )
 
 
+async def live_sessions_of(
+    session: AsyncSession, account_id: str, now: datetime
+) -> Sequence[LoginSession]:
+    """The account's sessions not ended nor past their absolute timeout, newest first."""
+    stmt = (
+        select(LoginSession)
+        .where(
+            LoginSession.account_id == account_id,
+            LoginSession.ended_at.is_(None),
+            LoginSession.expires_at > now,
+        )
+        .order_by(LoginSession.last_seen_at.desc())
+    )
+    return (await session.execute(stmt)).scalars().all()
+
+
+async def end_sessions_except(
+    session: AsyncSession, account_id: str, keep_sid: str | None, now: datetime
+) -> list[str]:
+    """End every live session of an account but ``keep_sid``; the sids ended."""
+    stmt = select(LoginSession).where(
+        LoginSession.account_id == account_id, LoginSession.ended_at.is_(None)
+    )
+    ended: list[str] = []
+    for row in (await session.execute(stmt)).scalars().all():
+        if row.sid != keep_sid:
+            row.ended_at = now
+            ended.append(row.sid)
+    await session.flush()
+    return ended
+
+
+async def revoke_grants_except(
+    session: AsyncSession, account_id: str, keep_sid: str | None, now: datetime
+) -> None:
+    """Revoke every live grant of an account (offline ones too) but those of ``keep_sid``."""
+    stmt = select(Grant.id, Grant.session_sid).where(
+        Grant.account_id == account_id, Grant.revoked_at.is_(None)
+    )
+    for grant_id, sid in (await session.execute(stmt)).all():
+        if keep_sid is None or sid != keep_sid:
+            await revoke_grant(session, grant_id, now)
+
+
 # ------------------------------------------------------------------------------ activation
 
 

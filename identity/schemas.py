@@ -28,6 +28,24 @@ class PasskeyView(_Answer):
     last_used_at: str | None
 
 
+class SessionView(_Answer):
+    """A sign-in session of the citizen: the device it came from and when."""
+
+    sid: str
+    signed_in_at: str
+    last_seen_at: str
+    method: Literal["pwd", "passkey"]
+    browser: str | None
+    system: str | None
+    ip: str | None
+
+
+class SessionsEnded(_Answer):
+    """How many sign-in sessions a request ended."""
+
+    ended: int
+
+
 class ConsentView(_Answer):
     """A service the citizen consented to."""
 
@@ -56,6 +74,12 @@ class SignedIn(_Answer):
     """Where the browser goes after a passkey sign-in."""
 
     redirect: str
+
+
+class PasskeyProof(_Answer):
+    """A verified passkey assertion, kept for the one form it was made for."""
+
+    proof: str
 
 
 class Address(_Answer):

@@ -31,6 +31,7 @@ from identity.accounts import (
     acr_value,
     close_account,
     principal_of,
+    unlock_account,
 )
 from identity.models import Account, LoginSession
 
@@ -127,6 +128,20 @@ def check_usable(account: Account) -> None:
         )
 
 
+async def count_failure(
+    session: AsyncSession, ctx: IdentityContext, account: Account, now: datetime
+) -> None:
+    """One more wrong password for this account: backoff, and the lock at the limit."""
+    if account.status == "closed":
+        return
+    account.failed_logins += 1
+    backoff = _backoff(account.failed_logins)
+    account.throttled_until = now + backoff if backoff else None
+    if account.failed_logins >= ctx.settings.login_max_failures:
+        account.status, account.lock_reason, account.locked_at = "locked", "failures", now
+    await session.flush()
+
+
 async def password_login(
     session: AsyncSession,
     ctx: IdentityContext,
@@ -167,13 +182,8 @@ async def password_login(
     wrong = Unauthenticated("The ID number (or username) or the password is wrong.")
     if account is None or not check.ok:
         await _count_address_failure(session, client_ip, now)
-        if account is not None and account.status != "closed":
-            account.failed_logins += 1
-            backoff = _backoff(account.failed_logins)
-            account.throttled_until = now + backoff if backoff else None
-            if account.failed_logins >= ctx.settings.login_max_failures:
-                account.status, account.lock_reason, account.locked_at = "locked", "failures", now
-            await session.flush()
+        if account is not None:
+            await count_failure(session, ctx, account, now)
         raise await _refuse_login(
             session, wrong, account=account, login=login, reason="credentials", method="pwd"
         )
@@ -235,9 +245,16 @@ def session_limits(settings: Settings, account: Account) -> tuple[timedelta, tim
 
 
 async def start_session(
-    session: AsyncSession, settings: Settings, account: Account, *, amr: tuple[str, ...]
+    session: AsyncSession,
+    settings: Settings,
+    account: Account,
+    *,
+    amr: tuple[str, ...],
+    user_agent: str | None = None,
+    ip: str | None = None,
 ) -> tuple[str, LoginSession]:
-    """A new sign-in session; returns the cookie value (shown once) and the row."""
+    """A new sign-in session, with the browser and address it came from (the citizen's list
+    of devices); returns the cookie value (shown once) and the row."""
     now = utcnow()
     token = secrets.token_urlsafe(32)
     _, absolute = session_limits(settings, account)
@@ -251,6 +268,8 @@ async def start_session(
         acr=acr_value(account.level, method),
         last_seen_at=now,
         expires_at=now + absolute,
+        user_agent=user_agent[:256] if user_agent else None,
+        ip=ip[:45] if ip else None,
     )
     await repo.insert(session, row)
     return token, row
@@ -314,7 +333,9 @@ async def sign_out(session: AsyncSession, *, token: str | None, sid: str | None 
 async def unlock(
     session: AsyncSession, ctx: IdentityContext, *, login: str, password: str, client_ip: str | None
 ) -> Account:
-    """Unlock an identity the citizen locked, proving it is them with their password."""
+    """Unlock an identity the citizen locked, proving it is them with their password; an
+    identity with a passkey needs the passkey (or an in-person code): a stolen password alone
+    must not undo the lock its owner set."""
     account = await password_login(
         session,
         ctx,
@@ -323,20 +344,19 @@ async def unlock(
         client_ip=client_ip,
         allow_locked_by_citizen=True,
     )
-    if account.status == "locked" and account.lock_reason == "citizen":
-        now = utcnow()
-        account.status, account.lock_reason, account.locked_at, account.updated_at = (
-            "active",
-            None,
-            None,
-            now,
-        )
-        await session.flush()
-        await audit.record(
+    if account.status == "locked" and await repo.count_passkeys(session, account.id) > 0:
+        raise await audit.refuse(
             session,
+            PasskeyRequired(
+                "This identity has a passkey: unlock it with the passkey "
+                "or with an activation code issued in person."
+            ),
             actor=principal_of(account),
             action="identity.unlock",
-            outcome="granted",
+            outcome="denied",
             subject=account.citizen_id,
+            detail={"method": "pwd", "reason": "passkey_required"},
         )
+    if account.status == "locked" and account.lock_reason == "citizen":
+        await unlock_account(session, account, method="pwd")
     return account

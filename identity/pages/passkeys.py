@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -17,11 +17,11 @@ from core.headers import NO_STORE
 from core.inputs import OutsideTextRoute
 from core.openapi import problems
 from identity import passkeys, signin
-from identity.http_common import after_login, set_session_cookie, unseal
+from identity.http_common import after_login, client_ip, set_session_cookie, unseal
 from identity.models import Account
 from identity.oidc import authorize as authz
 from identity.oidc.openapi import SIGNED_IN
-from identity.schemas import CeremonyOptions, PasskeyView, SignedIn
+from identity.schemas import CeremonyOptions, PasskeyProof, PasskeyView, SignedIn
 from identity.services import IdentityServices, ServicesDep
 from identity.web import csrf_ok, gettext
 
@@ -41,6 +41,15 @@ class LoginFinish(BaseModel):
     challenge_id: str = Field(max_length=100)
     credential: dict[str, Any]
     req: str | None = Field(None, max_length=8000)
+
+
+class ProofFinish(BaseModel):
+    """The browser's assertion, and the form the proof is for."""
+
+    model_config = ConfigDict(extra="forbid")
+    challenge_id: str = Field(max_length=100)
+    credential: dict[str, Any]
+    use: Literal["recover", "unlock", "password"]
 
 
 class RegisterFinish(BaseModel):
@@ -104,13 +113,53 @@ async def passkey_login_complete(
         exc.commit_unit_of_work = True
         raise
     token, row = await signin.start_session(
-        session, services.settings, account, amr=("hwk", "user")
+        session,
+        services.settings,
+        account,
+        amr=("hwk", "user"),
+        user_agent=request.headers.get("user-agent"),
+        ip=client_ip(request),
     )
     await signin.record_login(session, account, method="passkey")
     location = after_login(services, auth_request, row.sid)
     response = JSONResponse({"redirect": location}, headers=NO_STORE)
     set_session_cookie(response, services, token, account)
     return response
+
+
+@router.post(
+    "/webauthn/proof/complete",
+    summary="Prove who you are with a passkey",
+    response_model=PasskeyProof,
+    responses=problems(401, 403),
+)
+async def passkey_proof_complete(
+    request: Request, session: SessionDep, services: ServicesDep, body: ProofFinish
+) -> JSONResponse:
+    """Verify an assertion (begun at /webauthn/login/begin) and keep it, single use for five
+    minutes, for the form it confirms: a password recovery, an unlock, a new password. A
+    locked identity may prove itself this way; nobody is signed in."""
+    _check_csrf_header(request, services)
+    try:
+        proof = await passkeys.complete_proof(
+            session,
+            services.passkeys,
+            handle=body.challenge_id,
+            credential=body.credential,
+            use=body.use,
+            purge=services.challenge_purge,
+        )
+    except RegistryError as exc:
+        await audit.record(
+            session,
+            actor=Principal(actor_type="system", actor_id="anonymous"),
+            action="identity.passkey.proof",
+            outcome="denied",
+            detail={"use": body.use, "reason": exc.code[:60]},
+        )
+        exc.commit_unit_of_work = True
+        raise
+    return JSONResponse({"proof": proof}, headers=NO_STORE)
 
 
 async def _session_account(

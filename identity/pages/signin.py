@@ -11,7 +11,7 @@ from fastapi.responses import RedirectResponse
 from core.deps import SessionDep
 from core.errors import RegistryError
 from core.headers import NO_STORE
-from core.i18n import LOCALES
+from core.i18n import LOCALES, N_
 from core.inputs import OutsideTextRoute
 from identity import accounts, signin
 from identity.http_common import after_login, client_ip, page_error, set_session_cookie, unseal
@@ -30,6 +30,18 @@ from identity.web import (
 )
 
 router = APIRouter(route_class=OutsideTextRoute)
+
+# What the sign-in page says after an account page sent the citizen back to it.
+NOTICES = {
+    "enrolled": N_(
+        "Đã tạo danh tính điện tử của bạn. Hãy đăng nhập bằng số định danh và mật khẩu."
+    ),
+    "activated": N_("Đã kích hoạt: danh tính của bạn đạt mức 2 và mật khẩu mới có hiệu lực."),
+    "recovered": N_("Đã đặt mật khẩu mới. Mọi phiên đăng nhập cũ đã kết thúc."),
+    "unlocked": N_("Danh tính điện tử đã được mở khóa. Bạn có thể đăng nhập lại."),
+    "everywhere": N_("Bạn đã đăng xuất khỏi mọi thiết bị."),
+    "password": N_("Đã đổi mật khẩu. Hãy đăng nhập bằng mật khẩu mới."),
+}
 
 
 @router.get("/login", include_in_schema=False)
@@ -51,6 +63,7 @@ async def login_page(request: Request, services: ServicesDep, req: str = "") -> 
             **_login_context(auth_request, req),
             "login_hint": (auth_request.login_hint or "") if auth_request else "",
             "lang_query": urlencode({"req": req}) + "&" if req else "",
+            "notice": _notice(locale, request.query_params.get("notice")),
         },
     )
     if request.query_params.get("lang") in LOCALES:
@@ -58,10 +71,17 @@ async def login_page(request: Request, services: ServicesDep, req: str = "") -> 
     return response
 
 
+def _notice(locale: str, key: str | None) -> str | None:
+    found = NOTICES.get(key) if key else None
+    return gettext(locale, found) if found else None
+
+
 def _login_context(auth_request: authz.AuthRequest | None, req: str) -> dict[str, Any]:
-    """What the sign-in page shows of the request it serves."""
+    """What the sign-in page shows of the request it serves, and its links to the account
+    pages (carrying the request, so that the citizen comes back to it)."""
     return {
         "req": req,
+        "req_query": "?" + urlencode({"req": req}) if req else "",
         "client_name": auth_request.client_name if auth_request else None,
         "passkey_asked": auth_request.passkey if auth_request else False,
     }
@@ -91,14 +111,19 @@ async def login_submit(request: Request, session: SessionDep, services: Services
         return page_error(request, services, FORM_EXPIRED)
     login, password = fields.get("login", "")[:64], fields.get("password", "")[:1024]
 
-    def again(message: str, status: int) -> Response:
+    def again(message: str, status: int, *, locked: bool = False) -> Response:
         return render(
             request,
             settings,
             "login.html",
             locale=locale,
             status_code=status,
-            context={**_login_context(auth_request, req), "error": message, "login_hint": login},
+            context={
+                **_login_context(auth_request, req),
+                "error": message,
+                "login_hint": login,
+                "locked": locked,
+            },
         )
 
     try:
@@ -106,7 +131,7 @@ async def login_submit(request: Request, session: SessionDep, services: Services
             session, services.ctx, login=login, password=password, client_ip=client_ip(request)
         )
     except accounts.AccountLocked:
-        return again(gettext(locale, "Danh tính điện tử này đang bị khóa."), 403)
+        return again(gettext(locale, "Danh tính điện tử này đang bị khóa."), 403, locked=True)
     except RegistryError as exc:
         if exc.status == 429:
             response = again(gettext(locale, THROTTLED), 429)
@@ -115,7 +140,14 @@ async def login_submit(request: Request, session: SessionDep, services: Services
         if exc.status == 401:
             return again(gettext(locale, "Số định danh hoặc mật khẩu không đúng."), 401)
         return again(exc.detail, exc.status)
-    token, row = await signin.start_session(session, settings, account, amr=("pwd",))
+    token, row = await signin.start_session(
+        session,
+        settings,
+        account,
+        amr=("pwd",),
+        user_agent=request.headers.get("user-agent"),
+        ip=client_ip(request),
+    )
     await signin.record_login(session, account, method="pwd")
     return _signed_in_response(
         services, token, after_login(services, auth_request, row.sid), account

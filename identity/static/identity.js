@@ -1,4 +1,5 @@
-// Passkeys (WebAuthn) for the sign-in page and the account page. Everything else works without JS.
+// Passkeys (WebAuthn) for the sign-in page, the account pages and the forms a passkey confirms
+// (recovery, unlock, a new password). Everything else works without JS.
 "use strict";
 (function () {
   const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
@@ -9,7 +10,11 @@
       body: JSON.stringify(body || {}),
     });
     const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(data.detail || data.error_description || r.statusText);
+    if (!r.ok) {
+      const e = new Error(data.detail || data.error_description || r.statusText);
+      e.code = data.code;
+      throw e;
+    }
     return data;
   }
   function inner(options) { return options.publicKey || options; }
@@ -29,11 +34,37 @@
         });
         window.location.assign(done.redirect);
       } catch (e) {
+        // A locked identity: the unlock page says what locking does and how to undo it.
+        if (e.code === "identity-locked") { window.location.assign("/unlock"); return; }
         err.hidden = false;
         err.textContent = err.textContent.split(" (")[0] + " (" + e.message + ")";
       }
     });
   }
+
+  // A form confirmed with a passkey: prove it is you, then send the form with the proof.
+  document.querySelectorAll("button[data-proof]").forEach((button) => {
+    button.addEventListener("click", async () => {
+      const form = button.closest("form");
+      const err = form.querySelector(".proof-error");
+      const proof = form.querySelector('input[name="proof"]');
+      if (err) err.hidden = true;
+      if (proof.value) { form.submit(); return; }  // kept from a try refused for another field
+      try {
+        const begun = await post("/webauthn/login/begin", {});
+        const cred = await navigator.credentials.get({
+          publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(inner(begun.options)),
+        });
+        const done = await post("/webauthn/proof/complete", {
+          challenge_id: begun.challenge_id, credential: cred.toJSON(), use: button.dataset.proof,
+        });
+        proof.value = done.proof;
+        form.submit();
+      } catch (e) {
+        if (err) { err.hidden = false; err.textContent = err.textContent.split(" (")[0] + " (" + e.message + ")"; }
+      }
+    });
+  });
 
   const register = document.getElementById("passkey-register");
   if (register) {

@@ -89,6 +89,10 @@ ACTIONS = {
     "identity.passkey.add": pgettext_noop("audit action", "Thêm khóa truy cập"),
     "identity.passkey.rename": pgettext_noop("audit action", "Đổi tên khóa truy cập"),
     "identity.passkey.remove": pgettext_noop("audit action", "Xóa khóa truy cập"),
+    "identity.passkey.proof": pgettext_noop("audit action", "Xác nhận bằng khóa truy cập"),
+    "identity.password.change": pgettext_noop("audit action", "Đổi mật khẩu"),
+    "identity.password.recover": pgettext_noop("audit action", "Đặt lại mật khẩu đã quên"),
+    "identity.sessions.end": pgettext_noop("audit action", "Đăng xuất thiết bị"),
     "alias.create": pgettext_noop("audit action", "Tạo mã định danh thay thế"),
     "alias.revoke": pgettext_noop("audit action", "Thu hồi mã định danh thay thế"),
     "audit.proof": pgettext_noop("audit action", "Lấy bằng chứng kiểm toán"),
@@ -186,6 +190,7 @@ PURPOSES = {
 SIGN_IN_METHODS = {
     "pwd": N_("Mật khẩu"),
     "passkey": N_("Khóa truy cập"),
+    "code": N_("Mã kích hoạt"),
 }
 
 SIGN_IN_REASONS = {
@@ -194,6 +199,8 @@ SIGN_IN_REASONS = {
     "locked": N_("Danh tính đang bị khóa"),
     "closed": N_("Danh tính đã đóng"),
     "passkey_required": N_("Cần khóa truy cập"),
+    "proof": N_("Xác nhận bằng khóa truy cập không hợp lệ"),
+    "official": N_("Do cán bộ khóa"),
 }
 
 SCOPES = {

@@ -22,7 +22,7 @@ from core.auth import Principal
 from core.clock import VIETNAM_TIME, utcnow
 from core.errors import Conflict, Forbidden, NotFound
 from core.text import ID_NUMBER_RE
-from identity import accounts, passkeys, signin
+from identity import accounts, passkeys, selfservice, signin
 from identity.accounts import Account, IdentityContext
 from identity.oidc import clients
 from registry import repository as registry_repo
@@ -278,10 +278,29 @@ async def access_event(
     return event
 
 
+# The changes to the citizen's means of signing in that the security page lists.
+SECURITY_CHANGES = (
+    "identity.enrol",
+    "identity.activate",
+    "identity.password.change",
+    "identity.password.recover",
+    "identity.sessions.end",
+    "identity.lock",
+    "identity.unlock",
+    "identity.passkey.add",
+    "identity.passkey.remove",
+)
+
+
 async def security_overview(
-    session: AsyncSession, principal: Principal, account: Account
+    session: AsyncSession,
+    principal: Principal,
+    account: Account,
+    *,
+    current_grant: str | None = None,
 ) -> dict[str, Any]:
-    """Passkeys (created, last used), recent sign-ins (method, outcome) and the lock state."""
+    """Passkeys (created, last used), recent sign-ins (method, outcome), recent changes to how
+    the citizen signs in, the sessions signed in (``current_grant``'s first), the lock state."""
     me = _me(principal)
     listed = [
         {"id": p.id, "name": p.name, "created_at": p.created_at, "last_used_at": p.last_used_at}
@@ -302,8 +321,33 @@ async def security_overview(
         }
         for e in await _events(session, rows)
     ]
+    changes = await views.events(
+        session,
+        views.EventFilter(subject=me, actions=SECURITY_CHANGES),
+        before_id=None,
+        limit=SIGN_IN_HISTORY,
+    )
+    grant = await accounts.grant_state(session, current_grant) if current_grant else None
+    sessions = await selfservice.sessions_of(
+        session, account, current_sid=grant.session_sid if grant else None
+    )
     await record_view(session, principal, page="security", subject=me)
-    return {"status": account.status, "passkeys": listed, "sign_ins": sign_ins}
+    return {
+        "status": account.status,
+        "passkeys": listed,
+        "sign_ins": sign_ins,
+        "changes": [
+            {
+                "occurred_at": e["occurred_at"],
+                "action": e["action"],
+                "outcome": e["outcome"],
+                "method": str(e["detail"].get("method") or ""),
+                "reason": str(e["detail"].get("reason") or ""),
+            }
+            for e in await _events(session, changes)
+        ],
+        "sessions": sessions,
+    }
 
 
 async def rename_passkey(

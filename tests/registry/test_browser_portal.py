@@ -5,8 +5,9 @@ agency lookup made moments before on "who accessed my data" with its fields and 
 its inclusion proof (verified against a checkpoint the worker signed), downloads the CSV,
 allows a relying party, creates an alias, adds a passkey with Chromium's virtual authenticator,
 and locks the identity: agencies and relying parties are refused until the public unlock page
-unlocks it. Every portal page is photographed at desktop width and at phone width (390x844)
-under test-artifacts/screenshots/portal-*.png, and none scrolls sideways on the phone.
+unlocks it with the passkey. Every portal page is photographed at desktop width and at phone
+width (390x844) under test-artifacts/screenshots/portal-*.png, and none scrolls sideways on the
+phone.
 """
 
 from __future__ import annotations
@@ -231,7 +232,7 @@ async def test_the_citizen_sees_an_agency_lookup_proves_it_and_locks_the_identit
     # Lock: the portal session ends with every other, and the public unlock page says so.
     await page.check("#lock-confirm")
     await page.click("#lock-identity")
-    await expect(page).to_have_url(url + "/portal/unlock?locked=1")
+    await expect(page).to_have_url(url + "/unlock?locked=1")
     await expect(page.locator("#notice")).to_contain_text("đã bị khóa")
     await photograph(page, "unlock")
     refused = await served.verify()
@@ -247,12 +248,11 @@ async def test_the_citizen_sees_an_agency_lookup_proves_it_and_locks_the_identit
     )
     await photograph(page, "locked-sign-in-refused")
 
-    # Unlock with the ID number and the password; the agency is answered again.
-    await page.goto(url + "/portal/unlock")
-    await page.fill("#id_number", CITIZEN_ID)
-    await page.fill("#password", PASSWORD)
-    await page.click("#unlock")
-    await expect(page).to_have_url(url + "/portal/unlock?state=done")
+    # Unlock with the passkey (the password alone no longer undoes the lock once there is one);
+    # the agency is answered again.
+    await page.goto(url + "/unlock")
+    await page.click("#unlock-passkey")
+    await expect(page).to_have_url(url + "/login?notice=unlocked")
     await expect(page.locator("#notice")).to_have_text(
         "Danh tính điện tử đã được mở khóa. Bạn có thể đăng nhập lại."
     )

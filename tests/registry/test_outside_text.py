@@ -89,7 +89,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], dict[str, str]]] = [
      {"parameter": "client_id"}),
     ("", "POST", f"/portal/security/passkeys/{NUL}/rename", {"data": {"name": "x"}},
      {"parameter": "passkey_id"}),
-    ("", "POST", "/portal/unlock", {"data": {"code": "a\0b"}}, {"parameter": "code"}),
+    ("", "POST", "/unlock", {"data": {"code": "a\0b"}}, {"parameter": "code"}),
     ("", "GET", "/portal/callback", {"params": {"state": "a\0b", "code": "c"}},
      {"parameter": "state"}),
     ("", "GET", "/console", {"params": {"actor_id": "a\0b"}}, {"parameter": "actor_id"}),

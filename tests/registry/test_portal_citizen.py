@@ -157,11 +157,13 @@ async def test_portal_pages_send_a_visitor_to_sign_in_and_back(
 
 
 async def test_the_unlock_page_is_public(app: FastAPI, settings: Settings) -> None:
-    # A locked identity cannot sign in to reach the portal.
+    # A locked identity cannot sign in to reach the portal: the provider's page unlocks it.
     async with browser(app, settings) as web:
-        public = await web.get("/portal/unlock")
+        moved = await web.get("/portal/unlock")
+        assert moved.status_code == 303 and moved.headers["location"] == "/unlock"
+        public = await web.get("/unlock")
         assert public.status_code == 200
-        assert 'action="/portal/unlock"' in public.text
+        assert 'action="/unlock"' in public.text and 'action="/unlock/passkey"' in public.text
 
 
 async def test_portal_pages_send_the_page_headers_in_vietnamese(env: Env) -> None:
@@ -221,7 +223,9 @@ async def test_forms_without_their_csrf_token_are_refused(env: Env) -> None:
         "/portal/security/passkeys/p1/rename": {"name": "x"},
         "/portal/security/passkeys/p1/remove": {},
         "/portal/security/lock": {"confirm": "yes"},
-        "/portal/unlock": {"id_number": CITIZEN_ID, "password": PASSWORD},
+        "/portal/security/password": {"current_password": PASSWORD, "new_password": "x"},
+        "/portal/security/sessions/end-all": {},
+        "/unlock": {"id_number": CITIZEN_ID, "password": PASSWORD},
     }
     for path, data in forms.items():
         for token in (None, "forged"):
@@ -484,7 +488,7 @@ async def locked_from_the_portal(env: Env) -> tuple[httpx.Response, dict[str, st
 async def test_locking_from_the_portal_ends_every_session_the_portals_too(env: Env) -> None:
     locked, _ = await locked_from_the_portal(env)
     assert locked.status_code == 303
-    assert locked.headers["location"] == "/portal/unlock?locked=1"
+    assert locked.headers["location"] == "/unlock?locked=1"
     assert "registry_portal=" in locked.headers["set-cookie"]  # deleted
     notice = await env.web.get(locked.headers["location"])
     assert "đã bị khóa và bạn đã được đăng xuất" in notice.text
@@ -500,9 +504,7 @@ async def test_a_locked_identity_refuses_agency_checks(env: Env) -> None:
 
 async def unlock_with(env: Env, password: str) -> httpx.Response:
     """Submit the public unlock page with the citizen's ID number and ``password``."""
-    return await post(
-        env, "/portal/unlock", "/portal/unlock", id_number=CITIZEN_ID, password=password
-    )
+    return await post(env, "/unlock", "/unlock", id_number=CITIZEN_ID, password=password)
 
 
 async def test_the_unlock_page_refuses_a_wrong_password(env: Env) -> None:
@@ -519,9 +521,9 @@ async def test_after_a_wrong_password_the_right_one_unlocks_and_agencies_are_ans
     await unlock_with(env, "wrong password")
     unlocked = await unlock_with(env, PASSWORD)
     assert unlocked.status_code == 303, unlocked.text
-    assert unlocked.headers["location"] == "/portal/unlock?state=done"
+    assert unlocked.headers["location"] == "/login?notice=unlocked"
     done = await env.web.get(unlocked.headers["location"])
-    assert "đã được mở khóa" in done.text and 'id="sign-in-again"' in done.text
+    assert "đã được mở khóa" in done.text and 'action="/login"' in done.text
     answered = await env.web.post("/api/v1/verify", json=VERIFY_BODY, headers=bearer)
     assert answered.status_code == 200
     actions = [e.action for e in await events(env.database) if e.action.startswith("identity.")]
