@@ -135,6 +135,7 @@ DENIAL_REASONS = {
     "not_auditor": N_("Không phải kiểm toán viên"),
     "passkey_required": N_("Cần đăng nhập bằng khóa truy cập"),
     "passkey-required": N_("Cần đăng nhập bằng khóa truy cập"),
+    "passkey-proof-invalid": N_("Xác nhận bằng khóa truy cập không hợp lệ hoặc đã hết hạn"),
     "not_questionable": N_("Không phải lần truy cập của người khác vào dữ liệu của công dân"),
     "credentials": N_("Sai mật khẩu"),
     "throttled": N_("Thử quá nhiều lần"),
