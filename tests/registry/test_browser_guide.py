@@ -31,6 +31,9 @@ pytestmark = pytest.mark.postgresql_only  # one backend is enough for the browse
 
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 390, "height": 844}
+# Swagger UI renders a large document in the browser, and a live call answers: on a busy
+# machine that takes longer than Playwright's default 5 s for an expectation.
+RENDERED = 30_000
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 # Operations of the agency API, as the OpenAPI document names them.
 VERIFY_SUMMARY = "Verify a citizen's attributes (yes/no)"
@@ -111,7 +114,7 @@ async def test_swagger_ui_shows_the_operations_with_the_network_cut(
 ) -> None:
     await page.goto(served + "/docs")
     operations = page.locator(".opblock")
-    await expect(operations.first).to_be_visible()
+    await expect(operations.first).to_be_visible(timeout=RENDERED)
     assert await operations.count() >= 20
     verify = page.locator(".opblock-summary", has_text="/api/v1/verify").first
     await expect(verify).to_contain_text(VERIFY_SUMMARY)
@@ -121,7 +124,9 @@ async def test_swagger_ui_shows_the_operations_with_the_network_cut(
     # An operation opens, with its parameters and answers.
     lookup = page.locator(".opblock-summary", has_text=LOOKUP_PATH).first
     await lookup.click()
-    await expect(page.locator(".opblock.is-open .parameters")).to_contain_text("purpose")
+    await expect(page.locator(".opblock.is-open .parameters")).to_contain_text(
+        "purpose", timeout=RENDERED
+    )
     await photograph(page, "swagger", full_page=False)
     # "Try it out" calls this origin (CSP connect-src 'self') and shows the answer.
     purposes_op = page.locator(".opblock", has_text="/api/v1/purposes").first
@@ -129,8 +134,10 @@ async def test_swagger_ui_shows_the_operations_with_the_network_cut(
     await purposes_op.get_by_role("button", name="Try it out").click()
     await purposes_op.get_by_role("button", name="Execute").click()
     answer = purposes_op.locator(".live-responses-table .response .response-col_status").first
-    await expect(answer).to_have_text("200")
-    await expect(purposes_op.locator(".live-responses-table")).to_contain_text("court.order")
+    await expect(answer).to_have_text("200", timeout=RENDERED)
+    await expect(purposes_op.locator(".live-responses-table")).to_contain_text(
+        "court.order", timeout=RENDERED
+    )
     offline.check()
 
     # The bar's link leads to the quick start in the same language.
@@ -237,7 +244,7 @@ async def test_an_integrator_verifies_from_swagger_ui_with_the_agencys_token(
     await scheme.locator("input#client_secret_clientCredentials").fill(secret)
     await scheme.locator("label[for='verify-clientCredentials-checkbox-agencyToken']").click()
     await scheme.get_by_role("button", name="Apply given OAuth2 credentials").click()
-    await expect(scheme.locator("h6", has_text="Authorized")).to_be_visible()
+    await expect(scheme.locator("h6", has_text="Authorized")).to_be_visible(timeout=RENDERED)
     await page.locator(".dialog-ux .close-modal").click()
 
     # Try the verification with that token.
@@ -252,9 +259,9 @@ async def test_an_integrator_verifies_from_swagger_ui_with_the_agencys_token(
     await verify.locator("textarea.body-param__text").fill(json.dumps(body, ensure_ascii=False))
     await verify.get_by_role("button", name="Execute").click()
     status = verify.locator(".live-responses-table .response .response-col_status").first
-    await expect(status).to_have_text("200")
+    await expect(status).to_have_text("200", timeout=RENDERED)
     await expect(verify.locator(".live-responses-table .microlight").first).to_contain_text(
-        '"match": true'
+        '"match": true', timeout=RENDERED
     )
     await status.scroll_into_view_if_needed()
     await page.screenshot(path=str(SCREENSHOTS / "docs-swagger-verify.png"))

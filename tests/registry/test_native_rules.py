@@ -192,12 +192,15 @@ def other_date_on_an_edge(draw: Draw, row: dict[str, str]) -> None:
 
 def _as_date(text: str) -> date:
     """The day a birth date names, or its year's first day, or (when an earlier mutation left
-    it unreadable) a fixed day, so that the dates set against it are still dates."""
+    it unreadable, or at the calendar's very ends, where a day's shift has no date) a fixed
+    day, so that the dates set against it are still dates."""
     for candidate in (text, text[:4] + "-01-01"):
         try:
-            return date.fromisoformat(candidate)
+            day = date.fromisoformat(candidate)
         except ValueError:
             continue
+        if date.min + timedelta(2) <= day <= date.max - timedelta(2):
+            return day
     return date(1990, 1, 1)
 
 
