@@ -340,9 +340,10 @@ async def create_staff(
     username: str,
     display_name: str,
     roles: tuple[str, ...],
-    password: str,
+    password: str | None,
 ) -> Account:
-    """A staff account; it must register a passkey after its first sign-in."""
+    """A staff account; it must register a passkey after its first sign-in (made with the
+    password, or without one with an enrolment code: identity.staff)."""
     unknown = sorted(set(roles) - set(STAFF_ROLES))
     if not roles or unknown:
         raise ValidationFailed(
@@ -358,7 +359,8 @@ async def create_staff(
             "The username must be 1-64 letters, digits, dots or hyphens.",
             errors=[FieldError("invalid username", parameter="username")],
         )
-    check_password_policy(password, context_words=(username,))
+    if password is not None:
+        check_password_policy(password, context_words=(username,))
     if await repo.account_by_username(session, username) is not None:
         raise Conflict("A staff account with this username exists.")
     account = Account(
@@ -371,7 +373,7 @@ async def create_staff(
         status="active",
         failed_logins=0,
         passkey_required=True,
-        password_hash=await ctx.hasher.hash_async(password),
+        password_hash=await ctx.hasher.hash_async(password) if password is not None else None,
     )
     await repo.add(session, account)
     return account
