@@ -17,7 +17,7 @@ from identity.oidc.http import (
     token,
     userinfo,
 )
-from identity.pages import account, consent, passkeys, signin, static
+from identity.pages import account, consent, passkeys, signin, staff, static
 
 oidc_router = APIRouter(tags=["openid-connect"])
 for _family in (
@@ -33,6 +33,7 @@ for _family in (
     static,
     account,
     passkeys,
+    staff,
 ):
     oidc_router.include_router(_family.router)
 

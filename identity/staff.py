@@ -43,6 +43,8 @@ from identity.accounts import (
 from identity.models import STAFF_ROLES, StaffEnrolmentCode
 from identity.signin import _check_address, _count_address_failure
 
+ROLES = STAFF_ROLES  # what a staff account may hold, for the administrator's pages
+
 # Wrong codes a code survives; then it is spent and the administrator issues another.
 MAX_CODE_ATTEMPTS = 5
 DISABLED = "disabled"  # the lock reason of a staff account an administrator disabled

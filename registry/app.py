@@ -31,6 +31,7 @@ from registry.agency import api as agency_api
 from registry.agency.memory import AgencyMemory
 from registry.bulk import repository as bulk_repo
 from registry.directory import RegistryDirectory
+from registry.portal import admin as portal_admin
 from registry.portal import citizen as portal_citizen
 from registry.portal import console as portal_console
 from registry.portal import pages as portal_pages
@@ -64,7 +65,7 @@ def create_app(
 ) -> FastAPI:
     """Wire settings, database, authenticator, middleware, error handlers and routers."""
     db = database or Database(settings)
-    identity = build_identity_services(settings, RegistryDirectory())
+    identity = build_identity_services(settings, RegistryDirectory(), staff_home="/staff")
     worker = AuditWorker.from_settings(db, settings)
 
     @asynccontextmanager
@@ -146,6 +147,7 @@ def create_app(
         portal_pages.router,
         portal_citizen.router,
         portal_console.router,
+        portal_admin.router,
     )
     for router in routers:
         require_outside_text_check(router.routes)

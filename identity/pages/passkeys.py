@@ -107,7 +107,7 @@ async def passkey_login_complete(
         session, services.settings, account, amr=("hwk", "user")
     )
     await signin.record_login(session, account, method="passkey")
-    location = after_login(services, auth_request, row.sid)
+    location = after_login(services, auth_request, row.sid, account)
     response = JSONResponse({"redirect": location}, headers=NO_STORE)
     set_session_cookie(response, services, token, account)
     return response

@@ -186,8 +186,8 @@ async def record_page(
     user = await portal_user(request, session, services)
     if user is None:
         return to_login(request)
-    if user.citizen_id is None:  # staff have the console, not a citizen record
-        return RedirectResponse("/console", status_code=303, headers=NO_STORE)
+    if user.citizen_id is None:  # staff have their work (the staff home), not a record
+        return RedirectResponse("/staff", status_code=303, headers=NO_STORE)
     locale = pick_locale(request, lang)
     rows = await service.my_record(session, user.principal)
     shown = [{**r, "label": label(r["name"], locale)} for r in rows]
