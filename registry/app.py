@@ -160,12 +160,18 @@ def create_app(
     return app
 
 
+STAFF_ROLES = frozenset({"official", "auditor", "administrator"})
+
+
 def security_of(requirement: Requirement) -> Security:
     """How a caller of an operation gated by ``requirement`` authenticates: agencies with
-    client_credentials tokens; citizens and staff with the portal's token or their session."""
+    client_credentials tokens; staff with an integration's token (a first-party client with
+    the staff scope) or their session; citizens with the portal's token or their session."""
     scopes = sorted(requirement.scopes)
     if requirement.roles == {"agency"}:
         return [{"agencyToken": scopes}]
+    if requirement.roles & STAFF_ROLES:
+        return [{"staffToken": ["staff"]}, {"bearer": scopes}, {"session": scopes}]
     return [{"bearer": scopes}, {"session": scopes}]
 
 

@@ -20,7 +20,10 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "national_id": ("national_id",),
 }
 # What a relying party (authorization code flow) may ask for: discovery's scopes_supported.
-RP_SCOPES = (*SCOPE_CLAIMS, "offline_access")
+# "staff": the signed-in staff member's roles on the registry's APIs, for first-party clients
+# only (officials' integrations; identity.oidc.staff_tokens), after a passkey sign-in.
+STAFF_SCOPE = "staff"
+RP_SCOPES = (*SCOPE_CLAIMS, "offline_access", STAFF_SCOPE)
 # Scopes of the agency API (client_credentials): what an agency's token may be used for.
 AGENCY_SCOPES = ("verify", "verify_batch", "lookup")
 KNOWN_SCOPES = (*RP_SCOPES, *AGENCY_SCOPES)

@@ -107,6 +107,7 @@ async def _access_token(
     grant_id: str | None,
     auth_time: datetime | None = None,
     acr: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> tuple[str, int]:
     # RFC 9068: JWT access tokens, typ at+jwt, signed with ES256 (cheap to verify).
     settings = ctx.settings
@@ -128,6 +129,7 @@ async def _access_token(
         claims["auth_time"] = int(auth_time.timestamp())
     if acr:
         claims["acr"] = acr
+    claims.update(extra or {})
     key = await keys.active_key(session, settings, "ES256", cache=ctx.signing)
     return jose.sign(claims, key, typ="at+jwt"), ttl
 
@@ -265,6 +267,18 @@ async def authorization_code_grant(
 ) -> dict[str, Any]:
     """RFC 6749 4.1.3 with RFC 7636 4.5-4.6 (PKCE S256) and OIDC Core 3.1.3."""
     nonce, grant, account = await _redeem_code(session, client, form)
+    if account is not None and account.kind == "staff":
+        from identity.oidc.staff_tokens import staff_tokens  # it signs with this module
+
+        return await staff_tokens(
+            session,
+            ctx,
+            client=client,
+            grant=grant,
+            account=account,
+            nonce=nonce,
+            grant_type="authorization_code",
+        )
     account = await _usable_account(session, ctx, grant, account)
     return await _citizen_tokens(
         session,
@@ -366,7 +380,20 @@ async def refresh_token_grant(
     scope = form.get("scope")
     if scope and not set(parse_scope(scope)) <= set(grant.scope.split()):
         raise OAuthError("invalid_scope", "A refresh cannot widen the granted scope.")
-    account = await _usable_account(session, ctx, grant)
+    owner = await repo.account_by_id(session, grant.account_id)
+    if owner is not None and owner.kind == "staff":
+        from identity.oidc.staff_tokens import staff_tokens  # it signs with this module
+
+        return await staff_tokens(
+            session,
+            ctx,
+            client=client,
+            grant=grant,
+            account=owner,
+            nonce=None,
+            grant_type="refresh_token",
+        )
+    account = await _usable_account(session, ctx, grant, owner)
     return await _citizen_tokens(
         session,
         ctx,
