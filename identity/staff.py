@@ -29,7 +29,6 @@ from core.auth import Principal
 from core.clock import utcnow
 from core.digests import sha256_hex
 from core.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
-from identity import passkeys
 from identity import repository as repo
 from identity import staff_repository as srepo
 from identity.accounts import (
@@ -165,7 +164,10 @@ async def show_staff(session: AsyncSession, *, actor: Principal, username: str) 
     return replace(
         summary,
         code=_code_state(code, utcnow()) if code is not None else None,
-        passkey_list=tuple(passkeys.describe(p) for p in keys),
+        passkey_list=tuple(
+            {"name": p.name, "created_at": p.created_at, "last_used_at": p.last_used_at}
+            for p in keys
+        ),
     )
 
 

@@ -179,7 +179,7 @@ def staff_show(username: str = typer.Argument(..., help="The staff member's user
     typer.echo(f"live sessions:  {row.live_sessions}")
     typer.echo(f"passkeys:       {row.passkeys}")
     for key in row.passkey_list:
-        typer.echo(f"  - {key['name']} (last used {key['last_used_at'] or '-'})")
+        typer.echo(f"  - {key['name']} (last used {_when(key['last_used_at'])})")
     if row.code is not None:
         code = row.code
         typer.echo(
