@@ -28,15 +28,6 @@ STAFF_SET_ROLES = "identity.staff.roles"
 STAFF_RESET = "identity.staff.reset"
 STAFF_ENROL = "identity.staff.enrol"  # an enrolment code redeemed (or refused)
 STAFF_VIEW = "identity.staff.view"
-STAFF_ACTIONS = (
-    STAFF_CREATE,
-    STAFF_DISABLE,
-    STAFF_ENABLE,
-    STAFF_SET_ROLES,
-    STAFF_RESET,
-    STAFF_ENROL,
-    STAFF_VIEW,
-)
 
 CANONICAL_VERSION = 1
 MAX_SAFE_INT = 2**53 - 1

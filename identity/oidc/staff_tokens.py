@@ -11,21 +11,22 @@ the account's grants: a disable or a reset revokes them and every access token a
 
 from __future__ import annotations
 
-import secrets
-import time
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import recording as audit
-from core.digests import sha256_hex
 from identity import jose, keys
-from identity import repository as repo
-from identity.models import Account, Client, Grant, RefreshToken
-from identity.oidc.claims import STAFF_SCOPE
+from identity.models import Account, Client, Grant
+from identity.oidc.claims import STAFF_SCOPE, id_token_claims
 from identity.oidc.errors import OAuthError
-from identity.oidc.tokens import TokenContext, _access_token, client_principal
+from identity.oidc.tokens import (
+    TokenContext,
+    _access_token,
+    _refresh_token,
+    client_principal,
+)
 from identity.signin import check_usable
 
 
@@ -68,39 +69,19 @@ async def staff_tokens(
         acr=grant.acr,
         extra={"roles": roles, "preferred_username": account.username},
     )
-    now = int(time.time())
-    alg = client.id_token_alg
-    id_claims: dict[str, Any] = {
-        "iss": settings.issuer,
-        "sub": account.id,
-        "aud": client.client_id,
-        "azp": client.client_id,
-        "iat": now,
-        "exp": now + settings.id_token_ttl,
-        "auth_time": int(grant.auth_time.timestamp()),
-        "acr": grant.acr,
-        "amr": grant.amr.split(),
-        "at_hash": jose.at_hash(access, alg),
-        "preferred_username": account.username,
-        "name": account.display_name or account.username,
-        "roles": roles,
-    }
-    if grant.session_sid:
-        id_claims["sid"] = grant.session_sid
-    if nonce:
-        id_claims["nonce"] = nonce
-    id_token = jose.sign(
-        id_claims, await keys.active_key(session, settings, alg, cache=ctx.signing)
+    id_claims = id_token_claims(
+        settings, client, grant, sub=account.id, access_token=access, nonce=nonce
     )
-    refresh = secrets.token_urlsafe(32)
+    id_claims.update(
+        preferred_username=account.username,
+        name=account.display_name or account.username,
+        roles=roles,
+    )
+    key = await keys.active_key(session, settings, client.id_token_alg, cache=ctx.signing)
+    id_token = jose.sign(id_claims, key)
     lifetime = min(settings.refresh_token_ttl, settings.staff_session_absolute_timeout)
-    await repo.insert(
-        session,
-        RefreshToken(
-            token_hash=sha256_hex(refresh),
-            grant_id=grant.id,
-            expires_at=grant.auth_time + timedelta(seconds=lifetime),
-        ),
+    refresh = await _refresh_token(
+        session, settings, grant.id, grant.auth_time + timedelta(seconds=lifetime)
     )
     await audit.record(
         session,
