@@ -1,5 +1,5 @@
 """An administrator resets a staff member's lost passkey and the staff member enrols a new one
-with the code, in real Chromium, on a desktop in Vietnamese and on a phone in English.
+with the code, in real Chromium, on a desktop and on a phone, in Vietnamese and in English.
 
 1. The administrator's first sign-in: password, then the passkey step registers a passkey and
    signs in with it at once, then the administrator's page (no sign-out on the way).
@@ -10,7 +10,7 @@ with the code, in real Chromium, on a desktop in Vietnamese and on a phone in En
    the code, the passkey step registers a new passkey, and the console opens.
 4. The administrator sees the code used and the new passkey; the audit trail names who reset.
 
-Screenshots: test-artifacts/screenshots/staff-*.png (``-en-phone`` for the English phone run).
+Screenshots: test-artifacts/screenshots/staff-*.png (``-en`` in English, ``-phone`` at 390x844).
 """
 
 from __future__ import annotations
@@ -101,7 +101,9 @@ def named(step: str, lang: str, viewport: ViewportSize) -> str:
     return f"staff-{step}{suffix}" + ("-phone" if viewport == PHONE else "")
 
 
-@pytest.mark.parametrize(("lang", "viewport"), [("vi", DESKTOP), ("en", PHONE)])
+@pytest.mark.parametrize(
+    ("lang", "viewport"), [("vi", DESKTOP), ("vi", PHONE), ("en", DESKTOP), ("en", PHONE)]
+)
 async def test_an_administrator_resets_a_lost_passkey_and_the_staff_member_enrols_a_new_one(
     site: Site, browser: Browser, lang: str, viewport: ViewportSize
 ) -> None:
@@ -170,6 +172,8 @@ async def test_an_administrator_resets_a_lost_passkey_and_the_staff_member_enrol
     await admin.goto(site.url + f"/admin/staff/{CLERK}")
     await expect(admin.locator("#code-state")).to_contain_text(says["used"])
     await expect(admin.locator("#passkeys li")).to_have_count(1)
+    # The code's session gave way to the passkey's: one session open, not two.
+    await expect(admin.locator("#sessions")).to_have_text("1")
     await expect(admin.locator("#passkeys")).not_to_contain_text("Điện thoại cũ")
     await snap(admin, "admin-after")
     await admin_ctx.close()
