@@ -20,6 +20,16 @@ OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 ACTOR_TYPES: tuple[ActorType, ...] = get_args(ActorType)
 DetailValue = str | int | bool | None
 
+# The staff lifecycle (identity.staff records each, naming the administrator or operator who
+# made the change as the actor and the staff account in the detail).
+STAFF_CREATE = "identity.staff.create"
+STAFF_DISABLE = "identity.staff.disable"
+STAFF_ENABLE = "identity.staff.enable"
+STAFF_SET_ROLES = "identity.staff.roles"
+STAFF_RESET = "identity.staff.reset"
+STAFF_ENROL = "identity.staff.enrol"  # an enrolment code redeemed (or refused)
+STAFF_VIEW = "identity.staff.view"
+
 CANONICAL_VERSION = 1
 MAX_SAFE_INT = 2**53 - 1
 ACTION_RE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,5}$")

@@ -185,6 +185,12 @@ class Settings(BaseSettings):
     activation_code_ttl: int = Field(
         900, ge=60, le=86_400, description="Lifetime of an in-person activation code (s)."
     )
+    staff_enrolment_code_ttl: int = Field(
+        1800,
+        ge=60,
+        le=86_400,
+        description="Lifetime of a staff enrolment code handed over in person (s).",
+    )
     webauthn_rp_id: str | None = Field(
         None, description="WebAuthn relying party id (default: the public URL's host)."
     )

@@ -346,11 +346,12 @@ async def create_staff(
     username: str,
     display_name: str,
     roles: tuple[str, ...],
-    password: str,
+    password: str | None,
     office: str | None = None,
 ) -> Account:
-    """A staff account; it must register a passkey after its first sign-in. ``office``: where
-    they work, as citizens read it in their access log."""
+    """A staff account; it must register a passkey after its first sign-in (made with the
+    password, or without one with an enrolment code: identity.staff). ``office``: where they
+    work, as citizens read it in their access log."""
     unknown = sorted(set(roles) - set(STAFF_ROLES))
     if not roles or unknown:
         raise ValidationFailed(
@@ -373,7 +374,8 @@ async def create_staff(
             f"The office must be at most {OFFICE_LIMIT} printable characters.",
             errors=[FieldError("invalid office", parameter="office")],
         )
-    check_password_policy(password, context_words=(username,))
+    if password is not None:
+        check_password_policy(password, context_words=(username,))
     if await repo.account_by_username(session, username) is not None:
         raise Conflict("A staff account with this username exists.")
     account = Account(
@@ -387,7 +389,7 @@ async def create_staff(
         status="active",
         failed_logins=0,
         passkey_required=True,
-        password_hash=await ctx.hasher.hash_async(password),
+        password_hash=await ctx.hasher.hash_async(password) if password is not None else None,
     )
     await repo.add(session, account)
     return account

@@ -17,7 +17,7 @@ from identity.oidc.http import (
     token,
     userinfo,
 )
-from identity.pages import account, consent, passkeys, recovery, signin, static
+from identity.pages import account, consent, passkeys, recovery, signin, staff, static
 
 oidc_router = APIRouter(tags=["openid-connect"])
 for _family in (
@@ -34,6 +34,7 @@ for _family in (
     account,
     recovery,
     passkeys,
+    staff,
 ):
     oidc_router.include_router(_family.router)
 

@@ -12,6 +12,7 @@ from core.errors import Forbidden, Unauthenticated
 from core.settings import Settings
 from identity.accounts import principal_of
 from identity.models import Account, LoginSession
+from identity.oidc.staff_tokens import acts_with_roles
 from identity.oidc.tokens import (
     InvalidToken,
     TokenContext,
@@ -116,6 +117,13 @@ class IdentityAuthenticator:
         if found.account is not None:
             amr = tuple(found.grant.amr.split()) if found.grant else ()
             principal = replace(principal_of(found.account, amr=amr), scopes=found.scopes)
+            if found.account.kind == "staff":
+                # An official's integration: the roles after a passkey sign-in, through a
+                # first-party client granted the staff scope (identity.oidc.staff_tokens).
+                first_party, scopes = client.first_party, found.scopes
+                if acts_with_roles(first_party=first_party, scopes=scopes, amr=amr):
+                    return principal
+                return replace(principal, roles=frozenset())
             # A relying party's token releases the consented claims at /userinfo; only the
             # registry's own (first-party) portal acts as the citizen on the registry's APIs.
             return principal if client.first_party else replace(principal, roles=frozenset())

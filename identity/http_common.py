@@ -83,11 +83,17 @@ def set_session_cookie(
 
 
 def after_login(
-    services: IdentityServices, auth_request: authz.AuthRequest | None, sid: str
+    services: IdentityServices,
+    auth_request: authz.AuthRequest | None,
+    sid: str,
+    account: Account | None = None,
 ) -> str:
-    """Back to the authorization request, now answered by this sign-in; else the account."""
+    """Back to the authorization request, now answered by this sign-in; else the staff
+    member's work (``services.staff_home``) or the citizen's account."""
     if auth_request is None:
-        return "/account"
+        return (
+            services.staff_home if account is not None and account.kind == "staff" else "/account"
+        )
     bound = authz.signed_in_for(auth_request, sid)
     sealed = authz.seal(bound, services.settings.derived_secret("authorize"))
     return "/authorize/resume?" + urlencode({"req": sealed})

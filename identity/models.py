@@ -163,6 +163,23 @@ class ActivationCode(Base):
     used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+class StaffEnrolmentCode(Base):
+    """A staff member's enrolment code (an administrator's reset, handed over in person): one
+    per account, a new reset replaces it; single use, short-lived, a few attempts."""
+
+    __tablename__ = "staff_enrolment_code"
+
+    account_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("account.id", ondelete="CASCADE"), primary_key=True
+    )
+    code_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 hex of the canonical code
+    issued_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_now())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class Client(Base):
     """An OAuth client: a relying party (citizen sign-in) or an agency (client_credentials)."""
 

@@ -31,6 +31,9 @@ class IdentityServices:
     passkeys: PasskeyServer
     authenticator: IdentityAuthenticator
     challenge_purge: ChallengePurge
+    # Where a staff member goes after a sign-in that no service asked for (the composition
+    # root names its staff page; identity knows none of the registry's pages).
+    staff_home: str = "/account"
 
     @property
     def settings(self) -> Settings:
@@ -47,7 +50,9 @@ async def get_services(request: Request) -> IdentityServices:
 ServicesDep = Annotated[IdentityServices, Depends(get_services)]
 
 
-def build_services(settings: Settings, directory: Any) -> IdentityServices:
+def build_services(
+    settings: Settings, directory: Any, *, staff_home: str = "/account"
+) -> IdentityServices:
     """Build the identity services of an app; a bad key-encryption key fails here, at start."""
     keys.kek_from_settings(settings)
     from identity.passwords import PasswordHasher
@@ -68,4 +73,5 @@ def build_services(settings: Settings, directory: Any) -> IdentityServices:
         passkeys=PasskeyServer(settings),
         authenticator=IdentityAuthenticator(token_context),
         challenge_purge=ChallengePurge(),
+        staff_home=staff_home,
     )

@@ -119,12 +119,13 @@ def check_usable(account: Account) -> None:
         raise AccountClosed("This electronic identity is closed.")
     if account.status == "locked":
         raise AccountLocked(
-            "This electronic identity is locked. "
+            extensions={"reason": account.lock_reason or "failures"},
+            detail="This electronic identity is locked. "
             + (
                 "Unlock it with your password at the registry's unlock page."
                 if account.lock_reason == "citizen"
                 else "Ask an official for an activation code to unlock it."
-            )
+            ),
         )
 
 

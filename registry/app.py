@@ -33,6 +33,7 @@ from registry.bulk import repository as bulk_repo
 from registry.directory import RegistryDirectory
 from registry.guide import apidocs, assets
 from registry.guide import pages as guide_pages
+from registry.portal import admin as portal_admin
 from registry.portal import citizen as portal_citizen
 from registry.portal import console as portal_console
 from registry.portal import errors as portal_errors
@@ -81,7 +82,7 @@ def create_app(
 ) -> FastAPI:
     """Wire settings, database, authenticator, middleware, error handlers and routers."""
     db = database or Database(settings)
-    identity = build_identity_services(settings, RegistryDirectory())
+    identity = build_identity_services(settings, RegistryDirectory(), staff_home="/staff")
     worker = AuditWorker.from_settings(db, settings)
 
     @asynccontextmanager
@@ -174,6 +175,7 @@ def create_app(
         workspace_pages.router,
         workspace_events.router,
         workspace_web.router,
+        portal_admin.router,
     )
     for router in routers:
         require_outside_text_check(router.routes)
@@ -186,12 +188,18 @@ def create_app(
     return app
 
 
+STAFF_ROLES = frozenset({"official", "auditor", "administrator"})
+
+
 def security_of(requirement: Requirement) -> Security:
     """How a caller of an operation gated by ``requirement`` authenticates: agencies with
-    client_credentials tokens; citizens and staff with the portal's token or their session."""
+    client_credentials tokens; staff with an integration's token (a first-party client with
+    the staff scope) or their session; citizens with the portal's token or their session."""
     scopes = sorted(requirement.scopes)
     if requirement.roles == {"agency"}:
         return [{"agencyToken": scopes}]
+    if requirement.roles & STAFF_ROLES:
+        return [{"staffToken": ["staff"]}, {"bearer": scopes}, {"session": scopes}]
     return [{"bearer": scopes}, {"session": scopes}]
 
 

@@ -77,6 +77,31 @@ def _context(settings: Any) -> Any:
     )
 
 
+def _operator() -> Any:
+    """The actor of a staff command: the system user running it (behind sudo, who ran sudo)."""
+    import getpass
+    import os
+
+    from identity.staff import operator_principal
+
+    return operator_principal(os.environ.get("SUDO_USER") or getpass.getuser())
+
+
+def _when(value: Any) -> str:
+    """An instant as operators read it: dd/mm/yyyy HH:MM, Vietnam time."""
+    from core.clock import VIETNAM_TIME
+
+    return value.astimezone(VIETNAM_TIME).strftime("%d/%m/%Y %H:%M") if value else "-"
+
+
+def _print_code(code: str, expires: Any) -> None:
+    typer.echo(f"enrolment code: {code}")
+    typer.echo(
+        f"valid until {_when(expires)} (Vietnam time), single use; hand it over in person. "
+        "The staff member signs in at /staff/enrol with it and registers a new passkey."
+    )
+
+
 @staff_app.command("create")
 def staff_create(
     username: str = typer.Argument(..., help="Sign-in name (letters, digits, dots, hyphens)."),
@@ -86,27 +111,136 @@ def staff_create(
     office: str | None = typer.Option(
         None, "--office", help="Where they work, as citizens read it in their access log."
     ),
+    enrolment_code: bool = typer.Option(
+        False, "--enrolment-code", help="No password: issue a one-time enrolment code instead."
+    ),
 ) -> None:
-    """Create a staff account; it must register a passkey after its first sign-in."""
-    from identity import accounts
+    """Create a staff account; it must register a passkey at its first sign-in."""
+    from identity import staff
 
-    password = _read_password(password_stdin)
+    password = None if enrolment_code else _read_password(password_stdin)
 
-    async def work(session: AsyncSession, settings: Any) -> str:
-        account = await accounts.create_staff(
+    async def work(session: AsyncSession, settings: Any) -> tuple[str, Any]:
+        account, code = await staff.create(
             session,
             _context(settings),
+            actor=_operator(),
             username=username,
             display_name=name,
             roles=tuple(role),
             password=password,
             office=office,
         )
-        return account.id
+        return account.id, code
 
-    account_id = _in_unit_of_work(work)
+    account_id, code = _in_unit_of_work(work)
     typer.echo(f"staff account {username} created (id {account_id}); roles: {' '.join(role)}")
-    typer.echo("first sign-in with the password, then register a passkey (required)")
+    if code is not None:
+        _print_code(*code)
+    else:
+        typer.echo("first sign-in with the password, then register a passkey (required)")
+
+
+@staff_app.command("list")
+def staff_list() -> None:
+    """Every staff account: username, name, roles, status, passkeys, last sign-in."""
+    from identity import staff
+
+    async def work(session: AsyncSession, settings: Any) -> list[Any]:
+        return await staff.list_staff(session, actor=_operator())
+
+    typer.echo("username\tname\troles\tstatus\tpasskeys\tlast sign-in")
+    for row in _in_unit_of_work(work):
+        typer.echo(
+            "\t".join(
+                (
+                    row.username,
+                    row.display_name,
+                    " ".join(row.roles),
+                    row.status,
+                    str(row.passkeys),
+                    _when(row.last_sign_in),
+                )
+            )
+        )
+
+
+@staff_app.command("show")
+def staff_show(username: str = typer.Argument(..., help="The staff member's username.")) -> None:
+    """One staff account: roles, status, passkeys, sessions, the latest enrolment code."""
+    from identity import staff
+
+    async def work(session: AsyncSession, settings: Any) -> Any:
+        return await staff.show_staff(session, actor=_operator(), username=username)
+
+    row = _in_unit_of_work(work)
+    typer.echo(f"username:       {row.username}")
+    typer.echo(f"name:           {row.display_name}")
+    typer.echo(f"roles:          {' '.join(row.roles)}")
+    typer.echo(f"status:         {row.status}")
+    typer.echo(f"created:        {_when(row.created_at)}")
+    typer.echo(f"last sign-in:   {_when(row.last_sign_in)}")
+    typer.echo(f"live sessions:  {row.live_sessions}")
+    typer.echo(f"passkeys:       {row.passkeys}")
+    for key in row.passkey_list:
+        typer.echo(f"  - {key['name']} (last used {_when(key['last_used_at'])})")
+    if row.code is not None:
+        code = row.code
+        typer.echo(
+            f"enrolment code: {code.state}, issued by {code.issued_by}, "
+            f"valid until {_when(code.expires_at)}, wrong attempts {code.failed_attempts}"
+        )
+
+
+def _staff_change(username: str, change: Callable[..., Awaitable[Any]], **kwargs: Any) -> None:
+    async def work(session: AsyncSession, settings: Any) -> Any:
+        return await change(session, actor=_operator(), username=username, **kwargs)
+
+    _in_unit_of_work(work)
+
+
+@staff_app.command("disable")
+def staff_disable(username: str = typer.Argument(..., help="The staff member's username.")) -> None:
+    """Disable a staff account: its sessions end and its tokens stop working at once."""
+    from identity import staff
+
+    _staff_change(username, staff.disable)
+    typer.echo(f"staff account {username} disabled; its sessions and tokens are ended")
+
+
+@staff_app.command("enable")
+def staff_enable(username: str = typer.Argument(..., help="The staff member's username.")) -> None:
+    """Enable a disabled staff account."""
+    from identity import staff
+
+    _staff_change(username, staff.enable)
+    typer.echo(f"staff account {username} enabled")
+
+
+@staff_app.command("set-roles")
+def staff_set_roles(
+    username: str = typer.Argument(..., help="The staff member's username."),
+    role: list[str] = typer.Option(..., "--role", help="official, auditor or administrator."),
+) -> None:
+    """Replace a staff member's roles."""
+    from identity import staff
+
+    _staff_change(username, staff.set_roles, roles=tuple(role))
+    typer.echo(f"roles of {username}: {' '.join(sorted(set(role)))}")
+
+
+@staff_app.command("reset")
+def staff_reset(username: str = typer.Argument(..., help="The staff member's username.")) -> None:
+    """A lost device: remove the staff member's passkeys and password, end their sessions,
+    revoke their tokens, and issue a one-time enrolment code to hand over in person."""
+    from identity import staff
+
+    async def work(session: AsyncSession, settings: Any) -> tuple[str, Any]:
+        return await staff.reset(session, _context(settings), actor=_operator(), username=username)
+
+    code, expires = _in_unit_of_work(work)
+    typer.echo(f"staff account {username} reset: passkeys removed, sessions and tokens ended")
+    _print_code(code, expires)
 
 
 @clients_app.command("create")

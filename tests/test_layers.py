@@ -41,6 +41,12 @@ VIOLATIONS = [
         "identity.models",
     ),
     (IDENTITY_TABLES, "registry.sneaky5", "from identity import repository", "identity.repository"),
+    (
+        IDENTITY_TABLES,
+        "registry.portal.sneaky5b",
+        "from identity import staff_repository",
+        "identity.staff_repository",
+    ),
     (REGISTRY_TABLES, "identity.sneaky6", "from registry.models import Citizen", "registry.models"),
     (REGISTRY_TABLES, "audit.sneaky7", "from registry import repository", "registry.repository"),
     (

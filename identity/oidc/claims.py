@@ -1,4 +1,4 @@
-"""Scopes, the claims they release, and pairwise subject identifiers."""
+"""Scopes, the claims they release, pairwise subject identifiers, an ID token's own claims."""
 
 from __future__ import annotations
 
@@ -6,8 +6,13 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from core.settings import Settings
+from identity import jose
+from identity.models import Client, Grant
 
 # OIDC Core 5.4: scope values request sets of claims. `birthdate` and `gender` are separate
 # scopes here so a service can ask for exactly what it needs (data minimisation).
@@ -20,7 +25,10 @@ SCOPE_CLAIMS: dict[str, tuple[str, ...]] = {
     "national_id": ("national_id",),
 }
 # What a relying party (authorization code flow) may ask for: discovery's scopes_supported.
-RP_SCOPES = (*SCOPE_CLAIMS, "offline_access")
+# "staff": the signed-in staff member's roles on the registry's APIs, for first-party clients
+# only (officials' integrations; identity.oidc.staff_tokens), after a passkey sign-in.
+STAFF_SCOPE = "staff"
+RP_SCOPES = (*SCOPE_CLAIMS, "offline_access", STAFF_SCOPE)
 # Scopes of the agency API (client_credentials): what an agency's token may be used for.
 AGENCY_SCOPES = ("verify", "verify_batch", "lookup")
 KNOWN_SCOPES = (*RP_SCOPES, *AGENCY_SCOPES)
@@ -90,3 +98,33 @@ def pairwise_sub(sector: str, citizen_id: str, salt: bytes) -> str:
     """OIDC Core 8.1: sub = hash(sector_identifier || local id || salt), stable per sector."""
     digest = hmac.new(salt, f"{sector}\x00{citizen_id}".encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def id_token_claims(
+    settings: Settings,
+    client: Client,
+    grant: Grant,
+    *,
+    sub: str,
+    access_token: str,
+    nonce: str | None,
+) -> dict[str, Any]:
+    """OIDC Core 2 and 3.1.3.6: iss, sub, aud, exp, iat, auth_time, nonce, acr, amr, at_hash."""
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": settings.issuer,
+        "sub": sub,
+        "aud": client.client_id,
+        "azp": client.client_id,
+        "iat": now,
+        "exp": now + settings.id_token_ttl,
+        "auth_time": int(grant.auth_time.timestamp()),
+        "acr": grant.acr,
+        "amr": grant.amr.split(),
+        "at_hash": jose.at_hash(access_token, client.id_token_alg),
+    }
+    if grant.session_sid:
+        claims["sid"] = grant.session_sid
+    if nonce:
+        claims["nonce"] = nonce
+    return claims

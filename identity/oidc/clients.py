@@ -21,7 +21,7 @@ from core.settings import Settings
 from identity import jose
 from identity import repository as repo
 from identity.models import CLIENT_AUTH_METHODS, CLIENT_TYPES, KEY_ALGS, Client
-from identity.oidc.claims import CLIENT_TYPE_SCOPES, KNOWN_SCOPES
+from identity.oidc.claims import CLIENT_TYPE_SCOPES, KNOWN_SCOPES, STAFF_SCOPE
 from identity.oidc.errors import invalid_client
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -92,6 +92,10 @@ async def create_client(
                 f"scopes a {type} client cannot use: " + " ".join(unusable), parameter="scope"
             )
         )
+    if STAFF_SCOPE in scopes and not first_party:
+        problems.append(
+            FieldError("the staff scope is for first-party clients only", parameter="scope")
+        )
     if type == "rp" and not redirect_uris:
         problems.append(
             FieldError("a relying party needs a redirect URI", parameter="redirect_uri")
@@ -147,7 +151,8 @@ def post_logout_uris(client: Client) -> list[str]:
 def allowed_scopes(client: Client) -> set[str]:
     """The scopes this client may be granted: those registered that its type can use (a row
     stored before registration refused the others may still name them)."""
-    return set(client.scopes.split()).intersection(CLIENT_TYPE_SCOPES.get(client.type, ()))
+    allowed = set(client.scopes.split()).intersection(CLIENT_TYPE_SCOPES.get(client.type, ()))
+    return allowed if client.first_party else allowed - {STAFF_SCOPE}
 
 
 # ------------------------------------------------------------------------------ for other packages

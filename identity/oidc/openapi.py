@@ -18,6 +18,11 @@ AGENCY_SCOPES = {
     "lookup": "Read the fields the agency's policy allows.",
 }
 
+STAFF_SCOPES = {
+    "openid": "Sign the staff member in (OpenID Connect).",
+    "staff": "Act with the signed-in staff member's roles on the registry's APIs.",
+}
+
 
 def security_schemes(settings: Settings) -> dict[str, dict[str, Any]]:
     """The ways a caller proves who it is (OpenAPI 3.1 4.8.27)."""
@@ -29,6 +34,26 @@ def security_schemes(settings: Settings) -> dict[str, dict[str, Any]]:
                 "clientCredentials": {
                     "tokenUrl": settings.issuer + "/token",
                     "scopes": AGENCY_SCOPES,
+                }
+            },
+        },
+        "staffToken": {
+            "type": "oauth2",
+            "description": "An official's, auditor's or administrator's access token for an "
+            "integration (another system acting for the signed-in staff member), instead of "
+            "the session cookie and X-CSRF-Token header. Register a first-party client with the "
+            "staff scope (`registry clients create --type rp --first-party --scope 'openid "
+            "staff' --redirect-uri URI`), run the authorization code flow with PKCE S256; the "
+            "staff member signs in with a passkey. The access token (RFC 9068, 'roles' claim) "
+            "is sent as 'Authorization: Bearer <token>'; it acts with the staff member's roles "
+            "only after a passkey sign-in, and stops working when the account is disabled or "
+            "reset. Refresh tokens live at most as long as a staff session.",
+            "flows": {
+                "authorizationCode": {
+                    "authorizationUrl": settings.issuer + "/authorize",
+                    "tokenUrl": settings.issuer + "/token",
+                    "refreshUrl": settings.issuer + "/token",
+                    "scopes": STAFF_SCOPES,
                 }
             },
         },

@@ -25,7 +25,7 @@ from identity import jose, keys
 from identity import repository as repo
 from identity.directory import CitizenDirectory
 from identity.models import Account, Client, Grant, RefreshToken
-from identity.oidc.claims import pairwise_sub, parse_scope, released_claims
+from identity.oidc.claims import id_token_claims, pairwise_sub, parse_scope, released_claims
 from identity.oidc.clients import allowed_scopes
 from identity.oidc.errors import OAuthError
 from identity.oidc.token_memory import ACCESS_REQUIRED, TokenMemory
@@ -107,6 +107,7 @@ async def _access_token(
     grant_id: str | None,
     auth_time: datetime | None = None,
     acr: str | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> tuple[str, int]:
     # RFC 9068: JWT access tokens, typ at+jwt, signed with ES256 (cheap to verify).
     settings = ctx.settings
@@ -128,6 +129,7 @@ async def _access_token(
         claims["auth_time"] = int(auth_time.timestamp())
     if acr:
         claims["acr"] = acr
+    claims.update(extra or {})
     key = await keys.active_key(session, settings, "ES256", cache=ctx.signing)
     return jose.sign(claims, key, typ="at+jwt"), ttl
 
@@ -142,27 +144,13 @@ async def _id_token(
     access_token: str,
     nonce: str | None,
 ) -> tuple[str, list[str]]:
-    # OIDC Core 2 and 3.1.3.6: iss, sub, aud, exp, iat, auth_time, nonce, acr, amr, at_hash.
     settings = ctx.settings
     citizen_id = _citizen_id(account)
-    now = int(time.time())
     alg = client.id_token_alg
-    claims: dict[str, Any] = {
-        "iss": settings.issuer,
-        "sub": subject_for(settings, client, citizen_id),
-        "aud": client.client_id,
-        "azp": client.client_id,
-        "iat": now,
-        "exp": now + settings.id_token_ttl,
-        "auth_time": int(grant.auth_time.timestamp()),
-        "acr": grant.acr,
-        "amr": grant.amr.split(),
-        "at_hash": jose.at_hash(access_token, alg),
-    }
-    if grant.session_sid:
-        claims["sid"] = grant.session_sid
-    if nonce:
-        claims["nonce"] = nonce
+    sub = subject_for(settings, client, citizen_id)
+    claims = id_token_claims(
+        settings, client, grant, sub=sub, access_token=access_token, nonce=nonce
+    )
     claims_request = json.loads(grant.claims) if grant.claims else None
     names = released_claims(parse_scope(grant.scope), claims_request, "id_token")
     if names:
@@ -172,15 +160,14 @@ async def _id_token(
     return jose.sign(claims, key), [n for n in names if n in claims]
 
 
-async def _refresh_token(session: AsyncSession, settings: Settings, grant_id: str) -> str:
+async def _refresh_token(
+    session: AsyncSession, settings: Settings, grant_id: str, expires_at: datetime | None = None
+) -> str:
     token = secrets.token_urlsafe(32)
+    expires_at = expires_at or utcnow() + timedelta(seconds=settings.refresh_token_ttl)
     await repo.insert(
         session,
-        RefreshToken(
-            token_hash=sha256_hex(token),
-            grant_id=grant_id,
-            expires_at=utcnow() + timedelta(seconds=settings.refresh_token_ttl),
-        ),
+        RefreshToken(token_hash=sha256_hex(token), grant_id=grant_id, expires_at=expires_at),
     )
     return token
 
@@ -265,6 +252,18 @@ async def authorization_code_grant(
 ) -> dict[str, Any]:
     """RFC 6749 4.1.3 with RFC 7636 4.5-4.6 (PKCE S256) and OIDC Core 3.1.3."""
     nonce, grant, account = await _redeem_code(session, client, form)
+    if account is not None and account.kind == "staff":
+        from identity.oidc.staff_tokens import staff_tokens  # it signs with this module
+
+        return await staff_tokens(
+            session,
+            ctx,
+            client=client,
+            grant=grant,
+            account=account,
+            nonce=nonce,
+            grant_type="authorization_code",
+        )
     account = await _usable_account(session, ctx, grant, account)
     return await _citizen_tokens(
         session,
@@ -366,7 +365,20 @@ async def refresh_token_grant(
     scope = form.get("scope")
     if scope and not set(parse_scope(scope)) <= set(grant.scope.split()):
         raise OAuthError("invalid_scope", "A refresh cannot widen the granted scope.")
-    account = await _usable_account(session, ctx, grant)
+    owner = await repo.account_by_id(session, grant.account_id)
+    if owner is not None and owner.kind == "staff":
+        from identity.oidc.staff_tokens import staff_tokens  # it signs with this module
+
+        return await staff_tokens(
+            session,
+            ctx,
+            client=client,
+            grant=grant,
+            account=owner,
+            nonce=None,
+            grant_type="refresh_token",
+        )
+    account = await _usable_account(session, ctx, grant, owner)
     return await _citizen_tokens(
         session,
         ctx,

@@ -112,6 +112,10 @@ async def passkey_login_complete(
         )
         exc.commit_unit_of_work = True
         raise
+    previous = await services.authenticator.signed_in(request, session)
+    if account.kind == "staff" and previous is not None and previous[1].id == account.id:
+        # The password or enrolment-code session of the first sign-in gives way to this one.
+        await signin.sign_out(session, token=request.cookies.get(services.authenticator.cookie))
     token, row = await signin.start_session(
         session,
         services.settings,
@@ -121,7 +125,7 @@ async def passkey_login_complete(
         ip=client_ip(request),
     )
     await signin.record_login(session, account, method="passkey")
-    location = after_login(services, auth_request, row.sid)
+    location = after_login(services, auth_request, row.sid, account)
     response = JSONResponse({"redirect": location}, headers=NO_STORE)
     set_session_cookie(response, services, token, account)
     return response

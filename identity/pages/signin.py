@@ -7,16 +7,19 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core.deps import SessionDep
 from core.errors import RegistryError
 from core.headers import NO_STORE
 from core.i18n import LOCALES, N_
 from core.inputs import OutsideTextRoute
-from identity import accounts, signin
+from identity import accounts, signin, staff
+from identity import repository as repo
 from identity.http_common import after_login, client_ip, page_error, set_session_cookie, unseal
 from identity.models import Account
 from identity.oidc import authorize as authz
+from identity.pages import staff as staff_pages
 from identity.services import IdentityServices, ServicesDep
 from identity.web import (
     FORM_EXPIRED,
@@ -87,6 +90,17 @@ def _login_context(auth_request: authz.AuthRequest | None, req: str) -> dict[str
     }
 
 
+async def _staff_may_continue(
+    session: AsyncSession, auth_request: authz.AuthRequest | None
+) -> bool:
+    """Whether a staff sign-in leads somewhere staff work: no service, or a first-party one
+    (any other service answers access_denied: staff do not sign in to citizens' services)."""
+    if auth_request is None:
+        return True
+    client = await repo.client(session, auth_request.client_id)
+    return client is not None and client.first_party
+
+
 def _signed_in_response(
     services: IdentityServices, token: str, location: str, account: Account
 ) -> Response:
@@ -111,26 +125,30 @@ async def login_submit(request: Request, session: SessionDep, services: Services
         return page_error(request, services, FORM_EXPIRED)
     login, password = fields.get("login", "")[:64], fields.get("password", "")[:1024]
 
-    def again(message: str, status: int, *, locked: bool = False) -> Response:
+    def again(
+        message: str, status: int, *, locked: bool = False, passkey_first: bool = False
+    ) -> Response:
+        context = {
+            **_login_context(auth_request, req),
+            "error": message,
+            "login_hint": login,
+            "locked": locked,
+        }
+        if passkey_first:
+            context["passkey_first"] = True
         return render(
-            request,
-            settings,
-            "login.html",
-            locale=locale,
-            status_code=status,
-            context={
-                **_login_context(auth_request, req),
-                "error": message,
-                "login_hint": login,
-                "locked": locked,
-            },
+            request, settings, "login.html", locale=locale, status_code=status, context=context
         )
 
     try:
         account = await signin.password_login(
             session, services.ctx, login=login, password=password, client_ip=client_ip(request)
         )
-    except accounts.AccountLocked:
+    except accounts.PasskeyRequired:
+        return again(gettext(locale, staff_pages.PASSKEY_REQUIRED), 403, passkey_first=True)
+    except accounts.AccountLocked as exc:
+        if exc.extensions.get("reason") == staff.DISABLED:
+            return again(gettext(locale, staff_pages.STAFF_DISABLED), 403)
         return again(gettext(locale, "Danh tính điện tử này đang bị khóa."), 403, locked=True)
     except RegistryError as exc:
         if exc.status == 429:
@@ -149,6 +167,9 @@ async def login_submit(request: Request, session: SessionDep, services: Services
         ip=client_ip(request),
     )
     await signin.record_login(session, account, method="pwd")
+    if account.kind == "staff" and await _staff_may_continue(session, auth_request):
+        # No passkey yet (else refused above): register one now, then on to the work.
+        return _signed_in_response(services, token, staff_pages.passkey_step(req), account)
     return _signed_in_response(
         services, token, after_login(services, auth_request, row.sid), account
     )

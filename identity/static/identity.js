@@ -65,6 +65,35 @@
       }
     });
   });
+  // A staff member's first passkey: create it, sign in with it at once, go on to the work.
+  const enrol = document.getElementById("passkey-enrol");
+  if (enrol) {
+    enrol.addEventListener("click", async () => {
+      const status = document.getElementById("passkey-status");
+      status.hidden = true;
+      try {
+        const begun = await post("/webauthn/register/begin", {});
+        const created = await navigator.credentials.create({
+          publicKey: PublicKeyCredential.parseCreationOptionsFromJSON(inner(begun.options)),
+        });
+        const name = (document.getElementById("passkey-name")?.value || "").trim() || "Passkey";
+        await post("/webauthn/register/complete", {
+          challenge_id: begun.challenge_id, credential: created.toJSON(), name: name,
+        });
+        const asked = await post("/webauthn/login/begin", {});
+        const cred = await navigator.credentials.get({
+          publicKey: PublicKeyCredential.parseRequestOptionsFromJSON(inner(asked.options)),
+        });
+        const done = await post("/webauthn/login/complete", {
+          challenge_id: asked.challenge_id, credential: cred.toJSON(), req: enrol.dataset.req || null,
+        });
+        window.location.assign(done.redirect);
+      } catch (e) {
+        status.hidden = false;
+        status.textContent = status.textContent.split(" (")[0] + " (" + e.message + ")";
+      }
+    });
+  }
 
   const register = document.getElementById("passkey-register");
   if (register) {

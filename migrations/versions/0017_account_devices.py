@@ -6,7 +6,7 @@ WebAuthn assertion kept, single use and short-lived, for the form it was asked f
 (recovery, unlock, changing the password), so webauthn_challenge's purpose admits 'proof'.
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-07
 """
 
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017"
-down_revision: str | None = "0015"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

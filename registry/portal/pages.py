@@ -186,9 +186,8 @@ async def record_page(
     user = await portal_user(request, session, services)
     if user is None:
         return to_login(request)
-    if user.citizen_id is None:  # staff have the console or the workspace, not a record
-        work = "/workspace" if "official" in user.account.roles.split() else "/console"
-        return RedirectResponse(work, status_code=303, headers=NO_STORE)
+    if user.citizen_id is None:  # staff have their work (the staff home), not a record
+        return RedirectResponse("/staff", status_code=303, headers=NO_STORE)
     locale = pick_locale(request, lang)
     record = await service.my_record(session, user.principal)
     sections = record_sections(record.values, record.changed, locale)

@@ -32,6 +32,9 @@ PORTAL_SCOPES = ("openid", "profile", "birthdate", "gender", "address", "nationa
 SESSION_COOKIE = "registry_portal"
 FLOW_COOKIE = "registry_portal_flow"
 FLOW_TTL = 600
+# Where a sign-in may come back to: the portal, the console, the workspace, the staff home and
+# the administrators' pages.
+STAFF_AND_PORTAL = ("/portal", "/console", "/workspace", "/staff", "/admin/")
 TOUCH_SECONDS = 60
 
 
@@ -106,9 +109,7 @@ def start_flow(settings: Settings, *, next_path: str, locale: str | None) -> tup
     }
     if locale:
         params["ui_locales"] = locale
-    safe_next = (
-        next_path if next_path.startswith(("/portal", "/console", "/workspace")) else "/portal"
-    )
+    safe_next = next_path if next_path.startswith(STAFF_AND_PORTAL) else "/portal"
     cookie = _sign(
         settings, {"s": state, "v": verifier, "n": nonce, "next": safe_next, "t": time.time()}
     )

@@ -626,6 +626,7 @@ async def test_discovery_advertises_the_scopes_a_relying_party_can_ask_for(
         "address",
         "national_id",
         "offline_access",
+        "staff",  # for first-party clients only: officials' integrations
     ]
 
 

@@ -1,8 +1,8 @@
 """The auditor console end to end in real Chromium, from the first sign-in to a verified proof.
 
-1. An auditor's staff account signs in with its password through /portal/login?next=/console:
-   the console asks for a passkey; the account page registers one (virtual authenticator).
-2. Signed out, the auditor signs in again with the passkey and reaches the console.
+1. An auditor's staff account signs in with its password through /portal/login?next=/console,
+   registers a passkey on the step that follows and signs in with it: the console opens.
+2. Signed out, the auditor signs in again with the passkey alone and reaches the console.
 3. A tax office looked a citizen up through the agency API; the auditor finds that access by
    searching for the citizen, opens it, and sees its inclusion proof verified against the newest
    signed checkpoint; the checkpoints page shows consistency verified; the chart names the agency.
@@ -112,29 +112,25 @@ async def both_widths(page: Page, name: str) -> None:
 async def test_an_auditor_registers_a_passkey_then_verifies_an_agency_access(
     site: Site, page: Page, authenticator: VirtualAuthenticator
 ) -> None:
-    # 1. Password sign-in: the console asks for a passkey first.
+    # 1. Password sign-in, then the passkey step registers one and signs in with it at once
+    #    (virtual authenticator): on to the console in one flow, no sign-out.
     await page.goto(site.url + "/portal/login?next=/console")
     await expect(page).to_have_url(re.compile(re.escape(site.url) + r"/login\?"))
     await page.fill("#login", AUDITOR_LOGIN)
     await page.fill("#password", STAFF_PASSWORD)
     await page.click("#submit")
-    await expect(page).to_have_url(site.url + "/console")
-    await expect(page.locator("#notice")).to_have_attribute("data-notice", "passkey")
-    await expect(page.locator("h1")).to_have_text("Cần đăng nhập bằng khóa truy cập (passkey)")
+    await expect(page).to_have_url(re.compile(re.escape(site.url) + r"/staff/passkey\?"))
+    await expect(page.locator("#who")).to_have_text("Trần Văn Bình")
     await both_widths(page, "passkey-required")
-
-    # The account page registers a passkey on the virtual authenticator, then sign out.
-    await page.click("#go-account")
-    await expect(page.locator("#who")).to_have_text(AUDITOR_LOGIN)
     await page.fill("#passkey-name", "Khóa của kiểm toán viên")
-    await page.click("#passkey-register")
-    await expect(page.locator("table#passkeys")).to_contain_text("Khóa của kiểm toán viên")
+    await page.click("#passkey-enrol")
+    await expect(page).to_have_url(site.url + "/console")
     (held,) = await authenticator.credentials()
     assert held["isResidentCredential"] is True
-    await page.click("#logout")
-    await expect(page.locator("main")).to_contain_text("Bạn đã đăng xuất.")
 
-    # 2. Passkey sign-in: the console opens.
+    # 2. Signed out, the auditor signs in again with the passkey alone.
+    await page.click("#portal-logout")
+    await expect(page.locator("main")).to_contain_text("Bạn đã đăng xuất.")
     await page.goto(site.url + "/portal/login?next=/console")
     await page.click("#passkey-login")
     await expect(page).to_have_url(site.url + "/console")

@@ -252,25 +252,38 @@ async def test_an_auditor_signed_in_with_a_password_is_asked_for_a_passkey(
     settings: Settings, database: Database
 ) -> None:
     async with served(settings, database) as transport:
-        await make_staff(database, settings, username=AUDITOR_LOGIN, roles=("auditor",))
+        auditor = await make_staff(database, settings, username=AUDITOR_LOGIN, roles=("auditor",))
         async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as web:
-            # The real password sign-in through the portal's client: the passkey is required.
+            # The real password sign-in through the portal's client: on to the passkey step
+            # (registered and used at once there), never to the console with a password.
             start = await web.get("/portal/login", params={"next": "/console"})
             back = await sign_in(
                 web, start.headers["location"], login=AUDITOR_LOGIN, password=STAFF_PASSWORD
             )
             while back.status_code in (302, 303):
                 back = await web.get(back.headers["location"])
-            assert back.status_code == 403
-            assert str(back.url).endswith("/console")
-            assert 'data-notice="passkey"' in back.text
-            assert 'href="/account"' in back.text
-            assert "khóa truy cập" in back.text
-            assert_page_headers(back)
-            assert re.search(r'name="csrf" value="[0-9a-f]{64}"', back.text)  # the sign-out form
+            assert back.status_code == 200
+            assert "/staff/passkey?req=" in str(back.url)
+            assert 'id="passkey-enrol"' in back.text
+            # The provider refuses the portal a code for the password session meanwhile.
+            again = await web.get("/portal/login", params={"next": "/console"})
+            moved = await web.get(again.headers["location"])
+            assert moved.headers["location"].startswith("/staff/passkey?req=")
+        async with httpx.AsyncClient(transport=transport, base_url=settings.public_url) as web:
+            # A portal session of a password sign-in (made before this rule) sees the notice.
+            web.cookies.set(
+                SESSION_COOKIE, await session_cookie(database, settings, auditor, amr="pwd")
+            )
+            notice = await web.get("/console")
+            assert notice.status_code == 403
+            assert 'data-notice="passkey"' in notice.text
+            assert 'href="/staff/passkey"' in notice.text
+            assert "khóa truy cập" in notice.text
+            assert_page_headers(notice)
+            assert re.search(r'name="csrf" value="[0-9a-f]{64}"', notice.text)  # the sign-out
             english = await web.get("/console/checkpoints", params={"lang": "en"})
             assert english.status_code == 403
-            assert "Register a passkey on your account page." in english.text
+            assert "Create the passkey and continue" in english.text
     # The auditor's two pages before the passkey.
     assert await denied_views(database) == [("auditor", AUDITOR_LOGIN)] * 2
 

@@ -41,7 +41,7 @@ from tests.identity.factories import (
     make_staff,
     sign_in,
 )
-from tests.registry.portal_sessions import browser, portal_sign_in
+from tests.registry.portal_sessions import browser, portal_sign_in, session_cookie
 
 OTHER_ID = "001303009876"
 AGENCY_NAME = "Ngân hàng Thương mại Cổ phần Thử nghiệm"
@@ -191,14 +191,18 @@ async def test_the_portals_language_switch_sticks_until_switched_back(env: Env) 
 async def test_staff_signed_in_to_the_portal_get_a_refusal_not_a_sign_in_loop(
     app: FastAPI, settings: Settings, database: Database
 ) -> None:
-    # The console's way in is the portal's sign-in.
-    await make_staff(database, settings)
+    # The console's way in is the portal's sign-in: a staff password leads to the passkey
+    # step first, never into the citizen's pages.
+    staff_id = await make_staff(database, settings)
     async with browser(app, settings) as web:
         start = await web.get("/portal/login", params={"next": "/portal/access"})
-        staff = await sign_in(
+        step = await sign_in(
             web, start.headers["location"], login=STAFF_USERNAME, password=STAFF_PASSWORD
         )
-        # Signed in, and back at /portal/access through the callback: refused.
+        assert step.status_code == 200 and 'id="passkey-enrol"' in step.text
+        # Signed in with a passkey (the session the callback makes): refused, no loop.
+        web.cookies.set("registry_portal", await session_cookie(database, settings, staff_id))
+        staff = await web.get("/portal/access")
         assert staff.status_code == 403 and "dành cho công dân" in staff.text
         assert (await web.get("/portal/security")).status_code == 403
 

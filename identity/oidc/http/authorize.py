@@ -21,6 +21,7 @@ from identity import repository as repo
 from identity.http_common import page_error, unseal
 from identity.oidc import authorize as authz
 from identity.oidc.openapi import REDIRECT, AuthorizationRequest, form_body, page, query_parameters
+from identity.pages.staff import passkey_step
 from identity.services import IdentityServices, ServicesDep
 from identity.web import pick_locale, render
 
@@ -64,6 +65,10 @@ async def _continue(
                 "claims": authz.consent_claims(auth_request),
             },
         )
+    if account.kind == "staff" and "hwk" not in login_session.amr.split():
+        # Staff reach a (first-party) service only after a passkey sign-in: first the passkey
+        # step, whose passkey sign-in comes back here for this request.
+        return RedirectResponse(passkey_step(sealed), status_code=303, headers=NO_STORE)
     location = await authz.issue_code(
         session, settings, auth_request, client, login_session, account
     )
