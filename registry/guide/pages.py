@@ -67,7 +67,7 @@ DOORS = (
         N_("Quản trị viên"),
         N_("Quản lý tài khoản cán bộ và các cơ quan được kết nối."),
         N_("Đăng nhập bằng tên đăng nhập, rồi bằng khóa truy cập."),
-        "/account",
+        "/admin/staff",
         N_("Đăng nhập quản trị"),
     ),
     Door(
