@@ -22,8 +22,10 @@ from identity.models import (
     LoginSession,
     LoginThrottle,
     Passkey,
+    PushedRequest,
     RefreshToken,
     RevokedToken,
+    SpentProof,
     WebAuthnChallenge,
 )
 
@@ -440,6 +442,46 @@ async def remember_jti(session: AsyncSession, jti: str, expires_at: datetime) ->
         .returning(RevokedToken.jti)
     )
     return (await session.execute(statement)).first() is not None
+
+
+# ------------------------------------------------------------------------------ PAR, DPoP
+
+_PUSHED = _table(PushedRequest)
+_SPENT = _table(SpentProof)
+
+
+async def take_pushed(
+    session: AsyncSession, request_hash: str, now: datetime
+) -> PushedRequest | None:
+    """The pushed request with this hash, marked used by this call; None when unknown or used
+    before (RFC 9126 4: a request_uri is used once). Expiry is the caller's to check."""
+    statement = (
+        update(_PUSHED)
+        .where(_PUSHED.c.request_hash == request_hash, _PUSHED.c.used_at.is_(None))
+        .values(used_at=now)
+        .returning(*_PUSHED.c)
+    )
+    row = (await session.execute(statement)).mappings().first()
+    return None if row is None else PushedRequest(**dict(row))
+
+
+async def spend_proof(session: AsyncSession, proof_hash: str, expires_at: datetime) -> bool:
+    """Record a DPoP proof as seen; False when it was seen before (a replay). One INSERT ...
+    ON CONFLICT DO NOTHING, so of concurrent requests exactly one spends it."""
+    statement = (
+        insert_for(session, _SPENT)
+        .values(proof_hash=proof_hash, expires_at=expires_at)
+        .on_conflict_do_nothing(index_elements=[_SPENT.c.proof_hash])
+        .returning(_SPENT.c.proof_hash)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def purge_pushed_and_proofs(session: AsyncSession, now: datetime) -> None:
+    """Drop pushed requests and seen proofs past their time (housekeeping: both are refused
+    when expired anyway; this bounds the tables)."""
+    await session.execute(delete(_PUSHED).where(_PUSHED.c.expires_at <= now))
+    await session.execute(delete(_SPENT).where(_SPENT.c.expires_at <= now))
 
 
 # ------------------------------------------------------------------------------ consent
