@@ -541,3 +541,13 @@ async def test_a_bearer_token_is_not_taken_with_the_dpop_scheme(
     dpop_error(await userinfo(web, client, access), "invalid_token")
     ok = await web.get("/userinfo", headers={"Authorization": f"Bearer {access}"})
     assert ok.status_code == 200
+
+
+async def test_introspection_shows_the_binding(web: httpx.AsyncClient, client: FapiClient) -> None:
+    access = (await tokens_for(web, client))["access_token"]
+    response = await web.post("/introspect", data={"token": access, **client.assertion()})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["active"] is True
+    assert body["token_type"] == "DPoP"  # RFC 9449 6.2
+    assert body["cnf"] == {"jkt": client.dpop_key.thumbprint()}
