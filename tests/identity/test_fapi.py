@@ -551,3 +551,34 @@ async def test_introspection_shows_the_binding(web: httpx.AsyncClient, client: F
     assert body["active"] is True
     assert body["token_type"] == "DPoP"  # RFC 9449 6.2
     assert body["cnf"] == {"jkt": client.dpop_key.thumbprint()}
+
+
+async def test_a_push_with_a_proof_binds_the_code_to_its_key(
+    web: httpx.AsyncClient, client: FapiClient
+) -> None:
+    verifier, challenge = pkce()
+    url = client.issuer + "/par"
+    pushed = await with_nonce(
+        client,
+        lambda: web.post(
+            "/par",
+            data={**request_params(client, challenge), **client.assertion()},
+            headers={"DPoP": client.proof("POST", url)},
+        ),
+    )
+    assert pushed.status_code == 201, pushed.text
+    query = {"client_id": client.client_id, "request_uri": pushed.json()["request_uri"]}
+    final = await sign_in(web, f"/authorize?{httpx.QueryParams(query)}")
+    form = {
+        "grant_type": "authorization_code",
+        "code": query_of(final.headers["location"])["code"],
+        "redirect_uri": RP_REDIRECT,
+        "code_verifier": verifier,
+    }
+    # RFC 9449 10: the code goes only to a proof of the key that pushed the request.
+    other = await token_request(web, client, form, key=Key.es256())
+    assert other.status_code == 400
+    assert other.json()["error"] == "invalid_dpop_proof"
+    same = await token_request(web, client, form)
+    assert same.status_code == 200, same.text
+    assert claims_of(same.json()["access_token"])["cnf"]["jkt"] == client.dpop_key.thumbprint()
