@@ -201,6 +201,7 @@ async def _citizen_tokens(
     nonce: str | None,
     grant_type: str,
     jkt: str | None,
+    new_refresh: bool = True,
 ) -> dict[str, Any]:
     citizen_id = _citizen_id(account)
     sub = subject_for(ctx.settings, client, citizen_id)
@@ -224,7 +225,7 @@ async def _citizen_tokens(
         access_token=access,
         nonce=nonce,
     )
-    refresh = await _refresh_token(session, ctx.settings, grant.id)
+    refresh = await _refresh_token(session, ctx.settings, grant.id) if new_refresh else None
     await audit.record(
         session,
         actor=client_principal(client),
@@ -234,7 +235,7 @@ async def _citizen_tokens(
         fields=released,
         detail={"grant_type": grant_type, "scope": grant.scope[:200]},
     )
-    return {
+    body = {
         "access_token": access,
         "token_type": "DPoP" if jkt else "Bearer",  # RFC 9449 5
         "expires_in": ttl,
@@ -242,6 +243,7 @@ async def _citizen_tokens(
         "id_token": id_token,
         "scope": grant.scope,
     }
+    return {k: v for k, v in body.items() if v is not None}
 
 
 async def _usable_account(
@@ -369,7 +371,9 @@ async def refresh_token_grant(
     form: Mapping[str, str],
     jkt: str | None = None,
 ) -> dict[str, Any]:
-    """RFC 6749 6, with rotation; reuse of a rotated token revokes the family (RFC 9700 4.14)."""
+    """RFC 6749 6, with rotation; reuse of a rotated token revokes the family (RFC 9700 4.14).
+    A fapi2 client's refresh token is not rotated (FAPI 2.0 Security Profile 5.3.2.1: its
+    grant is sender-constrained by DPoP instead); it is answered without a new one."""
     token = form.get("refresh_token")
     if not token:
         raise OAuthError("invalid_request", "refresh_token is required.")
@@ -392,7 +396,9 @@ async def refresh_token_grant(
     if grant.revoked_at is not None or row.expires_at <= now:
         raise OAuthError("invalid_grant", "The refresh token has expired or was revoked.")
     await _bind(session, grant, jkt)
-    row.used_at = now
+    rotate = client.profile != "fapi2"
+    if rotate:
+        row.used_at = now
     scope = form.get("scope")
     if scope and not set(parse_scope(scope)) <= set(grant.scope.split()):
         raise OAuthError("invalid_scope", "A refresh cannot widen the granted scope.")
@@ -406,6 +412,7 @@ async def refresh_token_grant(
         nonce=None,
         grant_type="refresh_token",
         jkt=jkt,
+        new_refresh=rotate,
     )
 
 
