@@ -201,7 +201,7 @@ async def _citizen_tokens(
     nonce: str | None,
     grant_type: str,
     jkt: str | None,
-    new_refresh: bool = True,
+    kept_refresh: str | None = None,
 ) -> dict[str, Any]:
     citizen_id = _citizen_id(account)
     sub = subject_for(ctx.settings, client, citizen_id)
@@ -225,7 +225,7 @@ async def _citizen_tokens(
         access_token=access,
         nonce=nonce,
     )
-    refresh = await _refresh_token(session, ctx.settings, grant.id) if new_refresh else None
+    refresh = kept_refresh or await _refresh_token(session, ctx.settings, grant.id)
     await audit.record(
         session,
         actor=client_principal(client),
@@ -235,7 +235,7 @@ async def _citizen_tokens(
         fields=released,
         detail={"grant_type": grant_type, "scope": grant.scope[:200]},
     )
-    body = {
+    return {
         "access_token": access,
         "token_type": "DPoP" if jkt else "Bearer",  # RFC 9449 5
         "expires_in": ttl,
@@ -243,7 +243,6 @@ async def _citizen_tokens(
         "id_token": id_token,
         "scope": grant.scope,
     }
-    return {k: v for k, v in body.items() if v is not None}
 
 
 async def _usable_account(
@@ -373,7 +372,7 @@ async def refresh_token_grant(
 ) -> dict[str, Any]:
     """RFC 6749 6, with rotation; reuse of a rotated token revokes the family (RFC 9700 4.14).
     A fapi2 client's refresh token is not rotated (FAPI 2.0 Security Profile 5.3.2.1: its
-    grant is sender-constrained by DPoP instead); it is answered without a new one."""
+    grant is sender-constrained by DPoP instead): the same token is given back."""
     token = form.get("refresh_token")
     if not token:
         raise OAuthError("invalid_request", "refresh_token is required.")
@@ -412,7 +411,7 @@ async def refresh_token_grant(
         nonce=None,
         grant_type="refresh_token",
         jkt=jkt,
-        new_refresh=rotate,
+        kept_refresh=None if rotate else token,
     )
 
 
