@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, case, delete, exists, func, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import insert_row
+from core.db import dialect_of, insert_row, may_commit
 from core.models import Base
 from core.statements import Statement, insert_for
 from identity.models import (
@@ -465,9 +466,23 @@ async def take_pushed(
     return None if row is None else PushedRequest(**dict(row))
 
 
+_SPEND = Statement(
+    postgresql.insert(_SPENT)
+    .values(proof_hash=bindparam("proof_hash"), expires_at=bindparam("expires_at"))
+    .on_conflict_do_nothing(index_elements=[_SPENT.c.proof_hash])
+    .returning(_SPENT.c.proof_hash)
+)
+
+
 async def spend_proof(session: AsyncSession, proof_hash: str, expires_at: datetime) -> bool:
     """Record a DPoP proof as seen; False when it was seen before (a replay). One INSERT ...
-    ON CONFLICT DO NOTHING, so of concurrent requests exactly one spends it."""
+    ON CONFLICT DO NOTHING, so of concurrent requests exactly one spends it. On PostgreSQL it
+    goes to the driver and, unless the unit of work has begun, commits by itself: a proof is
+    spent whatever becomes of its request, and a bound request pays no BEGIN and COMMIT."""
+    params = {"proof_hash": proof_hash, "expires_at": expires_at}
+    if dialect_of(session) == "postgresql":
+        may_commit()
+        return await _SPEND.fetch_row(session, params, begin=False) is not None
     statement = (
         insert_for(session, _SPENT)
         .values(proof_hash=proof_hash, expires_at=expires_at)
