@@ -17,7 +17,9 @@ only because it is served over plain HTTP.
 Measured, each for a fixed time after a warm-up:
 
 1. client_credentials: POST /token (Basic auth, scope=verify) with wrk and a Lua script (keep-alive
-   connections), or with the asyncio client below when wrk is missing.
+   connections), or with the asyncio client below when wrk is missing; then the same with a
+   DPoP proof (RFC 9449: a fresh ES256 proof per request, with the server's nonce) for a
+   DPoP-bound token, with the asyncio client (wrk cannot sign).
 2. Full password logins, each a new browser (no cookies): GET /authorize (PKCE S256, nonce) ->
    303 /login -> GET /login (csrf and req from the form; the CSRF cookie is set) -> POST /login ->
    303 /authorize/resume -> 303 to the relying party with the code -> POST /token (the relying
@@ -328,11 +330,50 @@ def argon2_build() -> str:
 # ------------------------------------------------------------------------------ the flows
 
 
+class DPoPKey:
+    """A load-generator task's DPoP key (P-256) and the server's last nonce: one proof per
+    request (RFC 9449 4.2), signed here, outside the app's CPU."""
+
+    def __init__(self) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        self.key = ec.generate_private_key(ec.SECP256R1())
+        numbers = self.key.public_key().public_numbers()
+        jwk = {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64url(numbers.x.to_bytes(32, "big")),
+            "y": b64url(numbers.y.to_bytes(32, "big")),
+        }
+        header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}
+        self.header = b64url(json.dumps(header, separators=(",", ":")).encode())
+        self.nonce = ""
+
+    def proof(self) -> str:
+        """A proof for POST /token of the bench's public URL."""
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+        claims: dict[str, Any] = {
+            "jti": secrets.token_urlsafe(12),
+            "htm": "POST",
+            "htu": PUBLIC_URL.rstrip("/") + "/token",
+            "iat": int(time.time()),
+        }
+        if self.nonce:
+            claims["nonce"] = self.nonce
+        signing_input = self.header + "." + b64url(json.dumps(claims).encode())
+        der = self.key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(der)
+        return signing_input + "." + b64url(r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+
+
 @dataclass(frozen=True)
 class FlowSpec:
     """One load-generator process's work (picklable)."""
 
-    kind: str  # "cc" | "password" | "passkey"
+    kind: str  # "cc" | "cc_dpop" | "password" | "passkey"
     port: int
     warmup: float
     seconds: float
@@ -582,22 +623,45 @@ class Runner:
             conn, jar, json.loads(r.body)["redirect"], verifier, state, nonce, ["hwk", "user"]
         )
 
-    async def client_credentials(self, conn: Conn) -> None:
-        """POST /token grant_type=client_credentials (Basic auth)."""
+    async def client_credentials(self, conn: Conn, dpop: DPoPKey | None = None) -> None:
+        """POST /token grant_type=client_credentials (Basic auth), with a proof when ``dpop``."""
+        headers = [
+            ("Authorization", self.agency_auth),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ]
+        if dpop is not None:
+            headers.append(("DPoP", dpop.proof()))
         r = await self._step(
             conn,
-            "POST /token (client_credentials)",
+            "POST /token (client_credentials" + (", DPoP)" if dpop else ")"),
             200,
+            "POST",
+            "/token",
+            body=b"grant_type=client_credentials&scope=verify",
+            headers=headers,
+        )
+        if b'"access_token"' not in r.body:
+            raise HttpError("client_credentials (no token)", r.status, r.body[:300])
+        if dpop is not None:
+            if b'"DPoP"' not in r.body:
+                raise HttpError("client_credentials (not DPoP-bound)", r.status, r.body[:300])
+            dpop.nonce = r.header("dpop-nonce") or dpop.nonce
+
+    async def dpop_nonce(self, conn: Conn, dpop: DPoPKey) -> None:
+        """The server's first nonce (RFC 9449 8: a proof without one is answered with it)."""
+        r = await conn.request(
             "POST",
             "/token",
             body=b"grant_type=client_credentials&scope=verify",
             headers=[
                 ("Authorization", self.agency_auth),
                 ("Content-Type", "application/x-www-form-urlencoded"),
+                ("DPoP", dpop.proof()),
             ],
         )
-        if b'"access_token"' not in r.body:
-            raise HttpError("client_credentials (no token)", r.status, r.body[:300])
+        dpop.nonce = r.header("dpop-nonce")
+        if r.status != 400 or not dpop.nonce:
+            raise HttpError("client_credentials (no DPoP nonce)", r.status, r.body[:300])
 
     # ------------------------------------------------------------------ driving
 
@@ -615,6 +679,9 @@ class Runner:
         from cryptography.hazmat.primitives.asymmetric import ec
 
         conn = Conn(self.spec.port)
+        dpop = DPoPKey() if self.spec.kind == "cc_dpop" else None
+        if dpop is not None:
+            await self.dpop_nonce(conn, dpop)
         keys = {
             c.credential_id: ec.derive_private_key(c.private_value, ec.SECP256R1())
             for c in items
@@ -632,7 +699,7 @@ class Runner:
                     elif isinstance(item, PasskeyCred):
                         await self.passkey_login(conn, item, keys[item.credential_id])
                     else:
-                        await self.client_credentials(conn)
+                        await self.client_credentials(conn, dpop)
                 except (
                     HttpError,
                     OSError,
@@ -655,7 +722,7 @@ async def _drive(spec: FlowSpec, t0: float) -> Stats:
     window = (t0 + spec.warmup, t0 + spec.warmup + spec.seconds)
     runner = Runner(spec, window)
     items: list[Any] = list(spec.logins) if spec.kind == "password" else list(spec.passkeys)
-    if spec.kind == "cc":
+    if spec.kind in ("cc", "cc_dpop"):
         items = []
     usage: list[float] = []
 
@@ -1152,6 +1219,21 @@ def _measure(
             server,
         ),
         timed(
+            f"client_credentials with DPoP, {scale.cc_seconds} s",
+            timings,
+            lambda: run_flow(
+                "cc_dpop",
+                "client_credentials (DPoP)",
+                port,
+                world,
+                warmup=scale.warmup,
+                seconds=scale.cc_seconds,
+                tasks=scale.cc_connections,
+                probe=probe,
+            ),
+            server,
+        ),
+        timed(
             f"password logins, {scale.login_seconds} s",
             timings,
             lambda: logins("password", scale.login_seconds, 0),
@@ -1209,10 +1291,11 @@ def _report(
     argon: tuple[int, int, int, float],
     argon_reference_ms: float,
 ) -> None:
-    cc, pwd, pk = results
+    cc, cc_dpop, pwd, pk = results
     # flow -> (target per core, Keycloak's figure per vCPU)
     peers = {
         cc.name: (f">= {TARGET_CC_TOTAL / WORKERS:,.0f}", KEYCLOAK_CC_PER_VCPU),
+        cc_dpop.name: ("measured", None),
         pwd.name: (f">= {TARGET_PWD_PER_CORE:g}", KEYCLOAK_PWD_PER_VCPU),
         pk.name: (f">= {TARGET_PASSKEY_PER_CORE:g}", None),
     }
@@ -1301,7 +1384,7 @@ def _report(
     cc_ok = cc.rate >= TARGET_CC_TOTAL
     pwd_ok = _per_core(pwd.rate) >= TARGET_PWD_PER_CORE
     pk_ok = _per_core(pk.rate) >= TARGET_PASSKEY_PER_CORE
-    errors = cc.errors + pwd.errors + pk.errors
+    errors = cc.errors + cc_dpop.errors + pwd.errors + pk.errors
     report.targets_table(
         "Targets",
         [
@@ -1383,6 +1466,7 @@ def _report(
         "loadavg_1m_start_end": [round(load[0], 2), round(load[1], 2)],
         "total_seconds": round(total, 1),
         "client_credentials": flow_json(cc),
+        "client_credentials_dpop": flow_json(cc_dpop),
         "password_login": flow_json(pwd),
         "passkey_login": flow_json(pk),
     }

@@ -22,6 +22,7 @@ TARGET_NAMES = (
     "oidc_scope_and_claims",
     "oidc_sealed_request",
     "oidc_basic_credentials",
+    "oidc_dpop_proof",
 )
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from typing import Any
 
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,6 +14,7 @@ from core.errors import Forbidden, Unauthenticated
 from core.settings import Settings
 from identity.accounts import principal_of
 from identity.models import Account, LoginSession
+from identity.oidc import dpop
 from identity.oidc.staff_tokens import acts_with_roles
 from identity.oidc.tokens import (
     InvalidToken,
@@ -39,6 +42,29 @@ def session_principal(login_session: LoginSession, account: Account) -> Principa
     if account.kind == "staff" and "hwk" not in amr:
         return replace(principal, roles=frozenset({"staff_enrolment"}))
     return principal
+
+
+async def check_dpop(
+    request: Request,
+    session: AsyncSession,
+    tokens: TokenContext,
+    claims: Mapping[str, Any],
+    scheme: str,
+    token: str,
+) -> None:
+    """The DPoP checks of a resource request (RFC 9449 7): a bound token only with a proof of
+    its key for this method and URL; ``dpop.DPoPError`` otherwise."""
+    await dpop.check_resource(
+        session,
+        tokens.settings,
+        claims,
+        scheme=scheme,
+        token=token,
+        values=request.headers.getlist("dpop"),
+        method=request.method,
+        path=request.url.path,
+        housekeeping=tokens.housekeeping,
+    )
 
 
 class IdentityAuthenticator:
@@ -91,10 +117,10 @@ class IdentityAuthenticator:
         self, request: Request, authorization: str, session: AsyncSession
     ) -> Principal:
         scheme, _, token = authorization.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token:
+        token, scheme = token.strip(), scheme.lower()
+        if scheme not in ("bearer", "dpop") or not token:
             raise Unauthenticated(
-                "Send the access token as 'Authorization: Bearer <token>'.",
+                "Send the access token as 'Authorization: Bearer <token>' (or DPoP).",
                 headers={"WWW-Authenticate": 'Bearer realm="registry", error="invalid_request"'},
             )
         try:
@@ -105,9 +131,18 @@ class IdentityAuthenticator:
             raise Unauthenticated(
                 "The access token is not valid: " + description + ".",
                 headers={
-                    "WWW-Authenticate": 'Bearer realm="registry", error="invalid_token", '
+                    "WWW-Authenticate": dpop.challenge("invalid_token", description)
+                    if scheme == "dpop"
+                    else 'Bearer realm="registry", error="invalid_token", '
                     f'error_description="{description}"'
                 },
+            ) from None
+        try:
+            await check_dpop(request, session, self.tokens, found.claims, scheme, token)
+        except dpop.DPoPError as exc:
+            raise Unauthenticated(
+                "The DPoP proof is not accepted: " + exc.description,
+                headers=dpop.resource_headers(exc),
             ) from None
         client = found.client
         if client is None:

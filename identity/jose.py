@@ -23,24 +23,30 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from jose import jwk as jose_jwk
 
 ID_TOKEN_ALGS: tuple[str, ...] = ("RS256", "ES256")
 ACCESS_TOKEN_ALGS: tuple[str, ...] = ("ES256", "RS256")
 CLIENT_ASSERTION_ALGS: tuple[str, ...] = ("RS256", "PS256", "ES256")
+# FAPI 2.0 Security Profile 5.4: PS256, ES256 or EdDSA, never RS256.
+FAPI_ALGS: tuple[str, ...] = ("PS256", "ES256")
+DPOP_ALGS: tuple[str, ...] = ("ES256", "PS256", "EdDSA")
 # Everything this module can verify; an allowlist naming anything else never matches it.
-SUPPORTED_ALGS = frozenset({"RS256", "PS256", "ES256"})
+SUPPORTED_ALGS = frozenset({"RS256", "PS256", "ES256", "EdDSA"})
 
 MAX_TOKEN_LENGTH = 16_384
 MIN_RSA_BITS = 2048  # RFC 7518 3.3
 MAX_RSA_BITS = 8192  # a client's oversized key must not make every check slow
 _RSA_ALGS = frozenset({"RS256", "PS256"})
 _EC_ALGS = frozenset({"ES256"})
+_OKP_ALGS = frozenset({"EdDSA"})
+# RFC 7517 6.2.2, 6.3.2, RFC 8037 2: members that only a private key has.
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _P256_COORDINATE = 32  # bytes; RFC 7518 6.2.1.2: x and y are full-length
 _B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
-PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
@@ -125,6 +131,8 @@ def public_jwk(key: PublicKey, *, alg: str) -> dict[str, Any]:
         numbers = key.public_numbers()
         # RFC 7518 6.3.1: unsigned big-endian, without leading zero octets.
         members = {"kty": "RSA", "n": _b64_uint(numbers.n), "e": _b64_uint(numbers.e)}
+    elif isinstance(key, ed25519.Ed25519PublicKey):
+        raise JoseError("the provider signs with RSA and EC keys only")
     else:
         numbers_ec = key.public_numbers()
         members = {
@@ -222,6 +230,8 @@ def _algs_for(key: PublicKey) -> frozenset[str]:
         return _RSA_ALGS
     if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1):
         return _EC_ALGS
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return _OKP_ALGS
     return frozenset()
 
 
@@ -248,6 +258,12 @@ def _public_key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
                 raise JoseError("the EC key's coordinates have the wrong length")
             # from_encoded_point refuses points that are not on the curve.
             return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), b"\x04" + xb + yb)
+        if kty == "OKP":
+            # RFC 8037 2: only Ed25519 among the signing curves is accepted.
+            okp_x = jwk.get("x")
+            if jwk.get("crv") != "Ed25519" or not isinstance(okp_x, str):
+                raise JoseError("the OKP key is not an Ed25519 key")
+            return ed25519.Ed25519PublicKey.from_public_bytes(b64url_decode(okp_x))
     except JoseError:
         raise
     except (ValueError, TypeError, OverflowError):
@@ -255,7 +271,7 @@ def _public_key_from_jwk(jwk: Mapping[str, Any]) -> PublicKey:
     raise JoseError("the JWK's key type is not supported")
 
 
-def _jose_key(key: PublicKey | PrivateKey, alg: str) -> Any:
+def _jose_key(key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey | PrivateKey, alg: str) -> Any:
     # python-jose's backends take cryptography key objects as they are (no re-parsing).
     return jose_jwk.construct(key, alg)
 
@@ -281,6 +297,13 @@ def _verify_bytes(key: PublicKey, alg: str, signing_input: bytes, signature: byt
                 return False
             key.verify(signature, signing_input, _pss(), hashes.SHA256())
             return True
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            if alg != "EdDSA":
+                return False
+            key.verify(signature, signing_input)  # RFC 8037 3.1
+            return True
+        if alg == "EdDSA":
+            return False
         return bool(_jose_key(key, alg).verify(signing_input, signature))
     except InvalidSignature:
         return False
@@ -586,3 +609,20 @@ def decode_with_jwks(
     claims = _verified_claims(parsed, alg, candidates)
     _check_claims(claims, audience=audience, issuer=issuer, leeway=leeway, require=require, now=now)
     return claims
+
+
+def decode_dpop_proof(
+    token: str | bytes, *, algorithms: Sequence[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Verify a DPoP proof's signature with the public key its header carries (RFC 9449 4.3
+    steps 4-7): typ dpop+jwt, an allowed asymmetric alg, a public jwk that fits it. Its
+    (jwk, claims); the caller checks the claims. Raises only JoseError."""
+    parsed = _parse(token)
+    alg = _checked_alg(parsed.header, algorithms, "dpop+jwt")
+    jwk = parsed.header.get("jwk")
+    if not isinstance(jwk, dict):
+        raise JoseError("the proof carries no jwk")
+    if _PRIVATE_MEMBERS.intersection(jwk):
+        raise JoseError("the proof's jwk holds a private key")
+    entry = PublicKeyEntry.from_jwk(jwk, alg=alg)
+    return jwk, _verified_claims(parsed, alg, [entry])

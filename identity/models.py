@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     TextClause,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -31,6 +32,9 @@ STAFF_ROLES = ("official", "auditor", "administrator")
 CLIENT_TYPES = ("rp", "agency")
 CLIENT_AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt")
 KEY_ALGS = ("RS256", "ES256")
+# standard: the OIDC code flow as the provider has always run it; fapi2: the FAPI 2.0 Security
+# Profile (pushed requests, DPoP-bound tokens, private_key_jwt with PS256/ES256).
+CLIENT_PROFILES = ("standard", "fapi2")
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -201,8 +205,14 @@ class Client(Base):
     # First-party clients (the registry's own portal) skip the consent page.
     first_party: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_now())
+    profile: Mapped[str] = mapped_column(String(8), default="standard", server_default="standard")
+    # RFC 9126 6: the client sends its authorization requests only by PAR.
+    require_par: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # RFC 9449 5.2 dpop_bound_access_tokens: every token request carries a DPoP proof.
+    dpop_bound: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     __table_args__ = (
+        CheckConstraint(_in("profile", CLIENT_PROFILES), name="profile"),
         CheckConstraint(_in("type", CLIENT_TYPES), name="type"),
         CheckConstraint(_in("auth_method", CLIENT_AUTH_METHODS), name="auth_method"),
         CheckConstraint(_in("id_token_alg", KEY_ALGS), name="id_token_alg"),
@@ -243,6 +253,8 @@ class Grant(Base):
     amr: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, server_default=_now())
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # RFC 9449 6.1 and 10: the thumbprint of the DPoP key the grant's tokens are bound to.
+    dpop_jkt: Mapped[str | None] = mapped_column(String(43))
 
 
 class AuthorizationCode(Base):
@@ -278,6 +290,29 @@ class RevokedToken(Base):
     __tablename__ = "revoked_token"
 
     jti: Mapped[str] = mapped_column(String(36), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+
+
+class PushedRequest(Base):
+    """A pushed authorization request (RFC 9126): its validated parameters, used once."""
+
+    __tablename__ = "pushed_request"
+
+    request_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 hex
+    client_id: Mapped[str] = mapped_column(
+        String(64), ForeignKey("oauth_client.client_id", ondelete="CASCADE")
+    )
+    params: Mapped[str] = mapped_column(Text)  # JSON object of the request's parameters
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SpentProof(Base):
+    """A DPoP proof's jti seen (RFC 9449 11.1), kept until its proof could no longer pass."""
+
+    __tablename__ = "spent_proof"
+
+    proof_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 

@@ -7,9 +7,10 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, bindparam, case, delete, exists, func, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core.db import insert_row
+from core.db import dialect_of, insert_row, may_commit
 from core.models import Base
 from core.statements import Statement, insert_for
 from identity.models import (
@@ -22,8 +23,10 @@ from identity.models import (
     LoginSession,
     LoginThrottle,
     Passkey,
+    PushedRequest,
     RefreshToken,
     RevokedToken,
+    SpentProof,
     WebAuthnChallenge,
 )
 
@@ -504,6 +507,60 @@ async def remember_jti(session: AsyncSession, jti: str, expires_at: datetime) ->
         .returning(RevokedToken.jti)
     )
     return (await session.execute(statement)).first() is not None
+
+
+# ------------------------------------------------------------------------------ PAR, DPoP
+
+_PUSHED = _table(PushedRequest)
+_SPENT = _table(SpentProof)
+
+
+async def take_pushed(
+    session: AsyncSession, request_hash: str, now: datetime
+) -> PushedRequest | None:
+    """The pushed request with this hash, marked used by this call; None when unknown or used
+    before (RFC 9126 4: a request_uri is used once). Expiry is the caller's to check."""
+    statement = (
+        update(_PUSHED)
+        .where(_PUSHED.c.request_hash == request_hash, _PUSHED.c.used_at.is_(None))
+        .values(used_at=now)
+        .returning(*_PUSHED.c)
+    )
+    row = (await session.execute(statement)).mappings().first()
+    return None if row is None else PushedRequest(**dict(row))
+
+
+_SPEND = Statement(
+    postgresql.insert(_SPENT)
+    .values(proof_hash=bindparam("proof_hash"), expires_at=bindparam("expires_at"))
+    .on_conflict_do_nothing(index_elements=[_SPENT.c.proof_hash])
+    .returning(_SPENT.c.proof_hash)
+)
+
+
+async def spend_proof(session: AsyncSession, proof_hash: str, expires_at: datetime) -> bool:
+    """Record a DPoP proof as seen; False when it was seen before (a replay). One INSERT ...
+    ON CONFLICT DO NOTHING, so of concurrent requests exactly one spends it. On PostgreSQL it
+    goes to the driver and, unless the unit of work has begun, commits by itself: a proof is
+    spent whatever becomes of its request, and a bound request pays no BEGIN and COMMIT."""
+    params = {"proof_hash": proof_hash, "expires_at": expires_at}
+    if dialect_of(session) == "postgresql":
+        may_commit()
+        return await _SPEND.fetch_row(session, params, begin=False) is not None
+    statement = (
+        insert_for(session, _SPENT)
+        .values(proof_hash=proof_hash, expires_at=expires_at)
+        .on_conflict_do_nothing(index_elements=[_SPENT.c.proof_hash])
+        .returning(_SPENT.c.proof_hash)
+    )
+    return (await session.execute(statement)).first() is not None
+
+
+async def purge_pushed_and_proofs(session: AsyncSession, now: datetime) -> None:
+    """Drop pushed requests and seen proofs past their time (housekeeping: both are refused
+    when expired anyway; this bounds the tables)."""
+    await session.execute(delete(_PUSHED).where(_PUSHED.c.expires_at <= now))
+    await session.execute(delete(_SPENT).where(_SPENT.c.expires_at <= now))
 
 
 # ------------------------------------------------------------------------------ consent

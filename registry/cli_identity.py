@@ -255,9 +255,16 @@ def clients_create(
     auth: str = typer.Option("client_secret_basic", "--auth", help="Client authentication."),
     jwks_file: Path | None = typer.Option(None, "--jwks-file", help="JWK Set (private_key_jwt)."),
     sector: str | None = typer.Option(None, "--sector", help="Pairwise sector identifier."),
-    id_token_alg: str = typer.Option("RS256", "--id-token-alg", help="RS256 or ES256."),
+    id_token_alg: str | None = typer.Option(
+        None, "--id-token-alg", help="RS256 or ES256 (default RS256; ES256 for fapi2)."
+    ),
     first_party: bool = typer.Option(False, help="The registry's own portal: no consent page."),
     client_id: str | None = typer.Option(None, "--client-id", help="Choose the id."),
+    profile: str = typer.Option(
+        "standard", "--profile", help="standard, or fapi2 (PAR, DPoP, private_key_jwt)."
+    ),
+    require_par: bool = typer.Option(False, help="Authorization requests by PAR only."),
+    dpop: bool = typer.Option(False, help="Tokens must be DPoP-bound."),
 ) -> None:
     """Register a client; prints its id and secret once (only the SHA-256 is stored)."""
     from identity.oidc.clients import create_client
@@ -282,6 +289,9 @@ def clients_create(
             id_token_alg=id_token_alg,
             first_party=first_party,
             client_id=client_id,
+            profile=profile,
+            require_par=require_par,
+            dpop_bound=dpop,
         )
         return new.client.client_id, new.secret
 

@@ -33,11 +33,12 @@ from identity.oidc.claims import (
     released_claims,
     requested_acr_essential,
 )
-from identity.oidc.clients import allowed_scopes, redirect_uris
+from identity.oidc.clients import allowed_scopes, redirect_uris, requires_par
 from identity.oidc.tokens import CODE_TTL, client_principal
 
 REQUEST_TTL = 900  # seconds a pending authorization request stays valid across the login pages
 PROMPTS = ("none", "login", "consent", "select_account")
+_B64URL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 # Shown on the provider's pages for a client it does not know or has turned off.
@@ -98,6 +99,8 @@ class AuthRequest:
     # The client's name when the request was validated, for the sign-in page: that page then
     # reads nothing from the database (a request sealed without it shows no name).
     client_name: str = ""
+    # RFC 9449 10: the thumbprint of the DPoP key the code is bound to ("" when none).
+    dpop_jkt: str = ""
 
     def locale(self) -> str | None:
         """The first supported locale the client asked for."""
@@ -151,8 +154,11 @@ async def parse_request(
     params: Mapping[str, str],
     *,
     built: repo.BuiltClients,
+    pushed: bool = False,
 ) -> tuple[AuthRequest, Client]:
-    """Validate an authorization request (OIDC Core 3.1.2.1-2, RFC 7636 4.3, RFC 9700 2.1)."""
+    """Validate an authorization request (OIDC Core 3.1.2.1-2, RFC 7636 4.3, RFC 9700 2.1):
+    the one rule set of /authorize and of a pushed request (RFC 9126 2.1), ``pushed`` when
+    the parameters came by PAR."""
     client_id = params.get("client_id")
     client = await repo.detached_client(session, client_id, built=built) if client_id else None
     if client is None or not client.active or client.type != "rp":
@@ -169,7 +175,10 @@ async def parse_request(
     if "request" in params:
         raise fail("request_not_supported", "Request objects are not supported.")
     if "request_uri" in params:
-        raise fail("request_uri_not_supported", "request_uri is not supported.")
+        raise fail("invalid_request", "request_uri stands only for a pushed request.")
+    if requires_par(client) and not pushed:
+        # RFC 9126 6; FAPI 2.0 Security Profile 5.3.2.2.
+        raise fail("invalid_request", "This client sends its requests by PAR only.")
     if params.get("response_type") != "code":
         raise fail("unsupported_response_type", "Only the authorization code flow is supported.")
     if params.get("response_mode") not in (None, "query"):
@@ -205,6 +214,9 @@ async def parse_request(
     if state is not None and len(state) > 2048:
         raise fail("invalid_request", "state is too long.")
     login_hint = params.get("login_hint")
+    dpop_jkt = params.get("dpop_jkt", "")
+    if dpop_jkt and (len(dpop_jkt) != 43 or not _B64URL_CHARS.issuperset(dpop_jkt)):
+        raise fail("invalid_request", "dpop_jkt must be a SHA-256 JWK thumbprint.")
     request = AuthRequest(
         client_id=client.client_id,
         redirect_uri=redirect_uri,
@@ -221,6 +233,7 @@ async def parse_request(
         issued_at=int(time.time()),
         nonce_id=secrets.token_urlsafe(8),
         client_name=client.name,
+        dpop_jkt=dpop_jkt,
     )
     return request, client
 
@@ -426,6 +439,7 @@ async def issue_code(
         auth_time=login_session.auth_time,
         acr=login_session.acr,
         amr=login_session.amr,
+        dpop_jkt=request.dpop_jkt or None,
     )
     await repo.insert(session, grant)
     code = secrets.token_urlsafe(32)

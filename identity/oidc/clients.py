@@ -20,7 +20,7 @@ from core.errors import Conflict, FieldError, ValidationFailed
 from core.settings import Settings
 from identity import jose
 from identity import repository as repo
-from identity.models import CLIENT_AUTH_METHODS, CLIENT_TYPES, KEY_ALGS, Client
+from identity.models import CLIENT_AUTH_METHODS, CLIENT_PROFILES, CLIENT_TYPES, KEY_ALGS, Client
 from identity.oidc.claims import CLIENT_TYPE_SCOPES, KNOWN_SCOPES, STAFF_SCOPE
 from identity.oidc.errors import invalid_client
 
@@ -67,13 +67,25 @@ async def create_client(
     auth_method: str = "client_secret_basic",
     jwks: Mapping[str, Any] | None = None,
     sector_identifier: str | None = None,
-    id_token_alg: str = "RS256",  # noqa: S107 - an algorithm name, not a password
+    id_token_alg: str | None = None,
     first_party: bool = False,
     client_id: str | None = None,
+    profile: str = "standard",
+    require_par: bool = False,
+    dpop_bound: bool = False,
 ) -> NewClient:
     """Register a client; a secret (256 bits) is generated unless it authenticates by key.
-    Without ``scopes`` a relying party gets openid and an agency none."""
+    Without ``scopes`` a relying party gets openid and an agency none. A ``fapi2`` client
+    (FAPI 2.0 Security Profile) pushes its requests, binds its tokens with DPoP and
+    authenticates with private_key_jwt; its ID tokens are ES256."""
     problems: list[FieldError] = []
+    if profile not in CLIENT_PROFILES:
+        problems.append(FieldError("profile must be standard or fapi2", parameter="profile"))
+    if id_token_alg is None:
+        id_token_alg = "ES256" if profile == "fapi2" else "RS256"
+    if profile == "fapi2":
+        problems.extend(_fapi2_problems(auth_method, id_token_alg, jwks))
+        require_par, dpop_bound = True, True
     if type not in CLIENT_TYPES:
         problems.append(FieldError("type must be rp or agency", parameter="type"))
     if scopes is None:
@@ -133,9 +145,36 @@ async def create_client(
         id_token_alg=id_token_alg,
         active=True,
         first_party=first_party,
+        profile=profile,
+        require_par=require_par,
+        dpop_bound=dpop_bound,
     )
     await repo.add(session, client)
     return NewClient(client=client, secret=secret)
+
+
+def _fapi2_problems(
+    auth_method: str, id_token_alg: str, jwks: Mapping[str, Any] | None
+) -> list[FieldError]:
+    # FAPI 2.0 Security Profile 5.3.2.1 (private_key_jwt or mTLS; we offer the first) and
+    # 5.4 (PS256, ES256: no RS256).
+    problems = []
+    if auth_method != "private_key_jwt":
+        problems.append(FieldError("a fapi2 client uses private_key_jwt", parameter="auth"))
+    if id_token_alg not in jose.FAPI_ALGS:
+        problems.append(FieldError("a fapi2 client's ID tokens are ES256", parameter="alg"))
+    try:
+        entries = jose.public_keys_from_jwks(dict(jwks or {}))
+    except jose.JoseError:
+        entries = []
+    if jwks and not any(e.allows(a) for e in entries for a in jose.FAPI_ALGS):
+        problems.append(FieldError("a fapi2 client needs a PS256 or ES256 key", parameter="jwks"))
+    return problems
+
+
+def requires_par(client: Client) -> bool:
+    """Whether the client sends its authorization requests only by PAR (RFC 9126 6)."""
+    return client.require_par or client.profile == "fapi2"
 
 
 def redirect_uris(client: Client) -> list[str]:
@@ -293,18 +332,26 @@ async def _authenticate_assertion(
     client = await repo.client(session, client_id)
     if client is None or not client.active or client.auth_method != "private_key_jwt":
         raise invalid_client("Client authentication failed.")
+    fapi2 = client.profile == "fapi2"
     try:
         verified = jose.decode_with_jwks(
             assertion,
             json.loads(client.jwks or "{}"),
-            algorithms=jose.CLIENT_ASSERTION_ALGS,
+            algorithms=jose.FAPI_ALGS if fapi2 else jose.CLIENT_ASSERTION_ALGS,
             # RFC 7523 3: the issuer or the token endpoint URL (OIDC Core 9's SHOULD) names us
             # at every endpoint that authenticates clients, revocation and introspection too.
-            audience=(token_endpoint, settings.issuer + "/token", settings.issuer),
+            # FAPI 2.0 5.3.2.1: for its clients the issuer alone, as a string.
+            audience=(
+                settings.issuer
+                if fapi2
+                else (token_endpoint, settings.issuer + "/token", settings.issuer)
+            ),
             issuer=client_id,
         )
     except jose.JoseError as exc:
         raise invalid_client(f"The client assertion is invalid: {exc}.") from None
+    if fapi2 and verified.get("aud") != settings.issuer:
+        raise invalid_client("The client assertion's aud must be the issuer, as a string.")
     jti, exp = verified.get("jti"), verified.get("exp")
     if not isinstance(jti, str) or not jti or len(jti) > 36 or not isinstance(exp, int | float):
         raise invalid_client("The client assertion needs a jti (at most 36 characters) and exp.")

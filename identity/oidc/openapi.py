@@ -134,11 +134,8 @@ class TokenHint(ClientCredentials):
     token_type_hint: Literal["access_token", "refresh_token"] | None = None
 
 
-class AuthorizationRequest(_Form):
-    """OIDC Core 3.1.2.1 (code flow; PKCE S256 is required)."""
-
+class _AuthorizationParameters(_Form):
     response_type: Literal["code"]
-    client_id: str
     redirect_uri: str
     scope: str
     state: str | None = None
@@ -151,6 +148,28 @@ class AuthorizationRequest(_Form):
     acr_values: str | None = None
     claims: str | None = None
     ui_locales: str | None = None
+    dpop_jkt: str | None = Field(None, description="RFC 9449 10: the DPoP key of the code.")
+
+
+class AuthorizationRequest(_AuthorizationParameters):
+    """OIDC Core 3.1.2.1 (code flow; PKCE S256 is required), or the request_uri of a pushed
+    request (RFC 9126 4) with the client_id alone."""
+
+    client_id: str
+    request_uri: str | None = Field(None, description="A pushed request's (RFC 9126 4).")
+
+
+class PushedRequest(ClientCredentials, _AuthorizationParameters):
+    """RFC 9126 2.1: the parameters of an authorization request, and the client's
+    credentials as at the token endpoint."""
+
+
+class PushedResponse(BaseModel):
+    """RFC 9126 2.2."""
+
+    model_config = ConfigDict(extra="forbid")
+    request_uri: str
+    expires_in: int
 
 
 class LogoutRequest(BaseModel):
@@ -170,7 +189,7 @@ class TokenResponse(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     access_token: str
-    token_type: Literal["Bearer"]
+    token_type: Literal["Bearer", "DPoP"]
     expires_in: int
     scope: str
     refresh_token: str | None = None
@@ -191,6 +210,7 @@ class Introspection(BaseModel):
     iss: str | None = None
     aud: str | list[str] | None = None
     jti: str | None = None
+    cnf: dict[str, str] | None = None
 
 
 def _schema(model: type[BaseModel]) -> dict[str, Any]:

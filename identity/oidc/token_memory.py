@@ -93,12 +93,14 @@ class TokenMemory:
         audience and expiry still hold: no database, no signature. None when the full
         validation (``validate_access_token``) must run instead.
 
+        A DPoP-bound token is never remembered here (its proof is checked on the full path).
         Revocation and the client are NOT checked here: the caller must check both in the
         statement that uses the token (the agency API's one-statement lookup does), and take
         the full validation when they fail.
         """
         seen = self._verified.get(token)
-        if seen is None or "gid" in seen[1]:
+        # A DPoP-bound token (cnf) is never taken on its own: its proof must be checked.
+        if seen is None or "gid" in seen[1] or "cnf" in seen[1]:
             return None
         cached = self._key_sets.get(settings.issuer)
         if cached is None or cached[1] is not seen[0]:

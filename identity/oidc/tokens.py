@@ -10,8 +10,8 @@ import secrets
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +30,7 @@ from identity.oidc.clients import allowed_scopes
 from identity.oidc.errors import OAuthError
 from identity.oidc.token_memory import ACCESS_REQUIRED, TokenMemory
 from identity.oidc.token_memory import api_audience as api_audience
+from identity.passkeys import ChallengePurge
 from identity.signin import check_usable
 
 CODE_TTL = timedelta(seconds=60)  # single-use and short-lived (docs/architecture.md, OIDC)
@@ -92,6 +93,8 @@ class TokenContext:
     memory: TokenMemory
     signing: keys.SigningKeyCache
     clients: repo.BuiltClients
+    # When expired pushed requests and seen DPoP proofs were last dropped.
+    housekeeping: ChallengePurge = field(default_factory=ChallengePurge)
 
 
 # ------------------------------------------------------------------------------ signing
@@ -108,6 +111,7 @@ async def _access_token(
     auth_time: datetime | None = None,
     acr: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    jkt: str | None = None,
 ) -> tuple[str, int]:
     # RFC 9068: JWT access tokens, typ at+jwt, signed with ES256 (cheap to verify).
     settings = ctx.settings
@@ -130,6 +134,8 @@ async def _access_token(
     if acr:
         claims["acr"] = acr
     claims.update(extra or {})
+    if jkt:
+        claims["cnf"] = {"jkt": jkt}  # RFC 9449 6.1
     key = await keys.active_key(session, settings, "ES256", cache=ctx.signing)
     return jose.sign(claims, key, typ="at+jwt"), ttl
 
@@ -181,6 +187,8 @@ async def _citizen_tokens(
     account: Account,
     nonce: str | None,
     grant_type: str,
+    jkt: str | None,
+    kept_refresh: str | None = None,
 ) -> dict[str, Any]:
     citizen_id = _citizen_id(account)
     sub = subject_for(ctx.settings, client, citizen_id)
@@ -193,6 +201,7 @@ async def _citizen_tokens(
         grant_id=grant.id,
         auth_time=grant.auth_time,
         acr=grant.acr,
+        jkt=jkt,
     )
     id_token, released = await _id_token(
         session,
@@ -203,7 +212,7 @@ async def _citizen_tokens(
         access_token=access,
         nonce=nonce,
     )
-    refresh = await _refresh_token(session, ctx.settings, grant.id)
+    refresh = kept_refresh or await _refresh_token(session, ctx.settings, grant.id)
     await audit.record(
         session,
         actor=client_principal(client),
@@ -215,7 +224,7 @@ async def _citizen_tokens(
     )
     return {
         "access_token": access,
-        "token_type": "Bearer",
+        "token_type": "DPoP" if jkt else "Bearer",  # RFC 9449 5
         "expires_in": ttl,
         "refresh_token": refresh,
         "id_token": id_token,
@@ -247,14 +256,39 @@ async def _usable_account(
 # ------------------------------------------------------------------------------ grants
 
 
+async def _bind(session: AsyncSession, grant: Grant, jkt: str | None) -> None:
+    """RFC 9449 5 and 10: a grant bound to a DPoP key (at the authorization request or its
+    first token request) issues tokens only to a proof of that key."""
+    if grant.dpop_jkt is not None and grant.dpop_jkt != jkt:
+        raise OAuthError("invalid_dpop_proof", "The grant is bound to another DPoP key.")
+    if jkt is not None and grant.dpop_jkt is None:
+        grant.dpop_jkt = jkt
+        await session.flush()
+
+
+def _staff_unbound(grant: Grant, jkt: str | None) -> None:
+    """Staff tokens (identity.oidc.staff_tokens) are not bound to a DPoP key: refuse a proof
+    rather than issue a bearer token to a client that asked for a bound one."""
+    if jkt is not None or grant.dpop_jkt is not None:
+        raise OAuthError(
+            "invalid_dpop_proof", "Staff tokens are not bound to a DPoP key; send no proof."
+        )
+
+
 async def authorization_code_grant(
-    session: AsyncSession, ctx: TokenContext, client: Client, form: Mapping[str, str]
+    session: AsyncSession,
+    ctx: TokenContext,
+    client: Client,
+    form: Mapping[str, str],
+    jkt: str | None = None,
 ) -> dict[str, Any]:
-    """RFC 6749 4.1.3 with RFC 7636 4.5-4.6 (PKCE S256) and OIDC Core 3.1.3."""
+    """RFC 6749 4.1.3 with RFC 7636 4.5-4.6 (PKCE S256) and OIDC Core 3.1.3; tokens bound to
+    the key of the request's DPoP proof, if any (RFC 9449 5)."""
     nonce, grant, account = await _redeem_code(session, client, form)
     if account is not None and account.kind == "staff":
         from identity.oidc.staff_tokens import staff_tokens  # it signs with this module
 
+        _staff_unbound(grant, jkt)
         return await staff_tokens(
             session,
             ctx,
@@ -264,6 +298,7 @@ async def authorization_code_grant(
             nonce=nonce,
             grant_type="authorization_code",
         )
+    await _bind(session, grant, jkt)
     account = await _usable_account(session, ctx, grant, account)
     return await _citizen_tokens(
         session,
@@ -273,6 +308,7 @@ async def authorization_code_grant(
         account=account,
         nonce=nonce,
         grant_type="authorization_code",
+        jkt=jkt,
     )
 
 
@@ -337,9 +373,15 @@ async def _redeem_code(
 
 
 async def refresh_token_grant(
-    session: AsyncSession, ctx: TokenContext, client: Client, form: Mapping[str, str]
+    session: AsyncSession,
+    ctx: TokenContext,
+    client: Client,
+    form: Mapping[str, str],
+    jkt: str | None = None,
 ) -> dict[str, Any]:
-    """RFC 6749 6, with rotation; reuse of a rotated token revokes the family (RFC 9700 4.14)."""
+    """RFC 6749 6, with rotation; reuse of a rotated token revokes the family (RFC 9700 4.14).
+    A fapi2 client's refresh token is not rotated (FAPI 2.0 Security Profile 5.3.2.1: its
+    grant is sender-constrained by DPoP instead): the same token is given back."""
     token = form.get("refresh_token")
     if not token:
         raise OAuthError("invalid_request", "refresh_token is required.")
@@ -361,7 +403,10 @@ async def refresh_token_grant(
         raise OAuthError("invalid_grant", "The refresh token was revoked.")
     if grant.revoked_at is not None or row.expires_at <= now:
         raise OAuthError("invalid_grant", "The refresh token has expired or was revoked.")
-    row.used_at = now
+    await _bind(session, grant, jkt)
+    rotate = client.profile != "fapi2"
+    if rotate:
+        row.used_at = now
     scope = form.get("scope")
     if scope and not set(parse_scope(scope)) <= set(grant.scope.split()):
         raise OAuthError("invalid_scope", "A refresh cannot widen the granted scope.")
@@ -369,6 +414,7 @@ async def refresh_token_grant(
     if owner is not None and owner.kind == "staff":
         from identity.oidc.staff_tokens import staff_tokens  # it signs with this module
 
+        _staff_unbound(grant, jkt)
         return await staff_tokens(
             session,
             ctx,
@@ -387,11 +433,17 @@ async def refresh_token_grant(
         account=account,
         nonce=None,
         grant_type="refresh_token",
+        jkt=jkt,
+        kept_refresh=None if rotate else token,
     )
 
 
 async def client_credentials_grant(
-    session: AsyncSession, ctx: TokenContext, client: Client, form: Mapping[str, str]
+    session: AsyncSession,
+    ctx: TokenContext,
+    client: Client,
+    form: Mapping[str, str],
+    jkt: str | None = None,
 ) -> dict[str, Any]:
     """RFC 6749 4.4: agencies get an access token for the registry's APIs."""
     if client.type != "agency":
@@ -411,8 +463,10 @@ async def client_credentials_grant(
         client_id=client.client_id,
         scope=scope,
         grant_id=None,
+        jkt=jkt,
     )
-    return {"access_token": access, "token_type": "Bearer", "expires_in": ttl, "scope": scope}
+    token_type = "DPoP" if jkt else "Bearer"
+    return {"access_token": access, "token_type": token_type, "expires_in": ttl, "scope": scope}
 
 
 # ------------------------------------------------------------------------------ validation
@@ -490,92 +544,3 @@ async def validate_access_token(
         account=account,
         client=client,
     )
-
-
-# ------------------------------------------------------------------------------ revoke, introspect
-
-
-async def _find(
-    session: AsyncSession, ctx: TokenContext, token: str, hint: str | None
-) -> RefreshToken | AccessToken | None:
-    """The refresh token (locked) or the valid access token ``token`` is, or None.
-
-    RFC 7009 2.1 and RFC 7662 2.1: the hint only says where to look first; a token not found
-    there is looked for among the other types."""
-
-    async def access() -> AccessToken | None:
-        try:
-            return await validate_access_token(session, ctx, token)
-        except InvalidToken:
-            return None
-
-    async def refresh() -> RefreshToken | None:
-        return await repo.refresh_for_update(session, sha256_hex(token))
-
-    for look in (access, refresh) if hint == "access_token" else (refresh, access):
-        found = await look()
-        if found is not None:
-            return found
-    return None
-
-
-async def revoke(
-    session: AsyncSession, ctx: TokenContext, client: Client, form: Mapping[str, str]
-) -> None:
-    """RFC 7009 2.1: revoke a refresh token (and its family) or an access token."""
-    token = form.get("token")
-    if not token:
-        raise OAuthError("invalid_request", "token is required.")
-    # RFC 7009 2.2: an invalid token, or another client's, changes nothing and is no error.
-    found = await _find(session, ctx, token, form.get("token_type_hint"))
-    if isinstance(found, RefreshToken):
-        grant = await repo.grant(session, found.grant_id)
-        if grant is not None and grant.client_id == client.client_id:
-            await repo.revoke_grant(session, grant.id, utcnow())
-    elif found is not None and found.client_id == client.client_id:
-        exp = datetime.fromtimestamp(float(found.claims["exp"]), UTC)
-        await repo.remember_jti(session, str(found.claims["jti"]), exp)
-
-
-async def introspect(
-    session: AsyncSession, ctx: TokenContext, client: Client, form: Mapping[str, str]
-) -> dict[str, Any]:
-    """RFC 7662 2.2: whether a token is active, for the client it was issued to."""
-    token = form.get("token")
-    if not token:
-        raise OAuthError("invalid_request", "token is required.")
-    inactive: dict[str, Any] = {"active": False}
-    found = await _find(session, ctx, token, form.get("token_type_hint"))
-    if isinstance(found, RefreshToken):
-        grant = await repo.grant(session, found.grant_id)
-        if (
-            grant is None
-            or grant.client_id != client.client_id
-            or grant.revoked_at
-            or found.used_at
-            or found.expires_at <= utcnow()
-        ):
-            return inactive
-        return {
-            "active": True,
-            "token_type": "refresh_token",
-            "client_id": grant.client_id,
-            "scope": grant.scope,
-            "exp": int(found.expires_at.timestamp()),
-            "iss": ctx.settings.issuer,
-        }
-    if found is None or found.client_id != client.client_id:
-        return inactive
-    claims = found.claims
-    return {
-        "active": True,
-        "token_type": "Bearer",
-        "client_id": found.client_id,
-        "scope": claims.get("scope", ""),
-        "sub": claims.get("sub"),
-        "exp": claims.get("exp"),
-        "iat": claims.get("iat"),
-        "iss": claims.get("iss"),
-        "aud": claims.get("aud"),
-        "jti": claims.get("jti"),
-    }

@@ -77,7 +77,12 @@ def test_tokens_flows_complete_without_errors() -> None:
     line = run_tiny("tokens")
     figures = line["figures"]
     assert figures["scale"] == "tiny"
-    for flow in ("client_credentials", "password_login", "passkey_login"):
+    for flow in (
+        "client_credentials",
+        "client_credentials_dpop",
+        "password_login",
+        "passkey_login",
+    ):
         assert figures[flow]["completed"] > 0, flow
         assert figures[flow]["errors"] == 0, flow
     assert figures["argon2"]["verify_cpu_ms"] > 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
@@ -157,3 +158,31 @@ def test_keys_rotate_keeps_the_old_key_published(database_url: str) -> None:
     keys = rows(database_url, "SELECT alg, active, publish_until FROM signing_key")
     assert sorted((k["alg"], bool(k["active"])) for k in keys).count(("ES256", True)) == 1
     assert any(not k["active"] and k["publish_until"] is not None for k in keys)
+
+
+def test_clients_create_registers_a_fapi2_client(database_url: str, tmp_path: Path) -> None:
+    from tests.identity.fapi_client import Key
+
+    env = {"REGISTRY_DATABASE_URL": database_url}
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps({"keys": [{**Key.es256().jwk(), "alg": "ES256"}]}))
+    rp = ["clients", "create", "--name", "X", "--type", "rp", "--redirect-uri", "https://a.vn/cb"]
+    refused = runner.invoke(app, [*rp, "--profile", "fapi2"], env=env)
+    assert refused.exit_code == 1
+    assert "private_key_jwt" in refused.output
+    made = runner.invoke(
+        app,
+        [*rp, "--profile", "fapi2", "--auth", "private_key_jwt", "--jwks-file", str(jwks)],
+        env=env,
+    )
+    assert made.exit_code == 0, made.output
+    assert "client_secret" not in made.output
+    (row,) = rows(
+        database_url, "SELECT profile, require_par, dpop_bound, id_token_alg FROM oauth_client"
+    )
+    assert row == {
+        "profile": "fapi2",
+        "require_par": True,
+        "dpop_bound": True,
+        "id_token_alg": "ES256",
+    }

@@ -46,7 +46,12 @@ from tests.registry.agencies import (
 
 PROBLEM = "application/problem+json"
 FORM = "application/x-www-form-urlencoded"
-OAUTH_ENDPOINTS = {("/token", "post"), ("/revoke", "post"), ("/introspect", "post")}
+OAUTH_ENDPOINTS = {
+    ("/token", "post"),
+    ("/par", "post"),
+    ("/revoke", "post"),
+    ("/introspect", "post"),
+}
 METHODS = ("get", "put", "post", "delete", "patch")
 
 
@@ -142,6 +147,7 @@ def test_the_oauth_endpoints_describe_their_form_bodies() -> None:
         "/revoke": {"token", "token_type_hint", "client_id", "client_secret"},
         "/introspect": {"token", "token_type_hint"},
         "/authorize": {"response_type", "client_id", "redirect_uri", "code_challenge"},
+        "/par": {"response_type", "redirect_uri", "code_challenge", "client_assertion"},
     }
     for path, names in fields.items():
         body = paths[path]["post"]["requestBody"]

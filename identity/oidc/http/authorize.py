@@ -20,6 +20,7 @@ from core.openapi import problems
 from identity import repository as repo
 from identity.http_common import page_error, unseal
 from identity.oidc import authorize as authz
+from identity.oidc import par
 from identity.oidc.openapi import REDIRECT, AuthorizationRequest, form_body, page, query_parameters
 from identity.pages.staff import passkey_step
 from identity.services import IdentityServices, ServicesDep
@@ -78,9 +79,12 @@ async def _continue(
 async def _authorize(
     request: Request, session: AsyncSession, services: IdentityServices, params: Mapping[str, str]
 ) -> Response:
+    pushed = "request_uri" in params
     try:
+        if pushed:  # RFC 9126 4: the pushed request stands for every parameter
+            params = await par.pushed_params(session, params)
         auth_request, client = await authz.parse_request(
-            session, services.settings, params, built=services.tokens.clients
+            session, services.settings, params, built=services.tokens.clients, pushed=pushed
         )
     except authz.PageError as exc:
         return page_error(request, services, str(exc))

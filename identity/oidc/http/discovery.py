@@ -10,7 +10,7 @@ from core.deps import SessionDep
 from core.i18n import LOCALES
 from core.inputs import OutsideTextRoute
 from core.openapi import problems
-from identity import accounts, keys
+from identity import accounts, jose, keys
 from identity.oidc.claims import RP_SCOPES
 from identity.services import ServicesDep
 
@@ -31,6 +31,12 @@ async def discovery(services: ServicesDep) -> JSONResponse:
             "revocation_endpoint": issuer + "/revoke",
             "introspection_endpoint": issuer + "/introspect",
             "end_session_endpoint": issuer + "/logout",
+            # RFC 9126 5: PAR for every client; required of those registered for it (and of
+            # every fapi2 client), not of all.
+            "pushed_authorization_request_endpoint": issuer + "/par",
+            "require_pushed_authorization_requests": False,
+            # RFC 9449 5.1: the algorithms a DPoP proof may be signed with.
+            "dpop_signing_alg_values_supported": list(jose.DPOP_ALGS),
             # Only what the authorization endpoint grants; agency scopes are client_credentials'.
             "scopes_supported": list(RP_SCOPES),
             "response_types_supported": ["code"],
@@ -44,6 +50,7 @@ async def discovery(services: ServicesDep) -> JSONResponse:
                 "private_key_jwt",
             ],
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
+            "tls_client_certificate_bound_access_tokens": False,
             "code_challenge_methods_supported": ["S256"],
             "claims_supported": [
                 "sub",
@@ -68,6 +75,7 @@ async def discovery(services: ServicesDep) -> JSONResponse:
             ],
             "claims_parameter_supported": True,
             "request_parameter_supported": False,
+            # Only the request_uri of a pushed request (RFC 9126 4), none of the client's own.
             "request_uri_parameter_supported": False,
             "acr_values_supported": list(accounts.ACR_VALUES),
             "ui_locales_supported": list(LOCALES),
@@ -82,6 +90,12 @@ async def discovery(services: ServicesDep) -> JSONResponse:
                 "client_secret_basic",
                 "client_secret_post",
                 "private_key_jwt",
+            ],
+            "revocation_endpoint_auth_signing_alg_values_supported": ["RS256", "PS256", "ES256"],
+            "introspection_endpoint_auth_signing_alg_values_supported": [
+                "RS256",
+                "PS256",
+                "ES256",
             ],
         },
         headers={"Cache-Control": "public, max-age=300"},

@@ -10,7 +10,7 @@ from core.headers import NO_STORE
 from core.inputs import OutsideTextRoute, checks_own_text
 from identity.http_common import answer_client
 from identity.models import Client
-from identity.oidc import tokens
+from identity.oidc import token_status
 from identity.oidc.openapi import CLIENT_AUTH, Introspection, TokenHint, form_body, oauth_errors
 from identity.services import ServicesDep
 
@@ -31,7 +31,7 @@ async def introspect_endpoint(
     """RFC 7662 2: whether a token is active, answered to the client it was issued to."""
 
     async def introspect(client: Client, form: dict[str, str]) -> Response:
-        body = await tokens.introspect(session, services.tokens, client, form)
+        body = await token_status.introspect(session, services.tokens, client, form)
         return JSONResponse(body, headers=NO_STORE)
 
     return await answer_client(request, session, services, "/introspect", introspect)

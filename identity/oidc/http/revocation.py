@@ -9,7 +9,7 @@ from core.headers import NO_STORE
 from core.inputs import OutsideTextRoute, checks_own_text
 from identity.http_common import answer_client
 from identity.models import Client
-from identity.oidc import tokens
+from identity.oidc import token_status
 from identity.oidc.openapi import CLIENT_AUTH, TokenHint, form_body, oauth_errors
 from identity.services import ServicesDep
 
@@ -30,7 +30,7 @@ async def revoke_endpoint(request: Request, session: SessionDep, services: Servi
     """RFC 7009 2: always 200 for a valid client, whether or not the token was known."""
 
     async def revoke(client: Client, form: dict[str, str]) -> Response:
-        await tokens.revoke(session, services.tokens, client, form)
+        await token_status.revoke(session, services.tokens, client, form)
         return Response(status_code=200, headers=NO_STORE)
 
     return await answer_client(request, session, services, "/revoke", revoke)

@@ -15,7 +15,8 @@ from core.headers import NO_STORE
 from core.inputs import OutsideTextRoute
 from core.openapi import problems
 from identity import repository as repo
-from identity.oidc import tokens
+from identity.authn import check_dpop
+from identity.oidc import dpop, tokens
 from identity.oidc.claims import parse_scope, released_claims
 from identity.oidc.openapi import bare
 from identity.schemas import UserInfo
@@ -30,22 +31,25 @@ async def _userinfo(
     # OIDC Core 5.3; errors per RFC 6750 3.1 in WWW-Authenticate.
     authorization = request.headers.get("authorization") or ""
     scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    scheme, token = scheme.lower(), token.strip()
+    if scheme not in ("bearer", "dpop") or not token:
         return Response(
             status_code=401, headers={"WWW-Authenticate": 'Bearer realm="registry"', **NO_STORE}
         )
     try:
-        found = await tokens.validate_access_token(session, services.tokens, token.strip())
+        found = await tokens.validate_access_token(session, services.tokens, token)
+        await check_dpop(request, session, services.tokens, found.claims, scheme, token)
     except tokens.InvalidToken as exc:
         description = str(exc).replace('"', "'")
-        return Response(
-            status_code=401,
-            headers={
-                "WWW-Authenticate": 'Bearer realm="registry", error="invalid_token", '
-                f'error_description="{description}"',
-                **NO_STORE,
-            },
+        challenge = (
+            dpop.challenge("invalid_token", description)
+            if scheme == "dpop"
+            else 'Bearer realm="registry", error="invalid_token", '
+            f'error_description="{description}"'
         )
+        return Response(status_code=401, headers={"WWW-Authenticate": challenge, **NO_STORE})
+    except dpop.DPoPError as exc:
+        return Response(status_code=401, headers={**dpop.resource_headers(exc), **NO_STORE})
     if found.grant is None or found.account is None or "openid" not in found.scopes:
         if found.client is not None:  # a refusal at the scope gate is an access attempt too
             await audit.record(
