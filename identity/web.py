@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import secrets
@@ -15,6 +16,7 @@ from fastapi.responses import HTMLResponse
 from jinja2 import BaseLoader, Environment, PackageLoader, select_autoescape
 
 from core import i18n
+from core.clock import time_text
 from core.headers import NO_STORE
 from core.i18n import LOCALES, N_
 from core.settings import Settings
@@ -80,6 +82,7 @@ def page_environment(loader: BaseLoader, messages: NullTranslations) -> Environm
 def _env(locale: str) -> Environment:
     env = page_environment(PackageLoader("identity", "templates"), translations(locale))
     env.globals["CLAIMS"] = CLAIMS
+    env.globals["when"] = functools.partial(time_text, empty="—")
     return env
 
 

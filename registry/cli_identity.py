@@ -89,9 +89,9 @@ def _operator() -> Any:
 
 def _when(value: Any) -> str:
     """An instant as operators read it: dd/mm/yyyy HH:MM, Vietnam time."""
-    from core.clock import VIETNAM_TIME
+    from core.clock import time_text
 
-    return value.astimezone(VIETNAM_TIME).strftime("%d/%m/%Y %H:%M") if value else "-"
+    return time_text(value, empty="-")
 
 
 def _print_code(code: str, expires: Any) -> None:

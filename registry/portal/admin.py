@@ -19,7 +19,7 @@ from starlette.routing import Match
 from audit import recording as audit
 from audit.events import STAFF_VIEW
 from core.auth import Principal
-from core.clock import VIETNAM_TIME
+from core.clock import time_text
 from core.deps import SessionDep, SettingsDep
 from core.errors import RegistryError
 from core.headers import NO_STORE
@@ -76,7 +76,7 @@ PLACES = (
 
 def when(value: datetime | None) -> str:
     """dd/mm/yyyy HH:MM, Vietnam time; a dash for nothing."""
-    return value.astimezone(VIETNAM_TIME).strftime("%d/%m/%Y %H:%M") if value else "—"
+    return time_text(value, empty="—")
 
 
 def _page(

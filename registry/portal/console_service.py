@@ -29,12 +29,11 @@ from audit.checkpoint import CheckpointError, Verifier, open_checkpoint
 from audit.events import ACTOR_TYPES, OUTCOMES
 from audit.schemas import EventFilters, EventPage, EventView
 from core.auth import Principal
-from core.clock import VIETNAM_TIME
+from core.clock import VIETNAM_TIME, date_text, time_text
 from core.db import Database
 from core.errors import Conflict, NotFound
 from core.text import ID_NUMBER_RE, csv_cell
 from identity.oidc import clients
-from registry.portal.labels import date_text, time_text
 from registry.portal.session import PortalUser
 
 # The same offset as written into SQL (a constant there, so GROUP BY matches SELECT).

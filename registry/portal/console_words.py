@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from audit import views
 from audit.schemas import EventView
+from core.clock import time_text
 from core.i18n import N_
 from identity import accounts
 from identity.oidc import clients
@@ -91,7 +92,7 @@ def event_row(
     """One event as the console's tables show it, in words."""
     return {
         "uid": view.event_uid,
-        "when": labels.time_text(view.occurred_at, seconds=True),
+        "when": time_text(view.occurred_at, seconds=True),
         "actor": names.actor(view.actor.type, view.actor.id, view.actor.on_behalf_of, locale),
         "actor_id": view.actor.id,
         "subject": view.subject or "",
@@ -115,10 +116,10 @@ def dispute_row(item: Mapping[str, Any], names: Names, locale: str) -> dict[str,
     return {
         **item,
         "accessor": names.actor(item["actor_type"], item["actor_id"], None, locale),
-        "asked": labels.time_text(item["created_at"]),
-        "accessed": labels.time_text(item["accessed_at"]) if item["accessed_at"] else "",
+        "asked": time_text(item["created_at"]),
+        "accessed": time_text(item["accessed_at"]) if item["accessed_at"] else "",
         "action_text": labels.action_text(item["action"], locale) if item["action"] else "",
         "purpose_text": labels.purpose_text(item["purpose"], locale),
         "status_text": labels.coded_name(labels.DISPUTE_STATUSES, item["status"], locale),
-        "updated": labels.time_text(item["updated_at"]),
+        "updated": time_text(item["updated_at"]),
     }

@@ -15,7 +15,7 @@ from typing import Any
 
 from babel import Locale
 
-from core.clock import VIETNAM_TIME
+from core.clock import VIETNAM_TIME, date_text, time_text
 from core.i18n import N_, pgettext_noop
 from registry.agency.policy import purposes
 from registry.portal.web import gettext
@@ -335,11 +335,6 @@ def coded_name(table: Mapping[str, str], code: str | None, locale: str) -> str |
     return translate(locale, found) if found is not None else None
 
 
-def date_text(value: date | None) -> str:
-    """A calendar date as Vietnamese write it: dd/mm/yyyy."""
-    return value.strftime("%d/%m/%Y") if value is not None else ""
-
-
 def partial_date_text(value: date | None, precision: str | None) -> str:
     """A date known to the day (dd/mm/yyyy), the month (mm/yyyy) or the year (yyyy)."""
     if value is None:
@@ -349,14 +344,6 @@ def partial_date_text(value: date | None, precision: str | None) -> str:
     if precision == "month":
         return f"{value.month:02d}/{value.year:04d}"
     return date_text(value)
-
-
-def time_text(value: datetime | None, *, seconds: bool = False) -> str:
-    """An instant in Vietnam time: dd/mm/yyyy HH:MM (and :SS when asked)."""
-    if value is None:
-        return ""
-    shape = "%d/%m/%Y %H:%M:%S" if seconds else "%d/%m/%Y %H:%M"
-    return value.astimezone(VIETNAM_TIME).strftime(shape)
 
 
 def day_text(value: datetime) -> str:

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import date_text
 from core.deps import SessionDep
 from core.headers import NO_STORE
 from core.i18n import N_
@@ -25,7 +26,7 @@ from identity.oidc.errors import OAuthError
 from identity.services import IdentityServices, get_services
 from identity.web import csrf_ok, pick_locale, set_cookie
 from registry.portal import service
-from registry.portal.labels import date_text, record_sections
+from registry.portal.labels import record_sections
 from registry.portal.session import (
     FLOW_COOKIE,
     PORTAL_CLIENT_ID,

@@ -11,7 +11,7 @@ from typing import Any
 
 from babel import Locale
 
-from core.clock import VIETNAM_TIME
+from core.clock import time_text
 from registry.portal import labels
 from registry.portal.web import gettext
 from registry.refdata import ethnic_groups, province_table
@@ -67,7 +67,7 @@ def show_date(value: date | str | None) -> str:
 
 def show_instant(value: datetime | None) -> str:
     """An instant in Vietnam time, dd/mm/yyyy HH:MM."""
-    return value.astimezone(VIETNAM_TIME).strftime("%d/%m/%Y %H:%M") if value else ""
+    return time_text(value)
 
 
 @cache

@@ -12,6 +12,7 @@ from fastapi import Path, Query, Request, Response
 from fastapi.responses import RedirectResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core.clock import time_text
 from core.errors import RegistryError
 from core.headers import NO_STORE
 from core.i18n import LOCALES
@@ -40,7 +41,7 @@ def field_label(name: str, locale: str) -> str:
 
 def when(value: datetime | None) -> str:
     """A timestamp in Vietnamese time, dd/mm/yyyy HH:MM (the pages say so in their headings)."""
-    return labels.time_text(value) if value else "—"
+    return time_text(value, empty="—")
 
 
 def page(
