@@ -207,4 +207,7 @@ async def test_staff_landing_on_the_portal_go_to_their_own_work(
                 )
                 landed = await web.get("/portal")
                 assert landed.status_code == 303
-                assert landed.headers["location"] == work
+                assert landed.headers["location"] == "/staff"  # the staff home, by role:
+                home = await web.get("/staff")
+                assert home.status_code == 303
+                assert home.headers["location"] == work
