@@ -6,6 +6,7 @@ ceremony state server-side with an expiry, stores credentials and records the au
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 import time
@@ -240,7 +241,10 @@ async def complete_proof(
     if account.status == "closed":
         raise PasskeyInvalid("This electronic identity is closed.")
     await session.flush()
-    return await _save_challenge(session, "proof", {"use": use}, account, purge)
+    # The proof names the passkey that made it: once that passkey is removed (by its owner or
+    # a staff reset), a proof it made before is worth nothing (``take_proof``).
+    made_by = base64.urlsafe_b64encode(credential_id_of(credential)).decode("ascii")
+    return await _save_challenge(session, "proof", {"use": use, "passkey": made_by}, account, purge)
 
 
 async def take_proof(session: AsyncSession, handle: object, *, use: str) -> Account | None:
@@ -250,8 +254,14 @@ async def take_proof(session: AsyncSession, handle: object, *, use: str) -> Acco
         row = await _take_challenge(session, handle, "proof")
     except PasskeyInvalid:
         return None
-    if json.loads(row.state).get("use") != use or row.account_id is None:
+    state = json.loads(row.state)
+    if state.get("use") != use or row.account_id is None or "passkey" not in state:
         return None
+    passkey = await repo.passkey_by_credential(
+        session, base64.urlsafe_b64decode(state["passkey"].encode("ascii"))
+    )
+    if passkey is None or passkey.account_id != row.account_id:
+        return None  # the passkey that made the proof was removed since
     return await repo.account_by_id(session, row.account_id)
 
 

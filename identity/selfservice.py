@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from audit import recording as audit
 from core.auth import Principal
 from core.clock import utcnow
-from core.errors import NotFound, RateLimited, RegistryError, Unauthenticated
+from core.errors import Forbidden, NotFound, RateLimited, RegistryError, Unauthenticated
 from identity import passkeys
 from identity import repository as repo
 from identity.accounts import (
@@ -175,6 +175,16 @@ async def _proven(session: AsyncSession, proof: str, *, use: str, action: str) -
             account=account,
             action=action,
             detail={"method": "passkey", "reason": "closed"},
+        )
+    if account.kind == "staff":
+        # Staff get back in only through an administrator's enrolment code (identity.staff):
+        # a passkey a reset removed, or a thief's, must not set a password or unlock.
+        raise await _refuse(
+            session,
+            Forbidden("Staff accounts are recovered by an administrator's enrolment code."),
+            account=account,
+            action=action,
+            detail={"method": "passkey", "reason": "staff"},
         )
     return account
 

@@ -22,7 +22,7 @@ from core.auth import Principal
 from core.clock import utcnow
 from core.db import Database
 from core.deps import DatabaseDep, SessionDep, SettingsDep
-from core.errors import NotFound, ValidationFailed
+from core.errors import Forbidden, NotFound, ValidationFailed
 from core.headers import NO_STORE
 from core.i18n import N_
 from core.inputs import OutsideTextRoute
@@ -387,5 +387,8 @@ async def dispute_status(
         )
     except (ValidationFailed, NotFound):
         await session.rollback()
+        return RedirectResponse("/console/disputes?error=1", status_code=303, headers=NO_STORE)
+    except Forbidden:
+        # Refused and recorded (nothing else was written): the record is committed.
         return RedirectResponse("/console/disputes?error=1", status_code=303, headers=NO_STORE)
     return RedirectResponse("/console/disputes?done=1", status_code=303, headers=NO_STORE)

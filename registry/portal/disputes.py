@@ -18,7 +18,7 @@ from audit import recording, views
 from audit.events import DISPUTE_OPENED, DISPUTE_STATUS
 from core.auth import Principal
 from core.clock import utcnow
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from registry.portal import repository as repo
 from registry.portal.models import DISPUTE_STATUSES, AccessDispute
 from registry.record import clean_text
@@ -150,6 +150,18 @@ async def set_status(
     dispute = await repo.dispute_for_update(session, dispute_id)
     if dispute is None:
         raise NotFound("No question with this id.")
+    if dispute.actor_type not in ("agency", "citizen") and dispute.actor_id == auditor.actor_id:
+        # A staff account may hold several roles (its events name the role it acted in, under
+        # one account id): nobody answers a question about their own access.
+        raise await recording.refuse(
+            session,
+            Forbidden("A question about your own access is answered by another auditor."),
+            actor=auditor,
+            action=DISPUTE_STATUS,
+            outcome="denied",
+            subject=dispute.citizen_id,
+            detail={"dispute": dispute.id, "reason": "own_access"},
+        )
     previous = dispute.status
     dispute.status = status
     if text is not None:

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from audit.models import AuditEvent
 from core.auth import Principal
@@ -20,6 +20,7 @@ from core.settings import Settings
 from identity import accounts
 from identity import repository as identity_repo
 from identity.devices import describe_agent
+from identity.models import Passkey
 from tests.identity.authenticator import SoftAuthenticator
 from tests.identity.factories import (
     CITIZEN_ID,
@@ -29,6 +30,7 @@ from tests.identity.factories import (
     form_field,
     make_account,
     make_citizen,
+    make_staff,
     password_session,
 )
 from tests.registry.portal_sessions import browser
@@ -370,6 +372,47 @@ async def test_a_recovery_proof_is_spent_once(
     assert (await submit(web, "/recover", "/recover", **fields)).status_code == 303
     again = await submit(web, "/recover", "/recover", **fields)
     assert again.status_code == 403 and "không hợp lệ hoặc đã hết hạn" in again.text
+
+
+async def test_a_proof_made_by_a_passkey_removed_since_is_refused(
+    web: httpx.AsyncClient, database: Database, with_passkey: SoftAuthenticator
+) -> None:
+    held = await proof(web, with_passkey, "recover")
+    async with database.unit_of_work() as session:  # the owner (or a staff reset) removes it
+        await session.execute(delete(Passkey))
+    refused = await submit(
+        web,
+        "/recover",
+        "/recover",
+        proof=held,
+        new_password=NEW_PASSWORD,
+        new_password_again=NEW_PASSWORD,
+    )
+    assert refused.status_code == 403
+    (event,) = await events(database, "identity.password.recover")
+    assert event.outcome == "denied" and detail(event)["reason"] == "proof"
+    assert await signs_in(web, PASSWORD)
+
+
+@pytest.mark.parametrize("use", ["recover", "unlock"])
+async def test_a_staff_passkey_neither_recovers_nor_unlocks(
+    web: httpx.AsyncClient, settings: Settings, database: Database, use: str
+) -> None:
+    # Staff come back through an administrator's enrolment code only (identity.staff).
+    staff_id = await make_staff(database, settings)
+    authenticator = SoftAuthenticator()
+    await add_passkey(database, settings, staff_id, authenticator)
+    held = await proof(web, authenticator, use)
+    if use == "recover":
+        fields = {"new_password": NEW_PASSWORD, "new_password_again": NEW_PASSWORD}
+        refused = await submit(web, "/recover", "/recover", proof=held, **fields)
+        action = "identity.password.recover"
+    else:
+        refused = await submit(web, "/unlock", "/unlock/passkey", proof=held)
+        action = "identity.unlock"
+    assert refused.status_code == 403
+    (event,) = await events(database, action)
+    assert event.outcome == "denied" and detail(event)["reason"] == "staff"
 
 
 async def test_a_proof_made_for_unlocking_does_not_recover_and_is_recorded(

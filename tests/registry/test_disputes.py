@@ -235,3 +235,27 @@ async def test_the_console_picks_agencies_and_officials_by_name(
         found = (await console.get("/console", params={"actor_id": "lan.pt"})).text
     assert f"{OFFICIAL_NAME}, {OFFICE} (cán bộ)" in found and "Xem hồ sơ" in found
     assert env.official_event in found and env.agency_event not in found
+
+
+async def test_nobody_answers_a_question_about_their_own_access(
+    env: Env, settings: Settings, database: Database
+) -> None:
+    both = await make_staff(database, settings, username="tuan.kt", roles=("official", "auditor"))
+    own = await add(
+        database, Principal("official", "tuan.kt", roles=frozenset({"official"})), "registry.read"
+    )
+    await question(env, own, "Ai đã xem hồ sơ của tôi?")
+    async with browser(env.app, settings) as console:
+        console.cookies.set(SESSION_COOKIE, await session_cookie(database, settings, both))
+        listed = await console.get("/console/disputes")
+        dispute = re.search(r'data-dispute="([0-9a-f-]{36})"', listed.text)
+        assert dispute is not None
+        changed = await console.post(
+            f"/console/disputes/{dispute.group(1)}",
+            data={"csrf": form_field(listed.text, "csrf"), "status": "closed"},
+        )
+        assert changed.headers["location"].endswith("error=1")
+    (refused,) = await events(database, DISPUTE_STATUS)
+    assert refused.outcome == "denied" and refused.actor_id == "tuan.kt"
+    log = (await env.web.get("/portal/access")).text
+    assert 'data-status="open"' in row(log, own)
