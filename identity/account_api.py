@@ -239,7 +239,7 @@ async def rename_passkey(
 async def remove_passkey(passkey_id: str, citizen: CitizenDep, session: SessionDep) -> Response:
     """Remove one of my passkeys."""
     account = await _my_account(session, citizen)
-    await passkeys.remove(session, account, passkey_id)
+    await passkeys.remove(session, account, passkey_id, auth_methods=citizen.auth_methods)
     return Response(status_code=204)
 
 

@@ -11,7 +11,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +24,7 @@ from core.digests import sha256_hex
 from core.errors import FieldError, NotFound, ValidationFailed
 from core.settings import Settings
 from identity import repository as repo
-from identity.accounts import principal_of
+from identity.accounts import PasskeyRequired, principal_of
 from identity.models import Account, Passkey, WebAuthnChallenge
 from identity.signin import check_usable
 from identity.webauthn import PasskeyInvalid, PasskeyServer, StoredPasskey, credential_id_of
@@ -97,10 +97,41 @@ async def _take_challenge(session: AsyncSession, handle: object, purpose: str) -
     return row
 
 
+# RFC 8176 amr values of a sign-in with a passkey.
+PASSKEY_AMR = frozenset({"hwk", "swk"})
+
+
+async def may_change_passkeys(
+    session: AsyncSession, account: Account, auth_methods: Iterable[str], *, action: str
+) -> None:
+    """Once an account holds a passkey, only a sign-in with one adds or removes passkeys: a
+    stolen password must not plant its own passkey (which would then unlock and recover the
+    identity) or remove the owner's (after which the password alone unlocks). Refused and
+    recorded otherwise."""
+    if PASSKEY_AMR & set(auth_methods) or await repo.count_passkeys(session, account.id) == 0:
+        return
+    raise await audit.refuse(
+        session,
+        PasskeyRequired("Sign in with one of your passkeys to add or remove a passkey."),
+        actor=principal_of(account),
+        action=action,
+        outcome="denied",
+        subject=account.citizen_id,
+        detail={"reason": "passkey_session"},
+    )
+
+
 async def begin_registration(
-    session: AsyncSession, server: PasskeyServer, account: Account, *, purge: ChallengePurge
+    session: AsyncSession,
+    server: PasskeyServer,
+    account: Account,
+    *,
+    purge: ChallengePurge,
+    auth_methods: Iterable[str],
 ) -> tuple[str, dict[str, Any]]:
-    """Options for navigator.credentials.create and the ceremony handle."""
+    """Options for navigator.credentials.create and the ceremony handle (``auth_methods``: how
+    the session asking signed in, see ``may_change_passkeys``)."""
+    await may_change_passkeys(session, account, auth_methods, action="identity.passkey.add")
     existing = await repo.passkeys_of(session, account.id)
     if len(existing) >= MAX_PASSKEYS:
         raise ValidationFailed(f"An account may hold at most {MAX_PASSKEYS} passkeys.")
@@ -282,8 +313,12 @@ async def rename(session: AsyncSession, account: Account, passkey_id: str, name:
     return passkey
 
 
-async def remove(session: AsyncSession, account: Account, passkey_id: str) -> None:
-    """Remove a passkey (staff keep at least one: they sign in with it)."""
+async def remove(
+    session: AsyncSession, account: Account, passkey_id: str, *, auth_methods: Iterable[str]
+) -> None:
+    """Remove a passkey (staff keep at least one: they sign in with it); ``auth_methods``: how
+    the session asking signed in (``may_change_passkeys``)."""
+    await may_change_passkeys(session, account, auth_methods, action="identity.passkey.remove")
     passkey = await repo.passkey_of(session, account.id, passkey_id)
     if passkey is None:
         raise NotFound("No passkey of yours has this id.")

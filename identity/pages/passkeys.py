@@ -18,7 +18,7 @@ from core.inputs import OutsideTextRoute
 from core.openapi import problems
 from identity import passkeys, signin
 from identity.http_common import after_login, client_ip, set_session_cookie, unseal
-from identity.models import Account
+from identity.models import Account, LoginSession
 from identity.oidc import authorize as authz
 from identity.oidc.openapi import SIGNED_IN
 from identity.schemas import CeremonyOptions, PasskeyProof, PasskeyView, SignedIn
@@ -166,14 +166,20 @@ async def passkey_proof_complete(
     return JSONResponse({"proof": proof}, headers=NO_STORE)
 
 
-async def _session_account(
+async def _signed_in(
     request: Request, session: AsyncSession, services: IdentityServices
-) -> Account:
+) -> tuple[LoginSession, Account]:
     signed_in = await services.authenticator.signed_in(request, session)
     if signed_in is None:
         raise Unauthenticated("Sign in first.")
     _check_csrf_header(request, services)
-    return signed_in[1]
+    return signed_in
+
+
+async def _session_account(
+    request: Request, session: AsyncSession, services: IdentityServices
+) -> Account:
+    return (await _signed_in(request, session, services))[1]
 
 
 _SIGNED_IN: dict[str, Any] = {
@@ -192,9 +198,13 @@ async def passkey_register_begin(
     request: Request, session: SessionDep, services: ServicesDep, _: CeremonyStart
 ) -> JSONResponse:
     """Options for navigator.passkeys.create (resident key, user verification)."""
-    account = await _session_account(request, session, services)
+    signed_in = await _signed_in(request, session, services)
     handle, options = await passkeys.begin_registration(
-        session, services.passkeys, account, purge=services.challenge_purge
+        session,
+        services.passkeys,
+        signed_in[1],
+        purge=services.challenge_purge,
+        auth_methods=signed_in[0].amr.split(),
     )
     return JSONResponse({"challenge_id": handle, "options": options}, headers=NO_STORE)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -29,6 +29,9 @@ from registry import repository as registry_repo
 from registry.agency import admin as agency_admin
 from registry.agency import repository as agency_repo
 from registry.schemas import RECORD_FIELDS
+
+if TYPE_CHECKING:
+    from registry.portal.session import PortalUser
 
 # The record's fields as the citizen sees them, in the order of the national database.
 SHOWN_FIELDS = tuple(f for f in RECORD_FIELDS if f not in ("replaced_by",))
@@ -357,9 +360,11 @@ async def rename_passkey(
     await passkeys.rename(session, account, passkey_id, name)
 
 
-async def remove_passkey(session: AsyncSession, account: Account, *, passkey_id: str) -> None:
-    """Remove one of the citizen's passkeys."""
-    await passkeys.remove(session, account, passkey_id)
+async def remove_passkey(session: AsyncSession, user: PortalUser, *, passkey_id: str) -> None:
+    """Remove one of the citizen's passkeys (with a passkey sign-in once they hold one)."""
+    await passkeys.remove(
+        session, user.account, passkey_id, auth_methods=user.principal.auth_methods
+    )
 
 
 async def lock_identity(session: AsyncSession, account: Account) -> None:

@@ -239,7 +239,7 @@ async def add_passkey(
         account = await identity_repo.account_by_id(session, account_id)
         assert account is not None
         handle, options = await passkeys.begin_registration(
-            session, server, account, purge=passkeys.ChallengePurge()
+            session, server, account, purge=passkeys.ChallengePurge(), auth_methods=("hwk",)
         )
         passkey = await passkeys.complete_registration(
             session,

@@ -562,3 +562,21 @@ def test_a_user_agent_is_read_as_a_browser_and_a_system(
 ) -> None:
     device = describe_agent(agent)
     assert (device.browser, device.system, device.phone) == (browser_name, system, phone)
+
+
+async def test_a_password_session_neither_adds_nor_removes_a_passkey_once_there_is_one(
+    web: httpx.AsyncClient, database: Database, with_passkey: SoftAuthenticator
+) -> None:
+    # A stolen password must not plant a passkey (which would then unlock and recover the
+    # identity) nor remove the owner's (after which the password alone would unlock it).
+    csrf = await password_session(web, CITIZEN_ID, PASSWORD)
+    planted = await web.post("/webauthn/register/begin", json={}, headers={"x-csrf-token": csrf})
+    assert planted.status_code == 403 and planted.json()["code"] == "passkey-required"
+    (key,) = (await web.get("/api/v1/me/passkeys")).json()
+    removed = await web.delete(f"/api/v1/me/passkeys/{key['id']}", headers={"x-csrf-token": csrf})
+    assert removed.status_code == 403
+    refusals = await events(database, "identity.passkey.add") + await events(
+        database, "identity.passkey.remove"
+    )
+    denied = [detail(e)["reason"] for e in refusals if e.outcome == "denied"]
+    assert denied == ["passkey_session", "passkey_session"]

@@ -125,7 +125,7 @@ async def begin(
         account = await repo.account_by_id(session, account_id)
         assert account is not None
         return await passkeys.begin_registration(
-            session, server, account, purge=passkeys.ChallengePurge()
+            session, server, account, purge=passkeys.ChallengePurge(), auth_methods=("hwk",)
         )
 
 
@@ -198,7 +198,7 @@ async def test_a_second_registration_excludes_the_first_and_refuses_a_duplicate(
         account = await repo.account_by_id(session, account_id)
         assert account is not None
         handle, options = await passkeys.begin_registration(
-            session, server, account, purge=passkeys.ChallengePurge()
+            session, server, account, purge=passkeys.ChallengePurge(), auth_methods=("hwk",)
         )
     assert options["excludeCredentials"] == [
         {"type": "public-key", "id": websafe_encode(first.credential_id)}
@@ -216,7 +216,7 @@ async def test_a_passkey_needs_a_name(
         account = await repo.account_by_id(session, account_id)
         assert account is not None
         handle, options = await passkeys.begin_registration(
-            session, server, account, purge=passkeys.ChallengePurge()
+            session, server, account, purge=passkeys.ChallengePurge(), auth_methods=("hwk",)
         )
         with pytest.raises(ValidationFailed):
             await passkeys.complete_registration(
@@ -237,7 +237,7 @@ async def test_a_registration_ceremony_belongs_to_the_account_that_began_it(
         citizen = await repo.account_by_id(session, account_id)
         assert citizen is not None
         handle, options = await passkeys.begin_registration(
-            session, server, citizen, purge=passkeys.ChallengePurge()
+            session, server, citizen, purge=passkeys.ChallengePurge(), auth_methods=("hwk",)
         )
     stolen = SoftAuthenticator().create(options)
     with pytest.raises(PasskeyInvalid, match="another sign-in"):
@@ -299,7 +299,7 @@ async def test_a_registration_ceremony_is_single_use(
         account = await repo.account_by_id(session, account_id)
         assert account is not None
         handle, options = await passkeys.begin_registration(
-            session, server, account, purge=passkeys.ChallengePurge()
+            session, server, account, purge=passkeys.ChallengePurge(), auth_methods=("hwk",)
         )
         await passkeys.complete_registration(
             session,
@@ -327,7 +327,7 @@ async def test_a_ceremony_cannot_change_purpose(
         account = await repo.account_by_id(session, account_id)
         assert account is not None
         register_handle, register_options = await passkeys.begin_registration(
-            session, server, account, purge=passkeys.ChallengePurge()
+            session, server, account, purge=passkeys.ChallengePurge(), auth_methods=("hwk",)
         )
     asserted = authenticator.get(register_options)
     with pytest.raises(PasskeyInvalid):
@@ -382,7 +382,7 @@ async def test_an_expired_ceremony_is_refused(
             )
         else:
             handle, options = await passkeys.begin_registration(
-                session, server, account, purge=passkeys.ChallengePurge()
+                session, server, account, purge=passkeys.ChallengePurge(), auth_methods=("hwk",)
             )
     async with database.unit_of_work() as session:
         await session.execute(
@@ -436,7 +436,7 @@ async def test_a_removed_passkey_cannot_sign_in(
     async with database.unit_of_work() as session:
         account = await repo.account_by_id(session, account_id)
         assert account is not None
-        await passkeys.remove(session, account, passkey_id)
+        await passkeys.remove(session, account, passkey_id, auth_methods=("hwk",))
     with pytest.raises(PasskeyInvalid, match="not registered"):
         await sign_in(database, server, authenticator)
 
@@ -497,17 +497,17 @@ async def test_staff_keep_at_least_one_passkey(database: Database, settings: Set
         staff = await repo.account_by_id(session, staff_id)
         assert staff is not None
         with pytest.raises(ValidationFailed, match="at least one passkey"):
-            await passkeys.remove(session, staff, first)
+            await passkeys.remove(session, staff, first, auth_methods=("hwk",))
     second = await add_passkey(database, settings, staff_id, SoftAuthenticator(), name="Laptop")
     async with database.unit_of_work() as session:
         staff = await repo.account_by_id(session, staff_id)
         assert staff is not None
-        await passkeys.remove(session, staff, first)
+        await passkeys.remove(session, staff, first, auth_methods=("hwk",))
     async with database.unit_of_work() as session:
         staff = await repo.account_by_id(session, staff_id)
         assert staff is not None
         with pytest.raises(ValidationFailed):
-            await passkeys.remove(session, staff, second)
+            await passkeys.remove(session, staff, second, auth_methods=("hwk",))
     assert [p.id for p in await passkey_rows(database)] == [second]
 
 
@@ -523,8 +523,9 @@ async def api(
     await make_account(database, settings, citizen_id=OTHER_CITIZEN)
     authenticator = BearerTable(
         {
-            CITIZEN_TOKEN: accounts.citizen_principal(CITIZEN_ID),
-            OTHER_TOKEN: accounts.citizen_principal(OTHER_CITIZEN),
+            # Signed in with a passkey: only such a sign-in changes passkeys once there is one.
+            CITIZEN_TOKEN: accounts.citizen_principal(CITIZEN_ID, amr=("hwk",)),
+            OTHER_TOKEN: accounts.citizen_principal(OTHER_CITIZEN, amr=("hwk",)),
         }
     )
     async with asgi_client(

@@ -452,14 +452,24 @@ async def test_a_blank_passkey_name_is_refused(env: Env) -> None:
     assert blank.headers["location"] == "/portal/security?error=passkey_name"
 
 
+async def signed_in_with_a_passkey(env: Env) -> None:
+    """The portal session of a passkey sign-in: only such a sign-in removes a passkey."""
+    env.web.cookies.set(
+        "registry_portal", await session_cookie(env.database, env.settings, env.account_id)
+    )
+
+
 async def test_a_removed_passkey_leaves_the_security_page(env: Env) -> None:
-    removed = await remove(env, await old_phone(env))
+    passkey_id = await old_phone(env)
+    await signed_in_with_a_passkey(env)
+    removed = await remove(env, passkey_id)
     assert removed.headers["location"] == "/portal/security?done=removed"
     assert 'id="no-passkeys"' in (await env.web.get("/portal/security")).text
 
 
 async def test_adding_renaming_and_removing_a_passkey_are_each_recorded(env: Env) -> None:
     passkey_id = await old_phone(env)
+    await signed_in_with_a_passkey(env)
     await rename(env, passkey_id, "Điện thoại mới")
     await remove(env, passkey_id)
     assert [e.action for e in await events(env.database) if "passkey" in e.action] == [

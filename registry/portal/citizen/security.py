@@ -264,7 +264,7 @@ async def remove_passkey(
         session,
         services,
         path="/portal/security",
-        act=lambda user, _: service.remove_passkey(session, user.account, passkey_id=passkey_id),
+        act=lambda user, _: service.remove_passkey(session, user, passkey_id=passkey_id),
         done="removed",
     )
 
