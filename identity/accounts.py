@@ -7,6 +7,7 @@ citizen (invariant 1 of docs/architecture.md: the event commits with the change 
 
 from __future__ import annotations
 
+import re
 import secrets
 import unicodedata
 import uuid
@@ -76,6 +77,16 @@ ACR_VALUES = tuple(acr_value(level, m) for level in (1, 2) for m in ("pwd", "pas
 def acr_rank(acr: str) -> int:
     """Order of strength: level first, then passkey over password."""
     return ACR_VALUES.index(acr) if acr in ACR_VALUES else -1
+
+
+# Staff sign-in names: ASCII only (no look-alike letters from other scripts), and never only
+# digits (a 12-digit name would read as a citizen's ID number, in sign-in and in the audit log).
+_STAFF_USERNAME = re.compile(r"[a-z0-9][a-z0-9.-]{0,63}")
+
+
+def staff_username_ok(username: str) -> bool:
+    """Whether ``username`` is a valid staff sign-in name."""
+    return _STAFF_USERNAME.fullmatch(username) is not None and not username.isdigit()
 
 
 def citizen_principal(citizen_id: str, *, amr: tuple[str, ...] = ()) -> Principal:
@@ -358,13 +369,10 @@ async def create_staff(
             "Staff roles must be among: " + ", ".join(STAFF_ROLES) + ".",
             errors=[FieldError("unknown or missing role", parameter="roles")],
         )
-    if (
-        not username
-        or len(username) > 64
-        or not username.replace(".", "").replace("-", "").isalnum()
-    ):
+    if not staff_username_ok(username):
         raise ValidationFailed(
-            "The username must be 1-64 letters, digits, dots or hyphens.",
+            "The username must be 1-64 lower-case letters a-z, digits, dots or hyphens, "
+            "starting with a letter or digit and not only digits.",
             errors=[FieldError("invalid username", parameter="username")],
         )
     if office is not None:

@@ -28,7 +28,14 @@ from audit.events import (
 from core.auth import Principal
 from core.clock import utcnow
 from core.digests import sha256_hex
-from core.errors import Conflict, FieldError, NotFound, Unauthenticated, ValidationFailed
+from core.errors import (
+    Conflict,
+    FieldError,
+    NotFound,
+    RegistryError,
+    Unauthenticated,
+    ValidationFailed,
+)
 from identity import repository as repo
 from identity import staff_repository as srepo
 from identity.accounts import (
@@ -38,6 +45,7 @@ from identity.accounts import (
     _new_activation_code,
     create_staff,
     staff_principal,
+    staff_username_ok,
 )
 from identity.models import STAFF_ROLES, StaffEnrolmentCode
 from identity.signin import _check_address, _count_address_failure
@@ -53,8 +61,18 @@ class StaffChangeRefused(Conflict):
     """A change the rules refuse; ``extensions["reason"]`` says which rule (the page's key)."""
 
 
-def _refused(detail: str, reason: str) -> StaffChangeRefused:
-    return StaffChangeRefused(detail, extensions={"reason": reason})
+async def _refused(
+    session: AsyncSession, actor: Principal, action: str, username: str, detail: str, reason: str
+) -> RegistryError:
+    """A refused change, recorded (denied, naming who asked and why) before it is answered."""
+    return await audit.refuse(
+        session,
+        StaffChangeRefused(detail, extensions={"reason": reason}),
+        actor=actor,
+        action=action,
+        outcome="denied",
+        detail={"username": username, "reason": reason},
+    )
 
 
 def operator_principal(operator: str) -> Principal:
@@ -183,7 +201,7 @@ async def _not_found(session: AsyncSession, actor: Principal, action: str) -> No
 
 
 def _plausible(username: str) -> bool:
-    return 0 < len(username) <= 64 and username.replace(".", "").replace("-", "").isalnum()
+    return staff_username_ok(username)
 
 
 async def _staff_for_change(
@@ -259,9 +277,18 @@ async def disable(session: AsyncSession, *, actor: Principal, username: str) -> 
     """Disable a staff account: its sessions end and its tokens stop working at once."""
     account = await _staff_for_change(session, actor, username, STAFF_DISABLE)
     if actor.actor_id == username:
-        raise _refused("You cannot disable your own account.", "self")
+        raise await _refused(
+            session, actor, STAFF_DISABLE, username, "You cannot disable your own account.", "self"
+        )
     if not await _keeps_an_administrator(session, account):
-        raise _refused("The last active administrator cannot be disabled.", "last_administrator")
+        raise await _refused(
+            session,
+            actor,
+            STAFF_DISABLE,
+            username,
+            "The last active administrator cannot be disabled.",
+            "last_administrator",
+        )
     now = utcnow()
     account.status, account.lock_reason, account.locked_at = "locked", DISABLED, now
     account.updated_at = now
@@ -276,7 +303,9 @@ async def enable(session: AsyncSession, *, actor: Principal, username: str) -> A
     """Enable a disabled staff account (or one locked after failed sign-ins)."""
     account = await _staff_for_change(session, actor, username, STAFF_ENABLE)
     if account.status == "closed":
-        raise _refused("A closed account cannot be enabled.", "closed")
+        raise await _refused(
+            session, actor, STAFF_ENABLE, username, "A closed account cannot be enabled.", "closed"
+        )
     account.status, account.lock_reason, account.locked_at = "active", None, None
     account.failed_logins, account.throttled_until, account.updated_at = 0, None, utcnow()
     await session.flush()
@@ -294,8 +323,13 @@ async def set_roles(
     account = await _staff_for_change(session, actor, username, STAFF_SET_ROLES)
     before = account.roles
     if "administrator" not in wanted and not await _keeps_an_administrator(session, account):
-        raise _refused(
-            "The last active administrator keeps the administrator role.", "last_administrator"
+        raise await _refused(
+            session,
+            actor,
+            STAFF_SET_ROLES,
+            username,
+            "The last active administrator keeps the administrator role.",
+            "last_administrator",
         )
     account.roles, account.updated_at = " ".join(wanted), utcnow()
     await session.flush()
@@ -317,7 +351,14 @@ async def reset(
     once, to hand over in person) with which they register a new passkey."""
     account = await _staff_for_change(session, actor, username, STAFF_RESET)
     if actor.actor_id == username:
-        raise _refused("Another administrator resets your own passkeys.", "self")
+        raise await _refused(
+            session,
+            actor,
+            STAFF_RESET,
+            username,
+            "Another administrator resets your own passkeys.",
+            "self",
+        )
     now = utcnow()
     removed = await srepo.delete_passkeys_of(session, account.id)
     account.password_hash = None

@@ -57,8 +57,14 @@ async def staff_rows(session: AsyncSession, *, username: str | None = None) -> l
 
 
 async def count_active_administrators(session: AsyncSession) -> int:
-    """Active staff accounts holding the administrator role."""
-    stmt = select(Account.roles).where(Account.kind == "staff", Account.status == "active")
+    """Active staff accounts holding the administrator role. Their rows stay locked until the
+    transaction ends, so two administrators disabling each other at once cannot both pass the
+    check: the second counts again after the first commits."""
+    stmt = (
+        select(Account.roles)
+        .where(Account.kind == "staff", Account.status == "active")
+        .with_for_update()
+    )
     return sum(
         "administrator" in roles.split() for roles in (await session.execute(stmt)).scalars()
     )

@@ -630,3 +630,24 @@ def test_production_without_trusted_proxies_warns_at_start(
         )
         create_app(settings, database=database)  # development: no warning
     assert [r.msg for r in caplog.records].count("startup.no_trusted_proxies") == 1
+
+
+@pytest.mark.parametrize(
+    ("username", "ok"),
+    [
+        ("lan.pt", True),
+        ("clerk-9", True),
+        ("9clerk", True),
+        ("аdmin", False),  # a Cyrillic "а" that looks like the Latin one
+        ("Admin", False),
+        ("có.dấu", False),
+        ("001099012345", False),  # reads as a citizen's ID number
+        (".lan", False),
+        ("", False),
+        ("a" * 64, True),
+        ("a" * 65, False),
+        ("١٢٣abc", False),  # Arabic-Indic digits
+    ],
+)
+def test_staff_usernames_are_plain_ascii_and_never_only_digits(username: str, ok: bool) -> None:
+    assert accounts.staff_username_ok(username) is ok

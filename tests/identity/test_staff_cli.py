@@ -145,6 +145,9 @@ def test_the_last_active_administrator_cannot_be_disabled_or_lose_the_role(
     assert "last active administrator" in refused(
         database_url, "staff", "set-roles", "quan.tri", "--role", "official"
     )
+    refusals = [e for e in staff_events(database_url) if e["outcome"] == "denied"]
+    assert [e["action"] for e in refusals] == ["identity.staff.disable", "identity.staff.roles"]
+    assert all(str(e["actor_id"]).startswith("cli:") for e in refusals)
     create(database_url, "quan.tri2", "administrator")
     run(database_url, "staff", "disable", "quan.tri")
 
