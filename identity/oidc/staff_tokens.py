@@ -45,8 +45,10 @@ async def staff_tokens(
     account: Account,
     nonce: str | None,
     grant_type: str,
+    jkt: str | None = None,
 ) -> dict[str, Any]:
-    """The token response of a staff member's grant (OIDC Core 3.1.3.3)."""
+    """The token response of a staff member's grant (OIDC Core 3.1.3.3); its access token bound
+    to the DPoP key ``jkt`` when the request proved one (RFC 9449 5)."""
     if not client.first_party or STAFF_SCOPE not in grant.scope.split():
         raise OAuthError(
             "invalid_grant",
@@ -68,6 +70,7 @@ async def staff_tokens(
         auth_time=grant.auth_time,
         acr=grant.acr,
         extra={"roles": roles, "preferred_username": account.username},
+        jkt=jkt,
     )
     id_claims = id_token_claims(
         settings, client, grant, sub=account.id, access_token=access, nonce=nonce
@@ -97,7 +100,7 @@ async def staff_tokens(
     )
     return {
         "access_token": access,
-        "token_type": "Bearer",
+        "token_type": "DPoP" if jkt else "Bearer",
         "expires_in": ttl,
         "refresh_token": refresh,
         "id_token": id_token,

@@ -266,15 +266,6 @@ async def _bind(session: AsyncSession, grant: Grant, jkt: str | None) -> None:
         await session.flush()
 
 
-def _staff_unbound(grant: Grant, jkt: str | None) -> None:
-    """Staff tokens (identity.oidc.staff_tokens) are not bound to a DPoP key: refuse a proof
-    rather than issue a bearer token to a client that asked for a bound one."""
-    if jkt is not None or grant.dpop_jkt is not None:
-        raise OAuthError(
-            "invalid_dpop_proof", "Staff tokens are not bound to a DPoP key; send no proof."
-        )
-
-
 async def authorization_code_grant(
     session: AsyncSession,
     ctx: TokenContext,
@@ -285,10 +276,10 @@ async def authorization_code_grant(
     """RFC 6749 4.1.3 with RFC 7636 4.5-4.6 (PKCE S256) and OIDC Core 3.1.3; tokens bound to
     the key of the request's DPoP proof, if any (RFC 9449 5)."""
     nonce, grant, account = await _redeem_code(session, client, form)
+    await _bind(session, grant, jkt)
     if account is not None and account.kind == "staff":
         from identity.oidc.staff_tokens import staff_tokens  # it signs with this module
 
-        _staff_unbound(grant, jkt)
         return await staff_tokens(
             session,
             ctx,
@@ -297,8 +288,8 @@ async def authorization_code_grant(
             account=account,
             nonce=nonce,
             grant_type="authorization_code",
+            jkt=jkt,
         )
-    await _bind(session, grant, jkt)
     account = await _usable_account(session, ctx, grant, account)
     return await _citizen_tokens(
         session,
@@ -414,7 +405,6 @@ async def refresh_token_grant(
     if owner is not None and owner.kind == "staff":
         from identity.oidc.staff_tokens import staff_tokens  # it signs with this module
 
-        _staff_unbound(grant, jkt)
         return await staff_tokens(
             session,
             ctx,
@@ -423,6 +413,7 @@ async def refresh_token_grant(
             account=owner,
             nonce=None,
             grant_type="refresh_token",
+            jkt=jkt,
         )
     account = await _usable_account(session, ctx, grant, owner)
     return await _citizen_tokens(
